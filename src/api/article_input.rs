@@ -1,0 +1,282 @@
+//! What editors send: the article input (create, replace, bulk lines) and the
+//! patch, and their validation into a store write.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::articles::{Article, ArticleStatus};
+use super::input::nullable;
+use crate::content::{self, Status};
+use crate::db::article_writes::{ArticleWrite, SlugChoice};
+use crate::error::{FieldError, Location};
+
+/// Longest title accepted.
+pub const MAX_TITLE: usize = 300;
+/// Longest summary accepted.
+pub const MAX_SUMMARY: usize = 1000;
+/// Largest body accepted (HTML or Markdown), in bytes.
+pub const MAX_BODY: usize = 512 * 1024;
+/// Most tags on one article.
+pub const MAX_TAGS: usize = 20;
+/// Longest tag accepted.
+pub const MAX_TAG: usize = 60;
+
+/// An article as editors send it to create or replace one, and as each line
+/// of a bulk import. Unknown fields are rejected.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "title": "Harbour strike enters its second week",
+    "summary": "Dock workers in Port Avel extended their walkout as talks stalled.",
+    "body_markdown": "Talks between the union and the port authority broke off on **Tuesday**.",
+    "dateline": "ROTTERDAM",
+    "source": "Frontpage Wire",
+    "category": "business",
+    "tags": ["Port strike", "shipping"],
+    "author": "mara-ellison",
+    "status": "published",
+    "published_at": "2026-11-20T08:30:00Z"
+}))]
+pub struct ArticleInput {
+    /// URL slug; derived from the title when absent.
+    pub slug: Option<String>,
+    /// Headline, 1 to 300 characters.
+    pub title: String,
+    /// Teaser, up to 1000 characters; derived from the body when absent.
+    pub summary: Option<String>,
+    /// Body as HTML; sanitised on the way in. Give this or `body_markdown`.
+    pub body_html: Option<String>,
+    /// Body as Markdown; rendered and sanitised. Give this or `body_html`.
+    pub body_markdown: Option<String>,
+    /// Where the story was filed, e.g. `LONDON`.
+    pub dateline: Option<String>,
+    /// Who supplied it, e.g. a wire service.
+    pub source: Option<String>,
+    /// Lead image, an absolute http(s) URL.
+    pub image_url: Option<String>,
+    /// Category slug; the category must exist.
+    pub category: String,
+    /// Tag slugs or names (up to 20); unknown tags are created.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Author slug; the author must exist.
+    pub author: Option<String>,
+    /// `draft` (the default) or `published`.
+    pub status: Option<ArticleStatus>,
+    /// When it goes public (RFC 3339). A future time schedules it; when
+    /// absent, publishing uses the current time.
+    pub published_at: Option<DateTime<Utc>>,
+}
+
+/// Changes to an article (JSON merge patch): absent fields stay as they are,
+/// `null` clears an optional field.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"title": "Harbour strike ends after nine days", "status": "published"}))]
+pub struct ArticlePatch {
+    pub slug: Option<String>,
+    pub title: Option<String>,
+    pub summary: Option<String>,
+    pub body_html: Option<String>,
+    pub body_markdown: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub dateline: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub source: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub image_url: Option<Option<String>>,
+    pub category: Option<String>,
+    pub tags: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub author: Option<Option<String>>,
+    pub status: Option<ArticleStatus>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<DateTime<Utc>>)]
+    pub published_at: Option<Option<DateTime<Utc>>>,
+}
+
+impl ArticlePatch {
+    /// The input that replaces `current` once this patch is applied.
+    pub fn apply(self, current: Article) -> ArticleInput {
+        let current_body =
+            (self.body_html.is_none() && self.body_markdown.is_none()).then_some(current.body_html);
+        let a = current.summary;
+        ArticleInput {
+            slug: Some(self.slug.unwrap_or(a.slug)),
+            title: self.title.unwrap_or(a.title),
+            summary: Some(self.summary.unwrap_or(a.summary)),
+            body_html: self.body_html.or(current_body),
+            body_markdown: self.body_markdown,
+            dateline: self.dateline.unwrap_or(a.dateline),
+            source: self.source.unwrap_or(a.source),
+            image_url: self.image_url.unwrap_or(a.image_url),
+            category: self.category.unwrap_or(a.category.slug),
+            tags: self
+                .tags
+                .unwrap_or_else(|| a.tags.into_iter().map(|t| t.slug).collect()),
+            author: self.author.unwrap_or(a.author.map(|author| author.slug)),
+            status: Some(self.status.unwrap_or(a.status)),
+            published_at: self.published_at.unwrap_or(a.published_at),
+        }
+    }
+}
+
+/// Collects the problems of one input.
+struct Checks(Vec<FieldError>);
+
+impl Checks {
+    fn fail(&mut self, name: impl Into<String>, detail: impl Into<String>) {
+        self.0.push(FieldError::new(Location::Body, name, detail));
+    }
+
+    /// A trimmed optional text of at most `max` characters; empty means absent.
+    fn text(&mut self, name: &str, value: Option<String>, max: usize) -> Option<String> {
+        let value = value
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())?;
+        if value.chars().count() > max {
+            self.fail(name, format!("must be at most {max} characters"));
+        }
+        if value.chars().any(char::is_control) {
+            self.fail(name, "must not contain control characters");
+        }
+        Some(value)
+    }
+
+    fn slug(&mut self, name: &str, value: &str) {
+        if let Some(problem) = content::slug_problem(value) {
+            self.fail(name, problem);
+        }
+    }
+}
+
+/// A slug from a title that can never be mistaken for an id.
+fn derived_slug(title: &str) -> String {
+    let slug = content::slugify(title);
+    if slug.bytes().all(|b| b.is_ascii_digit()) && !slug.is_empty() {
+        format!("article-{slug}")
+    } else {
+        slug
+    }
+}
+
+fn truncate_to_seconds(at: DateTime<Utc>) -> NaiveDateTime {
+    DateTime::from_timestamp(at.timestamp(), 0)
+        .unwrap_or(at)
+        .naive_utc()
+}
+
+impl ArticleInput {
+    /// Checks every field and prepares the write: sanitises the body, counts
+    /// words, derives the slug and summary. Returns every problem at once.
+    pub fn validate(self, now: NaiveDateTime) -> Result<ArticleWrite, Vec<FieldError>> {
+        let mut checks = Checks(Vec::new());
+        let title = checks
+            .text("title", Some(self.title), MAX_TITLE)
+            .unwrap_or_default();
+        if title.is_empty() {
+            checks.fail("title", "must not be empty");
+        }
+        let slug = match self
+            .slug
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+        {
+            Some(slug) => {
+                checks.slug("slug", &slug);
+                SlugChoice::Given(slug)
+            }
+            None => {
+                let slug = derived_slug(&title);
+                if slug.is_empty() && !title.is_empty() {
+                    checks.fail(
+                        "title",
+                        "must contain a letter or digit (the slug is derived from it)",
+                    );
+                }
+                SlugChoice::Derived(slug)
+            }
+        };
+        let body_html = match (self.body_html, self.body_markdown) {
+            (Some(_), Some(_)) => {
+                checks.fail(
+                    "body_markdown",
+                    "give either body_html or body_markdown, not both",
+                );
+                String::new()
+            }
+            (None, None) => {
+                checks.fail("body_html", "is required (or give body_markdown)");
+                String::new()
+            }
+            (Some(body), None) | (None, Some(body)) if body.len() > MAX_BODY => {
+                checks.fail("body_html", format!("must be at most {MAX_BODY} bytes"));
+                String::new()
+            }
+            (Some(html), None) => content::sanitize_html(&html),
+            (None, Some(markdown)) => content::render_markdown(&markdown),
+        };
+        let text = content::plain_text(&body_html);
+        if text.is_empty() && checks.0.iter().all(|e| !e.name.starts_with("body")) {
+            checks.fail("body_html", "has no text once sanitised");
+        }
+        let summary = checks
+            .text("summary", self.summary, MAX_SUMMARY)
+            .unwrap_or_else(|| content::derive_summary(&text));
+        let dateline = checks.text("dateline", self.dateline, 100);
+        let source = checks.text("source", self.source, 200);
+        let image_url = checks.text("image_url", self.image_url, 2048);
+        if let Some(url) = &image_url {
+            match url::Url::parse(url) {
+                Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {}
+                _ => checks.fail("image_url", "must be an absolute http or https URL"),
+            }
+        }
+        let category = self.category.trim().to_string();
+        checks.slug("category", &category);
+        let author = self.author.map(|a| a.trim().to_string());
+        if let Some(author) = &author {
+            checks.slug("author", author);
+        }
+        if self.tags.len() > MAX_TAGS {
+            checks.fail("tags", format!("must have at most {MAX_TAGS} tags"));
+        }
+        let mut tags: Vec<(String, String)> = Vec::new();
+        for (i, tag) in self.tags.into_iter().enumerate() {
+            let name = tag.trim().to_string();
+            let slug = content::slugify(&name);
+            if slug.is_empty() || name.chars().count() > MAX_TAG {
+                checks.fail(
+                    format!("tags[{i}]"),
+                    format!("must have a letter or digit and at most {MAX_TAG} characters"),
+                );
+            } else if !tags.iter().any(|(s, _)| *s == slug) {
+                tags.push((slug, name));
+            }
+        }
+        if !checks.0.is_empty() {
+            return Err(checks.0);
+        }
+        Ok(ArticleWrite {
+            slug,
+            title,
+            summary,
+            word_count: content::word_count(&text) as i32,
+            body_html,
+            dateline,
+            source,
+            image_url,
+            category,
+            tags,
+            author,
+            status: self.status.map_or(Status::Draft, Status::from),
+            published_at: self.published_at.map(truncate_to_seconds),
+            now,
+        })
+    }
+}

@@ -1,0 +1,425 @@
+//! Public article reads: the list with filters and keyset paging, and one article.
+
+use std::collections::BTreeMap;
+
+use actix_web::http::header;
+use actix_web::web::{Data, Path};
+use actix_web::{HttpRequest, HttpResponse, get};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::extract::Query;
+use super::{ListMeta, Meta, cursor};
+use crate::app::AppState;
+use crate::content::{self, Status};
+use crate::db::articles::{self, ArticleKey, ArticleRow, Extras, ListFilter, Order};
+use crate::db::taxonomy::CategoryTree;
+use crate::error::{ApiError, AppResult, FieldError, Location, Problem};
+
+/// A category, tag or author as an article refers to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct NamedRef {
+    /// Stable identifier, usable in filters and URLs.
+    #[schema(example = "news")]
+    pub slug: String,
+    /// Display name.
+    #[schema(example = "News")]
+    pub name: String,
+}
+
+/// Where an article is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ArticleStatus {
+    /// Never shown to public reads.
+    Draft,
+    /// Shown once `published_at` has passed.
+    Published,
+}
+
+impl From<ArticleStatus> for Status {
+    fn from(status: ArticleStatus) -> Self {
+        match status {
+            ArticleStatus::Draft => Status::Draft,
+            ArticleStatus::Published => Status::Published,
+        }
+    }
+}
+
+impl From<Status> for ArticleStatus {
+    fn from(status: Status) -> Self {
+        match status {
+            Status::Draft => ArticleStatus::Draft,
+            Status::Published => ArticleStatus::Published,
+        }
+    }
+}
+
+/// Engagement counts.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Stats {
+    /// Total views.
+    pub views: i64,
+    /// Reactions per kind, keyed by kind (e.g. `very_good`).
+    #[schema(example = json!({"very_good": 186, "good": 12, "neutral": 3, "bad": 1}))]
+    pub reactions: BTreeMap<String, i64>,
+}
+
+/// An article as lists show it: everything but the body.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ArticleSummary {
+    /// Numeric id.
+    #[schema(example = 42)]
+    pub id: i32,
+    /// URL slug, unique.
+    #[schema(example = "harbour-strike-enters-second-week")]
+    pub slug: String,
+    /// Headline.
+    pub title: String,
+    /// One or two sentences for teasers.
+    pub summary: String,
+    /// Where the story was filed, e.g. `LONDON`.
+    pub dateline: Option<String>,
+    /// Who supplied it, e.g. a wire service.
+    pub source: Option<String>,
+    /// Lead image, an absolute URL.
+    pub image_url: Option<String>,
+    /// The article's own category.
+    pub category: NamedRef,
+    /// Categories from the root down to the article's own (Home > News).
+    pub breadcrumb: Vec<NamedRef>,
+    /// Tags, in the order the editor gave them.
+    pub tags: Vec<NamedRef>,
+    /// The author, if the piece is bylined.
+    pub author: Option<NamedRef>,
+    /// `draft` or `published`.
+    pub status: ArticleStatus,
+    /// When it goes (or went) public; null for drafts never scheduled.
+    pub published_at: Option<DateTime<Utc>>,
+    /// Last change to the article.
+    pub updated_at: DateTime<Utc>,
+    /// Words in the body.
+    pub word_count: i32,
+    /// Minutes to read the body, at 230 words a minute.
+    pub reading_time_minutes: i32,
+    /// Views and reactions.
+    pub stats: Stats,
+}
+
+/// A whole article: the list fields and the sanitised HTML body.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Article {
+    #[serde(flatten)]
+    pub summary: ArticleSummary,
+    /// The body, sanitised HTML.
+    pub body_html: String,
+}
+
+impl ArticleSummary {
+    /// The wire form of a row, with its extras.
+    pub fn new(row: ArticleRow, extras: &Extras) -> Self {
+        let named = |slug: &str, name: &str| NamedRef {
+            slug: slug.to_string(),
+            name: name.to_string(),
+        };
+        let breadcrumb: Vec<NamedRef> = extras
+            .categories
+            .path(row.category_id)
+            .into_iter()
+            .map(|c| named(&c.slug, &c.name))
+            .collect();
+        let category = breadcrumb.last().cloned().unwrap_or_else(|| named("", ""));
+        let word_count = row.word_count.max(0) as usize;
+        Self {
+            id: row.id,
+            category,
+            breadcrumb,
+            tags: extras
+                .tags
+                .get(&row.id)
+                .into_iter()
+                .flatten()
+                .map(|t| named(&t.slug, &t.name))
+                .collect(),
+            author: row
+                .author_id
+                .and_then(|id| extras.authors.get(&id))
+                .map(|a| named(&a.slug, &a.name)),
+            status: Status::from_stored(&row.status).into(),
+            published_at: row.published_at.map(|at| at.and_utc()),
+            updated_at: row.updated_at.and_utc(),
+            word_count: row.word_count,
+            reading_time_minutes: content::reading_time_minutes(word_count) as i32,
+            stats: Stats {
+                views: 0,
+                reactions: extras
+                    .reaction_kinds
+                    .iter()
+                    .map(|kind| (kind.clone(), 0))
+                    .collect(),
+            },
+            slug: row.slug,
+            title: row.title,
+            summary: row.summary,
+            dateline: row.dateline,
+            source: row.source,
+            image_url: row.image_url,
+        }
+    }
+}
+
+/// One article.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ArticleResponse {
+    pub data: Article,
+    pub meta: Meta,
+}
+
+/// A page of articles.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ArticleListResponse {
+    pub data: Vec<ArticleSummary>,
+    pub meta: ListMeta,
+}
+
+/// Order of an article list.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum ArticleSort {
+    /// Newest first.
+    #[default]
+    #[serde(rename = "-published_at")]
+    NewestFirst,
+    /// Oldest first.
+    #[serde(rename = "published_at")]
+    OldestFirst,
+}
+
+/// Filters and paging for the article list.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListArticlesQuery {
+    /// Only this category (slug) and every category below it.
+    #[param(example = "news")]
+    pub category: Option<String>,
+    /// Only articles with this tag (slug).
+    pub tag: Option<String>,
+    /// Only articles by this author (slug).
+    pub author: Option<String>,
+    /// Only articles from this source (exact name).
+    pub source: Option<String>,
+    /// Only articles published at or after this instant (RFC 3339).
+    pub published_after: Option<DateTime<Utc>>,
+    /// Only articles published before this instant (RFC 3339).
+    pub published_before: Option<DateTime<Utc>>,
+    /// `-published_at` (newest first, the default) or `published_at`.
+    #[param(inline)]
+    pub sort: Option<ArticleSort>,
+    /// Page size, 1 to 100.
+    #[param(minimum = 1, maximum = 100, default = 20)]
+    pub limit: Option<u32>,
+    /// `meta.next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Where a page ends; what a cursor carries.
+#[derive(Debug, Serialize, Deserialize)]
+struct Position {
+    /// `published_at` in microseconds since the epoch.
+    t: i64,
+    /// Article id.
+    i: i32,
+    /// The sort the cursor was made for.
+    s: ArticleSort,
+}
+
+/// Checks a `limit` against its bounds.
+pub fn page_limit(limit: Option<u32>, default: u32, max: u32) -> Result<u32, ApiError> {
+    match limit.unwrap_or(default) {
+        n if (1..=max).contains(&n) => Ok(n),
+        _ => Err(ApiError::InvalidParameters(vec![FieldError::new(
+            Location::Query,
+            "limit",
+            format!("must be between 1 and {max}"),
+        )])),
+    }
+}
+
+fn decode_position(cursor: &str, sort: ArticleSort) -> Result<(NaiveDateTime, i32), ApiError> {
+    let position: Position = cursor::decode(cursor)?;
+    let at = DateTime::from_timestamp_micros(position.t).map(|at| at.naive_utc());
+    match at {
+        Some(at) if position.s == sort => Ok((at, position.i)),
+        _ => Err(ApiError::InvalidParameters(vec![FieldError::new(
+            Location::Query,
+            "cursor",
+            "belongs to another sort order or is not a cursor this API returned",
+        )])),
+    }
+}
+
+/// The URL of the next page: this request's, with `cursor` replaced.
+pub fn next_page_url(req: &HttpRequest, next_cursor: &str) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    for (key, value) in form_urlencoded::parse(req.query_string().as_bytes()) {
+        if key != "cursor" {
+            query.append_pair(&key, &value);
+        }
+    }
+    query.append_pair("cursor", next_cursor);
+    format!("{}?{}", req.path(), query.finish())
+}
+
+/// A list response with `meta.next_cursor` and, when there is a next page,
+/// an RFC 8288 `Link: <...>; rel="next"` header.
+pub fn page_response<T: Serialize>(
+    req: &HttpRequest,
+    body: &T,
+    next_cursor: Option<&str>,
+) -> HttpResponse {
+    let mut response = HttpResponse::Ok();
+    if let Some(next) = next_cursor {
+        response.insert_header((
+            header::LINK,
+            format!("<{}>; rel=\"next\"", next_page_url(req, next)),
+        ));
+    }
+    response.json(body)
+}
+
+/// List published articles, newest first.
+///
+/// Filters combine with AND. Pages are keyset-paged: follow `meta.next_cursor`
+/// (or the `Link: rel="next"` header) until it is null; every published
+/// article appears exactly once, even when several share a timestamp.
+#[utoipa::path(
+    tag = "articles",
+    params(ListArticlesQuery),
+    responses(
+        (status = 200, description = "A page of articles", body = ArticleListResponse,
+            headers(("Link" = String, description = "RFC 8288 link to the next page, when there is one"))),
+        (status = 400, description = "A parameter is invalid", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/articles")]
+pub async fn list_articles(
+    state: Data<AppState>,
+    req: HttpRequest,
+    query: Query<ListArticlesQuery>,
+) -> AppResult<HttpResponse> {
+    let query = query.0;
+    let sort = query.sort.unwrap_or_default();
+    let limit = page_limit(query.limit, 20, 100)?;
+    let after = query
+        .cursor
+        .as_deref()
+        .map(|c| decode_position(c, sort))
+        .transpose()?;
+    let mut filter = ListFilter {
+        now: crate::db::now(),
+        category_ids: None,
+        tag: query.tag,
+        author: query.author,
+        source: query.source,
+        published_after: query.published_after.map(|at| at.naive_utc()),
+        published_before: query.published_before.map(|at| at.naive_utc()),
+        order: match sort {
+            ArticleSort::NewestFirst => Order::NewestFirst,
+            ArticleSort::OldestFirst => Order::OldestFirst,
+        },
+        after,
+        limit: i64::from(limit) + 1,
+    };
+    let category = query.category;
+    let (mut rows, extras) = state
+        .db
+        .read(move |conn| {
+            let tree = CategoryTree::load(conn)?;
+            filter.category_ids = category.map(|slug| {
+                tree.by_slug(&slug)
+                    .map(|c| tree.subtree_ids(c.id))
+                    .unwrap_or_default()
+            });
+            let rows = articles::list(conn, &filter)?;
+            let extras = articles::extras_with(conn, &rows, tree)?;
+            Ok((rows, extras))
+        })
+        .await?;
+    let next_cursor = if rows.len() > limit as usize {
+        rows.truncate(limit as usize);
+        rows.last().map(|last| {
+            cursor::encode(&Position {
+                t: last
+                    .published_at
+                    .map_or(0, |at| at.and_utc().timestamp_micros()),
+                i: last.id,
+                s: sort,
+            })
+        })
+    } else {
+        None
+    };
+    let body = ArticleListResponse {
+        data: rows
+            .into_iter()
+            .map(|row| ArticleSummary::new(row, &extras))
+            .collect(),
+        meta: ListMeta {
+            next_cursor: next_cursor.clone(),
+            limit,
+        },
+    };
+    Ok(page_response(&req, &body, next_cursor.as_deref()))
+}
+
+/// Loads the full wire form of article `key`, whatever its status.
+pub async fn load_article(state: &AppState, key: ArticleKey) -> AppResult<Option<Article>> {
+    let found = state
+        .db
+        .read(move |conn| {
+            let Some(row) = articles::find(conn, &key)? else {
+                return Ok(None);
+            };
+            let body_html = articles::body(conn, row.id)?;
+            let extras = articles::extras(conn, std::slice::from_ref(&row))?;
+            Ok(Some((row, body_html, extras)))
+        })
+        .await?;
+    Ok(found.map(|(row, body_html, extras)| Article {
+        summary: ArticleSummary::new(row, &extras),
+        body_html,
+    }))
+}
+
+/// Get one published article by id or slug.
+///
+/// Drafts and articles scheduled for later are not found.
+#[utoipa::path(
+    tag = "articles",
+    params(("id_or_slug" = String, Path, description = "Numeric id or slug", example = "42")),
+    responses(
+        (status = 200, description = "The article", body = ArticleResponse),
+        (status = 404, description = "No published article has this id or slug", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/articles/{id_or_slug}")]
+pub async fn get_article(
+    state: Data<AppState>,
+    id_or_slug: Path<String>,
+) -> AppResult<HttpResponse> {
+    let key = ArticleKey::parse(&id_or_slug);
+    let now = Utc::now();
+    match load_article(&state, key).await? {
+        Some(article) if is_public(&article.summary, now) => {
+            Ok(HttpResponse::Ok().json(ArticleResponse {
+                data: article,
+                meta: Meta::default(),
+            }))
+        }
+        _ => Err(ApiError::article_not_found(&id_or_slug)),
+    }
+}
+
+fn is_public(article: &ArticleSummary, now: DateTime<Utc>) -> bool {
+    article.status == ArticleStatus::Published && article.published_at.is_some_and(|at| at <= now)
+}

@@ -1,0 +1,239 @@
+//! Authors: public reads and admin writes.
+
+use actix_web::web::{Data, Path};
+use actix_web::{HttpRequest, HttpResponse, get, patch, post};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::articles::page_response;
+use super::extract::{Admin, JsonBody, Query};
+use super::input::{SlugPageQuery, created, derive_slug, done, nullable, slug_and_name, slug_page};
+use super::{ListMeta, Meta};
+use crate::app::AppState;
+use crate::db::taxonomy::{self, AuthorRow, AuthorWrite};
+use crate::error::{ApiError, AppResult, FieldError, Location, Problem};
+
+/// Longest author bio accepted.
+const MAX_BIO: usize = 2000;
+
+/// An author.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Author {
+    #[schema(example = "mara-ellison")]
+    pub slug: String,
+    #[schema(example = "Mara Ellison")]
+    pub name: String,
+    /// A short biography.
+    pub bio: Option<String>,
+}
+
+impl From<AuthorRow> for Author {
+    fn from(row: AuthorRow) -> Self {
+        Self {
+            slug: row.slug,
+            name: row.name,
+            bio: row.bio,
+        }
+    }
+}
+
+/// One author.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuthorResponse {
+    pub data: Author,
+    pub meta: Meta,
+}
+
+/// A page of authors.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuthorListResponse {
+    pub data: Vec<Author>,
+    pub meta: ListMeta,
+}
+
+/// A new author.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Mara Ellison", "bio": "Covers shipping and trade."}))]
+pub struct AuthorInput {
+    /// URL slug; derived from the name when absent.
+    pub slug: Option<String>,
+    /// Display name, 1 to 100 characters.
+    pub name: String,
+    /// A short biography, up to 2000 characters.
+    pub bio: Option<String>,
+}
+
+/// Changes to an author; absent fields stay as they are.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorPatch {
+    /// New slug.
+    pub slug: Option<String>,
+    /// New display name.
+    pub name: Option<String>,
+    /// New biography; `null` clears it.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub bio: Option<Option<String>>,
+}
+
+fn author_not_found(slug: &str) -> ApiError {
+    ApiError::NotFound(format!("No author has the slug `{slug}`."))
+}
+
+fn check_bio(bio: &Option<String>, errors: &mut Vec<FieldError>) {
+    if bio
+        .as_ref()
+        .is_some_and(|bio| bio.chars().count() > MAX_BIO)
+    {
+        errors.push(FieldError::new(
+            Location::Body,
+            "bio",
+            format!("must be at most {MAX_BIO} characters"),
+        ));
+    }
+}
+
+/// List authors in slug order.
+#[utoipa::path(
+    tag = "taxonomy",
+    params(SlugPageQuery),
+    responses(
+        (status = 200, description = "A page of authors", body = AuthorListResponse),
+        (status = 400, description = "A parameter is invalid", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/authors")]
+pub async fn list_authors(
+    state: Data<AppState>,
+    req: HttpRequest,
+    query: Query<SlugPageQuery>,
+) -> AppResult<HttpResponse> {
+    let (limit, after) = query.0.resolve()?;
+    let mut rows = state
+        .db
+        .read(move |conn| taxonomy::list_authors(conn, after.as_deref(), i64::from(limit) + 1))
+        .await?;
+    let next_cursor = slug_page(&mut rows, limit, |row| &row.slug);
+    let body = AuthorListResponse {
+        data: rows.into_iter().map(Author::from).collect(),
+        meta: ListMeta {
+            next_cursor: next_cursor.clone(),
+            limit,
+        },
+    };
+    Ok(page_response(&req, &body, next_cursor.as_deref()))
+}
+
+/// One author.
+#[utoipa::path(
+    tag = "taxonomy",
+    params(("slug" = String, Path, description = "Author slug")),
+    responses(
+        (status = 200, description = "The author", body = AuthorResponse),
+        (status = 404, description = "No such author", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/authors/{slug}")]
+pub async fn get_author(state: Data<AppState>, slug: Path<String>) -> AppResult<HttpResponse> {
+    let lookup = slug.clone();
+    let row = state
+        .db
+        .read(move |conn| taxonomy::find_author(conn, &lookup))
+        .await?;
+    let data = row
+        .map(Author::from)
+        .ok_or_else(|| author_not_found(&slug))?;
+    Ok(HttpResponse::Ok().json(AuthorResponse {
+        data,
+        meta: Meta::default(),
+    }))
+}
+
+/// Create an author.
+#[utoipa::path(
+    tag = "taxonomy",
+    request_body = AuthorInput,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Created", body = AuthorResponse, headers(("Location" = String))),
+        (status = 409, description = "The slug is taken", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/authors")]
+pub async fn create_author(
+    state: Data<AppState>,
+    _admin: Admin,
+    body: JsonBody,
+) -> AppResult<HttpResponse> {
+    let input: AuthorInput = body.parse()?;
+    let mut errors = Vec::new();
+    let (slug, name) = slug_and_name(input.slug, Some(input.name), &mut errors);
+    check_bio(&input.bio, &mut errors);
+    let slug = derive_slug(slug, name.as_deref(), &mut errors);
+    done(errors)?;
+    let write = AuthorWrite {
+        slug: Some(slug),
+        name,
+        bio: Some(input.bio),
+    };
+    let row = state
+        .db
+        .write(move |conn| taxonomy::insert_author(conn, &write))
+        .await?;
+    let location = format!("/api/v1/authors/{}", row.slug);
+    Ok(created(
+        location,
+        AuthorResponse {
+            data: row.into(),
+            meta: Meta::default(),
+        },
+    ))
+}
+
+/// Change an author.
+#[utoipa::path(
+    tag = "taxonomy",
+    request_body = AuthorPatch,
+    params(("slug" = String, Path, description = "Author slug")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Changed", body = AuthorResponse),
+        (status = 404, description = "No such author", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The new slug is taken", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/authors/{slug}")]
+pub async fn update_author(
+    state: Data<AppState>,
+    _admin: Admin,
+    slug: Path<String>,
+    body: JsonBody,
+) -> AppResult<HttpResponse> {
+    let input: AuthorPatch = body.parse()?;
+    let mut errors = Vec::new();
+    let (new_slug, name) = slug_and_name(input.slug, input.name, &mut errors);
+    check_bio(&input.bio.clone().flatten(), &mut errors);
+    done(errors)?;
+    let write = AuthorWrite {
+        slug: new_slug,
+        name,
+        bio: input.bio,
+    };
+    let lookup = slug.clone();
+    let row = state
+        .db
+        .write(move |conn| taxonomy::update_author(conn, &lookup, &write))
+        .await
+        .map_err(|error| match ApiError::from(error) {
+            ApiError::NotFound(_) => author_not_found(&slug),
+            other => other,
+        })?;
+    Ok(HttpResponse::Ok().json(AuthorResponse {
+        data: row.into(),
+        meta: Meta::default(),
+    }))
+}

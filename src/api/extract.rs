@@ -1,0 +1,198 @@
+//! Request extractors whose failures are problems, not actix's plain text:
+//! query strings and JSON bodies name the bad field, and admin routes check
+//! the Bearer key.
+
+use std::future::{Ready, ready};
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::web::{Bytes, BytesMut, Data};
+use actix_web::{FromRequest, HttpRequest};
+use futures_util::StreamExt;
+use serde::de::DeserializeOwned;
+
+use crate::app::AppState;
+use crate::auth;
+use crate::db::keys;
+use crate::error::{ApiError, FieldError, Location};
+
+/// The name a serde error is about: its path, or the field it quotes.
+fn field_name(path: &serde_path_to_error::Path, message: &str) -> String {
+    let path = path.to_string();
+    if path != "." {
+        return path;
+    }
+    // Missing, unknown and duplicate fields are reported at the root, naming the field.
+    message
+        .split('`')
+        .nth(1)
+        .map_or_else(|| "(root)".to_string(), str::to_string)
+}
+
+/// A query string deserialised into `T`; failures name the parameter.
+#[derive(Debug)]
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned> Query<T> {
+    /// Parses a raw query string.
+    pub fn parse(query: &str) -> Result<T, ApiError> {
+        let deserializer =
+            serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(deserializer).map_err(|error| {
+            let detail = error.inner().to_string();
+            let name = field_name(error.path(), &detail);
+            ApiError::InvalidParameters(vec![FieldError::new(Location::Query, name, detail)])
+        })
+    }
+}
+
+impl<T: DeserializeOwned> FromRequest for Query<T> {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Self::parse(req.query_string()).map(Query))
+    }
+}
+
+/// Largest JSON body accepted by admin writes.
+pub const JSON_BODY_LIMIT: usize = 1024 * 1024;
+
+/// A JSON body, read (within [`JSON_BODY_LIMIT`]) but not yet parsed, so that
+/// handlers can check credentials before they judge the content.
+#[derive(Debug)]
+pub struct JsonBody(Bytes);
+
+impl JsonBody {
+    /// Parses the body; syntax errors are 400, wrong or missing fields 422.
+    pub fn parse<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        parse_json(&self.0)
+    }
+}
+
+/// Parses one JSON document; syntax errors are 400, wrong or missing fields
+/// 422 naming the field.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let malformed = |error: &serde_json::Error| {
+        ApiError::Malformed(format!("The body is not valid JSON: {error}."))
+    };
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let inner = error.inner();
+        if !inner.is_data() {
+            return malformed(inner);
+        }
+        let detail = inner.to_string();
+        let detail = detail
+            .split(" at line ")
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let name = field_name(error.path(), &detail);
+        ApiError::Validation(vec![FieldError::new(Location::Body, name, detail)])
+    })?;
+    deserializer.end().map_err(|error| malformed(&error))?;
+    Ok(value)
+}
+
+/// Reads a body of `content_type` (or a `+json` variant) within `limit` bytes.
+pub async fn read_body(
+    req: &HttpRequest,
+    payload: &mut Payload,
+    expected: &'static str,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .map(|value| value.trim().to_ascii_lowercase());
+    let accepted = match content_type.as_deref() {
+        Some(found) => {
+            found == expected || (expected == "application/json" && found.ends_with("+json"))
+        }
+        None => false,
+    };
+    if !accepted {
+        return Err(ApiError::UnsupportedMediaType(expected));
+    }
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        return Err(ApiError::PayloadTooLarge(limit));
+    }
+    let mut bytes = BytesMut::with_capacity(declared.unwrap_or(0));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|error| {
+            ApiError::Malformed(format!("The body could not be read: {error}."))
+        })?;
+        if bytes.len() + chunk.len() > limit {
+            return Err(ApiError::PayloadTooLarge(limit));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes.freeze())
+}
+
+impl FromRequest for JsonBody {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let mut payload = payload.take();
+        Box::pin(async move {
+            read_body(&req, &mut payload, "application/json", JSON_BODY_LIMIT)
+                .await
+                .map(JsonBody)
+        })
+    }
+}
+
+/// Proof that the request carries a live admin key.
+#[derive(Debug, Clone, Copy)]
+pub struct Admin;
+
+impl FromRequest for Admin {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<Data<AppState>>().cloned();
+        let token = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .map(str::trim)
+            .map(str::to_string);
+        Box::pin(async move {
+            let state = state.ok_or_else(|| ApiError::Internal("app state missing".into()))?;
+            let token = token.ok_or(ApiError::Unauthorized(
+                "Send an admin key as `Authorization: Bearer <key>`.",
+            ))?;
+            let hash = auth::hash_key(&token);
+            if state
+                .admin_token_hash
+                .is_some_and(|admin| auth::same_hash(&admin, &hash))
+            {
+                return Ok(Admin);
+            }
+            let stored = state
+                .db
+                .read(move |conn| keys::find_live(conn, &hash))
+                .await?;
+            match stored {
+                Some((_, stored_hash)) if auth::same_hash(&hash, &stored_hash) => Ok(Admin),
+                _ => Err(ApiError::Unauthorized(
+                    "The key is not valid, or has been revoked.",
+                )),
+            }
+        })
+    }
+}

@@ -1,0 +1,119 @@
+//! Helpers shared by the admin request types.
+
+use actix_web::HttpResponse;
+use actix_web::http::header;
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::IntoParams;
+
+use super::cursor;
+
+use crate::content;
+use crate::error::{ApiError, AppResult, FieldError, Location};
+
+/// Deserialises a field that may be absent (`None`), null (`Some(None)`) or set.
+pub fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// Checks a name and an optional slug; derives the slug from the name.
+pub fn slug_and_name(
+    slug: Option<String>,
+    name: Option<String>,
+    errors: &mut Vec<FieldError>,
+) -> (Option<String>, Option<String>) {
+    let name = name.map(|n| n.trim().to_string());
+    if name
+        .as_ref()
+        .is_some_and(|name| name.is_empty() || name.chars().count() > 100)
+    {
+        errors.push(FieldError::new(
+            Location::Body,
+            "name",
+            "must be 1 to 100 characters",
+        ));
+    }
+    let slug = slug.map(|s| s.trim().to_string());
+    if let Some(problem) = slug.as_deref().and_then(content::slug_problem) {
+        errors.push(FieldError::new(Location::Body, "slug", problem));
+    }
+    (slug, name)
+}
+
+/// The given slug, or one derived from the name.
+pub fn derive_slug(
+    slug: Option<String>,
+    name: Option<&str>,
+    errors: &mut Vec<FieldError>,
+) -> String {
+    let slug = slug.unwrap_or_else(|| content::slugify(name.unwrap_or_default()));
+    if slug.is_empty() && errors.is_empty() {
+        errors.push(FieldError::new(
+            Location::Body,
+            "name",
+            "must contain a letter or digit (the slug is derived from it)",
+        ));
+    }
+    slug
+}
+
+/// `Ok` when no problem was found, else a 422 with all of them.
+pub fn done(errors: Vec<FieldError>) -> AppResult<()> {
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Validation(errors))
+    }
+}
+
+/// A 201 with a `Location` header.
+pub fn created(location: String, body: impl Serialize) -> HttpResponse {
+    HttpResponse::Created()
+        .insert_header((header::LOCATION, location))
+        .json(body)
+}
+
+/// Paging for lists ordered by slug.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SlugPageQuery {
+    /// Page size, 1 to 100.
+    #[param(minimum = 1, maximum = 100, default = 100)]
+    pub limit: Option<u32>,
+    /// `meta.next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Where a slug-ordered page ends.
+#[derive(Debug, Serialize, Deserialize)]
+struct SlugPosition {
+    /// The last slug of the previous page.
+    s: String,
+}
+
+impl SlugPageQuery {
+    /// The validated limit and the slug to continue after.
+    pub fn resolve(&self) -> AppResult<(u32, Option<String>)> {
+        let limit = super::articles::page_limit(self.limit, 100, 100)?;
+        let after = self
+            .cursor
+            .as_deref()
+            .map(cursor::decode::<SlugPosition>)
+            .transpose()?;
+        Ok((limit, after.map(|position| position.s)))
+    }
+}
+
+/// Cuts a page fetched with one extra row; returns the cursor of the next page.
+pub fn slug_page<T>(rows: &mut Vec<T>, limit: u32, slug: impl Fn(&T) -> &str) -> Option<String> {
+    if rows.len() <= limit as usize {
+        return None;
+    }
+    rows.truncate(limit as usize);
+    rows.last().map(|last| {
+        cursor::encode(&SlugPosition {
+            s: slug(last).to_string(),
+        })
+    })
+}

@@ -1,0 +1,363 @@
+//! Admin article writes: create, replace, patch, delete and bulk import.
+//! Every route needs `Authorization: Bearer <key>`.
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::web::{Data, Path};
+use actix_web::{HttpRequest, HttpResponse, delete, patch, post, put};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::Meta;
+use super::article_input::{ArticleInput, ArticlePatch};
+use super::articles::{Article, ArticleResponse, ArticleSummary, load_article};
+use super::extract::{Admin, JSON_BODY_LIMIT, JsonBody, parse_json, read_body};
+use crate::app::AppState;
+use crate::db::article_writes::{self, ArticleWrite, Upserted};
+use crate::db::articles::{self, ArticleKey};
+use crate::db::{self, StoreError};
+use crate::error::{ApiError, AppResult, FieldError, Location, Problem};
+
+/// Largest NDJSON body a bulk import takes.
+pub const BULK_BODY_LIMIT: usize = 32 * 1024 * 1024;
+/// Most lines one bulk import takes.
+pub const BULK_MAX_LINES: usize = 10_000;
+/// Lines committed per transaction during a bulk import.
+const BULK_BATCH: usize = 500;
+
+fn validated(input: ArticleInput) -> AppResult<ArticleWrite> {
+    input.validate(db::now()).map_err(ApiError::Validation)
+}
+
+/// The id of the article with this id or slug, whatever its status.
+fn resolve_id(conn: &mut diesel::SqliteConnection, key: &ArticleKey) -> Result<i32, StoreError> {
+    articles::find(conn, key)?
+        .map(|row| row.id)
+        .ok_or(StoreError::NotFound)
+}
+
+async fn respond_with(
+    state: &AppState,
+    id: i32,
+    mut response: actix_web::HttpResponseBuilder,
+) -> AppResult<HttpResponse> {
+    let article = load_article(state, ArticleKey::Id(id))
+        .await?
+        .ok_or_else(|| ApiError::Internal(format!("article {id} vanished after its write")))?;
+    Ok(response.json(ArticleResponse {
+        data: article,
+        meta: Meta::default(),
+    }))
+}
+
+fn not_found(id_or_slug: &str) -> impl FnOnce(ApiError) -> ApiError + '_ {
+    move |error| match error {
+        ApiError::NotFound(_) => ApiError::article_not_found(id_or_slug),
+        other => other,
+    }
+}
+
+/// Create an article.
+///
+/// The slug is derived from the title when not given (with a numeric suffix
+/// if that slug is taken); a given slug that is taken is a 409.
+#[utoipa::path(
+    tag = "articles",
+    request_body = ArticleInput,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Created", body = ArticleResponse,
+            headers(("Location" = String, description = "URL of the new article"))),
+        (status = 400, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The slug is taken", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/articles")]
+pub async fn create_article(
+    state: Data<AppState>,
+    _admin: Admin,
+    body: JsonBody,
+) -> AppResult<HttpResponse> {
+    let write = validated(body.parse()?)?;
+    let id = state
+        .db
+        .write(move |conn| article_writes::create(conn, &write))
+        .await?;
+    let mut created = HttpResponse::Created();
+    created.insert_header((header::LOCATION, format!("/api/v1/articles/{id}")));
+    respond_with(&state, id, created).await
+}
+
+/// Replace an article.
+///
+/// Every field is set from the body, as on create. Without `slug` the
+/// article keeps its slug; with `published_at` absent a published article
+/// keeps its date.
+#[utoipa::path(
+    tag = "articles",
+    request_body = ArticleInput,
+    params(("id_or_slug" = String, Path, description = "Numeric id or slug")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Replaced", body = ArticleResponse),
+        (status = 400, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No article has this id or slug", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The slug is taken", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[put("/articles/{id_or_slug}")]
+pub async fn replace_article(
+    state: Data<AppState>,
+    _admin: Admin,
+    id_or_slug: Path<String>,
+    body: JsonBody,
+) -> AppResult<HttpResponse> {
+    let write = validated(body.parse()?)?;
+    let key = ArticleKey::parse(&id_or_slug);
+    let id = state
+        .db
+        .write(move |conn| {
+            let id = resolve_id(conn, &key)?;
+            article_writes::replace(conn, id, &write)?;
+            Ok(id)
+        })
+        .await
+        .map_err(ApiError::from)
+        .map_err(not_found(&id_or_slug))?;
+    respond_with(&state, id, HttpResponse::Ok()).await
+}
+
+/// Change some fields of an article.
+///
+/// A JSON merge patch: absent fields stay, `null` clears an optional field.
+/// Accepts `application/json` and `application/merge-patch+json`.
+#[utoipa::path(
+    tag = "articles",
+    request_body(content = ArticlePatch, content_type = "application/merge-patch+json"),
+    params(("id_or_slug" = String, Path, description = "Numeric id or slug")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Changed", body = ArticleResponse),
+        (status = 400, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No article has this id or slug", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The slug is taken", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/articles/{id_or_slug}")]
+pub async fn patch_article(
+    state: Data<AppState>,
+    _admin: Admin,
+    id_or_slug: Path<String>,
+    body: JsonBody,
+) -> AppResult<HttpResponse> {
+    let patch: ArticlePatch = body.parse()?;
+    let key = ArticleKey::parse(&id_or_slug);
+    // Read, merge and write in one transaction, so concurrent patches cannot
+    // undo each other.
+    let id = state
+        .db
+        .write(move |conn| {
+            let row = articles::find(conn, &key)?.ok_or(StoreError::NotFound)?;
+            let id = row.id;
+            let extras = articles::extras(conn, std::slice::from_ref(&row))?;
+            let current = Article {
+                body_html: articles::body(conn, id)?,
+                summary: ArticleSummary::new(row, &extras),
+            };
+            let write = patch.apply(current).validate(db::now()).map_err(|errors| {
+                StoreError::Invalid(errors.into_iter().map(to_invalid).collect())
+            })?;
+            article_writes::replace(conn, id, &write)?;
+            Ok(id)
+        })
+        .await
+        .map_err(ApiError::from)
+        .map_err(not_found(&id_or_slug))?;
+    respond_with(&state, id, HttpResponse::Ok()).await
+}
+
+fn to_invalid(error: FieldError) -> db::Invalid {
+    db::Invalid {
+        field: error.name,
+        message: error.detail,
+    }
+}
+
+/// Delete an article.
+#[utoipa::path(
+    tag = "articles",
+    params(("id_or_slug" = String, Path, description = "Numeric id or slug")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No article has this id or slug", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[delete("/articles/{id_or_slug}")]
+pub async fn delete_article(
+    state: Data<AppState>,
+    _admin: Admin,
+    id_or_slug: Path<String>,
+) -> AppResult<HttpResponse> {
+    let key = ArticleKey::parse(&id_or_slug);
+    state
+        .db
+        .write(move |conn| {
+            let id = resolve_id(conn, &key)?;
+            article_writes::delete(conn, id)
+        })
+        .await
+        .map_err(ApiError::from)
+        .map_err(not_found(&id_or_slug))?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// One line of a bulk import that was not stored.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LineFailure {
+    /// 1-based line number in the body.
+    pub line: usize,
+    /// What was wrong with it.
+    pub errors: Vec<FieldError>,
+}
+
+/// What a bulk import did.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct BulkReport {
+    /// Lines that created an article.
+    pub created: usize,
+    /// Lines that changed an existing article (same slug).
+    pub updated: usize,
+    /// Lines identical to the stored article; nothing was written.
+    pub unchanged: usize,
+    /// Lines that were not stored.
+    pub failed: usize,
+    /// Each failed line, with its errors.
+    pub errors: Vec<LineFailure>,
+}
+
+/// The result of a bulk import.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BulkResponse {
+    pub data: BulkReport,
+    pub meta: Meta,
+}
+
+/// Import articles from NDJSON, upserting by slug.
+///
+/// One article input per line (`application/x-ndjson`); blank lines are
+/// skipped. Each line is stored whole or not at all: valid lines are stored,
+/// each bad line is reported with its line number. Importing the same file
+/// twice changes nothing the second time. At most 10,000 lines and 32 MiB.
+#[utoipa::path(
+    tag = "articles",
+    request_body(content = String, content_type = "application/x-ndjson",
+        description = "One ArticleInput JSON object per line"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Every line was processed; see the counts", body = BulkResponse),
+        (status = 400, description = "The body has no lines, or too many", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/articles/bulk")]
+pub async fn bulk_import(
+    state: Data<AppState>,
+    _admin: Admin,
+    req: HttpRequest,
+    payload: actix_web::web::Payload,
+) -> AppResult<HttpResponse> {
+    let mut payload: Payload = payload.into_inner();
+    let body = read_body(&req, &mut payload, "application/x-ndjson", BULK_BODY_LIMIT).await?;
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::Malformed("The body is not UTF-8.".into()))?;
+    let lines: Vec<(usize, &str)> = text
+        .lines()
+        .enumerate()
+        .map(|(i, line)| (i + 1, line.trim()))
+        .filter(|(_, line)| !line.is_empty())
+        .collect();
+    if lines.is_empty() || lines.len() > BULK_MAX_LINES {
+        return Err(ApiError::Malformed(format!(
+            "Send between 1 and {BULK_MAX_LINES} NDJSON lines; this body has {}.",
+            lines.len()
+        )));
+    }
+    let now = db::now();
+    let mut report = BulkReport::default();
+    let mut valid = Vec::new();
+    for (line, text) in lines {
+        let parsed = if text.len() > JSON_BODY_LIMIT {
+            Err(vec![FieldError::new(
+                Location::Body,
+                "(line)",
+                format!("is over {JSON_BODY_LIMIT} bytes"),
+            )])
+        } else {
+            parse_json::<ArticleInput>(text.as_bytes())
+                .map_err(line_errors)
+                .and_then(|input| input.validate(now))
+        };
+        match parsed {
+            Ok(write) => valid.push((line, write)),
+            Err(errors) => report.errors.push(LineFailure { line, errors }),
+        }
+    }
+    while !valid.is_empty() {
+        let batch: Vec<_> = valid.drain(..valid.len().min(BULK_BATCH)).collect();
+        let outcomes = state
+            .db
+            .write(move |conn| upsert_batch(conn, batch))
+            .await?;
+        for (line, outcome) in outcomes {
+            match outcome {
+                Ok(Upserted::Created) => report.created += 1,
+                Ok(Upserted::Updated) => report.updated += 1,
+                Ok(Upserted::Unchanged) => report.unchanged += 1,
+                Err(error) => report.errors.push(LineFailure {
+                    line,
+                    errors: line_errors(error.into()),
+                }),
+            }
+        }
+    }
+    report.errors.sort_by_key(|failure| failure.line);
+    report.failed = report.errors.len();
+    Ok(HttpResponse::Ok().json(BulkResponse {
+        data: report,
+        meta: Meta::default(),
+    }))
+}
+
+/// A line number and what storing it did.
+type LineOutcome = (usize, Result<Upserted, StoreError>);
+
+/// Upserts each line in its own savepoint, so a bad line leaves no trace.
+/// A line's own problems are reported with it; a database failure aborts
+/// the batch (the client may retry: upserts are idempotent).
+fn upsert_batch(
+    conn: &mut diesel::SqliteConnection,
+    batch: Vec<(usize, ArticleWrite)>,
+) -> Result<Vec<LineOutcome>, StoreError> {
+    use diesel::Connection;
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for (line, write) in batch {
+        match conn.transaction(|conn| article_writes::upsert(conn, &write)) {
+            Ok((_, what)) => outcomes.push((line, Ok(what))),
+            Err(error @ (StoreError::Invalid(_) | StoreError::Conflict(_))) => {
+                outcomes.push((line, Err(error)))
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(outcomes)
+}
+
+fn line_errors(error: ApiError) -> Vec<FieldError> {
+    match error {
+        ApiError::Validation(errors) | ApiError::InvalidParameters(errors) => errors,
+        other => vec![FieldError::new(Location::Body, "(line)", other.to_string())],
+    }
+}

@@ -1,0 +1,55 @@
+//! The wire contract: request and response types and their handlers, one
+//! module per resource. Every JSON success body is `{"data": ..., "meta": ...}`.
+
+pub mod article_input;
+pub mod articles;
+pub mod authors;
+pub mod categories;
+pub mod cursor;
+pub mod extract;
+pub mod input;
+pub mod manage;
+pub mod ops;
+pub mod tags;
+
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+/// `meta` of a single resource (empty for now; reserved for future keys).
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub struct Meta {}
+
+/// `meta` of a list page.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ListMeta {
+    /// Pass as `cursor` to get the next page; null on the last page.
+    pub next_cursor: Option<String>,
+    /// The page size that was applied.
+    #[schema(example = 20)]
+    pub limit: u32,
+}
+
+/// Registers every `/api/v1` route. Both the server and the spec use this,
+/// so a handler cannot be served without being documented.
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(articles::list_articles)
+        .service(manage::bulk_import)
+        .service(manage::create_article)
+        .service(articles::get_article)
+        .service(manage::replace_article)
+        .service(manage::patch_article)
+        .service(manage::delete_article)
+        .service(categories::list_categories)
+        .service(categories::create_category)
+        .service(categories::get_category)
+        .service(categories::update_category)
+        .service(tags::list_tags)
+        .service(tags::create_tag)
+        .service(tags::get_tag)
+        .service(tags::update_tag)
+        .service(authors::list_authors)
+        .service(authors::create_author)
+        .service(authors::get_author)
+        .service(authors::update_author);
+}

@@ -1,0 +1,202 @@
+//! Tags: public reads and admin writes.
+
+use actix_web::web::{Data, Path};
+use actix_web::{HttpRequest, HttpResponse, get, patch, post};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::articles::page_response;
+use super::extract::{Admin, JsonBody, Query};
+use super::input::{SlugPageQuery, created, derive_slug, done, slug_and_name, slug_page};
+use super::{ListMeta, Meta};
+use crate::app::AppState;
+use crate::db::taxonomy::{self, TagRow};
+use crate::error::{ApiError, AppResult, Problem};
+
+/// A tag.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Tag {
+    #[schema(example = "port-strike")]
+    pub slug: String,
+    #[schema(example = "Port strike")]
+    pub name: String,
+}
+
+impl From<TagRow> for Tag {
+    fn from(row: TagRow) -> Self {
+        Self {
+            slug: row.slug,
+            name: row.name,
+        }
+    }
+}
+
+/// One tag.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TagResponse {
+    pub data: Tag,
+    pub meta: Meta,
+}
+
+/// A page of tags.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TagListResponse {
+    pub data: Vec<Tag>,
+    pub meta: ListMeta,
+}
+
+/// A new tag.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TagInput {
+    /// URL slug; derived from the name when absent.
+    pub slug: Option<String>,
+    /// Display name, 1 to 100 characters.
+    pub name: String,
+}
+
+/// Changes to a tag; absent fields stay as they are.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TagPatch {
+    /// New slug.
+    pub slug: Option<String>,
+    /// New display name.
+    pub name: Option<String>,
+}
+
+fn tag_not_found(slug: &str) -> ApiError {
+    ApiError::NotFound(format!("No tag has the slug `{slug}`."))
+}
+
+/// List tags in slug order.
+#[utoipa::path(
+    tag = "taxonomy",
+    params(SlugPageQuery),
+    responses(
+        (status = 200, description = "A page of tags", body = TagListResponse),
+        (status = 400, description = "A parameter is invalid", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/tags")]
+pub async fn list_tags(
+    state: Data<AppState>,
+    req: HttpRequest,
+    query: Query<SlugPageQuery>,
+) -> AppResult<HttpResponse> {
+    let (limit, after) = query.0.resolve()?;
+    let mut rows = state
+        .db
+        .read(move |conn| taxonomy::list_tags(conn, after.as_deref(), i64::from(limit) + 1))
+        .await?;
+    let next_cursor = slug_page(&mut rows, limit, |row| &row.slug);
+    let body = TagListResponse {
+        data: rows.into_iter().map(Tag::from).collect(),
+        meta: ListMeta {
+            next_cursor: next_cursor.clone(),
+            limit,
+        },
+    };
+    Ok(page_response(&req, &body, next_cursor.as_deref()))
+}
+
+/// One tag.
+#[utoipa::path(
+    tag = "taxonomy",
+    params(("slug" = String, Path, description = "Tag slug")),
+    responses(
+        (status = 200, description = "The tag", body = TagResponse),
+        (status = 404, description = "No such tag", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/tags/{slug}")]
+pub async fn get_tag(state: Data<AppState>, slug: Path<String>) -> AppResult<HttpResponse> {
+    let lookup = slug.clone();
+    let row = state
+        .db
+        .read(move |conn| taxonomy::find_tag(conn, &lookup))
+        .await?;
+    let data = row.map(Tag::from).ok_or_else(|| tag_not_found(&slug))?;
+    Ok(HttpResponse::Ok().json(TagResponse {
+        data,
+        meta: Meta::default(),
+    }))
+}
+
+/// Create a tag.
+#[utoipa::path(
+    tag = "taxonomy",
+    request_body = TagInput,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Created", body = TagResponse, headers(("Location" = String))),
+        (status = 409, description = "The slug is taken", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/tags")]
+pub async fn create_tag(
+    state: Data<AppState>,
+    _admin: Admin,
+    body: JsonBody,
+) -> AppResult<HttpResponse> {
+    let input: TagInput = body.parse()?;
+    let mut errors = Vec::new();
+    let (slug, name) = slug_and_name(input.slug, Some(input.name), &mut errors);
+    let slug = derive_slug(slug, name.as_deref(), &mut errors);
+    done(errors)?;
+    let name = name.unwrap_or_default();
+    let row = state
+        .db
+        .write(move |conn| taxonomy::insert_tag(conn, &slug, &name))
+        .await?;
+    let location = format!("/api/v1/tags/{}", row.slug);
+    Ok(created(
+        location,
+        TagResponse {
+            data: row.into(),
+            meta: Meta::default(),
+        },
+    ))
+}
+
+/// Rename a tag or change its slug.
+#[utoipa::path(
+    tag = "taxonomy",
+    request_body = TagPatch,
+    params(("slug" = String, Path, description = "Tag slug")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Changed", body = TagResponse),
+        (status = 404, description = "No such tag", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The new slug is taken", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/tags/{slug}")]
+pub async fn update_tag(
+    state: Data<AppState>,
+    _admin: Admin,
+    slug: Path<String>,
+    body: JsonBody,
+) -> AppResult<HttpResponse> {
+    let input: TagPatch = body.parse()?;
+    let mut errors = Vec::new();
+    let (new_slug, name) = slug_and_name(input.slug, input.name, &mut errors);
+    done(errors)?;
+    let lookup = slug.clone();
+    let row = state
+        .db
+        .write(move |conn| {
+            taxonomy::update_tag(conn, &lookup, new_slug.as_deref(), name.as_deref())
+        })
+        .await
+        .map_err(|error| match ApiError::from(error) {
+            ApiError::NotFound(_) => tag_not_found(&slug),
+            other => other,
+        })?;
+    Ok(HttpResponse::Ok().json(TagResponse {
+        data: row.into(),
+        meta: Meta::default(),
+    }))
+}

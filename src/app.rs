@@ -1,0 +1,148 @@
+//! Builds the actix application: state, middleware, error handling, routes.
+//! `main` and the tests use the same [`app`], so tests see what users see.
+
+use std::sync::Arc;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ResourceDef, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::http::header;
+use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers, Logger};
+use actix_web::web::{self, Data};
+use actix_web::{App, HttpRequest, HttpResponse};
+use utoipa::openapi::OpenApi;
+use utoipa_actix_web::AppExt;
+use utoipa_actix_web::service_config::ServiceConfig;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::api;
+use crate::auth::{self, KeyHash};
+use crate::config::Config;
+use crate::db::Db;
+use crate::error::{ApiError, PROBLEM_JSON, problem_for_status, problem_response};
+
+/// What every handler can reach.
+pub struct AppState {
+    /// The store.
+    pub db: Db,
+    /// Hash of `FRONTPAGE_ADMIN_TOKEN`, when set.
+    pub admin_token_hash: Option<KeyHash>,
+}
+
+impl AppState {
+    /// State for a configuration over an open store.
+    pub fn new(config: &Config, db: Db) -> Self {
+        Self {
+            db,
+            admin_token_hash: config.admin_token.as_deref().map(auth::hash_key),
+        }
+    }
+}
+
+/// Every documented route: operations at the root, the API under `/api/v1`.
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(api::ops::healthz)
+        .service(api::ops::readyz)
+        .service(utoipa_actix_web::scope("/api/v1").configure(api::routes));
+}
+
+/// Path templates and their methods, to tell a 405 from a 404.
+#[derive(Clone, Default)]
+pub struct RouteTable(Arc<Vec<(ResourceDef, Vec<String>)>>);
+
+impl RouteTable {
+    /// The routes of a spec, plus the undocumented ones that serve the spec itself.
+    pub fn from_spec(spec: &OpenApi) -> Self {
+        let mut routes: Vec<(ResourceDef, Vec<String>)> = spec
+            .paths
+            .paths
+            .iter()
+            .map(|(path, item)| {
+                let methods = [
+                    ("GET", item.get.is_some()),
+                    ("POST", item.post.is_some()),
+                    ("PUT", item.put.is_some()),
+                    ("PATCH", item.patch.is_some()),
+                    ("DELETE", item.delete.is_some()),
+                ];
+                let allowed = methods
+                    .iter()
+                    .filter(|(_, has)| *has)
+                    .map(|(m, _)| m.to_string())
+                    .collect();
+                (ResourceDef::new(path.as_str()), allowed)
+            })
+            .collect();
+        routes.push((ResourceDef::new("/openapi.json"), vec!["GET".into()]));
+        Self(Arc::new(routes))
+    }
+
+    fn allowed(&self, path: &str) -> Option<Vec<String>> {
+        let mut allowed: Vec<String> = Vec::new();
+        for (_, methods) in self.0.iter().filter(|(def, _)| def.is_match(path)) {
+            for method in methods {
+                if !allowed.contains(method) {
+                    allowed.push(method.clone());
+                }
+            }
+        }
+        (!allowed.is_empty()).then_some(allowed)
+    }
+}
+
+/// Answers requests no route took: 405 with `Allow` when the path exists, else 404.
+async fn fallback(req: HttpRequest, table: Data<RouteTable>) -> Result<HttpResponse, ApiError> {
+    match table.allowed(req.path()) {
+        Some(allowed) if !allowed.iter().any(|m| *m == req.method().as_str()) => {
+            Err(ApiError::MethodNotAllowed(allowed))
+        }
+        _ => Err(ApiError::NotFound(format!(
+            "Nothing is at `{}`.",
+            req.path()
+        ))),
+    }
+}
+
+/// Turns any error response that is not already a problem (actix's own
+/// plain-text errors) into `application/problem+json`.
+fn problem_for_plain_errors<B: MessageBody + 'static>(
+    res: ServiceResponse<B>,
+) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let is_problem = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+    if is_problem {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let (req, res) = res.into_parts();
+    let problem = problem_response(&problem_for_status(res.status()));
+    Ok(ErrorHandlerResponse::Response(
+        ServiceResponse::new(req, problem).map_into_right_body(),
+    ))
+}
+
+/// The whole application over `state`, serving `spec` at `/openapi.json`.
+pub fn app(
+    state: Data<AppState>,
+    spec: OpenApi,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let table = RouteTable::from_spec(&spec);
+    let (app, _) = App::new()
+        .into_utoipa_app()
+        .app_data(state)
+        .app_data(Data::new(table))
+        .configure(routes)
+        .split_for_parts();
+    app.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", spec))
+        .default_service(web::route().to(fallback))
+        .wrap(ErrorHandlers::new().default_handler(problem_for_plain_errors))
+        .wrap(Logger::new("%r %s %b %Dms"))
+}

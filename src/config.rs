@@ -1,0 +1,124 @@
+//! Configuration, read once from the environment (and `.env`) at start-up.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+
+/// Where the database lives when `DATABASE_URL` is not set.
+pub const DEFAULT_DATABASE_URL: &str = "data/frontpage.db";
+/// The address the server binds when `FRONTPAGE_BIND_ADDR` is not set.
+pub const DEFAULT_BIND_ADDR: &str = "127.0.0.1:8080";
+/// Engagement writes per client per minute when `FRONTPAGE_RATE_LIMIT_PER_MIN` is not set.
+pub const DEFAULT_RATE_LIMIT_PER_MIN: u32 = 120;
+
+/// Everything the service can be told from outside.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Path of the SQLite database file (a `sqlite://` prefix is accepted).
+    pub database_path: PathBuf,
+    /// Socket address to listen on.
+    pub bind_addr: SocketAddr,
+    /// A bootstrap admin key accepted as a Bearer token, when set.
+    pub admin_token: Option<String>,
+    /// Fill an empty database with demo content on start.
+    pub demo: bool,
+    /// Engagement writes per client per minute; 0 turns the limit off.
+    pub rate_limit_per_min: u32,
+    /// HTTP worker threads; defaults to the number of cores.
+    pub workers: usize,
+}
+
+impl Config {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> anyhow::Result<Self> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration from any key-value source (tests pass a map).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let get = |name: &str| get(name).filter(|value| !value.trim().is_empty());
+        let database_url = get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
+        let bind_addr = get("FRONTPAGE_BIND_ADDR").unwrap_or_else(|| DEFAULT_BIND_ADDR.into());
+        let workers = match get("FRONTPAGE_WORKERS") {
+            Some(value) => parse_number("FRONTPAGE_WORKERS", &value)?,
+            None => std::thread::available_parallelism().map_or(2, usize::from),
+        };
+        Ok(Self {
+            database_path: database_path(&database_url),
+            bind_addr: bind_addr.parse().with_context(|| {
+                format!("FRONTPAGE_BIND_ADDR: {bind_addr:?} is not a socket address")
+            })?,
+            admin_token: get("FRONTPAGE_ADMIN_TOKEN"),
+            demo: match get("FRONTPAGE_DEMO") {
+                Some(value) => parse_flag("FRONTPAGE_DEMO", &value)?,
+                None => true,
+            },
+            rate_limit_per_min: match get("FRONTPAGE_RATE_LIMIT_PER_MIN") {
+                Some(value) => parse_number("FRONTPAGE_RATE_LIMIT_PER_MIN", &value)?,
+                None => DEFAULT_RATE_LIMIT_PER_MIN,
+            },
+            workers,
+        })
+    }
+}
+
+fn database_path(url: &str) -> PathBuf {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    PathBuf::from(path)
+}
+
+fn parse_flag(name: &str, value: &str) -> anyhow::Result<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => bail!("{name}: expected true or false, got {value:?}"),
+    }
+}
+
+fn parse_number<T: std::str::FromStr>(name: &str, value: &str) -> anyhow::Result<T> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| anyhow::anyhow!("{name}: expected a whole number, got {value:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(pairs: &[(&str, &str)]) -> anyhow::Result<Config> {
+        Config::from_lookup(|name| {
+            pairs
+                .iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| value.to_string())
+        })
+    }
+
+    #[test]
+    fn defaults_serve_locally_from_a_file_under_data() {
+        let config = config(&[]).unwrap();
+        assert_eq!(config.bind_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.database_path, PathBuf::from("data/frontpage.db"));
+        assert!(config.demo);
+        assert_eq!(config.admin_token, None);
+    }
+
+    #[test]
+    fn sqlite_url_prefix_is_accepted() {
+        let config = config(&[("DATABASE_URL", "sqlite:///tmp/x.db")]).unwrap();
+        assert_eq!(config.database_path, PathBuf::from("/tmp/x.db"));
+    }
+
+    #[test]
+    fn bad_values_are_named_in_the_error() {
+        let error = config(&[("FRONTPAGE_DEMO", "maybe")]).unwrap_err();
+        assert!(error.to_string().contains("FRONTPAGE_DEMO"));
+        let error = config(&[("FRONTPAGE_BIND_ADDR", "nowhere")]).unwrap_err();
+        assert!(error.to_string().contains("FRONTPAGE_BIND_ADDR"));
+    }
+}

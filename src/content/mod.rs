@@ -1,0 +1,207 @@
+//! Article text: sanitising HTML, rendering Markdown, slugs, plain text,
+//! word counts and summaries. Knows nothing about HTTP or SQL.
+
+use std::collections::HashSet;
+use std::sync::LazyLock;
+
+/// Words per minute used for `reading_time_minutes`.
+pub const WORDS_PER_MINUTE: usize = 230;
+/// Longest slug that is derived from a title.
+const DERIVED_SLUG_MAX: usize = 80;
+/// Longest summary derived from the body when none is given.
+const DERIVED_SUMMARY_MAX: usize = 240;
+
+/// Where an article is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Not public, whatever its `published_at`.
+    Draft,
+    /// Public once `published_at` has passed.
+    Published,
+}
+
+impl Status {
+    /// The stored and wire spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Draft => "draft",
+            Self::Published => "published",
+        }
+    }
+
+    /// Parses the stored spelling; anything unknown is a draft, never public.
+    pub fn from_stored(value: &str) -> Self {
+        if value == "published" {
+            Self::Published
+        } else {
+            Self::Draft
+        }
+    }
+}
+
+static SANITIZER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
+    let mut builder = ammonia::Builder::default();
+    builder
+        .add_tags(["figure", "figcaption"])
+        .link_rel(Some("noopener noreferrer"))
+        .url_schemes(HashSet::from(["http", "https", "mailto"]));
+    builder
+});
+
+/// Sanitises untrusted HTML: no scripts, no event handlers, no `javascript:`
+/// URLs; only a conservative set of formatting tags survives.
+pub fn sanitize_html(html: &str) -> String {
+    SANITIZER.clean(html).to_string()
+}
+
+/// Renders Markdown (CommonMark with tables and strikethrough) to sanitised HTML.
+pub fn render_markdown(markdown: &str) -> String {
+    use pulldown_cmark::{Options, Parser, html};
+    let options = Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH;
+    let mut out = String::with_capacity(markdown.len() * 5 / 4);
+    html::push_html(&mut out, Parser::new_ext(markdown, options));
+    sanitize_html(&out)
+}
+
+/// The readable text of sanitised HTML: tags become spaces, entities are decoded.
+pub fn plain_text(html: &str) -> String {
+    let mut text = String::with_capacity(html.len());
+    let mut in_tag = false;
+    let mut quote = None;
+    for c in html.chars() {
+        match (in_tag, quote, c) {
+            (false, _, '<') => in_tag = true,
+            (false, _, _) => text.push(c),
+            (true, None, '"' | '\'') => quote = Some(c),
+            (true, Some(q), _) if c == q => quote = None,
+            (true, None, '>') => {
+                in_tag = false;
+                text.push(' ');
+            }
+            _ => {}
+        }
+    }
+    let decoded = html_escape::decode_html_entities(&text);
+    decoded.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Number of words in plain text.
+pub fn word_count(text: &str) -> usize {
+    text.split_whitespace()
+        .filter(|word| word.chars().any(char::is_alphanumeric))
+        .count()
+}
+
+/// Whole minutes to read `words` words, at least one.
+pub fn reading_time_minutes(words: usize) -> usize {
+    words.div_ceil(WORDS_PER_MINUTE).max(1)
+}
+
+/// A summary cut from the start of the text, ending on a sentence or word boundary.
+pub fn derive_summary(text: &str) -> String {
+    if text.chars().count() <= DERIVED_SUMMARY_MAX {
+        return text.to_string();
+    }
+    let cut: String = text.chars().take(DERIVED_SUMMARY_MAX).collect();
+    if let Some(end) = cut.rfind(". ").filter(|&end| end > DERIVED_SUMMARY_MAX / 3) {
+        return cut[..=end].to_string();
+    }
+    match cut.rfind(' ') {
+        Some(end) => format!("{}…", cut[..end].trim_end_matches([',', ';', ':'])),
+        None => cut,
+    }
+}
+
+/// A URL slug from a title: lower-case ASCII words joined by `-`, cut at a
+/// word boundary. Titles with no letters or digits give an empty slug.
+pub fn slugify(title: &str) -> String {
+    let slug = slug::slugify(title);
+    if slug.len() <= DERIVED_SLUG_MAX {
+        return slug;
+    }
+    let cut = &slug[..DERIVED_SLUG_MAX];
+    match cut.rfind('-') {
+        Some(end) if end > 0 => cut[..end].to_string(),
+        _ => cut.to_string(),
+    }
+}
+
+/// Why a slug is not acceptable, if it is not.
+pub fn slug_problem(slug: &str) -> Option<&'static str> {
+    let well_formed = !slug.is_empty()
+        && slug.split('-').all(|part| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        });
+    if !well_formed {
+        Some("must be lower-case letters and digits in words joined by single hyphens")
+    } else if slug.len() > 200 {
+        Some("must be at most 200 characters")
+    } else if slug.bytes().all(|b| b.is_ascii_digit()) {
+        Some("must contain a letter (numbers address articles by id)")
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scripts_handlers_and_javascript_urls_are_removed() {
+        let clean = sanitize_html(
+            r#"<p onclick="x()">Hi<script>alert(1)</script> <a href="javascript:alert(1)">a</a><img src=x onerror=alert(1)></p>"#,
+        );
+        assert!(!clean.contains("script"), "{clean}");
+        assert!(!clean.contains("onclick"), "{clean}");
+        assert!(!clean.contains("onerror"), "{clean}");
+        assert!(!clean.contains("javascript"), "{clean}");
+        assert!(clean.contains("<p>Hi"), "{clean}");
+    }
+
+    #[test]
+    fn markdown_is_rendered_then_sanitised() {
+        let html = render_markdown("## Heading\n\nSome **bold** text.\n\n<script>x</script>");
+        assert!(html.contains("<h2>Heading</h2>"), "{html}");
+        assert!(html.contains("<strong>bold</strong>"), "{html}");
+        assert!(!html.contains("script"), "{html}");
+    }
+
+    #[test]
+    fn plain_text_keeps_words_apart_and_decodes_entities() {
+        let text = plain_text(r#"<p>One&amp;two</p><p title="a>b">three</p>"#);
+        assert_eq!(text, "One&two three");
+        assert_eq!(word_count(&text), 2);
+    }
+
+    #[test]
+    fn reading_time_rounds_up_and_is_never_zero() {
+        assert_eq!(reading_time_minutes(0), 1);
+        assert_eq!(reading_time_minutes(230), 1);
+        assert_eq!(reading_time_minutes(231), 2);
+    }
+
+    #[test]
+    fn slugs_are_derived_and_checked() {
+        assert_eq!(
+            slugify("Lavrov thanks North Korea — 'unwavering'"),
+            "lavrov-thanks-north-korea-unwavering"
+        );
+        assert!(slugify(&"word ".repeat(40)).len() <= DERIVED_SLUG_MAX);
+        assert_eq!(slug_problem("good-slug-2"), None);
+        assert!(slug_problem("Bad Slug").is_some());
+        assert!(slug_problem("double--hyphen").is_some());
+        assert!(slug_problem("12345").is_some());
+    }
+
+    #[test]
+    fn derived_summary_ends_on_a_boundary() {
+        let text = "First sentence is here. ".repeat(20);
+        let summary = derive_summary(&text);
+        assert!(summary.ends_with('.'), "{summary}");
+        assert!(summary.chars().count() <= DERIVED_SUMMARY_MAX);
+    }
+}

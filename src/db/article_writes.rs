@@ -1,0 +1,281 @@
+//! Writing articles: create, replace, upsert by slug, delete. Each function
+//! runs inside the caller's transaction, so a failure stores nothing.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel::sqlite::SqliteConnection;
+
+use super::articles::{self as reads, ArticleKey};
+use super::schema::{article_tags, articles};
+use super::taxonomy::{self, CategoryTree};
+use super::{Invalid, StoreError, StoreResult};
+use crate::content::Status;
+
+/// How an article's slug was chosen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SlugChoice {
+    /// Given by the client: a clash with another article is a conflict.
+    Given(String),
+    /// Derived from the title: on create a clash gets a numeric suffix, on
+    /// replace the article keeps the slug it has.
+    Derived(String),
+}
+
+impl SlugChoice {
+    fn as_str(&self) -> &str {
+        match self {
+            Self::Given(slug) | Self::Derived(slug) => slug,
+        }
+    }
+}
+
+/// A validated article, ready to store. Text is already sanitised.
+#[derive(Debug, Clone)]
+pub struct ArticleWrite {
+    pub slug: SlugChoice,
+    pub title: String,
+    pub summary: String,
+    pub body_html: String,
+    pub word_count: i32,
+    pub dateline: Option<String>,
+    pub source: Option<String>,
+    pub image_url: Option<String>,
+    /// Category slug.
+    pub category: String,
+    /// `(slug, name)` of each tag, in order; unknown tags are created.
+    pub tags: Vec<(String, String)>,
+    /// Author slug.
+    pub author: Option<String>,
+    pub status: Status,
+    /// When absent, a published article keeps its date or gets `now`.
+    pub published_at: Option<NaiveDateTime>,
+    pub now: NaiveDateTime,
+}
+
+/// What an upsert did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upserted {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+/// The references of a write, resolved to ids.
+struct Resolved {
+    category_id: i32,
+    author_id: Option<i32>,
+}
+
+fn resolve(conn: &mut SqliteConnection, write: &ArticleWrite) -> StoreResult<Resolved> {
+    let mut problems = Vec::new();
+    let category_id = CategoryTree::load(conn)?
+        .by_slug(&write.category)
+        .map(|row| row.id);
+    if category_id.is_none() {
+        problems.push(Invalid {
+            field: "category".into(),
+            message: format!("no category has the slug `{}`", write.category),
+        });
+    }
+    let author_id = match &write.author {
+        None => None,
+        Some(slug) => {
+            let found = taxonomy::find_author(conn, slug)?.map(|row| row.id);
+            if found.is_none() {
+                problems.push(Invalid {
+                    field: "author".into(),
+                    message: format!("no author has the slug `{slug}`"),
+                });
+            }
+            found
+        }
+    };
+    match category_id {
+        Some(category_id) if problems.is_empty() => Ok(Resolved {
+            category_id,
+            author_id,
+        }),
+        _ => Err(StoreError::Invalid(problems)),
+    }
+}
+
+fn slug_owner(conn: &mut SqliteConnection, slug: &str) -> StoreResult<Option<i32>> {
+    Ok(articles::table
+        .filter(articles::slug.eq(slug))
+        .select(articles::id)
+        .first(conn)
+        .optional()?)
+}
+
+fn slug_conflict(slug: &str) -> StoreError {
+    StoreError::Conflict(format!("An article with the slug `{slug}` exists already."))
+}
+
+/// A derived slug that no article has: `slug`, `slug-2`, `slug-3`, ...
+fn free_slug(conn: &mut SqliteConnection, slug: &str) -> StoreResult<String> {
+    let mut candidate = slug.to_string();
+    let mut n = 2;
+    while slug_owner(conn, &candidate)?.is_some() {
+        candidate = format!("{slug}-{n}");
+        n += 1;
+    }
+    Ok(candidate)
+}
+
+fn published_at(write: &ArticleWrite, existing: Option<NaiveDateTime>) -> Option<NaiveDateTime> {
+    write.published_at.or(existing).or(match write.status {
+        Status::Published => Some(write.now),
+        Status::Draft => None,
+    })
+}
+
+fn store_tags(
+    conn: &mut SqliteConnection,
+    article_id: i32,
+    tags: &[(String, String)],
+) -> StoreResult<()> {
+    let tag_ids = taxonomy::ensure_tags(conn, tags)?;
+    diesel::delete(article_tags::table.filter(article_tags::article_id.eq(article_id)))
+        .execute(conn)?;
+    let rows: Vec<_> = tag_ids
+        .iter()
+        .enumerate()
+        .map(|(position, tag_id)| {
+            (
+                article_tags::article_id.eq(article_id),
+                article_tags::tag_id.eq(*tag_id),
+                article_tags::position.eq(position as i32),
+            )
+        })
+        .collect();
+    diesel::insert_into(article_tags::table)
+        .values(rows)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Stores a new article; returns its id.
+pub fn create(conn: &mut SqliteConnection, write: &ArticleWrite) -> StoreResult<i32> {
+    let refs = resolve(conn, write)?;
+    let slug = match &write.slug {
+        SlugChoice::Given(slug) if slug_owner(conn, slug)?.is_some() => {
+            return Err(slug_conflict(slug));
+        }
+        SlugChoice::Given(slug) => slug.clone(),
+        SlugChoice::Derived(slug) => free_slug(conn, slug)?,
+    };
+    let id = diesel::insert_into(articles::table)
+        .values((
+            articles::slug.eq(&slug),
+            articles::created_at.eq(write.now),
+            articles::published_at.eq(published_at(write, None)),
+            content_columns(write, &refs),
+        ))
+        .returning(articles::id)
+        .get_result(conn)?;
+    store_tags(conn, id, &write.tags)?;
+    Ok(id)
+}
+
+type ContentColumns<'a> = (
+    diesel::dsl::Eq<articles::title, &'a str>,
+    diesel::dsl::Eq<articles::summary, &'a str>,
+    diesel::dsl::Eq<articles::body_html, &'a str>,
+    diesel::dsl::Eq<articles::word_count, i32>,
+    diesel::dsl::Eq<articles::dateline, Option<&'a str>>,
+    diesel::dsl::Eq<articles::source, Option<&'a str>>,
+    diesel::dsl::Eq<articles::image_url, Option<&'a str>>,
+    diesel::dsl::Eq<articles::category_id, i32>,
+    diesel::dsl::Eq<articles::author_id, Option<i32>>,
+    diesel::dsl::Eq<articles::status, &'static str>,
+    diesel::dsl::Eq<articles::updated_at, NaiveDateTime>,
+);
+
+/// The columns a create and a replace both set.
+fn content_columns<'a>(write: &'a ArticleWrite, refs: &Resolved) -> ContentColumns<'a> {
+    (
+        articles::title.eq(write.title.as_str()),
+        articles::summary.eq(write.summary.as_str()),
+        articles::body_html.eq(write.body_html.as_str()),
+        articles::word_count.eq(write.word_count),
+        articles::dateline.eq(write.dateline.as_deref()),
+        articles::source.eq(write.source.as_deref()),
+        articles::image_url.eq(write.image_url.as_deref()),
+        articles::category_id.eq(refs.category_id),
+        articles::author_id.eq(refs.author_id),
+        articles::status.eq(write.status.as_str()),
+        articles::updated_at.eq(write.now),
+    )
+}
+
+/// Replaces every field of article `id`; returns false when it does not exist.
+pub fn replace(conn: &mut SqliteConnection, id: i32, write: &ArticleWrite) -> StoreResult<()> {
+    let current = reads::find(conn, &ArticleKey::Id(id))?.ok_or(StoreError::NotFound)?;
+    let refs = resolve(conn, write)?;
+    let slug = match &write.slug {
+        SlugChoice::Given(slug) => match slug_owner(conn, slug)? {
+            Some(owner) if owner != id => return Err(slug_conflict(slug)),
+            _ => slug.clone(),
+        },
+        SlugChoice::Derived(_) => current.slug.clone(),
+    };
+    diesel::update(articles::table.find(id))
+        .set((
+            articles::slug.eq(&slug),
+            articles::published_at.eq(published_at(write, current.published_at)),
+            content_columns(write, &refs),
+        ))
+        .execute(conn)?;
+    store_tags(conn, id, &write.tags)
+}
+
+/// Creates or replaces the article with the write's slug (given or derived).
+pub fn upsert(conn: &mut SqliteConnection, write: &ArticleWrite) -> StoreResult<(i32, Upserted)> {
+    let slug = write.slug.as_str();
+    let Some(id) = slug_owner(conn, slug)? else {
+        let write = ArticleWrite {
+            slug: SlugChoice::Given(slug.to_string()),
+            ..write.clone()
+        };
+        return Ok((create(conn, &write)?, Upserted::Created));
+    };
+    if is_unchanged(conn, id, write)? {
+        return Ok((id, Upserted::Unchanged));
+    }
+    replace(conn, id, write)?;
+    Ok((id, Upserted::Updated))
+}
+
+fn is_unchanged(conn: &mut SqliteConnection, id: i32, write: &ArticleWrite) -> StoreResult<bool> {
+    let current = reads::find(conn, &ArticleKey::Id(id))?.ok_or(StoreError::NotFound)?;
+    let refs = resolve(conn, write)?;
+    let extras = reads::extras(conn, std::slice::from_ref(&current))?;
+    let tags: Vec<&str> = extras
+        .tags
+        .get(&id)
+        .into_iter()
+        .flatten()
+        .map(|t| t.slug.as_str())
+        .collect();
+    let wanted_tags: Vec<&str> = write.tags.iter().map(|(slug, _)| slug.as_str()).collect();
+    Ok(current.title == write.title
+        && current.summary == write.summary
+        && current.word_count == write.word_count
+        && current.dateline == write.dateline
+        && current.source == write.source
+        && current.image_url == write.image_url
+        && current.category_id == refs.category_id
+        && current.author_id == refs.author_id
+        && current.status == write.status.as_str()
+        && current.published_at == published_at(write, current.published_at)
+        && tags == wanted_tags
+        && reads::body(conn, id)? == write.body_html)
+}
+
+/// Deletes an article and its tag links.
+pub fn delete(conn: &mut SqliteConnection, id: i32) -> StoreResult<()> {
+    match diesel::delete(articles::table.find(id)).execute(conn)? {
+        0 => Err(StoreError::NotFound),
+        _ => Ok(()),
+    }
+}

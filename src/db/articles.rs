@@ -1,0 +1,196 @@
+//! Reading articles: lookups, keyset-paged lists, and the rows that go with them.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel::sqlite::SqliteConnection;
+
+use super::StoreResult;
+use super::schema::{article_tags, articles, authors, reaction_kinds, tags};
+use super::taxonomy::{self, AuthorRow, CategoryTree, TagRow};
+use crate::content::Status;
+
+/// An article without its body: everything a list shows.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = articles)]
+pub struct ArticleRow {
+    pub id: i32,
+    pub slug: String,
+    pub title: String,
+    pub summary: String,
+    pub dateline: Option<String>,
+    pub source: Option<String>,
+    pub image_url: Option<String>,
+    pub category_id: i32,
+    pub author_id: Option<i32>,
+    pub status: String,
+    pub published_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub word_count: i32,
+}
+
+impl ArticleRow {
+    /// Public readers see it: published, and due.
+    pub fn is_visible(&self, now: NaiveDateTime) -> bool {
+        Status::from_stored(&self.status) == Status::Published
+            && self.published_at.is_some_and(|at| at <= now)
+    }
+}
+
+/// How a request names an article.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArticleKey {
+    Id(i32),
+    Slug(String),
+}
+
+impl ArticleKey {
+    /// All digits is an id; anything else is a slug.
+    pub fn parse(id_or_slug: &str) -> Self {
+        match id_or_slug.parse() {
+            Ok(id) if id_or_slug.bytes().all(|b| b.is_ascii_digit()) => Self::Id(id),
+            _ => Self::Slug(id_or_slug.to_string()),
+        }
+    }
+}
+
+/// Which way a list runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    NewestFirst,
+    OldestFirst,
+}
+
+/// What a list asks for. Empty filters match everything visible at `now`.
+#[derive(Debug, Clone)]
+pub struct ListFilter {
+    pub now: NaiveDateTime,
+    /// A category and all below it; `Some(vec![])` matches nothing.
+    pub category_ids: Option<Vec<i32>>,
+    pub tag: Option<String>,
+    pub author: Option<String>,
+    pub source: Option<String>,
+    /// Inclusive.
+    pub published_after: Option<NaiveDateTime>,
+    /// Exclusive.
+    pub published_before: Option<NaiveDateTime>,
+    pub order: Order,
+    /// The `(published_at, id)` of the last item of the previous page.
+    pub after: Option<(NaiveDateTime, i32)>,
+    pub limit: i64,
+}
+
+/// One page of visible articles in `(published_at, id)` order.
+pub fn list(conn: &mut SqliteConnection, filter: &ListFilter) -> StoreResult<Vec<ArticleRow>> {
+    use articles::dsl as a;
+    let mut query = a::articles
+        .select(ArticleRow::as_select())
+        .filter(a::status.eq(Status::Published.as_str()))
+        .filter(a::published_at.le(filter.now))
+        .into_boxed();
+    if let Some(ids) = &filter.category_ids {
+        query = query.filter(a::category_id.eq_any(ids.clone()));
+    }
+    if let Some(tag) = &filter.tag {
+        let tagged = article_tags::table
+            .inner_join(tags::table)
+            .filter(tags::slug.eq(tag.clone()))
+            .select(article_tags::article_id);
+        query = query.filter(a::id.eq_any(tagged));
+    }
+    if let Some(author) = &filter.author {
+        let author_ids = authors::table
+            .filter(authors::slug.eq(author.clone()))
+            .select(authors::id);
+        query = query.filter(a::author_id.eq_any(author_ids.nullable()));
+    }
+    if let Some(source) = &filter.source {
+        query = query.filter(a::source.eq(source.clone()));
+    }
+    if let Some(after) = filter.published_after {
+        query = query.filter(a::published_at.ge(after));
+    }
+    if let Some(before) = filter.published_before {
+        query = query.filter(a::published_at.lt(before));
+    }
+    // The redundant bound on published_at lets SQLite seek instead of filter.
+    query = match (filter.order, filter.after) {
+        (Order::NewestFirst, Some((at, id))) => query
+            .filter(a::published_at.le(at))
+            .filter(a::published_at.lt(at).or(a::id.lt(id))),
+        (Order::OldestFirst, Some((at, id))) => query
+            .filter(a::published_at.ge(at))
+            .filter(a::published_at.gt(at).or(a::id.gt(id))),
+        (_, None) => query,
+    };
+    query = match filter.order {
+        Order::NewestFirst => query.order((a::published_at.desc(), a::id.desc())),
+        Order::OldestFirst => query.order((a::published_at.asc(), a::id.asc())),
+    };
+    Ok(query.limit(filter.limit).load(conn)?)
+}
+
+/// The article with this id or slug, whatever its status.
+pub fn find(conn: &mut SqliteConnection, key: &ArticleKey) -> StoreResult<Option<ArticleRow>> {
+    let query = articles::table.select(ArticleRow::as_select()).into_boxed();
+    let query = match key {
+        ArticleKey::Id(id) => query.filter(articles::id.eq(*id)),
+        ArticleKey::Slug(slug) => query.filter(articles::slug.eq(slug.clone())),
+    };
+    Ok(query.first(conn).optional()?)
+}
+
+/// The sanitised HTML body of an article.
+pub fn body(conn: &mut SqliteConnection, id: i32) -> StoreResult<String> {
+    Ok(articles::table
+        .find(id)
+        .select(articles::body_html)
+        .first(conn)?)
+}
+
+/// The rows an article's wire form needs besides its own.
+#[derive(Debug, Clone, Default)]
+pub struct Extras {
+    pub categories: CategoryTree,
+    pub tags: HashMap<i32, Vec<TagRow>>,
+    pub authors: HashMap<i32, AuthorRow>,
+    /// Reaction kind keys, in display order.
+    pub reaction_kinds: Vec<String>,
+}
+
+/// Loads, in a few queries, what `rows` need to be shown.
+pub fn extras(conn: &mut SqliteConnection, rows: &[ArticleRow]) -> StoreResult<Extras> {
+    let categories = CategoryTree::load(conn)?;
+    extras_with(conn, rows, categories)
+}
+
+/// Like [`extras`], with the category tree already loaded.
+pub fn extras_with(
+    conn: &mut SqliteConnection,
+    rows: &[ArticleRow],
+    categories: CategoryTree,
+) -> StoreResult<Extras> {
+    let ids: Vec<i32> = rows.iter().map(|row| row.id).collect();
+    let author_ids: Vec<i32> = rows.iter().filter_map(|row| row.author_id).collect();
+    let tagged: Vec<(i32, TagRow)> = article_tags::table
+        .inner_join(tags::table)
+        .filter(article_tags::article_id.eq_any(&ids))
+        .order((article_tags::article_id, article_tags::position))
+        .select((article_tags::article_id, TagRow::as_select()))
+        .load(conn)?;
+    let mut tags: HashMap<i32, Vec<TagRow>> = HashMap::new();
+    for (article_id, tag) in tagged {
+        tags.entry(article_id).or_default().push(tag);
+    }
+    Ok(Extras {
+        categories,
+        tags,
+        authors: taxonomy::authors_by_id(conn, &author_ids)?,
+        reaction_kinds: reaction_kinds::table
+            .order(reaction_kinds::position)
+            .select(reaction_kinds::key)
+            .load(conn)?,
+    })
+}

@@ -1,0 +1,276 @@
+//! One error type for the HTTP layer, rendered as RFC 9457
+//! `application/problem+json`. Internal causes are logged, never sent.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::db::StoreError;
+
+/// The media type of every error body.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// Results of handlers.
+pub type AppResult<T> = Result<T, ApiError>;
+
+/// An RFC 9457 problem: the body of every error response.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({
+    "type": "/problems/invalid-parameters",
+    "title": "Invalid parameters",
+    "status": 400,
+    "detail": "1 query parameter is invalid.",
+    "errors": [{"location": "query", "name": "limit", "detail": "must be between 1 and 100"}]
+}))]
+pub struct Problem {
+    /// Identifies the kind of problem; stable, machine-readable.
+    #[serde(rename = "type")]
+    #[schema(example = "/problems/not-found")]
+    pub problem_type: String,
+    /// A short summary of the kind of problem.
+    #[schema(example = "Not found")]
+    pub title: String,
+    /// The HTTP status code.
+    #[schema(example = 404)]
+    pub status: u16,
+    /// What went wrong this time, for a human.
+    #[schema(example = "No article has the id or slug `no-such-article`.")]
+    pub detail: String,
+    /// Each bad field or parameter; empty when the problem is not about input.
+    pub errors: Vec<FieldError>,
+}
+
+/// Where a bad value was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Location {
+    /// A query-string parameter.
+    Query,
+    /// A path segment.
+    Path,
+    /// A field of the JSON (or NDJSON) body.
+    Body,
+    /// A request header.
+    Header,
+}
+
+/// One bad field or parameter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct FieldError {
+    /// Where the value was.
+    pub location: Location,
+    /// The parameter or field, e.g. `limit` or `tags[2]`.
+    pub name: String,
+    /// What is wrong with it.
+    pub detail: String,
+}
+
+impl FieldError {
+    /// A problem with one named value.
+    pub fn new(location: Location, name: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self {
+            location,
+            name: name.into(),
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Everything a handler can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request could not be read at all (malformed JSON, say).
+    #[error("{0}")]
+    Malformed(String),
+    /// Query or path parameters are invalid.
+    #[error("invalid parameters")]
+    InvalidParameters(Vec<FieldError>),
+    /// The body was read but its fields are invalid.
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    /// No credentials, or credentials that are not (or no longer) valid.
+    #[error("unauthorized: {0}")]
+    Unauthorized(&'static str),
+    /// Nothing is at this address.
+    #[error("{0}")]
+    NotFound(String),
+    /// The resource exists but not with this method.
+    #[error("method not allowed")]
+    MethodNotAllowed(Vec<String>),
+    /// The write would break a uniqueness rule.
+    #[error("{0}")]
+    Conflict(String),
+    /// The body is over the limit for this route.
+    #[error("payload too large")]
+    PayloadTooLarge(usize),
+    /// The body is not in a media type this route reads.
+    #[error("unsupported media type")]
+    UnsupportedMediaType(&'static str),
+    /// The server cannot take the request now; retry shortly.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// A bug or an outage; logged, never described to the client.
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// A 404 for an article addressed by id or slug.
+    pub fn article_not_found(id_or_slug: &str) -> Self {
+        Self::NotFound(format!("No article has the id or slug `{id_or_slug}`."))
+    }
+
+    fn problem(&self) -> Problem {
+        let status = self.status_code();
+        let (code, title, detail, errors) = match self {
+            Self::Malformed(detail) => (
+                "malformed-request",
+                "Malformed request",
+                detail.clone(),
+                vec![],
+            ),
+            Self::InvalidParameters(errors) => (
+                "invalid-parameters",
+                "Invalid parameters",
+                count_detail(errors.len(), "parameter is", "parameters are"),
+                errors.clone(),
+            ),
+            Self::Validation(errors) => (
+                "validation-failed",
+                "Validation failed",
+                count_detail(errors.len(), "field is", "fields are"),
+                errors.clone(),
+            ),
+            Self::Unauthorized(why) => ("unauthorized", "Unauthorized", (*why).to_string(), vec![]),
+            Self::NotFound(detail) => ("not-found", "Not found", detail.clone(), vec![]),
+            Self::MethodNotAllowed(allow) => (
+                "method-not-allowed",
+                "Method not allowed",
+                format!("This resource allows {}.", allow.join(", ")),
+                vec![],
+            ),
+            Self::Conflict(detail) => ("conflict", "Conflict", detail.clone(), vec![]),
+            Self::PayloadTooLarge(limit) => (
+                "payload-too-large",
+                "Payload too large",
+                format!("The body is over this route's limit of {limit} bytes."),
+                vec![],
+            ),
+            Self::UnsupportedMediaType(expected) => (
+                "unsupported-media-type",
+                "Unsupported media type",
+                format!("Send the body as `{expected}`."),
+                vec![],
+            ),
+            Self::Unavailable(_) => (
+                "unavailable",
+                "Service unavailable",
+                "The server is busy; retry shortly.".to_string(),
+                vec![],
+            ),
+            Self::Internal(_) => (
+                "internal",
+                "Internal server error",
+                "Something went wrong on our side; it has been logged.".to_string(),
+                vec![],
+            ),
+        };
+        Problem {
+            problem_type: format!("/problems/{code}"),
+            title: title.to_string(),
+            status: status.as_u16(),
+            detail,
+            errors,
+        }
+    }
+}
+
+fn count_detail(count: usize, one: &str, many: &str) -> String {
+    if count == 1 {
+        format!("1 {one} invalid.")
+    } else {
+        format!("{count} {many} invalid.")
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Malformed(_) | Self::InvalidParameters(_) => StatusCode::BAD_REQUEST,
+            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            Self::Internal(cause) => tracing::error!(%cause, "internal error"),
+            Self::Unavailable(cause) => tracing::warn!(%cause, "unavailable"),
+            _ => {}
+        }
+        let mut response = problem_response(&self.problem());
+        let headers = response.headers_mut();
+        match self {
+            Self::Unauthorized(_) => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            Self::MethodNotAllowed(allow) => {
+                if let Ok(value) = HeaderValue::from_str(&allow.join(", ")) {
+                    headers.insert(header::ALLOW, value);
+                }
+            }
+            Self::Unavailable(_) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+/// Renders a problem as a response with the problem media type.
+pub fn problem_response(problem: &Problem) -> HttpResponse {
+    let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    HttpResponse::build(status)
+        .content_type(PROBLEM_JSON)
+        .json(problem)
+}
+
+/// A generic problem for a bare status (what actix itself produced).
+pub fn problem_for_status(status: StatusCode) -> Problem {
+    let title = status.canonical_reason().unwrap_or("Error").to_string();
+    Problem {
+        problem_type: format!("/problems/{}", title.to_lowercase().replace(' ', "-")),
+        detail: format!("{title}."),
+        title,
+        status: status.as_u16(),
+        errors: vec![],
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound => Self::NotFound("Nothing is at this address.".into()),
+            StoreError::Conflict(detail) => Self::Conflict(detail),
+            StoreError::Invalid(fields) => Self::Validation(
+                fields
+                    .into_iter()
+                    .map(|f| FieldError::new(Location::Body, f.field, f.message))
+                    .collect(),
+            ),
+            StoreError::Busy(cause) => Self::Unavailable(cause),
+            StoreError::Internal(cause) => Self::Internal(cause),
+            StoreError::Database(error) => Self::Internal(error.to_string()),
+        }
+    }
+}

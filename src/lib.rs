@@ -1,0 +1,12 @@
+//! Frontpage: a headless JSON content API for news sites.
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod content;
+pub mod db;
+pub mod demo;
+pub mod error;
+pub mod openapi;
+pub mod server;

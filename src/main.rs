@@ -1,0 +1,131 @@
+//! The `frontpage` command: serve the API (the default), migrate, manage keys,
+//! print the OpenAPI document.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use frontpage::config::Config;
+use frontpage::db::{Db, keys};
+use frontpage::{auth, openapi, server};
+use tracing_subscriber::EnvFilter;
+
+/// Frontpage: a headless JSON content API for news sites.
+///
+/// Configuration comes from the environment and `.env` (see `.env.example`).
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Create the database if needed and apply pending migrations.
+    Migrate,
+    /// Manage admin API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Create a key; it is printed once and stored only as a hash.
+    Create {
+        /// A name to recognise the key by (who or what uses it).
+        name: String,
+    },
+    /// List keys (never their secrets).
+    List,
+    /// Revoke a key by id; it stops working at once.
+    Revoke {
+        /// The key's id, from `keys list`.
+        id: i32,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    // A missing .env is normal; a broken one is worth knowing about.
+    if let Err(error) = dotenvy::dotenv()
+        && !error.not_found()
+    {
+        return Err(error).context("reading .env");
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(Config::from_env()?),
+        Command::Migrate => {
+            let config = Config::from_env()?;
+            let db = Db::open(&config.database_path, 1)?;
+            println!("database {} is up to date", config.database_path.display());
+            drop(db);
+            Ok(())
+        }
+        Command::Keys(command) => manage_keys(&Config::from_env()?, command),
+        Command::Openapi => {
+            print!("{}", openapi::spec_json());
+            Ok(())
+        }
+    }
+}
+
+fn serve(config: Config) -> anyhow::Result<()> {
+    actix_web::rt::System::new().block_on(async move {
+        let bound = server::bind(&config)?;
+        tracing::info!(
+            "serving on http://{addr} (API docs: http://{addr}/docs/)",
+            addr = bound.addr
+        );
+        bound.server.await.context("server stopped with an error")
+    })
+}
+
+fn manage_keys(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
+    let db = Db::open(&config.database_path, 1)?;
+    let mut conn = db.writer()?;
+    match command {
+        KeysCommand::Create { name } => {
+            let key = auth::generate_key();
+            let id = keys::insert(
+                &mut conn,
+                &name,
+                &auth::shown_prefix(&key),
+                &auth::hash_key(&key),
+            )?;
+            println!("{key}");
+            eprintln!("created key {id} ({name}); this is the only time it is shown");
+        }
+        KeysCommand::List => {
+            println!(
+                "{:<5} {:<12} {:<20} {:<20} name",
+                "id", "prefix", "created", "revoked"
+            );
+            for key in keys::list(&mut conn)? {
+                let revoked = key
+                    .revoked_at
+                    .map_or_else(|| "-".to_string(), |at| at.format("%F %T").to_string());
+                println!(
+                    "{:<5} {:<12} {:<20} {:<20} {}",
+                    key.id,
+                    key.prefix,
+                    key.created_at.format("%F %T"),
+                    revoked,
+                    key.name
+                );
+            }
+        }
+        KeysCommand::Revoke { id } => {
+            keys::revoke(&mut conn, id).with_context(|| format!("revoking key {id}"))?;
+            println!("revoked key {id}");
+        }
+    }
+    Ok(())
+}

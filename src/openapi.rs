@@ -1,0 +1,149 @@
+//! The OpenAPI document, generated from the handlers and types. Served at
+//! `/openapi.json` and committed as `openapi/openapi.json` (a test keeps the
+//! two equal; `cargo run -- openapi > openapi/openapi.json` regenerates it).
+
+use actix_web::App;
+use utoipa::openapi::response::{Response, ResponseBuilder};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Content, OpenApi as Spec, Ref, RefOr};
+use utoipa::{Modify, OpenApi};
+use utoipa_actix_web::AppExt;
+
+use crate::app::routes;
+use crate::error::{FieldError, Location, PROBLEM_JSON, Problem};
+
+/// The parts of the document that are not collected from handlers.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Frontpage",
+        description = "A headless JSON content API for news sites: articles, categories, tags and authors, \
+and the Related, Ranking and Recommendation feeds.\n\n\
+Every JSON success body is `{\"data\": ..., \"meta\": {...}}`; every error is an RFC 9457 \
+`application/problem+json` body. Timestamps are RFC 3339 in UTC. Admin routes need \
+`Authorization: Bearer <key>`.",
+        license(name = "MIT", identifier = "MIT"),
+    ),
+    tags(
+        (name = "articles", description = "Articles: public reads and admin writes"),
+        (name = "taxonomy", description = "Categories, tags and authors"),
+        (name = "operations", description = "Health and readiness"),
+    ),
+    components(schemas(Problem, FieldError, Location)),
+    modifiers(&BearerAuth),
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut Spec) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An admin key: `FRONTPAGE_ADMIN_TOKEN`, or one made with `frontpage keys create NAME`.",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// Error responses every operation can give, declared once and referenced.
+const SHARED_RESPONSES: [(&str, &str, &str); 5] = [
+    (
+        "401",
+        "Unauthorized",
+        "No admin key, or one that is not valid or has been revoked",
+    ),
+    (
+        "413",
+        "PayloadTooLarge",
+        "The body is over this route's size limit",
+    ),
+    (
+        "415",
+        "UnsupportedMediaType",
+        "The body is not in the media type this route reads",
+    ),
+    (
+        "500",
+        "InternalError",
+        "A bug or an outage; the cause is logged, not sent",
+    ),
+    (
+        "503",
+        "Unavailable",
+        "The server is busy; retry after the `Retry-After` seconds",
+    ),
+];
+
+fn problem_response(description: &str) -> Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            PROBLEM_JSON,
+            Content::new(Some(Ref::from_schema_name("Problem"))),
+        )
+        .build()
+}
+
+/// Adds the shared error responses to each operation they apply to.
+fn add_shared_responses(spec: &mut Spec) {
+    let components = spec.components.get_or_insert_with(Default::default);
+    for (_, name, description) in SHARED_RESPONSES {
+        components
+            .responses
+            .insert(name.to_string(), RefOr::T(problem_response(description)));
+    }
+    for item in spec.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ];
+        for operation in operations.into_iter().flatten() {
+            let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+            let has_body = operation.request_body.is_some();
+            for (status, name, _) in SHARED_RESPONSES {
+                let applies = match status {
+                    "401" => secured,
+                    "413" | "415" => has_body,
+                    _ => true,
+                };
+                if applies {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_string())
+                        .or_insert_with(|| RefOr::Ref(Ref::from_response_name(name)));
+                }
+            }
+        }
+    }
+}
+
+/// The complete document, built from the same route registration the server uses.
+pub fn spec() -> Spec {
+    let (_, mut spec) = App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .configure(routes)
+        .split_for_parts();
+    add_shared_responses(&mut spec);
+    spec
+}
+
+/// The document as committed: pretty JSON with a trailing newline.
+pub fn spec_json() -> String {
+    // The spec is plain data; serialising it cannot fail.
+    let mut json = spec().to_pretty_json().unwrap_or_default();
+    json.push('\n');
+    json
+}

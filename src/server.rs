@@ -1,0 +1,44 @@
+//! Start-up: open the store, fill it with demo content if asked, bind and serve.
+
+use std::net::{SocketAddr, TcpListener};
+
+use actix_web::dev::Server;
+use actix_web::{HttpServer, web};
+use anyhow::Context;
+
+use crate::app::{AppState, app};
+use crate::config::Config;
+use crate::db::Db;
+use crate::{demo, openapi};
+
+/// A server bound to its address, not yet running.
+pub struct Bound {
+    /// The address it listens on (useful with port 0).
+    pub addr: SocketAddr,
+    /// Await it to serve until shutdown.
+    pub server: Server,
+}
+
+/// Opens the database (creating and migrating it), seeds demo content into an
+/// empty store when `FRONTPAGE_DEMO` is on, and binds the listener.
+pub fn bind(config: &Config) -> anyhow::Result<Bound> {
+    let db = Db::open(&config.database_path, (config.workers * 2) as u32)?;
+    if config.demo
+        && let Some(count) = demo::seed_if_empty(&db)?
+    {
+        tracing::info!(
+            articles = count,
+            "filled the empty database with demo content"
+        );
+    }
+    let state = web::Data::new(AppState::new(config, db));
+    let spec = openapi::spec();
+    let listener = TcpListener::bind(config.bind_addr)
+        .with_context(|| format!("binding {}", config.bind_addr))?;
+    let addr = listener.local_addr()?;
+    let server = HttpServer::new(move || app(state.clone(), spec.clone()))
+        .workers(config.workers)
+        .listen(listener)?
+        .run();
+    Ok(Bound { addr, server })
+}
