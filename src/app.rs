@@ -72,7 +72,9 @@ impl RouteTable {
                 (ResourceDef::new(path.as_str()), allowed)
             })
             .collect();
-        routes.push((ResourceDef::new("/openapi.json"), vec!["GET".into()]));
+        for extra in ["/openapi.json", "/docs", "/docs/{_:.*}"] {
+            routes.push((ResourceDef::new(extra), vec!["GET".into()]));
+        }
         Self(Arc::new(routes))
     }
 
@@ -100,6 +102,13 @@ async fn fallback(req: HttpRequest, table: Data<RouteTable>) -> Result<HttpRespo
             req.path()
         ))),
     }
+}
+
+/// `/docs` is the Swagger UI at `/docs/`.
+async fn docs_redirect() -> HttpResponse {
+    HttpResponse::PermanentRedirect()
+        .insert_header((header::LOCATION, "/docs/"))
+        .finish()
 }
 
 /// Turns any error response that is not already a problem (actix's own
@@ -142,6 +151,7 @@ pub fn app(
         .configure(routes)
         .split_for_parts();
     app.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", spec))
+        .route("/docs", web::get().to(docs_redirect))
         .default_service(web::route().to(fallback))
         .wrap(ErrorHandlers::new().default_handler(problem_for_plain_errors))
         .wrap(Logger::new("%r %s %b %Dms"))

@@ -54,7 +54,12 @@ impl Modify for BearerAuth {
 }
 
 /// Error responses every operation can give, declared once and referenced.
-const SHARED_RESPONSES: [(&str, &str, &str); 5] = [
+const SHARED_RESPONSES: [(&str, &str, &str); 6] = [
+    (
+        "400",
+        "MalformedRequest",
+        "The body is not valid JSON (or not readable)",
+    ),
     (
         "401",
         "Unauthorized",
@@ -114,7 +119,7 @@ fn add_shared_responses(spec: &mut Spec) {
             for (status, name, _) in SHARED_RESPONSES {
                 let applies = match status {
                     "401" => secured,
-                    "413" | "415" => has_body,
+                    "400" | "413" | "415" => has_body,
                     _ => true,
                 };
                 if applies {

@@ -2,8 +2,9 @@
 
 use std::net::{SocketAddr, TcpListener};
 
+use actix_web::HttpServer;
 use actix_web::dev::Server;
-use actix_web::{HttpServer, web};
+use actix_web::web::Data;
 use anyhow::Context;
 
 use crate::app::{AppState, app};
@@ -19,9 +20,9 @@ pub struct Bound {
     pub server: Server,
 }
 
-/// Opens the database (creating and migrating it), seeds demo content into an
-/// empty store when `FRONTPAGE_DEMO` is on, and binds the listener.
-pub fn bind(config: &Config) -> anyhow::Result<Bound> {
+/// Opens the database (creating and migrating it) and seeds demo content
+/// into an empty store when `FRONTPAGE_DEMO` is on: everything the app needs.
+pub fn prepare(config: &Config) -> anyhow::Result<Data<AppState>> {
     let db = Db::open(&config.database_path, (config.workers * 2) as u32)?;
     if config.demo
         && let Some(count) = demo::seed_if_empty(&db)?
@@ -31,7 +32,12 @@ pub fn bind(config: &Config) -> anyhow::Result<Bound> {
             "filled the empty database with demo content"
         );
     }
-    let state = web::Data::new(AppState::new(config, db));
+    Ok(Data::new(AppState::new(config, db)))
+}
+
+/// Prepares the state and binds the listener.
+pub fn bind(config: &Config) -> anyhow::Result<Bound> {
+    let state = prepare(config)?;
     let spec = openapi::spec();
     let listener = TcpListener::bind(config.bind_addr)
         .with_context(|| format!("binding {}", config.bind_addr))?;
