@@ -63,22 +63,37 @@ pub fn render_markdown(markdown: &str) -> String {
     sanitize_html(&out)
 }
 
-/// The readable text of sanitised HTML: tags become spaces, entities are decoded.
+/// Elements that sit inside a line of text: no word break around them.
+const INLINE_TAGS: &[&str] = &[
+    "a", "abbr", "b", "cite", "code", "del", "em", "i", "ins", "kbd", "mark", "q", "s", "small",
+    "span", "strong", "sub", "sup", "u",
+];
+
+/// The readable text of sanitised HTML: block tags become spaces, inline tags
+/// vanish, entities are decoded.
 pub fn plain_text(html: &str) -> String {
     let mut text = String::with_capacity(html.len());
-    let mut in_tag = false;
+    let mut tag: Option<String> = None;
     let mut quote = None;
     for c in html.chars() {
-        match (in_tag, quote, c) {
-            (false, _, '<') => in_tag = true,
-            (false, _, _) => text.push(c),
-            (true, None, '"' | '\'') => quote = Some(c),
-            (true, Some(q), _) if c == q => quote = None,
-            (true, None, '>') => {
-                in_tag = false;
-                text.push(' ');
+        match (&mut tag, quote) {
+            (None, _) if c == '<' => tag = Some(String::new()),
+            (None, _) => text.push(c),
+            (Some(_), Some(q)) if c == q => quote = None,
+            (Some(_), None) if c == '"' || c == '\'' => quote = Some(c),
+            (Some(inside), None) if c == '>' => {
+                let name = inside
+                    .trim_start_matches('/')
+                    .split(|c: char| c.is_whitespace() || c == '/')
+                    .next()
+                    .unwrap_or_default()
+                    .to_ascii_lowercase();
+                if !INLINE_TAGS.contains(&name.as_str()) {
+                    text.push(' ');
+                }
+                tag = None;
             }
-            _ => {}
+            (Some(inside), _) => inside.push(c),
         }
     }
     let decoded = html_escape::decode_html_entities(&text);
@@ -172,9 +187,10 @@ mod tests {
 
     #[test]
     fn plain_text_keeps_words_apart_and_decodes_entities() {
-        let text = plain_text(r#"<p>One&amp;two</p><p title="a>b">three</p>"#);
-        assert_eq!(text, "One&two three");
-        assert_eq!(word_count(&text), 2);
+        let text =
+            plain_text(r#"<p>One&amp;two</p><p title="a>b">three <strong>bold</strong>.</p>"#);
+        assert_eq!(text, "One&two three bold.");
+        assert_eq!(word_count(&text), 3);
     }
 
     #[test]

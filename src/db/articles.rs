@@ -3,8 +3,9 @@
 use std::collections::HashMap;
 
 use chrono::NaiveDateTime;
+use diesel::dsl::AsSelect;
 use diesel::prelude::*;
-use diesel::sqlite::SqliteConnection;
+use diesel::sqlite::{Sqlite, SqliteConnection};
 
 use super::StoreResult;
 use super::schema::{article_tags, articles, authors, reaction_kinds, tags};
@@ -84,6 +85,12 @@ pub struct ListFilter {
 
 /// One page of visible articles in `(published_at, id)` order.
 pub fn list(conn: &mut SqliteConnection, filter: &ListFilter) -> StoreResult<Vec<ArticleRow>> {
+    Ok(list_query(filter).load(conn)?)
+}
+
+type ListQuery = articles::BoxedQuery<'static, Sqlite, AsSelect<ArticleRow, Sqlite>>;
+
+fn list_query(filter: &ListFilter) -> ListQuery {
     use articles::dsl as a;
     let mut query = a::articles
         .select(ArticleRow::as_select())
@@ -129,7 +136,7 @@ pub fn list(conn: &mut SqliteConnection, filter: &ListFilter) -> StoreResult<Vec
         Order::NewestFirst => query.order((a::published_at.desc(), a::id.desc())),
         Order::OldestFirst => query.order((a::published_at.asc(), a::id.asc())),
     };
-    Ok(query.limit(filter.limit).load(conn)?)
+    query.limit(filter.limit)
 }
 
 /// The article with this id or slug, whatever its status.
@@ -193,4 +200,99 @@ pub fn extras_with(
             .select(reaction_kinds::key)
             .load(conn)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+    use diesel::sql_types::{Integer, Text};
+
+    use super::*;
+    use crate::db::Db;
+
+    /// `EXPLAIN QUERY PLAN` in front of a query.
+    struct Explain<Q>(Q);
+
+    impl<Q> QueryId for Explain<Q> {
+        type QueryId = ();
+        const HAS_STATIC_QUERY_ID: bool = false;
+    }
+
+    impl<Q: QueryFragment<Sqlite>> QueryFragment<Sqlite> for Explain<Q> {
+        fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+            out.push_sql("EXPLAIN QUERY PLAN ");
+            self.0.walk_ast(out.reborrow())
+        }
+    }
+
+    impl<Q> diesel::query_builder::Query for Explain<Q> {
+        type SqlType = (Integer, Integer, Integer, Text);
+    }
+
+    impl<Q> RunQueryDsl<SqliteConnection> for Explain<Q> {}
+
+    fn plan(conn: &mut SqliteConnection, filter: &ListFilter) -> Vec<String> {
+        let rows: Vec<(i32, i32, i32, String)> = Explain(list_query(filter)).load(conn).unwrap();
+        rows.into_iter().map(|(_, _, _, detail)| detail).collect()
+    }
+
+    #[test]
+    fn every_list_query_walks_an_index_instead_of_scanning_articles() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let db = Db::open(&dir.path().join("plan.db"), 1).unwrap();
+        let mut conn = db.writer().unwrap();
+        let now = crate::db::now();
+        let base = ListFilter {
+            now,
+            category_ids: None,
+            tag: None,
+            author: None,
+            source: None,
+            published_after: None,
+            published_before: None,
+            order: Order::NewestFirst,
+            after: Some((now, 10)),
+            limit: 21,
+        };
+        let filters = [
+            base.clone(),
+            ListFilter {
+                order: Order::OldestFirst,
+                ..base.clone()
+            },
+            ListFilter {
+                category_ids: Some(vec![1]),
+                ..base.clone()
+            },
+            ListFilter {
+                category_ids: Some(vec![1, 2, 3]),
+                ..base.clone()
+            },
+            ListFilter {
+                tag: Some("t".into()),
+                ..base.clone()
+            },
+            ListFilter {
+                author: Some("a".into()),
+                ..base.clone()
+            },
+            ListFilter {
+                source: Some("s".into()),
+                ..base.clone()
+            },
+            ListFilter {
+                published_after: Some(now),
+                published_before: Some(now),
+                ..base.clone()
+            },
+        ];
+        for filter in &filters {
+            let plan = plan(&mut conn, filter);
+            assert!(
+                plan.iter().all(|step| !step.starts_with("SCAN articles")
+                    && !step.starts_with("SCAN article_tags")),
+                "{filter:?} scans: {plan:#?}"
+            );
+        }
+    }
 }

@@ -132,7 +132,7 @@ impl Db {
             .with_context(|| format!("opening the database {}", path.display()))?;
         setup
             .batch_execute(&format!(
-                "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL;",
+                "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA optimize = 0x10002;",
                 BUSY_TIMEOUT.as_millis()
             ))
             .context("switching the database to WAL")?;

@@ -1,0 +1,311 @@
+//! Admin writes: keys, create, replace, patch, delete, bulk import.
+
+mod common;
+
+use actix_web::test::TestRequest;
+use common::{ADMIN, admin, article, create, get, seed_categories, send, test_app};
+use frontpage::auth;
+use frontpage::db::{Db, keys};
+use serde_json::json;
+
+fn with_key(key: &str) -> actix_http::Request {
+    TestRequest::post()
+        .uri("/api/v1/tags")
+        .insert_header(("authorization", format!("Bearer {key}")))
+        .set_json(json!({"name": format!("Tag for {}", &key[..6])}))
+        .to_request()
+}
+
+#[actix_web::test]
+async fn writes_need_a_live_key() {
+    let (app, dir) = test_app(false).await;
+    let anonymous = TestRequest::post()
+        .uri("/api/v1/tags")
+        .set_json(json!({"name": "x"}))
+        .to_request();
+    let reply = send(&app, anonymous).await;
+    reply.assert_problem(401, &[]);
+    assert_eq!(reply.header("www-authenticate"), Some("Bearer"));
+    send(&app, with_key("not-a-real-key"))
+        .await
+        .assert_problem(401, &[]);
+    assert_eq!(send(&app, with_key(ADMIN)).await.status, 201);
+
+    // A key made as `frontpage keys create` makes it: stored as a hash, usable, revocable.
+    let db = Db::open(&common::config(&dir, false).database_path, 1).unwrap();
+    let key = auth::generate_key();
+    let id = keys::insert(
+        &mut db.writer().unwrap(),
+        "importer",
+        &auth::shown_prefix(&key),
+        &auth::hash_key(&key),
+    )
+    .unwrap();
+    assert_eq!(send(&app, with_key(&key)).await.status, 201);
+    let listed = keys::list(&mut db.writer().unwrap()).unwrap();
+    assert_eq!(listed[0].prefix.len(), 10);
+    assert!(key.starts_with(&listed[0].prefix));
+    keys::revoke(&mut db.writer().unwrap(), id).unwrap();
+    send(&app, with_key(&key)).await.assert_problem(401, &[]);
+}
+
+#[actix_web::test]
+async fn create_answers_201_with_location_and_derives_a_free_slug() {
+    let (app, _dir) = test_app(false).await;
+    seed_categories(&app).await;
+    let reply = send(
+        &app,
+        admin(
+            "POST",
+            "/api/v1/articles",
+            article("Storm closes the bridge", "news"),
+        ),
+    )
+    .await;
+    assert_eq!(reply.status, 201);
+    let id = reply.body["data"]["id"].as_i64().unwrap();
+    assert_eq!(
+        reply.header("location"),
+        Some(format!("/api/v1/articles/{id}").as_str())
+    );
+    assert_eq!(reply.body["data"]["slug"], "storm-closes-the-bridge");
+    assert_eq!(
+        send(&app, get(&format!("/api/v1/articles/{id}")))
+            .await
+            .status,
+        200
+    );
+    // The same title again gets a suffix; a given slug that is taken is a conflict.
+    let again = create(&app, article("Storm closes the bridge", "news")).await;
+    assert_eq!(again["slug"], "storm-closes-the-bridge-2");
+    let mut taken = article("Another story", "news");
+    taken["slug"] = json!("storm-closes-the-bridge");
+    send(&app, admin("POST", "/api/v1/articles", taken))
+        .await
+        .assert_problem(409, &[]);
+}
+
+#[actix_web::test]
+async fn html_is_sanitised_and_markdown_is_rendered() {
+    let (app, _dir) = test_app(false).await;
+    seed_categories(&app).await;
+    let mut input = article("Sanitised", "news");
+    input["body_html"] = json!(
+        r#"<p onclick="steal()">Fine <b>text</b><script>alert(1)</script><a href="javascript:alert(1)">x</a><img src="x" onerror="alert(1)"><svg onload="alert(1)"></svg></p>"#
+    );
+    let html = create(&app, input).await["body_html"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for banned in [
+        "script",
+        "onclick",
+        "onerror",
+        "onload",
+        "javascript:",
+        "svg",
+    ] {
+        assert!(!html.contains(banned), "{banned} survived: {html}");
+    }
+    assert!(html.contains("Fine <b>text</b>"), "{html}");
+
+    let mut input = article("Rendered", "news");
+    input.as_object_mut().unwrap().remove("body_html");
+    input["body_markdown"] =
+        json!("## Talks\n\nThe union said **no**.\n\n<script>alert(1)</script>");
+    let created = create(&app, input).await;
+    let html = created["body_html"].as_str().unwrap();
+    assert!(
+        html.contains("<h2>Talks</h2>") && html.contains("<strong>no</strong>"),
+        "{html}"
+    );
+    assert!(!html.contains("script"), "{html}");
+    assert_eq!(created["summary"], "Talks The union said no.");
+}
+
+#[actix_web::test]
+async fn replace_patch_and_delete_change_what_readers_see() {
+    let (app, _dir) = test_app(false).await;
+    seed_categories(&app).await;
+    let mut input = article("Original title", "news");
+    input["tags"] = json!(["One", "Two"]);
+    input["dateline"] = json!("PARIS");
+    let id = create(&app, input).await["id"].as_i64().unwrap();
+    let uri = format!("/api/v1/articles/{id}");
+
+    let reply = send(&app, admin("PUT", &uri, article("Replaced title", "sport"))).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let data = &reply.body["data"];
+    assert_eq!(data["title"], "Replaced title");
+    assert_eq!(
+        data["slug"], "original-title",
+        "a replace without slug keeps the URL"
+    );
+    assert_eq!(data["category"]["slug"], "sport");
+    assert_eq!(data["tags"], json!([]));
+    assert_eq!(data["dateline"], json!(null));
+
+    let reply = send(
+        &app,
+        admin(
+            "PATCH",
+            &uri,
+            json!({"title": "Patched title", "dateline": "BERLIN", "tags": ["Three"]}),
+        ),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let data = &reply.body["data"];
+    assert_eq!(data["title"], "Patched title");
+    assert_eq!(data["dateline"], "BERLIN");
+    assert_eq!(data["category"]["slug"], "sport", "absent fields stay");
+    assert_eq!(data["tags"][0]["slug"], "three");
+    let reply = send(&app, admin("PATCH", &uri, json!({"dateline": null}))).await;
+    assert_eq!(reply.body["data"]["dateline"], json!(null), "null clears");
+    assert_eq!(reply.body["data"]["title"], "Patched title");
+
+    send(&app, admin("PATCH", &uri, json!({"category": "nowhere"})))
+        .await
+        .assert_problem(422, &["category"]);
+    send(
+        &app,
+        admin("PATCH", "/api/v1/articles/999999", json!({"title": "x"})),
+    )
+    .await
+    .assert_problem(404, &[]);
+    send(
+        &app,
+        admin("PUT", "/api/v1/articles/no-such-slug", article("x", "news")),
+    )
+    .await
+    .assert_problem(404, &[]);
+
+    let reply = send(
+        &app,
+        TestRequest::delete()
+            .uri(&uri)
+            .insert_header(("authorization", format!("Bearer {ADMIN}")))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(reply.status, 204);
+    send(&app, get(&uri)).await.assert_problem(404, &[]);
+    let reply = send(
+        &app,
+        TestRequest::delete()
+            .uri(&uri)
+            .insert_header(("authorization", format!("Bearer {ADMIN}")))
+            .to_request(),
+    )
+    .await;
+    reply.assert_problem(404, &[]);
+}
+
+#[actix_web::test]
+async fn an_invalid_write_changes_nothing() {
+    let (app, _dir) = test_app(false).await;
+    seed_categories(&app).await;
+    let mut input = article("Valid but for its author", "news");
+    input["tags"] = json!(["Brand new tag"]);
+    input["author"] = json!("nobody");
+    send(&app, admin("POST", "/api/v1/articles", input))
+        .await
+        .assert_problem(422, &["author"]);
+    let articles = send(&app, get("/api/v1/articles")).await;
+    assert_eq!(articles.body["data"], json!([]));
+    let tags = send(&app, get("/api/v1/tags")).await;
+    assert_eq!(
+        tags.body["data"],
+        json!([]),
+        "the tag of a refused article was kept"
+    );
+}
+
+fn ndjson(body: &str) -> actix_http::Request {
+    TestRequest::post()
+        .uri("/api/v1/articles/bulk")
+        .insert_header(("authorization", format!("Bearer {ADMIN}")))
+        .insert_header(("content-type", "application/x-ndjson"))
+        .set_payload(body.to_string())
+        .to_request()
+}
+
+#[actix_web::test]
+async fn bulk_import_stores_good_lines_reports_bad_ones_and_is_idempotent() {
+    let (app, _dir) = test_app(false).await;
+    seed_categories(&app).await;
+    let good = |title: &str| {
+        let mut input = article(title, "news");
+        input["tags"] = json!(["Imported"]);
+        input.to_string()
+    };
+    let mut half_bad = article("Bad category with a new tag", "nowhere");
+    half_bad["tags"] = json!(["Orphan tag"]);
+    let body = [
+        good("First imported story"),
+        "{not json".to_string(),
+        String::new(),
+        good("Second imported story"),
+        half_bad.to_string(),
+        json!({"title": "No category"}).to_string(),
+    ]
+    .join("\n");
+    let reply = send(&app, ndjson(&body)).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let report = &reply.body["data"];
+    assert_eq!(
+        (
+            report["created"].as_i64(),
+            report["updated"].as_i64(),
+            report["failed"].as_i64()
+        ),
+        (Some(2), Some(0), Some(3))
+    );
+    let lines: Vec<i64> = report["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["line"].as_i64().unwrap())
+        .collect();
+    assert_eq!(lines, [2, 5, 6]);
+    assert_eq!(report["errors"][1]["errors"][0]["name"], "category");
+    assert_eq!(report["errors"][2]["errors"][0]["name"], "category");
+    let tags = send(&app, get("/api/v1/tags")).await;
+    let slugs: Vec<&str> = tags.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["slug"].as_str().unwrap())
+        .collect();
+    assert_eq!(slugs, ["imported"], "a failed line left a tag behind");
+
+    // The same file again changes nothing; an edited line updates in place.
+    let reply = send(&app, ndjson(&body)).await;
+    assert_eq!(
+        (
+            reply.body["data"]["created"].as_i64(),
+            reply.body["data"]["unchanged"].as_i64()
+        ),
+        (Some(0), Some(2))
+    );
+    let mut edited = article("First imported story", "world");
+    edited["tags"] = json!(["Imported"]);
+    let reply = send(&app, ndjson(&edited.to_string())).await;
+    assert_eq!(reply.body["data"]["updated"], 1);
+    let listed = send(&app, get("/api/v1/articles")).await;
+    assert_eq!(listed.body["data"].as_array().unwrap().len(), 2);
+    let first = send(&app, get("/api/v1/articles/first-imported-story")).await;
+    assert_eq!(first.body["data"]["category"]["slug"], "world");
+}
+
+#[actix_web::test]
+async fn bulk_import_refuses_empty_bodies_and_other_media_types() {
+    let (app, _dir) = test_app(false).await;
+    send(&app, ndjson("\n\n")).await.assert_problem(400, &[]);
+    let json_body = TestRequest::post()
+        .uri("/api/v1/articles/bulk")
+        .insert_header(("authorization", format!("Bearer {ADMIN}")))
+        .set_json(json!({"title": "x"}))
+        .to_request();
+    send(&app, json_body).await.assert_problem(415, &[]);
+}

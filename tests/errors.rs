@@ -1,0 +1,216 @@
+//! Bad input of every kind is a problem+json answer naming what is wrong,
+//! never a 500 and never a partial write.
+
+mod common;
+
+use actix_web::test::TestRequest;
+use common::{ADMIN, admin, article, get, seed_categories, send, test_app};
+use serde_json::json;
+
+#[actix_web::test]
+async fn unknown_routes_are_404_problems() {
+    let (app, _dir) = test_app(false).await;
+    for uri in [
+        "/nope",
+        "/api/v1/nope",
+        "/api/v2/articles",
+        "/api/v1/articles/1/unknown",
+    ] {
+        send(&app, get(uri)).await.assert_problem(404, &[]);
+    }
+}
+
+#[actix_web::test]
+async fn wrong_methods_are_405_problems_with_allow() {
+    let (app, _dir) = test_app(false).await;
+    let cases = [
+        ("DELETE", "/api/v1/articles", "GET, POST"),
+        ("DELETE", "/healthz", "GET"),
+        ("PATCH", "/api/v1/tags", "GET, POST"),
+        ("POST", "/api/v1/articles/42", "GET, PUT, PATCH, DELETE"),
+        ("PUT", "/api/v1/categories", "GET, POST"),
+        ("POST", "/openapi.json", "GET"),
+    ];
+    for (method, uri, allow) in cases {
+        let req = TestRequest::default()
+            .method(method.parse().unwrap())
+            .uri(uri)
+            .to_request();
+        let reply = send(&app, req).await;
+        reply.assert_problem(405, &[]);
+        let mut got: Vec<&str> = reply.header("allow").unwrap().split(", ").collect();
+        let mut want: Vec<&str> = allow.split(", ").collect();
+        got.sort_unstable();
+        want.sort_unstable();
+        assert_eq!(got, want, "{method} {uri}");
+    }
+}
+
+#[actix_web::test]
+async fn bad_query_parameters_are_400_problems_naming_the_parameter() {
+    let (app, _dir) = test_app(false).await;
+    let cases = [
+        ("/api/v1/articles?limit=0", "limit"),
+        ("/api/v1/articles?limit=101", "limit"),
+        ("/api/v1/articles?limit=ten", "limit"),
+        ("/api/v1/articles?limit=-1", "limit"),
+        ("/api/v1/articles?sort=popular", "sort"),
+        ("/api/v1/articles?cursor=garbage", "cursor"),
+        ("/api/v1/articles?cursor=eyJ0IjoxfQ", "cursor"),
+        (
+            "/api/v1/articles?published_after=yesterday",
+            "published_after",
+        ),
+        (
+            "/api/v1/articles?published_before=2026-13-01T00:00:00Z",
+            "published_before",
+        ),
+        ("/api/v1/articles?limit=1&limit=2", "limit"),
+        ("/api/v1/tags?limit=1000", "limit"),
+        ("/api/v1/authors?cursor=%00", "cursor"),
+    ];
+    for (uri, name) in cases {
+        let reply = send(&app, get(uri)).await;
+        reply.assert_problem(400, &[name]);
+        assert_eq!(reply.body["errors"][0]["location"], "query", "{uri}");
+    }
+}
+
+fn raw_post(uri: &str, content_type: &str, body: impl Into<String>) -> actix_http::Request {
+    TestRequest::post()
+        .uri(uri)
+        .insert_header(("authorization", format!("Bearer {ADMIN}")))
+        .insert_header(("content-type", content_type))
+        .set_payload(body.into())
+        .to_request()
+}
+
+#[actix_web::test]
+async fn malformed_json_is_400_and_wrong_fields_are_422_naming_the_field() {
+    let (app, _dir) = test_app(false).await;
+    seed_categories(&app).await;
+    let uri = "/api/v1/articles";
+    send(&app, raw_post(uri, "application/json", "{\"title\": "))
+        .await
+        .assert_problem(400, &[]);
+    send(&app, raw_post(uri, "application/json", "{} trailing"))
+        .await
+        .assert_problem(400, &[]);
+    send(&app, raw_post(uri, "application/json", ""))
+        .await
+        .assert_problem(400, &[]);
+
+    let mut wrong_type = article("Title", "news");
+    wrong_type["tags"] = json!("not-a-list");
+    send(&app, admin("POST", uri, wrong_type))
+        .await
+        .assert_problem(422, &["tags"]);
+    let mut unknown = article("Title", "news");
+    unknown["colour"] = json!("red");
+    send(&app, admin("POST", uri, unknown))
+        .await
+        .assert_problem(422, &["colour"]);
+    send(
+        &app,
+        admin(
+            "POST",
+            uri,
+            json!({"category": "news", "body_html": "<p>x</p>"}),
+        ),
+    )
+    .await
+    .assert_problem(422, &["title"]);
+    let mut bad_status = article("Title", "news");
+    bad_status["status"] = json!("live");
+    send(&app, admin("POST", uri, bad_status))
+        .await
+        .assert_problem(422, &["status"]);
+
+    let mut many = article("", "Not A Slug");
+    many["image_url"] = json!("javascript:alert(1)");
+    many["body_markdown"] = json!("also markdown");
+    many["tags"] = json!(vec!["tag"; 21]);
+    many["author"] = json!("Bad Author");
+    let reply = send(&app, admin("POST", uri, many)).await;
+    reply.assert_problem(
+        422,
+        &[
+            "title",
+            "category",
+            "image_url",
+            "body_markdown",
+            "tags",
+            "author",
+        ],
+    );
+    assert_eq!(
+        send(&app, get("/api/v1/articles")).await.body["data"],
+        json!([])
+    );
+}
+
+#[actix_web::test]
+async fn oversized_bodies_are_413_and_other_media_types_415() {
+    let (app, _dir) = test_app(false).await;
+    let huge = format!("{{\"name\": \"{}\"}}", "x".repeat(1024 * 1024 + 1));
+    send(&app, raw_post("/api/v1/tags", "application/json", huge))
+        .await
+        .assert_problem(413, &[]);
+    send(
+        &app,
+        raw_post("/api/v1/tags", "text/plain", "{\"name\": \"x\"}"),
+    )
+    .await
+    .assert_problem(415, &[]);
+    let merge_patch = raw_post(
+        "/api/v1/tags",
+        "application/merge-patch+json",
+        "{\"name\": \"Accepted\"}",
+    );
+    assert_eq!(send(&app, merge_patch).await.status, 201);
+}
+
+#[actix_web::test]
+async fn taken_slugs_are_409_problems() {
+    let (app, _dir) = test_app(false).await;
+    seed_categories(&app).await;
+    send(
+        &app,
+        admin(
+            "POST",
+            "/api/v1/categories",
+            json!({"slug": "news", "name": "News again"}),
+        ),
+    )
+    .await
+    .assert_problem(409, &[]);
+    send(&app, admin("POST", "/api/v1/tags", json!({"name": "Same"}))).await;
+    send(&app, admin("POST", "/api/v1/tags", json!({"name": "same"})))
+        .await
+        .assert_problem(409, &[]);
+    send(
+        &app,
+        admin("POST", "/api/v1/authors", json!({"name": "A B"})),
+    )
+    .await;
+    send(
+        &app,
+        admin(
+            "POST",
+            "/api/v1/authors",
+            json!({"slug": "a-b", "name": "Other"}),
+        ),
+    )
+    .await
+    .assert_problem(409, &[]);
+    send(
+        &app,
+        admin(
+            "PATCH",
+            "/api/v1/categories/world",
+            json!({"slug": "sport"}),
+        ),
+    )
+    .await
+    .assert_problem(409, &[]);
+}
