@@ -63,6 +63,7 @@ pub struct ArticleInput {
     /// Author slug; the author must exist.
     pub author: Option<String>,
     /// `draft` (the default) or `published`.
+    #[schema(inline)]
     pub status: Option<ArticleStatus>,
     /// When it goes public (RFC 3339). A future time schedules it; when
     /// absent, publishing uses the current time.
@@ -75,26 +76,39 @@ pub struct ArticleInput {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"title": "Harbour strike ends after nine days", "status": "published"}))]
 pub struct ArticlePatch {
+    /// New slug (the old URL stops working).
     pub slug: Option<String>,
+    /// New headline.
     pub title: Option<String>,
+    /// New teaser.
     pub summary: Option<String>,
+    /// New body as HTML (sanitised).
     pub body_html: Option<String>,
+    /// New body as Markdown (rendered and sanitised).
     pub body_markdown: Option<String>,
+    /// New dateline; `null` clears it.
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
     pub dateline: Option<Option<String>>,
+    /// New source; `null` clears it.
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
     pub source: Option<Option<String>>,
+    /// New lead image URL; `null` clears it.
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
     pub image_url: Option<Option<String>>,
+    /// New category slug.
     pub category: Option<String>,
+    /// New tags (slugs or names), replacing the old ones.
     pub tags: Option<Vec<String>>,
+    /// New author slug; `null` removes the byline.
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
     pub author: Option<Option<String>>,
+    /// `draft` or `published`.
     pub status: Option<ArticleStatus>,
+    /// New publish time (RFC 3339); `null` unschedules a draft.
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<DateTime<Utc>>)]
     pub published_at: Option<Option<DateTime<Utc>>>,

@@ -21,8 +21,10 @@ use crate::error::{ApiError, AppResult, FieldError, Location, Problem};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct NamedRef {
     /// Stable identifier, usable in filters and URLs.
+    /// Stable identifier, usable in URLs.
     #[schema(example = "news")]
     pub slug: String,
+    /// Display name.
     /// Display name.
     #[schema(example = "News")]
     pub name: String,
@@ -73,6 +75,7 @@ pub struct ArticleSummary {
     #[schema(example = 42)]
     pub id: i32,
     /// URL slug, unique.
+    /// Stable identifier, usable in URLs.
     #[schema(example = "harbour-strike-enters-second-week")]
     pub slug: String,
     /// Headline.
@@ -172,14 +175,18 @@ impl ArticleSummary {
 /// One article.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ArticleResponse {
+    /// The resource.
     pub data: Article,
+    /// About the response.
     pub meta: Meta,
 }
 
 /// A page of articles.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ArticleListResponse {
+    /// The items of this page, in order.
     pub data: Vec<ArticleSummary>,
+    /// About the response.
     pub meta: ListMeta,
 }
 

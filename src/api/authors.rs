@@ -19,8 +19,10 @@ const MAX_BIO: usize = 2000;
 /// An author.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Author {
+    /// Stable identifier, usable in URLs.
     #[schema(example = "mara-ellison")]
     pub slug: String,
+    /// Display name.
     #[schema(example = "Mara Ellison")]
     pub name: String,
     /// A short biography.
@@ -40,14 +42,18 @@ impl From<AuthorRow> for Author {
 /// One author.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuthorResponse {
+    /// The resource.
     pub data: Author,
+    /// About the response.
     pub meta: Meta,
 }
 
 /// A page of authors.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuthorListResponse {
+    /// The items of this page, in order.
     pub data: Vec<Author>,
+    /// About the response.
     pub meta: ListMeta,
 }
 

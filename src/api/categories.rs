@@ -17,8 +17,10 @@ use crate::error::{ApiError, AppResult, FieldError, Location, Problem};
 /// A category and everything below it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CategoryNode {
+    /// Stable identifier, usable in URLs.
     #[schema(example = "news")]
     pub slug: String,
+    /// Display name.
     #[schema(example = "News")]
     pub name: String,
     /// Sub-categories, in display order.
@@ -29,15 +31,19 @@ pub struct CategoryNode {
 /// The category tree, from its roots.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CategoryTreeResponse {
+    /// The root categories, each with everything below it.
     pub data: Vec<CategoryNode>,
+    /// About the response.
     pub meta: Meta,
 }
 
 /// One category with its place in the tree.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Category {
+    /// Stable identifier, usable in URLs.
     #[schema(example = "world")]
     pub slug: String,
+    /// Display name.
     #[schema(example = "World")]
     pub name: String,
     /// Display order among its siblings.
@@ -53,7 +59,9 @@ pub struct Category {
 /// One category.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CategoryResponse {
+    /// The resource.
     pub data: Category,
+    /// About the response.
     pub meta: Meta,
 }
 

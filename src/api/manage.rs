@@ -242,7 +242,9 @@ pub struct BulkReport {
 /// The result of a bulk import.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BulkResponse {
+    /// The resource.
     pub data: BulkReport,
+    /// About the response.
     pub meta: Meta,
 }
 

@@ -16,8 +16,10 @@ use crate::error::{ApiError, AppResult, Problem};
 /// A tag.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Tag {
+    /// Stable identifier, usable in URLs.
     #[schema(example = "port-strike")]
     pub slug: String,
+    /// Display name.
     #[schema(example = "Port strike")]
     pub name: String,
 }
@@ -34,14 +36,18 @@ impl From<TagRow> for Tag {
 /// One tag.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TagResponse {
+    /// The resource.
     pub data: Tag,
+    /// About the response.
     pub meta: Meta,
 }
 
 /// A page of tags.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TagListResponse {
+    /// The items of this page, in order.
     pub data: Vec<Tag>,
+    /// About the response.
     pub meta: ListMeta,
 }
 

@@ -173,3 +173,31 @@ where
     assert_eq!(reply.status, 201, "{}", reply.body);
     reply.body["data"].clone()
 }
+
+/// Every item of a paged list, following `meta.next_cursor` from `uri`.
+pub async fn all_pages<S, B>(app: &S, uri: &str) -> Vec<Value>
+where
+    S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let mut items = Vec::new();
+    let mut next = uri.to_string();
+    loop {
+        let reply = send(app, get(&next)).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        items.extend(
+            reply.body["data"]
+                .as_array()
+                .expect("a list")
+                .iter()
+                .cloned(),
+        );
+        match reply.body["meta"]["next_cursor"].as_str() {
+            Some(cursor) => {
+                let separator = if uri.contains('?') { '&' } else { '?' };
+                next = format!("{uri}{separator}cursor={cursor}");
+            }
+            None => return items,
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! The OpenAPI document: committed, served, and complete.
+
+mod common;
+
+use common::{get, send, test_app};
+use serde_json::Value;
+
+const REGENERATE: &str = "cargo run -- openapi > openapi/openapi.json";
+
+#[test]
+fn the_committed_spec_is_the_generated_spec() {
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json"))
+            .unwrap_or_else(|_| panic!("openapi/openapi.json is missing; run `{REGENERATE}`"));
+    let generated = frontpage::openapi::spec_json();
+    assert!(
+        committed == generated,
+        "openapi/openapi.json differs from the generated spec; run `{REGENERATE}` and commit it"
+    );
+}
+
+#[actix_web::test]
+async fn the_server_serves_the_same_spec() {
+    let (app, _dir) = test_app(false).await;
+    let reply = send(&app, get("/openapi.json")).await;
+    assert_eq!(reply.status, 200);
+    let generated: Value = serde_json::from_str(&frontpage::openapi::spec_json()).unwrap();
+    assert_eq!(reply.body, generated);
+    assert_eq!(reply.body["openapi"], "3.1.0");
+}
+
+#[actix_web::test]
+async fn swagger_ui_is_served_from_the_binary() {
+    let (app, _dir) = test_app(false).await;
+    let reply = send(&app, get("/docs")).await;
+    assert_eq!(reply.status, 308);
+    assert_eq!(reply.header("location"), Some("/docs/"));
+    let reply = send(&app, get("/docs/")).await;
+    assert_eq!(reply.status, 200);
+    assert!(
+        reply.body.as_str().unwrap_or_default().contains("swagger"),
+        "{}",
+        reply.body
+    );
+}
+
+#[test]
+fn every_operation_is_named_tagged_summarised_and_documents_its_errors() {
+    let spec: Value = serde_json::from_str(&frontpage::openapi::spec_json()).unwrap();
+    let problem_ref = "#/components/schemas/Problem";
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let at = format!("{method} {path}");
+            assert!(op["operationId"].is_string(), "{at}: no operationId");
+            assert!(
+                op["tags"].as_array().is_some_and(|t| !t.is_empty()),
+                "{at}: no tag"
+            );
+            assert!(
+                op["summary"].as_str().is_some_and(|s| !s.is_empty()),
+                "{at}: no summary"
+            );
+            let responses = op["responses"].as_object().unwrap();
+            assert!(responses.contains_key("500"), "{at}: 500 undocumented");
+            if op.get("requestBody").is_some() {
+                for status in ["400", "413", "415"] {
+                    assert!(
+                        responses.contains_key(status),
+                        "{at}: {status} undocumented"
+                    );
+                }
+            }
+            if op.get("security").is_some() {
+                assert!(responses.contains_key("401"), "{at}: 401 undocumented");
+            }
+            for param in op["parameters"].as_array().into_iter().flatten() {
+                assert!(
+                    param["schema"].is_object(),
+                    "{at}: parameter {} untyped",
+                    param["name"]
+                );
+                assert!(
+                    param["description"].is_string(),
+                    "{at}: parameter {} undescribed",
+                    param["name"]
+                );
+            }
+            for (status, response) in responses.iter().filter(|(s, _)| s.as_str() >= "400") {
+                let direct = &response["content"]["application/problem+json"]["schema"]["$ref"];
+                let shared = response["$ref"]
+                    .as_str()
+                    .is_some_and(|r| r.starts_with("#/components/responses/"));
+                assert!(
+                    direct == problem_ref || shared,
+                    "{at}: {status} is not a problem"
+                );
+            }
+        }
+    }
+}

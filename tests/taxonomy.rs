@@ -1,0 +1,175 @@
+//! Categories (a tree), tags and authors.
+
+mod common;
+
+use common::{admin, all_pages, get, seed_categories, send, test_app};
+use serde_json::json;
+
+#[actix_web::test]
+async fn the_category_tree_nests_children_under_their_parents() {
+    let (app, _dir) = test_app(false).await;
+    seed_categories(&app).await;
+    let reply = send(&app, get("/api/v1/categories")).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(
+        reply.body["data"],
+        json!([{"slug": "home", "name": "Home", "children": [
+            {"slug": "news", "name": "News", "children": [{"slug": "world", "name": "World", "children": []}]},
+            {"slug": "sport", "name": "Sport", "children": []},
+        ]}])
+    );
+    let reply = send(&app, get("/api/v1/categories/news")).await;
+    let data = &reply.body["data"];
+    assert_eq!(data["parent"], json!({"slug": "home", "name": "Home"}));
+    assert_eq!(
+        data["breadcrumb"],
+        json!([{"slug": "home", "name": "Home"}, {"slug": "news", "name": "News"}])
+    );
+    assert_eq!(
+        data["children"],
+        json!([{"slug": "world", "name": "World"}])
+    );
+    send(&app, get("/api/v1/categories/nope"))
+        .await
+        .assert_problem(404, &[]);
+}
+
+#[actix_web::test]
+async fn categories_can_be_renamed_and_moved_but_not_under_themselves() {
+    let (app, _dir) = test_app(false).await;
+    seed_categories(&app).await;
+    let reply = send(
+        &app,
+        admin(
+            "PATCH",
+            "/api/v1/categories/world",
+            json!({"name": "International", "parent": "sport"}),
+        ),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["data"]["name"], "International");
+    assert_eq!(reply.body["data"]["parent"]["slug"], "sport");
+    send(
+        &app,
+        admin(
+            "PATCH",
+            "/api/v1/categories/home",
+            json!({"parent": "world"}),
+        ),
+    )
+    .await
+    .assert_problem(422, &["parent"]);
+    send(
+        &app,
+        admin(
+            "PATCH",
+            "/api/v1/categories/news",
+            json!({"parent": "news"}),
+        ),
+    )
+    .await
+    .assert_problem(422, &["parent"]);
+    send(
+        &app,
+        admin(
+            "PATCH",
+            "/api/v1/categories/news",
+            json!({"parent": "missing"}),
+        ),
+    )
+    .await
+    .assert_problem(422, &["parent"]);
+    send(
+        &app,
+        admin("PATCH", "/api/v1/categories/missing", json!({"name": "x"})),
+    )
+    .await
+    .assert_problem(404, &[]);
+    let reply = send(
+        &app,
+        admin(
+            "PATCH",
+            "/api/v1/categories/sport",
+            json!({"parent": null, "slug": "sports"}),
+        ),
+    )
+    .await;
+    assert_eq!(reply.body["data"]["parent"], json!(null));
+    assert_eq!(reply.body["data"]["slug"], "sports");
+    let reply = send(
+        &app,
+        admin(
+            "POST",
+            "/api/v1/categories",
+            json!({"name": "Local News", "parent": "news"}),
+        ),
+    )
+    .await;
+    assert_eq!(reply.status, 201);
+    assert_eq!(
+        reply.header("location"),
+        Some("/api/v1/categories/local-news")
+    );
+}
+
+#[actix_web::test]
+async fn tags_and_authors_page_by_slug_and_can_be_edited() {
+    let (app, _dir) = test_app(false).await;
+    for name in ["Delta", "Alpha", "Charlie", "Bravo", "Echo"] {
+        assert_eq!(
+            send(&app, admin("POST", "/api/v1/tags", json!({"name": name})))
+                .await
+                .status,
+            201
+        );
+    }
+    let tags = all_pages(&app, "/api/v1/tags?limit=2").await;
+    let slugs: Vec<&str> = tags.iter().map(|t| t["slug"].as_str().unwrap()).collect();
+    assert_eq!(slugs, ["alpha", "bravo", "charlie", "delta", "echo"]);
+    let reply = send(
+        &app,
+        admin("PATCH", "/api/v1/tags/alpha", json!({"name": "Alpha Team"})),
+    )
+    .await;
+    assert_eq!(
+        reply.body["data"],
+        json!({"slug": "alpha", "name": "Alpha Team"})
+    );
+    assert_eq!(
+        send(&app, get("/api/v1/tags/alpha")).await.body["data"]["name"],
+        "Alpha Team"
+    );
+    send(&app, get("/api/v1/tags/zulu"))
+        .await
+        .assert_problem(404, &[]);
+
+    let reply = send(
+        &app,
+        admin(
+            "POST",
+            "/api/v1/authors",
+            json!({"name": "Priya Raman", "bio": "Arts editor."}),
+        ),
+    )
+    .await;
+    assert_eq!(reply.status, 201);
+    assert_eq!(
+        reply.body["data"],
+        json!({"slug": "priya-raman", "name": "Priya Raman", "bio": "Arts editor."})
+    );
+    let reply = send(
+        &app,
+        admin("PATCH", "/api/v1/authors/priya-raman", json!({"bio": null})),
+    )
+    .await;
+    assert_eq!(reply.body["data"]["bio"], json!(null));
+    let listed = send(&app, get("/api/v1/authors")).await;
+    assert_eq!(listed.body["data"][0]["slug"], "priya-raman");
+    send(
+        &app,
+        admin("POST", "/api/v1/authors", json!({"name": "   "})),
+    )
+    .await
+    .assert_problem(422, &["name"]);
+}
