@@ -4,8 +4,9 @@
 use std::sync::Arc;
 
 use actix_web::body::MessageBody;
+use actix_web::dev::Service;
 use actix_web::dev::{ResourceDef, ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::http::header;
+use actix_web::http::{Method, header};
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers, Logger};
 use actix_web::web::{self, Data};
 use actix_web::{App, HttpRequest, HttpResponse};
@@ -154,5 +155,13 @@ pub fn app(
         .route("/docs", web::get().to(docs_redirect))
         .default_service(web::route().to(fallback))
         .wrap(ErrorHandlers::new().default_handler(problem_for_plain_errors))
+        .wrap_fn(|mut req, srv| {
+            // HEAD is GET without the body (actix drops the body of a HEAD
+            // response), so every GET route answers HEAD too.
+            if req.method() == Method::HEAD {
+                req.head_mut().method = Method::GET;
+            }
+            srv.call(req)
+        })
         .wrap(Logger::new("%r %s %b %Dms"))
 }

@@ -270,6 +270,11 @@ impl From<StoreError> for ApiError {
             ),
             StoreError::Busy(cause) => Self::Unavailable(cause),
             StoreError::Internal(cause) => Self::Internal(cause),
+            StoreError::Database(diesel::result::Error::DatabaseError(_, info))
+                if info.message().contains("database is locked") =>
+            {
+                Self::Unavailable(info.message().to_string())
+            }
             StoreError::Database(error) => Self::Internal(error.to_string()),
         }
     }

@@ -110,6 +110,12 @@ async fn paging_returns_every_article_exactly_once_even_when_timestamps_tie() {
             }
         }
         assert_eq!(pages, 5);
+        let first = send(
+            &app,
+            get(&format!("/api/v1/articles?limit=5&sort={sort}&total=true")),
+        )
+        .await;
+        assert_eq!(first.body["meta"]["total"], 23);
         let ids: HashSet<i64> = seen.iter().map(|(_, id)| *id).collect();
         assert_eq!(ids.len(), seen.len(), "an article appeared twice ({sort})");
         assert_eq!(ids, expected, "{sort}");
@@ -217,9 +223,16 @@ async fn filters_narrow_the_list_and_a_category_includes_its_subcategories() {
         ),
     ];
     for (query, expected) in cases {
-        let reply = send(&app, get(&format!("/api/v1/articles?{query}"))).await;
+        let reply = send(
+            &app,
+            get(&format!("/api/v1/articles?{query}&total=true&limit=1")),
+        )
+        .await;
         assert_eq!(reply.status, 200, "{query}: {}", reply.body);
+        assert_eq!(reply.body["meta"]["total"], expected.len(), "{query}");
+        let reply = send(&app, get(&format!("/api/v1/articles?{query}"))).await;
         assert_eq!(titles(&reply), expected, "{query}");
+        assert!(reply.body["meta"].get("total").is_none());
     }
 }
 

@@ -214,3 +214,13 @@ async fn taken_slugs_are_409_problems() {
     .await
     .assert_problem(409, &[]);
 }
+
+#[actix_web::test]
+async fn head_works_wherever_get_does() {
+    let (app, _dir) = test_app(false).await;
+    let req = TestRequest::default()
+        .method("HEAD".parse().unwrap())
+        .uri("/api/v1/categories")
+        .to_request();
+    assert_eq!(send(&app, req).await.status, 200);
+}

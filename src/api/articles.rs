@@ -227,6 +227,9 @@ pub struct ListArticlesQuery {
     pub limit: Option<u32>,
     /// `meta.next_cursor` of the previous page.
     pub cursor: Option<String>,
+    /// Also count every matching article into `meta.total` (one more query).
+    #[param(default = false)]
+    pub total: Option<bool>,
 }
 
 /// Where a page ends; what a cursor carries.
@@ -338,7 +341,8 @@ pub async fn list_articles(
         limit: i64::from(limit) + 1,
     };
     let category = query.category;
-    let (mut rows, extras) = state
+    let with_total = query.total.unwrap_or(false);
+    let (mut rows, extras, total) = state
         .db
         .read(move |conn| {
             let tree = CategoryTree::load(conn)?;
@@ -349,7 +353,10 @@ pub async fn list_articles(
             });
             let rows = articles::list(conn, &filter)?;
             let extras = articles::extras_with(conn, &rows, tree)?;
-            Ok((rows, extras))
+            let total = with_total
+                .then(|| articles::count(conn, &filter))
+                .transpose()?;
+            Ok((rows, extras, total))
         })
         .await?;
     let next_cursor = if rows.len() > limit as usize {
@@ -374,6 +381,7 @@ pub async fn list_articles(
         meta: ListMeta {
             next_cursor: next_cursor.clone(),
             limit,
+            total,
         },
     };
     Ok(page_response(&req, &body, next_cursor.as_deref()))

@@ -127,6 +127,7 @@ pub async fn list_authors(
         meta: ListMeta {
             next_cursor: next_cursor.clone(),
             limit,
+            total: None,
         },
     };
     Ok(page_response(&req, &body, next_cursor.as_deref()))

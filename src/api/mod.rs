@@ -28,6 +28,11 @@ pub struct ListMeta {
     /// The page size that was applied.
     #[schema(example = 20)]
     pub limit: u32,
+    /// How many items match, over all pages; present only when asked for
+    /// with `total=true`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub total: Option<i64>,
 }
 
 /// Registers every `/api/v1` route. Both the server and the spec use this,

@@ -101,6 +101,7 @@ pub async fn list_tags(
         meta: ListMeta {
             next_cursor: next_cursor.clone(),
             limit,
+            total: None,
         },
     };
     Ok(page_response(&req, &body, next_cursor.as_deref()))

@@ -32,14 +32,6 @@ pub struct ArticleRow {
     pub word_count: i32,
 }
 
-impl ArticleRow {
-    /// Public readers see it: published, and due.
-    pub fn is_visible(&self, now: NaiveDateTime) -> bool {
-        Status::from_stored(&self.status) == Status::Published
-            && self.published_at.is_some_and(|at| at <= now)
-    }
-}
-
 /// How a request names an article.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ArticleKey {
@@ -88,12 +80,19 @@ pub fn list(conn: &mut SqliteConnection, filter: &ListFilter) -> StoreResult<Vec
     Ok(list_query(filter).load(conn)?)
 }
 
+/// How many visible articles match the filter, ignoring its paging.
+pub fn count(conn: &mut SqliteConnection, filter: &ListFilter) -> StoreResult<i64> {
+    Ok(filtered(filter)
+        .select(diesel::dsl::count_star())
+        .first(conn)?)
+}
+
 type ListQuery = articles::BoxedQuery<'static, Sqlite, AsSelect<ArticleRow, Sqlite>>;
 
-fn list_query(filter: &ListFilter) -> ListQuery {
+/// Visible articles matching the filters, in no order and unpaged.
+fn filtered(filter: &ListFilter) -> articles::BoxedQuery<'static, Sqlite> {
     use articles::dsl as a;
     let mut query = a::articles
-        .select(ArticleRow::as_select())
         .filter(a::status.eq(Status::Published.as_str()))
         .filter(a::published_at.le(filter.now))
         .into_boxed();
@@ -122,6 +121,12 @@ fn list_query(filter: &ListFilter) -> ListQuery {
     if let Some(before) = filter.published_before {
         query = query.filter(a::published_at.lt(before));
     }
+    query
+}
+
+fn list_query(filter: &ListFilter) -> ListQuery {
+    use articles::dsl as a;
+    let mut query = filtered(filter).select(ArticleRow::as_select());
     // The redundant bound on published_at lets SQLite seek instead of filter.
     query = match (filter.order, filter.after) {
         (Order::NewestFirst, Some((at, id))) => query
