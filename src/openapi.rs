@@ -54,11 +54,17 @@ impl Modify for BearerAuth {
 }
 
 /// Error responses every operation can give, declared once and referenced.
-const SHARED_RESPONSES: [(&str, &str, &str); 6] = [
+const SHARED_RESPONSES: [(&str, &str, &str); 8] = [
     (
         "400",
         "MalformedRequest",
         "The body is not valid JSON (or not readable)",
+    ),
+    ("409", "Conflict", "The slug is taken"),
+    (
+        "422",
+        "ValidationFailed",
+        "A field of the body is invalid; `errors` names each one",
     ),
     (
         "401",
@@ -116,10 +122,22 @@ fn add_shared_responses(spec: &mut Spec) {
         for operation in operations.into_iter().flatten() {
             let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
             let has_body = operation.request_body.is_some();
+            // JSON bodies carry slugs and fields; the NDJSON import reports per line instead.
+            let has_json_body = operation
+                .request_body
+                .as_ref()
+                .is_some_and(|body| match body {
+                    RefOr::T(body) => body
+                        .content
+                        .keys()
+                        .any(|media| media == "application/json" || media.ends_with("+json")),
+                    RefOr::Ref(_) => false,
+                });
             for (status, name, _) in SHARED_RESPONSES {
                 let applies = match status {
                     "401" => secured,
                     "400" | "413" | "415" => has_body,
+                    "409" | "422" => has_json_body,
                     _ => true,
                 };
                 if applies {

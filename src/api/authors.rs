@@ -165,8 +165,6 @@ pub async fn get_author(state: Data<AppState>, slug: Path<String>) -> AppResult<
     security(("bearer" = [])),
     responses(
         (status = 201, description = "Created", body = AuthorResponse, headers(("Location" = String))),
-        (status = 409, description = "The slug is taken", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/authors")]
@@ -209,8 +207,6 @@ pub async fn create_author(
     responses(
         (status = 200, description = "Changed", body = AuthorResponse),
         (status = 404, description = "No such author", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The new slug is taken", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[patch("/authors/{slug}")]

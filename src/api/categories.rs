@@ -193,8 +193,6 @@ fn check_parent(parent: Option<&str>, errors: &mut Vec<FieldError>) {
     security(("bearer" = [])),
     responses(
         (status = 201, description = "Created", body = CategoryResponse, headers(("Location" = String))),
-        (status = 409, description = "The slug is taken", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/categories")]
@@ -241,7 +239,6 @@ pub async fn create_category(
     responses(
         (status = 200, description = "Changed", body = CategoryResponse),
         (status = 404, description = "No such category", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The new slug is taken", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A field is invalid, or the move would make a cycle", body = Problem, content_type = "application/problem+json"),
     )
 )]

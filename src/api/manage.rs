@@ -68,9 +68,6 @@ fn not_found(id_or_slug: &str) -> impl FnOnce(ApiError) -> ApiError + '_ {
     responses(
         (status = 201, description = "Created", body = ArticleResponse,
             headers(("Location" = String, description = "URL of the new article"))),
-        (status = 400, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The slug is taken", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/articles")]
@@ -101,10 +98,7 @@ pub async fn create_article(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Replaced", body = ArticleResponse),
-        (status = 400, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No article has this id or slug", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The slug is taken", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[put("/articles/{id_or_slug}")]
@@ -140,10 +134,7 @@ pub async fn replace_article(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Changed", body = ArticleResponse),
-        (status = 400, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No article has this id or slug", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The slug is taken", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[patch("/articles/{id_or_slug}")]

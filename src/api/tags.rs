@@ -137,8 +137,6 @@ pub async fn get_tag(state: Data<AppState>, slug: Path<String>) -> AppResult<Htt
     security(("bearer" = [])),
     responses(
         (status = 201, description = "Created", body = TagResponse, headers(("Location" = String))),
-        (status = 409, description = "The slug is taken", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/tags")]
@@ -176,8 +174,6 @@ pub async fn create_tag(
     responses(
         (status = 200, description = "Changed", body = TagResponse),
         (status = 404, description = "No such tag", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The new slug is taken", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[patch("/tags/{slug}")]
