@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use actix_web::http::header;
 use actix_web::web::{Data, Path};
 use actix_web::{HttpRequest, HttpResponse, get};
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -10,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::extract::Query;
+use super::paging::{page_limit, page_response};
 use super::{ListMeta, Meta, cursor};
 use crate::app::AppState;
 use crate::content::{self, Status};
@@ -243,18 +243,6 @@ struct Position {
     s: ArticleSort,
 }
 
-/// Checks a `limit` against its bounds.
-pub fn page_limit(limit: Option<u32>, default: u32, max: u32) -> Result<u32, ApiError> {
-    match limit.unwrap_or(default) {
-        n if (1..=max).contains(&n) => Ok(n),
-        _ => Err(ApiError::InvalidParameters(vec![FieldError::new(
-            Location::Query,
-            "limit",
-            format!("must be between 1 and {max}"),
-        )])),
-    }
-}
-
 fn decode_position(cursor: &str, sort: ArticleSort) -> Result<(NaiveDateTime, i32), ApiError> {
     let position: Position = cursor::decode(cursor)?;
     let at = DateTime::from_timestamp_micros(position.t).map(|at| at.naive_utc());
@@ -266,35 +254,6 @@ fn decode_position(cursor: &str, sort: ArticleSort) -> Result<(NaiveDateTime, i3
             "belongs to another sort order or is not a cursor this API returned",
         )])),
     }
-}
-
-/// The URL of the next page: this request's, with `cursor` replaced.
-pub fn next_page_url(req: &HttpRequest, next_cursor: &str) -> String {
-    let mut query = form_urlencoded::Serializer::new(String::new());
-    for (key, value) in form_urlencoded::parse(req.query_string().as_bytes()) {
-        if key != "cursor" {
-            query.append_pair(&key, &value);
-        }
-    }
-    query.append_pair("cursor", next_cursor);
-    format!("{}?{}", req.path(), query.finish())
-}
-
-/// A list response with `meta.next_cursor` and, when there is a next page,
-/// an RFC 8288 `Link: <...>; rel="next"` header.
-pub fn page_response<T: Serialize>(
-    req: &HttpRequest,
-    body: &T,
-    next_cursor: Option<&str>,
-) -> HttpResponse {
-    let mut response = HttpResponse::Ok();
-    if let Some(next) = next_cursor {
-        response.insert_header((
-            header::LINK,
-            format!("<{}>; rel=\"next\"", next_page_url(req, next)),
-        ));
-    }
-    response.json(body)
 }
 
 /// List published articles, newest first.

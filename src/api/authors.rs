@@ -5,9 +5,9 @@ use actix_web::{HttpRequest, HttpResponse, get, patch, post};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::articles::page_response;
 use super::extract::{Admin, JsonBody, Query};
-use super::input::{SlugPageQuery, created, derive_slug, done, nullable, slug_and_name, slug_page};
+use super::input::{created, derive_slug, done, nullable, slug_and_name};
+use super::paging::{SlugPageQuery, page_response, slug_page};
 use super::{ListMeta, Meta};
 use crate::app::AppState;
 use crate::db::taxonomy::{self, AuthorRow, AuthorWrite};

@@ -3,9 +3,6 @@
 use actix_web::HttpResponse;
 use actix_web::http::header;
 use serde::{Deserialize, Deserializer, Serialize};
-use utoipa::IntoParams;
-
-use super::cursor;
 
 use crate::content;
 use crate::error::{ApiError, AppResult, FieldError, Location};
@@ -72,48 +69,4 @@ pub fn created(location: String, body: impl Serialize) -> HttpResponse {
     HttpResponse::Created()
         .insert_header((header::LOCATION, location))
         .json(body)
-}
-
-/// Paging for lists ordered by slug.
-#[derive(Debug, Default, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct SlugPageQuery {
-    /// Page size, 1 to 100.
-    #[param(minimum = 1, maximum = 100, default = 100)]
-    pub limit: Option<u32>,
-    /// `meta.next_cursor` of the previous page.
-    pub cursor: Option<String>,
-}
-
-/// Where a slug-ordered page ends.
-#[derive(Debug, Serialize, Deserialize)]
-struct SlugPosition {
-    /// The last slug of the previous page.
-    s: String,
-}
-
-impl SlugPageQuery {
-    /// The validated limit and the slug to continue after.
-    pub fn resolve(&self) -> AppResult<(u32, Option<String>)> {
-        let limit = super::articles::page_limit(self.limit, 100, 100)?;
-        let after = self
-            .cursor
-            .as_deref()
-            .map(cursor::decode::<SlugPosition>)
-            .transpose()?;
-        Ok((limit, after.map(|position| position.s)))
-    }
-}
-
-/// Cuts a page fetched with one extra row; returns the cursor of the next page.
-pub fn slug_page<T>(rows: &mut Vec<T>, limit: u32, slug: impl Fn(&T) -> &str) -> Option<String> {
-    if rows.len() <= limit as usize {
-        return None;
-    }
-    rows.truncate(limit as usize);
-    rows.last().map(|last| {
-        cursor::encode(&SlugPosition {
-            s: slug(last).to_string(),
-        })
-    })
 }

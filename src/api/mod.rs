@@ -10,6 +10,7 @@ pub mod extract;
 pub mod input;
 pub mod manage;
 pub mod ops;
+pub mod paging;
 pub mod tags;
 
 use serde::Serialize;

@@ -1,0 +1,95 @@
+//! Keyset paging shared by every list: limits, cursors by slug, and the
+//! `Link: rel="next"` header.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::IntoParams;
+
+use super::cursor;
+use crate::error::{ApiError, AppResult, FieldError, Location};
+
+/// Checks a `limit` against its bounds.
+pub fn page_limit(limit: Option<u32>, default: u32, max: u32) -> Result<u32, ApiError> {
+    match limit.unwrap_or(default) {
+        n if (1..=max).contains(&n) => Ok(n),
+        _ => Err(ApiError::InvalidParameters(vec![FieldError::new(
+            Location::Query,
+            "limit",
+            format!("must be between 1 and {max}"),
+        )])),
+    }
+}
+
+/// The URL of the next page: this request's, with `cursor` replaced.
+pub fn next_page_url(req: &HttpRequest, next_cursor: &str) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    for (key, value) in form_urlencoded::parse(req.query_string().as_bytes()) {
+        if key != "cursor" {
+            query.append_pair(&key, &value);
+        }
+    }
+    query.append_pair("cursor", next_cursor);
+    format!("{}?{}", req.path(), query.finish())
+}
+
+/// A list response with `meta.next_cursor` and, when there is a next page,
+/// an RFC 8288 `Link: <...>; rel="next"` header.
+pub fn page_response<T: Serialize>(
+    req: &HttpRequest,
+    body: &T,
+    next_cursor: Option<&str>,
+) -> HttpResponse {
+    let mut response = HttpResponse::Ok();
+    if let Some(next) = next_cursor {
+        response.insert_header((
+            header::LINK,
+            format!("<{}>; rel=\"next\"", next_page_url(req, next)),
+        ));
+    }
+    response.json(body)
+}
+
+/// Paging for lists ordered by slug.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SlugPageQuery {
+    /// Page size, 1 to 100.
+    #[param(minimum = 1, maximum = 100, default = 100)]
+    pub limit: Option<u32>,
+    /// `meta.next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Where a slug-ordered page ends.
+#[derive(Debug, Serialize, Deserialize)]
+struct SlugPosition {
+    /// The last slug of the previous page.
+    s: String,
+}
+
+impl SlugPageQuery {
+    /// The validated limit and the slug to continue after.
+    pub fn resolve(&self) -> AppResult<(u32, Option<String>)> {
+        let limit = page_limit(self.limit, 100, 100)?;
+        let after = self
+            .cursor
+            .as_deref()
+            .map(cursor::decode::<SlugPosition>)
+            .transpose()?;
+        Ok((limit, after.map(|position| position.s)))
+    }
+}
+
+/// Cuts a page fetched with one extra row; returns the cursor of the next page.
+pub fn slug_page<T>(rows: &mut Vec<T>, limit: u32, slug: impl Fn(&T) -> &str) -> Option<String> {
+    if rows.len() <= limit as usize {
+        return None;
+    }
+    rows.truncate(limit as usize);
+    rows.last().map(|last| {
+        cursor::encode(&SlugPosition {
+            s: slug(last).to_string(),
+        })
+    })
+}
