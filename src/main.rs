@@ -4,7 +4,7 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use frontpage::config::Config;
-use frontpage::db::{Db, keys};
+use frontpage::db::{Db, StoreError, keys};
 use frontpage::{auth, openapi, server};
 use tracing_subscriber::EnvFilter;
 
@@ -123,7 +123,12 @@ fn manage_keys(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
             }
         }
         KeysCommand::Revoke { id } => {
-            keys::revoke(&mut conn, id).with_context(|| format!("revoking key {id}"))?;
+            match keys::revoke(&mut conn, id) {
+                Err(StoreError::NotFound) => {
+                    anyhow::bail!("no key has the id {id} (see `frontpage keys list`)")
+                }
+                other => other.with_context(|| format!("revoking key {id}"))?,
+            }
             println!("revoked key {id}");
         }
     }
