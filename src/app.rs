@@ -19,7 +19,7 @@ use crate::api;
 use crate::auth::{self, KeyHash};
 use crate::config::Config;
 use crate::db::Db;
-use crate::error::{ApiError, PROBLEM_JSON, problem_for_status, problem_response};
+use crate::error::{ApiError, PROBLEM_JSON, echo, problem_for_status, problem_response};
 
 /// What every handler can reach.
 pub struct AppState {
@@ -60,6 +60,7 @@ impl RouteTable {
             .map(|(path, item)| {
                 let methods = [
                     ("GET", item.get.is_some()),
+                    ("HEAD", item.get.is_some()),
                     ("POST", item.post.is_some()),
                     ("PUT", item.put.is_some()),
                     ("PATCH", item.patch.is_some()),
@@ -74,7 +75,7 @@ impl RouteTable {
             })
             .collect();
         for extra in ["/openapi.json", "/docs", "/docs/{_:.*}"] {
-            routes.push((ResourceDef::new(extra), vec!["GET".into()]));
+            routes.push((ResourceDef::new(extra), vec!["GET".into(), "HEAD".into()]));
         }
         Self(Arc::new(routes))
     }
@@ -100,7 +101,7 @@ async fn fallback(req: HttpRequest, table: Data<RouteTable>) -> Result<HttpRespo
         }
         _ => Err(ApiError::NotFound(format!(
             "Nothing is at `{}`.",
-            req.path()
+            echo(req.path())
         ))),
     }
 }

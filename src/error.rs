@@ -21,7 +21,7 @@ pub type AppResult<T> = Result<T, ApiError>;
     "type": "/problems/invalid-parameters",
     "title": "Invalid parameters",
     "status": 400,
-    "detail": "1 query parameter is invalid.",
+    "detail": "1 parameter is invalid.",
     "errors": [{"location": "query", "name": "limit", "detail": "must be between 1 and 100"}]
 }))]
 pub struct Problem {
@@ -119,7 +119,10 @@ pub enum ApiError {
 impl ApiError {
     /// A 404 for an article addressed by id or slug.
     pub fn article_not_found(id_or_slug: &str) -> Self {
-        Self::NotFound(format!("No article has the id or slug `{id_or_slug}`."))
+        Self::NotFound(format!(
+            "No article has the id or slug `{}`.",
+            echo(id_or_slug)
+        ))
     }
 
     fn problem(&self) -> Problem {
@@ -161,7 +164,13 @@ impl ApiError {
             Self::UnsupportedMediaType(expected) => (
                 "unsupported-media-type",
                 "Unsupported media type",
-                format!("Send the body as `{expected}`."),
+                if *expected == "application/json" {
+                    "Send the body as `application/json` (or another `+json` type, such as \
+                     `application/merge-patch+json`)."
+                        .to_string()
+                } else {
+                    format!("Send the body as `{expected}`.")
+                },
                 vec![],
             ),
             Self::Unavailable(_) => (
@@ -184,6 +193,15 @@ impl ApiError {
             detail,
             errors,
         }
+    }
+}
+
+/// Client input quoted back in a message, cut short if it is long.
+pub fn echo(input: &str) -> String {
+    const MAX: usize = 100;
+    match input.char_indices().nth(MAX) {
+        Some((end, _)) => format!("{}…", &input[..end]),
+        None => input.to_string(),
     }
 }
 
@@ -247,7 +265,9 @@ pub fn problem_response(problem: &Problem) -> HttpResponse {
 
 /// A generic problem for a bare status (what actix itself produced).
 pub fn problem_for_status(status: StatusCode) -> Problem {
-    let title = status.canonical_reason().unwrap_or("Error").to_string();
+    // Sentence case, like every other problem title ("Not found").
+    let reason = status.canonical_reason().unwrap_or("Error");
+    let title = reason[..1].to_string() + &reason[1..].to_lowercase();
     Problem {
         problem_type: format!("/problems/{}", title.to_lowercase().replace(' ', "-")),
         detail: format!("{title}."),

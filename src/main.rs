@@ -93,10 +93,14 @@ fn manage_keys(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
     let mut conn = db.writer()?;
     match command {
         KeysCommand::Create { name } => {
+            let name = name.trim();
+            if name.is_empty() {
+                anyhow::bail!("give the key a name, e.g. `frontpage keys create importer`");
+            }
             let key = auth::generate_key();
             let id = keys::insert(
                 &mut conn,
-                &name,
+                name,
                 &auth::shown_prefix(&key),
                 &auth::hash_key(&key),
             )?;

@@ -309,3 +309,94 @@ async fn bulk_import_refuses_empty_bodies_and_other_media_types() {
         .to_request();
     send(&app, json_body).await.assert_problem(415, &[]);
 }
+
+#[actix_web::test]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let (app, _dir) = test_app(false).await;
+    let schemes = [
+        format!("bearer {ADMIN}"),
+        format!("BEARER  {ADMIN}"),
+        format!("Bearer\t{ADMIN}"),
+    ];
+    for (i, value) in schemes.iter().enumerate() {
+        let req = TestRequest::post()
+            .uri("/api/v1/tags")
+            .insert_header(("authorization", value.clone()))
+            .set_json(json!({"name": format!("Tag {i}")}))
+            .to_request();
+        assert_eq!(send(&app, req).await.status, 201, "{value:?}");
+    }
+    let basic = TestRequest::post()
+        .uri("/api/v1/tags")
+        .insert_header(("authorization", format!("Basic {ADMIN}")))
+        .set_json(json!({"name": "Basic"}))
+        .to_request();
+    send(&app, basic).await.assert_problem(401, &[]);
+}
+
+#[actix_web::test]
+async fn patch_refuses_null_for_required_fields_and_null_unschedules() {
+    let (app, _dir) = test_app(false).await;
+    seed_categories(&app).await;
+    let mut input = article("Scheduled draft", "news");
+    input["status"] = json!("draft");
+    input["published_at"] = json!("2030-01-01T00:00:00Z");
+    let id = create(&app, input).await["id"].as_i64().unwrap();
+    let uri = format!("/api/v1/articles/{id}");
+    for field in ["title", "category", "status", "tags", "body_html", "slug"] {
+        let reply = send(&app, admin("PATCH", &uri, json!({ field: null }))).await;
+        reply.assert_problem(422, &[field]);
+    }
+    let reply = send(&app, admin("PATCH", &uri, json!({"published_at": null}))).await;
+    assert_eq!(reply.body["data"]["published_at"], json!(null));
+    let reply = send(
+        &app,
+        admin(
+            "PATCH",
+            &uri,
+            json!({"summary": null, "body_html": "<p>A fresh body.</p>"}),
+        ),
+    )
+    .await;
+    assert_eq!(reply.body["data"]["summary"], "A fresh body.");
+}
+
+#[actix_web::test]
+async fn an_empty_patch_changes_nothing_not_even_updated_at() {
+    let (app, _dir) = test_app(false).await;
+    seed_categories(&app).await;
+    let created = create(&app, article("Steady story", "news")).await;
+    let uri = format!("/api/v1/articles/{}", created["id"]);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let reply = send(&app, admin("PATCH", &uri, json!({}))).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.body["data"]["updated_at"], created["updated_at"]);
+    let reply = send(
+        &app,
+        admin("PATCH", &uri, json!({"title": "Changed story"})),
+    )
+    .await;
+    assert_ne!(reply.body["data"]["updated_at"], created["updated_at"]);
+}
+
+#[actix_web::test]
+async fn bulk_import_refuses_a_second_line_with_the_same_slug_and_reads_crlf_and_bom() {
+    let (app, _dir) = test_app(false).await;
+    seed_categories(&app).await;
+    let monday = article("Morning briefing", "news").to_string();
+    let mut tuesday = article("Morning briefing", "news");
+    tuesday["body_html"] = json!("<p>Tuesday</p>");
+    let body = format!("\u{feff}{monday}\r\n{}\r\n", tuesday);
+    for round in 0..2 {
+        let reply = send(&app, ndjson(&body)).await;
+        let report = &reply.body["data"];
+        assert_eq!(report["failed"], 1, "{report}");
+        assert_eq!(report["errors"][0]["line"], 2);
+        assert_eq!(report["errors"][0]["errors"][0]["name"], "slug");
+        let (created, unchanged) = if round == 0 { (1, 0) } else { (0, 1) };
+        assert_eq!(
+            (report["created"].as_i64(), report["unchanged"].as_i64()),
+            (Some(created), Some(unchanged))
+        );
+    }
+}

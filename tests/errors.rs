@@ -4,7 +4,7 @@
 mod common;
 
 use actix_web::test::TestRequest;
-use common::{ADMIN, admin, article, get, seed_categories, send, test_app};
+use common::{ADMIN, admin, article, create, get, seed_categories, send, test_app};
 use serde_json::json;
 
 #[actix_web::test]
@@ -24,12 +24,16 @@ async fn unknown_routes_are_404_problems() {
 async fn wrong_methods_are_405_problems_with_allow() {
     let (app, _dir) = test_app(false).await;
     let cases = [
-        ("DELETE", "/api/v1/articles", "GET, POST"),
-        ("DELETE", "/healthz", "GET"),
-        ("PATCH", "/api/v1/tags", "GET, POST"),
-        ("POST", "/api/v1/articles/42", "GET, PUT, PATCH, DELETE"),
-        ("PUT", "/api/v1/categories", "GET, POST"),
-        ("POST", "/openapi.json", "GET"),
+        ("DELETE", "/api/v1/articles", "GET, HEAD, POST"),
+        ("DELETE", "/healthz", "GET, HEAD"),
+        ("PATCH", "/api/v1/tags", "GET, HEAD, POST"),
+        (
+            "POST",
+            "/api/v1/articles/42",
+            "GET, HEAD, PUT, PATCH, DELETE",
+        ),
+        ("PUT", "/api/v1/categories", "GET, HEAD, POST"),
+        ("POST", "/openapi.json", "GET, HEAD"),
     ];
     for (method, uri, allow) in cases {
         let req = TestRequest::default()
@@ -223,4 +227,107 @@ async fn head_works_wherever_get_does() {
         .uri("/api/v1/categories")
         .to_request();
     assert_eq!(send(&app, req).await.status, 200);
+}
+
+#[actix_web::test]
+async fn timestamps_outside_years_1_to_9999_are_refused() {
+    let (app, _dir) = test_app(false).await;
+    seed_categories(&app).await;
+    for at in [
+        "9999-12-31T23:59:59-05:00",
+        "+10000-01-01T00:00:00Z",
+        "0000-01-01T00:00:00+01:00",
+        "2026-11-20",
+    ] {
+        let mut input = article("Far future", "news");
+        input["published_at"] = json!(at);
+        send(&app, admin("POST", "/api/v1/articles", input))
+            .await
+            .assert_problem(422, &["published_at"]);
+    }
+    for query in [
+        "published_after=%2B10000-01-01T00:00:00Z",
+        "published_before=2026-11-20",
+    ] {
+        let reply = send(&app, get(&format!("/api/v1/articles?{query}"))).await;
+        reply.assert_problem(400, &[query.split('=').next().unwrap()]);
+        assert!(
+            reply.body["errors"][0]["detail"]
+                .as_str()
+                .unwrap()
+                .contains("RFC 3339")
+        );
+    }
+}
+
+#[actix_web::test]
+async fn a_cursor_is_only_good_for_the_list_that_made_it() {
+    let (app, _dir) = test_app(false).await;
+    seed_categories(&app).await;
+    for i in 0..3 {
+        let mut input = article(&format!("Story {i}"), "news");
+        input["tags"] = json!([format!("tag {i}")]);
+        create(&app, input).await;
+        send(
+            &app,
+            admin(
+                "POST",
+                "/api/v1/authors",
+                json!({"name": format!("Author {i}")}),
+            ),
+        )
+        .await;
+    }
+    let next = |uri: &'static str| {
+        let app = &app;
+        async move {
+            send(app, get(uri)).await.body["meta"]["next_cursor"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let from_articles = next("/api/v1/articles?limit=1").await;
+    let from_tags = next("/api/v1/tags?limit=1").await;
+    let from_authors = next("/api/v1/authors?limit=1").await;
+    for (list, cursor) in [
+        ("tags", &from_articles),
+        ("authors", &from_tags),
+        ("tags", &from_authors),
+        ("articles", &from_tags),
+    ] {
+        send(&app, get(&format!("/api/v1/{list}?cursor={cursor}")))
+            .await
+            .assert_problem(400, &["cursor"]);
+    }
+}
+
+#[actix_web::test]
+async fn a_json_body_must_be_an_object() {
+    let (app, _dir) = test_app(false).await;
+    seed_categories(&app).await;
+    let array = json!([
+        null,
+        "Array title",
+        null,
+        "<p>x</p>",
+        null,
+        null,
+        null,
+        null,
+        "news",
+        [],
+        null,
+        "published",
+        null
+    ]);
+    send(&app, admin("POST", "/api/v1/articles", array))
+        .await
+        .assert_problem(400, &[]);
+    let with_bom = raw_post(
+        "/api/v1/tags",
+        "application/json",
+        "\u{feff}{\"name\": \"Byte order\"}",
+    );
+    assert_eq!(send(&app, with_bom).await.status, 201);
 }

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{admin, all_pages, get, seed_categories, send, test_app};
+use common::{admin, all_pages, article, create, get, seed_categories, send, test_app};
 use serde_json::json;
 
 #[actix_web::test]
@@ -116,6 +116,7 @@ async fn categories_can_be_renamed_and_moved_but_not_under_themselves() {
 #[actix_web::test]
 async fn tags_and_authors_page_by_slug_and_can_be_edited() {
     let (app, _dir) = test_app(false).await;
+    seed_categories(&app).await;
     for name in ["Delta", "Alpha", "Charlie", "Bravo", "Echo"] {
         assert_eq!(
             send(&app, admin("POST", "/api/v1/tags", json!({"name": name})))
@@ -124,6 +125,14 @@ async fn tags_and_authors_page_by_slug_and_can_be_edited() {
             201
         );
     }
+    // Public lists show the tags that published articles carry.
+    assert_eq!(
+        send(&app, get("/api/v1/tags")).await.body["data"],
+        json!([])
+    );
+    let mut tagged = article("Tagged story", "news");
+    tagged["tags"] = json!(["delta", "alpha", "charlie", "bravo", "echo"]);
+    create(&app, tagged).await;
     let tags = all_pages(&app, "/api/v1/tags?limit=2").await;
     let slugs: Vec<&str> = tags.iter().map(|t| t["slug"].as_str().unwrap()).collect();
     assert_eq!(slugs, ["alpha", "bravo", "charlie", "delta", "echo"]);
@@ -172,4 +181,65 @@ async fn tags_and_authors_page_by_slug_and_can_be_edited() {
     )
     .await
     .assert_problem(422, &["name"]);
+}
+
+#[actix_web::test]
+async fn the_tags_of_drafts_and_embargoed_stories_stay_hidden() {
+    let (app, _dir) = test_app(false).await;
+    seed_categories(&app).await;
+    let mut draft = article("Embargoed story", "news");
+    draft["status"] = json!("draft");
+    draft["tags"] = json!(["Chief executive resigns"]);
+    create(&app, draft).await;
+    let mut scheduled = article("Tomorrow's story", "news");
+    scheduled["published_at"] = json!("2099-01-01T00:00:00Z");
+    scheduled["tags"] = json!(["Secret merger"]);
+    create(&app, scheduled).await;
+    assert_eq!(
+        send(&app, get("/api/v1/tags")).await.body["data"],
+        json!([])
+    );
+    send(&app, get("/api/v1/tags/chief-executive-resigns"))
+        .await
+        .assert_problem(404, &[]);
+    send(&app, get("/api/v1/tags/secret-merger"))
+        .await
+        .assert_problem(404, &[]);
+}
+
+#[actix_web::test]
+async fn names_with_control_characters_are_refused() {
+    let (app, _dir) = test_app(false).await;
+    send(
+        &app,
+        admin("POST", "/api/v1/tags", json!({"name": "a\u{0}b"})),
+    )
+    .await
+    .assert_problem(422, &["name"]);
+    send(
+        &app,
+        admin("POST", "/api/v1/authors", json!({"name": "Zed\u{7}"})),
+    )
+    .await
+    .assert_problem(422, &["name"]);
+    send(
+        &app,
+        admin(
+            "POST",
+            "/api/v1/categories",
+            json!({"name": "Cat\u{1b}Esc"}),
+        ),
+    )
+    .await
+    .assert_problem(422, &["name"]);
+    send(
+        &app,
+        admin(
+            "POST",
+            "/api/v1/authors",
+            json!({"name": "Ok", "bio": "bell\u{7}"}),
+        ),
+    )
+    .await
+    .assert_problem(422, &["bio"]);
 }

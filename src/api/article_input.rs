@@ -6,9 +6,10 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::articles::{Article, ArticleStatus};
-use super::input::nullable;
+use super::input::{nullable, present};
+use super::time;
 use crate::content::{self, Status};
-use crate::db::article_writes::{ArticleWrite, SlugChoice};
+use crate::db::article_writes::{ArticleWrite, PublishTime, SlugChoice};
 use crate::error::{FieldError, Location};
 
 /// Longest title accepted.
@@ -19,8 +20,8 @@ pub const MAX_SUMMARY: usize = 1000;
 pub const MAX_BODY: usize = 512 * 1024;
 /// Most tags on one article.
 pub const MAX_TAGS: usize = 20;
-/// Longest tag accepted.
-pub const MAX_TAG: usize = 60;
+/// Longest tag (slug or name) accepted.
+pub const MAX_TAG: usize = super::input::MAX_NAME;
 
 /// An article as editors send it to create or replace one, and as each line
 /// of a bulk import. Unknown fields are rejected.
@@ -67,24 +68,35 @@ pub struct ArticleInput {
     pub status: Option<ArticleStatus>,
     /// When it goes public (RFC 3339). A future time schedules it; when
     /// absent, publishing uses the current time.
+    #[serde(default, deserialize_with = "time::optional")]
     pub published_at: Option<DateTime<Utc>>,
 }
 
-/// Changes to an article (JSON merge patch): absent fields stay as they are,
-/// `null` clears an optional field.
+/// Changes to an article (JSON merge patch): absent fields stay as they are;
+/// `null` clears an optional field and is refused for a required one.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"title": "Harbour strike ends after nine days", "status": "published"}))]
 pub struct ArticlePatch {
     /// New slug (the old URL stops working).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = String)]
     pub slug: Option<String>,
     /// New headline.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = String)]
     pub title: Option<String>,
-    /// New teaser.
-    pub summary: Option<String>,
+    /// New teaser; `null` derives it again from the body.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub summary: Option<Option<String>>,
     /// New body as HTML (sanitised).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = String)]
     pub body_html: Option<String>,
     /// New body as Markdown (rendered and sanitised).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = String)]
     pub body_markdown: Option<String>,
     /// New dateline; `null` clears it.
     #[serde(default, deserialize_with = "nullable")]
@@ -99,31 +111,40 @@ pub struct ArticlePatch {
     #[schema(value_type = Option<String>)]
     pub image_url: Option<Option<String>>,
     /// New category slug.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = String)]
     pub category: Option<String>,
     /// New tags (slugs or names), replacing the old ones.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Vec<String>)]
     pub tags: Option<Vec<String>>,
     /// New author slug; `null` removes the byline.
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
     pub author: Option<Option<String>>,
     /// `draft` or `published`.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = ArticleStatus)]
     pub status: Option<ArticleStatus>,
-    /// New publish time (RFC 3339); `null` unschedules a draft.
-    #[serde(default, deserialize_with = "nullable")]
+    /// New publish time (RFC 3339); `null` unschedules a draft (and
+    /// re-dates a published article to now).
+    #[serde(default, deserialize_with = "time::nullable")]
     #[schema(value_type = Option<DateTime<Utc>>)]
     pub published_at: Option<Option<DateTime<Utc>>>,
 }
 
 impl ArticlePatch {
-    /// The input that replaces `current` once this patch is applied.
-    pub fn apply(self, current: Article) -> ArticleInput {
+    /// The input that replaces `current` once this patch is applied, and
+    /// whether the patch clears `published_at`.
+    pub fn apply(self, current: Article) -> (ArticleInput, bool) {
         let current_body =
             (self.body_html.is_none() && self.body_markdown.is_none()).then_some(current.body_html);
+        let clears_published_at = matches!(self.published_at, Some(None));
         let a = current.summary;
-        ArticleInput {
+        let input = ArticleInput {
             slug: Some(self.slug.unwrap_or(a.slug)),
             title: self.title.unwrap_or(a.title),
-            summary: Some(self.summary.unwrap_or(a.summary)),
+            summary: self.summary.unwrap_or(Some(a.summary)),
             body_html: self.body_html.or(current_body),
             body_markdown: self.body_markdown,
             dateline: self.dateline.unwrap_or(a.dateline),
@@ -136,7 +157,8 @@ impl ArticlePatch {
             author: self.author.unwrap_or(a.author.map(|author| author.slug)),
             status: Some(self.status.unwrap_or(a.status)),
             published_at: self.published_at.unwrap_or(a.published_at),
-        }
+        };
+        (input, clears_published_at)
     }
 }
 
@@ -156,14 +178,14 @@ impl Checks {
         if value.chars().count() > max {
             self.fail(name, format!("must be at most {max} characters"));
         }
-        if value.chars().any(char::is_control) {
+        if content::has_control(&value) {
             self.fail(name, "must not contain control characters");
         }
         Some(value)
     }
 
-    fn slug(&mut self, name: &str, value: &str) {
-        if let Some(problem) = content::slug_problem(value) {
+    fn slug(&mut self, name: &str, value: &str, max: usize) {
+        if let Some(problem) = content::slug_problem(value, max) {
             self.fail(name, problem);
         }
     }
@@ -202,7 +224,7 @@ impl ArticleInput {
             .filter(|s| !s.is_empty())
         {
             Some(slug) => {
-                checks.slug("slug", &slug);
+                checks.slug("slug", &slug, content::MAX_ARTICLE_SLUG);
                 SlugChoice::Given(slug)
             }
             None => {
@@ -215,6 +237,11 @@ impl ArticleInput {
                 }
                 SlugChoice::Derived(slug)
             }
+        };
+        let body_field = if self.body_markdown.is_some() {
+            "body_markdown"
+        } else {
+            "body_html"
         };
         let body_html = match (self.body_html, self.body_markdown) {
             (Some(_), Some(_)) => {
@@ -229,7 +256,7 @@ impl ArticleInput {
                 String::new()
             }
             (Some(body), None) | (None, Some(body)) if body.len() > MAX_BODY => {
-                checks.fail("body_html", format!("must be at most {MAX_BODY} bytes"));
+                checks.fail(body_field, format!("must be at most {MAX_BODY} bytes"));
                 String::new()
             }
             (Some(html), None) => content::sanitize_html(&html),
@@ -237,7 +264,7 @@ impl ArticleInput {
         };
         let text = content::plain_text(&body_html);
         if text.is_empty() && checks.0.iter().all(|e| !e.name.starts_with("body")) {
-            checks.fail("body_html", "has no text once sanitised");
+            checks.fail(body_field, "has no text once sanitised");
         }
         let summary = checks
             .text("summary", self.summary, MAX_SUMMARY)
@@ -252,10 +279,10 @@ impl ArticleInput {
             }
         }
         let category = self.category.trim().to_string();
-        checks.slug("category", &category);
+        checks.slug("category", &category, content::MAX_TAXONOMY_SLUG);
         let author = self.author.map(|a| a.trim().to_string());
         if let Some(author) = &author {
-            checks.slug("author", author);
+            checks.slug("author", author, content::MAX_TAXONOMY_SLUG);
         }
         if self.tags.len() > MAX_TAGS {
             checks.fail("tags", format!("must have at most {MAX_TAGS} tags"));
@@ -264,10 +291,10 @@ impl ArticleInput {
         for (i, tag) in self.tags.into_iter().enumerate() {
             let name = tag.trim().to_string();
             let slug = content::slugify(&name);
-            if slug.is_empty() || name.chars().count() > MAX_TAG {
+            if slug.is_empty() || name.chars().count() > MAX_TAG || content::has_control(&name) {
                 checks.fail(
                     format!("tags[{i}]"),
-                    format!("must have a letter or digit and at most {MAX_TAG} characters"),
+                    format!("must have a letter or digit, at most {MAX_TAG} characters and no control characters"),
                 );
             } else if !tags.iter().any(|(s, _)| *s == slug) {
                 tags.push((slug, name));
@@ -289,7 +316,9 @@ impl ArticleInput {
             tags,
             author,
             status: self.status.map_or(Status::Draft, Status::from),
-            published_at: self.published_at.map(truncate_to_seconds),
+            published_at: self.published_at.map_or(PublishTime::Keep, |at| {
+                PublishTime::At(truncate_to_seconds(at))
+            }),
             now,
         })
     }

@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::extract::Query;
 use super::paging::{page_limit, page_response};
-use super::{ListMeta, Meta, cursor};
+use super::{ListMeta, Meta, cursor, time};
 use crate::app::AppState;
 use crate::content::{self, Status};
 use crate::db::articles::{self, ArticleKey, ArticleRow, Extras, ListFilter, Order};
@@ -21,10 +21,8 @@ use crate::error::{ApiError, AppResult, FieldError, Location, Problem};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct NamedRef {
     /// Stable identifier, usable in filters and URLs.
-    /// Stable identifier, usable in URLs.
     #[schema(example = "news")]
     pub slug: String,
-    /// Display name.
     /// Display name.
     #[schema(example = "News")]
     pub name: String,
@@ -75,7 +73,6 @@ pub struct ArticleSummary {
     #[schema(example = 42)]
     pub id: i32,
     /// URL slug, unique.
-    /// Stable identifier, usable in URLs.
     #[schema(example = "harbour-strike-enters-second-week")]
     pub slug: String,
     /// Headline.
@@ -83,10 +80,13 @@ pub struct ArticleSummary {
     /// One or two sentences for teasers.
     pub summary: String,
     /// Where the story was filed, e.g. `LONDON`.
+    #[schema(required = true)]
     pub dateline: Option<String>,
     /// Who supplied it, e.g. a wire service.
+    #[schema(required = true)]
     pub source: Option<String>,
     /// Lead image, an absolute URL.
+    #[schema(required = true)]
     pub image_url: Option<String>,
     /// The article's own category.
     pub category: NamedRef,
@@ -95,10 +95,12 @@ pub struct ArticleSummary {
     /// Tags, in the order the editor gave them.
     pub tags: Vec<NamedRef>,
     /// The author, if the piece is bylined.
+    #[schema(required = true)]
     pub author: Option<NamedRef>,
     /// `draft` or `published`.
     pub status: ArticleStatus,
     /// When it goes (or went) public; null for drafts never scheduled.
+    #[schema(required = true)]
     pub published_at: Option<DateTime<Utc>>,
     /// Last change to the article.
     pub updated_at: DateTime<Utc>,
@@ -216,8 +218,10 @@ pub struct ListArticlesQuery {
     /// Only articles from this source (exact name).
     pub source: Option<String>,
     /// Only articles published at or after this instant (RFC 3339).
+    #[serde(default, deserialize_with = "time::optional")]
     pub published_after: Option<DateTime<Utc>>,
     /// Only articles published before this instant (RFC 3339).
+    #[serde(default, deserialize_with = "time::optional")]
     pub published_before: Option<DateTime<Utc>>,
     /// `-published_at` (newest first, the default) or `published_at`.
     #[param(inline)]
@@ -234,6 +238,7 @@ pub struct ListArticlesQuery {
 
 /// Where a page ends; what a cursor carries.
 #[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Position {
     /// `published_at` in microseconds since the epoch.
     t: i64,

@@ -10,6 +10,7 @@ use super::input::{created, derive_slug, done, nullable, slug_and_name};
 use super::paging::{SlugPageQuery, page_response, slug_page};
 use super::{ListMeta, Meta};
 use crate::app::AppState;
+use crate::content;
 use crate::db::taxonomy::{self, AuthorRow, AuthorWrite};
 use crate::error::{ApiError, AppResult, FieldError, Location, Problem};
 
@@ -26,6 +27,7 @@ pub struct Author {
     #[schema(example = "Mara Ellison")]
     pub name: String,
     /// A short biography.
+    #[schema(required = true)]
     pub bio: Option<String>,
 }
 
@@ -85,20 +87,32 @@ pub struct AuthorPatch {
 }
 
 fn author_not_found(slug: &str) -> ApiError {
-    ApiError::NotFound(format!("No author has the slug `{slug}`."))
+    ApiError::NotFound(format!(
+        "No author has the slug `{}`.",
+        crate::error::echo(slug)
+    ))
 }
 
-fn check_bio(bio: &Option<String>, errors: &mut Vec<FieldError>) {
-    if bio
-        .as_ref()
-        .is_some_and(|bio| bio.chars().count() > MAX_BIO)
-    {
+/// A trimmed bio (blank is none), checked against the limits.
+fn check_bio(bio: Option<String>, errors: &mut Vec<FieldError>) -> Option<String> {
+    let bio = bio
+        .map(|bio| bio.trim().to_string())
+        .filter(|bio| !bio.is_empty())?;
+    if bio.chars().count() > MAX_BIO {
         errors.push(FieldError::new(
             Location::Body,
             "bio",
             format!("must be at most {MAX_BIO} characters"),
         ));
     }
+    if content::has_control(&bio) {
+        errors.push(FieldError::new(
+            Location::Body,
+            "bio",
+            "must not contain control characters",
+        ));
+    }
+    Some(bio)
 }
 
 /// List authors in slug order.
@@ -106,7 +120,8 @@ fn check_bio(bio: &Option<String>, errors: &mut Vec<FieldError>) {
     tag = "taxonomy",
     params(SlugPageQuery),
     responses(
-        (status = 200, description = "A page of authors", body = AuthorListResponse),
+        (status = 200, description = "A page of authors", body = AuthorListResponse,
+            headers(("Link" = String, description = "RFC 8288 link to the next page, when there is one"))),
         (status = 400, description = "A parameter is invalid", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -116,12 +131,12 @@ pub async fn list_authors(
     req: HttpRequest,
     query: Query<SlugPageQuery>,
 ) -> AppResult<HttpResponse> {
-    let (limit, after) = query.0.resolve()?;
+    let (limit, after) = query.0.resolve("authors")?;
     let mut rows = state
         .db
         .read(move |conn| taxonomy::list_authors(conn, after.as_deref(), i64::from(limit) + 1))
         .await?;
-    let next_cursor = slug_page(&mut rows, limit, |row| &row.slug);
+    let next_cursor = slug_page(&mut rows, limit, "authors", |row| &row.slug);
     let body = AuthorListResponse {
         data: rows.into_iter().map(Author::from).collect(),
         meta: ListMeta {
@@ -176,13 +191,13 @@ pub async fn create_author(
     let input: AuthorInput = body.parse()?;
     let mut errors = Vec::new();
     let (slug, name) = slug_and_name(input.slug, Some(input.name), &mut errors);
-    check_bio(&input.bio, &mut errors);
+    let bio = check_bio(input.bio, &mut errors);
     let slug = derive_slug(slug, name.as_deref(), &mut errors);
     done(errors)?;
     let write = AuthorWrite {
         slug: Some(slug),
         name,
-        bio: Some(input.bio),
+        bio: Some(bio),
     };
     let row = state
         .db
@@ -219,12 +234,12 @@ pub async fn update_author(
     let input: AuthorPatch = body.parse()?;
     let mut errors = Vec::new();
     let (new_slug, name) = slug_and_name(input.slug, input.name, &mut errors);
-    check_bio(&input.bio.clone().flatten(), &mut errors);
+    let bio = input.bio.map(|bio| check_bio(bio, &mut errors));
     done(errors)?;
     let write = AuthorWrite {
         slug: new_slug,
         name,
-        bio: input.bio,
+        bio,
     };
     let lookup = slug.clone();
     let row = state

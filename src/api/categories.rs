@@ -49,6 +49,7 @@ pub struct Category {
     /// Display order among its siblings.
     pub position: i32,
     /// The category above it; null for a root.
+    #[schema(required = true)]
     pub parent: Option<NamedRef>,
     /// From the root down to this category.
     pub breadcrumb: Vec<NamedRef>,
@@ -127,7 +128,10 @@ pub async fn list_categories(state: Data<AppState>) -> AppResult<HttpResponse> {
 }
 
 fn category_not_found(slug: &str) -> ApiError {
-    ApiError::NotFound(format!("No category has the slug `{slug}`."))
+    ApiError::NotFound(format!(
+        "No category has the slug `{}`.",
+        crate::error::echo(slug)
+    ))
 }
 
 /// One category, with its parent, breadcrumb and children.
@@ -181,7 +185,8 @@ pub struct CategoryPatch {
 }
 
 fn check_parent(parent: Option<&str>, errors: &mut Vec<FieldError>) {
-    if let Some(problem) = parent.and_then(content::slug_problem) {
+    if let Some(problem) = parent.and_then(|p| content::slug_problem(p, content::MAX_TAXONOMY_SLUG))
+    {
         errors.push(FieldError::new(Location::Body, "parent", problem));
     }
 }

@@ -18,15 +18,17 @@ pub fn encode<T: Serialize>(position: &T) -> String {
     URL_SAFE_NO_PAD.encode(json)
 }
 
+/// The 400 for a cursor this list did not make.
+pub fn invalid() -> ApiError {
+    ApiError::InvalidParameters(vec![FieldError::new(
+        Location::Query,
+        "cursor",
+        "is not a cursor this list returned; pass `meta.next_cursor` back unchanged",
+    )])
+}
+
 /// Decodes a cursor made by [`encode`]; a cursor that was not is a 400 naming `cursor`.
 pub fn decode<T: DeserializeOwned>(cursor: &str) -> Result<T, ApiError> {
-    let invalid = || {
-        ApiError::InvalidParameters(vec![FieldError::new(
-            Location::Query,
-            "cursor",
-            "is not a cursor this API returned; pass `meta.next_cursor` back unchanged",
-        )])
-    };
     if cursor.len() > MAX_CURSOR_LEN {
         return Err(invalid());
     }

@@ -77,15 +77,25 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let malformed = |error: &serde_json::Error| {
         ApiError::Malformed(format!("The body is not valid JSON: {error}."))
     };
+    let bytes = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(bytes);
+    if bytes
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|b| *b != b'{')
+    {
+        serde_json::from_slice::<serde::de::IgnoredAny>(bytes)
+            .map_err(|error| malformed(&error))?;
+        return Err(ApiError::Malformed(
+            "The body must be a JSON object.".into(),
+        ));
+    }
     // Syntax first, so that broken JSON is a 400 whatever its fields.
     serde_json::from_slice::<serde::de::IgnoredAny>(bytes).map_err(|error| malformed(&error))?;
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    // The syntax is sound, so whatever fails now is about a field (serde_json
+    // reports a null enum as a syntax error, but it is the field that is wrong).
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-        let inner = error.inner();
-        if !inner.is_data() {
-            return malformed(inner);
-        }
-        let detail = inner.to_string();
+        let detail = error.inner().to_string();
         let detail = detail
             .split(" at line ")
             .next()
@@ -156,6 +166,16 @@ impl FromRequest for JsonBody {
     }
 }
 
+/// The token of an `Authorization: Bearer <token>` value; the scheme is
+/// case-insensitive (RFC 9110) and any whitespace may separate the two.
+fn bearer_token(value: &str) -> Option<&str> {
+    let value = value.trim();
+    let split = value.find(char::is_whitespace)?;
+    let (scheme, token) = value.split_at(split);
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
 /// Proof that the request carries a live admin key.
 #[derive(Debug, Clone, Copy)]
 pub struct Admin;
@@ -170,8 +190,7 @@ impl FromRequest for Admin {
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .map(str::trim)
+            .and_then(bearer_token)
             .map(str::to_string);
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::Internal("app state missing".into()))?;

@@ -14,6 +14,17 @@ pub fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     Option::<T>::deserialize(deserializer).map(Some)
 }
 
+/// Deserialises a field that may be absent (`None`) or set, but not null:
+/// for fields a patch may change but never clear.
+pub fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(deserializer).map(Some)
+}
+
+/// Longest name of a category, tag or author.
+pub const MAX_NAME: usize = 100;
+
 /// Checks a name and an optional slug; derives the slug from the name.
 pub fn slug_and_name(
     slug: Option<String>,
@@ -21,18 +32,26 @@ pub fn slug_and_name(
     errors: &mut Vec<FieldError>,
 ) -> (Option<String>, Option<String>) {
     let name = name.map(|n| n.trim().to_string());
-    if name
-        .as_ref()
-        .is_some_and(|name| name.is_empty() || name.chars().count() > 100)
-    {
-        errors.push(FieldError::new(
-            Location::Body,
-            "name",
-            "must be 1 to 100 characters",
-        ));
+    if let Some(name) = &name {
+        if name.is_empty() || name.chars().count() > MAX_NAME {
+            errors.push(FieldError::new(
+                Location::Body,
+                "name",
+                format!("must be 1 to {MAX_NAME} characters"),
+            ));
+        } else if content::has_control(name) {
+            errors.push(FieldError::new(
+                Location::Body,
+                "name",
+                "must not contain control characters",
+            ));
+        }
     }
     let slug = slug.map(|s| s.trim().to_string());
-    if let Some(problem) = slug.as_deref().and_then(content::slug_problem) {
+    if let Some(problem) = slug
+        .as_deref()
+        .and_then(|s| content::slug_problem(s, content::MAX_TAXONOMY_SLUG))
+    {
         errors.push(FieldError::new(Location::Body, "slug", problem));
     }
     (slug, name)

@@ -1,6 +1,9 @@
 //! Admin article writes: create, replace, patch, delete and bulk import.
 //! Every route needs `Authorization: Bearer <key>`.
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::web::{Data, Path};
@@ -13,7 +16,7 @@ use super::article_input::{ArticleInput, ArticlePatch};
 use super::articles::{Article, ArticleResponse, ArticleSummary, load_article};
 use super::extract::{Admin, JSON_BODY_LIMIT, JsonBody, parse_json, read_body};
 use crate::app::AppState;
-use crate::db::article_writes::{self, ArticleWrite, Upserted};
+use crate::db::article_writes::{self, ArticleWrite, PublishTime, Upserted};
 use crate::db::articles::{self, ArticleKey};
 use crate::db::{self, StoreError};
 use crate::error::{ApiError, AppResult, FieldError, Location, Problem};
@@ -158,9 +161,13 @@ pub async fn patch_article(
                 body_html: articles::body(conn, id)?,
                 summary: ArticleSummary::new(row, &extras),
             };
-            let write = patch.apply(current).validate(db::now()).map_err(|errors| {
+            let (input, clears_published_at) = patch.apply(current);
+            let mut write = input.validate(db::now()).map_err(|errors| {
                 StoreError::Invalid(errors.into_iter().map(to_invalid).collect())
             })?;
+            if clears_published_at {
+                write.published_at = PublishTime::Clear;
+            }
             article_writes::replace(conn, id, &write)?;
             Ok(id)
         })
@@ -281,6 +288,7 @@ pub async fn bulk_import(
     let now = db::now();
     let mut report = BulkReport::default();
     let mut valid = Vec::new();
+    let mut first_line_of: HashMap<String, usize> = HashMap::new();
     for (line, text) in lines {
         let parsed = if text.len() > JSON_BODY_LIMIT {
             Err(vec![FieldError::new(
@@ -292,6 +300,7 @@ pub async fn bulk_import(
             parse_json::<ArticleInput>(text.as_bytes())
                 .map_err(line_errors)
                 .and_then(|input| input.validate(now))
+                .and_then(|write| once_per_import(&mut first_line_of, line, write))
         };
         match parsed {
             Ok(write) => valid.push((line, write)),
@@ -322,6 +331,30 @@ pub async fn bulk_import(
         data: report,
         meta: Meta::default(),
     }))
+}
+
+/// Refuses a second line with the same slug: upserting both would silently
+/// keep only the last one.
+fn once_per_import(
+    first_line_of: &mut HashMap<String, usize>,
+    line: usize,
+    write: ArticleWrite,
+) -> Result<ArticleWrite, Vec<FieldError>> {
+    match first_line_of.entry(write.slug.as_str().to_string()) {
+        Entry::Occupied(first) => Err(vec![FieldError::new(
+            Location::Body,
+            "slug",
+            format!(
+                "`{}` is also the slug of line {}; an article may appear once per import",
+                first.key(),
+                first.get()
+            ),
+        )]),
+        Entry::Vacant(slot) => {
+            slot.insert(line);
+            Ok(write)
+        }
+    }
 }
 
 /// A line number and what storing it did.

@@ -12,6 +12,7 @@ pub mod manage;
 pub mod ops;
 pub mod paging;
 pub mod tags;
+pub mod time;
 
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -25,6 +26,7 @@ pub struct Meta {}
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ListMeta {
     /// Pass as `cursor` to get the next page; null on the last page.
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
     /// The page size that was applied.
     #[schema(example = 20)]
@@ -32,7 +34,7 @@ pub struct ListMeta {
     /// How many items match, over all pages; present only when asked for
     /// with `total=true`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(required = false)]
+    #[schema(required = false, nullable = false)]
     pub total: Option<i64>,
 }
 

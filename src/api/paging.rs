@@ -63,32 +63,44 @@ pub struct SlugPageQuery {
 
 /// Where a slug-ordered page ends.
 #[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct SlugPosition {
+    /// Which list the cursor belongs to.
+    l: String,
     /// The last slug of the previous page.
     s: String,
 }
 
 impl SlugPageQuery {
-    /// The validated limit and the slug to continue after.
-    pub fn resolve(&self) -> AppResult<(u32, Option<String>)> {
+    /// The validated limit and the slug to continue after, for the list
+    /// named `list` (a cursor of another list is refused).
+    pub fn resolve(&self, list: &str) -> AppResult<(u32, Option<String>)> {
         let limit = page_limit(self.limit, 100, 100)?;
-        let after = self
-            .cursor
-            .as_deref()
-            .map(cursor::decode::<SlugPosition>)
-            .transpose()?;
-        Ok((limit, after.map(|position| position.s)))
+        let after = match self.cursor.as_deref() {
+            None => None,
+            Some(text) => match cursor::decode::<SlugPosition>(text)? {
+                position if position.l == list => Some(position.s),
+                _ => return Err(cursor::invalid()),
+            },
+        };
+        Ok((limit, after))
     }
 }
 
 /// Cuts a page fetched with one extra row; returns the cursor of the next page.
-pub fn slug_page<T>(rows: &mut Vec<T>, limit: u32, slug: impl Fn(&T) -> &str) -> Option<String> {
+pub fn slug_page<T>(
+    rows: &mut Vec<T>,
+    limit: u32,
+    list: &str,
+    slug: impl Fn(&T) -> &str,
+) -> Option<String> {
     if rows.len() <= limit as usize {
         return None;
     }
     rows.truncate(limit as usize);
     rows.last().map(|last| {
         cursor::encode(&SlugPosition {
+            l: list.to_string(),
             s: slug(last).to_string(),
         })
     })

@@ -10,7 +10,10 @@ use super::input::{created, derive_slug, done, slug_and_name};
 use super::paging::{SlugPageQuery, page_response, slug_page};
 use super::{ListMeta, Meta};
 use crate::app::AppState;
-use crate::db::taxonomy::{self, TagRow};
+use crate::db::{
+    self,
+    taxonomy::{self, TagRow},
+};
 use crate::error::{ApiError, AppResult, Problem};
 
 /// A tag.
@@ -72,15 +75,22 @@ pub struct TagPatch {
 }
 
 fn tag_not_found(slug: &str) -> ApiError {
-    ApiError::NotFound(format!("No tag has the slug `{slug}`."))
+    ApiError::NotFound(format!(
+        "No tag has the slug `{}`.",
+        crate::error::echo(slug)
+    ))
 }
 
 /// List tags in slug order.
+///
+/// Only tags that at least one published article carries: the tag of a
+/// draft or an embargoed story stays hidden with it.
 #[utoipa::path(
     tag = "taxonomy",
     params(SlugPageQuery),
     responses(
-        (status = 200, description = "A page of tags", body = TagListResponse),
+        (status = 200, description = "A page of tags", body = TagListResponse,
+            headers(("Link" = String, description = "RFC 8288 link to the next page, when there is one"))),
         (status = 400, description = "A parameter is invalid", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -90,12 +100,14 @@ pub async fn list_tags(
     req: HttpRequest,
     query: Query<SlugPageQuery>,
 ) -> AppResult<HttpResponse> {
-    let (limit, after) = query.0.resolve()?;
+    let (limit, after) = query.0.resolve("tags")?;
     let mut rows = state
         .db
-        .read(move |conn| taxonomy::list_tags(conn, after.as_deref(), i64::from(limit) + 1))
+        .read(move |conn| {
+            taxonomy::list_public_tags(conn, db::now(), after.as_deref(), i64::from(limit) + 1)
+        })
         .await?;
-    let next_cursor = slug_page(&mut rows, limit, |row| &row.slug);
+    let next_cursor = slug_page(&mut rows, limit, "tags", |row| &row.slug);
     let body = TagListResponse {
         data: rows.into_iter().map(Tag::from).collect(),
         meta: ListMeta {
@@ -107,7 +119,7 @@ pub async fn list_tags(
     Ok(page_response(&req, &body, next_cursor.as_deref()))
 }
 
-/// One tag.
+/// One tag, if a published article carries it.
 #[utoipa::path(
     tag = "taxonomy",
     params(("slug" = String, Path, description = "Tag slug")),
@@ -121,7 +133,7 @@ pub async fn get_tag(state: Data<AppState>, slug: Path<String>) -> AppResult<Htt
     let lookup = slug.clone();
     let row = state
         .db
-        .read(move |conn| taxonomy::find_tag(conn, &lookup))
+        .read(move |conn| taxonomy::find_public_tag(conn, db::now(), &lookup))
         .await?;
     let data = row.map(Tag::from).ok_or_else(|| tag_not_found(&slug))?;
     Ok(HttpResponse::Ok().json(TagResponse {

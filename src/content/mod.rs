@@ -78,6 +78,7 @@ pub fn plain_text(html: &str) -> String {
     for c in html.chars() {
         match (&mut tag, quote) {
             (None, _) if c == '<' => tag = Some(String::new()),
+            (None, _) if c.is_control() => text.push(' '),
             (None, _) => text.push(c),
             (Some(_), Some(q)) if c == q => quote = None,
             (Some(_), None) if c == '"' || c == '\'' => quote = Some(c),
@@ -100,11 +101,17 @@ pub fn plain_text(html: &str) -> String {
     decoded.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Number of words in plain text.
+/// Number of words in plain text, by Unicode word boundaries (so that each
+/// CJK character counts, as readers read them).
 pub fn word_count(text: &str) -> usize {
-    text.split_whitespace()
-        .filter(|word| word.chars().any(char::is_alphanumeric))
-        .count()
+    use unicode_segmentation::UnicodeSegmentation;
+    text.unicode_words().count()
+}
+
+/// True when a text holds a control character other than tab and newlines.
+pub fn has_control(text: &str) -> bool {
+    text.chars()
+        .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
 }
 
 /// Whole minutes to read `words` words, at least one.
@@ -141,8 +148,13 @@ pub fn slugify(title: &str) -> String {
     }
 }
 
+/// Longest slug of a category, tag or author.
+pub const MAX_TAXONOMY_SLUG: usize = 100;
+/// Longest article slug.
+pub const MAX_ARTICLE_SLUG: usize = 200;
+
 /// Why a slug is not acceptable, if it is not.
-pub fn slug_problem(slug: &str) -> Option<&'static str> {
+pub fn slug_problem(slug: &str, max: usize) -> Option<String> {
     let well_formed = !slug.is_empty()
         && slug.split('-').all(|part| {
             !part.is_empty()
@@ -151,11 +163,11 @@ pub fn slug_problem(slug: &str) -> Option<&'static str> {
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
         });
     if !well_formed {
-        Some("must be lower-case letters and digits in words joined by single hyphens")
-    } else if slug.len() > 200 {
-        Some("must be at most 200 characters")
+        Some("must be lower-case letters and digits in words joined by single hyphens".into())
+    } else if slug.len() > max {
+        Some(format!("must be at most {max} characters"))
     } else if slug.bytes().all(|b| b.is_ascii_digit()) {
-        Some("must contain a letter (numbers address articles by id)")
+        Some("must contain a letter (numbers address articles by id)".into())
     } else {
         None
     }
@@ -190,7 +202,9 @@ mod tests {
         let text =
             plain_text(r#"<p>One&amp;two</p><p title="a>b">three <strong>bold</strong>.</p>"#);
         assert_eq!(text, "One&two three bold.");
-        assert_eq!(word_count(&text), 3);
+        assert_eq!(word_count(&text), 4);
+        assert_eq!(plain_text("<p>ding\u{7} dong</p>"), "ding dong");
+        assert_eq!(word_count("東京で会議"), 5);
     }
 
     #[test]
@@ -207,10 +221,11 @@ mod tests {
             "lavrov-thanks-north-korea-unwavering"
         );
         assert!(slugify(&"word ".repeat(40)).len() <= DERIVED_SLUG_MAX);
-        assert_eq!(slug_problem("good-slug-2"), None);
-        assert!(slug_problem("Bad Slug").is_some());
-        assert!(slug_problem("double--hyphen").is_some());
-        assert!(slug_problem("12345").is_some());
+        assert_eq!(slug_problem("good-slug-2", 20), None);
+        assert!(slug_problem("Bad Slug", 20).is_some());
+        assert!(slug_problem("double--hyphen", 20).is_some());
+        assert!(slug_problem("12345", 20).is_some());
+        assert!(slug_problem("much-too-long-for-this", 20).is_some());
     }
 
     #[test]

@@ -5,7 +5,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 
-use super::articles::{self as reads, ArticleKey};
+use super::articles::{self as reads, ArticleKey, ArticleRow};
 use super::schema::{article_tags, articles};
 use super::taxonomy::{self, CategoryTree};
 use super::{Invalid, StoreError, StoreResult};
@@ -22,7 +22,8 @@ pub enum SlugChoice {
 }
 
 impl SlugChoice {
-    fn as_str(&self) -> &str {
+    /// The slug itself.
+    pub fn as_str(&self) -> &str {
         match self {
             Self::Given(slug) | Self::Derived(slug) => slug,
         }
@@ -47,9 +48,21 @@ pub struct ArticleWrite {
     /// Author slug.
     pub author: Option<String>,
     pub status: Status,
-    /// When absent, a published article keeps its date or gets `now`.
-    pub published_at: Option<NaiveDateTime>,
+    /// When it goes public.
+    pub published_at: PublishTime,
     pub now: NaiveDateTime,
+}
+
+/// What a write does to `published_at`. Whatever it is, a published
+/// article without one gets `now`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublishTime {
+    /// Keep the stored time.
+    Keep,
+    /// Set this time.
+    At(NaiveDateTime),
+    /// Remove the stored time.
+    Clear,
 }
 
 /// What an upsert did.
@@ -123,7 +136,12 @@ fn free_slug(conn: &mut SqliteConnection, slug: &str) -> StoreResult<String> {
 }
 
 fn published_at(write: &ArticleWrite, existing: Option<NaiveDateTime>) -> Option<NaiveDateTime> {
-    write.published_at.or(existing).or(match write.status {
+    let chosen = match write.published_at {
+        PublishTime::Keep => existing,
+        PublishTime::At(at) => Some(at),
+        PublishTime::Clear => None,
+    };
+    chosen.or(match write.status {
         Status::Published => Some(write.now),
         Status::Draft => None,
     })
@@ -208,8 +226,9 @@ fn content_columns<'a>(write: &'a ArticleWrite, refs: &Resolved) -> ContentColum
     )
 }
 
-/// Replaces every field of article `id`; returns false when it does not exist.
-pub fn replace(conn: &mut SqliteConnection, id: i32, write: &ArticleWrite) -> StoreResult<()> {
+/// Replaces every field of article `id`; returns whether anything changed.
+/// An identical write touches nothing, not even `updated_at`.
+pub fn replace(conn: &mut SqliteConnection, id: i32, write: &ArticleWrite) -> StoreResult<bool> {
     let current = reads::find(conn, &ArticleKey::Id(id))?.ok_or(StoreError::NotFound)?;
     let refs = resolve(conn, write)?;
     let slug = match &write.slug {
@@ -219,6 +238,9 @@ pub fn replace(conn: &mut SqliteConnection, id: i32, write: &ArticleWrite) -> St
         },
         SlugChoice::Derived(_) => current.slug.clone(),
     };
+    if slug == current.slug && is_unchanged(conn, &current, &refs, write)? {
+        return Ok(false);
+    }
     diesel::update(articles::table.find(id))
         .set((
             articles::slug.eq(&slug),
@@ -226,7 +248,8 @@ pub fn replace(conn: &mut SqliteConnection, id: i32, write: &ArticleWrite) -> St
             content_columns(write, &refs),
         ))
         .execute(conn)?;
-    store_tags(conn, id, &write.tags)
+    store_tags(conn, id, &write.tags)?;
+    Ok(true)
 }
 
 /// Creates or replaces the article with the write's slug (given or derived).
@@ -239,17 +262,25 @@ pub fn upsert(conn: &mut SqliteConnection, write: &ArticleWrite) -> StoreResult<
         };
         return Ok((create(conn, &write)?, Upserted::Created));
     };
-    if is_unchanged(conn, id, write)? {
-        return Ok((id, Upserted::Unchanged));
-    }
-    replace(conn, id, write)?;
-    Ok((id, Upserted::Updated))
+    let changed = replace(conn, id, write)?;
+    Ok((
+        id,
+        if changed {
+            Upserted::Updated
+        } else {
+            Upserted::Unchanged
+        },
+    ))
 }
 
-fn is_unchanged(conn: &mut SqliteConnection, id: i32, write: &ArticleWrite) -> StoreResult<bool> {
-    let current = reads::find(conn, &ArticleKey::Id(id))?.ok_or(StoreError::NotFound)?;
-    let refs = resolve(conn, write)?;
-    let extras = reads::extras(conn, std::slice::from_ref(&current))?;
+fn is_unchanged(
+    conn: &mut SqliteConnection,
+    current: &ArticleRow,
+    refs: &Resolved,
+    write: &ArticleWrite,
+) -> StoreResult<bool> {
+    let id = current.id;
+    let extras = reads::extras(conn, std::slice::from_ref(current))?;
     let tags: Vec<&str> = extras
         .tags
         .get(&id)

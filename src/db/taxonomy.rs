@@ -2,11 +2,13 @@
 
 use std::collections::HashMap;
 
+use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use diesel::sqlite::SqliteConnection;
+use diesel::sqlite::{Sqlite, SqliteConnection};
 
-use super::schema::{authors, categories, tags};
+use super::schema::{article_tags, articles, authors, categories, tags};
 use super::{StoreError, StoreResult};
+use crate::content::Status;
 
 /// A category row.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -190,21 +192,45 @@ pub fn update_category(
     Ok(id)
 }
 
-/// Tags in slug order, after `after` when paging.
-pub fn list_tags(
+/// Tags that at least one article visible at `now` carries, so that the tag
+/// of an embargoed story stays as hidden as the story.
+fn public_tags(now: NaiveDateTime) -> tags::BoxedQuery<'static, Sqlite> {
+    let in_use = article_tags::table
+        .inner_join(articles::table)
+        .filter(article_tags::tag_id.eq(tags::id))
+        .filter(articles::status.eq(Status::Published.as_str()))
+        .filter(articles::published_at.le(now));
+    tags::table.filter(diesel::dsl::exists(in_use)).into_boxed()
+}
+
+/// Public tags in slug order, after `after` when paging.
+pub fn list_public_tags(
     conn: &mut SqliteConnection,
+    now: NaiveDateTime,
     after: Option<&str>,
     limit: i64,
 ) -> StoreResult<Vec<TagRow>> {
-    let mut query = tags::table
+    let mut query = public_tags(now)
         .select(TagRow::as_select())
         .order(tags::slug)
-        .limit(limit)
-        .into_boxed();
+        .limit(limit);
     if let Some(after) = after {
-        query = query.filter(tags::slug.gt(after));
+        query = query.filter(tags::slug.gt(after.to_string()));
     }
     Ok(query.load(conn)?)
+}
+
+/// The public tag with this slug.
+pub fn find_public_tag(
+    conn: &mut SqliteConnection,
+    now: NaiveDateTime,
+    slug: &str,
+) -> StoreResult<Option<TagRow>> {
+    Ok(public_tags(now)
+        .filter(tags::slug.eq(slug.to_string()))
+        .select(TagRow::as_select())
+        .first(conn)
+        .optional()?)
 }
 
 /// The tag with this slug.
