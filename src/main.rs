@@ -90,7 +90,6 @@ fn serve(config: Config) -> anyhow::Result<()> {
 
 fn manage_keys(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
     let db = Db::open(&config.database_path, 1)?;
-    let mut conn = db.writer()?;
     match command {
         KeysCommand::Create { name } => {
             let name = name.trim();
@@ -98,12 +97,12 @@ fn manage_keys(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
                 anyhow::bail!("give the key a name, e.g. `frontpage keys create importer`");
             }
             let key = auth::generate_key();
-            let id = keys::insert(
-                &mut conn,
-                name,
-                &auth::shown_prefix(&key),
-                &auth::hash_key(&key),
-            )?;
+            let (stored, prefix, hash) = (
+                name.to_string(),
+                auth::shown_prefix(&key),
+                auth::hash_key(&key),
+            );
+            let id = db.write_blocking(move |conn| keys::insert(conn, &stored, &prefix, &hash))?;
             println!("{key}");
             eprintln!("created key {id} ({name}); this is the only time it is shown");
         }
@@ -112,7 +111,7 @@ fn manage_keys(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
                 "{:<5} {:<12} {:<20} {:<20} name",
                 "id", "prefix", "created", "revoked"
             );
-            for key in keys::list(&mut conn)? {
+            for key in db.write_blocking(keys::list)? {
                 let revoked = key
                     .revoked_at
                     .map_or_else(|| "-".to_string(), |at| at.format("%F %T").to_string());
@@ -127,7 +126,7 @@ fn manage_keys(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
             }
         }
         KeysCommand::Revoke { id } => {
-            match keys::revoke(&mut conn, id) {
+            match db.write_blocking(move |conn| keys::revoke(conn, id)) {
                 Err(StoreError::NotFound) => {
                     anyhow::bail!("no key has the id {id} (see `frontpage keys list`)")
                 }

@@ -34,18 +34,16 @@ async fn writes_need_a_live_key() {
     // A key made as `frontpage keys create` makes it: stored as a hash, usable, revocable.
     let db = Db::open(&common::config(&dir, false).database_path, 1).unwrap();
     let key = auth::generate_key();
-    let id = keys::insert(
-        &mut db.writer().unwrap(),
-        "importer",
-        &auth::shown_prefix(&key),
-        &auth::hash_key(&key),
-    )
-    .unwrap();
+    let (prefix, hash) = (auth::shown_prefix(&key), auth::hash_key(&key));
+    let id = db
+        .write_blocking(move |conn| keys::insert(conn, "importer", &prefix, &hash))
+        .unwrap();
     assert_eq!(send(&app, with_key(&key)).await.status, 201);
-    let listed = keys::list(&mut db.writer().unwrap()).unwrap();
+    let listed = db.write_blocking(keys::list).unwrap();
     assert_eq!(listed[0].prefix.len(), 10);
     assert!(key.starts_with(&listed[0].prefix));
-    keys::revoke(&mut db.writer().unwrap(), id).unwrap();
+    db.write_blocking(move |conn| keys::revoke(conn, id))
+        .unwrap();
     send(&app, with_key(&key)).await.assert_problem(401, &[]);
 }
 

@@ -1,26 +1,29 @@
 //! The SQLite store: connection pools, pragmas, embedded migrations, and one
 //! module of plain synchronous query functions per table group.
 //!
-//! Reads go through a pool of connections; writes through a single writer
-//! connection in `BEGIN IMMEDIATE` transactions, so writers never fight over
-//! SQLite's one write lock. The async side reaches both through [`Db::read`]
-//! and [`Db::write`], which run the closure on the blocking thread pool.
+//! Reads go through a pool of connections on the blocking thread pool; writes
+//! through the single [`writer`] thread, which group-commits them, so writers
+//! never fight over SQLite's one write lock. The async side reaches both
+//! through [`Db::read`] and [`Db::write`]; neither blocks an async worker.
 
 pub mod article_writes;
 pub mod articles;
 pub mod keys;
 pub mod schema;
 pub mod taxonomy;
+pub mod writer;
 
 use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
 use diesel::connection::SimpleConnection;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
 use diesel::sqlite::SqliteConnection;
 use diesel::{Connection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use self::writer::Writer;
 
 /// The migrations in `migrations/`, compiled into the binary.
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
@@ -31,8 +34,6 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const POOL_TIMEOUT: Duration = Duration::from_secs(5);
 
 type SqlitePool = Pool<ConnectionManager<SqliteConnection>>;
-/// A connection checked out of one of the pools.
-pub type Conn = PooledConnection<ConnectionManager<SqliteConnection>>;
 
 /// What can go wrong in the store, in terms the HTTP layer can translate.
 #[derive(Debug, thiserror::Error)]
@@ -91,34 +92,49 @@ pub fn now() -> chrono::NaiveDateTime {
 /// Results of store functions.
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// Applies the pragmas every connection needs, whenever the pool opens one.
-#[derive(Debug)]
-struct Pragmas;
+/// Pragmas of every connection. Readers may lose the last commits on power
+/// loss without harm; the writer syncs each commit (see [`writer`]).
+fn connection_pragmas(synchronous: &str) -> String {
+    format!(
+        "PRAGMA busy_timeout = {};
+         PRAGMA foreign_keys = ON;
+         PRAGMA synchronous = {synchronous};
+         PRAGMA temp_store = MEMORY;
+         PRAGMA cache_size = -32000;",
+        BUSY_TIMEOUT.as_millis()
+    )
+}
 
-impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
+/// Applies the reader pragmas whenever the pool opens a connection.
+#[derive(Debug)]
+struct ReaderPragmas;
+
+impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for ReaderPragmas {
     fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
-        conn.batch_execute(&format!(
-            "PRAGMA busy_timeout = {};
-             PRAGMA foreign_keys = ON;
-             PRAGMA synchronous = NORMAL;
-             PRAGMA temp_store = MEMORY;
-             PRAGMA cache_size = -32000;",
-            BUSY_TIMEOUT.as_millis()
-        ))
-        .map_err(diesel::r2d2::Error::QueryError)
+        conn.batch_execute(&connection_pragmas("NORMAL"))
+            .map_err(diesel::r2d2::Error::QueryError)
     }
+}
+
+/// Opens the writer's connection. `synchronous = FULL` makes each commit
+/// reach the disk before it is acknowledged; group commit keeps that cheap.
+fn open_writer(url: &str) -> StoreResult<SqliteConnection> {
+    let mut conn = SqliteConnection::establish(url)
+        .map_err(|error| StoreError::Internal(format!("opening the writer: {error}")))?;
+    conn.batch_execute(&connection_pragmas("FULL"))?;
+    Ok(conn)
 }
 
 /// The store: a pool of readers and a single writer over one database file.
 #[derive(Clone)]
 pub struct Db {
     read: SqlitePool,
-    write: SqlitePool,
+    writer: Writer,
 }
 
 impl Db {
-    /// Opens (creating if needed) the database at `path`, switches it to WAL
-    /// and applies any pending migrations.
+    /// Opens (creating if needed) the database at `path`, switches it to WAL,
+    /// applies any pending migrations and starts the writer.
     pub fn open(path: &Path, readers: u32) -> anyhow::Result<Self> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)
@@ -126,41 +142,29 @@ impl Db {
         }
         let url = path
             .to_str()
-            .with_context(|| format!("database path {} is not UTF-8", path.display()))?;
-        // WAL is a property of the file: set it once, before the pools open.
-        let mut setup = SqliteConnection::establish(url)
+            .with_context(|| format!("database path {} is not UTF-8", path.display()))?
+            .to_string();
+        // WAL is a property of the file: set it, and migrate, before anything else opens it.
+        let mut setup = open_writer(&url)
             .with_context(|| format!("opening the database {}", path.display()))?;
         setup
-            .batch_execute(&format!(
-                "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA optimize = 0x10002;",
-                BUSY_TIMEOUT.as_millis()
-            ))
+            .batch_execute("PRAGMA journal_mode = WAL; PRAGMA optimize = 0x10002;")
             .context("switching the database to WAL")?;
-        drop(setup);
-
-        let build = |size: u32| {
-            Pool::builder()
-                .max_size(size)
-                .min_idle(Some(1))
-                .connection_timeout(POOL_TIMEOUT)
-                .connection_customizer(Box::new(Pragmas))
-                .build(ConnectionManager::<SqliteConnection>::new(url))
-        };
-        let db = Self {
-            read: build(readers.max(1)).context("opening the read pool")?,
-            write: build(1).context("opening the write connection")?,
-        };
-        db.migrate()?;
-        Ok(db)
-    }
-
-    /// Applies pending migrations; returns how many ran.
-    pub fn migrate(&self) -> anyhow::Result<usize> {
-        let mut conn = self.write.get().context("checking out the writer")?;
-        let applied = conn
+        setup
             .run_pending_migrations(MIGRATIONS)
             .map_err(|error| anyhow::anyhow!("running migrations: {error}"))?;
-        Ok(applied.len())
+        drop(setup);
+
+        let read = Pool::builder()
+            .max_size(readers.max(1))
+            .min_idle(Some(1))
+            .connection_timeout(POOL_TIMEOUT)
+            .connection_customizer(Box::new(ReaderPragmas))
+            .build(ConnectionManager::<SqliteConnection>::new(&url))
+            .context("opening the read pool")?;
+        let writer =
+            Writer::start(Box::new(move || open_writer(&url))).context("starting the writer")?;
+        Ok(Self { read, writer })
     }
 
     /// True when the database answers and no migration is pending.
@@ -187,21 +191,38 @@ impl Db {
         .await
     }
 
-    /// Runs `work` in one `BEGIN IMMEDIATE` transaction on the writer, off the
-    /// async workers. Nothing of it is kept unless it returns `Ok`.
+    /// Runs `work` on the writer, in its own savepoint of the next group
+    /// commit; resolves once that commit is on disk. Nothing of it is kept
+    /// unless it returns `Ok`.
     pub async fn write<T, F>(&self, work: F) -> StoreResult<T>
     where
         F: FnOnce(&mut SqliteConnection) -> StoreResult<T> + Send + 'static,
         T: Send + 'static,
     {
-        let pool = self.write.clone();
-        blocking(move || pool.get()?.immediate_transaction(work)).await
+        let (reply, result) = tokio::sync::oneshot::channel();
+        self.writer.submit(work, move |outcome| {
+            let _ = reply.send(outcome);
+        })?;
+        result.await.unwrap_or_else(|_| Err(dropped()))
     }
 
-    /// The writer connection, for command-line work that is already blocking.
-    pub fn writer(&self) -> StoreResult<Conn> {
-        Ok(self.write.get()?)
+    /// [`Db::write`] for code that may block: the command line and start-up.
+    pub fn write_blocking<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        F: FnOnce(&mut SqliteConnection) -> StoreResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (reply, result) = std::sync::mpsc::sync_channel(1);
+        self.writer.submit(work, move |outcome| {
+            let _ = reply.send(outcome);
+        })?;
+        result.recv().unwrap_or_else(|_| Err(dropped()))
     }
+}
+
+/// A write the writer could not run (it could not open the database).
+fn dropped() -> StoreError {
+    StoreError::Busy("the writer could not run this write".into())
 }
 
 async fn blocking<T, F>(work: F) -> StoreResult<T>

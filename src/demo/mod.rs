@@ -2,14 +2,14 @@
 //! and original articles, stored through the same validation and write path
 //! as the API. Publish times are spread over the last 30 days.
 
-use anyhow::Context;
 use chrono::Duration;
 use diesel::prelude::*;
+use diesel::sqlite::SqliteConnection;
 
 use crate::api::article_input::ArticleInput;
 use crate::db::schema::{articles, categories};
 use crate::db::taxonomy::{self, AuthorWrite, CategoryWrite};
-use crate::db::{self, Db, article_writes};
+use crate::db::{self, Db, StoreError, StoreResult, article_writes};
 
 /// The demo articles, one `ArticleInput` per line, written for this project.
 const ARTICLES: &str = include_str!("articles.ndjson");
@@ -61,8 +61,11 @@ fn minutes_ago(i: usize, n: usize) -> i64 {
 /// Fills an empty store with the demo set; returns how many articles it
 /// stored, or `None` when the store already had content.
 pub fn seed_if_empty(db: &Db) -> anyhow::Result<Option<usize>> {
-    let mut conn = db.writer()?;
-    conn.immediate_transaction(|conn| {
+    Ok(db.write_blocking(seed)?)
+}
+
+fn seed(conn: &mut SqliteConnection) -> StoreResult<Option<usize>> {
+    {
         let has_content: bool =
             diesel::select(diesel::dsl::exists(articles::table.select(articles::id)))
                 .get_result(conn)?;
@@ -96,17 +99,18 @@ pub fn seed_if_empty(db: &Db) -> anyhow::Result<Option<usize>> {
             .filter(|line| !line.trim().is_empty())
             .collect();
         for (i, line) in lines.iter().enumerate() {
-            let mut input: ArticleInput =
-                serde_json::from_str(line).with_context(|| format!("demo article {}", i + 1))?;
+            let mut input: ArticleInput = serde_json::from_str(line).map_err(|error| {
+                StoreError::Internal(format!("demo article {}: {error}", i + 1))
+            })?;
             let published = now - Duration::minutes(minutes_ago(i, lines.len()));
             input.published_at = Some(published.and_utc());
-            let write = input
-                .validate(now)
-                .map_err(|errors| anyhow::anyhow!("demo article {}: {errors:?}", i + 1))?;
+            let write = input.validate(now).map_err(|errors| {
+                StoreError::Internal(format!("demo article {}: {errors:?}", i + 1))
+            })?;
             article_writes::create(conn, &write)?;
         }
         Ok(Some(lines.len()))
-    })
+    }
 }
 
 #[cfg(test)]
