@@ -1,7 +1,10 @@
 //! Builds the actix application: state, middleware, error handling, routes.
 //! `main` and the tests use the same [`app`], so tests see what users see.
 
+use std::net::IpAddr;
+use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::Service;
@@ -10,6 +13,9 @@ use actix_web::http::{Method, header};
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers, Logger};
 use actix_web::web::{self, Data};
 use actix_web::{App, HttpRequest, HttpResponse};
+use governor::clock::DefaultClock;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
 use utoipa::openapi::OpenApi;
 use utoipa_actix_web::AppExt;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -20,6 +26,10 @@ use crate::auth::{self, KeyHash};
 use crate::config::Config;
 use crate::db::Db;
 use crate::error::{ApiError, PROBLEM_JSON, echo, problem_for_status, problem_response};
+use crate::ranking::{self, Decay};
+
+/// Engagement writes allowed per client address.
+pub type ClientLimiter = RateLimiter<IpAddr, DefaultKeyedStateStore<IpAddr>, DefaultClock>;
 
 /// What every handler can reach.
 pub struct AppState {
@@ -27,6 +37,12 @@ pub struct AppState {
     pub db: Db,
     /// Hash of `FRONTPAGE_ADMIN_TOKEN`, when set.
     pub admin_token_hash: Option<KeyHash>,
+    /// The per-client limit on engagement writes; `None` when turned off.
+    pub limiter: Option<ClientLimiter>,
+    /// How `trending` rankings decay.
+    pub decay: Decay,
+    /// Recently computed rankings.
+    pub rankings: ranking::Cache,
 }
 
 impl AppState {
@@ -35,6 +51,13 @@ impl AppState {
         Self {
             db,
             admin_token_hash: config.admin_token.as_deref().map(auth::hash_key),
+            limiter: NonZeroU32::new(config.rate_limit_per_min)
+                .map(|per_minute| RateLimiter::keyed(Quota::per_minute(per_minute))),
+            decay: Decay {
+                half_life_hours: config.trending_half_life_hours,
+                reaction_weight: config.trending_reaction_weight,
+            },
+            rankings: ranking::Cache::new(Duration::from_secs(config.ranking_cache_secs)),
         }
     }
 }

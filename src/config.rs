@@ -27,6 +27,12 @@ pub struct Config {
     pub rate_limit_per_min: u32,
     /// HTTP worker threads; defaults to the number of cores.
     pub workers: usize,
+    /// `trending`: hours after publication at which engagement counts half.
+    pub trending_half_life_hours: f64,
+    /// `trending`: how many views one reaction is worth.
+    pub trending_reaction_weight: f64,
+    /// How long a computed ranking is reused (0: always recompute).
+    pub ranking_cache_secs: u64,
 }
 
 impl Config {
@@ -59,6 +65,18 @@ impl Config {
                 None => DEFAULT_RATE_LIMIT_PER_MIN,
             },
             workers,
+            trending_half_life_hours: match get("FRONTPAGE_TRENDING_HALF_LIFE_HOURS") {
+                Some(value) => parse_positive("FRONTPAGE_TRENDING_HALF_LIFE_HOURS", &value)?,
+                None => 24.0,
+            },
+            trending_reaction_weight: match get("FRONTPAGE_TRENDING_REACTION_WEIGHT") {
+                Some(value) => parse_positive("FRONTPAGE_TRENDING_REACTION_WEIGHT", &value)?,
+                None => 5.0,
+            },
+            ranking_cache_secs: match get("FRONTPAGE_RANKING_CACHE_SECS") {
+                Some(value) => parse_number("FRONTPAGE_RANKING_CACHE_SECS", &value)?,
+                None => 5,
+            },
         })
     }
 }
@@ -76,6 +94,13 @@ fn parse_flag(name: &str, value: &str) -> anyhow::Result<bool> {
         "1" | "true" | "yes" | "on" => Ok(true),
         "0" | "false" | "no" | "off" => Ok(false),
         _ => bail!("{name}: expected true or false, got {value:?}"),
+    }
+}
+
+fn parse_positive(name: &str, value: &str) -> anyhow::Result<f64> {
+    match value.trim().parse::<f64>() {
+        Ok(number) if number.is_finite() && number > 0.0 => Ok(number),
+        _ => bail!("{name}: expected a positive number, got {value:?}"),
     }
 }
 

@@ -108,6 +108,9 @@ pub enum ApiError {
     /// The body is not in a media type this route reads.
     #[error("unsupported media type")]
     UnsupportedMediaType(&'static str),
+    /// This client sent too many engagement writes; retry after the seconds given.
+    #[error("rate limited")]
+    TooManyRequests(u64),
     /// The server cannot take the request now; retry shortly.
     #[error("unavailable: {0}")]
     Unavailable(String),
@@ -173,6 +176,14 @@ impl ApiError {
                 },
                 vec![],
             ),
+            Self::TooManyRequests(seconds) => (
+                "rate-limited",
+                "Too many requests",
+                format!(
+                    "This client is over its limit of engagement writes; retry in {seconds} s."
+                ),
+                vec![],
+            ),
             Self::Unavailable(_) => (
                 "unavailable",
                 "Service unavailable",
@@ -224,6 +235,7 @@ impl ResponseError for ApiError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -245,6 +257,9 @@ impl ResponseError for ApiError {
                 if let Ok(value) = HeaderValue::from_str(&allow.join(", ")) {
                     headers.insert(header::ALLOW, value);
                 }
+            }
+            Self::TooManyRequests(seconds) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*seconds));
             }
             Self::Unavailable(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));

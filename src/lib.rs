@@ -9,4 +9,5 @@ pub mod db;
 pub mod demo;
 pub mod error;
 pub mod openapi;
+pub mod ranking;
 pub mod server;

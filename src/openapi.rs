@@ -27,6 +27,8 @@ Every JSON success body is `{\"data\": ..., \"meta\": {...}}`; every error is an
     tags(
         (name = "articles", description = "Articles: public reads and admin writes"),
         (name = "taxonomy", description = "Categories, tags and authors"),
+        (name = "engagement", description = "Readers' views and reactions: public, rate limited, durable once acknowledged"),
+        (name = "feeds", description = "Ranking (and, to come, Related and Recommendation)"),
         (name = "operations", description = "Health and readiness"),
     ),
     components(schemas(Problem, FieldError, Location)),

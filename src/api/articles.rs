@@ -1,8 +1,8 @@
 //! Public article reads: the list with filters and keyset paging, and one article.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
-use actix_web::web::{Data, Path};
+use actix_web::web::Data;
 use actix_web::{HttpRequest, HttpResponse, get};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -14,6 +14,7 @@ use super::{ListMeta, Meta, cursor, time};
 use crate::app::AppState;
 use crate::content::{self, Status};
 use crate::db::articles::{self, ArticleKey, ArticleRow, Extras, ListFilter, Order};
+use crate::db::engagement;
 use crate::db::taxonomy::CategoryTree;
 use crate::error::{ApiError, AppResult, FieldError, Location, Problem};
 
@@ -64,6 +65,20 @@ pub struct Stats {
     /// Reactions per kind, keyed by kind (e.g. `very_good`).
     #[schema(example = json!({"very_good": 186, "good": 12, "neutral": 3, "bad": 1}))]
     pub reactions: BTreeMap<String, i64>,
+}
+
+impl Stats {
+    /// Stats from an article's counters, with a zero for each kind not yet used.
+    pub fn new(counts: Option<&HashMap<String, i64>>, kinds: &[String]) -> Self {
+        let count = |counter: &str| counts.and_then(|c| c.get(counter)).copied().unwrap_or(0);
+        Self {
+            views: count(engagement::VIEW_COUNTER),
+            reactions: kinds
+                .iter()
+                .map(|kind| (kind.clone(), count(kind)))
+                .collect(),
+        }
+    }
 }
 
 /// An article as lists show it: everything but the body.
@@ -156,14 +171,7 @@ impl ArticleSummary {
             updated_at: row.updated_at.and_utc(),
             word_count: row.word_count,
             reading_time_minutes: content::reading_time_minutes(word_count) as i32,
-            stats: Stats {
-                views: 0,
-                reactions: extras
-                    .reaction_kinds
-                    .iter()
-                    .map(|kind| (kind.clone(), 0))
-                    .collect(),
-            },
+            stats: Stats::new(extras.counts.get(&row.id), &extras.reaction_kinds),
             slug: row.slug,
             title: row.title,
             summary: row.summary,
@@ -368,37 +376,4 @@ pub async fn load_article(state: &AppState, key: ArticleKey) -> AppResult<Option
         summary: ArticleSummary::new(row, &extras),
         body_html,
     }))
-}
-
-/// Get one published article by id or slug.
-///
-/// Drafts and articles scheduled for later are not found.
-#[utoipa::path(
-    tag = "articles",
-    params(("id_or_slug" = String, Path, description = "Numeric id or slug", example = "42")),
-    responses(
-        (status = 200, description = "The article", body = ArticleResponse),
-        (status = 404, description = "No published article has this id or slug", body = Problem, content_type = "application/problem+json"),
-    )
-)]
-#[get("/articles/{id_or_slug}")]
-pub async fn get_article(
-    state: Data<AppState>,
-    id_or_slug: Path<String>,
-) -> AppResult<HttpResponse> {
-    let key = ArticleKey::parse(&id_or_slug);
-    let now = Utc::now();
-    match load_article(&state, key).await? {
-        Some(article) if is_public(&article.summary, now) => {
-            Ok(HttpResponse::Ok().json(ArticleResponse {
-                data: article,
-                meta: Meta::default(),
-            }))
-        }
-        _ => Err(ApiError::article_not_found(&id_or_slug)),
-    }
-}
-
-fn is_public(article: &ArticleSummary, now: DateTime<Utc>) -> bool {
-    article.status == ArticleStatus::Published && article.published_at.is_some_and(|at| at <= now)
 }

@@ -151,6 +151,30 @@ pub async fn read_body(
     Ok(bytes.freeze())
 }
 
+/// A JSON body that may be left out: no body (and no `Content-Type`) gives
+/// `T::default()`; anything sent must be JSON.
+pub async fn read_optional_json<T: DeserializeOwned + Default>(
+    req: &HttpRequest,
+    payload: &mut Payload,
+) -> Result<T, ApiError> {
+    let headers = req.headers();
+    let declared_empty = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .is_none_or(|value| value.trim() == "0");
+    if declared_empty
+        && !headers.contains_key(header::CONTENT_TYPE)
+        && !headers.contains_key(header::TRANSFER_ENCODING)
+    {
+        return Ok(T::default());
+    }
+    let bytes = read_body(req, payload, "application/json", JSON_BODY_LIMIT).await?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    parse_json(&bytes)
+}
+
 impl FromRequest for JsonBody {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;

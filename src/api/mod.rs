@@ -6,11 +6,14 @@ pub mod articles;
 pub mod authors;
 pub mod categories;
 pub mod cursor;
+pub mod engagement;
 pub mod extract;
 pub mod input;
 pub mod manage;
 pub mod ops;
+pub mod page;
 pub mod paging;
+pub mod ranking;
 pub mod tags;
 pub mod time;
 
@@ -44,7 +47,12 @@ pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(articles::list_articles)
         .service(manage::bulk_import)
         .service(manage::create_article)
-        .service(articles::get_article)
+        .service(page::get_article)
+        .service(engagement::record_view)
+        .service(engagement::add_reaction)
+        .service(engagement::remove_reaction)
+        .service(engagement::list_reaction_kinds)
+        .service(ranking::get_ranking)
         .service(manage::replace_article)
         .service(manage::patch_article)
         .service(manage::delete_article)

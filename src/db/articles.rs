@@ -7,9 +7,9 @@ use diesel::dsl::AsSelect;
 use diesel::prelude::*;
 use diesel::sqlite::{Sqlite, SqliteConnection};
 
-use super::StoreResult;
 use super::schema::{article_tags, articles, authors, reaction_kinds, tags};
 use super::taxonomy::{self, AuthorRow, CategoryTree, TagRow};
+use super::{StoreResult, engagement};
 use crate::content::Status;
 
 /// An article without its body: everything a list shows.
@@ -154,6 +154,40 @@ pub fn find(conn: &mut SqliteConnection, key: &ArticleKey) -> StoreResult<Option
     Ok(query.first(conn).optional()?)
 }
 
+/// The id of the article `key` names, if public readers can see it at `now`.
+/// Written without boxing so that SQLite reuses the prepared statement: it
+/// runs on every view.
+pub fn visible_id(
+    conn: &mut SqliteConnection,
+    key: &ArticleKey,
+    now: NaiveDateTime,
+) -> StoreResult<Option<i32>> {
+    let visible = articles::status
+        .eq(Status::Published.as_str())
+        .and(articles::published_at.le(now));
+    let found = match key {
+        ArticleKey::Id(id) => articles::table
+            .filter(articles::id.eq(*id))
+            .filter(visible)
+            .select(articles::id)
+            .first(conn),
+        ArticleKey::Slug(slug) => articles::table
+            .filter(articles::slug.eq(slug))
+            .filter(visible)
+            .select(articles::id)
+            .first(conn),
+    };
+    Ok(found.optional()?)
+}
+
+/// The articles with these ids, in no particular order.
+pub fn by_ids(conn: &mut SqliteConnection, ids: &[i32]) -> StoreResult<Vec<ArticleRow>> {
+    Ok(articles::table
+        .filter(articles::id.eq_any(ids))
+        .select(ArticleRow::as_select())
+        .load(conn)?)
+}
+
 /// The sanitised HTML body of an article.
 pub fn body(conn: &mut SqliteConnection, id: i32) -> StoreResult<String> {
     Ok(articles::table
@@ -170,6 +204,8 @@ pub struct Extras {
     pub authors: HashMap<i32, AuthorRow>,
     /// Reaction kind keys, in display order.
     pub reaction_kinds: Vec<String>,
+    /// Engagement counters per article (see [`engagement::counts`]).
+    pub counts: HashMap<i32, HashMap<String, i64>>,
 }
 
 /// Loads, in a few queries, what `rows` need to be shown.
@@ -200,6 +236,7 @@ pub fn extras_with(
         categories,
         tags,
         authors: taxonomy::authors_by_id(conn, &author_ids)?,
+        counts: engagement::counts(conn, &ids)?,
         reaction_kinds: reaction_kinds::table
             .order(reaction_kinds::position)
             .select(reaction_kinds::key)

@@ -8,6 +8,7 @@
 
 pub mod article_writes;
 pub mod articles;
+pub mod engagement;
 pub mod keys;
 pub mod schema;
 pub mod taxonomy;

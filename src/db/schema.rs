@@ -74,17 +74,82 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    article_counts (article_id, counter) {
+        article_id -> Integer,
+        counter -> Text,
+        count -> BigInt,
+    }
+}
+
+diesel::table! {
+    engagement_days (period, article_id) {
+        period -> Integer,
+        article_id -> Integer,
+        views -> Integer,
+        reactions -> Integer,
+    }
+}
+
+diesel::table! {
+    engagement_hours (period, article_id) {
+        period -> Integer,
+        article_id -> Integer,
+        views -> Integer,
+        reactions -> Integer,
+    }
+}
+
+diesel::table! {
+    reactions (article_id, kind, reader_id) {
+        article_id -> Integer,
+        kind -> Text,
+        reader_id -> Integer,
+        reacted_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    readers (id) {
+        id -> Integer,
+        key -> Text,
+    }
+}
+
+diesel::table! {
+    views (id) {
+        id -> Integer,
+        article_id -> Integer,
+        reader_id -> Nullable<Integer>,
+        viewed_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(article_counts -> articles (article_id));
 diesel::joinable!(article_tags -> articles (article_id));
 diesel::joinable!(article_tags -> tags (tag_id));
 diesel::joinable!(articles -> authors (author_id));
 diesel::joinable!(articles -> categories (category_id));
+diesel::joinable!(engagement_days -> articles (article_id));
+diesel::joinable!(engagement_hours -> articles (article_id));
+diesel::joinable!(reactions -> articles (article_id));
+diesel::joinable!(reactions -> reaction_kinds (kind));
+diesel::joinable!(reactions -> readers (reader_id));
+diesel::joinable!(views -> articles (article_id));
+diesel::joinable!(views -> readers (reader_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
+    article_counts,
     article_tags,
     articles,
     authors,
     categories,
+    engagement_days,
+    engagement_hours,
     reaction_kinds,
+    reactions,
+    readers,
     tags,
+    views,
 );

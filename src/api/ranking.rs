@@ -1,0 +1,253 @@
+//! The Ranking feed: what is read most now.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use actix_web::web::Data;
+use actix_web::{HttpResponse, get};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::articles::ArticleSummary;
+use super::extract::Query;
+use super::paging::page_limit;
+use crate::app::AppState;
+use crate::db::articles;
+use crate::db::engagement;
+use crate::db::taxonomy::CategoryTree;
+use crate::error::{AppResult, Problem};
+use crate::ranking::{self, Key, Metric, Window};
+
+/// How far back a ranking looks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum RankingWindow {
+    /// The last hour (to the hour).
+    #[serde(rename = "1h")]
+    Hour,
+    /// The last 24 hours (to the hour).
+    #[default]
+    #[serde(rename = "24h")]
+    Day,
+    /// The last 7 days (to the day).
+    #[serde(rename = "7d")]
+    Week,
+    /// The last 30 days (to the day).
+    #[serde(rename = "30d")]
+    Month,
+    /// All time.
+    #[serde(rename = "all")]
+    All,
+}
+
+impl From<RankingWindow> for Window {
+    fn from(window: RankingWindow) -> Self {
+        match window {
+            RankingWindow::Hour => Window::Hour,
+            RankingWindow::Day => Window::Day,
+            RankingWindow::Week => Window::Week,
+            RankingWindow::Month => Window::Month,
+            RankingWindow::All => Window::All,
+        }
+    }
+}
+
+/// What a ranking orders by.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RankingMetric {
+    /// Views in the window.
+    Views,
+    /// Reactions in the window.
+    Reactions,
+    /// Views plus weighted reactions in the window, halved every half-life
+    /// of the article's age.
+    #[default]
+    Trending,
+}
+
+impl From<RankingMetric> for Metric {
+    fn from(metric: RankingMetric) -> Self {
+        match metric {
+            RankingMetric::Views => Metric::Views,
+            RankingMetric::Reactions => Metric::Reactions,
+            RankingMetric::Trending => Metric::Trending,
+        }
+    }
+}
+
+/// What to rank.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RankingQuery {
+    /// How far back to look.
+    #[param(inline)]
+    pub window: Option<RankingWindow>,
+    /// What to order by.
+    #[param(inline)]
+    pub metric: Option<RankingMetric>,
+    /// Only this category (slug) and every category below it.
+    pub category: Option<String>,
+    /// How many articles, 1 to 50.
+    #[param(minimum = 1, maximum = 50, default = 10)]
+    pub limit: Option<u32>,
+}
+
+/// One place in the ranking.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RankingItem {
+    /// 1 for the top article.
+    pub rank: u32,
+    /// The article.
+    pub article: ArticleSummary,
+    /// What the list is ordered by (see `meta.metric`).
+    pub score: f64,
+    /// Views in the window.
+    pub views: i64,
+    /// Reactions in the window.
+    pub reactions: i64,
+}
+
+/// The `trending` decay in force.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DecayParams {
+    /// Hours after publication at which an article's engagement counts half.
+    pub half_life_hours: f64,
+    /// How many views one reaction is worth.
+    pub reaction_weight: f64,
+}
+
+/// How a ranking was made.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RankingMeta {
+    /// The window used.
+    pub window: RankingWindow,
+    /// The metric used.
+    pub metric: RankingMetric,
+    /// The category filter, if any.
+    #[schema(required = true)]
+    pub category: Option<String>,
+    /// The limit applied.
+    pub limit: u32,
+    /// The `trending` parameters.
+    pub decay: DecayParams,
+    /// When the counts were summed (rankings are reused for a few seconds).
+    pub computed_at: DateTime<Utc>,
+}
+
+/// The ranking.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RankingResponse {
+    /// The articles, best first.
+    pub data: Vec<RankingItem>,
+    /// How it was made.
+    pub meta: RankingMeta,
+}
+
+/// Computes (or reuses) a ranking and loads its articles.
+pub async fn ranking(
+    state: &AppState,
+    window: RankingWindow,
+    metric: RankingMetric,
+    category: Option<String>,
+    limit: u32,
+) -> AppResult<RankingResponse> {
+    let key = Key {
+        window: window.into(),
+        metric: metric.into(),
+        category: category.clone(),
+        limit: limit as usize,
+    };
+    let decay = state.decay;
+    let cached = state.rankings.get(&key);
+    let fresh_key = cached.is_none().then(|| key.clone());
+    let (computed_at, ranked, rows, extras) = state
+        .db
+        .read(move |conn| {
+            let (computed_at, ranked) = match cached {
+                Some(hit) => hit,
+                None => {
+                    let now = crate::db::now();
+                    let tree = CategoryTree::load(conn)?;
+                    let ids = key.category.as_deref().map(|slug| {
+                        tree.by_slug(slug)
+                            .map(|c| tree.subtree_ids(c.id))
+                            .unwrap_or_default()
+                    });
+                    let totals =
+                        engagement::window_totals(conn, key.window.span(now), ids.as_deref(), now)?;
+                    (
+                        now,
+                        Arc::new(ranking::rank(totals, key.metric, decay, now, key.limit)),
+                    )
+                }
+            };
+            let ids: Vec<i32> = ranked.iter().map(|r| r.totals.article_id).collect();
+            let rows = articles::by_ids(conn, &ids)?;
+            let extras = articles::extras(conn, &rows)?;
+            Ok((computed_at, ranked, rows, extras))
+        })
+        .await?;
+    if let Some(key) = fresh_key {
+        state.rankings.put(key, computed_at, ranked.clone());
+    }
+    let mut rows: HashMap<i32, _> = rows.into_iter().map(|row| (row.id, row)).collect();
+    let data = ranked
+        .iter()
+        .filter_map(|r| Some((r, rows.remove(&r.totals.article_id)?)))
+        .enumerate()
+        .map(|(i, (r, row))| RankingItem {
+            rank: i as u32 + 1,
+            article: ArticleSummary::new(row, &extras),
+            score: r.score,
+            views: r.totals.views,
+            reactions: r.totals.reactions,
+        })
+        .collect();
+    Ok(RankingResponse {
+        data,
+        meta: RankingMeta {
+            window,
+            metric,
+            category,
+            limit,
+            decay: DecayParams {
+                half_life_hours: decay.half_life_hours,
+                reaction_weight: decay.reaction_weight,
+            },
+            computed_at: computed_at.and_utc(),
+        },
+    })
+}
+
+/// The most read published articles now.
+///
+/// Counts come from hourly and daily buckets, never raw events, so the cost
+/// does not grow with history. A ranking is reused for a few seconds
+/// (`FRONTPAGE_RANKING_CACHE_SECS`); `meta.computed_at` says when it was
+/// summed. Ties go to the newer article, then the higher id.
+#[utoipa::path(
+    tag = "feeds",
+    params(RankingQuery),
+    responses(
+        (status = 200, description = "The ranking", body = RankingResponse),
+        (status = 400, description = "A parameter is invalid", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/ranking")]
+pub async fn get_ranking(
+    state: Data<AppState>,
+    query: Query<RankingQuery>,
+) -> AppResult<HttpResponse> {
+    let query = query.0;
+    let limit = page_limit(query.limit, 10, 50)?;
+    let response = ranking(
+        &state,
+        query.window.unwrap_or_default(),
+        query.metric.unwrap_or_default(),
+        query.category,
+        limit,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(response))
+}

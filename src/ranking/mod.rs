@@ -1,0 +1,284 @@
+//! Ranking: what is read most now. Turns per-article engagement totals of a
+//! window into an ordered list; knows nothing about HTTP or SQL.
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDateTime;
+
+/// How far back a ranking looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Window {
+    Hour,
+    Day,
+    Week,
+    Month,
+    All,
+}
+
+/// Which buckets a window reads, from which period on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Span {
+    /// Hourly buckets from this hour (since the epoch) on.
+    Hours(i32),
+    /// Daily buckets from this day (since the epoch) on.
+    Days(i32),
+    /// Every daily bucket.
+    Everything,
+}
+
+impl Window {
+    /// The buckets covering this window at `now`: exact to the hour for
+    /// `1h` and `24h`, to the day for `7d` and `30d`.
+    pub fn span(self, now: NaiveDateTime) -> Span {
+        let seconds = now.and_utc().timestamp();
+        let hour = seconds.div_euclid(3600) as i32;
+        let day = seconds.div_euclid(86_400) as i32;
+        match self {
+            Self::Hour => Span::Hours(hour - 1),
+            Self::Day => Span::Hours(hour - 24),
+            Self::Week => Span::Days(day - 7),
+            Self::Month => Span::Days(day - 30),
+            Self::All => Span::Everything,
+        }
+    }
+}
+
+/// What a ranking orders by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Metric {
+    Views,
+    Reactions,
+    Trending,
+}
+
+/// How `trending` weighs reactions and discounts age.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Decay {
+    /// Hours after publication at which an article's engagement counts half.
+    pub half_life_hours: f64,
+    /// How many views one reaction is worth.
+    pub reaction_weight: f64,
+}
+
+impl Default for Decay {
+    fn default() -> Self {
+        Self {
+            half_life_hours: 24.0,
+            reaction_weight: 5.0,
+        }
+    }
+}
+
+/// An article's engagement in a window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Totals {
+    pub article_id: i32,
+    pub published_at: NaiveDateTime,
+    pub views: i64,
+    pub reactions: i64,
+}
+
+/// An article's place in a ranking.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ranked {
+    pub totals: Totals,
+    pub score: f64,
+}
+
+/// A score for one article.
+pub fn score(totals: &Totals, metric: Metric, decay: Decay, now: NaiveDateTime) -> f64 {
+    match metric {
+        Metric::Views => totals.views as f64,
+        Metric::Reactions => totals.reactions as f64,
+        Metric::Trending => {
+            let engagement = totals.views as f64 + decay.reaction_weight * totals.reactions as f64;
+            let age_hours = ((now - totals.published_at).num_seconds().max(0) as f64) / 3600.0;
+            engagement * 0.5f64.powf(age_hours / decay.half_life_hours)
+        }
+    }
+}
+
+/// The top `limit` by score; ties go to the newer article, then the higher id,
+/// so the order never depends on the database.
+pub fn rank(
+    candidates: Vec<Totals>,
+    metric: Metric,
+    decay: Decay,
+    now: NaiveDateTime,
+    limit: usize,
+) -> Vec<Ranked> {
+    let mut ranked: Vec<Ranked> = candidates
+        .into_iter()
+        .map(|totals| Ranked {
+            score: score(&totals, metric, decay, now),
+            totals,
+        })
+        .filter(|ranked| ranked.score > 0.0)
+        .collect();
+    ranked.sort_by(|a, b| {
+        b.score
+            .partial_cmp(&a.score)
+            .unwrap_or(Ordering::Equal)
+            .then(b.totals.published_at.cmp(&a.totals.published_at))
+            .then(b.totals.article_id.cmp(&a.totals.article_id))
+    });
+    ranked.truncate(limit);
+    ranked
+}
+
+/// What a cached ranking is for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Key {
+    pub window: Window,
+    pub metric: Metric,
+    pub category: Option<String>,
+    pub limit: usize,
+}
+
+/// Rankings computed in the last few seconds, so that a busy front page does
+/// not sum buckets on every request. Counts in a ranking may lag by the TTL.
+#[derive(Debug)]
+pub struct Cache {
+    ttl: Duration,
+    entries: Mutex<HashMap<Key, Entry>>,
+}
+
+/// A cached ranking: when it was stored, when its counts were summed, the list.
+type Entry = (Instant, NaiveDateTime, Arc<Vec<Ranked>>);
+
+/// Most rankings kept at once; the cache starts over when it is full.
+const MAX_ENTRIES: usize = 512;
+
+impl Cache {
+    /// A cache whose entries live `ttl` (zero: no caching).
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            entries: Mutex::default(),
+        }
+    }
+
+    /// A fresh ranking for `key` and when it was computed.
+    pub fn get(&self, key: &Key) -> Option<(NaiveDateTime, Arc<Vec<Ranked>>)> {
+        let entries = self.entries.lock().ok()?;
+        let (stored, computed_at, ranking) = entries.get(key)?;
+        (stored.elapsed() < self.ttl).then(|| (*computed_at, ranking.clone()))
+    }
+
+    /// Keeps a ranking computed at `computed_at`.
+    pub fn put(&self, key: Key, computed_at: NaiveDateTime, ranking: Arc<Vec<Ranked>>) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() >= MAX_ENTRIES {
+                entries.clear();
+            }
+            entries.insert(key, (Instant::now(), computed_at, ranking));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, Duration};
+
+    use super::*;
+
+    fn at(hours_ago: i64, now: NaiveDateTime) -> NaiveDateTime {
+        now - Duration::hours(hours_ago)
+    }
+
+    fn totals(id: i32, published_at: NaiveDateTime, views: i64, reactions: i64) -> Totals {
+        Totals {
+            article_id: id,
+            published_at,
+            views,
+            reactions,
+        }
+    }
+
+    #[test]
+    fn trending_prefers_the_newer_of_two_equally_read_articles() {
+        let now = DateTime::from_timestamp(1_800_000_000, 0)
+            .unwrap()
+            .naive_utc();
+        let ranked = rank(
+            vec![
+                totals(1, at(30, now), 100, 0),
+                totals(2, at(2, now), 100, 0),
+            ],
+            Metric::Trending,
+            Decay::default(),
+            now,
+            10,
+        );
+        assert_eq!(
+            ranked
+                .iter()
+                .map(|r| r.totals.article_id)
+                .collect::<Vec<_>>(),
+            [2, 1]
+        );
+        assert!(ranked[0].score > ranked[1].score);
+    }
+
+    #[test]
+    fn a_half_life_halves_the_score() {
+        let now = DateTime::from_timestamp(1_800_000_000, 0)
+            .unwrap()
+            .naive_utc();
+        let decay = Decay {
+            half_life_hours: 10.0,
+            reaction_weight: 2.0,
+        };
+        let score = score(
+            &totals(1, at(10, now), 80, 10),
+            Metric::Trending,
+            decay,
+            now,
+        );
+        assert!((score - 50.0).abs() < 1e-9, "{score}");
+    }
+
+    #[test]
+    fn ties_break_by_newer_then_higher_id_and_zero_scores_are_dropped() {
+        let now = DateTime::from_timestamp(1_800_000_000, 0)
+            .unwrap()
+            .naive_utc();
+        let same = at(5, now);
+        let ranked = rank(
+            vec![
+                totals(1, same, 5, 0),
+                totals(3, same, 5, 0),
+                totals(2, at(1, now), 5, 0),
+                totals(4, now, 0, 9),
+            ],
+            Metric::Views,
+            Decay::default(),
+            now,
+            10,
+        );
+        assert_eq!(
+            ranked
+                .iter()
+                .map(|r| r.totals.article_id)
+                .collect::<Vec<_>>(),
+            [2, 3, 1]
+        );
+    }
+
+    #[test]
+    fn windows_read_hours_or_days() {
+        let now = DateTime::from_timestamp(86_400 * 100 + 3_600 * 5, 0)
+            .unwrap()
+            .naive_utc();
+        assert_eq!(Window::Hour.span(now), Span::Hours(2_404));
+        assert_eq!(Window::Day.span(now), Span::Hours(2_381));
+        assert_eq!(Window::Week.span(now), Span::Days(93));
+        assert_eq!(Window::All.span(now), Span::Everything);
+    }
+}
