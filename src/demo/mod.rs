@@ -6,10 +6,16 @@ use chrono::Duration;
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 
+pub mod activity;
+
 use crate::api::article_input::ArticleInput;
+use crate::content::Status;
 use crate::db::schema::{articles, categories};
 use crate::db::taxonomy::{self, AuthorWrite, CategoryWrite};
 use crate::db::{self, Db, StoreError, StoreResult, article_writes};
+
+/// Seeds the simulated reader activity, so every first start looks the same.
+const DEMO_SEED: u64 = 2026;
 
 /// The demo articles, one `ArticleInput` per line, written for this project.
 const ARTICLES: &str = include_str!("articles.ndjson");
@@ -94,6 +100,7 @@ fn seed(conn: &mut SqliteConnection) -> StoreResult<Option<usize>> {
             taxonomy::insert_author(conn, &author)?;
         }
         let now = db::now();
+        let mut readable = Vec::new();
         let lines: Vec<&str> = ARTICLES
             .lines()
             .filter(|line| !line.trim().is_empty())
@@ -107,8 +114,12 @@ fn seed(conn: &mut SqliteConnection) -> StoreResult<Option<usize>> {
             let write = input.validate(now).map_err(|errors| {
                 StoreError::Internal(format!("demo article {}: {errors:?}", i + 1))
             })?;
-            article_writes::create(conn, &write)?;
+            let id = article_writes::create(conn, &write)?;
+            if write.status == Status::Published {
+                readable.push((id, published));
+            }
         }
+        activity::simulate(conn, &readable, now, DEMO_SEED)?;
         Ok(Some(lines.len()))
     }
 }
