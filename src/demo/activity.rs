@@ -26,15 +26,24 @@ pub struct Activity {
 
 /// Records views and reactions of [`READERS`] readers on `articles`
 /// (`(id, published_at)`), each at a time between publication and `now`.
-pub fn simulate(conn: &mut SqliteConnection, articles: &[(i32, NaiveDateTime)], now: NaiveDateTime, seed: u64) -> StoreResult<Activity> {
+pub fn simulate(
+    conn: &mut SqliteConnection,
+    articles: &[(i32, NaiveDateTime)],
+    now: NaiveDateTime,
+    seed: u64,
+) -> StoreResult<Activity> {
     let mut rng = StdRng::seed_from_u64(seed);
     // Popularity falls with a random rank (a Zipf-like skew), not with age.
     let mut ranks: Vec<usize> = (0..articles.len()).collect();
     for i in (1..ranks.len()).rev() {
         ranks.swap(i, rng.random_range(0..=i));
     }
-    let weights: Vec<f64> = ranks.iter().map(|rank| 1.0 / (*rank as f64 + 1.0).powf(1.1)).collect();
-    let pick = WeightedIndex::new(&weights).map_err(|error| StoreError::Internal(error.to_string()))?;
+    let weights: Vec<f64> = ranks
+        .iter()
+        .map(|rank| 1.0 / (*rank as f64 + 1.0).powf(1.1))
+        .collect();
+    let pick =
+        WeightedIndex::new(&weights).map_err(|error| StoreError::Internal(error.to_string()))?;
     let kind = WeightedIndex::new(KINDS.iter().map(|(_, weight)| *weight))
         .map_err(|error| StoreError::Internal(error.to_string()))?;
     let mut activity = Activity::default();

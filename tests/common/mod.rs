@@ -17,15 +17,25 @@ use tempfile::TempDir;
 /// The bootstrap admin key every test app accepts.
 pub const ADMIN: &str = "test-admin-key";
 
-/// A configuration over a fresh database in `dir`.
+/// A configuration over a fresh database in `dir`: no rate limit and no
+/// ranking cache unless a test sets them.
 pub fn config(dir: &TempDir, demo: bool) -> Config {
+    config_with(dir, demo, &[])
+}
+
+/// [`config`] with some variables set or overridden.
+pub fn config_with(dir: &TempDir, demo: bool, extra: &[(&str, &str)]) -> Config {
     let path = dir.path().join("frontpage.db");
-    let pairs = [
+    let mut pairs = vec![
         ("DATABASE_URL", path.to_string_lossy().to_string()),
         ("FRONTPAGE_ADMIN_TOKEN", ADMIN.to_string()),
         ("FRONTPAGE_DEMO", demo.to_string()),
         ("FRONTPAGE_WORKERS", "2".to_string()),
+        ("FRONTPAGE_RATE_LIMIT_PER_MIN", "0".to_string()),
+        ("FRONTPAGE_RANKING_CACHE_SECS", "0".to_string()),
     ];
+    pairs.retain(|(name, _)| !extra.iter().any(|(other, _)| other == name));
+    pairs.extend(extra.iter().map(|(name, value)| (*name, value.to_string())));
     Config::from_lookup(|name| {
         pairs
             .iter()
@@ -132,8 +142,19 @@ pub async fn test_app(
     impl Service<Request, Response = ServiceResponse<impl MessageBody>, Error = actix_web::Error>,
     TempDir,
 ) {
+    test_app_with(demo, &[]).await
+}
+
+/// [`test_app`] with some configuration variables set.
+pub async fn test_app_with(
+    demo: bool,
+    extra: &[(&str, &str)],
+) -> (
+    impl Service<Request, Response = ServiceResponse<impl MessageBody>, Error = actix_web::Error>,
+    TempDir,
+) {
     let dir = TempDir::new().expect("temp dir");
-    let state = server::prepare(&config(&dir, demo)).expect("prepare");
+    let state = server::prepare(&config_with(&dir, demo, extra)).expect("prepare");
     let service = test::init_service(app(state, openapi::spec())).await;
     (service, dir)
 }
@@ -200,4 +221,13 @@ where
             None => return items,
         }
     }
+}
+
+/// A public JSON request (no key), e.g. an engagement write.
+pub fn public(method: &str, uri: &str, body: Value) -> Request {
+    test::TestRequest::default()
+        .method(method.parse().expect("method"))
+        .uri(uri)
+        .set_json(body)
+        .to_request()
 }

@@ -1,0 +1,306 @@
+//! Views and reactions: counted exactly, idempotent, durable, rate limited.
+
+mod common;
+
+use actix_web::test::TestRequest;
+use common::{article, create, get, public, seed_categories, send, test_app, test_app_with};
+use futures_util::future::join_all;
+use serde_json::json;
+
+#[actix_web::test]
+async fn a_view_is_counted_and_shown_in_stats() {
+    let (app, _dir) = test_app(false).await;
+    seed_categories(&app).await;
+    let id = create(&app, article("Read me", "news")).await["id"]
+        .as_i64()
+        .unwrap();
+    // No body at all, an empty JSON object, and a reader: three views.
+    let bare = TestRequest::post()
+        .uri(&format!("/api/v1/articles/{id}/views"))
+        .to_request();
+    let reply = send(&app, bare).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["data"], json!({"article_id": id, "views": 1}));
+    send(
+        &app,
+        public("POST", &format!("/api/v1/articles/{id}/views"), json!({})),
+    )
+    .await;
+    let reply = send(
+        &app,
+        public(
+            "POST",
+            "/api/v1/articles/read-me/views",
+            json!({"reader": "reader_1"}),
+        ),
+    )
+    .await;
+    assert_eq!(reply.body["data"]["views"], 3);
+    let stats = &send(&app, get(&format!("/api/v1/articles/{id}")))
+        .await
+        .body["data"]["stats"];
+    assert_eq!(stats["views"], 3);
+    let listed = &send(&app, get("/api/v1/articles")).await.body["data"][0]["stats"];
+    assert_eq!(listed["views"], 3);
+}
+
+#[actix_web::test]
+async fn engagement_needs_a_published_article_a_known_kind_and_a_good_reader() {
+    let (app, _dir) = test_app(false).await;
+    seed_categories(&app).await;
+    let mut draft = article("Draft", "news");
+    draft["status"] = json!("draft");
+    let draft = create(&app, draft).await["id"].as_i64().unwrap();
+    let id = create(&app, article("Public", "news")).await["id"]
+        .as_i64()
+        .unwrap();
+    let reader = json!({"reader": "r1"});
+    send(
+        &app,
+        public(
+            "POST",
+            &format!("/api/v1/articles/{draft}/views"),
+            json!({}),
+        ),
+    )
+    .await
+    .assert_problem(404, &[]);
+    send(
+        &app,
+        public("POST", "/api/v1/articles/999999/views", json!({})),
+    )
+    .await
+    .assert_problem(404, &[]);
+    send(
+        &app,
+        public(
+            "PUT",
+            &format!("/api/v1/articles/{draft}/reactions/good"),
+            reader.clone(),
+        ),
+    )
+    .await
+    .assert_problem(404, &[]);
+    send(
+        &app,
+        public(
+            "PUT",
+            &format!("/api/v1/articles/{id}/reactions/meh"),
+            reader.clone(),
+        ),
+    )
+    .await
+    .assert_problem(404, &[]);
+    for bad in ["", "has space", "semi;colon", &"x".repeat(65), "ünïcode"] {
+        let reply = send(
+            &app,
+            public(
+                "POST",
+                &format!("/api/v1/articles/{id}/views"),
+                json!({"reader": bad}),
+            ),
+        )
+        .await;
+        reply.assert_problem(400, &["reader"]);
+        let reply = send(
+            &app,
+            public(
+                "PUT",
+                &format!("/api/v1/articles/{id}/reactions/good"),
+                json!({"reader": bad}),
+            ),
+        )
+        .await;
+        reply.assert_problem(400, &["reader"]);
+    }
+    send(
+        &app,
+        public(
+            "PUT",
+            &format!("/api/v1/articles/{id}/reactions/good"),
+            json!({}),
+        ),
+    )
+    .await
+    .assert_problem(422, &["reader"]);
+    let not_json = TestRequest::post()
+        .uri(&format!("/api/v1/articles/{id}/views"))
+        .insert_header(("content-type", "text/plain"))
+        .set_payload("hello")
+        .to_request();
+    send(&app, not_json).await.assert_problem(415, &[]);
+    let stats = &send(&app, get(&format!("/api/v1/articles/{id}")))
+        .await
+        .body["data"]["stats"];
+    assert_eq!(stats["views"], 0, "a refused view was counted");
+}
+
+#[actix_web::test]
+async fn a_reaction_counts_once_per_reader_and_can_be_taken_back() {
+    let (app, _dir) = test_app(false).await;
+    seed_categories(&app).await;
+    let id = create(&app, article("Loved", "news")).await["id"]
+        .as_i64()
+        .unwrap();
+    let uri = format!("/api/v1/articles/{id}/reactions/very_good");
+    let reply = send(&app, public("PUT", &uri, json!({"reader": "alice"}))).await;
+    assert_eq!(
+        reply.body["data"],
+        json!({"article_id": id, "kind": "very_good", "count": 1, "changed": true})
+    );
+    let reply = send(&app, public("PUT", &uri, json!({"reader": "alice"}))).await;
+    assert_eq!(
+        (
+            reply.body["data"]["count"].as_i64(),
+            reply.body["data"]["changed"].as_bool()
+        ),
+        (Some(1), Some(false))
+    );
+    send(&app, public("PUT", &uri, json!({"reader": "bob"}))).await;
+    send(
+        &app,
+        public(
+            "PUT",
+            &format!("/api/v1/articles/{id}/reactions/bad"),
+            json!({"reader": "alice"}),
+        ),
+    )
+    .await;
+    let stats = &send(&app, get(&format!("/api/v1/articles/{id}")))
+        .await
+        .body["data"]["stats"];
+    assert_eq!(
+        stats["reactions"],
+        json!({"very_good": 2, "good": 0, "neutral": 0, "bad": 1})
+    );
+
+    let reply = send(&app, public("DELETE", &uri, json!({"reader": "alice"}))).await;
+    assert_eq!(
+        (
+            reply.body["data"]["count"].as_i64(),
+            reply.body["data"]["changed"].as_bool()
+        ),
+        (Some(1), Some(true))
+    );
+    let reply = send(&app, public("DELETE", &uri, json!({"reader": "alice"}))).await;
+    assert_eq!(
+        (
+            reply.body["data"]["count"].as_i64(),
+            reply.body["data"]["changed"].as_bool()
+        ),
+        (Some(1), Some(false))
+    );
+    let reply = send(
+        &app,
+        public("DELETE", &uri, json!({"reader": "never-reacted"})),
+    )
+    .await;
+    assert_eq!(reply.body["data"]["changed"], false);
+}
+
+#[actix_web::test]
+async fn concurrent_reactions_are_counted_exactly() {
+    let (app, _dir) = test_app(false).await;
+    seed_categories(&app).await;
+    let id = create(&app, article("Contested", "news")).await["id"]
+        .as_i64()
+        .unwrap();
+    let uri = format!("/api/v1/articles/{id}/reactions/good");
+    let many_readers = (0..200).map(|i| {
+        send(
+            &app,
+            public("PUT", &uri, json!({"reader": format!("reader-{i}")})),
+        )
+    });
+    assert!(
+        join_all(many_readers)
+            .await
+            .iter()
+            .all(|reply| reply.status == 200)
+    );
+    let one_reader = (0..200).map(|_| {
+        send(
+            &app,
+            public(
+                "PUT",
+                &format!("/api/v1/articles/{id}/reactions/bad"),
+                json!({"reader": "same"}),
+            ),
+        )
+    });
+    let replies = join_all(one_reader).await;
+    assert!(replies.iter().all(|reply| reply.status == 200));
+    assert_eq!(
+        replies
+            .iter()
+            .filter(|reply| reply.body["data"]["changed"] == true)
+            .count(),
+        1
+    );
+    let views = (0..150).map(|_| {
+        send(
+            &app,
+            public("POST", &format!("/api/v1/articles/{id}/views"), json!({})),
+        )
+    });
+    join_all(views).await;
+    let stats = &send(&app, get(&format!("/api/v1/articles/{id}")))
+        .await
+        .body["data"]["stats"];
+    assert_eq!(stats["reactions"]["good"], 200);
+    assert_eq!(stats["reactions"]["bad"], 1);
+    assert_eq!(stats["views"], 150);
+}
+
+#[actix_web::test]
+async fn engagement_writes_over_the_limit_get_429_with_retry_after() {
+    let (app, _dir) = test_app_with(false, &[("FRONTPAGE_RATE_LIMIT_PER_MIN", "3")]).await;
+    seed_categories(&app).await;
+    let id = create(&app, article("Popular", "news")).await["id"]
+        .as_i64()
+        .unwrap();
+    for _ in 0..3 {
+        assert_eq!(
+            send(
+                &app,
+                public("POST", &format!("/api/v1/articles/{id}/views"), json!({}))
+            )
+            .await
+            .status,
+            200
+        );
+    }
+    let reply = send(
+        &app,
+        public(
+            "PUT",
+            &format!("/api/v1/articles/{id}/reactions/good"),
+            json!({"reader": "r"}),
+        ),
+    )
+    .await;
+    reply.assert_problem(429, &[]);
+    let retry: u64 = reply.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=20).contains(&retry), "{retry}");
+    // Reads are never limited.
+    assert_eq!(
+        send(&app, get(&format!("/api/v1/articles/{id}")))
+            .await
+            .status,
+        200
+    );
+}
+
+#[actix_web::test]
+async fn reaction_kinds_are_listed_in_order() {
+    let (app, _dir) = test_app(false).await;
+    let reply = send(&app, get("/api/v1/reaction-kinds")).await;
+    let keys: Vec<&str> = reply.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["very_good", "good", "neutral", "bad"]);
+    assert_eq!(reply.body["data"][0]["label"], "veryGood!");
+}
