@@ -5,7 +5,9 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use frontpage::config::Config;
 use frontpage::db::{Db, StoreError, keys};
+use frontpage::demo::bulk;
 use frontpage::{auth, openapi, server};
+use indicatif::{ProgressBar, ProgressStyle};
 use tracing_subscriber::EnvFilter;
 
 /// Frontpage: a headless JSON content API for news sites.
@@ -29,6 +31,24 @@ enum Command {
     Keys(KeysCommand),
     /// Print the OpenAPI document.
     Openapi,
+    /// Fill a new, empty database with a large synthetic store (for benchmarks).
+    Demo {
+        /// Articles to create.
+        #[arg(long, default_value_t = 10_000)]
+        articles: usize,
+        /// Readers to register.
+        #[arg(long, default_value_t = 100_000)]
+        readers: usize,
+        /// View events to record, skewed towards a few popular articles.
+        #[arg(long, default_value_t = 1_000_000)]
+        views: usize,
+        /// Spread publication and views over this many days before now.
+        #[arg(long, default_value_t = 30)]
+        days: i64,
+        /// Seed of the random generator (same seed, same store).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -70,6 +90,21 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keys(command) => manage_keys(&Config::from_env()?, command),
+        Command::Demo {
+            articles,
+            readers,
+            views,
+            days,
+            seed,
+        } => {
+            let size = bulk::Size {
+                articles,
+                readers,
+                views,
+                days: days.max(1),
+            };
+            generate_demo(&Config::from_env()?, size, seed)
+        }
         Command::Openapi => {
             print!("{}", openapi::spec_json());
             Ok(())
@@ -86,6 +121,37 @@ fn serve(config: Config) -> anyhow::Result<()> {
         );
         bound.server.await.context("server stopped with an error")
     })
+}
+
+fn generate_demo(config: &Config, size: bulk::Size, seed: u64) -> anyhow::Result<()> {
+    let db = Db::open(&config.database_path, 1)?;
+    let started = std::time::Instant::now();
+    let bar = ProgressBar::new(0).with_style(
+        ProgressStyle::with_template("{msg:>9} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})")?
+            .progress_chars("=> "),
+    );
+    let phase = std::cell::RefCell::new(String::new());
+    bulk::generate(&db, size, seed, &|done, total, what| {
+        if *phase.borrow() != what {
+            *phase.borrow_mut() = what.to_string();
+            bar.set_message(what.to_string());
+            bar.set_length(total);
+        }
+        bar.set_position(done);
+        if bar.is_hidden() && done == total {
+            eprintln!("{what}: {done}");
+        }
+    })?;
+    bar.finish_and_clear();
+    eprintln!(
+        "filled {} with {} articles, {} readers and {} views in {:.1?}",
+        config.database_path.display(),
+        size.articles,
+        size.readers,
+        size.views,
+        started.elapsed()
+    );
+    Ok(())
 }
 
 fn manage_keys(config: &Config, command: KeysCommand) -> anyhow::Result<()> {

@@ -46,11 +46,12 @@ pub fn periods(at: NaiveDateTime) -> (i32, i32) {
 
 /// The id of the reader with this key, registering it on first sight.
 pub fn reader_id(conn: &mut SqliteConnection, key: &str) -> StoreResult<i32> {
+    // Most events come from readers seen before: look up first, write only when new.
+    if let Some(id) = find_reader(conn, key)? {
+        return Ok(id);
+    }
     Ok(diesel::insert_into(readers::table)
         .values(readers::key.eq(key))
-        .on_conflict(readers::key)
-        .do_update()
-        .set(readers::key.eq(excluded(readers::key)))
         .returning(readers::id)
         .get_result(conn)?)
 }

@@ -101,7 +101,8 @@ fn connection_pragmas(synchronous: &str) -> String {
          PRAGMA foreign_keys = ON;
          PRAGMA synchronous = {synchronous};
          PRAGMA temp_store = MEMORY;
-         PRAGMA cache_size = -32000;",
+         PRAGMA cache_size = -65536;
+         PRAGMA mmap_size = 1073741824;",
         BUSY_TIMEOUT.as_millis()
     )
 }

@@ -7,6 +7,7 @@ use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 
 pub mod activity;
+pub mod bulk;
 
 use crate::api::article_input::ArticleInput;
 use crate::content::Status;
@@ -21,7 +22,7 @@ const DEMO_SEED: u64 = 2026;
 const ARTICLES: &str = include_str!("articles.ndjson");
 
 /// `(slug, name, parent)`, parents before children.
-const CATEGORIES: &[(&str, &str, Option<&str>)] = &[
+pub const CATEGORIES: &[(&str, &str, Option<&str>)] = &[
     ("home", "Home", None),
     ("news", "News", Some("home")),
     ("world", "World", Some("news")),
@@ -42,7 +43,7 @@ const CATEGORIES: &[(&str, &str, Option<&str>)] = &[
 ];
 
 /// `(slug, name, bio)`.
-const AUTHORS: &[(&str, &str, &str)] = &[
+pub const AUTHORS: &[(&str, &str, &str)] = &[
     (
         "mara-ellison",
         "Mara Ellison",
@@ -71,57 +72,65 @@ pub fn seed_if_empty(db: &Db) -> anyhow::Result<Option<usize>> {
 }
 
 fn seed(conn: &mut SqliteConnection) -> StoreResult<Option<usize>> {
-    {
-        let has_content: bool =
-            diesel::select(diesel::dsl::exists(articles::table.select(articles::id)))
-                .get_result(conn)?;
-        let has_categories: bool = diesel::select(diesel::dsl::exists(
-            categories::table.select(categories::id),
-        ))
-        .get_result(conn)?;
-        if has_content || has_categories {
-            return Ok(None);
-        }
-        for (position, (slug, name, parent)) in CATEGORIES.iter().enumerate() {
-            let category = CategoryWrite {
-                slug: Some(slug.to_string()),
-                name: Some(name.to_string()),
-                parent: Some(parent.map(str::to_string)),
-                position: Some(position as i32),
-            };
-            taxonomy::insert_category(conn, &category)?;
-        }
-        for (slug, name, bio) in AUTHORS {
-            let author = AuthorWrite {
-                slug: Some(slug.to_string()),
-                name: Some(name.to_string()),
-                bio: Some(Some(bio.to_string())),
-            };
-            taxonomy::insert_author(conn, &author)?;
-        }
-        let now = db::now();
-        let mut readable = Vec::new();
-        let lines: Vec<&str> = ARTICLES
-            .lines()
-            .filter(|line| !line.trim().is_empty())
-            .collect();
-        for (i, line) in lines.iter().enumerate() {
-            let mut input: ArticleInput = serde_json::from_str(line).map_err(|error| {
-                StoreError::Internal(format!("demo article {}: {error}", i + 1))
-            })?;
-            let published = now - Duration::minutes(minutes_ago(i, lines.len()));
-            input.published_at = Some(published.and_utc());
-            let write = input.validate(now).map_err(|errors| {
-                StoreError::Internal(format!("demo article {}: {errors:?}", i + 1))
-            })?;
-            let id = article_writes::create(conn, &write)?;
-            if write.status == Status::Published {
-                readable.push((id, published));
-            }
-        }
-        activity::simulate(conn, &readable, now, DEMO_SEED)?;
-        Ok(Some(lines.len()))
+    if !is_empty(conn)? {
+        return Ok(None);
     }
+    seed_taxonomy(conn)?;
+    let now = db::now();
+    let mut readable = Vec::new();
+    let lines: Vec<&str> = ARTICLES
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .collect();
+    for (i, line) in lines.iter().enumerate() {
+        let mut input: ArticleInput = serde_json::from_str(line)
+            .map_err(|error| StoreError::Internal(format!("demo article {}: {error}", i + 1)))?;
+        let published = now - Duration::minutes(minutes_ago(i, lines.len()));
+        input.published_at = Some(published.and_utc());
+        let write = input.validate(now).map_err(|errors| {
+            StoreError::Internal(format!("demo article {}: {errors:?}", i + 1))
+        })?;
+        let id = article_writes::create(conn, &write)?;
+        if write.status == Status::Published {
+            readable.push((id, published));
+        }
+    }
+    activity::simulate(conn, &readable, now, DEMO_SEED)?;
+    Ok(Some(lines.len()))
+}
+
+/// True when the store has neither articles nor categories.
+pub fn is_empty(conn: &mut SqliteConnection) -> StoreResult<bool> {
+    let has_articles: bool =
+        diesel::select(diesel::dsl::exists(articles::table.select(articles::id)))
+            .get_result(conn)?;
+    let has_categories: bool = diesel::select(diesel::dsl::exists(
+        categories::table.select(categories::id),
+    ))
+    .get_result(conn)?;
+    Ok(!has_articles && !has_categories)
+}
+
+/// The demo category tree and authors.
+pub fn seed_taxonomy(conn: &mut SqliteConnection) -> StoreResult<()> {
+    for (position, (slug, name, parent)) in CATEGORIES.iter().enumerate() {
+        let category = CategoryWrite {
+            slug: Some(slug.to_string()),
+            name: Some(name.to_string()),
+            parent: Some(parent.map(str::to_string)),
+            position: Some(position as i32),
+        };
+        taxonomy::insert_category(conn, &category)?;
+    }
+    for (slug, name, bio) in AUTHORS {
+        let author = AuthorWrite {
+            slug: Some(slug.to_string()),
+            name: Some(name.to_string()),
+            bio: Some(Some(bio.to_string())),
+        };
+        taxonomy::insert_author(conn, &author)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
