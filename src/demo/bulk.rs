@@ -204,7 +204,7 @@ fn views_per_article(
     let pick = WeightedIndex::new(&weights)?;
     let mut counts = vec![0usize; articles];
     // Sampling 10 million times is slow; sample a million and scale.
-    let samples = total.min(1_000_000).max(1);
+    let samples = total.clamp(1, 1_000_000);
     for _ in 0..samples {
         counts[pick.sample(rng)] += 1;
     }
