@@ -140,17 +140,29 @@ pub struct Key {
 
 /// Rankings computed in the last few seconds, so that a busy front page does
 /// not sum buckets on every request. Counts in a ranking may lag by the TTL.
+///
+/// When an entry expires, one caller is chosen to recompute it while the
+/// others keep serving the old one (stale-while-revalidate), so that a burst
+/// of requests never waits on a pile of identical computations.
 #[derive(Debug)]
 pub struct Cache {
     ttl: Duration,
     entries: Mutex<HashMap<Key, Entry>>,
 }
 
-/// A cached ranking: when it was stored, when its counts were summed, the list.
-type Entry = (Instant, NaiveDateTime, Arc<Vec<Ranked>>);
+#[derive(Debug)]
+struct Entry {
+    stored: Instant,
+    computed_at: NaiveDateTime,
+    ranking: Arc<Vec<Ranked>>,
+    /// Since when a caller has been recomputing this entry.
+    refreshing: Option<Instant>,
+}
 
 /// Most rankings kept at once; the cache starts over when it is full.
 const MAX_ENTRIES: usize = 512;
+/// A recomputation that takes longer than this is presumed failed.
+const REFRESH_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Cache {
     /// A cache whose entries live `ttl` (zero: no caching).
@@ -161,11 +173,22 @@ impl Cache {
         }
     }
 
-    /// A fresh ranking for `key` and when it was computed.
+    /// A ranking to serve for `key`, with when it was computed; `None` tells
+    /// the caller to compute it (and [`Cache::put`] it).
     pub fn get(&self, key: &Key) -> Option<(NaiveDateTime, Arc<Vec<Ranked>>)> {
-        let entries = self.entries.lock().ok()?;
-        let (stored, computed_at, ranking) = entries.get(key)?;
-        (stored.elapsed() < self.ttl).then(|| (*computed_at, ranking.clone()))
+        let mut entries = self.entries.lock().ok()?;
+        let entry = entries.get_mut(key)?;
+        let hit = Some((entry.computed_at, entry.ranking.clone()));
+        if entry.stored.elapsed() < self.ttl {
+            return hit;
+        }
+        match entry.refreshing {
+            Some(since) if since.elapsed() < REFRESH_TIMEOUT => hit,
+            _ => {
+                entry.refreshing = Some(Instant::now());
+                None
+            }
+        }
     }
 
     /// Keeps a ranking computed at `computed_at`.
@@ -177,19 +200,20 @@ impl Cache {
             if entries.len() >= MAX_ENTRIES {
                 entries.clear();
             }
-            entries.insert(key, (Instant::now(), computed_at, ranking));
+            let entry = Entry { stored: Instant::now(), computed_at, ranking, refreshing: None };
+            entries.insert(key, entry);
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use chrono::{DateTime, Duration};
+    use chrono::{DateTime, Duration as Hours};
 
     use super::*;
 
     fn at(hours_ago: i64, now: NaiveDateTime) -> NaiveDateTime {
-        now - Duration::hours(hours_ago)
+        now - Hours::hours(hours_ago)
     }
 
     fn totals(id: i32, published_at: NaiveDateTime, views: i64, reactions: i64) -> Totals {
@@ -269,6 +293,20 @@ mod tests {
                 .collect::<Vec<_>>(),
             [2, 3, 1]
         );
+    }
+
+    #[test]
+    fn an_expired_ranking_is_recomputed_by_one_caller_while_others_get_the_old_one() {
+        let cache = Cache::new(Duration::from_millis(1));
+        let key = Key { window: Window::Day, metric: Metric::Trending, category: None, limit: 10 };
+        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap().naive_utc();
+        assert!(cache.get(&key).is_none(), "a miss is computed");
+        cache.put(key.clone(), now, Arc::new(vec![]));
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        assert!(cache.get(&key).is_none(), "the first caller after expiry recomputes");
+        assert!(cache.get(&key).is_some(), "the others serve the old ranking meanwhile");
+        cache.put(key.clone(), now, Arc::new(vec![]));
+        assert!(Cache::new(Duration::ZERO).get(&key).is_none());
     }
 
     #[test]
