@@ -200,7 +200,12 @@ impl Cache {
             if entries.len() >= MAX_ENTRIES {
                 entries.clear();
             }
-            let entry = Entry { stored: Instant::now(), computed_at, ranking, refreshing: None };
+            let entry = Entry {
+                stored: Instant::now(),
+                computed_at,
+                ranking,
+                refreshing: None,
+            };
             entries.insert(key, entry);
         }
     }
@@ -298,13 +303,26 @@ mod tests {
     #[test]
     fn an_expired_ranking_is_recomputed_by_one_caller_while_others_get_the_old_one() {
         let cache = Cache::new(Duration::from_millis(1));
-        let key = Key { window: Window::Day, metric: Metric::Trending, category: None, limit: 10 };
-        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap().naive_utc();
+        let key = Key {
+            window: Window::Day,
+            metric: Metric::Trending,
+            category: None,
+            limit: 10,
+        };
+        let now = DateTime::from_timestamp(1_800_000_000, 0)
+            .unwrap()
+            .naive_utc();
         assert!(cache.get(&key).is_none(), "a miss is computed");
         cache.put(key.clone(), now, Arc::new(vec![]));
         std::thread::sleep(std::time::Duration::from_millis(5));
-        assert!(cache.get(&key).is_none(), "the first caller after expiry recomputes");
-        assert!(cache.get(&key).is_some(), "the others serve the old ranking meanwhile");
+        assert!(
+            cache.get(&key).is_none(),
+            "the first caller after expiry recomputes"
+        );
+        assert!(
+            cache.get(&key).is_some(),
+            "the others serve the old ranking meanwhile"
+        );
         cache.put(key.clone(), now, Arc::new(vec![]));
         assert!(Cache::new(Duration::ZERO).get(&key).is_none());
     }
