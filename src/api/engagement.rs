@@ -39,6 +39,9 @@ pub fn check_reader(reader: &str, location: Location) -> AppResult<()> {
     }
 }
 
+/// Clients the limiter tracks before it forgets the ones at full allowance.
+const MAX_TRACKED_CLIENTS: usize = 100_000;
+
 /// Admission under the per-client limit on engagement writes.
 #[derive(Debug, Clone, Copy)]
 pub struct Limited;
@@ -57,6 +60,10 @@ impl FromRequest for Limited {
         let client = req
             .peer_addr()
             .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |addr| addr.ip());
+        // Forget clients whose allowance has refilled, so the table stays small.
+        if limiter.len() > MAX_TRACKED_CLIENTS {
+            limiter.retain_recent();
+        }
         ready(
             limiter
                 .check_key(&client)

@@ -11,8 +11,10 @@ use diesel::upsert::excluded;
 
 use super::StoreResult;
 use super::schema::{
-    article_counts, engagement_days, engagement_hours, reaction_kinds, reactions, readers, views,
+    article_counts, articles, engagement_days, engagement_hours, reaction_kinds, reactions,
+    readers, views,
 };
+use crate::content::Status;
 use crate::ranking::{Span, Totals};
 
 /// The `article_counts` counter of views; reactions count under their kind.
@@ -255,56 +257,72 @@ pub fn counts(
     Ok(counts)
 }
 
-/// Sums a bucket table per visible article from period `$from` on, in the
-/// given categories or all.
-macro_rules! window_totals_in {
-    ($conn:expr, $table:ident, $from:expr, $categories:expr, $now:expr) => {{
-        use super::schema::articles;
-        let base = $table::table
-            .inner_join(articles::table)
-            .filter($table::period.ge($from))
-            .filter(articles::status.eq(crate::content::Status::Published.as_str()))
-            .filter(articles::published_at.le($now))
-            .group_by($table::article_id);
-        let columns = (
-            $table::article_id,
-            diesel::dsl::max(articles::published_at),
-            diesel::dsl::sum($table::views),
-            diesel::dsl::sum($table::reactions),
-        );
-        let rows: Vec<(i32, Option<NaiveDateTime>, Option<i64>, Option<i64>)> = match $categories {
-            Some(ids) => base
-                .filter(articles::category_id.eq_any(ids))
-                .select(columns)
-                .load($conn)?,
-            None => base.select(columns).load($conn)?,
-        };
-        rows
-    }};
-}
+/// Rows of visible articles fetched per query when filtering candidates.
+const CANDIDATES_PER_QUERY: usize = 500;
 
 /// Engagement per visible article over a window's buckets, optionally only in
-/// some categories. Reads buckets, never raw events.
+/// some categories. Reads buckets, never raw events: one range scan of the
+/// bucket table's primary key, summed here (cheaper than a join and a GROUP
+/// BY in SQLite), then the visibility and category of the articles found.
 pub fn window_totals(
     conn: &mut SqliteConnection,
     span: Span,
     category_ids: Option<&[i32]>,
     now: NaiveDateTime,
 ) -> StoreResult<Vec<Totals>> {
-    let rows = match span {
-        Span::Hours(from) => window_totals_in!(conn, engagement_hours, from, category_ids, now),
-        Span::Days(from) => window_totals_in!(conn, engagement_days, from, category_ids, now),
-        Span::Everything => window_totals_in!(conn, engagement_days, i32::MIN, category_ids, now),
+    let rows: Vec<(i32, i32, i32)> = match span {
+        Span::Hours(from) => engagement_hours::table
+            .filter(engagement_hours::period.ge(from))
+            .select((
+                engagement_hours::article_id,
+                engagement_hours::views,
+                engagement_hours::reactions,
+            ))
+            .load(conn)?,
+        Span::Days(from) => engagement_days::table
+            .filter(engagement_days::period.ge(from))
+            .select((
+                engagement_days::article_id,
+                engagement_days::views,
+                engagement_days::reactions,
+            ))
+            .load(conn)?,
+        Span::Everything => engagement_days::table
+            .select((
+                engagement_days::article_id,
+                engagement_days::views,
+                engagement_days::reactions,
+            ))
+            .load(conn)?,
     };
-    Ok(rows
-        .into_iter()
-        .filter_map(|(article_id, published_at, views, reactions)| {
-            Some(Totals {
-                article_id,
-                published_at: published_at?,
-                views: views.unwrap_or(0),
-                reactions: reactions.unwrap_or(0),
-            })
-        })
-        .collect())
+    let mut sums: HashMap<i32, (i64, i64)> = HashMap::new();
+    for (article_id, views, reactions) in rows {
+        let sum = sums.entry(article_id).or_default();
+        sum.0 += i64::from(views);
+        sum.1 += i64::from(reactions);
+    }
+    let candidates: Vec<i32> = sums.keys().copied().collect();
+    let mut totals = Vec::with_capacity(candidates.len());
+    for chunk in candidates.chunks(CANDIDATES_PER_QUERY) {
+        let visible: Vec<(i32, Option<NaiveDateTime>, i32)> = articles::table
+            .filter(articles::id.eq_any(chunk))
+            .filter(articles::status.eq(Status::Published.as_str()))
+            .filter(articles::published_at.le(now))
+            .select((articles::id, articles::published_at, articles::category_id))
+            .load(conn)?;
+        for (article_id, published_at, category_id) in visible {
+            let in_category = category_ids.is_none_or(|ids| ids.contains(&category_id));
+            if let (true, Some(published_at), Some(&(views, reactions))) =
+                (in_category, published_at, sums.get(&article_id))
+            {
+                totals.push(Totals {
+                    article_id,
+                    published_at,
+                    views,
+                    reactions,
+                });
+            }
+        }
+    }
+    Ok(totals)
 }
