@@ -128,6 +128,14 @@ impl ApiError {
         ))
     }
 
+    /// Names the article in a 404 that came from looking it up.
+    pub fn about_article(self, id_or_slug: &str) -> Self {
+        match self {
+            Self::NotFound(_) => Self::article_not_found(id_or_slug),
+            other => other,
+        }
+    }
+
     fn problem(&self) -> Problem {
         let status = self.status_code();
         let (code, title, detail, errors) = match self {

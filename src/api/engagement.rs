@@ -179,13 +179,6 @@ pub async fn list_reaction_kinds(state: Data<AppState>) -> AppResult<HttpRespons
     }))
 }
 
-fn article_not_found(id_or_slug: &str) -> impl FnOnce(ApiError) -> ApiError + '_ {
-    move |error| match error {
-        ApiError::NotFound(_) => ApiError::article_not_found(id_or_slug),
-        other => other,
-    }
-}
-
 /// Count a view of a published article.
 ///
 /// The body is optional: `{"reader": "..."}` links the view to a reader for
@@ -225,8 +218,7 @@ pub async fn record_view(
             ))
         })
         .await
-        .map_err(ApiError::from)
-        .map_err(article_not_found(&id_or_slug))?;
+        .map_err(|error| ApiError::from(error).about_article(&id_or_slug))?;
     Ok(HttpResponse::Ok().json(ViewResponse {
         data: ViewCount { article_id, views },
         meta: Meta::default(),
@@ -270,8 +262,7 @@ async fn change_reaction(
             Ok(Some((id, outcome)))
         })
         .await
-        .map_err(ApiError::from)
-        .map_err(article_not_found(id_or_slug))?;
+        .map_err(|error| ApiError::from(error).about_article(id_or_slug))?;
     let (article_id, outcome) = outcome.ok_or_else(|| {
         ApiError::NotFound(format!(
             "There is no reaction kind `{}`; GET /api/v1/reaction-kinds lists them.",

@@ -53,13 +53,6 @@ async fn respond_with(
     }))
 }
 
-fn not_found(id_or_slug: &str) -> impl FnOnce(ApiError) -> ApiError + '_ {
-    move |error| match error {
-        ApiError::NotFound(_) => ApiError::article_not_found(id_or_slug),
-        other => other,
-    }
-}
-
 /// Create an article.
 ///
 /// The slug is derived from the title when not given (with a numeric suffix
@@ -121,8 +114,7 @@ pub async fn replace_article(
             Ok(id)
         })
         .await
-        .map_err(ApiError::from)
-        .map_err(not_found(&id_or_slug))?;
+        .map_err(|error| ApiError::from(error).about_article(&id_or_slug))?;
     respond_with(&state, id, HttpResponse::Ok()).await
 }
 
@@ -172,8 +164,7 @@ pub async fn patch_article(
             Ok(id)
         })
         .await
-        .map_err(ApiError::from)
-        .map_err(not_found(&id_or_slug))?;
+        .map_err(|error| ApiError::from(error).about_article(&id_or_slug))?;
     respond_with(&state, id, HttpResponse::Ok()).await
 }
 
@@ -208,8 +199,7 @@ pub async fn delete_article(
             article_writes::delete(conn, id)
         })
         .await
-        .map_err(ApiError::from)
-        .map_err(not_found(&id_or_slug))?;
+        .map_err(|error| ApiError::from(error).about_article(&id_or_slug))?;
     Ok(HttpResponse::NoContent().finish())
 }
 
