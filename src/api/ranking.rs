@@ -159,7 +159,14 @@ pub async fn ranking(
         limit: limit as usize,
     };
     let decay = state.decay;
-    let cached = state.rankings.get(&key);
+    let mut cached = state.rankings.get(&key);
+    // Whoever computes holds the key's flight lock; those that wait for it
+    // then find the fresh ranking instead of computing it again.
+    let mut flight = None;
+    if cached.is_none() {
+        flight = Some(state.rankings.flight(&key).lock_owned().await);
+        cached = state.rankings.fresh(&key);
+    }
     let fresh_key = cached.is_none().then(|| key.clone());
     let (computed_at, ranked, rows, extras) = state
         .db
@@ -191,6 +198,7 @@ pub async fn ranking(
     if let Some(key) = fresh_key {
         state.rankings.put(key, computed_at, ranked.clone());
     }
+    drop(flight);
     let mut rows: HashMap<i32, _> = rows.into_iter().map(|row| (row.id, row)).collect();
     let data = ranked
         .iter()

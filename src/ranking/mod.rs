@@ -148,6 +148,9 @@ pub struct Key {
 pub struct Cache {
     ttl: Duration,
     entries: Mutex<HashMap<Key, Entry>>,
+    /// One lock per key, held by whoever computes it, so that a burst of
+    /// misses computes a ranking once and the rest wait for it.
+    flights: Mutex<HashMap<Key, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 #[derive(Debug)]
@@ -170,7 +173,28 @@ impl Cache {
         Self {
             ttl,
             entries: Mutex::default(),
+            flights: Mutex::default(),
         }
+    }
+
+    /// The lock to hold while computing `key`.
+    pub fn flight(&self, key: &Key) -> Arc<tokio::sync::Mutex<()>> {
+        let mut flights = match self.flights.lock() {
+            Ok(flights) => flights,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if flights.len() >= MAX_ENTRIES {
+            flights.clear();
+        }
+        flights.entry(key.clone()).or_default().clone()
+    }
+
+    /// A ranking for `key` only if it is fresh (what a caller that waited
+    /// for the flight lock checks before computing).
+    pub fn fresh(&self, key: &Key) -> Option<(NaiveDateTime, Arc<Vec<Ranked>>)> {
+        let entries = self.entries.lock().ok()?;
+        let entry = entries.get(key)?;
+        (entry.stored.elapsed() < self.ttl).then(|| (entry.computed_at, entry.ranking.clone()))
     }
 
     /// A ranking to serve for `key`, with when it was computed; `None` tells
