@@ -22,6 +22,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::api;
+use crate::api::ranking::RankingItem;
 use crate::auth::{self, KeyHash};
 use crate::config::Config;
 use crate::db::Db;
@@ -41,11 +42,17 @@ pub struct AppState {
     pub limiter: Option<ClientLimiter>,
     /// How `trending` rankings decay.
     pub decay: Decay,
-    /// Recently computed rankings.
-    pub rankings: ranking::Cache,
+    /// Recently computed rankings, ready to serve.
+    pub rankings: ranking::Cache<Vec<RankingItem>>,
 }
 
 impl AppState {
+    /// Drops whatever is cached of article content; every admin write calls
+    /// it once it has committed, so no response shows an old title.
+    pub fn content_changed(&self) {
+        self.rankings.clear();
+    }
+
     /// State for a configuration over an open store.
     pub fn new(config: &Config, db: Db) -> Self {
         Self {

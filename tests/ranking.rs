@@ -202,3 +202,34 @@ async fn bad_ranking_parameters_are_named() {
             .assert_problem(400, &[name]);
     }
 }
+
+#[actix_web::test]
+async fn a_cached_ranking_never_shows_an_old_title() {
+    let (app, dir) = test_app_with(false, &[("FRONTPAGE_RANKING_CACHE_SECS", "600")]).await;
+    seed_categories(&app).await;
+    let db = Db::open(&common::config(&dir, false).database_path, 1).unwrap();
+    let id = create(&app, published("First title", "news", 1)).await["id"]
+        .as_i64()
+        .unwrap();
+    views_at(&db, id, 3, 0);
+    assert_eq!(
+        titles(&send(&app, get("/api/v1/ranking")).await),
+        ["First title"]
+    );
+    // Engagement may lag in a cached ranking...
+    views_at(&db, id, 3, 0);
+    assert_eq!(
+        send(&app, get("/api/v1/ranking")).await.body["data"][0]["views"],
+        3
+    );
+    // ...but an edit shows at once.
+    let patch = common::admin(
+        "PATCH",
+        &format!("/api/v1/articles/{id}"),
+        json!({"title": "Second title"}),
+    );
+    assert_eq!(send(&app, patch).await.status, 200);
+    let reply = send(&app, get("/api/v1/ranking")).await;
+    assert_eq!(titles(&reply), ["Second title"]);
+    assert_eq!(reply.body["data"][0]["views"], 6);
+}

@@ -203,6 +203,7 @@ pub async fn create_author(
         .db
         .write(move |conn| taxonomy::insert_author(conn, &write))
         .await?;
+    state.content_changed();
     let location = format!("/api/v1/authors/{}", row.slug);
     Ok(created(
         location,
@@ -250,6 +251,7 @@ pub async fn update_author(
             ApiError::NotFound(_) => author_not_found(&slug),
             other => other,
         })?;
+    state.content_changed();
     Ok(HttpResponse::Ok().json(AuthorResponse {
         data: row.into(),
         meta: Meta::default(),

@@ -225,6 +225,7 @@ pub async fn create_category(
             CategoryTree::load(conn)
         })
         .await?;
+    state.content_changed();
     let data = category(&tree, &slug).ok_or_else(|| category_not_found(&slug))?;
     Ok(created(
         format!("/api/v1/categories/{slug}"),
@@ -282,6 +283,7 @@ pub async fn update_category(
             ApiError::NotFound(_) => category_not_found(&current),
             other => other,
         })?;
+    state.content_changed();
     let data = category(&tree, &final_slug).ok_or_else(|| category_not_found(&final_slug))?;
     Ok(HttpResponse::Ok().json(CategoryResponse {
         data,

@@ -77,6 +77,7 @@ pub async fn create_article(
         .db
         .write(move |conn| article_writes::create(conn, &write))
         .await?;
+    state.content_changed();
     let mut created = HttpResponse::Created();
     created.insert_header((header::LOCATION, format!("/api/v1/articles/{id}")));
     respond_with(&state, id, created).await
@@ -115,6 +116,7 @@ pub async fn replace_article(
         })
         .await
         .map_err(|error| ApiError::from(error).about_article(&id_or_slug))?;
+    state.content_changed();
     respond_with(&state, id, HttpResponse::Ok()).await
 }
 
@@ -165,6 +167,7 @@ pub async fn patch_article(
         })
         .await
         .map_err(|error| ApiError::from(error).about_article(&id_or_slug))?;
+    state.content_changed();
     respond_with(&state, id, HttpResponse::Ok()).await
 }
 
@@ -200,6 +203,7 @@ pub async fn delete_article(
         })
         .await
         .map_err(|error| ApiError::from(error).about_article(&id_or_slug))?;
+    state.content_changed();
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -303,6 +307,7 @@ pub async fn bulk_import(
             .db
             .write(move |conn| upsert_batch(conn, batch))
             .await?;
+        state.content_changed();
         for (line, outcome) in outcomes {
             match outcome {
                 Ok(Upserted::Created) => report.created += 1,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use actix_web::web::Data;
 use actix_web::{HttpResponse, get};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -144,7 +144,45 @@ pub struct RankingResponse {
     pub meta: RankingMeta,
 }
 
-/// Computes (or reuses) a ranking and loads its articles.
+/// Sums the window's buckets, ranks, and loads the ranked articles.
+async fn compute(state: &AppState, key: Key) -> AppResult<(NaiveDateTime, Arc<Vec<RankingItem>>)> {
+    let decay = state.decay;
+    let (now, ranked, rows, extras) = state
+        .db
+        .read(move |conn| {
+            let now = crate::db::now();
+            let tree = CategoryTree::load(conn)?;
+            let ids = key.category.as_deref().map(|slug| {
+                tree.by_slug(slug)
+                    .map(|c| tree.subtree_ids(c.id))
+                    .unwrap_or_default()
+            });
+            let totals =
+                engagement::window_totals(conn, key.window.span(now), ids.as_deref(), now)?;
+            let ranked = ranking::rank(totals, key.metric, decay, now, key.limit);
+            let article_ids: Vec<i32> = ranked.iter().map(|r| r.totals.article_id).collect();
+            let rows = articles::by_ids(conn, &article_ids)?;
+            let extras = articles::extras(conn, &rows)?;
+            Ok((now, ranked, rows, extras))
+        })
+        .await?;
+    let mut rows: HashMap<i32, _> = rows.into_iter().map(|row| (row.id, row)).collect();
+    let items = ranked
+        .iter()
+        .filter_map(|r| Some((r, rows.remove(&r.totals.article_id)?)))
+        .enumerate()
+        .map(|(i, (r, row))| RankingItem {
+            rank: i as u32 + 1,
+            article: ArticleSummary::new(row, &extras),
+            score: r.score,
+            views: r.totals.views,
+            reactions: r.totals.reactions,
+        })
+        .collect();
+    Ok((now, Arc::new(items)))
+}
+
+/// A ranking, computed or reused.
 pub async fn ranking(
     state: &AppState,
     window: RankingWindow,
@@ -167,51 +205,16 @@ pub async fn ranking(
         flight = Some(state.rankings.flight(&key).lock_owned().await);
         cached = state.rankings.fresh(&key);
     }
-    let fresh_key = cached.is_none().then(|| key.clone());
-    let (computed_at, ranked, rows, extras) = state
-        .db
-        .read(move |conn| {
-            let (computed_at, ranked) = match cached {
-                Some(hit) => hit,
-                None => {
-                    let now = crate::db::now();
-                    let tree = CategoryTree::load(conn)?;
-                    let ids = key.category.as_deref().map(|slug| {
-                        tree.by_slug(slug)
-                            .map(|c| tree.subtree_ids(c.id))
-                            .unwrap_or_default()
-                    });
-                    let totals =
-                        engagement::window_totals(conn, key.window.span(now), ids.as_deref(), now)?;
-                    (
-                        now,
-                        Arc::new(ranking::rank(totals, key.metric, decay, now, key.limit)),
-                    )
-                }
-            };
-            let ids: Vec<i32> = ranked.iter().map(|r| r.totals.article_id).collect();
-            let rows = articles::by_ids(conn, &ids)?;
-            let extras = articles::extras(conn, &rows)?;
-            Ok((computed_at, ranked, rows, extras))
-        })
-        .await?;
-    if let Some(key) = fresh_key {
-        state.rankings.put(key, computed_at, ranked.clone());
-    }
+    let (computed_at, items) = match cached {
+        Some(hit) => hit,
+        None => {
+            let computed = compute(state, key.clone()).await?;
+            state.rankings.put(key, computed.0, computed.1.clone());
+            computed
+        }
+    };
     drop(flight);
-    let mut rows: HashMap<i32, _> = rows.into_iter().map(|row| (row.id, row)).collect();
-    let data = ranked
-        .iter()
-        .filter_map(|r| Some((r, rows.remove(&r.totals.article_id)?)))
-        .enumerate()
-        .map(|(i, (r, row))| RankingItem {
-            rank: i as u32 + 1,
-            article: ArticleSummary::new(row, &extras),
-            score: r.score,
-            views: r.totals.views,
-            reactions: r.totals.reactions,
-        })
-        .collect();
+    let data = items.as_ref().clone();
     Ok(RankingResponse {
         data,
         meta: RankingMeta {

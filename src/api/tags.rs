@@ -167,6 +167,7 @@ pub async fn create_tag(
         .db
         .write(move |conn| taxonomy::insert_tag(conn, &slug, &name))
         .await?;
+    state.content_changed();
     let location = format!("/api/v1/tags/{}", row.slug);
     Ok(created(
         location,
@@ -210,6 +211,7 @@ pub async fn update_tag(
             ApiError::NotFound(_) => tag_not_found(&slug),
             other => other,
         })?;
+    state.content_changed();
     Ok(HttpResponse::Ok().json(TagResponse {
         data: row.into(),
         meta: Meta::default(),

@@ -139,25 +139,28 @@ pub struct Key {
 }
 
 /// Rankings computed in the last few seconds, so that a busy front page does
-/// not sum buckets on every request. Counts in a ranking may lag by the TTL.
+/// not sum buckets (or load articles) on every request. Counts in a ranking
+/// may lag by the TTL; anything else must be dropped with [`Cache::clear`]
+/// when it changes. `V` is what is kept per ranking (the HTTP layer keeps its
+/// finished items).
 ///
 /// When an entry expires, one caller is chosen to recompute it while the
 /// others keep serving the old one (stale-while-revalidate), so that a burst
 /// of requests never waits on a pile of identical computations.
 #[derive(Debug)]
-pub struct Cache {
+pub struct Cache<V> {
     ttl: Duration,
-    entries: Mutex<HashMap<Key, Entry>>,
+    entries: Mutex<HashMap<Key, Entry<V>>>,
     /// One lock per key, held by whoever computes it, so that a burst of
     /// misses computes a ranking once and the rest wait for it.
     flights: Mutex<HashMap<Key, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 #[derive(Debug)]
-struct Entry {
+struct Entry<V> {
     stored: Instant,
     computed_at: NaiveDateTime,
-    ranking: Arc<Vec<Ranked>>,
+    ranking: Arc<V>,
     /// Since when a caller has been recomputing this entry.
     refreshing: Option<Instant>,
 }
@@ -167,7 +170,7 @@ const MAX_ENTRIES: usize = 512;
 /// A recomputation that takes longer than this is presumed failed.
 const REFRESH_TIMEOUT: Duration = Duration::from_secs(10);
 
-impl Cache {
+impl<V> Cache<V> {
     /// A cache whose entries live `ttl` (zero: no caching).
     pub fn new(ttl: Duration) -> Self {
         Self {
@@ -191,7 +194,7 @@ impl Cache {
 
     /// A ranking for `key` only if it is fresh (what a caller that waited
     /// for the flight lock checks before computing).
-    pub fn fresh(&self, key: &Key) -> Option<(NaiveDateTime, Arc<Vec<Ranked>>)> {
+    pub fn fresh(&self, key: &Key) -> Option<(NaiveDateTime, Arc<V>)> {
         let entries = self.entries.lock().ok()?;
         let entry = entries.get(key)?;
         (entry.stored.elapsed() < self.ttl).then(|| (entry.computed_at, entry.ranking.clone()))
@@ -199,7 +202,7 @@ impl Cache {
 
     /// A ranking to serve for `key`, with when it was computed; `None` tells
     /// the caller to compute it (and [`Cache::put`] it).
-    pub fn get(&self, key: &Key) -> Option<(NaiveDateTime, Arc<Vec<Ranked>>)> {
+    pub fn get(&self, key: &Key) -> Option<(NaiveDateTime, Arc<V>)> {
         let mut entries = self.entries.lock().ok()?;
         let entry = entries.get_mut(key)?;
         let hit = Some((entry.computed_at, entry.ranking.clone()));
@@ -216,7 +219,7 @@ impl Cache {
     }
 
     /// Keeps a ranking computed at `computed_at`.
-    pub fn put(&self, key: Key, computed_at: NaiveDateTime, ranking: Arc<Vec<Ranked>>) {
+    pub fn put(&self, key: Key, computed_at: NaiveDateTime, ranking: Arc<V>) {
         if self.ttl.is_zero() {
             return;
         }
@@ -231,6 +234,13 @@ impl Cache {
                 refreshing: None,
             };
             entries.insert(key, entry);
+        }
+    }
+
+    /// Forgets every ranking (after a write that changes what they show).
+    pub fn clear(&self) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.clear();
         }
     }
 }
@@ -326,7 +336,7 @@ mod tests {
 
     #[test]
     fn an_expired_ranking_is_recomputed_by_one_caller_while_others_get_the_old_one() {
-        let cache = Cache::new(Duration::from_millis(1));
+        let cache: Cache<Vec<Ranked>> = Cache::new(Duration::from_millis(1));
         let key = Key {
             window: Window::Day,
             metric: Metric::Trending,
@@ -348,7 +358,9 @@ mod tests {
             "the others serve the old ranking meanwhile"
         );
         cache.put(key.clone(), now, Arc::new(vec![]));
-        assert!(Cache::new(Duration::ZERO).get(&key).is_none());
+        assert!(Cache::<()>::new(Duration::ZERO).get(&key).is_none());
+        cache.clear();
+        assert!(cache.fresh(&key).is_none());
     }
 
     #[test]
