@@ -208,8 +208,11 @@ pub async fn ranking(
     let (computed_at, items) = match cached {
         Some(hit) => hit,
         None => {
+            let generation = state.rankings.generation();
             let computed = compute(state, key.clone()).await?;
-            state.rankings.put(key, computed.0, computed.1.clone());
+            state
+                .rankings
+                .put(key, generation, computed.0, computed.1.clone());
             computed
         }
     };

@@ -3,6 +3,7 @@
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -154,6 +155,8 @@ pub struct Cache<V> {
     /// One lock per key, held by whoever computes it, so that a burst of
     /// misses computes a ranking once and the rest wait for it.
     flights: Mutex<HashMap<Key, Arc<tokio::sync::Mutex<()>>>>,
+    /// Bumped by [`Cache::clear`]: a ranking computed before a clear is not kept.
+    generation: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -177,7 +180,13 @@ impl<V> Cache<V> {
             ttl,
             entries: Mutex::default(),
             flights: Mutex::default(),
+            generation: AtomicU64::new(0),
         }
+    }
+
+    /// The generation to pass to [`Cache::put`]; read it before computing.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(AtomicOrdering::SeqCst)
     }
 
     /// The lock to hold while computing `key`.
@@ -218,12 +227,16 @@ impl<V> Cache<V> {
         }
     }
 
-    /// Keeps a ranking computed at `computed_at`.
-    pub fn put(&self, key: Key, computed_at: NaiveDateTime, ranking: Arc<V>) {
+    /// Keeps a ranking computed at `computed_at` from what the store held at
+    /// `generation`; one that a clear has overtaken is dropped.
+    pub fn put(&self, key: Key, generation: u64, computed_at: NaiveDateTime, ranking: Arc<V>) {
         if self.ttl.is_zero() {
             return;
         }
         if let Ok(mut entries) = self.entries.lock() {
+            if generation != self.generation() {
+                return;
+            }
             if entries.len() >= MAX_ENTRIES {
                 entries.clear();
             }
@@ -240,6 +253,7 @@ impl<V> Cache<V> {
     /// Forgets every ranking (after a write that changes what they show).
     pub fn clear(&self) {
         if let Ok(mut entries) = self.entries.lock() {
+            self.generation.fetch_add(1, AtomicOrdering::SeqCst);
             entries.clear();
         }
     }
@@ -347,7 +361,7 @@ mod tests {
             .unwrap()
             .naive_utc();
         assert!(cache.get(&key).is_none(), "a miss is computed");
-        cache.put(key.clone(), now, Arc::new(vec![]));
+        cache.put(key.clone(), cache.generation(), now, Arc::new(vec![]));
         std::thread::sleep(std::time::Duration::from_millis(5));
         assert!(
             cache.get(&key).is_none(),
@@ -357,10 +371,27 @@ mod tests {
             cache.get(&key).is_some(),
             "the others serve the old ranking meanwhile"
         );
-        cache.put(key.clone(), now, Arc::new(vec![]));
         assert!(Cache::<()>::new(Duration::ZERO).get(&key).is_none());
+    }
+
+    #[test]
+    fn a_ranking_computed_before_a_clear_is_not_kept() {
+        let cache: Cache<u8> = Cache::new(Duration::from_secs(600));
+        let key = Key {
+            window: Window::Day,
+            metric: Metric::Views,
+            category: None,
+            limit: 10,
+        };
+        let now = DateTime::from_timestamp(1_800_000_000, 0)
+            .unwrap()
+            .naive_utc();
+        let before = cache.generation();
         cache.clear();
+        cache.put(key.clone(), before, now, Arc::new(1));
         assert!(cache.fresh(&key).is_none());
+        cache.put(key.clone(), cache.generation(), now, Arc::new(2));
+        assert_eq!(cache.fresh(&key).map(|(_, v)| *v), Some(2));
     }
 
     #[test]
