@@ -128,10 +128,10 @@ impl ApiError {
         ))
     }
 
-    /// Names the article in a 404 that came from looking it up.
-    pub fn about_article(self, id_or_slug: &str) -> Self {
+    /// Replaces a store's generic 404 with one that names what was looked up.
+    pub fn not_found_as(self, named: impl FnOnce() -> Self) -> Self {
         match self {
-            Self::NotFound(_) => Self::article_not_found(id_or_slug),
+            Self::NotFound(_) => named(),
             other => other,
         }
     }

@@ -247,10 +247,7 @@ pub async fn update_author(
         .db
         .write(move |conn| taxonomy::update_author(conn, &lookup, &write))
         .await
-        .map_err(|error| match ApiError::from(error) {
-            ApiError::NotFound(_) => author_not_found(&slug),
-            other => other,
-        })?;
+        .map_err(|error| ApiError::from(error).not_found_as(|| author_not_found(&slug)))?;
     state.content_changed();
     Ok(HttpResponse::Ok().json(AuthorResponse {
         data: row.into(),

@@ -279,10 +279,7 @@ pub async fn update_category(
             CategoryTree::load(conn)
         })
         .await
-        .map_err(|error| match ApiError::from(error) {
-            ApiError::NotFound(_) => category_not_found(&current),
-            other => other,
-        })?;
+        .map_err(|error| ApiError::from(error).not_found_as(|| category_not_found(&current)))?;
     state.content_changed();
     let data = category(&tree, &final_slug).ok_or_else(|| category_not_found(&final_slug))?;
     Ok(HttpResponse::Ok().json(CategoryResponse {

@@ -218,7 +218,9 @@ pub async fn record_view(
             ))
         })
         .await
-        .map_err(|error| ApiError::from(error).about_article(&id_or_slug))?;
+        .map_err(|error| {
+            ApiError::from(error).not_found_as(|| ApiError::article_not_found(&id_or_slug))
+        })?;
     Ok(HttpResponse::Ok().json(ViewResponse {
         data: ViewCount { article_id, views },
         meta: Meta::default(),
@@ -262,7 +264,9 @@ async fn change_reaction(
             Ok(Some((id, outcome)))
         })
         .await
-        .map_err(|error| ApiError::from(error).about_article(id_or_slug))?;
+        .map_err(|error| {
+            ApiError::from(error).not_found_as(|| ApiError::article_not_found(id_or_slug))
+        })?;
     let (article_id, outcome) = outcome.ok_or_else(|| {
         ApiError::NotFound(format!(
             "There is no reaction kind `{}`; GET /api/v1/reaction-kinds lists them.",

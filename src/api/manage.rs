@@ -115,7 +115,9 @@ pub async fn replace_article(
             Ok(id)
         })
         .await
-        .map_err(|error| ApiError::from(error).about_article(&id_or_slug))?;
+        .map_err(|error| {
+            ApiError::from(error).not_found_as(|| ApiError::article_not_found(&id_or_slug))
+        })?;
     state.content_changed();
     respond_with(&state, id, HttpResponse::Ok()).await
 }
@@ -166,7 +168,9 @@ pub async fn patch_article(
             Ok(id)
         })
         .await
-        .map_err(|error| ApiError::from(error).about_article(&id_or_slug))?;
+        .map_err(|error| {
+            ApiError::from(error).not_found_as(|| ApiError::article_not_found(&id_or_slug))
+        })?;
     state.content_changed();
     respond_with(&state, id, HttpResponse::Ok()).await
 }
@@ -202,7 +206,9 @@ pub async fn delete_article(
             article_writes::delete(conn, id)
         })
         .await
-        .map_err(|error| ApiError::from(error).about_article(&id_or_slug))?;
+        .map_err(|error| {
+            ApiError::from(error).not_found_as(|| ApiError::article_not_found(&id_or_slug))
+        })?;
     state.content_changed();
     Ok(HttpResponse::NoContent().finish())
 }

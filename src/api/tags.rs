@@ -207,10 +207,7 @@ pub async fn update_tag(
             taxonomy::update_tag(conn, &lookup, new_slug.as_deref(), name.as_deref())
         })
         .await
-        .map_err(|error| match ApiError::from(error) {
-            ApiError::NotFound(_) => tag_not_found(&slug),
-            other => other,
-        })?;
+        .map_err(|error| ApiError::from(error).not_found_as(|| tag_not_found(&slug)))?;
     state.content_changed();
     Ok(HttpResponse::Ok().json(TagResponse {
         data: row.into(),
