@@ -4,16 +4,24 @@ mod common;
 
 use chrono::{Duration, Utc};
 use common::{article, create, get, seed_categories, send, test_app_with};
-use frontpage::db::{Db, engagement};
+use frontpage::db::Db;
+use frontpage::db::articles::ArticleKey;
+use frontpage::db::engagement::{self, View};
 use serde_json::{Value, json};
 
 /// Records `count` views of article `id`, `hours_ago` hours ago, straight
 /// through the store (the API only records views as of now).
 fn views_at(db: &Db, id: i64, count: usize, hours_ago: i64) {
     let at = frontpage::db::now() - Duration::hours(hours_ago);
-    db.write_blocking(move |conn| {
+    db.write_tallied_blocking(move |_, tally| {
         for _ in 0..count {
-            engagement::record_view(conn, id as i32, None, at)?;
+            let view = View {
+                article: ArticleKey::Id(id as i32),
+                reader: None,
+                at,
+                visible_at: None,
+            };
+            engagement::record_view(tally, view);
         }
         Ok(())
     })

@@ -15,7 +15,7 @@ use super::Meta;
 use super::extract::{JsonBody, read_optional_json};
 use crate::app::AppState;
 use crate::db::articles::{self, ArticleKey};
-use crate::db::engagement::{self, ReactionOutcome};
+use crate::db::engagement::{self, ReactionOutcome, View, ViewOutcome};
 use crate::db::{self, StoreError};
 use crate::error::{ApiError, AppResult, FieldError, Location, Problem, echo};
 
@@ -206,21 +206,20 @@ pub async fn record_view(
     if let Some(reader) = &input.reader {
         check_reader(reader, Location::Body)?;
     }
-    let key = ArticleKey::parse(&id_or_slug);
     let now = db::now();
-    let (article_id, views) = state
+    let view = View {
+        article: ArticleKey::parse(&id_or_slug),
+        reader: input.reader,
+        at: now,
+        visible_at: Some(now),
+    };
+    let outcome = state
         .db
-        .write(move |conn| {
-            let id = articles::visible_id(conn, &key, now)?.ok_or(StoreError::NotFound)?;
-            Ok((
-                id,
-                engagement::record_view(conn, id, input.reader.as_deref(), now)?,
-            ))
-        })
-        .await
-        .map_err(|error| {
-            ApiError::from(error).not_found_as(|| ApiError::article_not_found(&id_or_slug))
-        })?;
+        .tally(move |tally| engagement::record_view(tally, view))
+        .await?;
+    let Some(&ViewOutcome::Counted { article_id, views }) = outcome.get() else {
+        return Err(ApiError::article_not_found(&id_or_slug));
+    };
     Ok(HttpResponse::Ok().json(ViewResponse {
         data: ViewCount { article_id, views },
         meta: Meta::default(),
@@ -248,17 +247,17 @@ async fn change_reaction(
     let stored_kind = kind.clone();
     let outcome: Option<(i32, ReactionOutcome)> = state
         .db
-        .write(move |conn| {
+        .write_tallied(move |conn, tally| {
             let id = articles::visible_id(conn, &key, now)?.ok_or(StoreError::NotFound)?;
             if !engagement::kind_exists(conn, &stored_kind)? {
                 return Ok(None);
             }
             let outcome = match change {
                 Change::Add => {
-                    engagement::add_reaction(conn, id, &stored_kind, &input.reader, now)?
+                    engagement::add_reaction(conn, tally, id, &stored_kind, &input.reader, now)?
                 }
                 Change::Remove => {
-                    engagement::remove_reaction(conn, id, &stored_kind, &input.reader)?
+                    engagement::remove_reaction(conn, tally, id, &stored_kind, &input.reader)?
                 }
             };
             Ok(Some((id, outcome)))

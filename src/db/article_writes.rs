@@ -116,7 +116,7 @@ fn slug_owner(conn: &mut SqliteConnection, slug: &str) -> StoreResult<Option<i32
     Ok(articles::table
         .filter(articles::slug.eq(slug))
         .select(articles::id)
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 

@@ -33,7 +33,7 @@ pub struct ArticleRow {
 }
 
 /// How a request names an article.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ArticleKey {
     Id(i32),
     Slug(String),
@@ -84,7 +84,7 @@ pub fn list(conn: &mut SqliteConnection, filter: &ListFilter) -> StoreResult<Vec
 pub fn count(conn: &mut SqliteConnection, filter: &ListFilter) -> StoreResult<i64> {
     Ok(filtered(filter)
         .select(diesel::dsl::count_star())
-        .first(conn)?)
+        .get_result(conn)?)
 }
 
 type ListQuery = articles::BoxedQuery<'static, Sqlite, AsSelect<ArticleRow, Sqlite>>;
@@ -151,7 +151,7 @@ pub fn find(conn: &mut SqliteConnection, key: &ArticleKey) -> StoreResult<Option
         ArticleKey::Id(id) => query.filter(articles::id.eq(*id)),
         ArticleKey::Slug(slug) => query.filter(articles::slug.eq(slug.clone())),
     };
-    Ok(query.first(conn).optional()?)
+    Ok(query.get_result(conn).optional()?)
 }
 
 /// The id of the article `key` names, if public readers can see it at `now`.
@@ -170,12 +170,12 @@ pub fn visible_id(
             .filter(articles::id.eq(*id))
             .filter(visible)
             .select(articles::id)
-            .first(conn),
+            .get_result(conn),
         ArticleKey::Slug(slug) => articles::table
             .filter(articles::slug.eq(slug))
             .filter(visible)
             .select(articles::id)
-            .first(conn),
+            .get_result(conn),
     };
     Ok(found.optional()?)
 }
@@ -193,7 +193,7 @@ pub fn body(conn: &mut SqliteConnection, id: i32) -> StoreResult<String> {
     Ok(articles::table
         .find(id)
         .select(articles::body_html)
-        .first(conn)?)
+        .get_result(conn)?)
 }
 
 /// The rows an article's wire form needs besides its own.

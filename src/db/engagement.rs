@@ -1,8 +1,9 @@
 //! Engagement: views and reactions, kept per reader, with running totals per
 //! article and hourly and daily buckets, all updated in the same transaction
-//! as the event they count.
+//! as the events they count (gathered per group commit in a [`Tally`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, OnceLock};
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -10,10 +11,12 @@ use diesel::sqlite::SqliteConnection;
 use diesel::upsert::excluded;
 
 use super::StoreResult;
+use super::articles::{self as stored, ArticleKey};
 use super::schema::{
     article_counts, articles, engagement_days, engagement_hours, reaction_kinds, reactions,
     readers, views,
 };
+use super::writer::Batch;
 use crate::content::Status;
 use crate::ranking::{Span, Totals};
 
@@ -63,99 +66,276 @@ pub fn find_reader(conn: &mut SqliteConnection, key: &str) -> StoreResult<Option
     Ok(readers::table
         .filter(readers::key.eq(key))
         .select(readers::id)
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 
-/// Adds to an article's buckets for the hour and day of `at`.
-fn bump_buckets(
-    conn: &mut SqliteConnection,
-    article_id: i32,
-    at: NaiveDateTime,
+/// Rows per multi-row upsert (SQLite allows 32,766 bound values).
+const ROWS_PER_UPSERT: usize = 5_000;
+
+/// Views and reactions in one bucket.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Bucket {
     views: i32,
     reactions: i32,
-) -> StoreResult<()> {
-    let (hour, day) = periods(at);
-    diesel::insert_into(engagement_hours::table)
-        .values((
-            engagement_hours::period.eq(hour),
-            engagement_hours::article_id.eq(article_id),
-            engagement_hours::views.eq(views),
-            engagement_hours::reactions.eq(reactions),
-        ))
-        .on_conflict((engagement_hours::period, engagement_hours::article_id))
-        .do_update()
-        .set((
-            engagement_hours::views.eq(engagement_hours::views + excluded(engagement_hours::views)),
-            engagement_hours::reactions
-                .eq(engagement_hours::reactions + excluded(engagement_hours::reactions)),
-        ))
-        .execute(conn)?;
-    diesel::insert_into(engagement_days::table)
-        .values((
-            engagement_days::period.eq(day),
-            engagement_days::article_id.eq(article_id),
-            engagement_days::views.eq(views),
-            engagement_days::reactions.eq(reactions),
-        ))
-        .on_conflict((engagement_days::period, engagement_days::article_id))
-        .do_update()
-        .set((
-            engagement_days::views.eq(engagement_days::views + excluded(engagement_days::views)),
-            engagement_days::reactions
-                .eq(engagement_days::reactions + excluded(engagement_days::reactions)),
-        ))
-        .execute(conn)?;
-    Ok(())
 }
 
-/// Adds `delta` to an article's counter; returns the new total.
-fn bump_count(
-    conn: &mut SqliteConnection,
-    article_id: i32,
-    counter: &str,
-    delta: i64,
-) -> StoreResult<i64> {
-    Ok(diesel::insert_into(article_counts::table)
-        .values((
-            article_counts::article_id.eq(article_id),
-            article_counts::counter.eq(counter),
-            article_counts::count.eq(delta),
-        ))
-        .on_conflict((article_counts::article_id, article_counts::counter))
-        .do_update()
-        .set(article_counts::count.eq(article_counts::count + excluded(article_counts::count)))
-        .returning(article_counts::count)
-        .get_result(conn)?)
+/// Adds sums (`{(period, article_id): Bucket}`) to a bucket table
+/// (`engagement_hours` or `engagement_days`, which have the same columns),
+/// for the articles in `existing`.
+macro_rules! add_to_buckets {
+    ($conn:expr, $table:ident, $sums:expr, $existing:expr) => {{
+        let rows: Vec<_> = $sums
+            .iter()
+            .filter(|((_, id), sum)| **sum != Bucket::default() && $existing.contains(id))
+            .map(|((period, id), sum)| {
+                (
+                    $table::period.eq(*period),
+                    $table::article_id.eq(*id),
+                    $table::views.eq(sum.views),
+                    $table::reactions.eq(sum.reactions),
+                )
+            })
+            .collect();
+        for chunk in rows.chunks(ROWS_PER_UPSERT) {
+            diesel::insert_into($table::table)
+                .values(chunk)
+                .on_conflict(($table::period, $table::article_id))
+                .do_update()
+                .set((
+                    $table::views.eq($table::views + excluded($table::views)),
+                    $table::reactions.eq($table::reactions + excluded($table::reactions)),
+                ))
+                .execute($conn)?;
+        }
+    }};
 }
 
-/// An article's current total for a counter.
-fn count(conn: &mut SqliteConnection, article_id: i32, counter: &str) -> StoreResult<i64> {
-    Ok(article_counts::table
-        .find((article_id, counter))
-        .select(article_counts::count)
-        .first(conn)
-        .optional()?
-        .unwrap_or(0))
+/// A counter as one batch sees it.
+#[derive(Debug, Clone, Copy)]
+struct Counter {
+    /// The stored total when the batch first touched it.
+    stored: i64,
+    /// What the batch has added since.
+    added: i64,
 }
 
-/// Records one view; returns the article's new view total.
-pub fn record_view(
-    conn: &mut SqliteConnection,
-    article_id: i32,
-    reader: Option<&str>,
-    at: NaiveDateTime,
-) -> StoreResult<i64> {
-    let reader_id = reader.map(|key| reader_id(conn, key)).transpose()?;
-    diesel::insert_into(views::table)
-        .values((
-            views::article_id.eq(article_id),
-            views::reader_id.eq(reader_id),
-            views::viewed_at.eq(at),
-        ))
-        .execute(conn)?;
-    bump_buckets(conn, article_id, at, 1, 0)?;
-    bump_count(conn, article_id, VIEW_COUNTER, 1)
+/// The engagement a batch of writes adds to totals and buckets. The events
+/// themselves are written as they come; what they add up to is gathered here
+/// and written with one statement per table just before the batch commits
+/// (see [`Batch`]), in the same transaction, so totals and buckets never
+/// disagree with the events, and a thousand views of one batch cost three
+/// upserts, not three thousand.
+#[derive(Debug, Default)]
+pub struct Tally {
+    views: Vec<QueuedView>,
+    counters: HashMap<(i32, String), Counter>,
+    hours: HashMap<(i32, i32), Bucket>,
+    days: HashMap<(i32, i32), Bucket>,
+}
+
+/// One view to count.
+#[derive(Debug, Clone)]
+pub struct View {
+    /// The article viewed.
+    pub article: ArticleKey,
+    /// Who viewed it, if the client says.
+    pub reader: Option<String>,
+    /// When.
+    pub at: NaiveDateTime,
+    /// Count it only if public readers can see the article at this time;
+    /// `None` counts a view of any article that exists.
+    pub visible_at: Option<NaiveDateTime>,
+}
+
+/// What became of a view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ViewOutcome {
+    /// Counted: the article's id and its view total, this view included.
+    Counted { article_id: i32, views: i64 },
+    /// No (visible) article has that key.
+    NotFound,
+}
+
+/// Where a queued view's outcome appears once its batch is written.
+pub type ViewSlot = Arc<OnceLock<ViewOutcome>>;
+
+#[derive(Debug)]
+struct QueuedView {
+    view: View,
+    outcome: ViewSlot,
+}
+
+impl Tally {
+    /// An article's counter, this batch's additions included. The first call
+    /// for a counter reads its stored total.
+    pub fn count(
+        &mut self,
+        conn: &mut SqliteConnection,
+        article_id: i32,
+        counter: &str,
+    ) -> StoreResult<i64> {
+        let key = (article_id, counter.to_string());
+        if let Some(seen) = self.counters.get(&key) {
+            return Ok(seen.stored + seen.added);
+        }
+        let stored = article_counts::table
+            .find((article_id, counter))
+            .select(article_counts::count)
+            .get_result(conn)
+            .optional()?
+            .unwrap_or(0);
+        self.counters.insert(key, Counter { stored, added: 0 });
+        Ok(stored)
+    }
+
+    /// Adds an event made `at` to a counter and to the buckets of its hour
+    /// and day; returns the counter's new total. Cannot fail, so a job calls
+    /// it last, once its events are written.
+    fn add(
+        &mut self,
+        article_id: i32,
+        counter: &str,
+        delta: i64,
+        at: NaiveDateTime,
+        bucket: Bucket,
+    ) -> i64 {
+        let (hour, day) = periods(at);
+        for (buckets, period) in [(&mut self.hours, hour), (&mut self.days, day)] {
+            let sum = buckets.entry((period, article_id)).or_default();
+            sum.views += bucket.views;
+            sum.reactions += bucket.reactions;
+        }
+        let seen = self
+            .counters
+            .entry((article_id, counter.to_string()))
+            .or_insert(Counter {
+                stored: 0,
+                added: 0,
+            });
+        seen.added += delta;
+        seen.stored + seen.added
+    }
+}
+
+impl Batch for Tally {
+    /// Writes the queued views, then adds the batch's sums to the stored
+    /// rows, skipping articles deleted in the same batch (their rows went
+    /// with them).
+    fn finish(mut self, conn: &mut SqliteConnection) -> StoreResult<()> {
+        self.write_views(conn)?;
+        let mut touched: Vec<i32> = self.counters.keys().map(|(id, _)| *id).collect();
+        touched.extend(self.hours.keys().map(|(_, id)| *id));
+        touched.sort_unstable();
+        touched.dedup();
+        if touched.is_empty() {
+            return Ok(());
+        }
+        let mut existing = HashSet::with_capacity(touched.len());
+        for chunk in touched.chunks(ROWS_PER_UPSERT) {
+            existing.extend(
+                articles::table
+                    .filter(articles::id.eq_any(chunk))
+                    .select(articles::id)
+                    .load::<i32>(conn)?,
+            );
+        }
+        let counts: Vec<_> = self
+            .counters
+            .iter()
+            .filter(|((id, _), seen)| seen.added != 0 && existing.contains(id))
+            .map(|((id, counter), seen)| {
+                (
+                    article_counts::article_id.eq(*id),
+                    article_counts::counter.eq(counter.as_str()),
+                    article_counts::count.eq(seen.added),
+                )
+            })
+            .collect();
+        for chunk in counts.chunks(ROWS_PER_UPSERT) {
+            diesel::insert_into(article_counts::table)
+                .values(chunk)
+                .on_conflict((article_counts::article_id, article_counts::counter))
+                .do_update()
+                .set(
+                    article_counts::count
+                        .eq(article_counts::count + excluded(article_counts::count)),
+                )
+                .execute(conn)?;
+        }
+        add_to_buckets!(conn, engagement_hours, &self.hours, &existing);
+        add_to_buckets!(conn, engagement_days, &self.days, &existing);
+        Ok(())
+    }
+}
+
+/// Queues a view in this batch. Views are the bulk of all writes, so they
+/// are not written one by one: the batch writes all of its views together
+/// when it ends, and the returned slot then holds the outcome.
+pub fn record_view(tally: &mut Tally, view: View) -> ViewSlot {
+    let outcome = ViewSlot::default();
+    tally.views.push(QueuedView {
+        view,
+        outcome: Arc::clone(&outcome),
+    });
+    outcome
+}
+
+impl Tally {
+    /// Writes the queued views with one insert per few thousand, looking up
+    /// each article and reader once per batch.
+    fn write_views(&mut self, conn: &mut SqliteConnection) -> StoreResult<()> {
+        let queued = std::mem::take(&mut self.views);
+        let mut articles: HashMap<(ArticleKey, Option<NaiveDateTime>), Option<i32>> =
+            HashMap::new();
+        let mut readers: HashMap<String, i32> = HashMap::new();
+        let mut rows = Vec::with_capacity(queued.len());
+        for QueuedView { view, outcome } in queued {
+            let article = (view.article, view.visible_at);
+            let article_id = match articles.get(&article) {
+                Some(found) => *found,
+                None => {
+                    let found = match article.1 {
+                        Some(now) => stored::visible_id(conn, &article.0, now)?,
+                        None => stored::find(conn, &article.0)?.map(|row| row.id),
+                    };
+                    *articles.entry(article).or_insert(found)
+                }
+            };
+            let Some(article_id) = article_id else {
+                let _ = outcome.set(ViewOutcome::NotFound);
+                continue;
+            };
+            let reader_id = match view.reader {
+                None => None,
+                Some(key) => Some(match readers.get(&key) {
+                    Some(id) => *id,
+                    None => {
+                        let id = reader_id(conn, &key)?;
+                        *readers.entry(key).or_insert(id)
+                    }
+                }),
+            };
+            self.count(conn, article_id, VIEW_COUNTER)?;
+            let one = Bucket {
+                views: 1,
+                reactions: 0,
+            };
+            let views = self.add(article_id, VIEW_COUNTER, 1, view.at, one);
+            let _ = outcome.set(ViewOutcome::Counted { article_id, views });
+            rows.push((
+                views::article_id.eq(article_id),
+                views::reader_id.eq(reader_id),
+                views::viewed_at.eq(view.at),
+            ));
+        }
+        for chunk in rows.chunks(ROWS_PER_UPSERT) {
+            diesel::insert_into(views::table)
+                .values(chunk)
+                .execute(conn)?;
+        }
+        Ok(())
+    }
 }
 
 /// What a reaction write did, and the kind's count afterwards.
@@ -175,12 +355,14 @@ pub fn kind_exists(conn: &mut SqliteConnection, kind: &str) -> StoreResult<bool>
 /// Records that `reader` reacts `kind` to the article; doing it twice counts once.
 pub fn add_reaction(
     conn: &mut SqliteConnection,
+    tally: &mut Tally,
     article_id: i32,
     kind: &str,
     reader: &str,
     at: NaiveDateTime,
 ) -> StoreResult<ReactionOutcome> {
     let reader_id = reader_id(conn, reader)?;
+    let count = tally.count(conn, article_id, kind)?;
     let inserted = diesel::insert_into(reactions::table)
         .values((
             reactions::article_id.eq(article_id),
@@ -193,13 +375,16 @@ pub fn add_reaction(
     if inserted == 0 {
         return Ok(ReactionOutcome {
             changed: false,
-            count: count(conn, article_id, kind)?,
+            count,
         });
     }
-    bump_buckets(conn, article_id, at, 0, 1)?;
+    let reaction = Bucket {
+        views: 0,
+        reactions: 1,
+    };
     Ok(ReactionOutcome {
         changed: true,
-        count: bump_count(conn, article_id, kind, 1)?,
+        count: tally.add(article_id, kind, 1, at, reaction),
     })
 }
 
@@ -207,34 +392,35 @@ pub fn add_reaction(
 /// The buckets of the hour it was made in lose it, so windows stay exact.
 pub fn remove_reaction(
     conn: &mut SqliteConnection,
+    tally: &mut Tally,
     article_id: i32,
     kind: &str,
     reader: &str,
 ) -> StoreResult<ReactionOutcome> {
+    let count = tally.count(conn, article_id, kind)?;
+    let unchanged = ReactionOutcome {
+        changed: false,
+        count,
+    };
     let Some(reader_id) = find_reader(conn, reader)? else {
-        return Ok(ReactionOutcome {
-            changed: false,
-            count: count(conn, article_id, kind)?,
-        });
+        return Ok(unchanged);
     };
     let removed: Option<NaiveDateTime> =
         diesel::delete(reactions::table.find((article_id, kind, reader_id)))
             .returning(reactions::reacted_at)
             .get_result(conn)
             .optional()?;
-    match removed {
-        None => Ok(ReactionOutcome {
-            changed: false,
-            count: count(conn, article_id, kind)?,
-        }),
-        Some(at) => {
-            bump_buckets(conn, article_id, at, 0, -1)?;
-            Ok(ReactionOutcome {
-                changed: true,
-                count: bump_count(conn, article_id, kind, -1)?,
-            })
-        }
-    }
+    let Some(at) = removed else {
+        return Ok(unchanged);
+    };
+    let reaction = Bucket {
+        views: 0,
+        reactions: -1,
+    };
+    Ok(ReactionOutcome {
+        changed: true,
+        count: tally.add(article_id, kind, -1, at, reaction),
+    })
 }
 
 /// The counters of these articles: `{article: {counter: count}}`.

@@ -42,7 +42,7 @@ pub fn find_live(conn: &mut SqliteConnection, hash: &[u8]) -> StoreResult<Option
         .filter(api_keys::key_hash.eq(hash))
         .filter(api_keys::revoked_at.is_null())
         .select((api_keys::id, api_keys::key_hash))
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 

@@ -229,7 +229,7 @@ pub fn find_public_tag(
     Ok(public_tags(now)
         .filter(tags::slug.eq(slug.to_string()))
         .select(TagRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 
@@ -238,7 +238,7 @@ pub fn find_tag(conn: &mut SqliteConnection, slug: &str) -> StoreResult<Option<T
     Ok(tags::table
         .filter(tags::slug.eq(slug))
         .select(TagRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 
@@ -307,7 +307,7 @@ pub fn find_author(conn: &mut SqliteConnection, slug: &str) -> StoreResult<Optio
     Ok(authors::table
         .filter(authors::slug.eq(slug))
         .select(AuthorRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 

@@ -1,17 +1,34 @@
 //! The single writer. Every write goes through one connection on one thread,
 //! which commits whatever is queued in one `BEGIN IMMEDIATE` transaction
-//! (group commit) and answers each caller only after that commit, so an
-//! acknowledged write is a durable write.
+//! (group commit) and answers each caller only once that commit is on disk,
+//! so an acknowledged write is a durable write.
 //!
 //! Each job runs in its own savepoint: a job that fails leaves no trace and
-//! does not disturb the others in its batch.
+//! does not disturb the others in its batch. Jobs of one batch also share a
+//! [`Batch`], which gathers what many of them add to the same rows (counters,
+//! say) and writes it once, just before the commit.
+//!
+//! Committing and syncing are pipelined. With [`Durability::SyncWal`] the
+//! connection commits without syncing (`synchronous = NORMAL`), hands the
+//! batch's callers to a second thread, and goes on with the next batch while
+//! that thread `fdatasync`s the write-ahead log and only then answers them.
+//! Syncing the log makes every commit written to it before the sync durable,
+//! exactly as `synchronous = FULL` would, but the disk's latency no longer
+//! stalls the writer.
 
+use std::fs::File;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, Sender, SyncSender, TrySendError, channel, sync_channel};
 use std::thread;
+use std::time::{Duration, Instant};
 
-use diesel::Connection;
+use diesel::connection::SimpleConnection;
+use diesel::sql_types::Integer;
 use diesel::sqlite::SqliteConnection;
+use diesel::{Connection, QueryableByName, RunQueryDsl, sql_query};
 
 use super::{StoreError, StoreResult};
 
@@ -20,39 +37,118 @@ pub const QUEUE_CAPACITY: usize = 10_000;
 /// Most jobs committed in one transaction.
 const MAX_BATCH: usize = 1_000;
 
+/// What the jobs of one transaction share, written once before it commits.
+pub trait Batch: Default + 'static {
+    /// Writes what the batch's jobs gathered; an error rolls back the batch.
+    fn finish(self, conn: &mut SqliteConnection) -> StoreResult<()>;
+}
+
+/// No shared state.
+impl Batch for () {
+    fn finish(self, _: &mut SqliteConnection) -> StoreResult<()> {
+        Ok(())
+    }
+}
+
+/// How a commit reaches the disk before its callers are answered.
+pub enum Durability {
+    /// The connection syncs each commit itself (`synchronous = FULL`, or a
+    /// rollback journal).
+    Commit,
+    /// The connection does not sync; the write-ahead log file `wal` is synced
+    /// after each commit, off the writer thread. The writer's connection must
+    /// not checkpoint (`wal_autocheckpoint = 0`): a connection made by
+    /// `checkpoint` copies the log into the database on its own thread.
+    SyncWal { wal: PathBuf, checkpoint: Open },
+}
+
+/// How often the log is copied into the database while writes come in.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+/// Log length (in pages) past which the writer is asked to let it restart.
+const RESTART_AFTER_FRAMES: i32 = 4_096;
+
 /// Tells a caller how its job ended, once the batch's commit is known.
 type Delivery = Box<dyn FnOnce(Result<(), String>) + Send>;
 /// A job: runs on the writer connection and returns how to deliver its result.
-type Job = Box<dyn FnOnce(&mut SqliteConnection) -> Delivery + Send>;
+type Job<B> = Box<dyn FnOnce(&mut SqliteConnection, &mut B) -> Delivery + Send>;
 /// Opens the writer's connection (again, after a failure).
 pub type Open = Box<dyn Fn() -> StoreResult<SqliteConnection> + Send>;
 
 /// The handle callers use to queue writes.
-#[derive(Clone)]
-pub struct Writer {
-    queue: SyncSender<Job>,
+pub struct Writer<B> {
+    queue: SyncSender<Job<B>>,
 }
 
-impl Writer {
-    /// Starts the writer thread over connections made by `open`.
-    pub fn start(open: Open) -> std::io::Result<Self> {
+impl<B> Clone for Writer<B> {
+    fn clone(&self) -> Self {
+        Self {
+            queue: self.queue.clone(),
+        }
+    }
+}
+
+impl<B: Batch> Writer<B> {
+    /// Starts the writer thread over connections made by `open`, and the
+    /// thread that makes its commits durable.
+    pub fn start(open: Open, durability: Durability) -> std::io::Result<Self> {
         let (queue, jobs) = sync_channel(QUEUE_CAPACITY);
+        let (committed, to_sync) = channel();
+        let restart = Arc::new(AtomicBool::new(false));
+        let (wal, synced) = match durability {
+            Durability::Commit => (None, None),
+            Durability::SyncWal { wal, checkpoint } => {
+                let (synced, checkpoints) = sync_channel(1);
+                let restart = Arc::clone(&restart);
+                thread::Builder::new()
+                    .name("frontpage-checkpoint".into())
+                    .spawn(move || run_checkpoints(&checkpoints, &checkpoint, &restart))?;
+                (Some(wal), Some(synced))
+            }
+        };
+        thread::Builder::new()
+            .name("frontpage-sync".into())
+            .spawn(move || sync(&to_sync, wal.as_deref(), synced.as_ref()))?;
         thread::Builder::new()
             .name("frontpage-writer".into())
-            .spawn(move || run(&jobs, &open))?;
+            .spawn(move || run(&jobs, &open, &committed, &restart))?;
         Ok(Self { queue })
     }
 
-    /// Queues `work`; `reply` gets its result after the commit. A full queue
-    /// is `Busy` at once, so callers can shed load instead of piling up.
+    /// Queues `work`; `reply` gets its result once the commit is durable. A
+    /// full queue is `Busy` at once, so callers can shed load instead of
+    /// piling up. `work` may change the batch only once nothing can fail.
     pub fn submit<T, F, R>(&self, work: F, reply: R) -> StoreResult<()>
     where
-        F: FnOnce(&mut SqliteConnection) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&mut SqliteConnection, &mut B) -> StoreResult<T> + Send + 'static,
         R: FnOnce(StoreResult<T>) + Send + 'static,
         T: Send + 'static,
     {
-        let job: Job = Box::new(move |conn| {
-            let result = conn.transaction(work);
+        self.enqueue(
+            move |conn, batch| conn.transaction(|conn| work(conn, batch)),
+            reply,
+        )
+    }
+
+    /// Queues work that only adds to the batch (which writes it when the
+    /// batch ends), so it needs neither the connection nor a savepoint of
+    /// its own; `reply` gets its result once the commit is durable.
+    pub fn submit_to_batch<T, F, R>(&self, work: F, reply: R) -> StoreResult<()>
+    where
+        F: FnOnce(&mut B) -> T + Send + 'static,
+        R: FnOnce(StoreResult<T>) + Send + 'static,
+        T: Send + 'static,
+    {
+        self.enqueue(move |_, batch| Ok(work(batch)), reply)
+    }
+
+    fn enqueue<T, F, R>(&self, work: F, reply: R) -> StoreResult<()>
+    where
+        F: FnOnce(&mut SqliteConnection, &mut B) -> StoreResult<T> + Send + 'static,
+        R: FnOnce(StoreResult<T>) + Send + 'static,
+        T: Send + 'static,
+    {
+        let job: Job<B> = Box::new(move |conn, batch| {
+            let result = work(conn, batch);
             Box::new(move |commit: Result<(), String>| match commit {
                 Ok(()) => reply(result),
                 Err(cause) => reply(Err(commit_error(cause))),
@@ -73,10 +169,23 @@ fn commit_error(cause: String) -> StoreError {
     }
 }
 
-/// Takes jobs until every handle is dropped; each round commits all that is queued.
-fn run(jobs: &Receiver<Job>, open: &Open) {
+/// Takes jobs until every handle is dropped; each round commits all that is
+/// queued and passes its callers on to the sync thread. Between rounds, it
+/// checkpoints when `restart` asks it to.
+fn run<B: Batch>(
+    jobs: &Receiver<Job<B>>,
+    open: &Open,
+    committed: &Sender<Vec<Delivery>>,
+    restart: &AtomicBool,
+) {
     let mut conn: Option<SqliteConnection> = None;
     while let Ok(first) = jobs.recv() {
+        if let Some(writer) = conn.as_mut()
+            && restart.swap(false, Ordering::Relaxed)
+            && let Err(error) = writer.batch_execute("PRAGMA wal_checkpoint(PASSIVE)")
+        {
+            tracing::warn!(%error, "the writer's checkpoint failed");
+        }
         let mut batch = vec![first];
         batch.extend(jobs.try_iter().take(MAX_BATCH - 1));
         let writer = match conn.as_mut() {
@@ -91,16 +200,22 @@ fn run(jobs: &Receiver<Job>, open: &Open) {
             },
         };
         let mut deliveries = Vec::with_capacity(batch.len());
-        let committed = catch_unwind(AssertUnwindSafe(|| {
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
             writer.immediate_transaction(|conn| {
+                let mut shared = B::default();
                 for job in batch {
-                    deliveries.push(job(conn));
+                    deliveries.push(job(conn, &mut shared));
                 }
-                Ok::<_, diesel::result::Error>(())
+                shared.finish(conn)
             })
         }));
-        let commit = match committed {
-            Ok(Ok(())) => Ok(()),
+        let commit = match outcome {
+            Ok(Ok(())) => {
+                if let Err(unsent) = committed.send(deliveries) {
+                    deliver(unsent.0, &Err("the sync thread has stopped".into()));
+                }
+                continue;
+            }
             Ok(Err(error)) => Err(error.to_string()),
             Err(_) => {
                 // A panicking job leaves the connection in an unknown state:
@@ -110,14 +225,99 @@ fn run(jobs: &Receiver<Job>, open: &Open) {
                 Err("a write in the same batch failed".to_string())
             }
         };
-        for deliver in deliveries {
-            deliver(commit.clone());
+        deliver(deliveries, &commit);
+    }
+}
+
+/// Makes committed batches durable by syncing `wal` (when commits do not sync
+/// themselves), then answers their callers and nudges the checkpointer.
+/// Batches that queue up while one sync runs share the next one.
+fn sync(
+    committed: &Receiver<Vec<Delivery>>,
+    wal: Option<&Path>,
+    checkpoint: Option<&SyncSender<()>>,
+) {
+    while let Ok(first) = committed.recv() {
+        let mut deliveries = first;
+        for more in committed.try_iter() {
+            deliveries.extend(more);
+        }
+        let synced = wal.map_or(Ok(()), |wal| {
+            sync_file(wal).map_err(|error| {
+                tracing::error!(%error, wal = %wal.display(), "cannot sync the write-ahead log");
+                format!("syncing the write-ahead log: {error}")
+            })
+        });
+        deliver(deliveries, &synced);
+        if let Some(checkpoint) = checkpoint {
+            // Full means a nudge is already waiting.
+            let _ = checkpoint.try_send(());
         }
     }
 }
 
+/// Flushes a file's data to the disk. Opened afresh each time, so that a log
+/// SQLite deleted and created again is the one synced.
+fn sync_file(path: &Path) -> std::io::Result<()> {
+    File::open(path)?.sync_data()
+}
+
+/// What `PRAGMA wal_checkpoint` reports.
+#[derive(QueryableByName)]
+struct CheckpointReport {
+    /// Frames in the log.
+    #[diesel(sql_type = Integer)]
+    log: i32,
+}
+
+/// Copies the log into the database at most every [`CHECKPOINT_EVERY`] while
+/// commits come in, without blocking the writer (a passive checkpoint), until
+/// the writer stops; then once more, fully.
+///
+/// SQLite starts the log afresh only when a write begins after a checkpoint
+/// copied all of it, which under steady writes never happens here: new
+/// commits always land while this thread copies. So once the log is longer
+/// than [`RESTART_AFTER_FRAMES`], it asks the writer (`restart`) to run a
+/// checkpoint itself between two batches, which only copies what this thread
+/// has not yet copied.
+fn run_checkpoints(commits: &Receiver<()>, open: &Open, restart: &AtomicBool) {
+    let mut conn: Option<SqliteConnection> = None;
+    let mut checkpoint = |mode: &str| -> Option<i32> {
+        let report = match conn.as_mut() {
+            Some(conn) => Ok(conn),
+            None => open().map(|opened| conn.insert(opened)),
+        }
+        .and_then(|conn| {
+            Ok(sql_query(format!("PRAGMA wal_checkpoint({mode})"))
+                .get_result::<CheckpointReport>(conn)?)
+        });
+        match report {
+            Ok(report) => Some(report.log),
+            Err(error) => {
+                tracing::warn!(%error, "checkpoint failed; the next one will retry");
+                conn = None;
+                None
+            }
+        }
+    };
+    while commits.recv().is_ok() {
+        let started = Instant::now();
+        if checkpoint("PASSIVE").is_some_and(|frames| frames > RESTART_AFTER_FRAMES) {
+            restart.store(true, Ordering::Relaxed);
+        }
+        thread::sleep(CHECKPOINT_EVERY.saturating_sub(started.elapsed()));
+    }
+    checkpoint("TRUNCATE");
+}
+
+fn deliver(deliveries: Vec<Delivery>, outcome: &Result<(), String>) {
+    for deliver in deliveries {
+        deliver(outcome.clone());
+    }
+}
+
 /// Answers jobs that never ran (their results are dropped with them).
-fn fail_unrun(batch: Vec<Job>, cause: &str) {
+fn fail_unrun<B>(batch: Vec<Job<B>>, cause: &str) {
     tracing::warn!(
         jobs = batch.len(),
         cause,
@@ -150,15 +350,16 @@ mod tests {
         setup
             .batch_execute("CREATE TABLE t (v INTEGER NOT NULL UNIQUE)")
             .unwrap();
-        let writer = Writer::start(Box::new(move || {
-            Ok(SqliteConnection::establish(&url).unwrap())
-        }))
+        let writer: Writer<()> = Writer::start(
+            Box::new(move || Ok(SqliteConnection::establish(&url).unwrap())),
+            Durability::Commit,
+        )
         .unwrap();
         let (done, results) = mpsc::channel();
         for v in 0..200 {
             let done = done.clone();
             // Every tenth job inserts a row and then fails: its row must vanish.
-            let work = move |conn: &mut SqliteConnection| {
+            let work = move |conn: &mut SqliteConnection, _: &mut ()| {
                 diesel::sql_query(format!("INSERT INTO t (v) VALUES ({v})")).execute(conn)?;
                 if v % 10 == 0 {
                     Err(StoreError::Conflict("on purpose".into()))

@@ -10,7 +10,9 @@ use rand::distr::weighted::WeightedIndex;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::db::{StoreError, StoreResult, engagement};
+use crate::db::articles::ArticleKey;
+use crate::db::engagement::{self, Tally, View};
+use crate::db::{StoreError, StoreResult};
 
 /// How many demo readers there are.
 pub const READERS: usize = 300;
@@ -28,6 +30,7 @@ pub struct Activity {
 /// (`(id, published_at)`), each at a time between publication and `now`.
 pub fn simulate(
     conn: &mut SqliteConnection,
+    tally: &mut Tally,
     articles: &[(i32, NaiveDateTime)],
     now: NaiveDateTime,
     seed: u64,
@@ -53,11 +56,17 @@ pub fn simulate(
             let (article_id, published_at) = articles[pick.sample(&mut rng)];
             let span = (now - published_at).num_seconds().max(1);
             let at = published_at + chrono::Duration::seconds(rng.random_range(0..span));
-            engagement::record_view(conn, article_id, Some(&key), at)?;
+            let view = View {
+                article: ArticleKey::Id(article_id),
+                reader: Some(key.clone()),
+                at,
+                visible_at: None,
+            };
+            engagement::record_view(tally, view);
             activity.views += 1;
             if rng.random_bool(0.2) {
                 let (kind, _) = KINDS[kind.sample(&mut rng)];
-                if engagement::add_reaction(conn, article_id, kind, &key, at)?.changed {
+                if engagement::add_reaction(conn, tally, article_id, kind, &key, at)?.changed {
                     activity.reactions += 1;
                 }
             }

@@ -11,6 +11,7 @@ pub mod bulk;
 
 use crate::api::article_input::ArticleInput;
 use crate::content::Status;
+use crate::db::engagement::Tally;
 use crate::db::schema::{articles, categories};
 use crate::db::taxonomy::{self, AuthorWrite, CategoryWrite};
 use crate::db::{self, Db, StoreError, StoreResult, article_writes};
@@ -68,10 +69,10 @@ fn minutes_ago(i: usize, n: usize) -> i64 {
 /// Fills an empty store with the demo set; returns how many articles it
 /// stored, or `None` when the store already had content.
 pub fn seed_if_empty(db: &Db) -> anyhow::Result<Option<usize>> {
-    Ok(db.write_blocking(seed)?)
+    Ok(db.write_tallied_blocking(seed)?)
 }
 
-fn seed(conn: &mut SqliteConnection) -> StoreResult<Option<usize>> {
+fn seed(conn: &mut SqliteConnection, tally: &mut Tally) -> StoreResult<Option<usize>> {
     if !is_empty(conn)? {
         return Ok(None);
     }
@@ -95,7 +96,7 @@ fn seed(conn: &mut SqliteConnection) -> StoreResult<Option<usize>> {
             readable.push((id, published));
         }
     }
-    activity::simulate(conn, &readable, now, DEMO_SEED)?;
+    activity::simulate(conn, tally, &readable, now, DEMO_SEED)?;
     Ok(Some(lines.len()))
 }
 
