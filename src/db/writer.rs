@@ -19,13 +19,12 @@
 use std::fs::File;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, SyncSender, TrySendError, channel, sync_channel};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use diesel::connection::SimpleConnection;
 use diesel::sql_types::Integer;
 use diesel::sqlite::SqliteConnection;
 use diesel::{Connection, QueryableByName, RunQueryDsl, sql_query};
@@ -93,15 +92,15 @@ impl<B: Batch> Writer<B> {
     pub fn start(open: Open, durability: Durability) -> std::io::Result<Self> {
         let (queue, jobs) = sync_channel(QUEUE_CAPACITY);
         let (committed, to_sync) = channel();
-        let restart = Arc::new(AtomicBool::new(false));
+        let log = Arc::new(Log::default());
         let (wal, synced) = match durability {
             Durability::Commit => (None, None),
             Durability::SyncWal { wal, checkpoint } => {
                 let (synced, checkpoints) = sync_channel(1);
-                let restart = Arc::clone(&restart);
+                let log = Arc::clone(&log);
                 thread::Builder::new()
                     .name("frontpage-checkpoint".into())
-                    .spawn(move || run_checkpoints(&checkpoints, &checkpoint, &restart))?;
+                    .spawn(move || run_checkpoints(&checkpoints, &checkpoint, &log))?;
                 (Some(wal), Some(synced))
             }
         };
@@ -110,7 +109,7 @@ impl<B: Batch> Writer<B> {
             .spawn(move || sync(&to_sync, wal.as_deref(), synced.as_ref()))?;
         thread::Builder::new()
             .name("frontpage-writer".into())
-            .spawn(move || run(&jobs, &open, &committed, &restart))?;
+            .spawn(move || run(&jobs, &open, &committed, &log))?;
         Ok(Self { queue })
     }
 
@@ -171,20 +170,26 @@ fn commit_error(cause: String) -> StoreError {
 
 /// Takes jobs until every handle is dropped; each round commits all that is
 /// queued and passes its callers on to the sync thread. Between rounds, it
-/// checkpoints when `restart` asks it to.
+/// checkpoints when the checkpoint thread asks it to (see [`run_checkpoints`]).
 fn run<B: Batch>(
     jobs: &Receiver<Job<B>>,
     open: &Open,
     committed: &Sender<Vec<Delivery>>,
-    restart: &AtomicBool,
+    log: &Log,
 ) {
     let mut conn: Option<SqliteConnection> = None;
     while let Ok(first) = jobs.recv() {
         if let Some(writer) = conn.as_mut()
-            && restart.swap(false, Ordering::Relaxed)
-            && let Err(error) = writer.batch_execute("PRAGMA wal_checkpoint(PASSIVE)")
+            && log.restart.load(Ordering::Relaxed)
         {
-            tracing::warn!(%error, "the writer's checkpoint failed");
+            // Waits for a checkpoint the other thread is running: after it,
+            // little is left to copy.
+            let _running = log.checkpointing.lock().unwrap_or_else(|e| e.into_inner());
+            match checkpoint(writer, "PASSIVE") {
+                Ok(report) if report.complete() => log.restart.store(false, Ordering::Relaxed),
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "the writer's checkpoint failed"),
+            }
         }
         let mut batch = vec![first];
         batch.extend(jobs.try_iter().take(MAX_BATCH - 1));
@@ -262,12 +267,39 @@ fn sync_file(path: &Path) -> std::io::Result<()> {
     File::open(path)?.sync_data()
 }
 
+/// What the writer and the checkpoint thread share about the log.
+#[derive(Default)]
+struct Log {
+    /// Set when the log is long: the writer then checkpoints between batches.
+    restart: AtomicBool,
+    /// Held while either checkpoints: a second checkpoint at the same time
+    /// would find the log busy and copy nothing.
+    checkpointing: Mutex<()>,
+}
+
 /// What `PRAGMA wal_checkpoint` reports.
-#[derive(QueryableByName)]
+#[derive(Debug, QueryableByName)]
 struct CheckpointReport {
+    /// 1 when another connection kept the checkpoint from running.
+    #[diesel(sql_type = Integer)]
+    busy: i32,
     /// Frames in the log.
     #[diesel(sql_type = Integer)]
     log: i32,
+    /// Frames copied into the database.
+    #[diesel(sql_type = Integer)]
+    checkpointed: i32,
+}
+
+impl CheckpointReport {
+    /// Everything in the log is in the database now.
+    fn complete(&self) -> bool {
+        self.busy == 0 && self.checkpointed >= self.log
+    }
+}
+
+fn checkpoint(conn: &mut SqliteConnection, mode: &str) -> StoreResult<CheckpointReport> {
+    Ok(sql_query(format!("PRAGMA wal_checkpoint({mode})")).get_result(conn)?)
 }
 
 /// Copies the log into the database at most every [`CHECKPOINT_EVERY`] while
@@ -277,22 +309,20 @@ struct CheckpointReport {
 /// SQLite starts the log afresh only when a write begins after a checkpoint
 /// copied all of it, which under steady writes never happens here: new
 /// commits always land while this thread copies. So once the log is longer
-/// than [`RESTART_AFTER_FRAMES`], it asks the writer (`restart`) to run a
-/// checkpoint itself between two batches, which only copies what this thread
-/// has not yet copied.
-fn run_checkpoints(commits: &Receiver<()>, open: &Open, restart: &AtomicBool) {
+/// than [`RESTART_AFTER_FRAMES`], it asks the writer to checkpoint itself
+/// between two batches, which only copies what this thread has not yet
+/// copied, and lets the next batch start the log afresh.
+fn run_checkpoints(commits: &Receiver<()>, open: &Open, log: &Log) {
     let mut conn: Option<SqliteConnection> = None;
-    let mut checkpoint = |mode: &str| -> Option<i32> {
+    let mut run = |mode: &str| -> Option<CheckpointReport> {
+        let _running = log.checkpointing.lock().unwrap_or_else(|e| e.into_inner());
         let report = match conn.as_mut() {
             Some(conn) => Ok(conn),
             None => open().map(|opened| conn.insert(opened)),
         }
-        .and_then(|conn| {
-            Ok(sql_query(format!("PRAGMA wal_checkpoint({mode})"))
-                .get_result::<CheckpointReport>(conn)?)
-        });
+        .and_then(|conn| checkpoint(conn, mode));
         match report {
-            Ok(report) => Some(report.log),
+            Ok(report) => Some(report),
             Err(error) => {
                 tracing::warn!(%error, "checkpoint failed; the next one will retry");
                 conn = None;
@@ -302,12 +332,12 @@ fn run_checkpoints(commits: &Receiver<()>, open: &Open, restart: &AtomicBool) {
     };
     while commits.recv().is_ok() {
         let started = Instant::now();
-        if checkpoint("PASSIVE").is_some_and(|frames| frames > RESTART_AFTER_FRAMES) {
-            restart.store(true, Ordering::Relaxed);
+        if run("PASSIVE").is_some_and(|report| report.log > RESTART_AFTER_FRAMES) {
+            log.restart.store(true, Ordering::Relaxed);
         }
         thread::sleep(CHECKPOINT_EVERY.saturating_sub(started.elapsed()));
     }
-    checkpoint("TRUNCATE");
+    run("TRUNCATE");
 }
 
 fn deliver(deliveries: Vec<Delivery>, outcome: &Result<(), String>) {
