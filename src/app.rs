@@ -28,6 +28,7 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::error::{ApiError, PROBLEM_JSON, echo, problem_for_status, problem_response};
 use crate::ranking::{self, Decay};
+use crate::related;
 
 /// Engagement writes allowed per client address.
 pub type ClientLimiter = RateLimiter<IpAddr, DefaultKeyedStateStore<IpAddr>, DefaultClock>;
@@ -44,6 +45,10 @@ pub struct AppState {
     pub decay: Decay,
     /// Recently computed rankings, ready to serve.
     pub rankings: ranking::Cache<Vec<RankingItem>>,
+    /// The Related index and lists.
+    pub related: Arc<related::Engine>,
+    /// Wakes the thread that keeps `related` current.
+    pub related_refresh: related::Refresh,
 }
 
 impl AppState {
@@ -51,11 +56,17 @@ impl AppState {
     /// it once it has committed, so no response shows an old title.
     pub fn content_changed(&self) {
         self.rankings.clear();
+        self.related_refresh.nudge();
     }
 
-    /// State for a configuration over an open store.
-    pub fn new(config: &Config, db: Db) -> Self {
-        Self {
+    /// State for a configuration over an open store; starts the thread that
+    /// builds the Related index.
+    pub fn new(config: &Config, db: Db) -> std::io::Result<Self> {
+        let related = Arc::new(related::Engine::default());
+        let related_refresh = related::spawn_refresher(Arc::clone(&related), db.clone())?;
+        Ok(Self {
+            related,
+            related_refresh,
             db,
             admin_token_hash: config.admin_token.as_deref().map(auth::hash_key),
             limiter: NonZeroU32::new(config.rate_limit_per_min)
@@ -65,7 +76,7 @@ impl AppState {
                 reaction_weight: config.trending_reaction_weight,
             },
             rankings: ranking::Cache::new(Duration::from_secs(config.ranking_cache_secs)),
-        }
+        })
     }
 }
 

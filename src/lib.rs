@@ -10,4 +10,5 @@ pub mod demo;
 pub mod error;
 pub mod openapi;
 pub mod ranking;
+pub mod related;
 pub mod server;

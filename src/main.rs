@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 use frontpage::config::Config;
 use frontpage::db::{Db, StoreError, keys};
 use frontpage::demo::bulk;
-use frontpage::{auth, openapi, server};
+use frontpage::{auth, openapi, related, server};
 use indicatif::{ProgressBar, ProgressStyle};
 use tracing_subscriber::EnvFilter;
 
@@ -48,6 +48,28 @@ enum Command {
         /// Seed of the random generator (same seed, same store).
         #[arg(long, default_value_t = 1)]
         seed: u64,
+    },
+    /// Measure a feed against a labelled corpus (nothing is served or kept).
+    #[command(subcommand)]
+    Eval(EvalCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum EvalCommand {
+    /// Related: precision@k and nDCG@k, where an item is relevant when it
+    /// has the query's label. Reads JSON lines with `id`, `category` (the
+    /// label), `text`, and optionally `title` and `split` (only `test`
+    /// documents query when present).
+    Related {
+        /// The labelled corpus.
+        #[arg(long)]
+        dataset: std::path::PathBuf,
+        /// List length scored.
+        #[arg(long, default_value_t = 10)]
+        k: usize,
+        /// Score at most this many queries.
+        #[arg(long)]
+        queries: Option<usize>,
     },
 }
 
@@ -107,6 +129,14 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Openapi => {
             print!("{}", openapi::spec_json());
+            Ok(())
+        }
+        Command::Eval(EvalCommand::Related {
+            dataset,
+            k,
+            queries,
+        }) => {
+            println!("{}", related::eval::run(&dataset, k.max(1), queries)?);
             Ok(())
         }
     }

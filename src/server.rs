@@ -32,7 +32,7 @@ pub fn prepare(config: &Config) -> anyhow::Result<Data<AppState>> {
             "filled the empty database with demo content"
         );
     }
-    Ok(Data::new(AppState::new(config, db)))
+    Ok(Data::new(AppState::new(config, db)?))
 }
 
 /// Prepares the state and binds the listener.

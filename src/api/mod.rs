@@ -14,6 +14,7 @@ pub mod ops;
 pub mod page;
 pub mod paging;
 pub mod ranking;
+pub mod related;
 pub mod tags;
 pub mod time;
 
@@ -48,6 +49,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(manage::bulk_import)
         .service(manage::create_article)
         .service(page::get_article)
+        .service(related::get_related)
         .service(engagement::record_view)
         .service(engagement::add_reaction)
         .service(engagement::remove_reaction)

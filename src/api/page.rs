@@ -11,25 +11,30 @@ use super::Meta;
 use super::articles::{Article, ArticleStatus, ArticleSummary, load_article};
 use super::extract::Query;
 use super::ranking::{RankingItem, ranking};
+use super::related::{RelatedItem, related_items};
 use crate::app::AppState;
 use crate::db::articles::ArticleKey;
 use crate::error::{ApiError, AppResult, FieldError, Location, Problem};
 
 /// How many ranking items `include=ranking` adds (the seed page's box).
 const INCLUDED_RANKING: u32 = 8;
+/// How many related articles `include=related` adds (the seed page's list).
+const INCLUDED_RELATED: u32 = 10;
 
 /// What else to put in the article response.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ArticlePageQuery {
-    /// Comma-separated feeds to add: `ranking` (default parameters, 8 items).
-    #[param(example = "ranking")]
+    /// Comma-separated feeds to add: `related` (10 items) and `ranking`
+    /// (default parameters, 8 items).
+    #[param(example = "related,ranking")]
     pub include: Option<String>,
 }
 
 /// A feed that `include` can add.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Include {
+    Related,
     Ranking,
 }
 
@@ -41,12 +46,13 @@ fn includes(include: Option<&str>) -> AppResult<Vec<Include>> {
         .map(str::trim)
     {
         let item = match name {
+            "related" => Include::Related,
             "ranking" => Include::Ranking,
             _ => {
                 return Err(ApiError::InvalidParameters(vec![FieldError::new(
                     Location::Query,
                     "include",
-                    "must be a comma-separated list of: ranking",
+                    "must be a comma-separated list of: related, ranking",
                 )]));
             }
         };
@@ -62,6 +68,9 @@ fn includes(include: Option<&str>) -> AppResult<Vec<Include>> {
 pub struct ArticlePage {
     #[serde(flatten)]
     pub article: Article,
+    /// Articles about the same thing (with `include=related`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub related: Option<Vec<RelatedItem>>,
     /// The most read articles now (with `include=ranking`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ranking: Option<Vec<RankingItem>>,
@@ -82,8 +91,9 @@ fn is_public(article: &ArticleSummary, now: DateTime<Utc>) -> bool {
 
 /// Get one published article by id or slug.
 ///
-/// Drafts and articles scheduled for later are not found. `include=ranking`
-/// adds the Ranking box, so the page needs one request.
+/// Drafts and articles scheduled for later are not found.
+/// `include=related,ranking` adds the Related list and the Ranking box, so
+/// the page needs one request.
 #[utoipa::path(
     tag = "articles",
     params(("id_or_slug" = String, Path, description = "Numeric id or slug", example = "42"), ArticlePageQuery),
@@ -105,6 +115,11 @@ pub async fn get_article(
         Some(article) if is_public(&article.summary, Utc::now()) => article,
         _ => return Err(ApiError::article_not_found(&id_or_slug)),
     };
+    let related = if wanted.contains(&Include::Related) {
+        Some(related_items(&state, article.summary.id, INCLUDED_RELATED).await?)
+    } else {
+        None
+    };
     let ranking = if wanted.contains(&Include::Ranking) {
         let feed = ranking(
             &state,
@@ -119,7 +134,11 @@ pub async fn get_article(
         None
     };
     Ok(HttpResponse::Ok().json(ArticlePageResponse {
-        data: ArticlePage { article, ranking },
+        data: ArticlePage {
+            article,
+            related,
+            ranking,
+        },
         meta: Meta::default(),
     }))
 }

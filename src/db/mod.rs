@@ -239,6 +239,15 @@ impl Db {
         .await
     }
 
+    /// [`Db::read`] for code on a thread of its own, which may block.
+    pub fn read_blocking<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        F: FnOnce(&mut SqliteConnection) -> StoreResult<T>,
+    {
+        let mut conn = self.read.get()?;
+        work(&mut conn)
+    }
+
     /// Runs `work` on the writer, in its own savepoint of the next group
     /// commit; resolves once that commit is on disk. Nothing of it is kept
     /// unless it returns `Ok`.

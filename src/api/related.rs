@@ -1,0 +1,174 @@
+//! The Related feed over HTTP: an article's stored list, with reasons.
+
+use std::collections::HashMap;
+
+use actix_web::web::{Data, Path};
+use actix_web::{HttpResponse, get};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::Meta;
+use super::articles::ArticleSummary;
+use super::extract::Query;
+use super::paging::page_limit;
+use crate::app::AppState;
+use crate::content::Status;
+use crate::db::{self, articles};
+use crate::error::{ApiError, AppResult, Problem};
+
+/// Most items a request may ask for.
+pub const MAX_RELATED: u32 = crate::related::STORED as u32;
+
+/// Why an article is in another's Related list; an item may have several.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum RelatedReason {
+    /// The texts are about the same things.
+    SimilarText {
+        /// The words that weigh most in the match, strongest first.
+        #[schema(example = json!(["harbour", "strike", "dockers"]))]
+        terms: Vec<String>,
+    },
+    /// Both articles carry these tags (slugs).
+    SharedTags {
+        #[schema(example = json!(["harbour"]))]
+        tags: Vec<String>,
+    },
+    /// Both articles are in this category (slug).
+    SameCategory {
+        #[schema(example = "business")]
+        category: String,
+    },
+}
+
+/// One related article.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RelatedItem {
+    /// The article.
+    pub article: ArticleSummary,
+    /// How related, higher first: text similarity (0 to 1) plus small
+    /// bonuses for shared tags, the same category and closeness in time.
+    #[schema(example = 0.42)]
+    pub score: f32,
+    /// Why it is related.
+    pub reasons: Vec<RelatedReason>,
+}
+
+/// An article's Related list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RelatedResponse {
+    /// Most related first.
+    pub data: Vec<RelatedItem>,
+    /// About the response.
+    pub meta: Meta,
+}
+
+/// How many related articles.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RelatedQuery {
+    /// How many articles, 1 to 50.
+    #[param(minimum = 1, maximum = 50, default = 10)]
+    pub limit: Option<u32>,
+}
+
+/// The first `limit` items of article `id`'s stored list that public
+/// readers can see now. Empty while a just-published article waits to be
+/// indexed (a few seconds at most).
+pub async fn related_items(state: &AppState, id: i32, limit: u32) -> AppResult<Vec<RelatedItem>> {
+    let Some(list) = state.related.list(id) else {
+        return Ok(Vec::new());
+    };
+    let mut wanted: Vec<i32> = list.iter().map(|item| item.id).collect();
+    wanted.push(id);
+    let (rows, extras) = state
+        .db
+        .read(move |conn| {
+            let rows = articles::by_ids(conn, &wanted)?;
+            let extras = articles::extras(conn, &rows)?;
+            Ok((rows, extras))
+        })
+        .await?;
+    let now = db::now();
+    let own_tags: Vec<String> = extras
+        .tags
+        .get(&id)
+        .map(|tags| tags.iter().map(|tag| tag.slug.clone()).collect())
+        .unwrap_or_default();
+    let mut rows: HashMap<i32, _> = rows
+        .into_iter()
+        .filter(|row| {
+            Status::from_stored(&row.status) == Status::Published
+                && row.published_at.is_some_and(|at| at <= now)
+        })
+        .map(|row| (row.id, row))
+        .collect();
+    let items = list
+        .iter()
+        .filter(|item| item.id != id)
+        .filter_map(|item| {
+            let row = rows.remove(&item.id)?;
+            let article = ArticleSummary::new(row, &extras);
+            let mut reasons = vec![RelatedReason::SimilarText {
+                terms: item.terms.clone(),
+            }];
+            let shared: Vec<String> = article
+                .tags
+                .iter()
+                .filter(|tag| own_tags.contains(&tag.slug))
+                .map(|tag| tag.slug.clone())
+                .collect();
+            if !shared.is_empty() {
+                reasons.push(RelatedReason::SharedTags { tags: shared });
+            }
+            if item.same_category {
+                reasons.push(RelatedReason::SameCategory {
+                    category: article.category.slug.clone(),
+                });
+            }
+            Some(RelatedItem {
+                article,
+                score: item.score,
+                reasons,
+            })
+        })
+        .take(limit as usize)
+        .collect();
+    Ok(items)
+}
+
+/// Articles about the same thing as this one.
+///
+/// Text similarity over title and body (the title counts more), blended with
+/// shared tags, the same category and closeness in time. Never the article
+/// itself, an unpublished article, or a near-duplicate (the same story
+/// stored twice). Lists are computed ahead and kept current within seconds
+/// of any publish, edit or unpublish.
+#[utoipa::path(
+    tag = "feeds",
+    params(("id_or_slug" = String, Path, description = "Numeric id or slug", example = "42"), RelatedQuery),
+    responses(
+        (status = 200, description = "The related articles", body = RelatedResponse),
+        (status = 400, description = "`limit` is out of range", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No published article has this id or slug", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/articles/{id_or_slug}/related")]
+pub async fn get_related(
+    state: Data<AppState>,
+    id_or_slug: Path<String>,
+    query: Query<RelatedQuery>,
+) -> AppResult<HttpResponse> {
+    let limit = page_limit(query.0.limit, 10, MAX_RELATED)?;
+    let key = articles::ArticleKey::parse(&id_or_slug);
+    let now = db::now();
+    let id = state
+        .db
+        .read(move |conn| articles::visible_id(conn, &key, now))
+        .await?
+        .ok_or_else(|| ApiError::article_not_found(&id_or_slug))?;
+    Ok(HttpResponse::Ok().json(RelatedResponse {
+        data: related_items(&state, id, limit).await?,
+        meta: Meta::default(),
+    }))
+}

@@ -1,0 +1,398 @@
+//! The text model behind Related: every visible article's terms with BM25
+//! term frequencies (title words count [`TITLE_WEIGHT`] times), an inverted
+//! index over them, and a More-Like-This query: the article's
+//! [`QUERY_TERMS`] strongest terms (by BM25 weight, leaving out terms too
+//! rare to say anything about a topic) scored by BM25, then expanded once
+//! with the terms of its best [`FEEDBACK_DOCS`] matches (pseudo-relevance
+//! feedback) and scored again. Near-duplicates are told by the cosine of
+//! the two articles' weight vectors.
+//!
+//! IDF is applied when vectors are read, never stored, so articles indexed
+//! at different times compare fairly as the corpus grows.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::NaiveDateTime;
+
+use super::text::{Analyzer, Terms};
+
+/// How many times a title word counts against a body word.
+pub const TITLE_WEIGHT: f32 = 3.0;
+/// Terms of the query article that are looked up: its strongest ones.
+const QUERY_TERMS: usize = 40;
+/// First matches whose terms expand the query.
+const FEEDBACK_DOCS: usize = 8;
+/// Weight of the feedback terms against the article's own.
+const FEEDBACK_WEIGHT: f32 = 1.0;
+/// Cosine similarity at which two articles are the same story.
+pub const DUPLICATE_COSINE: f32 = 0.9;
+/// BM25's term-frequency saturation and length normalisation.
+const K1: f32 = 1.2;
+const B: f32 = 0.75;
+
+/// An article as the index sees it.
+#[derive(Debug, Clone)]
+pub struct Document {
+    pub id: i32,
+    pub title: String,
+    pub body: String,
+    pub category_id: i32,
+    pub tag_ids: Vec<i32>,
+    pub published_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// An indexed article.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub id: i32,
+    /// Weighted term occurrences.
+    length: f64,
+    /// `(term, saturated term frequency)` (BM25's, with length
+    /// normalisation), sorted by term; IDF is applied when it is read.
+    vector: Vec<(u32, f32)>,
+    pub category_id: i32,
+    pub tag_ids: Vec<i32>,
+    pub published_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// One article similar to another.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Match {
+    pub id: i32,
+    /// Cosine of the expanded query and the article, 0 to 1.
+    pub similarity: f32,
+    /// The article's cosine with the query article alone.
+    pub direct: f32,
+    /// The terms that contribute most to `direct`, strongest first, as words.
+    pub terms: Vec<String>,
+}
+
+/// The index. Not thread-safe by itself: the engine wraps it in a lock.
+#[derive(Default)]
+pub struct Index {
+    analyzer: Analyzer,
+    terms: HashMap<String, u32>,
+    spellings: Vec<String>,
+    document_frequency: Vec<u32>,
+    postings: Vec<Vec<(u32, f32)>>,
+    slots: Vec<Option<Entry>>,
+    slot_of: HashMap<i32, u32>,
+    /// Postings that point at removed slots, cleaned up by [`Index::compact`].
+    stale: usize,
+    /// Articles whose terms are in `document_frequency`.
+    counted: usize,
+    /// Their summed lengths (weighted term occurrences).
+    total_length: f64,
+}
+
+impl Index {
+    /// The number of indexed articles.
+    pub fn len(&self) -> usize {
+        self.slot_of.len()
+    }
+
+    /// True when nothing is indexed.
+    pub fn is_empty(&self) -> bool {
+        self.slot_of.is_empty()
+    }
+
+    /// The indexed article with this id.
+    pub fn get(&self, id: i32) -> Option<&Entry> {
+        let slot = *self.slot_of.get(&id)?;
+        self.slots[slot as usize].as_ref()
+    }
+
+    /// Every indexed article id.
+    pub fn ids(&self) -> impl Iterator<Item = i32> + '_ {
+        self.slot_of.keys().copied()
+    }
+
+    /// Indexes many articles at once, counting all their terms before
+    /// weighting any, so IDF is exact for the whole set.
+    pub fn extend(&mut self, documents: Vec<Document>) {
+        let analysed: Vec<(Document, Terms)> = documents
+            .into_iter()
+            .map(|document| {
+                let terms = self.analyse(&document);
+                (document, terms)
+            })
+            .collect();
+        for (document, terms) in &analysed {
+            self.remove(document.id);
+            self.count_terms(terms);
+        }
+        for (document, terms) in analysed {
+            self.place(document, &terms);
+        }
+    }
+
+    /// Indexes one article, replacing an earlier version.
+    pub fn insert(&mut self, document: Document) {
+        self.remove(document.id);
+        let terms = self.analyse(&document);
+        self.count_terms(&terms);
+        self.place(document, &terms);
+    }
+
+    /// Drops an article; true if it was indexed.
+    pub fn remove(&mut self, id: i32) -> bool {
+        let Some(slot) = self.slot_of.remove(&id) else {
+            return false;
+        };
+        if let Some(entry) = self.slots[slot as usize].take() {
+            self.counted -= 1;
+            self.total_length -= entry.length;
+            for (term, _) in &entry.vector {
+                let df = &mut self.document_frequency[*term as usize];
+                *df = df.saturating_sub(1);
+            }
+            self.stale += entry.vector.len();
+        }
+        if self.stale > 100_000
+            && self.stale * 2 > self.postings.iter().map(Vec::len).sum::<usize>()
+        {
+            self.compact();
+        }
+        true
+    }
+
+    /// Rebuilds the postings without removed articles.
+    pub fn compact(&mut self) {
+        let live: HashSet<u32> = self.slot_of.values().copied().collect();
+        for postings in &mut self.postings {
+            postings.retain(|(slot, _)| live.contains(slot));
+        }
+        self.stale = 0;
+    }
+
+    fn analyse(&self, document: &Document) -> Terms {
+        let mut terms = Terms::default();
+        self.analyzer.add(&document.title, TITLE_WEIGHT, &mut terms);
+        self.analyzer.add(&document.body, 1.0, &mut terms);
+        terms
+    }
+
+    fn term_id(&mut self, stem: &str, spelling: &str) -> u32 {
+        if let Some(id) = self.terms.get(stem) {
+            return *id;
+        }
+        let id = self.spellings.len() as u32;
+        self.terms.insert(stem.to_string(), id);
+        self.spellings.push(spelling.to_string());
+        self.document_frequency.push(0);
+        self.postings.push(Vec::new());
+        id
+    }
+
+    fn count_terms(&mut self, terms: &Terms) {
+        self.counted += 1;
+        self.total_length += length(terms);
+        for (stem, spelling) in &terms.spellings {
+            let id = self.term_id(stem, spelling);
+            self.document_frequency[id as usize] += 1;
+        }
+    }
+
+    fn idf(&self, term: u32) -> f32 {
+        let documents = (self.counted + 1) as f32;
+        let df = self.document_frequency[term as usize].max(1) as f32;
+        (documents / df).ln() + 1.0
+    }
+
+    fn place(&mut self, document: Document, terms: &Terms) {
+        let length = length(terms);
+        let average = (self.total_length / self.counted.max(1) as f64).max(1.0);
+        let norm = K1 * (1.0 - B + B * (length / average) as f32);
+        let mut vector: Vec<(u32, f32)> = terms
+            .counts
+            .iter()
+            .map(|(stem, count)| {
+                let id = self.terms[stem];
+                let tf = count * (K1 + 1.0) / (count + norm);
+                (id, tf)
+            })
+            .collect();
+        vector.sort_unstable_by_key(|(term, _)| *term);
+        let slot = self.slots.len() as u32;
+        for (term, weight) in &vector {
+            self.postings[*term as usize].push((slot, *weight));
+        }
+        self.slots.push(Some(Entry {
+            length,
+            id: document.id,
+            vector,
+            category_id: document.category_id,
+            tag_ids: document.tag_ids,
+            published_at: document.published_at,
+            updated_at: document.updated_at,
+        }));
+        self.slot_of.insert(document.id, slot);
+    }
+
+    /// The `limit` articles most similar to article `id`, best first, without
+    /// the article itself and without near-duplicates of it.
+    pub fn similar(&self, id: i32, limit: usize) -> Vec<Match> {
+        let Some(query) = self.get(id) else {
+            return Vec::new();
+        };
+        let pool = limit * 3 + 10;
+        let query_weights = self.weighted(&query.vector);
+        let first = self.search(&query_weights, id, pool);
+        let unit = |slot: u32| {
+            self.slots[slot as usize]
+                .as_ref()
+                .map(|e| unit_vector(&self.weighted(&e.vector)))
+        };
+        let query_unit = unit_vector(&query_weights);
+        let feedback: Vec<Vec<(u32, f32)>> = first
+            .iter()
+            .filter_map(|(slot, _)| unit(*slot))
+            .filter(|other| cosine(&query_unit, other) < DUPLICATE_COSINE)
+            .take(FEEDBACK_DOCS)
+            .collect();
+        let candidates = if feedback.is_empty() {
+            first
+        } else {
+            let mut expanded: HashMap<u32, f32> = query_weights.iter().copied().collect();
+            let raw: Vec<&Entry> = first
+                .iter()
+                .filter_map(|(slot, _)| self.slots[*slot as usize].as_ref())
+                .take(FEEDBACK_DOCS)
+                .collect();
+            for entry in &raw {
+                for (term, weight) in &self.weighted(&entry.vector) {
+                    *expanded.entry(*term).or_default() +=
+                        FEEDBACK_WEIGHT * weight / raw.len() as f32;
+                }
+            }
+            let expanded: Vec<(u32, f32)> = expanded.into_iter().collect();
+            self.search(&expanded, id, pool)
+        };
+        let best = candidates
+            .first()
+            .map_or(1.0, |(_, score)| *score)
+            .max(f32::MIN_POSITIVE);
+        let mut matches: Vec<Match> = candidates
+            .into_iter()
+            .filter_map(|(slot, score)| {
+                let entry = self.slots[slot as usize].as_ref()?;
+                let other_weights = self.weighted(&entry.vector);
+                let other = unit_vector(&other_weights);
+                let direct = cosine(&query_unit, &other);
+                if direct >= DUPLICATE_COSINE {
+                    return None;
+                }
+                Some(Match {
+                    id: entry.id,
+                    similarity: score / best,
+                    direct,
+                    terms: self.shared_terms(&query_weights, &other_weights, 3),
+                })
+            })
+            .collect();
+        matches.sort_by(|a, b| b.similarity.total_cmp(&a.similarity).then(a.id.cmp(&b.id)));
+        matches.truncate(limit);
+        matches
+    }
+
+    /// Slots with the highest BM25 score for the strongest terms of `query`
+    /// (each counted once, as More-Like-This does), without article `skip`.
+    fn search(&self, query: &[(u32, f32)], skip: i32, limit: usize) -> Vec<(u32, f32)> {
+        let min_df = (self.counted / 1000).clamp(2, 5) as u32;
+        let mut strongest: Vec<(u32, f32)> = query
+            .iter()
+            .copied()
+            .filter(|(term, _)| self.document_frequency[*term as usize] >= min_df)
+            .collect();
+        strongest.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        strongest.truncate(QUERY_TERMS);
+        let mut scores: HashMap<u32, f32> = HashMap::new();
+        for (term, _) in strongest {
+            let idf = self.idf(term);
+            for (slot, tf) in &self.postings[term as usize] {
+                *scores.entry(*slot).or_default() += idf * tf;
+            }
+        }
+        let skip = self.slot_of.get(&skip).copied();
+        let mut ranked: Vec<(u32, f32)> = scores
+            .into_iter()
+            .filter(|(slot, _)| Some(*slot) != skip && self.slots[*slot as usize].is_some())
+            .collect();
+        let by_score = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+        if ranked.len() > limit {
+            ranked.select_nth_unstable_by(limit, by_score);
+            ranked.truncate(limit);
+        }
+        ranked.sort_unstable_by(by_score);
+        ranked
+    }
+
+    /// A stored vector (saturated term frequencies) weighted by the terms'
+    /// current IDF, so articles indexed at different times compare fairly.
+    fn weighted(&self, vector: &[(u32, f32)]) -> Vec<(u32, f32)> {
+        vector
+            .iter()
+            .map(|(term, tf)| (*term, tf * self.idf(*term)))
+            .collect()
+    }
+
+    /// The `count` terms that add most to the cosine of two vectors.
+    fn shared_terms(&self, a: &[(u32, f32)], b: &[(u32, f32)], count: usize) -> Vec<String> {
+        let mut shared = Vec::new();
+        let (mut i, mut j) = (0, 0);
+        while i < a.len() && j < b.len() {
+            match a[i].0.cmp(&b[j].0) {
+                std::cmp::Ordering::Less => i += 1,
+                std::cmp::Ordering::Greater => j += 1,
+                std::cmp::Ordering::Equal => {
+                    shared.push((a[i].0, a[i].1 * b[j].1));
+                    i += 1;
+                    j += 1;
+                }
+            }
+        }
+        shared.sort_unstable_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(&y.0)));
+        shared
+            .into_iter()
+            .take(count)
+            .map(|(term, _)| self.spellings[term as usize].clone())
+            .collect()
+    }
+}
+
+/// Weighted term occurrences of a text.
+fn length(terms: &Terms) -> f64 {
+    terms.counts.values().map(|count| f64::from(*count)).sum()
+}
+
+/// A copy of a vector scaled to unit length.
+fn unit_vector(vector: &[(u32, f32)]) -> Vec<(u32, f32)> {
+    let norm = vector.iter().map(|(_, w)| w * w).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        vector
+            .iter()
+            .map(|(term, weight)| (*term, weight / norm))
+            .collect()
+    } else {
+        vector.to_vec()
+    }
+}
+
+/// The dot product of two unit vectors sorted by term.
+fn cosine(a: &[(u32, f32)], b: &[(u32, f32)]) -> f32 {
+    let (mut i, mut j, mut sum) = (0, 0, 0.0);
+    while i < a.len() && j < b.len() {
+        match a[i].0.cmp(&b[j].0) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                sum += a[i].1 * b[j].1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    sum
+}

@@ -1,0 +1,335 @@
+//! The Related feed: articles about the same thing.
+//!
+//! An in-memory [`Index`] holds every visible article's text vector; each
+//! article's list (its [`STORED`] best matches, text similarity blended with
+//! shared tags, category and closeness in time) is computed once and kept,
+//! so a request only reads a list. A background thread ([`spawn_refresher`])
+//! keeps both current: after every content change, and every few seconds for
+//! scheduled articles coming due, it indexes what was published or changed,
+//! drops what was unpublished or deleted, and recomputes only the lists that
+//! the change can affect.
+
+pub mod eval;
+pub mod index;
+pub mod text;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
+use std::sync::{Arc, RwLock};
+use std::thread;
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel::sqlite::SqliteConnection;
+
+pub use self::index::{Document, Index};
+use crate::content::{Status, plain_text};
+use crate::db::schema::{article_tags, articles};
+use crate::db::{self, Db, StoreResult};
+
+/// Items kept per article; requests may ask for up to this many.
+pub const STORED: usize = 50;
+/// Added per shared tag (at most three count).
+const TAG_BONUS: f32 = 0.04;
+/// Added when both articles are in the same category.
+const CATEGORY_BONUS: f32 = 0.03;
+/// Added, at most, for articles published close together in time; halves
+/// every [`RECENCY_HALF_LIFE_DAYS`] apart.
+const RECENCY_BONUS: f32 = 0.03;
+const RECENCY_HALF_LIFE_DAYS: f32 = 14.0;
+/// How often the refresher looks for scheduled articles that came due.
+const REFRESH_EVERY: Duration = Duration::from_secs(5);
+/// Articles loaded from the store per query when indexing.
+const LOAD_CHUNK: usize = 500;
+
+/// One item of a Related list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Related {
+    pub id: i32,
+    /// The blended score the list is ordered by.
+    pub score: f32,
+    /// The text similarity part of it (cosine, 0 to 1).
+    pub similarity: f32,
+    /// The words that make the texts similar, strongest first.
+    pub terms: Vec<String>,
+    /// Tags both articles carry.
+    pub shared_tag_ids: Vec<i32>,
+    /// Both articles are in the same category.
+    pub same_category: bool,
+}
+
+/// The index and the lists computed from it.
+#[derive(Default)]
+pub struct Engine {
+    index: RwLock<Index>,
+    lists: RwLock<HashMap<i32, Arc<Vec<Related>>>>,
+    /// For each article, the articles whose lists hold it.
+    listed_in: RwLock<HashMap<i32, HashSet<i32>>>,
+}
+
+impl Engine {
+    /// The stored list of article `id`; computed now if the article is
+    /// indexed but its list is not stored yet; `None` if it is not indexed.
+    pub fn list(&self, id: i32) -> Option<Arc<Vec<Related>>> {
+        if let Some(list) = self.lists.read().expect("lists lock").get(&id) {
+            return Some(Arc::clone(list));
+        }
+        self.refresh_list(id)
+    }
+
+    /// Indexed articles.
+    pub fn len(&self) -> usize {
+        self.index.read().expect("index lock").len()
+    }
+
+    /// True when nothing is indexed yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Computes and stores the list of article `id`.
+    fn refresh_list(&self, id: i32) -> Option<Arc<Vec<Related>>> {
+        let list = Arc::new(self.compute(id)?);
+        let mut listed_in = self.listed_in.write().expect("listed_in lock");
+        let mut lists = self.lists.write().expect("lists lock");
+        if let Some(old) = lists.insert(id, Arc::clone(&list)) {
+            for item in old.iter() {
+                if let Some(holders) = listed_in.get_mut(&item.id) {
+                    holders.remove(&id);
+                }
+            }
+        }
+        for item in list.iter() {
+            listed_in.entry(item.id).or_default().insert(id);
+        }
+        Some(list)
+    }
+
+    /// Scores the candidates for article `id`'s list.
+    fn compute(&self, id: i32) -> Option<Vec<Related>> {
+        let index = self.index.read().expect("index lock");
+        let query = index.get(id)?;
+        let mut list: Vec<Related> = index
+            .similar(id, STORED * 2)
+            .into_iter()
+            .filter_map(|found| {
+                let other = index.get(found.id)?;
+                let shared_tag_ids: Vec<i32> = other
+                    .tag_ids
+                    .iter()
+                    .copied()
+                    .filter(|tag| query.tag_ids.contains(tag))
+                    .collect();
+                let same_category = other.category_id == query.category_id;
+                let apart_days = (query.published_at - other.published_at)
+                    .num_seconds()
+                    .unsigned_abs() as f32
+                    / 86_400.0;
+                let score = found.similarity
+                    + TAG_BONUS * shared_tag_ids.len().min(3) as f32
+                    + if same_category { CATEGORY_BONUS } else { 0.0 }
+                    + RECENCY_BONUS * 0.5f32.powf(apart_days / RECENCY_HALF_LIFE_DAYS);
+                Some(Related {
+                    id: found.id,
+                    score,
+                    similarity: found.similarity,
+                    terms: found.terms,
+                    shared_tag_ids,
+                    same_category,
+                })
+            })
+            .collect();
+        list.sort_by(|a, b| b.score.total_cmp(&a.score).then(b.id.cmp(&a.id)));
+        list.truncate(STORED);
+        Some(list)
+    }
+
+    /// Indexes everything visible at `now` from scratch and computes every
+    /// list; returns how many articles were indexed.
+    pub fn rebuild(&self, conn: &mut SqliteConnection, now: NaiveDateTime) -> StoreResult<usize> {
+        let ids: Vec<i32> = visible(conn, now)?.into_iter().map(|(id, _)| id).collect();
+        let documents = load(conn, &ids)?;
+        let mut index = Index::default();
+        index.extend(documents);
+        let count = index.len();
+        *self.index.write().expect("index lock") = index;
+        self.lists.write().expect("lists lock").clear();
+        self.listed_in.write().expect("listed_in lock").clear();
+        for id in ids {
+            self.refresh_list(id);
+        }
+        Ok(count)
+    }
+
+    /// Brings the index and the lists up to date with what is visible at
+    /// `now`, touching only what changed; returns how many lists it
+    /// recomputed.
+    pub fn sync(&self, conn: &mut SqliteConnection, now: NaiveDateTime) -> StoreResult<usize> {
+        let current: HashMap<i32, NaiveDateTime> = visible(conn, now)?.into_iter().collect();
+        let (changed, removed): (Vec<i32>, Vec<i32>) = {
+            let index = self.index.read().expect("index lock");
+            let changed = current
+                .iter()
+                .filter(|(id, updated)| index.get(**id).is_none_or(|e| e.updated_at != **updated))
+                .map(|(id, _)| *id)
+                .collect();
+            let removed = index.ids().filter(|id| !current.contains_key(id)).collect();
+            (changed, removed)
+        };
+        if changed.is_empty() && removed.is_empty() {
+            return Ok(0);
+        }
+        let documents = load(conn, &changed)?;
+        let mut affected: HashSet<i32> = HashSet::new();
+        {
+            let listed_in = self.listed_in.read().expect("listed_in lock");
+            for id in changed.iter().chain(&removed) {
+                affected.extend(listed_in.get(id).into_iter().flatten());
+            }
+        }
+        {
+            let mut index = self.index.write().expect("index lock");
+            for id in &removed {
+                index.remove(*id);
+            }
+            for document in documents {
+                index.insert(document);
+            }
+        }
+        {
+            let mut lists = self.lists.write().expect("lists lock");
+            for id in &removed {
+                lists.remove(id);
+            }
+        }
+        // A new or changed article belongs in the lists of its own best
+        // matches when it beats their last item: similarity is symmetric.
+        for id in &changed {
+            let Some(list) = self.refresh_list(*id) else {
+                continue;
+            };
+            let lists = self.lists.read().expect("lists lock");
+            for item in list.iter() {
+                let beaten = lists.get(&item.id).is_none_or(|theirs| {
+                    theirs.len() < STORED
+                        || theirs.last().is_some_and(|last| last.score < item.score)
+                });
+                if beaten {
+                    affected.insert(item.id);
+                }
+            }
+        }
+        for id in &changed {
+            affected.remove(id);
+        }
+        for id in &removed {
+            affected.remove(id);
+        }
+        let recomputed = changed.len() + affected.len();
+        for id in affected {
+            self.refresh_list(id);
+        }
+        Ok(recomputed)
+    }
+}
+
+/// `(id, updated_at)` of every article public readers can see at `now`.
+fn visible(
+    conn: &mut SqliteConnection,
+    now: NaiveDateTime,
+) -> StoreResult<Vec<(i32, NaiveDateTime)>> {
+    Ok(articles::table
+        .filter(articles::status.eq(Status::Published.as_str()))
+        .filter(articles::published_at.le(now))
+        .select((articles::id, articles::updated_at))
+        .load(conn)?)
+}
+
+/// The articles with these ids, as the index reads them.
+fn load(conn: &mut SqliteConnection, ids: &[i32]) -> StoreResult<Vec<Document>> {
+    type Row = (
+        i32,
+        String,
+        String,
+        i32,
+        Option<NaiveDateTime>,
+        NaiveDateTime,
+    );
+    let mut documents = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(LOAD_CHUNK) {
+        let rows: Vec<Row> = articles::table
+            .filter(articles::id.eq_any(chunk))
+            .select((
+                articles::id,
+                articles::title,
+                articles::body_html,
+                articles::category_id,
+                articles::published_at,
+                articles::updated_at,
+            ))
+            .load(conn)?;
+        let mut tags: HashMap<i32, Vec<i32>> = HashMap::new();
+        for (article, tag) in article_tags::table
+            .filter(article_tags::article_id.eq_any(chunk))
+            .select((article_tags::article_id, article_tags::tag_id))
+            .load::<(i32, i32)>(conn)?
+        {
+            tags.entry(article).or_default().push(tag);
+        }
+        for (id, title, body_html, category_id, published_at, updated_at) in rows {
+            documents.push(Document {
+                id,
+                title,
+                body: plain_text(&body_html),
+                category_id,
+                tag_ids: tags.remove(&id).unwrap_or_default(),
+                published_at: published_at.unwrap_or(updated_at),
+                updated_at,
+            });
+        }
+    }
+    Ok(documents)
+}
+
+/// Asks the refresher to look at the store now.
+#[derive(Clone)]
+pub struct Refresh(SyncSender<()>);
+
+impl Refresh {
+    /// Nudges the refresher; never blocks (a pending nudge covers this one).
+    pub fn nudge(&self) {
+        let _ = self.0.try_send(());
+    }
+}
+
+/// Starts the thread that builds the index, then keeps it and the lists
+/// current: on every nudge and every [`REFRESH_EVERY`].
+pub fn spawn_refresher(engine: Arc<Engine>, db: Db) -> std::io::Result<Refresh> {
+    let (nudge, nudges) = sync_channel(1);
+    thread::Builder::new()
+        .name("frontpage-related".into())
+        .spawn(move || refresh_loop(&engine, &db, &nudges))?;
+    Ok(Refresh(nudge))
+}
+
+fn refresh_loop(engine: &Engine, db: &Db, nudges: &Receiver<()>) {
+    let started = std::time::Instant::now();
+    match db.read_blocking(|conn| engine.rebuild(conn, db::now())) {
+        Ok(count) => tracing::info!(
+            articles = count,
+            seconds = started.elapsed().as_secs_f32(),
+            "related lists built"
+        ),
+        Err(error) => tracing::error!(%error, "building the related index failed"),
+    }
+    loop {
+        match nudges.recv_timeout(REFRESH_EVERY) {
+            Ok(()) | Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+        if let Err(error) = db.read_blocking(|conn| engine.sync(conn, db::now())) {
+            tracing::warn!(%error, "refreshing related lists failed; retrying soon");
+        }
+    }
+}

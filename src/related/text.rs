@@ -1,0 +1,80 @@
+//! Turning English text into index terms: words, lowercased, without stop
+//! words and numbers, reduced to their stems (Snowball's English stemmer).
+
+use std::collections::{HashMap, HashSet};
+
+use rust_stemmers::{Algorithm, Stemmer};
+use unicode_segmentation::UnicodeSegmentation;
+
+/// Splits, filters and stems text; also remembers one readable spelling of
+/// each stem, so that `reasons` can show words rather than stems.
+pub struct Analyzer {
+    stemmer: Stemmer,
+    stop_words: HashSet<String>,
+}
+
+impl Default for Analyzer {
+    fn default() -> Self {
+        Self {
+            stemmer: Stemmer::create(Algorithm::English),
+            stop_words: stop_words::get(stop_words::Language::English)
+                .iter()
+                .map(|word| word.to_string())
+                .collect(),
+        }
+    }
+}
+
+/// The terms of a text: each stem with how often it occurs, and the first
+/// word seen for it.
+#[derive(Debug, Default)]
+pub struct Terms {
+    pub counts: HashMap<String, f32>,
+    pub spellings: HashMap<String, String>,
+}
+
+impl Analyzer {
+    /// Adds the terms of `text` to `terms`, each occurrence counting `weight`.
+    pub fn add(&self, text: &str, weight: f32, terms: &mut Terms) {
+        for word in text.unicode_words() {
+            let word = word.to_lowercase();
+            let word = word.trim_matches('\'');
+            if word.chars().count() < 2
+                || word.chars().any(|c| c.is_numeric())
+                || self.stop_words.contains(word)
+            {
+                continue;
+            }
+            let stem = self.stemmer.stem(word).into_owned();
+            if stem.chars().count() < 2 || self.stop_words.contains(&stem) {
+                continue;
+            }
+            *terms.counts.entry(stem.clone()).or_default() += weight;
+            terms
+                .spellings
+                .entry(stem)
+                .or_insert_with(|| word.to_string());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stems_drops_stop_words_and_numbers() {
+        let analyzer = Analyzer::default();
+        let mut terms = Terms::default();
+        analyzer.add(
+            "The floods were flooding 12 harbours in 2024",
+            1.0,
+            &mut terms,
+        );
+        assert_eq!(terms.counts.get("flood"), Some(&2.0));
+        assert_eq!(terms.counts.get("harbour"), Some(&1.0));
+        assert!(!terms.counts.contains_key("the"));
+        assert!(!terms.counts.contains_key("12"));
+        assert_eq!(terms.spellings["flood"], "floods");
+    }
+}

@@ -1,0 +1,282 @@
+//! The Related feed: topical order, exclusions, freshness after publishing,
+//! reasons, and the article page's `include=related`.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{admin, create, get, seed_categories, send, test_app};
+use serde_json::{Value, json};
+
+/// A small corpus on three topics; each story has its own words and a few
+/// of its topic's.
+const HARBOUR: [(&str, &str); 3] = [
+    (
+        "Dockers strike shuts the harbour",
+        "Dockers walked out at the harbour at dawn. Cranes stood idle and container ships queued outside the harbour wall while the dockers union demanded new pay terms.",
+    ),
+    (
+        "Harbour strike enters second week",
+        "The dockers strike at the harbour entered its second week. Container ships were diverted and the union said dockers would picket the cranes until pay talks resumed.",
+    ),
+    (
+        "Union and port agree to end dockers strike",
+        "The dockers union and the harbour authority agreed a pay deal. Cranes will move containers again on Monday and ships waiting outside the harbour will dock first.",
+    ),
+];
+const GLACIER: [(&str, &str); 3] = [
+    (
+        "Glacier retreat speeds up, survey finds",
+        "The glacier lost more ice this summer than in any year on record. Meltwater lakes formed on the glacier tongue and scientists measured the retreat with drones.",
+    ),
+    (
+        "Meltwater lake bursts below the glacier",
+        "A meltwater lake under the glacier burst overnight, flooding the valley. Scientists say the ice is thinning and the glacier retreat will bring more such floods.",
+    ),
+    (
+        "Scientists drill into glacier ice",
+        "Scientists drilled through the glacier to sample old ice. The core shows how the glacier grew and how fast its retreat began, and where meltwater runs below.",
+    ),
+];
+const MARATHON: (&str, &str) = (
+    "Local runner wins city marathon",
+    "The marathon was won by a local runner in record time. Thousands lined the streets and the runner thanked the crowd after crossing the line.",
+);
+
+fn story(title: &str, body: &str, tags: &[&str]) -> Value {
+    json!({
+        "title": title,
+        "category": "news",
+        "body_html": format!("<p>{body}</p>"),
+        "tags": tags,
+        "status": "published",
+        "published_at": "2026-01-10T12:00:00Z",
+    })
+}
+
+async fn related<S, B>(app: &S, id: i64) -> Vec<Value>
+where
+    S: actix_web::dev::Service<
+            actix_http::Request,
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+        >,
+    B: actix_web::body::MessageBody,
+{
+    let reply = send(app, get(&format!("/api/v1/articles/{id}/related?limit=50"))).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.body["data"].as_array().unwrap().clone()
+}
+
+fn ids(items: &[Value]) -> Vec<i64> {
+    items
+        .iter()
+        .map(|item| item["article"]["id"].as_i64().unwrap())
+        .collect()
+}
+
+/// Asks until `check` holds for article `id`'s list: lists are refreshed in
+/// the background, within seconds of a change.
+async fn eventually<S, B, F>(app: &S, id: i64, what: &str, check: F) -> Vec<Value>
+where
+    S: actix_web::dev::Service<
+            actix_http::Request,
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+        >,
+    B: actix_web::body::MessageBody,
+    F: Fn(&[Value]) -> bool,
+{
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let items = related(app, id).await;
+        if check(&items) {
+            return items;
+        }
+        assert!(Instant::now() < deadline, "{what}: {items:#?}");
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn corpus<S, B>(app: &S) -> (Vec<i64>, Vec<i64>, i64)
+where
+    S: actix_web::dev::Service<
+            actix_http::Request,
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+        >,
+    B: actix_web::body::MessageBody,
+{
+    seed_categories(app).await;
+    let mut harbour = Vec::new();
+    for (title, body) in HARBOUR {
+        harbour.push(
+            create(app, story(title, body, &["harbour"])).await["id"]
+                .as_i64()
+                .unwrap(),
+        );
+    }
+    let mut glacier = Vec::new();
+    for (title, body) in GLACIER {
+        glacier.push(
+            create(app, story(title, body, &[])).await["id"]
+                .as_i64()
+                .unwrap(),
+        );
+    }
+    let marathon = create(app, story(MARATHON.0, MARATHON.1, &[])).await["id"]
+        .as_i64()
+        .unwrap();
+    (harbour, glacier, marathon)
+}
+
+#[actix_web::test]
+async fn an_article_gets_its_own_topic_first() {
+    let (app, _dir) = test_app(false).await;
+    let (harbour, glacier, _) = corpus(&app).await;
+    for (topic, others) in [(&harbour, &glacier), (&glacier, &harbour)] {
+        for id in topic.iter() {
+            let items = eventually(&app, *id, "the topic's other stories come first", |items| {
+                let found = ids(items);
+                found.len() >= 2 && found[..2].iter().all(|other| topic.contains(other))
+            })
+            .await;
+            let found = ids(&items);
+            assert!(!found.contains(id), "an article is never related to itself");
+            assert!(
+                found.iter().all(|other| !others.contains(other))
+                    || found.iter().position(|o| others.contains(o)) >= Some(2),
+                "{found:?}"
+            );
+        }
+    }
+}
+
+#[actix_web::test]
+async fn drafts_and_near_duplicates_never_appear() {
+    let (app, _dir) = test_app(false).await;
+    let (harbour, _, _) = corpus(&app).await;
+    let (title, body) = HARBOUR[0];
+    let mut draft = story("Dockers strike draft", body, &["harbour"]);
+    draft["status"] = json!("draft");
+    let draft = create(&app, draft).await["id"].as_i64().unwrap();
+    // The same story imported twice, under another slug.
+    let duplicate = create(&app, story(&format!("{title} (copy)"), body, &["harbour"])).await["id"]
+        .as_i64()
+        .unwrap();
+    let items = eventually(&app, harbour[1], "both harbour stories listed", |items| {
+        let found = ids(items);
+        found.contains(&harbour[0]) && found.contains(&harbour[2])
+    })
+    .await;
+    let found = ids(&items);
+    assert!(!found.contains(&draft), "a draft is listed: {found:?}");
+    // The copy may be listed for other articles, but never for the original.
+    let original = related(&app, harbour[0]).await;
+    assert!(!ids(&original).contains(&duplicate), "{original:#?}");
+    assert!(!ids(&related(&app, duplicate).await).contains(&harbour[0]));
+}
+
+#[actix_web::test]
+async fn a_new_article_joins_older_lists_and_an_unpublished_one_leaves() {
+    let (app, _dir) = test_app(false).await;
+    let (harbour, _, _) = corpus(&app).await;
+    eventually(&app, harbour[0], "the list is built", |items| {
+        !items.is_empty()
+    })
+    .await;
+    let latest = create(
+        &app,
+        story(
+            "Dockers return to the harbour cranes",
+            "Dockers were back at the harbour cranes today after the strike. The union said container ships would be cleared within days and pay talks are over.",
+            &["harbour"],
+        ),
+    )
+    .await["id"]
+        .as_i64()
+        .unwrap();
+    eventually(&app, harbour[0], "the new story joins the list", |items| {
+        ids(items).contains(&latest)
+    })
+    .await;
+
+    let reply = send(
+        &app,
+        admin(
+            "PATCH",
+            &format!("/api/v1/articles/{latest}"),
+            json!({"status": "draft"}),
+        ),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let items = related(&app, harbour[0]).await;
+    assert!(!ids(&items).contains(&latest), "{items:#?}");
+}
+
+#[actix_web::test]
+async fn reasons_name_real_shared_words_and_tags() {
+    let (app, _dir) = test_app(false).await;
+    let (harbour, _, _) = corpus(&app).await;
+    let items = eventually(&app, harbour[0], "a harbour story is first", |items| {
+        ids(items).first().is_some_and(|id| harbour.contains(id))
+    })
+    .await;
+    let first = &items[0];
+    assert!(first["score"].as_f64().unwrap() > 0.0);
+    let reasons = first["reasons"].as_array().unwrap();
+    let text = reasons
+        .iter()
+        .find(|reason| reason["type"] == "similar_text")
+        .expect("a text reason");
+    let own = format!("{} {}", HARBOUR[0].0, HARBOUR[0].1).to_lowercase();
+    let other_id = first["article"]["id"].as_i64().unwrap();
+    let other = harbour.iter().position(|id| *id == other_id).unwrap();
+    let theirs = format!("{} {}", HARBOUR[other].0, HARBOUR[other].1).to_lowercase();
+    let terms = text["terms"].as_array().unwrap();
+    assert!(!terms.is_empty());
+    for term in terms {
+        let term = term.as_str().unwrap();
+        assert!(own.contains(term) && theirs.contains(term), "{term}");
+    }
+    assert!(reasons.contains(&json!({"type": "shared_tags", "tags": ["harbour"]})));
+    assert!(reasons.contains(&json!({"type": "same_category", "category": "news"})));
+}
+
+#[actix_web::test]
+async fn the_article_page_includes_the_same_list() {
+    let (app, _dir) = test_app(false).await;
+    let (harbour, _, _) = corpus(&app).await;
+    let listed = eventually(&app, harbour[0], "the list is built", |items| {
+        items.len() >= 2
+    })
+    .await;
+    let reply = send(
+        &app,
+        get(&format!("/api/v1/articles/{}?include=related", harbour[0])),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let included = reply.body["data"]["related"].as_array().unwrap();
+    assert_eq!(ids(included), ids(&listed[..listed.len().min(10)]));
+}
+
+#[actix_web::test]
+async fn bad_requests_are_problems() {
+    let (app, _dir) = test_app(false).await;
+    let (harbour, _, _) = corpus(&app).await;
+    for limit in ["0", "51", "ten"] {
+        let reply = send(
+            &app,
+            get(&format!(
+                "/api/v1/articles/{}/related?limit={limit}",
+                harbour[0]
+            )),
+        )
+        .await;
+        reply.assert_problem(400, &["limit"]);
+    }
+    let reply = send(&app, get("/api/v1/articles/999999/related")).await;
+    reply.assert_problem(404, &[]);
+}
