@@ -2,6 +2,8 @@
 //! print the OpenAPI document.
 
 use anyhow::Context;
+use std::io::IsTerminal;
+
 use clap::{Parser, Subcommand};
 use frontpage::config::Config;
 use frontpage::db::{Db, StoreError, keys};
@@ -100,6 +102,9 @@ fn main() -> anyhow::Result<()> {
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
+        .with_writer(std::io::stderr)
+        // Colours only on a terminal: a log file gets plain text.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Serve) {

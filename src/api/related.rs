@@ -110,7 +110,7 @@ pub async fn related_items(state: &AppState, id: i32, limit: u32) -> AppResult<V
             let row = rows.remove(&item.id)?;
             let article = ArticleSummary::new(row, &extras);
             let mut reasons = vec![RelatedReason::SimilarText {
-                terms: item.terms.clone(),
+                terms: state.related.words(&item.terms),
             }];
             let shared: Vec<String> = article
                 .tags

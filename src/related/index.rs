@@ -65,8 +65,9 @@ pub struct Match {
     pub similarity: f32,
     /// The article's cosine with the query article alone.
     pub direct: f32,
-    /// The terms that contribute most to `direct`, strongest first, as words.
-    pub terms: Vec<String>,
+    /// The terms that contribute most to `direct`, strongest first (see
+    /// [`Index::spelling`]).
+    pub terms: Vec<u32>,
 }
 
 /// The index. Not thread-safe by itself: the engine wraps it in a lock.
@@ -102,6 +103,11 @@ impl Index {
     pub fn get(&self, id: i32) -> Option<&Entry> {
         let slot = *self.slot_of.get(&id)?;
         self.slots[slot as usize].as_ref()
+    }
+
+    /// A word that stems to `term`, as first seen.
+    pub fn spelling(&self, term: u32) -> &str {
+        &self.spellings[term as usize]
     }
 
     /// Every indexed article id.
@@ -308,17 +314,24 @@ impl Index {
             .collect();
         strongest.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         strongest.truncate(QUERY_TERMS);
-        let mut scores: HashMap<u32, f32> = HashMap::new();
+        // A dense accumulator: a query touches a good part of a large corpus.
+        let mut scores = vec![0f32; self.slots.len()];
+        let mut touched = Vec::new();
         for (term, _) in strongest {
             let idf = self.idf(term);
             for (slot, tf) in &self.postings[term as usize] {
-                *scores.entry(*slot).or_default() += idf * tf;
+                let score = &mut scores[*slot as usize];
+                if *score == 0.0 {
+                    touched.push(*slot);
+                }
+                *score += idf * tf;
             }
         }
         let skip = self.slot_of.get(&skip).copied();
-        let mut ranked: Vec<(u32, f32)> = scores
+        let mut ranked: Vec<(u32, f32)> = touched
             .into_iter()
-            .filter(|(slot, _)| Some(*slot) != skip && self.slots[*slot as usize].is_some())
+            .filter(|slot| Some(*slot) != skip && self.slots[*slot as usize].is_some())
+            .map(|slot| (slot, scores[slot as usize]))
             .collect();
         let by_score = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
         if ranked.len() > limit {
@@ -339,7 +352,7 @@ impl Index {
     }
 
     /// The `count` terms that add most to the cosine of two vectors.
-    fn shared_terms(&self, a: &[(u32, f32)], b: &[(u32, f32)], count: usize) -> Vec<String> {
+    fn shared_terms(&self, a: &[(u32, f32)], b: &[(u32, f32)], count: usize) -> Vec<u32> {
         let mut shared = Vec::new();
         let (mut i, mut j) = (0, 0);
         while i < a.len() && j < b.len() {
@@ -357,7 +370,7 @@ impl Index {
         shared
             .into_iter()
             .take(count)
-            .map(|(term, _)| self.spellings[term as usize].clone())
+            .map(|(term, _)| term)
             .collect()
     }
 }

@@ -40,6 +40,9 @@ const RECENCY_BONUS: f32 = 0.03;
 const RECENCY_HALF_LIFE_DAYS: f32 = 14.0;
 /// How often the refresher looks for scheduled articles that came due.
 const REFRESH_EVERY: Duration = Duration::from_secs(5);
+/// Changes at once past which [`Engine::sync`] rebuilds everything (or
+/// past a tenth of the corpus, if that is more).
+const REBUILD_AFTER: usize = 1_000;
 /// Articles loaded from the store per query when indexing.
 const LOAD_CHUNK: usize = 500;
 
@@ -51,10 +54,11 @@ pub struct Related {
     pub score: f32,
     /// The text similarity part of it (cosine, 0 to 1).
     pub similarity: f32,
-    /// The words that make the texts similar, strongest first.
-    pub terms: Vec<String>,
+    /// The terms that make the texts similar, strongest first (see
+    /// [`Engine::words`]).
+    pub terms: Box<[u32]>,
     /// Tags both articles carry.
-    pub shared_tag_ids: Vec<i32>,
+    pub shared_tag_ids: Box<[i32]>,
     /// Both articles are in the same category.
     pub same_category: bool,
 }
@@ -64,8 +68,6 @@ pub struct Related {
 pub struct Engine {
     index: RwLock<Index>,
     lists: RwLock<HashMap<i32, Arc<Vec<Related>>>>,
-    /// For each article, the articles whose lists hold it.
-    listed_in: RwLock<HashMap<i32, HashSet<i32>>>,
 }
 
 impl Engine {
@@ -76,6 +78,15 @@ impl Engine {
             return Some(Arc::clone(list));
         }
         self.refresh_list(id)
+    }
+
+    /// The words that terms of [`Related::terms`] stand for.
+    pub fn words(&self, terms: &[u32]) -> Vec<String> {
+        let index = self.index.read().expect("index lock");
+        terms
+            .iter()
+            .map(|term| index.spelling(*term).to_string())
+            .collect()
     }
 
     /// Indexed articles.
@@ -91,19 +102,26 @@ impl Engine {
     /// Computes and stores the list of article `id`.
     fn refresh_list(&self, id: i32) -> Option<Arc<Vec<Related>>> {
         let list = Arc::new(self.compute(id)?);
-        let mut listed_in = self.listed_in.write().expect("listed_in lock");
-        let mut lists = self.lists.write().expect("lists lock");
-        if let Some(old) = lists.insert(id, Arc::clone(&list)) {
-            for item in old.iter() {
-                if let Some(holders) = listed_in.get_mut(&item.id) {
-                    holders.remove(&id);
-                }
-            }
-        }
-        for item in list.iter() {
-            listed_in.entry(item.id).or_default().insert(id);
-        }
+        self.lists
+            .write()
+            .expect("lists lock")
+            .insert(id, Arc::clone(&list));
         Some(list)
+    }
+
+    /// Computes and stores the lists of many articles, on every core.
+    fn refresh_lists(&self, ids: &[i32]) {
+        let threads = thread::available_parallelism().map_or(1, |n| n.get());
+        let chunk = ids.len().div_ceil(threads).max(1);
+        thread::scope(|scope| {
+            for part in ids.chunks(chunk) {
+                scope.spawn(move || {
+                    for id in part {
+                        self.refresh_list(*id);
+                    }
+                });
+            }
+        });
     }
 
     /// Scores the candidates for article `id`'s list.
@@ -115,7 +133,7 @@ impl Engine {
             .into_iter()
             .filter_map(|found| {
                 let other = index.get(found.id)?;
-                let shared_tag_ids: Vec<i32> = other
+                let shared_tag_ids: Box<[i32]> = other
                     .tag_ids
                     .iter()
                     .copied()
@@ -134,7 +152,7 @@ impl Engine {
                     id: found.id,
                     score,
                     similarity: found.similarity,
-                    terms: found.terms,
+                    terms: found.terms.into(),
                     shared_tag_ids,
                     same_category,
                 })
@@ -148,6 +166,7 @@ impl Engine {
     /// Indexes everything visible at `now` from scratch and computes every
     /// list; returns how many articles were indexed.
     pub fn rebuild(&self, conn: &mut SqliteConnection, now: NaiveDateTime) -> StoreResult<usize> {
+        let started = std::time::Instant::now();
         let ids: Vec<i32> = visible(conn, now)?.into_iter().map(|(id, _)| id).collect();
         let documents = load(conn, &ids)?;
         let mut index = Index::default();
@@ -155,10 +174,12 @@ impl Engine {
         let count = index.len();
         *self.index.write().expect("index lock") = index;
         self.lists.write().expect("lists lock").clear();
-        self.listed_in.write().expect("listed_in lock").clear();
-        for id in ids {
-            self.refresh_list(id);
-        }
+        self.refresh_lists(&ids);
+        tracing::info!(
+            articles = count,
+            seconds = started.elapsed().as_secs_f32(),
+            "related index and lists built"
+        );
         Ok(count)
     }
 
@@ -180,14 +201,23 @@ impl Engine {
         if changed.is_empty() && removed.is_empty() {
             return Ok(0);
         }
-        let documents = load(conn, &changed)?;
-        let mut affected: HashSet<i32> = HashSet::new();
-        {
-            let listed_in = self.listed_in.read().expect("listed_in lock");
-            for id in changed.iter().chain(&removed) {
-                affected.extend(listed_in.get(id).into_iter().flatten());
-            }
+        // A bulk import changes much of the corpus: building everything
+        // afresh is then cheaper than following each change.
+        if changed.len() + removed.len() > REBUILD_AFTER.max(current.len() / 10) {
+            return self.rebuild(conn, now);
         }
+        let documents = load(conn, &changed)?;
+        // Lists that hold a changed or removed article: a scan of every list
+        // costs a few milliseconds, less than keeping a reverse index.
+        let touched: HashSet<i32> = changed.iter().chain(&removed).copied().collect();
+        let mut affected: HashSet<i32> = self
+            .lists
+            .read()
+            .expect("lists lock")
+            .iter()
+            .filter(|(_, list)| list.iter().any(|item| touched.contains(&item.id)))
+            .map(|(id, _)| *id)
+            .collect();
         {
             let mut index = self.index.write().expect("index lock");
             for id in &removed {
@@ -227,9 +257,7 @@ impl Engine {
             affected.remove(id);
         }
         let recomputed = changed.len() + affected.len();
-        for id in affected {
-            self.refresh_list(id);
-        }
+        self.refresh_lists(&affected.into_iter().collect::<Vec<_>>());
         Ok(recomputed)
     }
 }
@@ -314,14 +342,8 @@ pub fn spawn_refresher(engine: Arc<Engine>, db: Db) -> std::io::Result<Refresh> 
 }
 
 fn refresh_loop(engine: &Engine, db: &Db, nudges: &Receiver<()>) {
-    let started = std::time::Instant::now();
-    match db.read_blocking(|conn| engine.rebuild(conn, db::now())) {
-        Ok(count) => tracing::info!(
-            articles = count,
-            seconds = started.elapsed().as_secs_f32(),
-            "related lists built"
-        ),
-        Err(error) => tracing::error!(%error, "building the related index failed"),
+    if let Err(error) = db.read_blocking(|conn| engine.rebuild(conn, db::now())) {
+        tracing::error!(%error, "building the related index failed");
     }
     loop {
         match nudges.recv_timeout(REFRESH_EVERY) {
