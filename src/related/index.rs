@@ -42,6 +42,14 @@ pub struct Document {
     pub updated_at: NaiveDateTime,
 }
 
+/// An article whose terms are counted but not yet weighted.
+struct Counted {
+    counts: Vec<(u32, f32)>,
+    length: f64,
+    /// The article, without its text.
+    document: Document,
+}
+
 /// An indexed article.
 #[derive(Debug, Clone)]
 pub struct Entry {
@@ -116,30 +124,26 @@ impl Index {
     }
 
     /// Indexes many articles at once, counting all their terms before
-    /// weighting any, so IDF is exact for the whole set.
-    pub fn extend(&mut self, documents: Vec<Document>) {
-        let analysed: Vec<(Document, Terms)> = documents
-            .into_iter()
-            .map(|document| {
-                let terms = self.analyse(&document);
-                (document, terms)
-            })
-            .collect();
-        for (document, terms) in &analysed {
-            self.remove(document.id);
-            self.count_terms(terms);
+    /// weighting any. Takes them in chunks, so that only the chunk's texts
+    /// are in memory at a time.
+    pub fn extend(&mut self, chunks: impl IntoIterator<Item = Vec<Document>>) {
+        let mut counted = Vec::new();
+        for chunk in chunks {
+            for document in chunk {
+                self.remove(document.id);
+                counted.push(self.count(document));
+            }
         }
-        for (document, terms) in analysed {
-            self.place(document, &terms);
+        for document in counted {
+            self.place(document);
         }
     }
 
     /// Indexes one article, replacing an earlier version.
     pub fn insert(&mut self, document: Document) {
         self.remove(document.id);
-        let terms = self.analyse(&document);
-        self.count_terms(&terms);
-        self.place(document, &terms);
+        let counted = self.count(document);
+        self.place(counted);
     }
 
     /// Drops an article; true if it was indexed.
@@ -173,11 +177,33 @@ impl Index {
         self.stale = 0;
     }
 
-    fn analyse(&self, document: &Document) -> Terms {
+    /// Reads an article's terms into the vocabulary and the document
+    /// frequencies; its text is dropped.
+    fn count(&mut self, document: Document) -> Counted {
         let mut terms = Terms::default();
-        self.analyzer.add(&document.title, TITLE_WEIGHT, &mut terms);
+        self.analyzer
+            .add(&document.title, TITLE_WEIGHT, &mut terms);
         self.analyzer.add(&document.body, 1.0, &mut terms);
-        terms
+        let length: f64 = terms.counts.values().map(|count| f64::from(*count)).sum();
+        let counts = terms
+            .counts
+            .iter()
+            .map(|(stem, count)| (self.term_id(stem, &terms.spellings[stem]), *count))
+            .collect::<Vec<_>>();
+        for (term, _) in &counts {
+            self.document_frequency[*term as usize] += 1;
+        }
+        self.counted += 1;
+        self.total_length += length;
+        Counted {
+            counts,
+            length,
+            document: Document {
+                title: String::new(),
+                body: String::new(),
+                ..document
+            },
+        }
     }
 
     fn term_id(&mut self, stem: &str, spelling: &str) -> u32 {
@@ -192,33 +218,25 @@ impl Index {
         id
     }
 
-    fn count_terms(&mut self, terms: &Terms) {
-        self.counted += 1;
-        self.total_length += length(terms);
-        for (stem, spelling) in &terms.spellings {
-            let id = self.term_id(stem, spelling);
-            self.document_frequency[id as usize] += 1;
-        }
-    }
-
     fn idf(&self, term: u32) -> f32 {
         let documents = (self.counted + 1) as f32;
         let df = self.document_frequency[term as usize].max(1) as f32;
         (documents / df).ln() + 1.0
     }
 
-    fn place(&mut self, document: Document, terms: &Terms) {
-        let length = length(terms);
+    /// Weighs a counted article's terms (BM25 term frequency, against the
+    /// average length of everything counted) and adds it to the postings.
+    fn place(&mut self, counted: Counted) {
+        let Counted {
+            counts,
+            length,
+            document,
+        } = counted;
         let average = (self.total_length / self.counted.max(1) as f64).max(1.0);
         let norm = K1 * (1.0 - B + B * (length / average) as f32);
-        let mut vector: Vec<(u32, f32)> = terms
-            .counts
-            .iter()
-            .map(|(stem, count)| {
-                let id = self.terms[stem];
-                let tf = count * (K1 + 1.0) / (count + norm);
-                (id, tf)
-            })
+        let mut vector: Vec<(u32, f32)> = counts
+            .into_iter()
+            .map(|(term, count)| (term, count * (K1 + 1.0) / (count + norm)))
             .collect();
         vector.sort_unstable_by_key(|(term, _)| *term);
         let slot = self.slots.len() as u32;
@@ -373,11 +391,6 @@ impl Index {
             .map(|(term, _)| term)
             .collect()
     }
-}
-
-/// Weighted term occurrences of a text.
-fn length(terms: &Terms) -> f64 {
-    terms.counts.values().map(|count| f64::from(*count)).sum()
 }
 
 /// A copy of a vector scaled to unit length.

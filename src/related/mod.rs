@@ -168,9 +168,16 @@ impl Engine {
     pub fn rebuild(&self, conn: &mut SqliteConnection, now: NaiveDateTime) -> StoreResult<usize> {
         let started = std::time::Instant::now();
         let ids: Vec<i32> = visible(conn, now)?.into_iter().map(|(id, _)| id).collect();
-        let documents = load(conn, &ids)?;
         let mut index = Index::default();
-        index.extend(documents);
+        let mut failed = None;
+        index.extend(ids.chunks(LOAD_CHUNK).map_while(|chunk| {
+            load(conn, chunk)
+                .map_err(|error| failed = Some(error))
+                .ok()
+        }));
+        if let Some(error) = failed {
+            return Err(error);
+        }
         let count = index.len();
         *self.index.write().expect("index lock") = index;
         self.lists.write().expect("lists lock").clear();
