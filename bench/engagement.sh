@@ -31,9 +31,10 @@ DATABASE_URL=$db $bin demo --articles "$ARTICLES" --readers "$READERS" --views "
 
 start_server() {
   DATABASE_URL=$db FRONTPAGE_BIND_ADDR=127.0.0.1:$PORT FRONTPAGE_RATE_LIMIT_PER_MIN=0 FRONTPAGE_DEMO=false \
-    RUST_LOG=warn "$@" $bin serve >"$work/server.log" 2>&1 &
+    RUST_LOG=warn,frontpage::related=info "$@" $bin serve >"$work/server.log" 2>&1 &
   server=$!
-  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && return; sleep 0.1; done
+  # Measure a quiet server: wait for the Related index it builds at start-up.
+  for _ in $(seq 1200); do grep -q "related index and lists built" "$work/server.log" && return; sleep 0.1; done
   echo "server did not become ready" >&2; cat "$work/server.log" >&2; exit 1
 }
 stop_server() { kill "$server"; wait "$server" 2>/dev/null || true; server=""; }
