@@ -181,8 +181,7 @@ impl Index {
     /// frequencies; its text is dropped.
     fn count(&mut self, document: Document) -> Counted {
         let mut terms = Terms::default();
-        self.analyzer
-            .add(&document.title, TITLE_WEIGHT, &mut terms);
+        self.analyzer.add(&document.title, TITLE_WEIGHT, &mut terms);
         self.analyzer.add(&document.body, 1.0, &mut terms);
         let length: f64 = terms.counts.values().map(|count| f64::from(*count)).sum();
         let counts = terms

@@ -170,11 +170,10 @@ impl Engine {
         let ids: Vec<i32> = visible(conn, now)?.into_iter().map(|(id, _)| id).collect();
         let mut index = Index::default();
         let mut failed = None;
-        index.extend(ids.chunks(LOAD_CHUNK).map_while(|chunk| {
-            load(conn, chunk)
-                .map_err(|error| failed = Some(error))
-                .ok()
-        }));
+        index.extend(
+            ids.chunks(LOAD_CHUNK)
+                .map_while(|chunk| load(conn, chunk).map_err(|error| failed = Some(error)).ok()),
+        );
         if let Some(error) = failed {
             return Err(error);
         }
