@@ -79,7 +79,13 @@ pub async fn related_items(state: &AppState, id: i32, limit: u32) -> AppResult<V
     let Some(list) = state.related.list(id) else {
         return Ok(Vec::new());
     };
-    let mut wanted: Vec<i32> = list.iter().map(|item| item.id).collect();
+    // Twice what is asked for leaves room for articles unpublished since the
+    // list was made, without loading all fifty for a page that shows ten.
+    let mut wanted: Vec<i32> = list
+        .iter()
+        .take(limit as usize * 2)
+        .map(|item| item.id)
+        .collect();
     wanted.push(id);
     let (rows, extras) = state
         .db
