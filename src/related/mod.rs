@@ -38,6 +38,10 @@ const CATEGORY_BONUS: f32 = 0.03;
 /// every [`RECENCY_HALF_LIFE_DAYS`] apart.
 const RECENCY_BONUS: f32 = 0.03;
 const RECENCY_HALF_LIFE_DAYS: f32 = 14.0;
+/// How long the refresher waits for writes to stop before it indexes them,
+/// and at most while they go on.
+const SETTLE: Duration = Duration::from_millis(200);
+const MAX_SETTLE: Duration = Duration::from_secs(30);
 /// How often the refresher looks for scheduled articles that came due.
 const REFRESH_EVERY: Duration = Duration::from_secs(5);
 /// Changes at once past which [`Engine::sync`] rebuilds everything (or
@@ -353,7 +357,19 @@ fn refresh_loop(engine: &Engine, db: &Db, nudges: &Receiver<()>) {
     }
     loop {
         match nudges.recv_timeout(REFRESH_EVERY) {
-            Ok(()) | Err(RecvTimeoutError::Timeout) => {}
+            Ok(()) => {
+                // Writes often come in runs (a bulk import nudges every 500
+                // articles): let a run finish, so it is indexed once.
+                let started = std::time::Instant::now();
+                while started.elapsed() < MAX_SETTLE {
+                    match nudges.recv_timeout(SETTLE) {
+                        Ok(()) => {}
+                        Err(RecvTimeoutError::Timeout) => break,
+                        Err(RecvTimeoutError::Disconnected) => return,
+                    }
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return,
         }
         if let Err(error) = db.read_blocking(|conn| engine.sync(conn, db::now())) {
