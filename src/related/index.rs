@@ -69,12 +69,10 @@ pub struct Entry {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Match {
     pub id: i32,
-    /// Cosine of the expanded query and the article, 0 to 1.
+    /// BM25 score of the expanded query, relative to the best match (1.0).
     pub similarity: f32,
-    /// The article's cosine with the query article alone.
-    pub direct: f32,
-    /// The terms that contribute most to `direct`, strongest first (see
-    /// [`Index::spelling`]).
+    /// The terms that contribute most to the two texts' cosine, strongest
+    /// first (see [`Index::spelling`]).
     pub terms: Vec<u32>,
 }
 
@@ -310,7 +308,6 @@ impl Index {
                 Some(Match {
                     id: entry.id,
                     similarity: score / best,
-                    direct,
                     terms: self.shared_terms(&query_weights, &other_weights, 3),
                 })
             })

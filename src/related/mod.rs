@@ -56,8 +56,6 @@ pub struct Related {
     pub id: i32,
     /// The blended score the list is ordered by.
     pub score: f32,
-    /// The text similarity part of it (cosine, 0 to 1).
-    pub similarity: f32,
     /// The terms that make the texts similar, strongest first (see
     /// [`Engine::words`]).
     pub terms: Box<[u32]>,
@@ -91,16 +89,6 @@ impl Engine {
             .iter()
             .map(|term| index.spelling(*term).to_string())
             .collect()
-    }
-
-    /// Indexed articles.
-    pub fn len(&self) -> usize {
-        self.index.read().expect("index lock").len()
-    }
-
-    /// True when nothing is indexed yet.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// Computes and stores the list of article `id`.
@@ -155,7 +143,6 @@ impl Engine {
                 Some(Related {
                     id: found.id,
                     score,
-                    similarity: found.similarity,
                     terms: found.terms.into(),
                     shared_tag_ids,
                     same_category,
