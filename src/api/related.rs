@@ -76,7 +76,13 @@ pub struct RelatedQuery {
 /// readers can see now. Empty while a just-published article waits to be
 /// indexed (a few seconds at most).
 pub async fn related_items(state: &AppState, id: i32, limit: u32) -> AppResult<Vec<RelatedItem>> {
-    let Some(list) = state.related.list(id) else {
+    // A list not stored yet is computed here: milliseconds of CPU, kept off
+    // the async workers.
+    let engine = std::sync::Arc::clone(&state.related);
+    let list = actix_web::rt::task::spawn_blocking(move || engine.list(id))
+        .await
+        .map_err(|error| ApiError::Internal(format!("related list task failed: {error}")))?;
+    let Some(list) = list else {
         return Ok(Vec::new());
     };
     // Twice what is asked for leaves room for articles unpublished since the
