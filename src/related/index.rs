@@ -4,8 +4,11 @@
 //! [`QUERY_TERMS`] strongest terms (by BM25 weight, leaving out terms too
 //! rare to say anything about a topic) scored by BM25, then expanded once
 //! with the terms of its best [`FEEDBACK_DOCS`] matches (pseudo-relevance
-//! feedback) and scored again. Near-duplicates are told by the cosine of
-//! the two articles' weight vectors.
+//! feedback) and scored again. Each match's BM25 score, relative to the
+//! best, is blended with the cosine of the two articles in the latent topic
+//! model (the query's place pulled towards the same feedback articles).
+//! Near-duplicates are told by the cosine of the two articles' weight
+//! vectors.
 //!
 //! IDF is applied when vectors are read, never stored, so articles indexed
 //! at different times compare fairly as the corpus grows.
@@ -14,6 +17,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::NaiveDateTime;
 
+use super::latent::{self, Latent};
 use super::text::{Analyzer, Terms};
 
 /// How many times a title word counts against a body word.
@@ -29,6 +33,11 @@ pub const DUPLICATE_COSINE: f32 = 0.9;
 /// BM25's term-frequency saturation and length normalisation.
 const K1: f32 = 1.2;
 const B: f32 = 0.75;
+/// Dimensions of the latent topic model.
+const LATENT_DIMENSIONS: usize = 100;
+/// Weight of the latent cosine against the text score in a match's
+/// similarity.
+const LATENT_WEIGHT: f32 = 0.6;
 
 /// An article as the index sees it.
 #[derive(Debug, Clone)]
@@ -59,6 +68,8 @@ pub struct Entry {
     /// `(term, saturated term frequency)` (BM25's, with length
     /// normalisation), sorted by term; IDF is applied when it is read.
     vector: Vec<(u32, f32)>,
+    /// Its place in the latent topic space, once there is a model.
+    latent: Option<Box<[f32]>>,
     pub category_id: i32,
     pub tag_ids: Vec<i32>,
     pub published_at: NaiveDateTime,
@@ -92,6 +103,10 @@ pub struct Index {
     counted: usize,
     /// Their summed lengths (weighted term occurrences).
     total_length: f64,
+    /// The topic model, trained when many articles are indexed at once.
+    latent: Option<Latent>,
+    /// Articles indexed when the model was last trained (or tried to be).
+    trained_on: usize,
 }
 
 impl Index {
@@ -109,6 +124,13 @@ impl Index {
     pub fn get(&self, id: i32) -> Option<&Entry> {
         let slot = *self.slot_of.get(&id)?;
         self.slots[slot as usize].as_ref()
+    }
+
+    /// True when the corpus has doubled since the topic model was trained
+    /// (or has grown large enough to have one): articles added one by one
+    /// are placed in the model, but do not shape it.
+    pub fn model_is_stale(&self) -> bool {
+        self.len() >= Latent::minimum_corpus(LATENT_DIMENSIONS) && self.len() >= 2 * self.trained_on
     }
 
     /// A word that stems to `term`, as first seen.
@@ -134,6 +156,26 @@ impl Index {
         }
         for document in counted {
             self.place(document);
+        }
+        self.train();
+    }
+
+    /// Trains the topic model on everything indexed and places every
+    /// article in it.
+    fn train(&mut self) {
+        let rows: Vec<Vec<(u32, f32)>> = self
+            .slots
+            .iter()
+            .flatten()
+            .map(|entry| unit_vector(&self.weighted(&entry.vector)))
+            .collect();
+        self.trained_on = rows.len();
+        self.latent = Latent::train(&rows, self.spellings.len(), LATENT_DIMENSIONS);
+        let Some(model) = &self.latent else {
+            return;
+        };
+        for (entry, row) in self.slots.iter_mut().flatten().zip(&rows) {
+            entry.latent = Some(model.embed(row));
         }
     }
 
@@ -236,6 +278,10 @@ impl Index {
             .map(|(term, count)| (term, count * (K1 + 1.0) / (count + norm)))
             .collect();
         vector.sort_unstable_by_key(|(term, _)| *term);
+        let latent = self
+            .latent
+            .as_ref()
+            .map(|model| model.embed(&unit_vector(&self.weighted(&vector))));
         let slot = self.slots.len() as u32;
         for (term, weight) in &vector {
             self.postings[*term as usize].push((slot, *weight));
@@ -244,6 +290,7 @@ impl Index {
             length,
             id: document.id,
             vector,
+            latent,
             category_id: document.category_id,
             tag_ids: document.tag_ids,
             published_at: document.published_at,
@@ -261,31 +308,25 @@ impl Index {
         let pool = limit * 3 + 10;
         let query_weights = self.weighted(&query.vector);
         let first = self.search(&query_weights, id, pool);
-        let unit = |slot: u32| {
-            self.slots[slot as usize]
-                .as_ref()
-                .map(|e| unit_vector(&self.weighted(&e.vector)))
-        };
-        let query_unit = unit_vector(&query_weights);
-        let feedback: Vec<Vec<(u32, f32)>> = first
+        // The best first matches stand for the query's topic: their terms
+        // expand the text query, their places the latent one.
+        let feedback: Vec<&Entry> = first
             .iter()
-            .filter_map(|(slot, _)| unit(*slot))
-            .filter(|other| cosine(&query_unit, other) < DUPLICATE_COSINE)
+            .filter_map(|(slot, _)| self.slots[*slot as usize].as_ref())
             .take(FEEDBACK_DOCS)
             .collect();
+        let query_point = query.latent.as_ref().map(|own| {
+            let others = feedback.iter().filter_map(|entry| entry.latent.as_deref());
+            latent::centroid(own, others, FEEDBACK_WEIGHT)
+        });
         let candidates = if feedback.is_empty() {
             first
         } else {
             let mut expanded: HashMap<u32, f32> = query_weights.iter().copied().collect();
-            let raw: Vec<&Entry> = first
-                .iter()
-                .filter_map(|(slot, _)| self.slots[*slot as usize].as_ref())
-                .take(FEEDBACK_DOCS)
-                .collect();
-            for entry in &raw {
+            for entry in &feedback {
                 for (term, weight) in &self.weighted(&entry.vector) {
                     *expanded.entry(*term).or_default() +=
-                        FEEDBACK_WEIGHT * weight / raw.len() as f32;
+                        FEEDBACK_WEIGHT * weight / feedback.len() as f32;
                 }
             }
             let expanded: Vec<(u32, f32)> = expanded.into_iter().collect();
@@ -295,19 +336,25 @@ impl Index {
             .first()
             .map_or(1.0, |(_, score)| *score)
             .max(f32::MIN_POSITIVE);
+        let query_unit = unit_vector(&query_weights);
         let mut matches: Vec<Match> = candidates
             .into_iter()
             .filter_map(|(slot, score)| {
                 let entry = self.slots[slot as usize].as_ref()?;
                 let other_weights = self.weighted(&entry.vector);
-                let other = unit_vector(&other_weights);
-                let direct = cosine(&query_unit, &other);
-                if direct >= DUPLICATE_COSINE {
+                if cosine(&query_unit, &unit_vector(&other_weights)) >= DUPLICATE_COSINE {
                     return None;
                 }
+                let text = score / best;
+                let similarity = match (&query_point, &entry.latent) {
+                    (Some(a), Some(b)) => {
+                        (1.0 - LATENT_WEIGHT) * text + LATENT_WEIGHT * latent::cosine(a, b)
+                    }
+                    _ => text,
+                };
                 Some(Match {
                     id: entry.id,
-                    similarity: score / best,
+                    similarity,
                     terms: self.shared_terms(&query_weights, &other_weights, 3),
                 })
             })

@@ -1,8 +1,9 @@
 //! The Related feed: articles about the same thing.
 //!
-//! An in-memory [`Index`] holds every visible article's text vector; each
-//! article's list (its [`STORED`] best matches, text similarity blended with
-//! shared tags, category and closeness in time) is computed once and kept,
+//! An in-memory [`Index`] holds every visible article's text vector and its
+//! place in a latent topic model ([`latent`]); each article's list (its
+//! [`STORED`] best matches, text and topic similarity blended with shared
+//! tags, category and closeness in time) is computed once and kept,
 //! so a request only reads a list. A background thread ([`spawn_refresher`])
 //! keeps both current: after every content change, and every few seconds for
 //! scheduled articles coming due, it indexes what was published or changed,
@@ -11,6 +12,7 @@
 
 pub mod eval;
 pub mod index;
+pub mod latent;
 pub mod text;
 
 use std::collections::{HashMap, HashSet};
@@ -200,7 +202,9 @@ impl Engine {
         }
         // A bulk import changes much of the corpus: building everything
         // afresh is then cheaper than following each change.
-        if changed.len() + removed.len() > REBUILD_AFTER.max(current.len() / 10) {
+        // So is a corpus that has outgrown its topic model.
+        let outgrown = self.index.read().expect("index lock").model_is_stale();
+        if outgrown || changed.len() + removed.len() > REBUILD_AFTER.max(current.len() / 10) {
             return self.rebuild(conn, now);
         }
         let documents = load(conn, &changed)?;
