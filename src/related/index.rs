@@ -35,6 +35,9 @@ const K1: f32 = 1.2;
 const B: f32 = 0.75;
 /// Dimensions of the latent topic model.
 const LATENT_DIMENSIONS: usize = 100;
+/// Most articles the topic model is trained on: a sample that size finds
+/// the same topics, in bounded time and memory.
+const LATENT_SAMPLE: usize = 20_000;
 /// Weight of the latent cosine against the text score in a match's
 /// similarity.
 const LATENT_WEIGHT: f32 = 0.6;
@@ -160,22 +163,28 @@ impl Index {
         self.train();
     }
 
-    /// Trains the topic model on everything indexed and places every
-    /// article in it.
+    /// Trains the topic model on the indexed articles (an even sample of at
+    /// most [`LATENT_SAMPLE`] of them) and places every article in it.
     fn train(&mut self) {
-        let rows: Vec<Vec<(u32, f32)>> = self
-            .slots
+        let entries: Vec<&Entry> = self.slots.iter().flatten().collect();
+        let step = entries.len().div_ceil(LATENT_SAMPLE).max(1);
+        let rows: Vec<Vec<(u32, f32)>> = entries
             .iter()
-            .flatten()
+            .step_by(step)
             .map(|entry| unit_vector(&self.weighted(&entry.vector)))
             .collect();
-        self.trained_on = rows.len();
+        self.trained_on = entries.len();
         self.latent = Latent::train(&rows, self.spellings.len(), LATENT_DIMENSIONS);
+        drop(rows);
         let Some(model) = &self.latent else {
             return;
         };
-        for (entry, row) in self.slots.iter_mut().flatten().zip(&rows) {
-            entry.latent = Some(model.embed(row));
+        let points: Vec<Box<[f32]>> = entries
+            .iter()
+            .map(|entry| model.embed(&unit_vector(&self.weighted(&entry.vector))))
+            .collect();
+        for (entry, point) in self.slots.iter_mut().flatten().zip(points) {
+            entry.latent = Some(point);
         }
     }
 
