@@ -28,7 +28,7 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::error::{ApiError, PROBLEM_JSON, echo, problem_for_status, problem_response};
 use crate::ranking::{self, Decay};
-use crate::related;
+use crate::{recommend, related};
 
 /// Engagement writes allowed per client address.
 pub type ClientLimiter = RateLimiter<IpAddr, DefaultKeyedStateStore<IpAddr>, DefaultClock>;
@@ -49,6 +49,8 @@ pub struct AppState {
     pub related: Arc<related::Engine>,
     /// Wakes the thread that keeps `related` current.
     pub related_refresh: related::Refresh,
+    /// Who read what, for recommendations.
+    pub recommend: Arc<recommend::Engine>,
 }
 
 impl AppState {
@@ -59,22 +61,31 @@ impl AppState {
         self.related_refresh.nudge();
     }
 
-    /// State for a configuration over an open store; starts the thread that
-    /// builds the Related index.
+    /// State for a configuration over an open store; starts the threads that
+    /// build the Related index and load the reading history.
     pub fn new(config: &Config, db: Db) -> std::io::Result<Self> {
         let related = Arc::new(related::Engine::default());
         let related_refresh = related::spawn_refresher(Arc::clone(&related), db.clone())?;
+        let decay = Decay {
+            half_life_hours: config.trending_half_life_hours,
+            reaction_weight: config.trending_reaction_weight,
+        };
+        let recommend = Arc::new(recommend::Engine::new(recommend::Params {
+            half_life_days: config.recommend_half_life_days,
+            category_share: config.recommend_category_share,
+            decay,
+            trending_ttl: Duration::from_secs(config.ranking_cache_secs),
+        }));
+        recommend.spawn_loader(db.clone())?;
         Ok(Self {
+            recommend,
             related,
             related_refresh,
             db,
             admin_token_hash: config.admin_token.as_deref().map(auth::hash_key),
             limiter: NonZeroU32::new(config.rate_limit_per_min)
                 .map(|per_minute| RateLimiter::keyed(Quota::per_minute(per_minute))),
-            decay: Decay {
-                half_life_hours: config.trending_half_life_hours,
-                reaction_weight: config.trending_reaction_weight,
-            },
+            decay,
             rankings: ranking::Cache::new(Duration::from_secs(config.ranking_cache_secs)),
         })
     }

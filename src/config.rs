@@ -33,6 +33,10 @@ pub struct Config {
     pub trending_reaction_weight: f64,
     /// How long a computed ranking is reused (0: always recompute).
     pub ranking_cache_secs: u64,
+    /// Recommendations: days after which a read counts half.
+    pub recommend_half_life_days: f64,
+    /// Recommendations: most of a list (0 to 1) from one category.
+    pub recommend_category_share: f64,
 }
 
 impl Config {
@@ -77,6 +81,14 @@ impl Config {
                 Some(value) => parse_number("FRONTPAGE_RANKING_CACHE_SECS", &value)?,
                 None => 5,
             },
+            recommend_half_life_days: match get("FRONTPAGE_RECOMMEND_HALF_LIFE_DAYS") {
+                Some(value) => parse_positive("FRONTPAGE_RECOMMEND_HALF_LIFE_DAYS", &value)?,
+                None => 7.0,
+            },
+            recommend_category_share: match get("FRONTPAGE_RECOMMEND_CATEGORY_SHARE") {
+                Some(value) => parse_share("FRONTPAGE_RECOMMEND_CATEGORY_SHARE", &value)?,
+                None => 0.5,
+            },
         })
     }
 }
@@ -102,6 +114,14 @@ fn parse_positive(name: &str, value: &str) -> anyhow::Result<f64> {
         Ok(number) if number.is_finite() && number > 0.0 => Ok(number),
         _ => bail!("{name}: expected a positive number, got {value:?}"),
     }
+}
+
+fn parse_share(name: &str, value: &str) -> anyhow::Result<f64> {
+    let share = parse_positive(name, value)?;
+    if share > 1.0 {
+        anyhow::bail!("{name}: {value:?} is not a share between 0 and 1");
+    }
+    Ok(share)
 }
 
 fn parse_number<T: std::str::FromStr>(name: &str, value: &str) -> anyhow::Result<T> {

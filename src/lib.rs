@@ -10,5 +10,6 @@ pub mod demo;
 pub mod error;
 pub mod openapi;
 pub mod ranking;
+pub mod recommend;
 pub mod related;
 pub mod server;

@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use frontpage::config::Config;
 use frontpage::db::{Db, StoreError, keys};
 use frontpage::demo::bulk;
-use frontpage::{auth, openapi, related, server};
+use frontpage::{auth, openapi, recommend, related, server};
 use indicatif::{ProgressBar, ProgressStyle};
 use tracing_subscriber::EnvFilter;
 
@@ -72,6 +72,17 @@ enum EvalCommand {
         /// Score at most this many queries.
         #[arg(long)]
         queries: Option<usize>,
+    },
+    /// Recommendation: replays an order-lines CSV (Instacart's columns) as
+    /// views, holds out each user's last order, and prints HitRate@k and
+    /// NDCG@k for the engine and for a most-popular baseline.
+    Recommend {
+        /// The interaction log.
+        #[arg(long)]
+        dataset: std::path::PathBuf,
+        /// List length scored.
+        #[arg(long, default_value_t = 10)]
+        k: usize,
     },
 }
 
@@ -142,6 +153,10 @@ fn main() -> anyhow::Result<()> {
             queries,
         }) => {
             println!("{}", related::eval::run(&dataset, k.max(1), queries)?);
+            Ok(())
+        }
+        Command::Eval(EvalCommand::Recommend { dataset, k }) => {
+            println!("{}", recommend::eval::run(&dataset, k.max(1))?);
             Ok(())
         }
     }

@@ -18,6 +18,7 @@ use crate::db::articles::{self, ArticleKey};
 use crate::db::engagement::{self, ReactionOutcome, View, ViewOutcome};
 use crate::db::{self, StoreError};
 use crate::error::{ApiError, AppResult, FieldError, Location, Problem, echo};
+use crate::recommend::Signal;
 
 /// Longest reader id.
 pub const MAX_READER: usize = 64;
@@ -207,9 +208,10 @@ pub async fn record_view(
         check_reader(reader, Location::Body)?;
     }
     let now = db::now();
+    let reader = input.reader;
     let view = View {
         article: ArticleKey::parse(&id_or_slug),
-        reader: input.reader,
+        reader: reader.clone(),
         at: now,
         visible_at: Some(now),
     };
@@ -220,6 +222,11 @@ pub async fn record_view(
     let Some(&ViewOutcome::Counted { article_id, views }) = outcome.get() else {
         return Err(ApiError::article_not_found(&id_or_slug));
     };
+    if let Some(reader) = reader {
+        state
+            .recommend
+            .record(&reader, article_id, now, Signal::View);
+    }
     Ok(HttpResponse::Ok().json(ViewResponse {
         data: ViewCount { article_id, views },
         meta: Meta::default(),
@@ -245,6 +252,7 @@ async fn change_reaction(
     let key = ArticleKey::parse(id_or_slug);
     let now = db::now();
     let stored_kind = kind.clone();
+    let reader = input.reader.clone();
     let outcome: Option<(i32, ReactionOutcome)> = state
         .db
         .write_tallied(move |conn, tally| {
@@ -272,6 +280,11 @@ async fn change_reaction(
             echo(&kind)
         ))
     })?;
+    if matches!(change, Change::Add) {
+        state
+            .recommend
+            .record(&reader, article_id, now, Signal::Reaction);
+    }
     let data = ReactionCount {
         article_id,
         kind,

@@ -14,6 +14,7 @@ pub mod ops;
 pub mod page;
 pub mod paging;
 pub mod ranking;
+pub mod recommend;
 pub mod related;
 pub mod tags;
 pub mod time;
@@ -55,6 +56,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(engagement::remove_reaction)
         .service(engagement::list_reaction_kinds)
         .service(ranking::get_ranking)
+        .service(recommend::get_recommendations)
         .service(manage::replace_article)
         .service(manage::patch_article)
         .service(manage::delete_article)

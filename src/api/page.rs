@@ -7,10 +7,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::Meta;
 use super::articles::{Article, ArticleStatus, ArticleSummary, load_article};
 use super::extract::Query;
 use super::ranking::{RankingItem, ranking};
+use super::recommend::{RecommendationItem, RecommendationMeta, recommendations, required_reader};
 use super::related::{RelatedItem, related_items};
 use crate::app::AppState;
 use crate::db::articles::ArticleKey;
@@ -20,15 +20,21 @@ use crate::error::{ApiError, AppResult, FieldError, Location, Problem};
 const INCLUDED_RANKING: u32 = 8;
 /// How many related articles `include=related` adds (the seed page's list).
 const INCLUDED_RELATED: u32 = 10;
+/// How many recommendations `include=recommendations` adds (the seed page's).
+const INCLUDED_RECOMMENDATIONS: u32 = 8;
 
 /// What else to put in the article response.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ArticlePageQuery {
-    /// Comma-separated feeds to add: `related` (10 items) and `ranking`
-    /// (default parameters, 8 items).
-    #[param(example = "related,ranking")]
+    /// Comma-separated feeds to add: `related` (10 items), `ranking`
+    /// (default parameters, 8 items) and `recommendations` (8 items for
+    /// `reader`, with this article as the context).
+    #[param(example = "related,ranking,recommendations")]
     pub include: Option<String>,
+    /// The reader, for `include=recommendations` (1-64 of `A-Za-z0-9_-`).
+    #[param(example = "r-4f1c2b")]
+    pub reader: Option<String>,
 }
 
 /// A feed that `include` can add.
@@ -36,6 +42,7 @@ pub struct ArticlePageQuery {
 enum Include {
     Related,
     Ranking,
+    Recommendations,
 }
 
 fn includes(include: Option<&str>) -> AppResult<Vec<Include>> {
@@ -48,11 +55,12 @@ fn includes(include: Option<&str>) -> AppResult<Vec<Include>> {
         let item = match name {
             "related" => Include::Related,
             "ranking" => Include::Ranking,
+            "recommendations" => Include::Recommendations,
             _ => {
                 return Err(ApiError::InvalidParameters(vec![FieldError::new(
                     Location::Query,
                     "include",
-                    "must be a comma-separated list of: related, ranking",
+                    "must be a comma-separated list of: related, ranking, recommendations",
                 )]));
             }
         };
@@ -74,6 +82,18 @@ pub struct ArticlePage {
     /// The most read articles now (with `include=ranking`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ranking: Option<Vec<RankingItem>>,
+    /// What the reader should read next (with `include=recommendations`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recommendations: Option<Vec<RecommendationItem>>,
+}
+
+/// About an article page.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct ArticlePageMeta {
+    /// How the recommendations were made (with `include=recommendations`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false, nullable = false)]
+    pub recommendations: Option<RecommendationMeta>,
 }
 
 /// An article page.
@@ -82,7 +102,7 @@ pub struct ArticlePageResponse {
     /// The article, and any included feeds.
     pub data: ArticlePage,
     /// About the response.
-    pub meta: Meta,
+    pub meta: ArticlePageMeta,
 }
 
 fn is_public(article: &ArticleSummary, now: DateTime<Utc>) -> bool {
@@ -92,14 +112,15 @@ fn is_public(article: &ArticleSummary, now: DateTime<Utc>) -> bool {
 /// Get one published article by id or slug.
 ///
 /// Drafts and articles scheduled for later are not found.
-/// `include=related,ranking` adds the Related list and the Ranking box, so
-/// the page needs one request.
+/// `include=related,ranking,recommendations&reader=...` adds the Related
+/// list, the Ranking box and the reader's recommendations, so the page
+/// needs one request.
 #[utoipa::path(
     tag = "articles",
     params(("id_or_slug" = String, Path, description = "Numeric id or slug", example = "42"), ArticlePageQuery),
     responses(
         (status = 200, description = "The article", body = ArticlePageResponse),
-        (status = 400, description = "`include` names something unknown", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "`include` names something unknown, or `reader` is missing or malformed with `include=recommendations`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No published article has this id or slug", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -109,7 +130,13 @@ pub async fn get_article(
     id_or_slug: Path<String>,
     query: Query<ArticlePageQuery>,
 ) -> AppResult<HttpResponse> {
-    let wanted = includes(query.0.include.as_deref())?;
+    let query = query.0;
+    let wanted = includes(query.include.as_deref())?;
+    let reader = if wanted.contains(&Include::Recommendations) {
+        Some(required_reader(query.reader)?)
+    } else {
+        None
+    };
     let key = ArticleKey::parse(&id_or_slug);
     let article = match load_article(&state, key).await? {
         Some(article) if is_public(&article.summary, Utc::now()) => article,
@@ -133,12 +160,28 @@ pub async fn get_article(
     } else {
         None
     };
+    let (recommendations, recommendations_meta) = match reader {
+        Some(reader) => {
+            let (items, meta) = recommendations(
+                &state,
+                reader,
+                Some(article.summary.id),
+                INCLUDED_RECOMMENDATIONS,
+            )
+            .await?;
+            (Some(items), Some(meta))
+        }
+        None => (None, None),
+    };
     Ok(HttpResponse::Ok().json(ArticlePageResponse {
         data: ArticlePage {
             article,
             related,
             ranking,
+            recommendations,
         },
-        meta: Meta::default(),
+        meta: ArticlePageMeta {
+            recommendations: recommendations_meta,
+        },
     }))
 }

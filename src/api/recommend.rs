@@ -1,0 +1,230 @@
+//! The Recommendation feed over HTTP: what this reader should read next.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use actix_web::web::Data;
+use actix_web::{HttpResponse, get};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::articles::ArticleSummary;
+use super::engagement::check_reader;
+use super::extract::Query;
+use super::paging::page_limit;
+use crate::app::AppState;
+use crate::db::{self, articles};
+use crate::error::{ApiError, AppResult, Location, Problem};
+use crate::recommend::{self, Strategy};
+
+/// Why an article is recommended.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum RecommendationReason {
+    /// Readers of an article this reader read (or is reading) went on to
+    /// read it.
+    AlsoRead {
+        /// That article's id.
+        #[schema(example = 123)]
+        because_of: i32,
+    },
+    /// It is about the same thing as an article this reader read.
+    SimilarTo {
+        /// That article's id.
+        #[schema(example = 123)]
+        article: i32,
+    },
+    /// It is trending in a category this reader reads most.
+    TrendingIn {
+        /// The category's slug.
+        #[schema(example = "news")]
+        category: String,
+    },
+    /// It is trending across the site.
+    Trending,
+    /// It is new.
+    Fresh,
+}
+
+impl From<recommend::Reason> for RecommendationReason {
+    fn from(reason: recommend::Reason) -> Self {
+        match reason {
+            recommend::Reason::AlsoRead { because_of } => Self::AlsoRead { because_of },
+            recommend::Reason::SimilarTo { article } => Self::SimilarTo { article },
+            recommend::Reason::TrendingIn { category } => Self::TrendingIn { category },
+            recommend::Reason::Trending => Self::Trending,
+            recommend::Reason::Fresh => Self::Fresh,
+        }
+    }
+}
+
+/// How a list was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RecommendationStrategy {
+    /// From the reader's history.
+    Personalized,
+    /// The reader has no history yet: trending and fresh articles (and,
+    /// with a `context`, what its readers went on to read).
+    ColdStart,
+}
+
+/// One recommended article.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RecommendationItem {
+    /// The article.
+    pub article: ArticleSummary,
+    /// How strongly it is recommended, higher first: the weighted sum of
+    /// what each source gave it.
+    #[schema(example = 0.87)]
+    pub score: f32,
+    /// The source that gave it most.
+    pub reason: RecommendationReason,
+}
+
+/// How the list was made.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RecommendationMeta {
+    /// `personalized` when the reader has history, else `cold_start`.
+    pub strategy: RecommendationStrategy,
+    /// The reader the list is for.
+    #[schema(example = "r-4f1c2b")]
+    pub reader: String,
+    /// The article being read, if given.
+    #[schema(required = true)]
+    pub context: Option<i32>,
+    /// The limit applied.
+    pub limit: u32,
+    /// Most items of the list from one category, while other categories
+    /// have candidates.
+    pub max_per_category: u32,
+}
+
+/// A reader's recommendations.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecommendationResponse {
+    /// Best first.
+    pub data: Vec<RecommendationItem>,
+    /// How the list was made.
+    pub meta: RecommendationMeta,
+}
+
+/// For whom, and where.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RecommendationQuery {
+    /// The anonymous reader id the client keeps (1-64 of `A-Za-z0-9_-`).
+    #[param(example = "r-4f1c2b")]
+    pub reader: Option<String>,
+    /// The article being read (id or slug): left out of the list, and its
+    /// readers' next reads weigh most.
+    #[param(example = "42")]
+    pub context: Option<String>,
+    /// How many articles, 1 to 50.
+    #[param(minimum = 1, maximum = 50, default = 8)]
+    pub limit: Option<u32>,
+}
+
+/// The reader's list and how it was made. `context` must be visible.
+pub async fn recommendations(
+    state: &AppState,
+    reader: String,
+    context: Option<i32>,
+    limit: u32,
+) -> AppResult<(Vec<RecommendationItem>, RecommendationMeta)> {
+    let engine = Arc::clone(&state.recommend);
+    let related = Arc::clone(&state.related);
+    let key = reader.clone();
+    let (list, rows, extras) = state
+        .db
+        .read(move |conn| {
+            let now = db::now();
+            let list = engine.recommend(conn, &related, &key, context, limit as usize, now)?;
+            let ids: Vec<i32> = list.items.iter().map(|item| item.article_id).collect();
+            let rows = articles::by_ids(conn, &ids)?;
+            let extras = articles::extras(conn, &rows)?;
+            Ok((list, rows, extras))
+        })
+        .await?;
+    let mut rows: HashMap<i32, _> = rows.into_iter().map(|row| (row.id, row)).collect();
+    let items = list
+        .items
+        .into_iter()
+        .filter_map(|item| {
+            Some(RecommendationItem {
+                article: ArticleSummary::new(rows.remove(&item.article_id)?, &extras),
+                score: item.score,
+                reason: item.reason.into(),
+            })
+        })
+        .collect();
+    let meta = RecommendationMeta {
+        strategy: match list.strategy {
+            Strategy::Personalized => RecommendationStrategy::Personalized,
+            Strategy::ColdStart => RecommendationStrategy::ColdStart,
+        },
+        reader,
+        context,
+        limit,
+        max_per_category: state.recommend.params().max_per_category(limit as usize) as u32,
+    };
+    Ok((items, meta))
+}
+
+/// A required, well-formed reader id from the query string.
+pub fn required_reader(reader: Option<String>) -> AppResult<String> {
+    let reader = reader.ok_or_else(|| {
+        ApiError::InvalidParameters(vec![crate::error::FieldError::new(
+            Location::Query,
+            "reader",
+            "is required: the anonymous reader id the client keeps",
+        )])
+    })?;
+    check_reader(&reader, Location::Query)?;
+    Ok(reader)
+}
+
+/// What this reader should read next.
+///
+/// Blends what readers of the same articles went on to read (recent
+/// co-reading weighs more), articles similar to the reader's latest reads,
+/// and what is trending in the categories they read most. Never an article
+/// the reader has viewed, the `context` article, or an unpublished one; no
+/// category takes more than a configured share of the list (while other
+/// categories have candidates). A reader with
+/// no history (or one never seen) gets a cold-start list of trending and
+/// fresh articles, with `meta.strategy` `cold_start`. A view counts in the
+/// reader's next request.
+#[utoipa::path(
+    tag = "feeds",
+    params(RecommendationQuery),
+    responses(
+        (status = 200, description = "The recommendations", body = RecommendationResponse),
+        (status = 400, description = "`reader` is missing or malformed, or `limit` is out of range", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No published article has the `context` id or slug", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/recommendations")]
+pub async fn get_recommendations(
+    state: Data<AppState>,
+    query: Query<RecommendationQuery>,
+) -> AppResult<HttpResponse> {
+    let query = query.0;
+    let limit = page_limit(query.limit, 8, 50)?;
+    let reader = required_reader(query.reader)?;
+    let context = match query.context {
+        Some(context) => {
+            let key = articles::ArticleKey::parse(&context);
+            let now = db::now();
+            let id = state
+                .db
+                .read(move |conn| articles::visible_id(conn, &key, now))
+                .await?
+                .ok_or_else(|| ApiError::article_not_found(&context))?;
+            Some(id)
+        }
+        None => None,
+    };
+    let (data, meta) = recommendations(&state, reader, context, limit).await?;
+    Ok(HttpResponse::Ok().json(RecommendationResponse { data, meta }))
+}

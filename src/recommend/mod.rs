@@ -1,0 +1,563 @@
+//! The Recommendation feed: what this reader should read next.
+//!
+//! Candidates come from four sources, each scaled so that its best
+//! candidate scores 1 and then weighted:
+//! - **also read**: what readers of the reader's recent articles went on to
+//!   read (item-to-item co-engagement over the in-memory [`Graph`]), each
+//!   read discounted as it ages and each co-reader by how much they read;
+//! - **similar to**: the Related lists of the reader's latest articles;
+//! - **trending in**: the trending articles of the categories the reader
+//!   reads most;
+//! - **trending** and **fresh**: what everyone reads now and the newest
+//!   articles, with a low weight, so that a list is always full; for a
+//!   reader with no history (cold start) they are all there is.
+//!
+//! An item's reason is the source that gave it most. Read articles, the
+//! context article and articles public readers cannot see are left out, and
+//! no category takes more than a configured share of the list while other
+//! categories have candidates.
+
+pub mod eval;
+pub mod graph;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel::sqlite::SqliteConnection;
+
+pub use self::graph::Graph;
+use self::graph::Read;
+use crate::content::Status;
+use crate::db::schema::{articles, reactions, readers, views};
+use crate::db::taxonomy::CategoryTree;
+use crate::db::{StoreResult, engagement};
+use crate::ranking::{self, Decay, Metric, Window};
+
+/// Weights of the sources in the blend.
+const ALSO_READ_WEIGHT: f32 = 1.0;
+const SIMILAR_WEIGHT: f32 = 0.5;
+const TRENDING_IN_WEIGHT: f32 = 0.3;
+const TRENDING_WEIGHT: f32 = 0.15;
+const FRESH_WEIGHT: f32 = 0.1;
+/// The reader's latest articles that seed "also read".
+const SEEDS: usize = 20;
+/// The latest of those whose Related lists are used.
+const SIMILAR_SEEDS: usize = 5;
+/// Items taken from each Related list.
+const SIMILAR_ITEMS: usize = 20;
+/// Co-readers looked at per seed: its most recent readers.
+const CO_READERS: usize = 300;
+/// The reader's latest articles whose categories count as theirs.
+const TASTE_READS: usize = 50;
+/// Categories whose trending articles are candidates.
+const TASTE_CATEGORIES: usize = 2;
+/// Candidates taken from each trending list and from the newest articles.
+const BACKGROUND_ITEMS: usize = 30;
+/// Candidates looked at per item asked for, before the category cap gives
+/// way.
+const CANDIDATES_PER_ITEM: usize = 10;
+/// How a reaction counts against a view.
+const REACTION_SIGNAL: f32 = 2.0;
+
+/// What the engine is told by configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct Params {
+    /// Days after which a read counts half, as a seed and as co-engagement.
+    pub half_life_days: f64,
+    /// Most of a list (a share, 0 to 1) that may come from one category.
+    pub category_share: f64,
+    /// How trending candidates are scored.
+    pub decay: Decay,
+    /// How long trending candidates are reused.
+    pub trending_ttl: Duration,
+}
+
+impl Params {
+    /// Most items of a `limit`-item list from one category (at least one).
+    pub fn max_per_category(&self, limit: usize) -> usize {
+        ((self.category_share * limit as f64).floor() as usize).max(1)
+    }
+}
+
+/// How a list was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// From the reader's history.
+    Personalized,
+    /// The reader has no history: trending and fresh articles.
+    ColdStart,
+}
+
+/// Why an article is recommended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reason {
+    /// Readers of this article went on to read it.
+    AlsoRead { because_of: i32 },
+    /// It is like this article, which the reader read.
+    SimilarTo { article: i32 },
+    /// It is trending in this category (slug), which the reader reads.
+    TrendingIn { category: String },
+    /// It is trending everywhere.
+    Trending,
+    /// It is new.
+    Fresh,
+}
+
+/// One recommended article.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recommended {
+    pub article_id: i32,
+    pub score: f32,
+    pub reason: Reason,
+}
+
+/// A recommendation list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recommendations {
+    pub strategy: Strategy,
+    pub items: Vec<Recommended>,
+}
+
+/// What a reader did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    View,
+    Reaction,
+}
+
+type TrendingList = Arc<Vec<(i32, f32)>>;
+
+/// The reading graph and what recommendations are computed from.
+pub struct Engine {
+    graph: RwLock<Graph>,
+    params: Params,
+    /// Trending candidates per category (`None`: all), with when computed.
+    trending: Mutex<HashMap<Option<i32>, (Instant, TrendingList)>>,
+}
+
+impl Engine {
+    pub fn new(params: Params) -> Self {
+        Self {
+            graph: RwLock::default(),
+            params,
+            trending: Mutex::default(),
+        }
+    }
+
+    /// The configuration in force.
+    pub fn params(&self) -> Params {
+        self.params
+    }
+
+    /// Records an acknowledged view or reaction.
+    pub fn record(&self, reader: &str, article: i32, at: NaiveDateTime, signal: Signal) {
+        let weight = match signal {
+            Signal::View => 1.0,
+            Signal::Reaction => REACTION_SIGNAL,
+        };
+        self.graph.write().expect("graph lock").record(
+            reader,
+            article,
+            at.and_utc().timestamp(),
+            weight,
+        );
+    }
+
+    /// Loads every stored view and reaction of a known reader; returns how
+    /// many. Events recorded meanwhile are not lost: recording is
+    /// idempotent per reader and article.
+    pub fn load(&self, conn: &mut SqliteConnection) -> StoreResult<usize> {
+        const CHUNK: i32 = 200_000;
+        let keys: HashMap<i32, String> = readers::table
+            .select((readers::id, readers::key))
+            .load::<(i32, String)>(conn)?
+            .into_iter()
+            .collect();
+        let last: Option<i32> = views::table
+            .select(diesel::dsl::max(views::id))
+            .first(conn)?;
+        let mut loaded = 0;
+        let mut from = 0;
+        while from <= last.unwrap_or(0) {
+            let rows: Vec<(Option<i32>, i32, NaiveDateTime)> = views::table
+                .filter(views::id.ge(from).and(views::id.lt(from + CHUNK)))
+                .filter(views::reader_id.is_not_null())
+                .select((views::reader_id, views::article_id, views::viewed_at))
+                .load(conn)?;
+            let mut graph = self.graph.write().expect("graph lock");
+            for (reader, article, at) in rows {
+                if let Some(key) = reader.and_then(|id| keys.get(&id)) {
+                    graph.record(key, article, at.and_utc().timestamp(), 1.0);
+                    loaded += 1;
+                }
+            }
+            from += CHUNK;
+        }
+        let rows: Vec<(i32, i32, NaiveDateTime)> = reactions::table
+            .select((
+                reactions::reader_id,
+                reactions::article_id,
+                reactions::reacted_at,
+            ))
+            .load(conn)?;
+        let mut graph = self.graph.write().expect("graph lock");
+        for (reader, article, at) in rows {
+            if let Some(key) = keys.get(&reader) {
+                graph.record(key, article, at.and_utc().timestamp(), REACTION_SIGNAL);
+                loaded += 1;
+            }
+        }
+        Ok(loaded)
+    }
+
+    /// Starts a thread that loads the stored history into the graph.
+    pub fn spawn_loader(self: &Arc<Self>, db: crate::db::Db) -> std::io::Result<()> {
+        let engine = Arc::clone(self);
+        std::thread::Builder::new()
+            .name("frontpage-recommend".into())
+            .spawn(move || {
+                let started = Instant::now();
+                match db.read_blocking(|conn| engine.load(conn)) {
+                    Ok(events) => tracing::info!(
+                        events,
+                        seconds = started.elapsed().as_secs_f32(),
+                        "reading history loaded"
+                    ),
+                    Err(error) => tracing::error!(%error, "loading reading history failed"),
+                }
+            })?;
+        Ok(())
+    }
+
+    /// Readers and events in the graph.
+    pub fn size(&self) -> (usize, usize) {
+        let graph = self.graph.read().expect("graph lock");
+        (graph.readers(), graph.events())
+    }
+
+    /// Up to `limit` articles for `reader`, who is reading `context`.
+    pub fn recommend(
+        &self,
+        conn: &mut SqliteConnection,
+        related: &crate::related::Engine,
+        reader: &str,
+        context: Option<i32>,
+        limit: usize,
+        now: NaiveDateTime,
+    ) -> StoreResult<Recommendations> {
+        let now_seconds = now.and_utc().timestamp();
+        let half_life = self.params.half_life_days * 86_400.0;
+        let decay = |at: i64| 0.5f64.powf((now_seconds - at).max(0) as f64 / half_life) as f32;
+        let (history, seeds, also_read) = {
+            let graph = self.graph.read().expect("graph lock");
+            let number = graph.reader(reader);
+            let mut history = number.map_or_else(Vec::new, |n| graph.history(n).to_vec());
+            history.sort_by(|a, b| b.at.cmp(&a.at).then(b.article.cmp(&a.article)));
+            let seeds = seeds(&history, context, decay);
+            let also_read = also_read(&graph, number, &seeds, decay);
+            (history, seeds, also_read)
+        };
+        let strategy = if history.is_empty() {
+            Strategy::ColdStart
+        } else {
+            Strategy::Personalized
+        };
+        let mut excluded: HashSet<i32> = history.iter().map(|read| read.article).collect();
+        excluded.extend(context);
+        let mut blend = Blend::new(excluded);
+        blend.add(ALSO_READ_WEIGHT, also_read);
+
+        let mut similar = Vec::new();
+        for (seed, weight) in seeds.iter().take(SIMILAR_SEEDS) {
+            let list = related.list(*seed).unwrap_or_default();
+            for item in list.iter().take(SIMILAR_ITEMS) {
+                let reason = Reason::SimilarTo { article: *seed };
+                similar.push((item.id, weight * item.score, reason));
+            }
+        }
+        blend.add(SIMILAR_WEIGHT, similar);
+
+        let tree = CategoryTree::load(conn)?;
+        let recent: Vec<i32> = history
+            .iter()
+            .take(TASTE_READS)
+            .map(|read| read.article)
+            .collect();
+        let categories: Vec<i32> = articles::table
+            .filter(articles::id.eq_any(&recent))
+            .select(articles::category_id)
+            .load(conn)?;
+        for (category, share) in favourites(&categories) {
+            let Some(slug) = tree.get(category).map(|row| row.slug.clone()) else {
+                continue;
+            };
+            let trending = self.trending(conn, &tree, Some(category), now)?;
+            let items = trending.iter().map(|(id, score)| {
+                let reason = Reason::TrendingIn {
+                    category: slug.clone(),
+                };
+                (*id, share * score, reason)
+            });
+            blend.add(TRENDING_IN_WEIGHT, items.collect());
+        }
+        let trending = self.trending(conn, &tree, None, now)?;
+        blend.add(
+            TRENDING_WEIGHT,
+            trending
+                .iter()
+                .map(|(id, score)| (*id, *score, Reason::Trending))
+                .collect(),
+        );
+        blend.add(FRESH_WEIGHT, fresh(conn, now)?);
+
+        let items = self.pick(conn, blend.ranked(), limit, now)?;
+        Ok(Recommendations { strategy, items })
+    }
+
+    /// The best `limit` candidates that public readers can see, at most a
+    /// share of them from one category. Only when the first candidates hold
+    /// too few other categories to fill the list does the cap give way,
+    /// best first: a short list would be no more diverse.
+    fn pick(
+        &self,
+        conn: &mut SqliteConnection,
+        ranked: Vec<Recommended>,
+        limit: usize,
+        now: NaiveDateTime,
+    ) -> StoreResult<Vec<Recommended>> {
+        let per_category = self.params.max_per_category(limit);
+        let mut taken: HashMap<i32, usize> = HashMap::new();
+        let mut picked = Vec::with_capacity(limit);
+        let mut over_cap = Vec::new();
+        let considered = ranked.len().min(limit * CANDIDATES_PER_ITEM);
+        for batch in ranked[..considered].chunks(limit * 4 + 10) {
+            let ids: Vec<i32> = batch.iter().map(|item| item.article_id).collect();
+            let categories: HashMap<i32, i32> = articles::table
+                .filter(articles::id.eq_any(&ids))
+                .filter(articles::status.eq(Status::Published.as_str()))
+                .filter(articles::published_at.le(now))
+                .select((articles::id, articles::category_id))
+                .load::<(i32, i32)>(conn)?
+                .into_iter()
+                .collect();
+            for item in batch {
+                let Some(category) = categories.get(&item.article_id) else {
+                    continue;
+                };
+                let count = taken.entry(*category).or_default();
+                if *count < per_category {
+                    *count += 1;
+                    picked.push(item.clone());
+                } else {
+                    over_cap.push(item.clone());
+                }
+                if picked.len() == limit {
+                    return Ok(picked);
+                }
+            }
+        }
+        let missing = limit - picked.len();
+        picked.extend(over_cap.into_iter().take(missing));
+        picked.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then(b.article_id.cmp(&a.article_id))
+        });
+        Ok(picked)
+    }
+
+    /// The trending articles of a category's subtree (or of all), with
+    /// scores; reused for a few seconds.
+    fn trending(
+        &self,
+        conn: &mut SqliteConnection,
+        tree: &CategoryTree,
+        category: Option<i32>,
+        now: NaiveDateTime,
+    ) -> StoreResult<TrendingList> {
+        if let Some((at, list)) = self.trending.lock().expect("trending lock").get(&category)
+            && at.elapsed() < self.params.trending_ttl
+        {
+            return Ok(Arc::clone(list));
+        }
+        let ids = category.map(|id| tree.subtree_ids(id));
+        let totals = engagement::window_totals(conn, Window::Week.span(now), ids.as_deref(), now)?;
+        let ranked = ranking::rank(
+            totals,
+            Metric::Trending,
+            self.params.decay,
+            now,
+            BACKGROUND_ITEMS,
+        );
+        // Scaled to the best before narrowing: old articles' decayed
+        // scores are too small for an f32.
+        let best = ranked.first().map_or(1.0, |r| r.score);
+        let list: TrendingList = Arc::new(
+            ranked
+                .iter()
+                .map(|r| (r.totals.article_id, (r.score / best) as f32))
+                .collect(),
+        );
+        self.trending
+            .lock()
+            .expect("trending lock")
+            .insert(category, (Instant::now(), Arc::clone(&list)));
+        Ok(list)
+    }
+}
+
+/// The articles that seed a reader's list, newest first, each weighted by
+/// how recently it was read; the context article first, at full weight.
+fn seeds(history: &[Read], context: Option<i32>, decay: impl Fn(i64) -> f32) -> Vec<(i32, f32)> {
+    context
+        .map(|id| (id, 1.0))
+        .into_iter()
+        .chain(
+            history
+                .iter()
+                .filter(|read| Some(read.article) != context)
+                .map(|read| (read.article, read.weight * decay(read.at))),
+        )
+        .take(SEEDS)
+        .collect()
+}
+
+/// What readers of the seeds went on to read: for each seed, its latest
+/// [`CO_READERS`] readers (not `reader`), and what each read after it.
+/// A read adds the seed's weight times its own weight, discounted by its
+/// age and by how much its reader reads; a candidate's total is divided by
+/// the square root of its audience, so that what everyone reads does not
+/// crowd out what this seed's readers read in particular. The reason names
+/// the seed that gave most.
+fn also_read(
+    graph: &Graph,
+    reader: Option<u32>,
+    seeds: &[(i32, f32)],
+    decay: impl Fn(i64) -> f32,
+) -> Vec<(i32, f32, Reason)> {
+    let mut totals: HashMap<i32, (f32, i32, f32)> = HashMap::new();
+    for (seed, seed_weight) in seeds {
+        let mut from_seed: HashMap<i32, f32> = HashMap::new();
+        for co_reader in graph.audience(*seed).iter().rev().take(CO_READERS) {
+            if Some(co_reader.reader) == reader {
+                continue;
+            }
+            let history = graph.history(co_reader.reader);
+            let activity = (history.len() as f32).sqrt();
+            for read in history {
+                if read.article != *seed && read.at >= co_reader.at {
+                    *from_seed.entry(read.article).or_default() +=
+                        seed_weight * read.weight * decay(read.at) / activity;
+                }
+            }
+        }
+        for (article, score) in from_seed {
+            let total = totals.entry(article).or_insert((0.0, *seed, 0.0));
+            total.0 += score;
+            if score > total.2 {
+                total.1 = *seed;
+                total.2 = score;
+            }
+        }
+    }
+    totals
+        .into_iter()
+        .map(|(article, (score, because_of, _))| {
+            let audience = (graph.audience(article).len().max(1) as f32).sqrt();
+            (article, score / audience, Reason::AlsoRead { because_of })
+        })
+        .collect()
+}
+
+/// The categories read most, with their share of the reads, most first.
+fn favourites(categories: &[i32]) -> Vec<(i32, f32)> {
+    let mut counts: HashMap<i32, usize> = HashMap::new();
+    for category in categories {
+        *counts.entry(*category).or_default() += 1;
+    }
+    let mut ranked: Vec<(i32, usize)> = counts.into_iter().collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    ranked
+        .into_iter()
+        .take(TASTE_CATEGORIES)
+        .map(|(category, count)| (category, count as f32 / categories.len() as f32))
+        .collect()
+}
+
+/// The newest public articles, the newest scoring most.
+fn fresh(conn: &mut SqliteConnection, now: NaiveDateTime) -> StoreResult<Vec<(i32, f32, Reason)>> {
+    let ids: Vec<i32> = articles::table
+        .filter(articles::status.eq(Status::Published.as_str()))
+        .filter(articles::published_at.le(now))
+        .order((articles::published_at.desc(), articles::id.desc()))
+        .limit(BACKGROUND_ITEMS as i64)
+        .select(articles::id)
+        .load(conn)?;
+    Ok(ids
+        .into_iter()
+        .enumerate()
+        .map(|(rank, id)| (id, 1.0 / (rank as f32 + 1.0), Reason::Fresh))
+        .collect())
+}
+
+/// Candidates from several sources, summed.
+struct Blend {
+    excluded: HashSet<i32>,
+    /// Per article: total score, and the reason that gave most with what it gave.
+    scores: HashMap<i32, (f32, Reason, f32)>,
+}
+
+impl Blend {
+    fn new(excluded: HashSet<i32>) -> Self {
+        Self {
+            excluded,
+            scores: HashMap::new(),
+        }
+    }
+
+    /// Adds a source's candidates, scaled so that its best scores `weight`.
+    fn add(&mut self, weight: f32, candidates: Vec<(i32, f32, Reason)>) {
+        let best = candidates
+            .iter()
+            .filter(|(id, _, _)| !self.excluded.contains(id))
+            .map(|(_, score, _)| *score)
+            .fold(0.0, f32::max);
+        if best <= 0.0 {
+            return;
+        }
+        for (id, score, reason) in candidates {
+            if self.excluded.contains(&id) || score <= 0.0 {
+                continue;
+            }
+            let part = weight * score / best;
+            let entry = self.scores.entry(id).or_insert((0.0, reason.clone(), 0.0));
+            entry.0 += part;
+            if part > entry.2 {
+                entry.1 = reason;
+                entry.2 = part;
+            }
+        }
+    }
+
+    /// Every candidate, best first; ties go to the higher id.
+    fn ranked(self) -> Vec<Recommended> {
+        let mut ranked: Vec<Recommended> = self
+            .scores
+            .into_iter()
+            .map(|(article_id, (score, reason, _))| Recommended {
+                article_id,
+                score,
+                reason,
+            })
+            .collect();
+        ranked.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then(b.article_id.cmp(&a.article_id))
+        });
+        ranked
+    }
+}

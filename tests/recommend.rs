@@ -1,0 +1,239 @@
+//! The Recommendation feed: co-reading, exclusions, the category cap, cold
+//! start, freshness after a view, bad input, and the article page's
+//! `include=recommendations`.
+
+mod common;
+
+use chrono::{Duration, Utc};
+use common::{admin, article, create, get, public, seed_categories, send, test_app, test_app_with};
+use serde_json::{Value, json};
+
+/// A published article in `category`, `hours_ago` old.
+fn published(title: &str, category: &str, hours_ago: i64) -> Value {
+    let mut input = article(title, category);
+    input["published_at"] = json!((Utc::now() - Duration::hours(hours_ago)).to_rfc3339());
+    input
+}
+
+async fn view<S, B>(app: &S, reader: &str, id: i64)
+where
+    S: actix_web::dev::Service<
+            actix_http::Request,
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+        >,
+    B: actix_web::body::MessageBody,
+{
+    let uri = format!("/api/v1/articles/{id}/views");
+    let reply = send(app, public("POST", &uri, json!({"reader": reader}))).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+}
+
+async fn recommendations<S, B>(app: &S, query: &str) -> Value
+where
+    S: actix_web::dev::Service<
+            actix_http::Request,
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+        >,
+    B: actix_web::body::MessageBody,
+{
+    let reply = send(app, get(&format!("/api/v1/recommendations?{query}"))).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.body
+}
+
+fn ids(body: &Value) -> Vec<i64> {
+    body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["article"]["id"].as_i64().unwrap())
+        .collect()
+}
+
+#[actix_web::test]
+async fn readers_of_the_same_article_say_what_to_read_next() {
+    let (app, _dir) = test_app(false).await;
+    seed_categories(&app).await;
+    let id = |body: Value| body["id"].as_i64().unwrap();
+    let a = id(create(&app, published("Budget vote tonight", "news", 5)).await);
+    let b = id(create(&app, published("Storm warning for the coast", "news", 6)).await);
+    let c = id(create(&app, published("What the budget means for you", "world", 4)).await);
+    let d = id(create(&app, published("Cup final preview", "sport", 3)).await);
+    for reader in ["r1", "r2", "r3", "r4", "r5"] {
+        view(&app, reader, a).await;
+        view(&app, reader, c).await;
+    }
+    // A few readers of something else, so that C is not simply the most read.
+    for reader in ["s1", "s2"] {
+        view(&app, reader, d).await;
+    }
+    view(&app, "me", a).await;
+    view(&app, "me", b).await;
+
+    let body = recommendations(&app, "reader=me").await;
+    assert_eq!(body["meta"]["strategy"], "personalized");
+    assert_eq!(body["meta"]["reader"], "me");
+    assert_eq!(body["meta"]["limit"], 8);
+    let list = ids(&body);
+    assert_eq!(list.first(), Some(&c), "{body}");
+    assert_eq!(
+        body["data"][0]["reason"],
+        json!({"type": "also_read", "because_of": a})
+    );
+    assert!(body["data"][0]["score"].as_f64().unwrap() > 0.0);
+    assert!(
+        !list.contains(&a) && !list.contains(&b),
+        "read articles: {list:?}"
+    );
+
+    // The article being read is never recommended.
+    let body = recommendations(&app, &format!("reader=me&context={c}")).await;
+    assert!(!ids(&body).contains(&c), "{body}");
+    assert_eq!(body["meta"]["context"], c);
+}
+
+#[actix_web::test]
+async fn unpublished_articles_are_never_recommended() {
+    let (app, _dir) = test_app(false).await;
+    seed_categories(&app).await;
+    let a = create(&app, published("Budget vote tonight", "news", 5)).await["id"]
+        .as_i64()
+        .unwrap();
+    let c = create(&app, published("What the budget means", "news", 4)).await;
+    let (c, c_slug) = (
+        c["id"].as_i64().unwrap(),
+        c["slug"].as_str().unwrap().to_string(),
+    );
+    for reader in ["r1", "r2", "r3"] {
+        view(&app, reader, a).await;
+        view(&app, reader, c).await;
+    }
+    view(&app, "me", a).await;
+    assert!(ids(&recommendations(&app, "reader=me").await).contains(&c));
+
+    let uri = format!("/api/v1/articles/{c_slug}");
+    let reply = send(&app, admin("PATCH", &uri, json!({"status": "draft"}))).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let list = ids(&recommendations(&app, "reader=me").await);
+    assert!(!list.contains(&c), "a draft was recommended: {list:?}");
+}
+
+#[actix_web::test]
+async fn no_category_takes_more_than_its_share() {
+    let (app, _dir) = test_app_with(false, &[("FRONTPAGE_RECOMMEND_CATEGORY_SHARE", "0.5")]).await;
+    seed_categories(&app).await;
+    let seed = create(&app, published("Opening day", "news", 10)).await["id"]
+        .as_i64()
+        .unwrap();
+    let mut sport = Vec::new();
+    for i in 0..6 {
+        let id = create(&app, published(&format!("Match report {i}"), "sport", i)).await["id"]
+            .as_i64()
+            .unwrap();
+        sport.push(id);
+    }
+    let mut world = Vec::new();
+    for i in 0..3 {
+        let id = create(&app, published(&format!("Summit day {i}"), "world", 20 + i)).await["id"]
+            .as_i64()
+            .unwrap();
+        world.push(id);
+    }
+    // Readers of the seed go on to read every sport story, and only one
+    // world story: sport would fill the list without the cap.
+    for reader in ["r1", "r2", "r3", "r4"] {
+        view(&app, reader, seed).await;
+        for id in &sport {
+            view(&app, reader, *id).await;
+        }
+    }
+    view(&app, "r1", world[0]).await;
+    view(&app, "me", seed).await;
+
+    let body = recommendations(&app, "reader=me&limit=4").await;
+    assert_eq!(body["meta"]["max_per_category"], 2);
+    let items = body["data"].as_array().unwrap();
+    assert_eq!(items.len(), 4, "{body}");
+    let in_sport = items
+        .iter()
+        .filter(|item| item["article"]["category"]["slug"] == "sport")
+        .count();
+    assert_eq!(in_sport, 2, "{body}");
+}
+
+#[actix_web::test]
+async fn a_new_reader_gets_a_cold_start_list_and_a_view_counts_at_once() {
+    let (app, _dir) = test_app(false).await;
+    seed_categories(&app).await;
+    let mut ids_made = Vec::new();
+    for i in 0..5 {
+        let id = create(&app, published(&format!("Story {i}"), "news", i + 1)).await["id"]
+            .as_i64()
+            .unwrap();
+        ids_made.push(id);
+    }
+    view(&app, "someone", ids_made[4]).await;
+
+    let body = recommendations(&app, "reader=newcomer&limit=3").await;
+    assert_eq!(body["meta"]["strategy"], "cold_start");
+    let first = ids(&body);
+    assert_eq!(first.len(), 3, "{body}");
+    for item in body["data"].as_array().unwrap() {
+        let kind = item["reason"]["type"].as_str().unwrap();
+        assert!(["trending", "fresh"].contains(&kind), "{item}");
+    }
+
+    // After one view the reader has a history, and the article is gone.
+    view(&app, "newcomer", first[0]).await;
+    let body = recommendations(&app, "reader=newcomer&limit=3").await;
+    assert_eq!(body["meta"]["strategy"], "personalized");
+    assert!(!ids(&body).contains(&first[0]), "{body}");
+}
+
+#[actix_web::test]
+async fn bad_parameters_are_problems() {
+    let (app, _dir) = test_app(false).await;
+    seed_categories(&app).await;
+    let reply = send(&app, get("/api/v1/recommendations")).await;
+    reply.assert_problem(400, &["reader"]);
+    let reply = send(&app, get("/api/v1/recommendations?reader=not%20ok")).await;
+    reply.assert_problem(400, &["reader"]);
+    let reply = send(&app, get("/api/v1/recommendations?reader=ok&limit=51")).await;
+    reply.assert_problem(400, &["limit"]);
+    let reply = send(&app, get("/api/v1/recommendations?reader=ok&context=nope")).await;
+    assert_eq!(reply.status, 404, "{}", reply.body);
+}
+
+#[actix_web::test]
+async fn the_article_page_includes_the_readers_recommendations() {
+    let (app, _dir) = test_app(false).await;
+    seed_categories(&app).await;
+    let a = create(&app, published("Budget vote tonight", "news", 5)).await["id"]
+        .as_i64()
+        .unwrap();
+    let c = create(&app, published("What the budget means", "news", 4)).await["id"]
+        .as_i64()
+        .unwrap();
+    for reader in ["r1", "r2"] {
+        view(&app, reader, a).await;
+        view(&app, reader, c).await;
+    }
+    let uri = format!("/api/v1/articles/{a}?include=related,ranking,recommendations&reader=me");
+    let reply = send(&app, get(&uri)).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let items = reply.body["data"]["recommendations"].as_array().unwrap();
+    assert_eq!(items[0]["article"]["id"], c, "{}", reply.body);
+    assert_eq!(
+        items[0]["reason"],
+        json!({"type": "also_read", "because_of": a})
+    );
+    assert!(items.iter().all(|item| item["article"]["id"] != a));
+    assert_eq!(reply.body["meta"]["recommendations"]["context"], a);
+    assert!(reply.body["data"]["related"].is_array());
+    assert!(reply.body["data"]["ranking"].is_array());
+
+    let uri = format!("/api/v1/articles/{a}?include=recommendations");
+    send(&app, get(&uri)).await.assert_problem(400, &["reader"]);
+}
