@@ -10,7 +10,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::Service;
 use actix_web::dev::{ResourceDef, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, header};
-use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers, Logger};
+use actix_web::middleware::{Compress, ErrorHandlerResponse, ErrorHandlers, Logger, from_fn};
 use actix_web::web::{self, Data};
 use actix_web::{App, HttpRequest, HttpResponse};
 use governor::clock::DefaultClock;
@@ -27,6 +27,7 @@ use crate::auth::{self, KeyHash};
 use crate::config::Config;
 use crate::db::Db;
 use crate::error::{ApiError, PROBLEM_JSON, echo, problem_for_status, problem_response};
+use crate::http_cache::{self, CachePolicy};
 use crate::ranking::{self, Decay};
 use crate::{recommend, related};
 
@@ -51,6 +52,8 @@ pub struct AppState {
     pub related_refresh: related::Refresh,
     /// Who read what, for recommendations.
     pub recommend: Arc<recommend::Engine>,
+    /// `Cache-Control` and compression of GET responses.
+    pub cache_policy: CachePolicy,
 }
 
 impl AppState {
@@ -79,6 +82,12 @@ impl AppState {
         recommend.spawn_loader(db.clone())?;
         Ok(Self {
             recommend,
+            cache_policy: CachePolicy {
+                max_age: config.cache_max_age,
+                feed_max_age: config.feed_max_age,
+                stale_while_revalidate: config.stale_while_revalidate,
+                compress_min_bytes: config.compress_min_bytes,
+            },
             related,
             related_refresh,
             db,
@@ -208,6 +217,7 @@ pub fn app(
         .route("/docs", web::get().to(docs_redirect))
         .default_service(web::route().to(fallback))
         .wrap(ErrorHandlers::new().default_handler(problem_for_plain_errors))
+        .wrap(from_fn(http_cache::conditional))
         .wrap_fn(|mut req, srv| {
             // HEAD is GET without the body (actix drops the body of a HEAD
             // response), so every GET route answers HEAD too.
@@ -216,5 +226,7 @@ pub fn app(
             }
             srv.call(req)
         })
+        .wrap(Compress::default())
+        .wrap(from_fn(http_cache::after_compress))
         .wrap(Logger::new("%r %s %b %Dms"))
 }

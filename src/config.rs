@@ -37,6 +37,14 @@ pub struct Config {
     pub recommend_half_life_days: f64,
     /// Recommendations: most of a list (0 to 1) from one category.
     pub recommend_category_share: f64,
+    /// `Cache-Control: max-age` of articles and list pages, in seconds.
+    pub cache_max_age: u32,
+    /// `Cache-Control: max-age` of the ranking and related feeds, in seconds.
+    pub feed_max_age: u32,
+    /// `Cache-Control: stale-while-revalidate` of public responses, in seconds.
+    pub stale_while_revalidate: u32,
+    /// Responses smaller than this are sent uncompressed.
+    pub compress_min_bytes: usize,
 }
 
 impl Config {
@@ -88,6 +96,22 @@ impl Config {
             recommend_category_share: match get("FRONTPAGE_RECOMMEND_CATEGORY_SHARE") {
                 Some(value) => parse_share("FRONTPAGE_RECOMMEND_CATEGORY_SHARE", &value)?,
                 None => 0.5,
+            },
+            cache_max_age: match get("FRONTPAGE_CACHE_MAX_AGE") {
+                Some(value) => parse_number("FRONTPAGE_CACHE_MAX_AGE", &value)?,
+                None => 30,
+            },
+            feed_max_age: match get("FRONTPAGE_FEED_MAX_AGE") {
+                Some(value) => parse_number("FRONTPAGE_FEED_MAX_AGE", &value)?,
+                None => 10,
+            },
+            stale_while_revalidate: match get("FRONTPAGE_STALE_WHILE_REVALIDATE") {
+                Some(value) => parse_number("FRONTPAGE_STALE_WHILE_REVALIDATE", &value)?,
+                None => 60,
+            },
+            compress_min_bytes: match get("FRONTPAGE_COMPRESS_MIN_BYTES") {
+                Some(value) => parse_number("FRONTPAGE_COMPRESS_MIN_BYTES", &value)?,
+                None => 1024,
             },
         })
     }

@@ -8,6 +8,7 @@ pub mod content;
 pub mod db;
 pub mod demo;
 pub mod error;
+pub mod http_cache;
 pub mod openapi;
 pub mod ranking;
 pub mod recommend;

@@ -1,6 +1,7 @@
 //! The article page: one published article and, on request, the feeds a
 //! frontend renders around it, in one round trip.
 
+use actix_web::http::header::LastModified;
 use actix_web::web::{Data, Path};
 use actix_web::{HttpResponse, get};
 use chrono::{DateTime, Utc};
@@ -8,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::articles::{Article, ArticleStatus, ArticleSummary, load_article};
+use super::engagement::check_reader;
 use super::extract::Query;
 use super::ranking::{RankingItem, ranking};
 use super::recommend::{RecommendationItem, RecommendationMeta, recommendations, required_reader};
@@ -135,6 +137,10 @@ pub async fn get_article(
     let reader = if wanted.contains(&Include::Recommendations) {
         Some(required_reader(query.reader)?)
     } else {
+        // Ignored without the include, but never accepted malformed.
+        if let Some(reader) = &query.reader {
+            check_reader(reader, Location::Query)?;
+        }
         None
     };
     let key = ArticleKey::parse(&id_or_slug);
@@ -173,15 +179,18 @@ pub async fn get_article(
         }
         None => (None, None),
     };
-    Ok(HttpResponse::Ok().json(ArticlePageResponse {
-        data: ArticlePage {
-            article,
-            related,
-            ranking,
-            recommendations,
-        },
-        meta: ArticlePageMeta {
-            recommendations: recommendations_meta,
-        },
-    }))
+    let last_modified = std::time::SystemTime::from(article.summary.updated_at);
+    Ok(HttpResponse::Ok()
+        .insert_header(LastModified(last_modified.into()))
+        .json(ArticlePageResponse {
+            data: ArticlePage {
+                article,
+                related,
+                ranking,
+                recommendations,
+            },
+            meta: ArticlePageMeta {
+                recommendations: recommendations_meta,
+            },
+        }))
 }

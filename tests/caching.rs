@@ -1,0 +1,115 @@
+//! HTTP caching: strong validators and conditional GETs, Cache-Control by
+//! route, Last-Modified on articles, and compression above a size.
+
+mod common;
+
+use std::io::Read;
+
+use actix_web::test;
+use common::{ADMIN, admin, article, create, get, seed_categories, send, test_app};
+use serde_json::json;
+
+fn conditional_get(uri: &str, tag: &str) -> actix_http::Request {
+    test::TestRequest::get()
+        .uri(uri)
+        .insert_header(("if-none-match", tag))
+        .to_request()
+}
+
+#[actix_web::test]
+async fn an_unchanged_article_answers_304_and_a_changed_one_a_new_tag() {
+    let (app, _dir) = test_app(false).await;
+    seed_categories(&app).await;
+    let slug = create(&app, article("Harbour strike ends", "news")).await["slug"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let uri = format!("/api/v1/articles/{slug}");
+
+    let first = send(&app, get(&uri)).await;
+    assert_eq!(first.status, 200);
+    let tag = first.header("etag").expect("an ETag").to_string();
+    assert!(tag.starts_with('"') && tag.ends_with('"'), "strong: {tag}");
+    assert_eq!(
+        first.header("cache-control"),
+        Some("public, max-age=30, stale-while-revalidate=60")
+    );
+    assert!(first.header("last-modified").is_some_and(|v| v.ends_with("GMT")));
+    // The same bytes give the same tag.
+    assert_eq!(send(&app, get(&uri)).await.header("etag"), Some(tag.as_str()));
+
+    let again = send(&app, conditional_get(&uri, &tag)).await;
+    assert_eq!(again.status, 304);
+    assert_eq!(again.body, serde_json::Value::Null);
+    assert_eq!(again.header("etag"), Some(tag.as_str()));
+    let other = send(&app, conditional_get(&uri, "\"something-else\"")).await;
+    assert_eq!(other.status, 200);
+
+    let reply = send(&app, admin("PATCH", &uri, json!({"title": "Harbour strike over"}))).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let changed = send(&app, conditional_get(&uri, &tag)).await;
+    assert_eq!(changed.status, 200);
+    assert_eq!(changed.body["data"]["title"], "Harbour strike over");
+    assert_ne!(changed.header("etag"), Some(tag.as_str()));
+}
+
+#[actix_web::test]
+async fn large_bodies_are_compressed_and_small_ones_are_not() {
+    let (app, _dir) = test_app(true).await;
+    let request = |uri: &str| {
+        test::TestRequest::get()
+            .uri(uri)
+            .insert_header(("accept-encoding", "gzip"))
+            .to_request()
+    };
+    let response = test::call_service(&app, request("/api/v1/articles?limit=20")).await;
+    assert_eq!(response.status(), 200);
+    let headers = response.headers().clone();
+    assert_eq!(headers.get("content-encoding").unwrap(), "gzip");
+    let tag = headers.get("etag").unwrap().to_str().unwrap().to_string();
+    assert!(tag.ends_with("-gzip\""), "the gzip body has its own tag: {tag}");
+    let compressed = test::read_body(response).await;
+    let mut plain = String::new();
+    flate2::read::GzDecoder::new(&compressed[..])
+        .read_to_string(&mut plain)
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_str(&plain).unwrap();
+    assert_eq!(body["data"].as_array().unwrap().len(), 20);
+    assert!(compressed.len() < plain.len() / 2);
+
+    // The compressed tag validates too.
+    let req = test::TestRequest::get()
+        .uri("/api/v1/articles?limit=20")
+        .insert_header(("accept-encoding", "gzip"))
+        .insert_header(("if-none-match", tag.as_str()))
+        .to_request();
+    assert_eq!(test::call_service(&app, req).await.status(), 304);
+
+    let small = test::call_service(&app, request("/api/v1/reaction-kinds")).await;
+    assert_eq!(small.status(), 200);
+    assert!(small.headers().get("content-encoding").is_none());
+    let body: serde_json::Value = serde_json::from_slice(&test::read_body(small).await).unwrap();
+    assert_eq!(body["data"][0]["key"], "very_good");
+}
+
+#[actix_web::test]
+async fn personal_and_admin_reads_are_private() {
+    let (app, _dir) = test_app(true).await;
+    let reply = send(&app, get("/api/v1/recommendations?reader=r1")).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.header("cache-control"), Some("private, no-cache"));
+
+    let req = test::TestRequest::get()
+        .uri("/api/v1/articles?status=draft")
+        .insert_header(("authorization", format!("Bearer {ADMIN}")))
+        .to_request();
+    let reply = send(&app, req).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.header("cache-control"), Some("private, no-cache"));
+
+    let reply = send(&app, get("/api/v1/ranking")).await;
+    assert_eq!(
+        reply.header("cache-control"),
+        Some("public, max-age=10, stale-while-revalidate=60")
+    );
+}
