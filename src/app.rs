@@ -77,7 +77,6 @@ impl AppState {
             half_life_days: config.recommend_half_life_days,
             category_share: config.recommend_category_share,
             decay,
-            trending_ttl: Duration::from_secs(config.ranking_cache_secs),
         }));
         recommend.spawn_loader(db.clone())?;
         Ok(Self {

@@ -34,9 +34,16 @@ async fn an_unchanged_article_answers_304_and_a_changed_one_a_new_tag() {
         first.header("cache-control"),
         Some("public, max-age=30, stale-while-revalidate=60")
     );
-    assert!(first.header("last-modified").is_some_and(|v| v.ends_with("GMT")));
+    assert!(
+        first
+            .header("last-modified")
+            .is_some_and(|v| v.ends_with("GMT"))
+    );
     // The same bytes give the same tag.
-    assert_eq!(send(&app, get(&uri)).await.header("etag"), Some(tag.as_str()));
+    assert_eq!(
+        send(&app, get(&uri)).await.header("etag"),
+        Some(tag.as_str())
+    );
 
     let again = send(&app, conditional_get(&uri, &tag)).await;
     assert_eq!(again.status, 304);
@@ -45,7 +52,11 @@ async fn an_unchanged_article_answers_304_and_a_changed_one_a_new_tag() {
     let other = send(&app, conditional_get(&uri, "\"something-else\"")).await;
     assert_eq!(other.status, 200);
 
-    let reply = send(&app, admin("PATCH", &uri, json!({"title": "Harbour strike over"}))).await;
+    let reply = send(
+        &app,
+        admin("PATCH", &uri, json!({"title": "Harbour strike over"})),
+    )
+    .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     let changed = send(&app, conditional_get(&uri, &tag)).await;
     assert_eq!(changed.status, 200);
@@ -67,7 +78,10 @@ async fn large_bodies_are_compressed_and_small_ones_are_not() {
     let headers = response.headers().clone();
     assert_eq!(headers.get("content-encoding").unwrap(), "gzip");
     let tag = headers.get("etag").unwrap().to_str().unwrap().to_string();
-    assert!(tag.ends_with("-gzip\""), "the gzip body has its own tag: {tag}");
+    assert!(
+        tag.ends_with("-gzip\""),
+        "the gzip body has its own tag: {tag}"
+    );
     let compressed = test::read_body(response).await;
     let mut plain = String::new();
     flate2::read::GzDecoder::new(&compressed[..])

@@ -503,6 +503,7 @@ pub fn window_totals(
             {
                 totals.push(Totals {
                     article_id,
+                    category_id,
                     published_at,
                     views,
                     reactions,

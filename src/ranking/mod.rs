@@ -77,6 +77,7 @@ impl Default for Decay {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Totals {
     pub article_id: i32,
+    pub category_id: i32,
     pub published_at: NaiveDateTime,
     pub views: i64,
     pub reactions: i64,
@@ -272,6 +273,7 @@ mod tests {
     fn totals(id: i32, published_at: NaiveDateTime, views: i64, reactions: i64) -> Totals {
         Totals {
             article_id: id,
+            category_id: 1,
             published_at,
             views,
             reactions,

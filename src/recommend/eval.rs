@@ -165,7 +165,6 @@ pub fn run(dataset: &Path, k: usize) -> anyhow::Result<Report> {
             half_life_hours: 24.0,
             reaction_weight: 5.0,
         },
-        trending_ttl: Duration::from_secs(60),
     });
     db.read_blocking(|conn| engine.load(conn))?;
     let load_seconds = started.elapsed().as_secs_f64();

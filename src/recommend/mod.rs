@@ -3,8 +3,10 @@
 //! Candidates come from four sources, each scaled so that its best
 //! candidate scores 1 and then weighted:
 //! - **also read**: what readers of the reader's recent articles went on to
-//!   read (item-to-item co-engagement over the in-memory [`Graph`]), each
-//!   read discounted as it ages and each co-reader by how much they read;
+//!   read (item-to-item co-engagement over the in-memory [`Graph`], kept per
+//!   article as a neighbour list that a background thread refreshes as
+//!   reads arrive), each read discounted as it ages and each co-reader by
+//!   how much they read;
 //! - **similar to**: the Related lists of the reader's latest articles;
 //! - **trending in**: the trending articles of the categories the reader
 //!   reads most;
@@ -48,8 +50,16 @@ const SEEDS: usize = 20;
 const SIMILAR_SEEDS: usize = 5;
 /// Items taken from each Related list.
 const SIMILAR_ITEMS: usize = 20;
-/// Co-readers looked at per seed: its most recent readers.
+/// Co-readers looked at per article: its most recent readers.
 const CO_READERS: usize = 300;
+/// Co-read articles kept per article.
+const NEIGHBOURS: usize = 100;
+/// Most neighbour lists recomputed per refresh; the rest wait their turn.
+const REFRESH_BATCH: usize = 2_000;
+/// How often the lists of articles with new co-reading are recomputed.
+const REFRESH_EVERY: Duration = Duration::from_secs(5);
+/// Of a reader's reads, the latest whose lists a new read can change.
+const DIRTY_PER_READ: usize = SEEDS;
 /// The reader's latest articles whose categories count as theirs.
 const TASTE_READS: usize = 50;
 /// Categories whose trending articles are candidates.
@@ -59,6 +69,8 @@ const BACKGROUND_ITEMS: usize = 30;
 /// Candidates looked at per item asked for, before the category cap gives
 /// way.
 const CANDIDATES_PER_ITEM: usize = 10;
+/// How often the trending candidates are summed again.
+const TRENDING_EVERY: Duration = Duration::from_secs(60);
 /// How a reaction counts against a view.
 const REACTION_SIGNAL: f32 = 2.0;
 
@@ -71,8 +83,6 @@ pub struct Params {
     pub category_share: f64,
     /// How trending candidates are scored.
     pub decay: Decay,
-    /// How long trending candidates are reused.
-    pub trending_ttl: Duration,
 }
 
 impl Params {
@@ -128,22 +138,42 @@ pub enum Signal {
     Reaction,
 }
 
-type TrendingList = Arc<Vec<(i32, f32)>>;
+/// Trending articles everywhere: `(article, score, category)`.
+type TrendingList = Arc<Vec<(i32, f32, i32)>>;
+
+/// The last trending list, and whether a request is computing the next.
+struct Trending {
+    list: Option<TrendingList>,
+    computed_at: Instant,
+    computing: bool,
+}
+/// An article's co-read articles, best first.
+type Neighbours = Arc<[(i32, f32)]>;
 
 /// The reading graph and what recommendations are computed from.
 pub struct Engine {
     graph: RwLock<Graph>,
+    /// Per article, what its readers went on to read: computed ahead, so a
+    /// request only adds up a few lists.
+    neighbours: RwLock<HashMap<i32, Neighbours>>,
+    /// Articles whose neighbours have changed since they were computed.
+    dirty: Mutex<HashSet<i32>>,
     params: Params,
-    /// Trending candidates per category (`None`: all), with when computed.
-    trending: Mutex<HashMap<Option<i32>, (Instant, TrendingList)>>,
+    trending: Mutex<Trending>,
 }
 
 impl Engine {
     pub fn new(params: Params) -> Self {
         Self {
             graph: RwLock::default(),
+            neighbours: RwLock::default(),
+            dirty: Mutex::default(),
             params,
-            trending: Mutex::default(),
+            trending: Mutex::new(Trending {
+                list: None,
+                computed_at: Instant::now(),
+                computing: false,
+            }),
         }
     }
 
@@ -158,28 +188,41 @@ impl Engine {
             Signal::View => 1.0,
             Signal::Reaction => REACTION_SIGNAL,
         };
-        self.graph.write().expect("graph lock").record(
-            reader,
-            article,
-            at.and_utc().timestamp(),
-            weight,
+        let mut graph = self.graph.write().expect("graph lock");
+        if !graph.record(reader, article, at.and_utc().timestamp(), weight) {
+            return;
+        }
+        // What this reader read before now leads to `article` too.
+        let number = graph.reader(reader).expect("just recorded");
+        let mut earlier: Vec<Read> = graph.history(number).to_vec();
+        drop(graph);
+        earlier.sort_unstable_by_key(|read| std::cmp::Reverse(read.at));
+        self.dirty.lock().expect("dirty lock").extend(
+            earlier
+                .iter()
+                .take(DIRTY_PER_READ + 1)
+                .map(|read| read.article),
         );
     }
 
-    /// Loads every stored view and reaction of a known reader; returns how
-    /// many. Events recorded meanwhile are not lost: recording is
-    /// idempotent per reader and article.
+    /// Loads every stored view and reaction of a known reader and computes
+    /// every article's neighbours; returns how many events it read. Events
+    /// recorded meanwhile are kept.
     pub fn load(&self, conn: &mut SqliteConnection) -> StoreResult<usize> {
-        const CHUNK: i32 = 200_000;
-        let keys: HashMap<i32, String> = readers::table
+        const CHUNK: i32 = 500_000;
+        let readers: Vec<(i32, String)> = readers::table
             .select((readers::id, readers::key))
-            .load::<(i32, String)>(conn)?
-            .into_iter()
+            .load(conn)?;
+        let number: HashMap<i32, u32> = readers
+            .iter()
+            .enumerate()
+            .map(|(number, (id, _))| (*id, number as u32))
             .collect();
+        let keys: Vec<Box<str>> = readers.into_iter().map(|(_, key)| key.into()).collect();
+        let mut events = Vec::new();
         let last: Option<i32> = views::table
             .select(diesel::dsl::max(views::id))
-            .first(conn)?;
-        let mut loaded = 0;
+            .get_result(conn)?;
         let mut from = 0;
         while from <= last.unwrap_or(0) {
             let rows: Vec<(Option<i32>, i32, NaiveDateTime)> = views::table
@@ -187,13 +230,14 @@ impl Engine {
                 .filter(views::reader_id.is_not_null())
                 .select((views::reader_id, views::article_id, views::viewed_at))
                 .load(conn)?;
-            let mut graph = self.graph.write().expect("graph lock");
-            for (reader, article, at) in rows {
-                if let Some(key) = reader.and_then(|id| keys.get(&id)) {
-                    graph.record(key, article, at.and_utc().timestamp(), 1.0);
-                    loaded += 1;
-                }
-            }
+            events.extend(rows.into_iter().filter_map(|(reader, article, at)| {
+                let read = Read {
+                    article,
+                    at: at.and_utc().timestamp(),
+                    weight: 1.0,
+                };
+                Some((*number.get(&reader?)?, read))
+            }));
             from += CHUNK;
         }
         let rows: Vec<(i32, i32, NaiveDateTime)> = reactions::table
@@ -203,14 +247,98 @@ impl Engine {
                 reactions::reacted_at,
             ))
             .load(conn)?;
-        let mut graph = self.graph.write().expect("graph lock");
-        for (reader, article, at) in rows {
-            if let Some(key) = keys.get(&reader) {
-                graph.record(key, article, at.and_utc().timestamp(), REACTION_SIGNAL);
-                loaded += 1;
-            }
+        events.extend(rows.into_iter().filter_map(|(reader, article, at)| {
+            let read = Read {
+                article,
+                at: at.and_utc().timestamp(),
+                weight: REACTION_SIGNAL,
+            };
+            Some((*number.get(&reader)?, read))
+        }));
+        let loaded = events.len();
+        let built = Graph::build(keys, events);
+        {
+            let mut graph = self.graph.write().expect("graph lock");
+            let arrived = std::mem::replace(&mut *graph, built);
+            graph.absorb(arrived);
         }
+        let articles: Vec<i32> = self.graph.read().expect("graph lock").articles().collect();
+        self.compute_neighbours(&articles, crate::db::now());
         Ok(loaded)
+    }
+
+    /// Recomputes the neighbours of `articles`, on every core.
+    fn compute_neighbours(&self, articles: &[i32], now: NaiveDateTime) {
+        let decay = self.decay(now);
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let chunk = articles.len().div_ceil(threads).max(1);
+        let computed: Vec<(i32, Neighbours)> = std::thread::scope(|scope| {
+            let parts: Vec<_> = articles
+                .chunks(chunk)
+                .map(|part| {
+                    scope.spawn(move || {
+                        // The lock is taken per article, so that a view
+                        // being recorded never waits for a whole batch.
+                        part.iter()
+                            .map(|article| {
+                                let graph = self.graph.read().expect("graph lock");
+                                (*article, neighbours(&graph, *article, decay))
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            parts
+                .into_iter()
+                .flat_map(|part| part.join().expect("neighbour thread"))
+                .collect()
+        });
+        self.neighbours
+            .write()
+            .expect("neighbours lock")
+            .extend(computed);
+    }
+
+    /// Recomputes the lists of articles with new co-reading, at most
+    /// [`REFRESH_BATCH`] at a time; returns how many.
+    pub fn refresh(&self, now: NaiveDateTime) -> usize {
+        let batch: Vec<i32> = {
+            let mut dirty = self.dirty.lock().expect("dirty lock");
+            let batch: Vec<i32> = dirty.iter().copied().take(REFRESH_BATCH).collect();
+            for article in &batch {
+                dirty.remove(article);
+            }
+            batch
+        };
+        self.compute_neighbours(&batch, now);
+        batch.len()
+    }
+
+    /// The neighbours of `article`, computed now if they never were.
+    fn neighbours_of(&self, article: i32, now: NaiveDateTime) -> Neighbours {
+        if let Some(list) = self
+            .neighbours
+            .read()
+            .expect("neighbours lock")
+            .get(&article)
+        {
+            return Arc::clone(list);
+        }
+        let graph = self.graph.read().expect("graph lock");
+        let list = neighbours(&graph, article, self.decay(now));
+        drop(graph);
+        self.neighbours
+            .write()
+            .expect("neighbours lock")
+            .insert(article, Arc::clone(&list));
+        list
+    }
+
+    /// How much a read made at `at` (Unix seconds) still counts at `now`.
+    fn decay(&self, now: NaiveDateTime) -> impl Fn(i64) -> f32 + Copy + use<> {
+        let now = now.and_utc().timestamp();
+        let half_life = self.params.half_life_days * 86_400.0;
+        move |at: i64| 0.5f64.powf((now - at).max(0) as f64 / half_life) as f32
     }
 
     /// Starts a thread that loads the stored history into the graph.
@@ -223,19 +351,23 @@ impl Engine {
                 match db.read_blocking(|conn| engine.load(conn)) {
                     Ok(events) => tracing::info!(
                         events,
+                        readers = engine.readers(),
                         seconds = started.elapsed().as_secs_f32(),
                         "reading history loaded"
                     ),
                     Err(error) => tracing::error!(%error, "loading reading history failed"),
                 }
+                loop {
+                    std::thread::sleep(REFRESH_EVERY);
+                    engine.refresh(crate::db::now());
+                }
             })?;
         Ok(())
     }
 
-    /// Readers and events in the graph.
-    pub fn size(&self) -> (usize, usize) {
-        let graph = self.graph.read().expect("graph lock");
-        (graph.readers(), graph.events())
+    /// Readers in the graph.
+    pub fn readers(&self) -> usize {
+        self.graph.read().expect("graph lock").readers()
     }
 
     /// Up to `limit` articles for `reader`, who is reading `context`.
@@ -248,18 +380,16 @@ impl Engine {
         limit: usize,
         now: NaiveDateTime,
     ) -> StoreResult<Recommendations> {
-        let now_seconds = now.and_utc().timestamp();
-        let half_life = self.params.half_life_days * 86_400.0;
-        let decay = |at: i64| 0.5f64.powf((now_seconds - at).max(0) as f64 / half_life) as f32;
-        let (history, seeds, also_read) = {
+        let decay = self.decay(now);
+        let mut history = {
             let graph = self.graph.read().expect("graph lock");
-            let number = graph.reader(reader);
-            let mut history = number.map_or_else(Vec::new, |n| graph.history(n).to_vec());
-            history.sort_by(|a, b| b.at.cmp(&a.at).then(b.article.cmp(&a.article)));
-            let seeds = seeds(&history, context, decay);
-            let also_read = also_read(&graph, number, &seeds, decay);
-            (history, seeds, also_read)
+            graph
+                .reader(reader)
+                .map_or_else(Vec::new, |n| graph.history(n).to_vec())
         };
+        history.sort_by(|a, b| b.at.cmp(&a.at).then(b.article.cmp(&a.article)));
+        let seeds = seeds(&history, context, decay);
+        let also_read = self.also_read(&seeds, now);
         let strategy = if history.is_empty() {
             Strategy::ColdStart
         } else {
@@ -317,6 +447,29 @@ impl Engine {
         Ok(Recommendations { strategy, items })
     }
 
+    /// What readers of the seeds went on to read: their neighbour lists,
+    /// each weighted by its seed; the reason names the seed that gave most.
+    fn also_read(&self, seeds: &[(i32, f32)], now: NaiveDateTime) -> Vec<(i32, f32, Reason)> {
+        let mut totals: HashMap<i32, (f32, i32, f32)> = HashMap::new();
+        for (seed, weight) in seeds {
+            for (article, score) in self.neighbours_of(*seed, now).iter() {
+                let part = weight * score;
+                let total = totals.entry(*article).or_insert((0.0, *seed, 0.0));
+                total.0 += part;
+                if part > total.2 {
+                    total.1 = *seed;
+                    total.2 = part;
+                }
+            }
+        }
+        totals
+            .into_iter()
+            .map(|(article, (score, because_of, _))| {
+                (article, score, Reason::AlsoRead { because_of })
+            })
+            .collect()
+    }
+
     /// The best `limit` candidates that public readers can see, at most a
     /// share of them from one category. Only when the first candidates hold
     /// too few other categories to fill the list does the cap give way,
@@ -369,42 +522,71 @@ impl Engine {
         Ok(picked)
     }
 
-    /// The trending articles of a category's subtree (or of all), with
-    /// scores; reused for a few seconds.
+    /// The trending articles of a category's subtree (or of all), best
+    /// first, with scores (the best overall is 1).
     fn trending(
         &self,
         conn: &mut SqliteConnection,
         tree: &CategoryTree,
         category: Option<i32>,
         now: NaiveDateTime,
+    ) -> StoreResult<Vec<(i32, f32)>> {
+        let all = self.trending_everywhere(conn, now)?;
+        let within = category.map(|id| tree.subtree_ids(id));
+        Ok(all
+            .iter()
+            .filter(|(_, _, category)| within.as_ref().is_none_or(|ids| ids.contains(category)))
+            .take(BACKGROUND_ITEMS)
+            .map(|(id, score, _)| (*id, *score))
+            .collect())
+    }
+
+    /// Every article with engagement this week, by trending score, with its
+    /// category. Summing the week's buckets takes a while on a large store:
+    /// it is done by one request at a time, at most every
+    /// [`TRENDING_EVERY`], while the others use the last result.
+    fn trending_everywhere(
+        &self,
+        conn: &mut SqliteConnection,
+        now: NaiveDateTime,
     ) -> StoreResult<TrendingList> {
-        if let Some((at, list)) = self.trending.lock().expect("trending lock").get(&category)
-            && at.elapsed() < self.params.trending_ttl
         {
-            return Ok(Arc::clone(list));
+            let mut trending = self.trending.lock().expect("trending lock");
+            if let Some(last) = &trending.list {
+                let fresh = trending.computed_at.elapsed() < TRENDING_EVERY;
+                if fresh || trending.computing {
+                    return Ok(Arc::clone(last));
+                }
+            }
+            trending.computing = true;
         }
-        let ids = category.map(|id| tree.subtree_ids(id));
-        let totals = engagement::window_totals(conn, Window::Week.span(now), ids.as_deref(), now)?;
-        let ranked = ranking::rank(
-            totals,
-            Metric::Trending,
-            self.params.decay,
-            now,
-            BACKGROUND_ITEMS,
-        );
-        // Scaled to the best before narrowing: old articles' decayed
-        // scores are too small for an f32.
-        let best = ranked.first().map_or(1.0, |r| r.score);
-        let list: TrendingList = Arc::new(
-            ranked
-                .iter()
-                .map(|r| (r.totals.article_id, (r.score / best) as f32))
-                .collect(),
-        );
-        self.trending
-            .lock()
-            .expect("trending lock")
-            .insert(category, (Instant::now(), Arc::clone(&list)));
+        let computed =
+            engagement::window_totals(conn, Window::Week.span(now), None, now).map(|totals| {
+                let ranked =
+                    ranking::rank(totals, Metric::Trending, self.params.decay, now, usize::MAX);
+                // Scaled to the best before narrowing: old articles' decayed
+                // scores are too small for an f32.
+                let best = ranked.first().map_or(1.0, |r| r.score);
+                let list: TrendingList = Arc::new(
+                    ranked
+                        .iter()
+                        .map(|r| {
+                            let totals = &r.totals;
+                            (
+                                totals.article_id,
+                                (r.score / best) as f32,
+                                totals.category_id,
+                            )
+                        })
+                        .collect(),
+                );
+                list
+            });
+        let mut trending = self.trending.lock().expect("trending lock");
+        trending.computing = false;
+        let list = computed?;
+        trending.list = Some(Arc::clone(&list));
+        trending.computed_at = Instant::now();
         Ok(list)
     }
 }
@@ -425,51 +607,38 @@ fn seeds(history: &[Read], context: Option<i32>, decay: impl Fn(i64) -> f32) -> 
         .collect()
 }
 
-/// What readers of the seeds went on to read: for each seed, its latest
-/// [`CO_READERS`] readers (not `reader`), and what each read after it.
-/// A read adds the seed's weight times its own weight, discounted by its
-/// age and by how much its reader reads; a candidate's total is divided by
-/// the square root of its audience, so that what everyone reads does not
-/// crowd out what this seed's readers read in particular. The reason names
-/// the seed that gave most.
-fn also_read(
-    graph: &Graph,
-    reader: Option<u32>,
-    seeds: &[(i32, f32)],
-    decay: impl Fn(i64) -> f32,
-) -> Vec<(i32, f32, Reason)> {
-    let mut totals: HashMap<i32, (f32, i32, f32)> = HashMap::new();
-    for (seed, seed_weight) in seeds {
-        let mut from_seed: HashMap<i32, f32> = HashMap::new();
-        for co_reader in graph.audience(*seed).iter().rev().take(CO_READERS) {
-            if Some(co_reader.reader) == reader {
-                continue;
-            }
-            let history = graph.history(co_reader.reader);
-            let activity = (history.len() as f32).sqrt();
-            for read in history {
-                if read.article != *seed && read.at >= co_reader.at {
-                    *from_seed.entry(read.article).or_default() +=
-                        seed_weight * read.weight * decay(read.at) / activity;
-                }
-            }
-        }
-        for (article, score) in from_seed {
-            let total = totals.entry(article).or_insert((0.0, *seed, 0.0));
-            total.0 += score;
-            if score > total.2 {
-                total.1 = *seed;
-                total.2 = score;
+/// What readers of `article` went on to read: its latest [`CO_READERS`]
+/// readers, and what each read after it. A read adds its weight,
+/// discounted by its age and by how much its reader reads; a candidate's
+/// sum is divided by the square root of its own audience, so that what
+/// everyone reads does not crowd out what these readers read in particular.
+/// The best [`NEIGHBOURS`], best first.
+fn neighbours(graph: &Graph, article: i32, decay: impl Fn(i64) -> f32) -> Neighbours {
+    let mut scores: HashMap<i32, f32> = HashMap::new();
+    for co_reader in graph.audience(article).iter().rev().take(CO_READERS) {
+        let history = graph.history(co_reader.reader);
+        let activity = (history.len() as f32).sqrt();
+        for read in history {
+            if read.article != article && read.at >= co_reader.at {
+                *scores.entry(read.article).or_default() += read.weight * decay(read.at) / activity;
             }
         }
     }
-    totals
+    let mut ranked: Vec<(i32, f32)> = scores
         .into_iter()
-        .map(|(article, (score, because_of, _))| {
-            let audience = (graph.audience(article).len().max(1) as f32).sqrt();
-            (article, score / audience, Reason::AlsoRead { because_of })
+        .map(|(other, score)| {
+            let audience = (graph.audience(other).len().max(1) as f32).sqrt();
+            (other, score / audience)
         })
-        .collect()
+        .filter(|(_, score)| *score > 0.0)
+        .collect();
+    let by_score = |a: &(i32, f32), b: &(i32, f32)| b.1.total_cmp(&a.1).then(b.0.cmp(&a.0));
+    if ranked.len() > NEIGHBOURS {
+        ranked.select_nth_unstable_by(NEIGHBOURS, by_score);
+        ranked.truncate(NEIGHBOURS);
+    }
+    ranked.sort_unstable_by(by_score);
+    ranked.into()
 }
 
 /// The categories read most, with their share of the reads, most first.
@@ -559,5 +728,47 @@ impl Blend {
                 .then(b.article_id.cmp(&a.article_id))
         });
         ranked
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn engine() -> Engine {
+        Engine::new(Params {
+            half_life_days: 7.0,
+            category_share: 0.5,
+            decay: Decay {
+                half_life_hours: 24.0,
+                reaction_weight: 5.0,
+            },
+        })
+    }
+
+    #[test]
+    fn neighbour_lists_follow_new_reads_after_a_refresh() {
+        let engine = engine();
+        let now = crate::db::now();
+        let at = |minutes: i64| now - chrono::TimeDelta::minutes(minutes);
+        engine.record("r1", 1, at(30), Signal::View);
+        engine.record("r1", 2, at(20), Signal::View);
+        let ids = |list: Neighbours| list.iter().map(|(id, _)| *id).collect::<Vec<_>>();
+        assert_eq!(ids(engine.neighbours_of(1, now)), vec![2]);
+
+        // Two readers go on from 1 to 3: 3 overtakes 2 once refreshed.
+        for reader in ["r2", "r3"] {
+            engine.record(reader, 1, at(10), Signal::View);
+            engine.record(reader, 3, at(5), Signal::View);
+        }
+        assert_eq!(
+            ids(engine.neighbours_of(1, now)),
+            vec![2],
+            "kept until refreshed"
+        );
+        assert!(engine.refresh(now) > 0);
+        assert_eq!(ids(engine.neighbours_of(1, now)), vec![3, 2]);
+        // What was read before is not what readers went on to read.
+        assert!(ids(engine.neighbours_of(3, now)).is_empty());
     }
 }
