@@ -138,8 +138,15 @@ pub enum Signal {
     Reaction,
 }
 
-/// Trending articles everywhere: `(article, score, category)`.
-type TrendingList = Arc<Vec<(i32, f32, i32)>>;
+/// The week's trending articles with their scores (the best overall is 1),
+/// best first: the top everywhere and the top of each category.
+#[derive(Default)]
+struct TrendingLists {
+    everywhere: Vec<(i32, f32)>,
+    by_category: HashMap<i32, Vec<(i32, f32)>>,
+}
+
+type TrendingList = Arc<TrendingLists>;
 
 /// The last trending list, and whether a request is computing the next.
 struct Trending {
@@ -443,7 +450,8 @@ impl Engine {
         );
         blend.add(FRESH_WEIGHT, fresh(conn, now)?);
 
-        let items = self.pick(conn, blend.ranked(), limit, now)?;
+        let ranked = blend.ranked(limit * CANDIDATES_PER_ITEM);
+        let items = self.pick(conn, ranked, limit, now)?;
         Ok(Recommendations { strategy, items })
     }
 
@@ -485,8 +493,7 @@ impl Engine {
         let mut taken: HashMap<i32, usize> = HashMap::new();
         let mut picked = Vec::with_capacity(limit);
         let mut over_cap = Vec::new();
-        let considered = ranked.len().min(limit * CANDIDATES_PER_ITEM);
-        for batch in ranked[..considered].chunks(limit * 4 + 10) {
+        for batch in ranked.chunks(limit * 4 + 10) {
             let ids: Vec<i32> = batch.iter().map(|item| item.article_id).collect();
             let categories: HashMap<i32, i32> = articles::table
                 .filter(articles::id.eq_any(&ids))
@@ -531,18 +538,23 @@ impl Engine {
         category: Option<i32>,
         now: NaiveDateTime,
     ) -> StoreResult<Vec<(i32, f32)>> {
-        let all = self.trending_everywhere(conn, now)?;
-        let within = category.map(|id| tree.subtree_ids(id));
-        Ok(all
+        let trending = self.trending_everywhere(conn, now)?;
+        let Some(category) = category else {
+            return Ok(trending.everywhere.clone());
+        };
+        let mut within: Vec<(i32, f32)> = tree
+            .subtree_ids(category)
             .iter()
-            .filter(|(_, _, category)| within.as_ref().is_none_or(|ids| ids.contains(category)))
-            .take(BACKGROUND_ITEMS)
-            .map(|(id, score, _)| (*id, *score))
-            .collect())
+            .filter_map(|id| trending.by_category.get(id))
+            .flatten()
+            .copied()
+            .collect();
+        within.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(b.0.cmp(&a.0)));
+        within.truncate(BACKGROUND_ITEMS);
+        Ok(within)
     }
 
-    /// Every article with engagement this week, by trending score, with its
-    /// category. Summing the week's buckets takes a while on a large store:
+    /// The week's trending articles, everywhere and per category. Summing the week's buckets takes a while on a large store:
     /// it is done by one request at a time, at most every
     /// [`TRENDING_EVERY`], while the others use the last result.
     fn trending_everywhere(
@@ -567,20 +579,18 @@ impl Engine {
                 // Scaled to the best before narrowing: old articles' decayed
                 // scores are too small for an f32.
                 let best = ranked.first().map_or(1.0, |r| r.score);
-                let list: TrendingList = Arc::new(
-                    ranked
-                        .iter()
-                        .map(|r| {
-                            let totals = &r.totals;
-                            (
-                                totals.article_id,
-                                (r.score / best) as f32,
-                                totals.category_id,
-                            )
-                        })
-                        .collect(),
-                );
-                list
+                let mut lists = TrendingLists::default();
+                for r in &ranked {
+                    let item = (r.totals.article_id, (r.score / best) as f32);
+                    if lists.everywhere.len() < BACKGROUND_ITEMS {
+                        lists.everywhere.push(item);
+                    }
+                    let list = lists.by_category.entry(r.totals.category_id).or_default();
+                    if list.len() < BACKGROUND_ITEMS {
+                        list.push(item);
+                    }
+                }
+                Arc::new(lists)
             });
         let mut trending = self.trending.lock().expect("trending lock");
         trending.computing = false;
@@ -711,8 +721,8 @@ impl Blend {
         }
     }
 
-    /// Every candidate, best first; ties go to the higher id.
-    fn ranked(self) -> Vec<Recommended> {
+    /// The best `limit` candidates, best first; ties go to the higher id.
+    fn ranked(self, limit: usize) -> Vec<Recommended> {
         let mut ranked: Vec<Recommended> = self
             .scores
             .into_iter()
@@ -722,11 +732,16 @@ impl Blend {
                 reason,
             })
             .collect();
-        ranked.sort_by(|a, b| {
+        let order = |a: &Recommended, b: &Recommended| {
             b.score
                 .total_cmp(&a.score)
                 .then(b.article_id.cmp(&a.article_id))
-        });
+        };
+        if ranked.len() > limit {
+            ranked.select_nth_unstable_by(limit, order);
+            ranked.truncate(limit);
+        }
+        ranked.sort_unstable_by(order);
         ranked
     }
 }
