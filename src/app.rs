@@ -27,7 +27,7 @@ use crate::auth::{self, KeyHash};
 use crate::config::Config;
 use crate::db::Db;
 use crate::error::{ApiError, PROBLEM_JSON, echo, problem_for_status, problem_response};
-use crate::http_cache::{self, CachePolicy};
+use crate::http_cache::{self, CachePolicy, ResponseCache};
 use crate::ranking::{self, Decay};
 use crate::{recommend, related};
 
@@ -54,12 +54,15 @@ pub struct AppState {
     pub recommend: Arc<recommend::Engine>,
     /// `Cache-Control` and compression of GET responses.
     pub cache_policy: CachePolicy,
+    /// Serialised public responses, ready to serve again.
+    pub responses: ResponseCache,
 }
 
 impl AppState {
     /// Drops whatever is cached of article content; every admin write calls
     /// it once it has committed, so no response shows an old title.
     pub fn content_changed(&self) {
+        self.responses.invalidate();
         self.rankings.clear();
         self.related_refresh.nudge();
     }
@@ -81,6 +84,10 @@ impl AppState {
         recommend.spawn_loader(db.clone())?;
         Ok(Self {
             recommend,
+            responses: ResponseCache::new(
+                config.response_cache_mb * 1024 * 1024,
+                Duration::from_secs(config.response_cache_secs),
+            ),
             cache_policy: CachePolicy {
                 max_age: config.cache_max_age,
                 feed_max_age: config.feed_max_age,

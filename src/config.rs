@@ -45,6 +45,11 @@ pub struct Config {
     pub stale_while_revalidate: u32,
     /// Responses smaller than this are sent uncompressed.
     pub compress_min_bytes: usize,
+    /// How long a public response is served from memory (engagement counts
+    /// in it may be that old; content never is); 0 turns it off.
+    pub response_cache_secs: u64,
+    /// Memory for cached responses, in MiB.
+    pub response_cache_mb: u64,
 }
 
 impl Config {
@@ -112,6 +117,14 @@ impl Config {
             compress_min_bytes: match get("FRONTPAGE_COMPRESS_MIN_BYTES") {
                 Some(value) => parse_number("FRONTPAGE_COMPRESS_MIN_BYTES", &value)?,
                 None => 1024,
+            },
+            response_cache_secs: match get("FRONTPAGE_RESPONSE_CACHE_SECS") {
+                Some(value) => parse_number("FRONTPAGE_RESPONSE_CACHE_SECS", &value)?,
+                None => 2,
+            },
+            response_cache_mb: match get("FRONTPAGE_RESPONSE_CACHE_MB") {
+                Some(value) => parse_number("FRONTPAGE_RESPONSE_CACHE_MB", &value)?,
+                None => 64,
             },
         })
     }

@@ -1,6 +1,7 @@
 //! HTTP caching and compression for GET responses: a strong `ETag` over
 //! the body (a conditional GET with a matching `If-None-Match` gets a 304),
-//! `Cache-Control` by route, and compression (actix's `Compress`) only for
+//! `Cache-Control` by route, hot public responses served from memory
+//! ([`ResponseCache`]), and compression (actix's `Compress`) only for
 //! bodies of at least a threshold size.
 //!
 //! Two middlewares sit on either side of `Compress`: [`conditional`]
@@ -8,14 +9,21 @@
 //! compressed response its own validator (`"tag-br"`, `"tag-gzip"`), since a
 //! strong `ETag` names exact bytes.
 
-use actix_web::body::{self, BoxBody, MessageBody};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use actix_web::body::{self, BodySize, BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{self, HeaderMap, HeaderValue};
+use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
+use actix_web::web::Bytes;
 use actix_web::web::Data;
 use actix_web::{Error, HttpResponse};
 use base64::Engine;
+use quick_cache::Weighter;
+use quick_cache::sync::Cache;
 use sha2::{Digest, Sha256};
 
 use crate::app::AppState;
@@ -94,35 +102,155 @@ fn matches(headers: &HeaderMap, tag: &str) -> bool {
         })
 }
 
+/// A successful public response kept in memory: its body and the headers
+/// that describe it.
+pub struct Cached {
+    body: Bytes,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    /// The content generation it was computed in.
+    generation: u64,
+    stored_at: Instant,
+}
+
+/// Weighs cached responses by their size.
+#[derive(Clone)]
+struct BySize;
+
+impl Weighter<String, Arc<Cached>> for BySize {
+    fn weight(&self, key: &String, cached: &Arc<Cached>) -> u64 {
+        (key.len() + cached.body.len() + 256) as u64
+    }
+}
+
+/// Serialised responses of public GETs, bounded in bytes. An entry is used
+/// only while no content write has happened since it was computed (every
+/// admin write calls [`ResponseCache::invalidate`] before it answers) and
+/// while it is younger than the engagement lag allowed (view and reaction
+/// counts may be that old).
+pub struct ResponseCache {
+    entries: Cache<String, Arc<Cached>, BySize>,
+    generation: AtomicU64,
+    max_age: Duration,
+}
+
+impl ResponseCache {
+    /// A cache of at most `bytes`, whose entries live `max_age`; a zero
+    /// age turns it off.
+    pub fn new(bytes: u64, max_age: Duration) -> Self {
+        Self {
+            entries: Cache::with_weighter((bytes / 8192).max(16) as usize, bytes.max(1), BySize),
+            generation: AtomicU64::new(0),
+            max_age,
+        }
+    }
+
+    /// Forgets everything cached: content changed.
+    pub fn invalidate(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    fn get(&self, key: &str) -> Option<Arc<Cached>> {
+        let cached = self.entries.get(key)?;
+        (cached.generation == self.generation() && cached.stored_at.elapsed() < self.max_age)
+            .then_some(cached)
+    }
+
+    fn put(&self, key: String, cached: Cached) {
+        // Computed before a write that has invalidated the cache since.
+        if cached.generation == self.generation() {
+            self.entries.insert(key, Arc::new(cached));
+        }
+    }
+
+    /// True when responses to `req` may be kept: a public GET of the API
+    /// that is the same for every reader.
+    fn admits(&self, req: &ServiceRequest) -> bool {
+        !self.max_age.is_zero()
+            && req.method() == Method::GET
+            && !req.headers().contains_key(header::AUTHORIZATION)
+            && req.path().starts_with("/api/v1/")
+            && !req.path().starts_with("/api/v1/recommendations")
+            && !req.query_string().contains("recommendations")
+    }
+}
+
 /// Tags successful GET responses, answers conditional GETs with 304, sets
-/// `Cache-Control`, and marks small bodies to stay uncompressed.
+/// `Cache-Control`, marks small bodies to stay uncompressed, and serves and
+/// fills the [`ResponseCache`].
 pub async fn conditional(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
-    let policy = req
-        .app_data::<Data<AppState>>()
-        .map(|state| state.cache_policy);
-    let wanted = req.method() == Method::GET;
+    let Some(state) = req.app_data::<Data<AppState>>().cloned() else {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    };
     let conditions = req.headers().clone();
+    let cache_key = state.responses.admits(&req).then(|| req.uri().to_string());
+    if let Some(cached) = cache_key
+        .as_deref()
+        .and_then(|key| state.responses.get(key))
+    {
+        let (req, _) = req.into_parts();
+        let mut res = HttpResponse::Ok();
+        for header in &cached.headers {
+            res.insert_header(header.clone());
+        }
+        let res = finish(
+            res.body(cached.body.clone()),
+            &conditions,
+            &state.cache_policy,
+        );
+        return Ok(ServiceResponse::new(req, res));
+    }
+    let generation = state.responses.generation();
+    let wanted = req.method() == Method::GET;
     let authorized = req.headers().contains_key(header::AUTHORIZATION);
     let path = req.path().to_owned();
     let res = next.call(req).await?;
-    let Some(policy) = policy.filter(|_| wanted && res.status() == StatusCode::OK) else {
+    if !wanted || res.status() != StatusCode::OK {
         return Ok(res.map_into_boxed_body());
-    };
+    }
     let (req, res) = res.into_parts();
     let (mut res, body) = res.into_parts();
     let bytes = body::to_bytes(body).await.map_err(Into::into)?;
-    let tag = entity_tag(&bytes);
+    let policy = &state.cache_policy;
     let headers = res.headers_mut();
-    headers.insert(header::ETAG, HeaderValue::from_str(&tag)?);
+    headers.insert(header::ETAG, HeaderValue::from_str(&entity_tag(&bytes))?);
     headers.insert(
         header::CACHE_CONTROL,
         HeaderValue::from_str(&policy.cache_control(&path, authorized))?,
     );
     headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
-    if matches(&conditions, &tag) {
+    if let Some(key) = cache_key {
+        let cached = Cached {
+            body: bytes.clone(),
+            headers: res
+                .headers()
+                .iter()
+                .map(|(name, value)| (name.clone(), value.clone()))
+                .collect(),
+            generation,
+            stored_at: Instant::now(),
+        };
+        state.responses.put(key, cached);
+    }
+    let res = finish(res.set_body(BoxBody::new(bytes)), &conditions, policy);
+    Ok(ServiceResponse::new(req, res))
+}
+
+/// A tagged 200 as it leaves: a 304 when `If-None-Match` names its tag,
+/// else marked to stay uncompressed when it is small.
+fn finish(mut res: HttpResponse, conditions: &HeaderMap, policy: &CachePolicy) -> HttpResponse {
+    let tag = res
+        .headers()
+        .get(header::ETAG)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    if matches(conditions, tag) {
         let mut not_modified = HttpResponse::NotModified();
         for name in [
             header::ETAG,
@@ -134,17 +262,19 @@ pub async fn conditional(
                 not_modified.insert_header((name, value.clone()));
             }
         }
-        return Ok(ServiceResponse::new(req, not_modified.finish()));
+        return not_modified.finish();
     }
-    if bytes.len() < policy.compress_min_bytes
-        && !res.headers().contains_key(header::CONTENT_ENCODING)
-    {
+    let small = match res.body().size() {
+        BodySize::Sized(size) => size < policy.compress_min_bytes as u64,
+        _ => false,
+    };
+    if small && !res.headers().contains_key(header::CONTENT_ENCODING) {
         res.headers_mut().insert(
             header::CONTENT_ENCODING,
             HeaderValue::from_static(LEAVE_UNCOMPRESSED),
         );
     }
-    Ok(ServiceResponse::new(req, res.set_body(BoxBody::new(bytes))))
+    res
 }
 
 /// Drops the marker [`conditional`] left on small bodies, and suffixes the

@@ -6,7 +6,9 @@ mod common;
 use std::io::Read;
 
 use actix_web::test;
-use common::{ADMIN, admin, article, create, get, seed_categories, send, test_app};
+use common::{
+    ADMIN, admin, article, create, get, public, seed_categories, send, test_app, test_app_with,
+};
 use serde_json::json;
 
 fn conditional_get(uri: &str, tag: &str) -> actix_http::Request {
@@ -126,4 +128,37 @@ async fn personal_and_admin_reads_are_private() {
         reply.header("cache-control"),
         Some("public, max-age=10, stale-while-revalidate=60")
     );
+}
+
+#[actix_web::test]
+async fn cached_responses_may_lag_on_counts_but_never_on_content() {
+    let (app, _dir) = test_app_with(false, &[("FRONTPAGE_RESPONSE_CACHE_SECS", "60")]).await;
+    seed_categories(&app).await;
+    let slug = create(&app, article("Harbour strike ends", "news")).await["slug"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let uri = format!("/api/v1/articles/{slug}");
+    let first = send(&app, get(&uri)).await;
+    assert_eq!(first.body["data"]["stats"]["views"], 0);
+
+    // A view is acknowledged, but the cached page may show the old count.
+    let view = send(&app, public("POST", &format!("{uri}/views"), json!({}))).await;
+    assert_eq!(view.status, 200, "{}", view.body);
+    let cached = send(&app, get(&uri)).await;
+    assert_eq!(cached.body, first.body, "served from memory");
+    assert_eq!(cached.header("etag"), first.header("etag"));
+    let tag = first.header("etag").unwrap().to_string();
+    assert_eq!(send(&app, conditional_get(&uri, &tag)).await.status, 304);
+
+    // A content write is seen at once, with the view it had missed.
+    let reply = send(
+        &app,
+        admin("PATCH", &uri, json!({"title": "Harbour strike over"})),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let fresh = send(&app, get(&uri)).await;
+    assert_eq!(fresh.body["data"]["title"], "Harbour strike over");
+    assert_eq!(fresh.body["data"]["stats"]["views"], 1);
 }

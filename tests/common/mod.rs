@@ -17,8 +17,8 @@ use tempfile::TempDir;
 /// The bootstrap admin key every test app accepts.
 pub const ADMIN: &str = "test-admin-key";
 
-/// A configuration over a fresh database in `dir`: no rate limit and no
-/// ranking cache unless a test sets them.
+/// A configuration over a fresh database in `dir`: no rate limit, no
+/// ranking cache and no response cache unless a test sets them.
 pub fn config(dir: &TempDir, demo: bool) -> Config {
     config_with(dir, demo, &[])
 }
@@ -33,6 +33,7 @@ pub fn config_with(dir: &TempDir, demo: bool, extra: &[(&str, &str)]) -> Config 
         ("FRONTPAGE_WORKERS", "2".to_string()),
         ("FRONTPAGE_RATE_LIMIT_PER_MIN", "0".to_string()),
         ("FRONTPAGE_RANKING_CACHE_SECS", "0".to_string()),
+        ("FRONTPAGE_RESPONSE_CACHE_SECS", "0".to_string()),
     ];
     pairs.retain(|(name, _)| !extra.iter().any(|(other, _)| other == name));
     pairs.extend(extra.iter().map(|(name, value)| (*name, value.to_string())));
