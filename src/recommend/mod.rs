@@ -436,9 +436,10 @@ impl Engine {
                 let reason = Reason::TrendingIn {
                     category: slug.clone(),
                 };
-                (*id, share * score, reason)
+                (*id, *score, reason)
             });
-            blend.add(TRENDING_IN_WEIGHT, items.collect());
+            // A category counts as much as it has of the reader's reads.
+            blend.add(TRENDING_IN_WEIGHT * share, items.collect());
         }
         let trending = self.trending(conn, &tree, None, now)?;
         blend.add(
