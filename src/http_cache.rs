@@ -48,9 +48,10 @@ pub struct CachePolicy {
 }
 
 impl CachePolicy {
-    /// The `Cache-Control` of a GET to `path`; `authorized` when it carried
-    /// credentials (an admin may see drafts: never share those).
-    pub fn cache_control(&self, path: &str, authorized: bool) -> String {
+    /// The `Cache-Control` of a GET to `path` with `query`; `authorized`
+    /// when it carried credentials (an admin may see drafts: never share
+    /// those).
+    pub fn cache_control(&self, path: &str, query: &str, authorized: bool) -> String {
         let public = |max_age: u32| {
             format!(
                 "public, max-age={max_age}, stale-while-revalidate={}",
@@ -61,7 +62,7 @@ impl CachePolicy {
             "private, no-cache".into()
         } else if path == "/healthz" || path == "/readyz" {
             "no-store".into()
-        } else if path.starts_with("/api/v1/recommendations") {
+        } else if path.starts_with("/api/v1/recommendations") || query.contains("recommendations") {
             // Personal, and must reflect the reader's latest view at once.
             "private, no-cache".into()
         } else if path.starts_with("/api/v1/ranking") || path.ends_with("/related") {
@@ -209,7 +210,9 @@ pub async fn conditional(
     let generation = state.responses.generation();
     let wanted = req.method() == Method::GET;
     let authorized = req.headers().contains_key(header::AUTHORIZATION);
-    let path = req.path().to_owned();
+    let control = state
+        .cache_policy
+        .cache_control(req.path(), req.query_string(), authorized);
     let res = next.call(req).await?;
     if !wanted || res.status() != StatusCode::OK {
         return Ok(res.map_into_boxed_body());
@@ -220,11 +223,7 @@ pub async fn conditional(
     let policy = &state.cache_policy;
     let headers = res.headers_mut();
     headers.insert(header::ETAG, HeaderValue::from_str(&entity_tag(&bytes))?);
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_str(&policy.cache_control(&path, authorized))?,
-    );
-    headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_str(&control)?);
     if let Some(key) = cache_key {
         let cached = Cached {
             body: bytes.clone(),
@@ -252,12 +251,7 @@ fn finish(mut res: HttpResponse, conditions: &HeaderMap, policy: &CachePolicy) -
         .unwrap_or_default();
     if matches(conditions, tag) {
         let mut not_modified = HttpResponse::NotModified();
-        for name in [
-            header::ETAG,
-            header::CACHE_CONTROL,
-            header::VARY,
-            header::LAST_MODIFIED,
-        ] {
+        for name in [header::ETAG, header::CACHE_CONTROL, header::LAST_MODIFIED] {
             if let Some(value) = res.headers().get(&name) {
                 not_modified.insert_header((name, value.clone()));
             }
@@ -277,14 +271,20 @@ fn finish(mut res: HttpResponse, conditions: &HeaderMap, policy: &CachePolicy) -
     res
 }
 
-/// Drops the marker [`conditional`] left on small bodies, and suffixes the
-/// validator of a compressed body with its encoding.
+/// Drops the marker [`conditional`] left on small bodies, suffixes the
+/// validator of a compressed body with its encoding, and makes sure a
+/// tagged response varies on `Accept-Encoding`.
 pub async fn after_compress(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let mut res = next.call(req).await?;
     let headers = res.headers_mut();
+    // A tagged body's bytes depend on `Accept-Encoding`; `Compress` says so
+    // only when it compressed.
+    if headers.contains_key(header::ETAG) && !headers.contains_key(header::VARY) {
+        headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    }
     let encoding = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|value| value.to_str().ok())
@@ -345,21 +345,29 @@ mod tests {
             compress_min_bytes: 1024,
         };
         assert_eq!(
-            policy.cache_control("/api/v1/articles/5", false),
+            policy.cache_control("/api/v1/articles/5", "", false),
             "public, max-age=30, stale-while-revalidate=60"
         );
         assert_eq!(
-            policy.cache_control("/api/v1/articles/5/related", false),
+            policy.cache_control("/api/v1/articles/5/related", "limit=5", false),
             "public, max-age=10, stale-while-revalidate=60"
         );
         assert_eq!(
-            policy.cache_control("/api/v1/articles/5", true),
+            policy.cache_control("/api/v1/articles/5", "", true),
             "private, no-cache"
         );
         assert_eq!(
-            policy.cache_control("/api/v1/recommendations", false),
+            policy.cache_control("/api/v1/recommendations", "reader=r1", false),
             "private, no-cache"
         );
-        assert_eq!(policy.cache_control("/readyz", false), "no-store");
+        assert_eq!(policy.cache_control("/readyz", "", false), "no-store");
+        assert_eq!(
+            policy.cache_control(
+                "/api/v1/articles/5",
+                "include=recommendations&reader=r1",
+                false
+            ),
+            "private, no-cache"
+        );
     }
 }

@@ -79,6 +79,14 @@ async fn large_bodies_are_compressed_and_small_ones_are_not() {
     assert_eq!(response.status(), 200);
     let headers = response.headers().clone();
     assert_eq!(headers.get("content-encoding").unwrap(), "gzip");
+    let vary: Vec<_> = headers.get_all("vary").collect();
+    assert_eq!(vary.len(), 1, "{vary:?}");
+    assert!(
+        vary[0]
+            .to_str()
+            .unwrap()
+            .eq_ignore_ascii_case("accept-encoding")
+    );
     let tag = headers.get("etag").unwrap().to_str().unwrap().to_string();
     assert!(
         tag.ends_with("-gzip\""),
@@ -104,6 +112,7 @@ async fn large_bodies_are_compressed_and_small_ones_are_not() {
     let small = test::call_service(&app, request("/api/v1/reaction-kinds")).await;
     assert_eq!(small.status(), 200);
     assert!(small.headers().get("content-encoding").is_none());
+    assert_eq!(small.headers().get("vary").unwrap(), "Accept-Encoding");
     let body: serde_json::Value = serde_json::from_slice(&test::read_body(small).await).unwrap();
     assert_eq!(body["data"][0]["key"], "very_good");
 }
@@ -120,6 +129,14 @@ async fn personal_and_admin_reads_are_private() {
         .insert_header(("authorization", format!("Bearer {ADMIN}")))
         .to_request();
     let reply = send(&app, req).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.header("cache-control"), Some("private, no-cache"));
+
+    let reply = send(
+        &app,
+        get("/api/v1/articles/1?include=recommendations&reader=r1"),
+    )
+    .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.header("cache-control"), Some("private, no-cache"));
 
