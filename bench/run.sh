@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# The read path and view ingest against a ceiling: builds in release mode,
+# makes a store of SIZE articles with reader activity through
+# `frontpage demo` (10 views per article; SIZE/4 readers, at most 300,000),
+# starts the server, and drives each request with wrk on loopback, bounded
+# in time. In the same run it measures a minimal actix-web server
+# (examples/ceiling.rs, same worker count) that returns a fixed body the
+# size of an article response, and prints every figure as a share of it.
+# Not part of `cargo test`. Usage:
+#   bench/run.sh [SIZE]                 # default 100000 articles
+#   DURATION=5s CONNECTIONS=32 bench/run.sh 10000
+# Prints a markdown table. Everything listens on 127.0.0.1 and stops by itself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SIZE=${1:-100000}
+READERS=${READERS:-$(( SIZE / 4 < 1000 ? 1000 : (SIZE / 4 > 300000 ? 300000 : SIZE / 4) ))}
+VIEWS=${VIEWS:-$(( SIZE * 10 ))}
+DURATION=${DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-32}
+WORKERS=${WORKERS:-$(nproc)}
+PORT=${PORT:-18301}
+CEILING_PORT=${CEILING_PORT:-18302}
+export ARTICLES=$SIZE READERS
+
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+cargo build --release --quiet --bin frontpage --example ceiling
+bin=target/release/frontpage
+
+work=$(mktemp -d)
+pids=()
+cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+db=$work/bench.db
+
+echo "filling a store: $SIZE articles, $READERS readers, $VIEWS views" >&2
+DATABASE_URL=$db $bin demo --articles "$SIZE" --readers "$READERS" --views "$VIEWS" >&2
+
+DATABASE_URL=$db FRONTPAGE_BIND_ADDR=127.0.0.1:$PORT FRONTPAGE_RATE_LIMIT_PER_MIN=0 FRONTPAGE_DEMO=false \
+  FRONTPAGE_WORKERS=$WORKERS RUST_LOG=warn,frontpage::related=info,frontpage::recommend=info \
+  $bin serve >"$work/server.log" 2>&1 &
+server=$!
+pids+=("$server")
+started=$(date +%s.%N)
+until curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null; do sleep 0.05; done
+ready=$(awk -v from="$started" -v to="$(date +%s.%N)" 'BEGIN {printf "%.2f", to - from}')
+# Measure a quiet server: wait for the Related index and the reading history.
+for _ in $(seq 6000); do
+  grep -q "related index and lists built" "$work/server.log" \
+    && grep -q "reading history loaded" "$work/server.log" && break
+  sleep 0.1
+done
+
+# wrk's summary: requests/s, p50, p99, errors.
+measure() {
+  local out; out=$(wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency "$@")
+  local rps p50 p99 errors
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  p50=$(awk '$1=="50%" {print $2}' <<<"$out")
+  p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+  errors=$(awk '/Non-2xx/ {n+=$NF} /Socket errors/ {n+=1} END {print n+0}' <<<"$out")
+  echo "$rps|$p50|$p99|$errors"
+}
+base=http://127.0.0.1:$PORT/api/v1
+random() { PATTERN=$1 measure -s bench/random.lua "http://127.0.0.1:$PORT"; }
+
+body_bytes=$(curl -s "$base/articles/1" | wc -c)
+article=$(random "/api/v1/articles/{id}")
+page=$(random "/api/v1/articles/{id}?include=related,ranking,recommendations&reader=reader-{reader}")
+first_page=$(measure "$base/articles")
+category_page=$(measure "$base/articles?category=science")
+related=$(random "/api/v1/articles/{id}/related")
+ranking=$(measure "$base/ranking")
+recommendations=$(random "/api/v1/recommendations?reader=reader-{reader}")
+views=$(measure -s bench/post-view.lua "http://127.0.0.1:$PORT")
+rss=$(awk '/VmHWM/ {print $2}' "/proc/$server/status")
+
+target/release/examples/ceiling "127.0.0.1:$CEILING_PORT" "$body_bytes" "$WORKERS" &
+pids+=("$!")
+until curl -sf "http://127.0.0.1:$CEILING_PORT/" >/dev/null; do sleep 0.05; done
+ceiling=$(measure "http://127.0.0.1:$CEILING_PORT/")
+ceiling_rps=${ceiling%%|*}
+
+row() {
+  IFS='|' read -r rps p50 p99 errors <<<"$2"
+  local share; share=$(awk -v a="$rps" -v b="$ceiling_rps" 'BEGIN {printf "%.0f%%", 100 * a / b}')
+  echo "| $1 | $rps | $share | $p50 | $p99 | $errors |"
+}
+echo
+echo "Store: $SIZE articles, $READERS readers, $VIEWS views; $WORKERS workers, $CONNECTIONS connections, $DURATION per row."
+echo "Answered /readyz ${ready} s after start; peak server RSS $((rss / 1024)) MiB; a typical article response is $body_bytes bytes."
+echo
+echo "| request | req/s | of ceiling | p50 | p99 | errors |"
+echo "|---|---|---|---|---|---|"
+row "ceiling: fixed $body_bytes-byte body (examples/ceiling.rs)" "$ceiling"
+row "GET article by id (random ids)" "$article"
+row "GET article with include=related,ranking,recommendations" "$page"
+row "GET first list page" "$first_page"
+row "GET category list page (science)" "$category_page"
+row "GET related (random articles)" "$related"
+row "GET ranking" "$ranking"
+row "GET recommendations (random readers)" "$recommendations"
+row "POST view (durable)" "$views"
