@@ -167,6 +167,8 @@ pub struct Engine {
     dirty: Mutex<HashSet<i32>>,
     params: Params,
     trending: Mutex<Trending>,
+    /// Held while the first trending list is summed.
+    first_trending: Mutex<()>,
 }
 
 impl Engine {
@@ -181,6 +183,7 @@ impl Engine {
                 computed_at: Instant::now(),
                 computing: false,
             }),
+            first_trending: Mutex::new(()),
         }
     }
 
@@ -563,6 +566,10 @@ impl Engine {
         conn: &mut SqliteConnection,
         now: NaiveDateTime,
     ) -> StoreResult<TrendingList> {
+        // Until there is a first list, requests queue for it rather than
+        // each summing the week at once.
+        let empty = self.trending.lock().expect("trending lock").list.is_none();
+        let _first = empty.then(|| self.first_trending.lock().expect("first trending lock"));
         {
             let mut trending = self.trending.lock().expect("trending lock");
             if let Some(last) = &trending.list {
