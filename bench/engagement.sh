@@ -44,16 +44,7 @@ start_server() {
 }
 stop_server() { kill "$server"; wait "$server" 2>/dev/null || true; server=""; }
 
-# wrk's summary: requests/s, p50, p99 (from --latency), errors.
-measure() {
-  local out; out=$(wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency "$@")
-  local rps p50 p99 errors
-  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
-  p50=$(awk '$1=="50%" {print $2}' <<<"$out")
-  p99=$(awk '$1=="99%" {print $2}' <<<"$out")
-  errors=$(awk '/Non-2xx/ {n+=$NF} /Socket errors/ {n+=1} END {print n+0}' <<<"$out")
-  echo "$rps|$p50|$p99|$errors"
-}
+source bench/wrk.sh
 
 start_server env
 views_before=$(sqlite3 "$db" "SELECT COUNT(*) FROM views")

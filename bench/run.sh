@@ -51,16 +51,7 @@ for _ in $(seq 6000); do
   sleep 0.1
 done
 
-# wrk's summary: requests/s, p50, p99, errors.
-measure() {
-  local out; out=$(wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency "$@")
-  local rps p50 p99 errors
-  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
-  p50=$(awk '$1=="50%" {print $2}' <<<"$out")
-  p99=$(awk '$1=="99%" {print $2}' <<<"$out")
-  errors=$(awk '/Non-2xx/ {n+=$NF} /Socket errors/ {n+=1} END {print n+0}' <<<"$out")
-  echo "$rps|$p50|$p99|$errors"
-}
+source bench/wrk.sh
 base=http://127.0.0.1:$PORT/api/v1
 random() { PATTERN=$1 measure -s bench/random.lua "http://127.0.0.1:$PORT"; }
 
