@@ -189,7 +189,11 @@ pub async fn conditional(
     let Some(state) = req.app_data::<Data<AppState>>().cloned() else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
-    let conditions = req.headers().clone();
+    // Only the validators are needed after the request is handed on.
+    let mut conditions = HeaderMap::new();
+    for value in req.headers().get_all(header::IF_NONE_MATCH) {
+        conditions.append(header::IF_NONE_MATCH, value.clone());
+    }
     let cache_key = state.responses.admits(&req).then(|| req.uri().to_string());
     if let Some(cached) = cache_key
         .as_deref()
