@@ -25,7 +25,7 @@ use crate::api;
 use crate::api::ranking::RankingItem;
 use crate::auth::{self, KeyHash};
 use crate::config::Config;
-use crate::db::Db;
+use crate::db::{Db, purge};
 use crate::error::{ApiError, PROBLEM_JSON, echo, problem_for_status, problem_response};
 use crate::http_cache::{self, CachePolicy, ResponseCache};
 use crate::ranking::{self, Decay};
@@ -56,6 +56,8 @@ pub struct AppState {
     pub cache_policy: CachePolicy,
     /// Serialised public responses, ready to serve again.
     pub responses: ResponseCache,
+    /// Wakes the thread that removes deleted articles' views.
+    pub view_purges: purge::Purger,
 }
 
 impl AppState {
@@ -65,6 +67,7 @@ impl AppState {
         self.responses.invalidate();
         self.rankings.clear();
         self.related_refresh.nudge();
+        self.view_purges.nudge();
     }
 
     /// State for a configuration over an open store; starts the threads that
@@ -82,7 +85,9 @@ impl AppState {
             decay,
         }));
         recommend.spawn_loader(db.clone())?;
+        let view_purges = purge::spawn(db.clone())?;
         Ok(Self {
+            view_purges,
             recommend,
             responses: ResponseCache::new(
                 config.response_cache_mb * 1024 * 1024,

@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 
 use super::articles::{self as reads, ArticleKey, ArticleRow};
+use super::purge;
 use super::schema::{article_tags, articles};
 use super::taxonomy::{self, CategoryTree};
 use super::{Invalid, StoreError, StoreResult};
@@ -303,10 +304,11 @@ fn is_unchanged(
         && reads::body(conn, id)? == write.body_html)
 }
 
-/// Deletes an article and its tag links.
+/// Deletes an article with its tag links and engagement; its views are
+/// removed afterwards, in the background (see [`purge`]).
 pub fn delete(conn: &mut SqliteConnection, id: i32) -> StoreResult<()> {
     match diesel::delete(articles::table.find(id)).execute(conn)? {
         0 => Err(StoreError::NotFound),
-        _ => Ok(()),
+        _ => purge::record(conn, id),
     }
 }

@@ -117,6 +117,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    view_purges (article_id) {
+        article_id -> Integer,
+        last_view_id -> Integer,
+        next_view_id -> Integer,
+    }
+}
+
+diesel::table! {
     views (id) {
         id -> Integer,
         article_id -> Integer,
@@ -151,5 +159,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     reactions,
     readers,
     tags,
+    view_purges,
     views,
 );

@@ -35,7 +35,7 @@ use self::graph::Read;
 use crate::content::Status;
 use crate::db::schema::{articles, reactions, readers, views};
 use crate::db::taxonomy::CategoryTree;
-use crate::db::{StoreResult, engagement};
+use crate::db::{StoreResult, engagement, purge};
 use crate::ranking::{self, Decay, Metric, Window};
 
 /// Weights of the sources in the blend.
@@ -229,18 +229,28 @@ impl Engine {
             .map(|(number, (id, _))| (*id, number as u32))
             .collect();
         let keys: Vec<Box<str>> = readers.into_iter().map(|(_, key)| key.into()).collect();
+        // Views of deleted articles that are still being removed.
+        let purges = purge::pending(conn)?;
         let mut events = Vec::new();
         let last: Option<i32> = views::table
             .select(diesel::dsl::max(views::id))
             .get_result(conn)?;
         let mut from = 0;
         while from <= last.unwrap_or(0) {
-            let rows: Vec<(Option<i32>, i32, NaiveDateTime)> = views::table
+            let rows: Vec<(i32, Option<i32>, i32, NaiveDateTime)> = views::table
                 .filter(views::id.ge(from).and(views::id.lt(from + CHUNK)))
                 .filter(views::reader_id.is_not_null())
-                .select((views::reader_id, views::article_id, views::viewed_at))
+                .select((
+                    views::id,
+                    views::reader_id,
+                    views::article_id,
+                    views::viewed_at,
+                ))
                 .load(conn)?;
-            events.extend(rows.into_iter().filter_map(|(reader, article, at)| {
+            events.extend(rows.into_iter().filter_map(|(id, reader, article, at)| {
+                if purges.iter().any(|purge| purge.covers(article, id)) {
+                    return None;
+                }
                 let read = Read {
                     article,
                     at: at.and_utc().timestamp(),
@@ -354,24 +364,22 @@ impl Engine {
     /// Starts a thread that loads the stored history into the graph.
     pub fn spawn_loader(self: &Arc<Self>, db: crate::db::Db) -> std::io::Result<()> {
         let engine = Arc::clone(self);
-        std::thread::Builder::new()
-            .name("frontpage-recommend".into())
-            .spawn(move || {
-                let started = Instant::now();
-                match db.read_blocking(|conn| engine.load(conn)) {
-                    Ok(events) => tracing::info!(
-                        events,
-                        readers = engine.readers(),
-                        seconds = started.elapsed().as_secs_f32(),
-                        "reading history loaded"
-                    ),
-                    Err(error) => tracing::error!(%error, "loading reading history failed"),
-                }
-                loop {
-                    std::thread::sleep(REFRESH_EVERY);
-                    engine.refresh(crate::db::now());
-                }
-            })?;
+        crate::background::spawn("frontpage-recommend", move || {
+            let started = Instant::now();
+            match db.read_blocking(|conn| engine.load(conn)) {
+                Ok(events) => tracing::info!(
+                    events,
+                    readers = engine.readers(),
+                    seconds = started.elapsed().as_secs_f32(),
+                    "reading history loaded"
+                ),
+                Err(error) => tracing::error!(%error, "loading reading history failed"),
+            }
+            loop {
+                std::thread::sleep(REFRESH_EVERY);
+                engine.refresh(crate::db::now());
+            }
+        })?;
         Ok(())
     }
 

@@ -336,9 +336,9 @@ impl Refresh {
 /// current: on every nudge and every [`REFRESH_EVERY`].
 pub fn spawn_refresher(engine: Arc<Engine>, db: Db) -> std::io::Result<Refresh> {
     let (nudge, nudges) = sync_channel(1);
-    thread::Builder::new()
-        .name("frontpage-related".into())
-        .spawn(move || refresh_loop(&engine, &db, &nudges))?;
+    crate::background::spawn("frontpage-related", move || {
+        refresh_loop(&engine, &db, &nudges)
+    })?;
     Ok(Refresh(nudge))
 }
 
