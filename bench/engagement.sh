@@ -56,7 +56,7 @@ recommend=$(measure -s bench/recommend.lua "http://127.0.0.1:$PORT")
 history_load=$(grep -o 'reading history loaded.*' "$work/server.log" | head -1)
 rss=$(awk '/VmHWM/ {print $2 " " $3}' "/proc/$server/status")
 stop_server
-start_server env FRONTPAGE_RANKING_CACHE_SECS=0
+start_server env FRONTPAGE_RANKING_CACHE_SECS=0 FRONTPAGE_RESPONSE_CACHE_SECS=0
 uncached=$(measure "http://127.0.0.1:$PORT/api/v1/ranking")
 stop_server
 

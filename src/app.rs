@@ -22,6 +22,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::api;
+use crate::api::articles::ArticleCache;
 use crate::api::ranking::RankingItem;
 use crate::auth::{self, KeyHash};
 use crate::config::Config;
@@ -56,6 +57,8 @@ pub struct AppState {
     pub cache_policy: CachePolicy,
     /// Serialised public responses, ready to serve again.
     pub responses: ResponseCache,
+    /// Articles ready to show.
+    pub articles: ArticleCache,
     /// Wakes the thread that removes deleted articles' views.
     pub view_purges: purge::Purger,
 }
@@ -65,6 +68,7 @@ impl AppState {
     /// it once it has committed, so no response shows an old title.
     pub fn content_changed(&self) {
         self.responses.invalidate();
+        self.articles.invalidate();
         self.rankings.clear();
         self.related_refresh.nudge();
         self.view_purges.nudge();
@@ -88,6 +92,7 @@ impl AppState {
         let view_purges = purge::spawn(db.clone())?;
         Ok(Self {
             view_purges,
+            articles: ArticleCache::new(config.article_cache_mb * 1024 * 1024),
             recommend,
             responses: ResponseCache::new(
                 config.response_cache_mb * 1024 * 1024,

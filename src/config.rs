@@ -50,6 +50,9 @@ pub struct Config {
     pub response_cache_secs: u64,
     /// Memory for cached responses, in MiB.
     pub response_cache_mb: u64,
+    /// Memory for articles kept ready to show (without their counters,
+    /// which are always read fresh), in MiB; 0 turns it off.
+    pub article_cache_mb: u64,
 }
 
 impl Config {
@@ -125,6 +128,10 @@ impl Config {
             response_cache_mb: match get("FRONTPAGE_RESPONSE_CACHE_MB") {
                 Some(value) => parse_number("FRONTPAGE_RESPONSE_CACHE_MB", &value)?,
                 None => 64,
+            },
+            article_cache_mb: match get("FRONTPAGE_ARTICLE_CACHE_MB") {
+                Some(value) => parse_number("FRONTPAGE_ARTICLE_CACHE_MB", &value)?,
+                None => 256,
             },
         })
     }

@@ -179,3 +179,72 @@ async fn cached_responses_may_lag_on_counts_but_never_on_content() {
     assert_eq!(fresh.body["data"]["title"], "Harbour strike over");
     assert_eq!(fresh.body["data"]["stats"]["views"], 1);
 }
+
+#[actix_web::test]
+async fn a_kept_article_shows_fresh_counts_and_every_content_change() {
+    // The response cache is off (the test default): what is kept is the
+    // article itself, and its counts must still be current.
+    let (app, dir) = test_app(false).await;
+    seed_categories(&app).await;
+    let slug = create(&app, article("Harbour strike ends", "world")).await["slug"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let uri = format!("/api/v1/articles/{slug}");
+    assert_eq!(
+        send(&app, get(&uri)).await.body["data"]["stats"]["views"],
+        0
+    );
+
+    for _ in 0..2 {
+        let view = send(&app, public("POST", &format!("{uri}/views"), json!({}))).await;
+        assert_eq!(view.status, 200, "{}", view.body);
+    }
+    let reaction = send(
+        &app,
+        public(
+            "PUT",
+            &format!("{uri}/reactions/very_good"),
+            json!({"reader": "r-1"}),
+        ),
+    )
+    .await;
+    assert_eq!(reaction.status, 200, "{}", reaction.body);
+    let counted = send(&app, get(&uri)).await.body;
+    assert_eq!(counted["data"]["stats"]["views"], 2);
+    assert_eq!(counted["data"]["stats"]["reactions"]["very_good"], 1);
+
+    // Renaming the category changes the breadcrumb, not the article row.
+    let renamed = send(
+        &app,
+        admin(
+            "PATCH",
+            "/api/v1/categories/world",
+            json!({"name": "World news"}),
+        ),
+    )
+    .await;
+    assert_eq!(renamed.status, 200, "{}", renamed.body);
+    let shown = send(&app, get(&uri)).await.body;
+    assert_eq!(shown["data"]["category"]["name"], "World news");
+
+    // Another process (an import script, say) edits the store directly.
+    let path = dir.path().join("frontpage.db");
+    let mut conn =
+        <diesel::SqliteConnection as diesel::Connection>::establish(path.to_str().unwrap())
+            .unwrap();
+    diesel::RunQueryDsl::execute(
+        diesel::sql_query(format!(
+            "UPDATE articles SET title = 'Harbour strike over', \
+             updated_at = datetime(updated_at, '+1 second') WHERE slug = '{slug}'"
+        )),
+        &mut conn,
+    )
+    .unwrap();
+    let edited = send(&app, get(&uri)).await.body;
+    assert_eq!(edited["data"]["title"], "Harbour strike over");
+
+    let deleted = send(&app, admin("DELETE", &uri, json!(null))).await;
+    assert_eq!(deleted.status, 204);
+    assert_eq!(send(&app, get(&uri)).await.status, 404);
+}

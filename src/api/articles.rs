@@ -1,10 +1,14 @@
 //! Public article reads: the list with filters and keyset paging, and one article.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use actix_web::web::Data;
 use actix_web::{HttpRequest, HttpResponse, get};
 use chrono::{DateTime, NaiveDateTime, Utc};
+use quick_cache::Weighter;
+use quick_cache::sync::Cache;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -68,6 +72,15 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// Takes the current values of the counters these stats show.
+    pub fn refresh(&mut self, counts: &HashMap<String, i64>) {
+        let count = |counter: &str| counts.get(counter).copied().unwrap_or(0);
+        self.views = count(engagement::VIEW_COUNTER);
+        for (kind, value) in &mut self.reactions {
+            *value = count(kind);
+        }
+    }
+
     /// Stats from an article's counters, with a zero for each kind not yet used.
     pub fn new(counts: Option<&HashMap<String, i64>>, kinds: &[String]) -> Self {
         let count = |counter: &str| counts.and_then(|c| c.get(counter)).copied().unwrap_or(0);
@@ -359,21 +372,105 @@ pub async fn list_articles(
     Ok(page_response(&req, &body, next_cursor.as_deref()))
 }
 
-/// Loads the full wire form of article `key`, whatever its status.
-pub async fn load_article(state: &AppState, key: ArticleKey) -> AppResult<Option<Article>> {
-    let found = state
-        .db
-        .read(move |conn| {
-            let Some(row) = articles::find(conn, &key)? else {
-                return Ok(None);
+/// Loads the full wire form of article `key`, whatever its status: from the
+/// [`ArticleCache`] with fresh counters, or from the store (and then cached).
+pub fn load_article(state: &AppState, key: ArticleKey) -> AppResult<Option<Article>> {
+    let generation = state.articles.generation();
+    let cached = state.articles.get(&key);
+    Ok(state.db.lookup(|conn| {
+        // Also checked against the store, for writes by another process.
+        if let Some(cached) = cached
+            && articles::updated_at(conn, cached.article.summary.id)?
+                == Some(cached.article.summary.updated_at.naive_utc())
+        {
+            let mut article = cached.article.clone();
+            let counts = engagement::counts_of(conn, article.summary.id)?;
+            article.summary.stats.refresh(&counts);
+            return Ok(Some(article));
+        }
+        let Some(row) = articles::find(conn, &key)? else {
+            return Ok(None);
+        };
+        let body_html = articles::body(conn, row.id)?;
+        let extras = articles::extras(conn, std::slice::from_ref(&row))?;
+        let article = Article {
+            summary: ArticleSummary::new(row, &extras),
+            body_html,
+        };
+        state.articles.put(key, generation, &article);
+        Ok(Some(article))
+    })?)
+}
+
+/// Articles as shown, kept between requests so that a read costs two indexed
+/// lookups: the article's last change, and its counters (which change with
+/// every view, so they are always read fresh). Bounded in bytes; an entry
+/// serves only while no content write has happened since it was loaded
+/// (every admin write calls [`ArticleCache::invalidate`] once it has
+/// committed) and the article has not changed in the store.
+pub struct ArticleCache {
+    /// `None` when turned off.
+    entries: Option<Cache<ArticleKey, Arc<CachedArticle>, ArticleSize>>,
+    generation: AtomicU64,
+}
+
+/// An article and the content generation it was loaded in.
+struct CachedArticle {
+    article: Article,
+    generation: u64,
+}
+
+/// Weighs an entry by the bytes it holds, roughly.
+#[derive(Clone)]
+struct ArticleSize;
+
+impl Weighter<ArticleKey, Arc<CachedArticle>> for ArticleSize {
+    fn weight(&self, _: &ArticleKey, cached: &Arc<CachedArticle>) -> u64 {
+        let summary = &cached.article.summary;
+        (cached.article.body_html.len() + summary.title.len() + summary.summary.len() + 1024) as u64
+    }
+}
+
+impl ArticleCache {
+    /// A cache of at most `bytes`; zero turns it off.
+    pub fn new(bytes: u64) -> Self {
+        Self {
+            entries: (bytes > 0)
+                .then(|| Cache::with_weighter((bytes / 4096).max(16) as usize, bytes, ArticleSize)),
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    /// Forgets every article: content changed.
+    pub fn invalidate(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        if let Some(entries) = &self.entries {
+            entries.clear();
+        }
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    fn get(&self, key: &ArticleKey) -> Option<Arc<CachedArticle>> {
+        self.entries
+            .as_ref()?
+            .get(key)
+            .filter(|cached| cached.generation == self.generation())
+    }
+
+    /// Keeps `article`, loaded in content generation `generation`; one loaded
+    /// before a write that has invalidated the cache since is dropped.
+    fn put(&self, key: ArticleKey, generation: u64, article: &Article) {
+        if let Some(entries) = &self.entries
+            && generation == self.generation()
+        {
+            let cached = CachedArticle {
+                article: article.clone(),
+                generation,
             };
-            let body_html = articles::body(conn, row.id)?;
-            let extras = articles::extras(conn, std::slice::from_ref(&row))?;
-            Ok(Some((row, body_html, extras)))
-        })
-        .await?;
-    Ok(found.map(|(row, body_html, extras)| Article {
-        summary: ArticleSummary::new(row, &extras),
-        body_html,
-    }))
+            entries.insert(key, Arc::new(cached));
+        }
+    }
 }

@@ -144,7 +144,7 @@ pub async fn get_article(
         None
     };
     let key = ArticleKey::parse(&id_or_slug);
-    let article = match load_article(&state, key).await? {
+    let article = match load_article(&state, key)? {
         Some(article) if is_public(&article.summary, Utc::now()) => article,
         _ => return Err(ApiError::article_not_found(&id_or_slug)),
     };

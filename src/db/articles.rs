@@ -146,12 +146,22 @@ fn list_query(filter: &ListFilter) -> ListQuery {
 
 /// The article with this id or slug, whatever its status.
 pub fn find(conn: &mut SqliteConnection, key: &ArticleKey) -> StoreResult<Option<ArticleRow>> {
-    let query = articles::table.select(ArticleRow::as_select()).into_boxed();
-    let query = match key {
-        ArticleKey::Id(id) => query.filter(articles::id.eq(*id)),
-        ArticleKey::Slug(slug) => query.filter(articles::slug.eq(slug.clone())),
+    // Not boxed, so that SQLite reuses the prepared statements.
+    let query = articles::table.select(ArticleRow::as_select());
+    let found = match key {
+        ArticleKey::Id(id) => query.filter(articles::id.eq(*id)).get_result(conn),
+        ArticleKey::Slug(slug) => query.filter(articles::slug.eq(slug)).get_result(conn),
     };
-    Ok(query.get_result(conn).optional()?)
+    Ok(found.optional()?)
+}
+
+/// When the article last changed, if it exists.
+pub fn updated_at(conn: &mut SqliteConnection, id: i32) -> StoreResult<Option<NaiveDateTime>> {
+    Ok(articles::table
+        .find(id)
+        .select(articles::updated_at)
+        .get_result(conn)
+        .optional()?)
 }
 
 /// The id of the article `key` names, if public readers can see it at `now`.

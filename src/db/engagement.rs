@@ -443,6 +443,20 @@ pub fn counts(
     Ok(counts)
 }
 
+/// One article's engagement counters ([`counts`] for a single article, as a
+/// statement SQLite prepares once).
+pub fn counts_of(
+    conn: &mut SqliteConnection,
+    article_id: i32,
+) -> StoreResult<HashMap<String, i64>> {
+    Ok(article_counts::table
+        .filter(article_counts::article_id.eq(article_id))
+        .select((article_counts::counter, article_counts::count))
+        .load::<(String, i64)>(conn)?
+        .into_iter()
+        .collect())
+}
+
 /// Rows of visible articles fetched per query when filtering candidates.
 const CANDIDATES_PER_QUERY: usize = 500;
 

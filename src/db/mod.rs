@@ -194,6 +194,9 @@ impl Db {
             .max_size(readers.max(1))
             .min_idle(Some(1))
             .connection_timeout(POOL_TIMEOUT)
+            // A connection to a local file does not go stale; checking it
+            // would cost a query on every read.
+            .test_on_check_out(false)
             .connection_customizer(Box::new(ReaderPragmas))
             .build(ConnectionManager::<SqliteConnection>::new(&url))
             .context("opening the read pool")?;
@@ -238,6 +241,20 @@ impl Db {
             work(&mut conn)
         })
         .await
+    }
+
+    /// A short read (a few indexed lookups) on the calling thread, even an
+    /// async worker: handing it to the blocking pool and back costs more than
+    /// the read itself. Anything that scans or sorts goes through [`Db::read`].
+    /// The lookups share one read transaction: they see one snapshot, and
+    /// SQLite takes its locks once instead of once per statement.
+    pub fn lookup<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        F: FnOnce(&mut SqliteConnection) -> StoreResult<T>,
+    {
+        let mut conn = self.read.get()?;
+        let conn: &mut SqliteConnection = &mut conn;
+        conn.transaction(work)
     }
 
     /// [`Db::read`] for code on a thread of its own, which may block.
