@@ -78,10 +78,15 @@ pub struct RelatedQuery {
 pub async fn related_items(state: &AppState, id: i32, limit: u32) -> AppResult<Vec<RelatedItem>> {
     // A list not stored yet is computed here: milliseconds of CPU, kept off
     // the async workers.
-    let engine = std::sync::Arc::clone(&state.related);
-    let list = actix_web::rt::task::spawn_blocking(move || engine.list(id))
-        .await
-        .map_err(|error| ApiError::Internal(format!("related list task failed: {error}")))?;
+    let list = match state.related.stored(id) {
+        Some(list) => Some(list),
+        None => {
+            let engine = std::sync::Arc::clone(&state.related);
+            actix_web::rt::task::spawn_blocking(move || engine.list(id))
+                .await
+                .map_err(|error| ApiError::Internal(format!("related list task failed: {error}")))?
+        }
+    };
     let Some(list) = list else {
         return Ok(Vec::new());
     };
@@ -93,14 +98,11 @@ pub async fn related_items(state: &AppState, id: i32, limit: u32) -> AppResult<V
         .map(|item| item.id)
         .collect();
     wanted.push(id);
-    let (rows, extras) = state
-        .db
-        .read(move |conn| {
-            let rows = articles::by_ids(conn, &wanted)?;
-            let extras = articles::extras(conn, &rows)?;
-            Ok((rows, extras))
-        })
-        .await?;
+    let (rows, extras) = state.db.lookup(|conn| {
+        let rows = articles::by_ids(conn, &wanted)?;
+        let extras = articles::extras(conn, &rows)?;
+        Ok((rows, extras))
+    })?;
     let now = db::now();
     let own_tags: Vec<String> = extras
         .tags

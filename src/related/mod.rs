@@ -78,10 +78,12 @@ impl Engine {
     /// The stored list of article `id`; computed now if the article is
     /// indexed but its list is not stored yet; `None` if it is not indexed.
     pub fn list(&self, id: i32) -> Option<Arc<Vec<Related>>> {
-        if let Some(list) = self.lists.read().expect("lists lock").get(&id) {
-            return Some(Arc::clone(list));
-        }
-        self.refresh_list(id)
+        self.stored(id).or_else(|| self.refresh_list(id))
+    }
+
+    /// The list of article `id` if it is already made; never computes.
+    pub fn stored(&self, id: i32) -> Option<Arc<Vec<Related>>> {
+        self.lists.read().expect("lists lock").get(&id).cloned()
     }
 
     /// The words that terms of [`Related::terms`] stand for.
