@@ -3,9 +3,12 @@
 //! two equal; `cargo run -- openapi > openapi/openapi.json` regenerates it).
 
 use actix_web::App;
+use utoipa::openapi::header::Header;
+use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
 use utoipa::openapi::response::{Response, ResponseBuilder};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{Content, OpenApi as Spec, Ref, RefOr};
+use utoipa::openapi::{Content, OpenApi as Spec, Ref, RefOr, Required};
 use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::AppExt;
 
@@ -154,6 +157,50 @@ fn add_shared_responses(spec: &mut Spec) {
     }
 }
 
+/// Documents conditional GETs on every API read: each answers with a strong
+/// `ETag`, and with `304 Not Modified` when `If-None-Match` names it.
+fn add_conditional_gets(spec: &mut Spec) {
+    let etag = || {
+        Header::builder()
+            .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+            .description(Some("The strong validator of this representation"))
+            .build()
+    };
+    let not_modified = ResponseBuilder::new()
+        .description("Unchanged since the `ETag` given in `If-None-Match`; no body")
+        .header("ETag", etag())
+        .build();
+    let components = spec.components.get_or_insert_with(Default::default);
+    components
+        .responses
+        .insert("NotModified".to_string(), RefOr::T(not_modified));
+    let if_none_match = ParameterBuilder::new()
+        .name("If-None-Match")
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some(
+            "`ETag`s of representations the client holds; a match answers 304",
+        ))
+        .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+        .build();
+    for (path, item) in spec.paths.paths.iter_mut() {
+        let Some(operation) = item.get.as_mut().filter(|_| path.starts_with("/api/")) else {
+            continue;
+        };
+        operation
+            .parameters
+            .get_or_insert_with(Vec::new)
+            .push(RefOr::T(if_none_match.clone()));
+        if let Some(RefOr::T(ok)) = operation.responses.responses.get_mut("200") {
+            ok.headers.insert("ETag".to_string(), RefOr::T(etag()));
+        }
+        operation.responses.responses.insert(
+            "304".to_string(),
+            RefOr::Ref(Ref::from_response_name("NotModified")),
+        );
+    }
+}
+
 /// The complete document, built from the same route registration the server uses.
 pub fn spec() -> Spec {
     let (_, mut spec) = App::new()
@@ -162,6 +209,7 @@ pub fn spec() -> Spec {
         .configure(routes)
         .split_for_parts();
     add_shared_responses(&mut spec);
+    add_conditional_gets(&mut spec);
     spec
 }
 
