@@ -45,7 +45,7 @@ started=$(date +%s.%N)
 until curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null; do sleep 0.05; done
 ready=$(awk -v from="$started" -v to="$(date +%s.%N)" 'BEGIN {printf "%.2f", to - from}')
 # Measure a quiet server: wait for the Related index and the reading history.
-for _ in $(seq 6000); do
+for _ in $(seq 18000); do
   grep -q "related index and lists built" "$work/server.log" \
     && grep -q "reading history loaded" "$work/server.log" && break
   sleep 0.1
