@@ -58,7 +58,7 @@ pub struct AppState {
     /// Serialised public responses, ready to serve again.
     pub responses: ResponseCache,
     /// Articles ready to show.
-    pub articles: ArticleCache,
+    pub articles: Arc<ArticleCache>,
     /// Wakes the thread that removes deleted articles' views.
     pub view_purges: purge::Purger,
 }
@@ -90,9 +90,11 @@ impl AppState {
         }));
         recommend.spawn_loader(db.clone())?;
         let view_purges = purge::spawn(db.clone())?;
+        let articles = Arc::new(ArticleCache::new(config.article_cache_mb * 1024 * 1024));
+        spawn_warming(Arc::clone(&articles), db.clone())?;
         Ok(Self {
             view_purges,
-            articles: ArticleCache::new(config.article_cache_mb * 1024 * 1024),
+            articles,
             recommend,
             responses: ResponseCache::new(
                 config.response_cache_mb * 1024 * 1024,
@@ -114,6 +116,22 @@ impl AppState {
             rankings: ranking::Cache::new(Duration::from_secs(config.ranking_cache_secs)),
         })
     }
+}
+
+/// Starts the thread that fills the article cache after a start.
+fn spawn_warming(articles: Arc<ArticleCache>, db: Db) -> std::io::Result<()> {
+    crate::background::spawn("frontpage-warm", move || {
+        let started = std::time::Instant::now();
+        match articles.warm(&db) {
+            Ok(count) => tracing::info!(
+                articles = count,
+                seconds = started.elapsed().as_secs_f32(),
+                "article cache warmed"
+            ),
+            Err(error) => tracing::warn!(%error, "warming the article cache failed"),
+        }
+    })?;
+    Ok(())
 }
 
 /// Every documented route: operations at the root, the API under `/api/v1`.

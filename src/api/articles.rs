@@ -18,8 +18,8 @@ use super::{ListMeta, Meta, cursor, time};
 use crate::app::AppState;
 use crate::content::{self, Status};
 use crate::db::articles::{self, ArticleKey, ArticleRow, Extras, ListFilter, Order};
-use crate::db::engagement;
 use crate::db::taxonomy::CategoryTree;
+use crate::db::{self, Db, StoreResult, engagement};
 use crate::error::{ApiError, AppResult, FieldError, Location, Problem};
 
 /// A category, tag or author as an article refers to it.
@@ -397,7 +397,7 @@ pub fn load_article(state: &AppState, key: ArticleKey) -> AppResult<Option<Artic
             summary: ArticleSummary::new(row, &extras),
             body_html,
         };
-        state.articles.put(key, generation, &article);
+        state.articles.put(key, generation, article.clone());
         Ok(Some(article))
     })?)
 }
@@ -462,15 +462,66 @@ impl ArticleCache {
 
     /// Keeps `article`, loaded in content generation `generation`; one loaded
     /// before a write that has invalidated the cache since is dropped.
-    fn put(&self, key: ArticleKey, generation: u64, article: &Article) {
+    fn put(&self, key: ArticleKey, generation: u64, article: Article) {
         if let Some(entries) = &self.entries
             && generation == self.generation()
         {
-            let cached = CachedArticle {
-                article: article.clone(),
-                generation,
-            };
-            entries.insert(key, Arc::new(cached));
+            entries.insert(
+                key,
+                Arc::new(CachedArticle {
+                    article,
+                    generation,
+                }),
+            );
         }
     }
+
+    /// Fills the cache with the newest published articles, as news is read
+    /// newest first, until it is nine tenths full or every article is in:
+    /// the first reads after a start then do not all go to the store.
+    /// Returns how many articles it loaded. For a background thread.
+    pub fn warm(&self, db: &Db) -> StoreResult<usize> {
+        let Some(entries) = &self.entries else {
+            return Ok(0);
+        };
+        let mut filter = ListFilter {
+            now: db::now(),
+            category_ids: None,
+            tag: None,
+            author: None,
+            source: None,
+            published_after: None,
+            published_before: None,
+            order: Order::NewestFirst,
+            after: None,
+            limit: WARM_CHUNK,
+        };
+        let mut warmed = 0;
+        while entries.weight() < entries.capacity() / 10 * 9 {
+            let generation = self.generation();
+            let (rows, mut bodies, extras) = db.read_blocking(|conn| {
+                let rows = articles::list(conn, &filter)?;
+                let ids: Vec<i32> = rows.iter().map(|row| row.id).collect();
+                let bodies = articles::bodies(conn, &ids)?;
+                let extras = articles::extras(conn, &rows)?;
+                Ok((rows, bodies, extras))
+            })?;
+            let Some(last) = rows.last() else {
+                break;
+            };
+            filter.after = last.published_at.map(|at| (at, last.id));
+            for row in rows {
+                if let Some(body_html) = bodies.remove(&row.id) {
+                    let key = ArticleKey::Id(row.id);
+                    let summary = ArticleSummary::new(row, &extras);
+                    self.put(key, generation, Article { summary, body_html });
+                    warmed += 1;
+                }
+            }
+        }
+        Ok(warmed)
+    }
 }
+
+/// Articles loaded per query while warming the [`ArticleCache`].
+const WARM_CHUNK: i64 = 500;

@@ -198,6 +198,16 @@ pub fn by_ids(conn: &mut SqliteConnection, ids: &[i32]) -> StoreResult<Vec<Artic
         .load(conn)?)
 }
 
+/// The sanitised HTML bodies of the articles with these ids.
+pub fn bodies(conn: &mut SqliteConnection, ids: &[i32]) -> StoreResult<HashMap<i32, String>> {
+    Ok(articles::table
+        .filter(articles::id.eq_any(ids))
+        .select((articles::id, articles::body_html))
+        .load::<(i32, String)>(conn)?
+        .into_iter()
+        .collect())
+}
+
 /// The sanitised HTML body of an article.
 pub fn body(conn: &mut SqliteConnection, id: i32) -> StoreResult<String> {
     Ok(articles::table
