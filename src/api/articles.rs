@@ -21,6 +21,7 @@ use crate::db::articles::{self, ArticleKey, ArticleRow, Extras, ListFilter, Orde
 use crate::db::taxonomy::CategoryTree;
 use crate::db::{self, Db, StoreResult, engagement};
 use crate::error::{ApiError, AppResult, FieldError, Location, Problem};
+use diesel::sqlite::SqliteConnection;
 
 /// A category, tag or author as an article refers to it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -150,6 +151,11 @@ pub struct Article {
 }
 
 impl ArticleSummary {
+    /// True when public readers can see the article at `now`.
+    pub fn is_public(&self, now: DateTime<Utc>) -> bool {
+        self.status == ArticleStatus::Published && self.published_at.is_some_and(|at| at <= now)
+    }
+
     /// The wire form of a row, with its extras.
     pub fn new(row: ArticleRow, extras: &Extras) -> Self {
         let named = |slug: &str, name: &str| NamedRef {
@@ -400,6 +406,41 @@ pub fn load_article(state: &AppState, key: ArticleKey) -> AppResult<Option<Artic
         state.articles.put(key, generation, article.clone());
         Ok(Some(article))
     })?)
+}
+
+/// The list forms of the articles with these ids (those that exist), for
+/// feeds: from the [`ArticleCache`] where it holds them unchanged, with
+/// counts read fresh, and from the store otherwise.
+pub fn summaries(
+    cache: &ArticleCache,
+    conn: &mut SqliteConnection,
+    ids: &[i32],
+) -> StoreResult<HashMap<i32, ArticleSummary>> {
+    let mut found = HashMap::with_capacity(ids.len());
+    let mut missing = Vec::new();
+    for (id, updated_at) in articles::updated_ats(conn, ids)? {
+        match cache.get(&ArticleKey::Id(id)) {
+            Some(cached) if cached.article.summary.updated_at.naive_utc() == updated_at => {
+                found.insert(id, cached.article.summary.clone());
+            }
+            _ => missing.push(id),
+        }
+    }
+    let kept: Vec<i32> = found.keys().copied().collect();
+    let counts = engagement::counts(conn, &kept)?;
+    let none = HashMap::new();
+    for (id, summary) in &mut found {
+        summary.stats.refresh(counts.get(id).unwrap_or(&none));
+    }
+    if !missing.is_empty() {
+        let rows = articles::by_ids(conn, &missing)?;
+        let extras = articles::extras(conn, &rows)?;
+        found.extend(
+            rows.into_iter()
+                .map(|row| (row.id, ArticleSummary::new(row, &extras))),
+        );
+    }
+    Ok(found)
 }
 
 /// Articles as shown, kept between requests so that a read costs two indexed

@@ -4,11 +4,11 @@
 use actix_web::http::header::LastModified;
 use actix_web::web::{Data, Path};
 use actix_web::{HttpResponse, get};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::articles::{Article, ArticleStatus, ArticleSummary, load_article};
+use super::articles::{Article, load_article};
 use super::engagement::check_reader;
 use super::extract::Query;
 use super::ranking::{RankingItem, ranking};
@@ -107,10 +107,6 @@ pub struct ArticlePageResponse {
     pub meta: ArticlePageMeta,
 }
 
-fn is_public(article: &ArticleSummary, now: DateTime<Utc>) -> bool {
-    article.status == ArticleStatus::Published && article.published_at.is_some_and(|at| at <= now)
-}
-
 /// Get one published article by id or slug.
 ///
 /// Drafts and articles scheduled for later are not found.
@@ -145,7 +141,7 @@ pub async fn get_article(
     };
     let key = ArticleKey::parse(&id_or_slug);
     let article = match load_article(&state, key)? {
-        Some(article) if is_public(&article.summary, Utc::now()) => article,
+        Some(article) if article.summary.is_public(Utc::now()) => article,
         _ => return Err(ApiError::article_not_found(&id_or_slug)),
     };
     let related = if wanted.contains(&Include::Related) {

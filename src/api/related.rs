@@ -1,18 +1,16 @@
 //! The Related feed over HTTP: an article's stored list, with reasons.
 
-use std::collections::HashMap;
-
 use actix_web::web::{Data, Path};
 use actix_web::{HttpResponse, get};
+use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::Meta;
-use super::articles::ArticleSummary;
+use super::articles::{ArticleSummary, summaries};
 use super::extract::Query;
 use super::paging::page_limit;
 use crate::app::AppState;
-use crate::content::Status;
 use crate::db::{self, articles};
 use crate::error::{ApiError, AppResult, Problem};
 
@@ -98,31 +96,19 @@ pub async fn related_items(state: &AppState, id: i32, limit: u32) -> AppResult<V
         .map(|item| item.id)
         .collect();
     wanted.push(id);
-    let (rows, extras) = state.db.lookup(|conn| {
-        let rows = articles::by_ids(conn, &wanted)?;
-        let extras = articles::extras(conn, &rows)?;
-        Ok((rows, extras))
-    })?;
-    let now = db::now();
-    let own_tags: Vec<String> = extras
-        .tags
+    let mut found = state
+        .db
+        .lookup(|conn| summaries(&state.articles, conn, &wanted))?;
+    let own_tags: Vec<String> = found
         .get(&id)
-        .map(|tags| tags.iter().map(|tag| tag.slug.clone()).collect())
+        .map(|own| own.tags.iter().map(|tag| tag.slug.clone()).collect())
         .unwrap_or_default();
-    let mut rows: HashMap<i32, _> = rows
-        .into_iter()
-        .filter(|row| {
-            Status::from_stored(&row.status) == Status::Published
-                && row.published_at.is_some_and(|at| at <= now)
-        })
-        .map(|row| (row.id, row))
-        .collect();
+    let now = Utc::now();
     let items = list
         .iter()
         .filter(|item| item.id != id)
         .filter_map(|item| {
-            let row = rows.remove(&item.id)?;
-            let article = ArticleSummary::new(row, &extras);
+            let article = found.remove(&item.id).filter(|a| a.is_public(now))?;
             let mut reasons = vec![RelatedReason::SimilarText {
                 terms: state.related.words(&item.terms),
             }];

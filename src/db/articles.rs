@@ -164,6 +164,19 @@ pub fn updated_at(conn: &mut SqliteConnection, id: i32) -> StoreResult<Option<Na
         .optional()?)
 }
 
+/// When each of these articles (those that exist) last changed.
+pub fn updated_ats(
+    conn: &mut SqliteConnection,
+    ids: &[i32],
+) -> StoreResult<HashMap<i32, NaiveDateTime>> {
+    Ok(articles::table
+        .filter(articles::id.eq_any(ids))
+        .select((articles::id, articles::updated_at))
+        .load::<(i32, NaiveDateTime)>(conn)?
+        .into_iter()
+        .collect())
+}
+
 /// The id of the article `key` names, if public readers can see it at `now`.
 /// Written without boxing so that SQLite reuses the prepared statement: it
 /// runs on every view.
