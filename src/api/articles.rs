@@ -525,18 +525,7 @@ impl ArticleCache {
         let Some(entries) = &self.entries else {
             return Ok(0);
         };
-        let mut filter = ListFilter {
-            now: db::now(),
-            category_ids: None,
-            tag: None,
-            author: None,
-            source: None,
-            published_after: None,
-            published_before: None,
-            order: Order::NewestFirst,
-            after: None,
-            limit: WARM_CHUNK,
-        };
+        let mut filter = ListFilter::newest(db::now(), WARM_CHUNK);
         let mut warmed = 0;
         while entries.weight() < entries.capacity() / 10 * 9 {
             let generation = self.generation();

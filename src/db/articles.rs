@@ -75,6 +75,24 @@ pub struct ListFilter {
     pub limit: i64,
 }
 
+impl ListFilter {
+    /// Every article visible at `now`, newest first, `limit` at a time.
+    pub fn newest(now: NaiveDateTime, limit: i64) -> Self {
+        Self {
+            now,
+            category_ids: None,
+            tag: None,
+            author: None,
+            source: None,
+            published_after: None,
+            published_before: None,
+            order: Order::NewestFirst,
+            after: None,
+            limit,
+        }
+    }
+}
+
 /// One page of visible articles in `(published_at, id)` order.
 pub fn list(conn: &mut SqliteConnection, filter: &ListFilter) -> StoreResult<Vec<ArticleRow>> {
     Ok(list_query(filter).load(conn)?)
@@ -320,16 +338,8 @@ mod tests {
             <SqliteConnection as diesel::Connection>::establish(url.to_str().unwrap()).unwrap();
         let now = crate::db::now();
         let base = ListFilter {
-            now,
-            category_ids: None,
-            tag: None,
-            author: None,
-            source: None,
-            published_after: None,
-            published_before: None,
-            order: Order::NewestFirst,
             after: Some((now, 10)),
-            limit: 21,
+            ..ListFilter::newest(now, 21)
         };
         let filters = [
             base.clone(),
