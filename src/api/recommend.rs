@@ -1,6 +1,5 @@
 //! The Recommendation feed over HTTP: what this reader should read next.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use actix_web::web::Data;
@@ -8,7 +7,7 @@ use actix_web::{HttpResponse, get};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::articles::ArticleSummary;
+use super::articles::{ArticleSummary, summaries};
 use super::engagement::check_reader;
 use super::extract::Query;
 use super::paging::page_limit;
@@ -134,25 +133,24 @@ pub async fn recommendations(
 ) -> AppResult<(Vec<RecommendationItem>, RecommendationMeta)> {
     let engine = Arc::clone(&state.recommend);
     let related = Arc::clone(&state.related);
+    let cache = Arc::clone(&state.articles);
     let key = reader.clone();
-    let (list, rows, extras) = state
+    let (list, mut found) = state
         .db
         .read(move |conn| {
             let now = db::now();
             let list = engine.recommend(conn, &related, &key, context, limit as usize, now)?;
             let ids: Vec<i32> = list.items.iter().map(|item| item.article_id).collect();
-            let rows = articles::by_ids(conn, &ids)?;
-            let extras = articles::extras(conn, &rows)?;
-            Ok((list, rows, extras))
+            let found = summaries(&cache, conn, &ids)?;
+            Ok((list, found))
         })
         .await?;
-    let mut rows: HashMap<i32, _> = rows.into_iter().map(|row| (row.id, row)).collect();
     let items = list
         .items
         .into_iter()
         .filter_map(|item| {
             Some(RecommendationItem {
-                article: ArticleSummary::new(rows.remove(&item.article_id)?, &extras),
+                article: found.remove(&item.article_id)?,
                 score: item.score,
                 reason: item.reason.into(),
             })
