@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use actix_web::web::Data;
 use actix_web::{HttpRequest, HttpResponse, get};
 use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::sqlite::SqliteConnection;
 use quick_cache::Weighter;
 use quick_cache::sync::Cache;
 use serde::{Deserialize, Serialize};
@@ -21,7 +22,6 @@ use crate::db::articles::{self, ArticleKey, ArticleRow, Extras, ListFilter, Orde
 use crate::db::taxonomy::CategoryTree;
 use crate::db::{self, Db, StoreResult, engagement};
 use crate::error::{ApiError, AppResult, FieldError, Location, Problem};
-use diesel::sqlite::SqliteConnection;
 
 /// A category, tag or author as an article refers to it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
