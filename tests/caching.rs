@@ -5,11 +5,26 @@ mod common;
 
 use std::io::Read;
 
+use actix_http::Request;
+use actix_web::body::MessageBody;
+use actix_web::dev::{Service, ServiceResponse};
 use actix_web::test;
 use common::{
     ADMIN, admin, article, create, get, public, seed_categories, send, test_app, test_app_with,
 };
 use serde_json::json;
+
+/// Creates an article in `category`; returns its slug and its URI.
+async fn new_article<S, B>(app: &S, category: &str) -> (String, String)
+where
+    S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let created = create(app, article("Harbour strike ends", category)).await;
+    let slug = created["slug"].as_str().expect("a slug").to_string();
+    let uri = format!("/api/v1/articles/{slug}");
+    (slug, uri)
+}
 
 fn conditional_get(uri: &str, tag: &str) -> actix_http::Request {
     test::TestRequest::get()
@@ -22,11 +37,7 @@ fn conditional_get(uri: &str, tag: &str) -> actix_http::Request {
 async fn an_unchanged_article_answers_304_and_a_changed_one_a_new_tag() {
     let (app, _dir) = test_app(false).await;
     seed_categories(&app).await;
-    let slug = create(&app, article("Harbour strike ends", "news")).await["slug"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let uri = format!("/api/v1/articles/{slug}");
+    let (_, uri) = new_article(&app, "news").await;
 
     let first = send(&app, get(&uri)).await;
     assert_eq!(first.status, 200);
@@ -151,11 +162,7 @@ async fn personal_and_admin_reads_are_private() {
 async fn cached_responses_may_lag_on_counts_but_never_on_content() {
     let (app, _dir) = test_app_with(false, &[("FRONTPAGE_RESPONSE_CACHE_SECS", "60")]).await;
     seed_categories(&app).await;
-    let slug = create(&app, article("Harbour strike ends", "news")).await["slug"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let uri = format!("/api/v1/articles/{slug}");
+    let (_, uri) = new_article(&app, "news").await;
     let first = send(&app, get(&uri)).await;
     assert_eq!(first.body["data"]["stats"]["views"], 0);
 
@@ -186,11 +193,7 @@ async fn a_kept_article_shows_fresh_counts_and_every_content_change() {
     // article itself, and its counts must still be current.
     let (app, dir) = test_app(false).await;
     seed_categories(&app).await;
-    let slug = create(&app, article("Harbour strike ends", "world")).await["slug"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let uri = format!("/api/v1/articles/{slug}");
+    let (slug, uri) = new_article(&app, "world").await;
     assert_eq!(
         send(&app, get(&uri)).await.body["data"]["stats"]["views"],
         0
