@@ -7,6 +7,7 @@ use diesel::dsl::AsSelect;
 use diesel::prelude::*;
 use diesel::sqlite::{Sqlite, SqliteConnection};
 
+use super::in_ids::InIdsExt;
 use super::schema::{article_tags, articles, authors, reaction_kinds, tags};
 use super::taxonomy::{self, AuthorRow, CategoryTree, TagRow};
 use super::{StoreResult, engagement};
@@ -115,7 +116,7 @@ fn filtered(filter: &ListFilter) -> articles::BoxedQuery<'static, Sqlite> {
         .filter(a::published_at.le(filter.now))
         .into_boxed();
     if let Some(ids) = &filter.category_ids {
-        query = query.filter(a::category_id.eq_any(ids.clone()));
+        query = query.filter(a::category_id.in_ids(ids));
     }
     if let Some(tag) = &filter.tag {
         let tagged = article_tags::table
@@ -188,7 +189,7 @@ pub fn updated_ats(
     ids: &[i32],
 ) -> StoreResult<HashMap<i32, NaiveDateTime>> {
     Ok(articles::table
-        .filter(articles::id.eq_any(ids))
+        .filter(articles::id.in_ids(ids))
         .select((articles::id, articles::updated_at))
         .load::<(i32, NaiveDateTime)>(conn)?
         .into_iter()
@@ -224,7 +225,7 @@ pub fn visible_id(
 /// The articles with these ids, in no particular order.
 pub fn by_ids(conn: &mut SqliteConnection, ids: &[i32]) -> StoreResult<Vec<ArticleRow>> {
     Ok(articles::table
-        .filter(articles::id.eq_any(ids))
+        .filter(articles::id.in_ids(ids))
         .select(ArticleRow::as_select())
         .load(conn)?)
 }
@@ -232,7 +233,7 @@ pub fn by_ids(conn: &mut SqliteConnection, ids: &[i32]) -> StoreResult<Vec<Artic
 /// The sanitised HTML bodies of the articles with these ids.
 pub fn bodies(conn: &mut SqliteConnection, ids: &[i32]) -> StoreResult<HashMap<i32, String>> {
     Ok(articles::table
-        .filter(articles::id.eq_any(ids))
+        .filter(articles::id.in_ids(ids))
         .select((articles::id, articles::body_html))
         .load::<(i32, String)>(conn)?
         .into_iter()
@@ -275,7 +276,7 @@ pub fn extras_with(
     let author_ids: Vec<i32> = rows.iter().filter_map(|row| row.author_id).collect();
     let tagged: Vec<(i32, TagRow)> = article_tags::table
         .inner_join(tags::table)
-        .filter(article_tags::article_id.eq_any(&ids))
+        .filter(article_tags::article_id.in_ids(&ids))
         .order((article_tags::article_id, article_tags::position))
         .select((article_tags::article_id, TagRow::as_select()))
         .load(conn)?;

@@ -12,6 +12,7 @@ use diesel::upsert::excluded;
 
 use super::StoreResult;
 use super::articles::{self as stored, ArticleKey};
+use super::in_ids::InIdsExt;
 use super::schema::{
     article_counts, articles, engagement_days, engagement_hours, reaction_kinds, reactions,
     readers, views,
@@ -235,7 +236,7 @@ impl Batch for Tally {
         for chunk in touched.chunks(ROWS_PER_UPSERT) {
             existing.extend(
                 articles::table
-                    .filter(articles::id.eq_any(chunk))
+                    .filter(articles::id.in_ids(chunk))
                     .select(articles::id)
                     .load::<i32>(conn)?,
             );
@@ -429,7 +430,7 @@ pub fn counts(
     article_ids: &[i32],
 ) -> StoreResult<HashMap<i32, HashMap<String, i64>>> {
     let rows: Vec<(i32, String, i64)> = article_counts::table
-        .filter(article_counts::article_id.eq_any(article_ids))
+        .filter(article_counts::article_id.in_ids(article_ids))
         .select((
             article_counts::article_id,
             article_counts::counter,
@@ -505,7 +506,7 @@ pub fn window_totals(
     let mut totals = Vec::with_capacity(candidates.len());
     for chunk in candidates.chunks(CANDIDATES_PER_QUERY) {
         let visible: Vec<(i32, Option<NaiveDateTime>, i32)> = articles::table
-            .filter(articles::id.eq_any(chunk))
+            .filter(articles::id.in_ids(chunk))
             .filter(articles::status.eq(Status::Published.as_str()))
             .filter(articles::published_at.le(now))
             .select((articles::id, articles::published_at, articles::category_id))

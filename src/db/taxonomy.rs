@@ -6,6 +6,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sqlite::{Sqlite, SqliteConnection};
 
+use super::in_ids::InIdsExt;
 use super::schema::{article_tags, articles, authors, categories, tags};
 use super::{StoreError, StoreResult};
 use crate::content::Status;
@@ -360,7 +361,7 @@ pub fn authors_by_id(
     ids: &[i32],
 ) -> StoreResult<HashMap<i32, AuthorRow>> {
     let rows: Vec<AuthorRow> = authors::table
-        .filter(authors::id.eq_any(ids))
+        .filter(authors::id.in_ids(ids))
         .select(AuthorRow::as_select())
         .load(conn)?;
     Ok(rows.into_iter().map(|row| (row.id, row)).collect())

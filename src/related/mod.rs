@@ -27,6 +27,7 @@ use diesel::sqlite::SqliteConnection;
 
 pub use self::index::{Document, Index};
 use crate::content::{Status, plain_text};
+use crate::db::in_ids::InIdsExt;
 use crate::db::schema::{article_tags, articles};
 use crate::db::{self, Db, StoreResult};
 
@@ -290,7 +291,7 @@ fn load(conn: &mut SqliteConnection, ids: &[i32]) -> StoreResult<Vec<Document>> 
     let mut documents = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(LOAD_CHUNK) {
         let rows: Vec<Row> = articles::table
-            .filter(articles::id.eq_any(chunk))
+            .filter(articles::id.in_ids(chunk))
             .select((
                 articles::id,
                 articles::title,
@@ -302,7 +303,7 @@ fn load(conn: &mut SqliteConnection, ids: &[i32]) -> StoreResult<Vec<Document>> 
             .load(conn)?;
         let mut tags: HashMap<i32, Vec<i32>> = HashMap::new();
         for (article, tag) in article_tags::table
-            .filter(article_tags::article_id.eq_any(chunk))
+            .filter(article_tags::article_id.in_ids(chunk))
             .select((article_tags::article_id, article_tags::tag_id))
             .load::<(i32, i32)>(conn)?
         {

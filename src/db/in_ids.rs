@@ -1,0 +1,88 @@
+//! `column IN (ids)` whose SQL text does not depend on how many ids there are.
+//!
+//! Diesel's `eq_any` writes one bind per id, so every list length is a new
+//! statement that SQLite parses and plans again, and Diesel never caches it.
+//! On the read path that parsing cost more than the lookups. [`InIds`] binds
+//! the whole list as one JSON array and lets SQLite's `json_each` unpack it:
+//! one statement text, prepared once per connection.
+
+use diesel::expression::{AppearsOnTable, Expression, ValidGrouping};
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::sql_types::{Bool, Integer, Text};
+use diesel::sqlite::Sqlite;
+use diesel::{QueryResult, SelectableExpression};
+
+/// `column IN (ids)`, as one bound JSON array.
+#[derive(Debug, Clone)]
+pub struct InIds<C> {
+    column: C,
+    ids: String,
+}
+
+/// Adds [`InIds`] to integer columns.
+pub trait InIdsExt: Expression<SqlType = Integer> + Sized {
+    /// This column is one of `ids` (none when `ids` is empty).
+    fn in_ids(self, ids: &[i32]) -> InIds<Self> {
+        let ids = serde_json::to_string(ids).expect("integers serialise");
+        InIds { column: self, ids }
+    }
+}
+
+impl<C: Expression<SqlType = Integer>> InIdsExt for C {}
+
+impl<C> Expression for InIds<C> {
+    type SqlType = Bool;
+}
+
+impl<C: AppearsOnTable<QS>, QS> AppearsOnTable<QS> for InIds<C> {}
+
+impl<C: SelectableExpression<QS>, QS> SelectableExpression<QS> for InIds<C> {}
+
+impl<C: ValidGrouping<()>> ValidGrouping<()> for InIds<C> {
+    type IsAggregate = C::IsAggregate;
+}
+
+impl<C> QueryId for InIds<C> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<C: QueryFragment<Sqlite>> QueryFragment<Sqlite> for InIds<C> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+        self.column.walk_ast(out.reborrow())?;
+        out.push_sql(" IN (SELECT value FROM json_each(");
+        out.push_bind_param::<Text, _>(&self.ids)?;
+        out.push_sql("))");
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::prelude::*;
+
+    use super::InIdsExt;
+    use crate::db::schema::categories;
+
+    #[test]
+    fn matches_exactly_the_listed_ids_and_none_for_an_empty_list() {
+        let mut conn = SqliteConnection::establish(":memory:").unwrap();
+        diesel::sql_query("CREATE TABLE categories (id INTEGER PRIMARY KEY)")
+            .execute(&mut conn)
+            .unwrap();
+        diesel::sql_query("INSERT INTO categories (id) VALUES (1), (2), (3), (4)")
+            .execute(&mut conn)
+            .unwrap();
+        let found = |conn: &mut SqliteConnection, ids: &[i32]| -> Vec<i32> {
+            categories::table
+                .filter(categories::id.in_ids(ids))
+                .select(categories::id)
+                .order(categories::id)
+                .load(conn)
+                .unwrap()
+        };
+        assert_eq!(found(&mut conn, &[4, 2, 9]), vec![2, 4]);
+        assert_eq!(found(&mut conn, &[]), Vec::<i32>::new());
+        assert_eq!(found(&mut conn, &[1, 1, 3]), vec![1, 3]);
+    }
+}
