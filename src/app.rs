@@ -70,6 +70,7 @@ impl AppState {
         self.responses.invalidate();
         self.articles.invalidate();
         self.rankings.clear();
+        self.recommend.content_changed();
         self.related_refresh.nudge();
         self.view_purges.nudge();
     }

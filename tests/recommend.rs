@@ -121,6 +121,24 @@ async fn unpublished_articles_are_never_recommended() {
 }
 
 #[actix_web::test]
+async fn an_article_published_just_now_is_a_fresh_candidate_at_once() {
+    let (app, _dir) = test_app(false).await;
+    seed_categories(&app).await;
+    for i in 0..3 {
+        create(&app, published(&format!("Story {i}"), "news", i + 1)).await;
+    }
+    let before = ids(&recommendations(&app, "reader=newcomer&limit=3").await);
+    assert_eq!(before.len(), 3);
+
+    let newest = create(&app, published("Breaking now", "news", 0)).await["id"]
+        .as_i64()
+        .unwrap();
+    let body = recommendations(&app, "reader=newcomer&limit=3").await;
+    assert_eq!(ids(&body)[0], newest, "{body}");
+    assert_eq!(body["data"][0]["reason"]["type"], "fresh", "{body}");
+}
+
+#[actix_web::test]
 async fn no_category_takes_more_than_its_share() {
     let (app, _dir) = test_app_with(false, &[("FRONTPAGE_RECOMMEND_CATEGORY_SHARE", "0.5")]).await;
     seed_categories(&app).await;

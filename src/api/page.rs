@@ -169,8 +169,7 @@ pub async fn get_article(
                 reader,
                 Some(article.summary.id),
                 INCLUDED_RECOMMENDATIONS,
-            )
-            .await?;
+            )?;
             (Some(items), Some(meta))
         }
         None => (None, None),

@@ -1,7 +1,5 @@
 //! The Recommendation feed over HTTP: what this reader should read next.
 
-use std::sync::Arc;
-
 use actix_web::web::Data;
 use actix_web::{HttpResponse, get};
 use serde::{Deserialize, Serialize};
@@ -125,26 +123,29 @@ pub struct RecommendationQuery {
 }
 
 /// The reader's list and how it was made. `context` must be visible.
-pub async fn recommendations(
+///
+/// Computed on the calling worker: a list is a few lookups in memory and a
+/// few prepared statements, less work than a hop to the blocking pool.
+pub fn recommendations(
     state: &AppState,
     reader: String,
     context: Option<i32>,
     limit: u32,
 ) -> AppResult<(Vec<RecommendationItem>, RecommendationMeta)> {
-    let engine = Arc::clone(&state.recommend);
-    let related = Arc::clone(&state.related);
-    let cache = Arc::clone(&state.articles);
-    let key = reader.clone();
-    let (list, mut found) = state
-        .db
-        .read(move |conn| {
-            let now = db::now();
-            let list = engine.recommend(conn, &related, &key, context, limit as usize, now)?;
-            let ids: Vec<i32> = list.items.iter().map(|item| item.article_id).collect();
-            let found = summaries(&cache, conn, &ids)?;
-            Ok((list, found))
-        })
-        .await?;
+    let (list, mut found) = state.db.lookup(|conn| {
+        let now = db::now();
+        let list = state.recommend.recommend(
+            conn,
+            &state.related,
+            &reader,
+            context,
+            limit as usize,
+            now,
+        )?;
+        let ids: Vec<i32> = list.items.iter().map(|item| item.article_id).collect();
+        let found = summaries(&state.articles, conn, &ids)?;
+        Ok((list, found))
+    })?;
     let items = list
         .items
         .into_iter()
@@ -223,6 +224,6 @@ pub async fn get_recommendations(
         }
         None => None,
     };
-    let (data, meta) = recommendations(&state, reader, context, limit).await?;
+    let (data, meta) = recommendations(&state, reader, context, limit)?;
     Ok(HttpResponse::Ok().json(RecommendationResponse { data, meta }))
 }

@@ -4,6 +4,8 @@
 
 use std::collections::HashMap;
 
+use rustc_hash::FxHashMap;
+
 /// One article in a reader's history.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Read {
@@ -30,7 +32,7 @@ pub struct Graph {
     histories: Vec<Vec<Read>>,
     /// By article; one entry per reader, oldest first (as loaded, then in
     /// the order events arrived).
-    audiences: HashMap<i32, Vec<Reader>>,
+    audiences: FxHashMap<i32, Vec<Reader>>,
 }
 
 impl Graph {
@@ -42,7 +44,7 @@ impl Graph {
         for (reader, read) in events {
             histories[reader as usize].push(read);
         }
-        let mut audiences: HashMap<i32, Vec<Reader>> = HashMap::new();
+        let mut audiences: FxHashMap<i32, Vec<Reader>> = FxHashMap::default();
         for (number, history) in histories.iter_mut().enumerate() {
             // One entry per article, as `record` keeps it: the latest time
             // and the strongest signal in the history, the first time in

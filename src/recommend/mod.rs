@@ -22,17 +22,21 @@
 pub mod eval;
 pub mod graph;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 pub use self::graph::Graph;
 use self::graph::Read;
 use crate::content::Status;
+use crate::db::in_ids::InIdsExt;
 use crate::db::schema::{articles, reactions, readers, views};
 use crate::db::taxonomy::CategoryTree;
 use crate::db::{StoreResult, engagement, purge};
@@ -71,6 +75,10 @@ const BACKGROUND_ITEMS: usize = 30;
 const CANDIDATES_PER_ITEM: usize = 10;
 /// How often the trending candidates are summed again.
 const TRENDING_EVERY: Duration = Duration::from_secs(60);
+/// Longest a loaded category tree and list of the newest articles serve,
+/// when no content write ends them sooner: an article scheduled to go live
+/// joins the fresh candidates this long after it does, at most.
+const SHARED_FOR: Duration = Duration::from_secs(1);
 /// How a reaction counts against a view.
 const REACTION_SIGNAL: f32 = 2.0;
 
@@ -143,10 +151,21 @@ pub enum Signal {
 #[derive(Default)]
 struct TrendingLists {
     everywhere: Vec<(i32, f32)>,
-    by_category: HashMap<i32, Vec<(i32, f32)>>,
+    by_category: FxHashMap<i32, Vec<(i32, f32)>>,
 }
 
 type TrendingList = Arc<TrendingLists>;
+
+/// What every list reads from the store and only a content write changes:
+/// loaded once for many requests rather than by each.
+struct Shared {
+    /// The content generation it was loaded in.
+    generation: u64,
+    loaded_at: Instant,
+    tree: CategoryTree,
+    /// The newest public articles, scored for the blend.
+    fresh: Vec<(i32, f32)>,
+}
 
 /// The last trending list, and whether a request is computing the next.
 struct Trending {
@@ -162,13 +181,16 @@ pub struct Engine {
     graph: RwLock<Graph>,
     /// Per article, what its readers went on to read: computed ahead, so a
     /// request only adds up a few lists.
-    neighbours: RwLock<HashMap<i32, Neighbours>>,
+    neighbours: RwLock<FxHashMap<i32, Neighbours>>,
     /// Articles whose neighbours have changed since they were computed.
-    dirty: Mutex<HashSet<i32>>,
+    dirty: Mutex<FxHashSet<i32>>,
     params: Params,
     trending: Mutex<Trending>,
     /// Held while the first trending list is summed.
     first_trending: Mutex<()>,
+    /// Counts content writes; a [`Shared`] from an older one is not used.
+    generation: AtomicU64,
+    shared: Mutex<Option<Arc<Shared>>>,
 }
 
 impl Engine {
@@ -184,7 +206,37 @@ impl Engine {
                 computing: false,
             }),
             first_trending: Mutex::new(()),
+            generation: AtomicU64::new(0),
+            shared: Mutex::default(),
         }
+    }
+
+    /// Forgets what was loaded of categories and articles; called once a
+    /// content write has committed.
+    pub fn content_changed(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The category tree and the newest articles, loaded at most once per
+    /// content write and [`SHARED_FOR`].
+    fn shared(&self, conn: &mut SqliteConnection, now: NaiveDateTime) -> StoreResult<Arc<Shared>> {
+        // Read before loading: a write committed meanwhile makes the result
+        // old at once, never the other way round.
+        let generation = self.generation.load(Ordering::SeqCst);
+        if let Some(shared) = self.shared.lock().expect("shared lock").as_ref()
+            && shared.generation == generation
+            && shared.loaded_at.elapsed() < SHARED_FOR
+        {
+            return Ok(Arc::clone(shared));
+        }
+        let shared = Arc::new(Shared {
+            generation,
+            loaded_at: Instant::now(),
+            tree: CategoryTree::load(conn)?,
+            fresh: fresh(conn, now)?,
+        });
+        *self.shared.lock().expect("shared lock") = Some(Arc::clone(&shared));
+        Ok(shared)
     }
 
     /// The configuration in force.
@@ -413,7 +465,7 @@ impl Engine {
         } else {
             Strategy::Personalized
         };
-        let mut excluded: HashSet<i32> = history.iter().map(|read| read.article).collect();
+        let mut excluded: FxHashSet<i32> = history.iter().map(|read| read.article).collect();
         excluded.extend(context);
         let mut blend = Blend::new(excluded);
         blend.add(ALSO_READ_WEIGHT, also_read);
@@ -428,21 +480,22 @@ impl Engine {
         }
         blend.add(SIMILAR_WEIGHT, similar);
 
-        let tree = CategoryTree::load(conn)?;
+        let shared = self.shared(conn, now)?;
+        let tree = &shared.tree;
         let recent: Vec<i32> = history
             .iter()
             .take(TASTE_READS)
             .map(|read| read.article)
             .collect();
         let categories: Vec<i32> = articles::table
-            .filter(articles::id.eq_any(&recent))
+            .filter(articles::id.in_ids(&recent))
             .select(articles::category_id)
             .load(conn)?;
         for (category, share) in favourites(&categories) {
             let Some(slug) = tree.get(category).map(|row| row.slug.clone()) else {
                 continue;
             };
-            let trending = self.trending(conn, &tree, Some(category), now)?;
+            let trending = self.trending(conn, tree, Some(category), now)?;
             let items = trending.iter().map(|(id, score)| {
                 let reason = Reason::TrendingIn {
                     category: slug.clone(),
@@ -452,7 +505,7 @@ impl Engine {
             // A category counts as much as it has of the reader's reads.
             blend.add(TRENDING_IN_WEIGHT * share, items.collect());
         }
-        let trending = self.trending(conn, &tree, None, now)?;
+        let trending = self.trending(conn, tree, None, now)?;
         blend.add(
             TRENDING_WEIGHT,
             trending
@@ -460,7 +513,11 @@ impl Engine {
                 .map(|(id, score)| (*id, *score, Reason::Trending))
                 .collect(),
         );
-        blend.add(FRESH_WEIGHT, fresh(conn, now)?);
+        let fresh = shared
+            .fresh
+            .iter()
+            .map(|(id, score)| (*id, *score, Reason::Fresh));
+        blend.add(FRESH_WEIGHT, fresh.collect());
 
         let ranked = blend.ranked(limit * CANDIDATES_PER_ITEM);
         let items = self.pick(conn, ranked, limit, now)?;
@@ -470,7 +527,7 @@ impl Engine {
     /// What readers of the seeds went on to read: their neighbour lists,
     /// each weighted by its seed; the reason names the seed that gave most.
     fn also_read(&self, seeds: &[(i32, f32)], now: NaiveDateTime) -> Vec<(i32, f32, Reason)> {
-        let mut totals: HashMap<i32, (f32, i32, f32)> = HashMap::new();
+        let mut totals: FxHashMap<i32, (f32, i32, f32)> = FxHashMap::default();
         for (seed, weight) in seeds {
             for (article, score) in self.neighbours_of(*seed, now).iter() {
                 let part = weight * score;
@@ -502,13 +559,13 @@ impl Engine {
         now: NaiveDateTime,
     ) -> StoreResult<Vec<Recommended>> {
         let per_category = self.params.max_per_category(limit);
-        let mut taken: HashMap<i32, usize> = HashMap::new();
+        let mut taken: FxHashMap<i32, usize> = FxHashMap::default();
         let mut picked = Vec::with_capacity(limit);
         let mut over_cap = Vec::new();
         for batch in ranked.chunks(limit * 4 + 10) {
             let ids: Vec<i32> = batch.iter().map(|item| item.article_id).collect();
-            let categories: HashMap<i32, i32> = articles::table
-                .filter(articles::id.eq_any(&ids))
+            let categories: FxHashMap<i32, i32> = articles::table
+                .filter(articles::id.in_ids(&ids))
                 .filter(articles::status.eq(Status::Published.as_str()))
                 .filter(articles::published_at.le(now))
                 .select((articles::id, articles::category_id))
@@ -640,7 +697,7 @@ fn seeds(history: &[Read], context: Option<i32>, decay: impl Fn(i64) -> f32) -> 
 /// everyone reads does not crowd out what these readers read in particular.
 /// The best [`NEIGHBOURS`], best first.
 fn neighbours(graph: &Graph, article: i32, decay: impl Fn(i64) -> f32) -> Neighbours {
-    let mut scores: HashMap<i32, f32> = HashMap::new();
+    let mut scores: FxHashMap<i32, f32> = FxHashMap::default();
     for co_reader in graph.audience(article).iter().rev().take(CO_READERS) {
         let history = graph.history(co_reader.reader);
         let activity = (history.len() as f32).sqrt();
@@ -669,7 +726,7 @@ fn neighbours(graph: &Graph, article: i32, decay: impl Fn(i64) -> f32) -> Neighb
 
 /// The categories read most, with their share of the reads, most first.
 fn favourites(categories: &[i32]) -> Vec<(i32, f32)> {
-    let mut counts: HashMap<i32, usize> = HashMap::new();
+    let mut counts: FxHashMap<i32, usize> = FxHashMap::default();
     for category in categories {
         *counts.entry(*category).or_default() += 1;
     }
@@ -683,7 +740,7 @@ fn favourites(categories: &[i32]) -> Vec<(i32, f32)> {
 }
 
 /// The newest public articles, the newest scoring most.
-fn fresh(conn: &mut SqliteConnection, now: NaiveDateTime) -> StoreResult<Vec<(i32, f32, Reason)>> {
+fn fresh(conn: &mut SqliteConnection, now: NaiveDateTime) -> StoreResult<Vec<(i32, f32)>> {
     let ids: Vec<i32> = articles::table
         .filter(articles::status.eq(Status::Published.as_str()))
         .filter(articles::published_at.le(now))
@@ -694,22 +751,22 @@ fn fresh(conn: &mut SqliteConnection, now: NaiveDateTime) -> StoreResult<Vec<(i3
     Ok(ids
         .into_iter()
         .enumerate()
-        .map(|(rank, id)| (id, 1.0 / (rank as f32 + 1.0), Reason::Fresh))
+        .map(|(rank, id)| (id, 1.0 / (rank as f32 + 1.0)))
         .collect())
 }
 
 /// Candidates from several sources, summed.
 struct Blend {
-    excluded: HashSet<i32>,
+    excluded: FxHashSet<i32>,
     /// Per article: total score, and the reason that gave most with what it gave.
-    scores: HashMap<i32, (f32, Reason, f32)>,
+    scores: FxHashMap<i32, (f32, Reason, f32)>,
 }
 
 impl Blend {
-    fn new(excluded: HashSet<i32>) -> Self {
+    fn new(excluded: FxHashSet<i32>) -> Self {
         Self {
             excluded,
-            scores: HashMap::new(),
+            scores: FxHashMap::with_capacity_and_hasher(1024, Default::default()),
         }
     }
 
@@ -728,11 +785,18 @@ impl Blend {
                 continue;
             }
             let part = weight * score / best;
-            let entry = self.scores.entry(id).or_insert((0.0, reason.clone(), 0.0));
-            entry.0 += part;
-            if part > entry.2 {
-                entry.1 = reason;
-                entry.2 = part;
+            match self.scores.entry(id) {
+                Entry::Vacant(entry) => {
+                    entry.insert((part, reason, part));
+                }
+                Entry::Occupied(entry) => {
+                    let (total, best_reason, best_part) = entry.into_mut();
+                    *total += part;
+                    if part > *best_part {
+                        *best_reason = reason;
+                        *best_part = part;
+                    }
+                }
             }
         }
     }
