@@ -6,11 +6,12 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix_cors::Cors;
 use actix_web::body::MessageBody;
 use actix_web::dev::Service;
 use actix_web::dev::{ResourceDef, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, header};
-use actix_web::middleware::{Compress, ErrorHandlerResponse, ErrorHandlers, Logger, from_fn};
+use actix_web::middleware::{Compress, ErrorHandlerResponse, ErrorHandlers, from_fn};
 use actix_web::web::{self, Data};
 use actix_web::{App, HttpRequest, HttpResponse};
 use governor::clock::DefaultClock;
@@ -25,10 +26,11 @@ use crate::api;
 use crate::api::articles::ArticleCache;
 use crate::api::ranking::RankingItem;
 use crate::auth::{self, KeyHash};
-use crate::config::Config;
+use crate::config::{Config, CorsOrigins};
 use crate::db::{Db, purge};
 use crate::error::{ApiError, PROBLEM_JSON, echo, problem_for_status, problem_response};
 use crate::http_cache::{self, CachePolicy, ResponseCache};
+use crate::observe::{self, Metrics};
 use crate::ranking::{self, Decay};
 use crate::{recommend, related};
 
@@ -61,6 +63,10 @@ pub struct AppState {
     pub articles: Arc<ArticleCache>,
     /// Wakes the thread that removes deleted articles' views.
     pub view_purges: purge::Purger,
+    /// Request, store and cache metrics, served at `/metrics`.
+    pub metrics: Metrics,
+    /// Origins whose pages may call the API from a browser.
+    pub cors_origins: CorsOrigins,
 }
 
 impl AppState {
@@ -77,7 +83,8 @@ impl AppState {
 
     /// State for a configuration over an open store; starts the threads that
     /// build the Related index and load the reading history.
-    pub fn new(config: &Config, db: Db) -> std::io::Result<Self> {
+    pub fn new(config: &Config, db: Db) -> anyhow::Result<Self> {
+        let metrics = Metrics::new(db.clone())?;
         let related = Arc::new(related::Engine::default());
         let related_refresh = related::spawn_refresher(Arc::clone(&related), db.clone())?;
         let decay = Decay {
@@ -91,7 +98,10 @@ impl AppState {
         }));
         recommend.spawn_loader(db.clone())?;
         let view_purges = purge::spawn(db.clone())?;
-        let articles = Arc::new(ArticleCache::new(config.article_cache_mb * 1024 * 1024));
+        let articles = Arc::new(ArticleCache::new(
+            config.article_cache_mb * 1024 * 1024,
+            metrics.cache("articles"),
+        ));
         spawn_warming(Arc::clone(&articles), db.clone())?;
         Ok(Self {
             view_purges,
@@ -100,7 +110,10 @@ impl AppState {
             responses: ResponseCache::new(
                 config.response_cache_mb * 1024 * 1024,
                 Duration::from_secs(config.response_cache_secs),
+                metrics.cache("responses"),
             ),
+            metrics,
+            cors_origins: config.cors_origins.clone(),
             cache_policy: CachePolicy {
                 max_age: config.cache_max_age,
                 feed_max_age: config.feed_max_age,
@@ -242,6 +255,8 @@ pub fn app(
     >,
 > {
     let table = RouteTable::from_spec(&spec);
+    let cors = cors(&state.cors_origins);
+    let metrics = state.metrics.http.clone();
     let (app, _) = App::new()
         .into_utoipa_app()
         .app_data(state)
@@ -263,5 +278,39 @@ pub fn app(
         })
         .wrap(Compress::default())
         .wrap(from_fn(http_cache::after_compress))
-        .wrap(Logger::new("%r %s %b %Dms"))
+        .wrap(cors)
+        .wrap(metrics)
+        .wrap(from_fn(observe::request_log))
+}
+
+/// Cross-origin access for browsers: any origin (never with credentials;
+/// the API authenticates with bearer keys, not cookies) or a list.
+fn cors(origins: &CorsOrigins) -> Cors {
+    let cors = Cors::default()
+        .allowed_methods(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"])
+        .allowed_headers([
+            header::ACCEPT,
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_NONE_MATCH,
+            observe::REQUEST_ID,
+        ])
+        .expose_headers([
+            header::ETAG,
+            header::LAST_MODIFIED,
+            header::LOCATION,
+            header::RETRY_AFTER,
+            observe::REQUEST_ID,
+        ])
+        .max_age(3600);
+    match origins {
+        // The same answer for every origin: caches need no `Vary: Origin`.
+        CorsOrigins::Any => cors
+            .allow_any_origin()
+            .send_wildcard()
+            .disable_vary_header(),
+        CorsOrigins::List(list) => list
+            .iter()
+            .fold(cors, |cors, origin| cors.allowed_origin(origin)),
+    }
 }

@@ -53,6 +53,41 @@ pub struct Config {
     /// Memory for articles kept ready to show (without their counters,
     /// which are always read fresh), in MiB; 0 turns it off.
     pub article_cache_mb: u64,
+    /// Origins whose pages may call the API from a browser.
+    pub cors_origins: CorsOrigins,
+}
+
+/// `FRONTPAGE_CORS_ORIGINS`: `*` (the default), or a comma-separated list
+/// of origins such as `https://www.example.com`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CorsOrigins {
+    Any,
+    List(Vec<String>),
+}
+
+impl CorsOrigins {
+    fn parse(value: &str) -> anyhow::Result<Self> {
+        if value.trim() == "*" {
+            return Ok(Self::Any);
+        }
+        let mut origins = Vec::new();
+        for origin in value.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+            let parsed = url::Url::parse(origin).ok().filter(|url| {
+                matches!(url.scheme(), "http" | "https")
+                    && url.path() == "/"
+                    && !origin.ends_with('/')
+                    && url.query().is_none()
+            });
+            if parsed.is_none() {
+                bail!(
+                    "FRONTPAGE_CORS_ORIGINS: {origin:?} is not an origin \
+                     (a scheme, a host and maybe a port, like https://www.example.com)"
+                );
+            }
+            origins.push(origin.to_string());
+        }
+        Ok(Self::List(origins))
+    }
 }
 
 impl Config {
@@ -133,6 +168,10 @@ impl Config {
                 Some(value) => parse_number("FRONTPAGE_ARTICLE_CACHE_MB", &value)?,
                 None => 256,
             },
+            cors_origins: match get("FRONTPAGE_CORS_ORIGINS") {
+                Some(value) => CorsOrigins::parse(&value)?,
+                None => CorsOrigins::Any,
+            },
         })
     }
 }
@@ -201,6 +240,30 @@ mod tests {
     fn sqlite_url_prefix_is_accepted() {
         let config = config(&[("DATABASE_URL", "sqlite:///tmp/x.db")]).unwrap();
         assert_eq!(config.database_path, PathBuf::from("/tmp/x.db"));
+    }
+
+    #[test]
+    fn cors_origins_are_any_by_default_or_a_checked_list() {
+        assert_eq!(config(&[]).unwrap().cors_origins, CorsOrigins::Any);
+        let list = config(&[(
+            "FRONTPAGE_CORS_ORIGINS",
+            "https://www.example.com, http://localhost:3000",
+        )])
+        .unwrap();
+        assert_eq!(
+            list.cors_origins,
+            CorsOrigins::List(vec![
+                "https://www.example.com".into(),
+                "http://localhost:3000".into()
+            ])
+        );
+        for bad in ["www.example.com", "https://example.com/path", "ftp://x.org"] {
+            let error = config(&[("FRONTPAGE_CORS_ORIGINS", bad)]).unwrap_err();
+            assert!(
+                error.to_string().contains("FRONTPAGE_CORS_ORIGINS"),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -27,6 +27,7 @@ use quick_cache::sync::Cache;
 use sha2::{Digest, Sha256};
 
 use crate::app::AppState;
+use crate::observe::CacheCounters;
 
 /// `Content-Encoding` value that tells `Compress` to leave a body alone;
 /// [`after_compress`] removes it again before the response leaves.
@@ -132,16 +133,18 @@ pub struct ResponseCache {
     entries: Cache<String, Arc<Cached>, BySize>,
     generation: AtomicU64,
     max_age: Duration,
+    lookups: CacheCounters,
 }
 
 impl ResponseCache {
     /// A cache of at most `bytes`, whose entries live `max_age`; a zero
     /// age turns it off.
-    pub fn new(bytes: u64, max_age: Duration) -> Self {
+    pub fn new(bytes: u64, max_age: Duration, lookups: CacheCounters) -> Self {
         Self {
             entries: Cache::with_weighter((bytes / 8192).max(16) as usize, bytes.max(1), BySize),
             generation: AtomicU64::new(0),
             max_age,
+            lookups,
         }
     }
 
@@ -155,9 +158,11 @@ impl ResponseCache {
     }
 
     fn get(&self, key: &str) -> Option<Arc<Cached>> {
-        let cached = self.entries.get(key)?;
-        (cached.generation == self.generation() && cached.stored_at.elapsed() < self.max_age)
-            .then_some(cached)
+        let found = self.entries.get(key).filter(|cached| {
+            cached.generation == self.generation() && cached.stored_at.elapsed() < self.max_age
+        });
+        self.lookups.record(found.is_some());
+        found
     }
 
     fn put(&self, key: String, cached: Cached) {

@@ -10,6 +10,7 @@ pub mod db;
 pub mod demo;
 pub mod error;
 pub mod http_cache;
+pub mod observe;
 pub mod openapi;
 pub mod ranking;
 pub mod recommend;

@@ -109,14 +109,7 @@ fn main() -> anyhow::Result<()> {
     {
         return Err(error).context("reading .env");
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        // Colours only on a terminal: a log file gets plain text.
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    init_logging()?;
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(Config::from_env()?),
@@ -162,6 +155,22 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`), as text or,
+/// with `FRONTPAGE_LOG_FORMAT=json`, one JSON object per line.
+fn init_logging() -> anyhow::Result<()> {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match std::env::var("FRONTPAGE_LOG_FORMAT").as_deref() {
+        Ok("json") => logs.json().flatten_event(true).init(),
+        // Colours only on a terminal: a log file gets plain text.
+        Ok("text") | Err(_) => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        Ok(other) => anyhow::bail!("FRONTPAGE_LOG_FORMAT: expected text or json, got {other:?}"),
+    }
+    Ok(())
+}
+
 fn serve(config: Config) -> anyhow::Result<()> {
     actix_web::rt::System::new().block_on(async move {
         let bound = server::bind(&config)?;
@@ -169,7 +178,12 @@ fn serve(config: Config) -> anyhow::Result<()> {
             "serving on http://{addr} (API docs: http://{addr}/docs/)",
             addr = bound.addr
         );
-        bound.server.await.context("server stopped with an error")
+        // On SIGTERM or SIGINT the server stops taking connections and
+        // finishes the requests in flight (for up to 30 s) before this returns.
+        bound.server.await.context("server stopped with an error")?;
+        bound.db.flush().await.context("committing queued writes")?;
+        tracing::info!("stopped; every queued write is committed");
+        Ok(())
     })
 }
 

@@ -18,6 +18,8 @@ pub struct Bound {
     pub addr: SocketAddr,
     /// Await it to serve until shutdown.
     pub server: Server,
+    /// The store, to flush once the server has stopped.
+    pub db: Db,
 }
 
 /// Opens the database (creating and migrating it) and seeds demo content
@@ -38,6 +40,7 @@ pub fn prepare(config: &Config) -> anyhow::Result<Data<AppState>> {
 /// Prepares the state and binds the listener.
 pub fn bind(config: &Config) -> anyhow::Result<Bound> {
     let state = prepare(config)?;
+    let db = state.db.clone();
     let spec = openapi::spec();
     let listener = TcpListener::bind(config.bind_addr)
         .with_context(|| format!("binding {}", config.bind_addr))?;
@@ -46,5 +49,5 @@ pub fn bind(config: &Config) -> anyhow::Result<Bound> {
         .workers(config.workers)
         .listen(listener)?
         .run();
-    Ok(Bound { addr, server })
+    Ok(Bound { addr, server, db })
 }

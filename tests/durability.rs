@@ -183,3 +183,55 @@ fn acknowledged_views_survive_sigkill() {
         );
     }
 }
+
+/// Posts views from 8 clients until told to stop or refused; counts the
+/// acknowledged ones.
+fn post_views(port: u16, article: u32, stop: &Arc<AtomicBool>) -> Vec<thread::JoinHandle<u64>> {
+    (0..8)
+        .map(|client| {
+            let stop = stop.clone();
+            thread::spawn(move || {
+                let body = format!("{{\"reader\":\"term-{client}\"}}");
+                let path = format!("/api/v1/articles/{article}/views");
+                let mut acknowledged = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    match request(port, "POST", &path, &body) {
+                        Ok((200, _)) => acknowledged += 1,
+                        _ => break,
+                    }
+                }
+                acknowledged
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn sigterm_finishes_requests_in_flight_and_commits_every_queued_write() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let db = dir.path().join("term.db");
+    let port = free_port();
+    let article = 5;
+    let mut server = start(&db, port);
+    let before = views_of(port, article);
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients = post_views(port, article, &stop);
+    thread::sleep(Duration::from_millis(500));
+    // SAFETY: a plain signal to our own child process.
+    assert_eq!(
+        unsafe { libc::kill(server.id() as libc::pid_t, libc::SIGTERM) },
+        0
+    );
+    let status = server.wait().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    let acknowledged: u64 = clients.into_iter().map(|c| c.join().unwrap()).sum();
+    assert!(status.success(), "the server exited with {status}");
+    assert!(acknowledged > 0, "no view was acknowledged before SIGTERM");
+
+    let mut server = start(&db, port);
+    let after = views_of(port, article);
+    server.kill().unwrap();
+    server.wait().unwrap();
+    // Nothing answered was lost, and nothing was stored without an answer.
+    assert_eq!(after, before + acknowledged as i64);
+}

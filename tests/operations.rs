@@ -1,8 +1,9 @@
-//! Health and readiness.
+//! Operations: health and readiness, request ids, metrics and CORS.
 
 mod common;
 
-use common::{get, send, test_app};
+use actix_web::test::TestRequest;
+use common::{get, send, test_app, test_app_with};
 use serde_json::json;
 
 #[actix_web::test]
@@ -18,4 +19,141 @@ async fn a_migrated_store_is_alive_and_ready() {
         (reply.status.as_u16(), reply.body.clone()),
         (200, json!({"status": "ready"}))
     );
+}
+
+#[actix_web::test]
+async fn every_answer_has_a_request_id_and_a_sane_one_is_kept() {
+    let (app, _dir) = test_app(false).await;
+    let made = send(&app, get("/healthz")).await;
+    let id = made.header("x-request-id").expect("a request id");
+    assert_eq!(id.len(), 16, "{id}");
+    assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+    let other = send(&app, get("/healthz")).await;
+    assert_ne!(other.header("x-request-id"), Some(id));
+
+    let given = TestRequest::get()
+        .uri("/api/v1/articles/404")
+        .insert_header(("x-request-id", "edge-7f3a.1"))
+        .to_request();
+    let reply = send(&app, given).await;
+    assert_eq!(reply.status, 404);
+    assert_eq!(reply.header("x-request-id"), Some("edge-7f3a.1"));
+
+    let unsafe_id = TestRequest::get()
+        .uri("/healthz")
+        .insert_header(("x-request-id", "two words"))
+        .to_request();
+    let reply = send(&app, unsafe_id).await;
+    assert_ne!(reply.header("x-request-id"), Some("two words"));
+}
+
+#[actix_web::test]
+async fn metrics_count_requests_by_route_and_show_the_store_and_caches() {
+    let (app, _dir) = test_app_with(true, &[("FRONTPAGE_RESPONSE_CACHE_SECS", "60")]).await;
+    for _ in 0..3 {
+        assert_eq!(send(&app, get("/api/v1/articles/1")).await.status, 200);
+    }
+    assert_eq!(send(&app, get("/api/v1/articles/999999")).await.status, 404);
+    assert_eq!(send(&app, get("/no/such/path")).await.status, 404);
+
+    let reply = send(&app, get("/metrics")).await;
+    assert_eq!(reply.status, 200);
+    assert!(
+        reply
+            .header("content-type")
+            .unwrap()
+            .starts_with("text/plain"),
+        "{:?}",
+        reply.header("content-type")
+    );
+    let text = reply.body.as_str().expect("a text body");
+    let sample = |prefix: &str| -> f64 {
+        text.lines()
+            .find(|line| line.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix} in\n{text}"))
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let route = r#"endpoint="/api/v1/articles/{id_or_slug}",method="GET""#;
+    assert_eq!(
+        sample(&format!(
+            r#"frontpage_http_requests_total{{{route},status="200"}}"#
+        )),
+        3.0
+    );
+    assert_eq!(
+        sample(&format!(
+            r#"frontpage_http_requests_total{{{route},status="404"}}"#
+        )),
+        1.0
+    );
+    // Unmatched paths share one label, so scanners cannot blow up the series.
+    assert_eq!(
+        sample(r#"frontpage_http_requests_total{endpoint="UNMATCHED",method="GET",status="404"}"#),
+        1.0
+    );
+    assert!(text.contains(&format!(
+        r#"frontpage_http_requests_duration_seconds_bucket{{{route},status="200",le="0.005"}}"#
+    )));
+    assert_eq!(sample("frontpage_write_queue_length "), 0.0);
+    assert!(sample("frontpage_db_read_connections_max ") >= 1.0);
+    // The second and third reads of the article were served from memory.
+    assert!(sample(r#"frontpage_cache_lookups_total{cache="responses",result="hit"}"#) >= 2.0);
+    assert!(sample(r#"frontpage_cache_lookups_total{cache="responses",result="miss"}"#) >= 1.0);
+}
+
+#[actix_web::test]
+async fn browsers_may_call_from_any_origin_without_credentials_by_default() {
+    let (app, _dir) = test_app(false).await;
+    let preflight = TestRequest::default()
+        .method(actix_web::http::Method::OPTIONS)
+        .uri("/api/v1/articles/1/views")
+        .insert_header(("origin", "https://news.example"))
+        .insert_header(("access-control-request-method", "POST"))
+        .insert_header(("access-control-request-headers", "content-type"))
+        .to_request();
+    let reply = send(&app, preflight).await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    assert_eq!(reply.header("access-control-allow-origin"), Some("*"));
+    assert_eq!(reply.header("access-control-allow-credentials"), None);
+
+    let read = TestRequest::get()
+        .uri("/healthz")
+        .insert_header(("origin", "https://news.example"))
+        .to_request();
+    let reply = send(&app, read).await;
+    assert_eq!(reply.header("access-control-allow-origin"), Some("*"));
+    let exposed = reply
+        .header("access-control-expose-headers")
+        .unwrap()
+        .to_lowercase();
+    assert!(
+        exposed.contains("etag") && exposed.contains("x-request-id"),
+        "{exposed}"
+    );
+}
+
+#[actix_web::test]
+async fn a_configured_origin_list_admits_only_those_origins() {
+    let (app, _dir) = test_app_with(
+        false,
+        &[("FRONTPAGE_CORS_ORIGINS", "https://www.example.com")],
+    )
+    .await;
+    let from = |origin: &str| {
+        TestRequest::get()
+            .uri("/healthz")
+            .insert_header(("origin", origin.to_string()))
+            .to_request()
+    };
+    let reply = send(&app, from("https://www.example.com")).await;
+    assert_eq!(
+        reply.header("access-control-allow-origin"),
+        Some("https://www.example.com")
+    );
+    let reply = send(&app, from("https://evil.example")).await;
+    assert_eq!(reply.header("access-control-allow-origin"), None);
 }

@@ -22,6 +22,7 @@ use crate::db::articles::{self, ArticleKey, ArticleRow, Extras, ListFilter, Orde
 use crate::db::taxonomy::CategoryTree;
 use crate::db::{self, Db, StoreResult, engagement};
 use crate::error::{ApiError, AppResult, FieldError, Location, Problem};
+use crate::observe::CacheCounters;
 
 /// A category, tag or author as an article refers to it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -453,6 +454,7 @@ pub struct ArticleCache {
     /// `None` when turned off.
     entries: Option<Cache<ArticleKey, Arc<CachedArticle>, ArticleSize>>,
     generation: AtomicU64,
+    lookups: CacheCounters,
 }
 
 /// An article and the content generation it was loaded in.
@@ -474,8 +476,9 @@ impl Weighter<ArticleKey, Arc<CachedArticle>> for ArticleSize {
 
 impl ArticleCache {
     /// A cache of at most `bytes`; zero turns it off.
-    pub fn new(bytes: u64) -> Self {
+    pub fn new(bytes: u64, lookups: CacheCounters) -> Self {
         Self {
+            lookups,
             entries: (bytes > 0)
                 .then(|| Cache::with_weighter((bytes / 4096).max(16) as usize, bytes, ArticleSize)),
             generation: AtomicU64::new(0),
@@ -495,10 +498,13 @@ impl ArticleCache {
     }
 
     fn get(&self, key: &ArticleKey) -> Option<Arc<CachedArticle>> {
-        self.entries
+        let found = self
+            .entries
             .as_ref()?
             .get(key)
-            .filter(|cached| cached.generation == self.generation())
+            .filter(|cached| cached.generation == self.generation());
+        self.lookups.record(found.is_some());
+        found
     }
 
     /// Keeps `article`, loaded in content generation `generation`; one loaded

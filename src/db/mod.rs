@@ -258,6 +258,28 @@ impl Db {
         conn.transaction(work)
     }
 
+    /// Read connections open, and how many of them are idle.
+    pub fn read_pool(&self) -> (u32, u32) {
+        let state = self.read.state();
+        (state.connections, state.idle_connections)
+    }
+
+    /// The most read connections the pool opens.
+    pub fn read_pool_size(&self) -> u32 {
+        self.read.max_size()
+    }
+
+    /// Writes waiting for the writer.
+    pub fn queued_writes(&self) -> usize {
+        self.writer.queued()
+    }
+
+    /// Waits until every write queued before this call has committed: for a
+    /// clean shutdown.
+    pub async fn flush(&self) -> StoreResult<()> {
+        self.write(|_| Ok(())).await
+    }
+
     /// [`Db::read`] for code on a thread of its own, which may block.
     pub fn read_blocking<T, F>(&self, work: F) -> StoreResult<T>
     where

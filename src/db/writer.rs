@@ -19,7 +19,7 @@
 use std::fs::File;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender, SyncSender, TrySendError, channel, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -76,12 +76,15 @@ pub type Open = Box<dyn Fn() -> StoreResult<SqliteConnection> + Send>;
 /// The handle callers use to queue writes.
 pub struct Writer<B> {
     queue: SyncSender<Job<B>>,
+    /// Jobs queued and not yet taken by the writer thread.
+    queued: Arc<AtomicUsize>,
 }
 
 impl<B> Clone for Writer<B> {
     fn clone(&self) -> Self {
         Self {
             queue: self.queue.clone(),
+            queued: Arc::clone(&self.queued),
         }
     }
 }
@@ -93,6 +96,7 @@ impl<B: Batch> Writer<B> {
         let (queue, jobs) = sync_channel(QUEUE_CAPACITY);
         let (committed, to_sync) = channel();
         let log = Arc::new(Log::default());
+        let queued = Arc::new(AtomicUsize::new(0));
         let (wal, synced) = match durability {
             Durability::Commit => (None, None),
             Durability::SyncWal { wal, checkpoint } => {
@@ -107,10 +111,16 @@ impl<B: Batch> Writer<B> {
         thread::Builder::new()
             .name("frontpage-sync".into())
             .spawn(move || sync(&to_sync, wal.as_deref(), synced.as_ref()))?;
+        let taken = Arc::clone(&queued);
         thread::Builder::new()
             .name("frontpage-writer".into())
-            .spawn(move || run(&jobs, &open, &committed, &log))?;
-        Ok(Self { queue })
+            .spawn(move || run(&jobs, &open, &committed, &log, &taken))?;
+        Ok(Self { queue, queued })
+    }
+
+    /// Writes queued and not yet started.
+    pub fn queued(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
     }
 
     /// Queues `work`; `reply` gets its result once the commit is durable. A
@@ -153,9 +163,17 @@ impl<B: Batch> Writer<B> {
                 Err(cause) => reply(Err(commit_error(cause))),
             })
         });
-        self.queue.try_send(job).map_err(|error| match error {
-            TrySendError::Full(_) => StoreError::Busy("the write queue is full".into()),
-            TrySendError::Disconnected(_) => StoreError::Internal("the writer has stopped".into()),
+        // Counted before it is sent, so the writer never takes more than
+        // was counted.
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        self.queue.try_send(job).map_err(|error| {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+            match error {
+                TrySendError::Full(_) => StoreError::Busy("the write queue is full".into()),
+                TrySendError::Disconnected(_) => {
+                    StoreError::Internal("the writer has stopped".into())
+                }
+            }
         })
     }
 }
@@ -176,6 +194,7 @@ fn run<B: Batch>(
     open: &Open,
     committed: &Sender<Vec<Delivery>>,
     log: &Log,
+    queued: &AtomicUsize,
 ) {
     let mut conn: Option<SqliteConnection> = None;
     while let Ok(first) = jobs.recv() {
@@ -193,6 +212,7 @@ fn run<B: Batch>(
         }
         let mut batch = vec![first];
         batch.extend(jobs.try_iter().take(MAX_BATCH - 1));
+        queued.fetch_sub(batch.len(), Ordering::Relaxed);
         let writer = match conn.as_mut() {
             Some(writer) => writer,
             None => match open() {

@@ -1,0 +1,231 @@
+//! What operators see: a request id and one structured log line per request,
+//! and Prometheus metrics at `/metrics`.
+//!
+//! Request counts and latency histograms by route, method and status come
+//! from `actix-web-prom`; the store's pool and write queue are read when
+//! scraped; the caches count their hits and misses.
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpMessage};
+use actix_web_prom::{PrometheusMetrics, PrometheusMetricsBuilder};
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::MetricFamily;
+use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+
+use crate::db::Db;
+
+/// Carries the request id, in and out.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Longest request id taken from a caller.
+const MAX_REQUEST_ID: usize = 64;
+
+/// Request latency buckets, in seconds: most answers take well under a
+/// millisecond, so the default buckets (from 5 ms) would hide them.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
+/// The id of a request, in its extensions: the caller's `X-Request-Id` when
+/// it is a short token, else a new random one.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// Gives every request an id (answered as `X-Request-Id`) and logs one line
+/// for it when it is answered: id, method, path, route, status and time.
+pub async fn request_log(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let id = req
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|value| value.to_str().ok())
+        .filter(|value| is_token(value))
+        .map_or_else(new_id, str::to_owned);
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let started = Instant::now();
+    let logged = tracing::enabled!(target: "frontpage::http", tracing::Level::INFO)
+        .then(|| (req.method().to_string(), req.uri().to_string()));
+    let mut res = next.call(req).await?;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert(REQUEST_ID, value);
+    }
+    if let Some((method, uri)) = logged {
+        tracing::info!(
+            target: "frontpage::http",
+            request_id = %id,
+            method = %method,
+            uri = %uri,
+            route = res.request().match_pattern().as_deref().unwrap_or("-"),
+            status = res.status().as_u16(),
+            micros = started.elapsed().as_micros() as u64,
+            "answered"
+        );
+    }
+    Ok(res)
+}
+
+fn is_token(value: &str) -> bool {
+    (1..=MAX_REQUEST_ID).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+fn new_id() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+/// The metrics of one server.
+#[derive(Clone)]
+pub struct Metrics {
+    /// The middleware that counts and times requests and serves `/metrics`.
+    pub http: PrometheusMetrics,
+    caches: IntCounterVec,
+}
+
+impl Metrics {
+    /// Metrics for a server over `db`, in a registry of their own.
+    pub fn new(db: Db) -> anyhow::Result<Self> {
+        let registry = Registry::new();
+        let caches = IntCounterVec::new(
+            Opts::new(
+                "frontpage_cache_lookups_total",
+                "Lookups in the in-memory caches, by cache and result (hit or miss).",
+            ),
+            &["cache", "result"],
+        )?;
+        registry.register(Box::new(caches.clone()))?;
+        registry.register(Box::new(StoreGauges::new(db)?))?;
+        let http = PrometheusMetricsBuilder::new("frontpage")
+            .registry(registry)
+            .endpoint("/metrics")
+            .buckets(LATENCY_BUCKETS)
+            .mask_unmatched_patterns("UNMATCHED")
+            .build()
+            .map_err(|error| anyhow::anyhow!("building the metrics: {error}"))?;
+        Ok(Self { http, caches })
+    }
+
+    /// The hit and miss counters of the cache called `name`.
+    pub fn cache(&self, name: &str) -> CacheCounters {
+        CacheCounters {
+            hit: self.caches.with_label_values(&[name, "hit"]),
+            miss: self.caches.with_label_values(&[name, "miss"]),
+        }
+    }
+}
+
+/// Counts a cache's hits and misses.
+#[derive(Clone)]
+pub struct CacheCounters {
+    hit: IntCounter,
+    miss: IntCounter,
+}
+
+impl CacheCounters {
+    /// Counters that no registry reports.
+    pub fn unregistered() -> Self {
+        let counter = |name: &str| IntCounter::new(name, name).expect("a valid metric name");
+        Self {
+            hit: counter("hit"),
+            miss: counter("miss"),
+        }
+    }
+
+    /// Counts one lookup.
+    pub fn record(&self, hit: bool) {
+        if hit {
+            self.hit.inc();
+        } else {
+            self.miss.inc();
+        }
+    }
+}
+
+/// The read pool and the write queue, read when scraped.
+struct StoreGauges {
+    db: Db,
+    connections: IntGauge,
+    idle: IntGauge,
+    max_connections: IntGauge,
+    queued_writes: IntGauge,
+    max_queued_writes: IntGauge,
+}
+
+impl StoreGauges {
+    fn new(db: Db) -> prometheus::Result<Self> {
+        let gauge = |name: &str, help: &str| IntGauge::new(name, help);
+        let max_queued_writes = gauge(
+            "frontpage_write_queue_capacity",
+            "Writes the queue holds before new ones are refused with 503.",
+        )?;
+        max_queued_writes.set(crate::db::writer::QUEUE_CAPACITY as i64);
+        let max_connections = gauge(
+            "frontpage_db_read_connections_max",
+            "Most read connections the pool opens.",
+        )?;
+        max_connections.set(i64::from(db.read_pool_size()));
+        Ok(Self {
+            db,
+            connections: gauge("frontpage_db_read_connections", "Read connections open.")?,
+            idle: gauge(
+                "frontpage_db_read_connections_idle",
+                "Read connections open and not in use.",
+            )?,
+            max_connections,
+            queued_writes: gauge(
+                "frontpage_write_queue_length",
+                "Writes (views, reactions, edits) waiting for the writer.",
+            )?,
+            max_queued_writes,
+        })
+    }
+
+    fn gauges(&self) -> [&IntGauge; 5] {
+        [
+            &self.connections,
+            &self.idle,
+            &self.max_connections,
+            &self.queued_writes,
+            &self.max_queued_writes,
+        ]
+    }
+}
+
+impl Collector for StoreGauges {
+    fn desc(&self) -> Vec<&Desc> {
+        self.gauges().into_iter().flat_map(|g| g.desc()).collect()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let (connections, idle) = self.db.read_pool();
+        self.connections.set(i64::from(connections));
+        self.idle.set(i64::from(idle));
+        self.queued_writes.set(self.db.queued_writes() as i64);
+        self.gauges()
+            .into_iter()
+            .flat_map(|g| g.collect())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_token;
+
+    #[test]
+    fn only_short_plain_tokens_are_taken_as_request_ids() {
+        assert!(is_token("abc-123_X.y"));
+        assert!(!is_token(""));
+        assert!(!is_token("has space"));
+        assert!(!is_token("line\nbreak"));
+        assert!(!is_token(&"a".repeat(65)));
+    }
+}
