@@ -20,7 +20,7 @@ use crate::app::AppState;
 use crate::content::{self, Status};
 use crate::db::articles::{self, ArticleKey, ArticleRow, Extras, ListFilter, Order};
 use crate::db::taxonomy::CategoryTree;
-use crate::db::{self, Db, StoreResult, engagement};
+use crate::db::{self, Db, StoreResult, engagement, search};
 use crate::error::{ApiError, AppResult, FieldError, Location, Problem};
 use crate::observe::CacheCounters;
 
@@ -140,6 +140,23 @@ pub struct ArticleSummary {
     pub reading_time_minutes: i32,
     /// Views and reactions.
     pub stats: Stats,
+    /// How well it matches `q`; only in search results.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false, nullable = false)]
+    pub search: Option<SearchHit>,
+}
+
+/// Why an article is a search result.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SearchHit {
+    /// BM25 relevance (title words weigh most, then summary, then body);
+    /// higher is better.
+    #[schema(example = 7.42)]
+    pub score: f64,
+    /// An excerpt of the best-matching field, as HTML: the matched words in
+    /// `<mark>`, everything else escaped text.
+    #[schema(example = "…dockworkers voted to extend the <mark>strike</mark> into a second week…")]
+    pub snippet: String,
 }
 
 /// A whole article: the list fields and the sanitised HTML body.
@@ -192,6 +209,7 @@ impl ArticleSummary {
             word_count: row.word_count,
             reading_time_minutes: content::reading_time_minutes(word_count) as i32,
             stats: Stats::new(extras.counts.get(&row.id), &extras.reaction_kinds),
+            search: None,
             slug: row.slug,
             title: row.title,
             summary: row.summary,
@@ -236,6 +254,13 @@ pub enum ArticleSort {
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListArticlesQuery {
+    /// Full-text search over title, summary and body: articles with every
+    /// word (the last also as a prefix), most relevant first, each with a
+    /// highlighted `search.snippet`. Combines with the filters; `sort` does
+    /// not apply. At most 200 characters; the first 12 words count, and the
+    /// best 5,000 matches are ranked.
+    #[param(example = "harbour strike", max_length = 200)]
+    pub q: Option<String>,
     /// Only this category (slug) and every category below it.
     #[param(example = "news")]
     pub category: Option<String>,
@@ -251,7 +276,8 @@ pub struct ListArticlesQuery {
     /// Only articles published before this instant (RFC 3339).
     #[serde(default, deserialize_with = "time::optional")]
     pub published_before: Option<DateTime<Utc>>,
-    /// `-published_at` (newest first, the default) or `published_at`.
+    /// `-published_at` (newest first, the default) or `published_at`; not
+    /// with `q`, whose results come most relevant first.
     #[param(inline)]
     pub sort: Option<ArticleSort>,
     /// Page size, 1 to 100.
@@ -289,7 +315,123 @@ fn decode_position(cursor: &str, sort: ArticleSort) -> Result<(NaiveDateTime, i3
     }
 }
 
-/// List published articles, newest first.
+/// The filters of a list query, for the first page newest first.
+fn list_filter(query: &ListArticlesQuery) -> ListFilter {
+    ListFilter {
+        now: crate::db::now(),
+        category_ids: None,
+        tag: query.tag.clone(),
+        author: query.author.clone(),
+        source: query.source.clone(),
+        published_after: query.published_after.map(|at| at.naive_utc()),
+        published_before: query.published_before.map(|at| at.naive_utc()),
+        order: Order::NewestFirst,
+        after: None,
+        limit: 0,
+    }
+}
+
+/// Where a page of search results ends.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SearchPosition {
+    /// The query the cursor was made for.
+    q: String,
+    /// Results already shown.
+    o: usize,
+}
+
+/// The `q` branch of [`list_articles`]: filtered matches by relevance,
+/// offset-paged (within the best [`search::MAX_MATCHES`]).
+async fn search_articles(
+    state: &AppState,
+    req: &HttpRequest,
+    q: String,
+    query: ListArticlesQuery,
+) -> AppResult<HttpResponse> {
+    let bad_q = |detail: &str| {
+        ApiError::InvalidParameters(vec![FieldError::new(Location::Query, "q", detail)])
+    };
+    if q.chars().count() > 200 {
+        return Err(bad_q("is longer than 200 characters"));
+    }
+    let expression = search::match_expression(&q).ok_or_else(|| bad_q("has no words"))?;
+    if query.sort.is_some() {
+        return Err(ApiError::InvalidParameters(vec![FieldError::new(
+            Location::Query,
+            "sort",
+            "does not apply with `q`: search results come most relevant first",
+        )]));
+    }
+    let limit = page_limit(query.limit, 20, 100)? as usize;
+    let offset = match query.cursor.as_deref() {
+        None => 0,
+        Some(cursor) => {
+            let position: SearchPosition = cursor::decode(cursor)?;
+            if position.q != q {
+                return Err(ApiError::InvalidParameters(vec![FieldError::new(
+                    Location::Query,
+                    "cursor",
+                    "belongs to another search or is not a cursor this API returned",
+                )]));
+            }
+            position.o
+        }
+    };
+    let mut filter = list_filter(&query);
+    let category = query.category;
+    let with_total = query.total.unwrap_or(false);
+    let (page, more, total, rows, extras, snippets) = state
+        .db
+        .read(move |conn| {
+            let tree = CategoryTree::load(conn)?;
+            filter.category_ids = category.map(|slug| tree.subtree_of_slug(&slug));
+            let ranked = search::matches(conn, &expression)?;
+            let ids: Vec<i32> = ranked.iter().map(|(id, _)| *id).collect();
+            let visible = articles::matching_among(conn, &filter, &ids)?;
+            let ranked: Vec<(i32, f64)> = ranked
+                .into_iter()
+                .filter(|(id, _)| visible.contains(id))
+                .collect();
+            let page: Vec<(i32, f64)> = ranked.iter().skip(offset).take(limit).copied().collect();
+            let more = ranked.len() > offset + page.len();
+            let ids: Vec<i32> = page.iter().map(|(id, _)| *id).collect();
+            let rows = articles::by_ids(conn, &ids)?;
+            let extras = articles::extras_with(conn, &rows, tree)?;
+            let snippets = search::snippets(conn, &expression, &ids)?;
+            Ok((page, more, ranked.len() as i64, rows, extras, snippets))
+        })
+        .await?;
+    let mut by_id: HashMap<i32, ArticleRow> = rows.into_iter().map(|row| (row.id, row)).collect();
+    let data = page
+        .iter()
+        .filter_map(|(id, score)| {
+            let mut summary = ArticleSummary::new(by_id.remove(id)?, &extras);
+            summary.search = Some(SearchHit {
+                score: *score,
+                snippet: snippets.get(id).cloned().unwrap_or_default(),
+            });
+            Some(summary)
+        })
+        .collect();
+    let next_cursor = more.then(|| {
+        cursor::encode(&SearchPosition {
+            q,
+            o: offset + page.len(),
+        })
+    });
+    let body = ArticleListResponse {
+        data,
+        meta: ListMeta {
+            next_cursor: next_cursor.clone(),
+            limit: limit as u32,
+            total: with_total.then_some(total),
+        },
+    };
+    Ok(page_response(req, &body, next_cursor.as_deref()))
+}
+
+/// List published articles, newest first, or search them.
 ///
 /// Filters combine with AND. Pages are keyset-paged: follow `meta.next_cursor`
 /// (or the `Link: rel="next"` header) until it is null; every published
@@ -310,6 +452,9 @@ pub async fn list_articles(
     query: Query<ListArticlesQuery>,
 ) -> AppResult<HttpResponse> {
     let query = query.0;
+    if let Some(q) = query.q.clone() {
+        return search_articles(&state, &req, q, query).await;
+    }
     let sort = query.sort.unwrap_or_default();
     let limit = page_limit(query.limit, 20, 100)?;
     let after = query
@@ -317,32 +462,20 @@ pub async fn list_articles(
         .as_deref()
         .map(|c| decode_position(c, sort))
         .transpose()?;
-    let mut filter = ListFilter {
-        now: crate::db::now(),
-        category_ids: None,
-        tag: query.tag,
-        author: query.author,
-        source: query.source,
-        published_after: query.published_after.map(|at| at.naive_utc()),
-        published_before: query.published_before.map(|at| at.naive_utc()),
-        order: match sort {
-            ArticleSort::NewestFirst => Order::NewestFirst,
-            ArticleSort::OldestFirst => Order::OldestFirst,
-        },
-        after,
-        limit: i64::from(limit) + 1,
+    let mut filter = list_filter(&query);
+    filter.order = match sort {
+        ArticleSort::NewestFirst => Order::NewestFirst,
+        ArticleSort::OldestFirst => Order::OldestFirst,
     };
+    filter.after = after;
+    filter.limit = i64::from(limit) + 1;
     let category = query.category;
     let with_total = query.total.unwrap_or(false);
     let (mut rows, extras, total) = state
         .db
         .read(move |conn| {
             let tree = CategoryTree::load(conn)?;
-            filter.category_ids = category.map(|slug| {
-                tree.by_slug(&slug)
-                    .map(|c| tree.subtree_ids(c.id))
-                    .unwrap_or_default()
-            });
+            filter.category_ids = category.map(|slug| tree.subtree_of_slug(&slug));
             let rows = articles::list(conn, &filter)?;
             let extras = articles::extras_with(conn, &rows, tree)?;
             let total = with_total

@@ -8,6 +8,7 @@ use diesel::sqlite::SqliteConnection;
 use super::articles::{self as reads, ArticleKey, ArticleRow};
 use super::purge;
 use super::schema::{article_tags, articles};
+use super::search;
 use super::taxonomy::{self, CategoryTree};
 use super::{Invalid, StoreError, StoreResult};
 use crate::content::Status;
@@ -193,6 +194,7 @@ pub fn create(conn: &mut SqliteConnection, write: &ArticleWrite) -> StoreResult<
         .returning(articles::id)
         .get_result(conn)?;
     store_tags(conn, id, &write.tags)?;
+    index_for_search(conn, id, write)?;
     Ok(id)
 }
 
@@ -250,6 +252,7 @@ pub fn replace(conn: &mut SqliteConnection, id: i32, write: &ArticleWrite) -> St
         ))
         .execute(conn)?;
     store_tags(conn, id, &write.tags)?;
+    index_for_search(conn, id, write)?;
     Ok(true)
 }
 
@@ -309,6 +312,13 @@ fn is_unchanged(
 pub fn delete(conn: &mut SqliteConnection, id: i32) -> StoreResult<()> {
     match diesel::delete(articles::table.find(id)).execute(conn)? {
         0 => Err(StoreError::NotFound),
-        _ => purge::record(conn, id),
+        _ => {
+            search::remove(conn, id)?;
+            purge::record(conn, id)
+        }
     }
+}
+
+fn index_for_search(conn: &mut SqliteConnection, id: i32, write: &ArticleWrite) -> StoreResult<()> {
+    search::index(conn, id, &write.title, &write.summary, &write.body_html)
 }

@@ -1,6 +1,6 @@
 //! Reading articles: lookups, keyset-paged lists, and the rows that go with them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::NaiveDateTime;
 use diesel::dsl::AsSelect;
@@ -97,6 +97,20 @@ impl ListFilter {
 /// One page of visible articles in `(published_at, id)` order.
 pub fn list(conn: &mut SqliteConnection, filter: &ListFilter) -> StoreResult<Vec<ArticleRow>> {
     Ok(list_query(filter).load(conn)?)
+}
+
+/// Which of `ids` are visible and match the filter (its paging aside).
+pub fn matching_among(
+    conn: &mut SqliteConnection,
+    filter: &ListFilter,
+    ids: &[i32],
+) -> StoreResult<HashSet<i32>> {
+    Ok(filtered(filter)
+        .filter(articles::id.in_ids(ids))
+        .select(articles::id)
+        .load::<i32>(conn)?
+        .into_iter()
+        .collect())
 }
 
 /// How many visible articles match the filter, ignoring its paging.

@@ -17,6 +17,7 @@ pub mod in_ids;
 pub mod keys;
 pub mod purge;
 pub mod schema;
+pub mod search;
 pub mod taxonomy;
 pub mod writer;
 
@@ -188,6 +189,10 @@ impl Db {
         setup
             .run_pending_migrations(MIGRATIONS)
             .map_err(|error| anyhow::anyhow!("running migrations: {error}"))?;
+        let indexed = search::index_pending(&mut setup).context("indexing articles for search")?;
+        if indexed > 0 {
+            tracing::info!(articles = indexed, "indexed stored articles for search");
+        }
         refresh_statistics(&mut setup).context("refreshing the query planner's statistics")?;
         drop(setup);
 

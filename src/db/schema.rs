@@ -133,6 +133,12 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    search_pending (article_id) {
+        article_id -> Integer,
+    }
+}
+
 diesel::joinable!(article_counts -> articles (article_id));
 diesel::joinable!(article_tags -> articles (article_id));
 diesel::joinable!(article_tags -> tags (tag_id));
@@ -158,6 +164,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     reaction_kinds,
     reactions,
     readers,
+    search_pending,
     tags,
     view_purges,
     views,

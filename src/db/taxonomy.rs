@@ -94,6 +94,14 @@ impl CategoryTree {
         self.rows.iter().filter(move |row| row.parent_id == parent)
     }
 
+    /// The ids of the category with this slug and of every category below
+    /// it; none when no category has it.
+    pub fn subtree_of_slug(&self, slug: &str) -> Vec<i32> {
+        self.by_slug(slug)
+            .map(|c| self.subtree_ids(c.id))
+            .unwrap_or_default()
+    }
+
     /// `id` and every category below it.
     pub fn subtree_ids(&self, id: i32) -> Vec<i32> {
         let mut ids = vec![id];
