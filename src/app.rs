@@ -24,6 +24,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::api;
 use crate::api::articles::ArticleCache;
+use crate::api::feeds::FeedLinks;
 use crate::api::ranking::RankingItem;
 use crate::auth::{self, KeyHash};
 use crate::config::{Config, CorsOrigins};
@@ -67,6 +68,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Origins whose pages may call the API from a browser.
     pub cors_origins: CorsOrigins,
+    /// Where feed links point.
+    pub feed_links: FeedLinks,
 }
 
 impl AppState {
@@ -114,6 +117,11 @@ impl AppState {
             ),
             metrics,
             cors_origins: config.cors_origins.clone(),
+            feed_links: FeedLinks {
+                site_name: config.site_name.clone(),
+                base_url: config.public_base_url.clone(),
+                article_url: config.article_url.clone(),
+            },
             cache_policy: CachePolicy {
                 max_age: config.cache_max_age,
                 feed_max_age: config.feed_max_age,
@@ -152,6 +160,9 @@ fn spawn_warming(articles: Arc<ArticleCache>, db: Db) -> std::io::Result<()> {
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(api::ops::healthz)
         .service(api::ops::readyz)
+        .service(api::feeds::latest_feed)
+        .service(api::feeds::category_feed)
+        .service(api::feeds::ranking_feed)
         .service(utoipa_actix_web::scope("/api/v1").configure(api::routes));
 }
 

@@ -55,6 +55,13 @@ pub struct Config {
     pub article_cache_mb: u64,
     /// Origins whose pages may call the API from a browser.
     pub cors_origins: CorsOrigins,
+    /// The site's name, in feed titles.
+    pub site_name: String,
+    /// Where this server is reached from outside (feeds link to it).
+    pub public_base_url: String,
+    /// An article's public address in feeds; `{base}`, `{slug}` and `{id}`
+    /// are filled in.
+    pub article_url: String,
 }
 
 /// `FRONTPAGE_CORS_ORIGINS`: `*` (the default), or a comma-separated list
@@ -172,6 +179,13 @@ impl Config {
                 Some(value) => CorsOrigins::parse(&value)?,
                 None => CorsOrigins::Any,
             },
+            site_name: get("FRONTPAGE_SITE_NAME").unwrap_or_else(|| "Frontpage".into()),
+            public_base_url: match get("FRONTPAGE_PUBLIC_BASE_URL") {
+                Some(value) => parse_base_url(&value)?,
+                None => format!("http://{bind_addr}"),
+            },
+            article_url: get("FRONTPAGE_ARTICLE_URL")
+                .unwrap_or_else(|| "{base}/api/v1/articles/{slug}".into()),
         })
     }
 }
@@ -182,6 +196,19 @@ fn database_path(url: &str) -> PathBuf {
         .or_else(|| url.strip_prefix("sqlite:"))
         .unwrap_or(url);
     PathBuf::from(path)
+}
+
+fn parse_base_url(value: &str) -> anyhow::Result<String> {
+    let trimmed = value.trim().trim_end_matches('/');
+    match url::Url::parse(trimmed) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.query().is_none() => {
+            Ok(trimmed.to_string())
+        }
+        _ => bail!(
+            "FRONTPAGE_PUBLIC_BASE_URL: expected an http(s) URL such as \
+             https://api.example.com, got {value:?}"
+        ),
+    }
 }
 
 fn parse_flag(name: &str, value: &str) -> anyhow::Result<bool> {

@@ -66,7 +66,10 @@ impl CachePolicy {
         } else if path.starts_with("/api/v1/recommendations") || query.contains("recommendations") {
             // Personal, and must reflect the reader's latest view at once.
             "private, no-cache".into()
-        } else if path.starts_with("/api/v1/ranking") || path.ends_with("/related") {
+        } else if path.starts_with("/api/v1/ranking")
+            || path.ends_with("/related")
+            || path.starts_with("/feeds/")
+        {
             public(self.feed_max_age)
         } else {
             public(self.max_age)

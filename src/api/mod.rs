@@ -8,6 +8,7 @@ pub mod categories;
 pub mod cursor;
 pub mod engagement;
 pub mod extract;
+pub mod feeds;
 pub mod input;
 pub mod manage;
 pub mod ops;

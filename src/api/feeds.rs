@@ -1,0 +1,483 @@
+//! Syndication: RSS 2.0, Atom and JSON Feed 1.1 documents of the latest
+//! articles, of a category's latest, and of the ranking, with absolute links
+//! built from `FRONTPAGE_PUBLIC_BASE_URL`. RSS and Atom are written by the
+//! `rss` and `atom_syndication` crates; JSON Feed is a few serde structs.
+
+use std::collections::HashMap;
+
+use actix_web::web::{Data, Path};
+use actix_web::{HttpResponse, get};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::articles::ArticleSummary;
+use super::ranking::ranking;
+use crate::app::AppState;
+use crate::db::articles::{self, ListFilter};
+use crate::db::taxonomy::CategoryTree;
+use crate::db::{self, StoreResult};
+use crate::error::{ApiError, AppResult, Problem};
+
+/// Items in every feed.
+const FEED_ITEMS: u32 = 30;
+
+/// Where feed links point.
+#[derive(Debug, Clone)]
+pub struct FeedLinks {
+    /// The site's name, the feeds' titles start with it.
+    pub site_name: String,
+    /// Where this server is reached from outside, without a trailing slash.
+    pub base_url: String,
+    /// An article's public address: `{slug}` and `{id}` are filled in.
+    pub article_url: String,
+}
+
+impl FeedLinks {
+    fn article(&self, article: &ArticleSummary) -> String {
+        self.article_url
+            .replace("{base}", &self.base_url)
+            .replace("{slug}", &article.slug)
+            .replace("{id}", &article.id.to_string())
+    }
+}
+
+/// The document format, from the path's extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FeedFormat {
+    /// RSS 2.0, `application/rss+xml`.
+    Rss,
+    /// Atom 1.0, `application/atom+xml`.
+    Atom,
+    /// JSON Feed 1.1, `application/feed+json`.
+    Json,
+}
+
+impl FeedFormat {
+    fn content_type(self) -> &'static str {
+        match self {
+            Self::Rss => "application/rss+xml; charset=utf-8",
+            Self::Atom => "application/atom+xml; charset=utf-8",
+            Self::Json => "application/feed+json; charset=utf-8",
+        }
+    }
+}
+
+/// The format of a feed.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct FeedPath {
+    /// `rss`, `atom` or `json`.
+    #[param(inline)]
+    pub format: FeedFormat,
+}
+
+/// A category's feed.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct CategoryFeedPath {
+    /// The category's slug; its sub-categories' articles are included.
+    #[param(example = "news")]
+    pub slug: String,
+    /// `rss`, `atom` or `json`.
+    #[param(inline)]
+    pub format: FeedFormat,
+}
+
+/// A feed, whatever its format.
+struct Feed {
+    title: String,
+    description: String,
+    /// This document's own address.
+    self_url: String,
+    entries: Vec<Entry>,
+}
+
+struct Entry {
+    article: ArticleSummary,
+    url: String,
+    body_html: String,
+}
+
+impl Feed {
+    /// When anything in it last changed (now, for an empty feed).
+    fn updated(&self) -> DateTime<Utc> {
+        self.entries
+            .iter()
+            .map(|entry| entry.article.updated_at)
+            .max()
+            .unwrap_or_else(Utc::now)
+    }
+
+    fn render(&self, format: FeedFormat, links: &FeedLinks) -> String {
+        match format {
+            FeedFormat::Rss => self.rss(links),
+            FeedFormat::Atom => self.atom(links),
+            FeedFormat::Json => self.json(links),
+        }
+    }
+
+    fn rss(&self, links: &FeedLinks) -> String {
+        use rss::extension::dublincore::DublinCoreExtension;
+        let items = self
+            .entries
+            .iter()
+            .map(|entry| {
+                let article = &entry.article;
+                rss::Item {
+                    title: Some(article.title.clone()),
+                    link: Some(entry.url.clone()),
+                    description: Some(article.summary.clone()),
+                    content: Some(entry.body_html.clone()),
+                    guid: Some(rss::Guid {
+                        value: entry.url.clone(),
+                        permalink: true,
+                    }),
+                    pub_date: article.published_at.map(|at| at.to_rfc2822()),
+                    categories: std::iter::once(&article.category)
+                        .chain(&article.tags)
+                        .map(|named| rss::Category {
+                            name: named.name.clone(),
+                            domain: None,
+                        })
+                        .collect(),
+                    dublin_core_ext: article.author.as_ref().map(|author| DublinCoreExtension {
+                        creators: vec![author.name.clone()],
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }
+            })
+            .collect();
+        let namespaces = [
+            ("content", "http://purl.org/rss/1.0/modules/content/"),
+            ("dc", "http://purl.org/dc/elements/1.1/"),
+        ]
+        .into_iter()
+        .map(|(prefix, uri)| (prefix.to_string(), uri.to_string()))
+        .collect();
+        rss::Channel {
+            title: self.title.clone(),
+            link: links.base_url.clone(),
+            description: self.description.clone(),
+            last_build_date: Some(self.updated().to_rfc2822()),
+            generator: Some("Frontpage".into()),
+            items,
+            namespaces,
+            ..Default::default()
+        }
+        .to_string()
+    }
+
+    fn atom(&self, links: &FeedLinks) -> String {
+        use atom_syndication::{Content, Entry, Feed, Link, Person, Text};
+        let link = |href: &str, rel: &str, mime: Option<&str>| Link {
+            href: href.to_string(),
+            rel: rel.to_string(),
+            mime_type: mime.map(str::to_string),
+            ..Default::default()
+        };
+        let entries = self
+            .entries
+            .iter()
+            .map(|entry| {
+                let article = &entry.article;
+                Entry {
+                    title: Text::plain(article.title.clone()),
+                    id: entry.url.clone(),
+                    updated: article.updated_at.fixed_offset(),
+                    published: article.published_at.map(|at| at.fixed_offset()),
+                    links: vec![link(&entry.url, "alternate", Some("text/html"))],
+                    summary: Some(Text::plain(article.summary.clone())),
+                    content: Some(Content {
+                        value: Some(entry.body_html.clone()),
+                        content_type: Some("html".into()),
+                        ..Default::default()
+                    }),
+                    authors: article
+                        .author
+                        .iter()
+                        .map(|author| Person {
+                            name: author.name.clone(),
+                            ..Default::default()
+                        })
+                        .collect(),
+                    categories: std::iter::once(&article.category)
+                        .chain(&article.tags)
+                        .map(|named| atom_syndication::Category {
+                            term: named.slug.clone(),
+                            label: Some(named.name.clone()),
+                            ..Default::default()
+                        })
+                        .collect(),
+                    ..Default::default()
+                }
+            })
+            .collect();
+        Feed {
+            title: Text::plain(self.title.clone()),
+            subtitle: Some(Text::plain(self.description.clone())),
+            id: self.self_url.clone(),
+            updated: self.updated().fixed_offset(),
+            authors: vec![Person {
+                name: links.site_name.clone(),
+                ..Default::default()
+            }],
+            links: vec![
+                link(&self.self_url, "self", Some("application/atom+xml")),
+                link(&links.base_url, "alternate", None),
+            ],
+            entries,
+            ..Default::default()
+        }
+        .to_string()
+    }
+
+    fn json(&self, links: &FeedLinks) -> String {
+        let document = JsonFeed {
+            version: "https://jsonfeed.org/version/1.1",
+            title: &self.title,
+            description: &self.description,
+            home_page_url: &links.base_url,
+            feed_url: &self.self_url,
+            items: self
+                .entries
+                .iter()
+                .map(|entry| {
+                    let article = &entry.article;
+                    JsonFeedItem {
+                        id: &entry.url,
+                        url: &entry.url,
+                        title: &article.title,
+                        summary: &article.summary,
+                        content_html: &entry.body_html,
+                        image: article.image_url.as_deref(),
+                        date_published: article.published_at.map(|at| at.to_rfc3339()),
+                        date_modified: article.updated_at.to_rfc3339(),
+                        authors: article
+                            .author
+                            .iter()
+                            .map(|author| JsonFeedAuthor { name: &author.name })
+                            .collect(),
+                        tags: std::iter::once(&article.category)
+                            .chain(&article.tags)
+                            .map(|named| named.name.as_str())
+                            .collect(),
+                    }
+                })
+                .collect(),
+        };
+        serde_json::to_string(&document).expect("a feed serialises")
+    }
+}
+
+/// JSON Feed 1.1 (<https://jsonfeed.org/version/1.1>).
+#[derive(Serialize)]
+struct JsonFeed<'a> {
+    version: &'static str,
+    title: &'a str,
+    description: &'a str,
+    home_page_url: &'a str,
+    feed_url: &'a str,
+    items: Vec<JsonFeedItem<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonFeedItem<'a> {
+    id: &'a str,
+    url: &'a str,
+    title: &'a str,
+    summary: &'a str,
+    content_html: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    image: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    date_published: Option<String>,
+    date_modified: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    authors: Vec<JsonFeedAuthor<'a>>,
+    tags: Vec<&'a str>,
+}
+
+#[derive(Serialize)]
+struct JsonFeedAuthor<'a> {
+    name: &'a str,
+}
+
+/// The feed's entries for these articles, in their order, with bodies.
+async fn entries(state: &AppState, articles: Vec<ArticleSummary>) -> AppResult<Vec<Entry>> {
+    let ids: Vec<i32> = articles.iter().map(|article| article.id).collect();
+    let mut bodies: HashMap<i32, String> = state
+        .db
+        .read(move |conn| articles::bodies(conn, &ids))
+        .await?;
+    let links = &state.feed_links;
+    Ok(articles
+        .into_iter()
+        .map(|article| Entry {
+            url: links.article(&article),
+            body_html: bodies.remove(&article.id).unwrap_or_default(),
+            article,
+        })
+        .collect())
+}
+
+/// The newest visible articles, of a category subtree when given.
+fn newest(
+    conn: &mut diesel::SqliteConnection,
+    category: Option<&str>,
+) -> StoreResult<Option<Vec<ArticleSummary>>> {
+    let tree = CategoryTree::load(conn)?;
+    let mut filter = ListFilter::newest(db::now(), i64::from(FEED_ITEMS));
+    if let Some(slug) = category {
+        if tree.by_slug(slug).is_none() {
+            return Ok(None);
+        }
+        filter.category_ids = Some(tree.subtree_of_slug(slug));
+    }
+    let rows = articles::list(conn, &filter)?;
+    let extras = articles::extras_with(conn, &rows, tree)?;
+    Ok(Some(
+        rows.into_iter()
+            .map(|row| ArticleSummary::new(row, &extras))
+            .collect(),
+    ))
+}
+
+fn respond(state: &AppState, feed: &Feed, format: FeedFormat) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(format.content_type())
+        .body(feed.render(format, &state.feed_links))
+}
+
+/// The latest articles as a feed.
+///
+/// The 30 newest published articles, with their summaries and full bodies,
+/// as RSS 2.0, Atom or JSON Feed 1.1. Links are absolute, built from
+/// `FRONTPAGE_PUBLIC_BASE_URL` and `FRONTPAGE_ARTICLE_URL`.
+#[utoipa::path(
+    tag = "syndication",
+    params(FeedPath),
+    responses(
+        (status = 200, description = "The feed", content(
+            (String = "application/rss+xml"),
+            (String = "application/atom+xml"),
+            (String = "application/feed+json"),
+        )),
+        (status = 404, description = "The extension is not rss, atom or json", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/feeds/latest.{format}")]
+pub async fn latest_feed(state: Data<AppState>, path: Path<FeedPath>) -> AppResult<HttpResponse> {
+    let format = path.format;
+    let articles = state
+        .db
+        .read(|conn| newest(conn, None))
+        .await?
+        .unwrap_or_default();
+    let site = &state.feed_links.site_name;
+    let feed = Feed {
+        title: format!("{site}: latest"),
+        description: format!("The newest articles of {site}."),
+        self_url: format!(
+            "{}/feeds/latest.{}",
+            state.feed_links.base_url,
+            extension(format)
+        ),
+        entries: entries(&state, articles).await?,
+    };
+    Ok(respond(&state, &feed, format))
+}
+
+/// A category's latest articles as a feed.
+///
+/// The 30 newest published articles of the category and every category
+/// below it, as RSS 2.0, Atom or JSON Feed 1.1.
+#[utoipa::path(
+    tag = "syndication",
+    params(CategoryFeedPath),
+    responses(
+        (status = 200, description = "The feed", content(
+            (String = "application/rss+xml"),
+            (String = "application/atom+xml"),
+            (String = "application/feed+json"),
+        )),
+        (status = 404, description = "No category has this slug, or the extension is not rss, atom or json", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/feeds/category/{slug}.{format}")]
+pub async fn category_feed(
+    state: Data<AppState>,
+    path: Path<CategoryFeedPath>,
+) -> AppResult<HttpResponse> {
+    let CategoryFeedPath { slug, format } = path.into_inner();
+    let wanted = slug.clone();
+    let articles = state
+        .db
+        .read(move |conn| newest(conn, Some(&wanted)))
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("No category has the slug `{slug}`.")))?;
+    let site = &state.feed_links.site_name;
+    let feed = Feed {
+        title: format!("{site}: {slug}"),
+        description: format!("The newest articles of {site} in {slug}."),
+        self_url: format!(
+            "{}/feeds/category/{slug}.{}",
+            state.feed_links.base_url,
+            extension(format)
+        ),
+        entries: entries(&state, articles).await?,
+    };
+    Ok(respond(&state, &feed, format))
+}
+
+/// The ranking as a feed.
+///
+/// The ranking with its default parameters (trending over 24 hours), best
+/// first, 30 articles, as RSS 2.0, Atom or JSON Feed 1.1.
+#[utoipa::path(
+    tag = "syndication",
+    params(FeedPath),
+    responses(
+        (status = 200, description = "The feed", content(
+            (String = "application/rss+xml"),
+            (String = "application/atom+xml"),
+            (String = "application/feed+json"),
+        )),
+        (status = 404, description = "The extension is not rss, atom or json", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/feeds/ranking.{format}")]
+pub async fn ranking_feed(state: Data<AppState>, path: Path<FeedPath>) -> AppResult<HttpResponse> {
+    let format = path.format;
+    let ranked = ranking(
+        &state,
+        Default::default(),
+        Default::default(),
+        None,
+        FEED_ITEMS,
+    )
+    .await?;
+    let articles = ranked.data.into_iter().map(|item| item.article).collect();
+    let site = &state.feed_links.site_name;
+    let feed = Feed {
+        title: format!("{site}: most read"),
+        description: format!("What readers of {site} read most now."),
+        self_url: format!(
+            "{}/feeds/ranking.{}",
+            state.feed_links.base_url,
+            extension(format)
+        ),
+        entries: entries(&state, articles).await?,
+    };
+    Ok(respond(&state, &feed, format))
+}
+
+fn extension(format: FeedFormat) -> &'static str {
+    match format {
+        FeedFormat::Rss => "rss",
+        FeedFormat::Atom => "atom",
+        FeedFormat::Json => "json",
+    }
+}

@@ -1,0 +1,143 @@
+//! Syndication feeds: RSS 2.0, Atom and JSON Feed 1.1 of the latest articles,
+//! a category and the ranking, each parsed by a real feed parser.
+
+mod common;
+
+use actix_web::test;
+use common::{article, create, get, public, seed_categories, send, test_app_with};
+use serde_json::json;
+
+const BASE: &str = "https://news.example.com";
+
+fn published(title: &str, category: &str, day: u32) -> serde_json::Value {
+    let mut input = article(title, category);
+    input["published_at"] = json!(format!("2026-01-{day:02}T12:00:00Z"));
+    input
+}
+
+/// The raw body and headers of a GET.
+async fn fetch<S, B>(app: &S, uri: &str) -> (u16, actix_web::http::header::HeaderMap, Vec<u8>)
+where
+    S: actix_web::dev::Service<
+            actix_http::Request,
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+        >,
+    B: actix_web::body::MessageBody,
+{
+    let response = test::call_service(app, get(uri)).await;
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    (status, headers, test::read_body(response).await.to_vec())
+}
+
+#[actix_web::test]
+async fn the_latest_articles_parse_as_rss_atom_and_json_feed() {
+    let (app, _dir) = test_app_with(false, &[("FRONTPAGE_PUBLIC_BASE_URL", BASE)]).await;
+    seed_categories(&app).await;
+    create(&app, published("Oldest story", "news", 1)).await;
+    create(&app, published("Middle story", "sport", 2)).await;
+    create(&app, published("Newest story", "world", 3)).await;
+    let mut draft = published("Secret draft", "news", 4);
+    draft["status"] = json!("draft");
+    create(&app, draft).await;
+
+    for (extension, content_type) in [
+        ("rss", "application/rss+xml; charset=utf-8"),
+        ("atom", "application/atom+xml; charset=utf-8"),
+        ("json", "application/feed+json; charset=utf-8"),
+    ] {
+        let (status, headers, body) = fetch(&app, &format!("/feeds/latest.{extension}")).await;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        assert_eq!(headers.get("content-type").unwrap(), content_type);
+        assert!(headers.get("etag").is_some());
+        let cache = headers.get("cache-control").unwrap().to_str().unwrap();
+        assert!(cache.starts_with("public, max-age="), "{cache}");
+
+        let feed = feed_rs::parser::parse(&body[..])
+            .unwrap_or_else(|error| panic!("{extension}: {error}"));
+        let titles: Vec<String> = feed
+            .entries
+            .iter()
+            .map(|entry| entry.title.as_ref().unwrap().content.clone())
+            .collect();
+        assert_eq!(
+            titles,
+            ["Newest story", "Middle story", "Oldest story"],
+            "{extension}"
+        );
+        for entry in &feed.entries {
+            let link = &entry.links[0].href;
+            assert!(
+                link.starts_with(&format!("{BASE}/api/v1/articles/")),
+                "{link}"
+            );
+            assert!(entry.published.is_some(), "{extension}: no date");
+            let content = entry.content.as_ref().and_then(|c| c.body.as_deref());
+            assert!(
+                content.unwrap_or_default().contains("<p>"),
+                "{extension}: no body"
+            );
+        }
+        assert!(feed.title.unwrap().content.contains("latest"));
+    }
+}
+
+#[actix_web::test]
+async fn a_category_feed_has_its_subtree_and_unknown_ones_are_problems() {
+    let (app, _dir) = test_app_with(false, &[("FRONTPAGE_PUBLIC_BASE_URL", BASE)]).await;
+    seed_categories(&app).await;
+    create(&app, published("Home news", "news", 1)).await;
+    create(&app, published("Abroad", "world", 2)).await;
+    create(&app, published("Match day", "sport", 3)).await;
+
+    let (status, _, body) = fetch(&app, "/feeds/category/news.atom").await;
+    assert_eq!(status, 200);
+    let feed = feed_rs::parser::parse(&body[..]).unwrap();
+    let titles: Vec<String> = feed
+        .entries
+        .iter()
+        .map(|entry| entry.title.as_ref().unwrap().content.clone())
+        .collect();
+    assert_eq!(titles, ["Abroad", "Home news"]);
+    let self_link = feed
+        .links
+        .iter()
+        .find(|l| l.rel.as_deref() == Some("self"))
+        .unwrap();
+    assert_eq!(self_link.href, format!("{BASE}/feeds/category/news.atom"));
+
+    send(&app, get("/feeds/category/nowhere.rss"))
+        .await
+        .assert_problem(404, &[]);
+    send(&app, get("/feeds/latest.xml"))
+        .await
+        .assert_problem(404, &[]);
+}
+
+#[actix_web::test]
+async fn the_ranking_feed_puts_the_most_read_first() {
+    let (app, _dir) = test_app_with(false, &[("FRONTPAGE_PUBLIC_BASE_URL", BASE)]).await;
+    seed_categories(&app).await;
+    let now = chrono::Utc::now();
+    let mut ids = Vec::new();
+    for (i, title) in ["Quiet story", "Popular story"].into_iter().enumerate() {
+        let mut input = article(title, "news");
+        input["published_at"] = json!((now - chrono::Duration::hours(2 + i as i64)).to_rfc3339());
+        ids.push(create(&app, input).await["id"].as_i64().unwrap());
+    }
+    for _ in 0..3 {
+        let uri = format!("/api/v1/articles/{}/views", ids[1]);
+        assert_eq!(
+            send(&app, public("POST", &uri, json!({}))).await.status,
+            200
+        );
+    }
+    let (status, _, body) = fetch(&app, "/feeds/ranking.json").await;
+    assert_eq!(status, 200);
+    let feed = feed_rs::parser::parse(&body[..]).unwrap();
+    assert_eq!(
+        feed.entries[0].title.as_ref().unwrap().content,
+        "Popular story"
+    );
+}
