@@ -16,3 +16,4 @@ pub mod ranking;
 pub mod recommend;
 pub mod related;
 pub mod server;
+pub mod transfer;

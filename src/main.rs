@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use frontpage::config::Config;
 use frontpage::db::{Db, StoreError, keys};
 use frontpage::demo::bulk;
+use frontpage::transfer::{self, FeedDefaults};
 use frontpage::{auth, openapi, recommend, related, server};
 use indicatif::{ProgressBar, ProgressStyle};
 use tracing_subscriber::EnvFilter;
@@ -33,6 +34,23 @@ enum Command {
     Keys(KeysCommand),
     /// Print the OpenAPI document.
     Openapi,
+    /// Import articles from NDJSON files (one article input per line, as
+    /// `POST /api/v1/articles/bulk` takes) or RSS 2.0 / Atom feeds, upserting
+    /// by slug: importing a file twice changes nothing the second time.
+    Import {
+        /// The files; each is read as a feed when it starts with `<`.
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+        /// The category (slug) of articles imported from feeds.
+        #[arg(long, default_value = "news")]
+        category: String,
+    },
+    /// Write every article (drafts too) as NDJSON that `import` takes back.
+    Export {
+        /// The file to write; standard output when absent.
+        #[arg(long, short)]
+        output: Option<std::path::PathBuf>,
+    },
     /// Fill a new, empty database with a large synthetic store (for benchmarks).
     Demo {
         /// Articles to create.
@@ -140,6 +158,10 @@ fn main() -> anyhow::Result<()> {
             print!("{}", openapi::spec_json());
             Ok(())
         }
+        Command::Import { files, category } => {
+            import_files(&Config::from_env()?, &files, &FeedDefaults { category })
+        }
+        Command::Export { output } => export_articles(&Config::from_env()?, output.as_deref()),
         Command::Eval(EvalCommand::Related {
             dataset,
             k,
@@ -168,6 +190,70 @@ fn init_logging() -> anyhow::Result<()> {
         Ok("text") | Err(_) => logs.with_ansi(std::io::stderr().is_terminal()).init(),
         Ok(other) => anyhow::bail!("FRONTPAGE_LOG_FORMAT: expected text or json, got {other:?}"),
     }
+    Ok(())
+}
+
+/// Imports each file with a progress bar (plain progress lines when stderr
+/// is not a terminal) and prints what it did; fails when any line failed.
+fn import_files(
+    config: &Config,
+    files: &[std::path::PathBuf],
+    defaults: &FeedDefaults,
+) -> anyhow::Result<()> {
+    let db = Db::open(&config.database_path, 1)?;
+    let terminal = std::io::stderr().is_terminal();
+    let mut failed = 0;
+    for file in files {
+        let records = transfer::read(file, defaults)?;
+        let total = records.len();
+        let name = file.display().to_string();
+        let bar = ProgressBar::new(total as u64).with_style(ProgressStyle::with_template(
+            "{msg} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})",
+        )?);
+        bar.set_message(name.clone());
+        if !terminal {
+            bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+        }
+        let report = transfer::import(&db, records, |done| {
+            bar.set_position(done as u64);
+            if !terminal {
+                eprintln!("{name}: {done}/{total}");
+            }
+        })?;
+        bar.finish_and_clear();
+        println!(
+            "{name}: {} created, {} updated, {} unchanged, {} failed",
+            report.created, report.updated, report.unchanged, report.failed
+        );
+        for failure in &report.errors {
+            for error in &failure.errors {
+                println!("  line {}: {} {}", failure.line, error.name, error.detail);
+            }
+        }
+        failed += report.failed;
+    }
+    if failed > 0 {
+        anyhow::bail!("{failed} article(s) were not imported");
+    }
+    Ok(())
+}
+
+fn export_articles(config: &Config, output: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let db = Db::open(&config.database_path, 1)?;
+    let count = match output {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            let mut out = std::io::BufWriter::new(file);
+            let count = transfer::export(&db, &mut out)?;
+            out.into_inner()
+                .map_err(|error| error.into_error())?
+                .sync_all()?;
+            count
+        }
+        None => transfer::export(&db, &mut std::io::stdout().lock())?,
+    };
+    eprintln!("exported {count} articles");
     Ok(())
 }
 

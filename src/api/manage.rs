@@ -1,9 +1,6 @@
 //! Admin article writes: create, replace, patch, delete and bulk import.
 //! Every route needs `Authorization: Bearer <key>`.
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
-
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::web::{Data, Path};
@@ -15,8 +12,9 @@ use super::Meta;
 use super::article_input::{ArticleInput, ArticlePatch};
 use super::articles::{Article, ArticleResponse, ArticleSummary, load_article};
 use super::extract::{Admin, JSON_BODY_LIMIT, JsonBody, parse_json, read_body};
+use super::import::{BulkReport, Import, line_errors, upsert_batch};
 use crate::app::AppState;
-use crate::db::article_writes::{self, ArticleWrite, PublishTime, Upserted};
+use crate::db::article_writes::{self, ArticleWrite, PublishTime};
 use crate::db::articles::{self, ArticleKey};
 use crate::db::{self, StoreError};
 use crate::error::{ApiError, AppResult, FieldError, Location, Problem};
@@ -26,7 +24,7 @@ pub const BULK_BODY_LIMIT: usize = 32 * 1024 * 1024;
 /// Most lines one bulk import takes.
 pub const BULK_MAX_LINES: usize = 10_000;
 /// Lines committed per transaction during a bulk import.
-const BULK_BATCH: usize = 500;
+pub const BULK_BATCH: usize = 500;
 
 fn validated(input: ArticleInput) -> AppResult<ArticleWrite> {
     input.validate(db::now()).map_err(ApiError::Validation)
@@ -212,30 +210,6 @@ pub async fn delete_article(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// One line of a bulk import that was not stored.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct LineFailure {
-    /// 1-based line number in the body.
-    pub line: usize,
-    /// What was wrong with it.
-    pub errors: Vec<FieldError>,
-}
-
-/// What a bulk import did.
-#[derive(Debug, Default, Serialize, ToSchema)]
-pub struct BulkReport {
-    /// Lines that created an article.
-    pub created: usize,
-    /// Lines that changed an existing article (same slug).
-    pub updated: usize,
-    /// Lines identical to the stored article; nothing was written.
-    pub unchanged: usize,
-    /// Lines that were not stored.
-    pub failed: usize,
-    /// Each failed line, with its errors.
-    pub errors: Vec<LineFailure>,
-}
-
 /// The result of a bulk import.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BulkResponse {
@@ -284,27 +258,19 @@ pub async fn bulk_import(
             lines.len()
         )));
     }
-    let now = db::now();
-    let mut report = BulkReport::default();
+    let mut import = Import::new(db::now());
     let mut valid = Vec::new();
-    let mut first_line_of: HashMap<String, usize> = HashMap::new();
     for (line, text) in lines {
-        let parsed = if text.len() > JSON_BODY_LIMIT {
+        let input = if text.len() > JSON_BODY_LIMIT {
             Err(vec![FieldError::new(
                 Location::Body,
                 "(line)",
                 format!("is over {JSON_BODY_LIMIT} bytes"),
             )])
         } else {
-            parse_json::<ArticleInput>(text.as_bytes())
-                .map_err(line_errors)
-                .and_then(|input| input.validate(now))
-                .and_then(|write| once_per_import(&mut first_line_of, line, write))
+            parse_json::<ArticleInput>(text.as_bytes()).map_err(line_errors)
         };
-        match parsed {
-            Ok(write) => valid.push((line, write)),
-            Err(errors) => report.errors.push(LineFailure { line, errors }),
-        }
+        valid.extend(import.check(line, input));
     }
     while !valid.is_empty() {
         let batch: Vec<_> = valid.drain(..valid.len().min(BULK_BATCH)).collect();
@@ -313,77 +279,11 @@ pub async fn bulk_import(
             .write(move |conn| upsert_batch(conn, batch))
             .await?;
         state.content_changed();
-        for (line, outcome) in outcomes {
-            match outcome {
-                Ok(Upserted::Created) => report.created += 1,
-                Ok(Upserted::Updated) => report.updated += 1,
-                Ok(Upserted::Unchanged) => report.unchanged += 1,
-                Err(error) => report.errors.push(LineFailure {
-                    line,
-                    errors: line_errors(error.into()),
-                }),
-            }
-        }
+        import.record(outcomes);
     }
-    report.errors.sort_by_key(|failure| failure.line);
-    report.failed = report.errors.len();
+    let report = import.finish();
     Ok(HttpResponse::Ok().json(BulkResponse {
         data: report,
         meta: Meta::default(),
     }))
-}
-
-/// Refuses a second line with the same slug: upserting both would silently
-/// keep only the last one.
-fn once_per_import(
-    first_line_of: &mut HashMap<String, usize>,
-    line: usize,
-    write: ArticleWrite,
-) -> Result<ArticleWrite, Vec<FieldError>> {
-    match first_line_of.entry(write.slug.as_str().to_string()) {
-        Entry::Occupied(first) => Err(vec![FieldError::new(
-            Location::Body,
-            "slug",
-            format!(
-                "`{}` is also the slug of line {}; an article may appear once per import",
-                first.key(),
-                first.get()
-            ),
-        )]),
-        Entry::Vacant(slot) => {
-            slot.insert(line);
-            Ok(write)
-        }
-    }
-}
-
-/// A line number and what storing it did.
-type LineOutcome = (usize, Result<Upserted, StoreError>);
-
-/// Upserts each line in its own savepoint, so a bad line leaves no trace.
-/// A line's own problems are reported with it; a database failure aborts
-/// the batch (the client may retry: upserts are idempotent).
-fn upsert_batch(
-    conn: &mut diesel::SqliteConnection,
-    batch: Vec<(usize, ArticleWrite)>,
-) -> Result<Vec<LineOutcome>, StoreError> {
-    use diesel::Connection;
-    let mut outcomes = Vec::with_capacity(batch.len());
-    for (line, write) in batch {
-        match conn.transaction(|conn| article_writes::upsert(conn, &write)) {
-            Ok((_, what)) => outcomes.push((line, Ok(what))),
-            Err(error @ (StoreError::Invalid(_) | StoreError::Conflict(_))) => {
-                outcomes.push((line, Err(error)))
-            }
-            Err(error) => return Err(error),
-        }
-    }
-    Ok(outcomes)
-}
-
-fn line_errors(error: ApiError) -> Vec<FieldError> {
-    match error {
-        ApiError::Validation(errors) | ApiError::InvalidParameters(errors) => errors,
-        other => vec![FieldError::new(Location::Body, "(line)", other.to_string())],
-    }
 }

@@ -9,6 +9,7 @@ pub mod cursor;
 pub mod engagement;
 pub mod extract;
 pub mod feeds;
+pub mod import;
 pub mod input;
 pub mod manage;
 pub mod ops;

@@ -1,0 +1,159 @@
+//! Importing articles in bulk, for `POST /articles/bulk` and `frontpage
+//! import`: each input is checked on its own, a slug may appear once per
+//! import, and valid ones are upserted by slug, each in its own savepoint,
+//! so that a bad line leaves no trace and a good one is never lost to it.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
+use chrono::NaiveDateTime;
+use diesel::Connection;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::article_input::ArticleInput;
+use crate::db::StoreError;
+use crate::db::article_writes::{self, ArticleWrite, Upserted};
+use crate::error::{ApiError, FieldError, Location};
+
+/// One line of a bulk import that was not stored.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LineFailure {
+    /// 1-based line number in the body.
+    pub line: usize,
+    /// What was wrong with it.
+    pub errors: Vec<FieldError>,
+}
+
+/// What a bulk import did.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct BulkReport {
+    /// Lines that created an article.
+    pub created: usize,
+    /// Lines that changed an existing article (same slug).
+    pub updated: usize,
+    /// Lines identical to the stored article; nothing was written.
+    pub unchanged: usize,
+    /// Lines that were not stored.
+    pub failed: usize,
+    /// Each failed line, with its errors.
+    pub errors: Vec<LineFailure>,
+}
+
+/// An import in progress: what was checked, stored and refused so far.
+pub struct Import {
+    now: NaiveDateTime,
+    first_line_of: HashMap<String, usize>,
+    report: BulkReport,
+}
+
+impl Import {
+    /// An import whose inputs are checked as of `now`.
+    pub fn new(now: NaiveDateTime) -> Self {
+        Self {
+            now,
+            first_line_of: HashMap::new(),
+            report: BulkReport::default(),
+        }
+    }
+
+    /// Checks the input of `line`: a valid one comes back as a write to
+    /// store; a bad one is reported.
+    pub fn check(
+        &mut self,
+        line: usize,
+        input: Result<ArticleInput, Vec<FieldError>>,
+    ) -> Option<(usize, ArticleWrite)> {
+        let checked = input
+            .and_then(|input| input.validate(self.now))
+            .and_then(|write| once_per_import(&mut self.first_line_of, line, write));
+        match checked {
+            Ok(write) => Some((line, write)),
+            Err(errors) => {
+                self.report.errors.push(LineFailure { line, errors });
+                None
+            }
+        }
+    }
+
+    /// Counts what storing a batch did.
+    pub fn record(&mut self, outcomes: Vec<LineOutcome>) {
+        for (line, outcome) in outcomes {
+            match outcome {
+                Ok(Upserted::Created) => self.report.created += 1,
+                Ok(Upserted::Updated) => self.report.updated += 1,
+                Ok(Upserted::Unchanged) => self.report.unchanged += 1,
+                Err(error) => self.report.errors.push(LineFailure {
+                    line,
+                    errors: line_errors(error.into()),
+                }),
+            }
+        }
+    }
+
+    /// Lines stored or refused so far.
+    pub fn done(&self) -> usize {
+        self.report.created + self.report.updated + self.report.unchanged + self.report.errors.len()
+    }
+
+    /// The report, failures in line order.
+    pub fn finish(mut self) -> BulkReport {
+        self.report.errors.sort_by_key(|failure| failure.line);
+        self.report.failed = self.report.errors.len();
+        self.report
+    }
+}
+
+/// Refuses a second line with the same slug: upserting both would silently
+/// keep only the last one.
+fn once_per_import(
+    first_line_of: &mut HashMap<String, usize>,
+    line: usize,
+    write: ArticleWrite,
+) -> Result<ArticleWrite, Vec<FieldError>> {
+    match first_line_of.entry(write.slug.as_str().to_string()) {
+        Entry::Occupied(first) => Err(vec![FieldError::new(
+            Location::Body,
+            "slug",
+            format!(
+                "`{}` is also the slug of line {}; an article may appear once per import",
+                first.key(),
+                first.get()
+            ),
+        )]),
+        Entry::Vacant(slot) => {
+            slot.insert(line);
+            Ok(write)
+        }
+    }
+}
+
+/// A line number and what storing it did.
+pub type LineOutcome = (usize, Result<Upserted, StoreError>);
+
+/// Upserts each line in its own savepoint, so a bad line leaves no trace.
+/// A line's own problems are reported with it; a database failure aborts
+/// the batch (the client may retry: upserts are idempotent).
+pub fn upsert_batch(
+    conn: &mut diesel::SqliteConnection,
+    batch: Vec<(usize, ArticleWrite)>,
+) -> Result<Vec<LineOutcome>, StoreError> {
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for (line, write) in batch {
+        match conn.transaction(|conn| article_writes::upsert(conn, &write)) {
+            Ok((_, what)) => outcomes.push((line, Ok(what))),
+            Err(error @ (StoreError::Invalid(_) | StoreError::Conflict(_))) => {
+                outcomes.push((line, Err(error)))
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(outcomes)
+}
+
+pub fn line_errors(error: ApiError) -> Vec<FieldError> {
+    match error {
+        ApiError::Validation(errors) | ApiError::InvalidParameters(errors) => errors,
+        other => vec![FieldError::new(Location::Body, "(line)", other.to_string())],
+    }
+}

@@ -1,0 +1,177 @@
+//! `frontpage import` and `frontpage export`: articles in and out of a store
+//! as files. Import reads NDJSON (one article input per line, as the bulk
+//! endpoint takes) and RSS 2.0 or Atom feeds (parsed by `feed-rs`); export
+//! writes NDJSON that imports back unchanged.
+
+use std::io::{BufRead, Write};
+use std::path::Path;
+
+use anyhow::Context;
+use diesel::prelude::*;
+use serde_json::{Value, json};
+
+use crate::api::article_input::ArticleInput;
+use crate::api::import::{BulkReport, Import, upsert_batch};
+use crate::api::manage::BULK_BATCH;
+use crate::db::articles::{self, ArticleRow};
+use crate::db::schema::articles as articles_table;
+use crate::db::taxonomy::CategoryTree;
+use crate::db::{self, Db};
+use crate::error::{FieldError, Location};
+
+/// One article input read from a file, or why it could not be read; with
+/// its line (NDJSON) or entry (feeds) number.
+pub type Record = (usize, Result<ArticleInput, Vec<FieldError>>);
+
+/// How imported feed entries are filed.
+#[derive(Debug, Clone)]
+pub struct FeedDefaults {
+    /// The category (slug) of every entry.
+    pub category: String,
+}
+
+/// Reads a file's article inputs: a feed when it starts with `<`, NDJSON
+/// otherwise.
+pub fn read(path: &Path, defaults: &FeedDefaults) -> anyhow::Result<Vec<Record>> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first == Some(&b'<') {
+        read_feed(&bytes, defaults).with_context(|| format!("parsing the feed {}", path.display()))
+    } else {
+        Ok(read_ndjson(&bytes))
+    }
+}
+
+fn read_ndjson(bytes: &[u8]) -> Vec<Record> {
+    bytes
+        .lines()
+        .enumerate()
+        .filter_map(|(i, line)| {
+            let line = match line {
+                Ok(line) => line,
+                Err(_) => return Some((i + 1, Err(vec![not_utf8()]))),
+            };
+            let line = line.trim();
+            if line.is_empty() {
+                return None;
+            }
+            Some((i + 1, parse(serde_json::from_str(line))))
+        })
+        .collect()
+}
+
+fn not_utf8() -> FieldError {
+    FieldError::new(Location::Body, "(line)", "is not UTF-8")
+}
+
+fn parse(value: Result<Value, serde_json::Error>) -> Result<ArticleInput, Vec<FieldError>> {
+    let value = value.map_err(|error| {
+        vec![FieldError::new(
+            Location::Body,
+            "(line)",
+            format!("is not JSON: {error}"),
+        )]
+    })?;
+    serde_json::from_value(value)
+        .map_err(|error| vec![FieldError::new(Location::Body, "(line)", error.to_string())])
+}
+
+/// Each entry of an RSS or Atom feed as a published article of the
+/// default category: its title, summary, content (or summary) as the body,
+/// date, categories as tags, and the feed's title as the source.
+fn read_feed(bytes: &[u8], defaults: &FeedDefaults) -> anyhow::Result<Vec<Record>> {
+    let feed = feed_rs::parser::parse(bytes)?;
+    let source = feed.title.as_ref().map(|title| title.content.clone());
+    Ok(feed
+        .entries
+        .into_iter()
+        .enumerate()
+        .map(|(i, entry)| {
+            let summary = entry.summary.map(|text| text.content);
+            let body = entry
+                .content
+                .and_then(|content| content.body)
+                .or_else(|| summary.clone())
+                .unwrap_or_default();
+            let input = json!({
+                "title": entry.title.map(|title| title.content).unwrap_or_default(),
+                "summary": summary.map(|html| crate::content::plain_text(&html)),
+                "body_html": body,
+                "source": source,
+                "category": defaults.category,
+                "tags": entry.categories.into_iter().map(|c| c.label.unwrap_or(c.term)).collect::<Vec<_>>(),
+                "status": "published",
+                "published_at": entry.published.or(entry.updated).map(|at| at.to_rfc3339()),
+            });
+            (i + 1, parse(Ok(input)))
+        })
+        .collect())
+}
+
+/// Imports `records` into `db`, a batch per transaction; `progress` is told
+/// how many are done after each batch.
+pub fn import(
+    db: &Db,
+    records: Vec<Record>,
+    mut progress: impl FnMut(usize),
+) -> anyhow::Result<BulkReport> {
+    let mut import = Import::new(db::now());
+    let mut valid = Vec::new();
+    for (line, input) in records {
+        valid.extend(import.check(line, input));
+    }
+    progress(import.done());
+    while !valid.is_empty() {
+        let batch: Vec<_> = valid.drain(..valid.len().min(BULK_BATCH)).collect();
+        let outcomes = db.write_blocking(move |conn| upsert_batch(conn, batch))?;
+        import.record(outcomes);
+        progress(import.done());
+    }
+    Ok(import.finish())
+}
+
+/// Writes every article (drafts too), oldest id first, as NDJSON article
+/// inputs; returns how many.
+pub fn export(db: &Db, out: &mut impl Write) -> anyhow::Result<usize> {
+    const CHUNK: i64 = 500;
+    let mut last = 0;
+    let mut written = 0;
+    loop {
+        let (rows, extras, mut bodies) = db.read_blocking(|conn| {
+            let rows: Vec<ArticleRow> = articles_table::table
+                .filter(articles_table::id.gt(last))
+                .order(articles_table::id)
+                .limit(CHUNK)
+                .select(ArticleRow::as_select())
+                .load(conn)?;
+            let ids: Vec<i32> = rows.iter().map(|row| row.id).collect();
+            let tree = CategoryTree::load(conn)?;
+            let extras = articles::extras_with(conn, &rows, tree)?;
+            let bodies = articles::bodies(conn, &ids)?;
+            Ok((rows, extras, bodies))
+        })?;
+        let Some(end) = rows.last().map(|row| row.id) else {
+            return Ok(written);
+        };
+        for row in rows {
+            let line = json!({
+                "slug": row.slug,
+                "title": row.title,
+                "summary": row.summary,
+                "body_html": bodies.remove(&row.id).unwrap_or_default(),
+                "dateline": row.dateline,
+                "source": row.source,
+                "image_url": row.image_url,
+                "category": extras.categories.get(row.category_id).map(|c| c.slug.clone()),
+                "tags": extras.tags.get(&row.id).into_iter().flatten().map(|t| t.slug.clone()).collect::<Vec<_>>(),
+                "author": row.author_id.and_then(|id| extras.authors.get(&id)).map(|a| a.slug.clone()),
+                "status": row.status,
+                "published_at": row.published_at.map(|at| at.and_utc().to_rfc3339()),
+            });
+            serde_json::to_writer(&mut *out, &line)?;
+            out.write_all(b"\n")?;
+            written += 1;
+        }
+        last = end;
+    }
+}

@@ -1,0 +1,115 @@
+//! The command line: `export` writes NDJSON that `import` takes back
+//! unchanged; `import` also reads RSS and Atom feeds, reports bad lines and
+//! fails for them, and prints plain progress lines when not on a terminal.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::{get, send, test_app};
+
+fn frontpage(db: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_frontpage"))
+        .args(args)
+        .env("DATABASE_URL", db)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[actix_web::test]
+async fn export_then_import_changes_nothing() {
+    let (app, dir) = test_app(true).await;
+    let db = dir.path().join("frontpage.db");
+    let file = dir.path().join("articles.ndjson");
+    let export = frontpage(&db, &["export", "--output", file.to_str().unwrap()]);
+    assert!(export.status.success(), "{export:?}");
+    let lines = std::fs::read_to_string(&file).unwrap().lines().count();
+    assert!(lines > 10, "{lines} lines");
+
+    let import = frontpage(&db, &["import", file.to_str().unwrap()]);
+    assert!(import.status.success(), "{import:?}");
+    assert!(
+        stdout(&import).contains(&format!(
+            "0 created, 0 updated, {lines} unchanged, 0 failed"
+        )),
+        "{}",
+        stdout(&import)
+    );
+    let progress = String::from_utf8_lossy(&import.stderr);
+    assert!(progress.contains(&format!("{lines}/{lines}")), "{progress}");
+    // Every public article is in the file, as the API shows it.
+    let list = send(&app, get("/api/v1/articles?limit=1")).await;
+    let newest = &list.body["data"][0];
+    let text = std::fs::read_to_string(&file).unwrap();
+    let line: serde_json::Value = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .find(|line: &serde_json::Value| line["slug"] == newest["slug"])
+        .expect("the newest article is exported");
+    assert_eq!(line["title"], newest["title"]);
+    assert_eq!(line["category"], newest["category"]["slug"]);
+}
+
+#[actix_web::test]
+async fn feeds_import_once_and_bad_lines_are_reported() {
+    let (app, dir) = test_app(true).await;
+    let db = dir.path().join("frontpage.db");
+    let rss = dir.path().join("wire.rss");
+    std::fs::write(
+        &rss,
+        r#"<?xml version="1.0"?>
+<rss version="2.0"><channel><title>Wire</title><link>https://wire.example</link>
+<description>Agency copy</description>
+<item><title>Glacier retreat measured</title><link>https://wire.example/1</link>
+<description>Scientists measured it.</description><category>Climate</category>
+<pubDate>Mon, 05 Jan 2026 10:00:00 GMT</pubDate></item>
+<item><title>Comet seen over the bay</title><link>https://wire.example/2</link>
+<description>&lt;p&gt;Bright &amp; clear.&lt;/p&gt;</description>
+<pubDate>Tue, 06 Jan 2026 10:00:00 GMT</pubDate></item>
+</channel></rss>"#,
+    )
+    .unwrap();
+    let first = frontpage(&db, &["import", "--category", "news", rss.to_str().unwrap()]);
+    assert!(first.status.success(), "{first:?}");
+    assert!(stdout(&first).contains("2 created, 0 updated, 0 unchanged, 0 failed"), "{}", stdout(&first));
+    let again = frontpage(&db, &["import", "--category", "news", rss.to_str().unwrap()]);
+    assert!(stdout(&again).contains("0 created, 0 updated, 2 unchanged"), "{}", stdout(&again));
+
+    let found = send(&app, get("/api/v1/articles?q=glacier")).await;
+    let item = &found.body["data"][0];
+    assert_eq!(item["title"], "Glacier retreat measured");
+    assert_eq!(item["source"], "Wire");
+    assert_eq!(item["category"]["slug"], "news");
+    assert_eq!(item["tags"][0]["name"], "Climate");
+
+    let bad = dir.path().join("bad.ndjson");
+    std::fs::write(
+        &bad,
+        "{\"title\": \"Fine\", \"category\": \"news\", \"body_html\": \"<p>ok</p>\"}\n\
+         {\"title\": \"No such place\", \"category\": \"nowhere\", \"body_html\": \"<p>x</p>\"}\n\
+         not json\n",
+    )
+    .unwrap();
+    let output = frontpage(&db, &["import", bad.to_str().unwrap()]);
+    assert!(!output.status.success());
+    let text = stdout(&output);
+    assert!(text.contains("1 created, 0 updated, 0 unchanged, 2 failed"), "{text}");
+    assert!(text.contains("line 2: category") && text.contains("line 3:"), "{text}");
+}
+
+#[test]
+fn every_command_has_help() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let db = dir.path().join("x.db");
+    for command in ["serve", "migrate", "import", "export", "openapi", "keys", "demo", "eval"] {
+        let output = frontpage(&db, &[command, "--help"]);
+        assert!(output.status.success(), "{command}: {output:?}");
+        assert!(stdout(&output).contains("Usage"), "{command}");
+    }
+}
