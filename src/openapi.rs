@@ -35,6 +35,10 @@ Every JSON success body is `{\"data\": ..., \"meta\": {...}}`; every error is an
         (name = "syndication", description = "RSS 2.0, Atom and JSON Feed 1.1 documents of the latest articles, a category and the ranking"),
         (name = "operations", description = "Health and readiness (metrics are at /metrics, in Prometheus text format)"),
     ),
+    servers((url = "/", description = "The server this document is served from")),
+    // Public unless an operation says otherwise: admin operations name the
+    // bearer scheme.
+    security(()),
     components(schemas(Problem, FieldError, Location)),
     modifiers(&BearerAuth),
 )]
