@@ -75,11 +75,25 @@ async fn feeds_import_once_and_bad_lines_are_reported() {
 </channel></rss>"#,
     )
     .unwrap();
-    let first = frontpage(&db, &["import", "--category", "news", rss.to_str().unwrap()]);
+    let first = frontpage(
+        &db,
+        &["import", "--category", "news", rss.to_str().unwrap()],
+    );
     assert!(first.status.success(), "{first:?}");
-    assert!(stdout(&first).contains("2 created, 0 updated, 0 unchanged, 0 failed"), "{}", stdout(&first));
-    let again = frontpage(&db, &["import", "--category", "news", rss.to_str().unwrap()]);
-    assert!(stdout(&again).contains("0 created, 0 updated, 2 unchanged"), "{}", stdout(&again));
+    assert!(
+        stdout(&first).contains("2 created, 0 updated, 0 unchanged, 0 failed"),
+        "{}",
+        stdout(&first)
+    );
+    let again = frontpage(
+        &db,
+        &["import", "--category", "news", rss.to_str().unwrap()],
+    );
+    assert!(
+        stdout(&again).contains("0 created, 0 updated, 2 unchanged"),
+        "{}",
+        stdout(&again)
+    );
 
     let found = send(&app, get("/api/v1/articles?q=glacier")).await;
     let item = &found.body["data"][0];
@@ -99,15 +113,23 @@ async fn feeds_import_once_and_bad_lines_are_reported() {
     let output = frontpage(&db, &["import", bad.to_str().unwrap()]);
     assert!(!output.status.success());
     let text = stdout(&output);
-    assert!(text.contains("1 created, 0 updated, 0 unchanged, 2 failed"), "{text}");
-    assert!(text.contains("line 2: category") && text.contains("line 3:"), "{text}");
+    assert!(
+        text.contains("1 created, 0 updated, 0 unchanged, 2 failed"),
+        "{text}"
+    );
+    assert!(
+        text.contains("line 2: category") && text.contains("line 3:"),
+        "{text}"
+    );
 }
 
 #[test]
 fn every_command_has_help() {
     let dir = tempfile::TempDir::new().unwrap();
     let db = dir.path().join("x.db");
-    for command in ["serve", "migrate", "import", "export", "openapi", "keys", "demo", "eval"] {
+    for command in [
+        "serve", "migrate", "import", "export", "openapi", "keys", "demo", "eval",
+    ] {
         let output = frontpage(&db, &[command, "--help"]);
         assert!(output.status.success(), "{command}: {output:?}");
         assert!(stdout(&output).contains("Usage"), "{command}");
