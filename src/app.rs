@@ -70,6 +70,8 @@ pub struct AppState {
     pub cors_origins: CorsOrigins,
     /// Where feed links point.
     pub feed_links: FeedLinks,
+    /// Whether `/reader/` serves the example reader page.
+    pub reader: bool,
 }
 
 impl AppState {
@@ -117,6 +119,7 @@ impl AppState {
             ),
             metrics,
             cors_origins: config.cors_origins.clone(),
+            reader: config.reader,
             feed_links: FeedLinks {
                 site_name: config.site_name.clone(),
                 base_url: config.public_base_url.clone(),
@@ -267,6 +270,7 @@ pub fn app(
 > {
     let table = RouteTable::from_spec(&spec);
     let cors = cors(&state.cors_origins);
+    let reader = state.reader;
     let metrics = state.metrics.http.clone();
     let (app, _) = App::new()
         .into_utoipa_app()
@@ -274,9 +278,13 @@ pub fn app(
         .app_data(Data::new(table))
         .configure(routes)
         .split_for_parts();
-    app.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", spec))
-        .route("/docs", web::get().to(docs_redirect))
-        .default_service(web::route().to(fallback))
+    let mut app = app
+        .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", spec))
+        .route("/docs", web::get().to(docs_redirect));
+    if reader {
+        app = app.configure(crate::reader::routes);
+    }
+    app.default_service(web::route().to(fallback))
         .wrap(ErrorHandlers::new().default_handler(problem_for_plain_errors))
         .wrap(from_fn(http_cache::conditional))
         .wrap_fn(|mut req, srv| {

@@ -55,6 +55,8 @@ pub struct Config {
     pub article_cache_mb: u64,
     /// Origins whose pages may call the API from a browser.
     pub cors_origins: CorsOrigins,
+    /// Serve the example reader page at `/reader/`.
+    pub reader: bool,
     /// The site's name, in feed titles.
     pub site_name: String,
     /// Where this server is reached from outside (feeds link to it).
@@ -112,16 +114,17 @@ impl Config {
             Some(value) => parse_number("FRONTPAGE_WORKERS", &value)?,
             None => std::thread::available_parallelism().map_or(2, usize::from),
         };
+        let demo = match get("FRONTPAGE_DEMO") {
+            Some(value) => parse_flag("FRONTPAGE_DEMO", &value)?,
+            None => true,
+        };
         Ok(Self {
             database_path: database_path(&database_url),
             bind_addr: bind_addr.parse().with_context(|| {
                 format!("FRONTPAGE_BIND_ADDR: {bind_addr:?} is not a socket address")
             })?,
             admin_token: get("FRONTPAGE_ADMIN_TOKEN"),
-            demo: match get("FRONTPAGE_DEMO") {
-                Some(value) => parse_flag("FRONTPAGE_DEMO", &value)?,
-                None => true,
-            },
+            demo,
             rate_limit_per_min: match get("FRONTPAGE_RATE_LIMIT_PER_MIN") {
                 Some(value) => parse_number("FRONTPAGE_RATE_LIMIT_PER_MIN", &value)?,
                 None => DEFAULT_RATE_LIMIT_PER_MIN,
@@ -178,6 +181,10 @@ impl Config {
             cors_origins: match get("FRONTPAGE_CORS_ORIGINS") {
                 Some(value) => CorsOrigins::parse(&value)?,
                 None => CorsOrigins::Any,
+            },
+            reader: match get("FRONTPAGE_READER") {
+                Some(value) => parse_flag("FRONTPAGE_READER", &value)?,
+                None => demo,
             },
             site_name: get("FRONTPAGE_SITE_NAME").unwrap_or_else(|| "Frontpage".into()),
             public_base_url: match get("FRONTPAGE_PUBLIC_BASE_URL") {

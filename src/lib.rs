@@ -13,6 +13,7 @@ pub mod http_cache;
 pub mod observe;
 pub mod openapi;
 pub mod ranking;
+pub mod reader;
 pub mod recommend;
 pub mod related;
 pub mod server;

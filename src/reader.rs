@@ -1,0 +1,51 @@
+//! The example reader page (`examples/reader/`: plain HTML, CSS and
+//! JavaScript, no build step), compiled into the binary and served at
+//! `/reader/` when `FRONTPAGE_READER` is on. It renders the seed article page
+//! from the public API, as any frontend would.
+
+use actix_web::http::header;
+use actix_web::web::{self, ServiceConfig};
+use actix_web::{HttpResponse, Responder};
+
+const INDEX: &str = include_str!("../examples/reader/index.html");
+const SCRIPT: &str = include_str!("../examples/reader/reader.js");
+const STYLE: &str = include_str!("../examples/reader/reader.css");
+
+/// The page may load only its own script and style, talk only to this
+/// server, and show article images from anywhere over HTTPS.
+const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+    connect-src 'self'; img-src 'self' https: data:; base-uri 'none'; \
+    form-action 'none'; frame-ancestors 'none'";
+
+/// Registers `/reader/` and its files.
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.route("/reader", web::get().to(to_index))
+        .route("/reader/", web::get().to(index))
+        .route("/reader/reader.js", web::get().to(script))
+        .route("/reader/reader.css", web::get().to(style));
+}
+
+async fn to_index() -> impl Responder {
+    HttpResponse::PermanentRedirect()
+        .insert_header((header::LOCATION, "/reader/"))
+        .finish()
+}
+
+async fn index() -> impl Responder {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CONTENT_SECURITY_POLICY, POLICY))
+        .body(INDEX)
+}
+
+async fn script() -> impl Responder {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .body(SCRIPT)
+}
+
+async fn style() -> impl Responder {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .body(STYLE)
+}
