@@ -345,12 +345,6 @@ fn newest(
     ))
 }
 
-fn respond(state: &AppState, feed: &Feed, format: FeedFormat) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type(format.content_type())
-        .body(feed.render(format, &state.feed_links))
-}
-
 /// The latest articles as a feed.
 ///
 /// The 30 newest published articles, with their summaries and full bodies,
@@ -377,17 +371,11 @@ pub async fn latest_feed(state: Data<AppState>, path: Path<FeedPath>) -> AppResu
         .await?
         .unwrap_or_default();
     let site = &state.feed_links.site_name;
-    let feed = Feed {
-        title: format!("{site}: latest"),
-        description: format!("The newest articles of {site}."),
-        self_url: format!(
-            "{}/feeds/latest.{}",
-            state.feed_links.base_url,
-            extension(format)
-        ),
-        entries: entries(&state, articles).await?,
-    };
-    Ok(respond(&state, &feed, format))
+    let about = (
+        format!("{site}: latest"),
+        format!("The newest articles of {site}."),
+    );
+    serve(&state, about, "latest", format, articles).await
 }
 
 /// A category's latest articles as a feed.
@@ -419,17 +407,11 @@ pub async fn category_feed(
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("No category has the slug `{slug}`.")))?;
     let site = &state.feed_links.site_name;
-    let feed = Feed {
-        title: format!("{site}: {slug}"),
-        description: format!("The newest articles of {site} in {slug}."),
-        self_url: format!(
-            "{}/feeds/category/{slug}.{}",
-            state.feed_links.base_url,
-            extension(format)
-        ),
-        entries: entries(&state, articles).await?,
-    };
-    Ok(respond(&state, &feed, format))
+    let about = (
+        format!("{site}: {slug}"),
+        format!("The newest articles of {site} in {slug}."),
+    );
+    serve(&state, about, &format!("category/{slug}"), format, articles).await
 }
 
 /// The ranking as a feed.
@@ -461,17 +443,35 @@ pub async fn ranking_feed(state: Data<AppState>, path: Path<FeedPath>) -> AppRes
     .await?;
     let articles = ranked.data.into_iter().map(|item| item.article).collect();
     let site = &state.feed_links.site_name;
+    let about = (
+        format!("{site}: most read"),
+        format!("What readers of {site} read most now."),
+    );
+    serve(&state, about, "ranking", format, articles).await
+}
+
+/// Answers with the feed `/feeds/{name}.{format}` of these articles, with
+/// its title and description.
+async fn serve(
+    state: &AppState,
+    (title, description): (String, String),
+    name: &str,
+    format: FeedFormat,
+    articles: Vec<ArticleSummary>,
+) -> AppResult<HttpResponse> {
     let feed = Feed {
-        title: format!("{site}: most read"),
-        description: format!("What readers of {site} read most now."),
+        title,
+        description,
         self_url: format!(
-            "{}/feeds/ranking.{}",
+            "{}/feeds/{name}.{}",
             state.feed_links.base_url,
             extension(format)
         ),
-        entries: entries(&state, articles).await?,
+        entries: entries(state, articles).await?,
     };
-    Ok(respond(&state, &feed, format))
+    Ok(HttpResponse::Ok()
+        .content_type(format.content_type())
+        .body(feed.render(format, &state.feed_links)))
 }
 
 fn extension(format: FeedFormat) -> &'static str {

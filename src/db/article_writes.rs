@@ -176,6 +176,20 @@ fn store_tags(
 
 /// Stores a new article; returns its id.
 pub fn create(conn: &mut SqliteConnection, write: &ArticleWrite) -> StoreResult<i32> {
+    let id = insert(conn, write)?;
+    index_for_search(conn, id, write)?;
+    Ok(id)
+}
+
+/// [`create`] for bulk fills: the article is searchable once
+/// [`search::index_pending`] has run, which indexes many at a time.
+pub fn create_unindexed(conn: &mut SqliteConnection, write: &ArticleWrite) -> StoreResult<i32> {
+    let id = insert(conn, write)?;
+    search::defer(conn, id)?;
+    Ok(id)
+}
+
+fn insert(conn: &mut SqliteConnection, write: &ArticleWrite) -> StoreResult<i32> {
     let refs = resolve(conn, write)?;
     let slug = match &write.slug {
         SlugChoice::Given(slug) if slug_owner(conn, slug)?.is_some() => {
@@ -194,7 +208,6 @@ pub fn create(conn: &mut SqliteConnection, write: &ArticleWrite) -> StoreResult<
         .returning(articles::id)
         .get_result(conn)?;
     store_tags(conn, id, &write.tags)?;
-    index_for_search(conn, id, write)?;
     Ok(id)
 }
 

@@ -75,40 +75,52 @@ pub fn remove(conn: &mut SqliteConnection, id: i32) -> StoreResult<()> {
     Ok(())
 }
 
-/// Indexes the articles stored before search existed, a chunk per
-/// transaction; returns how many.
+/// Indexes the articles waiting in `search_pending` (stored before search
+/// existed, or by a bulk fill), a chunk per transaction; returns how many.
 pub fn index_pending(conn: &mut SqliteConnection) -> StoreResult<usize> {
-    const CHUNK: i64 = 2_000;
     let mut indexed = 0;
     loop {
-        let (pending, done) = conn.transaction(|conn| -> StoreResult<(usize, usize)> {
-            let ids: Vec<i32> = search_pending::table
-                .select(search_pending::article_id)
-                .order(search_pending::article_id)
-                .limit(CHUNK)
-                .load(conn)?;
-            let rows: Vec<(i32, String, String, String)> = articles::table
-                .filter(articles::id.in_ids(&ids))
-                .select((
-                    articles::id,
-                    articles::title,
-                    articles::summary,
-                    articles::body_html,
-                ))
-                .load(conn)?;
-            for (id, title, summary, body) in &rows {
-                index(conn, *id, title, summary, body)?;
-            }
-            // Ids of articles deleted since go too.
-            diesel::delete(search_pending::table.filter(search_pending::article_id.in_ids(&ids)))
-                .execute(conn)?;
-            Ok((ids.len(), rows.len()))
-        })?;
-        indexed += done;
-        if pending == 0 {
-            return Ok(indexed);
+        match conn.transaction(index_pending_chunk)? {
+            (0, _) => return Ok(indexed),
+            (_, done) => indexed += done,
         }
     }
+}
+
+/// Indexes the next chunk of pending articles and takes them off the list;
+/// returns how many ids it took and how many articles it indexed (ids of
+/// articles deleted since are dropped).
+pub fn index_pending_chunk(conn: &mut SqliteConnection) -> StoreResult<(usize, usize)> {
+    const CHUNK: i64 = 2_000;
+    let ids: Vec<i32> = search_pending::table
+        .select(search_pending::article_id)
+        .order(search_pending::article_id)
+        .limit(CHUNK)
+        .load(conn)?;
+    let rows: Vec<(i32, String, String, String)> = articles::table
+        .filter(articles::id.in_ids(&ids))
+        .select((
+            articles::id,
+            articles::title,
+            articles::summary,
+            articles::body_html,
+        ))
+        .load(conn)?;
+    for (id, title, summary, body) in &rows {
+        index(conn, *id, title, summary, body)?;
+    }
+    diesel::delete(search_pending::table.filter(search_pending::article_id.in_ids(&ids)))
+        .execute(conn)?;
+    Ok((ids.len(), rows.len()))
+}
+
+/// Queues article `id` to be indexed by [`index_pending`]: for bulk fills,
+/// where indexing each article in its own small step costs many times more.
+pub fn defer(conn: &mut SqliteConnection, id: i32) -> StoreResult<()> {
+    diesel::insert_or_ignore_into(search_pending::table)
+        .values(search_pending::article_id.eq(id))
+        .execute(conn)?;
+    Ok(())
 }
 
 #[derive(QueryableByName)]

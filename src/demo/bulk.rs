@@ -18,7 +18,7 @@ use crate::content::Status;
 use crate::db::article_writes::{self, ArticleWrite, PublishTime, SlugChoice};
 use crate::db::engagement::{VIEW_COUNTER, periods};
 use crate::db::schema::{article_counts, engagement_days, engagement_hours, readers, views};
-use crate::db::{self, Db, StoreResult};
+use crate::db::{self, Db, StoreResult, search};
 
 /// How big a store to make.
 #[derive(Debug, Clone, Copy)]
@@ -115,6 +115,7 @@ pub fn generate(
     let now = db::now();
     let mut rng = StdRng::seed_from_u64(seed);
     let published = create_articles(db, size, now, &mut rng, progress)?;
+    index_for_search(db, size.articles as u64, progress)?;
     create_readers(db, size.readers, progress)?;
     create_views(db, size, &published, now, &mut rng, progress)?;
     Ok(())
@@ -164,13 +165,26 @@ fn create_articles(
         let ids = db.write_blocking(move |conn| {
             writes
                 .iter()
-                .map(|(write, at)| Ok((article_writes::create(conn, write)?, *at)))
+                .map(|(write, at)| Ok((article_writes::create_unindexed(conn, write)?, *at)))
                 .collect::<StoreResult<Vec<_>>>()
         })?;
         published.extend(ids);
         progress(end as u64, size.articles as u64, "articles");
     }
     Ok(published)
+}
+
+/// Indexes the new articles for search, a chunk per commit.
+fn index_for_search(db: &Db, total: u64, progress: &dyn Fn(u64, u64, &str)) -> anyhow::Result<()> {
+    let mut done = 0;
+    loop {
+        let (taken, _) = db.write_blocking(search::index_pending_chunk)?;
+        if taken == 0 {
+            return Ok(());
+        }
+        done += taken as u64;
+        progress(done, total, "indexed");
+    }
 }
 
 fn create_readers(db: &Db, count: usize, progress: &dyn Fn(u64, u64, &str)) -> anyhow::Result<()> {
