@@ -157,3 +157,38 @@ async fn a_configured_origin_list_admits_only_those_origins() {
     let reply = send(&app, from("https://evil.example")).await;
     assert_eq!(reply.header("access-control-allow-origin"), None);
 }
+
+#[actix_web::test]
+async fn every_answer_forbids_sniffing_and_html_pages_restrict_what_they_load() {
+    let (app, _dir) = test_app(false).await;
+    for uri in [
+        "/healthz",
+        "/api/v1/articles",
+        "/api/v1/articles/404",
+        "/docs/",
+        "/openapi.json",
+    ] {
+        let reply = send(&app, get(uri)).await;
+        assert_eq!(
+            reply.header("x-content-type-options"),
+            Some("nosniff"),
+            "{uri}"
+        );
+        assert_eq!(reply.header("server"), None, "{uri}");
+    }
+    let docs = send(&app, get("/docs/")).await;
+    assert!(
+        docs.header("content-type")
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let policy = docs
+        .header("content-security-policy")
+        .expect("a policy on /docs/");
+    assert!(
+        policy.contains("script-src 'self'") && policy.contains("frame-ancestors 'none'"),
+        "{policy}"
+    );
+    let json = send(&app, get("/healthz")).await;
+    assert_eq!(json.header("content-security-policy"), None);
+}

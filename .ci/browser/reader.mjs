@@ -54,11 +54,14 @@ try {
   if (errors.length) fail(`the page logged errors: ${errors.join("; ")}`);
 
   const docs = await browser.newPage();
+  const blocked = [];
+  docs.on("console", (message) => /Content.Security.Policy/i.test(message.text()) && blocked.push(message.text()));
   await docs.goto(`${base}/docs/`);
   await docs.waitForSelector(".opblock", { timeout: 20_000 });
   const operations = await docs.locator(".opblock").count();
   console.log(`/docs lists ${operations} operations`);
   if (operations < 20) fail(`/docs lists only ${operations} operations`);
+  if (blocked.length) fail(`/docs broke its Content-Security-Policy: ${blocked.join("; ")}`);
 } catch (error) {
   fail(error.message);
 } finally {
