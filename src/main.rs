@@ -45,6 +45,12 @@ enum Command {
         #[arg(long, default_value = "news")]
         category: String,
     },
+    /// Copy the live database to a new file, consistently, while the server
+    /// runs (SQLite's `VACUUM INTO`); restore by pointing DATABASE_URL at it.
+    Backup {
+        /// The new file; it must not exist.
+        path: std::path::PathBuf,
+    },
     /// Write every article (drafts too) as NDJSON that `import` takes back.
     Export {
         /// The file to write; standard output when absent.
@@ -161,6 +167,7 @@ fn main() -> anyhow::Result<()> {
         Command::Import { files, category } => {
             import_files(&Config::from_env()?, &files, &FeedDefaults { category })
         }
+        Command::Backup { path } => backup(&Config::from_env()?, &path),
         Command::Export { output } => export_articles(&Config::from_env()?, output.as_deref()),
         Command::Eval(EvalCommand::Related {
             dataset,
@@ -235,6 +242,29 @@ fn import_files(
     if failed > 0 {
         anyhow::bail!("{failed} article(s) were not imported");
     }
+    Ok(())
+}
+
+/// Writes a consistent copy of the database to `path`, checks it, and says
+/// what it holds.
+fn backup(config: &Config, path: &std::path::Path) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !path.exists(),
+        "{} exists; give a new file to back up to",
+        path.display()
+    );
+    let started = std::time::Instant::now();
+    let target = path.to_str().context("the backup path is not UTF-8")?;
+    let source = Db::open(&config.database_path, 1)?;
+    source.backup_to(target)?;
+    let copy = Db::open(path, 1)?;
+    let articles = copy.check_integrity()?;
+    println!(
+        "backed up {} to {} ({articles} articles, integrity ok) in {:.1}s",
+        config.database_path.display(),
+        path.display(),
+        started.elapsed().as_secs_f32()
+    );
     Ok(())
 }
 

@@ -135,3 +135,45 @@ fn every_command_has_help() {
         assert!(stdout(&output).contains("Usage"), "{command}");
     }
 }
+
+#[actix_web::test]
+async fn a_backup_of_the_live_store_restores_to_the_same_content() {
+    let (app, dir) = test_app(true).await;
+    let db = dir.path().join("frontpage.db");
+    // A view the backup must hold, written through the running app.
+    let reply = send(
+        &app,
+        common::public("POST", "/api/v1/articles/1/views", serde_json::json!({})),
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+    let before = send(&app, get("/api/v1/articles?total=true&limit=100")).await;
+    let views = send(&app, get("/api/v1/articles/1")).await.body["data"]["stats"]["views"].clone();
+
+    let copy = dir.path().join("backup.db");
+    let backup = frontpage(&db, &["backup", copy.to_str().unwrap()]);
+    assert!(backup.status.success(), "{backup:?}");
+    assert!(
+        stdout(&backup).contains("integrity ok"),
+        "{}",
+        stdout(&backup)
+    );
+    let again = frontpage(&db, &["backup", copy.to_str().unwrap()]);
+    assert!(!again.status.success(), "a backup overwrote a file");
+
+    // Restoring is serving from the copy.
+    let restored_dir = tempfile::TempDir::new().unwrap();
+    std::fs::copy(&copy, restored_dir.path().join("frontpage.db")).unwrap();
+    let config = common::config(&restored_dir, false);
+    let restored = actix_web::test::init_service(frontpage::app::app(
+        frontpage::server::prepare(&config).unwrap(),
+        frontpage::openapi::spec(),
+    ))
+    .await;
+    let after = send(&restored, get("/api/v1/articles?total=true&limit=100")).await;
+    assert_eq!(after.body["meta"]["total"], before.body["meta"]["total"]);
+    assert_eq!(after.body["data"], before.body["data"]);
+    let restored_views =
+        send(&restored, get("/api/v1/articles/1")).await.body["data"]["stats"]["views"].clone();
+    assert_eq!(restored_views, views);
+}

@@ -263,6 +263,35 @@ impl Db {
         conn.transaction(work)
     }
 
+    /// Writes a consistent copy of the whole database to the new file
+    /// `path` (`VACUUM INTO`: one read transaction, so writers carry on).
+    pub fn backup_to(&self, path: &str) -> StoreResult<()> {
+        self.read_blocking(|conn| {
+            diesel::sql_query("VACUUM INTO ?")
+                .bind::<diesel::sql_types::Text, _>(path)
+                .execute(conn)?;
+            Ok(())
+        })
+    }
+
+    /// Runs SQLite's `integrity_check`; returns how many articles there are
+    /// when it is `ok`.
+    pub fn check_integrity(&self) -> anyhow::Result<i64> {
+        #[derive(diesel::QueryableByName)]
+        struct Check {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            integrity_check: String,
+        }
+        let (check, articles) = self.read_blocking(|conn| {
+            let check: Check = diesel::sql_query("PRAGMA integrity_check").get_result(conn)?;
+            let articles: i64 =
+                diesel::QueryDsl::count(schema::articles::table).get_result(conn)?;
+            Ok((check.integrity_check, articles))
+        })?;
+        anyhow::ensure!(check == "ok", "integrity check failed: {check}");
+        Ok(articles)
+    }
+
     /// Read connections open, and how many of them are idle.
     pub fn read_pool(&self) -> (u32, u32) {
         let state = self.read.state();
