@@ -12,6 +12,46 @@ pub const KEY_PREFIX: &str = "fp_";
 /// How much of a key is kept in clear to tell keys apart in listings.
 const SHOWN_PREFIX_LEN: usize = 10;
 
+/// What a key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scope {
+    /// Read drafts and scheduled articles.
+    ReadDrafts,
+    /// Create, change and delete articles, categories, tags and authors.
+    Write,
+}
+
+impl Scope {
+    /// Every scope: what the bootstrap key (`FRONTPAGE_ADMIN_TOKEN`) has.
+    pub const ALL: [Scope; 2] = [Scope::ReadDrafts, Scope::Write];
+
+    /// The stored and shown name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ReadDrafts => "read-drafts",
+            Self::Write => "write",
+        }
+    }
+
+    /// The scopes named in a stored, space-separated list (unknown names
+    /// grant nothing).
+    pub fn parse_list(stored: &str) -> Vec<Scope> {
+        Self::ALL
+            .into_iter()
+            .filter(|scope| stored.split_whitespace().any(|name| name == scope.as_str()))
+            .collect()
+    }
+
+    /// The stored form of a list.
+    pub fn list_to_string(scopes: &[Scope]) -> String {
+        scopes
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
 /// The SHA-256 digest under which a key is stored.
 pub type KeyHash = [u8; 32];
 

@@ -93,6 +93,9 @@ pub enum ApiError {
     /// No credentials, or credentials that are not (or no longer) valid.
     #[error("unauthorized: {0}")]
     Unauthorized(&'static str),
+    /// A valid key without the scope this needs.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
     /// Nothing is at this address.
     #[error("{0}")]
     NotFound(String),
@@ -158,6 +161,7 @@ impl ApiError {
                 errors.clone(),
             ),
             Self::Unauthorized(why) => ("unauthorized", "Unauthorized", (*why).to_string(), vec![]),
+            Self::Forbidden(detail) => ("forbidden", "Forbidden", detail.clone(), vec![]),
             Self::NotFound(detail) => ("not-found", "Not found", detail.clone(), vec![]),
             Self::MethodNotAllowed(allow) => (
                 "method-not-allowed",
@@ -238,6 +242,7 @@ impl ResponseError for ApiError {
             Self::Malformed(_) | Self::InvalidParameters(_) => StatusCode::BAD_REQUEST,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,

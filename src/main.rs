@@ -116,6 +116,9 @@ enum KeysCommand {
     Create {
         /// A name to recognise the key by (who or what uses it).
         name: String,
+        /// What the key may do; repeat for several. Without one, both.
+        #[arg(long = "scope", value_enum)]
+        scopes: Vec<auth::Scope>,
     },
     /// List keys (never their secrets).
     List,
@@ -337,36 +340,48 @@ fn generate_demo(config: &Config, size: bulk::Size, seed: u64) -> anyhow::Result
 fn manage_keys(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
     let db = Db::open(&config.database_path, 1)?;
     match command {
-        KeysCommand::Create { name } => {
+        KeysCommand::Create { name, scopes } => {
             let name = name.trim();
             if name.is_empty() {
                 anyhow::bail!("give the key a name, e.g. `frontpage keys create importer`");
             }
+            let scopes = if scopes.is_empty() {
+                auth::Scope::ALL.to_vec()
+            } else {
+                scopes
+            };
+            let scopes = auth::Scope::list_to_string(&scopes);
             let key = auth::generate_key();
-            let (stored, prefix, hash) = (
+            let (stored, prefix, hash, granted) = (
                 name.to_string(),
                 auth::shown_prefix(&key),
                 auth::hash_key(&key),
+                scopes.clone(),
             );
-            let id = db.write_blocking(move |conn| keys::insert(conn, &stored, &prefix, &hash))?;
+            let id = db.write_blocking(move |conn| {
+                keys::insert(conn, &stored, &prefix, &hash, &granted)
+            })?;
             println!("{key}");
-            eprintln!("created key {id} ({name}); this is the only time it is shown");
+            eprintln!(
+                "created key {id} ({name}, scopes: {scopes}); this is the only time it is shown"
+            );
         }
         KeysCommand::List => {
             println!(
-                "{:<5} {:<12} {:<20} {:<20} name",
-                "id", "prefix", "created", "revoked"
+                "{:<5} {:<12} {:<20} {:<20} {:<18} name",
+                "id", "prefix", "created", "revoked", "scopes"
             );
             for key in db.write_blocking(keys::list)? {
                 let revoked = key
                     .revoked_at
                     .map_or_else(|| "-".to_string(), |at| at.format("%F %T").to_string());
                 println!(
-                    "{:<5} {:<12} {:<20} {:<20} {}",
+                    "{:<5} {:<12} {:<20} {:<20} {:<18} {}",
                     key.id,
                     key.prefix,
                     key.created_at.format("%F %T"),
                     revoked,
+                    key.scopes,
                     key.name
                 );
             }

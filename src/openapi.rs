@@ -64,7 +64,7 @@ impl Modify for BearerAuth {
 }
 
 /// Error responses every operation can give, declared once and referenced.
-const SHARED_RESPONSES: [(&str, &str, &str); 8] = [
+const SHARED_RESPONSES: [(&str, &str, &str); 9] = [
     (
         "400",
         "MalformedRequest",
@@ -80,6 +80,11 @@ const SHARED_RESPONSES: [(&str, &str, &str); 8] = [
         "401",
         "Unauthorized",
         "No admin key, or one that is not valid or has been revoked",
+    ),
+    (
+        "403",
+        "Forbidden",
+        "The key lacks the scope this operation needs (`write` to change anything)",
     ),
     (
         "413",
@@ -145,7 +150,7 @@ fn add_shared_responses(spec: &mut Spec) {
                 });
             for (status, name, _) in SHARED_RESPONSES {
                 let applies = match status {
-                    "401" => secured,
+                    "401" | "403" => secured,
                     "400" | "413" | "415" => has_body,
                     "409" | "422" => has_json_body,
                     _ => true,

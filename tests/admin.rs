@@ -36,7 +36,7 @@ async fn writes_need_a_live_key() {
     let key = auth::generate_key();
     let (prefix, hash) = (auth::shown_prefix(&key), auth::hash_key(&key));
     let id = db
-        .write_blocking(move |conn| keys::insert(conn, "importer", &prefix, &hash))
+        .write_blocking(move |conn| keys::insert(conn, "importer", &prefix, &hash, "write"))
         .unwrap();
     assert_eq!(send(&app, with_key(&key)).await.status, 201);
     let listed = db.write_blocking(keys::list).unwrap();
@@ -45,6 +45,57 @@ async fn writes_need_a_live_key() {
     db.write_blocking(move |conn| keys::revoke(conn, id))
         .unwrap();
     send(&app, with_key(&key)).await.assert_problem(401, &[]);
+}
+
+/// A stored key with these scopes, as `frontpage keys create --scope` makes.
+fn key_with(dir: &tempfile::TempDir, scopes: &str) -> String {
+    let db = Db::open(&common::config(dir, false).database_path, 1).unwrap();
+    let key = auth::generate_key();
+    let (prefix, hash, scopes) = (
+        auth::shown_prefix(&key),
+        auth::hash_key(&key),
+        scopes.to_string(),
+    );
+    db.write_blocking(move |conn| keys::insert(conn, "scoped", &prefix, &hash, &scopes))
+        .unwrap();
+    key
+}
+
+#[actix_web::test]
+async fn a_key_does_only_what_its_scopes_allow() {
+    let (app, dir) = test_app(false).await;
+    seed_categories(&app).await;
+    let mut input = article("Embargoed until noon", "news");
+    input["status"] = json!("draft");
+    let draft = send(&app, admin("POST", "/api/v1/articles", input)).await;
+    assert_eq!(draft.status, 201, "{}", draft.body);
+    let uri = format!(
+        "/api/v1/articles/{}",
+        draft.body["data"]["slug"].as_str().unwrap()
+    );
+    let read = |key: &str| {
+        TestRequest::get()
+            .uri(&uri)
+            .insert_header(("authorization", format!("Bearer {key}")))
+            .to_request()
+    };
+
+    // Anonymous readers do not see drafts at all.
+    send(&app, common::get(&uri)).await.assert_problem(404, &[]);
+
+    let reader = key_with(&dir, "read-drafts");
+    let reply = send(&app, read(&reader)).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["data"]["status"], "draft");
+    assert_eq!(reply.header("cache-control"), Some("private, no-cache"));
+    send(&app, with_key(&reader)).await.assert_problem(403, &[]);
+
+    let writer = key_with(&dir, "write");
+    assert_eq!(send(&app, with_key(&writer)).await.status, 201);
+    send(&app, read(&writer)).await.assert_problem(403, &[]);
+    send(&app, read("fp_not-a-key"))
+        .await
+        .assert_problem(401, &[]);
 }
 
 #[actix_web::test]

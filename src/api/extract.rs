@@ -13,7 +13,7 @@ use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 
 use crate::app::AppState;
-use crate::auth;
+use crate::auth::{self, Scope};
 use crate::db::keys;
 use crate::error::{ApiError, FieldError, Location};
 
@@ -200,7 +200,7 @@ fn bearer_token(value: &str) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-/// Proof that the request carries a live admin key.
+/// Proof that the request carries a live admin key with the `write` scope.
 #[derive(Debug, Clone, Copy)]
 pub struct Admin;
 
@@ -209,35 +209,62 @@ impl FromRequest for Admin {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = req.app_data::<Data<AppState>>().cloned();
-        let token = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(bearer_token)
-            .map(str::to_string);
+        let key = key_scopes(req);
         Box::pin(async move {
-            let state = state.ok_or_else(|| ApiError::Internal("app state missing".into()))?;
-            let token = token.ok_or(ApiError::Unauthorized(
+            let scopes = key.await?.ok_or(ApiError::Unauthorized(
                 "Send an admin key as `Authorization: Bearer <key>`.",
             ))?;
-            let hash = auth::hash_key(&token);
-            if state
-                .admin_token_hash
-                .is_some_and(|admin| auth::same_hash(&admin, &hash))
-            {
-                return Ok(Admin);
-            }
-            let stored = state
-                .db
-                .read(move |conn| keys::find_live(conn, &hash))
-                .await?;
-            match stored {
-                Some((_, stored_hash)) if auth::same_hash(&hash, &stored_hash) => Ok(Admin),
-                _ => Err(ApiError::Unauthorized(
-                    "The key is not valid, or has been revoked.",
-                )),
+            if scopes.contains(&Scope::Write) {
+                Ok(Admin)
+            } else {
+                Err(ApiError::Forbidden(
+                    "This key may not write: it lacks the `write` scope.".into(),
+                ))
             }
         })
     }
+}
+
+/// The scopes of a request's key, once looked up.
+pub type KeyScopes = Pin<Box<dyn Future<Output = Result<Option<Vec<Scope>>, ApiError>>>>;
+
+/// The scopes of the request's key: `None` without an `Authorization`
+/// header; an error for a key that is not valid or has been revoked.
+pub fn key_scopes(req: &HttpRequest) -> KeyScopes {
+    let state = req.app_data::<Data<AppState>>().cloned();
+    let header = req.headers().get(header::AUTHORIZATION).map(|value| {
+        value
+            .to_str()
+            .ok()
+            .and_then(bearer_token)
+            .map(str::to_string)
+    });
+    Box::pin(async move {
+        let state = state.ok_or_else(|| ApiError::Internal("app state missing".into()))?;
+        let Some(token) = header else {
+            return Ok(None);
+        };
+        let token = token.ok_or(ApiError::Unauthorized(
+            "Send an admin key as `Authorization: Bearer <key>`.",
+        ))?;
+        let hash = auth::hash_key(&token);
+        if state
+            .admin_token_hash
+            .is_some_and(|admin| auth::same_hash(&admin, &hash))
+        {
+            return Ok(Some(Scope::ALL.to_vec()));
+        }
+        let stored = state
+            .db
+            .read(move |conn| keys::find_live(conn, &hash))
+            .await?;
+        match stored {
+            Some((stored_hash, scopes)) if auth::same_hash(&hash, &stored_hash) => {
+                Ok(Some(Scope::parse_list(&scopes)))
+            }
+            _ => Err(ApiError::Unauthorized(
+                "The key is not valid, or has been revoked.",
+            )),
+        }
+    })
 }

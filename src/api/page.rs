@@ -3,18 +3,19 @@
 
 use actix_web::http::header::LastModified;
 use actix_web::web::{Data, Path};
-use actix_web::{HttpResponse, get};
+use actix_web::{HttpRequest, HttpResponse, get};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::articles::{Article, load_article};
 use super::engagement::check_reader;
-use super::extract::Query;
+use super::extract::{Query, key_scopes};
 use super::ranking::{RankingItem, ranking};
 use super::recommend::{RecommendationItem, RecommendationMeta, recommendations, required_reader};
 use super::related::{RelatedItem, related_items};
 use crate::app::AppState;
+use crate::auth::Scope;
 use crate::db::articles::ArticleKey;
 use crate::error::{ApiError, AppResult, FieldError, Location, Problem};
 
@@ -109,15 +110,19 @@ pub struct ArticlePageResponse {
 
 /// Get one published article by id or slug.
 ///
-/// Drafts and articles scheduled for later are not found.
+/// Drafts and articles scheduled for later are not found, except with an
+/// admin key that has the `read-drafts` scope.
 /// `include=related,ranking,recommendations&reader=...` adds the Related
 /// list, the Ranking box and the reader's recommendations, so the page
 /// needs one request.
 #[utoipa::path(
     tag = "articles",
     params(("id_or_slug" = String, Path, description = "Numeric id or slug", example = "42"), ArticlePageQuery),
+    security((), ("bearer" = [])),
     responses(
         (status = 200, description = "The article", body = ArticlePageResponse),
+        (status = 401, description = "An `Authorization` header with a key that is not valid, for an article that is not published", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The article is not published and the key lacks the `read-drafts` scope", body = Problem, content_type = "application/problem+json"),
         (status = 400, description = "`include` names something unknown, or `reader` is missing or malformed with `include=recommendations`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No published article has this id or slug", body = Problem, content_type = "application/problem+json"),
     )
@@ -125,6 +130,7 @@ pub struct ArticlePageResponse {
 #[get("/articles/{id_or_slug}")]
 pub async fn get_article(
     state: Data<AppState>,
+    req: HttpRequest,
     id_or_slug: Path<String>,
     query: Query<ArticlePageQuery>,
 ) -> AppResult<HttpResponse> {
@@ -142,7 +148,18 @@ pub async fn get_article(
     let key = ArticleKey::parse(&id_or_slug);
     let article = match load_article(&state, key)? {
         Some(article) if article.summary.is_public(Utc::now()) => article,
-        _ => return Err(ApiError::article_not_found(&id_or_slug)),
+        // Drafts and scheduled articles, for keys that may read them.
+        Some(article) => match key_scopes(&req).await? {
+            Some(scopes) if scopes.contains(&Scope::ReadDrafts) => article,
+            Some(_) => {
+                return Err(ApiError::Forbidden(
+                    "This article is not published, and this key lacks the `read-drafts` scope."
+                        .into(),
+                ));
+            }
+            None => return Err(ApiError::article_not_found(&id_or_slug)),
+        },
+        None => return Err(ApiError::article_not_found(&id_or_slug)),
     };
     let related = if wanted.contains(&Include::Related) {
         Some(related_items(&state, article.summary.id, INCLUDED_RELATED).await?)

@@ -16,6 +16,8 @@ pub struct KeyRow {
     pub prefix: String,
     pub created_at: NaiveDateTime,
     pub revoked_at: Option<NaiveDateTime>,
+    /// Space-separated scopes (see [`crate::auth::Scope`]).
+    pub scopes: String,
 }
 
 /// Stores a new key under its hash; returns its id.
@@ -24,10 +26,12 @@ pub fn insert(
     name: &str,
     prefix: &str,
     hash: &[u8],
+    scopes: &str,
 ) -> StoreResult<i32> {
     Ok(diesel::insert_into(api_keys::table)
         .values((
             api_keys::name.eq(name),
+            api_keys::scopes.eq(scopes),
             api_keys::prefix.eq(prefix),
             api_keys::key_hash.eq(hash),
             api_keys::created_at.eq(Utc::now().naive_utc()),
@@ -36,12 +40,15 @@ pub fn insert(
         .get_result(conn)?)
 }
 
-/// The id and stored hash of the live (not revoked) key with this hash.
-pub fn find_live(conn: &mut SqliteConnection, hash: &[u8]) -> StoreResult<Option<(i32, Vec<u8>)>> {
+/// The stored hash and scopes of the live (not revoked) key with this hash.
+pub fn find_live(
+    conn: &mut SqliteConnection,
+    hash: &[u8],
+) -> StoreResult<Option<(Vec<u8>, String)>> {
     Ok(api_keys::table
         .filter(api_keys::key_hash.eq(hash))
         .filter(api_keys::revoked_at.is_null())
-        .select((api_keys::id, api_keys::key_hash))
+        .select((api_keys::key_hash, api_keys::scopes))
         .get_result(conn)
         .optional()?)
 }

@@ -8,6 +8,7 @@ diesel::table! {
         key_hash -> Binary,
         created_at -> Timestamp,
         revoked_at -> Nullable<Timestamp>,
+        scopes -> Text,
     }
 }
 
