@@ -141,3 +141,40 @@ async fn the_ranking_feed_puts_the_most_read_first() {
         "Popular story"
     );
 }
+
+#[actix_web::test]
+async fn script_in_an_article_never_reaches_a_feed() {
+    let (app, _dir) = test_app_with(false, &[("FRONTPAGE_PUBLIC_BASE_URL", BASE)]).await;
+    seed_categories(&app).await;
+    let mut input = published("Payloads", "news", 1);
+    input["body_html"] = json!(concat!(
+        r#"<p onclick="steal()">Text<script>alert(1)</script>"#,
+        r#"<a href="javascript:alert(1)">link</a><img src="x" onerror="alert(1)">"#,
+        r#"<svg onload="alert(1)"><use href="data:image/svg+xml,x"/></svg>"#,
+        r#"<iframe src="https://evil.example"></iframe><style>*{}</style></p>"#
+    ));
+    create(&app, input).await;
+    for extension in ["rss", "atom", "json"] {
+        let (_, _, body) = fetch(&app, &format!("/feeds/latest.{extension}")).await;
+        let feed = feed_rs::parser::parse(&body[..]).unwrap();
+        let entry = &feed.entries[0];
+        let html = entry.content.as_ref().and_then(|c| c.body.clone()).unwrap();
+        let html = html.to_ascii_lowercase();
+        for banned in [
+            "<script",
+            "onclick",
+            "onerror",
+            "onload",
+            "javascript:",
+            "<svg",
+            "<iframe",
+            "<style",
+        ] {
+            assert!(
+                !html.contains(banned),
+                "{extension}: {banned} survived in {html}"
+            );
+        }
+        assert!(html.contains("text"), "{extension}: {html}");
+    }
+}
