@@ -260,8 +260,7 @@ fn backup(config: &Config, path: &std::path::Path) -> anyhow::Result<()> {
     let target = path.to_str().context("the backup path is not UTF-8")?;
     let source = Db::open(&config.database_path, 1)?;
     source.backup_to(target)?;
-    let copy = Db::open(path, 1)?;
-    let articles = copy.check_integrity()?;
+    let articles = frontpage::db::check_integrity(path)?;
     println!(
         "backed up {} to {} ({articles} articles, integrity ok) in {:.1}s",
         config.database_path.display(),

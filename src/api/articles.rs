@@ -318,16 +318,12 @@ fn decode_position(cursor: &str, sort: ArticleSort) -> Result<(NaiveDateTime, i3
 /// The filters of a list query, for the first page newest first.
 fn list_filter(query: &ListArticlesQuery) -> ListFilter {
     ListFilter {
-        now: crate::db::now(),
-        category_ids: None,
         tag: query.tag.clone(),
         author: query.author.clone(),
         source: query.source.clone(),
         published_after: query.published_after.map(|at| at.naive_utc()),
         published_before: query.published_before.map(|at| at.naive_utc()),
-        order: Order::NewestFirst,
-        after: None,
-        limit: 0,
+        ..ListFilter::newest(db::now(), 0)
     }
 }
 

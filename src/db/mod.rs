@@ -143,6 +143,27 @@ fn open_writer(url: &str) -> StoreResult<SqliteConnection> {
     Ok(conn)
 }
 
+/// Runs SQLite's `integrity_check` on the database file at `path`, opened
+/// read-only so that checking a backup leaves it as it was; returns how
+/// many articles it holds when the check is `ok`.
+pub fn check_integrity(path: &Path) -> anyhow::Result<i64> {
+    #[derive(diesel::QueryableByName)]
+    struct Check {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        integrity_check: String,
+    }
+    let url = format!("file:{}?mode=ro", path.display());
+    let mut conn = SqliteConnection::establish(&url)
+        .with_context(|| format!("opening {} to check it", path.display()))?;
+    let check: Check = diesel::sql_query("PRAGMA integrity_check").get_result(&mut conn)?;
+    anyhow::ensure!(
+        check.integrity_check == "ok",
+        "integrity check failed: {}",
+        check.integrity_check
+    );
+    Ok(diesel::QueryDsl::count(schema::articles::table).get_result(&mut conn)?)
+}
+
 /// Refreshes the query planner's table statistics, keeping only the summary
 /// ones (`sqlite_stat1`). The bundled SQLite also gathers per-value samples
 /// (`sqlite_stat4`); with those, every statement that compares an indexed
@@ -272,24 +293,6 @@ impl Db {
                 .execute(conn)?;
             Ok(())
         })
-    }
-
-    /// Runs SQLite's `integrity_check`; returns how many articles there are
-    /// when it is `ok`.
-    pub fn check_integrity(&self) -> anyhow::Result<i64> {
-        #[derive(diesel::QueryableByName)]
-        struct Check {
-            #[diesel(sql_type = diesel::sql_types::Text)]
-            integrity_check: String,
-        }
-        let (check, articles) = self.read_blocking(|conn| {
-            let check: Check = diesel::sql_query("PRAGMA integrity_check").get_result(conn)?;
-            let articles: i64 =
-                diesel::QueryDsl::count(schema::articles::table).get_result(conn)?;
-            Ok((check.integrity_check, articles))
-        })?;
-        anyhow::ensure!(check == "ok", "integrity check failed: {check}");
-        Ok(articles)
     }
 
     /// Read connections open, and how many of them are idle.
