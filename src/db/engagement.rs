@@ -8,14 +8,13 @@ use std::sync::{Arc, OnceLock};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
-use diesel::upsert::excluded;
 
 use super::StoreResult;
-use super::articles::{self as stored, ArticleKey};
-use super::in_ids::InIdsExt;
+use super::articles::ArticleKey;
+use super::in_ids::{InIdsExt, InTextsExt};
+use super::json_rows::JsonRows;
 use super::schema::{
-    article_counts, articles, engagement_days, engagement_hours, reaction_kinds, reactions,
-    readers, views,
+    article_counts, articles, engagement_days, engagement_hours, reaction_kinds, reactions, readers,
 };
 use super::writer::Batch;
 use crate::content::Status;
@@ -71,9 +70,6 @@ pub fn find_reader(conn: &mut SqliteConnection, key: &str) -> StoreResult<Option
         .optional()?)
 }
 
-/// Rows per multi-row upsert (SQLite allows 32,766 bound values).
-const ROWS_PER_UPSERT: usize = 5_000;
-
 /// Views and reactions in one bucket.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct Bucket {
@@ -81,35 +77,44 @@ struct Bucket {
     reactions: i32,
 }
 
-/// Adds sums (`{(period, article_id): Bucket}`) to a bucket table
-/// (`engagement_hours` or `engagement_days`, which have the same columns),
-/// for the articles in `existing`.
-macro_rules! add_to_buckets {
-    ($conn:expr, $table:ident, $sums:expr, $existing:expr) => {{
-        let rows: Vec<_> = $sums
-            .iter()
-            .filter(|((_, id), sum)| **sum != Bucket::default() && $existing.contains(id))
-            .map(|((period, id), sum)| {
-                (
-                    $table::period.eq(*period),
-                    $table::article_id.eq(*id),
-                    $table::views.eq(sum.views),
-                    $table::reactions.eq(sum.reactions),
-                )
-            })
-            .collect();
-        for chunk in rows.chunks(ROWS_PER_UPSERT) {
-            diesel::insert_into($table::table)
-                .values(chunk)
-                .on_conflict(($table::period, $table::article_id))
-                .do_update()
-                .set((
-                    $table::views.eq($table::views + excluded($table::views)),
-                    $table::reactions.eq($table::reactions + excluded($table::reactions)),
-                ))
-                .execute($conn)?;
-        }
-    }};
+/// Adds `[period, article_id, views, reactions]` rows to the hourly buckets.
+const ADD_TO_HOURS: &str = "INSERT INTO engagement_hours (period, article_id, views, reactions) \
+     SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM json_each(?) WHERE true \
+     ON CONFLICT (period, article_id) DO UPDATE \
+     SET views = views + excluded.views, reactions = reactions + excluded.reactions";
+/// The same for the daily buckets.
+const ADD_TO_DAYS: &str = "INSERT INTO engagement_days (period, article_id, views, reactions) \
+     SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM json_each(?) WHERE true \
+     ON CONFLICT (period, article_id) DO UPDATE \
+     SET views = views + excluded.views, reactions = reactions + excluded.reactions";
+/// Adds `[article_id, counter, delta]` rows to the totals.
+const ADD_TO_COUNTS: &str = "INSERT INTO article_counts (article_id, counter, count) \
+     SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?) WHERE true \
+     ON CONFLICT (article_id, counter) DO UPDATE SET count = count + excluded.count";
+/// Appends `[article_id, reader_id, viewed_at]` rows to the views.
+const APPEND_VIEWS: &str = "INSERT INTO views (article_id, reader_id, viewed_at) \
+     SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?)";
+/// Registers reader keys not seen before.
+const REGISTER_READERS: &str = "INSERT INTO readers (key) SELECT value FROM json_each(?) WHERE true ON CONFLICT (key) DO NOTHING";
+
+/// Adds sums (`{(period, article_id): Bucket}`) to a bucket table with one
+/// `statement` ([`ADD_TO_HOURS`] or [`ADD_TO_DAYS`]), for the articles in
+/// `existing`.
+fn add_to_buckets(
+    conn: &mut SqliteConnection,
+    statement: &'static str,
+    sums: &HashMap<(i32, i32), Bucket>,
+    existing: &HashSet<i32>,
+) -> StoreResult<()> {
+    let rows: Vec<_> = sums
+        .iter()
+        .filter(|((_, id), sum)| **sum != Bucket::default() && existing.contains(id))
+        .map(|((period, id), sum)| (period, id, sum.views, sum.reactions))
+        .collect();
+    if !rows.is_empty() {
+        JsonRows::new(statement, &rows).run(conn)?;
+    }
+    Ok(())
 }
 
 /// A counter as one batch sees it.
@@ -232,40 +237,23 @@ impl Batch for Tally {
         if touched.is_empty() {
             return Ok(());
         }
-        let mut existing = HashSet::with_capacity(touched.len());
-        for chunk in touched.chunks(ROWS_PER_UPSERT) {
-            existing.extend(
-                articles::table
-                    .filter(articles::id.in_ids(chunk))
-                    .select(articles::id)
-                    .load::<i32>(conn)?,
-            );
-        }
+        let existing: HashSet<i32> = articles::table
+            .filter(articles::id.in_ids(&touched))
+            .select(articles::id)
+            .load::<i32>(conn)?
+            .into_iter()
+            .collect();
         let counts: Vec<_> = self
             .counters
             .iter()
             .filter(|((id, _), seen)| seen.added != 0 && existing.contains(id))
-            .map(|((id, counter), seen)| {
-                (
-                    article_counts::article_id.eq(*id),
-                    article_counts::counter.eq(counter.as_str()),
-                    article_counts::count.eq(seen.added),
-                )
-            })
+            .map(|((id, counter), seen)| (id, counter, seen.added))
             .collect();
-        for chunk in counts.chunks(ROWS_PER_UPSERT) {
-            diesel::insert_into(article_counts::table)
-                .values(chunk)
-                .on_conflict((article_counts::article_id, article_counts::counter))
-                .do_update()
-                .set(
-                    article_counts::count
-                        .eq(article_counts::count + excluded(article_counts::count)),
-                )
-                .execute(conn)?;
+        if !counts.is_empty() {
+            JsonRows::new(ADD_TO_COUNTS, &counts).run(conn)?;
         }
-        add_to_buckets!(conn, engagement_hours, &self.hours, &existing);
-        add_to_buckets!(conn, engagement_days, &self.days, &existing);
+        add_to_buckets(conn, ADD_TO_HOURS, &self.hours, &existing)?;
+        add_to_buckets(conn, ADD_TO_DAYS, &self.days, &existing)?;
         Ok(())
     }
 }
@@ -282,61 +270,164 @@ pub fn record_view(tally: &mut Tally, view: View) -> ViewSlot {
     outcome
 }
 
+/// When the articles some views name can be seen, looked up once per batch.
+struct Viewable {
+    by_id: HashMap<i32, Option<NaiveDateTime>>,
+    by_slug: HashMap<String, (i32, Option<NaiveDateTime>)>,
+}
+
+impl Viewable {
+    /// Looks up every article `views` name, with one query.
+    fn load(conn: &mut SqliteConnection, views: &[QueuedView]) -> StoreResult<Self> {
+        let mut ids = Vec::new();
+        let mut slugs = Vec::new();
+        for queued in views {
+            match &queued.view.article {
+                ArticleKey::Id(id) => ids.push(*id),
+                ArticleKey::Slug(slug) => slugs.push(slug.as_str()),
+            }
+        }
+        let rows: Vec<(i32, String, String, Option<NaiveDateTime>)> = articles::table
+            .filter(
+                articles::id
+                    .in_ids(&ids)
+                    .or(articles::slug.in_texts(&slugs)),
+            )
+            .select((
+                articles::id,
+                articles::slug,
+                articles::status,
+                articles::published_at,
+            ))
+            .load(conn)?;
+        let mut viewable = Self {
+            by_id: HashMap::with_capacity(rows.len()),
+            by_slug: HashMap::new(),
+        };
+        for (id, slug, status, published_at) in rows {
+            // Public from `published_at` on, if published at all.
+            let public_from = published_at.filter(|_| status == Status::Published.as_str());
+            viewable.by_id.insert(id, public_from);
+            viewable.by_slug.insert(slug, (id, public_from));
+        }
+        Ok(viewable)
+    }
+
+    /// The id of the article `key` names, if it exists and (when `at` is
+    /// given) the public can see it at `at`.
+    fn id(&self, key: &ArticleKey, at: Option<NaiveDateTime>) -> Option<i32> {
+        let (id, public_from) = match key {
+            ArticleKey::Id(id) => (*id, *self.by_id.get(id)?),
+            ArticleKey::Slug(slug) => *self.by_slug.get(slug)?,
+        };
+        match at {
+            None => Some(id),
+            Some(at) => public_from.is_some_and(|from| from <= at).then_some(id),
+        }
+    }
+}
+
+/// The ids of these reader keys, registering those not seen before; two
+/// statements at most, plus one for new readers.
+fn reader_ids(conn: &mut SqliteConnection, keys: &[&str]) -> StoreResult<HashMap<String, i32>> {
+    let find = |conn: &mut SqliteConnection, keys: &[&str]| -> StoreResult<Vec<(String, i32)>> {
+        Ok(readers::table
+            .filter(readers::key.in_texts(keys))
+            .select((readers::key, readers::id))
+            .load(conn)?)
+    };
+    let mut ids: HashMap<String, i32> = find(conn, keys)?.into_iter().collect();
+    let new: Vec<&str> = keys
+        .iter()
+        .copied()
+        .filter(|key| !ids.contains_key(*key))
+        .collect();
+    if !new.is_empty() {
+        JsonRows::new(REGISTER_READERS, &new).run(conn)?;
+        ids.extend(find(conn, &new)?);
+    }
+    Ok(ids)
+}
+
 impl Tally {
-    /// Writes the queued views with one insert per few thousand, looking up
-    /// each article and reader once per batch.
+    /// Reads the stored totals of `counter` for the articles this batch has
+    /// not touched yet, with one query (see [`Tally::count`]).
+    fn load_counts(
+        &mut self,
+        conn: &mut SqliteConnection,
+        article_ids: &[i32],
+        counter: &str,
+    ) -> StoreResult<()> {
+        let unseen: Vec<i32> = article_ids
+            .iter()
+            .copied()
+            .filter(|id| !self.counters.contains_key(&(*id, counter.to_string())))
+            .collect();
+        if unseen.is_empty() {
+            return Ok(());
+        }
+        let stored: HashMap<i32, i64> = article_counts::table
+            .filter(article_counts::counter.eq(counter))
+            .filter(article_counts::article_id.in_ids(&unseen))
+            .select((article_counts::article_id, article_counts::count))
+            .load::<(i32, i64)>(conn)?
+            .into_iter()
+            .collect();
+        for id in unseen {
+            let stored = stored.get(&id).copied().unwrap_or(0);
+            self.counters
+                .insert((id, counter.to_string()), Counter { stored, added: 0 });
+        }
+        Ok(())
+    }
+
+    /// Writes the queued views with one statement, after one lookup each of
+    /// their articles, their readers and the articles' view totals.
     fn write_views(&mut self, conn: &mut SqliteConnection) -> StoreResult<()> {
         let queued = std::mem::take(&mut self.views);
-        let mut articles: HashMap<(ArticleKey, Option<NaiveDateTime>), Option<i32>> =
-            HashMap::new();
-        let mut readers: HashMap<String, i32> = HashMap::new();
-        let mut rows = Vec::with_capacity(queued.len());
-        for QueuedView { view, outcome } in queued {
-            let article = (view.article, view.visible_at);
-            let article_id = match articles.get(&article) {
-                Some(found) => *found,
-                None => {
-                    let found = match article.1 {
-                        Some(now) => stored::visible_id(conn, &article.0, now)?,
-                        None => stored::find(conn, &article.0)?.map(|row| row.id),
-                    };
-                    *articles.entry(article).or_insert(found)
-                }
-            };
+        if queued.is_empty() {
+            return Ok(());
+        }
+        let viewable = Viewable::load(conn, &queued)?;
+        let mut keys: Vec<&str> = queued
+            .iter()
+            .filter_map(|queued| queued.view.reader.as_deref())
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let readers = reader_ids(conn, &keys)?;
+        let found: Vec<Option<i32>> = queued
+            .iter()
+            .map(|queued| viewable.id(&queued.view.article, queued.view.visible_at))
+            .collect();
+        let ids: Vec<i32> = found.iter().flatten().copied().collect();
+        self.load_counts(conn, &ids, VIEW_COUNTER)?;
+        let mut rows = Vec::with_capacity(ids.len());
+        for (QueuedView { view, outcome }, article_id) in queued.into_iter().zip(found) {
             let Some(article_id) = article_id else {
                 let _ = outcome.set(ViewOutcome::NotFound);
                 continue;
             };
-            let reader_id = match view.reader {
-                None => None,
-                Some(key) => Some(match readers.get(&key) {
-                    Some(id) => *id,
-                    None => {
-                        let id = reader_id(conn, &key)?;
-                        *readers.entry(key).or_insert(id)
-                    }
-                }),
-            };
-            self.count(conn, article_id, VIEW_COUNTER)?;
             let one = Bucket {
                 views: 1,
                 reactions: 0,
             };
             let views = self.add(article_id, VIEW_COUNTER, 1, view.at, one);
             let _ = outcome.set(ViewOutcome::Counted { article_id, views });
-            rows.push((
-                views::article_id.eq(article_id),
-                views::reader_id.eq(reader_id),
-                views::viewed_at.eq(view.at),
-            ));
+            let reader_id = view.reader.and_then(|key| readers.get(&key).copied());
+            rows.push((article_id, reader_id, timestamp(view.at)));
         }
-        for chunk in rows.chunks(ROWS_PER_UPSERT) {
-            diesel::insert_into(views::table)
-                .values(chunk)
-                .execute(conn)?;
+        if !rows.is_empty() {
+            JsonRows::new(APPEND_VIEWS, &rows).run(conn)?;
         }
         Ok(())
     }
+}
+
+/// A time as Diesel stores a `Timestamp` in SQLite, for statements that
+/// bind it inside JSON.
+fn timestamp(at: NaiveDateTime) -> String {
+    at.format("%F %T%.f").to_string()
 }
 
 /// What a reaction write did, and the kind's count afterwards.

@@ -1,4 +1,5 @@
-//! `column IN (ids)` whose SQL text does not depend on how many ids there are.
+//! `column IN (ids)` whose SQL text does not depend on how many ids there are
+//! (and the same for text keys).
 //!
 //! Diesel's `eq_any` writes one bind per id, so every list length is a new
 //! statement that SQLite parses and plans again, and Diesel never caches it.
@@ -29,6 +30,18 @@ pub trait InIdsExt: Expression<SqlType = Integer> + Sized {
 }
 
 impl<C: Expression<SqlType = Integer>> InIdsExt for C {}
+
+/// Adds [`InIds`] to text columns.
+pub trait InTextsExt: Expression<SqlType = Text> + Sized {
+    /// This column is one of `keys` (none when `keys` is empty).
+    fn in_texts<K: AsRef<str>>(self, keys: &[K]) -> InIds<Self> {
+        let keys: Vec<&str> = keys.iter().map(AsRef::as_ref).collect();
+        let ids = serde_json::to_string(&keys).expect("strings serialise");
+        InIds { column: self, ids }
+    }
+}
+
+impl<C: Expression<SqlType = Text>> InTextsExt for C {}
 
 impl<C> Expression for InIds<C> {
     type SqlType = Bool;

@@ -14,6 +14,7 @@ pub mod article_writes;
 pub mod articles;
 pub mod engagement;
 pub mod in_ids;
+pub mod json_rows;
 pub mod keys;
 pub mod purge;
 pub mod schema;
