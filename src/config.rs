@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 
@@ -50,6 +51,10 @@ pub struct Config {
     pub response_cache_secs: u64,
     /// Memory for cached responses, in MiB.
     pub response_cache_mb: u64,
+    /// How long view totals and buckets may trail the stored views (a busy
+    /// writer counts views a few times a second rather than with every
+    /// commit); zero counts them with every commit.
+    pub view_totals_lag: Duration,
     /// Memory for articles kept ready to show (without their counters,
     /// which are always read fresh), in MiB; 0 turns it off.
     pub article_cache_mb: u64,
@@ -170,6 +175,10 @@ impl Config {
                 Some(value) => parse_number("FRONTPAGE_RESPONSE_CACHE_SECS", &value)?,
                 None => 2,
             },
+            view_totals_lag: Duration::from_millis(match get("FRONTPAGE_VIEW_TOTALS_LAG_MS") {
+                Some(value) => parse_number("FRONTPAGE_VIEW_TOTALS_LAG_MS", &value)?,
+                None => 100,
+            }),
             response_cache_mb: match get("FRONTPAGE_RESPONSE_CACHE_MB") {
                 Some(value) => parse_number("FRONTPAGE_RESPONSE_CACHE_MB", &value)?,
                 None => 64,

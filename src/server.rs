@@ -25,7 +25,11 @@ pub struct Bound {
 /// Opens the database (creating and migrating it) and seeds demo content
 /// into an empty store when `FRONTPAGE_DEMO` is on: everything the app needs.
 pub fn prepare(config: &Config) -> anyhow::Result<Data<AppState>> {
-    let db = Db::open(&config.database_path, (config.workers * 2) as u32)?;
+    let db = Db::open_with_view_lag(
+        &config.database_path,
+        (config.workers * 2) as u32,
+        config.view_totals_lag,
+    )?;
     if config.demo
         && let Some(count) = demo::seed_if_empty(&db)?
     {

@@ -304,3 +304,99 @@ async fn reaction_kinds_are_listed_in_order() {
     assert_eq!(keys, ["very_good", "good", "neutral", "bad"]);
     assert_eq!(reply.body["data"][0]["label"], "veryGood!");
 }
+
+#[actix_web::test]
+async fn with_a_lag_each_answer_is_exact_and_the_stored_totals_catch_up() {
+    let (app, _dir) = test_app_with(false, &[("FRONTPAGE_VIEW_TOTALS_LAG_MS", "300")]).await;
+    seed_categories(&app).await;
+    let id = create(&app, article("Busy", "news")).await["id"]
+        .as_i64()
+        .unwrap();
+    let path = format!("/api/v1/articles/{id}/views");
+    let replies = join_all((0..30).map(|i| {
+        let view = public("POST", &path, json!({"reader": format!("lag-{i}")}));
+        send(&app, view)
+    }))
+    .await;
+    let mut totals: Vec<i64> = replies
+        .iter()
+        .map(|reply| reply.body["data"]["views"].as_i64().unwrap())
+        .collect();
+    totals.sort_unstable();
+    assert_eq!(totals, (1..=30).collect::<Vec<_>>());
+
+    // The article's total and the ranking's buckets count all 30 once the
+    // writer catches up, which it does on its own when no write follows.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let stats = send(&app, get(&format!("/api/v1/articles/{id}")))
+            .await
+            .body["data"]["stats"]["views"]
+            .clone();
+        let ranked = send(&app, get("/api/v1/ranking?window=1h&metric=views"))
+            .await
+            .body["data"][0]["views"]
+            .clone();
+        if stats == 30 && ranked == 30 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "totals never caught up: article {stats}, ranking {ranked}"
+        );
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // One more view is counted on top, not instead.
+    let reply = send(&app, public("POST", &path, json!({}))).await;
+    assert_eq!(reply.body["data"]["views"], 31);
+}
+
+#[actix_web::test]
+async fn views_stored_without_their_totals_are_counted_when_the_store_opens() {
+    use chrono::Duration;
+    use diesel::prelude::*;
+    use frontpage::db::Db;
+    use frontpage::db::schema::views;
+
+    let (app, dir) = test_app(false).await;
+    seed_categories(&app).await;
+    let id = create(&app, article("Crashed", "news")).await["id"]
+        .as_i64()
+        .unwrap() as i32;
+    // What a process killed between appending views and counting them
+    // leaves behind: 5 views two hours ago and 3 now of the article, and 2
+    // of an article that no longer exists.
+    let path = common::config(&dir, false).database_path;
+    let now = frontpage::db::now();
+    let rows: Vec<_> = [(id, 2, 5), (id, 0, 3), (999, 0, 2)]
+        .into_iter()
+        .flat_map(|(article, hours_ago, n)| {
+            let at = now - Duration::hours(hours_ago);
+            std::iter::repeat_n((views::article_id.eq(article), views::viewed_at.eq(at)), n)
+        })
+        .collect();
+    let mut conn = SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+    diesel::insert_into(views::table)
+        .values(&rows)
+        .execute(&mut conn)
+        .unwrap();
+
+    drop(Db::open(&path, 1).unwrap());
+    let stats = send(&app, get(&format!("/api/v1/articles/{id}")))
+        .await
+        .body["data"]["stats"]
+        .clone();
+    assert_eq!(stats["views"], 8);
+    let day = send(&app, get("/api/v1/ranking?window=24h&metric=views")).await;
+    assert_eq!(day.body["data"][0]["views"], 8, "{}", day.body);
+    let hour = send(&app, get("/api/v1/ranking?window=1h&metric=views")).await;
+    assert_eq!(hour.body["data"][0]["views"], 3, "{}", hour.body);
+    // The running server's writer notices the new mark: its next view
+    // counts from 8, not from what it saw before.
+    let reply = send(
+        &app,
+        public("POST", &format!("/api/v1/articles/{id}/views"), json!({})),
+    )
+    .await;
+    assert_eq!(reply.body["data"]["views"], 9);
+}

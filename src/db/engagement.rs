@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -14,7 +15,8 @@ use super::articles::ArticleKey;
 use super::in_ids::{InIdsExt, InTextsExt};
 use super::json_rows::JsonRows;
 use super::schema::{
-    article_counts, articles, engagement_days, engagement_hours, reaction_kinds, reactions, readers,
+    article_counts, articles, engagement_days, engagement_hours, reaction_kinds, reactions,
+    readers, view_tally, views,
 };
 use super::writer::Batch;
 use crate::content::Status;
@@ -70,23 +72,14 @@ pub fn find_reader(conn: &mut SqliteConnection, key: &str) -> StoreResult<Option
         .optional()?)
 }
 
-/// Views and reactions in one bucket.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct Bucket {
-    views: i32,
-    reactions: i32,
-}
-
-/// Adds `[period, article_id, views, reactions]` rows to the hourly buckets.
-const ADD_TO_HOURS: &str = "INSERT INTO engagement_hours (period, article_id, views, reactions) \
-     SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM json_each(?) WHERE true \
-     ON CONFLICT (period, article_id) DO UPDATE \
-     SET views = views + excluded.views, reactions = reactions + excluded.reactions";
+/// Adds `[period, article_id, reactions]` rows to the hourly buckets.
+const ADD_TO_HOURS: &str = "INSERT INTO engagement_hours (period, article_id, reactions) \
+     SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?) WHERE true \
+     ON CONFLICT (period, article_id) DO UPDATE SET reactions = reactions + excluded.reactions";
 /// The same for the daily buckets.
-const ADD_TO_DAYS: &str = "INSERT INTO engagement_days (period, article_id, views, reactions) \
-     SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM json_each(?) WHERE true \
-     ON CONFLICT (period, article_id) DO UPDATE \
-     SET views = views + excluded.views, reactions = reactions + excluded.reactions";
+const ADD_TO_DAYS: &str = "INSERT INTO engagement_days (period, article_id, reactions) \
+     SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?) WHERE true \
+     ON CONFLICT (period, article_id) DO UPDATE SET reactions = reactions + excluded.reactions";
 /// Adds `[article_id, counter, delta]` rows to the totals.
 const ADD_TO_COUNTS: &str = "INSERT INTO article_counts (article_id, counter, count) \
      SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?) WHERE true \
@@ -97,19 +90,28 @@ const APPEND_VIEWS: &str = "INSERT INTO views (article_id, reader_id, viewed_at)
 /// Registers reader keys not seen before.
 const REGISTER_READERS: &str = "INSERT INTO readers (key) SELECT value FROM json_each(?) WHERE true ON CONFLICT (key) DO NOTHING";
 
-/// Adds sums (`{(period, article_id): Bucket}`) to a bucket table with one
+/// Views in the id range `(?, ?]` that still count: their article exists and
+/// is not a later article that took over the id of a deleted one (whose
+/// views are being purged, see `view_purges`).
+const COUNTED_VIEWS: &str = "FROM views v \
+     WHERE v.id > ? AND v.id <= ? \
+     AND EXISTS (SELECT 1 FROM articles a WHERE a.id = v.article_id) \
+     AND NOT EXISTS (SELECT 1 FROM view_purges p \
+                     WHERE p.article_id = v.article_id AND v.id <= p.last_view_id)";
+
+/// Adds `{(period, article_id): reactions}` to a bucket table with one
 /// `statement` ([`ADD_TO_HOURS`] or [`ADD_TO_DAYS`]), for the articles in
 /// `existing`.
 fn add_to_buckets(
     conn: &mut SqliteConnection,
     statement: &'static str,
-    sums: &HashMap<(i32, i32), Bucket>,
+    sums: &HashMap<(i32, i32), i32>,
     existing: &HashSet<i32>,
 ) -> StoreResult<()> {
     let rows: Vec<_> = sums
         .iter()
-        .filter(|((_, id), sum)| **sum != Bucket::default() && existing.contains(id))
-        .map(|((period, id), sum)| (period, id, sum.views, sum.reactions))
+        .filter(|((_, id), sum)| **sum != 0 && existing.contains(id))
+        .map(|((period, id), sum)| (period, id, sum))
         .collect();
     if !rows.is_empty() {
         JsonRows::new(statement, &rows).run(conn)?;
@@ -117,27 +119,153 @@ fn add_to_buckets(
     Ok(())
 }
 
+/// Adds the views stored after `view_tally.counted_through` to the view
+/// totals and the hourly and daily buckets, and moves the mark past them;
+/// returns the new mark. The writer calls it (see [`Uncounted::with_lag`]),
+/// and the store when it opens, which counts
+/// the views of a process that died before it could.
+pub fn count_views(conn: &mut SqliteConnection) -> StoreResult<i32> {
+    use diesel::sql_types::{Integer, Text};
+    let after: i32 = view_tally::table
+        .select(view_tally::counted_through)
+        .get_result(conn)?;
+    let last: Option<i32> = views::table
+        .select(diesel::dsl::max(views::id))
+        .get_result(conn)?;
+    let Some(through) = last.filter(|last| *last > after) else {
+        return Ok(after);
+    };
+    diesel::sql_query(format!(
+        "INSERT INTO article_counts (article_id, counter, count) \
+         SELECT v.article_id, ?, COUNT(*) {COUNTED_VIEWS} GROUP BY v.article_id \
+         ON CONFLICT (article_id, counter) DO UPDATE SET count = count + excluded.count"
+    ))
+    .bind::<Text, _>(VIEW_COUNTER)
+    .bind::<Integer, _>(after)
+    .bind::<Integer, _>(through)
+    .execute(conn)?;
+    for (table, seconds) in [("engagement_hours", 3_600), ("engagement_days", 86_400)] {
+        diesel::sql_query(format!(
+            "INSERT INTO {table} (period, article_id, views) \
+             SELECT unixepoch(v.viewed_at) / {seconds}, v.article_id, COUNT(*) {COUNTED_VIEWS} \
+             GROUP BY 1, 2 \
+             ON CONFLICT (period, article_id) DO UPDATE SET views = views + excluded.views"
+        ))
+        .bind::<Integer, _>(after)
+        .bind::<Integer, _>(through)
+        .execute(conn)?;
+    }
+    diesel::update(view_tally::table)
+        .set(view_tally::counted_through.eq(through))
+        .execute(conn)?;
+    Ok(through)
+}
+
+/// Marks every stored view as counted, for a writer that wrote their totals
+/// and buckets itself (the demo's bulk fill, after [`count_views`]).
+pub fn mark_views_counted(conn: &mut SqliteConnection) -> StoreResult<()> {
+    let last: Option<i32> = views::table
+        .select(diesel::dsl::max(views::id))
+        .get_result(conn)?;
+    if let Some(last) = last {
+        diesel::update(view_tally::table)
+            .set(view_tally::counted_through.eq(last))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
 /// A counter as one batch sees it.
 #[derive(Debug, Clone, Copy)]
 struct Counter {
-    /// The stored total when the batch first touched it.
+    /// The total when the batch first touched it.
     stored: i64,
     /// What the batch has added since.
     added: i64,
 }
 
-/// The engagement a batch of writes adds to totals and buckets. The events
-/// themselves are written as they come; what they add up to is gathered here
-/// and written with one statement per table just before the batch commits
-/// (see [`Batch`]), in the same transaction, so totals and buckets never
-/// disagree with the events, and a thousand views of one batch cost three
-/// upserts, not three thousand.
+/// Views stored but not yet in the totals and buckets, which a batch hands
+/// to the next (see [`count_views`]).
+#[derive(Debug, Clone, Default)]
+pub struct Uncounted {
+    /// How long the totals may trail the views; zero counts them with every
+    /// commit.
+    lag: Duration,
+    /// The mark (`view_tally.counted_through`) `views` was counted from;
+    /// `None` when unknown, as after a failed batch.
+    from: Option<i32>,
+    /// Views per article after the mark.
+    views: HashMap<i32, i64>,
+    /// When the totals were last brought up to date.
+    counted_at: Option<Instant>,
+}
+
+impl Uncounted {
+    /// Brings `views` in step with the store, reading them again when the
+    /// mark moved or is unknown.
+    fn sync(&mut self, conn: &mut SqliteConnection) -> StoreResult<()> {
+        let mark: i32 = view_tally::table
+            .select(view_tally::counted_through)
+            .get_result(conn)?;
+        if self.from != Some(mark) {
+            self.views = views::table
+                .filter(views::id.gt(mark))
+                .group_by(views::article_id)
+                .select((views::article_id, diesel::dsl::count_star()))
+                .load::<(i32, i64)>(conn)?
+                .into_iter()
+                .collect();
+            self.from = Some(mark);
+        }
+        Ok(())
+    }
+
+    /// Nothing uncounted yet; the totals may trail the views by up to
+    /// `lag` (at most `lag` after the last count, the writer counts the
+    /// views appended since, with its next batch or with a batch of its own).
+    pub fn with_lag(lag: Duration) -> Self {
+        Self {
+            lag,
+            ..Self::default()
+        }
+    }
+
+    /// How long the totals may wait before they are brought up to date;
+    /// `None` when they are up to date.
+    fn due_in(&self) -> Option<Duration> {
+        let behind = self.from.is_none() || !self.views.is_empty();
+        behind.then(|| {
+            self.counted_at
+                .map_or(Duration::ZERO, |at| self.lag.saturating_sub(at.elapsed()))
+        })
+    }
+
+    /// True when the totals should be brought up to date now.
+    fn due(&self) -> bool {
+        self.due_in() == Some(Duration::ZERO)
+    }
+}
+
+/// The engagement a batch of writes adds. Events are written as they come.
+/// What reactions add to totals and buckets is gathered here and written
+/// with one statement per table just before the batch commits (see
+/// [`Batch`]), in the same transaction, so a thousand reactions of one
+/// batch cost three upserts, not three thousand.
+///
+/// Views, the bulk of all writes, go further: a batch only appends them,
+/// and their totals and buckets are counted from the stored views by
+/// [`count_views`] a few times a second (see [`Uncounted::with_lag`]), so that a busy writer rewrites those pages a few times a second rather
+/// than once per commit. A crash cannot lose them: the store counts what
+/// is left when it opens.
 #[derive(Debug, Default)]
 pub struct Tally {
     views: Vec<QueuedView>,
+    /// View totals, uncounted views included, with this batch's additions.
+    view_totals: HashMap<i32, Counter>,
+    uncounted: Uncounted,
     counters: HashMap<(i32, String), Counter>,
-    hours: HashMap<(i32, i32), Bucket>,
-    days: HashMap<(i32, i32), Bucket>,
+    hours: HashMap<(i32, i32), i32>,
+    days: HashMap<(i32, i32), i32>,
 }
 
 /// One view to count.
@@ -173,8 +301,8 @@ struct QueuedView {
 }
 
 impl Tally {
-    /// An article's counter, this batch's additions included. The first call
-    /// for a counter reads its stored total.
+    /// An article's reaction counter, this batch's additions included. The
+    /// first call for a counter reads its stored total.
     pub fn count(
         &mut self,
         conn: &mut SqliteConnection,
@@ -195,26 +323,18 @@ impl Tally {
         Ok(stored)
     }
 
-    /// Adds an event made `at` to a counter and to the buckets of its hour
-    /// and day; returns the counter's new total. Cannot fail, so a job calls
-    /// it last, once its events are written.
-    fn add(
-        &mut self,
-        article_id: i32,
-        counter: &str,
-        delta: i64,
-        at: NaiveDateTime,
-        bucket: Bucket,
-    ) -> i64 {
+    /// Adds a reaction made `at` (or taken back, `delta` -1) to its counter
+    /// and to the buckets of its hour and day; returns the counter's new
+    /// total. Cannot fail, so a job calls it last, once its events are
+    /// written.
+    fn add_reaction(&mut self, article_id: i32, kind: &str, delta: i64, at: NaiveDateTime) -> i64 {
         let (hour, day) = periods(at);
         for (buckets, period) in [(&mut self.hours, hour), (&mut self.days, day)] {
-            let sum = buckets.entry((period, article_id)).or_default();
-            sum.views += bucket.views;
-            sum.reactions += bucket.reactions;
+            *buckets.entry((period, article_id)).or_default() += delta as i32;
         }
         let seen = self
             .counters
-            .entry((article_id, counter.to_string()))
+            .entry((article_id, kind.to_string()))
             .or_insert(Counter {
                 stored: 0,
                 added: 0,
@@ -225,36 +345,60 @@ impl Tally {
 }
 
 impl Batch for Tally {
-    /// Writes the queued views, then adds the batch's sums to the stored
-    /// rows, skipping articles deleted in the same batch (their rows went
-    /// with them).
-    fn finish(mut self, conn: &mut SqliteConnection) -> StoreResult<()> {
+    type Carry = Uncounted;
+
+    fn resume(uncounted: Uncounted) -> Self {
+        Self {
+            uncounted,
+            ..Self::default()
+        }
+    }
+
+    fn due_in(uncounted: &Uncounted) -> Option<Duration> {
+        uncounted.due_in()
+    }
+
+    /// Writes the queued views, then adds the batch's reactions to the
+    /// stored rows, skipping articles deleted in the same batch (their rows
+    /// went with them), and counts the views when they are due.
+    fn finish(mut self, conn: &mut SqliteConnection) -> StoreResult<Uncounted> {
         self.write_views(conn)?;
         let mut touched: Vec<i32> = self.counters.keys().map(|(id, _)| *id).collect();
         touched.extend(self.hours.keys().map(|(_, id)| *id));
         touched.sort_unstable();
         touched.dedup();
-        if touched.is_empty() {
-            return Ok(());
+        if !touched.is_empty() {
+            let existing: HashSet<i32> = articles::table
+                .filter(articles::id.in_ids(&touched))
+                .select(articles::id)
+                .load::<i32>(conn)?
+                .into_iter()
+                .collect();
+            let counts: Vec<_> = self
+                .counters
+                .iter()
+                .filter(|((id, _), seen)| seen.added != 0 && existing.contains(id))
+                .map(|((id, counter), seen)| (id, counter, seen.added))
+                .collect();
+            if !counts.is_empty() {
+                JsonRows::new(ADD_TO_COUNTS, &counts).run(conn)?;
+            }
+            add_to_buckets(conn, ADD_TO_HOURS, &self.hours, &existing)?;
+            add_to_buckets(conn, ADD_TO_DAYS, &self.days, &existing)?;
         }
-        let existing: HashSet<i32> = articles::table
-            .filter(articles::id.in_ids(&touched))
-            .select(articles::id)
-            .load::<i32>(conn)?
-            .into_iter()
-            .collect();
-        let counts: Vec<_> = self
-            .counters
-            .iter()
-            .filter(|((id, _), seen)| seen.added != 0 && existing.contains(id))
-            .map(|((id, counter), seen)| (id, counter, seen.added))
-            .collect();
-        if !counts.is_empty() {
-            JsonRows::new(ADD_TO_COUNTS, &counts).run(conn)?;
+        let mut uncounted = self.uncounted;
+        for (id, seen) in self.view_totals {
+            *uncounted.views.entry(id).or_default() += seen.added;
         }
-        add_to_buckets(conn, ADD_TO_HOURS, &self.hours, &existing)?;
-        add_to_buckets(conn, ADD_TO_DAYS, &self.days, &existing)?;
-        Ok(())
+        if uncounted.due() {
+            uncounted = Uncounted {
+                from: Some(count_views(conn)?),
+                views: HashMap::new(),
+                counted_at: Some(Instant::now()),
+                ..uncounted
+            };
+        }
+        Ok(uncounted)
     }
 }
 
@@ -327,8 +471,8 @@ impl Viewable {
     }
 }
 
-/// The ids of these reader keys, registering those not seen before; two
-/// statements at most, plus one for new readers.
+/// The ids of these reader keys, registering those not seen before; one
+/// query, and two statements more when some are new.
 fn reader_ids(conn: &mut SqliteConnection, keys: &[&str]) -> StoreResult<HashMap<String, i32>> {
     let find = |conn: &mut SqliteConnection, keys: &[&str]| -> StoreResult<Vec<(String, i32)>> {
         Ok(readers::table
@@ -350,44 +494,44 @@ fn reader_ids(conn: &mut SqliteConnection, keys: &[&str]) -> StoreResult<HashMap
 }
 
 impl Tally {
-    /// Reads the stored totals of `counter` for the articles this batch has
-    /// not touched yet, with one query (see [`Tally::count`]).
-    fn load_counts(
+    /// Reads the view totals of the articles this batch has not counted
+    /// views of yet, with one query, adding the views not yet counted.
+    fn load_view_totals(
         &mut self,
         conn: &mut SqliteConnection,
         article_ids: &[i32],
-        counter: &str,
     ) -> StoreResult<()> {
         let unseen: Vec<i32> = article_ids
             .iter()
             .copied()
-            .filter(|id| !self.counters.contains_key(&(*id, counter.to_string())))
+            .filter(|id| !self.view_totals.contains_key(id))
             .collect();
         if unseen.is_empty() {
             return Ok(());
         }
         let stored: HashMap<i32, i64> = article_counts::table
-            .filter(article_counts::counter.eq(counter))
+            .filter(article_counts::counter.eq(VIEW_COUNTER))
             .filter(article_counts::article_id.in_ids(&unseen))
             .select((article_counts::article_id, article_counts::count))
             .load::<(i32, i64)>(conn)?
             .into_iter()
             .collect();
         for id in unseen {
-            let stored = stored.get(&id).copied().unwrap_or(0);
-            self.counters
-                .insert((id, counter.to_string()), Counter { stored, added: 0 });
+            let stored = stored.get(&id).copied().unwrap_or(0)
+                + self.uncounted.views.get(&id).copied().unwrap_or(0);
+            self.view_totals.insert(id, Counter { stored, added: 0 });
         }
         Ok(())
     }
 
-    /// Writes the queued views with one statement, after one lookup each of
-    /// their articles, their readers and the articles' view totals.
+    /// Appends the queued views with one statement, after one lookup each
+    /// of their articles, their readers and the articles' view totals.
     fn write_views(&mut self, conn: &mut SqliteConnection) -> StoreResult<()> {
         let queued = std::mem::take(&mut self.views);
         if queued.is_empty() {
             return Ok(());
         }
+        self.uncounted.sync(conn)?;
         let viewable = Viewable::load(conn, &queued)?;
         let mut keys: Vec<&str> = queued
             .iter()
@@ -401,18 +545,16 @@ impl Tally {
             .map(|queued| viewable.id(&queued.view.article, queued.view.visible_at))
             .collect();
         let ids: Vec<i32> = found.iter().flatten().copied().collect();
-        self.load_counts(conn, &ids, VIEW_COUNTER)?;
+        self.load_view_totals(conn, &ids)?;
         let mut rows = Vec::with_capacity(ids.len());
         for (QueuedView { view, outcome }, article_id) in queued.into_iter().zip(found) {
             let Some(article_id) = article_id else {
                 let _ = outcome.set(ViewOutcome::NotFound);
                 continue;
             };
-            let one = Bucket {
-                views: 1,
-                reactions: 0,
-            };
-            let views = self.add(article_id, VIEW_COUNTER, 1, view.at, one);
+            let total = self.view_totals.get_mut(&article_id).expect("loaded above");
+            total.added += 1;
+            let views = total.stored + total.added;
             let _ = outcome.set(ViewOutcome::Counted { article_id, views });
             let reader_id = view.reader.and_then(|key| readers.get(&key).copied());
             rows.push((article_id, reader_id, timestamp(view.at)));
@@ -470,13 +612,9 @@ pub fn add_reaction(
             count,
         });
     }
-    let reaction = Bucket {
-        views: 0,
-        reactions: 1,
-    };
     Ok(ReactionOutcome {
         changed: true,
-        count: tally.add(article_id, kind, 1, at, reaction),
+        count: tally.add_reaction(article_id, kind, 1, at),
     })
 }
 
@@ -505,13 +643,9 @@ pub fn remove_reaction(
     let Some(at) = removed else {
         return Ok(unchanged);
     };
-    let reaction = Bucket {
-        views: 0,
-        reactions: -1,
-    };
     Ok(ReactionOutcome {
         changed: true,
-        count: tally.add(article_id, kind, -1, at, reaction),
+        count: tally.add_reaction(article_id, kind, -1, at),
     })
 }
 

@@ -32,7 +32,7 @@ use diesel::sqlite::SqliteConnection;
 use diesel::{Connection, QueryResult, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
-use self::engagement::Tally;
+use self::engagement::{Tally, Uncounted};
 use self::writer::{Durability, Writer};
 
 /// The migrations in `migrations/`, compiled into the binary.
@@ -192,8 +192,20 @@ pub struct Db {
 
 impl Db {
     /// Opens (creating if needed) the database at `path`, switches it to WAL,
-    /// applies any pending migrations and starts the writer.
+    /// applies any pending migrations and starts the writer. View totals are
+    /// written with the views.
     pub fn open(path: &Path, readers: u32) -> anyhow::Result<Self> {
+        Self::open_with_view_lag(path, readers, Duration::ZERO)
+    }
+
+    /// [`Db::open`], with view totals and buckets that may trail the views
+    /// by up to `view_lag` (counted a few times a second rather than with
+    /// every commit, which a busy writer can ill afford).
+    pub fn open_with_view_lag(
+        path: &Path,
+        readers: u32,
+        view_lag: Duration,
+    ) -> anyhow::Result<Self> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("creating the database folder {}", parent.display()))?;
@@ -215,6 +227,9 @@ impl Db {
         if indexed > 0 {
             tracing::info!(articles = indexed, "indexed stored articles for search");
         }
+        let counted = engagement::count_views(&mut setup)
+            .context("counting the views stored after the last count")?;
+        tracing::debug!(through = counted, "view totals are up to date");
         refresh_statistics(&mut setup).context("refreshing the query planner's statistics")?;
         drop(setup);
 
@@ -242,6 +257,7 @@ impl Db {
                 Ok(conn)
             }),
             durability,
+            Uncounted::with_lag(view_lag),
         )
         .context("starting the writer")?;
         Ok(Self { read, writer })

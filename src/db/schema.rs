@@ -118,6 +118,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    view_tally (id) {
+        id -> Integer,
+        counted_through -> Integer,
+    }
+}
+
+diesel::table! {
     view_purges (article_id) {
         article_id -> Integer,
         last_view_id -> Integer,
@@ -168,5 +175,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     search_pending,
     tags,
     view_purges,
+    view_tally,
     views,
 );

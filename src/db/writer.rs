@@ -20,7 +20,9 @@ use std::fs::File;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, Sender, SyncSender, TrySendError, channel, sync_channel};
+use std::sync::mpsc::{
+    Receiver, RecvTimeoutError, Sender, SyncSender, TrySendError, channel, sync_channel,
+};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -37,15 +39,30 @@ pub const QUEUE_CAPACITY: usize = 10_000;
 const MAX_BATCH: usize = 1_000;
 
 /// What the jobs of one transaction share, written once before it commits.
-pub trait Batch: Default + 'static {
+pub trait Batch: Sized + 'static {
+    /// What a batch leaves for the next one (work it put off, say). A batch
+    /// that fails loses it: the next one then starts from the carry the
+    /// writer started with.
+    type Carry: Clone + Send + 'static;
+    /// A batch that takes over what the last one left.
+    fn resume(carried: Self::Carry) -> Self;
     /// Writes what the batch's jobs gathered; an error rolls back the batch.
-    fn finish(self, conn: &mut SqliteConnection) -> StoreResult<()>;
+    /// Returns what to leave for the next batch.
+    fn finish(self, conn: &mut SqliteConnection) -> StoreResult<Self::Carry>;
+    /// How soon a batch must run, with or without jobs, for the work
+    /// `carried` puts off; `None` when it puts off nothing.
+    fn due_in(carried: &Self::Carry) -> Option<Duration>;
 }
 
 /// No shared state.
 impl Batch for () {
+    type Carry = ();
+    fn resume((): ()) -> Self {}
     fn finish(self, _: &mut SqliteConnection) -> StoreResult<()> {
         Ok(())
+    }
+    fn due_in((): &()) -> Option<Duration> {
+        None
     }
 }
 
@@ -61,6 +78,8 @@ pub enum Durability {
     SyncWal { wal: PathBuf, checkpoint: Open },
 }
 
+/// How long the writer waits before it retries carried-over work that failed.
+const RETRY_AFTER_FAILURE: Duration = Duration::from_millis(500);
 /// How often the log is copied into the database while writes come in.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 /// Log length (in pages) past which the writer is asked to let it restart.
@@ -92,7 +111,7 @@ impl<B> Clone for Writer<B> {
 impl<B: Batch> Writer<B> {
     /// Starts the writer thread over connections made by `open`, and the
     /// thread that makes its commits durable.
-    pub fn start(open: Open, durability: Durability) -> std::io::Result<Self> {
+    pub fn start(open: Open, durability: Durability, fresh: B::Carry) -> std::io::Result<Self> {
         let (queue, jobs) = sync_channel(QUEUE_CAPACITY);
         let (committed, to_sync) = channel();
         let log = Arc::new(Log::default());
@@ -114,7 +133,7 @@ impl<B: Batch> Writer<B> {
         let taken = Arc::clone(&queued);
         thread::Builder::new()
             .name("frontpage-writer".into())
-            .spawn(move || run(&jobs, &open, &committed, &log, &taken))?;
+            .spawn(move || run(&jobs, &open, &committed, &log, &taken, fresh))?;
         Ok(Self { queue, queued })
     }
 
@@ -195,9 +214,28 @@ fn run<B: Batch>(
     committed: &Sender<Vec<Delivery>>,
     log: &Log,
     queued: &AtomicUsize,
+    fresh: B::Carry,
 ) {
     let mut conn: Option<SqliteConnection> = None;
-    while let Ok(first) = jobs.recv() {
+    let mut carried = fresh.clone();
+    let mut open_queue = true;
+    while open_queue {
+        // A batch of no jobs, when the work carried over is due first (or
+        // when the queue closes with work carried over).
+        let first = match B::due_in(&carried) {
+            None => match jobs.recv() {
+                Ok(job) => Some(job),
+                Err(_) => break,
+            },
+            Some(wait) => match jobs.recv_timeout(wait) {
+                Ok(job) => Some(job),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => {
+                    open_queue = false;
+                    None
+                }
+            },
+        };
         if let Some(writer) = conn.as_mut()
             && log.restart.load(Ordering::Relaxed)
         {
@@ -210,8 +248,10 @@ fn run<B: Batch>(
                 Err(error) => tracing::warn!(%error, "the writer's checkpoint failed"),
             }
         }
-        let mut batch = vec![first];
-        batch.extend(jobs.try_iter().take(MAX_BATCH - 1));
+        let mut batch: Vec<Job<B>> = first.into_iter().collect();
+        if !batch.is_empty() {
+            batch.extend(jobs.try_iter().take(MAX_BATCH - 1));
+        }
         queued.fetch_sub(batch.len(), Ordering::Relaxed);
         let writer = match conn.as_mut() {
             Some(writer) => writer,
@@ -227,7 +267,7 @@ fn run<B: Batch>(
         let mut deliveries = Vec::with_capacity(batch.len());
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             writer.immediate_transaction(|conn| {
-                let mut shared = B::default();
+                let mut shared = B::resume(std::mem::replace(&mut carried, fresh.clone()));
                 for job in batch {
                     deliveries.push(job(conn, &mut shared));
                 }
@@ -235,7 +275,12 @@ fn run<B: Batch>(
             })
         }));
         let commit = match outcome {
-            Ok(Ok(())) => {
+            Ok(Ok(carry)) => {
+                carried = carry;
+                if deliveries.is_empty() {
+                    // Nobody waits on it: the next sync covers it.
+                    continue;
+                }
                 if let Err(unsent) = committed.send(deliveries) {
                     deliver(unsent.0, &Err("the sync thread has stopped".into()));
                 }
@@ -250,6 +295,14 @@ fn run<B: Batch>(
                 Err("a write in the same batch failed".to_string())
             }
         };
+        if deliveries.is_empty()
+            && let Err(cause) = &commit
+        {
+            // Only carried-over work failed, and it is due again at once:
+            // give whatever failed (a full disk, say) a moment.
+            tracing::warn!(cause, "deferred writes failed; retrying shortly");
+            thread::sleep(RETRY_AFTER_FAILURE);
+        }
         deliver(deliveries, &commit);
     }
 }
@@ -403,6 +456,7 @@ mod tests {
         let writer: Writer<()> = Writer::start(
             Box::new(move || Ok(SqliteConnection::establish(&url).unwrap())),
             Durability::Commit,
+            (),
         )
         .unwrap();
         let (done, results) = mpsc::channel();

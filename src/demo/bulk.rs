@@ -16,7 +16,7 @@ use rand::{Rng, SeedableRng};
 use super::{CATEGORIES, is_empty, seed_taxonomy};
 use crate::content::Status;
 use crate::db::article_writes::{self, ArticleWrite, PublishTime, SlugChoice};
-use crate::db::engagement::{VIEW_COUNTER, periods};
+use crate::db::engagement::{self, VIEW_COUNTER, periods};
 use crate::db::schema::{article_counts, engagement_days, engagement_hours, readers, views};
 use crate::db::{self, Db, StoreResult, search};
 
@@ -242,6 +242,9 @@ fn flush(
     totals: Vec<(i32, i64)>,
 ) -> anyhow::Result<()> {
     db.write_blocking(move |conn| {
+        // These views come with their totals and buckets: count any that
+        // came before them, then mark these counted too.
+        engagement::count_views(conn)?;
         let values: Vec<_> = rows
             .iter()
             .map(|(article, reader, at)| {
@@ -273,7 +276,7 @@ fn flush(
                 .values(chunk)
                 .execute(conn)?;
         }
-        Ok(())
+        engagement::mark_views_counted(conn)
     })?;
     Ok(())
 }

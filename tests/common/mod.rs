@@ -34,6 +34,7 @@ pub fn config_with(dir: &TempDir, demo: bool, extra: &[(&str, &str)]) -> Config 
         ("FRONTPAGE_RATE_LIMIT_PER_MIN", "0".to_string()),
         ("FRONTPAGE_RANKING_CACHE_SECS", "0".to_string()),
         ("FRONTPAGE_RESPONSE_CACHE_SECS", "0".to_string()),
+        ("FRONTPAGE_VIEW_TOTALS_LAG_MS", "0".to_string()),
     ];
     pairs.retain(|(name, _)| !extra.iter().any(|(other, _)| other == name));
     pairs.extend(extra.iter().map(|(name, value)| (*name, value.to_string())));
