@@ -41,10 +41,13 @@ pub const MAX_TAG: usize = super::input::MAX_NAME;
 }))]
 pub struct ArticleInput {
     /// URL slug; derived from the title when absent.
+    #[schema(pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 200)]
     pub slug: Option<String>,
     /// Headline, 1 to 300 characters.
+    #[schema(min_length = 1, max_length = 300)]
     pub title: String,
     /// Teaser, up to 1000 characters; derived from the body when absent.
+    #[schema(max_length = 1000)]
     pub summary: Option<String>,
     /// Body as HTML; sanitised on the way in. Give this or `body_markdown`.
     pub body_html: Option<String>,
@@ -57,11 +60,15 @@ pub struct ArticleInput {
     /// Lead image, an absolute http(s) URL.
     pub image_url: Option<String>,
     /// Category slug; the category must exist.
+    #[schema(pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 100)]
     pub category: String,
-    /// Tag slugs or names (up to 20); unknown tags are created.
+    /// Tag slugs or names (up to 20, each up to 100 characters); unknown
+    /// tags are created.
     #[serde(default)]
+    #[schema(max_items = 20)]
     pub tags: Vec<String>,
     /// Author slug; the author must exist.
+    #[schema(pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 100)]
     pub author: Option<String>,
     /// `draft` (the default) or `published`.
     #[schema(inline)]

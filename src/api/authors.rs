@@ -65,8 +65,10 @@ pub struct AuthorListResponse {
 #[schema(example = json!({"name": "Mara Ellison", "bio": "Covers shipping and trade."}))]
 pub struct AuthorInput {
     /// URL slug; derived from the name when absent.
+    #[schema(pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 100)]
     pub slug: Option<String>,
     /// Display name, 1 to 100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     /// A short biography, up to 2000 characters.
     pub bio: Option<String>,

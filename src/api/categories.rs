@@ -159,8 +159,10 @@ pub async fn get_category(state: Data<AppState>, slug: Path<String>) -> AppResul
 #[schema(example = json!({"name": "World", "parent": "news"}))]
 pub struct CategoryInput {
     /// URL slug; derived from the name when absent.
+    #[schema(pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 100)]
     pub slug: Option<String>,
     /// Display name, 1 to 100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     /// Slug of the parent category; a root when absent.
     pub parent: Option<String>,

@@ -83,7 +83,12 @@ impl FromRequest for Limited {
 pub struct ViewInput {
     /// The anonymous reader id the client keeps (1-64 of `A-Za-z0-9_-`), so
     /// that recommendations can learn from it.
-    #[schema(example = "r-4f1c2b")]
+    #[schema(
+        example = "r-4f1c2b",
+        pattern = "^[A-Za-z0-9_-]{1,64}$",
+        min_length = 1,
+        max_length = 64
+    )]
     pub reader: Option<String>,
 }
 
@@ -110,7 +115,12 @@ pub struct ViewResponse {
 #[serde(deny_unknown_fields)]
 pub struct ReactionInput {
     /// The anonymous reader id the client keeps (1-64 of `A-Za-z0-9_-`).
-    #[schema(example = "r-4f1c2b")]
+    #[schema(
+        example = "r-4f1c2b",
+        pattern = "^[A-Za-z0-9_-]{1,64}$",
+        min_length = 1,
+        max_length = 64
+    )]
     pub reader: String,
 }
 

@@ -273,8 +273,8 @@ impl Feed {
 }
 
 /// JSON Feed 1.1 (<https://jsonfeed.org/version/1.1>).
-#[derive(Serialize)]
-struct JsonFeed<'a> {
+#[derive(Serialize, ToSchema)]
+pub struct JsonFeed<'a> {
     version: &'static str,
     title: &'a str,
     description: &'a str,
@@ -283,8 +283,9 @@ struct JsonFeed<'a> {
     items: Vec<JsonFeedItem<'a>>,
 }
 
-#[derive(Serialize)]
-struct JsonFeedItem<'a> {
+/// One item of a JSON Feed: an article.
+#[derive(Serialize, ToSchema)]
+pub struct JsonFeedItem<'a> {
     id: &'a str,
     url: &'a str,
     title: &'a str,
@@ -296,12 +297,14 @@ struct JsonFeedItem<'a> {
     date_published: Option<String>,
     date_modified: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(required = false)]
     authors: Vec<JsonFeedAuthor<'a>>,
     tags: Vec<&'a str>,
 }
 
-#[derive(Serialize)]
-struct JsonFeedAuthor<'a> {
+/// An author of a JSON Feed item.
+#[derive(Serialize, ToSchema)]
+pub struct JsonFeedAuthor<'a> {
     name: &'a str,
 }
 
@@ -357,7 +360,7 @@ fn newest(
         (status = 200, description = "The feed", content(
             (String = "application/rss+xml"),
             (String = "application/atom+xml"),
-            (String = "application/feed+json"),
+            (JsonFeed = "application/feed+json"),
         )),
         (status = 404, description = "The extension is not rss, atom or json", body = Problem, content_type = "application/problem+json"),
     )
@@ -389,7 +392,7 @@ pub async fn latest_feed(state: Data<AppState>, path: Path<FeedPath>) -> AppResu
         (status = 200, description = "The feed", content(
             (String = "application/rss+xml"),
             (String = "application/atom+xml"),
-            (String = "application/feed+json"),
+            (JsonFeed = "application/feed+json"),
         )),
         (status = 404, description = "No category has this slug, or the extension is not rss, atom or json", body = Problem, content_type = "application/problem+json"),
     )
@@ -425,7 +428,7 @@ pub async fn category_feed(
         (status = 200, description = "The feed", content(
             (String = "application/rss+xml"),
             (String = "application/atom+xml"),
-            (String = "application/feed+json"),
+            (JsonFeed = "application/feed+json"),
         )),
         (status = 404, description = "The extension is not rss, atom or json", body = Problem, content_type = "application/problem+json"),
     )

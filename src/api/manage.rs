@@ -227,8 +227,8 @@ pub struct BulkResponse {
 /// twice changes nothing the second time. At most 10,000 lines and 32 MiB.
 #[utoipa::path(
     tag = "articles",
-    request_body(content = String, content_type = "application/x-ndjson",
-        description = "One ArticleInput JSON object per line"),
+    request_body(content = Vec<ArticleInput>, content_type = "application/x-ndjson",
+        description = "One ArticleInput JSON object per line (the schema describes the lines as an array)"),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Every line was processed; see the counts", body = BulkResponse),

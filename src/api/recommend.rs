@@ -111,7 +111,12 @@ pub struct RecommendationResponse {
 #[into_params(parameter_in = Query)]
 pub struct RecommendationQuery {
     /// The anonymous reader id the client keeps (1-64 of `A-Za-z0-9_-`).
-    #[param(example = "r-4f1c2b")]
+    #[param(
+        example = "r-4f1c2b",
+        pattern = "^[A-Za-z0-9_-]{1,64}$",
+        min_length = 1,
+        max_length = 64
+    )]
     pub reader: Option<String>,
     /// The article being read (id or slug): left out of the list, and its
     /// readers' next reads weigh most.

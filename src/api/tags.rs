@@ -59,8 +59,10 @@ pub struct TagListResponse {
 #[serde(deny_unknown_fields)]
 pub struct TagInput {
     /// URL slug; derived from the name when absent.
+    #[schema(pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 100)]
     pub slug: Option<String>,
     /// Display name, 1 to 100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
 }
 
