@@ -327,3 +327,25 @@ impl From<StoreError> for ApiError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use actix_web::ResponseError;
+    use actix_web::http::header;
+
+    use super::ApiError;
+    use crate::db::StoreError;
+
+    #[test]
+    fn a_busy_store_is_a_503_problem_with_retry_after() {
+        let response =
+            ApiError::from(StoreError::Busy("the write queue is full".into())).error_response();
+        assert_eq!(response.status().as_u16(), 503);
+        let headers = response.headers();
+        assert_eq!(headers.get(header::RETRY_AFTER).unwrap(), "1");
+        assert_eq!(
+            headers.get(header::CONTENT_TYPE).unwrap(),
+            "application/problem+json"
+        );
+    }
+}

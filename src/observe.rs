@@ -157,6 +157,8 @@ struct StoreGauges {
     max_connections: IntGauge,
     queued_writes: IntGauge,
     max_queued_writes: IntGauge,
+    pending_reads: IntGauge,
+    max_pending_reads: IntGauge,
 }
 
 impl StoreGauges {
@@ -172,6 +174,11 @@ impl StoreGauges {
             "Most read connections the pool opens.",
         )?;
         max_connections.set(i64::from(db.read_pool_size()));
+        let max_pending_reads = gauge(
+            "frontpage_read_queue_capacity",
+            "Reads waiting or running before new ones are refused with 503.",
+        )?;
+        max_pending_reads.set(db.max_pending_reads() as i64);
         Ok(Self {
             db,
             connections: gauge("frontpage_db_read_connections", "Read connections open.")?,
@@ -185,16 +192,23 @@ impl StoreGauges {
                 "Writes (views, reactions, edits) waiting for the writer.",
             )?,
             max_queued_writes,
+            pending_reads: gauge(
+                "frontpage_read_queue_length",
+                "Reads (lists, searches, feeds) waiting for a connection or running.",
+            )?,
+            max_pending_reads,
         })
     }
 
-    fn gauges(&self) -> [&IntGauge; 5] {
+    fn gauges(&self) -> [&IntGauge; 7] {
         [
             &self.connections,
             &self.idle,
             &self.max_connections,
             &self.queued_writes,
             &self.max_queued_writes,
+            &self.pending_reads,
+            &self.max_pending_reads,
         ]
     }
 }
@@ -209,6 +223,7 @@ impl Collector for StoreGauges {
         self.connections.set(i64::from(connections));
         self.idle.set(i64::from(idle));
         self.queued_writes.set(self.db.queued_writes() as i64);
+        self.pending_reads.set(self.db.pending_reads() as i64);
         self.gauges()
             .into_iter()
             .flat_map(|g| g.collect())

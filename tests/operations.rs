@@ -100,6 +100,8 @@ async fn metrics_count_requests_by_route_and_show_the_store_and_caches() {
     )));
     assert_eq!(sample("frontpage_write_queue_length "), 0.0);
     assert!(sample("frontpage_db_read_connections_max ") >= 1.0);
+    assert_eq!(sample("frontpage_read_queue_length "), 0.0);
+    assert!(sample("frontpage_read_queue_capacity ") >= 64.0);
     // The second and third reads of the article were served from memory.
     assert!(sample(r#"frontpage_cache_lookups_total{cache="responses",result="hit"}"#) >= 2.0);
     assert!(sample(r#"frontpage_cache_lookups_total{cache="responses",result="miss"}"#) >= 1.0);
@@ -191,4 +193,53 @@ async fn every_answer_forbids_sniffing_and_html_pages_restrict_what_they_load() 
     );
     let json = send(&app, get("/healthz")).await;
     assert_eq!(json.header("content-security-policy"), None);
+}
+
+#[actix_web::test]
+async fn reads_past_the_queue_bound_are_refused_at_once_and_the_rest_complete() {
+    use std::sync::{Arc, Mutex, mpsc};
+
+    use frontpage::db::{Db, StoreError};
+
+    let dir = tempfile::TempDir::new().unwrap();
+    let db = Db::open(&dir.path().join("queue.db"), 1).unwrap();
+    let bound = db.max_pending_reads();
+    // One read holds the only connection until released; the others wait
+    // for it, filling the queue.
+    let (release, released) = mpsc::channel::<()>();
+    let released = Arc::new(Mutex::new(released));
+    let holder = actix_web::rt::spawn({
+        let db = db.clone();
+        async move {
+            db.read(move |_| {
+                released.lock().unwrap().recv().unwrap();
+                Ok(())
+            })
+            .await
+        }
+    });
+    while db.pending_reads() < 1 {
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let waiting: Vec<_> = (1..bound)
+        .map(|_| {
+            let db = db.clone();
+            actix_web::rt::spawn(async move { db.read(|_| Ok(())).await })
+        })
+        .collect();
+    while db.pending_reads() < bound {
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+
+    let refused = db.read(|_| Ok(())).await;
+    assert!(
+        matches!(refused, Err(StoreError::Busy(_))),
+        "a read past the bound was not refused: {refused:?}"
+    );
+    release.send(()).unwrap();
+    holder.await.unwrap().unwrap();
+    for read in waiting {
+        read.await.unwrap().unwrap();
+    }
+    assert_eq!(db.pending_reads(), 0);
 }

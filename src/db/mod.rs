@@ -23,6 +23,8 @@ pub mod taxonomy;
 pub mod writer;
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -40,8 +42,43 @@ pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
 /// How long a connection waits for SQLite's write lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long a request waits for a pooled connection before it is told to retry.
-const POOL_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a read waits for a pooled connection before it is told to retry.
+const POOL_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a short lookup waits for a pooled connection: it waits on an
+/// async worker, which answers nothing else meanwhile.
+const LOOKUP_TIMEOUT: Duration = Duration::from_millis(250);
+/// Reads that may be waiting for a connection or running, per connection;
+/// past that, a read is refused at once (503) rather than queued.
+const PENDING_READS_PER_CONNECTION: usize = 64;
+
+/// Counts the reads handed to the blocking pool and refuses new ones past a
+/// bound, so that a flood of slow reads cannot queue without limit.
+struct ReadQueue {
+    pending: AtomicUsize,
+    max: usize,
+}
+
+/// A read's place in the [`ReadQueue`], given back when dropped.
+struct ReadTicket(Arc<ReadQueue>);
+
+impl ReadQueue {
+    fn enter(queue: &Arc<Self>) -> StoreResult<ReadTicket> {
+        let pending = queue.pending.fetch_add(1, Ordering::AcqRel);
+        let ticket = ReadTicket(Arc::clone(queue));
+        if pending >= queue.max {
+            return Err(StoreError::Busy(format!(
+                "{pending} reads are already waiting"
+            )));
+        }
+        Ok(ticket)
+    }
+}
+
+impl Drop for ReadTicket {
+    fn drop(&mut self) {
+        self.0.pending.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 type SqlitePool = Pool<ConnectionManager<SqliteConnection>>;
 
@@ -187,6 +224,7 @@ fn refresh_statistics(conn: &mut SqliteConnection) -> QueryResult<()> {
 #[derive(Clone)]
 pub struct Db {
     read: SqlitePool,
+    read_queue: Arc<ReadQueue>,
     writer: Writer<Tally>,
 }
 
@@ -260,7 +298,15 @@ impl Db {
             Uncounted::with_lag(view_lag),
         )
         .context("starting the writer")?;
-        Ok(Self { read, writer })
+        let read_queue = Arc::new(ReadQueue {
+            pending: AtomicUsize::new(0),
+            max: readers.max(1) as usize * PENDING_READS_PER_CONNECTION,
+        });
+        Ok(Self {
+            read,
+            read_queue,
+            writer,
+        })
     }
 
     /// True when the database answers and no migration is pending.
@@ -279,8 +325,10 @@ impl Db {
         F: FnOnce(&mut SqliteConnection) -> StoreResult<T> + Send + 'static,
         T: Send + 'static,
     {
+        let ticket = ReadQueue::enter(&self.read_queue)?;
         let pool = self.read.clone();
         blocking(move || {
+            let _ticket = ticket;
             let mut conn = pool.get()?;
             work(&mut conn)
         })
@@ -296,7 +344,7 @@ impl Db {
     where
         F: FnOnce(&mut SqliteConnection) -> StoreResult<T>,
     {
-        let mut conn = self.read.get()?;
+        let mut conn = self.read.get_timeout(LOOKUP_TIMEOUT)?;
         let conn: &mut SqliteConnection = &mut conn;
         conn.transaction(work)
     }
@@ -321,6 +369,17 @@ impl Db {
     /// The most read connections the pool opens.
     pub fn read_pool_size(&self) -> u32 {
         self.read.max_size()
+    }
+
+    /// Reads waiting for a connection or running (see [`Db::read`]).
+    pub fn pending_reads(&self) -> usize {
+        self.read_queue.pending.load(Ordering::Acquire)
+    }
+
+    /// Most reads that may wait or run at once; past that [`Db::read`] is
+    /// `Busy` at once.
+    pub fn max_pending_reads(&self) -> usize {
+        self.read_queue.max
     }
 
     /// Writes waiting for the writer.
