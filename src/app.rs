@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_cors::Cors;
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::Service;
 use actix_web::dev::{ResourceDef, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, header};
@@ -299,6 +299,7 @@ pub fn app(
         .wrap(from_fn(http_cache::after_compress))
         .wrap(cors)
         .wrap(from_fn(security_headers))
+        .wrap(from_fn(limit_uri))
         .wrap(metrics)
         .wrap(from_fn(observe::request_log))
 }
@@ -308,6 +309,27 @@ pub fn app(
 const HTML_POLICY: &str = "default-src 'self'; script-src 'self'; \
     style-src 'self' 'unsafe-inline'; img-src 'self' data: https:; \
     object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+
+/// Longest request target (path and query) served. Actix-web itself refuses
+/// request heads over 128 KiB (431) and more than 96 headers (400).
+pub const MAX_URI: usize = 8 * 1024;
+
+/// Refuses request targets over [`MAX_URI`] with a 414 problem before any
+/// route parses them.
+async fn limit_uri(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let target = req
+        .uri()
+        .path_and_query()
+        .map_or(0, |target| target.as_str().len());
+    if target > MAX_URI {
+        let response = actix_web::ResponseError::error_response(&ApiError::UriTooLong(MAX_URI));
+        return Ok(req.into_response(response).map_into_right_body());
+    }
+    Ok(next.call(req).await?.map_into_left_body())
+}
 
 /// `X-Content-Type-Options: nosniff` on every response, and a restrictive
 /// `Content-Security-Policy` on HTML pages that do not set their own.

@@ -108,6 +108,12 @@ pub enum ApiError {
     /// The body is over the limit for this route.
     #[error("payload too large")]
     PayloadTooLarge(usize),
+    /// The body did not arrive within this many seconds.
+    #[error("request timeout")]
+    BodyTimeout(u64),
+    /// The request target (path and query) is over this many bytes.
+    #[error("URI too long")]
+    UriTooLong(usize),
     /// The body is not in a media type this route reads.
     #[error("unsupported media type")]
     UnsupportedMediaType(&'static str),
@@ -174,6 +180,18 @@ impl ApiError {
                 "payload-too-large",
                 "Payload too large",
                 format!("The body is over this route's limit of {limit} bytes."),
+                vec![],
+            ),
+            Self::BodyTimeout(seconds) => (
+                "request-timeout",
+                "Request timeout",
+                format!("The body did not arrive within {seconds} s."),
+                vec![],
+            ),
+            Self::UriTooLong(limit) => (
+                "uri-too-long",
+                "URI too long",
+                format!("The path and query are over {limit} bytes."),
                 vec![],
             ),
             Self::UnsupportedMediaType(expected) => (
@@ -247,6 +265,8 @@ impl ResponseError for ApiError {
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            Self::UriTooLong(_) => StatusCode::URI_TOO_LONG,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

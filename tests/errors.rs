@@ -175,6 +175,16 @@ async fn oversized_bodies_are_413_and_other_media_types_415() {
 }
 
 #[actix_web::test]
+async fn request_targets_over_8_kib_are_414_problems() {
+    let (app, _dir) = test_app(false).await;
+    let long = format!("/api/v1/articles?q={}", "a".repeat(8 * 1024));
+    send(&app, get(&long)).await.assert_problem(414, &[]);
+    // Just under the limit, the route answers for itself.
+    let fits = format!("/api/v1/articles/{}", "a".repeat(8 * 1024 - 20));
+    send(&app, get(&fits)).await.assert_problem(404, &[]);
+}
+
+#[actix_web::test]
 async fn taken_slugs_are_409_problems() {
     let (app, _dir) = test_app(false).await;
     seed_categories(&app).await;

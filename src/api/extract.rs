@@ -58,6 +58,10 @@ impl<T: DeserializeOwned> FromRequest for Query<T> {
 
 /// Largest JSON body accepted by admin writes.
 pub const JSON_BODY_LIMIT: usize = 1024 * 1024;
+/// How long a client has to send a whole body once its request head is in
+/// (the head itself must arrive within actix-web's 5 s): a client that
+/// trickles a body gets 408 rather than holding a connection.
+pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A JSON body, read (within [`JSON_BODY_LIMIT`]) but not yet parsed, so that
 /// handlers can check credentials before they judge the content.
@@ -138,17 +142,22 @@ pub async fn read_body(
     if declared.is_some_and(|length| length > limit) {
         return Err(ApiError::PayloadTooLarge(limit));
     }
-    let mut bytes = BytesMut::with_capacity(declared.unwrap_or(0));
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|error| {
-            ApiError::Malformed(format!("The body could not be read: {error}."))
-        })?;
-        if bytes.len() + chunk.len() > limit {
-            return Err(ApiError::PayloadTooLarge(limit));
+    let read = async {
+        let mut bytes = BytesMut::with_capacity(declared.unwrap_or(0));
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|error| {
+                ApiError::Malformed(format!("The body could not be read: {error}."))
+            })?;
+            if bytes.len() + chunk.len() > limit {
+                return Err(ApiError::PayloadTooLarge(limit));
+            }
+            bytes.extend_from_slice(&chunk);
         }
-        bytes.extend_from_slice(&chunk);
-    }
-    Ok(bytes.freeze())
+        Ok(bytes.freeze())
+    };
+    actix_web::rt::time::timeout(BODY_TIMEOUT, read)
+        .await
+        .unwrap_or(Err(ApiError::BodyTimeout(BODY_TIMEOUT.as_secs())))
 }
 
 /// A JSON body that may be left out: no body (and no `Content-Type`) gives
