@@ -1,5 +1,6 @@
-//! Acknowledged means durable: views that got a 200 survive the server being
-//! killed with SIGKILL mid-stream, and the counters still equal the events.
+//! Acknowledged means durable: article writes, views and reactions that got a
+//! 2xx survive the server being killed with SIGKILL mid-stream, nothing is
+//! half-written, and the counters still equal the events.
 //! Runs the real binary on loopback.
 
 use std::io::{self, Read, Write};
@@ -7,13 +8,15 @@ use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
-use frontpage::db::schema::{article_counts, views};
+
+/// The admin key the servers here accept.
+const ADMIN: &str = "durability-admin-token";
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -30,6 +33,7 @@ fn start(db: &Path, port: u16) -> Child {
         .env("FRONTPAGE_BIND_ADDR", format!("127.0.0.1:{port}"))
         .env("FRONTPAGE_RATE_LIMIT_PER_MIN", "0")
         .env("FRONTPAGE_DEMO", "true")
+        .env("FRONTPAGE_ADMIN_TOKEN", ADMIN)
         .env("RUST_LOG", "error")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -45,12 +49,39 @@ fn start(db: &Path, port: u16) -> Child {
 
 /// One HTTP/1.1 request on a fresh connection; the status and the body.
 fn request(port: u16, method: &str, path: &str, body: &str) -> io::Result<(u16, String)> {
+    send_request(port, method, path, body, "")
+}
+
+/// [`request`] with an admin key.
+fn request_as(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: &str,
+    key: &str,
+) -> io::Result<(u16, String)> {
+    send_request(
+        port,
+        method,
+        path,
+        body,
+        &format!("Authorization: Bearer {key}\r\n"),
+    )
+}
+
+fn send_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: &str,
+    extra_headers: &str,
+) -> io::Result<(u16, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     write!(
         stream,
         "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+         {extra_headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )?;
     let mut response = String::new();
@@ -89,67 +120,146 @@ struct Count {
     n: i64,
 }
 
+/// What the clients of one round were told was stored, and what they asked.
+#[derive(Default)]
+struct Acknowledged {
+    articles: Vec<String>,
+    views: u64,
+    view_attempts: u64,
+    reactions: Vec<String>,
+}
+
+/// Drives concurrent writes of every kind until `stop` or a refusal: two
+/// editors creating articles (each with two tags and a body), four readers
+/// posting views of `article`, and two posting reactions to it as new
+/// readers. Returns what was acknowledged.
+fn mixed_writes(port: u16, round: usize, article: u32, stop: &Arc<AtomicBool>) -> Acknowledged {
+    type Client = Box<dyn FnOnce() -> Acknowledged + Send>;
+    let mut clients: Vec<Client> = Vec::new();
+    for editor in 0..2 {
+        let stop = stop.clone();
+        clients.push(Box::new(move || {
+            let mut done = Acknowledged::default();
+            for n in 0.. {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let slug = format!("crash-{round}-{editor}-{n}");
+                let body = serde_json::json!({
+                    "slug": slug, "title": format!("Crash {round} {editor} {n}"),
+                    "category": "news", "status": "published",
+                    "tags": ["Crash test", format!("Round {round}")],
+                    "body_markdown": "A paragraph that search must find.",
+                });
+                match request_as(port, "POST", "/api/v1/articles", &body.to_string(), ADMIN) {
+                    Ok((201, _)) => done.articles.push(slug),
+                    _ => break,
+                }
+            }
+            done
+        }));
+    }
+    for viewer in 0..4 {
+        let stop = stop.clone();
+        clients.push(Box::new(move || {
+            let mut done = Acknowledged::default();
+            let body = format!("{{\"reader\":\"crash-{round}-{viewer}\"}}");
+            let path = format!("/api/v1/articles/{article}/views");
+            while !stop.load(Ordering::Relaxed) {
+                done.view_attempts += 1;
+                match request(port, "POST", &path, &body) {
+                    Ok((200, _)) => done.views += 1,
+                    _ => break,
+                }
+            }
+            done
+        }));
+    }
+    for reactor in 0..2 {
+        let stop = stop.clone();
+        clients.push(Box::new(move || {
+            let mut done = Acknowledged::default();
+            let path = format!("/api/v1/articles/{article}/reactions/very_good");
+            for n in 0.. {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let reader = format!("react-{round}-{reactor}-{n}");
+                let body = format!("{{\"reader\":\"{reader}\"}}");
+                match request(port, "PUT", &path, &body) {
+                    Ok((200, _)) => done.reactions.push(reader),
+                    _ => break,
+                }
+            }
+            done
+        }));
+    }
+    let handles: Vec<_> = clients.into_iter().map(thread::spawn).collect();
+    let mut all = Acknowledged::default();
+    for handle in handles {
+        let done = handle.join().unwrap();
+        all.articles.extend(done.articles);
+        all.views += done.views;
+        all.view_attempts += done.view_attempts;
+        all.reactions.extend(done.reactions);
+    }
+    all
+}
+
+/// A count from the store.
+fn count(conn: &mut SqliteConnection, sql: &str) -> i64 {
+    diesel::sql_query(sql).get_result::<Count>(conn).unwrap().n
+}
+
 #[test]
-fn acknowledged_views_survive_sigkill() {
+fn acknowledged_writes_of_every_kind_survive_sigkill() {
     let dir = tempfile::TempDir::new().unwrap();
     let db = dir.path().join("crash.db");
     let port = free_port();
     let article = 3;
-    for (round, kill_after) in [250u64, 600, 1_100].into_iter().enumerate() {
+    for (round, kill_after) in [250u64, 600, 1_100, 1_700].into_iter().enumerate() {
         let mut server = start(&db, port);
         let before = views_of(port, article);
-        let acknowledged = Arc::new(AtomicU64::new(0));
-        let attempted = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let clients: Vec<_> = (0..8)
-            .map(|client| {
-                let (acknowledged, attempted, stop) =
-                    (acknowledged.clone(), attempted.clone(), stop.clone());
-                thread::spawn(move || {
-                    let body = format!("{{\"reader\":\"crash-{round}-{client}\"}}");
-                    while !stop.load(Ordering::Relaxed) {
-                        attempted.fetch_add(1, Ordering::SeqCst);
-                        match request(
-                            port,
-                            "POST",
-                            &format!("/api/v1/articles/{article}/views"),
-                            &body,
-                        ) {
-                            Ok((200, _)) => {
-                                acknowledged.fetch_add(1, Ordering::SeqCst);
-                            }
-                            _ => break,
-                        }
-                    }
-                })
-            })
-            .collect();
+        let writers = thread::spawn({
+            let stop = stop.clone();
+            move || mixed_writes(port, round, article, &stop)
+        });
         thread::sleep(Duration::from_millis(kill_after));
         server.kill().unwrap(); // SIGKILL
         server.wait().unwrap();
         stop.store(true, Ordering::Relaxed);
-        for client in clients {
-            client.join().unwrap();
-        }
-        let (acknowledged, attempted) = (
-            acknowledged.load(Ordering::SeqCst) as i64,
-            attempted.load(Ordering::SeqCst) as i64,
-        );
+        let acknowledged = writers.join().unwrap();
         assert!(
-            acknowledged > 0,
-            "round {round}: no view was acknowledged before the kill"
+            acknowledged.views > 0 && !acknowledged.articles.is_empty(),
+            "round {round}: too few writes were acknowledged before the kill"
+        );
+        eprintln!(
+            "round {round}: killed after {kill_after} ms with {} articles, {} views and {} reactions acknowledged",
+            acknowledged.articles.len(),
+            acknowledged.views,
+            acknowledged.reactions.len()
         );
 
         let mut server = start(&db, port);
         let after = views_of(port, article);
+        let (views, attempts) = (acknowledged.views as i64, acknowledged.view_attempts as i64);
         assert!(
-            after >= before + acknowledged,
-            "round {round}: lost views: {before} + {acknowledged} acknowledged, {after} stored"
+            after >= before + views,
+            "round {round}: lost views: {before} + {views} acknowledged, {after} stored"
         );
         assert!(
-            after <= before + attempted,
+            after <= before + attempts,
             "round {round}: more views than requests"
         );
+        for slug in &acknowledged.articles {
+            let (status, body) =
+                request(port, "GET", &format!("/api/v1/articles/{slug}"), "").unwrap();
+            assert_eq!(
+                status, 200,
+                "round {round}: acknowledged {slug} is gone: {body}"
+            );
+        }
         server.kill().unwrap();
         server.wait().unwrap();
 
@@ -157,30 +267,68 @@ fn acknowledged_views_survive_sigkill() {
         let check: Check = diesel::sql_query("PRAGMA integrity_check")
             .get_result(&mut conn)
             .unwrap();
-        assert_eq!(check.integrity_check, "ok");
-        let events: i64 = views::table
-            .filter(views::article_id.eq(article as i32))
-            .count()
-            .get_result(&mut conn)
-            .unwrap();
-        let counter: i64 = article_counts::table
-            .find((article as i32, "view"))
-            .select(article_counts::count)
-            .first(&mut conn)
-            .unwrap();
-        assert_eq!(
-            events, counter,
-            "round {round}: the counter drifted from the events"
+        assert_eq!(check.integrity_check, "ok", "round {round}");
+        // Every article stored, acknowledged or not, is whole: its two
+        // tags, its body, its search entry.
+        let half_written = count(
+            &mut conn,
+            "SELECT COUNT(*) AS n FROM articles a WHERE a.slug LIKE 'crash-%' AND (
+                 (SELECT COUNT(*) FROM article_tags t WHERE t.article_id = a.id) <> 2
+                 OR a.body_html NOT LIKE '%search must find%'
+                 OR NOT EXISTS (SELECT 1 FROM article_search s WHERE s.rowid = a.id))",
         );
-        let buckets: Count = diesel::sql_query(format!(
-            "SELECT COALESCE(SUM(views), 0) AS n FROM engagement_days WHERE article_id = {article}"
-        ))
-        .get_result(&mut conn)
-        .unwrap();
-        assert_eq!(
-            buckets.n, events,
-            "round {round}: the buckets drifted from the events"
-        );
+        assert_eq!(half_written, 0, "round {round}: half-written articles");
+        // Every acknowledged reaction is stored, and every counter and
+        // bucket equals the events it counts.
+        for reader in &acknowledged.reactions {
+            let stored = count(
+                &mut conn,
+                &format!(
+                    "SELECT COUNT(*) AS n FROM reactions r JOIN readers p ON p.id = r.reader_id
+                     WHERE r.article_id = {article} AND p.key = '{reader}'"
+                ),
+            );
+            assert_eq!(stored, 1, "round {round}: lost the reaction of {reader}");
+        }
+        let checks = [
+            (
+                "view counter",
+                format!("SELECT COUNT(*) AS n FROM views WHERE article_id = {article}"),
+                format!(
+                    "SELECT count AS n FROM article_counts WHERE article_id = {article} AND counter = 'view'"
+                ),
+            ),
+            (
+                "view buckets",
+                format!("SELECT COUNT(*) AS n FROM views WHERE article_id = {article}"),
+                format!(
+                    "SELECT COALESCE(SUM(views), 0) AS n FROM engagement_days WHERE article_id = {article}"
+                ),
+            ),
+            (
+                "reaction counter",
+                format!(
+                    "SELECT COUNT(*) AS n FROM reactions WHERE article_id = {article} AND kind = 'very_good'"
+                ),
+                format!(
+                    "SELECT count AS n FROM article_counts WHERE article_id = {article} AND counter = 'very_good'"
+                ),
+            ),
+            (
+                "reaction buckets",
+                format!("SELECT COUNT(*) AS n FROM reactions WHERE article_id = {article}"),
+                format!(
+                    "SELECT COALESCE(SUM(reactions), 0) AS n FROM engagement_hours WHERE article_id = {article}"
+                ),
+            ),
+        ];
+        for (what, events, counted) in checks {
+            assert_eq!(
+                count(&mut conn, &events),
+                count(&mut conn, &counted),
+                "round {round}: the {what} drifted from the events"
+            );
+        }
     }
 }
 
