@@ -63,4 +63,33 @@ mod tests {
             assert!(matches!(error, ApiError::InvalidParameters(_)), "{bad}");
         }
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        proptest! {
+            #[test]
+            fn any_text_is_a_position_or_a_400(cursor in any::<String>()) {
+                if let Err(error) = decode::<Position>(&cursor) {
+                    prop_assert!(matches!(error, ApiError::InvalidParameters(_)));
+                }
+            }
+
+            #[test]
+            fn any_base64_of_any_bytes_is_a_position_or_a_400(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
+                let cursor = URL_SAFE_NO_PAD.encode(&bytes);
+                if let Err(error) = decode::<Position>(&cursor) {
+                    prop_assert!(matches!(error, ApiError::InvalidParameters(_)));
+                }
+            }
+
+            #[test]
+            fn every_position_comes_back_unchanged(t in any::<i64>(), i in any::<i32>()) {
+                let position = Position { t, i };
+                prop_assert_eq!(decode::<Position>(&encode(&position)).unwrap(), position);
+            }
+        }
+    }
 }

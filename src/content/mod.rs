@@ -235,4 +235,135 @@ mod tests {
         assert!(summary.ends_with('.'), "{summary}");
         assert!(summary.chars().count() <= DERIVED_SUMMARY_MAX);
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        /// Random text mixed with known XSS payloads and HTML and Markdown
+        /// syntax, so that generated inputs hit the sanitiser's corners.
+        fn hostile() -> impl Strategy<Value = String> {
+            let part = prop_oneof![
+                any::<String>(),
+                "[<>\"'=/a-z :;&#()\\[\\]!*_`-]{0,40}",
+                Just("<script>alert(1)</script>".to_string()),
+                Just("<img src=x onerror=alert(1)>".to_string()),
+                Just("<a href=\"javascript:alert(1)\">x</a>".to_string()),
+                Just("<a href=\" JaVaScRiPt:alert(1)\">x</a>".to_string()),
+                Just("[x](javascript:alert(1))".to_string()),
+                Just("![x](javascript:alert(1))".to_string()),
+                Just("<svg onload=alert(1)><circle/></svg>".to_string()),
+                Just("<iframe src=\"https://evil.example\"></iframe>".to_string()),
+                Just("<style>body{display:none}</style>".to_string()),
+                Just("<p style=\"background:url(javascript:alert(1))\">x</p>".to_string()),
+                Just("<object data=\"x\"></object>".to_string()),
+                Just("<math><mtext><table><mglyph><style><img src=x onerror=alert(1)>".to_string()),
+                Just("\n\n```\n<script>\n```\n\n".to_string()),
+                Just("<!-- <script> -->".to_string()),
+            ];
+            prop::collection::vec(part, 0..8).prop_map(|parts| parts.concat())
+        }
+
+        /// Every tag in sanitised HTML, as (name, [(attribute, value)]).
+        /// Sanitised output escapes `<` in text, so each `<` opens a tag.
+        fn tags(html: &str) -> Vec<(String, Vec<(String, String)>)> {
+            let mut found = Vec::new();
+            for piece in html.split('<').skip(1) {
+                let inside = piece.split('>').next().unwrap_or_default();
+                if inside.starts_with('/') || inside.starts_with('!') {
+                    continue;
+                }
+                let mut rest = inside.trim_end_matches('/');
+                let name_end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+                let name = rest[..name_end].to_ascii_lowercase();
+                rest = &rest[name_end..];
+                let mut attributes = Vec::new();
+                while let Some(eq) = rest.find("=\"") {
+                    let attribute = rest[..eq].trim().to_ascii_lowercase();
+                    let value_start = eq + 2;
+                    let value_end = rest[value_start..]
+                        .find('"')
+                        .map_or(rest.len(), |end| value_start + end);
+                    attributes.push((attribute, rest[value_start..value_end].to_string()));
+                    rest = &rest[(value_end + 1).min(rest.len())..];
+                }
+                found.push((name, attributes));
+            }
+            found
+        }
+
+        fn assert_safe(html: &str) {
+            for (name, attributes) in tags(html) {
+                assert!(
+                    ![
+                        "script", "iframe", "svg", "style", "object", "embed", "math"
+                    ]
+                    .contains(&name.as_str()),
+                    "<{name}> survived in {html}"
+                );
+                for (attribute, value) in attributes {
+                    assert!(
+                        !attribute.starts_with("on"),
+                        "{attribute} survived in {html}"
+                    );
+                    assert_ne!(attribute, "style", "style survived in {html}");
+                    let value = html_escape::decode_html_entities(&value).to_ascii_lowercase();
+                    let scheme = value.trim_start().split(':').next().unwrap_or_default();
+                    assert!(
+                        !value.contains(':')
+                            || ["http", "https", "mailto"].contains(&scheme)
+                            || !["href", "src"].contains(&attribute.as_str()),
+                        "{attribute}=\"{value}\" survived in {html}"
+                    );
+                }
+            }
+        }
+
+        #[test]
+        fn the_checker_catches_what_it_looks_for() {
+            for unsafe_html in [
+                "<script>alert(1)</script>",
+                "<img src=\"x\" onerror=\"alert(1)\">",
+                "<a href=\"javascript:alert(1)\">x</a>",
+                "<a href=\" &#106;avascript:alert(1)\">x</a>",
+                "<p style=\"color: red\">x</p>",
+            ] {
+                let caught = std::panic::catch_unwind(|| assert_safe(unsafe_html));
+                assert!(caught.is_err(), "{unsafe_html} passed the check");
+            }
+            assert_safe(
+                "<p><a href=\"https://example.com/a:b\" rel=\"noopener\">x</a> 1 &lt; 2</p>",
+            );
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            #[test]
+            fn sanitised_html_keeps_no_script_handler_or_unsafe_url(input in hostile()) {
+                assert_safe(&sanitize_html(&input));
+            }
+
+            #[test]
+            fn rendered_markdown_keeps_no_script_handler_or_unsafe_url(input in hostile()) {
+                assert_safe(&render_markdown(&input));
+            }
+
+            #[test]
+            fn text_helpers_take_any_input(input in hostile()) {
+                let text = plain_text(&sanitize_html(&input));
+                prop_assert!(!text.contains("<script"));
+                let summary = derive_summary(&text);
+                prop_assert!(summary.chars().count() <= DERIVED_SUMMARY_MAX + 1);
+                let slug = slugify(&input);
+                // Empty (no letters or digits) and all-digit slugs are
+                // refused by the caller; any other is a valid slug.
+                let numeric = slug.bytes().all(|b| b.is_ascii_digit());
+                prop_assert!(numeric || slug_problem(&slug, MAX_ARTICLE_SLUG).is_none(), "{slug}");
+                let _ = word_count(&text);
+                let _ = has_control(&input);
+            }
+        }
+    }
 }
