@@ -25,7 +25,6 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::api;
 use crate::api::articles::ArticleCache;
 use crate::api::feeds::FeedLinks;
-use crate::api::ranking::RankingItem;
 use crate::auth::{self, KeyHash};
 use crate::config::{Config, CorsOrigins};
 use crate::db::{Db, purge};
@@ -48,8 +47,8 @@ pub struct AppState {
     pub limiter: Option<ClientLimiter>,
     /// How `trending` rankings decay.
     pub decay: Decay,
-    /// Recently computed rankings, ready to serve.
-    pub rankings: ranking::Cache<Vec<RankingItem>>,
+    /// Recently summed rankings (scores; the articles are loaded per request).
+    pub rankings: ranking::Cache<Vec<ranking::Ranked>>,
     /// The Related index and lists.
     pub related: Arc<related::Engine>,
     /// Wakes the thread that keeps `related` current.
@@ -80,7 +79,7 @@ impl AppState {
     pub fn content_changed(&self) {
         self.responses.invalidate();
         self.articles.invalidate();
-        self.rankings.clear();
+        self.rankings.expire();
         self.recommend.content_changed();
         self.related_refresh.nudge();
         self.view_purges.nudge();

@@ -241,3 +241,39 @@ async fn a_cached_ranking_never_shows_an_old_title() {
     assert_eq!(titles(&reply), ["Second title"]);
     assert_eq!(reply.body["data"][0]["views"], 6);
 }
+
+#[actix_web::test]
+async fn a_cached_ranking_drops_an_article_unpublished_or_moved_at_once() {
+    let (app, dir) = test_app_with(false, &[("FRONTPAGE_RANKING_CACHE_SECS", "600")]).await;
+    seed_categories(&app).await;
+    let db = Db::open(&common::config(&dir, false).database_path, 1).unwrap();
+    let first = create(&app, published("Most read", "news", 1)).await["id"]
+        .as_i64()
+        .unwrap();
+    let second = create(&app, published("Second", "news", 1)).await["id"]
+        .as_i64()
+        .unwrap();
+    views_at(&db, first, 5, 0);
+    views_at(&db, second, 3, 0);
+    let news = "/api/v1/ranking?category=news&metric=views";
+    assert_eq!(
+        titles(&send(&app, get(news)).await),
+        ["Most read", "Second"]
+    );
+    let unpublish = common::admin(
+        "PATCH",
+        &format!("/api/v1/articles/{first}"),
+        json!({"status": "draft"}),
+    );
+    assert_eq!(send(&app, unpublish).await.status, 200);
+    let reply = send(&app, get(news)).await;
+    assert_eq!(titles(&reply), ["Second"]);
+    assert_eq!(reply.body["data"][0]["rank"], 1);
+    let moved = common::admin(
+        "PATCH",
+        &format!("/api/v1/articles/{second}"),
+        json!({"category": "sport"}),
+    );
+    assert_eq!(send(&app, moved).await.status, 200, "the category exists");
+    assert!(titles(&send(&app, get(news)).await).is_empty());
+}

@@ -13,11 +13,12 @@ use super::articles::ArticleSummary;
 use super::extract::Query;
 use super::paging::page_limit;
 use crate::app::AppState;
+use crate::content::Status;
 use crate::db::articles;
 use crate::db::engagement;
 use crate::db::taxonomy::CategoryTree;
 use crate::error::{AppResult, Problem};
-use crate::ranking::{self, Key, Metric, Window};
+use crate::ranking::{self, Key, Metric, Ranked, Window};
 
 /// How far back a ranking looks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -144,10 +145,16 @@ pub struct RankingResponse {
     pub meta: RankingMeta,
 }
 
-/// Sums the window's buckets, ranks, and loads the ranked articles.
-async fn compute(state: &AppState, key: Key) -> AppResult<(NaiveDateTime, Arc<Vec<RankingItem>>)> {
+/// Ranked articles kept beyond the limit in a cached ranking, so that the
+/// articles hidden or moved out of the category since it was summed can be
+/// skipped without summing again.
+const SPARE: usize = 10;
+
+/// Sums the window's buckets and ranks: scores only, which may be reused for
+/// a few seconds whatever editors change (see [`items`]).
+async fn compute(state: &AppState, key: Key) -> AppResult<(NaiveDateTime, Arc<Vec<Ranked>>)> {
     let decay = state.decay;
-    let (now, ranked, rows, extras) = state
+    let (now, ranked) = state
         .db
         .read(move |conn| {
             let now = crate::db::now();
@@ -159,17 +166,59 @@ async fn compute(state: &AppState, key: Key) -> AppResult<(NaiveDateTime, Arc<Ve
             });
             let totals =
                 engagement::window_totals(conn, key.window.span(now), ids.as_deref(), now)?;
-            let ranked = ranking::rank(totals, key.metric, decay, now, key.limit);
-            let article_ids: Vec<i32> = ranked.iter().map(|r| r.totals.article_id).collect();
-            let rows = articles::by_ids(conn, &article_ids)?;
-            let extras = articles::extras(conn, &rows)?;
-            Ok((now, ranked, rows, extras))
+            let ranked = ranking::rank(totals, key.metric, decay, now, key.limit + SPARE);
+            Ok((now, ranked))
         })
         .await?;
-    let mut rows: HashMap<i32, _> = rows.into_iter().map(|row| (row.id, row)).collect();
-    let items = ranked
+    Ok((now, Arc::new(ranked)))
+}
+
+/// The ranked articles as they are now: loaded fresh on every request, so
+/// that a cached ranking never shows an old title, nor an article that has
+/// since been unpublished, deleted or moved out of the category.
+async fn items(
+    state: &AppState,
+    key: &Key,
+    ranked: Arc<Vec<Ranked>>,
+) -> AppResult<Vec<RankingItem>> {
+    let category = key.category.clone();
+    let limit = key.limit;
+    let ids: Vec<i32> = ranked.iter().map(|r| r.totals.article_id).collect();
+    let (rows, extras, subtree) = state
+        .db
+        .read(move |conn| {
+            let subtree = match category.as_deref() {
+                None => None,
+                Some(slug) => {
+                    let tree = CategoryTree::load(conn)?;
+                    Some(
+                        tree.by_slug(slug)
+                            .map(|c| tree.subtree_ids(c.id))
+                            .unwrap_or_default(),
+                    )
+                }
+            };
+            let rows = articles::by_ids(conn, &ids)?;
+            let extras = articles::extras(conn, &rows)?;
+            Ok((rows, extras, subtree))
+        })
+        .await?;
+    let now = crate::db::now();
+    let mut rows: HashMap<i32, _> = rows
+        .into_iter()
+        .filter(|row| {
+            row.status == Status::Published.as_str()
+                && row.published_at.is_some_and(|at| at <= now)
+                && subtree
+                    .as_ref()
+                    .is_none_or(|ids| ids.contains(&row.category_id))
+        })
+        .map(|row| (row.id, row))
+        .collect();
+    Ok(ranked
         .iter()
         .filter_map(|r| Some((r, rows.remove(&r.totals.article_id)?)))
+        .take(limit)
         .enumerate()
         .map(|(i, (r, row))| RankingItem {
             rank: i as u32 + 1,
@@ -178,8 +227,7 @@ async fn compute(state: &AppState, key: Key) -> AppResult<(NaiveDateTime, Arc<Ve
             views: r.totals.views,
             reactions: r.totals.reactions,
         })
-        .collect();
-    Ok((now, Arc::new(items)))
+        .collect())
 }
 
 /// A ranking, computed or reused.
@@ -205,19 +253,18 @@ pub async fn ranking(
         flight = Some(state.rankings.flight(&key).lock_owned().await);
         cached = state.rankings.fresh(&key);
     }
-    let (computed_at, items) = match cached {
+    let (computed_at, ranked) = match cached {
         Some(hit) => hit,
         None => {
-            let generation = state.rankings.generation();
             let computed = compute(state, key.clone()).await?;
             state
                 .rankings
-                .put(key, generation, computed.0, computed.1.clone());
+                .put(key.clone(), computed.0, computed.1.clone());
             computed
         }
     };
     drop(flight);
-    let data = items.as_ref().clone();
+    let data = items(state, &key, ranked).await?;
     Ok(RankingResponse {
         data,
         meta: RankingMeta {

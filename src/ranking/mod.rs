@@ -3,7 +3,6 @@
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -140,11 +139,11 @@ pub struct Key {
     pub limit: usize,
 }
 
-/// Rankings computed in the last few seconds, so that a busy front page does
-/// not sum buckets (or load articles) on every request. Counts in a ranking
-/// may lag by the TTL; anything else must be dropped with [`Cache::clear`]
-/// when it changes. `V` is what is kept per ranking (the HTTP layer keeps its
-/// finished items).
+/// Rankings summed in the last few seconds, so that a busy front page does
+/// not sum buckets on every request. Counts in a ranking may lag by the TTL.
+/// `V` is what is kept per ranking (the HTTP layer keeps scores, and loads
+/// the articles they rank afresh for every answer). After a change to the
+/// content, [`Cache::expire`] has the next caller sum them again.
 ///
 /// When an entry expires, one caller is chosen to recompute it while the
 /// others keep serving the old one (stale-while-revalidate), so that a burst
@@ -156,8 +155,6 @@ pub struct Cache<V> {
     /// One lock per key, held by whoever computes it, so that a burst of
     /// misses computes a ranking once and the rest wait for it.
     flights: Mutex<HashMap<Key, Arc<tokio::sync::Mutex<()>>>>,
-    /// Bumped by [`Cache::clear`]: a ranking computed before a clear is not kept.
-    generation: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -167,6 +164,14 @@ struct Entry<V> {
     ranking: Arc<V>,
     /// Since when a caller has been recomputing this entry.
     refreshing: Option<Instant>,
+    /// Set by [`Cache::expire`]: stale whatever its age.
+    expired: bool,
+}
+
+impl<V> Entry<V> {
+    fn is_fresh(&self, ttl: Duration) -> bool {
+        !self.expired && self.stored.elapsed() < ttl
+    }
 }
 
 /// Most rankings kept at once; the cache starts over when it is full.
@@ -181,13 +186,7 @@ impl<V> Cache<V> {
             ttl,
             entries: Mutex::default(),
             flights: Mutex::default(),
-            generation: AtomicU64::new(0),
         }
-    }
-
-    /// The generation to pass to [`Cache::put`]; read it before computing.
-    pub fn generation(&self) -> u64 {
-        self.generation.load(AtomicOrdering::SeqCst)
     }
 
     /// The lock to hold while computing `key`.
@@ -207,7 +206,9 @@ impl<V> Cache<V> {
     pub fn fresh(&self, key: &Key) -> Option<(NaiveDateTime, Arc<V>)> {
         let entries = self.entries.lock().ok()?;
         let entry = entries.get(key)?;
-        (entry.stored.elapsed() < self.ttl).then(|| (entry.computed_at, entry.ranking.clone()))
+        entry
+            .is_fresh(self.ttl)
+            .then(|| (entry.computed_at, entry.ranking.clone()))
     }
 
     /// A ranking to serve for `key`, with when it was computed; `None` tells
@@ -216,7 +217,7 @@ impl<V> Cache<V> {
         let mut entries = self.entries.lock().ok()?;
         let entry = entries.get_mut(key)?;
         let hit = Some((entry.computed_at, entry.ranking.clone()));
-        if entry.stored.elapsed() < self.ttl {
+        if entry.is_fresh(self.ttl) {
             return hit;
         }
         match entry.refreshing {
@@ -228,16 +229,12 @@ impl<V> Cache<V> {
         }
     }
 
-    /// Keeps a ranking computed at `computed_at` from what the store held at
-    /// `generation`; one that a clear has overtaken is dropped.
-    pub fn put(&self, key: Key, generation: u64, computed_at: NaiveDateTime, ranking: Arc<V>) {
+    /// Keeps a ranking summed at `computed_at`.
+    pub fn put(&self, key: Key, computed_at: NaiveDateTime, ranking: Arc<V>) {
         if self.ttl.is_zero() {
             return;
         }
         if let Ok(mut entries) = self.entries.lock() {
-            if generation != self.generation() {
-                return;
-            }
             if entries.len() >= MAX_ENTRIES {
                 entries.clear();
             }
@@ -246,16 +243,21 @@ impl<V> Cache<V> {
                 computed_at,
                 ranking,
                 refreshing: None,
+                expired: false,
             };
             entries.insert(key, entry);
         }
     }
 
-    /// Forgets every ranking (after a write that changes what they show).
-    pub fn clear(&self) {
+    /// Marks every ranking stale (after a write that may change which
+    /// articles qualify): the next caller sums it again while the others
+    /// are served the old scores, never more than one sum at a time per
+    /// ranking, however often editors write.
+    pub fn expire(&self) {
         if let Ok(mut entries) = self.entries.lock() {
-            self.generation.fetch_add(1, AtomicOrdering::SeqCst);
-            entries.clear();
+            for entry in entries.values_mut() {
+                entry.expired = true;
+            }
         }
     }
 }
@@ -363,7 +365,7 @@ mod tests {
             .unwrap()
             .naive_utc();
         assert!(cache.get(&key).is_none(), "a miss is computed");
-        cache.put(key.clone(), cache.generation(), now, Arc::new(vec![]));
+        cache.put(key.clone(), now, Arc::new(vec![]));
         std::thread::sleep(std::time::Duration::from_millis(5));
         assert!(
             cache.get(&key).is_none(),
@@ -377,7 +379,7 @@ mod tests {
     }
 
     #[test]
-    fn a_ranking_computed_before_a_clear_is_not_kept() {
+    fn an_expired_ranking_is_summed_again_by_one_caller() {
         let cache: Cache<u8> = Cache::new(Duration::from_secs(600));
         let key = Key {
             window: Window::Day,
@@ -388,11 +390,17 @@ mod tests {
         let now = DateTime::from_timestamp(1_800_000_000, 0)
             .unwrap()
             .naive_utc();
-        let before = cache.generation();
-        cache.clear();
-        cache.put(key.clone(), before, now, Arc::new(1));
+        cache.put(key.clone(), now, Arc::new(1));
+        assert_eq!(cache.fresh(&key).map(|(_, v)| *v), Some(1));
+        cache.expire();
         assert!(cache.fresh(&key).is_none());
-        cache.put(key.clone(), cache.generation(), now, Arc::new(2));
+        assert!(cache.get(&key).is_none(), "the first caller sums again");
+        assert_eq!(
+            cache.get(&key).map(|(_, v)| *v),
+            Some(1),
+            "the others get the old one"
+        );
+        cache.put(key.clone(), now, Arc::new(2));
         assert_eq!(cache.fresh(&key).map(|(_, v)| *v), Some(2));
     }
 
