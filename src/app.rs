@@ -41,6 +41,8 @@ pub type ClientLimiter = RateLimiter<IpAddr, DefaultKeyedStateStore<IpAddr>, Def
 pub struct AppState {
     /// The store.
     pub db: Db,
+    /// How long a client has to send a request body.
+    pub body_timeout: Duration,
     /// Hash of `FRONTPAGE_ADMIN_TOKEN`, when set.
     pub admin_token_hash: Option<KeyHash>,
     /// The per-client limit on engagement writes; `None` when turned off.
@@ -138,6 +140,7 @@ impl AppState {
                 .map(|per_minute| RateLimiter::keyed(Quota::per_minute(per_minute))),
             decay,
             rankings: ranking::Cache::new(Duration::from_secs(config.ranking_cache_secs)),
+            body_timeout: config.body_timeout,
         })
     }
 }

@@ -51,6 +51,8 @@ pub struct Config {
     pub response_cache_secs: u64,
     /// Memory for cached responses, in MiB.
     pub response_cache_mb: u64,
+    /// How long a client has to send a request body once its head is in.
+    pub body_timeout: Duration,
     /// How long view totals and buckets may trail the stored views (a busy
     /// writer counts views a few times a second rather than with every
     /// commit); zero counts them with every commit.
@@ -175,6 +177,13 @@ impl Config {
                 Some(value) => parse_number("FRONTPAGE_RESPONSE_CACHE_SECS", &value)?,
                 None => 2,
             },
+            body_timeout: Duration::from_secs(match get("FRONTPAGE_BODY_TIMEOUT_SECS") {
+                Some(value) => match parse_number("FRONTPAGE_BODY_TIMEOUT_SECS", &value)? {
+                    0 => bail!("FRONTPAGE_BODY_TIMEOUT_SECS: expected at least 1 second"),
+                    seconds => seconds,
+                },
+                None => 60,
+            }),
             view_totals_lag: Duration::from_millis(match get("FRONTPAGE_VIEW_TOTALS_LAG_MS") {
                 Some(value) => parse_number("FRONTPAGE_VIEW_TOTALS_LAG_MS", &value)?,
                 None => 100,

@@ -27,8 +27,13 @@ fn free_port() -> u16 {
 }
 
 fn start(db: &Path, port: u16) -> Child {
+    start_with(db, port, &[])
+}
+
+fn start_with(db: &Path, port: u16, env: &[(&str, &str)]) -> Child {
     let child = Command::new(env!("CARGO_BIN_EXE_frontpage"))
         .arg("serve")
+        .envs(env.iter().copied())
         .env("DATABASE_URL", db)
         .env("FRONTPAGE_BIND_ADDR", format!("127.0.0.1:{port}"))
         .env("FRONTPAGE_RATE_LIMIT_PER_MIN", "0")
@@ -382,4 +387,42 @@ fn sigterm_finishes_requests_in_flight_and_commits_every_queued_write() {
     server.wait().unwrap();
     // Nothing answered was lost, and nothing was stored without an answer.
     assert_eq!(after, before + acknowledged as i64);
+}
+
+#[test]
+fn a_client_that_stalls_mid_body_gets_a_408_problem() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let port = free_port();
+    let mut server = start_with(
+        &dir.path().join("slow.db"),
+        port,
+        &[("FRONTPAGE_BODY_TIMEOUT_SECS", "1")],
+    );
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    // Promises 40 bytes, sends 10, then nothing.
+    write!(
+        stream,
+        "POST /api/v1/articles/1/views HTTP/1.1\r\nHost: localhost\r\n\
+         Content-Type: application/json\r\nContent-Length: 40\r\n\r\n{{\"reader\":"
+    )
+    .unwrap();
+    let mut response = Vec::new();
+    let mut chunk = [0; 4096];
+    while let Ok(n) = stream.read(&mut chunk) {
+        if n == 0 {
+            break;
+        }
+        response.extend_from_slice(&chunk[..n]);
+        if response.windows(4).any(|w| w == b"\r\n\r\n") && response.ends_with(b"}") {
+            break;
+        }
+    }
+    let response = String::from_utf8_lossy(&response);
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert!(response.starts_with("HTTP/1.1 408"), "{response}");
+    assert!(response.contains("application/problem+json"), "{response}");
 }

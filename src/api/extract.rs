@@ -58,10 +58,6 @@ impl<T: DeserializeOwned> FromRequest for Query<T> {
 
 /// Largest JSON body accepted by admin writes.
 pub const JSON_BODY_LIMIT: usize = 1024 * 1024;
-/// How long a client has to send a whole body once its request head is in
-/// (the head itself must arrive within actix-web's 5 s): a client that
-/// trickles a body gets 408 rather than holding a connection.
-pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A JSON body, read (within [`JSON_BODY_LIMIT`]) but not yet parsed, so that
 /// handlers can check credentials before they judge the content.
@@ -155,9 +151,17 @@ pub async fn read_body(
         }
         Ok(bytes.freeze())
     };
-    actix_web::rt::time::timeout(BODY_TIMEOUT, read)
+    // How long a client has to send the whole body once its request head is
+    // in (the head itself must arrive within actix-web's 5 s): a client that
+    // trickles a body gets 408 rather than holding a connection.
+    let timeout = req
+        .app_data::<actix_web::web::Data<crate::app::AppState>>()
+        .map_or(std::time::Duration::from_secs(60), |state| {
+            state.body_timeout
+        });
+    actix_web::rt::time::timeout(timeout, read)
         .await
-        .unwrap_or(Err(ApiError::BodyTimeout(BODY_TIMEOUT.as_secs())))
+        .unwrap_or(Err(ApiError::BodyTimeout(timeout.as_secs())))
 }
 
 /// A JSON body that may be left out: no body (and no `Content-Type`) gives
