@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use actix_cors::Cors;
@@ -49,8 +50,10 @@ pub struct AppState {
     pub limiter: Option<ClientLimiter>,
     /// How `trending` rankings decay.
     pub decay: Decay,
-    /// Recently summed rankings (scores; the articles are loaded per request).
-    pub rankings: ranking::Cache<Vec<ranking::Ranked>>,
+    /// Recently summed rankings.
+    pub rankings: ranking::Cache<crate::api::ranking::Scored>,
+    /// Counts content writes (see [`AppState::content_changed`]).
+    content_generation: AtomicU64,
     /// The Related index and lists.
     pub related: Arc<related::Engine>,
     /// Wakes the thread that keeps `related` current.
@@ -79,12 +82,19 @@ impl AppState {
     /// Drops whatever is cached of article content; every admin write calls
     /// it once it has committed, so no response shows an old title.
     pub fn content_changed(&self) {
+        self.content_generation.fetch_add(1, Ordering::SeqCst);
         self.responses.invalidate();
         self.articles.invalidate();
         self.rankings.expire();
         self.recommend.content_changed();
         self.related_refresh.nudge();
         self.view_purges.nudge();
+    }
+
+    /// How many content writes there have been; what was loaded of content
+    /// in an older generation is not shown again.
+    pub fn content_generation(&self) -> u64 {
+        self.content_generation.load(Ordering::SeqCst)
     }
 
     /// State for a configuration over an open store; starts the threads that
@@ -141,6 +151,7 @@ impl AppState {
             decay,
             rankings: ranking::Cache::new(Duration::from_secs(config.ranking_cache_secs)),
             body_timeout: config.body_timeout,
+            content_generation: AtomicU64::new(0),
         })
     }
 }

@@ -1,7 +1,7 @@
 //! The Ranking feed: what is read most now.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use actix_web::web::Data;
 use actix_web::{HttpResponse, get};
@@ -150,9 +150,17 @@ pub struct RankingResponse {
 /// skipped without summing again.
 const SPARE: usize = 10;
 
-/// Sums the window's buckets and ranks: scores only, which may be reused for
-/// a few seconds whatever editors change (see [`items`]).
-async fn compute(state: &AppState, key: Key) -> AppResult<(NaiveDateTime, Arc<Vec<Ranked>>)> {
+/// A summed ranking, reused for a few seconds whatever editors change, and
+/// its articles as last loaded, reused until the next edit (see [`items`]).
+#[derive(Debug)]
+pub struct Scored {
+    ranked: Vec<Ranked>,
+    /// The answer's items and the content generation they were loaded in.
+    items: Mutex<Option<(u64, Arc<Vec<RankingItem>>)>>,
+}
+
+/// Sums the window's buckets and ranks.
+async fn compute(state: &AppState, key: Key) -> AppResult<(NaiveDateTime, Arc<Scored>)> {
     let decay = state.decay;
     let (now, ranked) = state
         .db
@@ -170,17 +178,26 @@ async fn compute(state: &AppState, key: Key) -> AppResult<(NaiveDateTime, Arc<Ve
             Ok((now, ranked))
         })
         .await?;
-    Ok((now, Arc::new(ranked)))
+    let scored = Scored {
+        ranked,
+        items: Mutex::default(),
+    };
+    Ok((now, Arc::new(scored)))
 }
 
-/// The ranked articles as they are now: loaded fresh on every request, so
+/// The ranked articles as they are now: loaded again after every edit, so
 /// that a cached ranking never shows an old title, nor an article that has
 /// since been unpublished, deleted or moved out of the category.
-async fn items(
-    state: &AppState,
-    key: &Key,
-    ranked: Arc<Vec<Ranked>>,
-) -> AppResult<Vec<RankingItem>> {
+async fn items(state: &AppState, key: &Key, scored: &Scored) -> AppResult<Arc<Vec<RankingItem>>> {
+    // Read before loading: an edit committed meanwhile makes the result old
+    // at once, never the other way round.
+    let generation = state.content_generation();
+    if let Some((loaded_in, items)) = scored.items.lock().expect("items lock").as_ref()
+        && *loaded_in == generation
+    {
+        return Ok(Arc::clone(items));
+    }
+    let ranked = &scored.ranked;
     let category = key.category.clone();
     let limit = key.limit;
     let ids: Vec<i32> = ranked.iter().map(|r| r.totals.article_id).collect();
@@ -215,19 +232,23 @@ async fn items(
         })
         .map(|row| (row.id, row))
         .collect();
-    Ok(ranked
-        .iter()
-        .filter_map(|r| Some((r, rows.remove(&r.totals.article_id)?)))
-        .take(limit)
-        .enumerate()
-        .map(|(i, (r, row))| RankingItem {
-            rank: i as u32 + 1,
-            article: ArticleSummary::new(row, &extras),
-            score: r.score,
-            views: r.totals.views,
-            reactions: r.totals.reactions,
-        })
-        .collect())
+    let items: Arc<Vec<RankingItem>> = Arc::new(
+        ranked
+            .iter()
+            .filter_map(|r| Some((r, rows.remove(&r.totals.article_id)?)))
+            .take(limit)
+            .enumerate()
+            .map(|(i, (r, row))| RankingItem {
+                rank: i as u32 + 1,
+                article: ArticleSummary::new(row, &extras),
+                score: r.score,
+                views: r.totals.views,
+                reactions: r.totals.reactions,
+            })
+            .collect(),
+    );
+    *scored.items.lock().expect("items lock") = Some((generation, Arc::clone(&items)));
+    Ok(items)
 }
 
 /// A ranking, computed or reused.
@@ -253,7 +274,7 @@ pub async fn ranking(
         flight = Some(state.rankings.flight(&key).lock_owned().await);
         cached = state.rankings.fresh(&key);
     }
-    let (computed_at, ranked) = match cached {
+    let (computed_at, scored) = match cached {
         Some(hit) => hit,
         None => {
             let computed = compute(state, key.clone()).await?;
@@ -264,7 +285,7 @@ pub async fn ranking(
         }
     };
     drop(flight);
-    let data = items(state, &key, ranked).await?;
+    let data = items(state, &key, &scored).await?.as_ref().clone();
     Ok(RankingResponse {
         data,
         meta: RankingMeta {
