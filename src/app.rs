@@ -312,7 +312,7 @@ pub fn app(
         .wrap(from_fn(http_cache::after_compress))
         .wrap(cors)
         .wrap(from_fn(security_headers))
-        .wrap(from_fn(limit_uri))
+        .wrap(from_fn(limit_request))
         .wrap(metrics)
         .wrap(from_fn(observe::request_log))
 }
@@ -323,13 +323,18 @@ const HTML_POLICY: &str = "default-src 'self'; script-src 'self'; \
     style-src 'self' 'unsafe-inline'; img-src 'self' data: https:; \
     object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
-/// Longest request target (path and query) served. Actix-web itself refuses
-/// request heads over 128 KiB (431) and more than 96 headers (400).
+/// Longest request target (path and query) served.
 pub const MAX_URI: usize = 8 * 1024;
+/// Most header bytes (names and values) and headers a request may carry.
+/// Actix-web itself stops reading a head at 128 KiB or 96 headers, and
+/// answers that without a body; these limits come first, with a problem.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+pub const MAX_HEADERS: usize = 64;
 
-/// Refuses request targets over [`MAX_URI`] with a 414 problem before any
+/// Refuses request targets over [`MAX_URI`] (414) and header sets over
+/// [`MAX_HEADER_BYTES`] or [`MAX_HEADERS`] (431) with a problem, before any
 /// route parses them.
-async fn limit_uri(
+async fn limit_request(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
@@ -337,8 +342,23 @@ async fn limit_uri(
         .uri()
         .path_and_query()
         .map_or(0, |target| target.as_str().len());
-    if target > MAX_URI {
-        let response = actix_web::ResponseError::error_response(&ApiError::UriTooLong(MAX_URI));
+    let headers = req.headers();
+    let header_bytes: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    let refusal = if target > MAX_URI {
+        Some(ApiError::UriTooLong(MAX_URI))
+    } else if header_bytes > MAX_HEADER_BYTES || headers.len() > MAX_HEADERS {
+        Some(ApiError::HeadersTooLarge {
+            bytes: MAX_HEADER_BYTES,
+            count: MAX_HEADERS,
+        })
+    } else {
+        None
+    };
+    if let Some(error) = refusal {
+        let response = actix_web::ResponseError::error_response(&error);
         return Ok(req.into_response(response).map_into_right_body());
     }
     Ok(next.call(req).await?.map_into_left_body())

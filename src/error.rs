@@ -114,6 +114,9 @@ pub enum ApiError {
     /// The request target (path and query) is over this many bytes.
     #[error("URI too long")]
     UriTooLong(usize),
+    /// The headers are over this many bytes, or this many headers.
+    #[error("request header fields too large")]
+    HeadersTooLarge { bytes: usize, count: usize },
     /// The body is not in a media type this route reads.
     #[error("unsupported media type")]
     UnsupportedMediaType(&'static str),
@@ -194,6 +197,12 @@ impl ApiError {
                 format!("The path and query are over {limit} bytes."),
                 vec![],
             ),
+            Self::HeadersTooLarge { bytes, count } => (
+                "headers-too-large",
+                "Request header fields too large",
+                format!("Send at most {count} headers and {bytes} bytes of them."),
+                vec![],
+            ),
             Self::UnsupportedMediaType(expected) => (
                 "unsupported-media-type",
                 "Unsupported media type",
@@ -267,6 +276,7 @@ impl ResponseError for ApiError {
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::UriTooLong(_) => StatusCode::URI_TOO_LONG,
+            Self::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

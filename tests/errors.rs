@@ -185,6 +185,26 @@ async fn request_targets_over_8_kib_are_414_problems() {
 }
 
 #[actix_web::test]
+async fn over_16_kib_or_64_headers_are_431_problems() {
+    let (app, _dir) = test_app(false).await;
+    let big = TestRequest::get()
+        .uri("/api/v1/articles")
+        .insert_header(("x-big", "a".repeat(16 * 1024)))
+        .to_request();
+    send(&app, big).await.assert_problem(431, &[]);
+    let mut many = TestRequest::get().uri("/api/v1/articles");
+    for i in 0..65 {
+        many = many.insert_header((format!("x-header-{i}"), "v"));
+    }
+    send(&app, many.to_request()).await.assert_problem(431, &[]);
+    let mut fine = TestRequest::get().uri("/api/v1/articles");
+    for i in 0..60 {
+        fine = fine.insert_header((format!("x-header-{i}"), "v".repeat(200)));
+    }
+    assert_eq!(send(&app, fine.to_request()).await.status, 200);
+}
+
+#[actix_web::test]
 async fn taken_slugs_are_409_problems() {
     let (app, _dir) = test_app(false).await;
     seed_categories(&app).await;
