@@ -236,6 +236,9 @@ async fn a_kept_article_shows_fresh_counts_and_every_content_change() {
     let mut conn =
         <diesel::SqliteConnection as diesel::Connection>::establish(path.to_str().unwrap())
             .unwrap();
+    // The server's writer may hold the write lock for a moment.
+    diesel::connection::SimpleConnection::batch_execute(&mut conn, "PRAGMA busy_timeout = 5000")
+        .unwrap();
     diesel::RunQueryDsl::execute(
         diesel::sql_query(format!(
             "UPDATE articles SET title = 'Harbour strike over', \

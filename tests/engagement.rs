@@ -376,6 +376,9 @@ async fn views_stored_without_their_totals_are_counted_when_the_store_opens() {
         })
         .collect();
     let mut conn = SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+    // The server's writer may hold the write lock for a moment.
+    diesel::connection::SimpleConnection::batch_execute(&mut conn, "PRAGMA busy_timeout = 5000")
+        .unwrap();
     diesel::insert_into(views::table)
         .values(&rows)
         .execute(&mut conn)

@@ -351,6 +351,12 @@ mod tests {
         let url = dir.path().join("plan.db");
         let mut conn =
             <SqliteConnection as diesel::Connection>::establish(url.to_str().unwrap()).unwrap();
+        // The store's threads may still hold a lock for a moment as they stop.
+        diesel::connection::SimpleConnection::batch_execute(
+            &mut conn,
+            "PRAGMA busy_timeout = 5000",
+        )
+        .unwrap();
         let now = crate::db::now();
         let base = ListFilter {
             after: Some((now, 10)),

@@ -230,6 +230,16 @@ impl Uncounted {
         }
     }
 
+    /// The same, knowing that every view up to `mark` is counted (as the
+    /// store just made sure when it opened), so nothing is due yet.
+    pub fn counted_through(self, mark: i32) -> Self {
+        Self {
+            from: Some(mark),
+            counted_at: Some(Instant::now()),
+            ..self
+        }
+    }
+
     /// How long the totals may wait before they are brought up to date;
     /// `None` when they are up to date.
     fn due_in(&self) -> Option<Duration> {

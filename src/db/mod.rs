@@ -295,7 +295,7 @@ impl Db {
                 Ok(conn)
             }),
             durability,
-            Uncounted::with_lag(view_lag),
+            Uncounted::with_lag(view_lag).counted_through(counted),
         )
         .context("starting the writer")?;
         let read_queue = Arc::new(ReadQueue {
