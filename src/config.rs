@@ -13,6 +13,9 @@ pub const DEFAULT_BIND_ADDR: &str = "127.0.0.1:8080";
 /// Engagement writes per client per minute when `FRONTPAGE_RATE_LIMIT_PER_MIN` is not set.
 pub const DEFAULT_RATE_LIMIT_PER_MIN: u32 = 120;
 
+/// How long a client has to send a request body unless configured.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Everything the service can be told from outside.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -51,7 +54,8 @@ pub struct Config {
     pub response_cache_secs: u64,
     /// Memory for cached responses, in MiB.
     pub response_cache_mb: u64,
-    /// How long a client has to send a request body once its head is in.
+    /// How long a client has to send a request body once its head is in
+    /// (`FRONTPAGE_BODY_TIMEOUT_SECS`, [`DEFAULT_BODY_TIMEOUT`]).
     pub body_timeout: Duration,
     /// How long view totals and buckets may trail the stored views (a busy
     /// writer counts views a few times a second rather than with every
@@ -182,7 +186,7 @@ impl Config {
                     0 => bail!("FRONTPAGE_BODY_TIMEOUT_SECS: expected at least 1 second"),
                     seconds => seconds,
                 },
-                None => 60,
+                None => DEFAULT_BODY_TIMEOUT.as_secs(),
             }),
             view_totals_lag: Duration::from_millis(match get("FRONTPAGE_VIEW_TOTALS_LAG_MS") {
                 Some(value) => parse_number("FRONTPAGE_VIEW_TOTALS_LAG_MS", &value)?,

@@ -403,3 +403,53 @@ async fn views_stored_without_their_totals_are_counted_when_the_store_opens() {
     .await;
     assert_eq!(reply.body["data"]["views"], 9);
 }
+
+#[actix_web::test]
+async fn views_a_failed_batch_left_uncounted_are_counted_without_waiting_for_the_lag() {
+    use std::time::{Duration, Instant};
+
+    use frontpage::db::Db;
+    use frontpage::db::articles::ArticleKey;
+    use frontpage::db::engagement::{self, View};
+
+    let (app, dir) = test_app(false).await;
+    seed_categories(&app).await;
+    let id = create(&app, article("Failing", "news")).await["id"]
+        .as_i64()
+        .unwrap() as i32;
+    // A store whose writer counts views only every 60 s...
+    let path = common::config(&dir, false).database_path;
+    let db = Db::open_with_view_lag(&path, 1, Duration::from_secs(60)).unwrap();
+    db.write_tallied_blocking(move |_, tally| {
+        for _ in 0..5 {
+            let view = View {
+                article: ArticleKey::Id(id),
+                reader: None,
+                at: frontpage::db::now(),
+                visible_at: None,
+            };
+            engagement::record_view(tally, view);
+        }
+        Ok(())
+    })
+    .unwrap();
+    let counted = |db: &Db| {
+        db.read_blocking(move |conn| engagement::counts_of(conn, id))
+            .unwrap()
+            .get(engagement::VIEW_COUNTER)
+            .copied()
+            .unwrap_or(0)
+    };
+    assert_eq!(counted(&db), 0, "counted before the lag");
+    // ...until a batch fails: what it carried is lost with it, so the writer
+    // reads the uncounted views again and counts them at once.
+    let failed = db.write_blocking(|_| -> frontpage::db::StoreResult<()> {
+        panic!("a write that panics rolls back its batch")
+    });
+    assert!(failed.is_err());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while counted(&db) != 5 {
+        assert!(Instant::now() < deadline, "the 5 views were never counted");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

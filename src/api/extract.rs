@@ -156,7 +156,7 @@ pub async fn read_body(
     // trickles a body gets 408 rather than holding a connection.
     let timeout = req
         .app_data::<actix_web::web::Data<crate::app::AppState>>()
-        .map_or(std::time::Duration::from_secs(60), |state| {
+        .map_or(crate::config::DEFAULT_BODY_TIMEOUT, |state| {
             state.body_timeout
         });
     actix_web::rt::time::timeout(timeout, read)

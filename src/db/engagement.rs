@@ -122,8 +122,8 @@ fn add_to_buckets(
 /// Adds the views stored after `view_tally.counted_through` to the view
 /// totals and the hourly and daily buckets, and moves the mark past them;
 /// returns the new mark. The writer calls it (see [`Uncounted::with_lag`]),
-/// and the store when it opens, which counts
-/// the views of a process that died before it could.
+/// and so does the store when it opens, which counts the views of a process
+/// that died before it could.
 pub fn count_views(conn: &mut SqliteConnection) -> StoreResult<i32> {
     use diesel::sql_types::{Integer, Text};
     let after: i32 = view_tally::table
@@ -186,7 +186,7 @@ struct Counter {
 
 /// Views stored but not yet in the totals and buckets, which a batch hands
 /// to the next (see [`count_views`]).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct Uncounted {
     /// How long the totals may trail the views; zero counts them with every
     /// commit.
@@ -264,9 +264,9 @@ impl Uncounted {
 ///
 /// Views, the bulk of all writes, go further: a batch only appends them,
 /// and their totals and buckets are counted from the stored views by
-/// [`count_views`] a few times a second (see [`Uncounted::with_lag`]), so that a busy writer rewrites those pages a few times a second rather
-/// than once per commit. A crash cannot lose them: the store counts what
-/// is left when it opens.
+/// [`count_views`] (see [`Uncounted::with_lag`]), so that a busy writer
+/// rewrites those pages a few times a second rather than once per commit.
+/// A crash cannot lose them: the store counts what is left when it opens.
 #[derive(Debug, Default)]
 pub struct Tally {
     views: Vec<QueuedView>,
@@ -362,6 +362,12 @@ impl Batch for Tally {
             uncounted,
             ..Self::default()
         }
+    }
+
+    /// After a failed batch the uncounted views are unknown: the next
+    /// batch reads them again, and counts them at once.
+    fn forget(uncounted: &Uncounted) -> Uncounted {
+        Uncounted::with_lag(uncounted.lag)
     }
 
     fn due_in(uncounted: &Uncounted) -> Option<Duration> {

@@ -40,12 +40,13 @@ const MAX_BATCH: usize = 1_000;
 
 /// What the jobs of one transaction share, written once before it commits.
 pub trait Batch: Sized + 'static {
-    /// What a batch leaves for the next one (work it put off, say). A batch
-    /// that fails loses it: the next one then starts from the carry the
-    /// writer started with.
-    type Carry: Clone + Send + 'static;
+    /// What a batch leaves for the next one (work it put off, say).
+    type Carry: Send + 'static;
     /// A batch that takes over what the last one left.
     fn resume(carried: Self::Carry) -> Self;
+    /// What is left of `carried` if the batch that took it over fails (the
+    /// failed batch's view of the store is lost with its transaction).
+    fn forget(carried: &Self::Carry) -> Self::Carry;
     /// Writes what the batch's jobs gathered; an error rolls back the batch.
     /// Returns what to leave for the next batch.
     fn finish(self, conn: &mut SqliteConnection) -> StoreResult<Self::Carry>;
@@ -58,6 +59,7 @@ pub trait Batch: Sized + 'static {
 impl Batch for () {
     type Carry = ();
     fn resume((): ()) -> Self {}
+    fn forget((): &()) {}
     fn finish(self, _: &mut SqliteConnection) -> StoreResult<()> {
         Ok(())
     }
@@ -111,7 +113,7 @@ impl<B> Clone for Writer<B> {
 impl<B: Batch> Writer<B> {
     /// Starts the writer thread over connections made by `open`, and the
     /// thread that makes its commits durable.
-    pub fn start(open: Open, durability: Durability, fresh: B::Carry) -> std::io::Result<Self> {
+    pub fn start(open: Open, durability: Durability, carry: B::Carry) -> std::io::Result<Self> {
         let (queue, jobs) = sync_channel(QUEUE_CAPACITY);
         let (committed, to_sync) = channel();
         let log = Arc::new(Log::default());
@@ -133,7 +135,7 @@ impl<B: Batch> Writer<B> {
         let taken = Arc::clone(&queued);
         thread::Builder::new()
             .name("frontpage-writer".into())
-            .spawn(move || run(&jobs, &open, &committed, &log, &taken, fresh))?;
+            .spawn(move || run(&jobs, &open, &committed, &log, &taken, carry))?;
         Ok(Self { queue, queued })
     }
 
@@ -214,10 +216,9 @@ fn run<B: Batch>(
     committed: &Sender<Vec<Delivery>>,
     log: &Log,
     queued: &AtomicUsize,
-    fresh: B::Carry,
+    mut carried: B::Carry,
 ) {
     let mut conn: Option<SqliteConnection> = None;
-    let mut carried = fresh.clone();
     let mut open_queue = true;
     while open_queue {
         // A batch of no jobs, when the work carried over is due first (or
@@ -267,7 +268,9 @@ fn run<B: Batch>(
         let mut deliveries = Vec::with_capacity(batch.len());
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             writer.immediate_transaction(|conn| {
-                let mut shared = B::resume(std::mem::replace(&mut carried, fresh.clone()));
+                // Left in place should the batch fail.
+                let forgotten = B::forget(&carried);
+                let mut shared = B::resume(std::mem::replace(&mut carried, forgotten));
                 for job in batch {
                     deliveries.push(job(conn, &mut shared));
                 }

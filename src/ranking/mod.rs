@@ -142,7 +142,7 @@ pub struct Key {
 /// Rankings summed in the last few seconds, so that a busy front page does
 /// not sum buckets on every request. Counts in a ranking may lag by the TTL.
 /// `V` is what is kept per ranking (the HTTP layer keeps scores, and loads
-/// the articles they rank afresh for every answer). After a change to the
+/// the articles they rank again after every edit). After a change to the
 /// content, [`Cache::expire`] has the next caller sum them again.
 ///
 /// When an entry expires, one caller is chosen to recompute it while the
