@@ -222,8 +222,7 @@ pub async fn get_recommendations(
             let now = db::now();
             let id = state
                 .db
-                .read(move |conn| articles::visible_id(conn, &key, now))
-                .await?
+                .lookup(|conn| articles::visible_id(conn, &key, now))?
                 .ok_or_else(|| ApiError::article_not_found(&context))?;
             Some(id)
         }

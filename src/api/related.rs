@@ -164,8 +164,7 @@ pub async fn get_related(
     let now = db::now();
     let id = state
         .db
-        .read(move |conn| articles::visible_id(conn, &key, now))
-        .await?
+        .lookup(|conn| articles::visible_id(conn, &key, now))?
         .ok_or_else(|| ApiError::article_not_found(&id_or_slug))?;
     Ok(HttpResponse::Ok().json(RelatedResponse {
         data: related_items(&state, id, limit).await?,
