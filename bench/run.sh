@@ -9,6 +9,8 @@
 # Not part of `cargo test`. Usage:
 #   bench/run.sh [SIZE]                 # default 100000 articles
 #   DURATION=5s CONNECTIONS=32 bench/run.sh 10000
+#   STORE=/tmp/1m.db bench/run.sh 1000000  # fill that file once, reuse it
+#                                          # after (it gains the POSTed views)
 # Prints a markdown table. Everything listens on 127.0.0.1 and stops by itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,13 +33,17 @@ work=$(mktemp -d)
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
-db=$work/bench.db
+db=${STORE:-$work/bench.db}
 
-echo "filling a store: $SIZE articles, $READERS readers, $VIEWS views" >&2
-DATABASE_URL=$db $bin demo --articles "$SIZE" --readers "$READERS" --views "$VIEWS" >&2
+if [[ -e $db ]]; then
+  echo "using the store in $db" >&2
+else
+  echo "filling a store: $SIZE articles, $READERS readers, $VIEWS views" >&2
+  DATABASE_URL=$db $bin demo --articles "$SIZE" --readers "$READERS" --views "$VIEWS" >&2
+fi
 
 DATABASE_URL=$db FRONTPAGE_BIND_ADDR=127.0.0.1:$PORT FRONTPAGE_RATE_LIMIT_PER_MIN=0 FRONTPAGE_DEMO=false \
-  FRONTPAGE_WORKERS=$WORKERS RUST_LOG=warn,frontpage::related=info,frontpage::recommend=info \
+  FRONTPAGE_WORKERS=$WORKERS RUST_LOG=warn,frontpage::related=info,frontpage::recommend=info,frontpage::app=info \
   $bin serve >"$work/server.log" 2>&1 &
 server=$!
 pids+=("$server")
@@ -84,6 +90,8 @@ row() {
 echo
 echo "Store: $SIZE articles, $READERS readers, $VIEWS views; $WORKERS workers, $CONNECTIONS connections, $DURATION per row."
 echo "Answered /readyz ${ready} s after start; peak server RSS $((rss / 1024)) MiB; a typical article response is $body_bytes bytes."
+grep -h "related index and lists built\|reading history loaded\|article cache warmed" "$work/server.log" \
+  | sed -E 's/^[^ ]+ +INFO +/  - /' || true
 echo
 echo "| request | req/s | of ceiling | p50 | p99 | errors |"
 echo "|---|---|---|---|---|---|"

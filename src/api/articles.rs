@@ -512,18 +512,23 @@ pub async fn list_articles(
 /// [`ArticleCache`] with fresh counters, or from the store (and then cached).
 pub fn load_article(state: &AppState, key: ArticleKey) -> AppResult<Option<Article>> {
     let generation = state.articles.generation();
-    let cached = state.articles.get(&key);
-    Ok(state.db.lookup(|conn| {
-        // Also checked against the store, for writes by another process.
-        if let Some(cached) = cached
-            && articles::updated_at(conn, cached.article.summary.id)?
-                == Some(cached.article.summary.updated_at.naive_utc())
+    if let Some(cached) = state.articles.get(&key) {
+        // One statement, so no transaction: the article's last change (also
+        // checked against the store, for writes by another process) and its
+        // counters.
+        let id = cached.article.summary.id;
+        let mut current = state
+            .db
+            .lookup_one(|conn| engagement::changes_and_counts(conn, &[id]))?;
+        if let Some((updated_at, counts)) = current.remove(&id)
+            && updated_at == cached.article.summary.updated_at.naive_utc()
         {
             let mut article = cached.article.clone();
-            let counts = engagement::counts_of(conn, article.summary.id)?;
             article.summary.stats.refresh(&counts);
             return Ok(Some(article));
         }
+    }
+    Ok(state.db.lookup(|conn| {
         let Some(row) = articles::find(conn, &key)? else {
             return Ok(None);
         };
@@ -548,19 +553,15 @@ pub fn summaries(
 ) -> StoreResult<HashMap<i32, ArticleSummary>> {
     let mut found = HashMap::with_capacity(ids.len());
     let mut missing = Vec::new();
-    for (id, updated_at) in articles::updated_ats(conn, ids)? {
+    for (id, (updated_at, counts)) in engagement::changes_and_counts(conn, ids)? {
         match cache.get(&ArticleKey::Id(id)) {
             Some(cached) if cached.article.summary.updated_at.naive_utc() == updated_at => {
-                found.insert(id, cached.article.summary.clone());
+                let mut summary = cached.article.summary.clone();
+                summary.stats.refresh(&counts);
+                found.insert(id, summary);
             }
             _ => missing.push(id),
         }
-    }
-    let kept: Vec<i32> = found.keys().copied().collect();
-    let counts = engagement::counts(conn, &kept)?;
-    let none = HashMap::new();
-    for (id, summary) in &mut found {
-        summary.stats.refresh(counts.get(id).unwrap_or(&none));
     }
     if !missing.is_empty() {
         let rows = articles::by_ids(conn, &missing)?;

@@ -188,28 +188,6 @@ pub fn find(conn: &mut SqliteConnection, key: &ArticleKey) -> StoreResult<Option
     Ok(found.optional()?)
 }
 
-/// When the article last changed, if it exists.
-pub fn updated_at(conn: &mut SqliteConnection, id: i32) -> StoreResult<Option<NaiveDateTime>> {
-    Ok(articles::table
-        .find(id)
-        .select(articles::updated_at)
-        .get_result(conn)
-        .optional()?)
-}
-
-/// When each of these articles (those that exist) last changed.
-pub fn updated_ats(
-    conn: &mut SqliteConnection,
-    ids: &[i32],
-) -> StoreResult<HashMap<i32, NaiveDateTime>> {
-    Ok(articles::table
-        .filter(articles::id.in_ids(ids))
-        .select((articles::id, articles::updated_at))
-        .load::<(i32, NaiveDateTime)>(conn)?
-        .into_iter()
-        .collect())
-}
-
 /// The id of the article `key` names, if public readers can see it at `now`.
 /// Written without boxing so that SQLite reuses the prepared statement: it
 /// runs on every view.

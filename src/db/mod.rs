@@ -349,6 +349,16 @@ impl Db {
         conn.transaction(work)
     }
 
+    /// [`Db::lookup`] of a single statement, which needs no transaction of
+    /// its own to see one snapshot.
+    pub fn lookup_one<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        F: FnOnce(&mut SqliteConnection) -> StoreResult<T>,
+    {
+        let mut conn = self.read.get_timeout(LOOKUP_TIMEOUT)?;
+        work(&mut conn)
+    }
+
     /// Writes a consistent copy of the whole database to the new file
     /// `path` (`VACUUM INTO`: one read transaction, so writers carry on).
     pub fn backup_to(&self, path: &str) -> StoreResult<()> {

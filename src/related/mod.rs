@@ -52,6 +52,12 @@ const REFRESH_EVERY: Duration = Duration::from_secs(5);
 const REBUILD_AFTER: usize = 1_000;
 /// Articles loaded from the store per query when indexing.
 const LOAD_CHUNK: usize = 500;
+/// Lists computed when the index is built: those of the newest articles,
+/// which most reads are of. An older article's list is computed when it is
+/// first asked for (milliseconds) and then kept like the others, so a large
+/// archive neither delays the first lists nor fills memory with lists
+/// nobody reads.
+const BUILT_LISTS: usize = 100_000;
 
 /// One item of a Related list.
 #[derive(Debug, Clone, PartialEq)]
@@ -163,6 +169,7 @@ impl Engine {
     /// list; returns how many articles were indexed.
     pub fn rebuild(&self, conn: &mut SqliteConnection, now: NaiveDateTime) -> StoreResult<usize> {
         let started = std::time::Instant::now();
+        // Newest first (see `visible`).
         let ids: Vec<i32> = visible(conn, now)?.into_iter().map(|(id, _)| id).collect();
         let mut index = Index::default();
         let mut failed = None;
@@ -176,9 +183,10 @@ impl Engine {
         let count = index.len();
         *self.index.write().expect("index lock") = index;
         self.lists.write().expect("lists lock").clear();
-        self.refresh_lists(&ids);
+        self.refresh_lists(&ids[..ids.len().min(BUILT_LISTS)]);
         tracing::info!(
             articles = count,
+            lists = ids.len().min(BUILT_LISTS),
             seconds = started.elapsed().as_secs_f32(),
             "related index and lists built"
         );
@@ -245,7 +253,8 @@ impl Engine {
             };
             let lists = self.lists.read().expect("lists lock");
             for item in list.iter() {
-                let beaten = lists.get(&item.id).is_none_or(|theirs| {
+                // A list not kept is computed afresh when asked for.
+                let beaten = lists.get(&item.id).is_some_and(|theirs| {
                     theirs.len() < STORED
                         || theirs.last().is_some_and(|last| last.score < item.score)
                 });
@@ -266,7 +275,8 @@ impl Engine {
     }
 }
 
-/// `(id, updated_at)` of every article public readers can see at `now`.
+/// `(id, updated_at)` of every article public readers can see at `now`,
+/// newest first.
 fn visible(
     conn: &mut SqliteConnection,
     now: NaiveDateTime,
@@ -274,6 +284,7 @@ fn visible(
     Ok(articles::table
         .filter(articles::status.eq(Status::Published.as_str()))
         .filter(articles::published_at.le(now))
+        .order((articles::published_at.desc(), articles::id.desc()))
         .select((articles::id, articles::updated_at))
         .load(conn)?)
 }
