@@ -574,8 +574,8 @@ pub fn summaries(
     Ok(found)
 }
 
-/// Articles as shown, kept between requests so that a read costs two indexed
-/// lookups: the article's last change, and its counters (which change with
+/// Articles as shown, kept between requests so that a read costs one indexed
+/// statement: the article's last change, and its counters (which change with
 /// every view, so they are always read fresh). Bounded in bytes; an entry
 /// serves only while no content write has happened since it was loaded
 /// (every admin write calls [`ArticleCache::invalidate`] once it has
