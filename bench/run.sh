@@ -50,6 +50,18 @@ pids+=("$server")
 started=$(date +%s.%N)
 until curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null; do sleep 0.05; done
 ready=$(awk -v from="$started" -v to="$(date +%s.%N)" 'BEGIN {printf "%.2f", to - from}')
+# Peak RSS counts the database file's pages the server has mapped (up to
+# 1 GiB a connection, shared with the page cache); the peak of its own
+# memory (anonymous pages) is sampled every second besides.
+(
+  peak=0
+  while kill -0 "$server" 2>/dev/null; do
+    anon=$(awk '/RssAnon/ {print $2}' "/proc/$server/status" 2>/dev/null || echo 0)
+    if (( anon > peak )); then peak=$anon; echo "$peak" >"$work/anon-peak"; fi
+    sleep 1
+  done
+) &
+pids+=("$!")
 # Measure a quiet server: wait for the Related index and the reading history.
 for _ in $(seq 18000); do
   grep -q "related index and lists built" "$work/server.log" \
@@ -89,7 +101,8 @@ row() {
 }
 echo
 echo "Store: $SIZE articles, $READERS readers, $VIEWS views; $WORKERS workers, $CONNECTIONS connections, $DURATION per row."
-echo "Answered /readyz ${ready} s after start; peak server RSS $((rss / 1024)) MiB; a typical article response is $body_bytes bytes."
+anon=$(cat "$work/anon-peak" 2>/dev/null || echo 0)
+echo "Answered /readyz ${ready} s after start; peak server RSS $((rss / 1024)) MiB, of which its own memory (not mapped database pages) peaked at $((anon / 1024)) MiB; a typical article response is $body_bytes bytes."
 grep -h "related index and lists built\|reading history loaded\|article cache warmed" "$work/server.log" \
   | sed -E 's/^[^ ]+ +INFO +/  - /' || true
 echo
