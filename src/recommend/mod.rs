@@ -7,7 +7,8 @@
 //!   article as a neighbour list that a background thread refreshes as
 //!   reads arrive), each read discounted as it ages and each co-reader by
 //!   how much they read;
-//! - **similar to**: the Related lists of the reader's latest articles;
+//! - **similar to**: the Related lists of the reader's latest articles (those
+//!   already made);
 //! - **trending in**: the trending articles of the categories the reader
 //!   reads most;
 //! - **trending** and **fresh**: what everyone reads now and the newest
@@ -472,7 +473,9 @@ impl Engine {
 
         let mut similar = Vec::new();
         for (seed, weight) in seeds.iter().take(SIMILAR_SEEDS) {
-            let list = related.list(*seed).unwrap_or_default();
+            // Only lists already made: computing an old article's list
+            // takes milliseconds, too long for one source of many.
+            let list = related.stored(*seed).unwrap_or_default();
             for item in list.iter().take(SIMILAR_ITEMS) {
                 let reason = Reason::SimilarTo { article: *seed };
                 similar.push((item.id, weight * item.score, reason));
