@@ -110,7 +110,7 @@ pub async fn related_items(state: &AppState, id: i32, limit: u32) -> AppResult<V
         .filter_map(|item| {
             let article = found.remove(&item.id).filter(|a| a.is_public(now))?;
             let mut reasons = vec![RelatedReason::SimilarText {
-                terms: state.related.words(&item.terms),
+                terms: state.related.words(item.terms()),
             }];
             let shared: Vec<String> = article
                 .tags

@@ -41,6 +41,8 @@ const LATENT_SAMPLE: usize = 20_000;
 /// Weight of the latent cosine against the text score in a match's
 /// similarity.
 const LATENT_WEIGHT: f32 = 0.6;
+/// Terms named as what two similar articles share.
+pub const SHARED_TERMS: usize = 3;
 /// Postings read per query term: its strongest, as each term's postings
 /// are kept strongest first ("impact order"). A query then costs the same
 /// in a corpus of ten thousand articles as in one of a million, where a
@@ -388,7 +390,7 @@ impl Index {
                 Some(Match {
                     id: entry.id,
                     similarity,
-                    terms: self.shared_terms(&query_weights, &other_weights, 3),
+                    terms: self.shared_terms(&query_weights, &other_weights, SHARED_TERMS),
                 })
             })
             .collect();

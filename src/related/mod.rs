@@ -25,7 +25,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 
-pub use self::index::{Document, Index};
+pub use self::index::{Document, Index, SHARED_TERMS};
 use crate::content::{Status, plain_text};
 use crate::db::in_ids::InIdsExt;
 use crate::db::schema::{article_tags, articles};
@@ -59,19 +59,26 @@ const LOAD_CHUNK: usize = 500;
 /// nobody reads.
 const BUILT_LISTS: usize = 100_000;
 
-/// One item of a Related list.
+/// One item of a Related list. Kept small and inline: a hundred thousand
+/// lists of fifty items are five million of them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Related {
     pub id: i32,
     /// The blended score the list is ordered by.
     pub score: f32,
-    /// The terms that make the texts similar, strongest first (see
-    /// [`Engine::words`]).
-    pub terms: Box<[u32]>,
-    /// Tags both articles carry.
-    pub shared_tag_ids: Box<[i32]>,
+    /// The first `term_count` are the terms that make the texts similar.
+    terms: [u32; SHARED_TERMS],
+    term_count: u8,
     /// Both articles are in the same category.
     pub same_category: bool,
+}
+
+impl Related {
+    /// The terms that make the texts similar, strongest first (see
+    /// [`Engine::words`]).
+    pub fn terms(&self) -> &[u32] {
+        &self.terms[..usize::from(self.term_count)]
+    }
 }
 
 /// The index and the lists computed from it.
@@ -136,26 +143,28 @@ impl Engine {
             .into_iter()
             .filter_map(|found| {
                 let other = index.get(found.id)?;
-                let shared_tag_ids: Box<[i32]> = other
+                let shared_tags = other
                     .tag_ids
                     .iter()
-                    .copied()
                     .filter(|tag| query.tag_ids.contains(tag))
-                    .collect();
+                    .count();
                 let same_category = other.category_id == query.category_id;
                 let apart_days = (query.published_at - other.published_at)
                     .num_seconds()
                     .unsigned_abs() as f32
                     / 86_400.0;
                 let score = found.similarity
-                    + TAG_BONUS * shared_tag_ids.len().min(3) as f32
+                    + TAG_BONUS * shared_tags.min(3) as f32
                     + if same_category { CATEGORY_BONUS } else { 0.0 }
                     + RECENCY_BONUS * 0.5f32.powf(apart_days / RECENCY_HALF_LIFE_DAYS);
+                let mut terms = [0; SHARED_TERMS];
+                let term_count = found.terms.len().min(SHARED_TERMS);
+                terms[..term_count].copy_from_slice(&found.terms[..term_count]);
                 Some(Related {
                     id: found.id,
                     score,
-                    terms: found.terms.into(),
-                    shared_tag_ids,
+                    terms,
+                    term_count: term_count as u8,
                     same_category,
                 })
             })
