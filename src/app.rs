@@ -10,7 +10,7 @@ use std::time::Duration;
 use actix_cors::Cors;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::Service;
-use actix_web::dev::{ResourceDef, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, header};
 use actix_web::middleware::{Compress, ErrorHandlerResponse, ErrorHandlers, Next, from_fn};
 use actix_web::web::{self, Data};
@@ -33,6 +33,7 @@ use crate::error::{ApiError, PROBLEM_JSON, echo, problem_for_status, problem_res
 use crate::http_cache::{self, CachePolicy, ResponseCache};
 use crate::observe::{self, Metrics};
 use crate::ranking::{self, Decay};
+use crate::route_table::RouteTable;
 use crate::{recommend, related};
 
 /// Engagement writes allowed per client address.
@@ -182,59 +183,12 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(utoipa_actix_web::scope("/api/v1").configure(api::routes));
 }
 
-/// Path templates and their methods, to tell a 405 from a 404.
-#[derive(Clone, Default)]
-pub struct RouteTable(Arc<Vec<(ResourceDef, Vec<String>)>>);
-
-impl RouteTable {
-    /// The routes of a spec, plus the undocumented ones that serve the spec itself.
-    pub fn from_spec(spec: &OpenApi) -> Self {
-        let mut routes: Vec<(ResourceDef, Vec<String>)> = spec
-            .paths
-            .paths
-            .iter()
-            .map(|(path, item)| {
-                let methods = [
-                    ("GET", item.get.is_some()),
-                    ("HEAD", item.get.is_some()),
-                    ("POST", item.post.is_some()),
-                    ("PUT", item.put.is_some()),
-                    ("PATCH", item.patch.is_some()),
-                    ("DELETE", item.delete.is_some()),
-                ];
-                let allowed = methods
-                    .iter()
-                    .filter(|(_, has)| *has)
-                    .map(|(m, _)| m.to_string())
-                    .collect();
-                (ResourceDef::new(path.as_str()), allowed)
-            })
-            .collect();
-        for extra in ["/openapi.json", "/docs", "/docs/{_:.*}"] {
-            routes.push((ResourceDef::new(extra), vec!["GET".into(), "HEAD".into()]));
-        }
-        Self(Arc::new(routes))
-    }
-
-    fn allowed(&self, path: &str) -> Option<Vec<String>> {
-        let mut allowed: Vec<String> = Vec::new();
-        for (_, methods) in self.0.iter().filter(|(def, _)| def.is_match(path)) {
-            for method in methods {
-                if !allowed.contains(method) {
-                    allowed.push(method.clone());
-                }
-            }
-        }
-        (!allowed.is_empty()).then_some(allowed)
-    }
-}
-
 /// Answers requests no route took: 405 with `Allow` when the path exists, else 404.
 async fn fallback(req: HttpRequest, table: Data<RouteTable>) -> Result<HttpResponse, ApiError> {
     match table.allowed(req.path()) {
-        Some(allowed) if !allowed.iter().any(|m| *m == req.method().as_str()) => {
-            Err(ApiError::MethodNotAllowed(allowed))
-        }
+        Some(allowed) if !allowed.contains(&req.method().as_str()) => Err(
+            ApiError::MethodNotAllowed(allowed.into_iter().map(str::to_owned).collect()),
+        ),
         _ => Err(ApiError::NotFound(format!(
             "Nothing is at `{}`.",
             echo(req.path())
@@ -284,7 +238,6 @@ pub fn app(
     let table = RouteTable::from_spec(&spec);
     let cors = cors(&state.cors_origins);
     let reader = state.reader;
-    let metrics = state.metrics.http.clone();
     let (app, _) = App::new()
         .into_utoipa_app()
         .app_data(state)
@@ -293,7 +246,8 @@ pub fn app(
         .split_for_parts();
     let mut app = app
         .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", spec))
-        .route("/docs", web::get().to(docs_redirect));
+        .route("/docs", web::get().to(docs_redirect))
+        .route("/metrics", web::get().to(observe::metrics));
     if reader {
         app = app.configure(crate::reader::routes);
     }
@@ -313,7 +267,6 @@ pub fn app(
         .wrap(cors)
         .wrap(from_fn(security_headers))
         .wrap(from_fn(limit_request))
-        .wrap(metrics)
         .wrap(from_fn(observe::request_log))
 }
 

@@ -61,7 +61,7 @@ impl CachePolicy {
         };
         if authorized {
             "private, no-cache".into()
-        } else if path == "/healthz" || path == "/readyz" {
+        } else if matches!(path, "/healthz" | "/readyz" | "/metrics") {
             "no-store".into()
         } else if path.starts_with("/api/v1/recommendations") || query.contains("recommendations") {
             // Personal, and must reflect the reader's latest view at once.

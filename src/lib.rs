@@ -16,5 +16,6 @@ pub mod ranking;
 pub mod reader;
 pub mod recommend;
 pub mod related;
+pub mod route_table;
 pub mod server;
 pub mod transfer;

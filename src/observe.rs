@@ -1,23 +1,28 @@
 //! What operators see: a request id and one structured log line per request,
 //! and Prometheus metrics at `/metrics`.
 //!
-//! Request counts and latency histograms by route, method and status come
-//! from `actix-web-prom`; the store's pool and write queue are read when
-//! scraped; the caches count their hits and misses.
+//! Request counts and latency histograms by route template, method and
+//! status; the store's pool and write queue, read when scraped; the caches'
+//! hits and misses.
 
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
-use actix_web::{Error, HttpMessage};
-use actix_web_prom::{PrometheusMetrics, PrometheusMetricsBuilder};
+use actix_web::web::Data;
+use actix_web::{Error, HttpMessage, HttpResponse};
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
-use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{
+    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
 
+use crate::app::AppState;
 use crate::db::Db;
+use crate::route_table::{RouteTable, UNMATCHED};
 
 /// Carries the request id, in and out.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -36,8 +41,9 @@ const LATENCY_BUCKETS: &[f64] = &[
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
-/// Gives every request an id (answered as `X-Request-Id`) and logs one line
-/// for it when it is answered: id, method, path, route, status and time.
+/// Gives every request an id (answered as `X-Request-Id`), counts and times
+/// it by route template, method and status, and logs one line for it when it
+/// is answered: id, method, path, route, status and time.
 pub async fn request_log(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -50,23 +56,41 @@ pub async fn request_log(
         .map_or_else(new_id, str::to_owned);
     req.extensions_mut().insert(RequestId(id.clone()));
     let started = Instant::now();
+    let state = req.app_data::<Data<AppState>>().cloned();
+    let routes = req.app_data::<Data<RouteTable>>().cloned();
+    let route = routes
+        .as_deref()
+        .map_or(UNMATCHED, |routes| routes.template(req.path()));
+    // HEAD is counted as the GET it is answered as.
+    let method = match req.method() {
+        &Method::HEAD => Method::GET,
+        method => method.clone(),
+    };
     let logged = tracing::enabled!(target: "frontpage::http", tracing::Level::INFO)
-        .then(|| (req.method().to_string(), req.uri().to_string()));
-    let mut res = next.call(req).await?;
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        res.headers_mut().insert(REQUEST_ID, value);
+        .then(|| req.uri().to_string());
+    let res = next.call(req).await;
+    let status = match &res {
+        Ok(res) => res.status(),
+        Err(error) => error.as_response_error().status_code(),
+    };
+    if let Some(state) = &state {
+        state.metrics.observe(route, &method, status, started);
     }
-    if let Some((method, uri)) = logged {
+    if let Some(uri) = logged {
         tracing::info!(
             target: "frontpage::http",
             request_id = %id,
             method = %method,
             uri = %uri,
-            route = res.request().match_pattern().as_deref().unwrap_or("-"),
-            status = res.status().as_u16(),
+            route,
+            status = status.as_u16(),
             micros = started.elapsed().as_micros() as u64,
             "answered"
         );
+    }
+    let mut res = res?;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert(REQUEST_ID, value);
     }
     Ok(res)
 }
@@ -82,11 +106,27 @@ fn new_id() -> String {
     format!("{:016x}", rand::random::<u64>())
 }
 
+/// `/metrics`: every metric, in Prometheus text format.
+pub async fn metrics(state: Data<AppState>) -> HttpResponse {
+    match TextEncoder::new().encode_to_string(&state.metrics.registry.gather()) {
+        Ok(text) => HttpResponse::Ok()
+            .insert_header((
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            ))
+            .body(text),
+        Err(error) => {
+            tracing::error!(%error, "encoding the metrics");
+            HttpResponse::InternalServerError().finish()
+        }
+    }
+}
+
 /// The metrics of one server.
-#[derive(Clone)]
 pub struct Metrics {
-    /// The middleware that counts and times requests and serves `/metrics`.
-    pub http: PrometheusMetrics,
+    registry: Registry,
+    requests: IntCounterVec,
+    latency: HistogramVec,
     caches: IntCounterVec,
 }
 
@@ -103,14 +143,39 @@ impl Metrics {
         )?;
         registry.register(Box::new(caches.clone()))?;
         registry.register(Box::new(StoreGauges::new(db)?))?;
-        let http = PrometheusMetricsBuilder::new("frontpage")
-            .registry(registry)
-            .endpoint("/metrics")
-            .buckets(LATENCY_BUCKETS)
-            .mask_unmatched_patterns("UNMATCHED")
-            .build()
-            .map_err(|error| anyhow::anyhow!("building the metrics: {error}"))?;
-        Ok(Self { http, caches })
+        let labels = ["endpoint", "method", "status"];
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "frontpage_http_requests_total",
+                "Requests answered, by route template, method and status.",
+            ),
+            &labels,
+        )?;
+        registry.register(Box::new(requests.clone()))?;
+        let latency = HistogramVec::new(
+            HistogramOpts::new(
+                "frontpage_http_requests_duration_seconds",
+                "Time from a request's head to its answer, by route template, method and status.",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &labels,
+        )?;
+        registry.register(Box::new(latency.clone()))?;
+        Ok(Self {
+            registry,
+            requests,
+            latency,
+            caches,
+        })
+    }
+
+    /// Counts a request to `route` answered with `status`, started at `started`.
+    fn observe(&self, route: &str, method: &Method, status: StatusCode, started: Instant) {
+        let labels = [route, method.as_str(), status.as_str()];
+        self.latency
+            .with_label_values(&labels)
+            .observe(started.elapsed().as_secs_f64());
+        self.requests.with_label_values(&labels).inc();
     }
 
     /// The hit and miss counters of the cache called `name`.

@@ -1,0 +1,261 @@
+//! The served path templates, matched without regular expressions: which
+//! template a path belongs to (the `endpoint` label of the request metrics)
+//! and which methods it allows (to tell a 405 from a 404).
+//!
+//! Actix answers the same questions through its resource map, but that runs
+//! each template's regular expression again for every request; here a path
+//! is compared segment by segment.
+
+use std::sync::Arc;
+
+use utoipa::openapi::OpenApi;
+
+/// Routes that are served but not documented in the spec: the spec itself,
+/// its explorer, and the metrics.
+const UNDOCUMENTED: [&str; 4] = ["/openapi.json", "/docs", "/docs/{_:.*}", "/metrics"];
+
+/// The label of a path that no template matches.
+pub const UNMATCHED: &str = "UNMATCHED";
+
+/// Path templates and the methods each allows.
+#[derive(Clone, Default)]
+pub struct RouteTable(Arc<Vec<Route>>);
+
+struct Route {
+    template: String,
+    segments: Vec<Segment>,
+    methods: Vec<&'static str>,
+}
+
+/// One `/`-separated piece of a template.
+#[derive(Debug, PartialEq)]
+enum Segment {
+    /// Text the path's segment must equal.
+    Literal(String),
+    /// Parameters (`{id}`), maybe with fixed text around and between them
+    /// (`latest.{format}`, `{slug}.{format}`), each a non-empty run of
+    /// anything but `/`: the fixed texts, one more than the parameters.
+    Params(Vec<String>),
+    /// `{name:.*}`: everything left, slashes included.
+    Rest,
+}
+
+impl Segment {
+    fn parse(text: &str) -> Self {
+        if !text.contains('{') {
+            return Self::Literal(text.to_owned());
+        }
+        if text.contains(":.*}") {
+            return Self::Rest;
+        }
+        let mut fixed = Vec::new();
+        let mut rest = text;
+        while let Some((before, after)) = rest.split_once('{') {
+            fixed.push(before.to_owned());
+            rest = after.split_once('}').map_or("", |(_, after)| after);
+        }
+        fixed.push(rest.to_owned());
+        Self::Params(fixed)
+    }
+
+    fn matches(&self, piece: &str) -> bool {
+        match self {
+            Self::Literal(text) => piece == text,
+            Self::Params(fixed) => {
+                let (first, last) = (&fixed[0], &fixed[fixed.len() - 1]);
+                let Some(mut rest) = piece
+                    .strip_prefix(first.as_str())
+                    .and_then(|rest| rest.strip_suffix(last.as_str()))
+                else {
+                    return false;
+                };
+                // Each parameter takes at least one character, then the
+                // earliest occurrence of the text after it.
+                for between in &fixed[1..fixed.len() - 1] {
+                    let mut chars = rest.chars();
+                    if chars.next().is_none() {
+                        return false;
+                    }
+                    let after_one = chars.as_str();
+                    let Some(at) = after_one.find(between.as_str()) else {
+                        return false;
+                    };
+                    rest = &after_one[at + between.len()..];
+                }
+                !rest.is_empty()
+            }
+            Self::Rest => true,
+        }
+    }
+}
+
+impl Route {
+    fn new(template: &str, methods: Vec<&'static str>) -> Self {
+        Self {
+            template: template.to_owned(),
+            segments: template.split('/').map(Segment::parse).collect(),
+            methods,
+        }
+    }
+
+    fn literals(&self) -> usize {
+        self.segments
+            .iter()
+            .filter(|segment| matches!(segment, Segment::Literal(_)))
+            .count()
+    }
+
+    fn matches(&self, path: &str) -> bool {
+        let mut pieces = path.split('/');
+        for segment in &self.segments {
+            if *segment == Segment::Rest {
+                // What is left may be empty, but its slash must be there.
+                return pieces.next().is_some();
+            }
+            match pieces.next() {
+                Some(piece) if segment.matches(piece) => {}
+                _ => return false,
+            }
+        }
+        pieces.next().is_none()
+    }
+}
+
+impl RouteTable {
+    /// The routes of a spec, plus the undocumented ones.
+    pub fn from_spec(spec: &OpenApi) -> Self {
+        let mut routes: Vec<Route> = spec
+            .paths
+            .paths
+            .iter()
+            .map(|(template, item)| {
+                let methods = [
+                    ("GET", item.get.is_some()),
+                    ("HEAD", item.get.is_some()),
+                    ("POST", item.post.is_some()),
+                    ("PUT", item.put.is_some()),
+                    ("PATCH", item.patch.is_some()),
+                    ("DELETE", item.delete.is_some()),
+                ];
+                let allowed = methods
+                    .iter()
+                    .filter(|(_, has)| *has)
+                    .map(|(method, _)| *method)
+                    .collect();
+                Route::new(template, allowed)
+            })
+            .collect();
+        routes.extend(
+            UNDOCUMENTED
+                .iter()
+                .map(|template| Route::new(template, vec!["GET", "HEAD"])),
+        );
+        Self(Arc::new(routes))
+    }
+
+    /// The template `path` belongs to (the most literal one, when more
+    /// than one matches: `/articles/bulk` rather than `/articles/{id}`), or
+    /// [`UNMATCHED`].
+    pub fn template(&self, path: &str) -> &str {
+        self.0
+            .iter()
+            .filter(|route| route.matches(path))
+            .max_by_key(|route| route.literals())
+            .map_or(UNMATCHED, |route| route.template.as_str())
+    }
+
+    /// The methods allowed on `path`; `None` when no template matches it.
+    pub fn allowed(&self, path: &str) -> Option<Vec<&'static str>> {
+        let mut allowed: Vec<&'static str> = Vec::new();
+        for route in self.0.iter().filter(|route| route.matches(path)) {
+            for method in &route.methods {
+                if !allowed.contains(method) {
+                    allowed.push(method);
+                }
+            }
+        }
+        (!allowed.is_empty()).then_some(allowed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::dev::ResourceDef;
+
+    use super::*;
+
+    const TEMPLATES: [&str; 7] = [
+        "/api/v1/articles",
+        "/api/v1/articles/{id_or_slug}",
+        "/api/v1/articles/{id_or_slug}/reactions/{kind}",
+        "/feeds/latest.{format}",
+        "/feeds/category/{slug}.{format}",
+        "/docs/{_:.*}",
+        "/healthz",
+    ];
+
+    const PATHS: [&str; 25] = [
+        "/api/v1/articles",
+        "/api/v1/articles/",
+        "/api/v1/articles/42",
+        "/api/v1/articles/a-slug",
+        "/api/v1/articles/42/",
+        "/api/v1/articles//reactions/x",
+        "/api/v1/articles/42/reactions/veryGood",
+        "/api/v1/articles/42/reactions",
+        "/api/v1/articles/42/reactions/veryGood/more",
+        "/api/v1/articlesx",
+        "/feeds/latest.rss",
+        "/feeds/latest.",
+        "/feeds/latest",
+        "/feeds/category/world.atom",
+        "/feeds/category/.atom",
+        "/feeds/category/world",
+        "/feeds/category/world.",
+        "/feeds/category/a.b.rss",
+        "/feeds/category/w.atom/x",
+        "/docs/",
+        "/docs/index.html",
+        "/docs/a/b/c.js",
+        "/docs",
+        "/healthz",
+        "/",
+    ];
+
+    #[test]
+    fn templates_match_the_paths_actix_routes_to_them() {
+        for template in TEMPLATES {
+            let ours = Route::new(template, vec!["GET"]);
+            let actix = ResourceDef::new(template);
+            for path in PATHS {
+                assert_eq!(
+                    ours.matches(path),
+                    actix.is_match(path),
+                    "{template} against {path}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_path_gets_its_templates_label_and_methods() {
+        let table = RouteTable(Arc::new(vec![
+            Route::new("/api/v1/articles/{id_or_slug}", vec!["GET", "HEAD", "PUT"]),
+            Route::new("/api/v1/articles/bulk", vec!["POST"]),
+        ]));
+        assert_eq!(
+            table.template("/api/v1/articles/7"),
+            "/api/v1/articles/{id_or_slug}"
+        );
+        assert_eq!(
+            table.template("/api/v1/articles/bulk"),
+            "/api/v1/articles/bulk"
+        );
+        assert_eq!(table.template("/nowhere"), UNMATCHED);
+        assert_eq!(
+            table.allowed("/api/v1/articles/bulk"),
+            Some(vec!["GET", "HEAD", "PUT", "POST"])
+        );
+        assert_eq!(table.allowed("/nowhere"), None);
+    }
+}
