@@ -190,11 +190,7 @@ fn main() -> anyhow::Result<()> {
 /// Logs to stderr, filtered by `RUST_LOG` (default `info`), as text or,
 /// with `FRONTPAGE_LOG_FORMAT=json`, one JSON object per line.
 fn init_logging() -> anyhow::Result<()> {
-    // actix-web-prom warns on every request whose path parameter is empty
-    // (it cannot label it): client noise that says nothing about the server.
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info"))
-        .add_directive("actix_web_prom=error".parse().expect("a valid directive"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
