@@ -55,6 +55,8 @@ pub struct AppState {
     pub rankings: ranking::Cache<crate::api::ranking::Scored>,
     /// Counts content writes (see [`AppState::content_changed`]).
     content_generation: AtomicU64,
+    /// Other processes' commits noticed (see [`AppState::notice_other_writers`]).
+    others_noticed: AtomicU64,
     /// The Related index and lists.
     pub related: Arc<related::Engine>,
     /// Wakes the thread that keeps `related` current.
@@ -92,6 +94,17 @@ impl AppState {
         self.view_purges.nudge();
     }
 
+    /// Treats a commit by another process (an import, a script) as a
+    /// content write, once: the writer looks for them a few times a second
+    /// (see [`crate::db::changes`]), and every request calls this first.
+    pub fn notice_other_writers(&self) {
+        let seen = self.db.changes().others_wrote();
+        if self.others_noticed.swap(seen, Ordering::SeqCst) != seen {
+            tracing::info!("another process wrote to the store; cached content is dropped");
+            self.content_changed();
+        }
+    }
+
     /// How many content writes there have been; what was loaded of content
     /// in an older generation is not shown again.
     pub fn content_generation(&self) -> u64 {
@@ -101,6 +114,7 @@ impl AppState {
     /// State for a configuration over an open store; starts the threads that
     /// build the Related index and load the reading history.
     pub fn new(config: &Config, db: Db) -> anyhow::Result<Self> {
+        let others_noticed = db.changes().others_wrote();
         let metrics = Metrics::new(db.clone())?;
         let related = Arc::new(related::Engine::default());
         let related_refresh = related::spawn_refresher(Arc::clone(&related), db.clone())?;
@@ -153,6 +167,7 @@ impl AppState {
             rankings: ranking::Cache::new(Duration::from_secs(config.ranking_cache_secs)),
             body_timeout: config.body_timeout,
             content_generation: AtomicU64::new(0),
+            others_noticed: AtomicU64::new(others_noticed),
         })
     }
 }

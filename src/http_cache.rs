@@ -197,6 +197,7 @@ pub async fn conditional(
     let Some(state) = req.app_data::<Data<AppState>>().cloned() else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
+    state.notice_other_writers();
     // Only the validators are needed after the request is handed on.
     let mut conditions = HeaderMap::new();
     for value in req.headers().get_all(header::IF_NONE_MATCH) {

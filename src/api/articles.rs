@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use actix_web::web::Data;
 use actix_web::{HttpRequest, HttpResponse, get};
 use chrono::{DateTime, NaiveDateTime, Utc};
-use diesel::sqlite::SqliteConnection;
 use quick_cache::Weighter;
 use quick_cache::sync::Cache;
 use serde::{Deserialize, Serialize};
@@ -19,6 +18,7 @@ use super::{ListMeta, Meta, cursor, time};
 use crate::app::AppState;
 use crate::content::{self, Status};
 use crate::db::articles::{self, ArticleKey, ArticleRow, Extras, ListFilter, Order};
+use crate::db::changes::Counts;
 use crate::db::taxonomy::CategoryTree;
 use crate::db::{self, Db, StoreResult, engagement, search};
 use crate::error::{ApiError, AppResult, FieldError, Location, Problem};
@@ -509,24 +509,15 @@ pub async fn list_articles(
 }
 
 /// Loads the full wire form of article `key`, whatever its status: from the
-/// [`ArticleCache`] with fresh counters, or from the store (and then cached).
+/// [`ArticleCache`] with its counters as kept, or from the store (and then
+/// cached).
 pub fn load_article(state: &AppState, key: ArticleKey) -> AppResult<Option<Article>> {
     let generation = state.articles.generation();
     if let Some(cached) = state.articles.get(&key) {
-        // One statement, so no transaction: the article's last change (also
-        // checked against the store, for writes by another process) and its
-        // counters.
-        let id = cached.article.summary.id;
-        let mut current = state
-            .db
-            .lookup_one(|conn| engagement::changes_and_counts(conn, &[id]))?;
-        if let Some((updated_at, counts)) = current.remove(&id)
-            && updated_at == cached.article.summary.updated_at.naive_utc()
-        {
-            let mut article = cached.article.clone();
-            article.summary.stats.refresh(&counts);
-            return Ok(Some(article));
-        }
+        let mut article = cached.article.clone();
+        let counts = kept_counts(state, article.summary.id)?;
+        article.summary.stats.refresh(&counts);
+        return Ok(Some(article));
     }
     Ok(state.db.lookup(|conn| {
         let Some(row) = articles::find(conn, &key)? else {
@@ -543,43 +534,75 @@ pub fn load_article(state: &AppState, key: ArticleKey) -> AppResult<Option<Artic
     })?)
 }
 
-/// The list forms of the articles with these ids (those that exist), for
-/// feeds: from the [`ArticleCache`] where it holds them unchanged, with
-/// counts read fresh, and from the store otherwise.
-pub fn summaries(
-    cache: &ArticleCache,
-    conn: &mut SqliteConnection,
-    ids: &[i32],
-) -> StoreResult<HashMap<i32, ArticleSummary>> {
-    let mut found = HashMap::with_capacity(ids.len());
-    let mut missing = Vec::new();
-    for (id, (updated_at, counts)) in engagement::changes_and_counts(conn, ids)? {
-        match cache.get(&ArticleKey::Id(id)) {
-            Some(cached) if cached.article.summary.updated_at.naive_utc() == updated_at => {
-                let mut summary = cached.article.summary.clone();
-                summary.stats.refresh(&counts);
-                found.insert(id, summary);
-            }
-            _ => missing.push(id),
-        }
+/// An article's counters: as kept (see [`crate::db::changes::Counters`]), or read with one
+/// statement and then kept.
+fn kept_counts(state: &AppState, id: i32) -> StoreResult<Arc<Counts>> {
+    let counters = &state.db.changes().counters;
+    if let Some(counts) = counters.get(id) {
+        return Ok(counts);
     }
-    if !missing.is_empty() {
-        let rows = articles::by_ids(conn, &missing)?;
-        let extras = articles::extras(conn, &rows)?;
-        found.extend(
-            rows.into_iter()
-                .map(|row| (row.id, ArticleSummary::new(row, &extras))),
-        );
-    }
-    Ok(found)
+    let epoch = counters.epoch();
+    let counts = Arc::new(
+        state
+            .db
+            .lookup_one(|conn| engagement::counts_of(conn, id))?,
+    );
+    counters.keep(epoch, id, Arc::clone(&counts));
+    Ok(counts)
 }
 
-/// Articles as shown, kept between requests so that a read costs one indexed
-/// statement: the article's last change, and its counters (which change with
-/// every view, so they are always read fresh). Bounded in bytes; an entry
-/// serves only while no content write has happened since it was loaded
-/// (every admin write calls [`ArticleCache::invalidate`] once it has
-/// committed) and the article has not changed in the store.
+/// The list forms of the articles with these ids (those that exist), for
+/// feeds: from the [`ArticleCache`] and the kept counters where they have
+/// them, and from the store otherwise (one read transaction, only then).
+pub fn summaries(state: &AppState, ids: &[i32]) -> StoreResult<HashMap<i32, ArticleSummary>> {
+    let counters = &state.db.changes().counters;
+    let epoch = counters.epoch();
+    let mut found = HashMap::with_capacity(ids.len());
+    let mut uncounted = Vec::new();
+    let mut missing = Vec::new();
+    for &id in ids {
+        let Some(cached) = state.articles.get(&ArticleKey::Id(id)) else {
+            missing.push(id);
+            continue;
+        };
+        let mut summary = cached.article.summary.clone();
+        match counters.get(id) {
+            Some(counts) => summary.stats.refresh(&counts),
+            None => uncounted.push(id),
+        }
+        found.insert(id, summary);
+    }
+    if missing.is_empty() && uncounted.is_empty() {
+        return Ok(found);
+    }
+    state.db.lookup(|conn| {
+        let mut counts = engagement::counts(conn, &uncounted)?;
+        for id in uncounted {
+            let counts = Arc::new(counts.remove(&id).unwrap_or_default());
+            if let Some(summary) = found.get_mut(&id) {
+                summary.stats.refresh(&counts);
+            }
+            counters.keep(epoch, id, counts);
+        }
+        if !missing.is_empty() {
+            let rows = articles::by_ids(conn, &missing)?;
+            let extras = articles::extras(conn, &rows)?;
+            found.extend(
+                rows.into_iter()
+                    .map(|row| (row.id, ArticleSummary::new(row, &extras))),
+            );
+        }
+        Ok(found)
+    })
+}
+
+/// Articles as shown, kept between requests so that a read needs no
+/// statement; their counters, which change with every view, are kept apart
+/// (see [`crate::db::changes::Counters`]). Bounded in bytes; an entry serves only while no
+/// content write has happened since it was loaded: every admin write calls
+/// [`ArticleCache::invalidate`] once it has committed, and so does the first
+/// request after the writer has seen another process write to the store
+/// (see [`AppState::notice_other_writers`]).
 pub struct ArticleCache {
     /// `None` when turned off.
     entries: Option<Cache<ArticleKey, Arc<CachedArticle>, ArticleSize>>,

@@ -137,20 +137,18 @@ pub fn recommendations(
     context: Option<i32>,
     limit: u32,
 ) -> AppResult<(Vec<RecommendationItem>, RecommendationMeta)> {
-    let (list, mut found) = state.db.lookup(|conn| {
-        let now = db::now();
-        let list = state.recommend.recommend(
+    let list = state.db.lookup(|conn| {
+        state.recommend.recommend(
             conn,
             &state.related,
             &reader,
             context,
             limit as usize,
-            now,
-        )?;
-        let ids: Vec<i32> = list.items.iter().map(|item| item.article_id).collect();
-        let found = summaries(&state.articles, conn, &ids)?;
-        Ok((list, found))
+            db::now(),
+        )
     })?;
+    let ids: Vec<i32> = list.items.iter().map(|item| item.article_id).collect();
+    let mut found = summaries(state, &ids)?;
     let items = list
         .items
         .into_iter()

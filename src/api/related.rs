@@ -96,9 +96,7 @@ pub async fn related_items(state: &AppState, id: i32, limit: u32) -> AppResult<V
         .map(|item| item.id)
         .collect();
     wanted.push(id);
-    let mut found = state
-        .db
-        .lookup(|conn| summaries(&state.articles, conn, &wanted))?;
+    let mut found = summaries(state, &wanted)?;
     let own_tags: Vec<String> = found
         .get(&id)
         .map(|own| own.tags.iter().map(|tag| tag.slug.clone()).collect())

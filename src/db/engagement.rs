@@ -12,6 +12,7 @@ use diesel::sqlite::SqliteConnection;
 
 use super::StoreResult;
 use super::articles::ArticleKey;
+use super::changes::{Changed, Changes};
 use super::in_ids::{InIdsExt, InTextsExt};
 use super::json_rows::JsonRows;
 use super::schema::{
@@ -198,6 +199,10 @@ pub struct Uncounted {
     views: HashMap<i32, i64>,
     /// When the totals were last brought up to date.
     counted_at: Option<Instant>,
+    /// Where the writer tells the caches what its commits changed.
+    changes: Arc<Changes>,
+    /// What the last batch changed, told once it has committed.
+    changed: Changed,
 }
 
 impl Uncounted {
@@ -228,6 +233,11 @@ impl Uncounted {
             lag,
             ..Self::default()
         }
+    }
+
+    /// The same, telling `changes` what each commit changed.
+    pub fn telling(self, changes: Arc<Changes>) -> Self {
+        Self { changes, ..self }
     }
 
     /// The same, knowing that every view up to `mark` is counted (as the
@@ -276,6 +286,9 @@ pub struct Tally {
     counters: HashMap<(i32, String), Counter>,
     hours: HashMap<(i32, i32), i32>,
     days: HashMap<(i32, i32), i32>,
+    /// A job wrote without the tally (an edit, a deletion): any counter
+    /// may have changed.
+    untallied: bool,
 }
 
 /// One view to count.
@@ -311,6 +324,12 @@ struct QueuedView {
 }
 
 impl Tally {
+    /// Notes that a job of this batch writes without the tally, so the
+    /// caches forget every counter once the batch commits.
+    pub fn untallied(&mut self) {
+        self.untallied = true;
+    }
+
     /// An article's reaction counter, this batch's additions included. The
     /// first call for a counter reads its stored total.
     pub fn count(
@@ -367,7 +386,15 @@ impl Batch for Tally {
     /// After a failed batch the uncounted views are unknown: the next
     /// batch reads them again, and counts them at once.
     fn forget(uncounted: &Uncounted) -> Uncounted {
-        Uncounted::with_lag(uncounted.lag)
+        Uncounted::with_lag(uncounted.lag).telling(Arc::clone(&uncounted.changes))
+    }
+
+    fn committed(uncounted: &mut Uncounted) {
+        uncounted.changed.tell(&uncounted.changes.counters);
+    }
+
+    fn others_wrote(uncounted: &Uncounted) {
+        uncounted.changes.saw_others_write();
     }
 
     fn due_in(uncounted: &Uncounted) -> Option<Duration> {
@@ -399,14 +426,22 @@ impl Batch for Tally {
             if !counts.is_empty() {
                 JsonRows::new(ADD_TO_COUNTS, &counts).run(conn)?;
             }
+            let changed = &mut self.uncounted.changed;
+            changed.ids.extend(counts.iter().map(|(id, _, _)| **id));
             add_to_buckets(conn, ADD_TO_HOURS, &self.hours, &existing)?;
             add_to_buckets(conn, ADD_TO_DAYS, &self.days, &existing)?;
         }
         let mut uncounted = self.uncounted;
+        uncounted.changed.all |= self.untallied;
         for (id, seen) in self.view_totals {
             *uncounted.views.entry(id).or_default() += seen.added;
         }
         if uncounted.due() {
+            let changed = &mut uncounted.changed;
+            match uncounted.from {
+                Some(_) => changed.ids.extend(uncounted.views.keys()),
+                None => changed.all = true,
+            }
             uncounted = Uncounted {
                 from: Some(count_views(conn)?),
                 views: HashMap::new(),
@@ -697,38 +732,6 @@ pub fn counts_of(
         .load::<(String, i64)>(conn)?
         .into_iter()
         .collect())
-}
-
-/// An article's last change, and its counters by name.
-pub type ChangeAndCounts = (NaiveDateTime, HashMap<String, i64>);
-
-/// Each article's last change and its engagement counters, in one
-/// statement: what a read of kept articles needs. Articles that do not exist
-/// are left out.
-pub fn changes_and_counts(
-    conn: &mut SqliteConnection,
-    article_ids: &[i32],
-) -> StoreResult<HashMap<i32, ChangeAndCounts>> {
-    let rows: Vec<(i32, NaiveDateTime, Option<String>, Option<i64>)> = articles::table
-        .left_join(article_counts::table)
-        .filter(articles::id.in_ids(article_ids))
-        .select((
-            articles::id,
-            articles::updated_at,
-            article_counts::counter.nullable(),
-            article_counts::count.nullable(),
-        ))
-        .load(conn)?;
-    let mut found: HashMap<i32, ChangeAndCounts> = HashMap::with_capacity(article_ids.len());
-    for (id, updated_at, counter, count) in rows {
-        let (_, counts) = found
-            .entry(id)
-            .or_insert_with(|| (updated_at, HashMap::new()));
-        if let (Some(counter), Some(count)) = (counter, count) {
-            counts.insert(counter, count);
-        }
-    }
-    Ok(found)
 }
 
 /// Rows of visible articles fetched per query when filtering candidates.

@@ -12,6 +12,7 @@
 
 pub mod article_writes;
 pub mod articles;
+pub mod changes;
 pub mod engagement;
 pub mod in_ids;
 pub mod json_rows;
@@ -34,6 +35,7 @@ use diesel::sqlite::SqliteConnection;
 use diesel::{Connection, QueryResult, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
+use self::changes::Changes;
 use self::engagement::{Tally, Uncounted};
 use self::writer::{Durability, Writer};
 
@@ -229,6 +231,7 @@ pub struct Db {
     read: SqlitePool,
     read_queue: Arc<ReadQueue>,
     writer: Writer<Tally>,
+    changes: Arc<Changes>,
 }
 
 impl Db {
@@ -291,6 +294,7 @@ impl Db {
                 Box::new(move || open_writer(&url))
             },
         };
+        let changes = Arc::new(Changes::default());
         let writer = Writer::start(
             Box::new(move || {
                 let mut conn = open_writer(&url)?;
@@ -298,7 +302,9 @@ impl Db {
                 Ok(conn)
             }),
             durability,
-            Uncounted::with_lag(view_lag).counted_through(counted),
+            Uncounted::with_lag(view_lag)
+                .counted_through(counted)
+                .telling(Arc::clone(&changes)),
         )
         .context("starting the writer")?;
         let read_queue = Arc::new(ReadQueue {
@@ -309,7 +315,13 @@ impl Db {
             read,
             read_queue,
             writer,
+            changes,
         })
+    }
+
+    /// What the writer has said of its commits and of other processes'.
+    pub fn changes(&self) -> &Changes {
+        &self.changes
     }
 
     /// True when the database answers and no migration is pending.
@@ -423,7 +435,11 @@ impl Db {
         F: FnOnce(&mut SqliteConnection) -> StoreResult<T> + Send + 'static,
         T: Send + 'static,
     {
-        self.write_tallied(|conn, _| work(conn)).await
+        self.write_tallied(|conn, tally| {
+            tally.untallied();
+            work(conn)
+        })
+        .await
     }
 
     /// [`Db::write`] for engagement events, which add what they count to the
@@ -460,7 +476,10 @@ impl Db {
         F: FnOnce(&mut SqliteConnection) -> StoreResult<T> + Send + 'static,
         T: Send + 'static,
     {
-        self.write_tallied_blocking(|conn, _| work(conn))
+        self.write_tallied_blocking(|conn, tally| {
+            tally.untallied();
+            work(conn)
+        })
     }
 
     /// [`Db::write_tallied`] for code that may block.

@@ -53,6 +53,12 @@ pub trait Batch: Sized + 'static {
     /// How soon a batch must run, with or without jobs, for the work
     /// `carried` puts off; `None` when it puts off nothing.
     fn due_in(carried: &Self::Carry) -> Option<Duration>;
+    /// Called once the batch that left `carried` has committed (and before
+    /// it is durable): readers already see it.
+    fn committed(_carried: &mut Self::Carry) {}
+    /// Called when another connection (another process) has committed
+    /// since the writer last looked.
+    fn others_wrote(_carried: &Self::Carry) {}
 }
 
 /// No shared state.
@@ -86,6 +92,8 @@ const RETRY_AFTER_FAILURE: Duration = Duration::from_millis(500);
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 /// Log length (in pages) past which the writer is asked to let it restart.
 const RESTART_AFTER_FRAMES: i32 = 4_096;
+/// How often the writer looks for commits by other processes.
+const WATCH_EVERY: Duration = Duration::from_millis(250);
 
 /// Tells a caller how its job ended, once the batch's commit is known.
 type Delivery = Box<dyn FnOnce(Result<(), String>) + Send>;
@@ -219,23 +227,23 @@ fn run<B: Batch>(
     mut carried: B::Carry,
 ) {
     let mut conn: Option<SqliteConnection> = None;
+    let mut watch = Watch::default();
     let mut open_queue = true;
     while open_queue {
+        watch.look::<B>(&mut conn, open, &carried);
         // A batch of no jobs, when the work carried over is due first (or
-        // when the queue closes with work carried over).
-        let first = match B::due_in(&carried) {
-            None => match jobs.recv() {
-                Ok(job) => Some(job),
-                Err(_) => break,
-            },
-            Some(wait) => match jobs.recv_timeout(wait) {
-                Ok(job) => Some(job),
-                Err(RecvTimeoutError::Timeout) => None,
-                Err(RecvTimeoutError::Disconnected) => {
-                    open_queue = false;
-                    None
-                }
-            },
+        // when the queue closes with work carried over). Waits no longer
+        // than the next look for other processes' commits.
+        let due = B::due_in(&carried);
+        let first = match jobs.recv_timeout(due.map_or(WATCH_EVERY, |due| due.min(WATCH_EVERY))) {
+            Ok(job) => Some(job),
+            Err(RecvTimeoutError::Timeout) if B::due_in(&carried) == Some(Duration::ZERO) => None,
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) if due.is_none() => break,
+            Err(RecvTimeoutError::Disconnected) => {
+                open_queue = false;
+                None
+            }
         };
         if let Some(writer) = conn.as_mut()
             && log.restart.load(Ordering::Relaxed)
@@ -280,6 +288,7 @@ fn run<B: Batch>(
         let commit = match outcome {
             Ok(Ok(carry)) => {
                 carried = carry;
+                B::committed(&mut carried);
                 if deliveries.is_empty() {
                     // Nobody waits on it: the next sync covers it.
                     continue;
@@ -307,6 +316,63 @@ fn run<B: Batch>(
             thread::sleep(RETRY_AFTER_FAILURE);
         }
         deliver(deliveries, &commit);
+    }
+}
+
+/// Looks for commits by other connections: SQLite's `data_version` on the
+/// writer's connection moves only for those, and only this process's writer
+/// commits here.
+#[derive(Default)]
+struct Watch {
+    /// The last `data_version` seen, on the connection open then.
+    seen: Option<i64>,
+    looked_at: Option<Instant>,
+}
+
+#[derive(QueryableByName)]
+struct DataVersion {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    data_version: i64,
+}
+
+impl Watch {
+    /// Looks, at most every [`WATCH_EVERY`], opening the connection if need
+    /// be; tells the batch when another connection committed. A connection
+    /// opened afresh cannot tell what it missed, so that counts too.
+    fn look<B: Batch>(
+        &mut self,
+        conn: &mut Option<SqliteConnection>,
+        open: &Open,
+        carried: &B::Carry,
+    ) {
+        if self.looked_at.is_some_and(|at| at.elapsed() < WATCH_EVERY) {
+            return;
+        }
+        self.looked_at = Some(Instant::now());
+        if conn.is_none() {
+            match open() {
+                Ok(opened) => *conn = Some(opened),
+                Err(error) => {
+                    tracing::warn!(%error, "cannot open the writer connection");
+                    return;
+                }
+            }
+            if self.seen.take().is_some() {
+                B::others_wrote(carried);
+            }
+        }
+        let Some(writer) = conn.as_mut() else {
+            return;
+        };
+        match sql_query("PRAGMA data_version").get_result::<DataVersion>(writer) {
+            Ok(DataVersion { data_version }) => {
+                if self.seen.is_some_and(|seen| seen != data_version) {
+                    B::others_wrote(carried);
+                }
+                self.seen = Some(data_version);
+            }
+            Err(error) => tracing::warn!(%error, "reading the data version"),
+        }
     }
 }
 
