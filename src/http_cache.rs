@@ -27,6 +27,7 @@ use quick_cache::sync::Cache;
 use sha2::{Digest, Sha256};
 
 use crate::app::AppState;
+use crate::db::changes::{Counters, Counts};
 use crate::observe::CacheCounters;
 
 /// `Content-Encoding` value that tells `Compress` to leave a body alone;
@@ -115,6 +116,26 @@ pub struct Cached {
     /// The content generation it was computed in.
     generation: u64,
     stored_at: Instant,
+    shown: Option<ShownCounts>,
+}
+
+/// Put in a response's extensions by a handler whose response shows the
+/// counters of one article and nothing else that changes by itself: the
+/// cached response then stays exact, past the engagement lag, for as long
+/// as those counters are the ones kept (a commit that changes them drops
+/// them, see [`Counters`]).
+#[derive(Clone)]
+pub struct ShownCounts {
+    pub article_id: i32,
+    pub counts: Arc<Counts>,
+}
+
+impl ShownCounts {
+    fn current(&self, counters: &Counters) -> bool {
+        counters
+            .get(self.article_id)
+            .is_some_and(|kept| Arc::ptr_eq(&kept, &self.counts))
+    }
 }
 
 /// Weighs cached responses by their size.
@@ -129,9 +150,10 @@ impl Weighter<String, Arc<Cached>> for BySize {
 
 /// Serialised responses of public GETs, bounded in bytes. An entry is used
 /// only while no content write has happened since it was computed (every
-/// admin write calls [`ResponseCache::invalidate`] before it answers) and
+/// admin write calls [`ResponseCache::invalidate`] before it answers), and
 /// while it is younger than the engagement lag allowed (view and reaction
-/// counts may be that old).
+/// counts may be that old) or shows counters that have not changed since
+/// (see [`ShownCounts`]).
 pub struct ResponseCache {
     entries: Cache<String, Arc<Cached>, BySize>,
     generation: AtomicU64,
@@ -160,9 +182,14 @@ impl ResponseCache {
         self.generation.load(Ordering::SeqCst)
     }
 
-    fn get(&self, key: &str) -> Option<Arc<Cached>> {
+    fn get(&self, key: &str, counters: &Counters) -> Option<Arc<Cached>> {
         let found = self.entries.get(key).filter(|cached| {
-            cached.generation == self.generation() && cached.stored_at.elapsed() < self.max_age
+            cached.generation == self.generation()
+                && (cached.stored_at.elapsed() < self.max_age
+                    || cached
+                        .shown
+                        .as_ref()
+                        .is_some_and(|shown| shown.current(counters)))
         });
         self.lookups.record(found.is_some());
         found
@@ -206,7 +233,7 @@ pub async fn conditional(
     let cache_key = state.responses.admits(&req).then(|| req.uri().to_string());
     if let Some(cached) = cache_key
         .as_deref()
-        .and_then(|key| state.responses.get(key))
+        .and_then(|key| state.responses.get(key, &state.db.changes().counters))
     {
         let (req, _) = req.into_parts();
         let mut res = HttpResponse::Ok();
@@ -247,6 +274,7 @@ pub async fn conditional(
                 .collect(),
             generation,
             stored_at: Instant::now(),
+            shown: res.extensions().get::<ShownCounts>().cloned(),
         };
         state.responses.put(key, cached);
     }

@@ -105,7 +105,14 @@ impl Route {
             .count()
     }
 
-    fn matches(&self, path: &str) -> bool {
+    /// True when `path`, of `pieces` `/`-separated pieces, is one of this
+    /// template's.
+    fn matches(&self, path: &str, pieces: usize) -> bool {
+        let rest = self.segments.last() == Some(&Segment::Rest);
+        let fixed = self.segments.len() - usize::from(rest);
+        if pieces < fixed || (!rest && pieces != fixed) {
+            return false;
+        }
         let mut pieces = path.split('/');
         for segment in &self.segments {
             if *segment == Segment::Rest {
@@ -119,6 +126,11 @@ impl Route {
         }
         pieces.next().is_none()
     }
+}
+
+/// How many `/`-separated pieces `path` has.
+fn pieces(path: &str) -> usize {
+    path.bytes().filter(|&b| b == b'/').count() + 1
 }
 
 impl RouteTable {
@@ -157,9 +169,10 @@ impl RouteTable {
     /// than one matches: `/articles/bulk` rather than `/articles/{id}`), or
     /// [`UNMATCHED`].
     pub fn template(&self, path: &str) -> &str {
+        let pieces = pieces(path);
         self.0
             .iter()
-            .filter(|route| route.matches(path))
+            .filter(|route| route.matches(path, pieces))
             .max_by_key(|route| route.literals())
             .map_or(UNMATCHED, |route| route.template.as_str())
     }
@@ -167,7 +180,8 @@ impl RouteTable {
     /// The methods allowed on `path`; `None` when no template matches it.
     pub fn allowed(&self, path: &str) -> Option<Vec<&'static str>> {
         let mut allowed: Vec<&'static str> = Vec::new();
-        for route in self.0.iter().filter(|route| route.matches(path)) {
+        let pieces = pieces(path);
+        for route in self.0.iter().filter(|route| route.matches(path, pieces)) {
             for method in &route.methods {
                 if !allowed.contains(method) {
                     allowed.push(method);
@@ -229,7 +243,7 @@ mod tests {
             let actix = ResourceDef::new(template);
             for path in PATHS {
                 assert_eq!(
-                    ours.matches(path),
+                    ours.matches(path, pieces(path)),
                     actix.is_match(path),
                     "{template} against {path}"
                 );

@@ -10,7 +10,8 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::test;
 use common::{
-    ADMIN, admin, article, create, get, public, seed_categories, send, test_app, test_app_with,
+    ADMIN, admin, article, create, eventually, get, public, seed_categories, send, test_app,
+    test_app_with,
 };
 use serde_json::json;
 
@@ -187,26 +188,53 @@ async fn cached_responses_may_lag_on_counts_but_never_on_content() {
     assert_eq!(fresh.body["data"]["stats"]["views"], 1);
 }
 
-/// Reads `uri` until `shown` holds, for at most two seconds (eight times
-/// the writer's look for other processes' commits); the last body.
-async fn eventually<S, B>(
-    app: &S,
-    uri: &str,
-    shown: impl Fn(&serde_json::Value) -> bool,
-) -> serde_json::Value
+/// How many responses were served from memory so far.
+async fn responses_from_memory<S, B>(app: &S) -> u64
 where
     S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
     B: MessageBody,
 {
-    let mut body = serde_json::Value::Null;
-    for _ in 0..40 {
-        body = send(app, get(uri)).await.body;
-        if shown(&body) {
-            return body;
-        }
-        actix_web::rt::time::sleep(std::time::Duration::from_millis(50)).await;
+    let metrics = send(app, get("/metrics")).await;
+    let text = metrics.body.as_str().expect("a text body").to_string();
+    let line = r#"frontpage_cache_lookups_total{cache="responses",result="hit"} "#;
+    text.lines()
+        .find_map(|sample| sample.strip_prefix(line))
+        .map_or(0, |count| count.parse().expect("a count"))
+}
+
+#[actix_web::test]
+async fn an_articles_response_outlives_the_lag_until_its_own_counts_change() {
+    let (app, _dir) = test_app_with(false, &[("FRONTPAGE_RESPONSE_CACHE_SECS", "1")]).await;
+    seed_categories(&app).await;
+    let (_, viewed) = new_article(&app, "news").await;
+    let (_, other) = new_article(&app, "news").await;
+    for uri in [&viewed, &other] {
+        assert_eq!(send(&app, get(uri)).await.body["data"]["stats"]["views"], 0);
     }
-    panic!("{uri} never showed what was written: {body}");
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(1_200)).await;
+
+    // Past the lag, but nothing either shows has changed.
+    let before = responses_from_memory(&app).await;
+    assert_eq!(
+        send(&app, get(&viewed)).await.body["data"]["stats"]["views"],
+        0
+    );
+    assert_eq!(responses_from_memory(&app).await, before + 1);
+
+    // A counted view ends the viewed article's response, not the other's.
+    let view = send(&app, public("POST", &format!("{viewed}/views"), json!({}))).await;
+    assert_eq!(view.status, 200, "{}", view.body);
+    let before = responses_from_memory(&app).await;
+    assert_eq!(
+        send(&app, get(&viewed)).await.body["data"]["stats"]["views"],
+        1
+    );
+    assert_eq!(responses_from_memory(&app).await, before);
+    assert_eq!(
+        send(&app, get(&other)).await.body["data"]["stats"]["views"],
+        0
+    );
+    assert_eq!(responses_from_memory(&app).await, before + 1);
 }
 
 #[actix_web::test]

@@ -508,29 +508,37 @@ pub async fn list_articles(
     Ok(page_response(&req, &body, next_cursor.as_deref()))
 }
 
-/// Loads the full wire form of article `key`, whatever its status: from the
-/// [`ArticleCache`] with its counters as kept, or from the store (and then
-/// cached).
-pub fn load_article(state: &AppState, key: ArticleKey) -> AppResult<Option<Article>> {
+/// Loads the full wire form of article `key`, whatever its status, and the
+/// counters it shows (as kept, see [`crate::db::changes::Counters`]): from
+/// the [`ArticleCache`], or from the store (and then cached).
+pub fn load_article(
+    state: &AppState,
+    key: ArticleKey,
+) -> AppResult<Option<(Article, Arc<Counts>)>> {
     let generation = state.articles.generation();
     if let Some(cached) = state.articles.get(&key) {
         let mut article = cached.article.clone();
         let counts = kept_counts(state, article.summary.id)?;
         article.summary.stats.refresh(&counts);
-        return Ok(Some(article));
+        return Ok(Some((article, counts)));
     }
+    let counters = &state.db.changes().counters;
+    let epoch = counters.epoch();
     Ok(state.db.lookup(|conn| {
         let Some(row) = articles::find(conn, &key)? else {
             return Ok(None);
         };
-        let body_html = articles::body(conn, row.id)?;
-        let extras = articles::extras(conn, std::slice::from_ref(&row))?;
+        let id = row.id;
+        let body_html = articles::body(conn, id)?;
+        let mut extras = articles::extras(conn, std::slice::from_ref(&row))?;
         let article = Article {
             summary: ArticleSummary::new(row, &extras),
             body_html,
         };
+        let counts = Arc::new(extras.counts.remove(&id).unwrap_or_default());
+        counters.keep(epoch, id, Arc::clone(&counts));
         state.articles.put(key, generation, article.clone());
-        Ok(Some(article))
+        Ok(Some((article, counts)))
     })?)
 }
 

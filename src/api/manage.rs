@@ -42,7 +42,7 @@ async fn respond_with(
     id: i32,
     mut response: actix_web::HttpResponseBuilder,
 ) -> AppResult<HttpResponse> {
-    let article = load_article(state, ArticleKey::Id(id))?
+    let (article, _) = load_article(state, ArticleKey::Id(id))?
         .ok_or_else(|| ApiError::Internal(format!("article {id} vanished after its write")))?;
     Ok(response.json(ArticleResponse {
         data: article,

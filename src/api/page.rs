@@ -18,6 +18,7 @@ use crate::app::AppState;
 use crate::auth::Scope;
 use crate::db::articles::ArticleKey;
 use crate::error::{ApiError, AppResult, FieldError, Location, Problem};
+use crate::http_cache::ShownCounts;
 
 /// How many ranking items `include=ranking` adds (the seed page's box).
 const INCLUDED_RANKING: u32 = 8;
@@ -146,11 +147,11 @@ pub async fn get_article(
         None
     };
     let key = ArticleKey::parse(&id_or_slug);
-    let article = match load_article(&state, key)? {
-        Some(article) if article.summary.is_public(Utc::now()) => article,
+    let (article, counts) = match load_article(&state, key)? {
+        Some(loaded) if loaded.0.summary.is_public(Utc::now()) => loaded,
         // Drafts and scheduled articles, for keys that may read them.
-        Some(article) => match key_scopes(&req).await? {
-            Some(scopes) if scopes.contains(&Scope::ReadDrafts) => article,
+        Some(loaded) => match key_scopes(&req).await? {
+            Some(scopes) if scopes.contains(&Scope::ReadDrafts) => loaded,
             Some(_) => {
                 return Err(ApiError::Forbidden(
                     "This article is not published, and this key lacks the `read-drafts` scope."
@@ -192,17 +193,24 @@ pub async fn get_article(
         None => (None, None),
     };
     let last_modified = std::time::SystemTime::from(article.summary.updated_at);
-    Ok(HttpResponse::Ok()
-        .insert_header(LastModified(last_modified.into()))
-        .json(ArticlePageResponse {
-            data: ArticlePage {
-                article,
-                related,
-                ranking,
-                recommendations,
-            },
-            meta: ArticlePageMeta {
-                recommendations: recommendations_meta,
-            },
-        }))
+    let mut response = HttpResponse::Ok();
+    response.insert_header(LastModified(last_modified.into()));
+    if wanted.is_empty() {
+        // The article alone stays exact while its counters do.
+        response.extensions_mut().insert(ShownCounts {
+            article_id: article.summary.id,
+            counts,
+        });
+    }
+    Ok(response.json(ArticlePageResponse {
+        data: ArticlePage {
+            article,
+            related,
+            ranking,
+            recommendations,
+        },
+        meta: ArticlePageMeta {
+            recommendations: recommendations_meta,
+        },
+    }))
 }

@@ -233,3 +233,26 @@ pub fn public(method: &str, uri: &str, body: Value) -> Request {
         .set_json(body)
         .to_request()
 }
+
+/// Reads `uri` until `shown` holds, for at most two seconds (eight times
+/// the writer's look for other processes' commits, which the README
+/// promises show within a quarter second); the last body.
+pub async fn eventually<S, B>(
+    app: &S,
+    uri: &str,
+    shown: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value
+where
+    S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let mut body = serde_json::Value::Null;
+    for _ in 0..40 {
+        body = send(app, get(uri)).await.body;
+        if shown(&body) {
+            return body;
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{uri} never showed what was written: {body}");
+}
