@@ -542,6 +542,19 @@ pub fn load_article(
     })?)
 }
 
+/// The id of the article `key` names if public readers can see it now: from
+/// the [`ArticleCache`], or with one indexed statement.
+pub fn visible_id(state: &AppState, key: &ArticleKey) -> AppResult<Option<i32>> {
+    if let Some(cached) = state.articles.get(key) {
+        let summary = &cached.article.summary;
+        return Ok(summary.is_public(Utc::now()).then_some(summary.id));
+    }
+    let now = db::now();
+    Ok(state
+        .db
+        .lookup_one(|conn| articles::visible_id(conn, key, now))?)
+}
+
 /// An article's counters: as kept (see [`crate::db::changes::Counters`]), or read with one
 /// statement and then kept.
 fn kept_counts(state: &AppState, id: i32) -> StoreResult<Arc<Counts>> {
@@ -685,8 +698,9 @@ impl ArticleCache {
     }
 
     /// Fills the cache with the newest published articles, as news is read
-    /// newest first, until it is nine tenths full or every article is in:
-    /// the first reads after a start then do not all go to the store.
+    /// newest first, until it is nine tenths full or every article is in,
+    /// and keeps their counters: the first reads after a start then do not
+    /// all go to the store.
     /// Returns how many articles it loaded. For a background thread.
     pub fn warm(&self, db: &Db) -> StoreResult<usize> {
         let Some(entries) = &self.entries else {
@@ -694,9 +708,11 @@ impl ArticleCache {
         };
         let mut filter = ListFilter::newest(db::now(), WARM_CHUNK);
         let mut warmed = 0;
+        let counters = &db.changes().counters;
         while entries.weight() < entries.capacity() / 10 * 9 {
             let generation = self.generation();
-            let (rows, mut bodies, extras) = db.read_blocking(|conn| {
+            let epoch = counters.epoch();
+            let (rows, mut bodies, mut extras) = db.read_blocking(|conn| {
                 let rows = articles::list(conn, &filter)?;
                 let ids: Vec<i32> = rows.iter().map(|row| row.id).collect();
                 let bodies = articles::bodies(conn, &ids)?;
@@ -709,9 +725,15 @@ impl ArticleCache {
             filter.after = last.published_at.map(|at| (at, last.id));
             for row in rows {
                 if let Some(body_html) = bodies.remove(&row.id) {
-                    let key = ArticleKey::Id(row.id);
+                    let id = row.id;
                     let summary = ArticleSummary::new(row, &extras);
-                    self.put(key, generation, Article { summary, body_html });
+                    self.put(
+                        ArticleKey::Id(id),
+                        generation,
+                        Article { summary, body_html },
+                    );
+                    let counts = extras.counts.remove(&id).unwrap_or_default();
+                    counters.keep(epoch, id, Arc::new(counts));
                     warmed += 1;
                 }
             }

@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, get};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::articles::{ArticleSummary, summaries};
+use super::articles::{ArticleSummary, summaries, visible_id};
 use super::engagement::check_reader;
 use super::extract::Query;
 use super::paging::page_limit;
@@ -217,11 +217,8 @@ pub async fn get_recommendations(
     let context = match query.context {
         Some(context) => {
             let key = articles::ArticleKey::parse(&context);
-            let now = db::now();
-            let id = state
-                .db
-                .lookup(|conn| articles::visible_id(conn, &key, now))?
-                .ok_or_else(|| ApiError::article_not_found(&context))?;
+            let id =
+                visible_id(&state, &key)?.ok_or_else(|| ApiError::article_not_found(&context))?;
             Some(id)
         }
         None => None,

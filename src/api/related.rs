@@ -1,5 +1,7 @@
 //! The Related feed over HTTP: an article's stored list, with reasons.
 
+use std::collections::HashMap;
+
 use actix_web::web::{Data, Path};
 use actix_web::{HttpResponse, get};
 use chrono::Utc;
@@ -7,11 +9,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::Meta;
-use super::articles::{ArticleSummary, summaries};
+use super::articles::{ArticleSummary, summaries, visible_id};
 use super::extract::Query;
 use super::paging::page_limit;
 use crate::app::AppState;
-use crate::db::{self, articles};
+use crate::db::articles;
 use crate::error::{ApiError, AppResult, Problem};
 
 /// Most items a request may ask for.
@@ -88,15 +90,23 @@ pub async fn related_items(state: &AppState, id: i32, limit: u32) -> AppResult<V
     let Some(list) = list else {
         return Ok(Vec::new());
     };
-    // Twice what is asked for leaves room for articles unpublished since the
-    // list was made, without loading all fifty for a page that shows ten.
-    let mut wanted: Vec<i32> = list
-        .iter()
-        .take(limit as usize * 2)
-        .map(|item| item.id)
-        .collect();
-    wanted.push(id);
-    let mut found = summaries(state, &wanted)?;
+    // A couple more than asked for leaves room for articles unpublished
+    // since the list was made, without loading all fifty for a page that
+    // shows ten; should more than that have gone, the whole list is loaded.
+    let mut found = HashMap::new();
+    for wanted in [limit as usize + 2, list.len()] {
+        let mut ids: Vec<i32> = list.iter().take(wanted).map(|item| item.id).collect();
+        ids.push(id);
+        found = summaries(state, &ids)?;
+        let now = Utc::now();
+        let shown = found
+            .iter()
+            .filter(|(found, summary)| **found != id && summary.is_public(now))
+            .count();
+        if shown >= limit as usize || wanted >= list.len() {
+            break;
+        }
+    }
     let own_tags: Vec<String> = found
         .get(&id)
         .map(|own| own.tags.iter().map(|tag| tag.slug.clone()).collect())
@@ -159,11 +169,7 @@ pub async fn get_related(
 ) -> AppResult<HttpResponse> {
     let limit = page_limit(query.0.limit, 10, MAX_RELATED)?;
     let key = articles::ArticleKey::parse(&id_or_slug);
-    let now = db::now();
-    let id = state
-        .db
-        .lookup(|conn| articles::visible_id(conn, &key, now))?
-        .ok_or_else(|| ApiError::article_not_found(&id_or_slug))?;
+    let id = visible_id(&state, &key)?.ok_or_else(|| ApiError::article_not_found(&id_or_slug))?;
     Ok(HttpResponse::Ok().json(RelatedResponse {
         data: related_items(&state, id, limit).await?,
         meta: Meta::default(),
