@@ -23,6 +23,7 @@ use crate::db::taxonomy::CategoryTree;
 use crate::db::{self, Db, StoreResult, engagement, search};
 use crate::error::{ApiError, AppResult, FieldError, Location, Problem};
 use crate::observe::CacheCounters;
+use crate::recommend::Placement;
 
 /// A category, tag or author as an article refers to it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -120,6 +121,9 @@ pub struct ArticleSummary {
     pub image_url: Option<String>,
     /// The article's own category.
     pub category: NamedRef,
+    /// Its id, for the server's own use.
+    #[serde(skip)]
+    pub category_id: i32,
     /// Categories from the root down to the article's own (Home > News).
     pub breadcrumb: Vec<NamedRef>,
     /// Tags, in the order the editor gave them.
@@ -191,6 +195,7 @@ impl ArticleSummary {
         Self {
             id: row.id,
             category,
+            category_id: row.category_id,
             breadcrumb,
             tags: extras
                 .tags
@@ -679,6 +684,17 @@ impl ArticleCache {
             .filter(|cached| cached.generation == self.generation());
         self.lookups.record(found.is_some());
         found
+    }
+
+    /// Where article `id` is filed and whether public readers can see it at
+    /// `now`, if it is kept.
+    pub fn placement(&self, id: i32, now: DateTime<Utc>) -> Option<Placement> {
+        let cached = self.get(&ArticleKey::Id(id))?;
+        let summary = &cached.article.summary;
+        Some(Placement {
+            category_id: summary.category_id,
+            public: summary.is_public(now),
+        })
     }
 
     /// Keeps `article`, loaded in content generation `generation`; one loaded

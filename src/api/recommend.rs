@@ -12,7 +12,7 @@ use super::paging::page_limit;
 use crate::app::AppState;
 use crate::db::{self, articles};
 use crate::error::{ApiError, AppResult, Location, Problem};
-use crate::recommend::{self, Strategy};
+use crate::recommend::{self, Sources, Strategy};
 
 /// Why an article is recommended.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -137,15 +137,15 @@ pub fn recommendations(
     context: Option<i32>,
     limit: u32,
 ) -> AppResult<(Vec<RecommendationItem>, RecommendationMeta)> {
+    let known = |id| state.articles.placement(id, chrono::Utc::now());
     let list = state.db.lookup(|conn| {
-        state.recommend.recommend(
-            conn,
-            &state.related,
-            &reader,
-            context,
-            limit as usize,
-            db::now(),
-        )
+        let sources = Sources {
+            related: &state.related,
+            known: &known,
+        };
+        state
+            .recommend
+            .recommend(conn, sources, &reader, context, limit as usize, db::now())
     })?;
     let ids: Vec<i32> = list.items.iter().map(|item| item.article_id).collect();
     let mut found = summaries(state, &ids)?;

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use chrono::{NaiveDateTime, TimeDelta};
 
-use super::{Engine, Params};
+use super::{Engine, Params, Sources};
 use crate::api::article_input::ArticleInput;
 use crate::api::articles::ArticleStatus;
 use crate::db::articles::ArticleKey;
@@ -186,8 +186,12 @@ pub fn run(dataset: &Path, k: usize) -> anyhow::Result<Report> {
         }
         scored += 1;
         let started = Instant::now();
+        let sources = Sources {
+            related: &related,
+            known: &|_| None,
+        };
         let list =
-            db.read_blocking(|conn| engine.recommend(conn, &related, reader, None, k, now))?;
+            db.read_blocking(|conn| engine.recommend(conn, sources, reader, None, k, now))?;
         latencies.push(started.elapsed());
         let ids: Vec<i32> = list.items.iter().map(|item| item.article_id).collect();
         add_scores(&mut engine_scores, &ids, relevant, k);

@@ -445,7 +445,7 @@ impl Engine {
     pub fn recommend(
         &self,
         conn: &mut SqliteConnection,
-        related: &crate::related::Engine,
+        sources: Sources<'_>,
         reader: &str,
         context: Option<i32>,
         limit: usize,
@@ -475,7 +475,7 @@ impl Engine {
         for (seed, weight) in seeds.iter().take(SIMILAR_SEEDS) {
             // Only lists already made: computing an old article's list
             // takes milliseconds, too long for one source of many.
-            let list = related.stored(*seed).unwrap_or_default();
+            let list = sources.related.stored(*seed).unwrap_or_default();
             for item in list.iter().take(SIMILAR_ITEMS) {
                 let reason = Reason::SimilarTo { article: *seed };
                 similar.push((item.id, weight * item.score, reason));
@@ -485,15 +485,17 @@ impl Engine {
 
         let shared = self.shared(conn, now)?;
         let tree = &shared.tree;
-        let recent: Vec<i32> = history
+        let mut recent: Vec<i32> = history
             .iter()
             .take(TASTE_READS)
             .map(|read| read.article)
             .collect();
-        let categories: Vec<i32> = articles::table
-            .filter(articles::id.in_ids(&recent))
-            .select(articles::category_id)
-            .load(conn)?;
+        recent.sort_unstable();
+        recent.dedup();
+        let categories: Vec<i32> = placements(conn, &recent, sources.known, now)?
+            .values()
+            .map(|placement| placement.category_id)
+            .collect();
         for (category, share) in favourites(&categories) {
             let Some(slug) = tree.get(category).map(|row| row.slug.clone()) else {
                 continue;
@@ -523,7 +525,7 @@ impl Engine {
         blend.add(FRESH_WEIGHT, fresh.collect());
 
         let ranked = blend.ranked(limit * CANDIDATES_PER_ITEM);
-        let items = self.pick(conn, ranked, limit, now)?;
+        let items = self.pick(conn, sources.known, ranked, limit, now)?;
         Ok(Recommendations { strategy, items })
     }
 
@@ -557,6 +559,7 @@ impl Engine {
     fn pick(
         &self,
         conn: &mut SqliteConnection,
+        known: Known<'_>,
         ranked: Vec<Recommended>,
         limit: usize,
         now: NaiveDateTime,
@@ -567,19 +570,15 @@ impl Engine {
         let mut over_cap = Vec::new();
         for batch in ranked.chunks(limit * 4 + 10) {
             let ids: Vec<i32> = batch.iter().map(|item| item.article_id).collect();
-            let categories: FxHashMap<i32, i32> = articles::table
-                .filter(articles::id.in_ids(&ids))
-                .filter(articles::status.eq(Status::Published.as_str()))
-                .filter(articles::published_at.le(now))
-                .select((articles::id, articles::category_id))
-                .load::<(i32, i32)>(conn)?
-                .into_iter()
-                .collect();
+            let placements = placements(conn, &ids, known, now)?;
             for item in batch {
-                let Some(category) = categories.get(&item.article_id) else {
+                let Some(placement) = placements
+                    .get(&item.article_id)
+                    .filter(|placement| placement.public)
+                else {
                     continue;
                 };
-                let count = taken.entry(*category).or_default();
+                let count = taken.entry(placement.category_id).or_default();
                 if *count < per_category {
                     *count += 1;
                     picked.push(item.clone());
@@ -728,6 +727,70 @@ fn neighbours(graph: &Graph, article: i32, decay: impl Fn(i64) -> f32) -> Neighb
 }
 
 /// The categories read most, with their share of the reads, most first.
+/// What a recommendation reads in memory besides the reading history.
+#[derive(Clone, Copy)]
+pub struct Sources<'a> {
+    /// The Related lists, for "similar to" a recent read.
+    pub related: &'a crate::related::Engine,
+    /// Articles' placements the caller already has.
+    pub known: Known<'a>,
+}
+
+/// Where an article is filed, and whether public readers can see it now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placement {
+    pub category_id: i32,
+    pub public: bool,
+}
+
+/// What the caller already knows of articles' [`Placement`]s (from its
+/// article cache, say), so that a recommendation asks the store only about
+/// the others; `&|_| None` knows nothing.
+pub type Known<'a> = &'a dyn Fn(i32) -> Option<Placement>;
+
+/// The placements of the articles `ids` that exist: those `known` has, and
+/// the others from the store with one statement.
+fn placements(
+    conn: &mut SqliteConnection,
+    ids: &[i32],
+    known: Known<'_>,
+    now: NaiveDateTime,
+) -> StoreResult<FxHashMap<i32, Placement>> {
+    let mut found = FxHashMap::default();
+    let mut unknown = Vec::new();
+    for &id in ids {
+        match known(id) {
+            Some(placement) => {
+                found.insert(id, placement);
+            }
+            None => unknown.push(id),
+        }
+    }
+    if !unknown.is_empty() {
+        let rows: Vec<(i32, i32, String, Option<NaiveDateTime>)> = articles::table
+            .filter(articles::id.in_ids(&unknown))
+            .select((
+                articles::id,
+                articles::category_id,
+                articles::status,
+                articles::published_at,
+            ))
+            .load(conn)?;
+        for (id, category_id, status, published_at) in rows {
+            let public =
+                status == Status::Published.as_str() && published_at.is_some_and(|at| at <= now);
+            found.insert(
+                id,
+                Placement {
+                    category_id,
+                    public,
+                },
+            );
+        }
+    }
+    Ok(found)
+}
+
 fn favourites(categories: &[i32]) -> Vec<(i32, f32)> {
     let mut counts: FxHashMap<i32, usize> = FxHashMap::default();
     for category in categories {
