@@ -688,8 +688,14 @@ impl ArticleCache {
 
     /// Where article `id` is filed and whether public readers can see it at
     /// `now`, if it is kept.
+    /// Not counted as a lookup, and does not mark the entry as used: a
+    /// recommendation asks this of a hundred candidates it mostly drops.
     pub fn placement(&self, id: i32, now: DateTime<Utc>) -> Option<Placement> {
-        let cached = self.get(&ArticleKey::Id(id))?;
+        let cached = self
+            .entries
+            .as_ref()?
+            .peek(&ArticleKey::Id(id))
+            .filter(|cached| cached.generation == self.generation())?;
         let summary = &cached.article.summary;
         Some(Placement {
             category_id: summary.category_id,

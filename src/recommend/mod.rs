@@ -532,7 +532,8 @@ impl Engine {
     /// What readers of the seeds went on to read: their neighbour lists,
     /// each weighted by its seed; the reason names the seed that gave most.
     fn also_read(&self, seeds: &[(i32, f32)], now: NaiveDateTime) -> Vec<(i32, f32, Reason)> {
-        let mut totals: FxHashMap<i32, (f32, i32, f32)> = FxHashMap::default();
+        let mut totals: FxHashMap<i32, (f32, i32, f32)> =
+            FxHashMap::with_capacity_and_hasher(seeds.len() * NEIGHBOURS, Default::default());
         for (seed, weight) in seeds {
             for (article, score) in self.neighbours_of(*seed, now).iter() {
                 let part = weight * score;
@@ -832,7 +833,9 @@ impl Blend {
     fn new(excluded: FxHashSet<i32>) -> Self {
         Self {
             excluded,
-            scores: FxHashMap::with_capacity_and_hasher(1024, Default::default()),
+            // Room for every source's candidates: also-read alone may
+            // bring SEEDS * NEIGHBOURS.
+            scores: FxHashMap::with_capacity_and_hasher(4096, Default::default()),
         }
     }
 
