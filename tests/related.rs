@@ -98,6 +98,21 @@ where
     }
 }
 
+/// Puts article `id` back to draft.
+async fn unpublish<S, B>(app: &S, id: i64)
+where
+    S: actix_web::dev::Service<
+            actix_http::Request,
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+        >,
+    B: actix_web::body::MessageBody,
+{
+    let path = format!("/api/v1/articles/{id}");
+    let reply = send(app, admin("PATCH", &path, json!({"status": "draft"}))).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+}
+
 async fn corpus<S, B>(app: &S) -> (Vec<i64>, Vec<i64>, i64)
 where
     S: actix_web::dev::Service<
@@ -201,16 +216,7 @@ async fn a_new_article_joins_older_lists_and_an_unpublished_one_leaves() {
     })
     .await;
 
-    let reply = send(
-        &app,
-        admin(
-            "PATCH",
-            &format!("/api/v1/articles/{latest}"),
-            json!({"status": "draft"}),
-        ),
-    )
-    .await;
-    assert_eq!(reply.status, 200, "{}", reply.body);
+    unpublish(&app, latest).await;
     let items = related(&app, harbour[0]).await;
     assert!(!ids(&items).contains(&latest), "{items:#?}");
 }
@@ -237,16 +243,7 @@ async fn a_short_page_is_filled_past_articles_unpublished_since_the_list_was_mad
     // spares a page of two loads at first.
     let gone: Vec<i64> = ids(&items).into_iter().take(3).collect();
     for id in &gone {
-        let reply = send(
-            &app,
-            admin(
-                "PATCH",
-                &format!("/api/v1/articles/{id}"),
-                json!({"status": "draft"}),
-            ),
-        )
-        .await;
-        assert_eq!(reply.status, 200, "{}", reply.body);
+        unpublish(&app, *id).await;
     }
     let reply = send(
         &app,
