@@ -21,9 +21,26 @@ pub mod related;
 pub mod tags;
 pub mod time;
 
+use actix_web::http::header::ContentType;
+use actix_web::{HttpResponse, HttpResponseBuilder, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
+
+/// Bytes reserved for a JSON answer before serialising it: a feed of ten
+/// articles is about 6 KB, and serde_json's own buffer starts at 128 bytes
+/// and is copied each time it doubles.
+const JSON_BUFFER: usize = 8 * 1024;
+
+/// `response` with `body` as its JSON.
+pub fn json(mut response: HttpResponseBuilder, body: &impl Serialize) -> HttpResponse {
+    let mut bytes = Vec::with_capacity(JSON_BUFFER);
+    match serde_json::to_writer(&mut bytes, body) {
+        Ok(()) => response.content_type(ContentType::json()).body(bytes),
+        Err(error) => crate::error::ApiError::Internal(format!("serialising the answer: {error}"))
+            .error_response(),
+    }
+}
 
 /// `meta` of a single resource (empty for now; reserved for future keys).
 #[derive(Debug, Clone, Default, Serialize, ToSchema)]

@@ -202,7 +202,7 @@ pub async fn get_article(
             counts,
         });
     }
-    Ok(response.json(ArticlePageResponse {
+    let body = ArticlePageResponse {
         data: ArticlePage {
             article,
             related,
@@ -212,5 +212,6 @@ pub async fn get_article(
         meta: ArticlePageMeta {
             recommendations: recommendations_meta,
         },
-    }))
+    };
+    Ok(super::json(response, &body))
 }

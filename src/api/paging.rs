@@ -47,7 +47,7 @@ pub fn page_response<T: Serialize>(
             format!("<{}>; rel=\"next\"", next_page_url(req, next)),
         ));
     }
-    response.json(body)
+    super::json(response, body)
 }
 
 /// Paging for lists ordered by slug.

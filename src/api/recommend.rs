@@ -224,5 +224,8 @@ pub async fn get_recommendations(
         None => None,
     };
     let (data, meta) = recommendations(&state, reader, context, limit)?;
-    Ok(HttpResponse::Ok().json(RecommendationResponse { data, meta }))
+    Ok(super::json(
+        HttpResponse::Ok(),
+        &RecommendationResponse { data, meta },
+    ))
 }

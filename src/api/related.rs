@@ -170,8 +170,9 @@ pub async fn get_related(
     let limit = page_limit(query.0.limit, 10, MAX_RELATED)?;
     let key = articles::ArticleKey::parse(&id_or_slug);
     let id = visible_id(&state, &key)?.ok_or_else(|| ApiError::article_not_found(&id_or_slug))?;
-    Ok(HttpResponse::Ok().json(RelatedResponse {
+    let body = RelatedResponse {
         data: related_items(&state, id, limit).await?,
         meta: Meta::default(),
-    }))
+    };
+    Ok(super::json(HttpResponse::Ok(), &body))
 }
