@@ -560,8 +560,8 @@ pub fn visible_id(state: &AppState, key: &ArticleKey) -> AppResult<Option<i32>> 
         .lookup_one(|conn| articles::visible_id(conn, key, now))?)
 }
 
-/// An article's counters: as kept (see [`crate::db::changes::Counters`]), or read with one
-/// statement and then kept.
+/// An article's counters: as kept (see [`crate::db::changes::Counters`]),
+/// or read with one statement and then kept.
 fn kept_counts(state: &AppState, id: i32) -> StoreResult<Arc<Counts>> {
     let counters = &state.db.changes().counters;
     if let Some(counts) = counters.get(id) {
@@ -624,11 +624,11 @@ pub fn summaries(state: &AppState, ids: &[i32]) -> StoreResult<HashMap<i32, Arti
 
 /// Articles as shown, kept between requests so that a read needs no
 /// statement; their counters, which change with every view, are kept apart
-/// (see [`crate::db::changes::Counters`]). Bounded in bytes; an entry serves only while no
-/// content write has happened since it was loaded: every admin write calls
-/// [`ArticleCache::invalidate`] once it has committed, and so does the first
-/// request after the writer has seen another process write to the store
-/// (see [`AppState::notice_other_writers`]).
+/// (see [`crate::db::changes::Counters`]). Bounded in bytes; an entry serves
+/// only while no content write has happened since it was loaded: every admin
+/// write calls [`ArticleCache::invalidate`] once it has committed, and so
+/// does the first request after the writer has seen another process write
+/// to the store (see [`AppState::notice_other_writers`]).
 pub struct ArticleCache {
     /// `None` when turned off.
     entries: Option<Cache<ArticleKey, Arc<CachedArticle>, ArticleSize>>,
@@ -688,6 +688,7 @@ impl ArticleCache {
 
     /// Where article `id` is filed and whether public readers can see it at
     /// `now`, if it is kept.
+    ///
     /// Not counted as a lookup, and does not mark the entry as used: a
     /// recommendation asks this of a hundred candidates it mostly drops.
     pub fn placement(&self, id: i32, now: DateTime<Utc>) -> Option<Placement> {
