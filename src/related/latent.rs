@@ -67,7 +67,7 @@ impl Latent {
 
     /// An article's place in the latent space, unit length: the projection
     /// of its term vector. Terms newer than the model are left out.
-    pub fn embed(&self, vector: &[(u32, f32)]) -> Box<[f32]> {
+    pub fn embed(&self, vector: &[(u32, f32)]) -> Point {
         let mut point = vec![0f32; self.dimensions];
         for (term, weight) in vector {
             let start = *term as usize * self.dimensions;
@@ -78,31 +78,59 @@ impl Latent {
             }
         }
         normalise(&mut point);
-        point.into()
+        Point::quantise(&point)
+    }
+}
+
+/// An article's place in the latent space, kept in a byte per dimension: a
+/// million articles hold 100 MB of places rather than 400. Each coordinate
+/// is a step of `scale`, so a vector loses less than half a step of 127 of
+/// its largest coordinate, and cosines move by well under 0.01.
+#[derive(Debug, Clone)]
+pub struct Point {
+    scale: f32,
+    steps: Box<[i8]>,
+}
+
+impl Point {
+    fn quantise(point: &[f32]) -> Self {
+        let largest = point.iter().fold(0f32, |max, value| max.max(value.abs()));
+        let scale = if largest > 0.0 { largest / 127.0 } else { 1.0 };
+        let steps = point
+            .iter()
+            .map(|value| (value / scale).round().clamp(-127.0, 127.0) as i8)
+            .collect();
+        Self { scale, steps }
+    }
+
+    /// The coordinates, as well as they are kept.
+    fn coordinates(&self) -> impl Iterator<Item = f32> + '_ {
+        self.steps.iter().map(|step| f32::from(*step) * self.scale)
     }
 }
 
 /// The unit-length direction of `own` plus `weight` times the mean of
 /// `others`: a query's place pulled towards its best matches.
-pub fn centroid<'a>(
-    own: &[f32],
-    others: impl Iterator<Item = &'a [f32]>,
-    weight: f32,
-) -> Box<[f32]> {
-    let mut point = own.to_vec();
-    let others: Vec<&[f32]> = others.collect();
+pub fn centroid<'a>(own: &Point, others: impl Iterator<Item = &'a Point>, weight: f32) -> Vec<f32> {
+    let mut point: Vec<f32> = own.coordinates().collect();
+    let others: Vec<&Point> = others.collect();
     for other in &others {
-        for (value, coordinate) in point.iter_mut().zip(other.iter()) {
+        for (value, coordinate) in point.iter_mut().zip(other.coordinates()) {
             *value += weight * coordinate / others.len() as f32;
         }
     }
     normalise(&mut point);
-    point.into()
+    point
 }
 
-/// The cosine of two embeddings.
-pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
+/// The cosine of a query's place (unit length) and an article's.
+pub fn cosine(query: &[f32], point: &Point) -> f32 {
+    let sum: f32 = query
+        .iter()
+        .zip(point.steps.iter())
+        .map(|(x, step)| x * f32::from(*step))
+        .sum();
+    sum * point.scale
 }
 
 /// Scales a vector to unit length (a zero vector stays zero).
@@ -213,7 +241,26 @@ mod tests {
         let a = model.embed(&[(0, 1.0)]);
         let b = model.embed(&[(50, 1.0)]);
         let other = model.embed(&[(150, 1.0)]);
-        assert!(cosine(&a, &b) > cosine(&a, &other) + 0.3);
+        let query = centroid(&a, std::iter::empty(), 0.0);
+        assert!(cosine(&query, &b) > cosine(&query, &other) + 0.3);
+    }
+
+    #[test]
+    fn a_place_kept_in_bytes_keeps_its_cosines() {
+        let unit = |seed: u64| {
+            let mut point: Vec<f32> = (0..100)
+                .map(|i| (mix(seed * 1000 + i) % 2001) as f32 / 1000.0 - 1.0)
+                .collect();
+            normalise(&mut point);
+            point
+        };
+        for seed in 0..50 {
+            let (a, b) = (unit(seed), unit(seed + 500));
+            let exact: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+            let kept = cosine(&a, &Point::quantise(&b));
+            assert!((exact - kept).abs() < 0.01, "{exact} kept as {kept}");
+            assert!((cosine(&a, &Point::quantise(&a)) - 1.0).abs() < 0.01);
+        }
     }
 
     #[test]
