@@ -17,7 +17,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::NaiveDateTime;
 
-use super::latent::{self, Latent};
+use super::latent::{self, Latent, Point};
 use super::text::{Analyzer, Terms};
 
 /// How many times a title word counts against a body word.
@@ -49,6 +49,11 @@ pub const SHARED_TERMS: usize = 3;
 /// common term's full postings would cover most of it; the articles that
 /// score best for a term are the ones that use it most.
 const POSTINGS_PER_TERM: usize = 2_000;
+/// Postings kept per term: twice those read, so that removed articles
+/// seldom leave a term with too few (it is then rebuilt from the articles'
+/// vectors). The weaker ones are never read: in a million articles a
+/// common term's full postings would hold most of them.
+const POSTINGS_KEPT: usize = 2 * POSTINGS_PER_TERM;
 
 /// An article as the index sees it.
 #[derive(Debug, Clone)]
@@ -80,7 +85,7 @@ pub struct Entry {
     /// normalisation), sorted by term; IDF is applied when it is read.
     vector: Vec<(u32, f32)>,
     /// Its place in the latent topic space, once there is a model.
-    latent: Option<Box<[f32]>>,
+    latent: Option<Point>,
     pub category_id: i32,
     pub tag_ids: Vec<i32>,
     pub published_at: NaiveDateTime,
@@ -106,8 +111,10 @@ pub struct Index {
     spellings: Vec<String>,
     document_frequency: Vec<u32>,
     /// Per term, `(slot, saturated term frequency)`, strongest first
-    /// ([`impact_order`]).
+    /// ([`impact_order`]): at most [`POSTINGS_KEPT`], the strongest of all.
     postings: Vec<Vec<(u32, f32)>>,
+    /// Per term, true when weaker postings than those kept were dropped.
+    truncated: Vec<bool>,
     slots: Vec<Option<Entry>>,
     slot_of: HashMap<i32, u32>,
     /// Postings that point at removed slots, cleaned up by [`Index::compact`].
@@ -170,8 +177,12 @@ impl Index {
         for document in counted {
             self.place(document);
         }
-        for postings in &mut self.postings {
+        for (postings, truncated) in self.postings.iter_mut().zip(&mut self.truncated) {
             postings.sort_unstable_by(impact_order);
+            if postings.len() > POSTINGS_KEPT {
+                postings.truncate(POSTINGS_KEPT);
+                *truncated = true;
+            }
         }
         self.train();
     }
@@ -192,7 +203,7 @@ impl Index {
         let Some(model) = &self.latent else {
             return;
         };
-        let points: Vec<Box<[f32]>> = entries
+        let points: Vec<Point> = entries
             .iter()
             .map(|entry| model.embed(&unit_vector(&self.weighted(&entry.vector))))
             .collect();
@@ -212,9 +223,18 @@ impl Index {
         };
         for (term, _) in &entry.vector {
             let postings = &mut self.postings[*term as usize];
+            let truncated = &mut self.truncated[*term as usize];
             if let Some(posting) = postings.pop() {
                 let at = postings.partition_point(|other| impact_order(other, &posting).is_lt());
-                postings.insert(at, posting);
+                // Weaker than every kept posting of a truncated term: it
+                // belongs among the dropped ones.
+                if at < postings.len() || !*truncated {
+                    postings.insert(at, posting);
+                }
+                if postings.len() > POSTINGS_KEPT {
+                    postings.pop();
+                    *truncated = true;
+                }
             }
         }
     }
@@ -227,11 +247,14 @@ impl Index {
         if let Some(entry) = self.slots[slot as usize].take() {
             self.counted -= 1;
             self.total_length -= entry.length;
-            for (term, _) in &entry.vector {
+            for (term, weight) in &entry.vector {
                 let df = &mut self.document_frequency[*term as usize];
                 *df = df.saturating_sub(1);
+                let kept = self.postings[*term as usize]
+                    .binary_search_by(|other| impact_order(other, &(slot, *weight)))
+                    .is_ok();
+                self.stale += usize::from(kept);
             }
-            self.stale += entry.vector.len();
         }
         if self.stale > 100_000
             && self.stale * 2 > self.postings.iter().map(Vec::len).sum::<usize>()
@@ -241,11 +264,35 @@ impl Index {
         true
     }
 
-    /// Rebuilds the postings without removed articles.
+    /// Rebuilds the postings without removed articles; a truncated term left
+    /// with fewer than are read gets its strongest postings back from the
+    /// articles' vectors.
     pub fn compact(&mut self) {
         let live: HashSet<u32> = self.slot_of.values().copied().collect();
-        for postings in &mut self.postings {
+        let mut short = vec![false; self.postings.len()];
+        for (term, postings) in self.postings.iter_mut().enumerate() {
             postings.retain(|(slot, _)| live.contains(slot));
+            if self.truncated[term] && postings.len() < POSTINGS_PER_TERM {
+                short[term] = true;
+                postings.clear();
+            }
+        }
+        if short.contains(&true) {
+            for (slot, entry) in self.slots.iter().enumerate() {
+                let Some(entry) = entry else { continue };
+                for (term, weight) in &entry.vector {
+                    if short[*term as usize] {
+                        self.postings[*term as usize].push((slot as u32, *weight));
+                    }
+                }
+            }
+            for (term, postings) in self.postings.iter_mut().enumerate() {
+                if short[term] {
+                    postings.sort_unstable_by(impact_order);
+                    self.truncated[term] = postings.len() > POSTINGS_KEPT;
+                    postings.truncate(POSTINGS_KEPT);
+                }
+            }
         }
         self.stale = 0;
     }
@@ -287,6 +334,7 @@ impl Index {
         self.spellings.push(spelling.to_string());
         self.document_frequency.push(0);
         self.postings.push(Vec::new());
+        self.truncated.push(false);
         id
     }
 
@@ -351,7 +399,7 @@ impl Index {
             .take(FEEDBACK_DOCS)
             .collect();
         let query_point = query.latent.as_ref().map(|own| {
-            let others = feedback.iter().filter_map(|entry| entry.latent.as_deref());
+            let others = feedback.iter().filter_map(|entry| entry.latent.as_ref());
             latent::centroid(own, others, FEEDBACK_WEIGHT)
         });
         let candidates = if feedback.is_empty() {
@@ -571,5 +619,39 @@ mod tests {
             .map(|(slot, _)| index.slots[*slot as usize].as_ref().unwrap().id)
             .collect();
         assert_eq!(ids[..2], [-2, -1], "{found:?}");
+    }
+
+    /// A common term keeps only its strongest postings; when removals leave
+    /// it fewer than a query reads, the strongest of the rest come back.
+    #[test]
+    fn a_common_term_keeps_its_strongest_postings_through_removals() {
+        // Article `id` says "harbour" 1 to 10 times: 500 of each.
+        let strength = |id: i32| 1 + id as usize % 10;
+        let article = |id: i32| {
+            let filler = ["council", "budget", "rail", "festival", "orbit", "court"];
+            let mut words: Vec<&str> = (0..30).map(|i| filler[(i + id as usize) % 6]).collect();
+            words.extend(std::iter::repeat_n("harbour", strength(id)));
+            document(id, "Town notes", words.join(" "))
+        };
+        let mut index = Index::default();
+        index.extend([(1..=5_000).map(article).collect()]);
+        let term = index.spellings.iter().position(|s| s == "harbour").unwrap();
+        assert_eq!(index.postings[term].len(), POSTINGS_KEPT);
+        let strongest = |index: &Index| -> Vec<usize> {
+            let found = index.search(&[(term as u32, 1.0)], 0, 600);
+            let id = |slot: u32| index.slots[slot as usize].as_ref().unwrap().id;
+            found.iter().map(|(slot, _)| strength(id(*slot))).collect()
+        };
+        assert!(strongest(&index).iter().take(500).all(|s| *s == 10));
+
+        // Those that say it 5 times or more go: 1,000 of the kept remain.
+        for id in (1..=5_000).filter(|id| strength(*id) >= 5) {
+            index.remove(id);
+        }
+        index.compact();
+        assert_eq!(index.postings[term].len(), POSTINGS_PER_TERM);
+        let found = strongest(&index);
+        assert!(found.iter().take(500).all(|s| *s == 4), "{found:?}");
+        assert!(found.iter().skip(500).all(|s| *s == 3));
     }
 }
