@@ -4,14 +4,22 @@
 
 use std::collections::HashMap;
 
+use chrono::NaiveDateTime;
 use rustc_hash::FxHashMap;
+
+/// A time as the graph keeps it: Unix seconds in 32 bits (enough until
+/// 2106), so that a read takes 12 bytes and a reader in an audience 8: ten
+/// million events hold 200 MB rather than 320.
+pub fn seconds(at: NaiveDateTime) -> u32 {
+    u32::try_from(at.and_utc().timestamp().max(0)).unwrap_or(u32::MAX)
+}
 
 /// One article in a reader's history.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Read {
     pub article: i32,
-    /// When it was last read (Unix seconds).
-    pub at: i64,
+    /// When it was last read (see [`seconds`]).
+    pub at: u32,
     /// How strong a signal it is: a view 1, a reaction more.
     pub weight: f32,
 }
@@ -20,7 +28,7 @@ pub struct Read {
 #[derive(Debug, Clone, Copy)]
 pub struct Reader {
     pub reader: u32,
-    pub at: i64,
+    pub at: u32,
 }
 
 /// Readers' histories and articles' audiences.
@@ -85,10 +93,10 @@ impl Graph {
         }
     }
 
-    /// Records that `reader` read `article` at `at` (Unix seconds); true
+    /// Records that `reader` read `article` at `at` ([`seconds`]); true
     /// when the article is new to the reader's history. A repeat keeps the
     /// latest time and the strongest weight.
-    pub fn record(&mut self, reader: &str, article: i32, at: i64, weight: f32) -> bool {
+    pub fn record(&mut self, reader: &str, article: i32, at: u32, weight: f32) -> bool {
         let number = match self.reader_ids.get(reader) {
             Some(number) => *number,
             None => {
@@ -159,7 +167,7 @@ impl Graph {
 mod tests {
     use super::*;
 
-    fn read(article: i32, at: i64, weight: f32) -> Read {
+    fn read(article: i32, at: u32, weight: f32) -> Read {
         Read {
             article,
             at,

@@ -32,6 +32,8 @@ use std::time::{Duration, Instant};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
+use quick_cache::Weighter;
+use quick_cache::sync::Cache;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 pub use self::graph::Graph;
@@ -177,12 +179,27 @@ struct Trending {
 /// An article's co-read articles, best first.
 type Neighbours = Arc<[(i32, f32)]>;
 
+/// What the neighbour lists kept may weigh: a hundred thousand full lists.
+/// A million articles' would weigh 800 MB; the lists of articles nobody
+/// reads now are computed again when somebody does (tens of microseconds).
+const NEIGHBOURS_BYTES: u64 = 80 << 20;
+
+/// Weighs a neighbour list by its bytes, with its entry and `Arc` header.
+#[derive(Clone)]
+struct NeighboursSize;
+
+impl Weighter<i32, Neighbours> for NeighboursSize {
+    fn weight(&self, _: &i32, list: &Neighbours) -> u64 {
+        (48 + std::mem::size_of_val::<[(i32, f32)]>(list)) as u64
+    }
+}
+
 /// The reading graph and what recommendations are computed from.
 pub struct Engine {
     graph: RwLock<Graph>,
-    /// Per article, what its readers went on to read: computed ahead, so a
-    /// request only adds up a few lists.
-    neighbours: RwLock<FxHashMap<i32, Neighbours>>,
+    /// Per article, what its readers went on to read: computed ahead for
+    /// the most read articles, so that a request mostly adds up lists.
+    neighbours: Cache<i32, Neighbours, NeighboursSize>,
     /// Articles whose neighbours have changed since they were computed.
     dirty: Mutex<FxHashSet<i32>>,
     params: Params,
@@ -198,7 +215,11 @@ impl Engine {
     pub fn new(params: Params) -> Self {
         Self {
             graph: RwLock::default(),
-            neighbours: RwLock::default(),
+            neighbours: Cache::with_weighter(
+                (NEIGHBOURS_BYTES / 800) as usize,
+                NEIGHBOURS_BYTES,
+                NeighboursSize,
+            ),
             dirty: Mutex::default(),
             params,
             trending: Mutex::new(Trending {
@@ -252,7 +273,7 @@ impl Engine {
             Signal::Reaction => REACTION_SIGNAL,
         };
         let mut graph = self.graph.write().expect("graph lock");
-        if !graph.record(reader, article, at.and_utc().timestamp(), weight) {
+        if !graph.record(reader, article, graph::seconds(at), weight) {
             return;
         }
         // What this reader read before now leads to `article` too.
@@ -306,7 +327,7 @@ impl Engine {
                 }
                 let read = Read {
                     article,
-                    at: at.and_utc().timestamp(),
+                    at: graph::seconds(at),
                     weight: 1.0,
                 };
                 Some((*number.get(&reader?)?, read))
@@ -323,7 +344,7 @@ impl Engine {
         events.extend(rows.into_iter().filter_map(|(reader, article, at)| {
             let read = Read {
                 article,
-                at: at.and_utc().timestamp(),
+                at: graph::seconds(at),
                 weight: REACTION_SIGNAL,
             };
             Some((*number.get(&reader)?, read))
@@ -335,9 +356,29 @@ impl Engine {
             let arrived = std::mem::replace(&mut *graph, built);
             graph.absorb(arrived);
         }
-        let articles: Vec<i32> = self.graph.read().expect("graph lock").articles().collect();
-        self.compute_neighbours(&articles, crate::db::now());
+        self.compute_ahead(crate::db::now());
         Ok(loaded)
+    }
+
+    /// Computes the neighbours of the most read articles, most read first,
+    /// until the lists kept are nearly at their bound.
+    fn compute_ahead(&self, now: NaiveDateTime) {
+        const CHUNK: usize = 10_000;
+        let mut articles: Vec<(usize, i32)> = {
+            let graph = self.graph.read().expect("graph lock");
+            graph
+                .articles()
+                .map(|article| (graph.audience(article).len(), article))
+                .collect()
+        };
+        articles.sort_unstable_by(|a, b| b.cmp(a));
+        for chunk in articles.chunks(CHUNK) {
+            if self.neighbours.weight() >= NEIGHBOURS_BYTES / 10 * 9 {
+                break;
+            }
+            let ids: Vec<i32> = chunk.iter().map(|(_, article)| *article).collect();
+            self.compute_neighbours(&ids, now);
+        }
     }
 
     /// Recomputes the neighbours of `articles`, on every core.
@@ -345,35 +386,25 @@ impl Engine {
         let decay = self.decay(now);
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let chunk = articles.len().div_ceil(threads).max(1);
-        let computed: Vec<(i32, Neighbours)> = std::thread::scope(|scope| {
-            let parts: Vec<_> = articles
-                .chunks(chunk)
-                .map(|part| {
-                    scope.spawn(move || {
+        std::thread::scope(|scope| {
+            for part in articles.chunks(chunk) {
+                scope.spawn(move || {
+                    for article in part {
                         // The lock is taken per article, so that a view
                         // being recorded never waits for a whole batch.
-                        part.iter()
-                            .map(|article| {
-                                let graph = self.graph.read().expect("graph lock");
-                                (*article, neighbours(&graph, *article, decay))
-                            })
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            parts
-                .into_iter()
-                .flat_map(|part| part.join().expect("neighbour thread"))
-                .collect()
+                        let graph = self.graph.read().expect("graph lock");
+                        let list = neighbours(&graph, *article, decay);
+                        drop(graph);
+                        self.neighbours.insert(*article, list);
+                    }
+                });
+            }
         });
-        self.neighbours
-            .write()
-            .expect("neighbours lock")
-            .extend(computed);
     }
 
-    /// Recomputes the lists of articles with new co-reading, at most
-    /// [`REFRESH_BATCH`] at a time; returns how many.
+    /// Recomputes the kept lists of articles with new co-reading, at most
+    /// [`REFRESH_BATCH`] at a time (the others are computed when asked
+    /// for); returns how many.
     pub fn refresh(&self, now: NaiveDateTime) -> usize {
         let batch: Vec<i32> = {
             let mut dirty = self.dirty.lock().expect("dirty lock");
@@ -383,35 +414,32 @@ impl Engine {
             }
             batch
         };
-        self.compute_neighbours(&batch, now);
+        let kept: Vec<i32> = batch
+            .iter()
+            .copied()
+            .filter(|article| self.neighbours.peek(article).is_some())
+            .collect();
+        self.compute_neighbours(&kept, now);
         batch.len()
     }
 
-    /// The neighbours of `article`, computed now if they never were.
+    /// The neighbours of `article`, computed now if they are not kept.
     fn neighbours_of(&self, article: i32, now: NaiveDateTime) -> Neighbours {
-        if let Some(list) = self
-            .neighbours
-            .read()
-            .expect("neighbours lock")
-            .get(&article)
-        {
-            return Arc::clone(list);
+        if let Some(list) = self.neighbours.get(&article) {
+            return list;
         }
         let graph = self.graph.read().expect("graph lock");
         let list = neighbours(&graph, article, self.decay(now));
         drop(graph);
-        self.neighbours
-            .write()
-            .expect("neighbours lock")
-            .insert(article, Arc::clone(&list));
+        self.neighbours.insert(article, Arc::clone(&list));
         list
     }
 
     /// How much a read made at `at` (Unix seconds) still counts at `now`.
-    fn decay(&self, now: NaiveDateTime) -> impl Fn(i64) -> f32 + Copy + use<> {
+    fn decay(&self, now: NaiveDateTime) -> impl Fn(u32) -> f32 + Copy + use<> {
         let now = now.and_utc().timestamp();
         let half_life = self.params.half_life_days * 86_400.0;
-        move |at: i64| 0.5f64.powf((now - at).max(0) as f64 / half_life) as f32
+        move |at: u32| 0.5f64.powf((now - i64::from(at)).max(0) as f64 / half_life) as f32
     }
 
     /// Starts a thread that loads the stored history into the graph.
@@ -679,7 +707,7 @@ impl Engine {
 
 /// The articles that seed a reader's list, newest first, each weighted by
 /// how recently it was read; the context article first, at full weight.
-fn seeds(history: &[Read], context: Option<i32>, decay: impl Fn(i64) -> f32) -> Vec<(i32, f32)> {
+fn seeds(history: &[Read], context: Option<i32>, decay: impl Fn(u32) -> f32) -> Vec<(i32, f32)> {
     context
         .map(|id| (id, 1.0))
         .into_iter()
@@ -699,7 +727,7 @@ fn seeds(history: &[Read], context: Option<i32>, decay: impl Fn(i64) -> f32) -> 
 /// sum is divided by the square root of its own audience, so that what
 /// everyone reads does not crowd out what these readers read in particular.
 /// The best [`NEIGHBOURS`], best first.
-fn neighbours(graph: &Graph, article: i32, decay: impl Fn(i64) -> f32) -> Neighbours {
+fn neighbours(graph: &Graph, article: i32, decay: impl Fn(u32) -> f32) -> Neighbours {
     let mut scores: FxHashMap<i32, f32> = FxHashMap::default();
     for co_reader in graph.audience(article).iter().rev().take(CO_READERS) {
         let history = graph.history(co_reader.reader);
