@@ -275,7 +275,6 @@ impl Db {
             .context("counting the views stored after the last count")?;
         tracing::debug!(through = counted, "view totals are up to date");
         refresh_statistics(&mut setup).context("refreshing the query planner's statistics")?;
-        drop(setup);
 
         let read = Pool::builder()
             .max_size(readers.max(1))
@@ -287,6 +286,11 @@ impl Db {
             .connection_customizer(Box::new(ReaderPragmas))
             .build(ConnectionManager::<SqliteConnection>::new(&url))
             .context("opening the read pool")?;
+        // Closed only now that the pool holds a connection: the last
+        // connection to close checkpoints the log and waits for the file to
+        // reach the disk, which took 5 s to start a freshly copied or filled
+        // million-article store (the checkpoint thread does it later).
+        drop(setup);
         let durability = Durability::SyncWal {
             wal: format!("{url}-wal").into(),
             checkpoint: {
