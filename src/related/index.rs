@@ -174,17 +174,32 @@ impl Index {
                 counted.push(self.count(document));
             }
         }
-        for document in counted {
+        for (placed, document) in counted.into_iter().enumerate() {
             self.place(document);
+            // Common terms' postings would otherwise hold most of the
+            // corpus until the end.
+            if placed % 50_000 == 49_999 {
+                self.keep_strongest(4 * POSTINGS_KEPT);
+            }
         }
-        for (postings, truncated) in self.postings.iter_mut().zip(&mut self.truncated) {
+        self.keep_strongest(POSTINGS_KEPT);
+        for postings in &mut self.postings {
             postings.sort_unstable_by(impact_order);
-            if postings.len() > POSTINGS_KEPT {
+        }
+        self.train();
+    }
+
+    /// Cuts every term's postings longer than `longest` to the strongest
+    /// [`POSTINGS_KEPT`], in no particular order.
+    fn keep_strongest(&mut self, longest: usize) {
+        for (postings, truncated) in self.postings.iter_mut().zip(&mut self.truncated) {
+            if postings.len() > longest {
+                postings.select_nth_unstable_by(POSTINGS_KEPT, impact_order);
                 postings.truncate(POSTINGS_KEPT);
+                postings.shrink_to_fit();
                 *truncated = true;
             }
         }
-        self.train();
     }
 
     /// Trains the topic model on the indexed articles (an even sample of at
@@ -291,6 +306,7 @@ impl Index {
                     postings.sort_unstable_by(impact_order);
                     self.truncated[term] = postings.len() > POSTINGS_KEPT;
                     postings.truncate(POSTINGS_KEPT);
+                    postings.shrink_to_fit();
                 }
             }
         }
