@@ -179,10 +179,10 @@ struct Trending {
 /// An article's co-read articles, best first.
 type Neighbours = Arc<[(i32, f32)]>;
 
-/// What the neighbour lists kept may weigh: a hundred thousand full lists.
+/// What the neighbour lists kept may weigh: 150,000 full lists.
 /// A million articles' would weigh 800 MB; the lists of articles nobody
 /// reads now are computed again when somebody does (tens of microseconds).
-const NEIGHBOURS_BYTES: u64 = 80 << 20;
+const NEIGHBOURS_BYTES: u64 = 128 << 20;
 
 /// Weighs a neighbour list by its bytes, with its entry and `Arc` header.
 #[derive(Clone)]
