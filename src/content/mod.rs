@@ -308,11 +308,24 @@ mod tests {
                         "{attribute} survived in {html}"
                     );
                     assert_ne!(attribute, "style", "style survived in {html}");
-                    let value = html_escape::decode_html_entities(&value).to_ascii_lowercase();
-                    let scheme = value.trim_start().split(':').next().unwrap_or_default();
+                    // As a browser reads a URL: leading spaces and control
+                    // characters dropped, tabs and newlines anywhere, and a
+                    // scheme only where what comes before the first `:` is
+                    // one (a letter, then letters, digits, `+`, `-`, `.`);
+                    // otherwise the URL is relative, like `%5B:c` or `:`.
+                    let value: String = html_escape::decode_html_entities(&value)
+                        .trim_start_matches(|c: char| c <= ' ')
+                        .chars()
+                        .filter(|c| !matches!(c, '\t' | '\n' | '\r'))
+                        .collect::<String>()
+                        .to_ascii_lowercase();
+                    let scheme = value.split_once(':').map(|(scheme, _)| scheme).filter(|s| {
+                        s.starts_with(|c: char| c.is_ascii_alphabetic())
+                            && s.chars()
+                                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+                    });
                     assert!(
-                        !value.contains(':')
-                            || ["http", "https", "mailto"].contains(&scheme)
+                        scheme.is_none_or(|scheme| ["http", "https", "mailto"].contains(&scheme))
                             || !["href", "src"].contains(&attribute.as_str()),
                         "{attribute}=\"{value}\" survived in {html}"
                     );
@@ -327,6 +340,8 @@ mod tests {
                 "<img src=\"x\" onerror=\"alert(1)\">",
                 "<a href=\"javascript:alert(1)\">x</a>",
                 "<a href=\" &#106;avascript:alert(1)\">x</a>",
+                "<a href=\"java&#9;script:alert(1)\">x</a>",
+                "<a href=\"\x01data:text/html,x\">x</a>",
                 "<p style=\"color: red\">x</p>",
             ] {
                 let caught = std::panic::catch_unwind(|| assert_safe(unsafe_html));
@@ -335,6 +350,10 @@ mod tests {
             assert_safe(
                 "<p><a href=\"https://example.com/a:b\" rel=\"noopener\">x</a> 1 &lt; 2</p>",
             );
+            // Found by the property below: a link to `:` is relative.
+            assert_safe(&render_markdown("[](:)"));
+            // Not schemes: relative URLs with a `:` further on.
+            assert_safe("<a href=\"%5B:c\">x</a><a href=\":\">y</a><a href=\"/a:b\">z</a>");
         }
 
         proptest! {
