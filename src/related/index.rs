@@ -263,7 +263,7 @@ impl Index {
         let Some(slot) = self.slot_of.remove(&id) else {
             return false;
         };
-        self.live[slot as usize / 64] &= !(1 << (slot % 64));
+        set(&mut self.live, slot, false);
         if let Some(entry) = self.slots[slot as usize].take() {
             self.counted -= 1;
             self.total_length -= entry.length;
@@ -389,8 +389,7 @@ impl Index {
         for (term, weight) in &vector {
             self.postings[*term as usize].push((slot, *weight));
         }
-        self.live.resize(self.slots.len() / 64 + 1, 0);
-        self.live[slot as usize / 64] |= 1 << (slot % 64);
+        set(&mut self.live, slot, true);
         self.slots.push(Some(Entry {
             length,
             id: document.id,
@@ -557,6 +556,19 @@ thread_local! {
 /// True when bit `slot` of `bits` is set.
 fn is_set(bits: &[u64], slot: u32) -> bool {
     bits[slot as usize / 64] & (1 << (slot % 64)) != 0
+}
+
+/// Sets or clears bit `slot` of `bits`, growing them to hold it.
+fn set(bits: &mut Vec<u64>, slot: u32, on: bool) {
+    let word = slot as usize / 64;
+    if word >= bits.len() {
+        bits.resize(word + 1, 0);
+    }
+    if on {
+        bits[word] |= 1 << (slot % 64);
+    } else {
+        bits[word] &= !(1 << (slot % 64));
+    }
 }
 
 /// Postings strongest first; among equals, the newer article (the later
