@@ -127,6 +127,43 @@ pub enum Reason {
     Fresh,
 }
 
+/// Which source gave a candidate most: a [`Reason`] with the category by
+/// id, so that blending thousands of candidates copies no strings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Source {
+    AlsoRead(i32),
+    SimilarTo(i32),
+    TrendingIn(i32),
+    Trending,
+    Fresh,
+}
+
+impl Source {
+    fn reason(self, tree: &CategoryTree) -> Reason {
+        match self {
+            Self::AlsoRead(because_of) => Reason::AlsoRead { because_of },
+            Self::SimilarTo(article) => Reason::SimilarTo { article },
+            Self::TrendingIn(category) => Reason::TrendingIn {
+                category: tree
+                    .get(category)
+                    .map(|row| row.slug.clone())
+                    .unwrap_or_default(),
+            },
+            Self::Trending => Reason::Trending,
+            Self::Fresh => Reason::Fresh,
+        }
+    }
+}
+
+/// A blended candidate: its article, total score and the source that gave
+/// it most.
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    article_id: i32,
+    score: f32,
+    source: Source,
+}
+
 /// One recommended article.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Recommended {
@@ -488,7 +525,6 @@ impl Engine {
         };
         history.sort_by(|a, b| b.at.cmp(&a.at).then(b.article.cmp(&a.article)));
         let seeds = seeds(&history, context, decay);
-        let also_read = self.also_read(&seeds, now);
         let strategy = if history.is_empty() {
             Strategy::ColdStart
         } else {
@@ -497,19 +533,30 @@ impl Engine {
         let mut excluded: FxHashSet<i32> = history.iter().map(|read| read.article).collect();
         excluded.extend(context);
         let mut blend = Blend::new(excluded);
-        blend.add(ALSO_READ_WEIGHT, also_read);
+        let also_read = self.also_read(&seeds, now);
+        blend.add(
+            ALSO_READ_WEIGHT,
+            also_read.iter().map(|(article, (score, because_of, _))| {
+                (*article, *score, Source::AlsoRead(*because_of))
+            }),
+        );
 
-        let mut similar = Vec::new();
-        for (seed, weight) in seeds.iter().take(SIMILAR_SEEDS) {
-            // Only lists already made: computing an old article's list
-            // takes milliseconds, too long for one source of many.
-            let list = sources.related.stored(*seed).unwrap_or_default();
-            for item in list.iter().take(SIMILAR_ITEMS) {
-                let reason = Reason::SimilarTo { article: *seed };
-                similar.push((item.id, weight * item.score, reason));
-            }
-        }
-        blend.add(SIMILAR_WEIGHT, similar);
+        // Only lists already made: computing an old article's list takes
+        // milliseconds, too long for one source of many.
+        let similar: Vec<_> = seeds
+            .iter()
+            .take(SIMILAR_SEEDS)
+            .filter_map(|(seed, weight)| Some((*seed, *weight, sources.related.stored(*seed)?)))
+            .collect();
+        blend.add(
+            SIMILAR_WEIGHT,
+            similar.iter().flat_map(|(seed, weight, list)| {
+                let (seed, weight) = (*seed, *weight);
+                list.iter()
+                    .take(SIMILAR_ITEMS)
+                    .map(move |item| (item.id, weight * item.score, Source::SimilarTo(seed)))
+            }),
+        );
 
         let shared = self.shared(conn, now)?;
         let tree = &shared.tree;
@@ -525,41 +572,54 @@ impl Engine {
             .map(|placement| placement.category_id)
             .collect();
         for (category, share) in favourites(&categories) {
-            let Some(slug) = tree.get(category).map(|row| row.slug.clone()) else {
+            if tree.get(category).is_none() {
                 continue;
-            };
+            }
             let trending = self.trending(conn, tree, Some(category), now)?;
-            let items = trending.iter().map(|(id, score)| {
-                let reason = Reason::TrendingIn {
-                    category: slug.clone(),
-                };
-                (*id, *score, reason)
-            });
             // A category counts as much as it has of the reader's reads.
-            blend.add(TRENDING_IN_WEIGHT * share, items.collect());
+            blend.add(
+                TRENDING_IN_WEIGHT * share,
+                trending
+                    .iter()
+                    .map(|(id, score)| (*id, *score, Source::TrendingIn(category))),
+            );
         }
         let trending = self.trending(conn, tree, None, now)?;
         blend.add(
             TRENDING_WEIGHT,
             trending
                 .iter()
-                .map(|(id, score)| (*id, *score, Reason::Trending))
-                .collect(),
+                .map(|(id, score)| (*id, *score, Source::Trending)),
         );
-        let fresh = shared
-            .fresh
-            .iter()
-            .map(|(id, score)| (*id, *score, Reason::Fresh));
-        blend.add(FRESH_WEIGHT, fresh.collect());
+        blend.add(
+            FRESH_WEIGHT,
+            shared
+                .fresh
+                .iter()
+                .map(|(id, score)| (*id, *score, Source::Fresh)),
+        );
 
         let ranked = blend.ranked(limit * CANDIDATES_PER_ITEM);
-        let items = self.pick(conn, sources.known, ranked, limit, now)?;
+        let items = self
+            .pick(conn, sources.known, ranked, limit, now)?
+            .into_iter()
+            .map(|candidate| Recommended {
+                article_id: candidate.article_id,
+                score: candidate.score,
+                reason: candidate.source.reason(tree),
+            })
+            .collect();
         Ok(Recommendations { strategy, items })
     }
 
-    /// What readers of the seeds went on to read: their neighbour lists,
-    /// each weighted by its seed; the reason names the seed that gave most.
-    fn also_read(&self, seeds: &[(i32, f32)], now: NaiveDateTime) -> Vec<(i32, f32, Reason)> {
+    /// What readers of the seeds went on to read: per article, the sum of
+    /// the seeds' neighbour lists, each weighted by its seed, and the seed
+    /// that gave most with what it gave.
+    fn also_read(
+        &self,
+        seeds: &[(i32, f32)],
+        now: NaiveDateTime,
+    ) -> FxHashMap<i32, (f32, i32, f32)> {
         let mut totals: FxHashMap<i32, (f32, i32, f32)> =
             FxHashMap::with_capacity_and_hasher(seeds.len() * NEIGHBOURS, Default::default());
         for (seed, weight) in seeds {
@@ -574,11 +634,6 @@ impl Engine {
             }
         }
         totals
-            .into_iter()
-            .map(|(article, (score, because_of, _))| {
-                (article, score, Reason::AlsoRead { because_of })
-            })
-            .collect()
     }
 
     /// The best `limit` candidates that public readers can see, at most a
@@ -589,15 +644,17 @@ impl Engine {
         &self,
         conn: &mut SqliteConnection,
         known: Known<'_>,
-        ranked: Vec<Recommended>,
+        ranked: Vec<Candidate>,
         limit: usize,
         now: NaiveDateTime,
-    ) -> StoreResult<Vec<Recommended>> {
+    ) -> StoreResult<Vec<Candidate>> {
         let per_category = self.params.max_per_category(limit);
         let mut taken: FxHashMap<i32, usize> = FxHashMap::default();
         let mut picked = Vec::with_capacity(limit);
         let mut over_cap = Vec::new();
-        for batch in ranked.chunks(limit * 4 + 10) {
+        // Mostly the first chunk fills the list: placements are asked for a
+        // few more candidates than it needs.
+        for batch in ranked.chunks(limit * 2 + 4) {
             let ids: Vec<i32> = batch.iter().map(|item| item.article_id).collect();
             let placements = placements(conn, &ids, known, now)?;
             for item in batch {
@@ -610,9 +667,9 @@ impl Engine {
                 let count = taken.entry(placement.category_id).or_default();
                 if *count < per_category {
                     *count += 1;
-                    picked.push(item.clone());
+                    picked.push(*item);
                 } else {
-                    over_cap.push(item.clone());
+                    over_cap.push(*item);
                 }
                 if picked.len() == limit {
                     return Ok(picked);
@@ -853,8 +910,9 @@ fn fresh(conn: &mut SqliteConnection, now: NaiveDateTime) -> StoreResult<Vec<(i3
 /// Candidates from several sources, summed.
 struct Blend {
     excluded: FxHashSet<i32>,
-    /// Per article: total score, and the reason that gave most with what it gave.
-    scores: FxHashMap<i32, (f32, Reason, f32)>,
+    /// Per article: total score, and the source that gave most with what it
+    /// gave.
+    scores: FxHashMap<i32, (f32, Source, f32)>,
 }
 
 impl Blend {
@@ -868,29 +926,30 @@ impl Blend {
     }
 
     /// Adds a source's candidates, scaled so that its best scores `weight`.
-    fn add(&mut self, weight: f32, candidates: Vec<(i32, f32, Reason)>) {
-        let best = candidates
-            .iter()
-            .filter(|(id, _, _)| !self.excluded.contains(id))
-            .map(|(_, score, _)| *score)
+    fn add<I>(&mut self, weight: f32, candidates: I)
+    where
+        I: Iterator<Item = (i32, f32, Source)> + Clone,
+    {
+        let wanted =
+            candidates.filter(|(id, score, _)| *score > 0.0 && !self.excluded.contains(id));
+        let best = wanted
+            .clone()
+            .map(|(_, score, _)| score)
             .fold(0.0, f32::max);
         if best <= 0.0 {
             return;
         }
-        for (id, score, reason) in candidates {
-            if self.excluded.contains(&id) || score <= 0.0 {
-                continue;
-            }
+        for (id, score, source) in wanted {
             let part = weight * score / best;
             match self.scores.entry(id) {
                 Entry::Vacant(entry) => {
-                    entry.insert((part, reason, part));
+                    entry.insert((part, source, part));
                 }
                 Entry::Occupied(entry) => {
-                    let (total, best_reason, best_part) = entry.into_mut();
+                    let (total, best_source, best_part) = entry.into_mut();
                     *total += part;
                     if part > *best_part {
-                        *best_reason = reason;
+                        *best_source = source;
                         *best_part = part;
                     }
                 }
@@ -899,17 +958,17 @@ impl Blend {
     }
 
     /// The best `limit` candidates, best first; ties go to the higher id.
-    fn ranked(self, limit: usize) -> Vec<Recommended> {
-        let mut ranked: Vec<Recommended> = self
+    fn ranked(self, limit: usize) -> Vec<Candidate> {
+        let mut ranked: Vec<Candidate> = self
             .scores
             .into_iter()
-            .map(|(article_id, (score, reason, _))| Recommended {
+            .map(|(article_id, (score, source, _))| Candidate {
                 article_id,
                 score,
-                reason,
+                source,
             })
             .collect();
-        let order = |a: &Recommended, b: &Recommended| {
+        let order = |a: &Candidate, b: &Candidate| {
             b.score
                 .total_cmp(&a.score)
                 .then(b.article_id.cmp(&a.article_id))
