@@ -222,6 +222,39 @@ async fn a_new_article_joins_older_lists_and_an_unpublished_one_leaves() {
 }
 
 #[actix_web::test]
+async fn a_scheduled_article_joins_older_lists_once_due_without_another_write() {
+    let (app, _dir) = test_app(false).await;
+    let (harbour, _, _) = corpus(&app).await;
+    eventually(&app, harbour[0], "the list is built", |items| {
+        !items.is_empty()
+    })
+    .await;
+    let due = chrono::Utc::now() + chrono::TimeDelta::seconds(2);
+    let mut scheduled = story(
+        "Dockers return to the harbour cranes",
+        "Dockers were back at the harbour cranes today after the strike. The union said container ships would be cleared within days and pay talks are over.",
+        &["harbour"],
+    );
+    scheduled["published_at"] = json!(due.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    let id = create(&app, scheduled).await["id"].as_i64().unwrap();
+    let items = related(&app, harbour[0]).await;
+    assert!(
+        !ids(&items).contains(&id),
+        "not before it is due: {items:#?}"
+    );
+
+    // No write follows: the refresher finds it by its time alone.
+    eventually(
+        &app,
+        harbour[0],
+        "the story joins the list once due",
+        |items| ids(items).contains(&id),
+    )
+    .await;
+    assert!(chrono::Utc::now() >= due);
+}
+
+#[actix_web::test]
 async fn a_short_page_is_filled_past_articles_unpublished_since_the_list_was_made() {
     let (app, _dir) = test_app(false).await;
     let (harbour, _, _) = corpus(&app).await;

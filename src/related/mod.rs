@@ -204,7 +204,8 @@ impl Engine {
 
     /// Brings the index and the lists up to date with what is visible at
     /// `now`, touching only what changed; returns how many lists it
-    /// recomputed.
+    /// recomputed. Reads every visible article's `updated_at`: for after a
+    /// content write.
     pub fn sync(&self, conn: &mut SqliteConnection, now: NaiveDateTime) -> StoreResult<usize> {
         let current: HashMap<i32, NaiveDateTime> = visible(conn, now)?.into_iter().collect();
         let (changed, removed): (Vec<i32>, Vec<i32>) = {
@@ -217,6 +218,44 @@ impl Engine {
             let removed = index.ids().filter(|id| !current.contains_key(id)).collect();
             (changed, removed)
         };
+        self.apply(conn, now, current.len(), changed, removed)
+    }
+
+    /// Indexes the articles that came due after `since`, up to `now`
+    /// (scheduled ones), without reading the others: what the refresher
+    /// does when no write has happened.
+    pub fn index_due(
+        &self,
+        conn: &mut SqliteConnection,
+        since: NaiveDateTime,
+        now: NaiveDateTime,
+    ) -> StoreResult<usize> {
+        let due: Vec<i32> = articles::table
+            .filter(articles::status.eq(Status::Published.as_str()))
+            .filter(articles::published_at.gt(since))
+            .filter(articles::published_at.le(now))
+            .select(articles::id)
+            .load(conn)?;
+        let changed: Vec<i32> = {
+            let index = self.index.read().expect("index lock");
+            due.into_iter()
+                .filter(|id| index.get(*id).is_none())
+                .collect()
+        };
+        let corpus = self.index.read().expect("index lock").len() + changed.len();
+        self.apply(conn, now, corpus, changed, Vec::new())
+    }
+
+    /// Indexes `changed` articles and drops `removed` ones from a corpus of
+    /// `corpus`, and recomputes the lists they affect.
+    fn apply(
+        &self,
+        conn: &mut SqliteConnection,
+        now: NaiveDateTime,
+        corpus: usize,
+        changed: Vec<i32>,
+        removed: Vec<i32>,
+    ) -> StoreResult<usize> {
         if changed.is_empty() && removed.is_empty() {
             return Ok(0);
         }
@@ -224,7 +263,7 @@ impl Engine {
         // afresh is then cheaper than following each change.
         // So is a corpus that has outgrown its topic model.
         let outgrown = self.index.read().expect("index lock").model_is_stale();
-        if outgrown || changed.len() + removed.len() > REBUILD_AFTER.max(current.len() / 10) {
+        if outgrown || changed.len() + removed.len() > REBUILD_AFTER.max(corpus / 10) {
             return self.rebuild(conn, now);
         }
         let documents = load(conn, &changed)?;
@@ -366,11 +405,20 @@ pub fn spawn_refresher(engine: Arc<Engine>, db: Db) -> std::io::Result<Refresh> 
 }
 
 fn refresh_loop(engine: &Engine, db: &Db, nudges: &Receiver<()>) {
-    if let Err(error) = db.read_blocking(|conn| engine.rebuild(conn, db::now())) {
+    let mut synced_at = db::now();
+    // Whether the next pass must look at every article: a failed pass is
+    // tried again in full.
+    let mut look_at_all = false;
+    if let Err(error) = db.read_blocking(|conn| engine.rebuild(conn, synced_at)) {
         tracing::error!(%error, "building the related index failed");
+        look_at_all = true;
     }
     loop {
-        match nudges.recv_timeout(REFRESH_EVERY) {
+        // Every content write nudges (another process's too, once the
+        // writer notices it); without one, only scheduled articles can have
+        // come due, and looking at every article would cost a million-article
+        // store seconds of CPU each time.
+        let nudged = match nudges.recv_timeout(REFRESH_EVERY) {
             Ok(()) => {
                 // Writes often come in runs (a bulk import nudges every 500
                 // articles): let a run finish, so it is indexed once.
@@ -382,12 +430,26 @@ fn refresh_loop(engine: &Engine, db: &Db, nudges: &Receiver<()>) {
                         Err(RecvTimeoutError::Disconnected) => return,
                     }
                 }
+                true
             }
-            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Timeout) => false,
             Err(RecvTimeoutError::Disconnected) => return,
-        }
-        if let Err(error) = db.read_blocking(|conn| engine.sync(conn, db::now())) {
-            tracing::warn!(%error, "refreshing related lists failed; retrying soon");
+        };
+        look_at_all |= nudged;
+        let now = db::now();
+        let synced = db.read_blocking(|conn| {
+            if look_at_all {
+                engine.sync(conn, now)
+            } else {
+                engine.index_due(conn, synced_at, now)
+            }
+        });
+        match synced {
+            Ok(_) => {
+                synced_at = now;
+                look_at_all = false;
+            }
+            Err(error) => tracing::warn!(%error, "refreshing related lists failed; retrying soon"),
         }
     }
 }
