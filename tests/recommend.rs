@@ -111,6 +111,10 @@ async fn unpublished_articles_are_never_recommended() {
         view(&app, reader, c).await;
     }
     view(&app, "me", a).await;
+    // Read once, so that the server keeps the article (and where it is
+    // filed) when it recommends it.
+    let reply = send(&app, get(&format!("/api/v1/articles/{c}"))).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
     assert!(ids(&recommendations(&app, "reader=me").await).contains(&c));
 
     let uri = format!("/api/v1/articles/{c_slug}");

@@ -1,7 +1,7 @@
 //! Public article reads: the list with filters and keyset paging, and one article.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use actix_web::web::Data;
@@ -634,6 +634,49 @@ pub struct ArticleCache {
     entries: Option<Cache<ArticleKey, Arc<CachedArticle>, ArticleSize>>,
     generation: AtomicU64,
     lookups: CacheCounters,
+    /// Where kept articles are filed, by id: what a recommendation asks of
+    /// a hundred candidates, answered from 16 bytes an article rather than
+    /// from the entries themselves (three cache misses each). Emptied with
+    /// the entries; filled from them as it is asked.
+    filed: RwLock<Vec<Filed>>,
+}
+
+/// Where an article is filed and from when public readers see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Filed {
+    category_id: i32,
+    /// Microseconds since the epoch; [`Filed::NEVER`] for a draft,
+    /// [`Filed::UNKNOWN`] for a slot not filled.
+    public_from: i64,
+}
+
+impl Filed {
+    const NEVER: i64 = i64::MAX;
+    const UNKNOWN: Self = Self {
+        category_id: 0,
+        public_from: i64::MIN,
+    };
+
+    fn of(summary: &ArticleSummary) -> Self {
+        let public_from = match (summary.status, summary.published_at) {
+            // Rounded up: never public before its time.
+            (ArticleStatus::Published, Some(at)) => {
+                at.timestamp_micros() + i64::from(at.timestamp_subsec_nanos() % 1_000 != 0)
+            }
+            _ => Self::NEVER,
+        };
+        Self {
+            category_id: summary.category_id,
+            public_from,
+        }
+    }
+
+    fn at(self, now: i64) -> Placement {
+        Placement {
+            category_id: self.category_id,
+            public: self.public_from <= now,
+        }
+    }
 }
 
 /// An article and the content generation it was loaded in.
@@ -661,12 +704,18 @@ impl ArticleCache {
             entries: (bytes > 0)
                 .then(|| Cache::with_weighter((bytes / 4096).max(16) as usize, bytes, ArticleSize)),
             generation: AtomicU64::new(0),
+            filed: RwLock::default(),
         }
     }
 
     /// Forgets every article: content changed.
     pub fn invalidate(&self) {
+        // Under the table's lock, so that nothing learnt before the write
+        // is kept after it (see `placements`).
+        let mut filed = self.filed.write().expect("filed lock");
         self.generation.fetch_add(1, Ordering::SeqCst);
+        filed.clear();
+        drop(filed);
         if let Some(entries) = &self.entries {
             entries.clear();
         }
@@ -686,22 +735,52 @@ impl ArticleCache {
         found
     }
 
-    /// Where article `id` is filed and whether public readers can see it at
-    /// `now`, if it is kept.
+    /// Where each of `ids` is filed and whether public readers can see it
+    /// at `now`; `None` for articles not kept.
     ///
-    /// Not counted as a lookup, and does not mark the entry as used: a
+    /// Not counted as lookups, and does not mark entries as used: a
     /// recommendation asks this of a hundred candidates it mostly drops.
-    pub fn placement(&self, id: i32, now: DateTime<Utc>) -> Option<Placement> {
-        let cached = self
-            .entries
-            .as_ref()?
-            .peek(&ArticleKey::Id(id))
-            .filter(|cached| cached.generation == self.generation())?;
-        let summary = &cached.article.summary;
-        Some(Placement {
-            category_id: summary.category_id,
-            public: summary.is_public(now),
-        })
+    pub fn placements(&self, ids: &[i32], now: DateTime<Utc>) -> Vec<Option<Placement>> {
+        let now = now.timestamp_micros();
+        let generation = self.generation();
+        let mut learnt = Vec::new();
+        let found = {
+            let table = self.filed.read().expect("filed lock");
+            ids.iter()
+                .map(|&id| {
+                    let slot = usize::try_from(id).ok().and_then(|slot| table.get(slot));
+                    let filed = match slot {
+                        Some(filed) if *filed != Filed::UNKNOWN => *filed,
+                        _ => {
+                            let cached = self
+                                .entries
+                                .as_ref()?
+                                .peek(&ArticleKey::Id(id))
+                                .filter(|cached| cached.generation == generation)?;
+                            let filed = Filed::of(&cached.article.summary);
+                            learnt.push((id, filed));
+                            filed
+                        }
+                    };
+                    Some(filed.at(now))
+                })
+                .collect()
+        };
+        if !learnt.is_empty() {
+            let mut table = self.filed.write().expect("filed lock");
+            // `invalidate` moves the generation under this lock: unmoved,
+            // what was learnt is still true.
+            if self.generation() == generation {
+                for (id, filed) in learnt {
+                    let slot = id as usize;
+                    if table.len() <= slot {
+                        table.resize(slot + 1, Filed::UNKNOWN);
+                    }
+                    table[slot] = filed;
+                }
+            }
+        }
+        found
     }
 
     /// Keeps `article`, loaded in content generation `generation`; one loaded

@@ -137,7 +137,7 @@ pub fn recommendations(
     context: Option<i32>,
     limit: u32,
 ) -> AppResult<(Vec<RecommendationItem>, RecommendationMeta)> {
-    let known = |id| state.articles.placement(id, chrono::Utc::now());
+    let known = |ids: &[i32]| state.articles.placements(ids, chrono::Utc::now());
     let list = state.db.lookup(|conn| {
         let sources = Sources {
             related: &state.related,

@@ -830,9 +830,10 @@ pub struct Placement {
 }
 
 /// What the caller already knows of articles' [`Placement`]s (from its
-/// article cache, say), so that a recommendation asks the store only about
-/// the others; `&|_| None` knows nothing.
-pub type Known<'a> = &'a dyn Fn(i32) -> Option<Placement>;
+/// article cache, say), asked of many at once, so that a recommendation asks
+/// the store only about the others; `&|ids| vec![None; ids.len()]` knows
+/// nothing.
+pub type Known<'a> = &'a dyn Fn(&[i32]) -> Vec<Option<Placement>>;
 
 /// The placements of the articles `ids` that exist: those `known` has, and
 /// the others from the store with one statement.
@@ -844,8 +845,8 @@ fn placements(
 ) -> StoreResult<FxHashMap<i32, Placement>> {
     let mut found = FxHashMap::default();
     let mut unknown = Vec::new();
-    for &id in ids {
-        match known(id) {
+    for (&id, placement) in ids.iter().zip(known(ids)) {
+        match placement {
             Some(placement) => {
                 found.insert(id, placement);
             }
