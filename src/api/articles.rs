@@ -1,8 +1,8 @@
 //! Public article reads: the list with filters and keyset paging, and one article.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, RwLock};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 use actix_web::web::Data;
 use actix_web::{HttpRequest, HttpResponse, get};

@@ -207,11 +207,10 @@ struct Shared {
     fresh: Vec<(i32, f32)>,
 }
 
-/// The last trending list, and whether a request is computing the next.
+/// The last trending list, and when it was summed.
 struct Trending {
     list: Option<TrendingList>,
     computed_at: Instant,
-    computing: bool,
 }
 /// An article's co-read articles, best first.
 type Neighbours = Arc<[(i32, f32)]>;
@@ -262,7 +261,6 @@ impl Engine {
             trending: Mutex::new(Trending {
                 list: None,
                 computed_at: Instant::now(),
-                computing: false,
             }),
             first_trending: Mutex::new(()),
             generation: AtomicU64::new(0),
@@ -494,6 +492,10 @@ impl Engine {
                 Err(error) => tracing::error!(%error, "loading reading history failed"),
             }
             loop {
+                let now = crate::db::now();
+                if let Err(error) = db.read_blocking(|conn| engine.refresh_trending(conn, now)) {
+                    tracing::warn!(%error, "summing trending articles failed; retrying soon");
+                }
                 std::thread::sleep(REFRESH_EVERY);
                 engine.refresh(crate::db::now());
             }
@@ -711,51 +713,68 @@ impl Engine {
         Ok(within)
     }
 
-    /// The week's trending articles, everywhere and per category. Summing the week's buckets takes a while on a large store:
-    /// it is done by one request at a time, at most every
-    /// [`TRENDING_EVERY`], while the others use the last result.
+    /// The week's trending articles, everywhere and per category: the last
+    /// list summed. Summing the week's buckets takes a while on a large
+    /// store (seconds at a million articles), so requests never sum it
+    /// again: the background thread does, every [`TRENDING_EVERY`]. Only
+    /// before the first list do requests wait for one to be summed.
     fn trending_everywhere(
         &self,
         conn: &mut SqliteConnection,
         now: NaiveDateTime,
     ) -> StoreResult<TrendingList> {
-        // Until there is a first list, requests queue for it rather than
-        // each summing the week at once.
-        let empty = self.trending.lock().expect("trending lock").list.is_none();
-        let _first = empty.then(|| self.first_trending.lock().expect("first trending lock"));
-        {
-            let mut trending = self.trending.lock().expect("trending lock");
-            if let Some(last) = &trending.list {
-                let fresh = trending.computed_at.elapsed() < TRENDING_EVERY;
-                if fresh || trending.computing {
-                    return Ok(Arc::clone(last));
-                }
-            }
-            trending.computing = true;
+        if let Some(list) = self.trending_list() {
+            return Ok(list);
         }
-        let computed =
-            engagement::window_totals(conn, Window::Week.span(now), None, now).map(|totals| {
-                let ranked =
-                    ranking::rank(totals, Metric::Trending, self.params.decay, now, usize::MAX);
-                // Scaled to the best before narrowing: old articles' decayed
-                // scores are too small for an f32.
-                let best = ranked.first().map_or(1.0, |r| r.score);
-                let mut lists = TrendingLists::default();
-                for r in &ranked {
-                    let item = (r.totals.article_id, (r.score / best) as f32);
-                    if lists.everywhere.len() < BACKGROUND_ITEMS {
-                        lists.everywhere.push(item);
-                    }
-                    let list = lists.by_category.entry(r.totals.category_id).or_default();
-                    if list.len() < BACKGROUND_ITEMS {
-                        list.push(item);
-                    }
-                }
-                Arc::new(lists)
-            });
+        let _first = self.first_trending.lock().expect("first trending lock");
+        match self.trending_list() {
+            Some(list) => Ok(list),
+            None => self.sum_trending(conn, now),
+        }
+    }
+
+    fn trending_list(&self) -> Option<TrendingList> {
+        self.trending.lock().expect("trending lock").list.clone()
+    }
+
+    /// Sums the week's trending articles again if the last sum is
+    /// [`TRENDING_EVERY`] old, or if there is none yet.
+    fn refresh_trending(&self, conn: &mut SqliteConnection, now: NaiveDateTime) -> StoreResult<()> {
+        let due = {
+            let trending = self.trending.lock().expect("trending lock");
+            trending.list.is_none() || trending.computed_at.elapsed() >= TRENDING_EVERY
+        };
+        if due {
+            // Requests that find no list wait for this one.
+            let _first = self.first_trending.lock().expect("first trending lock");
+            self.sum_trending(conn, now)?;
+        }
+        Ok(())
+    }
+
+    fn sum_trending(
+        &self,
+        conn: &mut SqliteConnection,
+        now: NaiveDateTime,
+    ) -> StoreResult<TrendingList> {
+        let totals = engagement::window_totals(conn, Window::Week.span(now), None, now)?;
+        let ranked = ranking::rank(totals, Metric::Trending, self.params.decay, now, usize::MAX);
+        // Scaled to the best before narrowing: old articles' decayed scores
+        // are too small for an f32.
+        let best = ranked.first().map_or(1.0, |r| r.score);
+        let mut lists = TrendingLists::default();
+        for r in &ranked {
+            let item = (r.totals.article_id, (r.score / best) as f32);
+            if lists.everywhere.len() < BACKGROUND_ITEMS {
+                lists.everywhere.push(item);
+            }
+            let list = lists.by_category.entry(r.totals.category_id).or_default();
+            if list.len() < BACKGROUND_ITEMS {
+                list.push(item);
+            }
+        }
+        let list = Arc::new(lists);
         let mut trending = self.trending.lock().expect("trending lock");
-        trending.computing = false;
-        let list = computed?;
         trending.list = Some(Arc::clone(&list));
         trending.computed_at = Instant::now();
         Ok(list)
