@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use actix_web::web::Data;
 use actix_web::{HttpResponse, get};
@@ -18,7 +19,7 @@ use crate::db::articles;
 use crate::db::engagement;
 use crate::db::taxonomy::CategoryTree;
 use crate::error::{AppResult, Problem};
-use crate::ranking::{self, Key, Metric, Ranked, Window};
+use crate::ranking::{self, Key, Lookup, Metric, Ranked, Window};
 
 /// How far back a ranking looks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -159,9 +160,11 @@ pub struct Scored {
     items: Mutex<Option<(u64, Arc<Vec<RankingItem>>)>>,
 }
 
-/// Sums the window's buckets and ranks.
+/// Sums the window's buckets and ranks, and keeps the result.
 async fn compute(state: &AppState, key: Key) -> AppResult<(NaiveDateTime, Arc<Scored>)> {
+    let started = Instant::now();
     let decay = state.decay;
+    let kept = key.clone();
     let (now, ranked) = state
         .db
         .read(move |conn| {
@@ -178,11 +181,14 @@ async fn compute(state: &AppState, key: Key) -> AppResult<(NaiveDateTime, Arc<Sc
             Ok((now, ranked))
         })
         .await?;
-    let scored = Scored {
+    let scored = Arc::new(Scored {
         ranked,
         items: Mutex::default(),
-    };
-    Ok((now, Arc::new(scored)))
+    });
+    state
+        .rankings
+        .put(kept, now, started.elapsed(), Arc::clone(&scored));
+    Ok((now, scored))
 }
 
 /// The ranked articles as they are now: loaded again after every edit, so
@@ -253,7 +259,7 @@ async fn items(state: &AppState, key: &Key, scored: &Scored) -> AppResult<Arc<Ve
 
 /// A ranking, computed or reused.
 pub async fn ranking(
-    state: &AppState,
+    state: &Data<AppState>,
     window: RankingWindow,
     metric: RankingMetric,
     category: Option<String>,
@@ -266,25 +272,27 @@ pub async fn ranking(
         limit: limit as usize,
     };
     let decay = state.decay;
-    let mut cached = state.rankings.get(&key);
-    // Whoever computes holds the key's flight lock; those that wait for it
-    // then find the fresh ranking instead of computing it again.
-    let mut flight = None;
-    if cached.is_none() {
-        flight = Some(state.rankings.flight(&key).lock_owned().await);
-        cached = state.rankings.fresh(&key);
-    }
-    let (computed_at, scored) = match cached {
-        Some(hit) => hit,
-        None => {
-            let computed = compute(state, key.clone()).await?;
-            state
-                .rankings
-                .put(key.clone(), computed.0, computed.1.clone());
-            computed
+    let (computed_at, scored) = match state.rankings.get(&key) {
+        Lookup::Hit(computed_at, scored) => (computed_at, scored),
+        Lookup::Stale(computed_at, scored) => {
+            let (state, key) = (Data::clone(state), key.clone());
+            actix_web::rt::spawn(async move {
+                if let Err(error) = compute(&state, key).await {
+                    tracing::warn!(%error, "summing a ranking again failed; retrying soon");
+                }
+            });
+            (computed_at, scored)
+        }
+        Lookup::Miss => {
+            // Whoever computes holds the key's flight lock; those that
+            // waited for it then find the fresh ranking instead.
+            let _flight = state.rankings.flight(&key).lock_owned().await;
+            match state.rankings.fresh(&key) {
+                Some(fresh) => fresh,
+                None => compute(state, key.clone()).await?,
+            }
         }
     };
-    drop(flight);
     let data = items(state, &key, &scored).await?.as_ref().clone();
     Ok(RankingResponse {
         data,
