@@ -294,6 +294,13 @@ mod tests {
 
     use super::*;
 
+    /// A fixed "now" for the tests.
+    fn moment() -> NaiveDateTime {
+        DateTime::from_timestamp(1_800_000_000, 0)
+            .unwrap()
+            .naive_utc()
+    }
+
     fn at(hours_ago: i64, now: NaiveDateTime) -> NaiveDateTime {
         now - Hours::hours(hours_ago)
     }
@@ -310,9 +317,7 @@ mod tests {
 
     #[test]
     fn trending_prefers_the_newer_of_two_equally_read_articles() {
-        let now = DateTime::from_timestamp(1_800_000_000, 0)
-            .unwrap()
-            .naive_utc();
+        let now = moment();
         let ranked = rank(
             vec![
                 totals(1, at(30, now), 100, 0),
@@ -335,9 +340,7 @@ mod tests {
 
     #[test]
     fn a_half_life_halves_the_score() {
-        let now = DateTime::from_timestamp(1_800_000_000, 0)
-            .unwrap()
-            .naive_utc();
+        let now = moment();
         let decay = Decay {
             half_life_hours: 10.0,
             reaction_weight: 2.0,
@@ -353,9 +356,7 @@ mod tests {
 
     #[test]
     fn ties_break_by_newer_then_higher_id_and_zero_scores_are_dropped() {
-        let now = DateTime::from_timestamp(1_800_000_000, 0)
-            .unwrap()
-            .naive_utc();
+        let now = moment();
         let same = at(5, now);
         let ranked = rank(
             vec![
@@ -397,9 +398,7 @@ mod tests {
     #[test]
     fn a_ranking_past_its_time_is_served_while_one_caller_sums_it_again() {
         let cache: Cache<u8> = Cache::new(Duration::from_millis(1));
-        let now = DateTime::from_timestamp(1_800_000_000, 0)
-            .unwrap()
-            .naive_utc();
+        let now = moment();
         assert!(
             matches!(cache.get(&key()), Lookup::Miss),
             "a miss is summed"
@@ -425,9 +424,7 @@ mod tests {
     #[test]
     fn a_ranking_that_took_long_to_sum_lives_ten_times_as_long() {
         let cache: Cache<u8> = Cache::new(Duration::from_millis(1));
-        let now = DateTime::from_timestamp(1_800_000_000, 0)
-            .unwrap()
-            .naive_utc();
+        let now = moment();
         cache.put(key(), now, Duration::from_secs(1), Arc::new(1));
         std::thread::sleep(std::time::Duration::from_millis(5));
         assert!(matches!(cache.get(&key()), Lookup::Hit(_, r) if *r == 1));
@@ -436,9 +433,7 @@ mod tests {
     #[test]
     fn after_a_content_write_one_caller_sums_before_answering() {
         let cache: Cache<u8> = Cache::new(Duration::from_secs(600));
-        let now = DateTime::from_timestamp(1_800_000_000, 0)
-            .unwrap()
-            .naive_utc();
+        let now = moment();
         cache.put(key(), now, Duration::ZERO, Arc::new(1));
         assert_eq!(cache.fresh(&key()).map(|(_, v)| *v), Some(1));
         cache.expire();
