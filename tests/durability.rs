@@ -8,7 +8,7 @@ use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -134,15 +134,46 @@ struct Acknowledged {
     reactions: Vec<String>,
 }
 
+/// How many articles and views have been acknowledged so far in a round.
+#[derive(Default)]
+struct Progress {
+    articles: AtomicU64,
+    views: AtomicU64,
+}
+
+impl Progress {
+    /// Waits until at least one article and one view have been
+    /// acknowledged, so that a kill timed from then always has writes of
+    /// both kinds behind it however slowly the server started; false if
+    /// that takes longer than `limit`.
+    fn first_writes_within(&self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while self.articles.load(Ordering::SeqCst) == 0 || self.views.load(Ordering::SeqCst) == 0 {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+        true
+    }
+}
+
 /// Drives concurrent writes of every kind until `stop` or a refusal: two
 /// editors creating articles (each with two tags and a body), four readers
 /// posting views of `article`, and two posting reactions to it as new
-/// readers. Returns what was acknowledged.
-fn mixed_writes(port: u16, round: usize, article: u32, stop: &Arc<AtomicBool>) -> Acknowledged {
+/// readers. Counts acknowledgements in `progress`; returns what was
+/// acknowledged.
+fn mixed_writes(
+    port: u16,
+    round: usize,
+    article: u32,
+    stop: &Arc<AtomicBool>,
+    progress: &Arc<Progress>,
+) -> Acknowledged {
     type Client = Box<dyn FnOnce() -> Acknowledged + Send>;
     let mut clients: Vec<Client> = Vec::new();
     for editor in 0..2 {
-        let stop = stop.clone();
+        let (stop, progress) = (stop.clone(), progress.clone());
         clients.push(Box::new(move || {
             let mut done = Acknowledged::default();
             for n in 0.. {
@@ -157,7 +188,10 @@ fn mixed_writes(port: u16, round: usize, article: u32, stop: &Arc<AtomicBool>) -
                     "body_markdown": "A paragraph that search must find.",
                 });
                 match request_as(port, "POST", "/api/v1/articles", &body.to_string(), ADMIN) {
-                    Ok((201, _)) => done.articles.push(slug),
+                    Ok((201, _)) => {
+                        done.articles.push(slug);
+                        progress.articles.fetch_add(1, Ordering::SeqCst);
+                    }
                     _ => break,
                 }
             }
@@ -165,7 +199,7 @@ fn mixed_writes(port: u16, round: usize, article: u32, stop: &Arc<AtomicBool>) -
         }));
     }
     for viewer in 0..4 {
-        let stop = stop.clone();
+        let (stop, progress) = (stop.clone(), progress.clone());
         clients.push(Box::new(move || {
             let mut done = Acknowledged::default();
             let body = format!("{{\"reader\":\"crash-{round}-{viewer}\"}}");
@@ -173,7 +207,10 @@ fn mixed_writes(port: u16, round: usize, article: u32, stop: &Arc<AtomicBool>) -
             while !stop.load(Ordering::Relaxed) {
                 done.view_attempts += 1;
                 match request(port, "POST", &path, &body) {
-                    Ok((200, _)) => done.views += 1,
+                    Ok((200, _)) => {
+                        done.views += 1;
+                        progress.views.fetch_add(1, Ordering::SeqCst);
+                    }
                     _ => break,
                 }
             }
@@ -226,21 +263,25 @@ fn acknowledged_writes_of_every_kind_survive_sigkill() {
         let mut server = start(&db, port);
         let before = views_of(port, article);
         let stop = Arc::new(AtomicBool::new(false));
+        let progress = Arc::new(Progress::default());
         let writers = thread::spawn({
-            let stop = stop.clone();
-            move || mixed_writes(port, round, article, &stop)
+            let (stop, progress) = (stop.clone(), progress.clone());
+            move || mixed_writes(port, round, article, &stop, &progress)
         });
-        thread::sleep(Duration::from_millis(kill_after));
+        let writing = progress.first_writes_within(Duration::from_secs(10));
+        if writing {
+            thread::sleep(Duration::from_millis(kill_after));
+        }
         server.kill().unwrap(); // SIGKILL
         server.wait().unwrap();
         stop.store(true, Ordering::Relaxed);
         let acknowledged = writers.join().unwrap();
         assert!(
-            acknowledged.views > 0 && !acknowledged.articles.is_empty(),
-            "round {round}: too few writes were acknowledged before the kill"
+            writing,
+            "round {round}: no article or no view was acknowledged within 10 s of the server answering"
         );
         eprintln!(
-            "round {round}: killed after {kill_after} ms with {} articles, {} views and {} reactions acknowledged",
+            "round {round}: killed {kill_after} ms after the first acknowledged writes, with {} articles, {} views and {} reactions acknowledged",
             acknowledged.articles.len(),
             acknowledged.views,
             acknowledged.reactions.len()
