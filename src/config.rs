@@ -198,7 +198,7 @@ impl Config {
             },
             article_cache_mb: match get("FRONTPAGE_ARTICLE_CACHE_MB") {
                 Some(value) => parse_number("FRONTPAGE_ARTICLE_CACHE_MB", &value)?,
-                None => 256,
+                None => 320,
             },
             cors_origins: match get("FRONTPAGE_CORS_ORIGINS") {
                 Some(value) => CorsOrigins::parse(&value)?,

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{admin, create, get, seed_categories, send, test_app};
+use common::{admin, create, get, public, seed_categories, send, test_app};
 use serde_json::{Value, json};
 
 /// A small corpus on three topics; each story has its own words and a few
@@ -333,6 +333,36 @@ async fn the_article_page_includes_the_same_list() {
     assert_eq!(reply.status, 200, "{}", reply.body);
     let included = reply.body["data"]["related"].as_array().unwrap();
     assert_eq!(ids(included), ids(&listed[..listed.len().min(10)]));
+}
+
+#[actix_web::test]
+async fn an_item_is_its_articles_list_form_with_current_counts() {
+    let (app, _dir) = test_app(false).await;
+    let (harbour, _, _) = corpus(&app).await;
+    let (listing, listed) = (harbour[0], harbour[1]);
+    eventually(&app, listing, "the list is built", |items| {
+        ids(items).contains(&listed)
+    })
+    .await;
+    let item = |items: Vec<Value>| {
+        items
+            .into_iter()
+            .find(|item| item["article"]["id"] == listed)
+            .expect("the listed article")["article"]
+            .clone()
+    };
+    // Once from the store, then (the article read and so kept) from memory,
+    // each after a view.
+    for views in 1..=3 {
+        let path = format!("/api/v1/articles/{listed}");
+        let view = send(&app, public("POST", &format!("{path}/views"), json!({}))).await;
+        assert_eq!(view.status, 200, "{}", view.body);
+        let shown = item(related(&app, listing).await);
+        let mut article = send(&app, get(&path)).await.body["data"].take();
+        article.as_object_mut().unwrap().remove("body_html");
+        assert_eq!(article["stats"]["views"], views);
+        assert_eq!(shown, article);
+    }
 }
 
 #[actix_web::test]

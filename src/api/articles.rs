@@ -2,14 +2,15 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use actix_web::web::Data;
 use actix_web::{HttpRequest, HttpResponse, get};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use quick_cache::Weighter;
 use quick_cache::sync::Cache;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::value::RawValue;
 use utoipa::{IntoParams, ToSchema};
 
 use super::extract::Query;
@@ -223,6 +224,68 @@ impl ArticleSummary {
             image_url: row.image_url,
         }
     }
+}
+
+/// An article's list form as a feed shows it: the summary, and its JSON
+/// rendered once for the counters it shows. A feed item serialises the
+/// JSON as it is, and an article kept in the [`ArticleCache`] keeps its
+/// rendering while its counters stay the same: a Related list of ten then
+/// neither copies nor serialises ten summaries again.
+#[derive(Debug, Clone)]
+pub struct Teaser {
+    /// As loaded; its `stats` may be older than those in `json`.
+    summary: Arc<ArticleSummary>,
+    json: Arc<RawValue>,
+}
+
+impl Teaser {
+    /// Renders `summary` as it is.
+    pub fn new(summary: ArticleSummary) -> Self {
+        let json = render(&summary);
+        Self {
+            summary: Arc::new(summary),
+            json,
+        }
+    }
+
+    /// Article id.
+    pub fn id(&self) -> i32 {
+        self.summary.id
+    }
+
+    /// True when public readers can see the article at `now`.
+    pub fn is_public(&self, now: DateTime<Utc>) -> bool {
+        self.summary.is_public(now)
+    }
+
+    /// Its tags, in the order the editor gave them.
+    pub fn tags(&self) -> &[NamedRef] {
+        &self.summary.tags
+    }
+
+    /// Its own category.
+    pub fn category(&self) -> &NamedRef {
+        &self.summary.category
+    }
+
+    /// The summary, with the counters it was loaded with (the JSON may
+    /// show newer ones).
+    pub fn to_summary(&self) -> ArticleSummary {
+        ArticleSummary::clone(&self.summary)
+    }
+}
+
+impl Serialize for Teaser {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.json.serialize(serializer)
+    }
+}
+
+/// `summary` as JSON.
+fn render(summary: &ArticleSummary) -> Arc<RawValue> {
+    serde_json::value::to_raw_value(summary)
+        .expect("a summary serialises: its maps have string keys")
+        .into()
 }
 
 /// One article.
@@ -522,7 +585,7 @@ pub fn load_article(
 ) -> AppResult<Option<(Article, Arc<Counts>)>> {
     let generation = state.articles.generation();
     if let Some(cached) = state.articles.get(&key) {
-        let mut article = cached.article.clone();
+        let mut article = cached.article();
         let counts = kept_counts(state, article.summary.id)?;
         article.summary.stats.refresh(&counts);
         return Ok(Some((article, counts)));
@@ -551,7 +614,7 @@ pub fn load_article(
 /// the [`ArticleCache`], or with one indexed statement.
 pub fn visible_id(state: &AppState, key: &ArticleKey) -> AppResult<Option<i32>> {
     if let Some(cached) = state.articles.get(key) {
-        let summary = &cached.article.summary;
+        let summary = &cached.summary;
         return Ok(summary.is_public(Utc::now()).then_some(summary.id));
     }
     let now = db::now();
@@ -577,10 +640,11 @@ fn kept_counts(state: &AppState, id: i32) -> StoreResult<Arc<Counts>> {
     Ok(counts)
 }
 
-/// The list forms of the articles with these ids (those that exist), for
-/// feeds: from the [`ArticleCache`] and the kept counters where they have
-/// them, and from the store otherwise (one read transaction, only then).
-pub fn summaries(state: &AppState, ids: &[i32]) -> StoreResult<HashMap<i32, ArticleSummary>> {
+/// The list forms of the articles with these ids (those that exist), as
+/// feeds show them: from the [`ArticleCache`] and the kept counters where
+/// they have them, and from the store otherwise (one read transaction, only
+/// then).
+pub fn teasers(state: &AppState, ids: &[i32]) -> StoreResult<HashMap<i32, Teaser>> {
     let counters = &state.db.changes().counters;
     let epoch = counters.epoch();
     let mut found = HashMap::with_capacity(ids.len());
@@ -591,23 +655,22 @@ pub fn summaries(state: &AppState, ids: &[i32]) -> StoreResult<HashMap<i32, Arti
             missing.push(id);
             continue;
         };
-        let mut summary = cached.article.summary.clone();
         match counters.get(id) {
-            Some(counts) => summary.stats.refresh(&counts),
-            None => uncounted.push(id),
+            Some(counts) => {
+                found.insert(id, cached.teaser(&counts));
+            }
+            None => uncounted.push((id, cached)),
         }
-        found.insert(id, summary);
     }
     if missing.is_empty() && uncounted.is_empty() {
         return Ok(found);
     }
     state.db.lookup(|conn| {
-        let mut counts = engagement::counts(conn, &uncounted)?;
-        for id in uncounted {
+        let ids: Vec<i32> = uncounted.iter().map(|(id, _)| *id).collect();
+        let mut counts = engagement::counts(conn, &ids)?;
+        for (id, cached) in uncounted {
             let counts = Arc::new(counts.remove(&id).unwrap_or_default());
-            if let Some(summary) = found.get_mut(&id) {
-                summary.stats.refresh(&counts);
-            }
+            found.insert(id, cached.teaser(&counts));
             counters.keep(epoch, id, counts);
         }
         if !missing.is_empty() {
@@ -615,7 +678,7 @@ pub fn summaries(state: &AppState, ids: &[i32]) -> StoreResult<HashMap<i32, Arti
             let extras = articles::extras(conn, &rows)?;
             found.extend(
                 rows.into_iter()
-                    .map(|row| (row.id, ArticleSummary::new(row, &extras))),
+                    .map(|row| (row.id, Teaser::new(ArticleSummary::new(row, &extras)))),
             );
         }
         Ok(found)
@@ -679,20 +742,67 @@ impl Filed {
     }
 }
 
-/// An article and the content generation it was loaded in.
+/// An article, the content generation it was loaded in, and its list form
+/// as last shown.
 struct CachedArticle {
-    article: Article,
+    summary: Arc<ArticleSummary>,
+    body_html: String,
     generation: u64,
+    /// The summary's JSON and the counters it shows.
+    shown: Mutex<Option<(Arc<Counts>, Arc<RawValue>)>>,
 }
 
-/// Weighs an entry by the bytes it holds, roughly.
+impl CachedArticle {
+    fn new(article: Article, generation: u64) -> Self {
+        Self {
+            summary: Arc::new(article.summary),
+            body_html: article.body_html,
+            generation,
+            shown: Mutex::default(),
+        }
+    }
+
+    /// The article, with the counters it was loaded with.
+    fn article(&self) -> Article {
+        Article {
+            summary: ArticleSummary::clone(&self.summary),
+            body_html: self.body_html.clone(),
+        }
+    }
+
+    /// Its list form showing `counts`: rendered again only when they are
+    /// not the counters it was last shown with.
+    fn teaser(&self, counts: &Arc<Counts>) -> Teaser {
+        let last = self.shown.lock().expect("shown lock").clone();
+        let json = match last {
+            Some((shown, json)) if shown == *counts => json,
+            _ => {
+                let mut summary = ArticleSummary::clone(&self.summary);
+                summary.stats.refresh(counts);
+                let json = render(&summary);
+                *self.shown.lock().expect("shown lock") =
+                    Some((Arc::clone(counts), Arc::clone(&json)));
+                json
+            }
+        };
+        Teaser {
+            summary: Arc::clone(&self.summary),
+            json,
+        }
+    }
+}
+
+/// Weighs an entry by the bytes it holds, roughly: the body, the summary
+/// (its strings and about a kilobyte of the rest), and the summary's JSON
+/// once shown (its strings again and about 600 bytes of the rest).
 #[derive(Clone)]
 struct ArticleSize;
 
 impl Weighter<ArticleKey, Arc<CachedArticle>> for ArticleSize {
     fn weight(&self, _: &ArticleKey, cached: &Arc<CachedArticle>) -> u64 {
-        let summary = &cached.article.summary;
-        (cached.article.body_html.len() + summary.title.len() + summary.summary.len() + 1024) as u64
+        let summary = &cached.summary;
+        let strings = summary.slug.len() + summary.title.len() + summary.summary.len();
+        (cached.body_html.len() + 2 * strings + 1024 + 600) as u64
     }
 }
 
@@ -757,7 +867,7 @@ impl ArticleCache {
                                 .as_ref()?
                                 .peek(&ArticleKey::Id(id))
                                 .filter(|cached| cached.generation == generation)?;
-                            let filed = Filed::of(&cached.article.summary);
+                            let filed = Filed::of(&cached.summary);
                             learnt.push((id, filed));
                             filed
                         }
@@ -786,23 +896,21 @@ impl ArticleCache {
     /// Keeps `article`, loaded in content generation `generation`; one loaded
     /// before a write that has invalidated the cache since is dropped.
     fn put(&self, key: ArticleKey, generation: u64, article: Article) {
+        self.keep(key, CachedArticle::new(article, generation));
+    }
+
+    fn keep(&self, key: ArticleKey, cached: CachedArticle) {
         if let Some(entries) = &self.entries
-            && generation == self.generation()
+            && cached.generation == self.generation()
         {
-            entries.insert(
-                key,
-                Arc::new(CachedArticle {
-                    article,
-                    generation,
-                }),
-            );
+            entries.insert(key, Arc::new(cached));
         }
     }
 
     /// Fills the cache with the newest published articles, as news is read
     /// newest first, until it is nine tenths full or every article is in,
-    /// and keeps their counters: the first reads after a start then do not
-    /// all go to the store.
+    /// and keeps their counters and their list forms: the first reads after a
+    /// start then do not all go to the store, nor render every feed item.
     /// Returns how many articles it loaded. For a background thread.
     pub fn warm(&self, db: &Db) -> StoreResult<usize> {
         let Some(entries) = &self.entries else {
@@ -829,13 +937,11 @@ impl ArticleCache {
                 if let Some(body_html) = bodies.remove(&row.id) {
                     let id = row.id;
                     let summary = ArticleSummary::new(row, &extras);
-                    self.put(
-                        ArticleKey::Id(id),
-                        generation,
-                        Article { summary, body_html },
-                    );
-                    let counts = extras.counts.remove(&id).unwrap_or_default();
-                    counters.keep(epoch, id, Arc::new(counts));
+                    let cached = CachedArticle::new(Article { summary, body_html }, generation);
+                    let counts = Arc::new(extras.counts.remove(&id).unwrap_or_default());
+                    cached.teaser(&counts);
+                    self.keep(ArticleKey::Id(id), cached);
+                    counters.keep(epoch, id, counts);
                     warmed += 1;
                 }
             }

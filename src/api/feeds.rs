@@ -444,7 +444,11 @@ pub async fn ranking_feed(state: Data<AppState>, path: Path<FeedPath>) -> AppRes
         FEED_ITEMS,
     )
     .await?;
-    let articles = ranked.data.into_iter().map(|item| item.article).collect();
+    let articles = ranked
+        .data
+        .iter()
+        .map(|item| item.article.to_summary())
+        .collect();
     let site = &state.feed_links.site_name;
     let about = (
         format!("{site}: most read"),

@@ -10,7 +10,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::articles::ArticleSummary;
+use super::articles::{ArticleSummary, Teaser};
 use super::extract::Query;
 use super::paging::page_limit;
 use crate::app::AppState;
@@ -101,7 +101,8 @@ pub struct RankingItem {
     /// 1 for the top article.
     pub rank: u32,
     /// The article.
-    pub article: ArticleSummary,
+    #[schema(value_type = ArticleSummary)]
+    pub article: Teaser,
     /// What the list is ordered by (see `meta.metric`).
     pub score: f64,
     /// Views in the window.
@@ -246,7 +247,7 @@ async fn items(state: &AppState, key: &Key, scored: &Scored) -> AppResult<Arc<Ve
             .enumerate()
             .map(|(i, (r, row))| RankingItem {
                 rank: i as u32 + 1,
-                article: ArticleSummary::new(row, &extras),
+                article: Teaser::new(ArticleSummary::new(row, &extras)),
                 score: r.score,
                 views: r.totals.views,
                 reactions: r.totals.reactions,

@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, get};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::articles::{ArticleSummary, summaries, visible_id};
+use super::articles::{ArticleSummary, Teaser, teasers, visible_id};
 use super::engagement::check_reader;
 use super::extract::Query;
 use super::paging::page_limit;
@@ -70,7 +70,8 @@ pub enum RecommendationStrategy {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct RecommendationItem {
     /// The article.
-    pub article: ArticleSummary,
+    #[schema(value_type = ArticleSummary)]
+    pub article: Teaser,
     /// How strongly it is recommended, higher first: the weighted sum of
     /// what each source gave it.
     #[schema(example = 0.87)]
@@ -148,7 +149,7 @@ pub fn recommendations(
             .recommend(conn, sources, &reader, context, limit as usize, db::now())
     })?;
     let ids: Vec<i32> = list.items.iter().map(|item| item.article_id).collect();
-    let mut found = summaries(state, &ids)?;
+    let mut found = teasers(state, &ids)?;
     let items = list
         .items
         .into_iter()

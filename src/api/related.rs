@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::Meta;
-use super::articles::{ArticleSummary, summaries, visible_id};
+use super::articles::{ArticleSummary, Teaser, teasers, visible_id};
 use super::extract::Query;
 use super::paging::page_limit;
 use crate::app::AppState;
@@ -45,7 +45,8 @@ pub enum RelatedReason {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct RelatedItem {
     /// The article.
-    pub article: ArticleSummary,
+    #[schema(value_type = ArticleSummary)]
+    pub article: Teaser,
     /// How related, higher first: text similarity (0 to 1) plus small
     /// bonuses for shared tags, the same category and closeness in time.
     #[schema(example = 0.42)]
@@ -97,7 +98,7 @@ pub async fn related_items(state: &AppState, id: i32, limit: u32) -> AppResult<V
     for wanted in [limit as usize + 2, list.len()] {
         let mut ids: Vec<i32> = list.iter().take(wanted).map(|item| item.id).collect();
         ids.push(id);
-        found = summaries(state, &ids)?;
+        found = teasers(state, &ids)?;
         let now = Utc::now();
         let shown = found
             .iter()
@@ -109,7 +110,7 @@ pub async fn related_items(state: &AppState, id: i32, limit: u32) -> AppResult<V
     }
     let own_tags: Vec<String> = found
         .get(&id)
-        .map(|own| own.tags.iter().map(|tag| tag.slug.clone()).collect())
+        .map(|own| own.tags().iter().map(|tag| tag.slug.clone()).collect())
         .unwrap_or_default();
     let now = Utc::now();
     let items = list
@@ -121,7 +122,7 @@ pub async fn related_items(state: &AppState, id: i32, limit: u32) -> AppResult<V
                 terms: state.related.words(item.terms()),
             }];
             let shared: Vec<String> = article
-                .tags
+                .tags()
                 .iter()
                 .filter(|tag| own_tags.contains(&tag.slug))
                 .map(|tag| tag.slug.clone())
@@ -131,7 +132,7 @@ pub async fn related_items(state: &AppState, id: i32, limit: u32) -> AppResult<V
             }
             if item.same_category {
                 reasons.push(RelatedReason::SameCategory {
-                    category: article.category.slug.clone(),
+                    category: article.category().slug.clone(),
                 });
             }
             Some(RelatedItem {
