@@ -534,14 +534,8 @@ impl Engine {
         };
         let mut excluded: FxHashSet<i32> = history.iter().map(|read| read.article).collect();
         excluded.extend(context);
-        let mut blend = Blend::new(excluded);
-        let also_read = self.also_read(&seeds, now);
-        blend.add(
-            ALSO_READ_WEIGHT,
-            also_read.iter().map(|(article, (score, because_of, _))| {
-                (*article, *score, Source::AlsoRead(*because_of))
-            }),
-        );
+        let mut blend =
+            Blend::starting_with(excluded, ALSO_READ_WEIGHT, self.also_read(&seeds, now));
 
         // Only lists already made: computing an old article's list takes
         // milliseconds, too long for one source of many.
@@ -616,21 +610,18 @@ impl Engine {
 
     /// What readers of the seeds went on to read: per article, the sum of
     /// the seeds' neighbour lists, each weighted by its seed, and the seed
-    /// that gave most with what it gave.
-    fn also_read(
-        &self,
-        seeds: &[(i32, f32)],
-        now: NaiveDateTime,
-    ) -> FxHashMap<i32, (f32, i32, f32)> {
-        let mut totals: FxHashMap<i32, (f32, i32, f32)> =
-            FxHashMap::with_capacity_and_hasher(seeds.len() * NEIGHBOURS, Default::default());
+    /// that gave most ([`Source::AlsoRead`]) with what it gave.
+    fn also_read(&self, seeds: &[(i32, f32)], now: NaiveDateTime) -> Scores {
+        let mut totals =
+            Scores::with_capacity_and_hasher(seeds.len() * NEIGHBOURS, Default::default());
         for (seed, weight) in seeds {
             for (article, score) in self.neighbours_of(*seed, now).iter() {
                 let part = weight * score;
-                let total = totals.entry(*article).or_insert((0.0, *seed, 0.0));
+                let source = Source::AlsoRead(*seed);
+                let total = totals.entry(*article).or_insert((0.0, source, 0.0));
                 total.0 += part;
                 if part > total.2 {
-                    total.1 = *seed;
+                    total.1 = source;
                     total.2 = part;
                 }
             }
@@ -927,22 +918,31 @@ fn fresh(conn: &mut SqliteConnection, now: NaiveDateTime) -> StoreResult<Vec<(i3
         .collect())
 }
 
+/// Per article: a total score, and the source that gave most with what it
+/// gave.
+type Scores = FxHashMap<i32, (f32, Source, f32)>;
+
 /// Candidates from several sources, summed.
 struct Blend {
     excluded: FxHashSet<i32>,
-    /// Per article: total score, and the source that gave most with what it
-    /// gave.
-    scores: FxHashMap<i32, (f32, Source, f32)>,
+    scores: Scores,
 }
 
 impl Blend {
-    fn new(excluded: FxHashSet<i32>) -> Self {
-        Self {
-            excluded,
-            // Room for every source's candidates: also-read alone may
-            // bring SEEDS * NEIGHBOURS.
-            scores: FxHashMap::with_capacity_and_hasher(4096, Default::default()),
+    /// The blend of a first source's summed `scores`, scaled in place so
+    /// that its best scores `weight`: the largest source (also-read brings
+    /// up to [`SEEDS`] × [`NEIGHBOURS`] candidates) is not copied.
+    fn starting_with(excluded: FxHashSet<i32>, weight: f32, mut scores: Scores) -> Self {
+        scores.retain(|id, (score, _, _)| *score > 0.0 && !excluded.contains(id));
+        let best = scores
+            .values()
+            .map(|(score, _, _)| *score)
+            .fold(0.0, f32::max);
+        for (score, _, part) in scores.values_mut() {
+            *score = weight * *score / best;
+            *part = *score;
         }
+        Self { excluded, scores }
     }
 
     /// Adds a source's candidates, scaled so that its best scores `weight`.
