@@ -248,11 +248,6 @@ impl Teaser {
         }
     }
 
-    /// Article id.
-    pub fn id(&self) -> i32 {
-        self.summary.id
-    }
-
     /// True when public readers can see the article at `now`.
     pub fn is_public(&self, now: DateTime<Utc>) -> bool {
         self.summary.is_public(now)
