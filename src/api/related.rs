@@ -102,7 +102,7 @@ pub async fn related_items(state: &AppState, id: i32, limit: u32) -> AppResult<V
         let now = Utc::now();
         let shown = found
             .iter()
-            .filter(|(found, summary)| **found != id && summary.is_public(now))
+            .filter(|(found, article)| **found != id && article.is_public(now))
             .count();
         if shown >= limit as usize || wanted >= list.len() {
             break;
