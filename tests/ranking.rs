@@ -3,7 +3,7 @@
 mod common;
 
 use chrono::{Duration, Utc};
-use common::{article, create, get, seed_categories, send, test_app_with};
+use common::{article, create, get, public, seed_categories, send, test_app_with};
 use frontpage::db::Db;
 use frontpage::db::articles::ArticleKey;
 use frontpage::db::engagement::{self, View};
@@ -194,6 +194,48 @@ async fn the_article_page_can_include_the_ranking_box() {
     send(&app, get("/api/v1/articles/1?include=ranking,nonsense"))
         .await
         .assert_problem(400, &["include"]);
+}
+
+#[actix_web::test]
+async fn every_limit_cuts_the_same_sum() {
+    // Kept for a minute (the tests' default keeps none).
+    let (app, _dir) = test_app_with(true, &[("FRONTPAGE_RANKING_CACHE_SECS", "60")]).await;
+    let uri = |limit: usize| format!("/api/v1/ranking?window=7d&metric=views&limit={limit}");
+    let ten = send(&app, get(&uri(10))).await;
+    assert_eq!(ten.status, 200, "{}", ten.body);
+    let ten_items = ten.body["data"].as_array().unwrap();
+    assert_eq!(ten_items.len(), 10, "the demo readers fill ten places");
+
+    // Views that would put the tenth first in a new sum: while the sum is
+    // kept, no limit shows them, or one limit's list would contradict
+    // another's.
+    let tenth = &ten_items[9]["article"]["id"];
+    let behind = ten_items[0]["views"].as_i64().unwrap() - ten_items[9]["views"].as_i64().unwrap();
+    for _ in 0..=behind {
+        let view = send(
+            &app,
+            public(
+                "POST",
+                &format!("/api/v1/articles/{tenth}/views"),
+                json!({}),
+            ),
+        )
+        .await;
+        assert_eq!(view.status, 200, "{}", view.body);
+    }
+    // Fewer: the first three. More: the same ten first.
+    for (limit, shared) in [(3, 3), (50, 10)] {
+        let other = send(&app, get(&uri(limit))).await;
+        assert_eq!(other.status, 200, "{}", other.body);
+        assert_eq!(other.body["meta"]["limit"], limit);
+        assert_eq!(
+            other.body["meta"]["computed_at"],
+            ten.body["meta"]["computed_at"]
+        );
+        let items = other.body["data"].as_array().unwrap();
+        assert!(items.len() >= shared && items.len() <= limit);
+        assert_eq!(items[..shared], ten_items[..shared]);
+    }
 }
 
 #[actix_web::test]

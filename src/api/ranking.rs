@@ -147,9 +147,13 @@ pub struct RankingResponse {
     pub meta: RankingMeta,
 }
 
-/// Ranked articles kept beyond the limit in a cached ranking, so that the
-/// articles hidden or moved out of the category since it was summed can be
-/// skipped without summing again.
+/// Most items a ranking may ask for. A ranking is summed and kept for
+/// this many whatever the limit asked, so that every limit shares one sum.
+pub const MAX_RANKED: usize = 50;
+
+/// Ranked articles kept beyond [`MAX_RANKED`] in a cached ranking, so that
+/// the articles hidden or moved out of the category since it was summed can
+/// be skipped without summing again.
 const SPARE: usize = 10;
 
 /// A summed ranking, reused for a few seconds whatever editors change, and
@@ -178,7 +182,7 @@ async fn compute(state: &AppState, key: Key) -> AppResult<(NaiveDateTime, Arc<Sc
             });
             let totals =
                 engagement::window_totals(conn, key.window.span(now), ids.as_deref(), now)?;
-            let ranked = ranking::rank(totals, key.metric, decay, now, key.limit + SPARE);
+            let ranked = ranking::rank(totals, key.metric, decay, now, MAX_RANKED + SPARE);
             Ok((now, ranked))
         })
         .await?;
@@ -206,7 +210,6 @@ async fn items(state: &AppState, key: &Key, scored: &Scored) -> AppResult<Arc<Ve
     }
     let ranked = &scored.ranked;
     let category = key.category.clone();
-    let limit = key.limit;
     let ids: Vec<i32> = ranked.iter().map(|r| r.totals.article_id).collect();
     let (rows, extras, subtree) = state
         .db
@@ -243,7 +246,7 @@ async fn items(state: &AppState, key: &Key, scored: &Scored) -> AppResult<Arc<Ve
         ranked
             .iter()
             .filter_map(|r| Some((r, rows.remove(&r.totals.article_id)?)))
-            .take(limit)
+            .take(MAX_RANKED)
             .enumerate()
             .map(|(i, (r, row))| RankingItem {
                 rank: i as u32 + 1,
@@ -270,7 +273,6 @@ pub async fn ranking(
         window: window.into(),
         metric: metric.into(),
         category: category.clone(),
-        limit: limit as usize,
     };
     let decay = state.decay;
     let (computed_at, scored) = match state.rankings.get(&key) {
@@ -294,7 +296,12 @@ pub async fn ranking(
             }
         }
     };
-    let data = items(state, &key, &scored).await?.as_ref().clone();
+    let data = items(state, &key, &scored)
+        .await?
+        .iter()
+        .take(limit as usize)
+        .cloned()
+        .collect();
     Ok(RankingResponse {
         data,
         meta: RankingMeta {
@@ -331,7 +338,7 @@ pub async fn get_ranking(
     query: Query<RankingQuery>,
 ) -> AppResult<HttpResponse> {
     let query = query.0;
-    let limit = page_limit(query.limit, 10, 50)?;
+    let limit = page_limit(query.limit, 10, MAX_RANKED as u32)?;
     let response = ranking(
         &state,
         query.window.unwrap_or_default(),

@@ -136,7 +136,6 @@ pub struct Key {
     pub window: Window,
     pub metric: Metric,
     pub category: Option<String>,
-    pub limit: usize,
 }
 
 /// Rankings summed in the last few seconds, so that a busy front page does
@@ -384,7 +383,6 @@ mod tests {
             window: Window::Day,
             metric: Metric::Views,
             category: None,
-            limit: 10,
         }
     }
 
