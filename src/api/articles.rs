@@ -768,18 +768,20 @@ impl CachedArticle {
     /// Its list form showing `counts`: rendered again only when they are
     /// not the counters it was last shown with.
     fn teaser(&self, counts: &Arc<Counts>) -> Teaser {
-        let last = self.shown.lock().expect("shown lock").clone();
-        let json = match last {
-            Some((shown, json)) if shown == *counts => json,
-            _ => {
-                let mut summary = ArticleSummary::clone(&self.summary);
-                summary.stats.refresh(counts);
-                let json = render(&summary);
-                *self.shown.lock().expect("shown lock") =
-                    Some((Arc::clone(counts), Arc::clone(&json)));
-                json
-            }
-        };
+        let kept = self
+            .shown
+            .lock()
+            .expect("shown lock")
+            .as_ref()
+            .filter(|(shown, _)| shown == counts)
+            .map(|(_, json)| Arc::clone(json));
+        let json = kept.unwrap_or_else(|| {
+            let mut summary = ArticleSummary::clone(&self.summary);
+            summary.stats.refresh(counts);
+            let json = render(&summary);
+            *self.shown.lock().expect("shown lock") = Some((Arc::clone(counts), Arc::clone(&json)));
+            json
+        });
         Teaser {
             summary: Arc::clone(&self.summary),
             json,
