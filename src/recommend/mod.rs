@@ -534,8 +534,8 @@ impl Engine {
         };
         let mut excluded: FxHashSet<i32> = history.iter().map(|read| read.article).collect();
         excluded.extend(context);
-        let mut blend =
-            Blend::starting_with(excluded, ALSO_READ_WEIGHT, self.also_read(&seeds, now));
+        let also_read = self.also_read(&seeds, &excluded, now);
+        let mut blend = Blend::starting_with(excluded, ALSO_READ_WEIGHT, also_read);
 
         // Only lists already made: computing an old article's list takes
         // milliseconds, too long for one source of many.
@@ -610,23 +610,42 @@ impl Engine {
 
     /// What readers of the seeds went on to read: per article, the sum of
     /// the seeds' neighbour lists, each weighted by its seed, and the seed
-    /// that gave most ([`Source::AlsoRead`]) with what it gave.
-    fn also_read(&self, seeds: &[(i32, f32)], now: NaiveDateTime) -> Scores {
-        let mut totals =
-            Scores::with_capacity_and_hasher(seeds.len() * NEIGHBOURS, Default::default());
-        for (seed, weight) in seeds {
-            for (article, score) in self.neighbours_of(*seed, now).iter() {
+    /// that gave most ([`Source::AlsoRead`]) with what it gave. Articles in
+    /// `excluded` are left out as they come, and the best sum is kept as
+    /// the sums grow, so the blend need not go over them again for either.
+    fn also_read(
+        &self,
+        seeds: &[(i32, f32)],
+        excluded: &FxHashSet<i32>,
+        now: NaiveDateTime,
+    ) -> Summed {
+        let mut summed = Summed {
+            scores: Scores::with_capacity_and_hasher(seeds.len() * NEIGHBOURS, Default::default()),
+            best: 0.0,
+        };
+        // Fetched first, so that the cache misses of one list overlap the
+        // next one's rather than the sums.
+        let lists: Vec<(i32, f32, Neighbours)> = seeds
+            .iter()
+            .map(|(seed, weight)| (*seed, *weight, self.neighbours_of(*seed, now)))
+            .collect();
+        for (seed, weight, list) in &lists {
+            let source = Source::AlsoRead(*seed);
+            for (article, score) in list.iter() {
                 let part = weight * score;
-                let source = Source::AlsoRead(*seed);
-                let total = totals.entry(*article).or_insert((0.0, source, 0.0));
+                if part <= 0.0 || excluded.contains(article) {
+                    continue;
+                }
+                let total = summed.scores.entry(*article).or_insert((0.0, source, 0.0));
                 total.0 += part;
                 if part > total.2 {
                     total.1 = source;
                     total.2 = part;
                 }
+                summed.best = summed.best.max(total.0);
             }
         }
-        totals
+        summed
     }
 
     /// The best `limit` candidates that public readers can see, at most a
@@ -922,27 +941,35 @@ fn fresh(conn: &mut SqliteConnection, now: NaiveDateTime) -> StoreResult<Vec<(i3
 /// gave.
 type Scores = FxHashMap<i32, (f32, Source, f32)>;
 
-/// Candidates from several sources, summed.
+/// A source's sums over candidates that are neither excluded nor worth
+/// nothing, and the best of them.
+struct Summed {
+    scores: Scores,
+    best: f32,
+}
+
+/// Candidates from several sources, summed. Sums are kept in the units of
+/// the first source, which `scale` turns into blend scores: the largest
+/// source is neither copied nor scaled entry by entry.
 struct Blend {
     excluded: FxHashSet<i32>,
     scores: Scores,
+    scale: f32,
 }
 
 impl Blend {
-    /// The blend of a first source's summed `scores`, scaled in place so
-    /// that its best scores `weight`: the largest source (also-read brings
-    /// up to [`SEEDS`] × [`NEIGHBOURS`] candidates) is not copied.
-    fn starting_with(excluded: FxHashSet<i32>, weight: f32, mut scores: Scores) -> Self {
-        scores.retain(|id, (score, _, _)| *score > 0.0 && !excluded.contains(id));
-        let best = scores
-            .values()
-            .map(|(score, _, _)| *score)
-            .fold(0.0, f32::max);
-        for (score, _, part) in scores.values_mut() {
-            *score = weight * *score / best;
-            *part = *score;
+    /// The blend of a first source's sums, whose best scores `weight`.
+    fn starting_with(excluded: FxHashSet<i32>, weight: f32, summed: Summed) -> Self {
+        let scale = if summed.best > 0.0 {
+            weight / summed.best
+        } else {
+            1.0
+        };
+        Self {
+            excluded,
+            scores: summed.scores,
+            scale,
         }
-        Self { excluded, scores }
     }
 
     /// Adds a source's candidates, scaled so that its best scores `weight`.
@@ -960,7 +987,7 @@ impl Blend {
             return;
         }
         for (id, score, source) in wanted {
-            let part = weight * score / best;
+            let part = weight * score / best / self.scale;
             match self.scores.entry(id) {
                 Entry::Vacant(entry) => {
                     entry.insert((part, source, part));
@@ -978,27 +1005,31 @@ impl Blend {
     }
 
     /// The best `limit` candidates, best first; ties go to the higher id.
+    /// Selected as integers: a positive score's bits order as the score
+    /// does, so score and id make one key that sorts without branching.
     fn ranked(self, limit: usize) -> Vec<Candidate> {
-        let mut ranked: Vec<Candidate> = self
+        let key = |id: i32, score: f32| (u64::from(score.to_bits()) << 32) | u64::from(id as u32);
+        let mut keys: Vec<u64> = self
             .scores
-            .into_iter()
-            .map(|(article_id, (score, source, _))| Candidate {
-                article_id,
-                score,
-                source,
-            })
+            .iter()
+            .map(|(id, (score, _, _))| key(*id, *score))
             .collect();
-        let order = |a: &Candidate, b: &Candidate| {
-            b.score
-                .total_cmp(&a.score)
-                .then(b.article_id.cmp(&a.article_id))
-        };
-        if ranked.len() > limit {
-            ranked.select_nth_unstable_by(limit, order);
-            ranked.truncate(limit);
+        if keys.len() > limit {
+            keys.select_nth_unstable_by(limit, |a, b| b.cmp(a));
+            keys.truncate(limit);
         }
-        ranked.sort_unstable_by(order);
-        ranked
+        keys.sort_unstable_by(|a, b| b.cmp(a));
+        keys.into_iter()
+            .map(|key| {
+                let article_id = key as u32 as i32;
+                let (score, source, _) = self.scores[&article_id];
+                Candidate {
+                    article_id,
+                    score: score * self.scale,
+                    source,
+                }
+            })
+            .collect()
     }
 }
 
@@ -1015,6 +1046,48 @@ mod tests {
                 reaction_weight: 5.0,
             },
         })
+    }
+
+    #[test]
+    fn the_blend_ranks_by_score_then_higher_id_and_keeps_each_best_source() {
+        let also_read = Source::AlsoRead(9);
+        let summed = Summed {
+            scores: [
+                (1, (2.0, also_read, 2.0)),
+                (2, (4.0, also_read, 4.0)),
+                (3, (2.0, also_read, 2.0)),
+            ]
+            .into_iter()
+            .collect(),
+            best: 4.0,
+        };
+        let mut blend = Blend::starting_with([5].into_iter().collect(), 1.0, summed);
+        blend.add(
+            0.5,
+            [
+                (1, 1.0, Source::Trending),
+                (5, 1.0, Source::Trending),
+                (4, 0.5, Source::Trending),
+                (3, 0.8, Source::Trending),
+            ]
+            .into_iter(),
+        );
+        let ranked: Vec<(i32, f32, Source)> = blend
+            .ranked(3)
+            .into_iter()
+            .map(|c| (c.article_id, c.score, c.source))
+            .collect();
+        // 1 ties 2 at 1.0 (0.5 + 0.5, its sources equal: the first stays);
+        // 3 gets 0.5 + 0.4, most from also-read; 4 (0.25) is cut; 5 is
+        // excluded.
+        assert_eq!(
+            ranked,
+            vec![
+                (2, 1.0, also_read),
+                (1, 1.0, also_read),
+                (3, 0.9, also_read)
+            ]
+        );
     }
 
     #[test]
