@@ -19,12 +19,27 @@ pub const UNMATCHED: &str = "UNMATCHED";
 
 /// Path templates and the methods each allows.
 #[derive(Clone, Default)]
-pub struct RouteTable(Arc<Vec<Route>>);
+pub struct RouteTable(Arc<Routes>);
+
+#[derive(Default)]
+struct Routes {
+    all: Vec<Route>,
+    /// By a path's number of pieces, the routes that can match it, in the
+    /// order a match is chosen: most literal segments first, and of equals
+    /// the one listed last.
+    by_pieces: Vec<Vec<usize>>,
+    /// The same for paths of more pieces than any `by_pieces` is for.
+    beyond: Vec<usize>,
+}
 
 struct Route {
     template: String,
     segments: Vec<Segment>,
     methods: Vec<&'static str>,
+    /// Segments before a [`Segment::Rest`], if any.
+    fixed: usize,
+    rest: bool,
+    literals: usize,
 }
 
 /// One `/`-separated piece of a template.
@@ -91,26 +106,30 @@ impl Segment {
 
 impl Route {
     fn new(template: &str, methods: Vec<&'static str>) -> Self {
+        let segments: Vec<Segment> = template.split('/').map(Segment::parse).collect();
+        let rest = segments.last() == Some(&Segment::Rest);
         Self {
             template: template.to_owned(),
-            segments: template.split('/').map(Segment::parse).collect(),
+            fixed: segments.len() - usize::from(rest),
+            rest,
+            literals: segments
+                .iter()
+                .filter(|segment| matches!(segment, Segment::Literal(_)))
+                .count(),
+            segments,
             methods,
         }
     }
 
-    fn literals(&self) -> usize {
-        self.segments
-            .iter()
-            .filter(|segment| matches!(segment, Segment::Literal(_)))
-            .count()
+    /// True when a path of `pieces` pieces can be one of this template's.
+    fn takes(&self, pieces: usize) -> bool {
+        pieces == self.fixed || (self.rest && pieces > self.fixed)
     }
 
     /// True when `path`, of `pieces` `/`-separated pieces, is one of this
     /// template's.
     fn matches(&self, path: &str, pieces: usize) -> bool {
-        let rest = self.segments.last() == Some(&Segment::Rest);
-        let fixed = self.segments.len() - usize::from(rest);
-        if pieces < fixed || (!rest && pieces != fixed) {
+        if !self.takes(pieces) {
             return false;
         }
         let mut pieces = path.split('/');
@@ -162,18 +181,39 @@ impl RouteTable {
                 .iter()
                 .map(|template| Route::new(template, vec!["GET", "HEAD"])),
         );
-        Self(Arc::new(routes))
+        Self::new(routes)
+    }
+
+    fn new(all: Vec<Route>) -> Self {
+        let longest = all.iter().map(|route| route.fixed).max().unwrap_or(0);
+        let in_order = |pieces: usize| {
+            let mut taken: Vec<usize> = (0..all.len())
+                .filter(|&index| all[index].takes(pieces))
+                .collect();
+            taken.sort_by_key(|&index| std::cmp::Reverse((all[index].literals, index)));
+            taken
+        };
+        Self(Arc::new(Routes {
+            by_pieces: (0..=longest).map(in_order).collect(),
+            beyond: in_order(longest + 1),
+            all,
+        }))
     }
 
     /// The template `path` belongs to (the most literal one, when more
     /// than one matches: `/articles/bulk` rather than `/articles/{id}`), or
-    /// [`UNMATCHED`].
+    /// [`UNMATCHED`]. Only the routes of as many pieces are tried, most
+    /// literal first: once one matches, no other can be chosen.
     pub fn template(&self, path: &str) -> &str {
         let pieces = pieces(path);
-        self.0
+        let routes = &self.0;
+        routes
+            .by_pieces
+            .get(pieces)
+            .unwrap_or(&routes.beyond)
             .iter()
-            .filter(|route| route.matches(path, pieces))
-            .max_by_key(|route| route.literals())
+            .map(|&index| &routes.all[index])
+            .find(|route| route.matches(path, pieces))
             .map_or(UNMATCHED, |route| route.template.as_str())
     }
 
@@ -181,7 +221,12 @@ impl RouteTable {
     pub fn allowed(&self, path: &str) -> Option<Vec<&'static str>> {
         let mut allowed: Vec<&'static str> = Vec::new();
         let pieces = pieces(path);
-        for route in self.0.iter().filter(|route| route.matches(path, pieces)) {
+        for route in self
+            .0
+            .all
+            .iter()
+            .filter(|route| route.matches(path, pieces))
+        {
             for method in &route.methods {
                 if !allowed.contains(method) {
                     allowed.push(method);
@@ -253,10 +298,11 @@ mod tests {
 
     #[test]
     fn a_path_gets_its_templates_label_and_methods() {
-        let table = RouteTable(Arc::new(vec![
+        let table = RouteTable::new(vec![
             Route::new("/api/v1/articles/{id_or_slug}", vec!["GET", "HEAD", "PUT"]),
             Route::new("/api/v1/articles/bulk", vec!["POST"]),
-        ]));
+            Route::new("/docs/{_:.*}", vec!["GET"]),
+        ]);
         assert_eq!(
             table.template("/api/v1/articles/7"),
             "/api/v1/articles/{id_or_slug}"
@@ -266,6 +312,7 @@ mod tests {
             "/api/v1/articles/bulk"
         );
         assert_eq!(table.template("/nowhere"), UNMATCHED);
+        assert_eq!(table.template("/docs/a/b/c/d/e/f.js"), "/docs/{_:.*}");
         assert_eq!(
             table.allowed("/api/v1/articles/bulk"),
             Some(vec!["GET", "HEAD", "PUT", "POST"])
