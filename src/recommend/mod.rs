@@ -610,19 +610,16 @@ impl Engine {
 
     /// What readers of the seeds went on to read: per article, the sum of
     /// the seeds' neighbour lists, each weighted by its seed, and the seed
-    /// that gave most ([`Source::AlsoRead`]) with what it gave. Articles in
-    /// `excluded` are left out as they come, and the best sum is kept as
-    /// the sums grow, so the blend need not go over them again for either.
+    /// that gave most ([`Source::AlsoRead`]) with what it gave; without the
+    /// articles in `excluded`.
     fn also_read(
         &self,
         seeds: &[(i32, f32)],
         excluded: &FxHashSet<i32>,
         now: NaiveDateTime,
     ) -> Summed {
-        let mut summed = Summed {
-            scores: Scores::with_capacity_and_hasher(seeds.len() * NEIGHBOURS, Default::default()),
-            best: 0.0,
-        };
+        let mut scores =
+            Scores::with_capacity_and_hasher(seeds.len() * NEIGHBOURS, Default::default());
         // Fetched first, so that the cache misses of one list overlap the
         // next one's rather than the sums.
         let lists: Vec<(i32, f32, Neighbours)> = seeds
@@ -633,19 +630,27 @@ impl Engine {
             let source = Source::AlsoRead(*seed);
             for (article, score) in list.iter() {
                 let part = weight * score;
-                if part <= 0.0 || excluded.contains(article) {
+                if part <= 0.0 {
                     continue;
                 }
-                let total = summed.scores.entry(*article).or_insert((0.0, source, 0.0));
+                let total = scores.entry(*article).or_insert((0.0, source, 0.0));
                 total.0 += part;
                 if part > total.2 {
                     total.1 = source;
                     total.2 = part;
                 }
-                summed.best = summed.best.max(total.0);
             }
         }
-        summed
+        // Removed afterwards: the excluded are tens of articles (the
+        // reader's history), the parts summed thousands.
+        for article in excluded {
+            scores.remove(article);
+        }
+        let best = scores
+            .values()
+            .map(|(score, _, _)| *score)
+            .fold(0.0, f32::max);
+        Summed { scores, best }
     }
 
     /// The best `limit` candidates that public readers can see, at most a
