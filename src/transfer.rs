@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use crate::api::article_input::ArticleInput;
 use crate::api::import::{BulkReport, Import, upsert_batch};
 use crate::api::manage::BULK_BATCH;
-use crate::db::articles::{self, ArticleRow};
+use crate::db::articles::{self, ArticleRow, Taxonomy};
 use crate::db::schema::articles as articles_table;
 use crate::db::taxonomy::CategoryTree;
 use crate::db::{self, Db};
@@ -146,7 +146,8 @@ pub fn export(db: &Db, out: &mut impl Write) -> anyhow::Result<usize> {
                 .load(conn)?;
             let ids: Vec<i32> = rows.iter().map(|row| row.id).collect();
             let tree = CategoryTree::load(conn)?;
-            let extras = articles::extras_with(conn, &rows, tree)?;
+            let taxonomy = Taxonomy::with_categories(conn, tree)?;
+            let extras = articles::extras_with(conn, &rows, taxonomy)?;
             let bodies = articles::bodies(conn, &ids)?;
             Ok((rows, extras, bodies))
         })?;

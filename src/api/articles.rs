@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use actix_web::web::Data;
 use actix_web::{HttpRequest, HttpResponse, get};
 use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::sqlite::SqliteConnection;
 use quick_cache::Weighter;
 use quick_cache::sync::Cache;
 use serde::{Deserialize, Serialize, Serializer};
@@ -18,7 +19,7 @@ use super::paging::{page_limit, page_response};
 use super::{ListMeta, Meta, cursor, time};
 use crate::app::AppState;
 use crate::content::{self, Status};
-use crate::db::articles::{self, ArticleKey, ArticleRow, Extras, ListFilter, Order};
+use crate::db::articles::{self, ArticleKey, ArticleRow, Extras, ListFilter, Order, Taxonomy};
 use crate::db::changes::Counts;
 use crate::db::taxonomy::CategoryTree;
 use crate::db::{self, Db, StoreResult, engagement, search};
@@ -456,7 +457,8 @@ async fn search_articles(
             let more = ranked.len() > offset + page.len();
             let ids: Vec<i32> = page.iter().map(|(id, _)| *id).collect();
             let rows = articles::by_ids(conn, &ids)?;
-            let extras = articles::extras_with(conn, &rows, tree)?;
+            let taxonomy = Taxonomy::with_categories(conn, tree)?;
+            let extras = articles::extras_with(conn, &rows, taxonomy)?;
             let snippets = search::snippets(conn, &expression, &ids)?;
             Ok((page, more, ranked.len() as i64, rows, extras, snippets))
         })
@@ -536,7 +538,8 @@ pub async fn list_articles(
             let tree = CategoryTree::load(conn)?;
             filter.category_ids = category.map(|slug| tree.subtree_of_slug(&slug));
             let rows = articles::list(conn, &filter)?;
-            let extras = articles::extras_with(conn, &rows, tree)?;
+            let taxonomy = Taxonomy::with_categories(conn, tree)?;
+            let extras = articles::extras_with(conn, &rows, taxonomy)?;
             let total = with_total
                 .then(|| articles::count(conn, &filter))
                 .transpose()?;
@@ -593,7 +596,8 @@ pub fn load_article(
         };
         let id = row.id;
         let body_html = articles::body(conn, id)?;
-        let mut extras = articles::extras(conn, std::slice::from_ref(&row))?;
+        let taxonomy = state.articles.taxonomy(conn)?;
+        let mut extras = articles::extras_with(conn, std::slice::from_ref(&row), taxonomy)?;
         let article = Article {
             summary: ArticleSummary::new(row, &extras),
             body_html,
@@ -697,6 +701,9 @@ pub struct ArticleCache {
     /// from the entries themselves (three cache misses each). Emptied with
     /// the entries; filled from them as it is asked.
     filed: RwLock<Vec<Filed>>,
+    /// The taxonomy an article is shown with, and the generation it was
+    /// loaded in: an article not kept is loaded without it.
+    taxonomy: Mutex<Option<(u64, Taxonomy)>>,
 }
 
 /// Where an article is filed and from when public readers see it.
@@ -812,7 +819,24 @@ impl ArticleCache {
                 .then(|| Cache::with_weighter((bytes / 4096).max(16) as usize, bytes, ArticleSize)),
             generation: AtomicU64::new(0),
             filed: RwLock::default(),
+            taxonomy: Mutex::default(),
         }
+    }
+
+    /// The category tree and reaction kinds, loaded at most once per
+    /// content write.
+    pub fn taxonomy(&self, conn: &mut SqliteConnection) -> StoreResult<Taxonomy> {
+        // Read before loading: a write committed meanwhile makes what is
+        // loaded old at once, never the other way round.
+        let generation = self.generation();
+        if let Some((kept, taxonomy)) = &*self.taxonomy.lock().expect("taxonomy lock")
+            && *kept == generation
+        {
+            return Ok(taxonomy.clone());
+        }
+        let taxonomy = Taxonomy::load(conn)?;
+        *self.taxonomy.lock().expect("taxonomy lock") = Some((generation, taxonomy.clone()));
+        Ok(taxonomy)
     }
 
     /// Forgets every article: content changed.

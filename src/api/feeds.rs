@@ -14,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::articles::ArticleSummary;
 use super::ranking::ranking;
 use crate::app::AppState;
-use crate::db::articles::{self, ListFilter};
+use crate::db::articles::{self, ListFilter, Taxonomy};
 use crate::db::taxonomy::CategoryTree;
 use crate::db::{self, StoreResult};
 use crate::error::{ApiError, AppResult, Problem};
@@ -340,7 +340,8 @@ fn newest(
         filter.category_ids = Some(tree.subtree_of_slug(slug));
     }
     let rows = articles::list(conn, &filter)?;
-    let extras = articles::extras_with(conn, &rows, tree)?;
+    let taxonomy = Taxonomy::with_categories(conn, tree)?;
+    let extras = articles::extras_with(conn, &rows, taxonomy)?;
     Ok(Some(
         rows.into_iter()
             .map(|row| ArticleSummary::new(row, &extras))

@@ -1,6 +1,7 @@
 //! Reading articles: lookups, keyset-paged lists, and the rows that go with them.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use chrono::NaiveDateTime;
 use diesel::dsl::AsSelect;
@@ -240,29 +241,61 @@ pub fn body(conn: &mut SqliteConnection, id: i32) -> StoreResult<String> {
         .get_result(conn)?)
 }
 
+/// What the wire forms of all articles share and only a content write
+/// changes: the category tree and the reaction kinds. Cheap to clone, so
+/// that it can be kept for many loads.
+#[derive(Debug, Clone, Default)]
+pub struct Taxonomy {
+    pub categories: Arc<CategoryTree>,
+    /// Reaction kind keys, in display order.
+    pub reaction_kinds: Arc<[String]>,
+}
+
+impl Taxonomy {
+    pub fn load(conn: &mut SqliteConnection) -> StoreResult<Self> {
+        let categories = CategoryTree::load(conn)?;
+        Self::with_categories(conn, categories)
+    }
+
+    /// The taxonomy around a category tree already loaded.
+    pub fn with_categories(
+        conn: &mut SqliteConnection,
+        categories: CategoryTree,
+    ) -> StoreResult<Self> {
+        let reaction_kinds: Vec<String> = reaction_kinds::table
+            .order(reaction_kinds::position)
+            .select(reaction_kinds::key)
+            .load(conn)?;
+        Ok(Self {
+            categories: Arc::new(categories),
+            reaction_kinds: reaction_kinds.into(),
+        })
+    }
+}
+
 /// The rows an article's wire form needs besides its own.
 #[derive(Debug, Clone, Default)]
 pub struct Extras {
-    pub categories: CategoryTree,
+    pub categories: Arc<CategoryTree>,
     pub tags: HashMap<i32, Vec<TagRow>>,
     pub authors: HashMap<i32, AuthorRow>,
     /// Reaction kind keys, in display order.
-    pub reaction_kinds: Vec<String>,
+    pub reaction_kinds: Arc<[String]>,
     /// Engagement counters per article (see [`engagement::counts`]).
     pub counts: HashMap<i32, HashMap<String, i64>>,
 }
 
 /// Loads, in a few queries, what `rows` need to be shown.
 pub fn extras(conn: &mut SqliteConnection, rows: &[ArticleRow]) -> StoreResult<Extras> {
-    let categories = CategoryTree::load(conn)?;
-    extras_with(conn, rows, categories)
+    let taxonomy = Taxonomy::load(conn)?;
+    extras_with(conn, rows, taxonomy)
 }
 
-/// Like [`extras`], with the category tree already loaded.
+/// Like [`extras`], with the taxonomy already loaded.
 pub fn extras_with(
     conn: &mut SqliteConnection,
     rows: &[ArticleRow],
-    categories: CategoryTree,
+    taxonomy: Taxonomy,
 ) -> StoreResult<Extras> {
     let ids: Vec<i32> = rows.iter().map(|row| row.id).collect();
     let author_ids: Vec<i32> = rows.iter().filter_map(|row| row.author_id).collect();
@@ -277,14 +310,11 @@ pub fn extras_with(
         tags.entry(article_id).or_default().push(tag);
     }
     Ok(Extras {
-        categories,
+        categories: taxonomy.categories,
         tags,
         authors: taxonomy::authors_by_id(conn, &author_ids)?,
         counts: engagement::counts(conn, &ids)?,
-        reaction_kinds: reaction_kinds::table
-            .order(reaction_kinds::position)
-            .select(reaction_kinds::key)
-            .load(conn)?,
+        reaction_kinds: taxonomy.reaction_kinds,
     })
 }
 
