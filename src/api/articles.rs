@@ -591,11 +591,10 @@ pub fn load_article(
     let counters = &state.db.changes().counters;
     let epoch = counters.epoch();
     Ok(state.db.lookup(|conn| {
-        let Some(row) = articles::find(conn, &key)? else {
+        let Some((row, body_html)) = articles::find_with_body(conn, &key)? else {
             return Ok(None);
         };
         let id = row.id;
-        let body_html = articles::body(conn, id)?;
         let taxonomy = state.articles.taxonomy(conn)?;
         let mut extras = articles::extras_with(conn, std::slice::from_ref(&row), taxonomy)?;
         let article = Article {

@@ -147,11 +147,12 @@ pub async fn patch_article(
     let id = state
         .db
         .write(move |conn| {
-            let row = articles::find(conn, &key)?.ok_or(StoreError::NotFound)?;
+            let (row, body_html) =
+                articles::find_with_body(conn, &key)?.ok_or(StoreError::NotFound)?;
             let id = row.id;
             let extras = articles::extras(conn, std::slice::from_ref(&row))?;
             let current = Article {
-                body_html: articles::body(conn, id)?,
+                body_html,
                 summary: ArticleSummary::new(row, &extras),
             };
             let (input, clears_published_at) = patch.apply(current);

@@ -241,6 +241,19 @@ pub fn body(conn: &mut SqliteConnection, id: i32) -> StoreResult<String> {
         .get_result(conn)?)
 }
 
+/// [`find`] with the article's body: an article about to be shown.
+pub fn find_with_body(
+    conn: &mut SqliteConnection,
+    key: &ArticleKey,
+) -> StoreResult<Option<(ArticleRow, String)>> {
+    let query = articles::table.select((ArticleRow::as_select(), articles::body_html));
+    let found = match key {
+        ArticleKey::Id(id) => query.filter(articles::id.eq(*id)).get_result(conn),
+        ArticleKey::Slug(slug) => query.filter(articles::slug.eq(slug)).get_result(conn),
+    };
+    Ok(found.optional()?)
+}
+
 /// What the wire forms of all articles share and only a content write
 /// changes: the category tree and the reaction kinds. Cheap to clone, so
 /// that it can be kept for many loads.
