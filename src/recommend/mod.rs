@@ -620,17 +620,11 @@ impl Engine {
     ) -> Summed {
         let mut scores =
             Scores::with_capacity_and_hasher(seeds.len() * NEIGHBOURS, Default::default());
-        // Fetched first, so that the cache misses of one list overlap the
-        // next one's rather than the sums.
-        let lists: Vec<(i32, f32, Neighbours)> = seeds
-            .iter()
-            .map(|(seed, weight)| (*seed, *weight, self.neighbours_of(*seed, now)))
-            .collect();
-        for (seed, weight, list) in &lists {
+        for (seed, weight) in seeds {
             let source = Source::AlsoRead(*seed);
-            for (article, score) in list.iter() {
+            for (article, score) in self.neighbours_of(*seed, now).iter() {
                 let part = weight * score;
-                if part <= 0.0 {
+                if part <= 0.0 || part.is_nan() {
                     continue;
                 }
                 let total = scores.entry(*article).or_insert((0.0, source, 0.0));
@@ -646,11 +640,7 @@ impl Engine {
         for article in excluded {
             scores.remove(article);
         }
-        let best = scores
-            .values()
-            .map(|(score, _, _)| *score)
-            .fold(0.0, f32::max);
-        Summed { scores, best }
+        Summed::new(scores)
     }
 
     /// The best `limit` candidates that public readers can see, at most a
@@ -953,6 +943,21 @@ struct Summed {
     best: f32,
 }
 
+impl Summed {
+    /// Sums whose entries hold, besides the total, the part of the source
+    /// that gave most (one seed of several, say). Against the other
+    /// sources of a blend, what counts is what this source gave in all:
+    /// each part becomes its total.
+    fn new(mut scores: Scores) -> Self {
+        let mut best = 0.0f32;
+        for (total, _, part) in scores.values_mut() {
+            *part = *total;
+            best = best.max(*total);
+        }
+        Self { scores, best }
+    }
+}
+
 /// Candidates from several sources, summed. Sums are kept in the units of
 /// the first source, which `scale` turns into blend scores: the largest
 /// source is neither copied nor scaled entry by entry.
@@ -991,8 +996,10 @@ impl Blend {
         if best <= 0.0 {
             return;
         }
+        // In the blend's units (see `scale`).
+        let factor = weight / best / self.scale;
         for (id, score, source) in wanted {
-            let part = weight * score / best / self.scale;
+            let part = score * factor;
             match self.scores.entry(id) {
                 Entry::Vacant(entry) => {
                     entry.insert((part, source, part));
@@ -1011,9 +1018,13 @@ impl Blend {
 
     /// The best `limit` candidates, best first; ties go to the higher id.
     /// Selected as integers: a positive score's bits order as the score
-    /// does, so score and id make one key that sorts without branching.
+    /// does (every sum is above zero), and ids are positive, so score and
+    /// id make one key that sorts without branching.
     fn ranked(self, limit: usize) -> Vec<Candidate> {
-        let key = |id: i32, score: f32| (u64::from(score.to_bits()) << 32) | u64::from(id as u32);
+        let key = |id: i32, score: f32| {
+            debug_assert!(score > 0.0 && id > 0, "key of {id} at {score}");
+            (u64::from(score.to_bits()) << 32) | u64::from(id as u32)
+        };
         let mut keys: Vec<u64> = self
             .scores
             .iter()
@@ -1056,16 +1067,16 @@ mod tests {
     #[test]
     fn the_blend_ranks_by_score_then_higher_id_and_keeps_each_best_source() {
         let also_read = Source::AlsoRead(9);
-        let summed = Summed {
-            scores: [
-                (1, (2.0, also_read, 2.0)),
+        // Article 1's also-read sum came from two seeds, 1.0 each.
+        let summed = Summed::new(
+            [
+                (1, (2.0, also_read, 1.0)),
                 (2, (4.0, also_read, 4.0)),
                 (3, (2.0, also_read, 2.0)),
             ]
             .into_iter()
             .collect(),
-            best: 4.0,
-        };
+        );
         let mut blend = Blend::starting_with([5].into_iter().collect(), 1.0, summed);
         blend.add(
             0.5,
@@ -1082,7 +1093,8 @@ mod tests {
             .into_iter()
             .map(|c| (c.article_id, c.score, c.source))
             .collect();
-        // 1 ties 2 at 1.0 (0.5 + 0.5, its sources equal: the first stays);
+        // 1 ties 2 at 1.0: 0.5 from also-read in all (though no seed gave
+        // more than 0.25) and 0.5 from trending, equal, so the first stays.
         // 3 gets 0.5 + 0.4, most from also-read; 4 (0.25) is cut; 5 is
         // excluded.
         assert_eq!(
