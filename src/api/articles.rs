@@ -595,7 +595,7 @@ pub fn load_article(
             return Ok(None);
         };
         let id = row.id;
-        let taxonomy = state.articles.taxonomy(conn)?;
+        let taxonomy = state.articles.taxonomy(conn, generation)?;
         let mut extras = articles::extras_with(conn, std::slice::from_ref(&row), taxonomy)?;
         let article = Article {
             summary: ArticleSummary::new(row, &extras),
@@ -700,8 +700,9 @@ pub struct ArticleCache {
     /// from the entries themselves (three cache misses each). Emptied with
     /// the entries; filled from them as it is asked.
     filed: RwLock<Vec<Filed>>,
-    /// The taxonomy an article is shown with, and the generation it was
-    /// loaded in: an article not kept is loaded without it.
+    /// The category tree and reaction kinds, and the generation they were
+    /// loaded in: what every article shares, kept so that loading an
+    /// article the cache does not hold reads only that article's rows.
     taxonomy: Mutex<Option<(u64, Taxonomy)>>,
 }
 
@@ -823,18 +824,22 @@ impl ArticleCache {
     }
 
     /// The category tree and reaction kinds, loaded at most once per
-    /// content write.
-    pub fn taxonomy(&self, conn: &mut SqliteConnection) -> StoreResult<Taxonomy> {
-        // Read before loading: a write committed meanwhile makes what is
-        // loaded old at once, never the other way round.
-        let generation = self.generation();
+    /// content write. `generation` must have been read (see
+    /// [`ArticleCache::generation`]) before `conn`'s transaction read
+    /// anything: what it loads is then at least that new, and a write
+    /// committed in between makes it old at once, never the other way round.
+    pub fn taxonomy(&self, conn: &mut SqliteConnection, generation: u64) -> StoreResult<Taxonomy> {
         if let Some((kept, taxonomy)) = &*self.taxonomy.lock().expect("taxonomy lock")
             && *kept == generation
         {
             return Ok(taxonomy.clone());
         }
         let taxonomy = Taxonomy::load(conn)?;
-        *self.taxonomy.lock().expect("taxonomy lock") = Some((generation, taxonomy.clone()));
+        let mut kept = self.taxonomy.lock().expect("taxonomy lock");
+        // A slower load of an older generation must not replace a newer.
+        if kept.as_ref().is_none_or(|(kept, _)| *kept < generation) {
+            *kept = Some((generation, taxonomy.clone()));
+        }
         Ok(taxonomy)
     }
 
@@ -851,7 +856,8 @@ impl ArticleCache {
         }
     }
 
-    fn generation(&self) -> u64 {
+    /// Counts content writes: what was loaded in an older one is not kept.
+    pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::SeqCst)
     }
 
