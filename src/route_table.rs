@@ -202,8 +202,9 @@ impl RouteTable {
 
     /// The template `path` belongs to (the most literal one, when more
     /// than one matches: `/articles/bulk` rather than `/articles/{id}`), or
-    /// [`UNMATCHED`]. Only the routes of as many pieces are tried, most
-    /// literal first: once one matches, no other can be chosen.
+    /// [`UNMATCHED`]. Only the routes that can take a path of as many
+    /// pieces are tried (those of as many, and those ending in a rest of
+    /// fewer), most literal first: once one matches, no other can be chosen.
     pub fn template(&self, path: &str) -> &str {
         let pieces = pieces(path);
         let routes = &self.0;
