@@ -116,7 +116,7 @@ impl AppState {
     pub fn new(config: &Config, db: Db) -> anyhow::Result<Self> {
         let others_noticed = db.changes().others_wrote();
         let metrics = Metrics::new(db.clone())?;
-        let related = Arc::new(related::Engine::default());
+        let related = Arc::new(related::Engine::new(config.related_lists));
         let related_refresh = related::spawn_refresher(Arc::clone(&related), db.clone())?;
         let decay = Decay {
             half_life_hours: config.trending_half_life_hours,

@@ -64,6 +64,10 @@ pub struct Config {
     /// Memory for articles kept ready to show (without their counters,
     /// which are always read fresh), in MiB; 0 turns it off.
     pub article_cache_mb: u64,
+    /// Related lists computed when the index is built, those of the newest
+    /// articles (`FRONTPAGE_RELATED_LISTS`); older ones are computed when
+    /// first asked for.
+    pub related_lists: usize,
     /// Origins whose pages may call the API from a browser.
     pub cors_origins: CorsOrigins,
     /// Serve the example reader page at `/reader/`.
@@ -199,6 +203,10 @@ impl Config {
             article_cache_mb: match get("FRONTPAGE_ARTICLE_CACHE_MB") {
                 Some(value) => parse_number("FRONTPAGE_ARTICLE_CACHE_MB", &value)?,
                 None => 320,
+            },
+            related_lists: match get("FRONTPAGE_RELATED_LISTS") {
+                Some(value) => parse_number("FRONTPAGE_RELATED_LISTS", &value)?,
+                None => crate::related::BUILT_LISTS,
             },
             cors_origins: match get("FRONTPAGE_CORS_ORIGINS") {
                 Some(value) => CorsOrigins::parse(&value)?,

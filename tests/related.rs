@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{admin, create, get, public, seed_categories, send, test_app};
+use common::{admin, app_with, config_with, create, get, public, seed_categories, send, test_app};
 use serde_json::{Value, json};
 
 /// A small corpus on three topics; each story has its own words and a few
@@ -196,12 +196,40 @@ async fn drafts_and_near_duplicates_never_appear() {
 async fn a_new_article_joins_older_lists_and_an_unpublished_one_leaves() {
     let (app, _dir) = test_app(false).await;
     let (harbour, _, _) = corpus(&app).await;
-    eventually(&app, harbour[0], "the list is built", |items| {
-        !items.is_empty()
-    })
+    joins_and_leaves(&app, harbour[0]).await;
+}
+
+/// The same after a restart that computes only the newest article's list
+/// ahead: the others are computed when asked for, and must follow changes
+/// too.
+#[actix_web::test]
+async fn lists_computed_when_asked_for_follow_changes_too() {
+    let (first, dir) = test_app(false).await;
+    let (harbour, _, _) = corpus(&first).await;
+    drop(first);
+    let app = app_with(config_with(
+        &dir,
+        false,
+        &[("FRONTPAGE_RELATED_LISTS", "1")],
+    ))
     .await;
+    joins_and_leaves(&app, harbour[0]).await;
+}
+
+/// A new harbour story joins the list of `harbour`, an older one, once
+/// indexed, and leaves it when put back to draft.
+async fn joins_and_leaves<S, B>(app: &S, harbour: i64)
+where
+    S: actix_web::dev::Service<
+            actix_http::Request,
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+        >,
+    B: actix_web::body::MessageBody,
+{
+    eventually(app, harbour, "the list is built", |items| !items.is_empty()).await;
     let latest = create(
-        &app,
+        app,
         story(
             "Dockers return to the harbour cranes",
             "Dockers were back at the harbour cranes today after the strike. The union said container ships would be cleared within days and pay talks are over.",
@@ -211,13 +239,13 @@ async fn a_new_article_joins_older_lists_and_an_unpublished_one_leaves() {
     .await["id"]
         .as_i64()
         .unwrap();
-    eventually(&app, harbour[0], "the new story joins the list", |items| {
+    eventually(app, harbour, "the new story joins the list", |items| {
         ids(items).contains(&latest)
     })
     .await;
 
-    unpublish(&app, latest).await;
-    let items = related(&app, harbour[0]).await;
+    unpublish(app, latest).await;
+    let items = related(app, harbour).await;
     assert!(!ids(&items).contains(&latest), "{items:#?}");
 }
 

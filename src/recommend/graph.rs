@@ -75,10 +75,14 @@ impl Graph {
                 }
             }
             kept.sort_unstable_by_key(|read| read.at);
+            kept.shrink_to_fit();
             *history = kept;
         }
+        // Grown by pushes, each audience would keep up to as much room
+        // again: a hundred megabytes for ten million events.
         for audience in audiences.values_mut() {
             audience.sort_unstable_by_key(|reader| reader.at);
+            audience.shrink_to_fit();
         }
         let reader_ids = keys
             .iter()

@@ -14,6 +14,7 @@
 //! at different times compare fairly as the corpus grows.
 
 use std::collections::HashMap;
+use std::sync::{Condvar, Mutex};
 
 use chrono::NaiveDateTime;
 
@@ -131,6 +132,8 @@ pub struct Index {
     latent: Option<Latent>,
     /// Articles indexed when the model was last trained (or tried to be).
     trained_on: usize,
+    /// Accumulators lent to [`Index::search`].
+    scratch: Scratch,
 }
 
 impl Index {
@@ -482,9 +485,11 @@ impl Index {
         strongest.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         strongest.truncate(QUERY_TERMS);
         let skip = self.slot_of.get(&skip).copied();
-        let mut ranked = SCORES.with_borrow_mut(|scores| {
-            // A dense accumulator, kept per thread and zeroed again after
-            // use: a query touches up to 80,000 articles.
+        let mut ranked = {
+            // A dense accumulator, zeroed again after use: a query touches
+            // up to 80,000 articles.
+            let mut lease = self.scratch.lend();
+            let scores = &mut lease.scores;
             scores.resize(self.slots.len(), 0.0);
             let mut touched = Vec::new();
             for (term, _) in strongest {
@@ -505,7 +510,7 @@ impl Index {
                     live.then_some((slot, score))
                 })
                 .collect::<Vec<_>>()
-        });
+        };
         let by_score = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
         if ranked.len() > limit {
             ranked.select_nth_unstable_by(limit, by_score);
@@ -548,9 +553,68 @@ impl Index {
     }
 }
 
-thread_local! {
-    /// [`Index::search`]'s accumulator, all zeros between searches.
-    static SCORES: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+/// [`Index::search`]'s dense accumulators, all zeros between searches: at
+/// most one per core, as each takes 4 MB at a million articles and more
+/// searches at once than cores would only take turns. One kept per thread
+/// instead grew with the threads that ever asked for a Related list that
+/// was not made yet, dozens of them under load.
+struct Scratch {
+    /// The accumulators not lent out, and how many exist.
+    kept: Mutex<(Vec<Vec<f32>>, usize)>,
+    returned: Condvar,
+    most: usize,
+}
+
+impl Default for Scratch {
+    fn default() -> Self {
+        Self {
+            kept: Mutex::default(),
+            returned: Condvar::new(),
+            most: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+    }
+}
+
+impl Scratch {
+    /// An accumulator, once one is free.
+    fn lend(&self) -> Lease<'_> {
+        let mut kept = self.kept.lock().expect("scratch lock");
+        loop {
+            if let Some(scores) = kept.0.pop() {
+                return Lease {
+                    scratch: self,
+                    scores,
+                };
+            }
+            if kept.1 < self.most {
+                kept.1 += 1;
+                return Lease {
+                    scratch: self,
+                    scores: Vec::new(),
+                };
+            }
+            kept = self.returned.wait(kept).expect("scratch lock");
+        }
+    }
+}
+
+/// An accumulator lent out; given back when dropped.
+struct Lease<'a> {
+    scratch: &'a Scratch,
+    scores: Vec<f32>,
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        let mut kept = self.scratch.kept.lock().expect("scratch lock");
+        if std::thread::panicking() {
+            // Maybe not zeroed: made afresh when next needed.
+            kept.1 -= 1;
+        } else {
+            kept.0.push(std::mem::take(&mut self.scores));
+        }
+        self.scratch.returned.notify_one();
+    }
 }
 
 /// True when bit `slot` of `bits` is set.

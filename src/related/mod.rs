@@ -16,6 +16,7 @@ pub mod latent;
 pub mod text;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::sync::{Arc, RwLock};
 use std::thread;
@@ -24,6 +25,8 @@ use std::time::Duration;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
+use quick_cache::Weighter;
+use quick_cache::sync::Cache;
 
 pub use self::index::{Document, Index, SHARED_TERMS};
 use crate::content::{Status, plain_text};
@@ -52,12 +55,16 @@ const REFRESH_EVERY: Duration = Duration::from_secs(5);
 const REBUILD_AFTER: usize = 1_000;
 /// Articles loaded from the store per query when indexing.
 const LOAD_CHUNK: usize = 500;
-/// Lists computed when the index is built: those of the newest articles,
-/// which most reads are of. An older article's list is computed when it is
-/// first asked for (milliseconds) and then kept like the others, so a large
-/// archive neither delays the first lists nor fills memory with lists
-/// nobody reads.
-const BUILT_LISTS: usize = 100_000;
+/// Lists computed when the index is built, by default: those of the newest
+/// articles, which most reads are of. An older article's list is computed
+/// when it is first asked for (a millisecond or so) and kept for a while
+/// (see [`OLDER_LISTS_BYTES`]), so a large archive neither delays the first
+/// lists nor fills memory with lists nobody reads.
+pub const BUILT_LISTS: usize = 100_000;
+/// Memory for the lists of older articles, computed when first asked for:
+/// about fifty thousand of them. Kept without a bound, a million-article
+/// archive read at random would in time hold every list (over a gigabyte).
+const OLDER_LISTS_BYTES: u64 = 64 << 20;
 
 /// One item of a Related list. Kept small and inline: a hundred thousand
 /// lists of fifty items are five million of them.
@@ -81,23 +88,76 @@ impl Related {
     }
 }
 
+/// Weighs a list by the bytes it holds.
+#[derive(Clone)]
+struct ListSize;
+
+impl Weighter<i32, Arc<Vec<Related>>> for ListSize {
+    fn weight(&self, _: &i32, list: &Arc<Vec<Related>>) -> u64 {
+        (64 + std::mem::size_of_val::<[Related]>(list)) as u64
+    }
+}
+
 /// The index and the lists computed from it.
-#[derive(Default)]
 pub struct Engine {
     index: RwLock<Index>,
+    /// The lists of the newest articles, and of those changed since, kept
+    /// current.
     lists: RwLock<HashMap<i32, Arc<Vec<Related>>>>,
+    /// Lists of older articles, computed when asked for; dropped, not
+    /// recomputed, when a change reaches them.
+    older: Cache<i32, Arc<Vec<Related>>, ListSize>,
+    /// Counts changes to the index, each counted before `older` is looked
+    /// through for the lists it reaches.
+    changes: AtomicU64,
+    /// How many lists (of the newest articles) are computed ahead.
+    built: usize,
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Self::new(BUILT_LISTS)
+    }
 }
 
 impl Engine {
+    /// An empty engine that computes the lists of the `built` newest
+    /// articles ahead.
+    pub fn new(built: usize) -> Self {
+        Self {
+            index: RwLock::default(),
+            lists: RwLock::default(),
+            older: Cache::with_weighter(
+                (OLDER_LISTS_BYTES / 1_000) as usize,
+                OLDER_LISTS_BYTES,
+                ListSize,
+            ),
+            changes: AtomicU64::new(0),
+            built,
+        }
+    }
+
     /// The stored list of article `id`; computed now if the article is
     /// indexed but its list is not stored yet; `None` if it is not indexed.
     pub fn list(&self, id: i32) -> Option<Arc<Vec<Related>>> {
-        self.stored(id).or_else(|| self.refresh_list(id))
+        if let Some(list) = self.stored(id) {
+            return Some(list);
+        }
+        let changes = self.changes.load(Ordering::SeqCst);
+        let list = Arc::new(self.compute(id)?);
+        self.older.insert(id, Arc::clone(&list));
+        // A change counted after this list was begun may have looked
+        // through `older` before it was in: then it is not kept.
+        if self.changes.load(Ordering::SeqCst) != changes {
+            self.older.remove(&id);
+        }
+        Some(list)
     }
 
     /// The list of article `id` if it is already made; never computes.
     pub fn stored(&self, id: i32) -> Option<Arc<Vec<Related>>> {
-        self.lists.read().expect("lists lock").get(&id).cloned()
+        let kept = self.lists.read().expect("lists lock").get(&id).cloned();
+        kept.or_else(|| self.older.get(&id))
     }
 
     /// The words that terms of [`Related::terms`] stand for.
@@ -109,13 +169,14 @@ impl Engine {
             .collect()
     }
 
-    /// Computes and stores the list of article `id`.
+    /// Computes and stores the list of article `id`, to be kept current.
     fn refresh_list(&self, id: i32) -> Option<Arc<Vec<Related>>> {
         let list = Arc::new(self.compute(id)?);
         self.lists
             .write()
             .expect("lists lock")
             .insert(id, Arc::clone(&list));
+        self.older.remove(&id);
         Some(list)
     }
 
@@ -171,6 +232,9 @@ impl Engine {
             .collect();
         list.sort_by(|a, b| b.score.total_cmp(&a.score).then(b.id.cmp(&a.id)));
         list.truncate(STORED);
+        // Twice as many were scored: kept as they are, a million-article
+        // store's lists would hold as much unused room as items.
+        list.shrink_to_fit();
         Some(list)
     }
 
@@ -191,11 +255,14 @@ impl Engine {
         }
         let count = index.len();
         *self.index.write().expect("index lock") = index;
+        self.changes.fetch_add(1, Ordering::SeqCst);
         self.lists.write().expect("lists lock").clear();
-        self.refresh_lists(&ids[..ids.len().min(BUILT_LISTS)]);
+        self.older.clear();
+        let built = ids.len().min(self.built);
+        self.refresh_lists(&ids[..built]);
         tracing::info!(
             articles = count,
-            lists = ids.len().min(BUILT_LISTS),
+            lists = built,
             seconds = started.elapsed().as_secs_f32(),
             "related index and lists built"
         );
@@ -287,12 +354,18 @@ impl Engine {
                 index.insert(document);
             }
         }
+        self.changes.fetch_add(1, Ordering::SeqCst);
         {
             let mut lists = self.lists.write().expect("lists lock");
             for id in &removed {
                 lists.remove(id);
             }
         }
+        // An older list the change reaches is dropped, to be computed
+        // afresh when next asked for.
+        self.older.retain(|id, list| {
+            !touched.contains(id) && !list.iter().any(|item| touched.contains(&item.id))
+        });
         // A new or changed article belongs in the lists of its own best
         // matches when it beats their last item: similarity is symmetric.
         for id in &changed {
@@ -301,6 +374,7 @@ impl Engine {
             };
             let lists = self.lists.read().expect("lists lock");
             for item in list.iter() {
+                self.older.remove(&item.id);
                 // A list not kept is computed afresh when asked for.
                 let beaten = lists.get(&item.id).is_some_and(|theirs| {
                     theirs.len() < STORED

@@ -156,9 +156,17 @@ pub async fn test_app_with(
     TempDir,
 ) {
     let dir = TempDir::new().expect("temp dir");
-    let state = server::prepare(&config_with(&dir, demo, extra)).expect("prepare");
-    let service = test::init_service(app(state, openapi::spec())).await;
+    let service = app_with(config_with(&dir, demo, extra)).await;
     (service, dir)
+}
+
+/// A test app with `config`, whose database may have been used before (as
+/// a restarted server finds it).
+pub async fn app_with(
+    config: Config,
+) -> impl Service<Request, Response = ServiceResponse<impl MessageBody>, Error = actix_web::Error> {
+    let state = server::prepare(&config).expect("prepare");
+    test::init_service(app(state, openapi::spec())).await
 }
 
 /// Creates the categories `news` (under `home`) and `world` (under `news`), and `sport`.
