@@ -8,6 +8,7 @@
 
 use std::sync::Arc;
 
+use rustc_hash::FxHashMap;
 use utoipa::openapi::OpenApi;
 
 /// Routes that are served but not documented in the spec: the spec itself,
@@ -30,6 +31,9 @@ struct Routes {
     by_pieces: Vec<Vec<usize>>,
     /// The same for paths of more pieces than any `by_pieces` is for.
     beyond: Vec<usize>,
+    /// Templates without parameters, by their text: a path equal to one
+    /// is that template's, since no other can be more literal.
+    exact: FxHashMap<String, usize>,
 }
 
 struct Route {
@@ -193,8 +197,15 @@ impl RouteTable {
             taken.sort_by_key(|&index| std::cmp::Reverse((all[index].literals, index)));
             taken
         };
+        let exact = all
+            .iter()
+            .enumerate()
+            .filter(|(_, route)| route.literals == route.segments.len())
+            .map(|(index, route)| (route.template.clone(), index))
+            .collect();
         Self(Arc::new(Routes {
             by_pieces: (0..=longest).map(in_order).collect(),
+            exact,
             beyond: in_order(longest + 1),
             all,
         }))
@@ -206,8 +217,11 @@ impl RouteTable {
     /// pieces are tried (those of as many, and those ending in a rest of
     /// fewer), most literal first: once one matches, no other can be chosen.
     pub fn template(&self, path: &str) -> &str {
-        let pieces = pieces(path);
         let routes = &self.0;
+        if let Some(&index) = routes.exact.get(path) {
+            return &routes.all[index].template;
+        }
+        let pieces = pieces(path);
         routes
             .by_pieces
             .get(pieces)

@@ -952,7 +952,11 @@ impl Summed {
         let mut best = 0.0f32;
         for (total, _, part) in scores.values_mut() {
             *part = *total;
-            best = best.max(*total);
+            // Not `f32::max`: no sum is NaN, and its NaN handling made this
+            // pass over thousands of sums a chain of dependent steps.
+            if *total > best {
+                best = *total;
+            }
         }
         Self { scores, best }
     }
