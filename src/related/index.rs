@@ -13,7 +13,8 @@
 //! IDF is applied when vectors are read, never stored, so articles indexed
 //! at different times compare fairly as the corpus grows.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::{Condvar, Mutex};
 
 use chrono::NaiveDateTime;
@@ -485,7 +486,7 @@ impl Index {
         strongest.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         strongest.truncate(QUERY_TERMS);
         let skip = self.slot_of.get(&skip).copied();
-        let mut ranked = {
+        let ranked = {
             // A dense accumulator, zeroed again after use: a query touches
             // up to 80,000 articles.
             let mut lease = self.scratch.lend();
@@ -502,22 +503,33 @@ impl Index {
                     *score += idf * tf;
                 }
             }
-            touched
-                .into_iter()
-                .filter_map(|slot| {
-                    let score = std::mem::take(&mut scores[slot as usize]);
-                    let live = Some(slot) != skip && is_set(&self.live, slot);
-                    live.then_some((slot, score))
-                })
-                .collect::<Vec<_>>()
+            // The best `limit` kept as they come, as integers: a positive
+            // score's bits order as the score does, and the slot's
+            // complement puts the lower slot first among equals. Collecting
+            // every touched slot and selecting from them took a quarter of
+            // a search at a million articles.
+            let mut best: BinaryHeap<Reverse<u64>> = BinaryHeap::with_capacity(limit + 1);
+            for slot in touched {
+                let score = std::mem::take(&mut scores[slot as usize]);
+                if Some(slot) == skip || !is_set(&self.live, slot) {
+                    continue;
+                }
+                debug_assert!(score > 0.0, "score {score} of slot {slot}");
+                let key = (u64::from(score.to_bits()) << 32) | u64::from(!slot);
+                if best.len() < limit {
+                    best.push(Reverse(key));
+                } else if let Some(mut weakest) = best.peek_mut()
+                    && key > weakest.0
+                {
+                    *weakest = Reverse(key);
+                }
+            }
+            best.into_sorted_vec()
         };
-        let by_score = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
-        if ranked.len() > limit {
-            ranked.select_nth_unstable_by(limit, by_score);
-            ranked.truncate(limit);
-        }
-        ranked.sort_unstable_by(by_score);
         ranked
+            .into_iter()
+            .map(|Reverse(key)| (!(key as u32), f32::from_bits((key >> 32) as u32)))
+            .collect()
     }
 
     /// A stored vector (saturated term frequencies) weighted by the terms'
