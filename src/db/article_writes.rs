@@ -203,7 +203,7 @@ fn insert(conn: &mut SqliteConnection, write: &ArticleWrite) -> StoreResult<i32>
             articles::slug.eq(&slug),
             articles::created_at.eq(write.now),
             articles::published_at.eq(published_at(write, None)),
-            content_columns(write, &refs),
+            content_columns(write, &refs, write.now),
         ))
         .returning(articles::id)
         .get_result(conn)?;
@@ -226,7 +226,11 @@ type ContentColumns<'a> = (
 );
 
 /// The columns a create and a replace both set.
-fn content_columns<'a>(write: &'a ArticleWrite, refs: &Resolved) -> ContentColumns<'a> {
+fn content_columns<'a>(
+    write: &'a ArticleWrite,
+    refs: &Resolved,
+    updated_at: NaiveDateTime,
+) -> ContentColumns<'a> {
     (
         articles::title.eq(write.title.as_str()),
         articles::summary.eq(write.summary.as_str()),
@@ -238,7 +242,7 @@ fn content_columns<'a>(write: &'a ArticleWrite, refs: &Resolved) -> ContentColum
         articles::category_id.eq(refs.category_id),
         articles::author_id.eq(refs.author_id),
         articles::status.eq(write.status.as_str()),
-        articles::updated_at.eq(write.now),
+        articles::updated_at.eq(updated_at),
     )
 }
 
@@ -261,7 +265,17 @@ pub fn replace(conn: &mut SqliteConnection, id: i32, write: &ArticleWrite) -> St
         .set((
             articles::slug.eq(&slug),
             articles::published_at.eq(published_at(write, current.published_at)),
-            content_columns(write, &refs),
+            // Times are kept to the second: a change within the second of
+            // the last one still moves `updated_at` (a second on), which
+            // is how the Related index and `Last-Modified` tell versions
+            // apart.
+            content_columns(
+                write,
+                &refs,
+                write
+                    .now
+                    .max(current.updated_at + chrono::TimeDelta::seconds(1)),
+            ),
         ))
         .execute(conn)?;
     store_tags(conn, id, &write.tags)?;
