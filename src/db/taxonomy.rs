@@ -368,6 +368,10 @@ pub fn authors_by_id(
     conn: &mut SqliteConnection,
     ids: &[i32],
 ) -> StoreResult<HashMap<i32, AuthorRow>> {
+    // Many articles have no author: no statement for none.
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
     let rows: Vec<AuthorRow> = authors::table
         .filter(authors::id.in_ids(ids))
         .select(AuthorRow::as_select())
