@@ -133,8 +133,6 @@ pub struct Index {
     latent: Option<Latent>,
     /// Articles indexed when the model was last trained (or tried to be).
     trained_on: usize,
-    /// Accumulators lent to [`Index::search`].
-    scratch: Scratch,
 }
 
 impl Index {
@@ -409,14 +407,15 @@ impl Index {
     }
 
     /// The `limit` articles most similar to article `id`, best first, without
-    /// the article itself and without near-duplicates of it.
-    pub fn similar(&self, id: i32, limit: usize) -> Vec<Match> {
+    /// the article itself and without near-duplicates of it. `scores` is
+    /// an accumulator, all zeros (see [`Scratch`]); it is left so.
+    pub fn similar(&self, id: i32, limit: usize, scores: &mut Vec<f32>) -> Vec<Match> {
         let Some(query) = self.get(id) else {
             return Vec::new();
         };
         let pool = limit * 3 + 10;
         let query_weights = self.weighted(&query.vector);
-        let first = self.search(&query_weights, id, pool);
+        let first = self.search(&query_weights, id, pool, scores);
         // The best first matches stand for the query's topic: their terms
         // expand the text query, their places the latent one.
         let feedback: Vec<&Entry> = first
@@ -439,7 +438,7 @@ impl Index {
                 }
             }
             let expanded: Vec<(u32, f32)> = expanded.into_iter().collect();
-            self.search(&expanded, id, pool)
+            self.search(&expanded, id, pool, scores)
         };
         let best = candidates
             .first()
@@ -476,7 +475,13 @@ impl Index {
     /// Slots with the highest BM25 score for the strongest terms of `query`
     /// (each counted once, as More-Like-This does), without article `skip`:
     /// scored over the [`POSTINGS_PER_TERM`] strongest postings of each term.
-    fn search(&self, query: &[(u32, f32)], skip: i32, limit: usize) -> Vec<(u32, f32)> {
+    fn search(
+        &self,
+        query: &[(u32, f32)],
+        skip: i32,
+        limit: usize,
+        scores: &mut Vec<f32>,
+    ) -> Vec<(u32, f32)> {
         let min_df = (self.counted / 1000).clamp(2, 5) as u32;
         let mut strongest: Vec<(u32, f32)> = query
             .iter()
@@ -489,8 +494,6 @@ impl Index {
         let ranked = {
             // A dense accumulator, zeroed again after use: a query touches
             // up to 80,000 articles.
-            let mut lease = self.scratch.lend();
-            let scores = &mut lease.scores;
             scores.resize(self.slots.len(), 0.0);
             let mut touched = Vec::new();
             for (term, _) in strongest {
@@ -565,12 +568,13 @@ impl Index {
     }
 }
 
-/// [`Index::search`]'s dense accumulators, all zeros between searches: at
+/// Dense accumulators for [`Index::similar`], all zeros between uses: at
 /// most one per core, as each takes 4 MB at a million articles and more
 /// searches at once than cores would only take turns. One kept per thread
 /// instead grew with the threads that ever asked for a Related list that
-/// was not made yet, dozens of them under load.
-struct Scratch {
+/// was not made yet, dozens of them under load. Borrow one before taking
+/// the index's lock, so that waiting for one never holds the lock.
+pub struct Scratch {
     /// The accumulators not lent out, and how many exist.
     kept: Mutex<(Vec<Vec<f32>>, usize)>,
     returned: Condvar,
@@ -589,7 +593,7 @@ impl Default for Scratch {
 
 impl Scratch {
     /// An accumulator, once one is free.
-    fn lend(&self) -> Lease<'_> {
+    pub fn lend(&self) -> Lease<'_> {
         let mut kept = self.kept.lock().expect("scratch lock");
         loop {
             if let Some(scores) = kept.0.pop() {
@@ -611,9 +615,9 @@ impl Scratch {
 }
 
 /// An accumulator lent out; given back when dropped.
-struct Lease<'a> {
+pub struct Lease<'a> {
     scratch: &'a Scratch,
-    scores: Vec<f32>,
+    pub scores: Vec<f32>,
 }
 
 impl Drop for Lease<'_> {
@@ -729,7 +733,7 @@ mod tests {
         assert_eq!(postings.len(), count as usize + 2);
         assert!(postings.is_sorted_by(|a, b| impact_order(a, b).is_le()));
 
-        let found = index.search(&[(term, 1.0)], 0, 3);
+        let found = index.search(&[(term, 1.0)], 0, 3, &mut Vec::new());
         let ids: Vec<i32> = found
             .iter()
             .map(|(slot, _)| index.slots[*slot as usize].as_ref().unwrap().id)
@@ -754,7 +758,7 @@ mod tests {
         let term = index.spellings.iter().position(|s| s == "harbour").unwrap();
         assert_eq!(index.postings[term].len(), POSTINGS_KEPT);
         let strongest = |index: &Index| -> Vec<usize> {
-            let found = index.search(&[(term as u32, 1.0)], 0, 600);
+            let found = index.search(&[(term as u32, 1.0)], 0, 600, &mut Vec::new());
             let id = |slot: u32| index.slots[slot as usize].as_ref().unwrap().id;
             found.iter().map(|(slot, _)| strength(id(*slot))).collect()
         };

@@ -28,6 +28,7 @@ use diesel::sqlite::SqliteConnection;
 use quick_cache::Weighter;
 use quick_cache::sync::Cache;
 
+use self::index::Scratch;
 pub use self::index::{Document, Index, SHARED_TERMS};
 use crate::content::{Status, plain_text};
 use crate::db::in_ids::InIdsExt;
@@ -112,6 +113,7 @@ pub struct Engine {
     changes: AtomicU64,
     /// How many lists (of the newest articles) are computed ahead.
     built: usize,
+    scratch: Scratch,
 }
 
 impl Default for Engine {
@@ -134,6 +136,7 @@ impl Engine {
             ),
             changes: AtomicU64::new(0),
             built,
+            scratch: Scratch::default(),
         }
     }
 
@@ -197,10 +200,11 @@ impl Engine {
 
     /// Scores the candidates for article `id`'s list.
     fn compute(&self, id: i32) -> Option<Vec<Related>> {
+        let mut scratch = self.scratch.lend();
         let index = self.index.read().expect("index lock");
         let query = index.get(id)?;
         let mut list: Vec<Related> = index
-            .similar(id, STORED * 2)
+            .similar(id, STORED * 2, &mut scratch.scores)
             .into_iter()
             .filter_map(|found| {
                 let other = index.get(found.id)?;
