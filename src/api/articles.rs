@@ -21,7 +21,6 @@ use crate::app::AppState;
 use crate::content::{self, Status};
 use crate::db::articles::{self, ArticleKey, ArticleRow, Extras, ListFilter, Order, Taxonomy};
 use crate::db::changes::Counts;
-use crate::db::taxonomy::CategoryTree;
 use crate::db::{self, Db, StoreResult, engagement, search};
 use crate::error::{ApiError, AppResult, FieldError, Location, Problem};
 use crate::observe::CacheCounters;
@@ -441,11 +440,13 @@ async fn search_articles(
     let mut filter = list_filter(&query);
     let category = query.category;
     let with_total = query.total.unwrap_or(false);
+    let cache = Arc::clone(&state.articles);
+    let generation = cache.generation();
     let (page, more, total, rows, extras, snippets) = state
         .db
         .read(move |conn| {
-            let tree = CategoryTree::load(conn)?;
-            filter.category_ids = category.map(|slug| tree.subtree_of_slug(&slug));
+            let taxonomy = cache.taxonomy(conn, generation)?;
+            filter.category_ids = category.map(|slug| taxonomy.categories.subtree_of_slug(&slug));
             let ranked = search::matches(conn, &expression)?;
             let ids: Vec<i32> = ranked.iter().map(|(id, _)| *id).collect();
             let visible = articles::matching_among(conn, &filter, &ids)?;
@@ -457,7 +458,6 @@ async fn search_articles(
             let more = ranked.len() > offset + page.len();
             let ids: Vec<i32> = page.iter().map(|(id, _)| *id).collect();
             let rows = articles::by_ids(conn, &ids)?;
-            let taxonomy = Taxonomy::with_categories(conn, tree)?;
             let extras = articles::extras_with(conn, &rows, taxonomy)?;
             let snippets = search::snippets(conn, &expression, &ids)?;
             Ok((page, more, ranked.len() as i64, rows, extras, snippets))
@@ -532,13 +532,14 @@ pub async fn list_articles(
     filter.limit = i64::from(limit) + 1;
     let category = query.category;
     let with_total = query.total.unwrap_or(false);
+    let cache = Arc::clone(&state.articles);
+    let generation = cache.generation();
     let (mut rows, extras, total) = state
         .db
         .read(move |conn| {
-            let tree = CategoryTree::load(conn)?;
-            filter.category_ids = category.map(|slug| tree.subtree_of_slug(&slug));
+            let taxonomy = cache.taxonomy(conn, generation)?;
+            filter.category_ids = category.map(|slug| taxonomy.categories.subtree_of_slug(&slug));
             let rows = articles::list(conn, &filter)?;
-            let taxonomy = Taxonomy::with_categories(conn, tree)?;
             let extras = articles::extras_with(conn, &rows, taxonomy)?;
             let total = with_total
                 .then(|| articles::count(conn, &filter))

@@ -4,6 +4,7 @@
 //! `rss` and `atom_syndication` crates; JSON Feed is a few serde structs.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use actix_web::web::{Data, Path};
 use actix_web::{HttpResponse, get};
@@ -14,9 +15,8 @@ use utoipa::{IntoParams, ToSchema};
 use super::articles::ArticleSummary;
 use super::ranking::ranking;
 use crate::app::AppState;
-use crate::db::articles::{self, ListFilter, Taxonomy};
-use crate::db::taxonomy::CategoryTree;
-use crate::db::{self, StoreResult};
+use crate::db;
+use crate::db::articles::{self, ListFilter};
 use crate::error::{ApiError, AppResult, Problem};
 
 /// Items in every feed.
@@ -326,27 +326,35 @@ async fn entries(state: &AppState, articles: Vec<ArticleSummary>) -> AppResult<V
         .collect())
 }
 
-/// The newest visible articles, of a category subtree when given.
-fn newest(
-    conn: &mut diesel::SqliteConnection,
-    category: Option<&str>,
-) -> StoreResult<Option<Vec<ArticleSummary>>> {
-    let tree = CategoryTree::load(conn)?;
-    let mut filter = ListFilter::newest(db::now(), i64::from(FEED_ITEMS));
-    if let Some(slug) = category {
-        if tree.by_slug(slug).is_none() {
-            return Ok(None);
-        }
-        filter.category_ids = Some(tree.subtree_of_slug(slug));
-    }
-    let rows = articles::list(conn, &filter)?;
-    let taxonomy = Taxonomy::with_categories(conn, tree)?;
-    let extras = articles::extras_with(conn, &rows, taxonomy)?;
-    Ok(Some(
-        rows.into_iter()
-            .map(|row| ArticleSummary::new(row, &extras))
-            .collect(),
-    ))
+/// The newest visible articles, of a category subtree when given; `None`
+/// when no category has that slug.
+async fn newest(
+    state: &AppState,
+    category: Option<String>,
+) -> AppResult<Option<Vec<ArticleSummary>>> {
+    let cache = Arc::clone(&state.articles);
+    let generation = cache.generation();
+    Ok(state
+        .db
+        .read(move |conn| {
+            let taxonomy = cache.taxonomy(conn, generation)?;
+            let mut filter = ListFilter::newest(db::now(), i64::from(FEED_ITEMS));
+            if let Some(slug) = category {
+                let tree = &taxonomy.categories;
+                if tree.by_slug(&slug).is_none() {
+                    return Ok(None);
+                }
+                filter.category_ids = Some(tree.subtree_of_slug(&slug));
+            }
+            let rows = articles::list(conn, &filter)?;
+            let extras = articles::extras_with(conn, &rows, taxonomy)?;
+            Ok(Some(
+                rows.into_iter()
+                    .map(|row| ArticleSummary::new(row, &extras))
+                    .collect(),
+            ))
+        })
+        .await?)
 }
 
 /// The latest articles as a feed.
@@ -369,11 +377,7 @@ fn newest(
 #[get("/feeds/latest.{format}")]
 pub async fn latest_feed(state: Data<AppState>, path: Path<FeedPath>) -> AppResult<HttpResponse> {
     let format = path.format;
-    let articles = state
-        .db
-        .read(|conn| newest(conn, None))
-        .await?
-        .unwrap_or_default();
+    let articles = newest(&state, None).await?.unwrap_or_default();
     let site = &state.feed_links.site_name;
     let about = (
         format!("{site}: latest"),
@@ -404,10 +408,7 @@ pub async fn category_feed(
     path: Path<CategoryFeedPath>,
 ) -> AppResult<HttpResponse> {
     let CategoryFeedPath { slug, format } = path.into_inner();
-    let wanted = slug.clone();
-    let articles = state
-        .db
-        .read(move |conn| newest(conn, Some(&wanted)))
+    let articles = newest(&state, Some(slug.clone()))
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("No category has the slug `{slug}`.")))?;
     let site = &state.feed_links.site_name;
