@@ -11,6 +11,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use rustc_hash::FxHashMap;
+
 /// An article's counters: `{counter: count}` (views and each reaction kind).
 pub type Counts = HashMap<String, i64>;
 
@@ -61,7 +63,7 @@ const PER_SHARD: usize = 4_096;
 /// writer drops the entries it changed, so counters read from an older
 /// snapshot are never kept past that commit.
 pub struct Counters {
-    shards: Vec<Mutex<HashMap<i32, Arc<Counts>>>>,
+    shards: Vec<Mutex<FxHashMap<i32, Arc<Counts>>>>,
     epoch: AtomicU64,
 }
 
@@ -75,7 +77,7 @@ impl Default for Counters {
 }
 
 impl Counters {
-    fn shard(&self, article_id: i32) -> MutexGuard<'_, HashMap<i32, Arc<Counts>>> {
+    fn shard(&self, article_id: i32) -> MutexGuard<'_, FxHashMap<i32, Arc<Counts>>> {
         self.shards[article_id.unsigned_abs() as usize % SHARDS]
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
