@@ -16,7 +16,9 @@ use tracing_subscriber::EnvFilter;
 /// mimalloc rather than the system allocator: a request makes and frees
 /// many small buffers on two threads at once, and with mimalloc a full
 /// article page took 12% less CPU, a recommendation 9% less, and the server
-/// held 12% less memory at 100k articles (`bench/run.sh`).
+/// held 12% less memory at 100k articles (`bench/run.sh`). Built without
+/// transparent huge pages (`no_thp`): with them, the server held 40-60 MiB
+/// more at a million articles and was no faster.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
