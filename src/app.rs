@@ -29,6 +29,7 @@ use crate::api::feeds::FeedLinks;
 use crate::auth::{self, KeyHash};
 use crate::config::{Config, CorsOrigins};
 use crate::db::{Db, purge};
+use crate::drain::{self, Drain};
 use crate::error::{ApiError, PROBLEM_JSON, echo, problem_for_status, problem_response};
 use crate::http_cache::{self, CachePolicy, ResponseCache};
 use crate::observe::{self, Metrics};
@@ -79,6 +80,8 @@ pub struct AppState {
     pub feed_links: FeedLinks,
     /// Whether `/reader/` serves the example reader page.
     pub reader: bool,
+    /// Refuses new requests once shutdown begins; counts those in flight.
+    pub drain: Drain,
 }
 
 impl AppState {
@@ -168,6 +171,7 @@ impl AppState {
             body_timeout: config.body_timeout,
             content_generation: AtomicU64::new(0),
             others_noticed: AtomicU64::new(others_noticed),
+            drain: Drain::default(),
         })
     }
 }
@@ -282,6 +286,7 @@ pub fn app(
         .wrap(cors)
         .wrap(from_fn(security_headers))
         .wrap(from_fn(limit_request))
+        .wrap(from_fn(drain::admit))
         .wrap(from_fn(observe::request_log))
 }
 

@@ -126,6 +126,9 @@ pub enum ApiError {
     /// The server cannot take the request now; retry shortly.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// The server is shutting down and takes no new requests.
+    #[error("shutting down")]
+    ShuttingDown,
     /// A bug or an outage; logged, never described to the client.
     #[error("internal: {0}")]
     Internal(String),
@@ -229,6 +232,12 @@ impl ApiError {
                 "The server is busy; retry shortly.".to_string(),
                 vec![],
             ),
+            Self::ShuttingDown => (
+                "unavailable",
+                "Service unavailable",
+                "The server is shutting down; retry shortly.".to_string(),
+                vec![],
+            ),
             Self::Internal(_) => (
                 "internal",
                 "Internal server error",
@@ -279,7 +288,7 @@ impl ResponseError for ApiError {
             Self::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -304,7 +313,7 @@ impl ResponseError for ApiError {
             Self::TooManyRequests(seconds) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*seconds));
             }
-            Self::Unavailable(_) => {
+            Self::Unavailable(_) | Self::ShuttingDown => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             _ => {}

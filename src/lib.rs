@@ -8,6 +8,7 @@ pub mod config;
 pub mod content;
 pub mod db;
 pub mod demo;
+pub mod drain;
 pub mod error;
 pub mod http_cache;
 pub mod observe;

@@ -305,8 +305,8 @@ fn serve(config: Config) -> anyhow::Result<()> {
             "serving on http://{addr} (API docs: http://{addr}/docs/)",
             addr = bound.addr
         );
-        // On SIGTERM or SIGINT the server stops taking connections and
-        // finishes the requests in flight (for up to 30 s) before this returns.
+        // On SIGTERM or SIGINT the server refuses new requests and finishes
+        // the ones in flight (for up to 30 s), then stops (`drain`).
         bound.server.await.context("server stopped with an error")?;
         bound.db.flush().await.context("committing queued writes")?;
         tracing::info!("stopped; every queued write is committed");

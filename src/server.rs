@@ -10,7 +10,7 @@ use anyhow::Context;
 use crate::app::{AppState, app};
 use crate::config::Config;
 use crate::db::Db;
-use crate::{demo, openapi};
+use crate::{demo, drain, openapi};
 
 /// A server bound to its address, not yet running.
 pub struct Bound {
@@ -45,12 +45,14 @@ pub fn prepare(config: &Config) -> anyhow::Result<Data<AppState>> {
 pub fn bind(config: &Config) -> anyhow::Result<Bound> {
     let state = prepare(config)?;
     let db = state.db.clone();
+    let drain = state.drain.clone();
     let spec = openapi::spec();
     let listener = TcpListener::bind(config.bind_addr)
         .with_context(|| format!("binding {}", config.bind_addr))?;
     let addr = listener.local_addr()?;
     let server = HttpServer::new(move || app(state.clone(), spec.clone()))
         .workers(config.workers)
+        .shutdown_signal(drain::on_signal(drain))
         .listen(listener)?
         .run();
     Ok(Bound { addr, server, db })

@@ -3,7 +3,7 @@
 mod common;
 
 use actix_web::test::TestRequest;
-use common::{get, send, test_app, test_app_with};
+use common::{get, public, send, test_app, test_app_with};
 use serde_json::json;
 
 #[actix_web::test]
@@ -242,4 +242,38 @@ async fn reads_past_the_queue_bound_are_refused_at_once_and_the_rest_complete() 
         read.await.unwrap().unwrap();
     }
     assert_eq!(db.pending_reads(), 0);
+}
+
+#[actix_web::test]
+async fn a_draining_server_refuses_new_requests_and_stores_nothing_for_them() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let config = common::config_with(&dir, true, &[("FRONTPAGE_VIEW_TOTALS_LAG_MS", "0")]);
+    let state = frontpage::server::prepare(&config).unwrap();
+    let drain = state.drain.clone();
+    let app =
+        actix_web::test::init_service(frontpage::app::app(state, frontpage::openapi::spec())).await;
+    let views = |reply: &common::Reply| reply.body["data"]["stats"]["views"].as_i64();
+    let before = views(&send(&app, get("/api/v1/articles/1")).await);
+    assert!(before.is_some());
+
+    drain.start();
+    let view = public("POST", "/api/v1/articles/1/views", json!({}));
+    let refused = send(&app, view).await;
+    refused.assert_problem(503, &[]);
+    assert_eq!(refused.header("retry-after"), Some("1"));
+    assert!(
+        refused.body["detail"]
+            .as_str()
+            .is_some_and(|detail| detail.contains("shutting down")),
+        "{}",
+        refused.body
+    );
+    send(&app, get("/readyz")).await.assert_problem(503, &[]);
+
+    // The store, opened again, has the same views: the refused one was
+    // never queued.
+    drop(app);
+    let app = common::app_with(config).await;
+    let after = views(&send(&app, get("/api/v1/articles/1")).await);
+    assert_eq!(after, before);
 }
