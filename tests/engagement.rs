@@ -14,7 +14,9 @@ async fn a_view_is_counted_and_shown_in_stats() {
     let id = create(&app, article("Read me", "news")).await["id"]
         .as_i64()
         .unwrap();
-    // No body at all, an empty JSON object, and a reader: three views.
+    // No body at all, an empty JSON object, `null` (the spec allows it, and
+    // generated clients send it for a body they were not given), and a
+    // reader: four views.
     let bare = TestRequest::post()
         .uri(&format!("/api/v1/articles/{id}/views"))
         .to_request();
@@ -26,6 +28,10 @@ async fn a_view_is_counted_and_shown_in_stats() {
         public("POST", &format!("/api/v1/articles/{id}/views"), json!({})),
     )
     .await;
+    let null = public("POST", &format!("/api/v1/articles/{id}/views"), json!(null));
+    let reply = send(&app, null).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["data"]["views"], 3);
     let reply = send(
         &app,
         public(
@@ -35,13 +41,13 @@ async fn a_view_is_counted_and_shown_in_stats() {
         ),
     )
     .await;
-    assert_eq!(reply.body["data"]["views"], 3);
+    assert_eq!(reply.body["data"]["views"], 4);
     let stats = &send(&app, get(&format!("/api/v1/articles/{id}")))
         .await
         .body["data"]["stats"];
-    assert_eq!(stats["views"], 3);
+    assert_eq!(stats["views"], 4);
     let listed = &send(&app, get("/api/v1/articles")).await.body["data"][0]["stats"];
-    assert_eq!(listed["views"], 3);
+    assert_eq!(listed["views"], 4);
 }
 
 #[actix_web::test]

@@ -79,8 +79,10 @@ pub struct AuthorInput {
 #[serde(deny_unknown_fields)]
 pub struct AuthorPatch {
     /// New slug.
+    #[schema(pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 100)]
     pub slug: Option<String>,
-    /// New display name.
+    /// New display name, 1 to 100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: Option<String>,
     /// New biography; `null` clears it.
     #[serde(default, deserialize_with = "nullable")]

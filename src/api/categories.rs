@@ -175,12 +175,14 @@ pub struct CategoryInput {
 #[serde(deny_unknown_fields)]
 pub struct CategoryPatch {
     /// New slug.
+    #[schema(pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 100)]
     pub slug: Option<String>,
-    /// New display name.
+    /// New display name, 1 to 100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: Option<String>,
     /// New parent slug; `null` makes it a root.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 100)]
     pub parent: Option<Option<String>>,
     /// New display order among its siblings.
     pub position: Option<i32>,

@@ -164,8 +164,9 @@ pub async fn read_body(
         .unwrap_or(Err(ApiError::BodyTimeout(timeout.as_secs())))
 }
 
-/// A JSON body that may be left out: no body (and no `Content-Type`) gives
-/// `T::default()`; anything sent must be JSON.
+/// A JSON body that may be left out: no body (and no `Content-Type`), an
+/// empty one or `null` gives `T::default()`; anything else must be a JSON
+/// object.
 pub async fn read_optional_json<T: DeserializeOwned + Default>(
     req: &HttpRequest,
     payload: &mut Payload,
@@ -182,7 +183,9 @@ pub async fn read_optional_json<T: DeserializeOwned + Default>(
         return Ok(T::default());
     }
     let bytes = read_body(req, payload, "application/json", JSON_BODY_LIMIT).await?;
-    if bytes.iter().all(u8::is_ascii_whitespace) {
+    // An empty body, or JSON `null` (what a generated client may send for
+    // an optional body it was not given), is no body.
+    if bytes.trim_ascii().is_empty() || bytes.trim_ascii() == b"null" {
         return Ok(T::default());
     }
     parse_json(&bytes)

@@ -34,10 +34,18 @@ pub struct ArticlePageQuery {
     /// Comma-separated feeds to add: `related` (10 items), `ranking`
     /// (default parameters, 8 items) and `recommendations` (8 items for
     /// `reader`, with this article as the context).
-    #[param(example = "related,ranking,recommendations")]
+    #[param(
+        example = "related,ranking,recommendations",
+        pattern = "^(related|ranking|recommendations)(,(related|ranking|recommendations))*$"
+    )]
     pub include: Option<String>,
     /// The reader, for `include=recommendations` (1-64 of `A-Za-z0-9_-`).
-    #[param(example = "r-4f1c2b")]
+    #[param(
+        example = "r-4f1c2b",
+        pattern = "^[A-Za-z0-9_-]{1,64}$",
+        min_length = 1,
+        max_length = 64
+    )]
     pub reader: Option<String>,
 }
 

@@ -71,8 +71,10 @@ pub struct TagInput {
 #[serde(deny_unknown_fields)]
 pub struct TagPatch {
     /// New slug.
+    #[schema(pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 100)]
     pub slug: Option<String>,
-    /// New display name.
+    /// New display name, 1 to 100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: Option<String>,
 }
 
