@@ -31,6 +31,11 @@ use crate::error::ApiError;
 /// Longest wait for admitted requests once draining has begun.
 pub const DRAIN_LIMIT: Duration = Duration::from_secs(30);
 
+/// After the drain, how long actix gives open connections to send their last
+/// bytes and close before it drops them. Every admitted request has then
+/// handed over its response, so this is short.
+pub const CLOSE_LIMIT: Duration = Duration::from_secs(5);
+
 /// How often the drain looks at the requests in flight.
 const DRAIN_POLL: Duration = Duration::from_millis(5);
 

@@ -53,6 +53,7 @@ pub fn bind(config: &Config) -> anyhow::Result<Bound> {
     let server = HttpServer::new(move || app(state.clone(), spec.clone()))
         .workers(config.workers)
         .shutdown_signal(drain::on_signal(drain))
+        .shutdown_timeout(drain::CLOSE_LIMIT.as_secs())
         .listen(listener)?
         .run();
     Ok(Bound { addr, server, db })
