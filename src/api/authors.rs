@@ -68,7 +68,7 @@ pub struct AuthorInput {
     #[schema(pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 100)]
     pub slug: Option<String>,
     /// Display name, 1 to 100 characters.
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(schema_with = super::input::name_schema)]
     pub name: String,
     /// A short biography, up to 2000 characters.
     pub bio: Option<String>,
@@ -81,8 +81,8 @@ pub struct AuthorPatch {
     /// New slug.
     #[schema(pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 100)]
     pub slug: Option<String>,
-    /// New display name, 1 to 100 characters.
-    #[schema(min_length = 1, max_length = 100)]
+    /// New display name.
+    #[schema(schema_with = super::input::optional_name_schema)]
     pub name: Option<String>,
     /// New biography; `null` clears it.
     #[serde(default, deserialize_with = "nullable")]

@@ -162,9 +162,10 @@ pub struct CategoryInput {
     #[schema(pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 100)]
     pub slug: Option<String>,
     /// Display name, 1 to 100 characters.
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(schema_with = super::input::name_schema)]
     pub name: String,
     /// Slug of the parent category; a root when absent.
+    #[schema(pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 100)]
     pub parent: Option<String>,
     /// Display order among its siblings (default 0).
     pub position: Option<i32>,
@@ -177,8 +178,8 @@ pub struct CategoryPatch {
     /// New slug.
     #[schema(pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 100)]
     pub slug: Option<String>,
-    /// New display name, 1 to 100 characters.
-    #[schema(min_length = 1, max_length = 100)]
+    /// New display name.
+    #[schema(schema_with = super::input::optional_name_schema)]
     pub name: Option<String>,
     /// New parent slug; `null` makes it a root.
     #[serde(default, deserialize_with = "nullable")]

@@ -3,6 +3,7 @@
 use actix_web::HttpResponse;
 use actix_web::http::header;
 use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaType, Type};
 
 use crate::content;
 use crate::error::{ApiError, AppResult, FieldError, Location};
@@ -24,6 +25,46 @@ pub fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 
 /// Longest name of a category, tag or author.
 pub const MAX_NAME: usize = 100;
+
+/// The names [`slug_and_name`] accepts, as a pattern for the spec: after
+/// trimming white space (Unicode's, spelled out, as engines disagree on
+/// `\s`), something is left, and it has no control characters other than
+/// tab, line feed and carriage return (`\p{Cc}`, spelled out too).
+pub const NAME_PATTERN: &str = concat!(
+    "^[\\t\\n\\u000B\\u000C\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*",
+    "[^\\t\\n\\r \\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000",
+    "\\u0000-\\u001F\\u007F-\\u009F]",
+    "[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*",
+    "[\\t\\n\\u000B\\u000C\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*$",
+);
+
+/// The spec's schema of a name (see [`NAME_PATTERN`]).
+pub fn name_schema() -> Object {
+    name_object(
+        Type::String.into(),
+        "Display name: 1 to 100 characters, not all white space, without \
+         control characters other than tab and line breaks.",
+    )
+}
+
+/// [`name_schema`] for a patch, where the name may be left out.
+pub fn optional_name_schema() -> Object {
+    name_object(
+        SchemaType::from_iter([Type::String, Type::Null]),
+        "New display name, as for a new one.",
+    )
+}
+
+/// Written here rather than as doc comments: `schema_with` replaces those.
+fn name_object(schema_type: SchemaType, description: &str) -> Object {
+    ObjectBuilder::new()
+        .schema_type(schema_type)
+        .description(Some(description))
+        .min_length(Some(1))
+        .max_length(Some(MAX_NAME))
+        .pattern(Some(NAME_PATTERN))
+        .build()
+}
 
 /// Checks a name and an optional slug; derives the slug from the name.
 pub fn slug_and_name(
@@ -88,4 +129,43 @@ pub fn created(location: String, body: impl Serialize) -> HttpResponse {
     HttpResponse::Created()
         .insert_header((header::LOCATION, location))
         .json(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_name_pattern_accepts_exactly_the_names_the_server_does() {
+        let pattern = regex::Regex::new(NAME_PATTERN).unwrap();
+        let names = [
+            "World",
+            "  Économie ",
+            "日本",
+            "Line\nbreak\tand tab",
+            "🙂",
+            "",
+            "   ",
+            "\t\n",
+            "bell\u{7}",
+            "nul\u{0}",
+            "delete\u{7f}",
+            "c1 \u{85}",
+            "\u{85}c1",
+            "a\u{85}b",
+            "\u{1c}World",
+            "\u{3000}全角\u{3000}",
+            "no\u{a0}break",
+            "vertical\u{b}tab",
+        ];
+        for name in names {
+            let mut errors = Vec::new();
+            slug_and_name(None, Some(name.to_string()), &mut errors);
+            assert_eq!(
+                pattern.is_match(name),
+                errors.is_empty(),
+                "{name:?}: {errors:?}"
+            );
+        }
+    }
 }

@@ -62,7 +62,7 @@ pub struct TagInput {
     #[schema(pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 100)]
     pub slug: Option<String>,
     /// Display name, 1 to 100 characters.
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(schema_with = super::input::name_schema)]
     pub name: String,
 }
 
@@ -73,8 +73,8 @@ pub struct TagPatch {
     /// New slug.
     #[schema(pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 100)]
     pub slug: Option<String>,
-    /// New display name, 1 to 100 characters.
-    #[schema(min_length = 1, max_length = 100)]
+    /// New display name.
+    #[schema(schema_with = super::input::optional_name_schema)]
     pub name: Option<String>,
 }
 
