@@ -120,6 +120,7 @@ impl AppState {
         let others_noticed = db.changes().others_wrote();
         let metrics = Metrics::new(db.clone())?;
         let related = Arc::new(related::Engine::new(config.related_lists));
+        metrics.watch_related(Arc::clone(&related))?;
         let related_refresh = related::spawn_refresher(Arc::clone(&related), db.clone())?;
         let decay = Decay {
             half_life_hours: config.trending_half_life_hours,

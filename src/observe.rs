@@ -5,6 +5,7 @@
 //! status; the store's pool and write queue, read when scraped; the caches'
 //! hits and misses.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
@@ -22,6 +23,7 @@ use prometheus::{
 
 use crate::app::AppState;
 use crate::db::Db;
+use crate::related;
 use crate::route_table::{RouteTable, UNMATCHED};
 
 /// Carries the request id, in and out.
@@ -131,6 +133,17 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    /// Adds the progress of the Related engine.
+    pub fn watch_related(&self, engine: Arc<related::Engine>) -> anyhow::Result<()> {
+        let waiting = IntGauge::new(
+            "frontpage_related_lists_waiting",
+            "Related lists of older articles not yet computed and stored; the index stores them while idle.",
+        )?;
+        self.registry
+            .register(Box::new(RelatedGauges { engine, waiting }))?;
+        Ok(())
+    }
+
     /// Metrics for a server over `db`, in a registry of their own.
     pub fn new(db: Db) -> anyhow::Result<Self> {
         let registry = Registry::new();
@@ -293,6 +306,23 @@ impl Collector for StoreGauges {
             .into_iter()
             .flat_map(|g| g.collect())
             .collect()
+    }
+}
+
+/// The Related engine's progress, read when scraped.
+struct RelatedGauges {
+    engine: Arc<related::Engine>,
+    waiting: IntGauge,
+}
+
+impl Collector for RelatedGauges {
+    fn desc(&self) -> Vec<&Desc> {
+        self.waiting.desc()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        self.waiting.set(self.engine.waiting() as i64);
+        self.waiting.collect()
     }
 }
 

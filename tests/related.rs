@@ -216,6 +216,68 @@ async fn lists_computed_when_asked_for_follow_changes_too() {
     joins_and_leaves(&app, &harbour).await;
 }
 
+/// Lists of older articles are computed and stored in the background; a
+/// restarted server reads them back, and a story imported from the command
+/// line while it was down still joins the stored lists it belongs in.
+#[actix_web::test]
+async fn stored_lists_take_in_a_story_imported_while_the_server_was_down() {
+    let dir = tempfile::TempDir::new().unwrap();
+    // Only the newest article's list is kept in memory.
+    let config = || config_with(&dir, false, &[("FRONTPAGE_RELATED_LISTS", "1")]);
+    let first = app_with(config()).await;
+    let (harbour, _, _) = corpus(&first).await;
+    drop(first);
+    // Lists of articles changed while the server runs are kept in memory;
+    // at a start the older ones are stored.
+    let first = app_with(config()).await;
+    eventually(&first, harbour[0], "the list is made", |items| {
+        harbour[1..].iter().all(|other| ids(items).contains(other))
+    })
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let metrics = send(&first, get("/metrics")).await.body;
+        let metrics = metrics.as_str().unwrap();
+        if metrics.contains("\nfrontpage_related_lists_waiting 0\n") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "lists still waiting: {metrics}");
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(first);
+
+    let file = dir.path().join("import.ndjson");
+    let latest = story(
+        "Dockers return to the harbour cranes",
+        "Dockers were back at the harbour cranes today after the strike. The union said container ships would be cleared within days and pay talks are over.",
+        &["harbour"],
+    );
+    std::fs::write(&file, format!("{latest}\n")).unwrap();
+    let import = std::process::Command::new(env!("CARGO_BIN_EXE_frontpage"))
+        .arg("import")
+        .arg(&file)
+        .env("DATABASE_URL", dir.path().join("frontpage.db"))
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(import.status.success(), "{import:?}");
+
+    let app = app_with(config()).await;
+    let reply = send(
+        &app,
+        get("/api/v1/articles/dockers-return-to-the-harbour-cranes"),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let latest = reply.body["data"]["id"].as_i64().unwrap();
+    for older in &harbour {
+        eventually(&app, *older, "the imported story joins", |items| {
+            ids(items).contains(&latest)
+        })
+        .await;
+    }
+}
+
 /// A new harbour story joins the list of the first of the `harbour`
 /// stories once indexed; leaves it, or falls below the other harbour
 /// stories, once rewritten about the glacier within the second; and is

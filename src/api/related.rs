@@ -77,13 +77,17 @@ pub struct RelatedQuery {
 /// readers can see now. Empty while a just-published article waits to be
 /// indexed (a few seconds at most).
 pub async fn related_items(state: &AppState, id: i32, limit: u32) -> AppResult<Vec<RelatedItem>> {
-    // A list not stored yet is computed here: milliseconds of CPU, kept off
-    // the async workers.
-    let list = match state.related.stored(id) {
+    // A list neither in memory nor in the store is computed here:
+    // milliseconds of CPU, kept off the async workers.
+    let list = match state
+        .related
+        .stored(id)
+        .or_else(|| state.related.from_store(id))
+    {
         Some(list) => Some(list),
         None => {
             let engine = std::sync::Arc::clone(&state.related);
-            actix_web::rt::task::spawn_blocking(move || engine.list(id))
+            actix_web::rt::task::spawn_blocking(move || engine.compute_list(id))
                 .await
                 .map_err(|error| ApiError::Internal(format!("related list task failed: {error}")))?
         }
@@ -119,7 +123,7 @@ pub async fn related_items(state: &AppState, id: i32, limit: u32) -> AppResult<V
         .filter_map(|item| {
             let article = found.remove(&item.id).filter(|a| a.is_public(now))?;
             let mut reasons = vec![RelatedReason::SimilarText {
-                terms: state.related.words(item.terms()),
+                terms: state.related.words(id, item),
             }];
             let shared: Vec<String> = article
                 .tags()

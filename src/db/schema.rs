@@ -142,6 +142,22 @@ diesel::table! {
 }
 
 diesel::table! {
+    related_lists (article_id) {
+        article_id -> Integer,
+        computed_at -> Timestamp,
+        fingerprint -> BigInt,
+        items -> Binary,
+    }
+}
+
+diesel::table! {
+    related_sync (id) {
+        id -> Integer,
+        synced_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     search_pending (article_id) {
         article_id -> Integer,
     }
@@ -157,6 +173,7 @@ diesel::joinable!(engagement_hours -> articles (article_id));
 diesel::joinable!(reactions -> articles (article_id));
 diesel::joinable!(reactions -> reaction_kinds (kind));
 diesel::joinable!(reactions -> readers (reader_id));
+diesel::joinable!(related_lists -> articles (article_id));
 diesel::joinable!(views -> articles (article_id));
 diesel::joinable!(views -> readers (reader_id));
 
@@ -172,6 +189,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     reaction_kinds,
     reactions,
     readers,
+    related_lists,
+    related_sync,
     search_pending,
     tags,
     view_purges,

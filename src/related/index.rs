@@ -566,6 +566,18 @@ impl Index {
             .collect()
     }
 
+    /// The `count` terms that make the texts of articles `a` and `b`
+    /// similar, as [`Index::similar`] names them; empty if either is not
+    /// indexed.
+    pub fn shared_terms_of(&self, a: i32, b: i32, count: usize) -> Vec<u32> {
+        match (self.get(a), self.get(b)) {
+            (Some(a), Some(b)) => {
+                self.shared_terms(&self.weighted(&a.vector), &self.weighted(&b.vector), count)
+            }
+            _ => Vec::new(),
+        }
+    }
+
     /// The `count` terms that add most to the cosine of two vectors.
     fn shared_terms(&self, a: &[(u32, f32)], b: &[(u32, f32)], count: usize) -> Vec<u32> {
         let mut shared = Vec::new();

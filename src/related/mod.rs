@@ -4,7 +4,9 @@
 //! place in a latent topic model ([`latent`]); each article's list (its
 //! [`STORED`] best matches, text and topic similarity blended with shared
 //! tags, category and closeness in time) is computed once and kept,
-//! so a request only reads a list. A background thread ([`spawn_refresher`])
+//! so a request only reads a list: the newest articles' lists in memory,
+//! the older ones in the store ([`stored`]), where the background thread
+//! puts them when it is idle. A background thread ([`spawn_refresher`])
 //! keeps both current: after every content change, and every few seconds for
 //! scheduled articles coming due, it indexes what was published or changed,
 //! drops what was unpublished or deleted, and recomputes only the lists that
@@ -13,14 +15,15 @@
 pub mod eval;
 pub mod index;
 pub mod latent;
+pub mod stored;
 pub mod text;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -30,6 +33,7 @@ use quick_cache::sync::Cache;
 
 use self::index::Scratch;
 pub use self::index::{Document, Index, SHARED_TERMS};
+use self::stored::StoredList;
 use crate::content::{Status, plain_text};
 use crate::db::in_ids::InIdsExt;
 use crate::db::schema::{article_tags, articles};
@@ -62,10 +66,22 @@ const LOAD_CHUNK: usize = 500;
 /// (see [`OLDER_LISTS_BYTES`]), so a large archive neither delays the first
 /// lists nor fills memory with lists nobody reads.
 pub const BUILT_LISTS: usize = 100_000;
-/// Memory for the lists of older articles, computed when first asked for:
-/// about fifty thousand of them. Kept without a bound, a million-article
-/// archive read at random would in time hold every list (over a gigabyte).
+/// Memory for the lists of older articles, read from the store or computed
+/// when first asked for: about fifty thousand of them. Kept without a
+/// bound, a million-article archive read at random would in time hold every
+/// list (over a gigabyte).
 const OLDER_LISTS_BYTES: u64 = 64 << 20;
+/// Lists of older articles computed and stored at a time, between looks at
+/// what changed.
+const FILL_CHUNK: usize = 1_000;
+/// How far before the last recorded sync a start looks for changed
+/// articles: writes are stamped before they commit.
+const SYNC_MARGIN: chrono::TimeDelta = chrono::TimeDelta::seconds(10);
+/// Most lists computed when asked for that wait to be stored; past that
+/// they are computed again when next asked for.
+const MAX_UNSAVED: usize = 20_000;
+/// `term_count` of an item whose terms are not known (read from the store).
+const TERMS_UNKNOWN: u8 = u8::MAX;
 
 /// One item of a Related list. Kept small and inline: a hundred thousand
 /// lists of fifty items are five million of them.
@@ -82,10 +98,22 @@ pub struct Related {
 }
 
 impl Related {
-    /// The terms that make the texts similar, strongest first (see
-    /// [`Engine::words`]).
-    pub fn terms(&self) -> &[u32] {
-        &self.terms[..usize::from(self.term_count)]
+    /// The terms that make the texts similar, strongest first, if known
+    /// (see [`Engine::words`]): `None` for [`TERMS_UNKNOWN`], which is past
+    /// the end of `terms`.
+    fn terms(&self) -> Option<&[u32]> {
+        self.terms.get(..usize::from(self.term_count))
+    }
+
+    /// An item with no terms known yet, to fill in.
+    fn without_terms() -> Self {
+        Self {
+            id: 0,
+            score: 0.0,
+            terms: [0; SHARED_TERMS],
+            term_count: TERMS_UNKNOWN,
+            same_category: false,
+        }
     }
 }
 
@@ -105,8 +133,8 @@ pub struct Engine {
     /// The lists of the newest articles, and of those changed since, kept
     /// current.
     lists: RwLock<HashMap<i32, Arc<Vec<Related>>>>,
-    /// Lists of older articles, computed when asked for; dropped, not
-    /// recomputed, when a change reaches them.
+    /// Lists of older articles, read from the store or computed when asked
+    /// for; dropped, not recomputed, when a change reaches them.
     older: Cache<i32, Arc<Vec<Related>>, ListSize>,
     /// Counts changes to the index, each counted before `older` is looked
     /// through for the lists it reaches.
@@ -114,6 +142,15 @@ pub struct Engine {
     /// How many lists (of the newest articles) are computed ahead.
     built: usize,
     scratch: Scratch,
+    /// Where the lists of older articles are kept (see [`stored`]), once
+    /// the refresher runs.
+    store: OnceLock<Db>,
+    /// Lists computed when asked for, with the changes counted when each
+    /// was begun, to be stored by the refresher.
+    unsaved: Mutex<Vec<(u64, StoredList)>>,
+    /// Articles whose lists are neither kept in memory nor stored, newest
+    /// last: computed and stored by the refresher when it is idle.
+    waiting: Mutex<Vec<i32>>,
 }
 
 impl Default for Engine {
@@ -137,35 +174,98 @@ impl Engine {
             changes: AtomicU64::new(0),
             built,
             scratch: Scratch::default(),
+            store: OnceLock::new(),
+            unsaved: Mutex::default(),
+            waiting: Mutex::default(),
         }
     }
 
-    /// The stored list of article `id`; computed now if the article is
-    /// indexed but its list is not stored yet; `None` if it is not indexed.
+    /// The list of article `id`: kept in memory, read from the store, or
+    /// computed now (milliseconds: not for an async worker); `None` if the
+    /// article is not indexed.
     pub fn list(&self, id: i32) -> Option<Arc<Vec<Related>>> {
-        if let Some(list) = self.stored(id) {
-            return Some(list);
-        }
+        self.stored(id)
+            .or_else(|| self.from_store(id))
+            .or_else(|| self.compute_list(id))
+    }
+
+    /// Computes the list of article `id` and keeps it, in memory for a
+    /// while and in the store; `None` if the article is not indexed.
+    /// Milliseconds of CPU: not for an async worker.
+    pub fn compute_list(&self, id: i32) -> Option<Arc<Vec<Related>>> {
         let changes = self.changes.load(Ordering::SeqCst);
-        let list = Arc::new(self.compute(id)?);
-        self.older.insert(id, Arc::clone(&list));
-        // A change counted after this list was begun may have looked
-        // through `older` before it was in: then it is not kept.
-        if self.changes.load(Ordering::SeqCst) != changes {
-            self.older.remove(&id);
+        let (list, fingerprint) = self.compute(id)?;
+        let list = Arc::new(list);
+        if self.store.get().is_some() {
+            let mut unsaved = self.unsaved.lock().expect("unsaved lock");
+            if unsaved.len() < MAX_UNSAVED {
+                let list = StoredList {
+                    article_id: id,
+                    computed_at: db::now(),
+                    fingerprint,
+                    items: list.to_vec(),
+                };
+                unsaved.push((changes, list));
+            }
         }
+        self.keep_older(id, &list, changes);
         Some(list)
     }
 
-    /// The list of article `id` if it is already made; never computes.
+    /// The list of article `id` if it is already made and in memory; never
+    /// computes or reads the store.
     pub fn stored(&self, id: i32) -> Option<Arc<Vec<Related>>> {
         let kept = self.lists.read().expect("lists lock").get(&id).cloned();
         kept.or_else(|| self.older.get(&id))
     }
 
-    /// The words that terms of [`Related::terms`] stand for.
-    pub fn words(&self, terms: &[u32]) -> Vec<String> {
+    /// The list of article `id` from the store, if one is stored and still
+    /// holds: a short indexed read, fine on an async worker.
+    pub fn from_store(&self, id: i32) -> Option<Arc<Vec<Related>>> {
+        let db = self.store.get()?;
+        let changes = self.changes.load(Ordering::SeqCst);
+        let list = match db.lookup_one(|conn| stored::load(conn, id)) {
+            Ok(list) => list?,
+            Err(error) => {
+                tracing::warn!(%error, id, "reading a stored related list failed");
+                return None;
+            }
+        };
+        let holds = {
+            let index = self.index.read().expect("index lock");
+            fingerprint(&index, id, &list.items) == Some(list.fingerprint)
+        };
+        if !holds {
+            return None;
+        }
+        let list = Arc::new(list.items);
+        self.keep_older(id, &list, changes);
+        Some(list)
+    }
+
+    /// Keeps the list of an older article that was begun when the index
+    /// had seen `changes` changes.
+    fn keep_older(&self, id: i32, list: &Arc<Vec<Related>>, changes: u64) {
+        self.older.insert(id, Arc::clone(list));
+        // A change counted after this list was begun may have looked
+        // through `older` before it was in: then it is not kept.
+        if self.changes.load(Ordering::SeqCst) != changes {
+            self.older.remove(&id);
+        }
+    }
+
+    /// The words that make the texts of article `id` and of `item`, an
+    /// item of its list, similar, strongest first.
+    pub fn words(&self, id: i32, item: &Related) -> Vec<String> {
         let index = self.index.read().expect("index lock");
+        let found;
+        let terms = match item.terms() {
+            Some(terms) => terms,
+            None => {
+                found = index.shared_terms_of(id, item.id, SHARED_TERMS);
+                &found
+            }
+        };
         terms
             .iter()
             .map(|term| index.spelling(*term).to_string())
@@ -174,7 +274,7 @@ impl Engine {
 
     /// Computes and stores the list of article `id`, to be kept current.
     fn refresh_list(&self, id: i32) -> Option<Arc<Vec<Related>>> {
-        let list = Arc::new(self.compute(id)?);
+        let list = Arc::new(self.compute(id)?.0);
         self.lists
             .write()
             .expect("lists lock")
@@ -198,8 +298,9 @@ impl Engine {
         });
     }
 
-    /// Scores the candidates for article `id`'s list.
-    fn compute(&self, id: i32) -> Option<Vec<Related>> {
+    /// Scores the candidates for article `id`'s list; with the list's
+    /// [`fingerprint`].
+    fn compute(&self, id: i32) -> Option<(Vec<Related>, u64)> {
         let mut scratch = self.scratch.lend();
         let index = self.index.read().expect("index lock");
         let query = index.get(id)?;
@@ -239,7 +340,8 @@ impl Engine {
         // Twice as many were scored: kept as they are, a million-article
         // store's lists would hold as much unused room as items.
         list.shrink_to_fit();
-        Some(list)
+        let fingerprint = fingerprint(&index, id, &list)?;
+        Some((list, fingerprint))
     }
 
     /// Indexes everything visible at `now` from scratch and computes every
@@ -270,7 +372,133 @@ impl Engine {
             seconds = started.elapsed().as_secs_f32(),
             "related index and lists built"
         );
+        if let Some(db) = self.store.get() {
+            self.reconcile(conn, db, now)?;
+        }
         Ok(count)
+    }
+
+    /// After the index was built afresh: deletes the stored lists that an
+    /// article changed or published since the last recorded sync may now
+    /// belong in (every stored list, when that is much of the corpus), and
+    /// queues the lists neither kept nor stored to be computed and stored.
+    fn reconcile(
+        &self,
+        conn: &mut SqliteConnection,
+        db: &Db,
+        now: NaiveDateTime,
+    ) -> StoreResult<()> {
+        let since = stored::synced_at(conn)?.map(|at| at - SYNC_MARGIN);
+        let mut have: HashSet<i32> = stored::ids(conn)?.into_iter().collect();
+        let (ids, changed): (Vec<i32>, Vec<i32>) = {
+            let index = self.index.read().expect("index lock");
+            let ids: Vec<i32> = index.ids().collect();
+            let changed = ids
+                .iter()
+                .copied()
+                .filter(|id| {
+                    let entry = index.get(*id).expect("indexed");
+                    since.is_none_or(|since| {
+                        entry.updated_at >= since || entry.published_at >= since
+                    })
+                })
+                .collect();
+            (ids, changed)
+        };
+        if !have.is_empty() && !changed.is_empty() {
+            if changed.len() > REBUILD_AFTER.max(ids.len() / 10) {
+                db.write_blocking(stored::clear)?;
+                have.clear();
+            } else {
+                let mut reached = changed.clone();
+                for id in &changed {
+                    let list = self
+                        .stored(*id)
+                        .or_else(|| self.compute(*id).map(|(list, _)| Arc::new(list)));
+                    reached.extend(list.iter().flat_map(|list| list.iter().map(|item| item.id)));
+                }
+                for id in &reached {
+                    have.remove(id);
+                }
+                db.write_blocking(move |conn| stored::remove(conn, &reached))?;
+            }
+        }
+        db.write_blocking(move |conn| stored::set_synced_at(conn, now))?;
+        let kept = self.lists.read().expect("lists lock");
+        // Newest last: taken from the end.
+        let mut waiting: Vec<i32> = ids
+            .into_iter()
+            .filter(|id| !have.contains(id) && !kept.contains_key(id))
+            .collect();
+        waiting.reverse();
+        tracing::info!(
+            stored = have.len(),
+            to_store = waiting.len(),
+            "related lists of older articles checked"
+        );
+        *self.waiting.lock().expect("waiting lock") = waiting;
+        Ok(())
+    }
+
+    /// Computes and stores the next [`FILL_CHUNK`] lists waiting to be
+    /// stored, on every core; returns how many still wait.
+    fn fill(&self, db: &Db) -> StoreResult<usize> {
+        let chunk = {
+            let mut waiting = self.waiting.lock().expect("waiting lock");
+            let from = waiting.len().saturating_sub(FILL_CHUNK);
+            waiting.split_off(from)
+        };
+        let computed = Mutex::new(Vec::with_capacity(chunk.len()));
+        let threads = thread::available_parallelism().map_or(1, |n| n.get());
+        thread::scope(|scope| {
+            for part in chunk.chunks(chunk.len().div_ceil(threads).max(1)) {
+                let computed = &computed;
+                scope.spawn(move || {
+                    let lists: Vec<StoredList> = part
+                        .iter()
+                        .filter_map(|id| {
+                            let (items, fingerprint) = self.compute(*id)?;
+                            Some(StoredList {
+                                article_id: *id,
+                                computed_at: db::now(),
+                                fingerprint,
+                                items,
+                            })
+                        })
+                        .collect();
+                    computed.lock().expect("computed lock").extend(lists);
+                });
+            }
+        });
+        let lists = computed.into_inner().expect("computed lock");
+        db.write_blocking(move |conn| stored::save(conn, &lists))?;
+        Ok(self.waiting.lock().expect("waiting lock").len())
+    }
+
+    /// True while lists wait to be computed and stored.
+    fn filling(&self) -> bool {
+        self.waiting() > 0
+    }
+
+    /// How many lists of older articles wait to be computed and stored.
+    pub fn waiting(&self) -> usize {
+        self.waiting.lock().expect("waiting lock").len()
+    }
+
+    /// Stores the lists computed when asked for, but those begun before
+    /// the index last changed: a change may have made them stale.
+    fn save_unsaved(&self, db: &Db) -> StoreResult<()> {
+        let changes = self.changes.load(Ordering::SeqCst);
+        let lists: Vec<StoredList> =
+            std::mem::take(&mut *self.unsaved.lock().expect("unsaved lock"))
+                .into_iter()
+                .filter(|(begun, _)| *begun == changes)
+                .map(|(_, list)| list)
+                .collect();
+        if lists.is_empty() {
+            return Ok(());
+        }
+        db.write_blocking(move |conn| stored::save(conn, &lists))
     }
 
     /// Brings the index and the lists up to date with what is visible at
@@ -372,13 +600,14 @@ impl Engine {
         });
         // A new or changed article belongs in the lists of its own best
         // matches when it beats their last item: similarity is symmetric.
+        let mut reached = Vec::new();
         for id in &changed {
             let Some(list) = self.refresh_list(*id) else {
                 continue;
             };
             let lists = self.lists.read().expect("lists lock");
             for item in list.iter() {
-                self.older.remove(&item.id);
+                reached.push(item.id);
                 // A list not kept is computed afresh when asked for.
                 let beaten = lists.get(&item.id).is_some_and(|theirs| {
                     theirs.len() < STORED
@@ -388,6 +617,21 @@ impl Engine {
                     affected.insert(item.id);
                 }
             }
+        }
+        // Stored lists hold while their items are unchanged: those the new
+        // and changed articles may now belong in are deleted. Then counted
+        // as a change, so that a list read from the store meanwhile is not
+        // kept, and dropped from memory.
+        if let Some(db) = self.store.get().filter(|_| !reached.is_empty()) {
+            let ids = reached.clone();
+            if let Err(error) = db.write_blocking(move |conn| stored::remove(conn, &ids)) {
+                tracing::error!(%error, "deleting stale related lists failed; deleting all");
+                db.write_blocking(stored::clear)?;
+            }
+            self.changes.fetch_add(1, Ordering::SeqCst);
+        }
+        for id in &reached {
+            self.older.remove(id);
         }
         for id in &changed {
             affected.remove(id);
@@ -399,6 +643,19 @@ impl Engine {
         self.refresh_lists(&affected.into_iter().collect::<Vec<_>>());
         Ok(recomputed)
     }
+}
+
+/// What a list of article `id` was computed from: the ids and `updated_at`s
+/// of the article and its items as `index` has them, hashed; `None` when
+/// one of them is not indexed (any more).
+fn fingerprint(index: &Index, id: i32, items: &[Related]) -> Option<u64> {
+    let mut bytes = Vec::with_capacity((items.len() + 1) * 12);
+    for id in std::iter::once(id).chain(items.iter().map(|item| item.id)) {
+        let updated_at = index.get(id)?.updated_at.and_utc().timestamp_micros();
+        bytes.extend_from_slice(&id.to_le_bytes());
+        bytes.extend_from_slice(&updated_at.to_le_bytes());
+    }
+    Some(xxhash_rust::xxh3::xxh3_64(&bytes))
 }
 
 /// `(id, updated_at)` of every article public readers can see at `now`,
@@ -475,6 +732,7 @@ impl Refresh {
 /// Starts the thread that builds the index, then keeps it and the lists
 /// current: on every nudge and every [`REFRESH_EVERY`].
 pub fn spawn_refresher(engine: Arc<Engine>, db: Db) -> std::io::Result<Refresh> {
+    let _ = engine.store.set(db.clone());
     let (nudge, nudges) = sync_channel(1);
     crate::background::spawn("frontpage-related", move || {
         refresh_loop(&engine, &db, &nudges)
@@ -491,16 +749,25 @@ fn refresh_loop(engine: &Engine, db: &Db, nudges: &Receiver<()>) {
         tracing::error!(%error, "building the related index failed");
         look_at_all = true;
     }
+    let mut due_at = Instant::now() + REFRESH_EVERY;
+    // When storing the waiting lists began, while they are stored.
+    let mut filling_since = None;
     loop {
         // Every content write nudges (another process's too, once the
         // writer notices it); without one, only scheduled articles can have
         // come due, and looking at every article would cost a million-article
-        // store seconds of CPU each time.
-        let nudged = match nudges.recv_timeout(REFRESH_EVERY) {
+        // store seconds of CPU each time. While lists wait to be stored, a
+        // chunk of them is stored between looks.
+        let wait = if engine.filling() {
+            Duration::ZERO
+        } else {
+            due_at.saturating_duration_since(Instant::now())
+        };
+        let nudged = match nudges.recv_timeout(wait) {
             Ok(()) => {
                 // Writes often come in runs (a bulk import nudges every 500
                 // articles): let a run finish, so it is indexed once.
-                let started = std::time::Instant::now();
+                let started = Instant::now();
                 while started.elapsed() < MAX_SETTLE {
                     match nudges.recv_timeout(SETTLE) {
                         Ok(()) => {}
@@ -514,20 +781,50 @@ fn refresh_loop(engine: &Engine, db: &Db, nudges: &Receiver<()>) {
             Err(RecvTimeoutError::Disconnected) => return,
         };
         look_at_all |= nudged;
-        let now = db::now();
-        let synced = db.read_blocking(|conn| {
-            if look_at_all {
-                engine.sync(conn, now)
-            } else {
-                engine.index_due(conn, synced_at, now)
+        if look_at_all || Instant::now() >= due_at {
+            due_at = Instant::now() + REFRESH_EVERY;
+            let now = db::now();
+            let synced = db.read_blocking(|conn| {
+                if look_at_all {
+                    engine.sync(conn, now)
+                } else {
+                    engine.index_due(conn, synced_at, now)
+                }
+            });
+            match synced {
+                Ok(_) => {
+                    if look_at_all {
+                        // Every change before `now` has reached the stored lists.
+                        let recorded =
+                            db.write_blocking(move |conn| stored::set_synced_at(conn, now));
+                        if let Err(error) = recorded {
+                            tracing::warn!(%error, "recording the related lists' sync failed");
+                        }
+                    }
+                    synced_at = now;
+                    look_at_all = false;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "refreshing related lists failed; retrying soon")
+                }
             }
-        });
-        match synced {
-            Ok(_) => {
-                synced_at = now;
-                look_at_all = false;
+        }
+        if let Err(error) = engine.save_unsaved(db) {
+            tracing::warn!(%error, "storing related lists computed when asked for failed");
+        }
+        if engine.filling() {
+            let since = *filling_since.get_or_insert_with(Instant::now);
+            match engine.fill(db) {
+                Ok(0) => {
+                    tracing::info!(
+                        seconds = since.elapsed().as_secs_f32(),
+                        "related lists of older articles stored"
+                    );
+                    filling_since = None;
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "storing related lists failed; retrying soon"),
             }
-            Err(error) => tracing::warn!(%error, "refreshing related lists failed; retrying soon"),
         }
     }
 }

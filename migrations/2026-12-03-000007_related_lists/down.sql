@@ -1,0 +1,2 @@
+DROP TABLE related_sync;
+DROP TABLE related_lists;

@@ -1,0 +1,187 @@
+//! Related lists kept in the store (`related_lists`): a million-article
+//! archive's lists take a quarter of an hour of CPU to compute and over a
+//! gigabyte to hold, so they are computed once, in the background, and read
+//! back when asked for (a few microseconds) instead of being computed again
+//! at every start or whenever one is read.
+//!
+//! A stored list holds while its article and every article in it are as
+//! they were when it was computed: its fingerprint hashes their ids and
+//! `updated_at`s as the index had them, and is checked against the index
+//! when the list is read. What a fingerprint cannot tell, a new or changed
+//! article that now belongs in the list, the engine handles by deleting the
+//! stored lists of that article's best matches (see `Engine::apply`).
+//!
+//! The terms that make two texts similar are not stored: term numbers are
+//! the index's own and change when it is built again. They are found again
+//! for the items shown.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel::sqlite::SqliteConnection;
+
+use super::Related;
+use crate::db::StoreResult;
+use crate::db::in_ids::InIdsExt;
+use crate::db::schema::{articles, related_lists, related_sync};
+
+/// Bytes per stored item: id, score, flags.
+const ITEM_BYTES: usize = 9;
+/// The flag of an item in the same category as the list's article.
+const SAME_CATEGORY: u8 = 1;
+/// Lists written per statement (four bound values each).
+const PER_STATEMENT: usize = 2_000;
+
+/// A list as stored.
+#[derive(Debug, Clone)]
+pub struct StoredList {
+    pub article_id: i32,
+    pub computed_at: NaiveDateTime,
+    pub fingerprint: u64,
+    pub items: Vec<Related>,
+}
+
+/// Packs a list: per item its id and score (little-endian) and a flags byte.
+pub fn encode(items: &[Related]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(items.len() * ITEM_BYTES);
+    for item in items {
+        bytes.extend_from_slice(&item.id.to_le_bytes());
+        bytes.extend_from_slice(&item.score.to_le_bytes());
+        bytes.push(if item.same_category { SAME_CATEGORY } else { 0 });
+    }
+    bytes
+}
+
+/// Unpacks what [`encode`] packed; `None` if the bytes are not such a list.
+pub fn decode(bytes: &[u8]) -> Option<Vec<Related>> {
+    if !bytes.len().is_multiple_of(ITEM_BYTES) {
+        return None;
+    }
+    Some(
+        bytes
+            .chunks_exact(ITEM_BYTES)
+            .map(|item| Related {
+                id: i32::from_le_bytes(item[..4].try_into().expect("four bytes")),
+                score: f32::from_le_bytes(item[4..8].try_into().expect("four bytes")),
+                same_category: item[8] & SAME_CATEGORY != 0,
+                ..Related::without_terms()
+            })
+            .collect(),
+    )
+}
+
+/// The stored list of article `id`, if there is one and it unpacks.
+pub fn load(conn: &mut SqliteConnection, id: i32) -> StoreResult<Option<StoredList>> {
+    let row: Option<(NaiveDateTime, i64, Vec<u8>)> = related_lists::table
+        .filter(related_lists::article_id.eq(id))
+        .select((
+            related_lists::computed_at,
+            related_lists::fingerprint,
+            related_lists::items,
+        ))
+        .get_result(conn)
+        .optional()?;
+    Ok(row.and_then(|(computed_at, fingerprint, items)| {
+        Some(StoredList {
+            article_id: id,
+            computed_at,
+            fingerprint: fingerprint as u64,
+            items: decode(&items)?,
+        })
+    }))
+}
+
+/// Stores `lists`, replacing older ones; lists of articles deleted since
+/// they were computed are left out.
+pub fn save(conn: &mut SqliteConnection, lists: &[StoredList]) -> StoreResult<()> {
+    for chunk in lists.chunks(PER_STATEMENT) {
+        let ids: Vec<i32> = chunk.iter().map(|list| list.article_id).collect();
+        let existing: std::collections::HashSet<i32> = articles::table
+            .filter(articles::id.in_ids(&ids))
+            .select(articles::id)
+            .load::<i32>(conn)?
+            .into_iter()
+            .collect();
+        let rows: Vec<_> = chunk
+            .iter()
+            .filter(|list| existing.contains(&list.article_id))
+            .map(|list| {
+                (
+                    related_lists::article_id.eq(list.article_id),
+                    related_lists::computed_at.eq(list.computed_at),
+                    related_lists::fingerprint.eq(list.fingerprint as i64),
+                    related_lists::items.eq(encode(&list.items)),
+                )
+            })
+            .collect();
+        diesel::replace_into(related_lists::table)
+            .values(&rows)
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Deletes the stored lists of `ids`.
+pub fn remove(conn: &mut SqliteConnection, ids: &[i32]) -> StoreResult<()> {
+    for chunk in ids.chunks(PER_STATEMENT) {
+        diesel::delete(related_lists::table.filter(related_lists::article_id.in_ids(chunk)))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Deletes every stored list.
+pub fn clear(conn: &mut SqliteConnection) -> StoreResult<()> {
+    diesel::delete(related_lists::table).execute(conn)?;
+    Ok(())
+}
+
+/// The articles that have a stored list.
+pub fn ids(conn: &mut SqliteConnection) -> StoreResult<Vec<i32>> {
+    Ok(related_lists::table
+        .select(related_lists::article_id)
+        .load(conn)?)
+}
+
+/// Until when changes to articles are known to have reached the stored
+/// lists, if they ever were.
+pub fn synced_at(conn: &mut SqliteConnection) -> StoreResult<Option<NaiveDateTime>> {
+    Ok(related_sync::table
+        .select(related_sync::synced_at)
+        .get_result(conn)
+        .optional()?)
+}
+
+/// Records that changes to articles before `at` have reached the stored
+/// lists.
+pub fn set_synced_at(conn: &mut SqliteConnection, at: NaiveDateTime) -> StoreResult<()> {
+    diesel::replace_into(related_sync::table)
+        .values((related_sync::id.eq(1), related_sync::synced_at.eq(at)))
+        .execute(conn)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_list_unpacks_as_it_was_packed_without_its_terms() {
+        let items = vec![
+            Related {
+                id: 7,
+                score: 0.75,
+                same_category: true,
+                ..Related::without_terms()
+            },
+            Related {
+                id: -3,
+                score: f32::MIN_POSITIVE,
+                same_category: false,
+                ..Related::without_terms()
+            },
+        ];
+        assert_eq!(decode(&encode(&items)), Some(items));
+        assert_eq!(decode(&[1, 2, 3]), None, "not whole items");
+        assert_eq!(decode(&[]), Some(Vec::new()));
+    }
+}
