@@ -488,6 +488,17 @@ impl Db {
         })
     }
 
+    /// [`Db::write_blocking`] for writes that change no article's counters
+    /// (what is derived from articles and kept in the store, say): the
+    /// caches keep the counters they hold, and responses that show them.
+    pub fn write_derived_blocking<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        F: FnOnce(&mut SqliteConnection) -> StoreResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.write_tallied_blocking(|conn, _| work(conn))
+    }
+
     /// [`Db::write_tallied`] for code that may block.
     pub fn write_tallied_blocking<T, F>(&self, work: F) -> StoreResult<T>
     where

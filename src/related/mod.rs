@@ -407,7 +407,7 @@ impl Engine {
         };
         if !have.is_empty() && !changed.is_empty() {
             if changed.len() > REBUILD_AFTER.max(ids.len() / 10) {
-                db.write_blocking(stored::clear)?;
+                db.write_derived_blocking(stored::clear)?;
                 have.clear();
             } else {
                 let mut reached = changed.clone();
@@ -420,10 +420,10 @@ impl Engine {
                 for id in &reached {
                     have.remove(id);
                 }
-                db.write_blocking(move |conn| stored::remove(conn, &reached))?;
+                db.write_derived_blocking(move |conn| stored::remove(conn, &reached))?;
             }
         }
-        db.write_blocking(move |conn| stored::set_synced_at(conn, now))?;
+        db.write_derived_blocking(move |conn| stored::set_synced_at(conn, now))?;
         let kept = self.lists.read().expect("lists lock");
         // Newest last: taken from the end.
         let mut waiting: Vec<i32> = ids
@@ -471,7 +471,7 @@ impl Engine {
             }
         });
         let lists = computed.into_inner().expect("computed lock");
-        db.write_blocking(move |conn| stored::save(conn, &lists))?;
+        db.write_derived_blocking(move |conn| stored::save(conn, &lists))?;
         Ok(self.waiting.lock().expect("waiting lock").len())
     }
 
@@ -498,7 +498,7 @@ impl Engine {
         if lists.is_empty() {
             return Ok(());
         }
-        db.write_blocking(move |conn| stored::save(conn, &lists))
+        db.write_derived_blocking(move |conn| stored::save(conn, &lists))
     }
 
     /// Brings the index and the lists up to date with what is visible at
@@ -624,9 +624,9 @@ impl Engine {
         // kept, and dropped from memory.
         if let Some(db) = self.store.get().filter(|_| !reached.is_empty()) {
             let ids = reached.clone();
-            if let Err(error) = db.write_blocking(move |conn| stored::remove(conn, &ids)) {
+            if let Err(error) = db.write_derived_blocking(move |conn| stored::remove(conn, &ids)) {
                 tracing::error!(%error, "deleting stale related lists failed; deleting all");
-                db.write_blocking(stored::clear)?;
+                db.write_derived_blocking(stored::clear)?;
             }
             self.changes.fetch_add(1, Ordering::SeqCst);
         }
@@ -796,7 +796,7 @@ fn refresh_loop(engine: &Engine, db: &Db, nudges: &Receiver<()>) {
                     if look_at_all {
                         // Every change before `now` has reached the stored lists.
                         let recorded =
-                            db.write_blocking(move |conn| stored::set_synced_at(conn, now));
+                            db.write_derived_blocking(move |conn| stored::set_synced_at(conn, now));
                         if let Err(error) = recorded {
                             tracing::warn!(%error, "recording the related lists' sync failed");
                         }
