@@ -24,7 +24,7 @@ use crate::db::changes::Counts;
 use crate::db::{self, Db, StoreResult, engagement, search};
 use crate::error::{ApiError, AppResult, FieldError, Location, Problem};
 use crate::observe::CacheCounters;
-use crate::recommend::Placement;
+use crate::recommend::{Filing, KnownPlacements, Placement};
 
 /// A category, tag or author as an article refers to it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -707,6 +707,30 @@ pub struct ArticleCache {
     taxonomy: Mutex<Option<(u64, Taxonomy)>>,
 }
 
+/// [`ArticleCache::known`].
+pub struct KnownToCache<'a> {
+    cache: &'a ArticleCache,
+    /// The content generation before the store was read.
+    generation: u64,
+}
+
+impl KnownPlacements for KnownToCache<'_> {
+    fn placements(&self, ids: &[i32]) -> Vec<Option<Placement>> {
+        self.cache.placements(ids, Utc::now())
+    }
+
+    fn learn(&self, filings: &[Filing]) {
+        let learnt = filings
+            .iter()
+            .map(|filing| {
+                let published = filing.public_from.map(|at| at.and_utc());
+                (filing.id, Filed::new(filing.category_id, published))
+            })
+            .collect();
+        self.cache.file(self.generation, learnt);
+    }
+}
+
 /// Where an article is filed and from when public readers see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Filed {
@@ -724,15 +748,22 @@ impl Filed {
     };
 
     fn of(summary: &ArticleSummary) -> Self {
-        let public_from = match (summary.status, summary.published_at) {
+        let published = match (summary.status, summary.published_at) {
+            (ArticleStatus::Published, at) => at,
+            _ => None,
+        };
+        Self::new(summary.category_id, published)
+    }
+
+    /// Filed in `category_id`, public from `published` (never if `None`).
+    fn new(category_id: i32, published: Option<DateTime<Utc>>) -> Self {
+        let public_from = match published {
             // Rounded up: never public before its time.
-            (ArticleStatus::Published, Some(at)) => {
-                at.timestamp_micros() + i64::from(at.timestamp_subsec_nanos() % 1_000 != 0)
-            }
-            _ => Self::NEVER,
+            Some(at) => at.timestamp_micros() + i64::from(at.timestamp_subsec_nanos() % 1_000 != 0),
+            None => Self::NEVER,
         };
         Self {
-            category_id: summary.category_id,
+            category_id,
             public_from,
         }
     }
@@ -903,21 +934,41 @@ impl ArticleCache {
                 })
                 .collect()
         };
-        if !learnt.is_empty() {
-            let mut table = self.filed.write().expect("filed lock");
-            // `invalidate` moves the generation under this lock: unmoved,
-            // what was learnt is still true.
-            if self.generation() == generation {
-                for (id, filed) in learnt {
-                    let slot = id as usize;
-                    if table.len() <= slot {
-                        table.resize(slot + 1, Filed::UNKNOWN);
-                    }
-                    table[slot] = filed;
+        self.file(generation, learnt);
+        found
+    }
+
+    /// Keeps where articles are filed, as learnt in content generation
+    /// `generation`.
+    fn file(&self, generation: u64, learnt: Vec<(i32, Filed)>) {
+        if learnt.is_empty() {
+            return;
+        }
+        let mut table = self.filed.write().expect("filed lock");
+        // `invalidate` moves the generation under this lock: unmoved,
+        // what was learnt is still true.
+        if self.generation() == generation {
+            for (id, filed) in learnt {
+                let Ok(slot) = usize::try_from(id) else {
+                    continue;
+                };
+                if table.len() <= slot {
+                    table.resize(slot + 1, Filed::UNKNOWN);
                 }
+                table[slot] = filed;
             }
         }
-        found
+    }
+
+    /// The placements this cache knows, for a recommendation that reads
+    /// the store only after this call: what the store tells it of other
+    /// articles is kept too (a million-article store's cache holds a tenth
+    /// of them, and a recommendation asks after about seventy).
+    pub fn known(&self) -> KnownToCache<'_> {
+        KnownToCache {
+            cache: self,
+            generation: self.generation(),
+        }
     }
 
     /// Keeps `article`, loaded in content generation `generation`; one loaded

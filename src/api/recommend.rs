@@ -140,7 +140,8 @@ pub fn recommendations(
     context: Option<i32>,
     limit: u32,
 ) -> AppResult<(Vec<RecommendationItem>, RecommendationMeta)> {
-    let known = |ids: &[i32]| state.articles.placements(ids, chrono::Utc::now());
+    // Made before the store is read (see `ArticleCache::known`).
+    let known = state.articles.known();
     let list = state.db.lookup(|conn| {
         let sources = Sources {
             related: &state.related,

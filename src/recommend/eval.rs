@@ -188,7 +188,7 @@ pub fn run(dataset: &Path, k: usize) -> anyhow::Result<Report> {
         let started = Instant::now();
         let sources = Sources {
             related: &related,
-            known: &|ids| vec![None; ids.len()],
+            known: &super::NothingKnown,
         };
         let list =
             db.read_blocking(|conn| engine.recommend(conn, sources, reader, None, k, now))?;

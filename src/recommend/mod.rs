@@ -836,7 +836,6 @@ fn neighbours(graph: &Graph, article: i32, decay: impl Fn(u32) -> f32) -> Neighb
     ranked.into()
 }
 
-/// The categories read most, with their share of the reads, most first.
 /// What a recommendation reads in memory besides the reading history.
 #[derive(Clone, Copy)]
 pub struct Sources<'a> {
@@ -855,9 +854,38 @@ pub struct Placement {
 
 /// What the caller already knows of articles' [`Placement`]s (from its
 /// article cache, say), asked of many at once, so that a recommendation asks
-/// the store only about the others; `&|ids| vec![None; ids.len()]` knows
-/// nothing.
-pub type Known<'a> = &'a dyn Fn(&[i32]) -> Vec<Option<Placement>>;
+/// the store only about the others, and told what the store said of those,
+/// so that the next one need not ask again.
+pub trait KnownPlacements {
+    /// The placements of `ids` it knows, in order.
+    fn placements(&self, ids: &[i32]) -> Vec<Option<Placement>>;
+    /// What the store said of articles it did not know, in a read begun
+    /// after this was made.
+    fn learn(&self, filings: &[Filing]);
+}
+
+/// An article as the store files it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Filing {
+    pub id: i32,
+    pub category_id: i32,
+    /// From when public readers see it; `None` unless it is published.
+    pub public_from: Option<NaiveDateTime>,
+}
+
+/// Knows nothing, and learns nothing.
+pub struct NothingKnown;
+
+impl KnownPlacements for NothingKnown {
+    fn placements(&self, ids: &[i32]) -> Vec<Option<Placement>> {
+        vec![None; ids.len()]
+    }
+
+    fn learn(&self, _: &[Filing]) {}
+}
+
+/// [`KnownPlacements`], as recommendations are given it.
+pub type Known<'a> = &'a dyn KnownPlacements;
 
 /// The placements of the articles `ids` that exist: those `known` has, and
 /// the others from the store with one statement.
@@ -869,7 +897,7 @@ fn placements(
 ) -> StoreResult<FxHashMap<i32, Placement>> {
     let mut found = FxHashMap::default();
     let mut unknown = Vec::new();
-    for (&id, placement) in ids.iter().zip(known(ids)) {
+    for (&id, placement) in ids.iter().zip(known.placements(ids)) {
         match placement {
             Some(placement) => {
                 found.insert(id, placement);
@@ -887,21 +915,30 @@ fn placements(
                 articles::published_at,
             ))
             .load(conn)?;
-        for (id, category_id, status, published_at) in rows {
-            let public =
-                status == Status::Published.as_str() && published_at.is_some_and(|at| at <= now);
-            found.insert(
+        let filings: Vec<Filing> = rows
+            .into_iter()
+            .map(|(id, category_id, status, published_at)| Filing {
                 id,
+                category_id,
+                public_from: published_at.filter(|_| status == Status::Published.as_str()),
+            })
+            .collect();
+        for filing in &filings {
+            let public = filing.public_from.is_some_and(|at| at <= now);
+            found.insert(
+                filing.id,
                 Placement {
-                    category_id,
+                    category_id: filing.category_id,
                     public,
                 },
             );
         }
+        known.learn(&filings);
     }
     Ok(found)
 }
 
+/// The categories read most, with their share of the reads, most first.
 fn favourites(categories: &[i32]) -> Vec<(i32, f32)> {
     let mut counts: FxHashMap<i32, usize> = FxHashMap::default();
     for category in categories {
