@@ -664,6 +664,8 @@ pub fn teasers(state: &AppState, ids: &[i32]) -> StoreResult<HashMap<i32, Teaser
     if missing.is_empty() && uncounted.is_empty() {
         return Ok(found);
     }
+    // Read before the store is (see `ArticleCache::taxonomy`).
+    let generation = state.articles.generation();
     state.db.lookup(|conn| {
         let ids: Vec<i32> = uncounted.iter().map(|(id, _)| *id).collect();
         let mut counts = engagement::counts(conn, &ids)?;
@@ -674,7 +676,8 @@ pub fn teasers(state: &AppState, ids: &[i32]) -> StoreResult<HashMap<i32, Teaser
         }
         if !missing.is_empty() {
             let rows = articles::by_ids(conn, &missing)?;
-            let extras = articles::extras(conn, &rows)?;
+            let taxonomy = state.articles.taxonomy(conn, generation)?;
+            let extras = articles::extras_with(conn, &rows, taxonomy)?;
             found.extend(
                 rows.into_iter()
                     .map(|row| (row.id, Teaser::new(ArticleSummary::new(row, &extras)))),
