@@ -285,17 +285,7 @@ impl Engine {
 
     /// Computes and stores the lists of many articles, on every core.
     fn refresh_lists(&self, ids: &[i32]) {
-        let threads = thread::available_parallelism().map_or(1, |n| n.get());
-        let chunk = ids.len().div_ceil(threads).max(1);
-        thread::scope(|scope| {
-            for part in ids.chunks(chunk) {
-                scope.spawn(move || {
-                    for id in part {
-                        self.refresh_list(*id);
-                    }
-                });
-            }
-        });
+        on_every_core(ids, |id| self.refresh_list(id).map(|_| ()));
     }
 
     /// Scores the candidates for article `id`'s list; with the list's
@@ -448,29 +438,15 @@ impl Engine {
             let from = waiting.len().saturating_sub(FILL_CHUNK);
             waiting.split_off(from)
         };
-        let computed = Mutex::new(Vec::with_capacity(chunk.len()));
-        let threads = thread::available_parallelism().map_or(1, |n| n.get());
-        thread::scope(|scope| {
-            for part in chunk.chunks(chunk.len().div_ceil(threads).max(1)) {
-                let computed = &computed;
-                scope.spawn(move || {
-                    let lists: Vec<StoredList> = part
-                        .iter()
-                        .filter_map(|id| {
-                            let (items, fingerprint) = self.compute(*id)?;
-                            Some(StoredList {
-                                article_id: *id,
-                                computed_at: db::now(),
-                                fingerprint,
-                                items,
-                            })
-                        })
-                        .collect();
-                    computed.lock().expect("computed lock").extend(lists);
-                });
-            }
+        let lists = on_every_core(&chunk, |id| {
+            let (items, fingerprint) = self.compute(id)?;
+            Some(StoredList {
+                article_id: id,
+                computed_at: db::now(),
+                fingerprint,
+                items,
+            })
         });
-        let lists = computed.into_inner().expect("computed lock");
         db.write_derived_blocking(move |conn| stored::save(conn, &lists))?;
         Ok(self.waiting.lock().expect("waiting lock").len())
     }
@@ -643,6 +619,26 @@ impl Engine {
         self.refresh_lists(&affected.into_iter().collect::<Vec<_>>());
         Ok(recomputed)
     }
+}
+
+/// `work` done for each of `ids`, split evenly over every core; what it
+/// gave, in no particular order.
+fn on_every_core<T: Send>(ids: &[i32], work: impl Fn(i32) -> Option<T> + Sync) -> Vec<T> {
+    let threads = thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = ids.len().div_ceil(threads).max(1);
+    let work = &work;
+    thread::scope(|scope| {
+        let parts: Vec<_> = ids
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || part.iter().filter_map(|id| work(*id)).collect::<Vec<T>>())
+            })
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|part| part.join().expect("a list worker panicked"))
+            .collect()
+    })
 }
 
 /// What a list of article `id` was computed from: the ids and `updated_at`s
