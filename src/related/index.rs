@@ -593,8 +593,12 @@ impl Index {
                 }
             }
         }
-        let strongest_first =
-            |x: &(u32, f32), y: &(u32, f32)| y.1.total_cmp(&x.1).then(x.0.cmp(&y.0));
+        // Ties go by spelling: term numbers depend on the order in which a
+        // build met the terms, which differs from one start to the next.
+        let strongest_first = |x: &(u32, f32), y: &(u32, f32)| {
+            y.1.total_cmp(&x.1)
+                .then_with(|| self.spelling(x.0).cmp(self.spelling(y.0)))
+        };
         if count > 0 && shared.len() > count {
             shared.select_nth_unstable_by(count - 1, strongest_first);
             shared.truncate(count);
