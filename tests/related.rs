@@ -278,6 +278,75 @@ async fn stored_lists_take_in_a_story_imported_while_the_server_was_down() {
     }
 }
 
+/// A restart takes the newest articles' lists from the store instead of
+/// computing them again, and finds their reasons again.
+#[actix_web::test]
+async fn a_restart_reads_the_newest_lists_back_from_the_store() {
+    use diesel::prelude::*;
+    use diesel::sql_types::{Binary, Integer};
+
+    #[derive(QueryableByName)]
+    struct Stored {
+        #[diesel(sql_type = Binary)]
+        items: Vec<u8>,
+    }
+
+    let dir = tempfile::TempDir::new().unwrap();
+    let config = || config_with(&dir, false, &[]);
+    let first = app_with(config()).await;
+    let (harbour, glacier, _) = corpus(&first).await;
+    drop(first);
+    // A start computes and stores the lists it does not find stored.
+    let second = app_with(config()).await;
+    let before = eventually(&second, harbour[0], "the list is made", |items| {
+        harbour[1..].iter().all(|other| ids(items).contains(other))
+    })
+    .await;
+    let glacier_before = related(&second, glacier[0]).await;
+    drop(second);
+
+    // Halve the stored scores of the first harbour story's list (its
+    // items unchanged, so the list still holds), and record the last sync
+    // as later than the corpus was written: a start looks again at
+    // articles changed shortly before the last sync.
+    let path = dir.path().join("frontpage.db");
+    let mut conn = SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+    let stored: Stored = diesel::sql_query("SELECT items FROM related_lists WHERE article_id = ?")
+        .bind::<Integer, _>(harbour[0] as i32)
+        .get_result(&mut conn)
+        .unwrap();
+    let mut items = stored.items;
+    for item in items.chunks_exact_mut(9) {
+        let score = f32::from_le_bytes(item[4..8].try_into().unwrap());
+        item[4..8].copy_from_slice(&(score / 2.0).to_le_bytes());
+    }
+    diesel::sql_query("UPDATE related_lists SET items = ? WHERE article_id = ?")
+        .bind::<Binary, _>(items)
+        .bind::<Integer, _>(harbour[0] as i32)
+        .execute(&mut conn)
+        .unwrap();
+    diesel::sql_query("UPDATE related_sync SET synced_at = datetime('now', '+1 minute')")
+        .execute(&mut conn)
+        .unwrap();
+    drop(conn);
+
+    let third = app_with(config()).await;
+    let after = eventually(&third, harbour[0], "the list is read", |items| {
+        !items.is_empty()
+    })
+    .await;
+    assert_eq!(ids(&after), ids(&before));
+    for (was, is) in before.iter().zip(&after) {
+        let halved = was["score"].as_f64().unwrap() / 2.0;
+        assert!(
+            (is["score"].as_f64().unwrap() - halved).abs() < 1e-6,
+            "{was} then {is}"
+        );
+        assert_eq!(is["reasons"], was["reasons"]);
+    }
+    assert_eq!(related(&third, glacier[0]).await, glacier_before);
+}
+
 /// A new harbour story joins the list of the first of the `harbour`
 /// stories once indexed; leaves it, or falls below the other harbour
 /// stories, once rewritten about the glacier within the second; and is

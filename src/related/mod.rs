@@ -4,9 +4,9 @@
 //! place in a latent topic model ([`latent`]); each article's list (its
 //! [`STORED`] best matches, text and topic similarity blended with shared
 //! tags, category and closeness in time) is computed once and kept,
-//! so a request only reads a list: the newest articles' lists in memory,
-//! the older ones in the store ([`stored`]), where the background thread
-//! puts them when it is idle. A background thread ([`spawn_refresher`])
+//! so a request only reads a list: every list is kept in the store
+//! ([`stored`]; the background thread computes the missing ones when it is
+//! idle), and the newest articles' lists in memory too, read back at start. A background thread ([`spawn_refresher`])
 //! keeps both current: after every content change, and every few seconds for
 //! scheduled articles coming due, it indexes what was published or changed,
 //! drops what was unpublished or deleted, and recomputes only the lists that
@@ -60,10 +60,11 @@ const REFRESH_EVERY: Duration = Duration::from_secs(5);
 const REBUILD_AFTER: usize = 1_000;
 /// Articles loaded from the store per query when indexing.
 const LOAD_CHUNK: usize = 500;
-/// Lists computed when the index is built, by default: those of the newest
-/// articles, which most reads are of. An older article's list is computed
-/// when it is first asked for (a millisecond or so) and kept for a while
-/// (see [`OLDER_LISTS_BYTES`]), so a large archive neither delays the first
+/// Lists kept in memory, by default: those of the newest articles, which
+/// most reads are of, read from the store (or computed) when the index is
+/// built. An older article's list is read from the store, or computed when
+/// not stored yet (a millisecond or so), and kept for a while (see
+/// [`OLDER_LISTS_BYTES`]), so a large archive neither delays the first
 /// lists nor fills memory with lists nobody reads.
 pub const BUILT_LISTS: usize = 100_000;
 /// Memory for the lists of older articles, read from the store or computed
@@ -103,6 +104,15 @@ impl Related {
     /// the end of `terms`.
     fn terms(&self) -> Option<&[u32]> {
         self.terms.get(..usize::from(self.term_count))
+    }
+
+    /// The item with these terms (at most [`SHARED_TERMS`] are kept).
+    fn with_terms(&self, terms: &[u32]) -> Self {
+        let count = terms.len().min(SHARED_TERMS);
+        let mut item = self.clone();
+        item.terms[..count].copy_from_slice(&terms[..count]);
+        item.term_count = count as u8;
+        item
     }
 
     /// An item with no terms known yet, to fill in.
@@ -194,22 +204,22 @@ impl Engine {
     /// Milliseconds of CPU: not for an async worker.
     pub fn compute_list(&self, id: i32) -> Option<Arc<Vec<Related>>> {
         let changes = self.changes.load(Ordering::SeqCst);
-        let (list, fingerprint) = self.compute(id)?;
-        let list = Arc::new(list);
+        let list = self.compute_stored(id)?;
+        let items = Arc::new(list.items.clone());
+        self.to_store(changes, list);
+        self.keep_older(id, &items, changes);
+        Some(items)
+    }
+
+    /// Queues a list computed when the index had seen `changes` changes to
+    /// be stored by the refresher, if there is a store and room.
+    fn to_store(&self, changes: u64, list: StoredList) {
         if self.store.get().is_some() {
             let mut unsaved = self.unsaved.lock().expect("unsaved lock");
             if unsaved.len() < MAX_UNSAVED {
-                let list = StoredList {
-                    article_id: id,
-                    computed_at: db::now(),
-                    fingerprint,
-                    items: list.to_vec(),
-                };
                 unsaved.push((changes, list));
             }
         }
-        self.keep_older(id, &list, changes);
-        Some(list)
     }
 
     /// The list of article `id` if it is already made and in memory; never
@@ -274,13 +284,16 @@ impl Engine {
 
     /// Computes and stores the list of article `id`, to be kept current.
     fn refresh_list(&self, id: i32) -> Option<Arc<Vec<Related>>> {
-        let list = Arc::new(self.compute(id)?.0);
+        let changes = self.changes.load(Ordering::SeqCst);
+        let list = self.compute_stored(id)?;
+        let items = Arc::new(list.items.clone());
+        self.to_store(changes, list);
         self.lists
             .write()
             .expect("lists lock")
-            .insert(id, Arc::clone(&list));
+            .insert(id, Arc::clone(&items));
         self.older.remove(&id);
-        Some(list)
+        Some(items)
     }
 
     /// Computes and stores the lists of many articles, on every core.
@@ -334,8 +347,20 @@ impl Engine {
         Some((list, fingerprint))
     }
 
-    /// Indexes everything visible at `now` from scratch and computes every
-    /// list; returns how many articles were indexed.
+    /// [`Engine::compute`], as the list is stored.
+    fn compute_stored(&self, id: i32) -> Option<StoredList> {
+        let (items, fingerprint) = self.compute(id)?;
+        Some(StoredList {
+            article_id: id,
+            computed_at: db::now(),
+            fingerprint,
+            items,
+        })
+    }
+
+    /// Indexes everything visible at `now` from scratch and makes the lists
+    /// of the newest articles (read from the store where a stored list
+    /// still holds); returns how many articles were indexed.
     pub fn rebuild(&self, conn: &mut SqliteConnection, now: NaiveDateTime) -> StoreResult<usize> {
         let started = std::time::Instant::now();
         // Newest first (see `visible`).
@@ -354,66 +379,26 @@ impl Engine {
         self.changes.fetch_add(1, Ordering::SeqCst);
         self.lists.write().expect("lists lock").clear();
         self.older.clear();
-        let built = ids.len().min(self.built);
-        self.refresh_lists(&ids[..built]);
+        let newest = &ids[..ids.len().min(self.built)];
+        let Some(db) = self.store.get() else {
+            self.refresh_lists(newest);
+            tracing::info!(
+                articles = count,
+                lists = newest.len(),
+                seconds = started.elapsed().as_secs_f32(),
+                "related index and lists built"
+            );
+            return Ok(count);
+        };
+        let mut have = self.reconcile(conn, db, now)?;
+        let read = self.keep_newest(conn, db, newest, &mut have)?;
         tracing::info!(
             articles = count,
-            lists = built,
+            lists = newest.len(),
+            read_from_store = read,
             seconds = started.elapsed().as_secs_f32(),
             "related index and lists built"
         );
-        if let Some(db) = self.store.get() {
-            self.reconcile(conn, db, now)?;
-        }
-        Ok(count)
-    }
-
-    /// After the index was built afresh: deletes the stored lists that an
-    /// article changed or published since the last recorded sync may now
-    /// belong in (every stored list, when that is much of the corpus), and
-    /// queues the lists neither kept nor stored to be computed and stored.
-    fn reconcile(
-        &self,
-        conn: &mut SqliteConnection,
-        db: &Db,
-        now: NaiveDateTime,
-    ) -> StoreResult<()> {
-        let since = stored::synced_at(conn)?.map(|at| at - SYNC_MARGIN);
-        let mut have: HashSet<i32> = stored::ids(conn)?.into_iter().collect();
-        let (ids, changed): (Vec<i32>, Vec<i32>) = {
-            let index = self.index.read().expect("index lock");
-            let ids: Vec<i32> = index.ids().collect();
-            let changed = ids
-                .iter()
-                .copied()
-                .filter(|id| {
-                    let entry = index.get(*id).expect("indexed");
-                    since.is_none_or(|since| {
-                        entry.updated_at >= since || entry.published_at >= since
-                    })
-                })
-                .collect();
-            (ids, changed)
-        };
-        if !have.is_empty() && !changed.is_empty() {
-            if changed.len() > REBUILD_AFTER.max(ids.len() / 10) {
-                db.write_derived_blocking(stored::clear)?;
-                have.clear();
-            } else {
-                let mut reached = changed.clone();
-                for id in &changed {
-                    let list = self
-                        .stored(*id)
-                        .or_else(|| self.compute(*id).map(|(list, _)| Arc::new(list)));
-                    reached.extend(list.iter().flat_map(|list| list.iter().map(|item| item.id)));
-                }
-                for id in &reached {
-                    have.remove(id);
-                }
-                db.write_derived_blocking(move |conn| stored::remove(conn, &reached))?;
-            }
-        }
-        db.write_derived_blocking(move |conn| stored::set_synced_at(conn, now))?;
         let kept = self.lists.read().expect("lists lock");
         // Newest last: taken from the end.
         let mut waiting: Vec<i32> = ids
@@ -427,7 +412,119 @@ impl Engine {
             "related lists of older articles checked"
         );
         *self.waiting.lock().expect("waiting lock") = waiting;
-        Ok(())
+        Ok(count)
+    }
+
+    /// After the index was built afresh: deletes the stored lists that an
+    /// article changed or published since the last recorded sync may now
+    /// belong in (every stored list, when that is much of the corpus), and
+    /// returns the articles whose stored lists are left.
+    fn reconcile(
+        &self,
+        conn: &mut SqliteConnection,
+        db: &Db,
+        now: NaiveDateTime,
+    ) -> StoreResult<HashSet<i32>> {
+        let since = stored::synced_at(conn)?.map(|at| at - SYNC_MARGIN);
+        let mut have: HashSet<i32> = stored::ids(conn)?.into_iter().collect();
+        let (corpus, changed): (usize, Vec<i32>) = {
+            let index = self.index.read().expect("index lock");
+            let changed = index
+                .ids()
+                .filter(|id| {
+                    let entry = index.get(*id).expect("indexed");
+                    since.is_none_or(|since| {
+                        entry.updated_at >= since || entry.published_at >= since
+                    })
+                })
+                .collect();
+            (index.len(), changed)
+        };
+        if !have.is_empty() && !changed.is_empty() {
+            if changed.len() > REBUILD_AFTER.max(corpus / 10) {
+                db.write_derived_blocking(stored::clear)?;
+                have.clear();
+            } else {
+                // The changed articles' own lists are computed to find
+                // them, and stored as they are current.
+                let lists = on_every_core(&changed, |id| self.compute_stored(id));
+                let mut reached = changed;
+                reached.extend(
+                    lists
+                        .iter()
+                        .flat_map(|list| list.items.iter().map(|item| item.id)),
+                );
+                for id in &reached {
+                    have.remove(id);
+                }
+                have.extend(lists.iter().map(|list| list.article_id));
+                db.write_derived_blocking(move |conn| {
+                    stored::remove(conn, &reached)?;
+                    stored::save(conn, &lists)
+                })?;
+            }
+        }
+        db.write_derived_blocking(move |conn| stored::set_synced_at(conn, now))?;
+        Ok(have)
+    }
+
+    /// Keeps the lists of the `newest` articles in memory: those in `have`
+    /// read from the store, if they still hold, with their terms found
+    /// again; the others computed and stored (and added to `have`).
+    /// Returns how many were read. Reading a list is a hundredth of
+    /// computing it: a restart of a million-article server read its
+    /// newest lists in seconds instead of a minute of both cores.
+    fn keep_newest(
+        &self,
+        conn: &mut SqliteConnection,
+        db: &Db,
+        newest: &[i32],
+        have: &mut HashSet<i32>,
+    ) -> StoreResult<usize> {
+        let mut read = 0;
+        let mut missing = Vec::new();
+        for chunk in newest.chunks(FILL_CHUNK) {
+            let wanted: Vec<i32> = chunk
+                .iter()
+                .copied()
+                .filter(|id| have.contains(id))
+                .collect();
+            let loaded: HashMap<i32, StoredList> = stored::load_many(conn, &wanted)?
+                .into_iter()
+                .map(|list| (list.article_id, list))
+                .collect();
+            let holding = on_every_core(chunk, |id| {
+                let list = loaded.get(&id)?;
+                let index = self.index.read().expect("index lock");
+                if fingerprint(&index, id, &list.items) != Some(list.fingerprint) {
+                    return None;
+                }
+                let items = list
+                    .items
+                    .iter()
+                    .map(|item| item.with_terms(&index.shared_terms_of(id, item.id, SHARED_TERMS)))
+                    .collect();
+                Some((id, Arc::new(items)))
+            });
+            read += holding.len();
+            let mut lists = self.lists.write().expect("lists lock");
+            for (id, list) in holding {
+                lists.insert(id, list);
+            }
+            missing.extend(chunk.iter().filter(|id| !lists.contains_key(id)));
+        }
+        for chunk in missing.chunks(FILL_CHUNK) {
+            let computed = on_every_core(chunk, |id| self.compute_stored(id));
+            {
+                let mut lists = self.lists.write().expect("lists lock");
+                for list in &computed {
+                    lists.insert(list.article_id, Arc::new(list.items.clone()));
+                    have.insert(list.article_id);
+                }
+            }
+            db.write_derived_blocking(move |conn| stored::save(conn, &computed))?;
+        }
+        Ok(read)
     }
 
     /// Computes and stores the next [`FILL_CHUNK`] lists waiting to be
@@ -438,15 +535,7 @@ impl Engine {
             let from = waiting.len().saturating_sub(FILL_CHUNK);
             waiting.split_off(from)
         };
-        let lists = on_every_core(&chunk, |id| {
-            let (items, fingerprint) = self.compute(id)?;
-            Some(StoredList {
-                article_id: id,
-                computed_at: db::now(),
-                fingerprint,
-                items,
-            })
-        });
+        let lists = on_every_core(&chunk, |id| self.compute_stored(id));
         db.write_derived_blocking(move |conn| stored::save(conn, &lists))?;
         Ok(self.waiting.lock().expect("waiting lock").len())
     }

@@ -90,6 +90,33 @@ pub fn load(conn: &mut SqliteConnection, id: i32) -> StoreResult<Option<StoredLi
     }))
 }
 
+/// The stored lists of these articles, of those that have one that unpacks.
+pub fn load_many(conn: &mut SqliteConnection, ids: &[i32]) -> StoreResult<Vec<StoredList>> {
+    let mut found = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(PER_STATEMENT) {
+        let rows: Vec<(i32, NaiveDateTime, i64, Vec<u8>)> = related_lists::table
+            .filter(related_lists::article_id.in_ids(chunk))
+            .select((
+                related_lists::article_id,
+                related_lists::computed_at,
+                related_lists::fingerprint,
+                related_lists::items,
+            ))
+            .load(conn)?;
+        found.extend(rows.into_iter().filter_map(
+            |(article_id, computed_at, fingerprint, items)| {
+                Some(StoredList {
+                    article_id,
+                    computed_at,
+                    fingerprint: fingerprint as u64,
+                    items: decode(&items)?,
+                })
+            },
+        ));
+    }
+    Ok(found)
+}
+
 /// Stores `lists`, replacing older ones; lists of articles deleted since
 /// they were computed are left out.
 pub fn save(conn: &mut SqliteConnection, lists: &[StoredList]) -> StoreResult<()> {
