@@ -279,7 +279,8 @@ async fn stored_lists_take_in_a_story_imported_while_the_server_was_down() {
 }
 
 /// A restart takes the newest articles' lists from the store instead of
-/// computing them again, and finds their reasons again.
+/// computing them again, and finds their reasons again; lists stored by
+/// another version of the engine are computed again.
 #[actix_web::test]
 async fn a_restart_reads_the_newest_lists_back_from_the_store() {
     use diesel::prelude::*;
@@ -309,26 +310,41 @@ async fn a_restart_reads_the_newest_lists_back_from_the_store() {
     // items unchanged, so the list still holds), and record the last sync
     // as later than the corpus was written: a start looks again at
     // articles changed shortly before the last sync.
-    let path = dir.path().join("frontpage.db");
-    let mut conn = SqliteConnection::establish(path.to_str().unwrap()).unwrap();
-    let stored: Stored = diesel::sql_query("SELECT items FROM related_lists WHERE article_id = ?")
-        .bind::<Integer, _>(harbour[0] as i32)
-        .get_result(&mut conn)
-        .unwrap();
-    let mut items = stored.items;
-    for item in items.chunks_exact_mut(9) {
-        let score = f32::from_le_bytes(item[4..8].try_into().unwrap());
-        item[4..8].copy_from_slice(&(score / 2.0).to_le_bytes());
-    }
-    diesel::sql_query("UPDATE related_lists SET items = ? WHERE article_id = ?")
-        .bind::<Binary, _>(items)
-        .bind::<Integer, _>(harbour[0] as i32)
+    let halve_stored_scores = |lists_version: i32| {
+        let path = dir.path().join("frontpage.db");
+        let mut conn = SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+        let stored: Stored =
+            diesel::sql_query("SELECT items FROM related_lists WHERE article_id = ?")
+                .bind::<Integer, _>(harbour[0] as i32)
+                .get_result(&mut conn)
+                .unwrap();
+        let mut items = stored.items;
+        for item in items.chunks_exact_mut(9) {
+            let score = f32::from_le_bytes(item[4..8].try_into().unwrap());
+            item[4..8].copy_from_slice(&(score / 2.0).to_le_bytes());
+        }
+        diesel::sql_query("UPDATE related_lists SET items = ? WHERE article_id = ?")
+            .bind::<Binary, _>(items)
+            .bind::<Integer, _>(harbour[0] as i32)
+            .execute(&mut conn)
+            .unwrap();
+        diesel::sql_query(
+            "UPDATE related_sync SET synced_at = datetime('now', '+1 minute'), lists_version = ?",
+        )
+        .bind::<Integer, _>(lists_version)
         .execute(&mut conn)
         .unwrap();
-    diesel::sql_query("UPDATE related_sync SET synced_at = datetime('now', '+1 minute')")
-        .execute(&mut conn)
-        .unwrap();
-    drop(conn);
+    };
+    let scores = |items: &[Value]| -> Vec<f64> {
+        items
+            .iter()
+            .map(|item| item["score"].as_f64().unwrap())
+            .collect()
+    };
+    let reasons = |items: &[Value]| -> Vec<Value> {
+        items.iter().map(|item| item["reasons"].clone()).collect()
+    };
+    halve_stored_scores(frontpage::related::LISTS_VERSION);
 
     let third = app_with(config()).await;
     let after = eventually(&third, harbour[0], "the list is read", |items| {
@@ -336,15 +352,22 @@ async fn a_restart_reads_the_newest_lists_back_from_the_store() {
     })
     .await;
     assert_eq!(ids(&after), ids(&before));
-    for (was, is) in before.iter().zip(&after) {
-        let halved = was["score"].as_f64().unwrap() / 2.0;
-        assert!(
-            (is["score"].as_f64().unwrap() - halved).abs() < 1e-6,
-            "{was} then {is}"
-        );
-        assert_eq!(is["reasons"], was["reasons"]);
+    for (was, is) in scores(&before).iter().zip(scores(&after)) {
+        assert!((is - was / 2.0).abs() < 1e-6, "{was} then {is}");
     }
+    assert_eq!(reasons(&after), reasons(&before));
     assert_eq!(related(&third, glacier[0]).await, glacier_before);
+    drop(third);
+
+    // Lists stored by another version of the engine are computed again.
+    halve_stored_scores(frontpage::related::LISTS_VERSION - 1);
+    let fourth = app_with(config()).await;
+    let again = eventually(&fourth, harbour[0], "the list is made again", |items| {
+        !items.is_empty()
+    })
+    .await;
+    assert_eq!(ids(&again), ids(&before));
+    assert_eq!(scores(&again), scores(&before));
 }
 
 /// A new harbour story joins the list of the first of the `harbour`

@@ -154,6 +154,7 @@ diesel::table! {
     related_sync (id) {
         id -> Integer,
         synced_at -> Timestamp,
+        lists_version -> Integer,
     }
 }
 

@@ -41,6 +41,10 @@ use crate::db::{self, Db, StoreResult};
 
 /// Items kept per article; requests may ask for up to this many.
 pub const STORED: usize = 50;
+/// The way lists are computed. Bump it with any change to the index or
+/// the scoring that changes what a list holds: a start then deletes the
+/// stored lists (made the old way), and they are computed again.
+pub const LISTS_VERSION: i32 = 1;
 /// Added per shared tag (at most three count).
 const TAG_BONUS: f32 = 0.04;
 /// Added when both articles are in the same category.
@@ -417,16 +421,23 @@ impl Engine {
 
     /// After the index was built afresh: deletes the stored lists that an
     /// article changed or published since the last recorded sync may now
-    /// belong in (every stored list, when that is much of the corpus), and
-    /// returns the articles whose stored lists are left.
+    /// belong in (every stored list, when that is much of the corpus or
+    /// another [`LISTS_VERSION`] stored them), and returns the articles
+    /// whose stored lists are left.
     fn reconcile(
         &self,
         conn: &mut SqliteConnection,
         db: &Db,
         now: NaiveDateTime,
     ) -> StoreResult<HashSet<i32>> {
-        let since = stored::synced_at(conn)?.map(|at| at - SYNC_MARGIN);
+        let synced = stored::synced(conn)?;
         let mut have: HashSet<i32> = stored::ids(conn)?.into_iter().collect();
+        if synced.is_some_and(|(_, version)| version != LISTS_VERSION) {
+            tracing::info!("related lists stored by another version; computing them again");
+            db.write_derived_blocking(stored::clear)?;
+            have.clear();
+        }
+        let since = synced.map(|(at, _)| at - SYNC_MARGIN);
         let (corpus, changed): (usize, Vec<i32>) = {
             let index = self.index.read().expect("index lock");
             let changed = index

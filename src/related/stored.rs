@@ -19,7 +19,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 
-use super::Related;
+use super::{LISTS_VERSION, Related};
 use crate::db::StoreResult;
 use crate::db::in_ids::InIdsExt;
 use crate::db::schema::{articles, related_lists, related_sync};
@@ -170,19 +170,23 @@ pub fn ids(conn: &mut SqliteConnection) -> StoreResult<Vec<i32>> {
 }
 
 /// Until when changes to articles are known to have reached the stored
-/// lists, if they ever were.
-pub fn synced_at(conn: &mut SqliteConnection) -> StoreResult<Option<NaiveDateTime>> {
+/// lists, and the [`LISTS_VERSION`] that computed them, if they ever were.
+pub fn synced(conn: &mut SqliteConnection) -> StoreResult<Option<(NaiveDateTime, i32)>> {
     Ok(related_sync::table
-        .select(related_sync::synced_at)
+        .select((related_sync::synced_at, related_sync::lists_version))
         .get_result(conn)
         .optional()?)
 }
 
 /// Records that changes to articles before `at` have reached the stored
-/// lists.
+/// lists, computed by this [`LISTS_VERSION`].
 pub fn set_synced_at(conn: &mut SqliteConnection, at: NaiveDateTime) -> StoreResult<()> {
     diesel::replace_into(related_sync::table)
-        .values((related_sync::id.eq(1), related_sync::synced_at.eq(at)))
+        .values((
+            related_sync::id.eq(1),
+            related_sync::synced_at.eq(at),
+            related_sync::lists_version.eq(LISTS_VERSION),
+        ))
         .execute(conn)?;
     Ok(())
 }

@@ -1,0 +1,1 @@
+ALTER TABLE related_sync DROP COLUMN lists_version;
