@@ -8,7 +8,7 @@
 # size of an article response, and prints every figure as a share of it.
 # Not part of `cargo test`. Usage:
 #   bench/run.sh [SIZE]                 # default 100000 articles
-#   DURATION=5s CONNECTIONS=32 bench/run.sh 10000
+#   DURATION=5s CONNECTIONS=32 RUNS=1 bench/run.sh 10000
 #   STORE=/tmp/1m.db bench/run.sh 1000000  # fill that file once, reuse it
 #                                          # after (it gains the POSTed views)
 # Prints a markdown table. Everything listens on 127.0.0.1 and stops by itself.
@@ -19,6 +19,9 @@ SIZE=${1:-100000}
 READERS=${READERS:-$(( SIZE / 4 < 1000 ? 1000 : (SIZE / 4 > 300000 ? 300000 : SIZE / 4) ))}
 VIEWS=${VIEWS:-$(( SIZE * 10 ))}
 DURATION=${DURATION:-10s}
+# Each row is the median of RUNS runs (by requests/s): one run on a shared
+# two-core machine lands anywhere within about ±20% of the next.
+RUNS=${RUNS:-3}
 CONNECTIONS=${CONNECTIONS:-32}
 WORKERS=${WORKERS:-$(nproc)}
 PORT=${PORT:-18301}
@@ -50,8 +53,8 @@ pids+=("$server")
 started=$(date +%s.%N)
 until curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null; do sleep 0.05; done
 ready=$(awk -v from="$started" -v to="$(date +%s.%N)" 'BEGIN {printf "%.2f", to - from}')
-# Peak RSS counts the database file's pages the server has mapped (up to
-# 1 GiB a connection, shared with the page cache); the peak of its own
+# Peak RSS counts the database file's pages the server has mapped (the
+# whole file in each connection, shared with the page cache); the peak of its own
 # memory (anonymous pages) is sampled every second besides.
 (
   peak=0
@@ -76,16 +79,20 @@ done
 source bench/wrk.sh
 base=http://127.0.0.1:$PORT/api/v1
 random() { PATTERN=$1 measure -s bench/random.lua "http://127.0.0.1:$PORT"; }
+# The median of N `measure` lines on stdin, by requests/s.
+median() { sort -t'|' -k1,1 -g | sed -n "$(( ($1 + 1) / 2 ))p"; }
+# A measurement run RUNS times; its median run.
+steady() { for _ in $(seq "$RUNS"); do "$@"; done | median "$RUNS"; }
 
 body_bytes=$(curl -s "$base/articles/1" | wc -c)
-article=$(random "/api/v1/articles/{id}")
-page=$(random "/api/v1/articles/{id}?include=related,ranking,recommendations&reader=reader-{reader}")
-first_page=$(measure "$base/articles")
-category_page=$(measure "$base/articles?category=science")
-related=$(random "/api/v1/articles/{id}/related")
-ranking=$(measure "$base/ranking")
-recommendations=$(random "/api/v1/recommendations?reader=reader-{reader}")
-views=$(measure -s bench/post-view.lua "http://127.0.0.1:$PORT")
+article=$(steady random "/api/v1/articles/{id}")
+page=$(steady random "/api/v1/articles/{id}?include=related,ranking,recommendations&reader=reader-{reader}")
+first_page=$(steady measure "$base/articles")
+category_page=$(steady measure "$base/articles?category=science")
+related=$(steady random "/api/v1/articles/{id}/related")
+ranking=$(steady measure "$base/ranking")
+recommendations=$(steady random "/api/v1/recommendations?reader=reader-{reader}")
+views=$(steady measure -s bench/post-view.lua "http://127.0.0.1:$PORT")
 rss=$(awk '/VmHWM/ {print $2}' "/proc/$server/status")
 
 target/release/examples/ceiling "127.0.0.1:$CEILING_PORT" "$body_bytes" "$WORKERS" &
@@ -98,11 +105,8 @@ until curl -sf "http://127.0.0.1:$CEILING_PORT/" >/dev/null; do sleep 0.05; done
 # two cores, one run of the ceiling lands anywhere from 145k to 250k req/s
 # here, depending on how the scheduler pairs their threads, and two high
 # runs out of three are not rare.
-median() { sort -t'|' -k1,1 -g | sed -n 3p; }
-ceiling=$(for _ in 1 2 3 4 5; do measure "http://127.0.0.1:$CEILING_PORT/"; done | median)
-ceiling_random=$(for _ in 1 2 3 4 5; do
-  PATTERN="/api/v1/articles/{id}" measure -s bench/random.lua "http://127.0.0.1:$CEILING_PORT"
-done | median)
+ceiling=$(RUNS=5 steady measure "http://127.0.0.1:$CEILING_PORT/")
+ceiling_random=$(PATTERN="/api/v1/articles/{id}" RUNS=5 steady measure -s bench/random.lua "http://127.0.0.1:$CEILING_PORT")
 
 # row NAME FIGURES CEILING
 row() {
@@ -111,7 +115,7 @@ row() {
   echo "| $1 | $rps | $share | $p50 | $p99 | $errors |"
 }
 echo
-echo "Store: $SIZE articles, $READERS readers, $VIEWS views; $WORKERS workers, $CONNECTIONS connections, $DURATION per row."
+echo "Store: $SIZE articles, $READERS readers, $VIEWS views; $WORKERS workers, $CONNECTIONS connections; each row the median of $RUNS runs of $DURATION (the ceilings of 5)."
 anon=$(cat "$work/anon-peak" 2>/dev/null || echo 0)
 echo "Answered /readyz ${ready} s after start; peak server RSS $((rss / 1024)) MiB, of which its own memory (not mapped database pages) peaked at $((anon / 1024)) MiB; a typical article response is $body_bytes bytes."
 grep -h "related index and lists built\|related lists of older articles\|reading history loaded\|article cache warmed" "$work/server.log" \
