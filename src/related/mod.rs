@@ -6,11 +6,12 @@
 //! tags, category and closeness in time) is computed once and kept,
 //! so a request only reads a list: every list is kept in the store
 //! ([`stored`]; the background thread computes the missing ones when it is
-//! idle), and the newest articles' lists in memory too, read back at start. A background thread ([`spawn_refresher`])
-//! keeps both current: after every content change, and every few seconds for
-//! scheduled articles coming due, it indexes what was published or changed,
-//! drops what was unpublished or deleted, and recomputes only the lists that
-//! the change can affect.
+//! idle), and the newest articles' lists in memory too, read back at
+//! start. A background thread ([`spawn_refresher`]) keeps both current:
+//! after every content change, and every few seconds for scheduled
+//! articles coming due, it indexes what was published or changed, drops
+//! what was unpublished or deleted, and recomputes only the lists that the
+//! change can affect.
 
 pub mod eval;
 pub mod index;
