@@ -481,6 +481,15 @@ impl Engine {
     pub fn spawn_loader(self: &Arc<Self>, db: crate::db::Db) -> std::io::Result<()> {
         let engine = Arc::clone(self);
         crate::background::spawn("frontpage-recommend", move || {
+            // Trending first: it reads only the stored buckets, takes a
+            // second or two at a million articles, and until it is summed
+            // every recommendation waits for it; the history takes longer
+            // to load, and recommendations without it only lack the
+            // reader's part.
+            let now = crate::db::now();
+            if let Err(error) = db.read_blocking(|conn| engine.refresh_trending(conn, now)) {
+                tracing::warn!(%error, "summing trending articles failed; retrying soon");
+            }
             let started = Instant::now();
             match db.read_blocking(|conn| engine.load(conn)) {
                 Ok(events) => tracing::info!(
