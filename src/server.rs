@@ -50,6 +50,7 @@ pub fn bind(config: &Config) -> anyhow::Result<Bound> {
     let listener = TcpListener::bind(config.bind_addr)
         .with_context(|| format!("binding {}", config.bind_addr))?;
     let addr = listener.local_addr()?;
+    actix_web::rt::spawn(crate::api::ranking::warm(Data::clone(&state)));
     let server = HttpServer::new(move || app(state.clone(), spec.clone()))
         .workers(config.workers)
         .shutdown_signal(drain::on_signal(drain))

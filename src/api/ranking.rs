@@ -165,6 +165,24 @@ pub struct Scored {
     items: Mutex<Option<(u64, Arc<Vec<RankingItem>>)>>,
 }
 
+/// Sums the ranking the article page includes (the default window and
+/// metric, everywhere) before a request asks for it: at a million
+/// articles that takes about a second, which the first page requests after
+/// a start spent waiting.
+pub async fn warm(state: Data<AppState>) {
+    let key = Key {
+        window: RankingWindow::default().into(),
+        metric: RankingMetric::default().into(),
+        category: None,
+    };
+    let _flight = state.rankings.flight(&key).lock_owned().await;
+    if state.rankings.fresh(&key).is_none()
+        && let Err(error) = compute(&state, key).await
+    {
+        tracing::warn!(%error, "summing the ranking at start failed");
+    }
+}
+
 /// Sums the window's buckets and ranks, and keeps the result.
 async fn compute(state: &AppState, key: Key) -> AppResult<(NaiveDateTime, Arc<Scored>)> {
     let started = Instant::now();
