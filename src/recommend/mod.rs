@@ -481,15 +481,18 @@ impl Engine {
     pub fn spawn_loader(self: &Arc<Self>, db: crate::db::Db) -> std::io::Result<()> {
         let engine = Arc::clone(self);
         crate::background::spawn("frontpage-recommend", move || {
+            let refresh_trending = || {
+                let now = crate::db::now();
+                if let Err(error) = db.read_blocking(|conn| engine.refresh_trending(conn, now)) {
+                    tracing::warn!(%error, "summing trending articles failed; retrying soon");
+                }
+            };
             // Trending first: it reads only the stored buckets, takes a
             // second or two at a million articles, and until it is summed
             // every recommendation waits for it; the history takes longer
             // to load, and recommendations without it only lack the
             // reader's part.
-            let now = crate::db::now();
-            if let Err(error) = db.read_blocking(|conn| engine.refresh_trending(conn, now)) {
-                tracing::warn!(%error, "summing trending articles failed; retrying soon");
-            }
+            refresh_trending();
             let started = Instant::now();
             match db.read_blocking(|conn| engine.load(conn)) {
                 Ok(events) => tracing::info!(
@@ -501,10 +504,7 @@ impl Engine {
                 Err(error) => tracing::error!(%error, "loading reading history failed"),
             }
             loop {
-                let now = crate::db::now();
-                if let Err(error) = db.read_blocking(|conn| engine.refresh_trending(conn, now)) {
-                    tracing::warn!(%error, "summing trending articles failed; retrying soon");
-                }
+                refresh_trending();
                 std::thread::sleep(REFRESH_EVERY);
                 engine.refresh(crate::db::now());
             }
