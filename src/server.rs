@@ -22,12 +22,19 @@ pub struct Bound {
     pub db: Db,
 }
 
+/// Read connections kept beyond two per worker for the background work
+/// that holds one for long at start (the Related index, the reading
+/// history, warming the article cache, the page's ranking): with none
+/// spare, `/readyz` waited seconds for a connection on a million-article
+/// store.
+const BACKGROUND_READERS: usize = 4;
+
 /// Opens the database (creating and migrating it) and seeds demo content
 /// into an empty store when `FRONTPAGE_DEMO` is on: everything the app needs.
 pub fn prepare(config: &Config) -> anyhow::Result<Data<AppState>> {
     let db = Db::open_with_view_lag(
         &config.database_path,
-        (config.workers * 2) as u32,
+        (config.workers * 2 + BACKGROUND_READERS) as u32,
         config.view_totals_lag,
     )?;
     if config.demo
