@@ -246,11 +246,7 @@ impl Engine {
                 return None;
             }
         };
-        let holds = {
-            let index = self.index.read().expect("index lock");
-            fingerprint(&index, id, &list.items) == Some(list.fingerprint)
-        };
-        if !holds {
+        if !holds(&self.index.read().expect("index lock"), &list) {
             return None;
         }
         let list = Arc::new(list.items);
@@ -508,7 +504,7 @@ impl Engine {
             let holding = on_every_core(chunk, |id| {
                 let list = loaded.get(&id)?;
                 let index = self.index.read().expect("index lock");
-                if fingerprint(&index, id, &list.items) != Some(list.fingerprint) {
+                if !holds(&index, list) {
                     return None;
                 }
                 let items = list
@@ -753,6 +749,12 @@ fn fingerprint(index: &Index, id: i32, items: &[Related]) -> Option<u64> {
         bytes.extend_from_slice(&updated_at.to_le_bytes());
     }
     Some(xxhash_rust::xxh3::xxh3_64(&bytes))
+}
+
+/// Whether a stored list still holds: its article and items are indexed as
+/// they were when it was computed.
+fn holds(index: &Index, list: &StoredList) -> bool {
+    fingerprint(index, list.article_id, &list.items) == Some(list.fingerprint)
 }
 
 /// `(id, updated_at)` of every article public readers can see at `now`,

@@ -71,23 +71,9 @@ pub fn decode(bytes: &[u8]) -> Option<Vec<Related>> {
 
 /// The stored list of article `id`, if there is one and it unpacks.
 pub fn load(conn: &mut SqliteConnection, id: i32) -> StoreResult<Option<StoredList>> {
-    let row: Option<(NaiveDateTime, i64, Vec<u8>)> = related_lists::table
-        .filter(related_lists::article_id.eq(id))
-        .select((
-            related_lists::computed_at,
-            related_lists::fingerprint,
-            related_lists::items,
-        ))
-        .get_result(conn)
-        .optional()?;
-    Ok(row.and_then(|(computed_at, fingerprint, items)| {
-        Some(StoredList {
-            article_id: id,
-            computed_at,
-            fingerprint: fingerprint as u64,
-            items: decode(&items)?,
-        })
-    }))
+    // One id is compared with `=` (see `in_ids`): the same statement as a
+    // lookup by key.
+    Ok(load_many(conn, &[id])?.pop())
 }
 
 /// The stored lists of these articles, of those that have one that unpacks.
