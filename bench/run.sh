@@ -85,37 +85,56 @@ median() { sort -t'|' -k1,1 -g | sed -n "$(( ($1 + 1) / 2 ))p"; }
 steady() { for _ in $(seq "$RUNS"); do "$@"; done | median "$RUNS"; }
 
 body_bytes=$(curl -s "$base/articles/1" | wc -c)
-article=$(steady random "/api/v1/articles/{id}")
-page=$(steady random "/api/v1/articles/{id}?include=related,ranking,recommendations&reader=reader-{reader}")
-first_page=$(steady measure "$base/articles")
-category_page=$(steady measure "$base/articles?category=science")
-related=$(steady random "/api/v1/articles/{id}/related")
-ranking=$(steady measure "$base/ranking")
-recommendations=$(steady random "/api/v1/recommendations?reader=reader-{reader}")
-views=$(steady measure -s bench/post-view.lua "http://127.0.0.1:$PORT")
-rss=$(awk '/VmHWM/ {print $2}' "/proc/$server/status")
-
 target/release/examples/ceiling "127.0.0.1:$CEILING_PORT" "$body_bytes" "$WORKERS" &
 pids+=("$!")
 until curl -sf "http://127.0.0.1:$CEILING_PORT/" >/dev/null; do sleep 0.05; done
-# Twice: wrk's Lua `request()` that makes the random paths costs the client
-# CPU it shares with the server, so rows driven by bench/random.lua or
-# bench/post-view.lua are measured against a ceiling driven the same way.
-# Five runs each, and the median: with the client and the server sharing
-# two cores, one run of the ceiling lands anywhere from 145k to 250k req/s
-# here, depending on how the scheduler pairs their threads, and two high
-# runs out of three are not rare.
-ceiling=$(RUNS=5 steady measure "http://127.0.0.1:$CEILING_PORT/")
-ceiling_random=$(PATTERN="/api/v1/articles/{id}" RUNS=5 steady measure -s bench/random.lua "http://127.0.0.1:$CEILING_PORT")
+# The ceiling, driven with one URL or, for rows whose paths are random, by
+# the same wrk Lua script: making the paths costs the client CPU it shares
+# with the server.
+ceiling_one() { measure "http://127.0.0.1:$CEILING_PORT/"; }
+ceiling_random() { PATTERN="/api/v1/articles/{id}" measure -s bench/random.lua "http://127.0.0.1:$CEILING_PORT"; }
+# paired CEILING COMMAND...: runs the request and right after it the
+# ceiling, RUNS times, and prints the pair whose share of its ceiling is the
+# median, as `requests/s|p50|p99|errors|share`. A shared machine's speed
+# drifts over minutes (two bench runs here put article by id at 32% and 63%
+# of a ceiling measured once, minutes later); a ceiling run next to each run
+# of the row drifts with it.
+paired() {
+  local ceiling=$1 run top
+  shift
+  for _ in $(seq "$RUNS"); do
+    run=$("$@")
+    top=$("$ceiling")
+    awk -v run="$run" -v top="$top" \
+      'BEGIN {split(run, r, "|"); split(top, t, "|"); printf "%s|%.1f\n", run, 100 * r[1] / t[1]}'
+  done | sort -t'|' -k5,5 -g | sed -n "$(( (RUNS + 1) / 2 ))p"
+}
 
-# row NAME FIGURES CEILING
+article=$(paired ceiling_random random "/api/v1/articles/{id}")
+page=$(paired ceiling_random random "/api/v1/articles/{id}?include=related,ranking,recommendations&reader=reader-{reader}")
+first_page=$(paired ceiling_one measure "$base/articles")
+category_page=$(paired ceiling_one measure "$base/articles?category=science")
+related=$(paired ceiling_random random "/api/v1/articles/{id}/related")
+ranking=$(paired ceiling_one measure "$base/ranking")
+recommendations=$(paired ceiling_random random "/api/v1/recommendations?reader=reader-{reader}")
+views=$(paired ceiling_random measure -s bench/post-view.lua "http://127.0.0.1:$PORT")
+rss=$(awk '/VmHWM/ {print $2}' "/proc/$server/status")
+
+# Five runs each, and the median, for the table's first rows: with the
+# client and the server sharing two cores, one run of the ceiling lands
+# anywhere from 145k to 250k req/s here, depending on how the scheduler
+# pairs their threads.
+ceiling=$(RUNS=5 steady ceiling_one)
+ceiling_random=$(RUNS=5 steady ceiling_random)
+
+# row NAME FIGURES: FIGURES as `paired` prints them (a ceiling's own share
+# is 100).
 row() {
-  IFS='|' read -r rps p50 p99 errors <<<"$2"
-  local share; share=$(awk -v a="$rps" -v b="${3%%|*}" 'BEGIN {printf "%.0f%%", 100 * a / b}')
-  echo "| $1 | $rps | $share | $p50 | $p99 | $errors |"
+  IFS='|' read -r rps p50 p99 errors share <<<"$2"
+  echo "| $1 | $rps | ${share:-100}% | $p50 | $p99 | $errors |"
 }
 echo
-echo "Store: $SIZE articles, $READERS readers, $VIEWS views; $WORKERS workers, $CONNECTIONS connections; each row the median of $RUNS runs of $DURATION (the ceilings of 5)."
+echo "Store: $SIZE articles, $READERS readers, $VIEWS views; $WORKERS workers, $CONNECTIONS connections; each row the median of $RUNS runs of $DURATION, each run followed by one of its ceiling (the ceiling rows: the median of 5 runs)."
 anon=$(cat "$work/anon-peak" 2>/dev/null || echo 0)
 echo "Answered /readyz ${ready} s after start; peak server RSS $((rss / 1024)) MiB, of which its own memory (not mapped database pages) peaked at $((anon / 1024)) MiB; a typical article response is $body_bytes bytes."
 grep -h "related index and lists built\|related lists of older articles\|reading history loaded\|article cache warmed" "$work/server.log" \
@@ -123,15 +142,15 @@ grep -h "related index and lists built\|related lists of older articles\|reading
 echo
 echo "| request | req/s | of ceiling | p50 | p99 | errors |"
 echo "|---|---|---|---|---|---|"
-row "ceiling: fixed $body_bytes-byte body (examples/ceiling.rs), one URL" "$ceiling" "$ceiling"
-row "ceiling, random paths (bench/random.lua)" "$ceiling_random" "$ceiling_random"
-row "GET article by id (random ids) ²" "$article" "$ceiling_random"
-row "GET article with include=related,ranking,recommendations ²" "$page" "$ceiling_random"
-row "GET first list page" "$first_page" "$ceiling"
-row "GET category list page (science)" "$category_page" "$ceiling"
-row "GET related (random articles) ²" "$related" "$ceiling_random"
-row "GET ranking" "$ranking" "$ceiling"
-row "GET recommendations (random readers) ²" "$recommendations" "$ceiling_random"
-row "POST view (durable) ²" "$views" "$ceiling_random"
+row "ceiling: fixed $body_bytes-byte body (examples/ceiling.rs), one URL" "$ceiling"
+row "ceiling, random paths (bench/random.lua)" "$ceiling_random"
+row "GET article by id (random ids) ²" "$article"
+row "GET article with include=related,ranking,recommendations ²" "$page"
+row "GET first list page" "$first_page"
+row "GET category list page (science)" "$category_page"
+row "GET related (random articles) ²" "$related"
+row "GET ranking" "$ranking"
+row "GET recommendations (random readers) ²" "$recommendations"
+row "POST view (durable) ²" "$views"
 echo
-echo "² against the ceiling driven by the same Lua path generator; the other rows against the one-URL ceiling."
+echo "Each row's share is that of its median run against the ceiling run right after it. ² against the ceiling driven by the same Lua path generator; the other rows against the one-URL ceiling."
