@@ -19,8 +19,9 @@ SIZE=${1:-100000}
 READERS=${READERS:-$(( SIZE / 4 < 1000 ? 1000 : (SIZE / 4 > 300000 ? 300000 : SIZE / 4) ))}
 VIEWS=${VIEWS:-$(( SIZE * 10 ))}
 DURATION=${DURATION:-10s}
-# Each row is the median of RUNS runs (by requests/s): one run on a shared
-# two-core machine lands anywhere within about ±20% of the next.
+# Each row is the median of RUNS runs (by share of the ceiling run paired
+# with each; see `paired`): one run on a shared two-core machine lands
+# anywhere within about ±20% of the next.
 RUNS=${RUNS:-3}
 CONNECTIONS=${CONNECTIONS:-32}
 WORKERS=${WORKERS:-$(nproc)}
