@@ -370,6 +370,57 @@ async fn a_restart_reads_the_newest_lists_back_from_the_store() {
     assert_eq!(scores(&again), scores(&before));
 }
 
+/// The list of an article changed while the server runs is stored once
+/// recomputed, so that the next start reads it rather than computing it.
+#[actix_web::test]
+async fn the_list_of_a_changed_article_is_stored_again() {
+    use diesel::prelude::*;
+    use diesel::sql_types::{BigInt, Integer};
+
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        count: i64,
+    }
+
+    let dir = tempfile::TempDir::new().unwrap();
+    let app = app_with(config_with(&dir, false, &[])).await;
+    let (harbour, _, _) = corpus(&app).await;
+    eventually(&app, harbour[0], "the list is made", |items| {
+        harbour[1..].iter().all(|other| ids(items).contains(other))
+    })
+    .await;
+    // Its stored list deleted (stored times have whole seconds: a list
+    // stored again could not be told from it by its time).
+    let store = dir.path().join("frontpage.db");
+    let mut conn = SqliteConnection::establish(store.to_str().unwrap()).unwrap();
+    let stored = |conn: &mut SqliteConnection| {
+        diesel::sql_query("SELECT COUNT(*) AS count FROM related_lists WHERE article_id = ?")
+            .bind::<Integer, _>(harbour[0] as i32)
+            .get_result::<Count>(conn)
+            .unwrap()
+            .count
+    };
+    diesel::sql_query("DELETE FROM related_lists WHERE article_id = ?")
+        .bind::<Integer, _>(harbour[0] as i32)
+        .execute(&mut conn)
+        .unwrap();
+    assert_eq!(stored(&mut conn), 0);
+
+    let path = format!("/api/v1/articles/{}", harbour[0]);
+    let body = "<p>Dockers walked out at the harbour again. The union said cranes would stay idle until the pay deal holds.</p>";
+    let reply = send(&app, admin("PATCH", &path, json!({ "body_html": body }))).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while stored(&mut conn) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the changed article's list is not stored again"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// A new harbour story joins the list of the first of the `harbour`
 /// stories once indexed; leaves it, or falls below the other harbour
 /// stories, once rewritten about the glacier within the second; and is

@@ -152,16 +152,20 @@ pub struct Engine {
     /// for; dropped, not recomputed, when a change reaches them.
     older: Cache<i32, Arc<Vec<Related>>, ListSize>,
     /// Counts changes to the index, each counted before `older` is looked
-    /// through for the lists it reaches.
+    /// through for the lists it reaches, and deletions of stored lists: a
+    /// list read from the store before either is not kept.
     changes: AtomicU64,
+    /// Counts changes to the index alone: a list computed from it may be
+    /// stored while the count holds.
+    index_version: AtomicU64,
     /// How many lists (of the newest articles) are computed ahead.
     built: usize,
     scratch: Scratch,
     /// Where the lists of older articles are kept (see [`stored`]), once
     /// the refresher runs.
     store: OnceLock<Db>,
-    /// Lists computed when asked for, with the changes counted when each
-    /// was begun, to be stored by the refresher.
+    /// Lists computed, with the index version when each was begun, to be
+    /// stored by the refresher.
     unsaved: Mutex<Vec<(u64, StoredList)>>,
     /// Articles whose lists are neither kept in memory nor stored, newest
     /// last: computed and stored by the refresher when it is idle.
@@ -187,6 +191,7 @@ impl Engine {
                 ListSize,
             ),
             changes: AtomicU64::new(0),
+            index_version: AtomicU64::new(0),
             built,
             scratch: Scratch::default(),
             store: OnceLock::new(),
@@ -209,20 +214,21 @@ impl Engine {
     /// Milliseconds of CPU: not for an async worker.
     pub fn compute_list(&self, id: i32) -> Option<Arc<Vec<Related>>> {
         let changes = self.changes.load(Ordering::SeqCst);
+        let version = self.index_version.load(Ordering::SeqCst);
         let list = self.compute_stored(id)?;
         let items = Arc::new(list.items.clone());
-        self.to_store(changes, list);
+        self.to_store(version, list);
         self.keep_older(id, &items, changes);
         Some(items)
     }
 
-    /// Queues a list computed when the index had seen `changes` changes to
-    /// be stored by the refresher, if there is a store and room.
-    fn to_store(&self, changes: u64, list: StoredList) {
+    /// Queues a list computed from the index at `version` to be stored by
+    /// the refresher, if there is a store and room.
+    fn to_store(&self, version: u64, list: StoredList) {
         if self.store.get().is_some() {
             let mut unsaved = self.unsaved.lock().expect("unsaved lock");
             if unsaved.len() < MAX_UNSAVED {
-                unsaved.push((changes, list));
+                unsaved.push((version, list));
             }
         }
     }
@@ -285,10 +291,10 @@ impl Engine {
 
     /// Computes and stores the list of article `id`, to be kept current.
     fn refresh_list(&self, id: i32) -> Option<Arc<Vec<Related>>> {
-        let changes = self.changes.load(Ordering::SeqCst);
+        let version = self.index_version.load(Ordering::SeqCst);
         let list = self.compute_stored(id)?;
         let items = Arc::new(list.items.clone());
-        self.to_store(changes, list);
+        self.to_store(version, list);
         self.lists
             .write()
             .expect("lists lock")
@@ -377,6 +383,7 @@ impl Engine {
         }
         let count = index.len();
         *self.index.write().expect("index lock") = index;
+        self.index_version.fetch_add(1, Ordering::SeqCst);
         self.changes.fetch_add(1, Ordering::SeqCst);
         self.lists.write().expect("lists lock").clear();
         self.older.clear();
@@ -558,14 +565,14 @@ impl Engine {
         self.waiting.lock().expect("waiting lock").len()
     }
 
-    /// Stores the lists computed when asked for, but those begun before
-    /// the index last changed: a change may have made them stale.
+    /// Stores the lists computed since the last call, but those begun
+    /// before the index last changed: a change may have made them stale.
     fn save_unsaved(&self, db: &Db) -> StoreResult<()> {
-        let changes = self.changes.load(Ordering::SeqCst);
+        let version = self.index_version.load(Ordering::SeqCst);
         let lists: Vec<StoredList> =
             std::mem::take(&mut *self.unsaved.lock().expect("unsaved lock"))
                 .into_iter()
-                .filter(|(begun, _)| *begun == changes)
+                .filter(|(begun, _)| *begun == version)
                 .map(|(_, list)| list)
                 .collect();
         if lists.is_empty() {
@@ -659,6 +666,7 @@ impl Engine {
                 index.insert(document);
             }
         }
+        self.index_version.fetch_add(1, Ordering::SeqCst);
         self.changes.fetch_add(1, Ordering::SeqCst);
         {
             let mut lists = self.lists.write().expect("lists lock");
