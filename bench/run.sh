@@ -123,8 +123,8 @@ rss=$(awk '/VmHWM/ {print $2}' "/proc/$server/status")
 
 # Five runs each, and the median, for the table's first rows: with the
 # client and the server sharing two cores, one run of the ceiling lands
-# anywhere from 145k to 250k req/s here, depending on how the scheduler
-# pairs their threads.
+# 20% above or below the next, depending on how the scheduler pairs their
+# threads.
 ceiling=$(RUNS=5 steady ceiling_one)
 ceiling_random=$(RUNS=5 steady ceiling_random)
 
