@@ -175,11 +175,19 @@ pub async fn warm(state: Data<AppState>) {
         metric: RankingMetric::default().into(),
         category: None,
     };
-    let _flight = state.rankings.flight(&key).lock_owned().await;
-    if state.rankings.fresh(&key).is_none()
-        && let Err(error) = compute(&state, key).await
-    {
+    if let Err(error) = fresh_or_computed(&state, key).await {
         tracing::warn!(%error, "summing the ranking at start failed");
+    }
+}
+
+/// The ranking of `key` if one is fresh, or computed now. Whoever computes
+/// holds the key's flight lock; those that waited for it then find the
+/// fresh ranking instead.
+async fn fresh_or_computed(state: &AppState, key: Key) -> AppResult<(NaiveDateTime, Arc<Scored>)> {
+    let _flight = state.rankings.flight(&key).lock_owned().await;
+    match state.rankings.fresh(&key) {
+        Some(fresh) => Ok(fresh),
+        None => compute(state, key).await,
     }
 }
 
@@ -304,15 +312,7 @@ pub async fn ranking(
             });
             (computed_at, scored)
         }
-        Lookup::Miss => {
-            // Whoever computes holds the key's flight lock; those that
-            // waited for it then find the fresh ranking instead.
-            let _flight = state.rankings.flight(&key).lock_owned().await;
-            match state.rankings.fresh(&key) {
-                Some(fresh) => fresh,
-                None => compute(state, key.clone()).await?,
-            }
-        }
+        Lookup::Miss => fresh_or_computed(state, key.clone()).await?,
     };
     let data = items(state, &key, &scored)
         .await?
