@@ -29,13 +29,13 @@ impl Default for Analyzer {
 /// word seen for it.
 #[derive(Debug, Default)]
 pub struct Terms {
-    pub counts: HashMap<String, f32>,
+    pub counts: HashMap<String, u32>,
     pub spellings: HashMap<String, String>,
 }
 
 impl Analyzer {
     /// Adds the terms of `text` to `terms`, each occurrence counting `weight`.
-    pub fn add(&self, text: &str, weight: f32, terms: &mut Terms) {
+    pub fn add(&self, text: &str, weight: u32, terms: &mut Terms) {
         for word in text.unicode_words() {
             let word = word.to_lowercase();
             let word = word.trim_matches('\'');
@@ -68,11 +68,11 @@ mod tests {
         let mut terms = Terms::default();
         analyzer.add(
             "The floods were flooding 12 harbours in 2024",
-            1.0,
+            1,
             &mut terms,
         );
-        assert_eq!(terms.counts.get("flood"), Some(&2.0));
-        assert_eq!(terms.counts.get("harbour"), Some(&1.0));
+        assert_eq!(terms.counts.get("flood"), Some(&2));
+        assert_eq!(terms.counts.get("harbour"), Some(&1));
         assert!(!terms.counts.contains_key("the"));
         assert!(!terms.counts.contains_key("12"));
         assert_eq!(terms.spellings["flood"], "floods");
