@@ -548,7 +548,11 @@ impl Index {
             .map(|(entry, similarity, other_weights)| Match {
                 id: entry.id,
                 similarity,
-                terms: self.shared_terms(&query_weights, &other_weights, SHARED_TERMS),
+                terms: self.strongest_shared(
+                    shared(query_weights.iter().copied(), other_weights)
+                        .map(|(term, a, b)| (term, a * b)),
+                    SHARED_TERMS,
+                ),
             })
             .collect()
     }
@@ -649,26 +653,24 @@ impl Index {
     /// indexed.
     pub fn shared_terms_of(&self, a: i32, b: i32, count: usize) -> Vec<u32> {
         match (self.get(a), self.get(b)) {
-            (Some(a), Some(b)) => self.shared_terms(&self.weighted(a), &self.weighted(b), count),
+            // Weighted as `similar` weighs them, but only the terms both
+            // have: at a million articles, weighing the two whole vectors
+            // for each item shown took 8% of a Related request.
+            (Some(a), Some(b)) => self.strongest_shared(
+                shared(a.vector(), b.vector()).map(|(term, a, b)| {
+                    let idf = self.idf(term);
+                    (term, (a * idf) * (b * idf))
+                }),
+                count,
+            ),
             _ => Vec::new(),
         }
     }
 
-    /// The `count` terms that add most to the cosine of two vectors.
-    fn shared_terms(&self, a: &[(u32, f32)], b: &[(u32, f32)], count: usize) -> Vec<u32> {
-        let mut shared = Vec::new();
-        let (mut i, mut j) = (0, 0);
-        while i < a.len() && j < b.len() {
-            match a[i].0.cmp(&b[j].0) {
-                std::cmp::Ordering::Less => i += 1,
-                std::cmp::Ordering::Greater => j += 1,
-                std::cmp::Ordering::Equal => {
-                    shared.push((a[i].0, a[i].1 * b[j].1));
-                    i += 1;
-                    j += 1;
-                }
-            }
-        }
+    /// The `count` terms that add most to the cosine of two vectors, of
+    /// their shared terms with the product of their weights.
+    fn strongest_shared(&self, shared: impl Iterator<Item = (u32, f32)>, count: usize) -> Vec<u32> {
+        let mut shared: Vec<(u32, f32)> = shared.collect();
         // Ties go by spelling: term numbers depend on the order in which a
         // build met the terms, which differs from one start to the next.
         let strongest_first = |x: &(u32, f32), y: &(u32, f32)| {
@@ -775,6 +777,28 @@ fn set(bits: &mut Vec<u64>, slot: u32, on: bool) {
 /// slot) first.
 fn impact_order(a: &(u32, f32), b: &(u32, f32)) -> std::cmp::Ordering {
     b.1.total_cmp(&a.1).then(b.0.cmp(&a.0))
+}
+
+/// The terms two vectors sorted by term share, with each one's value.
+fn shared(
+    a: impl IntoIterator<Item = (u32, f32)>,
+    b: impl IntoIterator<Item = (u32, f32)>,
+) -> impl Iterator<Item = (u32, f32, f32)> {
+    let (mut a, mut b) = (a.into_iter(), b.into_iter());
+    let (mut x, mut y) = (a.next(), b.next());
+    std::iter::from_fn(move || {
+        loop {
+            let ((term, first), (other, second)) = (x?, y?);
+            match term.cmp(&other) {
+                std::cmp::Ordering::Less => x = a.next(),
+                std::cmp::Ordering::Greater => y = b.next(),
+                std::cmp::Ordering::Equal => {
+                    (x, y) = (a.next(), b.next());
+                    return Some((term, first, second));
+                }
+            }
+        }
+    })
 }
 
 /// A copy of a vector scaled to unit length.
