@@ -14,10 +14,11 @@
 //! at different times compare fairly as the corpus grows.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::sync::{Condvar, Mutex};
 
 use chrono::NaiveDateTime;
+use rustc_hash::FxHashMap;
 
 use super::latent::{self, Latent, Point};
 use super::text::{Analyzer, Terms};
@@ -180,7 +181,7 @@ pub struct Match {
 #[derive(Default)]
 pub struct Index {
     analyzer: Analyzer,
-    terms: HashMap<String, u32>,
+    terms: FxHashMap<String, u32>,
     spellings: Vec<String>,
     document_frequency: Vec<u32>,
     /// Per term, `(slot, saturated term frequency)`, strongest first
@@ -193,7 +194,9 @@ pub struct Index {
     /// slot it touches, and reading the entries themselves (over 100 MB at
     /// a million articles) missed the CPU's caches on each.
     live: Vec<u64>,
-    slot_of: HashMap<i32, u32>,
+    /// By article id; Fx, not SipHash: an item of a list shown looks up
+    /// both articles.
+    slot_of: FxHashMap<i32, u32>,
     /// Postings that point at removed slots, cleaned up by [`Index::compact`].
     stale: usize,
     /// Articles whose terms are in `document_frequency`.
@@ -505,7 +508,7 @@ impl Index {
         let candidates = if feedback.is_empty() {
             first
         } else {
-            let mut expanded: HashMap<u32, f32> = query_weights.iter().copied().collect();
+            let mut expanded: FxHashMap<u32, f32> = query_weights.iter().copied().collect();
             for entry in &feedback {
                 for (term, weight) in &self.weighted(entry) {
                     *expanded.entry(*term).or_default() +=
