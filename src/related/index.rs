@@ -172,9 +172,11 @@ fn read_varint(bytes: &mut std::slice::Iter<'_, u8>) -> Option<u32> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Match {
     pub id: i32,
-    /// BM25 score of the expanded query, relative to the best match (1.0),
-    /// blended with the two articles' latent cosine.
+    /// BM25 score of the expanded query, relative to the best match (1.0).
     pub similarity: f32,
+    /// The terms that contribute most to the two texts' cosine, strongest
+    /// first (see [`Index::spelling`]).
+    pub terms: Vec<u32>,
 }
 
 /// The index. Not thread-safe by itself: the engine wraps it in a lock.
@@ -523,7 +525,8 @@ impl Index {
             .map_or(1.0, |(_, score)| *score)
             .max(f32::MIN_POSITIVE);
         let query_unit = unit_vector(&query_weights);
-        let mut scored: Vec<(&Entry, f32)> = candidates
+        // Scored first, and the shared terms found only for those kept.
+        let mut scored: Vec<_> = candidates
             .into_iter()
             .filter_map(|(slot, score)| {
                 let entry = self.slots[slot as usize].as_ref()?;
@@ -538,16 +541,21 @@ impl Index {
                     }
                     _ => text,
                 };
-                Some((entry, similarity))
+                Some((entry, similarity, other_weights))
             })
             .collect();
         scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.id.cmp(&b.0.id)));
         scored.truncate(limit);
         scored
             .into_iter()
-            .map(|(entry, similarity)| Match {
+            .map(|(entry, similarity, other_weights)| Match {
                 id: entry.id,
                 similarity,
+                terms: self.strongest_shared(
+                    shared(query_weights.iter().copied(), other_weights)
+                        .map(|(term, a, b)| (term, a * b)),
+                    SHARED_TERMS,
+                ),
             })
             .collect()
     }
@@ -648,9 +656,9 @@ impl Index {
     /// indexed.
     pub fn shared_terms_of(&self, a: i32, b: i32, count: usize) -> Vec<u32> {
         match (self.get(a), self.get(b)) {
-            // Only the terms both have are weighted: at a million
-            // articles, weighing the two whole vectors for each item shown
-            // took 8% of a Related request.
+            // Weighted as `similar` weighs them, but only the terms both
+            // have: at a million articles, weighing the two whole vectors
+            // for each item shown took 8% of a Related request.
             (Some(a), Some(b)) => self.strongest_shared(
                 shared(a.vector(), b.vector()).map(|(term, a, b)| {
                     let idf = self.idf(term);

@@ -86,18 +86,50 @@ const SYNC_MARGIN: chrono::TimeDelta = chrono::TimeDelta::seconds(10);
 /// Most lists computed when asked for that wait to be stored; past that
 /// they are computed again when next asked for.
 const MAX_UNSAVED: usize = 20_000;
+/// `term_count` of an item whose terms are not known (read from the store).
+const TERMS_UNKNOWN: u8 = u8::MAX;
 
 /// One item of a Related list. Kept small and inline: a hundred thousand
-/// lists of fifty items are five million of them. The words that make the
-/// two texts similar are not kept: found for the items shown (see
-/// [`Engine::words`]), they took half of a list's memory.
+/// lists of fifty items are five million of them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Related {
     pub id: i32,
     /// The blended score the list is ordered by.
     pub score: f32,
+    /// The first `term_count` are the terms that make the texts similar.
+    terms: [u32; SHARED_TERMS],
+    term_count: u8,
     /// Both articles are in the same category.
     pub same_category: bool,
+}
+
+impl Related {
+    /// The terms that make the texts similar, strongest first, if known
+    /// (see [`Engine::words`]): `None` for [`TERMS_UNKNOWN`], which is past
+    /// the end of `terms`.
+    fn terms(&self) -> Option<&[u32]> {
+        self.terms.get(..usize::from(self.term_count))
+    }
+
+    /// The item with these terms (at most [`SHARED_TERMS`] are kept).
+    fn with_terms(&self, terms: &[u32]) -> Self {
+        let count = terms.len().min(SHARED_TERMS);
+        let mut item = self.clone();
+        item.terms[..count].copy_from_slice(&terms[..count]);
+        item.term_count = count as u8;
+        item
+    }
+
+    /// An item with no terms known yet, to fill in.
+    fn without_terms() -> Self {
+        Self {
+            id: 0,
+            score: 0.0,
+            terms: [0; SHARED_TERMS],
+            term_count: TERMS_UNKNOWN,
+            same_category: false,
+        }
+    }
 }
 
 /// Weighs a list by the bytes it holds.
@@ -243,10 +275,17 @@ impl Engine {
     /// item of its list, similar, strongest first.
     pub fn words(&self, id: i32, item: &Related) -> Vec<String> {
         let index = self.index.read().expect("index lock");
-        index
-            .shared_terms_of(id, item.id, SHARED_TERMS)
-            .into_iter()
-            .map(|term| index.spelling(term).to_string())
+        let found;
+        let terms = match item.terms() {
+            Some(terms) => terms,
+            None => {
+                found = index.shared_terms_of(id, item.id, SHARED_TERMS);
+                &found
+            }
+        };
+        terms
+            .iter()
+            .map(|term| index.spelling(*term).to_string())
             .collect()
     }
 
@@ -294,9 +333,14 @@ impl Engine {
                     + TAG_BONUS * shared_tags.min(3) as f32
                     + if same_category { CATEGORY_BONUS } else { 0.0 }
                     + RECENCY_BONUS * 0.5f32.powf(apart_days / RECENCY_HALF_LIFE_DAYS);
+                let mut terms = [0; SHARED_TERMS];
+                let term_count = found.terms.len().min(SHARED_TERMS);
+                terms[..term_count].copy_from_slice(&found.terms[..term_count]);
                 Some(Related {
                     id: found.id,
                     score,
+                    terms,
+                    term_count: term_count as u8,
                     same_category,
                 })
             })
@@ -440,8 +484,8 @@ impl Engine {
     }
 
     /// Keeps the lists of the `newest` articles in memory: those in `have`
-    /// read from the store, if they still hold; the others computed and
-    /// stored (and added to `have`).
+    /// read from the store, if they still hold, with their terms found
+    /// again; the others computed and stored (and added to `have`).
     /// Returns how many were read. Reading a list is a hundredth of
     /// computing it: a restart of a million-article server read its
     /// newest lists in seconds instead of a minute of both cores.
@@ -470,7 +514,12 @@ impl Engine {
                 if !holds(&index, list) {
                     return None;
                 }
-                Some((id, Arc::new(list.items.clone())))
+                let items = list
+                    .items
+                    .iter()
+                    .map(|item| item.with_terms(&index.shared_terms_of(id, item.id, SHARED_TERMS)))
+                    .collect();
+                Some((id, Arc::new(items)))
             });
             read += holding.len();
             let mut lists = self.lists.write().expect("lists lock");

@@ -12,8 +12,8 @@
 //! stored lists of that article's best matches (see `Engine::apply`).
 //!
 //! The terms that make two texts similar are not stored: term numbers are
-//! the index's own and change when it is built again. They are found for
-//! the items shown.
+//! the index's own and change when it is built again. They are found again
+//! for the items shown.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -63,6 +63,7 @@ pub fn decode(bytes: &[u8]) -> Option<Vec<Related>> {
                 id: i32::from_le_bytes(item[..4].try_into().expect("four bytes")),
                 score: f32::from_le_bytes(item[4..8].try_into().expect("four bytes")),
                 same_category: item[8] & SAME_CATEGORY != 0,
+                ..Related::without_terms()
             })
             .collect(),
     )
@@ -181,17 +182,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_list_unpacks_as_it_was_packed() {
+    fn a_list_unpacks_as_it_was_packed_without_its_terms() {
         let items = vec![
             Related {
                 id: 7,
                 score: 0.75,
                 same_category: true,
+                ..Related::without_terms()
             },
             Related {
                 id: -3,
                 score: f32::MIN_POSITIVE,
                 same_category: false,
+                ..Related::without_terms()
             },
         ];
         assert_eq!(decode(&encode(&items)), Some(items));
