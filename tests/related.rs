@@ -394,6 +394,10 @@ async fn the_list_of_a_changed_article_is_stored_again() {
     // stored again could not be told from it by its time).
     let store = dir.path().join("frontpage.db");
     let mut conn = SqliteConnection::establish(store.to_str().unwrap()).unwrap();
+    // The server's writer may hold the lock for a moment.
+    diesel::sql_query("PRAGMA busy_timeout = 5000")
+        .execute(&mut conn)
+        .unwrap();
     let stored = |conn: &mut SqliteConnection| {
         diesel::sql_query("SELECT COUNT(*) AS count FROM related_lists WHERE article_id = ?")
             .bind::<Integer, _>(harbour[0] as i32)

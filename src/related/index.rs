@@ -120,7 +120,7 @@ fn saturated(count: f32, norm: f32) -> f32 {
 /// and mostly 1, gaps mostly under 128: a pair takes two or three bytes,
 /// where `(u32, f32)` took eight, and weights computed from it are the
 /// same to the bit. At a million articles the vectors took 317 MB.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 struct Packed(Box<[u8]>);
 
 impl Packed {
