@@ -627,11 +627,17 @@ impl Engine {
         excluded: &FxHashSet<i32>,
         now: NaiveDateTime,
     ) -> Summed {
+        // Every list is looked up before any is summed: the lookups' cache
+        // misses then overlap rather than each waiting for the last sum.
+        let lists: Vec<Neighbours> = seeds
+            .iter()
+            .map(|(seed, _)| self.neighbours_of(*seed, now))
+            .collect();
         let mut scores =
             Scores::with_capacity_and_hasher(seeds.len() * NEIGHBOURS, Default::default());
-        for (seed, weight) in seeds {
+        for ((seed, weight), list) in seeds.iter().zip(&lists) {
             let source = Source::AlsoRead(*seed);
-            for (article, score) in self.neighbours_of(*seed, now).iter() {
+            for (article, score) in list.iter() {
                 let part = weight * score;
                 if part <= 0.0 || part.is_nan() {
                     continue;
