@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 
 use chrono::NaiveDateTime;
-use rustc_hash::FxHashMap;
 
 /// A time as the graph keeps it: Unix seconds in 32 bits (enough until
 /// 2106), so that a read takes 12 bytes and a reader in an audience 8: ten
@@ -38,9 +37,12 @@ pub struct Graph {
     keys: Vec<Box<str>>,
     /// By reader number; one entry per article.
     histories: Vec<Vec<Read>>,
-    /// By article; one entry per reader, oldest first (as loaded, then in
-    /// the order events arrived).
-    audiences: FxHashMap<i32, Vec<Reader>>,
+    /// By article id (ids are the store's, dense from 1); one entry per
+    /// reader, oldest first (as loaded, then in the order events arrived).
+    /// Indexed rather than hashed: a neighbour list asks after the audience
+    /// of every candidate, hundreds of random lookups, and at a million
+    /// articles a map costs two cache misses a lookup and 64 MB of buckets.
+    audiences: Vec<Vec<Reader>>,
 }
 
 impl Graph {
@@ -52,7 +54,7 @@ impl Graph {
         for (reader, read) in events {
             histories[reader as usize].push(read);
         }
-        let mut audiences: FxHashMap<i32, Vec<Reader>> = FxHashMap::default();
+        let mut audiences: Vec<Vec<Reader>> = Vec::new();
         for (number, history) in histories.iter_mut().enumerate() {
             // One entry per article, as `record` keeps it: the latest time
             // and the strongest signal in the history, the first time in
@@ -66,10 +68,12 @@ impl Graph {
                         last.weight = last.weight.max(read.weight);
                     }
                     _ => {
-                        audiences.entry(read.article).or_default().push(Reader {
-                            reader: number as u32,
-                            at: read.at,
-                        });
+                        if let Some(audience) = audience_mut(&mut audiences, read.article) {
+                            audience.push(Reader {
+                                reader: number as u32,
+                                at: read.at,
+                            });
+                        }
                         kept.push(read);
                     }
                 }
@@ -80,7 +84,7 @@ impl Graph {
         }
         // Grown by pushes, each audience would keep up to as much room
         // again: a hundred megabytes for ten million events.
-        for audience in audiences.values_mut() {
+        for audience in &mut audiences {
             audience.sort_unstable_by_key(|reader| reader.at);
             audience.shrink_to_fit();
         }
@@ -122,10 +126,9 @@ impl Graph {
             at,
             weight,
         });
-        self.audiences
-            .entry(article)
-            .or_default()
-            .push(Reader { reader: number, at });
+        if let Some(audience) = audience_mut(&mut self.audiences, article) {
+            audience.push(Reader { reader: number, at });
+        }
         true
     }
 
@@ -153,18 +156,35 @@ impl Graph {
 
     /// An article's readers, oldest first.
     pub fn audience(&self, article: i32) -> &[Reader] {
-        self.audiences.get(&article).map_or(&[], Vec::as_slice)
+        usize::try_from(article)
+            .ok()
+            .and_then(|slot| self.audiences.get(slot))
+            .map_or(&[], Vec::as_slice)
     }
 
     /// Every article someone read.
     pub fn articles(&self) -> impl Iterator<Item = i32> + '_ {
-        self.audiences.keys().copied()
+        self.audiences
+            .iter()
+            .enumerate()
+            .filter(|(_, audience)| !audience.is_empty())
+            .map(|(article, _)| article as i32)
     }
 
     /// Readers known.
     pub fn readers(&self) -> usize {
         self.histories.len()
     }
+}
+
+/// The audience of `article`, grown to hold it; `None` for an id no
+/// article can have (below zero).
+fn audience_mut(audiences: &mut Vec<Vec<Reader>>, article: i32) -> Option<&mut Vec<Reader>> {
+    let slot = usize::try_from(article).ok()?;
+    if audiences.len() <= slot {
+        audiences.resize_with(slot + 1, Vec::new);
+    }
+    Some(&mut audiences[slot])
 }
 
 #[cfg(test)]
