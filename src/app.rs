@@ -32,6 +32,7 @@ use crate::db::{Db, purge};
 use crate::drain::{self, Drain};
 use crate::error::{ApiError, PROBLEM_JSON, echo, problem_for_status, problem_response};
 use crate::http_cache::{self, CachePolicy, ResponseCache};
+use crate::memory::{self, Bounded, Budget, Resizable};
 use crate::observe::{self, Metrics};
 use crate::ranking::{self, Decay};
 use crate::route_table::RouteTable;
@@ -67,7 +68,7 @@ pub struct AppState {
     /// `Cache-Control` and compression of GET responses.
     pub cache_policy: CachePolicy,
     /// Serialised public responses, ready to serve again.
-    pub responses: ResponseCache,
+    pub responses: Arc<ResponseCache>,
     /// Articles ready to show.
     pub articles: Arc<ArticleCache>,
     /// Wakes the thread that removes deleted articles' views.
@@ -134,19 +135,56 @@ impl AppState {
         recommend.spawn_loader(db.clone())?;
         let view_purges = purge::spawn(db.clone())?;
         let articles = Arc::new(ArticleCache::new(
-            config.article_cache_mb * 1024 * 1024,
+            config.article_cache_mb * MIB,
             metrics.cache("articles"),
         ));
-        spawn_warming(Arc::clone(&articles), db.clone())?;
+        let responses = Arc::new(ResponseCache::new(
+            config.response_cache_mb * MIB,
+            Duration::from_secs(config.response_cache_secs),
+            metrics.cache("responses"),
+        ));
+        let budget = Arc::new(Budget::new(
+            config.memory_mb * MIB,
+            vec![
+                Arc::clone(&related) as Arc<dyn memory::Grown>,
+                Arc::clone(&recommend) as Arc<dyn memory::Grown>,
+            ],
+            vec![
+                Bounded {
+                    name: "articles",
+                    cache: Arc::clone(&articles) as Arc<dyn Resizable>,
+                    bound: config.article_cache_mb * MIB,
+                },
+                Bounded {
+                    name: "neighbours",
+                    cache: Arc::clone(&recommend) as Arc<dyn Resizable>,
+                    bound: recommend::NEIGHBOURS_BYTES,
+                },
+                Bounded {
+                    name: "responses",
+                    cache: Arc::clone(&responses) as Arc<dyn Resizable>,
+                    bound: config.response_cache_mb * MIB,
+                },
+                Bounded {
+                    name: "older related lists",
+                    cache: Arc::clone(&related) as Arc<dyn Resizable>,
+                    bound: related::OLDER_LISTS_BYTES,
+                },
+            ],
+        ));
+        metrics.watch_memory(Arc::clone(&budget))?;
+        spawn_balancing(
+            budget,
+            Arc::clone(&articles),
+            Arc::clone(&related),
+            Arc::clone(&recommend),
+            db.clone(),
+        )?;
         Ok(Self {
             view_purges,
             articles,
             recommend,
-            responses: ResponseCache::new(
-                config.response_cache_mb * 1024 * 1024,
-                Duration::from_secs(config.response_cache_secs),
-                metrics.cache("responses"),
-            ),
+            responses,
             metrics,
             cors_origins: config.cors_origins.clone(),
             reader: config.reader,
@@ -177,17 +215,50 @@ impl AppState {
     }
 }
 
-/// Starts the thread that fills the article cache after a start.
-fn spawn_warming(articles: Arc<ArticleCache>, db: Db) -> std::io::Result<()> {
-    crate::background::spawn("frontpage-warm", move || {
+const MIB: u64 = 1 << 20;
+
+/// How often the balancing thread looks whether the store has loaded.
+const LOADED_POLL: Duration = Duration::from_millis(100);
+
+/// Starts the thread that keeps the caches within the memory budget: once
+/// the Related index is built and the reading history loaded (until then
+/// every cache is at the budget's floor), it sizes the caches, fills the
+/// neighbour lists and the article cache, and sizes them again every
+/// [`memory::BALANCE_EVERY`] as the store grows.
+fn spawn_balancing(
+    budget: Arc<Budget>,
+    articles: Arc<ArticleCache>,
+    related: Arc<related::Engine>,
+    recommend: Arc<recommend::Engine>,
+    db: Db,
+) -> std::io::Result<()> {
+    crate::background::spawn("frontpage-memory", move || {
+        while !(related.built_once() && recommend.loaded()) {
+            std::thread::sleep(LOADED_POLL);
+        }
+        let balance = budget.balance();
+        tracing::info!(
+            grown_mib = balance.grown >> 20,
+            caches_mib = ?balance.caches.iter().map(|(name, bytes)| (*name, bytes >> 20)).collect::<Vec<_>>(),
+            "caches sized to the memory budget"
+        );
         let started = std::time::Instant::now();
+        recommend.compute_ahead(crate::db::now());
         match articles.warm(&db) {
             Ok(count) => tracing::info!(
                 articles = count,
                 seconds = started.elapsed().as_secs_f32(),
-                "article cache warmed"
+                "neighbour lists computed ahead and article cache warmed"
             ),
             Err(error) => tracing::warn!(%error, "warming the article cache failed"),
+        }
+        loop {
+            std::thread::sleep(memory::BALANCE_EVERY);
+            let balance = budget.balance();
+            tracing::debug!(
+                grown_mib = balance.grown >> 20,
+                "caches sized to the memory budget"
+            );
         }
     })?;
     Ok(())

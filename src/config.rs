@@ -16,6 +16,13 @@ pub const DEFAULT_RATE_LIMIT_PER_MIN: u32 = 120;
 /// How long a client has to send a request body unless configured.
 pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// `FRONTPAGE_MEMORY_MB` unless set. A 100,000-article store (index, lists
+/// and reading graph about 170 MiB) keeps every article and neighbour list
+/// in its caches; a million-article store (about 560 MiB) runs in under a
+/// gibibyte with small caches (the allocator and SQLite take about a third
+/// more than the data, and a few structures are outside the budget).
+pub const DEFAULT_MEMORY_MB: u64 = 640;
+
 /// Everything the service can be told from outside.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -64,6 +71,10 @@ pub struct Config {
     /// Memory for articles kept ready to show (without their counters,
     /// which are always read fresh), in MiB; 0 turns it off.
     pub article_cache_mb: u64,
+    /// What the server's data may take, in MiB (`FRONTPAGE_MEMORY_MB`):
+    /// the caches share what the structures that grow with the store leave
+    /// of it (see [`crate::memory`]).
+    pub memory_mb: u64,
     /// Related lists computed when the index is built, those of the newest
     /// articles (`FRONTPAGE_RELATED_LISTS`); older ones are computed when
     /// first asked for.
@@ -203,6 +214,10 @@ impl Config {
             article_cache_mb: match get("FRONTPAGE_ARTICLE_CACHE_MB") {
                 Some(value) => parse_number("FRONTPAGE_ARTICLE_CACHE_MB", &value)?,
                 None => 320,
+            },
+            memory_mb: match get("FRONTPAGE_MEMORY_MB") {
+                Some(value) => parse_number("FRONTPAGE_MEMORY_MB", &value)?,
+                None => DEFAULT_MEMORY_MB,
             },
             related_lists: match get("FRONTPAGE_RELATED_LISTS") {
                 Some(value) => parse_number("FRONTPAGE_RELATED_LISTS", &value)?,

@@ -140,6 +140,16 @@ impl ShownCounts {
     }
 }
 
+impl crate::memory::Resizable for ResponseCache {
+    fn resize(&self, bytes: u64) {
+        self.entries.set_capacity(bytes.max(1));
+    }
+
+    fn held(&self) -> u64 {
+        self.entries.weight()
+    }
+}
+
 /// Weighs cached responses by their size.
 #[derive(Clone)]
 struct BySize;

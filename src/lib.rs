@@ -11,6 +11,7 @@ pub mod demo;
 pub mod drain;
 pub mod error;
 pub mod http_cache;
+pub mod memory;
 pub mod observe;
 pub mod openapi;
 pub mod ranking;

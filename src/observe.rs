@@ -18,11 +18,13 @@ use actix_web::{Error, HttpMessage, HttpResponse};
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 use prometheus::{
-    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 use crate::app::AppState;
 use crate::db::Db;
+use crate::memory::Budget;
 use crate::related;
 use crate::route_table::{RouteTable, UNMATCHED};
 
@@ -141,6 +143,34 @@ impl Metrics {
         )?;
         self.registry
             .register(Box::new(RelatedGauges { engine, waiting }))?;
+        Ok(())
+    }
+
+    /// Adds what the memory budget found and gave, and what each cache
+    /// holds.
+    pub fn watch_memory(&self, budget: Arc<Budget>) -> anyhow::Result<()> {
+        let gauges = MemoryGauges {
+            budget,
+            grown: IntGauge::new(
+                "frontpage_memory_grown_bytes",
+                "Heap held by the Related index and lists and the reading graph, which grow with the store, as of the last balance of the memory budget.",
+            )?,
+            capacity: IntGaugeVec::new(
+                Opts::new(
+                    "frontpage_cache_capacity_bytes",
+                    "What each in-memory cache may hold, its share of the memory budget.",
+                ),
+                &["cache"],
+            )?,
+            held: IntGaugeVec::new(
+                Opts::new(
+                    "frontpage_cache_bytes",
+                    "What each in-memory cache holds, as it weighs its entries.",
+                ),
+                &["cache"],
+            )?,
+        };
+        self.registry.register(Box::new(gauges))?;
         Ok(())
     }
 
@@ -323,6 +353,40 @@ impl Collector for RelatedGauges {
     fn collect(&self) -> Vec<MetricFamily> {
         self.waiting.set(self.engine.waiting() as i64);
         self.waiting.collect()
+    }
+}
+
+/// The memory budget's gauges, read when scraped.
+struct MemoryGauges {
+    budget: Arc<Budget>,
+    grown: IntGauge,
+    capacity: IntGaugeVec,
+    held: IntGaugeVec,
+}
+
+impl Collector for MemoryGauges {
+    fn desc(&self) -> Vec<&Desc> {
+        let mut desc = self.grown.desc();
+        desc.extend(self.capacity.desc());
+        desc.extend(self.held.desc());
+        desc
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        for (cache, bytes) in self.budget.held() {
+            self.held.with_label_values(&[cache]).set(bytes as i64);
+        }
+        let mut families = self.held.collect();
+        // Nothing is said of the budget until the store has loaded.
+        if let Some(balance) = self.budget.last() {
+            self.grown.set(balance.grown as i64);
+            for (cache, bytes) in balance.caches {
+                self.capacity.with_label_values(&[cache]).set(bytes as i64);
+            }
+            families.extend(self.grown.collect());
+            families.extend(self.capacity.collect());
+        }
+        families
     }
 }
 

@@ -321,3 +321,70 @@ async fn a_kept_article_shows_fresh_counts_and_every_content_change() {
     assert_eq!(deleted.status, 204);
     assert_eq!(send(&app, get(&uri)).await.status, 404);
 }
+
+/// The value of a metric sample, once it is reported.
+async fn sample<S, B>(app: &S, name: &str) -> Option<u64>
+where
+    S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let metrics = send(app, get("/metrics")).await;
+    let text = metrics.body.as_str().expect("a text body").to_string();
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// Each cache's share of the budget, once the store has loaded and the
+/// caches were sized.
+async fn cache_shares<S, B>(app: &S) -> [u64; 4]
+where
+    S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    for _ in 0..200 {
+        if sample(app, "frontpage_memory_grown_bytes").await.is_some() {
+            let mut shares = [0; 4];
+            for (share, cache) in shares.iter_mut().zip([
+                "articles",
+                "neighbours",
+                "responses",
+                "older related lists",
+            ]) {
+                let name = format!(r#"frontpage_cache_capacity_bytes{{cache="{cache}"}}"#);
+                *share = sample(app, &name).await.expect("a share per cache");
+            }
+            return shares;
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the caches were never sized to the memory budget");
+}
+
+#[actix_web::test]
+async fn caches_get_their_bounds_within_the_budget_and_shrink_past_it() {
+    const MIB: u64 = 1 << 20;
+    let (roomy, _dir) = test_app_with(
+        true,
+        &[
+            ("FRONTPAGE_ARTICLE_CACHE_MB", "40"),
+            ("FRONTPAGE_RESPONSE_CACHE_MB", "8"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        cache_shares(&roomy).await,
+        [40 * MIB, 128 * MIB, 8 * MIB, 64 * MIB]
+    );
+
+    // The demo store's index, lists and reading graph take most of a
+    // one-MiB budget: every cache is left at the floor.
+    let (tight, _dir) = test_app_with(true, &[("FRONTPAGE_MEMORY_MB", "1")]).await;
+    assert_eq!(cache_shares(&tight).await, [4 * MIB; 4]);
+    let grown = sample(&tight, "frontpage_memory_grown_bytes")
+        .await
+        .unwrap();
+    assert!(
+        grown > MIB / 2,
+        "the demo store's index and graph hold {grown} bytes"
+    );
+}

@@ -1019,15 +1019,36 @@ impl ArticleCache {
                     let id = row.id;
                     let summary = ArticleSummary::new(row, &extras);
                     let cached = CachedArticle::new(Article { summary, body_html }, generation);
-                    let counts = Arc::new(extras.counts.remove(&id).unwrap_or_default());
+                    // Counters kept already (a read since the start) stay:
+                    // responses cached since are checked against them.
+                    let counts = match counters.get(id) {
+                        Some(kept) => kept,
+                        None => {
+                            let counts = Arc::new(extras.counts.remove(&id).unwrap_or_default());
+                            counters.keep(epoch, id, Arc::clone(&counts));
+                            counts
+                        }
+                    };
                     cached.teaser(&counts);
                     self.keep(ArticleKey::Id(id), cached);
-                    counters.keep(epoch, id, counts);
                     warmed += 1;
                 }
             }
         }
         Ok(warmed)
+    }
+}
+
+/// Articles kept are a cache.
+impl crate::memory::Resizable for ArticleCache {
+    fn resize(&self, bytes: u64) {
+        if let Some(entries) = &self.entries {
+            entries.set_capacity(bytes);
+        }
+    }
+
+    fn held(&self) -> u64 {
+        self.entries.as_ref().map_or(0, Cache::weight)
     }
 }
 

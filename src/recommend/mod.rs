@@ -25,7 +25,7 @@ pub mod graph;
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -215,10 +215,11 @@ struct Trending {
 /// An article's co-read articles, best first.
 type Neighbours = Arc<[(i32, f32)]>;
 
-/// What the neighbour lists kept may weigh: 150,000 full lists.
-/// A million articles' would weigh 800 MB; the lists of articles nobody
-/// reads now are computed again when somebody does (tens of microseconds).
-const NEIGHBOURS_BYTES: u64 = 128 << 20;
+/// The most the neighbour lists kept may weigh: 150,000 full lists (the
+/// memory budget may allow less, see [`crate::memory`]). A million
+/// articles' would weigh 800 MB; the lists of articles nobody reads now are
+/// computed again when somebody does (tens of microseconds).
+pub const NEIGHBOURS_BYTES: u64 = 128 << 20;
 
 /// Weighs a neighbour list by its bytes, with its entry and `Arc` header.
 #[derive(Clone)]
@@ -245,6 +246,8 @@ pub struct Engine {
     /// Counts content writes; a [`Shared`] from an older one is not used.
     generation: AtomicU64,
     shared: Mutex<Option<Arc<Shared>>>,
+    /// Set once the stored reading history has been loaded (or failed to).
+    loaded: AtomicBool,
 }
 
 impl Engine {
@@ -265,7 +268,14 @@ impl Engine {
             first_trending: Mutex::new(()),
             generation: AtomicU64::new(0),
             shared: Mutex::default(),
+            loaded: AtomicBool::new(false),
         }
+    }
+
+    /// True once the stored reading history has been loaded, or loading it
+    /// has failed.
+    pub fn loaded(&self) -> bool {
+        self.loaded.load(Ordering::SeqCst)
     }
 
     /// Forgets what was loaded of categories and articles; called once a
@@ -391,13 +401,14 @@ impl Engine {
             let arrived = std::mem::replace(&mut *graph, built);
             graph.absorb(arrived);
         }
-        self.compute_ahead(crate::db::now());
         Ok(loaded)
     }
 
     /// Computes the neighbours of the most read articles, most read first,
-    /// until the lists kept are nearly at their bound.
-    fn compute_ahead(&self, now: NaiveDateTime) {
+    /// until the lists kept nearly fill the memory they are given. Run once
+    /// the history is loaded and the memory budget has sized the lists'
+    /// cache (see [`crate::memory`]).
+    pub fn compute_ahead(&self, now: NaiveDateTime) {
         const CHUNK: usize = 10_000;
         let mut articles: Vec<(usize, i32)> = {
             let graph = self.graph.read().expect("graph lock");
@@ -408,7 +419,7 @@ impl Engine {
         };
         articles.sort_unstable_by(|a, b| b.cmp(a));
         for chunk in articles.chunks(CHUNK) {
-            if self.neighbours.weight() >= NEIGHBOURS_BYTES / 10 * 9 {
+            if self.neighbours.weight() >= self.neighbours.capacity() / 10 * 9 {
                 break;
             }
             let ids: Vec<i32> = chunk.iter().map(|(_, article)| *article).collect();
@@ -503,6 +514,7 @@ impl Engine {
                 ),
                 Err(error) => tracing::error!(%error, "loading reading history failed"),
             }
+            engine.loaded.store(true, Ordering::SeqCst);
             loop {
                 refresh_trending();
                 std::thread::sleep(REFRESH_EVERY);
@@ -1103,6 +1115,24 @@ impl Blend {
                 }
             })
             .collect()
+    }
+}
+
+/// The reading graph grows with the store.
+impl crate::memory::Grown for Engine {
+    fn heap_bytes(&self) -> u64 {
+        self.graph.read().expect("graph lock").heap_bytes()
+    }
+}
+
+/// The neighbour lists kept are a cache.
+impl crate::memory::Resizable for Engine {
+    fn resize(&self, bytes: u64) {
+        self.neighbours.set_capacity(bytes);
+    }
+
+    fn held(&self) -> u64 {
+        self.neighbours.weight()
     }
 }
 

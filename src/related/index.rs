@@ -217,6 +217,34 @@ impl Index {
         self.slot_of.len()
     }
 
+    /// Bytes held on the heap, about: the entries with their terms, places
+    /// and tags, the postings, the vocabulary and the maps. Walks every
+    /// entry: milliseconds at a million articles.
+    pub fn heap_bytes(&self) -> u64 {
+        use std::mem::size_of;
+        let entries: usize = self
+            .slots
+            .iter()
+            .flatten()
+            .map(|entry| {
+                entry.terms.0.len()
+                    + entry.latent.as_ref().map_or(0, Point::heap_bytes)
+                    + entry.tag_ids.len() * size_of::<i32>()
+            })
+            .sum();
+        let postings: usize = self.postings.iter().map(Vec::capacity).sum();
+        let spellings: usize = self.spellings.iter().map(String::capacity).sum();
+        let per_term = size_of::<Vec<(u32, f32)>>() + size_of::<String>() * 2 + 4 + 4 + 1 + 1;
+        (self.slots.capacity() * size_of::<Option<Entry>>()
+            + entries
+            + postings * size_of::<(u32, f32)>()
+            + 2 * spellings
+            + self.postings.capacity() * per_term
+            + self.live.capacity() * size_of::<u64>()
+            + self.slot_of.capacity() * (size_of::<(i32, u32)>() + 1)
+            + self.latent.as_ref().map_or(0, Latent::heap_bytes)) as u64
+    }
+
     /// True when nothing is indexed.
     pub fn is_empty(&self) -> bool {
         self.slot_of.is_empty()

@@ -27,6 +27,11 @@ pub struct Latent {
 }
 
 impl Latent {
+    /// Bytes held on the heap.
+    pub fn heap_bytes(&self) -> usize {
+        self.basis.capacity() * std::mem::size_of::<f32>()
+    }
+
     /// Trains on `rows` (one sparse term vector per article, unit length,
     /// sorted by term) over a vocabulary of `terms`. `None` when the corpus
     /// is too small to hold `dimensions` topics.
@@ -93,6 +98,11 @@ pub struct Point {
 }
 
 impl Point {
+    /// Bytes held on the heap.
+    pub fn heap_bytes(&self) -> usize {
+        self.steps.len()
+    }
+
     fn quantise(point: &[f32]) -> Self {
         let largest = point.iter().fold(0f32, |max, value| max.max(value.abs()));
         let scale = if largest > 0.0 { largest / 127.0 } else { 1.0 };

@@ -20,7 +20,7 @@ pub mod stored;
 pub mod text;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::thread;
@@ -72,11 +72,12 @@ const LOAD_CHUNK: usize = 500;
 /// [`OLDER_LISTS_BYTES`]), so a large archive neither delays the first
 /// lists nor fills memory with lists nobody reads.
 pub const BUILT_LISTS: usize = 100_000;
-/// Memory for the lists of older articles, read from the store or computed
-/// when first asked for: about fifty thousand of them. Kept without a
-/// bound, a million-article archive read at random would in time hold every
-/// list (over a gigabyte).
-const OLDER_LISTS_BYTES: u64 = 64 << 20;
+/// The most memory for the lists of older articles, read from the store or
+/// computed when first asked for: about fifty thousand of them (the memory
+/// budget may allow less, see [`crate::memory`]). Kept without a bound, a
+/// million-article archive read at random would in time hold every list
+/// (over a gigabyte).
+pub const OLDER_LISTS_BYTES: u64 = 64 << 20;
 /// Lists of older articles computed and stored at a time, between looks at
 /// what changed.
 const FILL_CHUNK: usize = 1_000;
@@ -170,6 +171,9 @@ pub struct Engine {
     /// Articles whose lists are neither kept in memory nor stored, newest
     /// last: computed and stored by the refresher when it is idle.
     waiting: Mutex<Vec<i32>>,
+    /// Set once the refresher has built the index for the first time (or
+    /// failed to).
+    built_once: AtomicBool,
 }
 
 impl Default for Engine {
@@ -197,7 +201,14 @@ impl Engine {
             store: OnceLock::new(),
             unsaved: Mutex::default(),
             waiting: Mutex::default(),
+            built_once: AtomicBool::new(false),
         }
+    }
+
+    /// True once the index has been built from the store for the first
+    /// time, or building it has failed.
+    pub fn built_once(&self) -> bool {
+        self.built_once.load(Ordering::SeqCst)
     }
 
     /// The list of article `id`: kept in memory, read from the store, or
@@ -856,6 +867,7 @@ fn refresh_loop(engine: &Engine, db: &Db, nudges: &Receiver<()>) {
         tracing::error!(%error, "building the related index failed");
         look_at_all = true;
     }
+    engine.built_once.store(true, Ordering::SeqCst);
     let mut due_at = Instant::now() + REFRESH_EVERY;
     // When storing the waiting lists began, while they are stored.
     let mut filling_since = None;
@@ -933,5 +945,26 @@ fn refresh_loop(engine: &Engine, db: &Db, nudges: &Receiver<()>) {
                 Err(error) => tracing::warn!(%error, "storing related lists failed; retrying soon"),
             }
         }
+    }
+}
+/// The index and the lists kept current grow with the store.
+impl crate::memory::Grown for Engine {
+    fn heap_bytes(&self) -> u64 {
+        let index = self.index.read().expect("index lock").heap_bytes();
+        let lists = self.lists.read().expect("lists lock");
+        let items: usize = lists.values().map(|list| list.capacity()).sum();
+        let entries = lists.capacity() * (std::mem::size_of::<(i32, Arc<Vec<Related>>)>() + 1);
+        index + (items * std::mem::size_of::<Related>() + lists.len() * 40 + entries) as u64
+    }
+}
+
+/// The lists of older articles are a cache.
+impl crate::memory::Resizable for Engine {
+    fn resize(&self, bytes: u64) {
+        self.older.set_capacity(bytes);
+    }
+
+    fn held(&self) -> u64 {
+        self.older.weight()
     }
 }

@@ -1,0 +1,213 @@
+//! The memory budget (`FRONTPAGE_MEMORY_MB`).
+//!
+//! What the server keeps in memory is of two kinds. Some of it grows with
+//! the store and must be held whatever it weighs: the Related index and the
+//! newest articles' lists, the reading graph. The rest are caches, which
+//! only make reads faster: articles ready to show, serialised responses,
+//! recommendation neighbour lists, older articles' Related lists. The
+//! caches share what the growing part leaves of the budget, each in
+//! proportion to its own bound and never above it: a small store runs with
+//! every cache at its bound, a million-article one with smaller caches
+//! rather than with more memory than it was given. The shares are worked out
+//! again as the store grows.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// No cache is made smaller than this (or than its bound, if that is
+/// smaller): a store too large for its budget still keeps its hottest
+/// entries.
+pub const FLOOR: u64 = 4 << 20;
+
+/// How often the shares are worked out again once the store is loaded.
+pub const BALANCE_EVERY: Duration = Duration::from_secs(30);
+
+/// Something that holds memory the budget cannot take back.
+pub trait Grown: Send + Sync {
+    /// Bytes held on the heap, about.
+    fn heap_bytes(&self) -> u64;
+}
+
+/// A cache whose capacity the budget sets.
+pub trait Resizable: Send + Sync {
+    /// Holds at most `bytes` from now on, dropping entries if it holds more.
+    fn resize(&self, bytes: u64);
+
+    /// Bytes held now, as the cache weighs its entries.
+    fn held(&self) -> u64;
+}
+
+/// A cache under the budget, and the most it may ever take.
+pub struct Bounded {
+    pub name: &'static str,
+    pub cache: Arc<dyn Resizable>,
+    pub bound: u64,
+}
+
+/// The budget and what it covers.
+pub struct Budget {
+    bytes: u64,
+    grown: Vec<Arc<dyn Grown>>,
+    caches: Vec<Bounded>,
+    last: Mutex<Option<Balance>>,
+}
+
+impl Budget {
+    /// A budget of `bytes` over the structures in `grown` and the caches
+    /// in `caches`. Every cache starts at [`FLOOR`] until the first
+    /// [`Budget::balance`]: before the store is loaded nothing says how
+    /// much the growing part will take.
+    pub fn new(bytes: u64, grown: Vec<Arc<dyn Grown>>, caches: Vec<Bounded>) -> Self {
+        for cache in &caches {
+            cache.cache.resize(cache.bound.min(FLOOR));
+        }
+        Self {
+            bytes,
+            grown,
+            caches,
+            last: Mutex::default(),
+        }
+    }
+
+    /// Sizes every cache to its share of what the growing structures leave
+    /// now, and says what each got.
+    pub fn balance(&self) -> Balance {
+        let grown: u64 = self.grown.iter().map(|part| part.heap_bytes()).sum();
+        let bounds: Vec<u64> = self.caches.iter().map(|cache| cache.bound).collect();
+        let sizes = shares(self.bytes, grown, &bounds);
+        for (cache, size) in self.caches.iter().zip(&sizes) {
+            cache.cache.resize(*size);
+        }
+        let balance = Balance {
+            grown,
+            caches: self
+                .caches
+                .iter()
+                .map(|cache| cache.name)
+                .zip(sizes)
+                .collect(),
+        };
+        *self.last.lock().expect("balance lock") = Some(balance.clone());
+        balance
+    }
+
+    /// What the last [`Budget::balance`] found and gave, if there was one.
+    pub fn last(&self) -> Option<Balance> {
+        self.last.lock().expect("balance lock").clone()
+    }
+
+    /// What each cache holds now.
+    pub fn held(&self) -> Vec<(&'static str, u64)> {
+        self.caches
+            .iter()
+            .map(|cache| (cache.name, cache.cache.held()))
+            .collect()
+    }
+}
+
+/// What [`Budget::balance`] found and gave.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Balance {
+    /// Bytes held by the structures that grow with the store.
+    pub grown: u64,
+    /// Each cache's capacity, in bytes.
+    pub caches: Vec<(&'static str, u64)>,
+}
+
+/// Each cache's capacity: its bound when everything fits in what `grown`
+/// leaves of `budget`, else all bounds scaled down by the same factor,
+/// none below [`FLOOR`] (nor above its bound).
+pub fn shares(budget: u64, grown: u64, bounds: &[u64]) -> Vec<u64> {
+    let left = budget.saturating_sub(grown);
+    let wanted: u64 = bounds.iter().sum();
+    bounds
+        .iter()
+        .map(|&bound| {
+            let share = if wanted <= left {
+                bound
+            } else {
+                // u128: bounds and budgets in bytes multiply past u64.
+                (u128::from(bound) * u128::from(left) / u128::from(wanted)) as u64
+            };
+            share.max(FLOOR).min(bound)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    const MIB: u64 = 1 << 20;
+
+    #[test]
+    fn a_small_store_gets_every_cache_at_its_bound() {
+        assert_eq!(
+            shares(768 * MIB, 100 * MIB, &[320 * MIB, 128 * MIB]),
+            [320 * MIB, 128 * MIB]
+        );
+    }
+
+    #[test]
+    fn a_large_store_shrinks_every_cache_by_the_same_factor() {
+        // 600 grown leaves 168 of 768: half of the 336 the caches want.
+        assert_eq!(
+            shares(768 * MIB, 600 * MIB, &[320 * MIB, 16 * MIB]),
+            [160 * MIB, 8 * MIB]
+        );
+    }
+
+    #[test]
+    fn no_cache_goes_below_the_floor_or_above_its_bound() {
+        assert_eq!(
+            shares(768 * MIB, 2_000 * MIB, &[320 * MIB, 2 * MIB]),
+            [FLOOR, 2 * MIB]
+        );
+    }
+
+    struct Fixed(u64);
+
+    impl Grown for Fixed {
+        fn heap_bytes(&self) -> u64 {
+            self.0
+        }
+    }
+
+    #[derive(Default)]
+    struct Recorded(Mutex<Vec<u64>>);
+
+    impl Resizable for Recorded {
+        fn resize(&self, bytes: u64) {
+            self.0.lock().unwrap().push(bytes);
+        }
+
+        fn held(&self) -> u64 {
+            0
+        }
+    }
+
+    #[test]
+    fn caches_start_at_the_floor_and_get_their_share_when_balanced() {
+        let cache = Arc::new(Recorded::default());
+        let budget = Budget::new(
+            100 * MIB,
+            vec![Arc::new(Fixed(60 * MIB)), Arc::new(Fixed(20 * MIB))],
+            vec![Bounded {
+                name: "articles",
+                cache: Arc::clone(&cache) as Arc<dyn Resizable>,
+                bound: 64 * MIB,
+            }],
+        );
+        assert_eq!(
+            budget.balance(),
+            Balance {
+                grown: 80 * MIB,
+                caches: vec![("articles", 20 * MIB)],
+            }
+        );
+        assert_eq!(*cache.0.lock().unwrap(), [FLOOR, 20 * MIB]);
+        assert_eq!(budget.last().unwrap().caches, [("articles", 20 * MIB)]);
+    }
+}
