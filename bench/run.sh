@@ -67,12 +67,13 @@ ready=$(awk -v from="$started" -v to="$(date +%s.%N)" 'BEGIN {printf "%.2f", to 
 ) &
 pids+=("$!")
 # Measure a quiet server: wait for the Related index, the reading history,
-# and the Related lists of older articles to be stored (the first start on
-# a million-article store computes them for a quarter of an hour or so; a
-# store reused with STORE has them).
+# the caches to be sized and filled, and the Related lists of older articles
+# to be stored (the first start on a million-article store computes them for
+# a quarter of an hour or so; a store reused with STORE has them).
 for _ in $(seq 36000); do
   grep -q "related lists of older articles checked" "$work/server.log" \
     && grep -q "reading history loaded" "$work/server.log" \
+    && grep -q "article cache warmed" "$work/server.log" \
     && curl -s "http://127.0.0.1:$PORT/metrics" | grep -q "^frontpage_related_lists_waiting 0$" && break
   sleep 0.1
 done

@@ -149,16 +149,17 @@ impl AppState {
                 Arc::clone(&related) as Arc<dyn memory::Grown>,
                 Arc::clone(&recommend) as Arc<dyn memory::Grown>,
             ],
+            // In the order they are served (see `memory`).
             vec![
-                Bounded {
-                    name: "articles",
-                    cache: Arc::clone(&articles) as Arc<dyn Resizable>,
-                    bound: config.article_cache_mb * MIB,
-                },
                 Bounded {
                     name: "neighbours",
                     cache: Arc::clone(&recommend) as Arc<dyn Resizable>,
                     bound: recommend::NEIGHBOURS_BYTES,
+                },
+                Bounded {
+                    name: "articles",
+                    cache: Arc::clone(&articles) as Arc<dyn Resizable>,
+                    bound: config.article_cache_mb * MIB,
                 },
                 Bounded {
                     name: "responses",

@@ -21,7 +21,7 @@ pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
 /// in its caches; a million-article store (about 560 MiB) runs in under a
 /// gibibyte with small caches (the allocator and SQLite take about a third
 /// more than the data, and a few structures are outside the budget).
-pub const DEFAULT_MEMORY_MB: u64 = 640;
+pub const DEFAULT_MEMORY_MB: u64 = 600;
 
 /// Everything the service can be told from outside.
 #[derive(Debug, Clone)]

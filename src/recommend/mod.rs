@@ -1134,6 +1134,13 @@ impl crate::memory::Resizable for Engine {
     fn held(&self) -> u64 {
         self.neighbours.weight()
     }
+
+    /// A full list for every article someone read.
+    fn wanted(&self) -> Option<u64> {
+        let read = self.graph.read().expect("graph lock").articles().count();
+        let full = NeighboursSize.weight(&0, &Arc::from(vec![(0, 0.0); NEIGHBOURS]));
+        Some(read as u64 * full)
+    }
 }
 
 #[cfg(test)]

@@ -967,4 +967,13 @@ impl crate::memory::Resizable for Engine {
     fn held(&self) -> u64 {
         self.older.weight()
     }
+
+    /// A full list for every indexed article whose list is not kept
+    /// current.
+    fn wanted(&self) -> Option<u64> {
+        let indexed = self.index.read().expect("index lock").len();
+        let kept = self.lists.read().expect("lists lock").len();
+        let full = ListSize.weight(&0, &Arc::new(vec![Related::without_terms(); STORED]));
+        Some(indexed.saturating_sub(kept) as u64 * full)
+    }
 }
