@@ -9,8 +9,8 @@
 # Not part of `cargo test`. Usage:
 #   bench/run.sh [SIZE]                 # default 100000 articles
 #   DURATION=5s CONNECTIONS=32 RUNS=1 bench/run.sh 10000
-#   STORE=/tmp/1m.db bench/run.sh 1000000  # fill that file once, reuse it
-#                                          # after (it gains the POSTed views)
+#   STORE=/tmp/1m.db bench/run.sh 1000000  # fill that file once, and run
+#                                          # on a copy of it after
 # Prints a markdown table. Everything listens on 127.0.0.1 and stops by itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,20 +37,55 @@ work=$(mktemp -d)
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
-db=${STORE:-$work/bench.db}
+# serve STORE: starts the server on STORE in the background, as $server.
+serve() {
+  DATABASE_URL=$1 FRONTPAGE_BIND_ADDR=127.0.0.1:$PORT FRONTPAGE_RATE_LIMIT_PER_MIN=0 FRONTPAGE_DEMO=false \
+    FRONTPAGE_WORKERS=$WORKERS RUST_LOG=warn,frontpage::related=info,frontpage::recommend=info,frontpage::app=info \
+    $bin serve >"$work/server.log" 2>&1 &
+  server=$!
+  pids+=("$server")
+}
+# Waits for a quiet server: the Related index, the reading history, the
+# caches sized and filled, and the Related lists of older articles stored
+# (the first start on a million-article store computes them for a quarter
+# of an hour or so; a kept store has them).
+quiet() {
+  until curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null; do sleep 0.05; done
+  for _ in $(seq 36000); do
+    grep -q "related lists of older articles checked" "$work/server.log" \
+      && grep -q "reading history loaded" "$work/server.log" \
+      && grep -q "article cache warmed" "$work/server.log" \
+      && curl -s "http://127.0.0.1:$PORT/metrics" | grep -q "^frontpage_related_lists_waiting 0$" && break
+    sleep 0.1
+  done
+}
 
-if [[ -e $db ]]; then
-  echo "using the store in $db" >&2
+# The server measured runs on a copy of a kept store: the views POSTed
+# would otherwise stay in it, and every later run would measure a store
+# with hundreds of thousands more views than it was filled with.
+db=$work/bench.db
+kept=${STORE:-}
+if [[ -n $kept && -e $kept ]]; then
+  echo "using a copy of the store in $kept" >&2
 else
   echo "filling a store: $SIZE articles, $READERS readers, $VIEWS views" >&2
-  DATABASE_URL=$db $bin demo --articles "$SIZE" --readers "$READERS" --views "$VIEWS" >&2
+  DATABASE_URL=${kept:-$db} $bin demo --articles "$SIZE" --readers "$READERS" --views "$VIEWS" >&2
+  if [[ -n $kept ]]; then
+    # A first start stores the Related lists of older articles: in the
+    # kept store, so that later runs find them.
+    serve "$kept"
+    quiet
+    kill "$server"
+    wait "$server" || true
+  fi
+fi
+if [[ -n $kept ]]; then
+  # With its write-ahead log: no server has it open, so the two agree.
+  cp "$kept" "$db"
+  if [[ -e $kept-wal ]]; then cp "$kept-wal" "$db-wal"; fi
 fi
 
-DATABASE_URL=$db FRONTPAGE_BIND_ADDR=127.0.0.1:$PORT FRONTPAGE_RATE_LIMIT_PER_MIN=0 FRONTPAGE_DEMO=false \
-  FRONTPAGE_WORKERS=$WORKERS RUST_LOG=warn,frontpage::related=info,frontpage::recommend=info,frontpage::app=info \
-  $bin serve >"$work/server.log" 2>&1 &
-server=$!
-pids+=("$server")
+serve "$db"
 started=$(date +%s.%N)
 until curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null; do sleep 0.05; done
 ready=$(awk -v from="$started" -v to="$(date +%s.%N)" 'BEGIN {printf "%.2f", to - from}')
@@ -66,17 +101,7 @@ ready=$(awk -v from="$started" -v to="$(date +%s.%N)" 'BEGIN {printf "%.2f", to 
   done
 ) &
 pids+=("$!")
-# Measure a quiet server: wait for the Related index, the reading history,
-# the caches to be sized and filled, and the Related lists of older articles
-# to be stored (the first start on a million-article store computes them for
-# a quarter of an hour or so; a store reused with STORE has them).
-for _ in $(seq 36000); do
-  grep -q "related lists of older articles checked" "$work/server.log" \
-    && grep -q "reading history loaded" "$work/server.log" \
-    && grep -q "article cache warmed" "$work/server.log" \
-    && curl -s "http://127.0.0.1:$PORT/metrics" | grep -q "^frontpage_related_lists_waiting 0$" && break
-  sleep 0.1
-done
+quiet
 
 source bench/wrk.sh
 base=http://127.0.0.1:$PORT/api/v1

@@ -164,7 +164,12 @@ impl AppState {
                 Bounded {
                     name: "responses",
                     cache: Arc::clone(&responses) as Arc<dyn Resizable>,
-                    bound: config.response_cache_mb * MIB,
+                    // Turned off, it holds nothing and is given nothing.
+                    bound: if config.response_cache_secs == 0 {
+                        0
+                    } else {
+                        config.response_cache_mb * MIB
+                    },
                 },
                 Bounded {
                     name: "older related lists",

@@ -368,6 +368,7 @@ async fn caches_get_what_they_can_use_within_the_budget_and_the_floor_past_it() 
         &[
             ("FRONTPAGE_ARTICLE_CACHE_MB", "40"),
             ("FRONTPAGE_RESPONSE_CACHE_MB", "8"),
+            ("FRONTPAGE_RESPONSE_CACHE_SECS", "2"),
         ],
     )
     .await;
@@ -379,9 +380,30 @@ async fn caches_get_what_they_can_use_within_the_budget_and_the_floor_past_it() 
         [40 * MIB, 4 * MIB, 8 * MIB, 4 * MIB]
     );
 
+    // A response cache turned off is given nothing to leave unused.
+    let (uncached, _dir) = test_app_with(
+        true,
+        &[
+            ("FRONTPAGE_ARTICLE_CACHE_MB", "40"),
+            ("FRONTPAGE_RESPONSE_CACHE_SECS", "0"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        cache_shares(&uncached).await,
+        [40 * MIB, 4 * MIB, 0, 4 * MIB]
+    );
+
     // The demo store's index, lists and reading graph take most of a
     // one-MiB budget: every cache is left at the floor.
-    let (tight, _dir) = test_app_with(true, &[("FRONTPAGE_MEMORY_MB", "1")]).await;
+    let (tight, _dir) = test_app_with(
+        true,
+        &[
+            ("FRONTPAGE_MEMORY_MB", "1"),
+            ("FRONTPAGE_RESPONSE_CACHE_SECS", "2"),
+        ],
+    )
+    .await;
     assert_eq!(cache_shares(&tight).await, [4 * MIB; 4]);
     let grown = sample(&tight, "frontpage_memory_grown_bytes")
         .await
