@@ -242,12 +242,14 @@ fn spawn_balancing(
         while !(related.built_once() && recommend.loaded()) {
             std::thread::sleep(LOADED_POLL);
         }
-        let balance = budget.balance();
-        tracing::info!(
-            grown_mib = balance.grown >> 20,
-            caches_mib = ?balance.caches.iter().map(|(name, bytes)| (*name, bytes >> 20)).collect::<Vec<_>>(),
-            "caches sized to the memory budget"
-        );
+        let sized = |balance: memory::Balance| {
+            tracing::info!(
+                grown_mib = balance.grown >> 20,
+                caches_mib = ?balance.caches.iter().map(|(name, bytes)| (*name, bytes >> 20)).collect::<Vec<_>>(),
+                "caches sized to the memory budget"
+            );
+        };
+        sized(budget.balance());
         let started = std::time::Instant::now();
         recommend.compute_ahead(crate::db::now());
         match articles.warm(&db) {
@@ -258,6 +260,9 @@ fn spawn_balancing(
             ),
             Err(error) => tracing::warn!(%error, "warming the article cache failed"),
         }
+        // Filled, the caches know better what they could use: what a small
+        // store's leave goes to the caches after them.
+        sized(budget.balance());
         loop {
             std::thread::sleep(memory::BALANCE_EVERY);
             let balance = budget.balance();

@@ -708,6 +708,10 @@ pub struct ArticleCache {
     /// loaded in: what every article shares, kept so that loading an
     /// article the cache does not hold reads only that article's rows.
     taxonomy: Mutex<Option<(u64, Taxonomy)>>,
+    /// What every published article weighed, once warming found room for
+    /// them all: the cache could use little more (see
+    /// [`crate::memory::Resizable::wanted`]). Zero until then.
+    all_weigh: AtomicU64,
 }
 
 /// [`ArticleCache::known`].
@@ -855,6 +859,7 @@ impl ArticleCache {
             generation: AtomicU64::new(0),
             filed: RwLock::default(),
             taxonomy: Mutex::default(),
+            all_weigh: AtomicU64::new(0),
         }
     }
 
@@ -1011,6 +1016,7 @@ impl ArticleCache {
                 Ok((rows, bodies, extras))
             })?;
             let Some(last) = rows.last() else {
+                self.all_weigh.store(entries.weight(), Ordering::Relaxed);
                 break;
             };
             filter.after = last.published_at.map(|at| (at, last.id));
@@ -1049,6 +1055,14 @@ impl crate::memory::Resizable for ArticleCache {
 
     fn held(&self) -> u64 {
         self.entries.as_ref().map_or(0, Cache::weight)
+    }
+
+    /// Once every article was in, what they weigh (or more, as it holds
+    /// now), and a sixteenth more for what is published next: the rest of
+    /// its bound would go unused.
+    fn wanted(&self) -> Option<u64> {
+        let all = self.all_weigh.load(Ordering::Relaxed).max(self.held());
+        (self.all_weigh.load(Ordering::Relaxed) > 0).then_some(all + all / 16)
     }
 }
 

@@ -1135,11 +1135,17 @@ impl crate::memory::Resizable for Engine {
         self.neighbours.weight()
     }
 
-    /// A full list for every article someone read.
+    /// A list for every article someone read: each of the size of those
+    /// kept (a sixteenth more), or full while none are.
     fn wanted(&self) -> Option<u64> {
-        let read = self.graph.read().expect("graph lock").articles().count();
-        let full = NeighboursSize.weight(&0, &Arc::from(vec![(0, 0.0); NEIGHBOURS]));
-        Some(read as u64 * full)
+        let read = self.graph.read().expect("graph lock").articles().count() as u64;
+        let kept = self.neighbours.len() as u64;
+        let each = if kept == 0 {
+            NeighboursSize.weight(&0, &Arc::from(vec![(0, 0.0); NEIGHBOURS]))
+        } else {
+            self.neighbours.weight() / kept
+        };
+        Some(read * (each + each / 16))
     }
 }
 
