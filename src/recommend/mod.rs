@@ -1139,12 +1139,11 @@ impl crate::memory::Resizable for Engine {
     /// kept (a sixteenth more), or full while none are.
     fn wanted(&self) -> Option<u64> {
         let read = self.graph.read().expect("graph lock").articles().count() as u64;
-        let kept = self.neighbours.len() as u64;
-        let each = if kept == 0 {
-            NeighboursSize.weight(&0, &Arc::from(vec![(0, 0.0); NEIGHBOURS]))
-        } else {
-            self.neighbours.weight() / kept
-        };
+        let each = self
+            .neighbours
+            .weight()
+            .checked_div(self.neighbours.len() as u64)
+            .unwrap_or_else(|| NeighboursSize.weight(&0, &Arc::from(vec![(0, 0.0); NEIGHBOURS])));
         Some(read * (each + each / 16))
     }
 }
