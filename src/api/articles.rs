@@ -1061,8 +1061,11 @@ impl crate::memory::Resizable for ArticleCache {
     /// now), and a sixteenth more for what is published next: the rest of
     /// its bound would go unused.
     fn wanted(&self) -> Option<u64> {
-        let all = self.all_weigh.load(Ordering::Relaxed).max(self.held());
-        (self.all_weigh.load(Ordering::Relaxed) > 0).then_some(all + all / 16)
+        let all = self.all_weigh.load(Ordering::Relaxed);
+        (all > 0).then(|| {
+            let all = all.max(self.held());
+            all + all / 16
+        })
     }
 }
 
