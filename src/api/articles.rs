@@ -21,7 +21,7 @@ use crate::app::AppState;
 use crate::content::{self, Status};
 use crate::db::articles::{self, ArticleKey, ArticleRow, Extras, ListFilter, Order, Taxonomy};
 use crate::db::changes::Counts;
-use crate::db::{self, Db, StoreResult, engagement, search};
+use crate::db::{self, Db, StoreResult, engagement, search, shown};
 use crate::error::{ApiError, AppResult, FieldError, Location, Problem};
 use crate::observe::CacheCounters;
 use crate::recommend::{Filing, KnownPlacements, Placement};
@@ -457,8 +457,7 @@ async fn search_articles(
             let page: Vec<(i32, f64)> = ranked.iter().skip(offset).take(limit).copied().collect();
             let more = ranked.len() > offset + page.len();
             let ids: Vec<i32> = page.iter().map(|(id, _)| *id).collect();
-            let rows = articles::by_ids(conn, &ids)?;
-            let extras = articles::extras_with(conn, &rows, taxonomy)?;
+            let (rows, extras) = shown::with_extras(shown::by_ids(conn, &ids)?, taxonomy);
             let snippets = search::snippets(conn, &expression, &ids)?;
             Ok((page, more, ranked.len() as i64, rows, extras, snippets))
         })
@@ -591,13 +590,15 @@ pub fn load_article(
     }
     let counters = &state.db.changes().counters;
     let epoch = counters.epoch();
-    Ok(state.db.lookup(|conn| {
-        let Some((row, body_html)) = articles::find_with_body(conn, &key)? else {
+    Ok(state.db.lookup_one(|conn| {
+        let Some(mut found) = shown::find(conn, &key)? else {
             return Ok(None);
         };
-        let id = row.id;
+        let body_html = found.body_html.take().unwrap_or_default();
         let taxonomy = state.articles.taxonomy(conn, generation)?;
-        let mut extras = articles::extras_with(conn, std::slice::from_ref(&row), taxonomy)?;
+        let (mut rows, mut extras) = shown::with_extras(vec![found], taxonomy);
+        let row = rows.pop().expect("one article was found");
+        let id = row.id;
         let article = Article {
             summary: ArticleSummary::new(row, &extras),
             body_html,
@@ -666,18 +667,22 @@ pub fn teasers(state: &AppState, ids: &[i32]) -> StoreResult<HashMap<i32, Teaser
     }
     // Read before the store is (see `ArticleCache::taxonomy`).
     let generation = state.articles.generation();
-    state.db.lookup(|conn| {
-        let ids: Vec<i32> = uncounted.iter().map(|(id, _)| *id).collect();
-        let mut counts = engagement::counts(conn, &ids)?;
-        for (id, cached) in uncounted {
-            let counts = Arc::new(counts.remove(&id).unwrap_or_default());
-            found.insert(id, cached.teaser(&counts));
-            counters.keep(epoch, id, counts);
+    // Each statement sees one snapshot, and the two read different
+    // articles: no transaction is needed.
+    state.db.lookup_one(|conn| {
+        if !uncounted.is_empty() {
+            let ids: Vec<i32> = uncounted.iter().map(|(id, _)| *id).collect();
+            let mut counts = engagement::counts(conn, &ids)?;
+            for (id, cached) in uncounted {
+                let counts = Arc::new(counts.remove(&id).unwrap_or_default());
+                found.insert(id, cached.teaser(&counts));
+                counters.keep(epoch, id, counts);
+            }
         }
         if !missing.is_empty() {
-            let rows = articles::by_ids(conn, &missing)?;
+            let shown = shown::by_ids(conn, &missing)?;
             let taxonomy = state.articles.taxonomy(conn, generation)?;
-            let extras = articles::extras_with(conn, &rows, taxonomy)?;
+            let (rows, extras) = shown::with_extras(shown, taxonomy);
             found.extend(
                 rows.into_iter()
                     .map(|row| (row.id, Teaser::new(ArticleSummary::new(row, &extras)))),

@@ -15,8 +15,8 @@ use super::extract::{Admin, JSON_BODY_LIMIT, JsonBody, parse_json, read_body};
 use super::import::{BulkReport, Import, line_errors, upsert_batch};
 use crate::app::AppState;
 use crate::db::article_writes::{self, ArticleWrite, PublishTime};
-use crate::db::articles::{self, ArticleKey};
-use crate::db::{self, StoreError};
+use crate::db::articles::{self, ArticleKey, Taxonomy};
+use crate::db::{self, StoreError, shown};
 use crate::error::{ApiError, AppResult, FieldError, Location, Problem};
 
 /// Largest NDJSON body a bulk import takes.
@@ -147,10 +147,11 @@ pub async fn patch_article(
     let id = state
         .db
         .write(move |conn| {
-            let (row, body_html) =
-                articles::find_with_body(conn, &key)?.ok_or(StoreError::NotFound)?;
+            let mut found = shown::find(conn, &key)?.ok_or(StoreError::NotFound)?;
+            let body_html = found.body_html.take().unwrap_or_default();
+            let (mut rows, extras) = shown::with_extras(vec![found], Taxonomy::load(conn)?);
+            let row = rows.pop().expect("one article was found");
             let id = row.id;
-            let extras = articles::extras(conn, std::slice::from_ref(&row))?;
             let current = Article {
                 body_html,
                 summary: ArticleSummary::new(row, &extras),

@@ -15,8 +15,9 @@ use super::extract::Query;
 use super::paging::page_limit;
 use crate::app::AppState;
 use crate::content::Status;
-use crate::db::articles;
+use crate::db::articles::Taxonomy;
 use crate::db::engagement;
+use crate::db::shown;
 use crate::db::taxonomy::CategoryTree;
 use crate::error::{AppResult, Problem};
 use crate::ranking::{self, Key, Lookup, Metric, Ranked, Window};
@@ -251,8 +252,8 @@ async fn items(state: &AppState, key: &Key, scored: &Scored) -> AppResult<Arc<Ve
                     )
                 }
             };
-            let rows = articles::by_ids(conn, &ids)?;
-            let extras = articles::extras(conn, &rows)?;
+            let (rows, extras) =
+                shown::with_extras(shown::by_ids(conn, &ids)?, Taxonomy::load(conn)?);
             Ok((rows, extras, subtree))
         })
         .await?;

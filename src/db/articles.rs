@@ -215,14 +215,6 @@ pub fn visible_id(
     Ok(found.optional()?)
 }
 
-/// The articles with these ids, in no particular order.
-pub fn by_ids(conn: &mut SqliteConnection, ids: &[i32]) -> StoreResult<Vec<ArticleRow>> {
-    Ok(articles::table
-        .filter(articles::id.in_ids(ids))
-        .select(ArticleRow::as_select())
-        .load(conn)?)
-}
-
 /// The sanitised HTML bodies of the articles with these ids.
 pub fn bodies(conn: &mut SqliteConnection, ids: &[i32]) -> StoreResult<HashMap<i32, String>> {
     Ok(articles::table
@@ -239,19 +231,6 @@ pub fn body(conn: &mut SqliteConnection, id: i32) -> StoreResult<String> {
         .find(id)
         .select(articles::body_html)
         .get_result(conn)?)
-}
-
-/// [`find`] with the article's body: an article about to be shown.
-pub fn find_with_body(
-    conn: &mut SqliteConnection,
-    key: &ArticleKey,
-) -> StoreResult<Option<(ArticleRow, String)>> {
-    let query = articles::table.select((ArticleRow::as_select(), articles::body_html));
-    let found = match key {
-        ArticleKey::Id(id) => query.filter(articles::id.eq(*id)).get_result(conn),
-        ArticleKey::Slug(slug) => query.filter(articles::slug.eq(slug)).get_result(conn),
-    };
-    Ok(found.optional()?)
 }
 
 /// What the wire forms of all articles share and only a content write

@@ -20,6 +20,7 @@ pub mod keys;
 pub mod purge;
 pub mod schema;
 pub mod search;
+pub mod shown;
 pub mod taxonomy;
 pub mod writer;
 
