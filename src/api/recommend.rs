@@ -142,7 +142,9 @@ pub fn recommendations(
 ) -> AppResult<(Vec<RecommendationItem>, RecommendationMeta)> {
     // Made before the store is read (see `ArticleCache::known`).
     let known = state.articles.known();
-    let list = state.db.lookup(|conn| {
+    // Without a transaction: mostly nothing is read from the store, and
+    // what is (placements, the newest articles) needs no common snapshot.
+    let list = state.db.lookup_one(|conn| {
         let sources = Sources {
             related: &state.related,
             known: &known,
