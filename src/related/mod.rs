@@ -71,13 +71,19 @@ const LOAD_CHUNK: usize = 500;
 /// not stored yet (a millisecond or so), and kept for a while (see
 /// [`OLDER_LISTS_BYTES`]), so a large archive neither delays the first
 /// lists nor fills memory with lists nobody reads.
-pub const BUILT_LISTS: usize = 100_000;
+///
+/// Ten thousand: the kept lists are outside the memory budget, and at a
+/// million articles a hundred thousand of them (120 MB) left the
+/// recommendations' neighbour lists 14 MB. With ten thousand those got
+/// 122 MB, and a recommendation took 300 µs of CPU rather than 800 (see
+/// `bench/run.sh`). Older lists are a cache within the budget instead.
+pub const BUILT_LISTS: usize = 10_000;
 /// The most memory for the lists of older articles, read from the store or
-/// computed when first asked for: about fifty thousand of them (the memory
-/// budget may allow less, see [`crate::memory`]). Kept without a bound, a
-/// million-article archive read at random would in time hold every list
-/// (over a gigabyte).
-pub const OLDER_LISTS_BYTES: u64 = 64 << 20;
+/// computed when first asked for: about a hundred thousand of them (the
+/// memory budget may allow less, see [`crate::memory`]). Kept without a
+/// bound, a million-article archive read at random would in time hold
+/// every list (over a gigabyte).
+pub const OLDER_LISTS_BYTES: u64 = 128 << 20;
 /// Lists of older articles computed and stored at a time, between looks at
 /// what changed.
 const FILL_CHUNK: usize = 1_000;
@@ -87,6 +93,9 @@ const SYNC_MARGIN: chrono::TimeDelta = chrono::TimeDelta::seconds(10);
 /// Most lists computed when asked for that wait to be stored; past that
 /// they are computed again when next asked for.
 const MAX_UNSAVED: usize = 20_000;
+/// Items of a list read from the store whose terms are found as it is
+/// read: what a page of ten shows, with room for a couple unpublished.
+const TERMS_FOUND: usize = 16;
 /// `term_count` of an item whose terms are not known (read from the store).
 const TERMS_UNKNOWN: u8 = u8::MAX;
 
@@ -263,10 +272,25 @@ impl Engine {
                 return None;
             }
         };
-        if !holds(&self.index.read().expect("index lock"), &list) {
+        let index = self.index.read().expect("index lock");
+        if !holds(&index, &list) {
             return None;
         }
-        let list = Arc::new(list.items);
+        // The store keeps no terms: found once here for the items a page
+        // shows, rather than by every request that shows them.
+        let items = list
+            .items
+            .into_iter()
+            .enumerate()
+            .map(|(rank, item)| match item.terms() {
+                None if rank < TERMS_FOUND => {
+                    item.with_terms(&index.shared_terms_of(id, item.id, SHARED_TERMS))
+                }
+                _ => item,
+            })
+            .collect();
+        drop(index);
+        let list = Arc::new(items);
         self.keep_older(id, &list, changes);
         Some(list)
     }
@@ -969,11 +993,13 @@ impl crate::memory::Resizable for Engine {
     }
 
     /// A full list for every indexed article whose list is not kept
-    /// current.
+    /// current, and an eighth more: filled to its bound, the cache held
+    /// seven eighths of it (its shards fill unevenly).
     fn wanted(&self) -> Option<u64> {
         let indexed = self.index.read().expect("index lock").len();
         let kept = self.lists.read().expect("lists lock").len();
         let full = ListSize.weight(&0, &Arc::new(vec![Related::without_terms(); STORED]));
-        Some(indexed.saturating_sub(kept) as u64 * full)
+        let all = indexed.saturating_sub(kept) as u64 * full;
+        Some(all + all / 8)
     }
 }
