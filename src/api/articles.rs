@@ -591,13 +591,11 @@ pub fn load_article(
     let counters = &state.db.changes().counters;
     let epoch = counters.epoch();
     Ok(state.db.lookup_one(|conn| {
-        let Some(mut found) = shown::find(conn, &key)? else {
+        let Some(found) = shown::find(conn, &key)? else {
             return Ok(None);
         };
-        let body_html = found.body_html.take().unwrap_or_default();
         let taxonomy = state.articles.taxonomy(conn, generation)?;
-        let (mut rows, mut extras) = shown::with_extras(vec![found], taxonomy);
-        let row = rows.pop().expect("one article was found");
+        let (row, body_html, mut extras) = shown::one_with_extras(found, taxonomy);
         let id = row.id;
         let article = Article {
             summary: ArticleSummary::new(row, &extras),

@@ -147,10 +147,8 @@ pub async fn patch_article(
     let id = state
         .db
         .write(move |conn| {
-            let mut found = shown::find(conn, &key)?.ok_or(StoreError::NotFound)?;
-            let body_html = found.body_html.take().unwrap_or_default();
-            let (mut rows, extras) = shown::with_extras(vec![found], Taxonomy::load(conn)?);
-            let row = rows.pop().expect("one article was found");
+            let found = shown::find(conn, &key)?.ok_or(StoreError::NotFound)?;
+            let (row, body_html, extras) = shown::one_with_extras(found, Taxonomy::load(conn)?);
             let id = row.id;
             let current = Article {
                 body_html,

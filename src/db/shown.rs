@@ -86,6 +86,14 @@ pub fn with_extras(shown: Vec<Shown>, taxonomy: Taxonomy) -> (Vec<ArticleRow>, E
     (rows, extras)
 }
 
+/// One article's row and body, with the [`Extras`] its wire form needs.
+pub fn one_with_extras(mut shown: Shown, taxonomy: Taxonomy) -> (ArticleRow, String, Extras) {
+    let body_html = shown.body_html.take().unwrap_or_default();
+    let (mut rows, extras) = with_extras(vec![shown], taxonomy);
+    let row = rows.pop().expect("one article in, one row out");
+    (row, body_html, extras)
+}
+
 /// The row as loaded: the article's own columns, then its body (or null),
 /// its tags as JSON, its author's columns and its counters as JSON.
 type Columns = (

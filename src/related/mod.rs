@@ -94,7 +94,8 @@ const SYNC_MARGIN: chrono::TimeDelta = chrono::TimeDelta::seconds(10);
 /// they are computed again when next asked for.
 const MAX_UNSAVED: usize = 20_000;
 /// Items of a list read from the store whose terms are found as it is
-/// read: what a page of ten shows, with room for a couple unpublished.
+/// read: the ten a page shows by default (it loads twelve, for any
+/// unpublished since), and a few more for a longer `limit`.
 const TERMS_FOUND: usize = 16;
 /// `term_count` of an item whose terms are not known (read from the store).
 const TERMS_UNKNOWN: u8 = u8::MAX;
