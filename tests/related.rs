@@ -193,6 +193,34 @@ async fn drafts_and_near_duplicates_never_appear() {
 }
 
 #[actix_web::test]
+async fn an_article_readers_cannot_see_has_no_list() {
+    let (app, _dir) = test_app(false).await;
+    let (harbour, _, _) = corpus(&app).await;
+    let mut draft = story("Dockers strike draft", HARBOUR[0].1, &["harbour"]);
+    draft["status"] = json!("draft");
+    let draft = create(&app, draft).await;
+    for key in [
+        draft["id"].to_string(),
+        draft["slug"].as_str().unwrap().into(),
+    ] {
+        let reply = send(&app, get(&format!("/api/v1/articles/{key}/related"))).await;
+        reply.assert_problem(404, &[]);
+    }
+    // Listed a moment ago, its list still kept: gone once the write returns.
+    eventually(&app, harbour[0], "the list is built", |items| {
+        !items.is_empty()
+    })
+    .await;
+    unpublish(&app, harbour[0]).await;
+    let reply = send(
+        &app,
+        get(&format!("/api/v1/articles/{}/related", harbour[0])),
+    )
+    .await;
+    reply.assert_problem(404, &[]);
+}
+
+#[actix_web::test]
 async fn a_new_article_joins_older_lists_and_an_unpublished_one_leaves() {
     let (app, _dir) = test_app(false).await;
     let (harbour, _, _) = corpus(&app).await;

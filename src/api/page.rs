@@ -171,7 +171,9 @@ pub async fn get_article(
         None => return Err(ApiError::article_not_found(&id_or_slug)),
     };
     let related = if wanted.contains(&Include::Related) {
-        Some(related_items(&state, article.summary.id, INCLUDED_RELATED).await?)
+        // A draft, shown to an editor, has no list yet.
+        let items = related_items(&state, article.summary.id, INCLUDED_RELATED).await?;
+        Some(items.unwrap_or_default())
     } else {
         None
     };

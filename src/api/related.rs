@@ -74,9 +74,18 @@ pub struct RelatedQuery {
 }
 
 /// The first `limit` items of article `id`'s stored list that public
-/// readers can see now. Empty while a just-published article waits to be
-/// indexed (a few seconds at most).
-pub async fn related_items(state: &AppState, id: i32, limit: u32) -> AppResult<Vec<RelatedItem>> {
+/// readers can see now; `None` when they cannot see article `id` itself.
+/// Empty while a just-published article waits to be indexed (a few seconds
+/// at most).
+///
+/// Whether article `id` is public is told by its teaser, which the items'
+/// shared tags need anyway: one read of the store, not a lookup of its own
+/// before the list (at a million articles, most are in no cache).
+pub async fn related_items(
+    state: &AppState,
+    id: i32,
+    limit: u32,
+) -> AppResult<Option<Vec<RelatedItem>>> {
     // A list neither in memory nor in the store is computed here:
     // milliseconds of CPU, kept off the async workers.
     let list = match state
@@ -93,7 +102,9 @@ pub async fn related_items(state: &AppState, id: i32, limit: u32) -> AppResult<V
         }
     };
     let Some(list) = list else {
-        return Ok(Vec::new());
+        let own = teasers(state, &[id])?;
+        let public = own.get(&id).is_some_and(|own| own.is_public(Utc::now()));
+        return Ok(public.then(Vec::new));
     };
     // A couple more than asked for leaves room for articles unpublished
     // since the list was made, without loading all fifty for a page that
@@ -104,6 +115,9 @@ pub async fn related_items(state: &AppState, id: i32, limit: u32) -> AppResult<V
         ids.push(id);
         found = teasers(state, &ids)?;
         let now = Utc::now();
+        if !found.get(&id).is_some_and(|own| own.is_public(now)) {
+            return Ok(None);
+        }
         let shown = found
             .iter()
             .filter(|(found, article)| **found != id && article.is_public(now))
@@ -112,10 +126,8 @@ pub async fn related_items(state: &AppState, id: i32, limit: u32) -> AppResult<V
             break;
         }
     }
-    let own_tags: Vec<String> = found
-        .get(&id)
-        .map(|own| own.tags().iter().map(|tag| tag.slug.clone()).collect())
-        .unwrap_or_default();
+    let own = found.remove(&id).expect("public, as checked above");
+    let own_tags: Vec<&str> = own.tags().iter().map(|tag| tag.slug.as_str()).collect();
     let now = Utc::now();
     let items = list
         .iter()
@@ -128,7 +140,7 @@ pub async fn related_items(state: &AppState, id: i32, limit: u32) -> AppResult<V
             let shared: Vec<String> = article
                 .tags()
                 .iter()
-                .filter(|tag| own_tags.contains(&tag.slug))
+                .filter(|tag| own_tags.contains(&tag.slug.as_str()))
                 .map(|tag| tag.slug.clone())
                 .collect();
             if !shared.is_empty() {
@@ -147,7 +159,7 @@ pub async fn related_items(state: &AppState, id: i32, limit: u32) -> AppResult<V
         })
         .take(limit as usize)
         .collect();
-    Ok(items)
+    Ok(Some(items))
 }
 
 /// Articles about the same thing as this one.
@@ -173,10 +185,15 @@ pub async fn get_related(
     query: Query<RelatedQuery>,
 ) -> AppResult<HttpResponse> {
     let limit = page_limit(query.0.limit, 10, MAX_RELATED)?;
-    let key = articles::ArticleKey::parse(&id_or_slug);
-    let id = visible_id(&state, &key)?.ok_or_else(|| ApiError::article_not_found(&id_or_slug))?;
+    let not_found = || ApiError::article_not_found(&id_or_slug);
+    let id = match articles::ArticleKey::parse(&id_or_slug) {
+        articles::ArticleKey::Id(id) => id,
+        slug => visible_id(&state, &slug)?.ok_or_else(not_found)?,
+    };
     let body = RelatedResponse {
-        data: related_items(&state, id, limit).await?,
+        data: related_items(&state, id, limit)
+            .await?
+            .ok_or_else(not_found)?,
         meta: Meta::default(),
     };
     Ok(super::json(HttpResponse::Ok(), &body))
