@@ -10,6 +10,7 @@ use diesel::sqlite::{Sqlite, SqliteConnection};
 
 use super::in_ids::InIdsExt;
 use super::schema::{article_tags, articles, authors, reaction_kinds, tags};
+use super::stored_time::{MaybeStoredTime, StoredTime};
 use super::taxonomy::{self, AuthorRow, CategoryTree, TagRow};
 use super::{StoreResult, engagement};
 use crate::content::Status;
@@ -28,8 +29,11 @@ pub struct ArticleRow {
     pub category_id: i32,
     pub author_id: Option<i32>,
     pub status: String,
+    #[diesel(deserialize_as = MaybeStoredTime)]
     pub published_at: Option<NaiveDateTime>,
+    #[diesel(deserialize_as = StoredTime)]
     pub created_at: NaiveDateTime,
+    #[diesel(deserialize_as = StoredTime)]
     pub updated_at: NaiveDateTime,
     pub word_count: i32,
 }

@@ -21,6 +21,7 @@ pub mod purge;
 pub mod schema;
 pub mod search;
 pub mod shown;
+pub mod stored_time;
 pub mod taxonomy;
 pub mod writer;
 
