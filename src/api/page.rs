@@ -171,7 +171,7 @@ pub async fn get_article(
         None => return Err(ApiError::article_not_found(&id_or_slug)),
     };
     let related = if wanted.contains(&Include::Related) {
-        // A draft, shown to an editor, has no list yet.
+        // A draft, shown to an editor, gets no list.
         let items = related_items(&state, article.summary.id, INCLUDED_RELATED).await?;
         Some(items.unwrap_or_default())
     } else {

@@ -6,7 +6,8 @@
 //! three, and a Related list shows a dozen articles, so at a million
 //! articles (where most reads miss every cache) parsing them took 4% of a
 //! Related request (perf). Diesel writes `%F %T%.f`; that form, with `T`
-//! for the space and a trailing `Z` besides, is read here by position.
+//! for the space and a trailing `Z` besides, is read here by position, and
+//! any other is left to Diesel, which reads it as it always did.
 
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
 use diesel::deserialize::{self, FromSql, FromSqlRow};
@@ -36,10 +37,11 @@ impl From<MaybeStoredTime> for Option<NaiveDateTime> {
 
 impl FromSql<Timestamp, Sqlite> for StoredTime {
     fn from_sql(mut value: SqliteValue<'_, '_, '_>) -> deserialize::Result<Self> {
-        let text = value.read_text();
-        parse(text)
-            .map(Self)
-            .ok_or_else(|| format!("Invalid datetime {text}").into())
+        if let Some(time) = parse(value.read_text()) {
+            return Ok(Self(time));
+        }
+        // Written by something else (another tool, SQL by hand).
+        <NaiveDateTime as FromSql<Timestamp, Sqlite>>::from_sql(value).map(Self)
     }
 }
 
@@ -125,6 +127,43 @@ mod tests {
             parse("2026-01-02T09:30:00.250Z"),
             Some(chrono("2026-01-02 09:30:00.250"))
         );
+    }
+
+    /// A column holding `text`, read as an article's timestamps are.
+    fn column<T>(text: &str) -> deserialize::Result<T>
+    where
+        T: 'static + diesel::Queryable<Nullable<Timestamp>, Sqlite>,
+        T::Row: diesel::deserialize::FromStaticSqlRow<Nullable<Timestamp>, Sqlite>,
+    {
+        use diesel::{Connection, RunQueryDsl, SqliteConnection};
+        let mut conn = SqliteConnection::establish(":memory:").unwrap();
+        diesel::select(diesel::dsl::sql::<Nullable<Timestamp>>(text))
+            .get_result::<T>(&mut conn)
+            .map_err(Into::into)
+    }
+
+    #[test]
+    fn columns_read_what_diesel_reads_and_refuse_what_it_refuses() {
+        let time = |text| column::<MaybeStoredTime>(text).unwrap().0;
+        assert_eq!(
+            time("'2026-01-02 09:30:00.250'"),
+            Some(chrono("2026-01-02 09:30:00.250"))
+        );
+        assert_eq!(time("NULL"), None);
+        // Not the form Diesel writes, but one it reads: left to Diesel.
+        for text in [
+            "'2026-01-02 09:30'",
+            "'2026-01-02 09:30:00+00:00'",
+            "2461043.0",
+        ] {
+            assert_eq!(
+                time(text),
+                column::<Option<NaiveDateTime>>(text).unwrap(),
+                "{text}"
+            );
+            assert!(time(text).is_some(), "{text}");
+        }
+        assert!(column::<MaybeStoredTime>("'yesterday'").is_err());
     }
 
     #[test]
