@@ -79,12 +79,11 @@ impl Segment {
 
     fn matches(&self, piece: &str) -> bool {
         match self {
-            Self::Literal(text) => piece == text,
+            Self::Literal(text) => same(piece, text),
             Self::Params(fixed) => {
                 let (first, last) = (&fixed[0], &fixed[fixed.len() - 1]);
-                let Some(mut rest) = piece
-                    .strip_prefix(first.as_str())
-                    .and_then(|rest| rest.strip_suffix(last.as_str()))
+                let Some(mut rest) =
+                    without_prefix(piece, first).and_then(|rest| without_suffix(rest, last))
                 else {
                     return false;
                 };
@@ -106,6 +105,28 @@ impl Segment {
             Self::Rest => true,
         }
     }
+}
+
+/// `a == b`, without asking `memcmp` to compare nothing. An empty
+/// string's pointer may dangle (`0x1`, as every empty `String`'s does), and
+/// on this kind of machine glibc's `memcmp` reads zero bytes through it
+/// with a masked vector load that takes a microcode assist: about 100 ns,
+/// fifty times a real comparison. Every template begins with an empty
+/// segment, and most parameters have no fixed text around them.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && (a.is_empty() || a == b)
+}
+
+/// `text` without `prefix` (see [`same`]).
+fn without_prefix<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
+    let (head, rest) = text.split_at_checked(prefix.len())?;
+    same(head, prefix).then_some(rest)
+}
+
+/// `text` without `suffix` (see [`same`]).
+fn without_suffix<'a>(text: &'a str, suffix: &str) -> Option<&'a str> {
+    let (rest, tail) = text.split_at_checked(text.len().checked_sub(suffix.len())?)?;
+    same(tail, suffix).then_some(rest)
 }
 
 impl Route {
@@ -303,6 +324,19 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn fixed_text_is_taken_off_only_where_it_is() {
+        assert_eq!(without_prefix("latest.rss", "latest."), Some("rss"));
+        assert_eq!(without_prefix("latest", "latest."), None);
+        assert_eq!(without_prefix("é.rss", ""), Some("é.rss"));
+        assert_eq!(without_suffix("world.atom", ".atom"), Some("world"));
+        assert_eq!(without_suffix("atom", ".atom"), None);
+        assert_eq!(without_suffix("", ""), Some(""));
+        // Never a cut inside a character.
+        assert_eq!(without_suffix("aé", "x"), None);
+        assert!(same("", "") && !same("", "a") && !same("ab", "ac"));
     }
 
     #[test]
