@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::articles::{Article, ArticleStatus};
+use super::articles::{ArticleStatus, ArticleSummary};
 use super::input::{nullable, present};
 use super::time;
 use crate::content::{self, Status};
@@ -141,13 +141,13 @@ pub struct ArticlePatch {
 }
 
 impl ArticlePatch {
-    /// The input that replaces `current` once this patch is applied, and
-    /// whether the patch clears `published_at`.
-    pub fn apply(self, current: Article) -> (ArticleInput, bool) {
+    /// The input that replaces the article `a` with the body `body_html`
+    /// once this patch is applied, and whether the patch clears
+    /// `published_at`.
+    pub fn apply(self, a: ArticleSummary, body_html: String) -> (ArticleInput, bool) {
         let current_body =
-            (self.body_html.is_none() && self.body_markdown.is_none()).then_some(current.body_html);
+            (self.body_html.is_none() && self.body_markdown.is_none()).then_some(body_html);
         let clears_published_at = matches!(self.published_at, Some(None));
-        let a = current.summary;
         let input = ArticleInput {
             slug: Some(self.slug.unwrap_or(a.slug)),
             title: self.title.unwrap_or(a.title),

@@ -170,7 +170,35 @@ pub struct Article {
     #[serde(flatten)]
     pub summary: ArticleSummary,
     /// The body, sanitised HTML.
-    pub body_html: String,
+    #[schema(value_type = String)]
+    pub body_html: JsonText,
+}
+
+/// Text kept as the JSON string it is sent as: an article's body, escaped
+/// once when it is loaded rather than by every response that shows it, and
+/// shared by them rather than copied.
+#[derive(Debug, Clone)]
+pub struct JsonText(Arc<RawValue>);
+
+impl JsonText {
+    pub fn new(text: &str) -> Self {
+        Self(
+            serde_json::value::to_raw_value(text)
+                .expect("a string serialises")
+                .into(),
+        )
+    }
+
+    /// The bytes of its JSON.
+    pub fn json_len(&self) -> usize {
+        self.0.get().len()
+    }
+}
+
+impl Serialize for JsonText {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
 }
 
 impl ArticleSummary {
@@ -599,7 +627,7 @@ pub fn load_article(
         let id = row.id;
         let article = Article {
             summary: ArticleSummary::new(row, &extras),
-            body_html,
+            body_html: JsonText::new(&body_html),
         };
         let counts = Arc::new(extras.counts.remove(&id).unwrap_or_default());
         counters.keep(epoch, id, Arc::clone(&counts));
@@ -790,7 +818,7 @@ impl Filed {
 /// as last shown.
 struct CachedArticle {
     summary: Arc<ArticleSummary>,
-    body_html: String,
+    body_html: JsonText,
     generation: u64,
     /// The summary's JSON and the counters it shows.
     shown: Mutex<Option<(Arc<Counts>, Arc<RawValue>)>>,
@@ -848,7 +876,7 @@ impl Weighter<ArticleKey, Arc<CachedArticle>> for ArticleSize {
     fn weight(&self, _: &ArticleKey, cached: &Arc<CachedArticle>) -> u64 {
         let summary = &cached.summary;
         let strings = summary.slug.len() + summary.title.len() + summary.summary.len();
-        (cached.body_html.len() + 2 * strings + 1024 + 600) as u64
+        (cached.body_html.json_len() + 2 * strings + 1024 + 600) as u64
     }
 }
 
@@ -1027,7 +1055,11 @@ impl ArticleCache {
                 if let Some(body_html) = bodies.remove(&row.id) {
                     let id = row.id;
                     let summary = ArticleSummary::new(row, &extras);
-                    let cached = CachedArticle::new(Article { summary, body_html }, generation);
+                    let article = Article {
+                        summary,
+                        body_html: JsonText::new(&body_html),
+                    };
+                    let cached = CachedArticle::new(article, generation);
                     // Counters kept already (a read since the start) stay:
                     // responses cached since are checked against them.
                     let counts = match counters.get(id) {
@@ -1074,3 +1106,17 @@ impl crate::memory::Resizable for ArticleCache {
 
 /// Articles loaded per query while warming the [`ArticleCache`].
 const WARM_CHUNK: i64 = 500;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_kept_as_json_is_sent_as_the_string_it_is() {
+        let text = "<p>\"Quoted\" \\ and\nnew line, tab\t, é, \u{1} and </script></p>";
+        let json = serde_json::to_string(&JsonText::new(text)).unwrap();
+        assert_eq!(json, serde_json::to_string(text).unwrap());
+        assert_eq!(serde_json::from_str::<String>(&json).unwrap(), text);
+        assert_eq!(JsonText::new(text).json_len(), json.len());
+    }
+}

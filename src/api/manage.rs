@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 use super::Meta;
 use super::article_input::{ArticleInput, ArticlePatch};
-use super::articles::{Article, ArticleResponse, ArticleSummary, load_article};
+use super::articles::{ArticleResponse, ArticleSummary, load_article};
 use super::extract::{Admin, JSON_BODY_LIMIT, JsonBody, parse_json, read_body};
 use super::import::{BulkReport, Import, line_errors, upsert_batch};
 use crate::app::AppState;
@@ -150,11 +150,8 @@ pub async fn patch_article(
             let found = shown::find(conn, &key)?.ok_or(StoreError::NotFound)?;
             let (row, body_html, extras) = shown::one_with_extras(found, Taxonomy::load(conn)?);
             let id = row.id;
-            let current = Article {
-                body_html,
-                summary: ArticleSummary::new(row, &extras),
-            };
-            let (input, clears_published_at) = patch.apply(current);
+            let current = ArticleSummary::new(row, &extras);
+            let (input, clears_published_at) = patch.apply(current, body_html);
             let mut write = input.validate(db::now()).map_err(|errors| {
                 StoreError::Invalid(errors.into_iter().map(to_invalid).collect())
             })?;
