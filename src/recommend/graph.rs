@@ -121,13 +121,16 @@ impl Graph {
             read.weight = read.weight.max(weight);
             return false;
         }
-        history.push(Read {
-            article,
-            at,
-            weight,
-        });
+        push_sparingly(
+            history,
+            Read {
+                article,
+                at,
+                weight,
+            },
+        );
         if let Some(audience) = audience_mut(&mut self.audiences, article) {
-            audience.push(Reader { reader: number, at });
+            push_sparingly(audience, Reader { reader: number, at });
         }
         true
     }
@@ -194,6 +197,18 @@ impl Graph {
     }
 }
 
+/// Pushes `item`, making room for an eighth more when `list` is full, not
+/// for as much again. Histories and audiences are loaded exactly sized, so
+/// a pushed view would double its reader's history and its article's
+/// audience, and the allocator keeps the blocks they left: at a million
+/// articles, 430 bytes of memory per view recorded, for 20 bytes of data.
+fn push_sparingly<T>(list: &mut Vec<T>, item: T) {
+    if list.len() == list.capacity() {
+        list.reserve_exact(list.len() / 8 + 1);
+    }
+    list.push(item);
+}
+
 /// The audience of `article`, grown to hold it; `None` for an id no
 /// article can have (below zero).
 fn audience_mut(audiences: &mut Vec<Vec<Reader>>, article: i32) -> Option<&mut Vec<Reader>> {
@@ -225,6 +240,25 @@ mod tests {
         let reader = graph.reader("r1").unwrap();
         assert_eq!(graph.history(reader), &[read(7, 300, 2.0)]);
         assert_eq!(graph.audience(7).len(), 1);
+    }
+
+    #[test]
+    fn a_view_recorded_after_loading_adds_little_memory() {
+        // Reader 0 has read 80 articles; article 1 has 79 readers.
+        let keys: Vec<Box<str>> = (0..80).map(|n| format!("r{n}").into()).collect();
+        let events = (0..80)
+            .map(|n| (0, read(n + 2, n as u32, 1.0)))
+            .chain((1..80).map(|n| (n, read(1, n, 1.0))));
+        let mut graph = Graph::build(keys, events);
+        let before = graph.heap_bytes();
+        assert!(graph.record("r0", 1, 100, 1.0));
+        let grown = graph.heap_bytes() - before;
+        // An eighth more room in the history and the audience, not as
+        // much again (80 reads of 12 bytes, 79 readers of 8).
+        assert!(
+            grown <= (80 / 8 + 1) * 12 + (79 / 8 + 1) * 8,
+            "{grown} bytes"
+        );
     }
 
     #[test]
