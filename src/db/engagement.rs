@@ -7,8 +7,10 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDateTime;
+use diesel::connection::DefaultLoadingMode;
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
+use rustc_hash::FxHashMap;
 
 use super::StoreResult;
 use super::articles::ArticleKey;
@@ -747,36 +749,42 @@ pub fn window_totals(
     category_ids: Option<&[i32]>,
     now: NaiveDateTime,
 ) -> StoreResult<Vec<Totals>> {
-    let rows: Vec<(i32, i32, i32)> = match span {
-        Span::Hours(from) => engagement_hours::table
+    // Summed as the rows are stepped through, never all held: a week at a
+    // million articles is 1.7 million rows.
+    let mut sums: FxHashMap<i32, (i64, i64)> = FxHashMap::default();
+    let mut add = |rows: &mut dyn Iterator<Item = QueryResult<(i32, i32, i32)>>| {
+        for row in rows {
+            let (article_id, views, reactions) = row?;
+            let sum = sums.entry(article_id).or_default();
+            sum.0 += i64::from(views);
+            sum.1 += i64::from(reactions);
+        }
+        QueryResult::Ok(())
+    };
+    match span {
+        Span::Hours(from) => add(&mut engagement_hours::table
             .filter(engagement_hours::period.ge(from))
             .select((
                 engagement_hours::article_id,
                 engagement_hours::views,
                 engagement_hours::reactions,
             ))
-            .load(conn)?,
-        Span::Days(from) => engagement_days::table
+            .load_iter::<(i32, i32, i32), DefaultLoadingMode>(conn)?)?,
+        Span::Days(from) => add(&mut engagement_days::table
             .filter(engagement_days::period.ge(from))
             .select((
                 engagement_days::article_id,
                 engagement_days::views,
                 engagement_days::reactions,
             ))
-            .load(conn)?,
-        Span::Everything => engagement_days::table
+            .load_iter::<(i32, i32, i32), DefaultLoadingMode>(conn)?)?,
+        Span::Everything => add(&mut engagement_days::table
             .select((
                 engagement_days::article_id,
                 engagement_days::views,
                 engagement_days::reactions,
             ))
-            .load(conn)?,
-    };
-    let mut sums: HashMap<i32, (i64, i64)> = HashMap::new();
-    for (article_id, views, reactions) in rows {
-        let sum = sums.entry(article_id).or_default();
-        sum.0 += i64::from(views);
-        sum.1 += i64::from(reactions);
+            .load_iter::<(i32, i32, i32), DefaultLoadingMode>(conn)?)?,
     }
     let candidates: Vec<i32> = sums.keys().copied().collect();
     let mut totals = Vec::with_capacity(candidates.len());
