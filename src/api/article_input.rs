@@ -141,29 +141,31 @@ pub struct ArticlePatch {
 }
 
 impl ArticlePatch {
-    /// The input that replaces the article `a` with the body `body_html`
-    /// once this patch is applied, and whether the patch clears
-    /// `published_at`.
-    pub fn apply(self, a: ArticleSummary, body_html: String) -> (ArticleInput, bool) {
+    /// The input that replaces the article `current`, whose body is
+    /// `body_html`, once this patch is applied, and whether the patch
+    /// clears `published_at`.
+    pub fn apply(self, current: ArticleSummary, body_html: String) -> (ArticleInput, bool) {
         let current_body =
             (self.body_html.is_none() && self.body_markdown.is_none()).then_some(body_html);
         let clears_published_at = matches!(self.published_at, Some(None));
         let input = ArticleInput {
-            slug: Some(self.slug.unwrap_or(a.slug)),
-            title: self.title.unwrap_or(a.title),
-            summary: self.summary.unwrap_or(Some(a.summary)),
+            slug: Some(self.slug.unwrap_or(current.slug)),
+            title: self.title.unwrap_or(current.title),
+            summary: self.summary.unwrap_or(Some(current.summary)),
             body_html: self.body_html.or(current_body),
             body_markdown: self.body_markdown,
-            dateline: self.dateline.unwrap_or(a.dateline),
-            source: self.source.unwrap_or(a.source),
-            image_url: self.image_url.unwrap_or(a.image_url),
-            category: self.category.unwrap_or(a.category.slug),
+            dateline: self.dateline.unwrap_or(current.dateline),
+            source: self.source.unwrap_or(current.source),
+            image_url: self.image_url.unwrap_or(current.image_url),
+            category: self.category.unwrap_or(current.category.slug),
             tags: self
                 .tags
-                .unwrap_or_else(|| a.tags.into_iter().map(|t| t.slug).collect()),
-            author: self.author.unwrap_or(a.author.map(|author| author.slug)),
-            status: Some(self.status.unwrap_or(a.status)),
-            published_at: self.published_at.unwrap_or(a.published_at),
+                .unwrap_or_else(|| current.tags.into_iter().map(|t| t.slug).collect()),
+            author: self
+                .author
+                .unwrap_or(current.author.map(|author| author.slug)),
+            status: Some(self.status.unwrap_or(current.status)),
+            published_at: self.published_at.unwrap_or(current.published_at),
         };
         (input, clears_published_at)
     }
