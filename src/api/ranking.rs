@@ -207,10 +207,15 @@ async fn compute(state: &AppState, key: Key) -> AppResult<(NaiveDateTime, Arc<Sc
                     .map(|c| tree.subtree_ids(c.id))
                     .unwrap_or_default()
             });
-            let totals =
-                engagement::window_totals(conn, key.window.span(now), ids.as_deref(), now)?;
-            let ranked = ranking::rank(totals, key.metric, decay, now, MAX_RANKED + SPARE);
-            Ok((now, ranked))
+            let mut top = ranking::Top::new(MAX_RANKED + SPARE);
+            engagement::each_window_total(
+                conn,
+                key.window.span(now),
+                ids.as_deref(),
+                now,
+                |totals| top.offer(ranking::ranked(totals, key.metric, decay, now)),
+            )?;
+            Ok((now, top.into_ranked()))
         })
         .await?;
     let scored = Arc::new(Scored {

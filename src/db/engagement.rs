@@ -740,15 +740,19 @@ pub fn counts_of(
 const CANDIDATES_PER_QUERY: usize = 500;
 
 /// Engagement per visible article over a window's buckets, optionally only in
-/// some categories. Reads buckets, never raw events: one range scan of the
-/// bucket table's primary key, summed here (cheaper than a join and a GROUP
-/// BY in SQLite), then the visibility and category of the articles found.
-pub fn window_totals(
+/// some categories, handed to `each` article by article. Reads buckets,
+/// never raw events: one range scan of the bucket table's primary key,
+/// summed here (cheaper than a join and a GROUP BY in SQLite), then the
+/// visibility and category of the articles found. A week at a million
+/// articles is hundreds of thousands of totals: the caller keeps what it
+/// needs of them (see [`crate::ranking::Top`]), not all.
+pub fn each_window_total(
     conn: &mut SqliteConnection,
     span: Span,
     category_ids: Option<&[i32]>,
     now: NaiveDateTime,
-) -> StoreResult<Vec<Totals>> {
+    mut each: impl FnMut(Totals),
+) -> StoreResult<()> {
     // Summed as the rows are stepped through, never all held: a week at a
     // million articles is 1.7 million rows.
     let mut sums: FxHashMap<i32, (i64, i64)> = FxHashMap::default();
@@ -787,7 +791,6 @@ pub fn window_totals(
             .load_iter::<(i32, i32, i32), DefaultLoadingMode>(conn)?)?,
     }
     let candidates: Vec<i32> = sums.keys().copied().collect();
-    let mut totals = Vec::with_capacity(candidates.len());
     for chunk in candidates.chunks(CANDIDATES_PER_QUERY) {
         let visible: Vec<(i32, Option<NaiveDateTime>, i32)> = articles::table
             .filter(articles::id.in_ids(chunk))
@@ -800,7 +803,7 @@ pub fn window_totals(
             if let (true, Some(published_at), Some(&(views, reactions))) =
                 (in_category, published_at, sums.get(&article_id))
             {
-                totals.push(Totals {
+                each(Totals {
                     article_id,
                     category_id,
                     published_at,
@@ -810,5 +813,5 @@ pub fn window_totals(
             }
         }
     }
-    Ok(totals)
+    Ok(())
 }

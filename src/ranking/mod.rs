@@ -102,32 +102,54 @@ pub fn score(totals: &Totals, metric: Metric, decay: Decay, now: NaiveDateTime) 
     }
 }
 
-/// The top `limit` by score; ties go to the newer article, then the higher id,
-/// so the order never depends on the database.
-pub fn rank(
-    candidates: Vec<Totals>,
-    metric: Metric,
-    decay: Decay,
-    now: NaiveDateTime,
+/// `totals` scored, unless it scores nothing.
+pub fn ranked(totals: Totals, metric: Metric, decay: Decay, now: NaiveDateTime) -> Option<Ranked> {
+    let score = score(&totals, metric, decay, now);
+    (score > 0.0).then_some(Ranked { totals, score })
+}
+
+/// The best `limit` of candidates offered one by one, best first: by
+/// score, ties to the newer article, then the higher id, so that the order
+/// never depends on the database. Holds at most twice `limit` (or 64) at a
+/// time: a week at a million articles offers hundreds of thousands.
+#[derive(Debug)]
+pub struct Top {
     limit: usize,
-) -> Vec<Ranked> {
-    let mut ranked: Vec<Ranked> = candidates
-        .into_iter()
-        .map(|totals| Ranked {
-            score: score(&totals, metric, decay, now),
-            totals,
-        })
-        .filter(|ranked| ranked.score > 0.0)
-        .collect();
-    ranked.sort_by(|a, b| {
-        b.score
-            .partial_cmp(&a.score)
-            .unwrap_or(Ordering::Equal)
-            .then(b.totals.published_at.cmp(&a.totals.published_at))
-            .then(b.totals.article_id.cmp(&a.totals.article_id))
-    });
-    ranked.truncate(limit);
-    ranked
+    kept: Vec<Ranked>,
+}
+
+impl Top {
+    pub fn new(limit: usize) -> Self {
+        Self {
+            limit,
+            kept: Vec::new(),
+        }
+    }
+
+    /// Considers a candidate (`None` scores nothing).
+    pub fn offer(&mut self, candidate: Option<Ranked>) {
+        let Some(candidate) = candidate else { return };
+        self.kept.push(candidate);
+        if self.kept.len() >= self.limit.saturating_mul(2).max(64) {
+            self.kept.select_nth_unstable_by(self.limit, by_rank);
+            self.kept.truncate(self.limit);
+        }
+    }
+
+    /// The best, best first.
+    pub fn into_ranked(mut self) -> Vec<Ranked> {
+        self.kept.sort_unstable_by(by_rank);
+        self.kept.truncate(self.limit);
+        self.kept
+    }
+}
+
+/// Higher scores first, then the newer article, then the higher id.
+fn by_rank(a: &Ranked, b: &Ranked) -> Ordering {
+    b.score
+        .total_cmp(&a.score)
+        .then(b.totals.published_at.cmp(&a.totals.published_at))
+        .then(b.totals.article_id.cmp(&a.totals.article_id))
 }
 
 /// What a cached ranking is for.
@@ -304,6 +326,21 @@ mod tests {
         now - Hours::hours(hours_ago)
     }
 
+    /// The best `limit` of `candidates`.
+    fn rank(
+        candidates: Vec<Totals>,
+        metric: Metric,
+        decay: Decay,
+        now: NaiveDateTime,
+        limit: usize,
+    ) -> Vec<Ranked> {
+        let mut top = Top::new(limit);
+        for totals in candidates {
+            top.offer(ranked(totals, metric, decay, now));
+        }
+        top.into_ranked()
+    }
+
     fn totals(id: i32, published_at: NaiveDateTime, views: i64, reactions: i64) -> Totals {
         Totals {
             article_id: id,
@@ -351,6 +388,31 @@ mod tests {
             now,
         );
         assert!((score - 50.0).abs() < 1e-9, "{score}");
+    }
+
+    #[test]
+    fn the_top_of_candidates_offered_one_by_one_is_the_top_of_all_sorted() {
+        let now = moment();
+        // A thousand candidates in a scrambled order, with tied scores.
+        let candidates: Vec<Totals> = (0..1000)
+            .map(|n: i64| {
+                let id = (n * 389 % 1000) as i32 + 1;
+                totals(id, at(i64::from(id % 7), now), i64::from(id % 50), 0)
+            })
+            .collect();
+        let mut all: Vec<Ranked> = candidates
+            .iter()
+            .filter_map(|t| ranked(t.clone(), Metric::Views, Decay::default(), now))
+            .collect();
+        all.sort_by(by_rank);
+        all.truncate(10);
+
+        let mut top = Top::new(10);
+        for totals in candidates {
+            top.offer(ranked(totals, Metric::Views, Decay::default(), now));
+            assert!(top.kept.len() < 64, "holds a bounded number");
+        }
+        assert_eq!(top.into_ranked(), all);
     }
 
     #[test]

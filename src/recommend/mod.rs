@@ -43,7 +43,7 @@ use crate::db::in_ids::InIdsExt;
 use crate::db::schema::{articles, reactions, readers, views};
 use crate::db::taxonomy::CategoryTree;
 use crate::db::{StoreResult, engagement, purge};
-use crate::ranking::{self, Decay, Metric, Window};
+use crate::ranking::{self, Decay, Metric, Ranked, Top, Window};
 
 /// Weights of the sources in the blend.
 const ALSO_READ_WEIGHT: f32 = 1.0;
@@ -789,22 +789,38 @@ impl Engine {
         conn: &mut SqliteConnection,
         now: NaiveDateTime,
     ) -> StoreResult<TrendingList> {
-        let totals = engagement::window_totals(conn, Window::Week.span(now), None, now)?;
-        let ranked = ranking::rank(totals, Metric::Trending, self.params.decay, now, usize::MAX);
-        // Scaled to the best before narrowing: old articles' decayed scores
-        // are too small for an f32.
-        let best = ranked.first().map_or(1.0, |r| r.score);
-        let mut lists = TrendingLists::default();
-        for r in &ranked {
-            let item = (r.totals.article_id, (r.score / best) as f32);
-            if lists.everywhere.len() < BACKGROUND_ITEMS {
-                lists.everywhere.push(item);
-            }
-            let list = lists.by_category.entry(r.totals.category_id).or_default();
-            if list.len() < BACKGROUND_ITEMS {
-                list.push(item);
-            }
-        }
+        // The best of each category and of all, kept as the week's totals
+        // are read: never all of them at once.
+        let decay = self.params.decay;
+        let mut everywhere = Top::new(BACKGROUND_ITEMS);
+        let mut by_category: FxHashMap<i32, Top> = FxHashMap::default();
+        engagement::each_window_total(conn, Window::Week.span(now), None, now, |totals| {
+            let Some(ranked) = ranking::ranked(totals, Metric::Trending, decay, now) else {
+                return;
+            };
+            by_category
+                .entry(ranked.totals.category_id)
+                .or_insert_with(|| Top::new(BACKGROUND_ITEMS))
+                .offer(Some(ranked.clone()));
+            everywhere.offer(Some(ranked));
+        })?;
+        let everywhere = everywhere.into_ranked();
+        // Scaled to the best before narrowing to f32: old articles' decayed
+        // scores are too small for one.
+        let best = everywhere.first().map_or(1.0, |r| r.score);
+        let scaled = |ranked: Vec<Ranked>| -> Vec<(i32, f32)> {
+            ranked
+                .iter()
+                .map(|r| (r.totals.article_id, (r.score / best) as f32))
+                .collect()
+        };
+        let lists = TrendingLists {
+            everywhere: scaled(everywhere),
+            by_category: by_category
+                .into_iter()
+                .map(|(category, top)| (category, scaled(top.into_ranked())))
+                .collect(),
+        };
         let list = Arc::new(lists);
         let mut trending = self.trending.lock().expect("trending lock");
         trending.list = Some(Arc::clone(&list));
