@@ -119,6 +119,7 @@ pub struct Top {
 }
 
 impl Top {
+    /// Keeps the best `limit` of what it is offered.
     pub fn new(limit: usize) -> Self {
         Self {
             limit,
