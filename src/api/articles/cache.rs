@@ -1,0 +1,407 @@
+//! Articles as shown, kept in memory between requests: bounded in bytes,
+//! forgotten at every content write, and warmed at start.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use chrono::{DateTime, Utc};
+use diesel::sqlite::SqliteConnection;
+use quick_cache::Weighter;
+use quick_cache::sync::Cache;
+use serde_json::value::RawValue;
+
+use super::{Article, ArticleStatus, ArticleSummary, JsonText, Teaser, render};
+use crate::db::articles::{self, ArticleKey, ListFilter, Taxonomy};
+use crate::db::changes::Counts;
+use crate::db::{self, Db, StoreResult};
+use crate::observe::CacheCounters;
+use crate::recommend::{Filing, KnownPlacements, Placement};
+
+/// Articles as shown, kept between requests so that a read needs no
+/// statement; their counters, which change with every view, are kept apart
+/// (see [`crate::db::changes::Counters`]). Bounded in bytes; an entry serves
+/// only while no content write has happened since it was loaded: every admin
+/// write calls [`ArticleCache::invalidate`] once it has committed, and so
+/// does the first request after the writer has seen another process write
+/// to the store (see [`crate::app::AppState::notice_other_writers`]).
+pub struct ArticleCache {
+    /// `None` when turned off.
+    entries: Option<Cache<ArticleKey, Arc<CachedArticle>, ArticleSize>>,
+    generation: AtomicU64,
+    lookups: CacheCounters,
+    /// Where kept articles are filed, by id: what a recommendation asks of
+    /// a hundred candidates, answered from 16 bytes an article rather than
+    /// from the entries themselves (three cache misses each). Emptied with
+    /// the entries; filled from them as it is asked.
+    filed: RwLock<Vec<Filed>>,
+    /// The category tree and reaction kinds, and the generation they were
+    /// loaded in: what every article shares, kept so that loading an
+    /// article the cache does not hold reads only that article's rows.
+    taxonomy: Mutex<Option<(u64, Taxonomy)>>,
+    /// What every published article weighed, once warming found room for
+    /// them all: the cache could use little more (see
+    /// [`crate::memory::Resizable::wanted`]). Zero until then.
+    all_weigh: AtomicU64,
+}
+
+/// [`ArticleCache::known`].
+pub struct KnownToCache<'a> {
+    cache: &'a ArticleCache,
+    /// The content generation before the store was read.
+    generation: u64,
+}
+
+impl KnownPlacements for KnownToCache<'_> {
+    fn placements(&self, ids: &[i32]) -> Vec<Option<Placement>> {
+        self.cache.placements(ids, Utc::now())
+    }
+
+    fn learn(&self, filings: &[Filing]) {
+        let learnt = filings
+            .iter()
+            .map(|filing| {
+                let published = filing.public_from.map(|at| at.and_utc());
+                (filing.id, Filed::new(filing.category_id, published))
+            })
+            .collect();
+        self.cache.file(self.generation, learnt);
+    }
+}
+
+/// Where an article is filed and from when public readers see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Filed {
+    category_id: i32,
+    /// Microseconds since the epoch; [`Filed::NEVER`] for a draft,
+    /// [`Filed::UNKNOWN`] for a slot not filled.
+    public_from: i64,
+}
+
+impl Filed {
+    const NEVER: i64 = i64::MAX;
+    const UNKNOWN: Self = Self {
+        category_id: 0,
+        public_from: i64::MIN,
+    };
+
+    fn of(summary: &ArticleSummary) -> Self {
+        let published = match (summary.status, summary.published_at) {
+            (ArticleStatus::Published, at) => at,
+            _ => None,
+        };
+        Self::new(summary.category_id, published)
+    }
+
+    /// Filed in `category_id`, public from `published` (never if `None`).
+    fn new(category_id: i32, published: Option<DateTime<Utc>>) -> Self {
+        let public_from = match published {
+            // Rounded up: never public before its time.
+            Some(at) => at.timestamp_micros() + i64::from(at.timestamp_subsec_nanos() % 1_000 != 0),
+            None => Self::NEVER,
+        };
+        Self {
+            category_id,
+            public_from,
+        }
+    }
+
+    fn at(self, now: i64) -> Placement {
+        Placement {
+            category_id: self.category_id,
+            public: self.public_from <= now,
+        }
+    }
+}
+
+/// An article, the content generation it was loaded in, and its list form
+/// as last shown.
+pub(super) struct CachedArticle {
+    pub(super) summary: Arc<ArticleSummary>,
+    body_html: JsonText,
+    generation: u64,
+    /// The summary's JSON and the counters it shows.
+    shown: Mutex<Option<(Arc<Counts>, Arc<RawValue>)>>,
+}
+
+impl CachedArticle {
+    fn new(article: Article, generation: u64) -> Self {
+        Self {
+            summary: Arc::new(article.summary),
+            body_html: article.body_html,
+            generation,
+            shown: Mutex::default(),
+        }
+    }
+
+    /// The article, with the counters it was loaded with.
+    pub(super) fn article(&self) -> Article {
+        Article {
+            summary: ArticleSummary::clone(&self.summary),
+            body_html: self.body_html.clone(),
+        }
+    }
+
+    /// Its list form showing `counts`: rendered again only when they are
+    /// not the counters it was last shown with.
+    pub(super) fn teaser(&self, counts: &Arc<Counts>) -> Teaser {
+        let kept = self
+            .shown
+            .lock()
+            .expect("shown lock")
+            .as_ref()
+            .filter(|(shown, _)| shown == counts)
+            .map(|(_, json)| Arc::clone(json));
+        let json = kept.unwrap_or_else(|| {
+            let mut summary = ArticleSummary::clone(&self.summary);
+            summary.stats.refresh(counts);
+            let json = render(&summary);
+            *self.shown.lock().expect("shown lock") = Some((Arc::clone(counts), Arc::clone(&json)));
+            json
+        });
+        Teaser {
+            summary: Arc::clone(&self.summary),
+            json,
+        }
+    }
+}
+
+/// Weighs an entry by the bytes it holds, roughly: the body, the summary
+/// (its strings and about a kilobyte of the rest), and the summary's JSON
+/// once shown (its strings again and about 600 bytes of the rest).
+#[derive(Clone)]
+struct ArticleSize;
+
+impl Weighter<ArticleKey, Arc<CachedArticle>> for ArticleSize {
+    fn weight(&self, _: &ArticleKey, cached: &Arc<CachedArticle>) -> u64 {
+        let summary = &cached.summary;
+        let strings = summary.slug.len() + summary.title.len() + summary.summary.len();
+        (cached.body_html.json_len() + 2 * strings + 1024 + 600) as u64
+    }
+}
+
+impl ArticleCache {
+    /// A cache of at most `bytes`; zero turns it off.
+    pub fn new(bytes: u64, lookups: CacheCounters) -> Self {
+        Self {
+            lookups,
+            entries: (bytes > 0)
+                .then(|| Cache::with_weighter((bytes / 4096).max(16) as usize, bytes, ArticleSize)),
+            generation: AtomicU64::new(0),
+            filed: RwLock::default(),
+            taxonomy: Mutex::default(),
+            all_weigh: AtomicU64::new(0),
+        }
+    }
+
+    /// The category tree and reaction kinds, loaded at most once per
+    /// content write. `generation` must have been read (see
+    /// [`ArticleCache::generation`]) before `conn`'s transaction read
+    /// anything: what it loads is then at least that new, and a write
+    /// committed in between makes it old at once, never the other way round.
+    pub fn taxonomy(&self, conn: &mut SqliteConnection, generation: u64) -> StoreResult<Taxonomy> {
+        if let Some((kept, taxonomy)) = &*self.taxonomy.lock().expect("taxonomy lock")
+            && *kept == generation
+        {
+            return Ok(taxonomy.clone());
+        }
+        let taxonomy = Taxonomy::load(conn)?;
+        let mut kept = self.taxonomy.lock().expect("taxonomy lock");
+        // A slower load of an older generation must not replace a newer.
+        if kept.as_ref().is_none_or(|(kept, _)| *kept < generation) {
+            *kept = Some((generation, taxonomy.clone()));
+        }
+        Ok(taxonomy)
+    }
+
+    /// Forgets every article: content changed.
+    pub fn invalidate(&self) {
+        // Under the table's lock, so that nothing learnt before the write
+        // is kept after it (see `placements`).
+        let mut filed = self.filed.write().expect("filed lock");
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        filed.clear();
+        drop(filed);
+        if let Some(entries) = &self.entries {
+            entries.clear();
+        }
+    }
+
+    /// Counts content writes: what was loaded in an older one is not kept.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    pub(super) fn get(&self, key: &ArticleKey) -> Option<Arc<CachedArticle>> {
+        let found = self
+            .entries
+            .as_ref()?
+            .get(key)
+            .filter(|cached| cached.generation == self.generation());
+        self.lookups.record(found.is_some());
+        found
+    }
+
+    /// Where each of `ids` is filed and whether public readers can see it
+    /// at `now`; `None` for articles not kept.
+    ///
+    /// Not counted as lookups, and does not mark entries as used: a
+    /// recommendation asks this of a hundred candidates it mostly drops.
+    pub fn placements(&self, ids: &[i32], now: DateTime<Utc>) -> Vec<Option<Placement>> {
+        let now = now.timestamp_micros();
+        let generation = self.generation();
+        let mut learnt = Vec::new();
+        let found = {
+            let table = self.filed.read().expect("filed lock");
+            ids.iter()
+                .map(|&id| {
+                    let slot = usize::try_from(id).ok().and_then(|slot| table.get(slot));
+                    let filed = match slot {
+                        Some(filed) if *filed != Filed::UNKNOWN => *filed,
+                        _ => {
+                            let cached = self
+                                .entries
+                                .as_ref()?
+                                .peek(&ArticleKey::Id(id))
+                                .filter(|cached| cached.generation == generation)?;
+                            let filed = Filed::of(&cached.summary);
+                            learnt.push((id, filed));
+                            filed
+                        }
+                    };
+                    Some(filed.at(now))
+                })
+                .collect()
+        };
+        self.file(generation, learnt);
+        found
+    }
+
+    /// Keeps where articles are filed, as learnt in content generation
+    /// `generation`.
+    fn file(&self, generation: u64, learnt: Vec<(i32, Filed)>) {
+        if learnt.is_empty() {
+            return;
+        }
+        let mut table = self.filed.write().expect("filed lock");
+        // `invalidate` moves the generation under this lock: unmoved,
+        // what was learnt is still true.
+        if self.generation() == generation {
+            for (id, filed) in learnt {
+                let Ok(slot) = usize::try_from(id) else {
+                    continue;
+                };
+                if table.len() <= slot {
+                    table.resize(slot + 1, Filed::UNKNOWN);
+                }
+                table[slot] = filed;
+            }
+        }
+    }
+
+    /// The placements this cache knows, for a recommendation that reads
+    /// the store only after this call: what the store tells it of other
+    /// articles is kept too (a million-article store's cache holds a tenth
+    /// of them, and a recommendation asks after about seventy).
+    pub fn known(&self) -> KnownToCache<'_> {
+        KnownToCache {
+            cache: self,
+            generation: self.generation(),
+        }
+    }
+
+    /// Keeps `article`, loaded in content generation `generation`; one loaded
+    /// before a write that has invalidated the cache since is dropped.
+    pub(super) fn put(&self, key: ArticleKey, generation: u64, article: Article) {
+        self.keep(key, CachedArticle::new(article, generation));
+    }
+
+    fn keep(&self, key: ArticleKey, cached: CachedArticle) {
+        if let Some(entries) = &self.entries
+            && cached.generation == self.generation()
+        {
+            entries.insert(key, Arc::new(cached));
+        }
+    }
+
+    /// Fills the cache with the newest published articles, as news is read
+    /// newest first, until it is nine tenths full or every article is in,
+    /// and keeps their counters and their list forms: the first reads after a
+    /// start then do not all go to the store, nor render every feed item.
+    /// Returns how many articles it loaded. For a background thread.
+    pub fn warm(&self, db: &Db) -> StoreResult<usize> {
+        let Some(entries) = &self.entries else {
+            return Ok(0);
+        };
+        let mut filter = ListFilter::newest(db::now(), WARM_CHUNK);
+        let mut warmed = 0;
+        let counters = &db.changes().counters;
+        while entries.weight() < entries.capacity() / 10 * 9 {
+            let generation = self.generation();
+            let epoch = counters.epoch();
+            let (rows, mut bodies, mut extras) = db.read_blocking(|conn| {
+                let rows = articles::list(conn, &filter)?;
+                let ids: Vec<i32> = rows.iter().map(|row| row.id).collect();
+                let bodies = articles::bodies(conn, &ids)?;
+                let extras = articles::extras(conn, &rows)?;
+                Ok((rows, bodies, extras))
+            })?;
+            let Some(last) = rows.last() else {
+                self.all_weigh.store(entries.weight(), Ordering::Relaxed);
+                break;
+            };
+            filter.after = last.published_at.map(|at| (at, last.id));
+            for row in rows {
+                if let Some(body_html) = bodies.remove(&row.id) {
+                    let id = row.id;
+                    let summary = ArticleSummary::new(row, &extras);
+                    let article = Article {
+                        summary,
+                        body_html: JsonText::new(&body_html),
+                    };
+                    let cached = CachedArticle::new(article, generation);
+                    // Counters kept already (a read since the start) stay:
+                    // responses cached since are checked against them.
+                    let counts = match counters.get(id) {
+                        Some(kept) => kept,
+                        None => {
+                            let counts = Arc::new(extras.counts.remove(&id).unwrap_or_default());
+                            counters.keep(epoch, id, Arc::clone(&counts));
+                            counts
+                        }
+                    };
+                    cached.teaser(&counts);
+                    self.keep(ArticleKey::Id(id), cached);
+                    warmed += 1;
+                }
+            }
+        }
+        Ok(warmed)
+    }
+}
+
+/// Articles kept are a cache.
+impl crate::memory::Resizable for ArticleCache {
+    fn resize(&self, bytes: u64) {
+        if let Some(entries) = &self.entries {
+            entries.set_capacity(bytes);
+        }
+    }
+
+    fn held(&self) -> u64 {
+        self.entries.as_ref().map_or(0, Cache::weight)
+    }
+
+    /// Once every article was in, what they weigh (or more, as it holds
+    /// now), and a sixteenth more for what is published next: the rest of
+    /// its bound would go unused.
+    fn wanted(&self) -> Option<u64> {
+        let all = self.all_weigh.load(Ordering::Relaxed);
+        (all > 0).then(|| {
+            let all = all.max(self.held());
+            all + all / 16
+        })
+    }
+}
+
+/// Articles loaded per query while warming the [`ArticleCache`].
+const WARM_CHUNK: i64 = 500;
