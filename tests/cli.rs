@@ -91,8 +91,7 @@ async fn feeds_import_once_and_bad_lines_are_reported() {
     );
     assert!(
         stdout(&again).contains("0 created, 0 updated, 2 unchanged"),
-        "{}",
-        stdout(&again)
+        "{again:?}"
     );
 
     let found = send(&app, get("/api/v1/articles?q=glacier")).await;
