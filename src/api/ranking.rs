@@ -213,7 +213,11 @@ async fn compute(state: &AppState, key: Key) -> AppResult<(NaiveDateTime, Arc<Sc
                 key.window.span(now),
                 ids.as_deref(),
                 now,
-                |totals| top.offer(ranking::ranked(totals, key.metric, decay, now)),
+                |totals| {
+                    if let Some(ranked) = ranking::ranked(totals, key.metric, decay, now) {
+                        top.offer(ranked);
+                    }
+                },
             )?;
             Ok((now, top.into_ranked()))
         })

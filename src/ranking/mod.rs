@@ -127,9 +127,8 @@ impl Top {
         }
     }
 
-    /// Considers a candidate (`None` scores nothing).
-    pub fn offer(&mut self, candidate: Option<Ranked>) {
-        let Some(candidate) = candidate else { return };
+    /// Considers a candidate.
+    pub fn offer(&mut self, candidate: Ranked) {
         self.kept.push(candidate);
         if self.kept.len() >= self.limit.saturating_mul(2).max(64) {
             self.kept.select_nth_unstable_by(self.limit, by_rank);
@@ -336,8 +335,11 @@ mod tests {
         limit: usize,
     ) -> Vec<Ranked> {
         let mut top = Top::new(limit);
-        for totals in candidates {
-            top.offer(ranked(totals, metric, decay, now));
+        for candidate in candidates
+            .into_iter()
+            .filter_map(|totals| ranked(totals, metric, decay, now))
+        {
+            top.offer(candidate);
         }
         top.into_ranked()
     }
@@ -409,8 +411,11 @@ mod tests {
         all.truncate(10);
 
         let mut top = Top::new(10);
-        for totals in candidates {
-            top.offer(ranked(totals, Metric::Views, Decay::default(), now));
+        for candidate in candidates
+            .into_iter()
+            .filter_map(|totals| ranked(totals, Metric::Views, Decay::default(), now))
+        {
+            top.offer(candidate);
             assert!(top.kept.len() < 64, "holds a bounded number");
         }
         assert_eq!(top.into_ranked(), all);

@@ -116,8 +116,8 @@ impl Engine {
             by_category
                 .entry(ranked.totals.category_id)
                 .or_insert_with(|| Top::new(BACKGROUND_ITEMS))
-                .offer(Some(ranked.clone()));
-            everywhere.offer(Some(ranked));
+                .offer(ranked.clone());
+            everywhere.offer(ranked);
         })?;
         let everywhere = everywhere.into_ranked();
         // Scaled to the best before narrowing to f32: old articles' decayed
