@@ -281,7 +281,10 @@ impl Db {
         if indexed > 0 {
             tracing::info!(articles = indexed, "indexed stored articles for search");
         }
-        let counted = engagement::count_views(&mut setup)
+        // One transaction: another process's writer may count the same views
+        // at the same time, and a crash halfway would count them twice.
+        let counted = setup
+            .immediate_transaction(engagement::count_views)
             .context("counting the views stored after the last count")?;
         tracing::debug!(through = counted, "view totals are up to date");
         refresh_statistics(&mut setup).context("refreshing the query planner's statistics")?;

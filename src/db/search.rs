@@ -80,7 +80,10 @@ pub fn remove(conn: &mut SqliteConnection, id: i32) -> StoreResult<()> {
 pub fn index_pending(conn: &mut SqliteConnection) -> StoreResult<usize> {
     let mut indexed = 0;
     loop {
-        match conn.transaction(index_pending_chunk)? {
+        // Immediate: the chunk reads and then writes, and a deferred
+        // transaction would fail at once, without waiting, if another
+        // process wrote in between.
+        match conn.immediate_transaction(index_pending_chunk)? {
             (0, _) => return Ok(indexed),
             (_, done) => indexed += done,
         }
