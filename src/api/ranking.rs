@@ -158,7 +158,7 @@ pub const MAX_RANKED: usize = 50;
 const SPARE: usize = 10;
 
 /// A summed ranking, reused for a few seconds whatever editors change, and
-/// its articles as last loaded, reused until the next edit (see [`items`]).
+/// its articles as last loaded, reused until the next edit (see `items`).
 #[derive(Debug)]
 pub struct Scored {
     ranked: Vec<Ranked>,

@@ -76,7 +76,7 @@ impl Engine {
     }
 
     /// Recomputes the kept lists of articles with new co-reading, at most
-    /// [`REFRESH_BATCH`] marked at a time; returns how many it recomputed.
+    /// `REFRESH_BATCH` marked at a time; returns how many it recomputed.
     /// Lists not kept are left to be computed when asked for.
     pub fn refresh(&self, now: NaiveDateTime) -> usize {
         let batch: Vec<i32> = {
