@@ -197,14 +197,15 @@ impl Graph {
     }
 }
 
-/// Pushes `item`, making room for an eighth more when `list` is full, not
-/// for as much again. Histories and audiences are loaded exactly sized, so
-/// a pushed view would double its reader's history and its article's
-/// audience, and the allocator keeps the blocks they left: at a million
-/// articles, 430 bytes of memory per view recorded, for 20 bytes of data.
+/// Pushes `item`, making room for an eighth more when `list` is full (four
+/// at least), not for as much again. Histories and audiences are loaded
+/// exactly sized, so a pushed view would double its reader's history and
+/// its article's audience, and the allocator keeps the blocks they left: at
+/// a million articles, 430 bytes of memory per view recorded, for 20 bytes
+/// of data. The floor spares a new reader's first views a reallocation each.
 fn push_sparingly<T>(list: &mut Vec<T>, item: T) {
     if list.len() == list.capacity() {
-        list.reserve_exact(list.len() / 8 + 1);
+        list.reserve_exact((list.len() / 8).max(4));
     }
     list.push(item);
 }
@@ -259,6 +260,21 @@ mod tests {
             grown <= (80 / 8 + 1) * 12 + (79 / 8 + 1) * 8,
             "{grown} bytes"
         );
+    }
+
+    #[test]
+    fn a_list_grows_by_an_eighth_and_by_four_at_least() {
+        let mut list = Vec::new();
+        for n in 0..4 {
+            push_sparingly(&mut list, n);
+            assert_eq!(list.capacity(), 4);
+        }
+        push_sparingly(&mut list, 4);
+        assert_eq!(list.capacity(), 8);
+        let mut long: Vec<u32> = (0..80).collect();
+        long.shrink_to_fit();
+        push_sparingly(&mut long, 80);
+        assert_eq!(long.capacity(), 90);
     }
 
     #[test]
