@@ -1,28 +1,27 @@
-//! Public article reads: the list with filters and keyset paging, and one article.
+//! Public article reads: the wire form of an article and of its summary, and
+//! loading them (through the article cache); the list is in `list`.
 
 mod cache;
+mod list;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use actix_web::web::Data;
-use actix_web::{HttpRequest, HttpResponse, get};
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
-use super::extract::Query;
-use super::paging::{page_limit, page_response};
-use super::{ListMeta, Meta, cursor, time};
+use super::Meta;
 use crate::app::AppState;
 use crate::content::{self, Status};
-use crate::db::articles::{self, ArticleKey, ArticleRow, Extras, ListFilter, Order};
+use crate::db::articles::{self, ArticleKey, ArticleRow, Extras};
 use crate::db::changes::Counts;
-use crate::db::{self, StoreResult, engagement, search, shown};
-use crate::error::{ApiError, AppResult, FieldError, Location, Problem};
+use crate::db::{self, StoreResult, engagement, shown};
+use crate::error::AppResult;
 
 pub use self::cache::{ArticleCache, KnownToCache};
+pub use self::list::list_articles;
 
 /// A category, tag or author as an article refers to it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -316,288 +315,6 @@ pub struct ArticleResponse {
     pub data: Article,
     /// About the response.
     pub meta: Meta,
-}
-
-/// A page of articles.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ArticleListResponse {
-    /// The items of this page, in order.
-    pub data: Vec<ArticleSummary>,
-    /// About the response.
-    pub meta: ListMeta,
-}
-
-/// Order of an article list.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub enum ArticleSort {
-    /// Newest first.
-    #[default]
-    #[serde(rename = "-published_at")]
-    NewestFirst,
-    /// Oldest first.
-    #[serde(rename = "published_at")]
-    OldestFirst,
-}
-
-/// Filters and paging for the article list.
-#[derive(Debug, Default, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ListArticlesQuery {
-    /// Full-text search over title, summary and body: articles with every
-    /// word (the last also as a prefix), most relevant first, each with a
-    /// highlighted `search.snippet`. Combines with the filters; `sort` does
-    /// not apply. At most 200 characters; the first 12 words count, and the
-    /// best 5,000 matches are ranked.
-    #[param(example = "harbour strike", max_length = 200)]
-    pub q: Option<String>,
-    /// Only this category (slug) and every category below it.
-    #[param(example = "news")]
-    pub category: Option<String>,
-    /// Only articles with this tag (slug).
-    pub tag: Option<String>,
-    /// Only articles by this author (slug).
-    pub author: Option<String>,
-    /// Only articles from this source (exact name).
-    pub source: Option<String>,
-    /// Only articles published at or after this instant (RFC 3339).
-    #[serde(default, deserialize_with = "time::optional")]
-    pub published_after: Option<DateTime<Utc>>,
-    /// Only articles published before this instant (RFC 3339).
-    #[serde(default, deserialize_with = "time::optional")]
-    pub published_before: Option<DateTime<Utc>>,
-    /// `-published_at` (newest first, the default) or `published_at`; not
-    /// with `q`, whose results come most relevant first.
-    #[param(inline)]
-    pub sort: Option<ArticleSort>,
-    /// Page size, 1 to 100.
-    #[param(minimum = 1, maximum = 100, default = 20)]
-    pub limit: Option<u32>,
-    /// `meta.next_cursor` of the previous page.
-    pub cursor: Option<String>,
-    /// Also count every matching article into `meta.total` (one more query).
-    #[param(default = false)]
-    pub total: Option<bool>,
-}
-
-/// Where a page ends; what a cursor carries.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Position {
-    /// `published_at` in microseconds since the epoch.
-    t: i64,
-    /// Article id.
-    i: i32,
-    /// The sort the cursor was made for.
-    s: ArticleSort,
-}
-
-fn decode_position(cursor: &str, sort: ArticleSort) -> Result<(NaiveDateTime, i32), ApiError> {
-    let position: Position = cursor::decode(cursor)?;
-    let at = DateTime::from_timestamp_micros(position.t).map(|at| at.naive_utc());
-    match at {
-        Some(at) if position.s == sort => Ok((at, position.i)),
-        _ => Err(ApiError::InvalidParameters(vec![FieldError::new(
-            Location::Query,
-            "cursor",
-            "belongs to another sort order or is not a cursor this API returned",
-        )])),
-    }
-}
-
-/// The filters of a list query, for the first page newest first.
-fn list_filter(query: &ListArticlesQuery) -> ListFilter {
-    ListFilter {
-        tag: query.tag.clone(),
-        author: query.author.clone(),
-        source: query.source.clone(),
-        published_after: query.published_after.map(|at| at.naive_utc()),
-        published_before: query.published_before.map(|at| at.naive_utc()),
-        ..ListFilter::newest(db::now(), 0)
-    }
-}
-
-/// Where a page of search results ends.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SearchPosition {
-    /// The query the cursor was made for.
-    q: String,
-    /// Results already shown.
-    o: usize,
-}
-
-/// The `q` branch of [`list_articles`]: filtered matches by relevance,
-/// offset-paged (within the best [`search::MAX_MATCHES`]).
-async fn search_articles(
-    state: &AppState,
-    req: &HttpRequest,
-    q: String,
-    query: ListArticlesQuery,
-) -> AppResult<HttpResponse> {
-    let bad_q = |detail: &str| {
-        ApiError::InvalidParameters(vec![FieldError::new(Location::Query, "q", detail)])
-    };
-    if q.chars().count() > 200 {
-        return Err(bad_q("is longer than 200 characters"));
-    }
-    let expression = search::match_expression(&q).ok_or_else(|| bad_q("has no words"))?;
-    if query.sort.is_some() {
-        return Err(ApiError::InvalidParameters(vec![FieldError::new(
-            Location::Query,
-            "sort",
-            "does not apply with `q`: search results come most relevant first",
-        )]));
-    }
-    let limit = page_limit(query.limit, 20, 100)? as usize;
-    let offset = match query.cursor.as_deref() {
-        None => 0,
-        Some(cursor) => {
-            let position: SearchPosition = cursor::decode(cursor)?;
-            if position.q != q {
-                return Err(ApiError::InvalidParameters(vec![FieldError::new(
-                    Location::Query,
-                    "cursor",
-                    "belongs to another search or is not a cursor this API returned",
-                )]));
-            }
-            position.o
-        }
-    };
-    let mut filter = list_filter(&query);
-    let category = query.category;
-    let with_total = query.total.unwrap_or(false);
-    let cache = Arc::clone(&state.articles);
-    let generation = cache.generation();
-    let (page, more, total, rows, extras, snippets) = state
-        .db
-        .read(move |conn| {
-            let taxonomy = cache.taxonomy(conn, generation)?;
-            filter.category_ids = category.map(|slug| taxonomy.categories.subtree_of_slug(&slug));
-            let ranked = search::matches(conn, &expression)?;
-            let ids: Vec<i32> = ranked.iter().map(|(id, _)| *id).collect();
-            let visible = articles::matching_among(conn, &filter, &ids)?;
-            let ranked: Vec<(i32, f64)> = ranked
-                .into_iter()
-                .filter(|(id, _)| visible.contains(id))
-                .collect();
-            let page: Vec<(i32, f64)> = ranked.iter().skip(offset).take(limit).copied().collect();
-            let more = ranked.len() > offset + page.len();
-            let ids: Vec<i32> = page.iter().map(|(id, _)| *id).collect();
-            let (rows, extras) = shown::with_extras(shown::by_ids(conn, &ids)?, taxonomy);
-            let snippets = search::snippets(conn, &expression, &ids)?;
-            Ok((page, more, ranked.len() as i64, rows, extras, snippets))
-        })
-        .await?;
-    let mut by_id: HashMap<i32, ArticleRow> = rows.into_iter().map(|row| (row.id, row)).collect();
-    let data = page
-        .iter()
-        .filter_map(|(id, score)| {
-            let mut summary = ArticleSummary::new(by_id.remove(id)?, &extras);
-            summary.search = Some(SearchHit {
-                score: *score,
-                snippet: snippets.get(id).cloned().unwrap_or_default(),
-            });
-            Some(summary)
-        })
-        .collect();
-    let next_cursor = more.then(|| {
-        cursor::encode(&SearchPosition {
-            q,
-            o: offset + page.len(),
-        })
-    });
-    let body = ArticleListResponse {
-        data,
-        meta: ListMeta {
-            next_cursor: next_cursor.clone(),
-            limit: limit as u32,
-            total: with_total.then_some(total),
-        },
-    };
-    Ok(page_response(req, &body, next_cursor.as_deref()))
-}
-
-/// List published articles, newest first, or search them.
-///
-/// Filters combine with AND. Pages are keyset-paged: follow `meta.next_cursor`
-/// (or the `Link: rel="next"` header) until it is null; every published
-/// article appears exactly once, even when several share a timestamp.
-#[utoipa::path(
-    tag = "articles",
-    params(ListArticlesQuery),
-    responses(
-        (status = 200, description = "A page of articles", body = ArticleListResponse,
-            headers(("Link" = String, description = "RFC 8288 link to the next page, when there is one"))),
-        (status = 400, description = "A parameter is invalid", body = Problem, content_type = "application/problem+json"),
-    )
-)]
-#[get("/articles")]
-pub async fn list_articles(
-    state: Data<AppState>,
-    req: HttpRequest,
-    query: Query<ListArticlesQuery>,
-) -> AppResult<HttpResponse> {
-    let query = query.0;
-    if let Some(q) = query.q.clone() {
-        return search_articles(&state, &req, q, query).await;
-    }
-    let sort = query.sort.unwrap_or_default();
-    let limit = page_limit(query.limit, 20, 100)?;
-    let after = query
-        .cursor
-        .as_deref()
-        .map(|c| decode_position(c, sort))
-        .transpose()?;
-    let mut filter = list_filter(&query);
-    filter.order = match sort {
-        ArticleSort::NewestFirst => Order::NewestFirst,
-        ArticleSort::OldestFirst => Order::OldestFirst,
-    };
-    filter.after = after;
-    filter.limit = i64::from(limit) + 1;
-    let category = query.category;
-    let with_total = query.total.unwrap_or(false);
-    let cache = Arc::clone(&state.articles);
-    let generation = cache.generation();
-    let (mut rows, extras, total) = state
-        .db
-        .read(move |conn| {
-            let taxonomy = cache.taxonomy(conn, generation)?;
-            filter.category_ids = category.map(|slug| taxonomy.categories.subtree_of_slug(&slug));
-            let rows = articles::list(conn, &filter)?;
-            let extras = articles::extras_with(conn, &rows, taxonomy)?;
-            let total = with_total
-                .then(|| articles::count(conn, &filter))
-                .transpose()?;
-            Ok((rows, extras, total))
-        })
-        .await?;
-    let next_cursor = if rows.len() > limit as usize {
-        rows.truncate(limit as usize);
-        rows.last().map(|last| {
-            cursor::encode(&Position {
-                t: last
-                    .published_at
-                    .map_or(0, |at| at.and_utc().timestamp_micros()),
-                i: last.id,
-                s: sort,
-            })
-        })
-    } else {
-        None
-    };
-    let body = ArticleListResponse {
-        data: rows
-            .into_iter()
-            .map(|row| ArticleSummary::new(row, &extras))
-            .collect(),
-        meta: ListMeta {
-            next_cursor: next_cursor.clone(),
-            limit,
-            total,
-        },
-    };
-    Ok(page_response(&req, &body, next_cursor.as_deref()))
 }
 
 /// Loads the full wire form of article `key`, whatever its status, and the
