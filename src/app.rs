@@ -90,10 +90,12 @@ impl AppState {
     /// it once it has committed, so no response shows an old title.
     pub fn content_changed(&self) {
         self.content_generation.fetch_add(1, Ordering::SeqCst);
-        self.responses.invalidate();
+        // Responses last: one made in between from a cache not yet emptied
+        // would otherwise be kept as current.
         self.articles.invalidate();
         self.rankings.expire();
         self.recommend.content_changed();
+        self.responses.invalidate();
         self.related_refresh.nudge();
         self.view_purges.nudge();
     }
@@ -460,6 +462,7 @@ fn cors(origins: &CorsOrigins) -> Cors {
         .expose_headers([
             header::ETAG,
             header::LAST_MODIFIED,
+            header::LINK,
             header::LOCATION,
             header::RETRY_AFTER,
             observe::REQUEST_ID,

@@ -15,12 +15,12 @@ use std::time::{Duration, Instant};
 
 use actix_web::body::{self, BodySize, BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use actix_web::http::header::{self, AcceptEncoding, Encoding, HeaderMap, HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::web::Bytes;
 use actix_web::web::Data;
-use actix_web::{Error, HttpResponse};
+use actix_web::{Error, HttpMessage, HttpResponse};
 use base64::Engine;
 use quick_cache::Weighter;
 use quick_cache::sync::Cache;
@@ -34,7 +34,16 @@ use crate::observe::CacheCounters;
 /// [`after_compress`] removes it again before the response leaves.
 const LEAVE_UNCOMPRESSED: &str = "identity";
 /// Encodings whose responses get a suffixed validator.
-const ENCODINGS: [&str; 3] = ["br", "gzip", "zstd"];
+const ENCODINGS: [&str; 4] = ["br", "deflate", "gzip", "zstd"];
+/// What `Compress` chooses from, as actix-web builds it with its default
+/// features: the validator of a 304 names the encoding it would have used.
+static COMPRESSIONS: [Encoding; 5] = [
+    Encoding::identity(),
+    Encoding::brotli(),
+    Encoding::gzip(),
+    Encoding::deflate(),
+    Encoding::zstd(),
+];
 
 /// How long clients and shared caches may keep responses, by kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -242,6 +251,15 @@ pub async fn conditional(
     for value in req.headers().get_all(header::IF_NONE_MATCH) {
         conditions.append(header::IF_NONE_MATCH, value.clone());
     }
+    let encoding = req
+        .get_header::<AcceptEncoding>()
+        .and_then(|accepted| accepted.negotiate(COMPRESSIONS.iter()))
+        .map(|chosen| chosen.to_string())
+        .filter(|chosen| ENCODINGS.contains(&chosen.as_str()));
+    let conditions = Conditions {
+        if_none_match: conditions,
+        encoding,
+    };
     let cache_key = state.responses.admits(&req).then(|| req.uri().to_string());
     if let Some(cached) = cache_key
         .as_deref()
@@ -294,27 +312,44 @@ pub async fn conditional(
     Ok(ServiceResponse::new(req, res))
 }
 
+/// What of a request decides how a tagged response leaves.
+struct Conditions {
+    /// Its `If-None-Match` headers.
+    if_none_match: HeaderMap,
+    /// The encoding `Compress` will choose for it, if not identity.
+    encoding: Option<String>,
+}
+
 /// A tagged 200 as it leaves: a 304 when `If-None-Match` names its tag,
 /// else marked to stay uncompressed when it is small.
-fn finish(mut res: HttpResponse, conditions: &HeaderMap, policy: &CachePolicy) -> HttpResponse {
+fn finish(mut res: HttpResponse, conditions: &Conditions, policy: &CachePolicy) -> HttpResponse {
+    let small = match res.body().size() {
+        BodySize::Sized(size) => size < policy.compress_min_bytes as u64,
+        _ => false,
+    };
     let tag = res
         .headers()
         .get(header::ETAG)
         .and_then(|value| value.to_str().ok())
         .unwrap_or_default();
-    if matches(conditions, tag) {
+    if matches(&conditions.if_none_match, tag) {
         let mut not_modified = HttpResponse::NotModified();
-        for name in [header::ETAG, header::CACHE_CONTROL, header::LAST_MODIFIED] {
+        for name in [header::CACHE_CONTROL, header::LAST_MODIFIED] {
             if let Some(value) = res.headers().get(&name) {
                 not_modified.insert_header((name, value.clone()));
             }
         }
+        // The tag of the body a 200 would have sent: `Compress` leaves a
+        // 304 alone, so `after_compress` cannot suffix it.
+        let sent = match conditions.encoding.as_deref() {
+            Some(encoding) if !small => encoded_tag(tag, encoding),
+            _ => tag.to_string(),
+        };
+        if let Ok(sent) = HeaderValue::from_str(&sent) {
+            not_modified.insert_header((header::ETAG, sent));
+        }
         return not_modified.finish();
     }
-    let small = match res.body().size() {
-        BodySize::Sized(size) => size < policy.compress_min_bytes as u64,
-        _ => false,
-    };
     if small && !res.headers().contains_key(header::CONTENT_ENCODING) {
         res.headers_mut().insert(
             header::CONTENT_ENCODING,
@@ -348,13 +383,18 @@ pub async fn after_compress(
         }
         Some(encoding) if ENCODINGS.contains(&encoding) => {
             if let Some(tag) = headers.get(header::ETAG).and_then(|v| v.to_str().ok()) {
-                let suffixed = format!("\"{}-{encoding}\"", tag.trim_matches('"'));
+                let suffixed = encoded_tag(tag, encoding);
                 headers.insert(header::ETAG, HeaderValue::from_str(&suffixed)?);
             }
         }
         _ => {}
     }
     Ok(res)
+}
+
+/// The validator of `tag`'s body sent with `encoding`.
+fn encoded_tag(tag: &str, encoding: &str) -> String {
+    format!("\"{}-{encoding}\"", tag.trim_matches('"'))
 }
 
 #[cfg(test)]

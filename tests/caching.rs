@@ -113,13 +113,32 @@ async fn large_bodies_are_compressed_and_small_ones_are_not() {
     assert_eq!(body["data"].as_array().unwrap().len(), 20);
     assert!(compressed.len() < plain.len() / 2);
 
-    // The compressed tag validates too.
+    // The compressed tag validates too, and the 304 names the tag the 200
+    // would have had.
     let req = test::TestRequest::get()
         .uri("/api/v1/articles?limit=20")
         .insert_header(("accept-encoding", "gzip"))
         .insert_header(("if-none-match", tag.as_str()))
         .to_request();
-    assert_eq!(test::call_service(&app, req).await.status(), 304);
+    let not_modified = test::call_service(&app, req).await;
+    assert_eq!(not_modified.status(), 304);
+    assert_eq!(not_modified.headers().get("etag").unwrap(), tag.as_str());
+
+    // Every encoding gets its own tag.
+    let deflated = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri("/api/v1/articles?limit=20")
+            .insert_header(("accept-encoding", "deflate"))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(
+        deflated.headers().get("content-encoding").unwrap(),
+        "deflate"
+    );
+    let deflate_tag = deflated.headers().get("etag").unwrap().to_str().unwrap();
+    assert_eq!(deflate_tag, tag.replace("-gzip", "-deflate"));
 
     let small = test::call_service(&app, request("/api/v1/reaction-kinds")).await;
     assert_eq!(small.status(), 200);
