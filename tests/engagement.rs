@@ -459,3 +459,72 @@ async fn views_a_failed_batch_left_uncounted_are_counted_without_waiting_for_the
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[actix_web::test]
+async fn views_after_a_deleted_articles_views_are_purged_are_still_counted() {
+    use diesel::prelude::*;
+    use frontpage::db::schema::{view_purges, views};
+
+    let (app, dir) = test_app(false).await;
+    seed_categories(&app).await;
+    let kept = create(&app, article("Kept", "news")).await["id"]
+        .as_i64()
+        .unwrap();
+    let gone = create(&app, article("Gone", "news")).await["id"]
+        .as_i64()
+        .unwrap();
+    // The newest views are the deleted article's, already counted.
+    for _ in 0..5 {
+        let reply = send(
+            &app,
+            public("POST", &format!("/api/v1/articles/{gone}/views"), json!({})),
+        )
+        .await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+    }
+    common::eventually(&app, &format!("/api/v1/articles/{gone}"), |body| {
+        body["data"]["stats"]["views"] == 5
+    })
+    .await;
+    let deleted = send(
+        &app,
+        common::admin("DELETE", &format!("/api/v1/articles/{gone}"), json!(null)),
+    )
+    .await;
+    assert_eq!(deleted.status, 204, "{}", deleted.body);
+
+    // Once they are purged, no view is left in the store.
+    let path = common::config(&dir, false).database_path;
+    let mut conn = SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let left: i64 = views::table.count().get_result(&mut conn).unwrap();
+        let purging: i64 = view_purges::table.count().get_result(&mut conn).unwrap();
+        if left == 0 && purging == 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{left} views left");
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    // The next views take new ids, above those counted and purged: each
+    // reaches the totals and the ranking.
+    for _ in 0..3 {
+        send(
+            &app,
+            public("POST", &format!("/api/v1/articles/{kept}/views"), json!({})),
+        )
+        .await;
+    }
+    common::eventually(&app, &format!("/api/v1/articles/{kept}"), |body| {
+        body["data"]["stats"]["views"] == 3
+    })
+    .await;
+    let ranked = send(&app, get("/api/v1/ranking?window=1h&metric=views")).await;
+    assert_eq!(
+        ranked.body["data"][0]["article"]["id"], kept,
+        "{}",
+        ranked.body
+    );
+    assert_eq!(ranked.body["data"][0]["views"], 3, "{}", ranked.body);
+}
