@@ -15,6 +15,7 @@ use actix_web::http::{Method, header};
 use actix_web::middleware::{Compress, ErrorHandlerResponse, ErrorHandlers, Next, from_fn};
 use actix_web::web::{self, Data};
 use actix_web::{App, HttpRequest, HttpResponse};
+use diesel::SqliteConnection;
 use governor::clock::DefaultClock;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
@@ -28,7 +29,7 @@ use crate::api::articles::ArticleCache;
 use crate::api::feeds::FeedLinks;
 use crate::auth::{self, KeyHash};
 use crate::config::{Config, CorsOrigins};
-use crate::db::{Db, purge};
+use crate::db::{Db, StoreError, StoreResult, purge};
 use crate::drain::{self, Drain};
 use crate::error::{ApiError, PROBLEM_JSON, echo, problem_for_status, problem_response};
 use crate::http_cache::{self, CachePolicy, ResponseCache};
@@ -86,8 +87,9 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Drops whatever is cached of article content; every admin write calls
-    /// it once it has committed, so no response shows an old title.
+    /// Drops whatever is cached of article content; every admin write runs
+    /// it once it has committed ([`AppState::write_content`]), so no response
+    /// shows an old title.
     pub fn content_changed(&self) {
         self.content_generation.fetch_add(1, Ordering::SeqCst);
         // Responses last: one made in between from a cache not yet emptied
@@ -98,6 +100,32 @@ impl AppState {
         self.responses.invalidate();
         self.related_refresh.nudge();
         self.view_purges.nudge();
+    }
+
+    /// Runs an admin write of content ([`Db::write`]) and, once it has
+    /// committed, drops what is cached of content ([`AppState::content_changed`])
+    /// before the caller hears of it. Done on the writer's side, not by the
+    /// handler after it: a client that hangs up, or a commit whose sync to
+    /// disk fails, must not leave old pages cached until the next write.
+    pub async fn write_content<T, F>(state: &Data<Self>, work: F) -> StoreResult<T>
+    where
+        F: FnOnce(&mut SqliteConnection) -> StoreResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let changed = Data::clone(state);
+        state
+            .db
+            .write_then(work, move |outcome| {
+                // These undo the write's own savepoint: nothing changed.
+                let refused = matches!(
+                    outcome,
+                    Err(StoreError::NotFound | StoreError::Conflict(_) | StoreError::Invalid(_))
+                );
+                if !refused {
+                    changed.content_changed();
+                }
+            })
+            .await
     }
 
     /// Treats a commit by another process (an import, a script) as a

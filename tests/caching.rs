@@ -432,3 +432,27 @@ async fn caches_get_what_they_can_use_within_the_budget_and_the_floor_past_it() 
         "the demo store's index and graph hold {grown} bytes"
     );
 }
+
+#[actix_web::test]
+async fn an_edit_whose_client_hung_up_still_empties_the_caches() {
+    use futures_util::FutureExt;
+
+    let (app, _dir) = test_app(false).await;
+    seed_categories(&app).await;
+    let (_, uri) = new_article(&app, "news").await;
+    // Cached as it is now, in the article cache and as a response.
+    for _ in 0..2 {
+        assert_eq!(
+            send(&app, get(&uri)).await.body["data"]["title"],
+            "Harbour strike ends"
+        );
+    }
+    // The edit is queued, then its request is dropped before it answers.
+    let edit = admin("PATCH", &uri, json!({"title": "Harbour strike resumes"}));
+    let answered = app.call(edit).now_or_never();
+    assert!(answered.is_none(), "the edit answered before its commit");
+    eventually(&app, &uri, |body| {
+        body["data"]["title"] == "Harbour strike resumes"
+    })
+    .await;
+}

@@ -203,11 +203,8 @@ pub async fn create_author(
         name,
         bio: Some(bio),
     };
-    let row = state
-        .db
-        .write(move |conn| taxonomy::insert_author(conn, &write))
-        .await?;
-    state.content_changed();
+    let row =
+        AppState::write_content(&state, move |conn| taxonomy::insert_author(conn, &write)).await?;
     let location = format!("/api/v1/authors/{}", row.slug);
     Ok(created(
         location,
@@ -247,12 +244,11 @@ pub async fn update_author(
         bio,
     };
     let lookup = slug.clone();
-    let row = state
-        .db
-        .write(move |conn| taxonomy::update_author(conn, &lookup, &write))
-        .await
-        .map_err(|error| ApiError::from(error).not_found_as(|| author_not_found(&slug)))?;
-    state.content_changed();
+    let row = AppState::write_content(&state, move |conn| {
+        taxonomy::update_author(conn, &lookup, &write)
+    })
+    .await
+    .map_err(|error| ApiError::from(error).not_found_as(|| author_not_found(&slug)))?;
     Ok(HttpResponse::Ok().json(AuthorResponse {
         data: row.into(),
         meta: Meta::default(),

@@ -223,14 +223,11 @@ pub async fn create_category(
         parent: Some(input.parent),
         position: input.position,
     };
-    let tree = state
-        .db
-        .write(move |conn| {
-            taxonomy::insert_category(conn, &write)?;
-            CategoryTree::load(conn)
-        })
-        .await?;
-    state.content_changed();
+    let tree = AppState::write_content(&state, move |conn| {
+        taxonomy::insert_category(conn, &write)?;
+        CategoryTree::load(conn)
+    })
+    .await?;
     let data = category(&tree, &slug).ok_or_else(|| category_not_found(&slug))?;
     Ok(created(
         format!("/api/v1/categories/{slug}"),
@@ -277,15 +274,12 @@ pub async fn update_category(
         position: input.position,
     };
     let lookup = current.clone();
-    let tree = state
-        .db
-        .write(move |conn| {
-            taxonomy::update_category(conn, &lookup, &write)?;
-            CategoryTree::load(conn)
-        })
-        .await
-        .map_err(|error| ApiError::from(error).not_found_as(|| category_not_found(&current)))?;
-    state.content_changed();
+    let tree = AppState::write_content(&state, move |conn| {
+        taxonomy::update_category(conn, &lookup, &write)?;
+        CategoryTree::load(conn)
+    })
+    .await
+    .map_err(|error| ApiError::from(error).not_found_as(|| category_not_found(&current)))?;
     let data = category(&tree, &final_slug).ok_or_else(|| category_not_found(&final_slug))?;
     Ok(HttpResponse::Ok().json(CategoryResponse {
         data,

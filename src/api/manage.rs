@@ -70,11 +70,8 @@ pub async fn create_article(
     body: JsonBody,
 ) -> AppResult<HttpResponse> {
     let write = validated(body.parse()?)?;
-    let id = state
-        .db
-        .write(move |conn| article_writes::create(conn, &write))
-        .await?;
-    state.content_changed();
+    let id =
+        AppState::write_content(&state, move |conn| article_writes::create(conn, &write)).await?;
     let mut created = HttpResponse::Created();
     created.insert_header((header::LOCATION, format!("/api/v1/articles/{id}")));
     respond_with(&state, id, created).await
@@ -104,18 +101,15 @@ pub async fn replace_article(
 ) -> AppResult<HttpResponse> {
     let write = validated(body.parse()?)?;
     let key = ArticleKey::parse(&id_or_slug);
-    let id = state
-        .db
-        .write(move |conn| {
-            let id = resolve_id(conn, &key)?;
-            article_writes::replace(conn, id, &write)?;
-            Ok(id)
-        })
-        .await
-        .map_err(|error| {
-            ApiError::from(error).not_found_as(|| ApiError::article_not_found(&id_or_slug))
-        })?;
-    state.content_changed();
+    let id = AppState::write_content(&state, move |conn| {
+        let id = resolve_id(conn, &key)?;
+        article_writes::replace(conn, id, &write)?;
+        Ok(id)
+    })
+    .await
+    .map_err(|error| {
+        ApiError::from(error).not_found_as(|| ApiError::article_not_found(&id_or_slug))
+    })?;
     respond_with(&state, id, HttpResponse::Ok()).await
 }
 
@@ -144,28 +138,25 @@ pub async fn patch_article(
     let key = ArticleKey::parse(&id_or_slug);
     // Read, merge and write in one transaction, so concurrent patches cannot
     // undo each other.
-    let id = state
-        .db
-        .write(move |conn| {
-            let found = shown::find(conn, &key)?.ok_or(StoreError::NotFound)?;
-            let (row, body_html, extras) = shown::one_with_extras(found, Taxonomy::load(conn)?);
-            let id = row.id;
-            let current = ArticleSummary::new(row, &extras);
-            let (input, clears_published_at) = patch.apply(current, body_html);
-            let mut write = input.validate(db::now()).map_err(|errors| {
-                StoreError::Invalid(errors.into_iter().map(to_invalid).collect())
-            })?;
-            if clears_published_at {
-                write.published_at = PublishTime::Clear;
-            }
-            article_writes::replace(conn, id, &write)?;
-            Ok(id)
-        })
-        .await
-        .map_err(|error| {
-            ApiError::from(error).not_found_as(|| ApiError::article_not_found(&id_or_slug))
-        })?;
-    state.content_changed();
+    let id = AppState::write_content(&state, move |conn| {
+        let found = shown::find(conn, &key)?.ok_or(StoreError::NotFound)?;
+        let (row, body_html, extras) = shown::one_with_extras(found, Taxonomy::load(conn)?);
+        let id = row.id;
+        let current = ArticleSummary::new(row, &extras);
+        let (input, clears_published_at) = patch.apply(current, body_html);
+        let mut write = input
+            .validate(db::now())
+            .map_err(|errors| StoreError::Invalid(errors.into_iter().map(to_invalid).collect()))?;
+        if clears_published_at {
+            write.published_at = PublishTime::Clear;
+        }
+        article_writes::replace(conn, id, &write)?;
+        Ok(id)
+    })
+    .await
+    .map_err(|error| {
+        ApiError::from(error).not_found_as(|| ApiError::article_not_found(&id_or_slug))
+    })?;
     respond_with(&state, id, HttpResponse::Ok()).await
 }
 
@@ -193,17 +184,14 @@ pub async fn delete_article(
     id_or_slug: Path<String>,
 ) -> AppResult<HttpResponse> {
     let key = ArticleKey::parse(&id_or_slug);
-    state
-        .db
-        .write(move |conn| {
-            let id = resolve_id(conn, &key)?;
-            article_writes::delete(conn, id)
-        })
-        .await
-        .map_err(|error| {
-            ApiError::from(error).not_found_as(|| ApiError::article_not_found(&id_or_slug))
-        })?;
-    state.content_changed();
+    AppState::write_content(&state, move |conn| {
+        let id = resolve_id(conn, &key)?;
+        article_writes::delete(conn, id)
+    })
+    .await
+    .map_err(|error| {
+        ApiError::from(error).not_found_as(|| ApiError::article_not_found(&id_or_slug))
+    })?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -271,11 +259,8 @@ pub async fn bulk_import(
     }
     while !valid.is_empty() {
         let batch: Vec<_> = valid.drain(..valid.len().min(BULK_BATCH)).collect();
-        let outcomes = state
-            .db
-            .write(move |conn| upsert_batch(conn, batch))
-            .await?;
-        state.content_changed();
+        let outcomes =
+            AppState::write_content(&state, move |conn| upsert_batch(conn, batch)).await?;
         import.record(outcomes);
     }
     let report = import.finish();

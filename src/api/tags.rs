@@ -167,11 +167,8 @@ pub async fn create_tag(
     let slug = derive_slug(slug, name.as_deref(), &mut errors);
     done(errors)?;
     let name = name.unwrap_or_default();
-    let row = state
-        .db
-        .write(move |conn| taxonomy::insert_tag(conn, &slug, &name))
+    let row = AppState::write_content(&state, move |conn| taxonomy::insert_tag(conn, &slug, &name))
         .await?;
-    state.content_changed();
     let location = format!("/api/v1/tags/{}", row.slug);
     Ok(created(
         location,
@@ -205,14 +202,11 @@ pub async fn update_tag(
     let (new_slug, name) = slug_and_name(input.slug, input.name, &mut errors);
     done(errors)?;
     let lookup = slug.clone();
-    let row = state
-        .db
-        .write(move |conn| {
-            taxonomy::update_tag(conn, &lookup, new_slug.as_deref(), name.as_deref())
-        })
-        .await
-        .map_err(|error| ApiError::from(error).not_found_as(|| tag_not_found(&slug)))?;
-    state.content_changed();
+    let row = AppState::write_content(&state, move |conn| {
+        taxonomy::update_tag(conn, &lookup, new_slug.as_deref(), name.as_deref())
+    })
+    .await
+    .map_err(|error| ApiError::from(error).not_found_as(|| tag_not_found(&slug)))?;
     Ok(HttpResponse::Ok().json(TagResponse {
         data: row.into(),
         meta: Meta::default(),

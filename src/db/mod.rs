@@ -459,6 +459,29 @@ impl Db {
         .await
     }
 
+    /// [`Db::write`] that runs `then` with the outcome once the commit is on
+    /// disk (or the write failed): before the caller hears of it, and
+    /// whether or not the caller still waits.
+    pub async fn write_then<T, F, C>(&self, work: F, then: C) -> StoreResult<T>
+    where
+        F: FnOnce(&mut SqliteConnection) -> StoreResult<T> + Send + 'static,
+        C: FnOnce(&StoreResult<T>) + Send + 'static,
+        T: Send + 'static,
+    {
+        let (reply, result) = tokio::sync::oneshot::channel();
+        self.writer.submit(
+            |conn, tally| {
+                tally.untallied();
+                work(conn)
+            },
+            move |outcome| {
+                then(&outcome);
+                let _ = reply.send(outcome);
+            },
+        )?;
+        result.await.unwrap_or_else(|_| Err(dropped()))
+    }
+
     /// [`Db::write`] for engagement events, which add what they count to the
     /// batch's [`Tally`].
     pub async fn write_tallied<T, F>(&self, work: F) -> StoreResult<T>
