@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 use super::Meta;
 use super::article_input::{ArticleInput, ArticlePatch};
-use super::articles::{ArticleResponse, ArticleSummary, load_article};
+use super::articles::{Article, ArticleResponse, ArticleSummary, JsonText};
 use super::extract::{Admin, JSON_BODY_LIMIT, JsonBody, parse_json, read_body};
 use super::import::{BulkReport, Import, line_errors, upsert_batch};
 use crate::app::AppState;
@@ -37,17 +37,24 @@ fn resolve_id(conn: &mut diesel::SqliteConnection, key: &ArticleKey) -> Result<i
         .ok_or(StoreError::NotFound)
 }
 
-async fn respond_with(
-    state: &AppState,
-    id: i32,
-    mut response: actix_web::HttpResponseBuilder,
-) -> AppResult<HttpResponse> {
-    let (article, _) = load_article(state, ArticleKey::Id(id))?
-        .ok_or_else(|| ApiError::Internal(format!("article {id} vanished after its write")))?;
-    Ok(response.json(ArticleResponse {
+/// Article `id` as the write that just stored it left it, read in the
+/// write's own transaction: an answer read afterwards would need a reader
+/// connection, and one not free in time made a committed create answer
+/// "busy, retry", which stored the article twice when retried.
+fn written(conn: &mut diesel::SqliteConnection, id: i32) -> Result<Article, StoreError> {
+    let found = shown::find(conn, &ArticleKey::Id(id))?.ok_or(StoreError::NotFound)?;
+    let (row, body_html, extras) = shown::one_with_extras(found, Taxonomy::load(conn)?);
+    Ok(Article {
+        summary: ArticleSummary::new(row, &extras),
+        body_html: JsonText::new(&body_html),
+    })
+}
+
+fn respond_with(article: Article, mut response: actix_web::HttpResponseBuilder) -> HttpResponse {
+    response.json(ArticleResponse {
         data: article,
         meta: Meta::default(),
-    }))
+    })
 }
 
 /// Create an article.
@@ -70,11 +77,15 @@ pub async fn create_article(
     body: JsonBody,
 ) -> AppResult<HttpResponse> {
     let write = validated(body.parse()?)?;
-    let id =
-        AppState::write_content(&state, move |conn| article_writes::create(conn, &write)).await?;
+    let article = AppState::write_content(&state, move |conn| {
+        let id = article_writes::create(conn, &write)?;
+        written(conn, id)
+    })
+    .await?;
     let mut created = HttpResponse::Created();
-    created.insert_header((header::LOCATION, format!("/api/v1/articles/{id}")));
-    respond_with(&state, id, created).await
+    let location = format!("/api/v1/articles/{}", article.summary.id);
+    created.insert_header((header::LOCATION, location));
+    Ok(respond_with(article, created))
 }
 
 /// Replace an article.
@@ -101,16 +112,16 @@ pub async fn replace_article(
 ) -> AppResult<HttpResponse> {
     let write = validated(body.parse()?)?;
     let key = ArticleKey::parse(&id_or_slug);
-    let id = AppState::write_content(&state, move |conn| {
+    let article = AppState::write_content(&state, move |conn| {
         let id = resolve_id(conn, &key)?;
         article_writes::replace(conn, id, &write)?;
-        Ok(id)
+        written(conn, id)
     })
     .await
     .map_err(|error| {
         ApiError::from(error).not_found_as(|| ApiError::article_not_found(&id_or_slug))
     })?;
-    respond_with(&state, id, HttpResponse::Ok()).await
+    Ok(respond_with(article, HttpResponse::Ok()))
 }
 
 /// Change some fields of an article.
@@ -138,7 +149,7 @@ pub async fn patch_article(
     let key = ArticleKey::parse(&id_or_slug);
     // Read, merge and write in one transaction, so concurrent patches cannot
     // undo each other.
-    let id = AppState::write_content(&state, move |conn| {
+    let article = AppState::write_content(&state, move |conn| {
         let found = shown::find(conn, &key)?.ok_or(StoreError::NotFound)?;
         let (row, body_html, extras) = shown::one_with_extras(found, Taxonomy::load(conn)?);
         let id = row.id;
@@ -151,13 +162,13 @@ pub async fn patch_article(
             write.published_at = PublishTime::Clear;
         }
         article_writes::replace(conn, id, &write)?;
-        Ok(id)
+        written(conn, id)
     })
     .await
     .map_err(|error| {
         ApiError::from(error).not_found_as(|| ApiError::article_not_found(&id_or_slug))
     })?;
-    respond_with(&state, id, HttpResponse::Ok()).await
+    Ok(respond_with(article, HttpResponse::Ok()))
 }
 
 fn to_invalid(error: FieldError) -> db::Invalid {
