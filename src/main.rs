@@ -219,7 +219,7 @@ fn import_files(
     files: &[std::path::PathBuf],
     defaults: &FeedDefaults,
 ) -> anyhow::Result<()> {
-    let db = Db::open(&config.database_path, 1)?;
+    let db = open_existing(config)?;
     let terminal = std::io::stderr().is_terminal();
     let mut failed = 0;
     for file in files {
@@ -267,7 +267,7 @@ fn backup(config: &Config, path: &std::path::Path) -> anyhow::Result<()> {
     );
     let started = std::time::Instant::now();
     let target = path.to_str().context("the backup path is not UTF-8")?;
-    let source = Db::open(&config.database_path, 1)?;
+    let source = open_existing(config)?;
     source.backup_to(target)?;
     let articles = frontpage::db::check_integrity(path)?;
     println!(
@@ -280,7 +280,7 @@ fn backup(config: &Config, path: &std::path::Path) -> anyhow::Result<()> {
 }
 
 fn export_articles(config: &Config, output: Option<&std::path::Path>) -> anyhow::Result<()> {
-    let db = Db::open(&config.database_path, 1)?;
+    let db = open_existing(config)?;
     let count = match output {
         Some(path) => {
             let file = std::fs::File::create(path)
@@ -345,8 +345,24 @@ fn generate_demo(config: &Config, size: bulk::Size, seed: u64) -> anyhow::Result
     Ok(())
 }
 
+/// Opens the server's store for a command that works on what it holds. The
+/// file must exist: with the wrong `DATABASE_URL`, or the default relative
+/// path from another folder, the command would otherwise create an empty
+/// store, act on it and report success (a backup of nothing, a key the
+/// server never sees).
+fn open_existing(config: &Config) -> anyhow::Result<Db> {
+    let path = &config.database_path;
+    anyhow::ensure!(
+        path.exists(),
+        "no database at {}: set DATABASE_URL to the server's database, \
+         or create one with `frontpage migrate`",
+        path.display()
+    );
+    Db::open(path, 1)
+}
+
 fn manage_keys(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
-    let db = Db::open(&config.database_path, 1)?;
+    let db = open_existing(config)?;
     match command {
         KeysCommand::Create { name, scopes } => {
             let name = name.trim();

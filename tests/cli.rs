@@ -135,6 +135,28 @@ fn every_command_has_help() {
     }
 }
 
+#[test]
+fn commands_on_a_store_that_does_not_exist_fail_and_create_none() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let db = dir.path().join("elsewhere").join("frontpage.db");
+    let backup = dir.path().join("backup.db");
+    let feed = dir.path().join("empty.ndjson");
+    std::fs::write(&feed, "").unwrap();
+    for args in [
+        vec!["export"],
+        vec!["backup", backup.to_str().unwrap()],
+        vec!["keys", "list"],
+        vec!["import", feed.to_str().unwrap()],
+    ] {
+        let output = frontpage(&db, &args);
+        assert!(!output.status.success(), "{args:?}: {output:?}");
+        let said = String::from_utf8_lossy(&output.stderr);
+        assert!(said.contains("no database at"), "{args:?}: {said}");
+    }
+    assert!(!db.exists() && !db.parent().unwrap().exists());
+    assert!(!backup.exists());
+}
+
 #[actix_web::test]
 async fn a_backup_of_the_live_store_restores_to_the_same_content() {
     let (app, dir) = test_app(true).await;
