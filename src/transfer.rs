@@ -137,19 +137,24 @@ pub fn export(db: &Db, out: &mut impl Write) -> anyhow::Result<usize> {
     let mut last = 0;
     let mut written = 0;
     loop {
+        // One transaction per chunk: its rows, taxonomy and bodies from one
+        // snapshot, so an article edited or deleted meanwhile is written as
+        // one version of it, not half of two.
         let (rows, extras, mut bodies) = db.read_blocking(|conn| {
-            let rows: Vec<ArticleRow> = articles_table::table
-                .filter(articles_table::id.gt(last))
-                .order(articles_table::id)
-                .limit(CHUNK)
-                .select(ArticleRow::as_select())
-                .load(conn)?;
-            let ids: Vec<i32> = rows.iter().map(|row| row.id).collect();
-            let tree = CategoryTree::load(conn)?;
-            let taxonomy = Taxonomy::with_categories(conn, tree)?;
-            let extras = articles::extras_with(conn, &rows, taxonomy)?;
-            let bodies = articles::bodies(conn, &ids)?;
-            Ok((rows, extras, bodies))
+            conn.transaction(|conn| {
+                let rows: Vec<ArticleRow> = articles_table::table
+                    .filter(articles_table::id.gt(last))
+                    .order(articles_table::id)
+                    .limit(CHUNK)
+                    .select(ArticleRow::as_select())
+                    .load(conn)?;
+                let ids: Vec<i32> = rows.iter().map(|row| row.id).collect();
+                let tree = CategoryTree::load(conn)?;
+                let taxonomy = Taxonomy::with_categories(conn, tree)?;
+                let extras = articles::extras_with(conn, &rows, taxonomy)?;
+                let bodies = articles::bodies(conn, &ids)?;
+                Ok((rows, extras, bodies))
+            })
         })?;
         let Some(end) = rows.last().map(|row| row.id) else {
             return Ok(written);
