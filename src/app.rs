@@ -11,7 +11,8 @@ use actix_cors::Cors;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::Service;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::http::{Method, header};
+use actix_web::error::InternalError;
+use actix_web::http::{Method, StatusCode, header};
 use actix_web::middleware::{Compress, ErrorHandlerResponse, ErrorHandlers, Next, from_fn};
 use actix_web::web::{self, Data};
 use actix_web::{App, HttpRequest, HttpResponse};
@@ -340,11 +341,7 @@ async fn docs_redirect() -> HttpResponse {
 fn problem_for_plain_errors<B: MessageBody + 'static>(
     res: ServiceResponse<B>,
 ) -> actix_web::Result<ErrorHandlerResponse<B>> {
-    let is_problem = res
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|value| value.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
-    if is_problem {
+    if is_problem(res.headers()) {
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }
     let (req, res) = res.into_parts();
@@ -352,6 +349,63 @@ fn problem_for_plain_errors<B: MessageBody + 'static>(
     Ok(ErrorHandlerResponse::Response(
         ServiceResponse::new(req, problem).map_into_right_body(),
     ))
+}
+
+fn is_problem(headers: &header::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(PROBLEM_JSON.as_bytes()))
+}
+
+/// Errors made by the layers outside [`problem_for_plain_errors`], as
+/// problems too: `Compress` finding no encoding the client accepts (406),
+/// and CORS refusing a preflight or an origin. What they said in plain text
+/// becomes the detail.
+async fn problems_from_outer_layers<B: MessageBody + 'static>(
+    result: Result<ServiceResponse<B>, actix_web::Error>,
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
+    match result {
+        Ok(res) => {
+            let failed = res.status().is_client_error() || res.status().is_server_error();
+            if !failed || is_problem(res.headers()) {
+                return Ok(res.map_into_left_body());
+            }
+            let (req, res) = res.into_parts();
+            let problem = as_problem(res.map_into_boxed_body()).await;
+            Ok(ServiceResponse::new(req, problem).map_into_right_body())
+        }
+        // Without the request (the inner layers took it) the error itself
+        // must answer as a problem.
+        Err(error) => {
+            let problem = as_problem(error.error_response()).await;
+            Err(InternalError::from_response(error, problem).into())
+        }
+    }
+}
+
+/// A plain error response as a problem with the same status and headers.
+async fn as_problem(res: HttpResponse) -> HttpResponse {
+    let status = res.status();
+    let mut problem = problem_for_status(status);
+    let headers = res.headers().clone();
+    let said = actix_web::body::to_bytes(res.into_body())
+        .await
+        .unwrap_or_default();
+    let said = String::from_utf8_lossy(&said).trim().to_string();
+    if status == StatusCode::NOT_ACCEPTABLE {
+        problem.detail = format!(
+            "No encoding that Accept-Encoding allows is available; this server sends {said}."
+        );
+    } else if !said.is_empty() {
+        problem.detail = format!("{}.", said.trim_end_matches('.'));
+    }
+    let mut response = problem_response(&problem);
+    for (name, value) in &headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            response.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    response
 }
 
 /// The whole application over `state`, serving `spec` at `/openapi.json`.
@@ -451,12 +505,13 @@ async fn limit_request(
 }
 
 /// `X-Content-Type-Options: nosniff` on every response, and a restrictive
-/// `Content-Security-Policy` on HTML pages that do not set their own.
+/// `Content-Security-Policy` on HTML pages that do not set their own; the
+/// refusals of compression and CORS (just inside) as problems.
 async fn security_headers(
     req: ServiceRequest,
-    next: Next<impl MessageBody>,
+    next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let mut res = next.call(req).await?;
+    let mut res = problems_from_outer_layers(next.call(req).await).await?;
     let headers = res.headers_mut();
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,

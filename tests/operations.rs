@@ -279,3 +279,36 @@ async fn a_draining_server_refuses_new_requests_and_stores_nothing_for_them() {
     let after = views(&send(&app, get("/api/v1/articles/1")).await);
     assert_eq!(after, before);
 }
+
+#[actix_web::test]
+async fn refusals_by_compression_and_cors_are_problems_too() {
+    let (app, _dir) = test_app(false).await;
+    let no_encoding = TestRequest::get()
+        .uri("/api/v1/articles")
+        .insert_header(("accept-encoding", "identity;q=0"))
+        .to_request();
+    let reply = send(&app, no_encoding).await;
+    assert_eq!(reply.status, 406);
+    assert_eq!(
+        reply.header("content-type"),
+        Some("application/problem+json")
+    );
+    let detail = reply.body["detail"].as_str().unwrap();
+    assert!(detail.contains("gzip"), "{detail}");
+
+    let preflight = TestRequest::default()
+        .method(actix_web::http::Method::OPTIONS)
+        .uri("/api/v1/articles")
+        .insert_header(("origin", "https://news.example"))
+        .insert_header(("access-control-request-method", "GET"))
+        .insert_header(("access-control-request-headers", "x-requested-with"))
+        .to_request();
+    let reply = send(&app, preflight).await;
+    assert_eq!(reply.status, 400);
+    assert_eq!(
+        reply.header("content-type"),
+        Some("application/problem+json")
+    );
+    let detail = reply.body["detail"].as_str().unwrap();
+    assert!(detail.contains("headers are not allowed"), "{detail}");
+}
