@@ -194,7 +194,10 @@ fn add_conditional_gets(spec: &mut Spec) {
         .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
         .build();
     for (path, item) in spec.paths.paths.iter_mut() {
-        let Some(operation) = item.get.as_mut().filter(|_| path.starts_with("/api/")) else {
+        // The content and its feeds; the health probes are tagged too, but
+        // a probe has no use for a validator.
+        let content = path.starts_with("/api/") || path.starts_with("/feeds/");
+        let Some(operation) = item.get.as_mut().filter(|_| content) else {
             continue;
         };
         operation

@@ -137,10 +137,18 @@ async fn search_combines_with_filters_and_pages() {
     let reply = send(&app, get("/api/v1/articles?q=storm&category=sport")).await;
     assert_eq!(titles(&reply.body), ["Storm delays the match"]);
 
-    // A cursor belongs to its query.
+    // A cursor belongs to its query and its filters.
     let reply = send(
         &app,
         get(&format!("/api/v1/articles?q=rain&cursor={cursor}")),
+    )
+    .await;
+    reply.assert_problem(400, &["cursor"]);
+    let reply = send(
+        &app,
+        get(&format!(
+            "/api/v1/articles?q=storm&category=sport&cursor={cursor}"
+        )),
     )
     .await;
     reply.assert_problem(400, &["cursor"]);

@@ -123,8 +123,25 @@ fn list_filter(query: &ListArticlesQuery) -> ListFilter {
 struct SearchPosition {
     /// The query the cursor was made for.
     q: String,
+    /// Its filters (see [`filters_key`]).
+    f: u64,
     /// Results already shown.
     o: usize,
+}
+
+/// The filters of a search, hashed into its cursors: an offset into one
+/// filtered result list means nothing in another.
+fn filters_key(query: &ListArticlesQuery) -> u64 {
+    let filters = format!(
+        "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+        query.category,
+        query.tag,
+        query.author,
+        query.source,
+        query.published_after,
+        query.published_before
+    );
+    xxhash_rust::xxh3::xxh3_64(filters.as_bytes())
 }
 
 /// The `q` branch of [`list_articles`]: filtered matches by relevance,
@@ -154,16 +171,18 @@ async fn search_articles(
         None => 0,
         Some(cursor) => {
             let position: SearchPosition = cursor::decode(cursor)?;
-            if position.q != q {
+            if position.q != q || position.f != filters_key(&query) {
                 return Err(ApiError::InvalidParameters(vec![FieldError::new(
                     Location::Query,
                     "cursor",
-                    "belongs to another search or is not a cursor this API returned",
+                    "belongs to another search (other words or filters) \
+                     or is not a cursor this API returned",
                 )]));
             }
             position.o
         }
     };
+    let filters = filters_key(&query);
     let mut filter = list_filter(&query);
     let category = query.category;
     let with_total = query.total.unwrap_or(false);
@@ -204,6 +223,7 @@ async fn search_articles(
     let next_cursor = more.then(|| {
         cursor::encode(&SearchPosition {
             q,
+            f: filters,
             o: offset + page.len(),
         })
     });
@@ -220,9 +240,14 @@ async fn search_articles(
 
 /// List published articles, newest first, or search them.
 ///
-/// Filters combine with AND. Pages are keyset-paged: follow `meta.next_cursor`
-/// (or the `Link: rel="next"` header) until it is null; every published
-/// article appears exactly once, even when several share a timestamp.
+/// Filters combine with AND. Follow `meta.next_cursor` (or the
+/// `Link: rel="next"` header) until it is null. The list is keyset-paged:
+/// every published article appears exactly once, even when several share a
+/// timestamp or articles are published meanwhile. A search (`q`) is ranked
+/// by relevance and paged by position in that ranking, so an article
+/// published or edited between two pages may move a result from one page
+/// to the next (shown twice, or not at all); its cursor holds only with the
+/// same words and filters.
 #[utoipa::path(
     tag = "articles",
     params(ListArticlesQuery),
