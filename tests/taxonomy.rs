@@ -243,3 +243,37 @@ async fn names_with_control_characters_are_refused() {
     .await
     .assert_problem(422, &["bio"]);
 }
+
+#[actix_web::test]
+async fn a_tag_with_a_long_slug_stays_on_its_articles_through_an_edit() {
+    let (app, _dir) = test_app(false).await;
+    seed_categories(&app).await;
+    // 94 characters: a tag may have it, a slug derived from a title may not.
+    let slug = ["harbour"; 11].join("-") + "-strike";
+    assert_eq!(slug.len(), 94);
+    let made = send(
+        &app,
+        admin(
+            "POST",
+            "/api/v1/tags",
+            json!({"slug": slug, "name": "Harbour strike"}),
+        ),
+    )
+    .await;
+    assert_eq!(made.status, 201, "{}", made.body);
+    let mut tagged = article("Tagged story", "news");
+    tagged["tags"] = json!([slug]);
+    let id = create(&app, tagged).await["id"].as_i64().unwrap();
+    let uri = format!("/api/v1/articles/{id}");
+    let edited = send(&app, admin("PATCH", &uri, json!({"title": "Retitled"}))).await;
+    assert_eq!(edited.status, 200, "{}", edited.body);
+    assert_eq!(edited.body["data"]["tags"][0]["slug"], slug.as_str());
+    assert_eq!(edited.body["data"]["tags"][0]["name"], "Harbour strike");
+    let tags = send(&app, get("/api/v1/tags")).await;
+    assert_eq!(
+        tags.body["data"].as_array().unwrap().len(),
+        1,
+        "{}",
+        tags.body
+    );
+}

@@ -299,7 +299,14 @@ impl ArticleInput {
         let mut tags: Vec<(String, String)> = Vec::new();
         for (i, tag) in self.tags.into_iter().enumerate() {
             let name = tag.trim().to_string();
-            let slug = content::slugify(&name);
+            // A tag's own slug is kept whole: `slugify` shortens what it
+            // derives to 80 characters, and `POST /tags` takes slugs up to
+            // 100, which a patch (sending the article's tags back) would
+            // otherwise move to a new, shortened tag.
+            let slug = match content::slug_problem(&name, content::MAX_TAXONOMY_SLUG) {
+                None => name.clone(),
+                Some(_) => content::slugify(&name),
+            };
             if slug.is_empty() || name.chars().count() > MAX_TAG || content::has_control(&name) {
                 checks.fail(
                     format!("tags[{i}]"),
