@@ -78,7 +78,10 @@ fn parse(value: Result<Value, serde_json::Error>) -> Result<ArticleInput, Vec<Fi
 
 /// Each entry of an RSS or Atom feed as a published article of the
 /// default category: its title, summary, content (or summary) as the body,
-/// date, categories as tags, and the feed's title as the source.
+/// date, categories as tags, and the feed's title as the source. Its slug
+/// is the title's with the entry's day (`morning-briefing-2026-01-05`):
+/// importing the feed again updates each article, and a headline that comes
+/// back on another day, as a briefing's does, is a new one.
 fn read_feed(bytes: &[u8], defaults: &FeedDefaults) -> anyhow::Result<Vec<Record>> {
     let feed = feed_rs::parser::parse(bytes)?;
     let source = feed.title.as_ref().map(|title| title.content.clone());
@@ -93,15 +96,22 @@ fn read_feed(bytes: &[u8], defaults: &FeedDefaults) -> anyhow::Result<Vec<Record
                 .and_then(|content| content.body)
                 .or_else(|| summary.clone())
                 .unwrap_or_default();
+            let title = entry.title.map(|title| title.content).unwrap_or_default();
+            let published = entry.published.or(entry.updated);
+            let stem = crate::content::slugify(&title);
+            let slug = published
+                .filter(|_| !stem.is_empty())
+                .map(|at| format!("{stem}-{}", at.format("%Y-%m-%d")));
             let input = json!({
-                "title": entry.title.map(|title| title.content).unwrap_or_default(),
+                "slug": slug,
+                "title": title,
                 "summary": summary.map(|html| crate::content::plain_text(&html)),
                 "body_html": body,
                 "source": source,
                 "category": defaults.category,
                 "tags": entry.categories.into_iter().map(|c| c.label.unwrap_or(c.term)).collect::<Vec<_>>(),
                 "status": "published",
-                "published_at": entry.published.or(entry.updated).map(|at| at.to_rfc3339()),
+                "published_at": published.map(|at| at.to_rfc3339()),
             });
             (i + 1, parse(Ok(input)))
         })

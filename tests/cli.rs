@@ -97,6 +97,29 @@ async fn feeds_import_once_and_bad_lines_are_reported() {
     let found = send(&app, get("/api/v1/articles?q=glacier")).await;
     let item = &found.body["data"][0];
     assert_eq!(item["title"], "Glacier retreat measured");
+    assert_eq!(item["slug"], "glacier-retreat-measured-2026-01-05");
+
+    // The same headline on another day is another story.
+    let next_day = dir.path().join("next.rss");
+    std::fs::write(
+        &next_day,
+        r#"<?xml version="1.0"?>
+<rss version="2.0"><channel><title>Wire</title><link>https://wire.example</link>
+<description>Agency copy</description>
+<item><title>Glacier retreat measured</title><link>https://wire.example/3</link>
+<description>Measured again.</description>
+<pubDate>Thu, 08 Jan 2026 10:00:00 GMT</pubDate></item>
+</channel></rss>"#,
+    )
+    .unwrap();
+    let output = frontpage(
+        &db,
+        &["import", "--category", "news", next_day.to_str().unwrap()],
+    );
+    assert!(
+        stdout(&output).contains("1 created, 0 updated, 0 unchanged"),
+        "{output:?}"
+    );
     assert_eq!(item["source"], "Wire");
     assert_eq!(item["category"]["slug"], "news");
     assert_eq!(item["tags"][0]["name"], "Climate");
