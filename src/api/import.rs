@@ -12,7 +12,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::article_input::ArticleInput;
-use crate::db::StoreError;
+use crate::db::{self, StoreError};
 use crate::db::article_writes::{self, ArticleWrite, Upserted};
 use crate::error::{ApiError, FieldError, Location};
 
@@ -139,7 +139,12 @@ pub fn upsert_batch(
     batch: Vec<(usize, ArticleWrite)>,
 ) -> Result<Vec<LineOutcome>, StoreError> {
     let mut outcomes = Vec::with_capacity(batch.len());
-    for (line, write) in batch {
+    for (line, mut write) in batch {
+        // Stamped as it is written, not when the import was checked: a long
+        // import's last batches would otherwise carry a time minutes before
+        // their commit, older than what a start of the Related index looks
+        // back for (see `related::refresh`).
+        write.now = db::now();
         match conn.transaction(|conn| article_writes::upsert(conn, &write)) {
             Ok((_, what)) => outcomes.push((line, Ok(what))),
             Err(error @ (StoreError::Invalid(_) | StoreError::Conflict(_))) => {
