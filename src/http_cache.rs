@@ -251,8 +251,10 @@ pub async fn conditional(
     for value in req.headers().get_all(header::IF_NONE_MATCH) {
         conditions.append(header::IF_NONE_MATCH, value.clone());
     }
-    let encoding = req
-        .get_header::<AcceptEncoding>()
+    // Only a 304 needs it (and only a conditional GET can get one).
+    let encoding = (!conditions.is_empty())
+        .then(|| req.get_header::<AcceptEncoding>())
+        .flatten()
         .and_then(|accepted| accepted.negotiate(COMPRESSIONS.iter()))
         .map(|chosen| chosen.to_string())
         .filter(|chosen| ENCODINGS.contains(&chosen.as_str()));

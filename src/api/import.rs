@@ -12,8 +12,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::article_input::ArticleInput;
-use crate::db::{self, StoreError};
 use crate::db::article_writes::{self, ArticleWrite, Upserted};
+use crate::db::{self, StoreError};
 use crate::error::{ApiError, FieldError, Location};
 
 /// One line of a bulk import that was not stored.

@@ -452,11 +452,7 @@ impl Db {
         F: FnOnce(&mut SqliteConnection) -> StoreResult<T> + Send + 'static,
         T: Send + 'static,
     {
-        self.write_tallied(|conn, tally| {
-            tally.untallied();
-            work(conn)
-        })
-        .await
+        self.write_then(work, |_| ()).await
     }
 
     /// [`Db::write`] that runs `then` with the outcome once the commit is on
