@@ -18,6 +18,18 @@ fn frontpage(db: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Writes an RSS 2.0 feed titled "Wire" with these `<item>`s.
+fn write_feed(path: &Path, items: &str) {
+    let feed = format!(
+        r#"<?xml version="1.0"?>
+<rss version="2.0"><channel><title>Wire</title><link>https://wire.example</link>
+<description>Agency copy</description>
+{items}
+</channel></rss>"#
+    );
+    std::fs::write(path, feed).unwrap();
+}
+
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
@@ -61,20 +73,15 @@ async fn feeds_import_once_and_bad_lines_are_reported() {
     let (app, dir) = test_app(true).await;
     let db = dir.path().join("frontpage.db");
     let rss = dir.path().join("wire.rss");
-    std::fs::write(
+    write_feed(
         &rss,
-        r#"<?xml version="1.0"?>
-<rss version="2.0"><channel><title>Wire</title><link>https://wire.example</link>
-<description>Agency copy</description>
-<item><title>Glacier retreat measured</title><link>https://wire.example/1</link>
+        r#"<item><title>Glacier retreat measured</title><link>https://wire.example/1</link>
 <description>Scientists measured it.</description><category>Climate</category>
 <pubDate>Mon, 05 Jan 2026 10:00:00 GMT</pubDate></item>
 <item><title>Comet seen over the bay</title><link>https://wire.example/2</link>
 <description>&lt;p&gt;Bright &amp; clear.&lt;/p&gt;</description>
-<pubDate>Tue, 06 Jan 2026 10:00:00 GMT</pubDate></item>
-</channel></rss>"#,
-    )
-    .unwrap();
+<pubDate>Tue, 06 Jan 2026 10:00:00 GMT</pubDate></item>"#,
+    );
     let first = frontpage(
         &db,
         &["import", "--category", "news", rss.to_str().unwrap()],
@@ -101,17 +108,12 @@ async fn feeds_import_once_and_bad_lines_are_reported() {
 
     // The same headline on another day is another story.
     let next_day = dir.path().join("next.rss");
-    std::fs::write(
+    write_feed(
         &next_day,
-        r#"<?xml version="1.0"?>
-<rss version="2.0"><channel><title>Wire</title><link>https://wire.example</link>
-<description>Agency copy</description>
-<item><title>Glacier retreat measured</title><link>https://wire.example/3</link>
+        r#"<item><title>Glacier retreat measured</title><link>https://wire.example/3</link>
 <description>Measured again.</description>
-<pubDate>Thu, 08 Jan 2026 10:00:00 GMT</pubDate></item>
-</channel></rss>"#,
-    )
-    .unwrap();
+<pubDate>Thu, 08 Jan 2026 10:00:00 GMT</pubDate></item>"#,
+    );
     let output = frontpage(
         &db,
         &["import", "--category", "news", next_day.to_str().unwrap()],

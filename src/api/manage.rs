@@ -50,6 +50,11 @@ fn written(conn: &mut diesel::SqliteConnection, id: i32) -> Result<Article, Stor
     })
 }
 
+/// A store error of a write to article `id_or_slug`, "not found" naming it.
+fn or_no_article(id_or_slug: &str) -> impl FnOnce(StoreError) -> ApiError + '_ {
+    move |error| ApiError::from(error).not_found_as(|| ApiError::article_not_found(id_or_slug))
+}
+
 fn respond_with(article: Article, mut response: actix_web::HttpResponseBuilder) -> HttpResponse {
     response.json(ArticleResponse {
         data: article,
@@ -118,9 +123,7 @@ pub async fn replace_article(
         written(conn, id)
     })
     .await
-    .map_err(|error| {
-        ApiError::from(error).not_found_as(|| ApiError::article_not_found(&id_or_slug))
-    })?;
+    .map_err(or_no_article(&id_or_slug))?;
     Ok(respond_with(article, HttpResponse::Ok()))
 }
 
@@ -165,9 +168,7 @@ pub async fn patch_article(
         written(conn, id)
     })
     .await
-    .map_err(|error| {
-        ApiError::from(error).not_found_as(|| ApiError::article_not_found(&id_or_slug))
-    })?;
+    .map_err(or_no_article(&id_or_slug))?;
     Ok(respond_with(article, HttpResponse::Ok()))
 }
 
@@ -200,9 +201,7 @@ pub async fn delete_article(
         article_writes::delete(conn, id)
     })
     .await
-    .map_err(|error| {
-        ApiError::from(error).not_found_as(|| ApiError::article_not_found(&id_or_slug))
-    })?;
+    .map_err(or_no_article(&id_or_slug))?;
     Ok(HttpResponse::NoContent().finish())
 }
 
