@@ -449,3 +449,27 @@ async fn bulk_import_refuses_a_second_line_with_the_same_slug_and_reads_crlf_and
         );
     }
 }
+
+#[actix_web::test]
+async fn a_new_article_never_takes_the_id_of_a_deleted_one() {
+    let (app, _dir) = test_app(false).await;
+    seed_categories(&app).await;
+    let first = create(&app, article("First", "news")).await["id"]
+        .as_i64()
+        .unwrap();
+    let newest = create(&app, article("Newest", "news")).await["id"]
+        .as_i64()
+        .unwrap();
+    assert!(newest > first);
+    let uri = format!("/api/v1/articles/{newest}");
+    assert_eq!(
+        send(&app, admin("DELETE", &uri, json!(null))).await.status,
+        204
+    );
+    // What is kept by id (the reading graph, the Related index) must not
+    // take the next article for the deleted one.
+    let next = create(&app, article("Next", "news")).await["id"]
+        .as_i64()
+        .unwrap();
+    assert!(next > newest, "{next} reuses an id up to {newest}");
+}

@@ -7,7 +7,7 @@ use diesel::sqlite::SqliteConnection;
 
 use super::articles::{self as reads, ArticleKey, ArticleRow};
 use super::purge;
-use super::schema::{article_tags, articles};
+use super::schema::{article_id_mark, article_tags, articles};
 use super::search;
 use super::taxonomy::{self, CategoryTree};
 use super::{Invalid, StoreError, StoreResult};
@@ -198,8 +198,17 @@ fn insert(conn: &mut SqliteConnection, write: &ArticleWrite) -> StoreResult<i32>
         SlugChoice::Given(slug) => slug.clone(),
         SlugChoice::Derived(slug) => free_slug(conn, slug)?,
     };
+    // Past every id any article ever had (see `article_id_mark`): caches
+    // keyed by id must never take a new article for a deleted one.
+    let newest: Option<i32> = articles::table
+        .select(diesel::dsl::max(articles::id))
+        .get_result(conn)?;
+    let deleted: i32 = article_id_mark::table
+        .select(article_id_mark::last_deleted)
+        .get_result(conn)?;
     let id = diesel::insert_into(articles::table)
         .values((
+            articles::id.eq(newest.unwrap_or(0).max(deleted) + 1),
             articles::slug.eq(&slug),
             articles::created_at.eq(write.now),
             articles::published_at.eq(published_at(write, None)),

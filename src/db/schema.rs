@@ -118,6 +118,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    article_id_mark (id) {
+        id -> Integer,
+        last_deleted -> Integer,
+    }
+}
+
+diesel::table! {
     view_tally (id) {
         id -> Integer,
         counted_through -> Integer,
@@ -181,6 +188,7 @@ diesel::joinable!(views -> readers (reader_id));
 diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
     article_counts,
+    article_id_mark,
     article_tags,
     articles,
     authors,
