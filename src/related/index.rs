@@ -237,6 +237,11 @@ impl Index {
         &self.spellings[term as usize]
     }
 
+    /// [`Index::spelling`] of a term that may come from another index.
+    pub fn spelling_of(&self, term: u32) -> Option<&str> {
+        self.spellings.get(term as usize).map(String::as_str)
+    }
+
     /// Every indexed article id.
     pub fn ids(&self) -> impl Iterator<Item = i32> + '_ {
         self.slot_of.keys().copied()

@@ -296,9 +296,13 @@ impl Engine {
                 &found
             }
         };
+        // A list taken just before the index was built afresh names terms
+        // of the old index, which the new one may not have: skipped, not a
+        // panic.
         terms
             .iter()
-            .map(|term| index.spelling(*term).to_string())
+            .filter_map(|term| index.spelling_of(*term))
+            .map(str::to_string)
             .collect()
     }
 
