@@ -195,6 +195,7 @@ async fn fresh_or_computed(state: &AppState, key: Key) -> AppResult<(NaiveDateTi
 /// Sums the window's buckets and ranks, and keeps the result.
 async fn compute(state: &AppState, key: Key) -> AppResult<(NaiveDateTime, Arc<Scored>)> {
     let started = Instant::now();
+    let begun = state.rankings.expirations();
     let decay = state.decay;
     let kept = key.clone();
     let (now, ranked) = state
@@ -228,7 +229,7 @@ async fn compute(state: &AppState, key: Key) -> AppResult<(NaiveDateTime, Arc<Sc
     });
     state
         .rankings
-        .put(kept, now, started.elapsed(), Arc::clone(&scored));
+        .put(kept, now, started.elapsed(), Arc::clone(&scored), begun);
     Ok((now, scored))
 }
 

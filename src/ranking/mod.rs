@@ -3,6 +3,7 @@
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
+use std::sync::atomic::{self, AtomicU64};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -177,6 +178,9 @@ pub struct Key {
 pub struct Cache<V> {
     ttl: Duration,
     entries: Mutex<HashMap<Key, Entry<V>>>,
+    /// Counts [`Cache::expire`] calls: a sum begun before one is kept
+    /// expired, however fresh it looks.
+    expirations: AtomicU64,
     /// One lock per key, held by whoever computes it, so that a burst of
     /// misses computes a ranking once and the rest wait for it.
     flights: Mutex<HashMap<Key, Arc<tokio::sync::Mutex<()>>>>,
@@ -224,6 +228,7 @@ impl<V> Cache<V> {
         Self {
             ttl,
             entries: Mutex::default(),
+            expirations: AtomicU64::new(0),
             flights: Mutex::default(),
         }
     }
@@ -275,8 +280,23 @@ impl<V> Cache<V> {
         }
     }
 
-    /// Keeps a ranking summed at `computed_at`, which took `took`.
-    pub fn put(&self, key: Key, computed_at: NaiveDateTime, took: Duration, ranking: Arc<V>) {
+    /// What a caller reads before it begins a sum, to hand to [`Cache::put`].
+    pub fn expirations(&self) -> u64 {
+        self.expirations.load(atomic::Ordering::SeqCst)
+    }
+
+    /// Keeps a ranking summed at `computed_at`, which took `took`, begun
+    /// when [`Cache::expirations`] said `begun`: if a write has expired the
+    /// rankings since, it may not count what the write changed, and is kept
+    /// only to be served while the next caller sums again.
+    pub fn put(
+        &self,
+        key: Key,
+        computed_at: NaiveDateTime,
+        took: Duration,
+        ranking: Arc<V>,
+        begun: u64,
+    ) {
         if self.ttl.is_zero() {
             return;
         }
@@ -290,7 +310,7 @@ impl<V> Cache<V> {
                 ranking,
                 took,
                 refreshing: None,
-                expired: false,
+                expired: begun != self.expirations(),
             };
             entries.insert(key, entry);
         }
@@ -301,6 +321,7 @@ impl<V> Cache<V> {
     /// are served the old scores, never more than one sum at a time per
     /// ranking, however often editors write.
     pub fn expire(&self) {
+        self.expirations.fetch_add(1, atomic::Ordering::SeqCst);
         if let Ok(mut entries) = self.entries.lock() {
             for entry in entries.values_mut() {
                 entry.expired = true;
@@ -469,7 +490,7 @@ mod tests {
             matches!(cache.get(&key()), Lookup::Miss),
             "a miss is summed"
         );
-        cache.put(key(), now, Duration::ZERO, Arc::new(1));
+        cache.put(key(), now, Duration::ZERO, Arc::new(1), cache.expirations());
         std::thread::sleep(std::time::Duration::from_millis(5));
         assert!(
             matches!(cache.get(&key()), Lookup::Stale(_, r) if *r == 1),
@@ -479,7 +500,7 @@ mod tests {
             matches!(cache.get(&key()), Lookup::Hit(_, r) if *r == 1),
             "the others serve it meanwhile"
         );
-        cache.put(key(), now, Duration::ZERO, Arc::new(2));
+        cache.put(key(), now, Duration::ZERO, Arc::new(2), cache.expirations());
         assert_eq!(served(cache.get(&key())), Some(2));
         assert!(matches!(
             Cache::<()>::new(Duration::ZERO).get(&key()),
@@ -491,7 +512,13 @@ mod tests {
     fn a_ranking_that_took_long_to_sum_lives_ten_times_as_long() {
         let cache: Cache<u8> = Cache::new(Duration::from_millis(1));
         let now = moment();
-        cache.put(key(), now, Duration::from_secs(1), Arc::new(1));
+        cache.put(
+            key(),
+            now,
+            Duration::from_secs(1),
+            Arc::new(1),
+            cache.expirations(),
+        );
         std::thread::sleep(std::time::Duration::from_millis(5));
         assert!(matches!(cache.get(&key()), Lookup::Hit(_, r) if *r == 1));
     }
@@ -500,7 +527,7 @@ mod tests {
     fn after_a_content_write_one_caller_sums_before_answering() {
         let cache: Cache<u8> = Cache::new(Duration::from_secs(600));
         let now = moment();
-        cache.put(key(), now, Duration::ZERO, Arc::new(1));
+        cache.put(key(), now, Duration::ZERO, Arc::new(1), cache.expirations());
         assert_eq!(cache.fresh(&key()).map(|(_, v)| *v), Some(1));
         cache.expire();
         assert!(cache.fresh(&key()).is_none());
@@ -513,8 +540,21 @@ mod tests {
             Some(1),
             "the others get the old one"
         );
-        cache.put(key(), now, Duration::ZERO, Arc::new(2));
+        cache.put(key(), now, Duration::ZERO, Arc::new(2), cache.expirations());
         assert_eq!(cache.fresh(&key()).map(|(_, v)| *v), Some(2));
+    }
+
+    #[test]
+    fn a_sum_begun_before_a_content_write_is_summed_again() {
+        let cache: Cache<u8> = Cache::new(Duration::from_secs(600));
+        let begun = cache.expirations();
+        cache.expire();
+        cache.put(key(), moment(), Duration::ZERO, Arc::new(1), begun);
+        assert!(cache.fresh(&key()).is_none());
+        assert!(
+            matches!(cache.get(&key()), Lookup::Miss),
+            "the next caller sums again"
+        );
     }
 
     #[test]
