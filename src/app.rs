@@ -400,8 +400,14 @@ async fn as_problem(res: HttpResponse) -> HttpResponse {
         problem.detail = format!("{}.", said.trim_end_matches('.'));
     }
     let mut response = problem_response(&problem);
+    // The body is new: nothing that described the old one is kept.
+    let described_body = [
+        header::CONTENT_TYPE,
+        header::CONTENT_LENGTH,
+        header::CONTENT_ENCODING,
+    ];
     for (name, value) in &headers {
-        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+        if !described_body.contains(name) {
             response.headers_mut().append(name.clone(), value.clone());
         }
     }

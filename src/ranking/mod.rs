@@ -178,8 +178,8 @@ pub struct Key {
 pub struct Cache<V> {
     ttl: Duration,
     entries: Mutex<HashMap<Key, Entry<V>>>,
-    /// Counts [`Cache::expire`] calls: a sum begun before one is kept
-    /// expired, however fresh it looks.
+    /// Counts [`Cache::expire`] calls: an entry begun before the last one
+    /// is stale, however young.
     expirations: AtomicU64,
     /// One lock per key, held by whoever computes it, so that a burst of
     /// misses computes a ranking once and the rest wait for it.
@@ -207,14 +207,8 @@ struct Entry<V> {
     took: Duration,
     /// Since when a caller has been recomputing this entry.
     refreshing: Option<Instant>,
-    /// Set by [`Cache::expire`]: stale whatever its age.
-    expired: bool,
-}
-
-impl<V> Entry<V> {
-    fn is_fresh(&self, ttl: Duration) -> bool {
-        !self.expired && self.stored.elapsed() < ttl.max(self.took * 10)
-    }
+    /// [`Cache::expirations`] when its sum began.
+    begun: u64,
 }
 
 /// Most rankings kept at once; the cache starts over when it is full.
@@ -250,8 +244,7 @@ impl<V> Cache<V> {
     pub fn fresh(&self, key: &Key) -> Option<(NaiveDateTime, Arc<V>)> {
         let entries = self.entries.lock().ok()?;
         let entry = entries.get(key)?;
-        entry
-            .is_fresh(self.ttl)
+        self.is_fresh(entry)
             .then(|| (entry.computed_at, entry.ranking.clone()))
     }
 
@@ -264,20 +257,30 @@ impl<V> Cache<V> {
             return Lookup::Miss;
         };
         let (computed_at, ranking) = (entry.computed_at, entry.ranking.clone());
-        if entry.is_fresh(self.ttl) {
+        if self.is_fresh(entry) {
             return Lookup::Hit(computed_at, ranking);
         }
+        let expired = self.is_expired(entry);
         match entry.refreshing {
             Some(since) if since.elapsed() < REFRESH_TIMEOUT => Lookup::Hit(computed_at, ranking),
             _ => {
                 entry.refreshing = Some(Instant::now());
-                if entry.expired {
+                if expired {
                     Lookup::Miss
                 } else {
                     Lookup::Stale(computed_at, ranking)
                 }
             }
         }
+    }
+
+    /// Whether a content write came after `entry`'s sum began.
+    fn is_expired(&self, entry: &Entry<V>) -> bool {
+        entry.begun != self.expirations()
+    }
+
+    fn is_fresh(&self, entry: &Entry<V>) -> bool {
+        !self.is_expired(entry) && entry.stored.elapsed() < self.ttl.max(entry.took * 10)
     }
 
     /// What a caller reads before it begins a sum, to hand to [`Cache::put`].
@@ -310,7 +313,7 @@ impl<V> Cache<V> {
                 ranking,
                 took,
                 refreshing: None,
-                expired: begun != self.expirations(),
+                begun,
             };
             entries.insert(key, entry);
         }
@@ -322,11 +325,6 @@ impl<V> Cache<V> {
     /// ranking, however often editors write.
     pub fn expire(&self) {
         self.expirations.fetch_add(1, atomic::Ordering::SeqCst);
-        if let Ok(mut entries) = self.entries.lock() {
-            for entry in entries.values_mut() {
-                entry.expired = true;
-            }
-        }
     }
 }
 
