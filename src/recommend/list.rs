@@ -1,0 +1,250 @@
+//! How a reader's list is made: candidates from every source blended,
+//! then the best picked under the category cap.
+
+use chrono::NaiveDateTime;
+use diesel::sqlite::SqliteConnection;
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use super::blend::{Blend, Candidate, Scores, Summed};
+use super::graph::Read;
+use super::neighbours::Neighbours;
+use super::placements::placements;
+use super::{
+    ALSO_READ_WEIGHT, CANDIDATES_PER_ITEM, Engine, FRESH_WEIGHT, Known, NEIGHBOURS,
+    Recommendations, Recommended, SEEDS, SIMILAR_ITEMS, SIMILAR_SEEDS, SIMILAR_WEIGHT, Source,
+    Strategy, TASTE_CATEGORIES, TASTE_READS, TRENDING_IN_WEIGHT, TRENDING_WEIGHT,
+};
+use crate::db::StoreResult;
+
+impl Engine {
+    /// Up to `limit` articles for `reader`, who is reading `context`.
+    pub fn recommend(
+        &self,
+        conn: &mut SqliteConnection,
+        sources: Sources<'_>,
+        reader: &str,
+        context: Option<i32>,
+        limit: usize,
+        now: NaiveDateTime,
+    ) -> StoreResult<Recommendations> {
+        let decay = self.decay(now);
+        let mut history = {
+            let graph = self.graph.read().expect("graph lock");
+            graph
+                .reader(reader)
+                .map_or_else(Vec::new, |n| graph.history(n).to_vec())
+        };
+        history.sort_by(|a, b| b.at.cmp(&a.at).then(b.article.cmp(&a.article)));
+        let seeds = seeds(&history, context, decay);
+        let strategy = if history.is_empty() {
+            Strategy::ColdStart
+        } else {
+            Strategy::Personalized
+        };
+        let mut excluded: FxHashSet<i32> = history.iter().map(|read| read.article).collect();
+        excluded.extend(context);
+        let also_read = self.also_read(&seeds, &excluded, now);
+        let mut blend = Blend::starting_with(excluded, ALSO_READ_WEIGHT, also_read);
+
+        // Only lists already made: computing an old article's list takes
+        // milliseconds, too long for one source of many.
+        let similar: Vec<_> = seeds
+            .iter()
+            .take(SIMILAR_SEEDS)
+            .filter_map(|(seed, weight)| Some((*seed, *weight, sources.related.stored(*seed)?)))
+            .collect();
+        blend.add(
+            SIMILAR_WEIGHT,
+            similar.iter().flat_map(|(seed, weight, list)| {
+                let (seed, weight) = (*seed, *weight);
+                list.iter()
+                    .take(SIMILAR_ITEMS)
+                    .map(move |item| (item.id, weight * item.score, Source::SimilarTo(seed)))
+            }),
+        );
+
+        let shared = self.shared(conn, now)?;
+        let tree = &shared.tree;
+        let mut recent: Vec<i32> = history
+            .iter()
+            .take(TASTE_READS)
+            .map(|read| read.article)
+            .collect();
+        recent.sort_unstable();
+        recent.dedup();
+        let categories: Vec<i32> = placements(conn, &recent, sources.known, now)?
+            .values()
+            .map(|placement| placement.category_id)
+            .collect();
+        for (category, share) in favourites(&categories) {
+            if tree.get(category).is_none() {
+                continue;
+            }
+            let trending = self.trending(conn, tree, Some(category), now)?;
+            // A category counts as much as it has of the reader's reads.
+            blend.add(
+                TRENDING_IN_WEIGHT * share,
+                trending
+                    .iter()
+                    .map(|(id, score)| (*id, *score, Source::TrendingIn(category))),
+            );
+        }
+        let trending = self.trending(conn, tree, None, now)?;
+        blend.add(
+            TRENDING_WEIGHT,
+            trending
+                .iter()
+                .map(|(id, score)| (*id, *score, Source::Trending)),
+        );
+        blend.add(
+            FRESH_WEIGHT,
+            shared
+                .fresh
+                .iter()
+                .map(|(id, score)| (*id, *score, Source::Fresh)),
+        );
+
+        let ranked = blend.ranked(limit * CANDIDATES_PER_ITEM);
+        let items = self
+            .pick(conn, sources.known, ranked, limit, now)?
+            .into_iter()
+            .map(|candidate| Recommended {
+                article_id: candidate.article_id,
+                score: candidate.score,
+                reason: candidate.source.reason(tree),
+            })
+            .collect();
+        Ok(Recommendations { strategy, items })
+    }
+
+    /// What readers of the seeds went on to read: per article, the sum of
+    /// the seeds' neighbour lists, each weighted by its seed, and the seed
+    /// that gave most ([`Source::AlsoRead`]) with what it gave; without the
+    /// articles in `excluded`.
+    fn also_read(
+        &self,
+        seeds: &[(i32, f32)],
+        excluded: &FxHashSet<i32>,
+        now: NaiveDateTime,
+    ) -> Summed {
+        // Every list is looked up before any is summed: the lookups' cache
+        // misses then overlap rather than each waiting for the last sum.
+        let lists: Vec<Neighbours> = seeds
+            .iter()
+            .map(|(seed, _)| self.neighbours_of(*seed, now))
+            .collect();
+        let mut scores =
+            Scores::with_capacity_and_hasher(seeds.len() * NEIGHBOURS, Default::default());
+        for ((seed, weight), list) in seeds.iter().zip(&lists) {
+            let source = Source::AlsoRead(*seed);
+            for (article, score) in list.iter() {
+                let part = weight * score;
+                if part <= 0.0 || part.is_nan() {
+                    continue;
+                }
+                let total = scores.entry(*article).or_insert((0.0, source, 0.0));
+                total.0 += part;
+                if part > total.2 {
+                    total.1 = source;
+                    total.2 = part;
+                }
+            }
+        }
+        // Removed afterwards: the excluded are tens of articles (the
+        // reader's history), the parts summed thousands.
+        for article in excluded {
+            scores.remove(article);
+        }
+        Summed::new(scores)
+    }
+
+    /// The best `limit` candidates that public readers can see, at most a
+    /// share of them from one category. Only when the first candidates hold
+    /// too few other categories to fill the list does the cap give way,
+    /// best first: a short list would be no more diverse.
+    fn pick(
+        &self,
+        conn: &mut SqliteConnection,
+        known: Known<'_>,
+        ranked: Vec<Candidate>,
+        limit: usize,
+        now: NaiveDateTime,
+    ) -> StoreResult<Vec<Candidate>> {
+        let per_category = self.params.max_per_category(limit);
+        let mut taken: FxHashMap<i32, usize> = FxHashMap::default();
+        let mut picked = Vec::with_capacity(limit);
+        let mut over_cap = Vec::new();
+        // Mostly the first chunk fills the list: placements are asked for a
+        // few more candidates than it needs.
+        for batch in ranked.chunks(limit * 2 + 4) {
+            let ids: Vec<i32> = batch.iter().map(|item| item.article_id).collect();
+            let placements = placements(conn, &ids, known, now)?;
+            for item in batch {
+                let Some(placement) = placements
+                    .get(&item.article_id)
+                    .filter(|placement| placement.public)
+                else {
+                    continue;
+                };
+                let count = taken.entry(placement.category_id).or_default();
+                if *count < per_category {
+                    *count += 1;
+                    picked.push(*item);
+                } else {
+                    over_cap.push(*item);
+                }
+                if picked.len() == limit {
+                    return Ok(picked);
+                }
+            }
+        }
+        let missing = limit - picked.len();
+        picked.extend(over_cap.into_iter().take(missing));
+        picked.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then(b.article_id.cmp(&a.article_id))
+        });
+        Ok(picked)
+    }
+}
+
+/// The articles that seed a reader's list, newest first, each weighted by
+/// how recently it was read; the context article first, at full weight.
+fn seeds(history: &[Read], context: Option<i32>, decay: impl Fn(u32) -> f32) -> Vec<(i32, f32)> {
+    context
+        .map(|id| (id, 1.0))
+        .into_iter()
+        .chain(
+            history
+                .iter()
+                .filter(|read| Some(read.article) != context)
+                .map(|read| (read.article, read.weight * decay(read.at))),
+        )
+        .take(SEEDS)
+        .collect()
+}
+
+/// What a recommendation reads in memory besides the reading history.
+#[derive(Clone, Copy)]
+pub struct Sources<'a> {
+    /// The Related lists, for "similar to" a recent read.
+    pub related: &'a crate::related::Engine,
+    /// Articles' placements the caller already has.
+    pub known: Known<'a>,
+}
+
+/// The categories read most, with their share of the reads, most first.
+fn favourites(categories: &[i32]) -> Vec<(i32, f32)> {
+    let mut counts: FxHashMap<i32, usize> = FxHashMap::default();
+    for category in categories {
+        *counts.entry(*category).or_default() += 1;
+    }
+    let mut ranked: Vec<(i32, usize)> = counts.into_iter().collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    ranked
+        .into_iter()
+        .take(TASTE_CATEGORIES)
+        .map(|(category, count)| (category, count as f32 / categories.len() as f32))
+        .collect()
+}
