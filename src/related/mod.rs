@@ -17,6 +17,7 @@ pub mod eval;
 pub mod index;
 pub mod latent;
 mod refresh;
+mod refresher;
 pub mod stored;
 pub mod text;
 
@@ -30,7 +31,7 @@ use quick_cache::sync::Cache;
 
 use self::index::Scratch;
 pub use self::index::{Document, Index, SHARED_TERMS};
-pub use self::refresh::{Refresh, spawn_refresher};
+pub use self::refresher::{Refresh, spawn_refresher};
 use self::stored::StoredList;
 use crate::db::{self, Db};
 

@@ -1,0 +1,173 @@
+//! The Related engine's background thread: it builds the index, then keeps
+//! it and the lists current as the store changes, and computes and stores
+//! the lists of older articles not stored yet.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
+use std::time::{Duration, Instant};
+
+use super::refresh::FILL_CHUNK;
+use super::stored::{self, StoredList};
+use super::{Engine, on_every_core};
+use crate::db::{self, Db, StoreResult};
+
+/// How long the refresher waits for writes to stop before it indexes them,
+/// and at most while they go on.
+const SETTLE: Duration = Duration::from_millis(200);
+const MAX_SETTLE: Duration = Duration::from_secs(30);
+/// How often the refresher looks for scheduled articles that came due.
+const REFRESH_EVERY: Duration = Duration::from_secs(5);
+
+impl Engine {
+    /// Computes and stores the next [`FILL_CHUNK`] lists waiting to be
+    /// stored, on every core; returns how many still wait.
+    fn fill(&self, db: &Db) -> StoreResult<usize> {
+        let chunk = {
+            let mut waiting = self.waiting.lock().expect("waiting lock");
+            let from = waiting.len().saturating_sub(FILL_CHUNK);
+            waiting.split_off(from)
+        };
+        let lists = on_every_core(&chunk, |id| self.compute_stored(id));
+        db.write_derived_blocking(move |conn| stored::save(conn, &lists))?;
+        Ok(self.waiting.lock().expect("waiting lock").len())
+    }
+
+    /// True while lists wait to be computed and stored.
+    fn filling(&self) -> bool {
+        self.waiting() > 0
+    }
+
+    /// How many lists of older articles wait to be computed and stored.
+    pub fn waiting(&self) -> usize {
+        self.waiting.lock().expect("waiting lock").len()
+    }
+
+    /// Stores the lists computed since the last call, but those begun
+    /// before the index last changed: a change may have made them stale.
+    fn save_unsaved(&self, db: &Db) -> StoreResult<()> {
+        let version = self.index_version.load(Ordering::SeqCst);
+        let lists: Vec<StoredList> =
+            std::mem::take(&mut *self.unsaved.lock().expect("unsaved lock"))
+                .into_iter()
+                .filter(|(begun, _)| *begun == version)
+                .map(|(_, list)| list)
+                .collect();
+        if lists.is_empty() {
+            return Ok(());
+        }
+        db.write_derived_blocking(move |conn| stored::save(conn, &lists))
+    }
+}
+
+/// Asks the refresher to look at the store now.
+#[derive(Clone)]
+pub struct Refresh(SyncSender<()>);
+
+impl Refresh {
+    /// Nudges the refresher; never blocks (a pending nudge covers this one).
+    pub fn nudge(&self) {
+        let _ = self.0.try_send(());
+    }
+}
+
+/// Starts the thread that builds the index, then keeps it and the lists
+/// current: on every nudge and every `REFRESH_EVERY` (five seconds).
+pub fn spawn_refresher(engine: Arc<Engine>, db: Db) -> std::io::Result<Refresh> {
+    let _ = engine.store.set(db.clone());
+    let (nudge, nudges) = sync_channel(1);
+    crate::background::spawn("frontpage-related", move || {
+        refresh_loop(&engine, &db, &nudges)
+    })?;
+    Ok(Refresh(nudge))
+}
+
+fn refresh_loop(engine: &Engine, db: &Db, nudges: &Receiver<()>) {
+    let mut synced_at = db::now();
+    // Whether the next pass must look at every article: a failed pass is
+    // tried again in full.
+    let mut look_at_all = false;
+    if let Err(error) = db.read_blocking(|conn| engine.rebuild(conn, synced_at)) {
+        tracing::error!(%error, "building the related index failed");
+        look_at_all = true;
+    }
+    engine.built_once.store(true, Ordering::SeqCst);
+    let mut due_at = Instant::now() + REFRESH_EVERY;
+    // When storing the waiting lists began, while they are stored.
+    let mut filling_since = None;
+    loop {
+        // Every content write nudges (another process's too, once the
+        // writer notices it); without one, only scheduled articles can have
+        // come due, and looking at every article would cost a million-article
+        // store seconds of CPU each time. While lists wait to be stored, a
+        // chunk of them is stored between looks.
+        let wait = if engine.filling() {
+            Duration::ZERO
+        } else {
+            due_at.saturating_duration_since(Instant::now())
+        };
+        let nudged = match nudges.recv_timeout(wait) {
+            Ok(()) => {
+                // Writes often come in runs (a bulk import nudges every 500
+                // articles): let a run finish, so it is indexed once.
+                let started = Instant::now();
+                while started.elapsed() < MAX_SETTLE {
+                    match nudges.recv_timeout(SETTLE) {
+                        Ok(()) => {}
+                        Err(RecvTimeoutError::Timeout) => break,
+                        Err(RecvTimeoutError::Disconnected) => return,
+                    }
+                }
+                true
+            }
+            Err(RecvTimeoutError::Timeout) => false,
+            Err(RecvTimeoutError::Disconnected) => return,
+        };
+        look_at_all |= nudged;
+        if look_at_all || Instant::now() >= due_at {
+            due_at = Instant::now() + REFRESH_EVERY;
+            let now = db::now();
+            let synced = db.read_blocking(|conn| {
+                if look_at_all {
+                    engine.sync(conn, now)
+                } else {
+                    engine.index_due(conn, synced_at, now)
+                }
+            });
+            match synced {
+                Ok(_) => {
+                    if look_at_all {
+                        // Every change before `now` has reached the stored lists.
+                        let recorded =
+                            db.write_derived_blocking(move |conn| stored::set_synced_at(conn, now));
+                        if let Err(error) = recorded {
+                            tracing::warn!(%error, "recording the related lists' sync failed");
+                        }
+                    }
+                    synced_at = now;
+                    look_at_all = false;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "refreshing related lists failed; retrying soon")
+                }
+            }
+        }
+        if let Err(error) = engine.save_unsaved(db) {
+            tracing::warn!(%error, "storing related lists computed when asked for failed");
+        }
+        if engine.filling() {
+            let since = *filling_since.get_or_insert_with(Instant::now);
+            match engine.fill(db) {
+                Ok(0) => {
+                    tracing::info!(
+                        seconds = since.elapsed().as_secs_f32(),
+                        "related lists of older articles stored"
+                    );
+                    filling_since = None;
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "storing related lists failed; retrying soon"),
+            }
+        }
+    }
+}
