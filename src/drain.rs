@@ -25,8 +25,8 @@ use actix_web::rt::time::sleep;
 use actix_web::web::{Bytes, Data};
 use futures_util::future::{Either, select};
 
-use crate::app::AppState;
 use crate::error::ApiError;
+use crate::state::AppState;
 
 /// Longest wait for admitted requests once draining has begun.
 pub const DRAIN_LIMIT: Duration = Duration::from_secs(30);

@@ -26,9 +26,9 @@ use quick_cache::Weighter;
 use quick_cache::sync::Cache;
 use xxhash_rust::xxh3::xxh3_128;
 
-use crate::app::AppState;
 use crate::db::changes::{Counters, Counts};
 use crate::observe::CacheCounters;
+use crate::state::AppState;
 
 /// `Content-Encoding` value that tells `Compress` to leave a body alone;
 /// [`after_compress`] removes it again before the response leaves.

@@ -20,4 +20,5 @@ pub mod recommend;
 pub mod related;
 pub mod route_table;
 pub mod server;
+pub mod state;
 pub mod transfer;

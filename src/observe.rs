@@ -22,11 +22,11 @@ use prometheus::{
     TextEncoder,
 };
 
-use crate::app::AppState;
 use crate::db::Db;
 use crate::memory::Budget;
 use crate::related;
 use crate::route_table::{RouteTable, UNMATCHED};
+use crate::state::AppState;
 
 /// Carries the request id, in and out.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

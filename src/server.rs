@@ -7,9 +7,10 @@ use actix_web::dev::Server;
 use actix_web::web::Data;
 use anyhow::Context;
 
-use crate::app::{AppState, app};
+use crate::app::app;
 use crate::config::Config;
 use crate::db::Db;
+use crate::state::AppState;
 use crate::{demo, drain, openapi};
 
 /// A server bound to its address, not yet running.

@@ -13,12 +13,12 @@ use serde_json::value::RawValue;
 use utoipa::ToSchema;
 
 use super::Meta;
-use crate::app::AppState;
 use crate::content::{self, Status};
 use crate::db::articles::{self, ArticleKey, ArticleRow, Extras};
 use crate::db::changes::Counts;
 use crate::db::{self, StoreResult, engagement, shown};
 use crate::error::AppResult;
+use crate::state::AppState;
 
 pub use self::cache::{ArticleCache, KnownToCache};
 pub use self::list::list_articles;

@@ -9,10 +9,10 @@ use super::extract::{Admin, JsonBody, Query};
 use super::input::{created, derive_slug, done, nullable, slug_and_name};
 use super::paging::{SlugPageQuery, page_response, slug_page};
 use super::{ListMeta, Meta};
-use crate::app::AppState;
 use crate::content;
 use crate::db::taxonomy::{self, AuthorRow, AuthorWrite};
 use crate::error::{ApiError, AppResult, FieldError, Location, Problem};
+use crate::state::AppState;
 
 /// Longest author bio accepted.
 const MAX_BIO: usize = 2000;

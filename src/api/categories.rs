@@ -9,10 +9,10 @@ use super::Meta;
 use super::articles::NamedRef;
 use super::extract::{Admin, JsonBody};
 use super::input::{created, derive_slug, done, nullable, slug_and_name};
-use crate::app::AppState;
 use crate::content;
 use crate::db::taxonomy::{self, CategoryTree, CategoryWrite};
 use crate::error::{ApiError, AppResult, FieldError, Location, Problem};
+use crate::state::AppState;
 
 /// A category and everything below it.
 #[derive(Debug, Clone, Serialize, ToSchema)]

@@ -13,12 +13,12 @@ use utoipa::ToSchema;
 
 use super::Meta;
 use super::extract::{JsonBody, read_optional_json};
-use crate::app::AppState;
 use crate::db::articles::{self, ArticleKey};
 use crate::db::engagement::{self, ReactionOutcome, View, ViewOutcome};
 use crate::db::{self, StoreError};
 use crate::error::{ApiError, AppResult, FieldError, Location, Problem, echo};
 use crate::recommend::Signal;
+use crate::state::AppState;
 
 /// Longest reader id.
 pub const MAX_READER: usize = 64;

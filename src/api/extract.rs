@@ -12,10 +12,10 @@ use actix_web::{FromRequest, HttpRequest};
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 
-use crate::app::AppState;
 use crate::auth::{self, Scope};
 use crate::db::keys;
 use crate::error::{ApiError, FieldError, Location};
+use crate::state::AppState;
 
 /// The name a serde error is about: its path, or the field it quotes.
 fn field_name(path: &serde_path_to_error::Path, message: &str) -> String {
@@ -155,7 +155,7 @@ pub async fn read_body(
     // in (the head itself must arrive within actix-web's 5 s): a client that
     // trickles a body gets 408 rather than holding a connection.
     let timeout = req
-        .app_data::<actix_web::web::Data<crate::app::AppState>>()
+        .app_data::<actix_web::web::Data<crate::state::AppState>>()
         .map_or(crate::config::DEFAULT_BODY_TIMEOUT, |state| {
             state.body_timeout
         });

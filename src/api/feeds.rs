@@ -14,10 +14,10 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::articles::ArticleSummary;
 use super::ranking::ranking;
-use crate::app::AppState;
 use crate::db;
 use crate::db::articles::{self, ListFilter};
 use crate::error::{ApiError, AppResult, Problem};
+use crate::state::AppState;
 
 /// Items in every feed.
 const FEED_ITEMS: u32 = 30;

@@ -13,11 +13,11 @@ use super::article_input::{ArticleInput, ArticlePatch};
 use super::articles::{Article, ArticleResponse, ArticleSummary, JsonText};
 use super::extract::{Admin, JSON_BODY_LIMIT, JsonBody, parse_json, read_body};
 use super::import::{BulkReport, Import, line_errors, upsert_batch};
-use crate::app::AppState;
 use crate::db::article_writes::{self, ArticleWrite, PublishTime};
 use crate::db::articles::{self, ArticleKey, Taxonomy};
 use crate::db::{self, StoreError, shown};
 use crate::error::{ApiError, AppResult, FieldError, Location, Problem};
+use crate::state::AppState;
 
 /// Largest NDJSON body a bulk import takes.
 pub const BULK_BODY_LIMIT: usize = 32 * 1024 * 1024;

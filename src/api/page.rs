@@ -14,11 +14,11 @@ use super::extract::{Query, key_scopes};
 use super::ranking::{RankingItem, ranking};
 use super::recommend::{RecommendationItem, RecommendationMeta, recommendations, required_reader};
 use super::related::{RelatedItem, related_items};
-use crate::app::AppState;
 use crate::auth::Scope;
 use crate::db::articles::ArticleKey;
 use crate::error::{ApiError, AppResult, FieldError, Location, Problem};
 use crate::http_cache::ShownCounts;
+use crate::state::AppState;
 
 /// How many ranking items `include=ranking` adds (the seed page's box).
 const INCLUDED_RANKING: u32 = 8;

@@ -13,7 +13,6 @@ use utoipa::{IntoParams, ToSchema};
 use super::articles::{ArticleSummary, Teaser};
 use super::extract::Query;
 use super::paging::page_limit;
-use crate::app::AppState;
 use crate::content::Status;
 use crate::db::articles::Taxonomy;
 use crate::db::engagement;
@@ -21,6 +20,7 @@ use crate::db::shown;
 use crate::db::taxonomy::CategoryTree;
 use crate::error::{AppResult, Problem};
 use crate::ranking::{self, Key, Lookup, Metric, Ranked, Window};
+use crate::state::AppState;
 
 /// How far back a ranking looks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -9,10 +9,10 @@ use super::articles::{ArticleSummary, Teaser, teasers, visible_id};
 use super::engagement::check_reader;
 use super::extract::Query;
 use super::paging::page_limit;
-use crate::app::AppState;
 use crate::db::{self, articles};
 use crate::error::{ApiError, AppResult, Location, Problem};
 use crate::recommend::{self, Sources, Strategy};
+use crate::state::AppState;
 
 /// Why an article is recommended.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]

@@ -12,9 +12,9 @@ use super::Meta;
 use super::articles::{ArticleSummary, Teaser, teasers, visible_id};
 use super::extract::Query;
 use super::paging::page_limit;
-use crate::app::AppState;
 use crate::db::articles;
 use crate::error::{ApiError, AppResult, Problem};
+use crate::state::AppState;
 
 /// Most items a request may ask for.
 pub const MAX_RELATED: u32 = crate::related::STORED as u32;

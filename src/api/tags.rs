@@ -9,12 +9,12 @@ use super::extract::{Admin, JsonBody, Query};
 use super::input::{created, derive_slug, done, slug_and_name};
 use super::paging::{SlugPageQuery, page_response, slug_page};
 use super::{ListMeta, Meta};
-use crate::app::AppState;
 use crate::db::{
     self,
     taxonomy::{self, TagRow},
 };
 use crate::error::{ApiError, AppResult, Problem};
+use crate::state::AppState;
 
 /// A tag.
 #[derive(Debug, Clone, Serialize, ToSchema)]

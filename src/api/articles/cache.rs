@@ -23,7 +23,7 @@ use crate::recommend::{Filing, KnownPlacements, Placement};
 /// only while no content write has happened since it was loaded: every admin
 /// write calls [`ArticleCache::invalidate`] once it has committed, and so
 /// does the first request after the writer has seen another process write
-/// to the store (see [`crate::app::AppState::notice_other_writers`]).
+/// to the store (see [`crate::state::AppState::notice_other_writers`]).
 pub struct ArticleCache {
     /// `None` when turned off.
     entries: Option<Cache<ArticleKey, Arc<CachedArticle>, ArticleSize>>,

@@ -14,10 +14,10 @@ use super::{ArticleSummary, SearchHit};
 use crate::api::extract::Query;
 use crate::api::paging::{page_limit, page_response};
 use crate::api::{ListMeta, cursor, time};
-use crate::app::AppState;
 use crate::db::articles::{self, ArticleRow, ListFilter, Order};
 use crate::db::{self, search, shown};
 use crate::error::{ApiError, AppResult, FieldError, Location, Problem};
+use crate::state::AppState;
 
 /// A page of articles.
 #[derive(Debug, Serialize, ToSchema)]

@@ -1,0 +1,293 @@
+//! What every handler reaches: the store, the caches and the engines, how a
+//! content write reaches each of them, and the thread that keeps the caches
+//! within the memory budget.
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use actix_web::web::Data;
+use diesel::SqliteConnection;
+use governor::clock::DefaultClock;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
+
+use crate::api::articles::ArticleCache;
+use crate::api::feeds::FeedLinks;
+use crate::auth::{self, KeyHash};
+use crate::config::{Config, CorsOrigins};
+use crate::db::{Db, StoreError, StoreResult, purge};
+use crate::drain::Drain;
+use crate::http_cache::{CachePolicy, ResponseCache};
+use crate::memory::{self, Bounded, Budget, Resizable};
+use crate::observe::Metrics;
+use crate::ranking::{self, Decay};
+use crate::{recommend, related};
+
+/// Engagement writes allowed per client address.
+pub type ClientLimiter = RateLimiter<IpAddr, DefaultKeyedStateStore<IpAddr>, DefaultClock>;
+
+/// What every handler can reach.
+pub struct AppState {
+    /// The store.
+    pub db: Db,
+    /// How long a client has to send a request body.
+    pub body_timeout: Duration,
+    /// Hash of `FRONTPAGE_ADMIN_TOKEN`, when set.
+    pub admin_token_hash: Option<KeyHash>,
+    /// The per-client limit on engagement writes; `None` when turned off.
+    pub limiter: Option<ClientLimiter>,
+    /// How `trending` rankings decay.
+    pub decay: Decay,
+    /// Recently summed rankings.
+    pub rankings: ranking::Cache<crate::api::ranking::Scored>,
+    /// Counts content writes (see [`AppState::content_changed`]).
+    content_generation: AtomicU64,
+    /// Other processes' commits noticed (see [`AppState::notice_other_writers`]).
+    others_noticed: AtomicU64,
+    /// The Related index and lists.
+    pub related: Arc<related::Engine>,
+    /// Wakes the thread that keeps `related` current.
+    pub related_refresh: related::Refresh,
+    /// Who read what, for recommendations.
+    pub recommend: Arc<recommend::Engine>,
+    /// `Cache-Control` and compression of GET responses.
+    pub cache_policy: CachePolicy,
+    /// Serialised public responses, ready to serve again.
+    pub responses: Arc<ResponseCache>,
+    /// Articles ready to show.
+    pub articles: Arc<ArticleCache>,
+    /// Wakes the thread that removes deleted articles' views.
+    pub view_purges: purge::Purger,
+    /// Request, store and cache metrics, served at `/metrics`.
+    pub metrics: Metrics,
+    /// Origins whose pages may call the API from a browser.
+    pub cors_origins: CorsOrigins,
+    /// Where feed links point.
+    pub feed_links: FeedLinks,
+    /// Whether `/reader/` serves the example reader page.
+    pub reader: bool,
+    /// Refuses new requests once shutdown begins; counts those in flight.
+    pub drain: Drain,
+}
+
+impl AppState {
+    /// Drops whatever is cached of article content; every admin write runs
+    /// it once it has committed ([`AppState::write_content`]), so no response
+    /// shows an old title.
+    pub fn content_changed(&self) {
+        self.content_generation.fetch_add(1, Ordering::SeqCst);
+        // Responses last: one made in between from a cache not yet emptied
+        // would otherwise be kept as current.
+        self.articles.invalidate();
+        self.rankings.expire();
+        self.recommend.content_changed();
+        self.responses.invalidate();
+        self.related_refresh.nudge();
+        self.view_purges.nudge();
+    }
+
+    /// Runs an admin write of content ([`Db::write`]) and, once it has
+    /// committed, drops what is cached of content ([`AppState::content_changed`])
+    /// before the caller hears of it. Done on the writer's side, not by the
+    /// handler after it: a client that hangs up, or a commit whose sync to
+    /// disk fails, must not leave old pages cached until the next write.
+    pub async fn write_content<T, F>(state: &Data<Self>, work: F) -> StoreResult<T>
+    where
+        F: FnOnce(&mut SqliteConnection) -> StoreResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let changed = Data::clone(state);
+        state
+            .db
+            .write_then(work, move |outcome| {
+                // These undo the write's own savepoint: nothing changed.
+                let refused = matches!(
+                    outcome,
+                    Err(StoreError::NotFound | StoreError::Conflict(_) | StoreError::Invalid(_))
+                );
+                if !refused {
+                    changed.content_changed();
+                }
+            })
+            .await
+    }
+
+    /// Treats a commit by another process (an import, a script) as a
+    /// content write, once: the writer looks for them a few times a second
+    /// (see [`crate::db::changes`]), and every request calls this first.
+    pub fn notice_other_writers(&self) {
+        let seen = self.db.changes().others_wrote();
+        if self.others_noticed.swap(seen, Ordering::SeqCst) != seen {
+            tracing::info!("another process wrote to the store; cached content is dropped");
+            self.content_changed();
+        }
+    }
+
+    /// How many content writes there have been; what was loaded of content
+    /// in an older generation is not shown again.
+    pub fn content_generation(&self) -> u64 {
+        self.content_generation.load(Ordering::SeqCst)
+    }
+
+    /// State for a configuration over an open store; starts the threads that
+    /// build the Related index and load the reading history.
+    pub fn new(config: &Config, db: Db) -> anyhow::Result<Self> {
+        let others_noticed = db.changes().others_wrote();
+        let metrics = Metrics::new(db.clone())?;
+        let related = Arc::new(related::Engine::new(config.related_lists));
+        metrics.watch_related(Arc::clone(&related))?;
+        let related_refresh = related::spawn_refresher(Arc::clone(&related), db.clone())?;
+        let decay = Decay {
+            half_life_hours: config.trending_half_life_hours,
+            reaction_weight: config.trending_reaction_weight,
+        };
+        let recommend = Arc::new(recommend::Engine::new(recommend::Params {
+            half_life_days: config.recommend_half_life_days,
+            category_share: config.recommend_category_share,
+            decay,
+        }));
+        recommend.spawn_loader(db.clone())?;
+        let view_purges = purge::spawn(db.clone())?;
+        let articles = Arc::new(ArticleCache::new(
+            config.article_cache_mb * MIB,
+            metrics.cache("articles"),
+        ));
+        let responses = Arc::new(ResponseCache::new(
+            config.response_cache_mb * MIB,
+            Duration::from_secs(config.response_cache_secs),
+            metrics.cache("responses"),
+        ));
+        let budget = Arc::new(Budget::new(
+            config.memory_mb * MIB,
+            vec![
+                Arc::clone(&related) as Arc<dyn memory::Grown>,
+                Arc::clone(&recommend) as Arc<dyn memory::Grown>,
+            ],
+            // In the order they are served (see `memory`).
+            vec![
+                Bounded {
+                    name: "neighbours",
+                    cache: Arc::clone(&recommend) as Arc<dyn Resizable>,
+                    bound: recommend::NEIGHBOURS_BYTES,
+                },
+                Bounded {
+                    name: "articles",
+                    cache: Arc::clone(&articles) as Arc<dyn Resizable>,
+                    bound: config.article_cache_mb * MIB,
+                },
+                Bounded {
+                    name: "responses",
+                    cache: Arc::clone(&responses) as Arc<dyn Resizable>,
+                    // Turned off, it holds nothing and is given nothing.
+                    bound: if config.response_cache_secs == 0 {
+                        0
+                    } else {
+                        config.response_cache_mb * MIB
+                    },
+                },
+                Bounded {
+                    name: "older related lists",
+                    cache: Arc::clone(&related) as Arc<dyn Resizable>,
+                    bound: related::OLDER_LISTS_BYTES,
+                },
+            ],
+        ));
+        metrics.watch_memory(Arc::clone(&budget))?;
+        spawn_balancing(
+            budget,
+            Arc::clone(&articles),
+            Arc::clone(&related),
+            Arc::clone(&recommend),
+            db.clone(),
+        )?;
+        Ok(Self {
+            view_purges,
+            articles,
+            recommend,
+            responses,
+            metrics,
+            cors_origins: config.cors_origins.clone(),
+            reader: config.reader,
+            feed_links: FeedLinks {
+                site_name: config.site_name.clone(),
+                base_url: config.public_base_url.clone(),
+                article_url: config.article_url.clone(),
+            },
+            cache_policy: CachePolicy {
+                max_age: config.cache_max_age,
+                feed_max_age: config.feed_max_age,
+                stale_while_revalidate: config.stale_while_revalidate,
+                compress_min_bytes: config.compress_min_bytes,
+            },
+            related,
+            related_refresh,
+            db,
+            admin_token_hash: config.admin_token.as_deref().map(auth::hash_key),
+            limiter: NonZeroU32::new(config.rate_limit_per_min)
+                .map(|per_minute| RateLimiter::keyed(Quota::per_minute(per_minute))),
+            decay,
+            rankings: ranking::Cache::new(Duration::from_secs(config.ranking_cache_secs)),
+            body_timeout: config.body_timeout,
+            content_generation: AtomicU64::new(0),
+            others_noticed: AtomicU64::new(others_noticed),
+            drain: Drain::default(),
+        })
+    }
+}
+
+const MIB: u64 = 1 << 20;
+
+/// How often the balancing thread looks whether the store has loaded.
+const LOADED_POLL: Duration = Duration::from_millis(100);
+
+/// Starts the thread that keeps the caches within the memory budget: once
+/// the Related index is built and the reading history loaded (until then
+/// every cache is at the budget's floor), it sizes the caches, fills the
+/// neighbour lists and the article cache, and sizes them again every
+/// [`memory::BALANCE_EVERY`] as the store grows.
+fn spawn_balancing(
+    budget: Arc<Budget>,
+    articles: Arc<ArticleCache>,
+    related: Arc<related::Engine>,
+    recommend: Arc<recommend::Engine>,
+    db: Db,
+) -> std::io::Result<()> {
+    crate::background::spawn("frontpage-memory", move || {
+        while !(related.built_once() && recommend.loaded()) {
+            std::thread::sleep(LOADED_POLL);
+        }
+        let sized = |balance: memory::Balance| {
+            tracing::info!(
+                grown_mib = balance.grown >> 20,
+                caches_mib = ?balance.caches.iter().map(|(name, bytes)| (*name, bytes >> 20)).collect::<Vec<_>>(),
+                "caches sized to the memory budget"
+            );
+        };
+        sized(budget.balance());
+        let started = std::time::Instant::now();
+        recommend.compute_ahead(crate::db::now());
+        match articles.warm(&db) {
+            Ok(count) => tracing::info!(
+                articles = count,
+                seconds = started.elapsed().as_secs_f32(),
+                "neighbour lists computed ahead and article cache warmed"
+            ),
+            Err(error) => tracing::warn!(%error, "warming the article cache failed"),
+        }
+        // Filled, the caches know better what they could use: what a small
+        // store's leave goes to the caches after them.
+        sized(budget.balance());
+        loop {
+            std::thread::sleep(memory::BALANCE_EVERY);
+            let balance = budget.balance();
+            tracing::debug!(
+                grown_mib = balance.grown >> 20,
+                "caches sized to the memory budget"
+            );
+        }
+    })?;
+    Ok(())
+}
