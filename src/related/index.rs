@@ -7,11 +7,13 @@
 //! IDF is applied when vectors are read, never stored, so articles indexed
 //! at different times compare fairly as the corpus grows.
 
+mod packed;
 mod query;
 
 use chrono::NaiveDateTime;
 use rustc_hash::FxHashMap;
 
+use self::packed::Packed;
 pub use self::query::{Lease, Match, SHARED_TERMS, Scratch};
 use super::latent::{Latent, Point};
 use super::text::{Analyzer, Terms};
@@ -94,60 +96,6 @@ fn saturated(count: f32, norm: f32) -> f32 {
     count * (K1 + 1.0) / (count + norm)
 }
 
-/// An article's `(term, count)` pairs, sorted by term, as LEB128 varints:
-/// each term as the gap from the one before, then its count. Counts are
-/// whole (a title word counts [`TITLE_WEIGHT`] times, a body word once)
-/// and mostly 1, gaps mostly under 128: a pair takes two or three bytes,
-/// where `(u32, f32)` took eight, and weights computed from it are the
-/// same to the bit. At a million articles the vectors took 317 MB.
-#[derive(Debug, Clone)]
-struct Packed(Box<[u8]>);
-
-impl Packed {
-    /// Packs pairs sorted by term.
-    fn new(pairs: &[(u32, u32)]) -> Self {
-        let mut bytes = Vec::with_capacity(pairs.len() * 3);
-        let mut previous = 0;
-        for (term, count) in pairs {
-            debug_assert!(*term >= previous, "terms out of order");
-            push_varint(&mut bytes, term - previous);
-            push_varint(&mut bytes, *count);
-            previous = *term;
-        }
-        Self(bytes.into_boxed_slice())
-    }
-
-    fn iter(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
-        let mut bytes = self.0.iter();
-        let mut term = 0;
-        std::iter::from_fn(move || {
-            term += read_varint(&mut bytes)?;
-            Some((term, read_varint(&mut bytes)?))
-        })
-    }
-}
-
-fn push_varint(bytes: &mut Vec<u8>, mut value: u32) {
-    while value >= 0x80 {
-        bytes.push(value as u8 | 0x80);
-        value >>= 7;
-    }
-    bytes.push(value as u8);
-}
-
-fn read_varint(bytes: &mut std::slice::Iter<'_, u8>) -> Option<u32> {
-    let mut value = 0;
-    let mut shift = 0;
-    loop {
-        let byte = *bytes.next()?;
-        value |= u32::from(byte & 0x7f) << shift;
-        if byte < 0x80 {
-            return Some(value);
-        }
-        shift += 7;
-    }
-}
-
 /// The index. Not thread-safe by itself: the engine wraps it in a lock.
 #[derive(Default)]
 pub struct Index {
@@ -196,7 +144,7 @@ impl Index {
             .iter()
             .flatten()
             .map(|entry| {
-                entry.terms.0.len()
+                entry.terms.heap_bytes()
                     + entry.latent.as_ref().map_or(0, Point::heap_bytes)
                     + entry.tag_ids.len() * size_of::<i32>()
             })
@@ -537,131 +485,4 @@ fn unit_vector(vector: &[(u32, f32)]) -> Vec<(u32, f32)> {
 }
 
 #[cfg(test)]
-mod tests {
-    use chrono::DateTime;
-    use proptest::prelude::*;
-
-    use super::*;
-
-    proptest! {
-        #[test]
-        fn packed_terms_read_back_as_they_were(
-            pairs in proptest::collection::btree_map(any::<u32>(), 1..u32::MAX, 0..200)
-        ) {
-            let pairs: Vec<(u32, u32)> = pairs.into_iter().collect();
-            prop_assert_eq!(Packed::new(&pairs).iter().collect::<Vec<_>>(), pairs);
-        }
-    }
-
-    fn document(id: i32, title: &str, body: String) -> Document {
-        let at = DateTime::from_timestamp(1_700_000_000 + i64::from(id), 0)
-            .unwrap()
-            .naive_utc();
-        Document {
-            id,
-            title: title.into(),
-            body,
-            category_id: 1,
-            tag_ids: Vec::new(),
-            published_at: at,
-            updated_at: at,
-        }
-    }
-
-    /// More articles use a word than a query reads postings of: the one
-    /// that uses it most is still found first, whether it was indexed with
-    /// the rest or added on its own later.
-    #[test]
-    fn a_common_terms_strongest_postings_are_read_first() {
-        let passing = |id: i32| {
-            let filler = ["council", "budget", "rail", "festival", "orbit", "court"];
-            let words: Vec<&str> = (0..40).map(|i| filler[(i + id as usize) % 6]).collect();
-            document(id, "Town notes", format!("{} harbour.", words.join(" ")))
-        };
-        let count = POSTINGS_PER_TERM as i32 + 500;
-        let mut index = Index::default();
-        let mut all: Vec<Document> = (1..=count).map(passing).collect();
-        all.insert(
-            700,
-            document(-1, "Harbour", "harbour harbour harbour crane".into()),
-        );
-        index.extend([all]);
-        index.insert(document(-2, "Harbour harbour", "harbour harbour".into()));
-
-        let term = index.spellings.iter().position(|s| s == "harbour").unwrap() as u32;
-        let postings = &index.postings[term as usize];
-        assert_eq!(postings.len(), count as usize + 2);
-        assert!(postings.is_sorted_by(|a, b| impact_order(a, b).is_le()));
-
-        let found = index.search(&[(term, 1.0)], 0, 3, &mut Vec::new());
-        let ids: Vec<i32> = found
-            .iter()
-            .map(|(slot, _)| index.slots[*slot as usize].as_ref().unwrap().id)
-            .collect();
-        assert_eq!(ids[..2], [-2, -1], "{found:?}");
-    }
-
-    /// Two builds from the same articles give the same lists, ties and
-    /// all: with few words, many scores tie, and ties were broken by term
-    /// numbers given in hash-map order, different at every start.
-    #[test]
-    fn the_same_articles_give_the_same_lists() {
-        let words = [
-            "council", "budget", "rail", "festival", "orbit", "court", "harbour", "storm",
-        ];
-        let articles = || -> Vec<Document> {
-            (1..=300)
-                .map(|id: i32| {
-                    let pick = |k: usize| words[(id as usize * (k + 3) + k * k) % words.len()];
-                    let body: Vec<&str> = (0..12).map(pick).collect();
-                    document(id, &format!("{} {}", pick(20), pick(21)), body.join(" "))
-                })
-                .collect()
-        };
-        let lists = || {
-            let mut index = Index::default();
-            index.extend([articles()]);
-            (1..=300)
-                .map(|id| index.similar(id, 10, &mut Vec::new()))
-                .collect::<Vec<_>>()
-        };
-        let first = lists();
-        for _ in 0..3 {
-            assert_eq!(lists(), first);
-        }
-    }
-
-    /// A common term keeps only its strongest postings; when removals leave
-    /// it fewer than a query reads, the strongest of the rest come back.
-    #[test]
-    fn a_common_term_keeps_its_strongest_postings_through_removals() {
-        // Article `id` says "harbour" 1 to 10 times: 500 of each.
-        let strength = |id: i32| 1 + id as usize % 10;
-        let article = |id: i32| {
-            let filler = ["council", "budget", "rail", "festival", "orbit", "court"];
-            let mut words: Vec<&str> = (0..30).map(|i| filler[(i + id as usize) % 6]).collect();
-            words.extend(std::iter::repeat_n("harbour", strength(id)));
-            document(id, "Town notes", words.join(" "))
-        };
-        let mut index = Index::default();
-        index.extend([(1..=5_000).map(article).collect()]);
-        let term = index.spellings.iter().position(|s| s == "harbour").unwrap();
-        assert_eq!(index.postings[term].len(), POSTINGS_KEPT);
-        let strongest = |index: &Index| -> Vec<usize> {
-            let found = index.search(&[(term as u32, 1.0)], 0, 600, &mut Vec::new());
-            let id = |slot: u32| index.slots[slot as usize].as_ref().unwrap().id;
-            found.iter().map(|(slot, _)| strength(id(*slot))).collect()
-        };
-        assert!(strongest(&index).iter().take(500).all(|s| *s == 10));
-
-        // Those that say it 5 times or more go: 1,000 of the kept remain.
-        for id in (1..=5_000).filter(|id| strength(*id) >= 5) {
-            index.remove(id);
-        }
-        index.compact();
-        assert_eq!(index.postings[term].len(), POSTINGS_PER_TERM);
-        let found = strongest(&index);
-        assert!(found.iter().take(500).all(|s| *s == 4), "{found:?}");
-        assert!(found.iter().skip(500).all(|s| *s == 3));
-    }
-}
+mod tests;
