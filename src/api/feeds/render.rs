@@ -1,0 +1,232 @@
+//! A feed written out as RSS 2.0, Atom or JSON Feed 1.1.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::{FeedFormat, FeedLinks};
+use crate::api::articles::ArticleSummary;
+/// A feed, whatever its format.
+pub(super) struct Feed {
+    pub(super) title: String,
+    pub(super) description: String,
+    /// This document's own address.
+    pub(super) self_url: String,
+    pub(super) entries: Vec<Entry>,
+}
+
+/// One article of a feed, with its address and body.
+pub(super) struct Entry {
+    pub(super) article: ArticleSummary,
+    pub(super) url: String,
+    pub(super) body_html: String,
+}
+
+impl Feed {
+    /// When anything in it last changed (now, for an empty feed).
+    fn updated(&self) -> DateTime<Utc> {
+        self.entries
+            .iter()
+            .map(|entry| entry.article.updated_at)
+            .max()
+            .unwrap_or_else(Utc::now)
+    }
+
+    /// The document in `format`.
+    pub(super) fn render(&self, format: FeedFormat, links: &FeedLinks) -> String {
+        match format {
+            FeedFormat::Rss => self.rss(links),
+            FeedFormat::Atom => self.atom(links),
+            FeedFormat::Json => self.json(links),
+        }
+    }
+
+    fn rss(&self, links: &FeedLinks) -> String {
+        use rss::extension::dublincore::DublinCoreExtension;
+        let items = self
+            .entries
+            .iter()
+            .map(|entry| {
+                let article = &entry.article;
+                rss::Item {
+                    title: Some(article.title.clone()),
+                    link: Some(entry.url.clone()),
+                    description: Some(article.summary.clone()),
+                    content: Some(entry.body_html.clone()),
+                    guid: Some(rss::Guid {
+                        value: entry.url.clone(),
+                        permalink: true,
+                    }),
+                    pub_date: article.published_at.map(|at| at.to_rfc2822()),
+                    categories: std::iter::once(&article.category)
+                        .chain(&article.tags)
+                        .map(|named| rss::Category {
+                            name: named.name.clone(),
+                            domain: None,
+                        })
+                        .collect(),
+                    dublin_core_ext: article.author.as_ref().map(|author| DublinCoreExtension {
+                        creators: vec![author.name.clone()],
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }
+            })
+            .collect();
+        let namespaces = [
+            ("content", "http://purl.org/rss/1.0/modules/content/"),
+            ("dc", "http://purl.org/dc/elements/1.1/"),
+        ]
+        .into_iter()
+        .map(|(prefix, uri)| (prefix.to_string(), uri.to_string()))
+        .collect();
+        rss::Channel {
+            title: self.title.clone(),
+            link: links.base_url.clone(),
+            description: self.description.clone(),
+            last_build_date: Some(self.updated().to_rfc2822()),
+            generator: Some("Frontpage".into()),
+            items,
+            namespaces,
+            ..Default::default()
+        }
+        .to_string()
+    }
+
+    fn atom(&self, links: &FeedLinks) -> String {
+        use atom_syndication::{Content, Entry, Feed, Link, Person, Text};
+        let link = |href: &str, rel: &str, mime: Option<&str>| Link {
+            href: href.to_string(),
+            rel: rel.to_string(),
+            mime_type: mime.map(str::to_string),
+            ..Default::default()
+        };
+        let entries = self
+            .entries
+            .iter()
+            .map(|entry| {
+                let article = &entry.article;
+                Entry {
+                    title: Text::plain(article.title.clone()),
+                    id: entry.url.clone(),
+                    updated: article.updated_at.fixed_offset(),
+                    published: article.published_at.map(|at| at.fixed_offset()),
+                    links: vec![link(&entry.url, "alternate", Some("text/html"))],
+                    summary: Some(Text::plain(article.summary.clone())),
+                    content: Some(Content {
+                        value: Some(entry.body_html.clone()),
+                        content_type: Some("html".into()),
+                        ..Default::default()
+                    }),
+                    authors: article
+                        .author
+                        .iter()
+                        .map(|author| Person {
+                            name: author.name.clone(),
+                            ..Default::default()
+                        })
+                        .collect(),
+                    categories: std::iter::once(&article.category)
+                        .chain(&article.tags)
+                        .map(|named| atom_syndication::Category {
+                            term: named.slug.clone(),
+                            label: Some(named.name.clone()),
+                            ..Default::default()
+                        })
+                        .collect(),
+                    ..Default::default()
+                }
+            })
+            .collect();
+        Feed {
+            title: Text::plain(self.title.clone()),
+            subtitle: Some(Text::plain(self.description.clone())),
+            id: self.self_url.clone(),
+            updated: self.updated().fixed_offset(),
+            authors: vec![Person {
+                name: links.site_name.clone(),
+                ..Default::default()
+            }],
+            links: vec![
+                link(&self.self_url, "self", Some("application/atom+xml")),
+                link(&links.base_url, "alternate", None),
+            ],
+            entries,
+            ..Default::default()
+        }
+        .to_string()
+    }
+
+    fn json(&self, links: &FeedLinks) -> String {
+        let document = JsonFeed {
+            version: "https://jsonfeed.org/version/1.1",
+            title: &self.title,
+            description: &self.description,
+            home_page_url: &links.base_url,
+            feed_url: &self.self_url,
+            items: self
+                .entries
+                .iter()
+                .map(|entry| {
+                    let article = &entry.article;
+                    JsonFeedItem {
+                        id: &entry.url,
+                        url: &entry.url,
+                        title: &article.title,
+                        summary: &article.summary,
+                        content_html: &entry.body_html,
+                        image: article.image_url.as_deref(),
+                        date_published: article.published_at.map(|at| at.to_rfc3339()),
+                        date_modified: article.updated_at.to_rfc3339(),
+                        authors: article
+                            .author
+                            .iter()
+                            .map(|author| JsonFeedAuthor { name: &author.name })
+                            .collect(),
+                        tags: std::iter::once(&article.category)
+                            .chain(&article.tags)
+                            .map(|named| named.name.as_str())
+                            .collect(),
+                    }
+                })
+                .collect(),
+        };
+        serde_json::to_string(&document).expect("a feed serialises")
+    }
+}
+
+/// JSON Feed 1.1 (<https://jsonfeed.org/version/1.1>).
+#[derive(Serialize, ToSchema)]
+pub struct JsonFeed<'a> {
+    version: &'static str,
+    title: &'a str,
+    description: &'a str,
+    home_page_url: &'a str,
+    feed_url: &'a str,
+    items: Vec<JsonFeedItem<'a>>,
+}
+
+/// One item of a JSON Feed: an article.
+#[derive(Serialize, ToSchema)]
+pub struct JsonFeedItem<'a> {
+    id: &'a str,
+    url: &'a str,
+    title: &'a str,
+    summary: &'a str,
+    content_html: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    image: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    date_published: Option<String>,
+    date_modified: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(required = false)]
+    authors: Vec<JsonFeedAuthor<'a>>,
+    tags: Vec<&'a str>,
+}
+
+/// An author of a JSON Feed item.
+#[derive(Serialize, ToSchema)]
+pub struct JsonFeedAuthor<'a> {
+    name: &'a str,
+}
