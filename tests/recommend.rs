@@ -1,6 +1,6 @@
 //! The Recommendation feed: co-reading, exclusions, the category cap, cold
-//! start, freshness after a view, bad input, and the article page's
-//! `include=recommendations`.
+//! start, freshness after a view and after a move to another category, bad
+//! input, and the article page's `include=recommendations`.
 
 mod common;
 
@@ -282,4 +282,45 @@ async fn the_article_page_includes_the_readers_recommendations() {
 
     let uri = format!("/api/v1/articles/{a}?include=recommendations");
     send(&app, get(&uri)).await.assert_problem(400, &["reader"]);
+}
+
+#[actix_web::test]
+async fn an_article_moved_to_another_category_trends_there_within_seconds() {
+    let (app, _dir) = test_app(false).await;
+    seed_categories(&app).await;
+    let id = |body: Value| body["id"].as_i64().unwrap();
+    // The reader reads sport; the story everyone reads is filed in news.
+    for i in 0..3 {
+        let read = id(create(&app, published(&format!("Match {i}"), "sport", 3)).await);
+        view(&app, "fan", read).await;
+    }
+    let mut input = published("Harbour strike", "news", 2);
+    input["body_html"] = json!("<p>Dockworkers walked out at dawn.</p>");
+    let story = id(create(&app, input).await);
+    for reader in 0..5 {
+        view(&app, &format!("reader-{reader}"), story).await;
+    }
+
+    let uri = format!("/api/v1/articles/{story}");
+    let reply = send(&app, admin("PATCH", &uri, json!({"category": "sport"}))).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+
+    // Trending lists are summed every minute; a content write brings the
+    // next sum forward to the background thread's next look (five seconds).
+    let trending_in_sport = json!({"type": "trending_in", "category": "sport"});
+    let mut body = Value::Null;
+    for _ in 0..100 {
+        body = recommendations(&app, "reader=fan&limit=5").await;
+        let reason = body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|item| item["article"]["id"] == story)
+            .map(|item| item["reason"].clone());
+        if reason.as_ref() == Some(&trending_in_sport) {
+            return;
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    panic!("the moved story never trended in sport: {body}");
 }

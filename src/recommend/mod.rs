@@ -82,7 +82,9 @@ const BACKGROUND_ITEMS: usize = 30;
 /// Candidates looked at per item asked for, before the category cap gives
 /// way.
 const CANDIDATES_PER_ITEM: usize = 10;
-/// How often the trending candidates are summed again.
+/// How often the trending candidates are summed again; after a content
+/// write they are at the background thread's next look (every
+/// [`REFRESH_EVERY`]).
 const TRENDING_EVERY: Duration = Duration::from_secs(60);
 /// Longest a loaded category tree and list of the newest articles serve,
 /// when no content write ends them sooner: an article scheduled to go live
@@ -227,6 +229,7 @@ impl Engine {
             trending: Mutex::new(Trending {
                 list: None,
                 computed_at: Instant::now(),
+                generation: 0,
             }),
             first_trending: Mutex::new(()),
             generation: AtomicU64::new(0),
@@ -235,8 +238,9 @@ impl Engine {
         }
     }
 
-    /// Forgets what was loaded of categories and articles; called once a
-    /// content write has committed.
+    /// Forgets what was loaded of categories and articles, and has the
+    /// trending lists summed again with the background thread's next look;
+    /// called once a content write has committed.
     pub fn content_changed(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
     }

@@ -1,8 +1,10 @@
 //! The week's trending articles, everywhere and per category: candidates
 //! for every list, and all there is for a reader with no history. Summed
-//! from the stored buckets in the background, every [`TRENDING_EVERY`].
+//! from the stored buckets in the background, every [`TRENDING_EVERY`], and
+//! after a content write (an article may have moved to another category).
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use chrono::NaiveDateTime;
@@ -24,10 +26,12 @@ pub(super) struct TrendingLists {
 
 pub(super) type TrendingList = Arc<TrendingLists>;
 
-/// The last trending list, and when it was summed.
+/// The last trending list, when it was summed, and the content generation
+/// (see [`Engine::content_changed`]) its sum began in.
 pub(super) struct Trending {
     pub(super) list: Option<TrendingList>,
     pub(super) computed_at: Instant,
+    pub(super) generation: u64,
 }
 
 impl Engine {
@@ -81,7 +85,9 @@ impl Engine {
     }
 
     /// Sums the week's trending articles again if the last sum is
-    /// [`TRENDING_EVERY`] old, or if there is none yet.
+    /// [`TRENDING_EVERY`] old, began before the last content write (which
+    /// may have moved an article to another category), or if there is none
+    /// yet.
     pub(super) fn refresh_trending(
         &self,
         conn: &mut SqliteConnection,
@@ -89,7 +95,9 @@ impl Engine {
     ) -> StoreResult<()> {
         let due = {
             let trending = self.trending.lock().expect("trending lock");
-            trending.list.is_none() || trending.computed_at.elapsed() >= TRENDING_EVERY
+            trending.list.is_none()
+                || trending.computed_at.elapsed() >= TRENDING_EVERY
+                || trending.generation != self.generation.load(Ordering::SeqCst)
         };
         if due {
             // Requests that find no list wait for this one.
@@ -104,6 +112,9 @@ impl Engine {
         conn: &mut SqliteConnection,
         now: NaiveDateTime,
     ) -> StoreResult<TrendingList> {
+        // Read before summing: a write committed meanwhile leaves the sum
+        // due again.
+        let generation = self.generation.load(Ordering::SeqCst);
         // The best of each category and of all, kept as the week's totals
         // are read: never all of them at once.
         let decay = self.params.decay;
@@ -138,8 +149,11 @@ impl Engine {
         };
         let list = Arc::new(lists);
         let mut trending = self.trending.lock().expect("trending lock");
-        trending.list = Some(Arc::clone(&list));
-        trending.computed_at = Instant::now();
+        *trending = Trending {
+            list: Some(Arc::clone(&list)),
+            computed_at: Instant::now(),
+            generation,
+        };
         Ok(list)
     }
 }
