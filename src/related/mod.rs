@@ -326,6 +326,18 @@ impl Engine {
         on_every_core(ids, |id| self.refresh_list(id).map(|_| ()));
     }
 
+    /// The `count` articles most like article `id` by text, best first:
+    /// those whose lists it may belong in.
+    fn reach(&self, id: i32, count: usize) -> Vec<i32> {
+        let mut scratch = self.scratch.lend();
+        let index = self.index.read().expect("index lock");
+        index
+            .similar(id, count, &mut scratch.scores)
+            .into_iter()
+            .map(|found| found.id)
+            .collect()
+    }
+
     /// Scores the candidates for article `id`'s list; with the list's
     /// [`fingerprint`].
     fn compute(&self, id: i32) -> Option<(Vec<Related>, u64)> {

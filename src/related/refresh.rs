@@ -20,6 +20,13 @@ use crate::db::{Db, StoreResult};
 /// Changes at once past which [`Engine::sync`] rebuilds everything (or
 /// past a tenth of the corpus, if that is more).
 const REBUILD_AFTER: usize = 1_000;
+/// How many of a new or changed article's closest matches by text have
+/// their lists computed again (see [`Engine::apply`]), while at most
+/// [`CHECKED_FULLY_UP_TO`] articles change at once.
+const REACH: usize = 200;
+/// Changed articles at once up to which [`REACH`] holds; past that only
+/// the lists of a change's own items are looked at (a bulk write).
+const CHECKED_FULLY_UP_TO: usize = 20;
 /// Articles loaded from the store per query when indexing.
 const LOAD_CHUNK: usize = 500;
 /// Lists of older articles computed and stored at a time, between looks at
@@ -305,19 +312,33 @@ impl Engine {
         self.older.retain(|id, list| {
             !touched.contains(id) && !list.iter().any(|item| touched.contains(&item.id))
         });
-        // A new or changed article belongs in the lists of its own best
-        // matches when it beats their last item: similarity is symmetric.
+        // A new or changed article may belong in the lists of the articles
+        // most like it. Its own scores for them say little of theirs for it
+        // (each list's scores are relative to its own query's best, and the
+        // closest by text need not be its best after the bonuses), so while
+        // few articles change, the lists of its `REACH` closest are computed
+        // again (those kept in memory; stored ones are deleted below). Past
+        // that, only the lists of its own items whose last item it beats.
+        let checked_fully = changed.len() <= CHECKED_FULLY_UP_TO;
         let mut reached = Vec::new();
         for id in &changed {
             let Some(list) = self.refresh_list(*id) else {
                 continue;
             };
+            let closest = if checked_fully {
+                self.reach(*id, REACH)
+            } else {
+                Vec::new()
+            };
             let lists = self.lists.read().expect("lists lock");
+            affected.extend(closest.iter().filter(|other| lists.contains_key(*other)));
+            reached.extend(closest);
             for item in list.iter() {
                 reached.push(item.id);
                 // A list not kept is computed afresh when asked for.
                 let beaten = lists.get(&item.id).is_some_and(|theirs| {
-                    theirs.len() < STORED
+                    checked_fully
+                        || theirs.len() < STORED
                         || theirs.last().is_some_and(|last| last.score < item.score)
                 });
                 if beaten {

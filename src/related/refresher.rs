@@ -127,6 +127,7 @@ fn refresh_loop(engine: &Engine, db: &Db, nudges: &Receiver<()>) {
         if look_at_all || Instant::now() >= due_at {
             due_at = Instant::now() + REFRESH_EVERY;
             let now = db::now();
+            let began = Instant::now();
             let synced = db.read_blocking(|conn| {
                 if look_at_all {
                     engine.sync(conn, now)
@@ -135,7 +136,14 @@ fn refresh_loop(engine: &Engine, db: &Db, nudges: &Receiver<()>) {
                 }
             });
             match synced {
-                Ok(_) => {
+                Ok(recomputed) => {
+                    if recomputed > 0 {
+                        tracing::debug!(
+                            lists = recomputed,
+                            seconds = began.elapsed().as_secs_f32(),
+                            "related lists brought up to date"
+                        );
+                    }
                     if look_at_all {
                         // Every change before `now` has reached the stored lists.
                         let recorded =
