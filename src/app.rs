@@ -18,10 +18,10 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::api;
 use crate::config::CorsOrigins;
-use crate::drain::{self};
+use crate::drain;
 use crate::error::{ApiError, PROBLEM_JSON, echo, problem_for_status, problem_response};
-use crate::http_cache::{self};
-use crate::observe::{self};
+use crate::http_cache;
+use crate::observe;
 use crate::route_table::RouteTable;
 use crate::state::AppState;
 

@@ -16,7 +16,7 @@ use super::{StoreError, StoreResult, schema};
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Pragmas of every connection. None syncs at commit: readers never commit,
 /// and the writer's commits are made durable by syncing the write-ahead log
-/// before they are acknowledged (see [`writer`]).
+/// before they are acknowledged (see [`super::writer`]).
 fn connection_pragmas(cache_kib: u32) -> String {
     format!(
         "PRAGMA busy_timeout = {};

@@ -1,5 +1,6 @@
-//! The SQLite store: connection pools, pragmas, embedded migrations, and one
-//! module of plain synchronous query functions per table group.
+//! The SQLite store: connection pools, embedded migrations, and one module
+//! of plain synchronous query functions per table group (a connection's
+//! pragmas are in `connection`).
 //!
 //! Reads go through a pool of connections on the blocking thread pool; writes
 //! through the single [`writer`] thread, which group-commits them, so writers

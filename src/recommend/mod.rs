@@ -83,8 +83,8 @@ const BACKGROUND_ITEMS: usize = 30;
 /// way.
 const CANDIDATES_PER_ITEM: usize = 10;
 /// How often the trending candidates are summed again; after a content
-/// write they are at the background thread's next look (every
-/// [`REFRESH_EVERY`]).
+/// write, at the background thread's next look (it sleeps
+/// [`REFRESH_EVERY`] between looks).
 const TRENDING_EVERY: Duration = Duration::from_secs(60);
 /// Longest a loaded category tree and list of the newest articles serve,
 /// when no content write ends them sooner: an article scheduled to go live

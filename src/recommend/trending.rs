@@ -63,8 +63,8 @@ impl Engine {
     /// The week's trending articles, everywhere and per category: the last
     /// list summed. Summing the week's buckets takes a while on a large
     /// store (seconds at a million articles), so requests never sum it
-    /// again: the background thread does, every [`TRENDING_EVERY`]. Only
-    /// before the first list do requests wait for one to be summed.
+    /// again: the background thread does (see [`Engine::refresh_trending`]).
+    /// Only before the first list do requests wait for one to be summed.
     fn trending_everywhere(
         &self,
         conn: &mut SqliteConnection,

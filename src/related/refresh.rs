@@ -133,9 +133,17 @@ impl Engine {
                 have.clear();
             } else {
                 // The changed articles' own lists are computed to find
-                // them, and stored as they are current.
+                // them, and stored as they are current; while few changed,
+                // the lists of each one's closest are looked at too (see
+                // `apply`).
                 let lists = on_every_core(&changed, |id| self.compute_stored(id));
-                let mut reached = changed;
+                let mut reached = Vec::new();
+                if changed.len() <= CHECKED_FULLY_UP_TO {
+                    for id in &changed {
+                        reached.extend(self.reach(*id, REACH));
+                    }
+                }
+                reached.extend(changed);
                 reached.extend(
                     lists
                         .iter()
@@ -216,8 +224,8 @@ impl Engine {
 
     /// Brings the index and the lists up to date with what is visible at
     /// `now`, touching only what changed; returns how many lists it
-    /// recomputed. Reads every visible article's `updated_at`: for after a
-    /// content write.
+    /// recomputed (articles indexed, when it rebuilt everything). Reads
+    /// every visible article's `updated_at`: for after a content write.
     pub fn sync(&self, conn: &mut SqliteConnection, now: NaiveDateTime) -> StoreResult<usize> {
         let current: HashMap<i32, NaiveDateTime> = visible(conn, now)?.into_iter().collect();
         let (changed, removed): (Vec<i32>, Vec<i32>) = {
@@ -350,11 +358,24 @@ impl Engine {
         // and changed articles may now belong in are deleted. Then counted
         // as a change, so that a list read from the store meanwhile is not
         // kept, and dropped from memory.
+        reached.sort_unstable();
+        reached.dedup();
         if let Some(db) = self.store.get().filter(|_| !reached.is_empty()) {
             let ids = reached.clone();
-            if let Err(error) = db.write_derived_blocking(move |conn| stored::remove(conn, &ids)) {
-                tracing::error!(%error, "deleting stale related lists failed; deleting all");
-                db.write_derived_blocking(stored::clear)?;
+            match db.write_derived_blocking(move |conn| stored::remove(conn, &ids)) {
+                // Those not kept in memory wait to be computed and stored
+                // again by the refresher, rather than by a request.
+                Ok(()) => {
+                    let kept = self.lists.read().expect("lists lock");
+                    self.waiting
+                        .lock()
+                        .expect("waiting lock")
+                        .extend(reached.iter().filter(|id| !kept.contains_key(*id)));
+                }
+                Err(error) => {
+                    tracing::error!(%error, "deleting stale related lists failed; deleting all");
+                    db.write_derived_blocking(stored::clear)?;
+                }
             }
             self.changes.fetch_add(1, Ordering::SeqCst);
         }

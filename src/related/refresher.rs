@@ -139,9 +139,9 @@ fn refresh_loop(engine: &Engine, db: &Db, nudges: &Receiver<()>) {
                 Ok(recomputed) => {
                     if recomputed > 0 {
                         tracing::debug!(
-                            lists = recomputed,
+                            recomputed,
                             seconds = began.elapsed().as_secs_f32(),
-                            "related lists brought up to date"
+                            "related index and lists brought up to date"
                         );
                     }
                     if look_at_all {

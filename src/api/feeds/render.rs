@@ -6,6 +6,7 @@ use utoipa::ToSchema;
 
 use super::{FeedFormat, FeedLinks};
 use crate::api::articles::ArticleSummary;
+
 /// A feed, whatever its format.
 pub(super) struct Feed {
     pub(super) title: String,
@@ -197,7 +198,7 @@ impl Feed {
 
 /// JSON Feed 1.1 (<https://jsonfeed.org/version/1.1>).
 #[derive(Serialize, ToSchema)]
-pub struct JsonFeed<'a> {
+pub(super) struct JsonFeed<'a> {
     version: &'static str,
     title: &'a str,
     description: &'a str,
@@ -208,7 +209,7 @@ pub struct JsonFeed<'a> {
 
 /// One item of a JSON Feed: an article.
 #[derive(Serialize, ToSchema)]
-pub struct JsonFeedItem<'a> {
+pub(super) struct JsonFeedItem<'a> {
     id: &'a str,
     url: &'a str,
     title: &'a str,
@@ -227,6 +228,6 @@ pub struct JsonFeedItem<'a> {
 
 /// An author of a JSON Feed item.
 #[derive(Serialize, ToSchema)]
-pub struct JsonFeedAuthor<'a> {
+pub(super) struct JsonFeedAuthor<'a> {
     name: &'a str,
 }
