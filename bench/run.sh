@@ -40,7 +40,7 @@ trap cleanup EXIT
 # serve STORE: starts the server on STORE in the background, as $server.
 serve() {
   DATABASE_URL=$1 FRONTPAGE_BIND_ADDR=127.0.0.1:$PORT FRONTPAGE_RATE_LIMIT_PER_MIN=0 FRONTPAGE_DEMO=false \
-    FRONTPAGE_WORKERS=$WORKERS RUST_LOG=warn,frontpage::related=info,frontpage::recommend=info,frontpage::app=info \
+    FRONTPAGE_WORKERS=$WORKERS RUST_LOG=warn,frontpage::related=info,frontpage::recommend=info,frontpage::state=info \
     $bin serve >"$work/server.log" 2>&1 &
   server=$!
   pids+=("$server")
