@@ -325,8 +325,9 @@ impl Engine {
         // (each list's scores are relative to its own query's best, and the
         // closest by text need not be its best after the bonuses), so while
         // few articles change, the lists of its `REACH` closest are computed
-        // again (those kept in memory; stored ones are deleted below). Past
-        // that, only the lists of its own items whose last item it beats.
+        // again (those kept in memory at once; stored ones are deleted and
+        // queued for the refresher below). Past that, only the lists of its
+        // own items whose last item it beats.
         let checked_fully = changed.len() <= CHECKED_FULLY_UP_TO;
         let mut reached = Vec::new();
         for id in &changed {
@@ -343,7 +344,7 @@ impl Engine {
             reached.extend(closest);
             for item in list.iter() {
                 reached.push(item.id);
-                // A list not kept is computed afresh when asked for.
+                // A list not kept is deleted and queued below.
                 let beaten = lists.get(&item.id).is_some_and(|theirs| {
                     checked_fully
                         || theirs.len() < STORED
