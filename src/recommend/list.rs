@@ -80,7 +80,7 @@ impl Engine {
             if tree.get(category).is_none() {
                 continue;
             }
-            let trending = self.trending(conn, tree, Some(category), now)?;
+            let trending = self.trending(conn, sources.known, tree, Some(category), now)?;
             // A category counts as much as it has of the reader's reads.
             blend.add(
                 TRENDING_IN_WEIGHT * share,
@@ -89,7 +89,7 @@ impl Engine {
                     .map(|(id, score)| (*id, *score, Source::TrendingIn(category))),
             );
         }
-        let trending = self.trending(conn, tree, None, now)?;
+        let trending = self.trending(conn, sources.known, tree, None, now)?;
         blend.add(
             TRENDING_WEIGHT,
             trending

@@ -82,9 +82,8 @@ const BACKGROUND_ITEMS: usize = 30;
 /// Candidates looked at per item asked for, before the category cap gives
 /// way.
 const CANDIDATES_PER_ITEM: usize = 10;
-/// How often the trending candidates are summed again; after a content
-/// write, at the background thread's next look (it sleeps
-/// [`REFRESH_EVERY`] between looks).
+/// How often the trending candidates are summed again (a content write
+/// only has them filed again: see [`trending`]).
 const TRENDING_EVERY: Duration = Duration::from_secs(60);
 /// Longest a loaded category tree and list of the newest articles serve,
 /// when no content write ends them sooner: an article scheduled to go live
@@ -208,6 +207,8 @@ pub struct Engine {
     trending: Mutex<Trending>,
     /// Held while the first trending list is summed.
     first_trending: Mutex<()>,
+    /// Held while the trending list is filed again after a content write.
+    refiling: Mutex<()>,
     /// Counts content writes; a [`Shared`] from an older one is not used.
     generation: AtomicU64,
     shared: Mutex<Option<Arc<Shared>>>,
@@ -232,6 +233,7 @@ impl Engine {
                 generation: 0,
             }),
             first_trending: Mutex::new(()),
+            refiling: Mutex::new(()),
             generation: AtomicU64::new(0),
             shared: Mutex::default(),
             loaded: AtomicBool::new(false),
@@ -239,8 +241,8 @@ impl Engine {
     }
 
     /// Forgets what was loaded of categories and articles, and has the
-    /// trending lists summed again with the background thread's next look;
-    /// called once a content write has committed.
+    /// next request file the trending lists again; called once a content
+    /// write has committed.
     pub fn content_changed(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
     }
