@@ -19,9 +19,26 @@ use crate::db::taxonomy::CategoryTree;
 use crate::db::{self, Db};
 use crate::error::{FieldError, Location};
 
-/// One article input read from a file, or why it could not be read; with
-/// its line (NDJSON) or entry (feeds) number.
-pub type Record = (usize, Result<ArticleInput, Vec<FieldError>>);
+/// One article input read from a file, or why it could not be read.
+#[derive(Debug)]
+pub struct Record {
+    /// Its line (NDJSON) or entry (feeds) number, from 1.
+    pub line: usize,
+    pub input: Result<ArticleInput, Vec<FieldError>>,
+    /// A feed entry's id, under its feed's (see [`read_feed`]); `None` for
+    /// NDJSON lines and entries with neither an id nor a link.
+    pub feed_entry: Option<String>,
+}
+
+impl Record {
+    fn line(line: usize, input: Result<ArticleInput, Vec<FieldError>>) -> Self {
+        Self {
+            line,
+            input,
+            feed_entry: None,
+        }
+    }
+}
 
 /// How imported feed entries are filed.
 #[derive(Debug, Clone)]
@@ -49,13 +66,13 @@ fn read_ndjson(bytes: &[u8]) -> Vec<Record> {
         .filter_map(|(i, line)| {
             let line = match line {
                 Ok(line) => line,
-                Err(_) => return Some((i + 1, Err(vec![not_utf8()]))),
+                Err(_) => return Some(Record::line(i + 1, Err(vec![not_utf8()]))),
             };
             let line = line.trim();
             if line.is_empty() {
                 return None;
             }
-            Some((i + 1, parse(serde_json::from_str(line))))
+            Some(Record::line(i + 1, parse(serde_json::from_str(line))))
         })
         .collect()
 }
@@ -79,11 +96,16 @@ fn parse(value: Result<Value, serde_json::Error>) -> Result<ArticleInput, Vec<Fi
 /// Each entry of an RSS or Atom feed as a published article of the
 /// default category: its title, summary, content (or summary) as the body,
 /// date, categories as tags, and the feed's title as the source. Its slug
-/// is the title's with the entry's day (`morning-briefing-2026-01-05`):
-/// importing the feed again updates each article, and a headline that comes
-/// back on another day, as a briefing's does, is a new one.
+/// is the title's with the entry's day (`morning-briefing-2026-01-05`), so
+/// a headline that comes back on another day, as a briefing's does, is a
+/// new article. Importing the feed again updates each article: the one its
+/// entry became, found by the entry's id (an RSS `guid`, an Atom `id`, else
+/// its link), which stays when a headline is corrected; the slug stays too.
 fn read_feed(bytes: &[u8], defaults: &FeedDefaults) -> anyhow::Result<Vec<Record>> {
-    let feed = feed_rs::parser::parse(bytes)?;
+    let feed = feed_rs::parser::Builder::new()
+        .id_generator(known_by_link)
+        .build()
+        .parse(bytes)?;
     let source = feed.title.as_ref().map(|title| title.content.clone());
     Ok(feed
         .entries
@@ -113,9 +135,28 @@ fn read_feed(bytes: &[u8], defaults: &FeedDefaults) -> anyhow::Result<Vec<Record
                 "status": "published",
                 "published_at": published.map(|at| at.to_rfc3339()),
             });
-            (i + 1, parse(Ok(input)))
+            Record {
+                line: i + 1,
+                input: parse(Ok(input)),
+                feed_entry: (!entry.id.is_empty()).then(|| format!("{} {}", feed.id, entry.id)),
+            }
         })
         .collect())
+}
+
+/// The id of a feed or entry that has none of its own (an RSS channel, an
+/// item without a `guid`): its link, as feed readers take it. `feed-rs`
+/// would hash the title in, which a corrected headline changes. Empty when
+/// there is no link.
+fn known_by_link(
+    links: &[feed_rs::model::Link],
+    _: &Option<feed_rs::model::Text>,
+    _: Option<&str>,
+) -> String {
+    links
+        .first()
+        .map(|link| link.href.trim_end_matches('/').to_string())
+        .unwrap_or_default()
 }
 
 /// Imports `records` into `db`, a batch per transaction; `progress` is told
@@ -127,8 +168,15 @@ pub fn import(
 ) -> anyhow::Result<BulkReport> {
     let mut import = Import::new(db::now());
     let mut valid = Vec::new();
-    for (line, input) in records {
-        valid.extend(import.check(line, input));
+    for record in records {
+        valid.extend(
+            import
+                .check(record.line, record.input)
+                .map(|(line, mut write)| {
+                    write.feed_entry = record.feed_entry;
+                    (line, write)
+                }),
+        );
     }
     progress(import.done());
     while !valid.is_empty() {

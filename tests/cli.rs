@@ -78,7 +78,8 @@ async fn feeds_import_once_and_bad_lines_are_reported() {
         r#"<item><title>Glacier retreat measured</title><link>https://wire.example/1</link>
 <description>Scientists measured it.</description><category>Climate</category>
 <pubDate>Mon, 05 Jan 2026 10:00:00 GMT</pubDate></item>
-<item><title>Comet seen over the bay</title><link>https://wire.example/2</link>
+<item><title>Comet seen over the bay</title><guid isPermaLink="false">wire-2</guid>
+<link>https://wire.example/2</link>
 <description>&lt;p&gt;Bright &amp; clear.&lt;/p&gt;</description>
 <pubDate>Tue, 06 Jan 2026 10:00:00 GMT</pubDate></item>"#,
     );
@@ -101,9 +102,44 @@ async fn feeds_import_once_and_bad_lines_are_reported() {
         "{again:?}"
     );
 
+    // The wire corrects both headlines, and moves the second story (known
+    // by its guid) to another link: each entry updates the article it
+    // became, which keeps its slug.
+    write_feed(
+        &rss,
+        r#"<item><title>Glacier retreat measured at record pace</title><link>https://wire.example/1/</link>
+<description>Scientists measured it.</description><category>Climate</category>
+<pubDate>Mon, 05 Jan 2026 10:00:00 GMT</pubDate></item>
+<item><title>Comet seen over the harbour</title><guid isPermaLink="false">wire-2</guid>
+<link>https://wire.example/comet</link>
+<description>&lt;p&gt;Bright &amp; clear.&lt;/p&gt;</description>
+<pubDate>Tue, 06 Jan 2026 10:00:00 GMT</pubDate></item>"#,
+    );
+    let corrected = frontpage(
+        &db,
+        &["import", "--category", "news", rss.to_str().unwrap()],
+    );
+    assert!(
+        stdout(&corrected).contains("0 created, 2 updated, 0 unchanged, 0 failed"),
+        "{corrected:?}"
+    );
+    let comet = send(
+        &app,
+        get("/api/v1/articles/comet-seen-over-the-bay-2026-01-06"),
+    )
+    .await;
+    assert_eq!(comet.body["data"]["title"], "Comet seen over the harbour");
+
     let found = send(&app, get("/api/v1/articles?q=glacier")).await;
-    let item = &found.body["data"][0];
-    assert_eq!(item["title"], "Glacier retreat measured");
+    let from_wire: Vec<&serde_json::Value> = found.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|item| item["source"] == "Wire")
+        .collect();
+    assert_eq!(from_wire.len(), 1, "{}", found.body);
+    let item = from_wire[0];
+    assert_eq!(item["title"], "Glacier retreat measured at record pace");
     assert_eq!(item["slug"], "glacier-retreat-measured-2026-01-05");
 
     // The same headline on another day is another story.

@@ -336,6 +336,7 @@ impl ArticleInput {
                 PublishTime::At(truncate_to_seconds(at))
             }),
             now,
+            feed_entry: None,
         })
     }
 }

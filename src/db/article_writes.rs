@@ -7,7 +7,7 @@ use diesel::sqlite::SqliteConnection;
 
 use super::articles::{self as reads, ArticleKey, ArticleRow};
 use super::purge;
-use super::schema::{article_id_mark, article_tags, articles};
+use super::schema::{article_id_mark, article_tags, articles, feed_entries};
 use super::search;
 use super::taxonomy::{self, CategoryTree};
 use super::{Invalid, StoreError, StoreResult};
@@ -53,6 +53,11 @@ pub struct ArticleWrite {
     /// When it goes public.
     pub published_at: PublishTime,
     pub now: NaiveDateTime,
+    /// The feed entry it is imported from (its id: see
+    /// [`crate::transfer`]): [`upsert`] updates the article that entry
+    /// became before, whatever its slug, and keeps that slug. `None` for
+    /// writes that do not come from a feed.
+    pub feed_entry: Option<String>,
 }
 
 /// What a write does to `published_at`. Whatever it is, a published
@@ -292,25 +297,62 @@ pub fn replace(conn: &mut SqliteConnection, id: i32, write: &ArticleWrite) -> St
     Ok(true)
 }
 
-/// Creates or replaces the article with the write's slug (given or derived).
+/// Creates or replaces the article with the write's slug (given or derived),
+/// or, for a feed entry imported before, the article it became.
 pub fn upsert(conn: &mut SqliteConnection, write: &ArticleWrite) -> StoreResult<(i32, Upserted)> {
-    let slug = write.slug.as_str();
-    let Some(id) = slug_owner(conn, slug)? else {
-        let write = ArticleWrite {
-            slug: SlugChoice::Given(slug.to_string()),
-            ..write.clone()
-        };
-        return Ok((create(conn, &write)?, Upserted::Created));
+    let imported = match &write.feed_entry {
+        Some(entry) => feed_entries::table
+            .find(entry)
+            .select(feed_entries::article_id)
+            .first::<i32>(conn)
+            .optional()?,
+        None => None,
     };
-    let changed = replace(conn, id, write)?;
-    Ok((
-        id,
-        if changed {
-            Upserted::Updated
-        } else {
-            Upserted::Unchanged
-        },
-    ))
+    let upserted = match imported {
+        // A derived slug is not applied to an existing article: the one it
+        // has stays, though the headline it was made from changed.
+        Some(id) => {
+            let write = ArticleWrite {
+                slug: SlugChoice::Derived(String::new()),
+                ..write.clone()
+            };
+            (id, updated(replace(conn, id, &write)?))
+        }
+        None => {
+            let slug = write.slug.as_str();
+            match slug_owner(conn, slug)? {
+                Some(id) => (id, updated(replace(conn, id, write)?)),
+                None => {
+                    let write = ArticleWrite {
+                        slug: SlugChoice::Given(slug.to_string()),
+                        ..write.clone()
+                    };
+                    (create(conn, &write)?, Upserted::Created)
+                }
+            }
+        }
+    };
+    if let (Some(entry), None) = (&write.feed_entry, imported) {
+        diesel::insert_into(feed_entries::table)
+            .values((
+                feed_entries::entry.eq(entry),
+                feed_entries::article_id.eq(upserted.0),
+            ))
+            .on_conflict(feed_entries::entry)
+            .do_update()
+            .set(feed_entries::article_id.eq(upserted.0))
+            .execute(conn)?;
+    }
+    Ok(upserted)
+}
+
+/// What a [`replace`] that `changed` (or not) did.
+fn updated(changed: bool) -> Upserted {
+    if changed {
+        Upserted::Updated
+    } else {
+        Upserted::Unchanged
+    }
 }
 
 fn is_unchanged(

@@ -149,6 +149,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    feed_entries (entry) {
+        entry -> Text,
+        article_id -> Integer,
+    }
+}
+
+diesel::table! {
     related_lists (article_id) {
         article_id -> Integer,
         computed_at -> Timestamp,
@@ -177,6 +184,7 @@ diesel::joinable!(article_tags -> tags (tag_id));
 diesel::joinable!(articles -> authors (author_id));
 diesel::joinable!(articles -> categories (category_id));
 diesel::joinable!(engagement_days -> articles (article_id));
+diesel::joinable!(feed_entries -> articles (article_id));
 diesel::joinable!(engagement_hours -> articles (article_id));
 diesel::joinable!(reactions -> articles (article_id));
 diesel::joinable!(reactions -> reaction_kinds (kind));
@@ -195,6 +203,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     categories,
     engagement_days,
     engagement_hours,
+    feed_entries,
     reaction_kinds,
     reactions,
     readers,

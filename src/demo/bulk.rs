@@ -164,6 +164,7 @@ fn create_articles(
                     published_at: PublishTime::At(at),
                     now,
                     title,
+                    feed_entry: None,
                 };
                 (write, at)
             })
