@@ -337,10 +337,26 @@ async fn an_article_moved_to_another_category_trends_there_once_the_move_returns
     // Without a new sum, the next lists file it under sport.
     let body = recommendations(&app, "reader=fan&limit=5").await;
     let trending_in_sport = json!({"type": "trending_in", "category": "sport"});
-    assert_eq!(reason_for_story(&body), Some(trending_in_sport), "{body}");
+    assert_eq!(
+        reason_for_story(&body),
+        Some(trending_in_sport.clone()),
+        "{body}"
+    );
     let body = recommendations(&app, "reader=local&limit=5").await;
     assert!(
         reason_for_story(&body).is_none_or(|reason| reason["type"] != "trending_in"),
         "{body}"
     );
+
+    // Unpublished, it is in no list; published again, it trends as before.
+    for (status, shown) in [("draft", false), ("published", true)] {
+        let reply = send(&app, admin("PATCH", &uri, json!({"status": status}))).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let body = recommendations(&app, "reader=fan&limit=5").await;
+        let reason = reason_for_story(&body);
+        assert_eq!(reason.is_some(), shown, "{status}: {body}");
+        if shown {
+            assert_eq!(reason, Some(trending_in_sport.clone()), "{body}");
+        }
+    }
 }

@@ -209,7 +209,8 @@ pub struct Engine {
     first_trending: Mutex<()>,
     /// Held while the trending list is filed again after a content write.
     refiling: Mutex<()>,
-    /// Counts content writes; a [`Shared`] from an older one is not used.
+    /// Counts content writes; a [`Shared`] from an older one is not used,
+    /// and trending lists filed in one are filed again.
     generation: AtomicU64,
     shared: Mutex<Option<Arc<Shared>>>,
     /// Set once the stored reading history has been loaded (or failed to).
@@ -228,9 +229,10 @@ impl Engine {
             dirty: Mutex::default(),
             params,
             trending: Mutex::new(Trending {
-                list: None,
-                computed_at: Instant::now(),
+                summed: None,
+                filed: None,
                 generation: 0,
+                computed_at: Instant::now(),
             }),
             first_trending: Mutex::new(()),
             refiling: Mutex::new(()),

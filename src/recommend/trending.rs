@@ -30,12 +30,20 @@ pub(super) struct TrendingLists {
 
 pub(super) type TrendingList = Arc<TrendingLists>;
 
-/// The last trending list, when it was summed, and the content generation
-/// (see [`Engine::content_changed`]) whose categories it is filed by.
+/// Per category, more than a list takes ([`BACKGROUND_ITEMS`]): an article
+/// moved to another category, or one unpublished, still leaves a full list
+/// when the sum is filed again ([`refiled`]).
+const KEPT: usize = 2 * BACKGROUND_ITEMS;
+
+/// The last trending sum and what requests are given of it.
 pub(super) struct Trending {
-    pub(super) list: Option<TrendingList>,
-    pub(super) computed_at: Instant,
+    /// The last sum, as it was filed when it began.
+    pub(super) summed: Option<TrendingList>,
+    /// The last sum filed by the categories of content generation
+    /// `generation` (see [`Engine::content_changed`]).
+    pub(super) filed: Option<TrendingList>,
     pub(super) generation: u64,
+    pub(super) computed_at: Instant,
 }
 
 impl Engine {
@@ -51,7 +59,12 @@ impl Engine {
     ) -> StoreResult<Vec<(i32, f32)>> {
         let trending = self.trending_everywhere(conn, known, now)?;
         let Some(category) = category else {
-            return Ok(trending.everywhere.clone());
+            return Ok(trending
+                .everywhere
+                .iter()
+                .take(BACKGROUND_ITEMS)
+                .copied()
+                .collect());
         };
         let mut within: Vec<(i32, f32)> = tree
             .subtree_ids(category)
@@ -66,14 +79,13 @@ impl Engine {
     }
 
     /// The week's trending articles, everywhere and per category: the last
-    /// list summed, filed by the articles' categories now. Summing the
-    /// week's buckets takes a while on a large store (seconds at a million
+    /// sum, filed by the articles' categories now. Summing the week's
+    /// buckets takes a while on a large store (seconds at a million
     /// articles), so requests never sum it again: the background thread
-    /// does (see [`Engine::refresh_trending`]). Only before the first list
-    /// do requests wait for one to be summed. After a content write, the
-    /// first request files the list again ([`refiled`]) and the others
-    /// wait for it: no response gives an article as trending in a category
-    /// it has left.
+    /// does (see [`Engine::refresh_trending`]). Only before the first sum
+    /// do requests wait for one. After a content write, the first request
+    /// files the last sum again ([`refiled`]) and the others wait for it:
+    /// no response gives an article as trending in a category it has left.
     fn trending_everywhere(
         &self,
         conn: &mut SqliteConnection,
@@ -83,42 +95,48 @@ impl Engine {
         // Read before the placements are: a write committed meanwhile has
         // the next request file the list again.
         let generation = self.generation.load(Ordering::SeqCst);
-        let (list, filed_in) = match self.trending_list() {
+        let kept = match self.trending_kept() {
             Some(kept) => kept,
             None => {
                 let _first = self.first_trending.lock().expect("first trending lock");
-                match self.trending_list() {
+                match self.trending_kept() {
                     Some(kept) => kept,
                     None => return self.sum_trending(conn, now),
                 }
             }
         };
-        if filed_in >= generation {
-            return Ok(list);
+        if kept.filed_in >= generation {
+            return Ok(kept.filed);
         }
         let _refiling = self.refiling.lock().expect("refiling lock");
-        let (list, filed_in) = self.trending_list().expect("a list once summed is kept");
-        if filed_in >= generation {
-            return Ok(list);
+        let kept = self.trending_kept().expect("a sum once made is kept");
+        if kept.filed_in >= generation {
+            return Ok(kept.filed);
         }
-        let list_refiled = Arc::new(refiled(conn, &list, known, now)?);
+        // From the sum, not from the last filing: what that dropped (an
+        // article unpublished, then published again) comes back.
+        let filed = Arc::new(refiled(conn, &kept.summed, known, now)?);
         let mut trending = self.trending.lock().expect("trending lock");
         // Unless a sum has landed meanwhile, which is filed as it began.
         if trending
-            .list
+            .summed
             .as_ref()
-            .is_some_and(|kept| Arc::ptr_eq(kept, &list))
+            .is_some_and(|summed| Arc::ptr_eq(summed, &kept.summed))
         {
-            trending.list = Some(Arc::clone(&list_refiled));
+            trending.filed = Some(Arc::clone(&filed));
             trending.generation = generation;
         }
-        Ok(list_refiled)
+        Ok(filed)
     }
 
-    /// The last list and the generation it is filed by.
-    fn trending_list(&self) -> Option<(TrendingList, u64)> {
+    /// The last sum, as it is filed now and the generation that is for.
+    fn trending_kept(&self) -> Option<Kept> {
         let trending = self.trending.lock().expect("trending lock");
-        Some((trending.list.clone()?, trending.generation))
+        Some(Kept {
+            summed: trending.summed.clone()?,
+            filed: trending.filed.clone()?,
+            filed_in: trending.generation,
+        })
     }
 
     /// Sums the week's trending articles again if the last sum is
@@ -130,7 +148,7 @@ impl Engine {
     ) -> StoreResult<()> {
         let due = {
             let trending = self.trending.lock().expect("trending lock");
-            trending.list.is_none() || trending.computed_at.elapsed() >= TRENDING_EVERY
+            trending.summed.is_none() || trending.computed_at.elapsed() >= TRENDING_EVERY
         };
         if due {
             // Requests that find no list wait for this one.
@@ -145,13 +163,13 @@ impl Engine {
         conn: &mut SqliteConnection,
         now: NaiveDateTime,
     ) -> StoreResult<TrendingList> {
-        // Read before summing: a write committed meanwhile leaves the sum
-        // due again.
+        // Read before summing: a write committed meanwhile has the next
+        // request file the sum again.
         let generation = self.generation.load(Ordering::SeqCst);
         // The best of each category and of all, kept as the week's totals
         // are read: never all of them at once.
         let decay = self.params.decay;
-        let mut everywhere = Top::new(BACKGROUND_ITEMS);
+        let mut everywhere = Top::new(KEPT);
         let mut by_category: FxHashMap<i32, Top> = FxHashMap::default();
         engagement::each_window_total(conn, Window::Week.span(now), None, now, |totals| {
             let Some(ranked) = ranking::ranked(totals, Metric::Trending, decay, now) else {
@@ -159,7 +177,7 @@ impl Engine {
             };
             by_category
                 .entry(ranked.totals.category_id)
-                .or_insert_with(|| Top::new(BACKGROUND_ITEMS))
+                .or_insert_with(|| Top::new(KEPT))
                 .offer(ranked.clone());
             everywhere.offer(ranked);
         })?;
@@ -183,18 +201,27 @@ impl Engine {
         let list = Arc::new(lists);
         let mut trending = self.trending.lock().expect("trending lock");
         *trending = Trending {
-            list: Some(Arc::clone(&list)),
-            computed_at: Instant::now(),
+            summed: Some(Arc::clone(&list)),
+            filed: Some(Arc::clone(&list)),
             generation,
+            computed_at: Instant::now(),
         };
         Ok(list)
     }
 }
 
+/// The last sum and how it is filed now.
+struct Kept {
+    summed: TrendingList,
+    filed: TrendingList,
+    filed_in: u64,
+}
+
 /// `list`'s articles under the categories they are in now, without those
 /// public readers cannot see now, as a sum now would file them; each keeps
-/// the score it was summed with. An article unpublished since leaves its
-/// lists one short until the next sum.
+/// the score it was summed with. An article that moved out of a category's
+/// [`KEPT`] best, or into a category from past its old one's, is where the
+/// sum had it (or missing) until the next sum.
 fn refiled(
     conn: &mut SqliteConnection,
     list: &TrendingLists,
@@ -228,7 +255,7 @@ fn refiled(
     }
     for items in by_category.values_mut() {
         items.sort_unstable_by(best_first);
-        items.truncate(BACKGROUND_ITEMS);
+        items.truncate(KEPT);
     }
     Ok(TrendingLists {
         everywhere,
