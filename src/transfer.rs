@@ -107,6 +107,14 @@ fn read_feed(bytes: &[u8], defaults: &FeedDefaults) -> anyhow::Result<Vec<Record
         .build()
         .parse(bytes)?;
     let source = feed.title.as_ref().map(|title| title.content.clone());
+    // Entries are known within their feed: two feeds may both number
+    // theirs 1, 2, 3. A feed is known by its id (an RSS channel by its
+    // link), else by its title.
+    let namespace = if feed.id.is_empty() {
+        source.clone().unwrap_or_default()
+    } else {
+        feed.id.clone()
+    };
     Ok(feed
         .entries
         .into_iter()
@@ -138,23 +146,26 @@ fn read_feed(bytes: &[u8], defaults: &FeedDefaults) -> anyhow::Result<Vec<Record
             Record {
                 line: i + 1,
                 input: parse(Ok(input)),
-                feed_entry: (!entry.id.is_empty()).then(|| format!("{} {}", feed.id, entry.id)),
+                feed_entry: (!entry.id.is_empty())
+                    .then(|| json!([namespace, entry.id]).to_string()),
             }
         })
         .collect())
 }
 
 /// The id of a feed or entry that has none of its own (an RSS channel, an
-/// item without a `guid`): its link, as feed readers take it. `feed-rs`
-/// would hash the title in, which a corrected headline changes. Empty when
-/// there is no link.
+/// item without a `guid`): its link (the one to the page, not to itself or
+/// its comments), as feed readers take it. `feed-rs` would hash the title
+/// in, which a corrected headline changes. Empty when there is no link.
 fn known_by_link(
     links: &[feed_rs::model::Link],
     _: &Option<feed_rs::model::Text>,
     _: Option<&str>,
 ) -> String {
     links
-        .first()
+        .iter()
+        .find(|link| link.rel.as_deref().is_none_or(|rel| rel == "alternate"))
+        .or(links.first())
         .map(|link| link.href.trim_end_matches('/').to_string())
         .unwrap_or_default()
 }
@@ -169,14 +180,7 @@ pub fn import(
     let mut import = Import::new(db::now());
     let mut valid = Vec::new();
     for record in records {
-        valid.extend(
-            import
-                .check(record.line, record.input)
-                .map(|(line, mut write)| {
-                    write.feed_entry = record.feed_entry;
-                    (line, write)
-                }),
-        );
+        valid.extend(import.check(record.line, record.input, record.feed_entry));
     }
     progress(import.done());
     while !valid.is_empty() {

@@ -142,6 +142,33 @@ async fn feeds_import_once_and_bad_lines_are_reported() {
     assert_eq!(item["title"], "Glacier retreat measured at record pace");
     assert_eq!(item["slug"], "glacier-retreat-measured-2026-01-05");
 
+    // Another entry with the old headline on the same day is another story,
+    // and importing both again changes neither.
+    let same_headline = dir.path().join("same.rss");
+    write_feed(
+        &same_headline,
+        r#"<item><title>Glacier retreat measured</title><link>https://wire.example/4</link>
+<description>A second glacier.</description>
+<pubDate>Mon, 05 Jan 2026 18:00:00 GMT</pubDate></item>"#,
+    );
+    for (file, report) in [
+        (&same_headline, "1 created, 0 updated, 0 unchanged"),
+        (&rss, "0 created, 0 updated, 2 unchanged"),
+        (&same_headline, "0 created, 0 updated, 1 unchanged"),
+    ] {
+        let output = frontpage(
+            &db,
+            &["import", "--category", "news", file.to_str().unwrap()],
+        );
+        assert!(stdout(&output).contains(report), "{output:?}");
+    }
+    let second = send(
+        &app,
+        get("/api/v1/articles/glacier-retreat-measured-2026-01-05-2"),
+    )
+    .await;
+    assert_eq!(second.body["data"]["summary"], "A second glacier.");
+
     // The same headline on another day is another story.
     let next_day = dir.path().join("next.rss");
     write_feed(

@@ -57,15 +57,21 @@ impl Import {
         }
     }
 
-    /// Checks the input of `line`: a valid one comes back as a write to
-    /// store; a bad one is reported.
+    /// Checks the input of `line`, imported from `feed_entry` (see
+    /// [`ArticleWrite::feed_entry`]) if it comes from a feed: a valid one
+    /// comes back as a write to store; a bad one is reported.
     pub fn check(
         &mut self,
         line: usize,
         input: Result<ArticleInput, Vec<FieldError>>,
+        feed_entry: Option<String>,
     ) -> Option<(usize, ArticleWrite)> {
         let checked = input
             .and_then(|input| input.validate(self.now))
+            .map(|write| ArticleWrite {
+                feed_entry,
+                ..write
+            })
             .and_then(|write| once_per_import(&mut self.first_line_of, line, write));
         match checked {
             Ok(write) => Some((line, write)),
@@ -104,19 +110,26 @@ impl Import {
     }
 }
 
-/// Refuses a second line with the same slug: upserting both would silently
-/// keep only the last one.
+/// Refuses a second line with the same slug, or from the same feed entry:
+/// upserting both would silently keep only the last one. (Two entries of a
+/// feed with the same headline on the same day are two stories: see
+/// [`article_writes::upsert`].)
 fn once_per_import(
     first_line_of: &mut HashMap<String, usize>,
     line: usize,
     write: ArticleWrite,
 ) -> Result<ArticleWrite, Vec<FieldError>> {
-    match first_line_of.entry(write.slug.as_str().to_string()) {
+    // An entry's id is a JSON array, which no slug can be.
+    let (key, what) = match &write.feed_entry {
+        Some(entry) => (entry.clone(), "feed entry"),
+        None => (write.slug.as_str().to_string(), "slug"),
+    };
+    match first_line_of.entry(key) {
         Entry::Occupied(first) => Err(vec![FieldError::new(
             Location::Body,
-            "slug",
+            what,
             format!(
-                "`{}` is also the slug of line {}; an article may appear once per import",
+                "`{}` is also the {what} of line {}; an article may appear once per import",
                 first.key(),
                 first.get()
             ),

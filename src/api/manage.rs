@@ -265,7 +265,7 @@ pub async fn bulk_import(
         } else {
             parse_json::<ArticleInput>(text.as_bytes()).map_err(line_errors)
         };
-        valid.extend(import.check(line, input));
+        valid.extend(import.check(line, input, None));
     }
     while !valid.is_empty() {
         let batch: Vec<_> = valid.drain(..valid.len().min(BULK_BATCH)).collect();

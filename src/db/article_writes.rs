@@ -321,10 +321,19 @@ pub fn upsert(conn: &mut SqliteConnection, write: &ArticleWrite) -> StoreResult<
         None => {
             let slug = write.slug.as_str();
             match slug_owner(conn, slug)? {
-                Some(id) => (id, updated(replace(conn, id, write)?)),
-                None => {
+                // Unless another feed entry became it: the same headline on
+                // the same day from another entry, or another feed, is
+                // another story, and gets a slug of its own (`-2`).
+                Some(id) if write.feed_entry.is_none() || !from_a_feed(conn, id)? => {
+                    (id, updated(replace(conn, id, write)?))
+                }
+                owner => {
+                    let slug = match owner {
+                        Some(_) => SlugChoice::Derived(slug.to_string()),
+                        None => SlugChoice::Given(slug.to_string()),
+                    };
                     let write = ArticleWrite {
-                        slug: SlugChoice::Given(slug.to_string()),
+                        slug,
                         ..write.clone()
                     };
                     (create(conn, &write)?, Upserted::Created)
@@ -338,12 +347,17 @@ pub fn upsert(conn: &mut SqliteConnection, write: &ArticleWrite) -> StoreResult<
                 feed_entries::entry.eq(entry),
                 feed_entries::article_id.eq(upserted.0),
             ))
-            .on_conflict(feed_entries::entry)
-            .do_update()
-            .set(feed_entries::article_id.eq(upserted.0))
             .execute(conn)?;
     }
     Ok(upserted)
+}
+
+/// Whether article `id` is what a feed entry became.
+fn from_a_feed(conn: &mut SqliteConnection, id: i32) -> StoreResult<bool> {
+    Ok(diesel::select(diesel::dsl::exists(
+        feed_entries::table.filter(feed_entries::article_id.eq(id)),
+    ))
+    .get_result(conn)?)
 }
 
 /// What a [`replace`] that `changed` (or not) did.
