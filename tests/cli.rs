@@ -34,6 +34,17 @@ fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// Imports the feed `file` into `news` and checks that the command
+/// succeeded and reported `counts` ("1 created, 0 updated, ...").
+fn import_feed(db: &Path, file: &Path, counts: &str) {
+    let output = frontpage(
+        db,
+        &["import", "--category", "news", file.to_str().unwrap()],
+    );
+    assert!(output.status.success(), "{output:?}");
+    assert!(stdout(&output).contains(counts), "{output:?}");
+}
+
 #[actix_web::test]
 async fn export_then_import_changes_nothing() {
     let (app, dir) = test_app(true).await;
@@ -83,24 +94,8 @@ async fn feeds_import_once_and_bad_lines_are_reported() {
 <description>&lt;p&gt;Bright &amp; clear.&lt;/p&gt;</description>
 <pubDate>Tue, 06 Jan 2026 10:00:00 GMT</pubDate></item>"#,
     );
-    let first = frontpage(
-        &db,
-        &["import", "--category", "news", rss.to_str().unwrap()],
-    );
-    assert!(first.status.success(), "{first:?}");
-    assert!(
-        stdout(&first).contains("2 created, 0 updated, 0 unchanged, 0 failed"),
-        "{}",
-        stdout(&first)
-    );
-    let again = frontpage(
-        &db,
-        &["import", "--category", "news", rss.to_str().unwrap()],
-    );
-    assert!(
-        stdout(&again).contains("0 created, 0 updated, 2 unchanged"),
-        "{again:?}"
-    );
+    import_feed(&db, &rss, "2 created, 0 updated, 0 unchanged, 0 failed");
+    import_feed(&db, &rss, "0 created, 0 updated, 2 unchanged");
 
     // The wire corrects both headlines, and moves the second story (known
     // by its guid) to another link: each entry updates the article it
@@ -115,14 +110,7 @@ async fn feeds_import_once_and_bad_lines_are_reported() {
 <description>&lt;p&gt;Bright &amp; clear.&lt;/p&gt;</description>
 <pubDate>Tue, 06 Jan 2026 10:00:00 GMT</pubDate></item>"#,
     );
-    let corrected = frontpage(
-        &db,
-        &["import", "--category", "news", rss.to_str().unwrap()],
-    );
-    assert!(
-        stdout(&corrected).contains("0 created, 2 updated, 0 unchanged, 0 failed"),
-        "{corrected:?}"
-    );
+    import_feed(&db, &rss, "0 created, 2 updated, 0 unchanged, 0 failed");
     let comet = send(
         &app,
         get("/api/v1/articles/comet-seen-over-the-bay-2026-01-06"),
@@ -151,17 +139,9 @@ async fn feeds_import_once_and_bad_lines_are_reported() {
 <description>A second glacier.</description>
 <pubDate>Mon, 05 Jan 2026 18:00:00 GMT</pubDate></item>"#,
     );
-    for (file, report) in [
-        (&same_headline, "1 created, 0 updated, 0 unchanged"),
-        (&rss, "0 created, 0 updated, 2 unchanged"),
-        (&same_headline, "0 created, 0 updated, 1 unchanged"),
-    ] {
-        let output = frontpage(
-            &db,
-            &["import", "--category", "news", file.to_str().unwrap()],
-        );
-        assert!(stdout(&output).contains(report), "{output:?}");
-    }
+    import_feed(&db, &same_headline, "1 created, 0 updated, 0 unchanged");
+    import_feed(&db, &rss, "0 created, 0 updated, 2 unchanged");
+    import_feed(&db, &same_headline, "0 created, 0 updated, 1 unchanged");
     let second = send(
         &app,
         get("/api/v1/articles/glacier-retreat-measured-2026-01-05-2"),
@@ -177,14 +157,7 @@ async fn feeds_import_once_and_bad_lines_are_reported() {
 <description>Measured again.</description>
 <pubDate>Thu, 08 Jan 2026 10:00:00 GMT</pubDate></item>"#,
     );
-    let output = frontpage(
-        &db,
-        &["import", "--category", "news", next_day.to_str().unwrap()],
-    );
-    assert!(
-        stdout(&output).contains("1 created, 0 updated, 0 unchanged"),
-        "{output:?}"
-    );
+    import_feed(&db, &next_day, "1 created, 0 updated, 0 unchanged");
     assert_eq!(item["source"], "Wire");
     assert_eq!(item["category"]["slug"], "news");
     assert_eq!(item["tags"][0]["name"], "Climate");
