@@ -219,9 +219,9 @@ struct Kept {
 
 /// `list`'s articles under the categories they are in now, without those
 /// public readers cannot see now, as a sum now would file them; each keeps
-/// the score it was summed with. An article that moved out of a category's
-/// [`KEPT`] best, or into a category from past its old one's, is where the
-/// sum had it (or missing) until the next sum.
+/// the score it was summed with. An article from past its old category's
+/// [`KEPT`] best is in no list, so one moved from there joins its new
+/// category's list only with the next sum.
 fn refiled(
     conn: &mut SqliteConnection,
     list: &TrendingLists,
