@@ -25,8 +25,10 @@ pub struct Record {
     /// Its line (NDJSON) or entry (feeds) number, from 1.
     pub line: usize,
     pub input: Result<ArticleInput, Vec<FieldError>>,
-    /// A feed entry's id, under its feed's (see [`read_feed`]); `None` for
-    /// NDJSON lines and entries with neither an id nor a link.
+    /// A feed entry's id within its feed, as the JSON pair `[feed, entry]`:
+    /// the entry's `guid` (RSS) or `id` (Atom), else its link; the feed's id
+    /// (an RSS channel's link), else its title. `None` for NDJSON lines and
+    /// entries with neither an id nor a link.
     pub feed_entry: Option<String>,
 }
 
