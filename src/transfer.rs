@@ -33,7 +33,8 @@ pub struct Record {
 }
 
 impl Record {
-    fn line(line: usize, input: Result<ArticleInput, Vec<FieldError>>) -> Self {
+    /// An NDJSON line's record: no feed entry.
+    fn ndjson(line: usize, input: Result<ArticleInput, Vec<FieldError>>) -> Self {
         Self {
             line,
             input,
@@ -68,13 +69,13 @@ fn read_ndjson(bytes: &[u8]) -> Vec<Record> {
         .filter_map(|(i, line)| {
             let line = match line {
                 Ok(line) => line,
-                Err(_) => return Some(Record::line(i + 1, Err(vec![not_utf8()]))),
+                Err(_) => return Some(Record::ndjson(i + 1, Err(vec![not_utf8()]))),
             };
             let line = line.trim();
             if line.is_empty() {
                 return None;
             }
-            Some(Record::line(i + 1, parse(serde_json::from_str(line))))
+            Some(Record::ndjson(i + 1, parse(serde_json::from_str(line))))
         })
         .collect()
 }
