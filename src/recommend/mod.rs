@@ -229,9 +229,7 @@ impl Engine {
             dirty: Mutex::default(),
             params,
             trending: Mutex::new(Trending {
-                summed: None,
-                filed: None,
-                generation: 0,
+                kept: None,
                 computed_at: Instant::now(),
             }),
             first_trending: Mutex::new(()),

@@ -35,15 +35,21 @@ pub(super) type TrendingList = Arc<TrendingLists>;
 /// when the sum is filed again ([`refiled`]).
 const KEPT: usize = 2 * BACKGROUND_ITEMS;
 
-/// The last trending sum and what requests are given of it.
+/// The last trending sum, if there is one yet, and when it was made.
 pub(super) struct Trending {
-    /// The last sum, as it was filed when it began.
-    pub(super) summed: Option<TrendingList>,
-    /// The last sum filed by the categories of content generation
-    /// `generation` (see [`Engine::content_changed`]).
-    pub(super) filed: Option<TrendingList>,
-    pub(super) generation: u64,
+    pub(super) kept: Option<Kept>,
     pub(super) computed_at: Instant,
+}
+
+/// The last sum, and what requests are given of it.
+#[derive(Clone)]
+pub(super) struct Kept {
+    /// As it was filed when the sum began.
+    summed: TrendingList,
+    /// Filed by the categories of content generation `filed_in` (see
+    /// [`Engine::content_changed`]).
+    filed: TrendingList,
+    filed_in: u64,
 }
 
 impl Engine {
@@ -118,25 +124,17 @@ impl Engine {
         let filed = Arc::new(refiled(conn, &kept.summed, known, now)?);
         let mut trending = self.trending.lock().expect("trending lock");
         // Unless a sum has landed meanwhile, which is filed as it began.
-        if trending
-            .summed
-            .as_ref()
-            .is_some_and(|summed| Arc::ptr_eq(summed, &kept.summed))
+        if let Some(current) = trending.kept.as_mut()
+            && Arc::ptr_eq(&current.summed, &kept.summed)
         {
-            trending.filed = Some(Arc::clone(&filed));
-            trending.generation = generation;
+            current.filed = Arc::clone(&filed);
+            current.filed_in = generation;
         }
         Ok(filed)
     }
 
-    /// The last sum, as it is filed now and the generation that is for.
     fn trending_kept(&self) -> Option<Kept> {
-        let trending = self.trending.lock().expect("trending lock");
-        Some(Kept {
-            summed: trending.summed.clone()?,
-            filed: trending.filed.clone()?,
-            filed_in: trending.generation,
-        })
+        self.trending.lock().expect("trending lock").kept.clone()
     }
 
     /// Sums the week's trending articles again if the last sum is
@@ -148,7 +146,7 @@ impl Engine {
     ) -> StoreResult<()> {
         let due = {
             let trending = self.trending.lock().expect("trending lock");
-            trending.summed.is_none() || trending.computed_at.elapsed() >= TRENDING_EVERY
+            trending.kept.is_none() || trending.computed_at.elapsed() >= TRENDING_EVERY
         };
         if due {
             // Requests that find no list wait for this one.
@@ -201,20 +199,15 @@ impl Engine {
         let list = Arc::new(lists);
         let mut trending = self.trending.lock().expect("trending lock");
         *trending = Trending {
-            summed: Some(Arc::clone(&list)),
-            filed: Some(Arc::clone(&list)),
-            generation,
+            kept: Some(Kept {
+                summed: Arc::clone(&list),
+                filed: Arc::clone(&list),
+                filed_in: generation,
+            }),
             computed_at: Instant::now(),
         };
         Ok(list)
     }
-}
-
-/// The last sum and how it is filed now.
-struct Kept {
-    summed: TrendingList,
-    filed: TrendingList,
-    filed_in: u64,
 }
 
 /// `list`'s articles under the categories they are in now, without those
