@@ -9,25 +9,22 @@
 //! compressed response its own validator (`"tag-br"`, `"tag-gzip"`), since a
 //! strong `ETag` names exact bytes.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+mod responses;
+
+use std::time::Instant;
 
 use actix_web::body::{self, BodySize, BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{self, AcceptEncoding, Encoding, HeaderMap, HeaderName, HeaderValue};
+use actix_web::http::header::{self, AcceptEncoding, Encoding, HeaderMap, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
-use actix_web::web::Bytes;
 use actix_web::web::Data;
 use actix_web::{Error, HttpMessage, HttpResponse};
 use base64::Engine;
-use quick_cache::Weighter;
-use quick_cache::sync::Cache;
 use xxhash_rust::xxh3::xxh3_128;
 
-use crate::db::changes::{Counters, Counts};
-use crate::observe::CacheCounters;
+use self::responses::Cached;
+pub use self::responses::{ResponseCache, ShownCounts};
 use crate::state::AppState;
 
 /// `Content-Encoding` value that tells `Compress` to leave a body alone;
@@ -73,8 +70,8 @@ impl CachePolicy {
             "private, no-cache".into()
         } else if matches!(path, "/healthz" | "/readyz" | "/metrics") {
             "no-store".into()
-        } else if path.starts_with("/api/v1/recommendations") || query.contains("recommendations") {
-            // Personal, and must reflect the reader's latest view at once.
+        } else if is_personal(path, query) {
+            // Must reflect the reader's latest view at once.
             "private, no-cache".into()
         } else if path.starts_with("/api/v1/ranking")
             || path.ends_with("/related")
@@ -85,6 +82,17 @@ impl CachePolicy {
             public(self.max_age)
         }
     }
+}
+
+/// True when a GET to `path` with `query` answers for one reader:
+/// recommendations, or an article page that includes them. Any `include`
+/// that names them counts, even one the handler will refuse: a personal
+/// response must never be shared.
+fn is_personal(path: &str, query: &str) -> bool {
+    path.starts_with("/api/v1/recommendations")
+        || form_urlencoded::parse(query.as_bytes()).any(|(name, value)| {
+            name == "include" && value.to_ascii_lowercase().contains("recommendations")
+        })
 }
 
 /// A strong validator for a body: its 128-bit XXH3 hash. A validator only
@@ -117,122 +125,6 @@ fn matches(headers: &HeaderMap, tag: &str) -> bool {
                         == Some(bare)
                 })
         })
-}
-
-/// A successful public response kept in memory: its body and the headers
-/// that describe it.
-pub struct Cached {
-    body: Bytes,
-    headers: Vec<(HeaderName, HeaderValue)>,
-    /// The content generation it was computed in.
-    generation: u64,
-    stored_at: Instant,
-    shown: Option<ShownCounts>,
-}
-
-/// Put in a response's extensions by a handler whose response shows the
-/// counters of one article and nothing else that changes by itself: the
-/// cached response then stays exact, past the engagement lag, for as long
-/// as those counters are the ones kept (a commit that changes them drops
-/// them, see [`Counters`]).
-#[derive(Clone)]
-pub struct ShownCounts {
-    pub article_id: i32,
-    pub counts: Arc<Counts>,
-}
-
-impl ShownCounts {
-    fn current(&self, counters: &Counters) -> bool {
-        counters
-            .get(self.article_id)
-            .is_some_and(|kept| Arc::ptr_eq(&kept, &self.counts))
-    }
-}
-
-impl crate::memory::Resizable for ResponseCache {
-    fn resize(&self, bytes: u64) {
-        self.entries.set_capacity(bytes.max(1));
-    }
-
-    fn held(&self) -> u64 {
-        self.entries.weight()
-    }
-}
-
-/// Weighs cached responses by their size.
-#[derive(Clone)]
-struct BySize;
-
-impl Weighter<String, Arc<Cached>> for BySize {
-    fn weight(&self, key: &String, cached: &Arc<Cached>) -> u64 {
-        (key.len() + cached.body.len() + 256) as u64
-    }
-}
-
-/// Serialised responses of public GETs, bounded in bytes. An entry is used
-/// only while no content write has happened since it was computed (every
-/// admin write calls [`ResponseCache::invalidate`] before it answers), and
-/// while it is younger than the engagement lag allowed (view and reaction
-/// counts may be that old) or shows counters that have not changed since
-/// (see [`ShownCounts`]).
-pub struct ResponseCache {
-    entries: Cache<String, Arc<Cached>, BySize>,
-    generation: AtomicU64,
-    max_age: Duration,
-    lookups: CacheCounters,
-}
-
-impl ResponseCache {
-    /// A cache of at most `bytes`, whose entries live `max_age`; a zero
-    /// age turns it off.
-    pub fn new(bytes: u64, max_age: Duration, lookups: CacheCounters) -> Self {
-        Self {
-            entries: Cache::with_weighter((bytes / 8192).max(16) as usize, bytes.max(1), BySize),
-            generation: AtomicU64::new(0),
-            max_age,
-            lookups,
-        }
-    }
-
-    /// Forgets everything cached: content changed.
-    pub fn invalidate(&self) {
-        self.generation.fetch_add(1, Ordering::SeqCst);
-    }
-
-    fn generation(&self) -> u64 {
-        self.generation.load(Ordering::SeqCst)
-    }
-
-    fn get(&self, key: &str, counters: &Counters) -> Option<Arc<Cached>> {
-        let found = self.entries.get(key).filter(|cached| {
-            cached.generation == self.generation()
-                && (cached.stored_at.elapsed() < self.max_age
-                    || cached
-                        .shown
-                        .as_ref()
-                        .is_some_and(|shown| shown.current(counters)))
-        });
-        self.lookups.record(found.is_some());
-        found
-    }
-
-    fn put(&self, key: String, cached: Cached) {
-        // Computed before a write that has invalidated the cache since.
-        if cached.generation == self.generation() {
-            self.entries.insert(key, Arc::new(cached));
-        }
-    }
-
-    /// True when responses to `req` may be kept: a public GET of the API
-    /// that is the same for every reader.
-    fn admits(&self, req: &ServiceRequest) -> bool {
-        !self.max_age.is_zero()
-            && req.method() == Method::GET
-            && !req.headers().contains_key(header::AUTHORIZATION)
-            && req.path().starts_with("/api/v1/")
-            && !req.path().starts_with("/api/v1/recommendations")
-            && !req.query_string().contains("recommendations")
-    }
 }
 
 /// Tags successful GET responses, answers conditional GETs with 304, sets
@@ -463,6 +355,20 @@ mod tests {
                 false
             ),
             "private, no-cache"
+        );
+        assert_eq!(
+            policy.cache_control(
+                "/api/v1/articles/5",
+                "include=related%2CRecommendations&reader=r1",
+                false
+            ),
+            "private, no-cache"
+        );
+        // Only `include` makes a page personal: a search for the word is
+        // the same for everyone.
+        assert_eq!(
+            policy.cache_control("/api/v1/articles", "q=recommendations", false),
+            "public, max-age=30, stale-while-revalidate=60"
         );
     }
 }

@@ -1,0 +1,132 @@
+//! Hot public responses kept in memory as serialised bytes, and when one
+//! may be served again.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use actix_web::dev::ServiceRequest;
+use actix_web::http::Method;
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::web::Bytes;
+use quick_cache::Weighter;
+use quick_cache::sync::Cache;
+
+use super::is_personal;
+use crate::db::changes::{Counters, Counts};
+use crate::observe::CacheCounters;
+
+/// A successful public response kept in memory: its body and the headers
+/// that describe it.
+pub(super) struct Cached {
+    pub body: Bytes,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// The content generation it was computed in.
+    pub generation: u64,
+    pub stored_at: Instant,
+    pub shown: Option<ShownCounts>,
+}
+
+/// Put in a response's extensions by a handler whose response shows the
+/// counters of one article and nothing else that changes by itself: the
+/// cached response then stays exact, past the engagement lag, for as long
+/// as those counters are the ones kept (a commit that changes them drops
+/// them, see [`Counters`]).
+#[derive(Clone)]
+pub struct ShownCounts {
+    pub article_id: i32,
+    pub counts: Arc<Counts>,
+}
+
+impl ShownCounts {
+    fn current(&self, counters: &Counters) -> bool {
+        counters
+            .get(self.article_id)
+            .is_some_and(|kept| Arc::ptr_eq(&kept, &self.counts))
+    }
+}
+
+impl crate::memory::Resizable for ResponseCache {
+    fn resize(&self, bytes: u64) {
+        self.entries.set_capacity(bytes.max(1));
+    }
+
+    fn held(&self) -> u64 {
+        self.entries.weight()
+    }
+}
+
+/// Weighs cached responses by their size.
+#[derive(Clone)]
+struct BySize;
+
+impl Weighter<String, Arc<Cached>> for BySize {
+    fn weight(&self, key: &String, cached: &Arc<Cached>) -> u64 {
+        (key.len() + cached.body.len() + 256) as u64
+    }
+}
+
+/// Serialised responses of public GETs, bounded in bytes. An entry is used
+/// only while no content write has happened since it was computed (every
+/// admin write calls [`ResponseCache::invalidate`] before it answers), and
+/// while it is younger than the engagement lag allowed (view and reaction
+/// counts may be that old) or shows counters that have not changed since
+/// (see [`ShownCounts`]).
+pub struct ResponseCache {
+    entries: Cache<String, Arc<Cached>, BySize>,
+    generation: AtomicU64,
+    max_age: Duration,
+    lookups: CacheCounters,
+}
+
+impl ResponseCache {
+    /// A cache of at most `bytes`, whose entries live `max_age`; a zero
+    /// age turns it off.
+    pub fn new(bytes: u64, max_age: Duration, lookups: CacheCounters) -> Self {
+        Self {
+            entries: Cache::with_weighter((bytes / 8192).max(16) as usize, bytes.max(1), BySize),
+            generation: AtomicU64::new(0),
+            max_age,
+            lookups,
+        }
+    }
+
+    /// Forgets everything cached: content changed.
+    pub fn invalidate(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub(super) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    pub(super) fn get(&self, key: &str, counters: &Counters) -> Option<Arc<Cached>> {
+        let found = self.entries.get(key).filter(|cached| {
+            cached.generation == self.generation()
+                && (cached.stored_at.elapsed() < self.max_age
+                    || cached
+                        .shown
+                        .as_ref()
+                        .is_some_and(|shown| shown.current(counters)))
+        });
+        self.lookups.record(found.is_some());
+        found
+    }
+
+    pub(super) fn put(&self, key: String, cached: Cached) {
+        // Computed before a write that has invalidated the cache since.
+        if cached.generation == self.generation() {
+            self.entries.insert(key, Arc::new(cached));
+        }
+    }
+
+    /// True when responses to `req` may be kept: a public GET of the API
+    /// that is the same for every reader.
+    pub(super) fn admits(&self, req: &ServiceRequest) -> bool {
+        !self.max_age.is_zero()
+            && req.method() == Method::GET
+            && !req.headers().contains_key(header::AUTHORIZATION)
+            && req.path().starts_with("/api/v1/")
+            && !is_personal(req.path(), req.query_string())
+    }
+}
