@@ -18,6 +18,7 @@ pub mod index;
 pub mod latent;
 mod refresh;
 mod refresher;
+mod score;
 pub mod stored;
 pub mod text;
 
@@ -32,8 +33,9 @@ use quick_cache::sync::Cache;
 use self::index::Scratch;
 pub use self::index::{Document, Index, SHARED_TERMS};
 pub use self::refresher::{Refresh, spawn_refresher};
+use self::score::holds;
 use self::stored::StoredList;
-use crate::db::{self, Db};
+use crate::db::Db;
 
 /// Items kept per article; requests may ask for up to this many.
 pub const STORED: usize = 50;
@@ -41,14 +43,6 @@ pub const STORED: usize = 50;
 /// the scoring that changes what a list holds: a start then deletes the
 /// stored lists (made the old way), and they are computed again.
 pub const LISTS_VERSION: i32 = 1;
-/// Added per shared tag (at most three count).
-const TAG_BONUS: f32 = 0.04;
-/// Added when both articles are in the same category.
-const CATEGORY_BONUS: f32 = 0.03;
-/// Added, at most, for articles published close together in time; halves
-/// every [`RECENCY_HALF_LIFE_DAYS`] apart.
-const RECENCY_BONUS: f32 = 0.03;
-const RECENCY_HALF_LIFE_DAYS: f32 = 14.0;
 /// Lists kept in memory, by default: those of the newest articles, which
 /// most reads are of, read from the store (or computed) when the index is
 /// built. An older article's list is read from the store, or computed when
@@ -325,75 +319,6 @@ impl Engine {
     fn refresh_lists(&self, ids: &[i32]) {
         on_every_core(ids, |id| self.refresh_list(id).map(|_| ()));
     }
-
-    /// The `count` articles most like article `id` by text, best first:
-    /// those whose lists it may belong in.
-    fn reach(&self, id: i32, count: usize) -> Vec<i32> {
-        let mut scratch = self.scratch.lend();
-        let index = self.index.read().expect("index lock");
-        index
-            .similar(id, count, &mut scratch.scores)
-            .into_iter()
-            .map(|found| found.id)
-            .collect()
-    }
-
-    /// Scores the candidates for article `id`'s list; with the list's
-    /// [`fingerprint`].
-    fn compute(&self, id: i32) -> Option<(Vec<Related>, u64)> {
-        let mut scratch = self.scratch.lend();
-        let index = self.index.read().expect("index lock");
-        let query = index.get(id)?;
-        let mut list: Vec<Related> = index
-            .similar(id, STORED * 2, &mut scratch.scores)
-            .into_iter()
-            .filter_map(|found| {
-                let other = index.get(found.id)?;
-                let shared_tags = other
-                    .tag_ids
-                    .iter()
-                    .filter(|tag| query.tag_ids.contains(tag))
-                    .count();
-                let same_category = other.category_id == query.category_id;
-                let apart_days = (query.published_at - other.published_at)
-                    .num_seconds()
-                    .unsigned_abs() as f32
-                    / 86_400.0;
-                let score = found.similarity
-                    + TAG_BONUS * shared_tags.min(3) as f32
-                    + if same_category { CATEGORY_BONUS } else { 0.0 }
-                    + RECENCY_BONUS * 0.5f32.powf(apart_days / RECENCY_HALF_LIFE_DAYS);
-                let mut terms = [0; SHARED_TERMS];
-                let term_count = found.terms.len().min(SHARED_TERMS);
-                terms[..term_count].copy_from_slice(&found.terms[..term_count]);
-                Some(Related {
-                    id: found.id,
-                    score,
-                    terms,
-                    term_count: term_count as u8,
-                    same_category,
-                })
-            })
-            .collect();
-        list.sort_by(|a, b| b.score.total_cmp(&a.score).then(b.id.cmp(&a.id)));
-        list.truncate(STORED);
-        // Twice as many were scored: kept as they are, a million-article
-        // store's lists would hold as much unused room as items.
-        list.shrink_to_fit();
-        let fingerprint = fingerprint(&index, id, &list)?;
-        Some((list, fingerprint))
-    }
-
-    /// [`Engine::compute`], as the list is stored.
-    fn compute_stored(&self, id: i32) -> Option<StoredList> {
-        let (items, fingerprint) = self.compute(id)?;
-        Some(StoredList {
-            article_id: id,
-            computed_at: db::now(),
-            fingerprint,
-            items,
-        })
-    }
 }
 
 /// `work` done for each of `ids`, split evenly over every core; what it
@@ -414,25 +339,6 @@ fn on_every_core<T: Send>(ids: &[i32], work: impl Fn(i32) -> Option<T> + Sync) -
             .flat_map(|part| part.join().expect("a list worker panicked"))
             .collect()
     })
-}
-
-/// What a list of article `id` was computed from: the ids and `updated_at`s
-/// of the article and its items as `index` has them, hashed; `None` when
-/// one of them is not indexed (any more).
-fn fingerprint(index: &Index, id: i32, items: &[Related]) -> Option<u64> {
-    let mut bytes = Vec::with_capacity((items.len() + 1) * 12);
-    for id in std::iter::once(id).chain(items.iter().map(|item| item.id)) {
-        let updated_at = index.get(id)?.updated_at.and_utc().timestamp_micros();
-        bytes.extend_from_slice(&id.to_le_bytes());
-        bytes.extend_from_slice(&updated_at.to_le_bytes());
-    }
-    Some(xxhash_rust::xxh3::xxh3_64(&bytes))
-}
-
-/// Whether a stored list still holds: its article and items are indexed as
-/// they were when it was computed.
-fn holds(index: &Index, list: &StoredList) -> bool {
-    fingerprint(index, list.article_id, &list.items) == Some(list.fingerprint)
 }
 
 /// The index and the lists kept current grow with the store.

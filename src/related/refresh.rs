@@ -10,8 +10,9 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 
+use super::score::holds;
 use super::stored::{self, StoredList};
-use super::{Document, Engine, Index, LISTS_VERSION, SHARED_TERMS, STORED, holds, on_every_core};
+use super::{Document, Engine, Index, LISTS_VERSION, SHARED_TERMS, STORED, on_every_core};
 use crate::content::{Status, plain_text};
 use crate::db::in_ids::InIdsExt;
 use crate::db::schema::{article_tags, articles};

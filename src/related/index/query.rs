@@ -42,6 +42,15 @@ pub struct Match {
     pub terms: Vec<u32>,
 }
 
+/// A match as [`Index::similar`] ranks it, before its shared terms are
+/// found.
+struct Scored<'a> {
+    entry: &'a Entry,
+    similarity: f32,
+    /// The match's own term weights.
+    weights: Vec<(u32, f32)>,
+}
+
 impl Index {
     /// The `limit` articles most similar to article `id`, best first, without
     /// the article itself and without near-duplicates of it. `scores` is
@@ -50,9 +59,46 @@ impl Index {
         let Some(query) = self.get(id) else {
             return Vec::new();
         };
-        let pool = limit * 3 + 10;
         let query_weights = self.weighted(query);
-        let first = self.search(&query_weights, id, pool, scores);
+        self.best(query, &query_weights, limit, scores)
+            .into_iter()
+            .map(|scored| Match {
+                id: scored.entry.id,
+                similarity: scored.similarity,
+                terms: self.strongest_shared(
+                    shared(query_weights.iter().copied(), scored.weights)
+                        .map(|(term, a, b)| (term, a * b)),
+                    SHARED_TERMS,
+                ),
+            })
+            .collect()
+    }
+
+    /// The ids of [`Index::similar`]'s matches, without finding the terms
+    /// they share.
+    pub fn nearest(&self, id: i32, limit: usize, scores: &mut Vec<f32>) -> Vec<i32> {
+        let Some(query) = self.get(id) else {
+            return Vec::new();
+        };
+        let query_weights = self.weighted(query);
+        self.best(query, &query_weights, limit, scores)
+            .into_iter()
+            .map(|scored| scored.entry.id)
+            .collect()
+    }
+
+    /// The `limit` best matches of `query` (weighed as `query_weights`),
+    /// best first.
+    fn best(
+        &self,
+        query: &Entry,
+        query_weights: &[(u32, f32)],
+        limit: usize,
+        scores: &mut Vec<f32>,
+    ) -> Vec<Scored<'_>> {
+        let pool = limit * 3 + 10;
+        let id = query.id;
+        let first = self.search(query_weights, id, pool, scores);
         // The best first matches stand for the query's topic: their terms
         // expand the text query, their places the latent one.
         let feedback: Vec<&Entry> = first
@@ -81,7 +127,7 @@ impl Index {
             .first()
             .map_or(1.0, |(_, score)| *score)
             .max(f32::MIN_POSITIVE);
-        let query_unit = unit_vector(&query_weights);
+        let query_unit = unit_vector(query_weights);
         // Scored first, and the shared terms found only for those kept.
         let mut scored: Vec<_> = candidates
             .into_iter()
@@ -98,23 +144,20 @@ impl Index {
                     }
                     _ => text,
                 };
-                Some((entry, similarity, other_weights))
+                Some(Scored {
+                    entry,
+                    similarity,
+                    weights: other_weights,
+                })
             })
             .collect();
-        scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.id.cmp(&b.0.id)));
+        scored.sort_by(|a, b| {
+            b.similarity
+                .total_cmp(&a.similarity)
+                .then(a.entry.id.cmp(&b.entry.id))
+        });
         scored.truncate(limit);
         scored
-            .into_iter()
-            .map(|(entry, similarity, other_weights)| Match {
-                id: entry.id,
-                similarity,
-                terms: self.strongest_shared(
-                    shared(query_weights.iter().copied(), other_weights)
-                        .map(|(term, a, b)| (term, a * b)),
-                    SHARED_TERMS,
-                ),
-            })
-            .collect()
     }
 
     /// Slots with the highest BM25 score for the strongest terms of `query`
