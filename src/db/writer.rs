@@ -17,6 +17,7 @@
 //! stalls the writer.
 
 mod durable;
+mod watch;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
@@ -26,12 +27,13 @@ use std::sync::mpsc::{
     Receiver, RecvTimeoutError, Sender, SyncSender, TrySendError, channel, sync_channel,
 };
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use diesel::Connection;
 use diesel::sqlite::SqliteConnection;
-use diesel::{Connection, QueryableByName, RunQueryDsl, sql_query};
 
 use self::durable::{Log, checkpoint, deliver, run_checkpoints, sync};
+use self::watch::Watch;
 use super::{StoreError, StoreResult};
 
 /// Writes that may wait for the writer; past this the caller is told to retry.
@@ -242,17 +244,8 @@ fn run<B: Batch>(
                 None
             }
         };
-        if let Some(writer) = conn.as_mut()
-            && log.restart.load(Ordering::Relaxed)
-        {
-            // Waits for a checkpoint the other thread is running: after it,
-            // little is left to copy.
-            let _running = log.checkpointing.lock().unwrap_or_else(|e| e.into_inner());
-            match checkpoint(writer, "PASSIVE") {
-                Ok(report) if report.complete() => log.restart.store(false, Ordering::Relaxed),
-                Ok(_) => {}
-                Err(error) => tracing::warn!(%error, "the writer's checkpoint failed"),
-            }
+        if let Some(writer) = conn.as_mut() {
+            checkpoint_when_asked(writer, log);
         }
         let mut batch: Vec<Job<B>> = first.into_iter().collect();
         if !batch.is_empty() {
@@ -316,60 +309,19 @@ fn run<B: Batch>(
     }
 }
 
-/// Looks for commits by other connections: SQLite's `data_version` on the
-/// writer's connection moves only for those, and only this process's writer
-/// commits here.
-#[derive(Default)]
-struct Watch {
-    /// The last `data_version` seen, on the connection open then.
-    seen: Option<i64>,
-    looked_at: Option<Instant>,
-}
-
-#[derive(QueryableByName)]
-struct DataVersion {
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    data_version: i64,
-}
-
-impl Watch {
-    /// Looks, at most every [`WATCH_EVERY`], opening the connection if need
-    /// be; tells the batch when another connection committed. A connection
-    /// opened afresh cannot tell what it missed, so that counts too.
-    fn look<B: Batch>(
-        &mut self,
-        conn: &mut Option<SqliteConnection>,
-        open: &Open,
-        carried: &B::Carry,
-    ) {
-        if self.looked_at.is_some_and(|at| at.elapsed() < WATCH_EVERY) {
-            return;
-        }
-        self.looked_at = Some(Instant::now());
-        if conn.is_none() {
-            match open() {
-                Ok(opened) => *conn = Some(opened),
-                Err(error) => {
-                    tracing::warn!(%error, "cannot open the writer connection");
-                    return;
-                }
-            }
-            if self.seen.take().is_some() {
-                B::others_wrote(carried);
-            }
-        }
-        let Some(writer) = conn.as_mut() else {
-            return;
-        };
-        match sql_query("PRAGMA data_version").get_result::<DataVersion>(writer) {
-            Ok(DataVersion { data_version }) => {
-                if self.seen.is_some_and(|seen| seen != data_version) {
-                    B::others_wrote(carried);
-                }
-                self.seen = Some(data_version);
-            }
-            Err(error) => tracing::warn!(%error, "reading the data version"),
-        }
+/// Checkpoints when the checkpoint thread asked the writer to, so that the
+/// log can start again from its beginning.
+fn checkpoint_when_asked(writer: &mut SqliteConnection, log: &Log) {
+    if !log.restart.load(Ordering::Relaxed) {
+        return;
+    }
+    // Waits for a checkpoint the other thread is running: after it, little
+    // is left to copy.
+    let _running = log.checkpointing.lock().unwrap_or_else(|e| e.into_inner());
+    match checkpoint(writer, "PASSIVE") {
+        Ok(report) if report.complete() => log.restart.store(false, Ordering::Relaxed),
+        Ok(_) => {}
+        Err(error) => tracing::warn!(%error, "the writer's checkpoint failed"),
     }
 }
 
