@@ -13,6 +13,7 @@
 //! what was unpublished or deleted, and recomputes only the lists that the
 //! change can affect.
 
+mod build;
 pub mod eval;
 pub mod index;
 pub mod latent;

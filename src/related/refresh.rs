@@ -1,228 +1,37 @@
-//! How the Related engine follows the store: building the index from
-//! scratch, and bringing it and the lists up to date after a change (the
-//! thread that does both is in `refresher`).
+//! How the Related engine follows the store: bringing the index and the
+//! lists up to date after a change (building them from scratch is in
+//! `build`; the thread that does both is in `refresher`).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 
-use super::score::holds;
-use super::stored::{self, StoredList};
-use super::{Document, Engine, Index, LISTS_VERSION, SHARED_TERMS, STORED, on_every_core};
+use super::stored;
+use super::{Document, Engine, STORED};
 use crate::content::{Status, plain_text};
+use crate::db::StoreResult;
 use crate::db::in_ids::InIdsExt;
 use crate::db::schema::{article_tags, articles};
-use crate::db::{Db, StoreResult};
 
 /// Changes at once past which [`Engine::sync`] rebuilds everything (or
 /// past a tenth of the corpus, if that is more).
-const REBUILD_AFTER: usize = 1_000;
+pub(super) const REBUILD_AFTER: usize = 1_000;
 /// How many of a new or changed article's closest matches by text have
 /// their lists computed again (see [`Engine::apply`]), while at most
 /// [`CHECKED_FULLY_UP_TO`] articles change at once.
-const REACH: usize = 200;
+pub(super) const REACH: usize = 200;
 /// Changed articles at once up to which [`REACH`] holds; past that only
 /// the lists of a change's own items are looked at (a bulk write).
-const CHECKED_FULLY_UP_TO: usize = 20;
+pub(super) const CHECKED_FULLY_UP_TO: usize = 20;
 /// Articles loaded from the store per query when indexing.
-const LOAD_CHUNK: usize = 500;
+pub(super) const LOAD_CHUNK: usize = 500;
 /// Lists of older articles computed and stored at a time, between looks at
 /// what changed.
 pub(super) const FILL_CHUNK: usize = 1_000;
-/// How far before the last recorded sync a start looks for changed
-/// articles: writes are stamped before they commit.
-const SYNC_MARGIN: chrono::TimeDelta = chrono::TimeDelta::seconds(10);
-
 impl Engine {
-    /// Indexes everything visible at `now` from scratch and makes the lists
-    /// of the newest articles (read from the store where a stored list
-    /// still holds); returns how many articles were indexed.
-    pub fn rebuild(&self, conn: &mut SqliteConnection, now: NaiveDateTime) -> StoreResult<usize> {
-        let started = std::time::Instant::now();
-        // Newest first (see `visible`).
-        let ids: Vec<i32> = visible(conn, now)?.into_iter().map(|(id, _)| id).collect();
-        let mut index = Index::default();
-        let mut failed = None;
-        index.extend(
-            ids.chunks(LOAD_CHUNK)
-                .map_while(|chunk| load(conn, chunk).map_err(|error| failed = Some(error)).ok()),
-        );
-        if let Some(error) = failed {
-            return Err(error);
-        }
-        let count = index.len();
-        *self.index.write().expect("index lock") = index;
-        self.index_version.fetch_add(1, Ordering::SeqCst);
-        self.changes.fetch_add(1, Ordering::SeqCst);
-        self.lists.write().expect("lists lock").clear();
-        self.older.clear();
-        let newest = &ids[..ids.len().min(self.built)];
-        let Some(db) = self.store.get() else {
-            self.refresh_lists(newest);
-            tracing::info!(
-                articles = count,
-                lists = newest.len(),
-                seconds = started.elapsed().as_secs_f32(),
-                "related index and lists built"
-            );
-            return Ok(count);
-        };
-        let mut have = self.reconcile(conn, db, now)?;
-        let read = self.keep_newest(conn, db, newest, &mut have)?;
-        tracing::info!(
-            articles = count,
-            lists = newest.len(),
-            read_from_store = read,
-            seconds = started.elapsed().as_secs_f32(),
-            "related index and lists built"
-        );
-        let kept = self.lists.read().expect("lists lock");
-        // Newest last: taken from the end.
-        let mut waiting: Vec<i32> = ids
-            .into_iter()
-            .filter(|id| !have.contains(id) && !kept.contains_key(id))
-            .collect();
-        waiting.reverse();
-        tracing::info!(
-            stored = have.len(),
-            to_store = waiting.len(),
-            "related lists of older articles checked"
-        );
-        *self.waiting.lock().expect("waiting lock") = waiting;
-        Ok(count)
-    }
-
-    /// After the index was built afresh: deletes the stored lists that an
-    /// article changed or published since the last recorded sync may now
-    /// belong in (every stored list, when that is much of the corpus or
-    /// another [`LISTS_VERSION`] stored them), and returns the articles
-    /// whose stored lists are left.
-    fn reconcile(
-        &self,
-        conn: &mut SqliteConnection,
-        db: &Db,
-        now: NaiveDateTime,
-    ) -> StoreResult<HashSet<i32>> {
-        let synced = stored::synced(conn)?;
-        let mut have: HashSet<i32> = stored::ids(conn)?.into_iter().collect();
-        if synced.is_some_and(|(_, version)| version != LISTS_VERSION) {
-            tracing::info!("related lists stored by another version; computing them again");
-            db.write_derived_blocking(stored::clear)?;
-            have.clear();
-        }
-        let since = synced.map(|(at, _)| at - SYNC_MARGIN);
-        let (corpus, changed): (usize, Vec<i32>) = {
-            let index = self.index.read().expect("index lock");
-            let changed = index
-                .ids()
-                .filter(|id| {
-                    let entry = index.get(*id).expect("indexed");
-                    since.is_none_or(|since| {
-                        entry.updated_at >= since || entry.published_at >= since
-                    })
-                })
-                .collect();
-            (index.len(), changed)
-        };
-        if !have.is_empty() && !changed.is_empty() {
-            if changed.len() > REBUILD_AFTER.max(corpus / 10) {
-                db.write_derived_blocking(stored::clear)?;
-                have.clear();
-            } else {
-                // The changed articles' own lists are computed to find
-                // them, and stored as they are current; while few changed,
-                // the lists of each one's closest are looked at too (see
-                // `apply`).
-                let lists = on_every_core(&changed, |id| self.compute_stored(id));
-                let mut reached = Vec::new();
-                if changed.len() <= CHECKED_FULLY_UP_TO {
-                    for id in &changed {
-                        reached.extend(self.reach(*id, REACH));
-                    }
-                }
-                reached.extend(changed);
-                reached.extend(
-                    lists
-                        .iter()
-                        .flat_map(|list| list.items.iter().map(|item| item.id)),
-                );
-                for id in &reached {
-                    have.remove(id);
-                }
-                have.extend(lists.iter().map(|list| list.article_id));
-                db.write_derived_blocking(move |conn| {
-                    stored::remove(conn, &reached)?;
-                    stored::save(conn, &lists)
-                })?;
-            }
-        }
-        db.write_derived_blocking(move |conn| stored::set_synced_at(conn, now))?;
-        Ok(have)
-    }
-
-    /// Keeps the lists of the `newest` articles in memory: those in `have`
-    /// read from the store, if they still hold, with their terms found
-    /// again; the others computed and stored (and added to `have`).
-    /// Returns how many were read. Reading a list is a hundredth of
-    /// computing it: a restart of a million-article server read its
-    /// newest lists in seconds instead of a minute of both cores.
-    fn keep_newest(
-        &self,
-        conn: &mut SqliteConnection,
-        db: &Db,
-        newest: &[i32],
-        have: &mut HashSet<i32>,
-    ) -> StoreResult<usize> {
-        let mut read = 0;
-        let mut missing = Vec::new();
-        for chunk in newest.chunks(FILL_CHUNK) {
-            let wanted: Vec<i32> = chunk
-                .iter()
-                .copied()
-                .filter(|id| have.contains(id))
-                .collect();
-            let loaded: HashMap<i32, StoredList> = stored::load_many(conn, &wanted)?
-                .into_iter()
-                .map(|list| (list.article_id, list))
-                .collect();
-            let holding = on_every_core(chunk, |id| {
-                let list = loaded.get(&id)?;
-                let index = self.index.read().expect("index lock");
-                if !holds(&index, list) {
-                    return None;
-                }
-                let items = list
-                    .items
-                    .iter()
-                    .map(|item| item.with_terms(&index.shared_terms_of(id, item.id, SHARED_TERMS)))
-                    .collect();
-                Some((id, Arc::new(items)))
-            });
-            read += holding.len();
-            let mut lists = self.lists.write().expect("lists lock");
-            for (id, list) in holding {
-                lists.insert(id, list);
-            }
-            missing.extend(chunk.iter().filter(|id| !lists.contains_key(id)));
-        }
-        for chunk in missing.chunks(FILL_CHUNK) {
-            let computed = on_every_core(chunk, |id| self.compute_stored(id));
-            {
-                let mut lists = self.lists.write().expect("lists lock");
-                for list in &computed {
-                    lists.insert(list.article_id, Arc::new(list.items.clone()));
-                    have.insert(list.article_id);
-                }
-            }
-            db.write_derived_blocking(move |conn| stored::save(conn, &computed))?;
-        }
-        Ok(read)
-    }
-
     /// Brings the index and the lists up to date with what is visible at
     /// `now`, touching only what changed; returns how many lists it
     /// recomputed (articles indexed, when it rebuilt everything). Reads
@@ -398,7 +207,7 @@ impl Engine {
 
 /// `(id, updated_at)` of every article public readers can see at `now`,
 /// newest first.
-fn visible(
+pub(super) fn visible(
     conn: &mut SqliteConnection,
     now: NaiveDateTime,
 ) -> StoreResult<Vec<(i32, NaiveDateTime)>> {
@@ -411,7 +220,7 @@ fn visible(
 }
 
 /// The articles with these ids, as the index reads them.
-fn load(conn: &mut SqliteConnection, ids: &[i32]) -> StoreResult<Vec<Document>> {
+pub(super) fn load(conn: &mut SqliteConnection, ids: &[i32]) -> StoreResult<Vec<Document>> {
     type Row = (
         i32,
         String,
