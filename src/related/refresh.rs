@@ -97,20 +97,39 @@ impl Engine {
             return self.rebuild(conn, now);
         }
         let documents = load(conn, &changed)?;
-        // Lists that hold a changed or removed article: a scan of every list
-        // costs a few milliseconds, less than keeping a reverse index.
         let touched: HashSet<i32> = changed.iter().chain(&removed).copied().collect();
-        let mut affected: HashSet<i32> = self
-            .lists
+        let mut affected = self.lists_holding(&touched);
+        self.reindex(documents, &removed, &touched);
+        let reached = self.reached_by(&changed, &mut affected);
+        self.forget_stored(&reached)?;
+        for id in changed.iter().chain(&removed) {
+            affected.remove(id);
+        }
+        let recomputed = changed.len() + affected.len();
+        self.refresh_lists(&affected.into_iter().collect::<Vec<_>>());
+        Ok(recomputed)
+    }
+
+    /// The kept lists that hold one of the `touched` articles: a scan of
+    /// every list costs a few milliseconds, less than keeping a reverse
+    /// index.
+    fn lists_holding(&self, touched: &HashSet<i32>) -> HashSet<i32> {
+        self.lists
             .read()
             .expect("lists lock")
             .iter()
             .filter(|(_, list)| list.iter().any(|item| touched.contains(&item.id)))
             .map(|(id, _)| *id)
-            .collect();
+            .collect()
+    }
+
+    /// Puts `documents` in the index and takes `removed` out, with their
+    /// kept lists; an older list that holds one of the `touched` articles
+    /// is dropped, to be computed afresh when next asked for.
+    fn reindex(&self, documents: Vec<Document>, removed: &[i32], touched: &HashSet<i32>) {
         {
             let mut index = self.index.write().expect("index lock");
-            for id in &removed {
+            for id in removed {
                 index.remove(*id);
             }
             for document in documents {
@@ -121,26 +140,30 @@ impl Engine {
         self.changes.fetch_add(1, Ordering::SeqCst);
         {
             let mut lists = self.lists.write().expect("lists lock");
-            for id in &removed {
+            for id in removed {
                 lists.remove(id);
             }
         }
-        // An older list the change reaches is dropped, to be computed
-        // afresh when next asked for.
         self.older.retain(|id, list| {
             !touched.contains(id) && !list.iter().any(|item| touched.contains(&item.id))
         });
-        // A new or changed article may belong in the lists of the articles
-        // most like it. Its own scores for them say little of theirs for it
-        // (each list's scores are relative to its own query's best, and the
-        // closest by text need not be its best after the bonuses), so while
-        // few articles change, the lists of its `REACH` closest are computed
-        // again (those kept in memory at once; stored ones are deleted and
-        // queued for the refresher below). Past that, only the lists of its
-        // own items whose last item it beats.
+    }
+
+    /// Computes the lists of the `changed` articles again, and returns the
+    /// articles whose lists they may now belong in, sorted; adds those of
+    /// them kept in memory that must be computed again to `affected`.
+    ///
+    /// A new or changed article may belong in the lists of the articles
+    /// most like it. Its own scores for them say little of theirs for it
+    /// (each list's scores are relative to its own query's best, and the
+    /// closest by text need not be its best after the bonuses), so while
+    /// few articles change, the lists of its `REACH` closest are computed
+    /// again. Past that, only the lists of its own items whose last item it
+    /// beats.
+    fn reached_by(&self, changed: &[i32], affected: &mut HashSet<i32>) -> Vec<i32> {
         let checked_fully = changed.len() <= CHECKED_FULLY_UP_TO;
         let mut reached = Vec::new();
-        for id in &changed {
+        for id in changed {
             let Some(list) = self.refresh_list(*id) else {
                 continue;
             };
@@ -154,7 +177,7 @@ impl Engine {
             reached.extend(closest);
             for item in list.iter() {
                 reached.push(item.id);
-                // A list not kept is deleted and queued below.
+                // A list not kept is deleted and queued by `forget_stored`.
                 let beaten = lists.get(&item.id).is_some_and(|theirs| {
                     checked_fully
                         || theirs.len() < STORED
@@ -165,17 +188,21 @@ impl Engine {
                 }
             }
         }
-        // Stored lists hold while their items are unchanged: those the new
-        // and changed articles may now belong in are deleted. Then counted
-        // as a change, so that a list read from the store meanwhile is not
-        // kept, and dropped from memory.
         reached.sort_unstable();
         reached.dedup();
+        reached
+    }
+
+    /// Deletes the stored lists of the `reached` articles, which new and
+    /// changed articles may now belong in (a stored list holds only while
+    /// its items are unchanged), and forgets any kept as an older list.
+    /// Those not kept in memory wait to be computed and stored again by the
+    /// refresher, rather than by a request. Counted as a change, so that a
+    /// list read from the store meanwhile is not kept.
+    fn forget_stored(&self, reached: &[i32]) -> StoreResult<()> {
         if let Some(db) = self.store.get().filter(|_| !reached.is_empty()) {
-            let ids = reached.clone();
+            let ids = reached.to_vec();
             match db.write_derived_blocking(move |conn| stored::remove(conn, &ids)) {
-                // Those not kept in memory wait to be computed and stored
-                // again by the refresher, rather than by a request.
                 Ok(()) => {
                     let kept = self.lists.read().expect("lists lock");
                     self.waiting
@@ -190,18 +217,10 @@ impl Engine {
             }
             self.changes.fetch_add(1, Ordering::SeqCst);
         }
-        for id in &reached {
+        for id in reached {
             self.older.remove(id);
         }
-        for id in &changed {
-            affected.remove(id);
-        }
-        for id in &removed {
-            affected.remove(id);
-        }
-        let recomputed = changed.len() + affected.len();
-        self.refresh_lists(&affected.into_iter().collect::<Vec<_>>());
-        Ok(recomputed)
+        Ok(())
     }
 }
 
