@@ -28,13 +28,7 @@ impl Engine {
         now: NaiveDateTime,
     ) -> StoreResult<Recommendations> {
         let decay = self.decay(now);
-        let mut history = {
-            let graph = self.graph.read().expect("graph lock");
-            graph
-                .reader(reader)
-                .map_or_else(Vec::new, |n| graph.history(n).to_vec())
-        };
-        history.sort_by(|a, b| b.at.cmp(&a.at).then(b.article.cmp(&a.article)));
+        let history = self.history_of(reader);
         let seeds = seeds(&history, context, decay);
         let strategy = if history.is_empty() {
             Strategy::ColdStart
@@ -45,38 +39,10 @@ impl Engine {
         excluded.extend(context);
         let also_read = self.also_read(&seeds, &excluded, now);
         let mut blend = Blend::starting_with(excluded, ALSO_READ_WEIGHT, also_read);
-
-        // Only lists already made: computing an old article's list takes
-        // milliseconds, too long for one source of many.
-        let similar: Vec<_> = seeds
-            .iter()
-            .take(SIMILAR_SEEDS)
-            .filter_map(|(seed, weight)| Some((*seed, *weight, sources.related.stored(*seed)?)))
-            .collect();
-        blend.add(
-            SIMILAR_WEIGHT,
-            similar.iter().flat_map(|(seed, weight, list)| {
-                let (seed, weight) = (*seed, *weight);
-                list.iter()
-                    .take(SIMILAR_ITEMS)
-                    .map(move |item| (item.id, weight * item.score, Source::SimilarTo(seed)))
-            }),
-        );
-
+        add_similar(&mut blend, &seeds, sources.related);
         let shared = self.shared(conn, now)?;
         let tree = &shared.tree;
-        let mut recent: Vec<i32> = history
-            .iter()
-            .take(TASTE_READS)
-            .map(|read| read.article)
-            .collect();
-        recent.sort_unstable();
-        recent.dedup();
-        let categories: Vec<i32> = placements(conn, &recent, sources.known, now)?
-            .values()
-            .map(|placement| placement.category_id)
-            .collect();
-        for (category, share) in favourites(&categories) {
+        for (category, share) in self.tastes(conn, sources.known, &history, now)? {
             if tree.get(category).is_none() {
                 continue;
             }
@@ -115,6 +81,41 @@ impl Engine {
             })
             .collect();
         Ok(Recommendations { strategy, items })
+    }
+
+    /// What `reader` has read, newest first.
+    fn history_of(&self, reader: &str) -> Vec<Read> {
+        let mut history = {
+            let graph = self.graph.read().expect("graph lock");
+            graph
+                .reader(reader)
+                .map_or_else(Vec::new, |n| graph.history(n).to_vec())
+        };
+        history.sort_by(|a, b| b.at.cmp(&a.at).then(b.article.cmp(&a.article)));
+        history
+    }
+
+    /// The categories of the reader's [`TASTE_READS`] latest reads, with
+    /// each one's share of them (see [`favourites`]).
+    fn tastes(
+        &self,
+        conn: &mut SqliteConnection,
+        known: Known<'_>,
+        history: &[Read],
+        now: NaiveDateTime,
+    ) -> StoreResult<Vec<(i32, f32)>> {
+        let mut recent: Vec<i32> = history
+            .iter()
+            .take(TASTE_READS)
+            .map(|read| read.article)
+            .collect();
+        recent.sort_unstable();
+        recent.dedup();
+        let categories: Vec<i32> = placements(conn, &recent, known, now)?
+            .values()
+            .map(|placement| placement.category_id)
+            .collect();
+        Ok(favourites(&categories))
     }
 
     /// What readers of the seeds went on to read: per article, the sum of
@@ -232,6 +233,26 @@ pub struct Sources<'a> {
     pub related: &'a crate::related::Engine,
     /// Articles' placements the caller already has.
     pub known: Known<'a>,
+}
+
+/// Adds to `blend` what is similar to the first [`SIMILAR_SEEDS`] seeds:
+/// only lists already made, as computing an old article's list takes
+/// milliseconds, too long for one source of many.
+fn add_similar(blend: &mut Blend, seeds: &[(i32, f32)], related: &crate::related::Engine) {
+    let similar: Vec<_> = seeds
+        .iter()
+        .take(SIMILAR_SEEDS)
+        .filter_map(|(seed, weight)| Some((*seed, *weight, related.stored(*seed)?)))
+        .collect();
+    blend.add(
+        SIMILAR_WEIGHT,
+        similar.iter().flat_map(|(seed, weight, list)| {
+            let (seed, weight) = (*seed, *weight);
+            list.iter()
+                .take(SIMILAR_ITEMS)
+                .map(move |item| (item.id, weight * item.score, Source::SimilarTo(seed)))
+        }),
+    );
 }
 
 /// The categories read most, with their share of the reads, most first.
