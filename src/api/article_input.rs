@@ -198,6 +198,103 @@ impl Checks {
             self.fail(name, problem);
         }
     }
+
+    /// The slug given, else the one derived from `title`.
+    fn slug_choice(&mut self, given: Option<String>, title: &str) -> SlugChoice {
+        match given
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+        {
+            Some(slug) => {
+                self.slug("slug", &slug, content::MAX_ARTICLE_SLUG);
+                SlugChoice::Given(slug)
+            }
+            None => {
+                let slug = derived_slug(title);
+                if slug.is_empty() && !title.is_empty() {
+                    self.fail(
+                        "title",
+                        "must contain a letter or digit (the slug is derived from it)",
+                    );
+                }
+                SlugChoice::Derived(slug)
+            }
+        }
+    }
+
+    /// The body as sanitised HTML, from exactly one of `html` and
+    /// `markdown`, and its plain text, which must not be empty.
+    fn body(&mut self, html: Option<String>, markdown: Option<String>) -> (String, String) {
+        let field = if markdown.is_some() {
+            "body_markdown"
+        } else {
+            "body_html"
+        };
+        let body_html = match (html, markdown) {
+            (Some(_), Some(_)) => {
+                self.fail(
+                    "body_markdown",
+                    "give either body_html or body_markdown, not both",
+                );
+                return (String::new(), String::new());
+            }
+            (None, None) => {
+                self.fail("body_html", "is required (or give body_markdown)");
+                return (String::new(), String::new());
+            }
+            (Some(body), None) | (None, Some(body)) if body.len() > MAX_BODY => {
+                self.fail(field, format!("must be at most {MAX_BODY} bytes"));
+                return (String::new(), String::new());
+            }
+            (Some(html), None) => content::sanitize_html(&html),
+            (None, Some(markdown)) => content::render_markdown(&markdown),
+        };
+        let text = content::plain_text(&body_html);
+        if text.is_empty() {
+            self.fail(field, "has no text once sanitised");
+        }
+        (body_html, text)
+    }
+
+    /// An optional absolute http or https URL.
+    fn image_url(&mut self, value: Option<String>) -> Option<String> {
+        let image_url = self.text("image_url", value, 2048);
+        if let Some(url) = &image_url {
+            match url::Url::parse(url) {
+                Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {}
+                _ => self.fail("image_url", "must be an absolute http or https URL"),
+            }
+        }
+        image_url
+    }
+
+    /// The tags as `(slug, name)`, each once, in the order given.
+    fn tags(&mut self, given: Vec<String>) -> Vec<(String, String)> {
+        if given.len() > MAX_TAGS {
+            self.fail("tags", format!("must have at most {MAX_TAGS} tags"));
+        }
+        let mut tags: Vec<(String, String)> = Vec::new();
+        for (i, tag) in given.into_iter().enumerate() {
+            let name = tag.trim().to_string();
+            // A tag's own slug is kept whole: `slugify` shortens what it
+            // derives to 80 characters, and `POST /tags` takes slugs up to
+            // 100, which a patch (sending the article's tags back) would
+            // otherwise move to a new, shortened tag.
+            let slug = match content::slug_problem(&name, content::MAX_TAXONOMY_SLUG) {
+                None => name.clone(),
+                Some(_) => content::slugify(&name),
+            };
+            if slug.is_empty() || name.chars().count() > MAX_TAG || content::has_control(&name) {
+                self.fail(
+                    format!("tags[{i}]"),
+                    format!("must have a letter or digit, at most {MAX_TAG} characters and no control characters"),
+                );
+            } else if !tags.iter().any(|(s, _)| *s == slug) {
+                tags.push((slug, name));
+            }
+        }
+        tags
+    }
 }
 
 /// A slug from a title that can never be mistaken for an id.
@@ -227,95 +324,21 @@ impl ArticleInput {
         if title.is_empty() {
             checks.fail("title", "must not be empty");
         }
-        let slug = match self
-            .slug
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-        {
-            Some(slug) => {
-                checks.slug("slug", &slug, content::MAX_ARTICLE_SLUG);
-                SlugChoice::Given(slug)
-            }
-            None => {
-                let slug = derived_slug(&title);
-                if slug.is_empty() && !title.is_empty() {
-                    checks.fail(
-                        "title",
-                        "must contain a letter or digit (the slug is derived from it)",
-                    );
-                }
-                SlugChoice::Derived(slug)
-            }
-        };
-        let body_field = if self.body_markdown.is_some() {
-            "body_markdown"
-        } else {
-            "body_html"
-        };
-        let body_html = match (self.body_html, self.body_markdown) {
-            (Some(_), Some(_)) => {
-                checks.fail(
-                    "body_markdown",
-                    "give either body_html or body_markdown, not both",
-                );
-                String::new()
-            }
-            (None, None) => {
-                checks.fail("body_html", "is required (or give body_markdown)");
-                String::new()
-            }
-            (Some(body), None) | (None, Some(body)) if body.len() > MAX_BODY => {
-                checks.fail(body_field, format!("must be at most {MAX_BODY} bytes"));
-                String::new()
-            }
-            (Some(html), None) => content::sanitize_html(&html),
-            (None, Some(markdown)) => content::render_markdown(&markdown),
-        };
-        let text = content::plain_text(&body_html);
-        if text.is_empty() && checks.0.iter().all(|e| !e.name.starts_with("body")) {
-            checks.fail(body_field, "has no text once sanitised");
-        }
+        let slug = checks.slug_choice(self.slug, &title);
+        let (body_html, text) = checks.body(self.body_html, self.body_markdown);
         let summary = checks
             .text("summary", self.summary, MAX_SUMMARY)
             .unwrap_or_else(|| content::derive_summary(&text));
         let dateline = checks.text("dateline", self.dateline, 100);
         let source = checks.text("source", self.source, 200);
-        let image_url = checks.text("image_url", self.image_url, 2048);
-        if let Some(url) = &image_url {
-            match url::Url::parse(url) {
-                Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {}
-                _ => checks.fail("image_url", "must be an absolute http or https URL"),
-            }
-        }
+        let image_url = checks.image_url(self.image_url);
         let category = self.category.trim().to_string();
         checks.slug("category", &category, content::MAX_TAXONOMY_SLUG);
         let author = self.author.map(|a| a.trim().to_string());
         if let Some(author) = &author {
             checks.slug("author", author, content::MAX_TAXONOMY_SLUG);
         }
-        if self.tags.len() > MAX_TAGS {
-            checks.fail("tags", format!("must have at most {MAX_TAGS} tags"));
-        }
-        let mut tags: Vec<(String, String)> = Vec::new();
-        for (i, tag) in self.tags.into_iter().enumerate() {
-            let name = tag.trim().to_string();
-            // A tag's own slug is kept whole: `slugify` shortens what it
-            // derives to 80 characters, and `POST /tags` takes slugs up to
-            // 100, which a patch (sending the article's tags back) would
-            // otherwise move to a new, shortened tag.
-            let slug = match content::slug_problem(&name, content::MAX_TAXONOMY_SLUG) {
-                None => name.clone(),
-                Some(_) => content::slugify(&name),
-            };
-            if slug.is_empty() || name.chars().count() > MAX_TAG || content::has_control(&name) {
-                checks.fail(
-                    format!("tags[{i}]"),
-                    format!("must have a letter or digit, at most {MAX_TAG} characters and no control characters"),
-                );
-            } else if !tags.iter().any(|(s, _)| *s == slug) {
-                tags.push((slug, name));
-            }
-        }
+        let tags = checks.tags(self.tags);
         if !checks.0.is_empty() {
             return Err(checks.0);
         }
