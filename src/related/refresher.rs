@@ -7,6 +7,8 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::time::{Duration, Instant};
 
+use chrono::NaiveDateTime;
+
 use super::refresh::FILL_CHUNK;
 use super::stored::{self, StoredList};
 use super::{Engine, on_every_core};
@@ -106,58 +108,15 @@ fn refresh_loop(engine: &Engine, db: &Db, nudges: &Receiver<()>) {
         } else {
             due_at.saturating_duration_since(Instant::now())
         };
-        let nudged = match nudges.recv_timeout(wait) {
-            Ok(()) => {
-                // Writes often come in runs (a bulk import nudges every 500
-                // articles): let a run finish, so it is indexed once.
-                let started = Instant::now();
-                while started.elapsed() < MAX_SETTLE {
-                    match nudges.recv_timeout(SETTLE) {
-                        Ok(()) => {}
-                        Err(RecvTimeoutError::Timeout) => break,
-                        Err(RecvTimeoutError::Disconnected) => return,
-                    }
-                }
-                true
-            }
-            Err(RecvTimeoutError::Timeout) => false,
-            Err(RecvTimeoutError::Disconnected) => return,
+        let Some(nudged) = wait_for_nudge(nudges, wait) else {
+            return;
         };
         look_at_all |= nudged;
         if look_at_all || Instant::now() >= due_at {
             due_at = Instant::now() + REFRESH_EVERY;
-            let now = db::now();
-            let began = Instant::now();
-            let synced = db.read_blocking(|conn| {
-                if look_at_all {
-                    engine.sync(conn, now)
-                } else {
-                    engine.index_due(conn, synced_at, now)
-                }
-            });
-            match synced {
-                Ok(recomputed) => {
-                    if recomputed > 0 {
-                        tracing::debug!(
-                            recomputed,
-                            seconds = began.elapsed().as_secs_f32(),
-                            "related index and lists brought up to date"
-                        );
-                    }
-                    if look_at_all {
-                        // Every change before `now` has reached the stored lists.
-                        let recorded =
-                            db.write_derived_blocking(move |conn| stored::set_synced_at(conn, now));
-                        if let Err(error) = recorded {
-                            tracing::warn!(%error, "recording the related lists' sync failed");
-                        }
-                    }
-                    synced_at = now;
-                    look_at_all = false;
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "refreshing related lists failed; retrying soon")
-                }
+            if let Some(now) = bring_up_to_date(engine, db, look_at_all, synced_at) {
+                synced_at = now;
+                look_at_all = false;
             }
         }
         if let Err(error) = engine.save_unsaved(db) {
@@ -178,4 +137,69 @@ fn refresh_loop(engine: &Engine, db: &Db, nudges: &Receiver<()>) {
             }
         }
     }
+}
+
+/// Whether a nudge came within `wait`, having let a run of them settle;
+/// `None` once every sender is gone.
+fn wait_for_nudge(nudges: &Receiver<()>, wait: Duration) -> Option<bool> {
+    match nudges.recv_timeout(wait) {
+        Ok(()) => {
+            // Writes often come in runs (a bulk import nudges every 500
+            // articles): let a run finish, so it is indexed once.
+            let started = Instant::now();
+            while started.elapsed() < MAX_SETTLE {
+                match nudges.recv_timeout(SETTLE) {
+                    Ok(()) => {}
+                    Err(RecvTimeoutError::Timeout) => break,
+                    Err(RecvTimeoutError::Disconnected) => return None,
+                }
+            }
+            Some(true)
+        }
+        Err(RecvTimeoutError::Timeout) => Some(false),
+        Err(RecvTimeoutError::Disconnected) => None,
+    }
+}
+
+/// Brings the index and lists up to date: with every article looked at
+/// when `look_at_all`, else with the scheduled ones that came due since
+/// `synced_at`. Returns the time it is now up to date with, or `None`
+/// when it failed (logged; tried again at the next pass).
+fn bring_up_to_date(
+    engine: &Engine,
+    db: &Db,
+    look_at_all: bool,
+    synced_at: NaiveDateTime,
+) -> Option<NaiveDateTime> {
+    let now = db::now();
+    let began = Instant::now();
+    let synced = db.read_blocking(|conn| {
+        if look_at_all {
+            engine.sync(conn, now)
+        } else {
+            engine.index_due(conn, synced_at, now)
+        }
+    });
+    let recomputed = match synced {
+        Ok(recomputed) => recomputed,
+        Err(error) => {
+            tracing::warn!(%error, "refreshing related lists failed; retrying soon");
+            return None;
+        }
+    };
+    if recomputed > 0 {
+        tracing::debug!(
+            recomputed,
+            seconds = began.elapsed().as_secs_f32(),
+            "related index and lists brought up to date"
+        );
+    }
+    if look_at_all {
+        // Every change before `now` has reached the stored lists.
+        let recorded = db.write_derived_blocking(move |conn| stored::set_synced_at(conn, now));
+        if let Err(error) = recorded {
+            tracing::warn!(%error, "recording the related lists' sync failed");
+        }
+    }
+    Some(now)
 }
