@@ -112,48 +112,9 @@ pub fn run(dataset: &Path, k: usize) -> anyhow::Result<Report> {
         .collect();
     let articles = create_articles(&db, products, now)?;
 
-    // Training reads per user, and the held-out last order.
-    let mut views = Vec::new();
-    let mut held_out: Vec<(String, HashSet<i32>, HashSet<i32>)> = Vec::new();
-    for (user, orders) in &users {
-        let reader = format!("user-{user}");
-        let times = order_times(orders, now);
-        let last = *orders.keys().next_back().expect("a user has an order");
-        let mut seen = HashSet::new();
-        for ((number, order), at) in orders.iter().zip(&times) {
-            if *number == last {
-                continue;
-            }
-            for (product, position) in &order.products {
-                let article = articles[product];
-                seen.insert(article);
-                views.push((reader.clone(), article, *at + TimeDelta::seconds(*position)));
-            }
-        }
-        let relevant: HashSet<i32> = orders[&last]
-            .products
-            .iter()
-            .map(|(product, _)| articles[product])
-            .filter(|article| !seen.contains(article))
-            .collect();
-        held_out.push((reader, relevant, seen));
-    }
+    let (views, held_out) = split_orders(&users, &articles, now);
     let events = views.len();
-    for chunk in views.chunks(PER_TRANSACTION) {
-        let chunk = chunk.to_vec();
-        db.write_tallied_blocking(move |_, tally| {
-            for (reader, article, at) in chunk {
-                let view = View {
-                    article: ArticleKey::Id(article),
-                    reader: Some(reader),
-                    at,
-                    visible_at: None,
-                };
-                engagement::record_view(tally, view);
-            }
-            Ok(())
-        })?;
-    }
+    record_views(&db, &views)?;
     let ingest_seconds = started.elapsed().as_secs_f64();
 
     let started = Instant::now();
@@ -169,18 +130,17 @@ pub fn run(dataset: &Path, k: usize) -> anyhow::Result<Report> {
     db.read_blocking(|conn| engine.load(conn))?;
     let load_seconds = started.elapsed().as_secs_f64();
 
-    let mut popularity: HashMap<i32, usize> = HashMap::new();
-    for (_, article, _) in &views {
-        *popularity.entry(*article).or_default() += 1;
-    }
-    let mut popular: Vec<(i32, usize)> = popularity.into_iter().collect();
-    popular.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-
+    let popular = most_read(&views);
     let related = crate::related::Engine::default();
     let (mut engine_scores, mut popular_scores) = (Scores::default(), Scores::default());
     let mut latencies = Vec::new();
     let mut scored = 0;
-    for (reader, relevant, seen) in &held_out {
+    for HeldOut {
+        reader,
+        relevant,
+        seen,
+    } in &held_out
+    {
         if relevant.is_empty() {
             continue;
         }
@@ -197,7 +157,7 @@ pub fn run(dataset: &Path, k: usize) -> anyhow::Result<Report> {
         add_scores(&mut engine_scores, &ids, relevant, k);
         let baseline: Vec<i32> = popular
             .iter()
-            .map(|(id, _)| *id)
+            .copied()
             .filter(|id| !seen.contains(id))
             .take(k)
             .collect();
@@ -227,6 +187,88 @@ pub fn run(dataset: &Path, k: usize) -> anyhow::Result<Report> {
         mean_latency: latencies.iter().sum::<Duration>() / scored as u32,
         p99_latency: latencies[(latencies.len() * 99 / 100).min(latencies.len() - 1)],
     })
+}
+
+/// A view to record: the reader, the article, when.
+type TrainingRead = (String, i32, NaiveDateTime);
+
+/// A user's last order, held out of training.
+struct HeldOut {
+    reader: String,
+    /// Articles of the last order the reader had not read before.
+    relevant: HashSet<i32>,
+    /// Articles the reader read in training.
+    seen: HashSet<i32>,
+}
+
+/// Every user's orders as views of the products' `articles` (the training
+/// reads), but for their last order, held out.
+fn split_orders(
+    users: &BTreeMap<u32, BTreeMap<u32, Order>>,
+    articles: &HashMap<u32, i32>,
+    now: NaiveDateTime,
+) -> (Vec<TrainingRead>, Vec<HeldOut>) {
+    let mut views = Vec::new();
+    let mut held_out = Vec::new();
+    for (user, orders) in users {
+        let reader = format!("user-{user}");
+        let times = order_times(orders, now);
+        let last = *orders.keys().next_back().expect("a user has an order");
+        let mut seen = HashSet::new();
+        for ((number, order), at) in orders.iter().zip(&times) {
+            if *number == last {
+                continue;
+            }
+            for (product, position) in &order.products {
+                let article = articles[product];
+                seen.insert(article);
+                views.push((reader.clone(), article, *at + TimeDelta::seconds(*position)));
+            }
+        }
+        let relevant = orders[&last]
+            .products
+            .iter()
+            .map(|(product, _)| articles[product])
+            .filter(|article| !seen.contains(article))
+            .collect();
+        held_out.push(HeldOut {
+            reader,
+            relevant,
+            seen,
+        });
+    }
+    (views, held_out)
+}
+
+/// Records `views` through the same ingest path as `POST .../views`.
+fn record_views(db: &Db, views: &[TrainingRead]) -> anyhow::Result<()> {
+    for chunk in views.chunks(PER_TRANSACTION) {
+        let chunk = chunk.to_vec();
+        db.write_tallied_blocking(move |_, tally| {
+            for (reader, article, at) in chunk {
+                let view = View {
+                    article: ArticleKey::Id(article),
+                    reader: Some(reader),
+                    at,
+                    visible_at: None,
+                };
+                engagement::record_view(tally, view);
+            }
+            Ok(())
+        })?;
+    }
+    Ok(())
+}
+
+/// The articles of `views`, most read first (ties by id): the baseline.
+fn most_read(views: &[TrainingRead]) -> Vec<i32> {
+    let mut popularity: HashMap<i32, usize> = HashMap::new();
+    for (_, article, _) in views {
+        *popularity.entry(*article).or_default() += 1;
+    }
+    let mut popular: Vec<(i32, usize)> = popularity.into_iter().collect();
+    popular.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    popular.into_iter().map(|(id, _)| id).collect()
 }
 
 /// Adds one list's hit (0 or 1) and NDCG (binary relevance) to `scores`.
