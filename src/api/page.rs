@@ -1,6 +1,8 @@
 //! The article page: one published article and, on request, the feeds a
 //! frontend renders around it, in one round trip.
 
+use std::sync::Arc;
+
 use actix_web::http::header::LastModified;
 use actix_web::web::{Data, Path};
 use actix_web::{HttpRequest, HttpResponse, get};
@@ -16,6 +18,7 @@ use super::recommend::{RecommendationItem, RecommendationMeta, recommendations, 
 use super::related::{RelatedItem, related_items};
 use crate::auth::Scope;
 use crate::db::articles::ArticleKey;
+use crate::db::changes::Counts;
 use crate::error::{ApiError, AppResult, FieldError, Location, Problem};
 use crate::http_cache::ShownCounts;
 use crate::state::AppState;
@@ -117,6 +120,39 @@ pub struct ArticlePageResponse {
     pub meta: ArticlePageMeta,
 }
 
+/// The reader to recommend for, when `wanted` includes recommendations
+/// (then required); otherwise ignored, but never accepted malformed.
+fn page_reader(wanted: &[Include], reader: Option<String>) -> AppResult<Option<String>> {
+    if wanted.contains(&Include::Recommendations) {
+        return required_reader(reader).map(Some);
+    }
+    if let Some(reader) = &reader {
+        check_reader(reader, Location::Query)?;
+    }
+    Ok(None)
+}
+
+/// Article `id_or_slug` and the counters it shows, if `req` may read it:
+/// when it is public, or with a key that may read drafts.
+async fn readable_article(
+    state: &AppState,
+    req: &HttpRequest,
+    id_or_slug: &str,
+) -> AppResult<(Article, Arc<Counts>)> {
+    match load_article(state, ArticleKey::parse(id_or_slug))? {
+        Some(loaded) if loaded.0.summary.is_public(Utc::now()) => Ok(loaded),
+        // Drafts and scheduled articles, for keys that may read them.
+        Some(loaded) => match key_scopes(req).await? {
+            Some(scopes) if scopes.contains(&Scope::ReadDrafts) => Ok(loaded),
+            Some(_) => Err(ApiError::Forbidden(
+                "This article is not published, and this key lacks the `read-drafts` scope.".into(),
+            )),
+            None => Err(ApiError::article_not_found(id_or_slug)),
+        },
+        None => Err(ApiError::article_not_found(id_or_slug)),
+    }
+}
+
 /// Get one published article by id or slug.
 ///
 /// Drafts and articles scheduled for later are not found, except with an
@@ -145,31 +181,8 @@ pub async fn get_article(
 ) -> AppResult<HttpResponse> {
     let query = query.0;
     let wanted = includes(query.include.as_deref())?;
-    let reader = if wanted.contains(&Include::Recommendations) {
-        Some(required_reader(query.reader)?)
-    } else {
-        // Ignored without the include, but never accepted malformed.
-        if let Some(reader) = &query.reader {
-            check_reader(reader, Location::Query)?;
-        }
-        None
-    };
-    let key = ArticleKey::parse(&id_or_slug);
-    let (article, counts) = match load_article(&state, key)? {
-        Some(loaded) if loaded.0.summary.is_public(Utc::now()) => loaded,
-        // Drafts and scheduled articles, for keys that may read them.
-        Some(loaded) => match key_scopes(&req).await? {
-            Some(scopes) if scopes.contains(&Scope::ReadDrafts) => loaded,
-            Some(_) => {
-                return Err(ApiError::Forbidden(
-                    "This article is not published, and this key lacks the `read-drafts` scope."
-                        .into(),
-                ));
-            }
-            None => return Err(ApiError::article_not_found(&id_or_slug)),
-        },
-        None => return Err(ApiError::article_not_found(&id_or_slug)),
-    };
+    let reader = page_reader(&wanted, query.reader)?;
+    let (article, counts) = readable_article(&state, &req, &id_or_slug).await?;
     let related = if wanted.contains(&Include::Related) {
         // A draft, shown to an editor, gets no list.
         let items = related_items(&state, article.summary.id, INCLUDED_RELATED).await?;

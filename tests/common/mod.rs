@@ -254,13 +254,29 @@ where
     S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
     B: MessageBody,
 {
-    let mut body = serde_json::Value::Null;
-    for _ in 0..40 {
-        body = send(app, get(uri)).await.body;
+    eventually_within(app, uri, std::time::Duration::from_secs(2), shown).await
+}
+
+/// [`eventually`], for at most `within`.
+pub async fn eventually_within<S, B>(
+    app: &S,
+    uri: &str,
+    within: std::time::Duration,
+    shown: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value
+where
+    S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let started = std::time::Instant::now();
+    loop {
+        let body = send(app, get(uri)).await.body;
         if shown(&body) {
             return body;
         }
+        if started.elapsed() >= within {
+            panic!("{uri} never showed what was written: {body}");
+        }
         actix_web::rt::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    panic!("{uri} never showed what was written: {body}");
 }
