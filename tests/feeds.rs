@@ -143,6 +143,95 @@ async fn the_ranking_feed_puts_the_most_read_first() {
 }
 
 #[actix_web::test]
+async fn characters_xml_cannot_carry_never_break_a_feed() {
+    let (app, _dir) = test_app_with(false, &[("FRONTPAGE_PUBLIC_BASE_URL", BASE)]).await;
+    seed_categories(&app).await;
+    let mut input = published("Form feed", "news", 1);
+    input["body_markdown"] = json!("para one\u{c}still para, escape \u{1b} and \u{fffe}");
+    input.as_object_mut().unwrap().remove("body_html");
+    create(&app, input).await;
+    let mut input = published("Vertical tab", "news", 2);
+    input["body_html"] = json!("<p>one\u{b}two</p>");
+    create(&app, input).await;
+    for extension in ["rss", "atom"] {
+        let (status, _, body) = fetch(&app, &format!("/feeds/latest.{extension}")).await;
+        assert_eq!(status, 200);
+        let feed = feed_rs::parser::parse(&body[..])
+            .unwrap_or_else(|error| panic!("{extension}: {error}"));
+        let bodies: Vec<String> = feed
+            .entries
+            .iter()
+            .map(|entry| {
+                entry
+                    .content
+                    .as_ref()
+                    .unwrap()
+                    .body
+                    .as_ref()
+                    .unwrap()
+                    .trim()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(
+            bodies,
+            ["<p>onetwo</p>", "<p>para onestill para, escape  and </p>"],
+            "{extension}"
+        );
+    }
+    // A title carrying one is refused, not stored.
+    let mut input = published("Title\u{fffe}", "news", 3);
+    input["slug"] = json!("noncharacter");
+    let reply = send(&app, common::admin("POST", "/api/v1/articles", input)).await;
+    reply.assert_problem(422, &["title"]);
+}
+
+#[actix_web::test]
+async fn an_item_keeps_its_id_when_its_slug_changes() {
+    let (app, _dir) = test_app_with(false, &[("FRONTPAGE_PUBLIC_BASE_URL", BASE)]).await;
+    seed_categories(&app).await;
+    let id = create(&app, published("First headline", "news", 1)).await["id"]
+        .as_i64()
+        .unwrap();
+    let ids = |body: &[u8]| -> Vec<(String, String)> {
+        feed_rs::parser::parse(body)
+            .unwrap()
+            .entries
+            .into_iter()
+            .map(|entry| (entry.id, entry.links[0].href.clone()))
+            .collect()
+    };
+    let mut before = Vec::new();
+    for extension in ["rss", "atom", "json"] {
+        let (_, _, body) = fetch(&app, &format!("/feeds/latest.{extension}")).await;
+        before.push(ids(&body));
+    }
+    let reply = send(
+        &app,
+        common::admin(
+            "PATCH",
+            &format!("/api/v1/articles/{id}"),
+            json!({"slug": "corrected-headline"}),
+        ),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    for (extension, before) in ["rss", "atom", "json"].into_iter().zip(before) {
+        let (_, _, body) = fetch(&app, &format!("/feeds/latest.{extension}")).await;
+        let after = ids(&body);
+        let stable = format!("{BASE}/api/v1/articles/{id}");
+        assert_eq!(before[0].0, stable, "{extension}");
+        assert_eq!(after[0].0, stable, "{extension}");
+        // The link follows the slug; the id does not.
+        assert_eq!(
+            after[0].1,
+            format!("{BASE}/api/v1/articles/corrected-headline"),
+            "{extension}"
+        );
+    }
+}
+
+#[actix_web::test]
 async fn script_in_an_article_never_reaches_a_feed() {
     let (app, _dir) = test_app_with(false, &[("FRONTPAGE_PUBLIC_BASE_URL", BASE)]).await;
     seed_categories(&app).await;

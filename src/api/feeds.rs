@@ -37,6 +37,11 @@ pub struct FeedLinks {
 }
 
 impl FeedLinks {
+    /// What names `article` in feeds for good (see [`Entry::id`]).
+    fn article_id(&self, article: &ArticleSummary) -> String {
+        format!("{}/api/v1/articles/{}", self.base_url, article.id)
+    }
+
     fn article(&self, article: &ArticleSummary) -> String {
         self.article_url
             .replace("{base}", &self.base_url)
@@ -100,6 +105,7 @@ async fn entries(state: &AppState, articles: Vec<ArticleSummary>) -> AppResult<V
         .into_iter()
         .map(|article| Entry {
             url: links.article(&article),
+            id: links.article_id(&article),
             body_html: bodies.remove(&article.id).unwrap_or_default(),
             article,
         })

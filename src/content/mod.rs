@@ -44,14 +44,26 @@ static SANITIZER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
     builder
         .add_tags(["figure", "figcaption"])
         .link_rel(Some("noopener noreferrer"))
-        .url_schemes(HashSet::from(["http", "https", "mailto"]));
+        .url_schemes(HashSet::from(["http", "https", "mailto"]))
+        // ammonia checks the scheme of `href` and `src` only: a quote's
+        // source (`cite`) is kept when it is a web address.
+        .attribute_filter(|_, attribute, value| {
+            let web =
+                || url::Url::parse(value).is_ok_and(|url| matches!(url.scheme(), "http" | "https"));
+            (attribute != "cite" || web()).then_some(value.into())
+        });
     builder
 });
 
 /// Sanitises untrusted HTML: no scripts, no event handlers, no `javascript:`
-/// URLs; only a conservative set of formatting tags survives.
+/// URLs; only a conservative set of formatting tags survives, and no
+/// character XML cannot carry (see [`without_unprintable`]).
 pub fn sanitize_html(html: &str) -> String {
-    SANITIZER.clean(html).to_string()
+    let clean = SANITIZER.clean(html).to_string();
+    match without_unprintable(&clean) {
+        std::borrow::Cow::Borrowed(_) => clean,
+        std::borrow::Cow::Owned(printable) => printable,
+    }
 }
 
 /// Renders Markdown (CommonMark with tables and strikethrough) to sanitised HTML.
@@ -108,10 +120,32 @@ pub fn word_count(text: &str) -> usize {
     text.unicode_words().count()
 }
 
-/// True when a text holds a control character other than tab and newlines.
+/// True when a text holds a control character other than tab and newlines,
+/// or a noncharacter (U+FFFE, U+FFFF): what XML cannot carry, and no
+/// reader should see.
 pub fn has_control(text: &str) -> bool {
-    text.chars()
-        .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+    text.chars().any(|c| {
+        c.is_control() && !matches!(c, '\t' | '\n' | '\r') || matches!(c, '\u{fffe}' | '\u{ffff}')
+    })
+}
+
+/// A character XML 1.0 allows in text: not a C0 control other than tab
+/// and newlines, not U+FFFE or U+FFFF (Rust strings hold no surrogates).
+fn is_text_char(c: char) -> bool {
+    !matches!(c, '\0'..='\u{8}' | '\u{b}' | '\u{c}' | '\u{e}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}')
+}
+
+/// `text` without the characters XML cannot carry (see [`has_control`]):
+/// a feed with one of them is not XML at all, and no reader can load it.
+pub fn without_unprintable(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.chars().all(is_text_char) {
+        text.into()
+    } else {
+        text.chars()
+            .filter(|c| is_text_char(*c))
+            .collect::<String>()
+            .into()
+    }
 }
 
 /// Whole minutes to read `words` words, at least one.
@@ -187,6 +221,26 @@ mod tests {
         assert!(!clean.contains("onerror"), "{clean}");
         assert!(!clean.contains("javascript"), "{clean}");
         assert!(clean.contains("<p>Hi"), "{clean}");
+    }
+
+    #[test]
+    fn a_quote_keeps_its_source_only_when_it_is_a_web_address() {
+        let clean = sanitize_html(r#"<blockquote cite="javascript:alert(1)">q</blockquote>"#);
+        assert_eq!(clean, "<blockquote>q</blockquote>");
+        let clean = sanitize_html(r#"<q cite="https://example.com/speech">q</q>"#);
+        assert_eq!(clean, r#"<q cite="https://example.com/speech">q</q>"#);
+    }
+
+    #[test]
+    fn characters_xml_cannot_carry_never_reach_a_body() {
+        assert_eq!(
+            sanitize_html("<p>form\u{c}feed, escape\u{1b}, \u{fffe}end\ttab</p>"),
+            "<p>formfeed, escape, end\ttab</p>"
+        );
+        assert_eq!(render_markdown("one\u{b}two"), "<p>onetwo</p>\n");
+        assert!(has_control("title\u{fffe}"));
+        assert!(has_control("bell\u{7}"));
+        assert!(!has_control("tab\tand\nnewline, é, 東京"));
     }
 
     #[test]

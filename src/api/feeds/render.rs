@@ -1,11 +1,14 @@
 //! A feed written out as RSS 2.0, Atom or JSON Feed 1.1.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{FeedFormat, FeedLinks};
 use crate::api::articles::ArticleSummary;
+use crate::content::without_unprintable;
 
 /// A feed, whatever its format.
 pub(super) struct Feed {
@@ -16,10 +19,15 @@ pub(super) struct Feed {
     pub(super) entries: Vec<Entry>,
 }
 
-/// One article of a feed, with its address and body.
+/// One article of a feed, with its addresses and body.
 pub(super) struct Entry {
     pub(super) article: ArticleSummary,
+    /// Where readers read it (see [`FeedLinks`]).
     pub(super) url: String,
+    /// What names it for good: its address in this API, by id, which no
+    /// slug change moves (feed readers know an item by it, and Atom
+    /// requires it never to change).
+    pub(super) id: String,
     pub(super) body_html: String,
 }
 
@@ -33,12 +41,18 @@ impl Feed {
             .unwrap_or_else(Utc::now)
     }
 
-    /// The document in `format`.
+    /// The document in `format`. Written with a character XML cannot
+    /// carry (stored before such characters were refused), an XML feed
+    /// would not load in any reader: they are left out.
     pub(super) fn render(&self, format: FeedFormat, links: &FeedLinks) -> String {
-        match format {
+        let xml = match format {
             FeedFormat::Rss => self.rss(links),
             FeedFormat::Atom => self.atom(links),
-            FeedFormat::Json => self.json(links),
+            FeedFormat::Json => return self.json(links),
+        };
+        match without_unprintable(&xml) {
+            Cow::Borrowed(_) => xml,
+            Cow::Owned(printable) => printable,
         }
     }
 
@@ -55,8 +69,8 @@ impl Feed {
                     description: Some(article.summary.clone()),
                     content: Some(entry.body_html.clone()),
                     guid: Some(rss::Guid {
-                        value: entry.url.clone(),
-                        permalink: true,
+                        value: entry.id.clone(),
+                        permalink: false,
                     }),
                     pub_date: article.published_at.map(|at| at.to_rfc2822()),
                     categories: std::iter::once(&article.category)
@@ -109,7 +123,7 @@ impl Feed {
                 let article = &entry.article;
                 Entry {
                     title: Text::plain(article.title.clone()),
-                    id: entry.url.clone(),
+                    id: entry.id.clone(),
                     updated: article.updated_at.fixed_offset(),
                     published: article.published_at.map(|at| at.fixed_offset()),
                     links: vec![link(&entry.url, "alternate", Some("text/html"))],
@@ -171,7 +185,7 @@ impl Feed {
                 .map(|entry| {
                     let article = &entry.article;
                     JsonFeedItem {
-                        id: &entry.url,
+                        id: &entry.id,
                         url: &entry.url,
                         title: &article.title,
                         summary: &article.summary,
