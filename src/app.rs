@@ -260,11 +260,20 @@ async fn security_headers(
 fn cors(origins: &CorsOrigins) -> Cors {
     let cors = Cors::default()
         .allowed_methods(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"])
+        // What browsers' HTTP clients commonly add to a request: a
+        // preflight naming a header not listed fails as a whole, and the
+        // page sees only a bare CORS error.
         .allowed_headers([
             header::ACCEPT,
+            header::ACCEPT_LANGUAGE,
             header::AUTHORIZATION,
+            header::CACHE_CONTROL,
+            header::CONTENT_LANGUAGE,
             header::CONTENT_TYPE,
+            header::IF_MODIFIED_SINCE,
             header::IF_NONE_MATCH,
+            header::PRAGMA,
+            header::HeaderName::from_static("x-requested-with"),
             observe::REQUEST_ID,
         ])
         .expose_headers([
