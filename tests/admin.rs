@@ -473,3 +473,28 @@ async fn a_new_article_never_takes_the_id_of_a_deleted_one() {
         .unwrap();
     assert!(next > newest, "{next} reuses an id up to {newest}");
 }
+
+#[actix_web::test]
+async fn a_summary_derived_from_the_body_follows_a_new_body_and_a_written_one_stays() {
+    let (app, _dir) = test_app(false).await;
+    seed_categories(&app).await;
+    let mut derived = article("Derived summary", "news");
+    derived["body_html"] = json!("<p>Original first paragraph.</p>");
+    let derived = create(&app, derived).await;
+    assert_eq!(derived["summary"], "Original first paragraph.");
+    let mut written = article("Written summary", "news");
+    written["body_html"] = json!("<p>Original first paragraph.</p>");
+    written["summary"] = json!("What the editor wrote.");
+    let written = create(&app, written).await;
+
+    let new_body = json!({"body_html": "<p>Completely new text.</p>"});
+    for (created, summary) in [
+        (&derived, "Completely new text."),
+        (&written, "What the editor wrote."),
+    ] {
+        let uri = format!("/api/v1/articles/{}", created["id"]);
+        let reply = send(&app, admin("PATCH", &uri, new_body.clone())).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        assert_eq!(reply.body["data"]["summary"], summary);
+    }
+}

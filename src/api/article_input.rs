@@ -18,6 +18,12 @@ pub const MAX_TITLE: usize = 300;
 pub const MAX_SUMMARY: usize = 1000;
 /// Largest body accepted (HTML or Markdown), in bytes.
 pub const MAX_BODY: usize = 512 * 1024;
+/// Longest dateline accepted.
+pub const MAX_DATELINE: usize = 100;
+/// Longest source accepted.
+pub const MAX_SOURCE: usize = 200;
+/// Longest image URL accepted.
+pub const MAX_IMAGE_URL: usize = 2048;
 /// Most tags on one article.
 pub const MAX_TAGS: usize = 20;
 /// Longest tag (slug or name) accepted.
@@ -49,15 +55,22 @@ pub struct ArticleInput {
     /// Teaser, up to 1000 characters; derived from the body when absent.
     #[schema(max_length = 1000)]
     pub summary: Option<String>,
-    /// Body as HTML; sanitised on the way in. Give this or `body_markdown`.
+    /// Body as HTML, at most 512 KiB; sanitised on the way in. Give this
+    /// or `body_markdown`.
+    #[schema(max_length = 524288)]
     pub body_html: Option<String>,
-    /// Body as Markdown; rendered and sanitised. Give this or `body_html`.
+    /// Body as Markdown, at most 512 KiB; rendered and sanitised. Give this
+    /// or `body_html`.
+    #[schema(max_length = 524288)]
     pub body_markdown: Option<String>,
-    /// Where the story was filed, e.g. `LONDON`.
+    /// Where the story was filed, e.g. `LONDON` (up to 100 characters).
+    #[schema(max_length = 100)]
     pub dateline: Option<String>,
-    /// Who supplied it, e.g. a wire service.
+    /// Who supplied it, e.g. a wire service (up to 200 characters).
+    #[schema(max_length = 200)]
     pub source: Option<String>,
-    /// Lead image, an absolute http(s) URL.
+    /// Lead image, an absolute http(s) URL (up to 2048 characters).
+    #[schema(format = "uri", max_length = 2048)]
     pub image_url: Option<String>,
     /// Category slug; the category must exist.
     #[schema(pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 100)]
@@ -97,33 +110,35 @@ pub struct ArticlePatch {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
     pub summary: Option<Option<String>>,
-    /// New body as HTML (sanitised).
+    /// New body as HTML (sanitised), at most 512 KiB. A summary that was
+    /// derived from the old body is derived again from the new one.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = String)]
+    #[schema(value_type = String, max_length = 524288)]
     pub body_html: Option<String>,
-    /// New body as Markdown (rendered and sanitised).
+    /// New body as Markdown (rendered and sanitised), at most 512 KiB.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = String)]
+    #[schema(value_type = String, max_length = 524288)]
     pub body_markdown: Option<String>,
-    /// New dateline; `null` clears it.
+    /// New dateline (up to 100 characters); `null` clears it.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 100)]
     pub dateline: Option<Option<String>>,
-    /// New source; `null` clears it.
+    /// New source (up to 200 characters); `null` clears it.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 200)]
     pub source: Option<Option<String>>,
-    /// New lead image URL; `null` clears it.
+    /// New lead image URL (up to 2048 characters); `null` clears it.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, format = "uri", max_length = 2048)]
     pub image_url: Option<Option<String>>,
     /// New category slug.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = String)]
     pub category: Option<String>,
-    /// New tags (slugs or names), replacing the old ones.
+    /// New tags (slugs or names, up to 20, each up to 100 characters),
+    /// replacing the old ones.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Vec<String>)]
+    #[schema(value_type = Vec<String>, max_items = 20)]
     pub tags: Option<Vec<String>>,
     /// New author slug; `null` removes the byline.
     #[serde(default, deserialize_with = "nullable")]
@@ -145,13 +160,24 @@ impl ArticlePatch {
     /// `body_html`, once this patch is applied, and whether the patch
     /// clears `published_at`.
     pub fn apply(self, current: ArticleSummary, body_html: String) -> (ArticleInput, bool) {
-        let current_body =
-            (self.body_html.is_none() && self.body_markdown.is_none()).then_some(body_html);
+        let body_changes = self.body_html.is_some() || self.body_markdown.is_some();
+        // A summary derived from the old body follows the new one; one an
+        // editor wrote stays.
+        let summary = match self.summary {
+            Some(summary) => summary,
+            None if body_changes
+                && current.summary == content::derive_summary(&content::plain_text(&body_html)) =>
+            {
+                None
+            }
+            None => Some(current.summary),
+        };
+        let current_body = (!body_changes).then_some(body_html);
         let clears_published_at = matches!(self.published_at, Some(None));
         let input = ArticleInput {
             slug: Some(self.slug.unwrap_or(current.slug)),
             title: self.title.unwrap_or(current.title),
-            summary: self.summary.unwrap_or(Some(current.summary)),
+            summary,
             body_html: self.body_html.or(current_body),
             body_markdown: self.body_markdown,
             dateline: self.dateline.unwrap_or(current.dateline),
@@ -258,7 +284,7 @@ impl Checks {
 
     /// An optional absolute http or https URL.
     fn image_url(&mut self, value: Option<String>) -> Option<String> {
-        let image_url = self.text("image_url", value, 2048);
+        let image_url = self.text("image_url", value, MAX_IMAGE_URL);
         if let Some(url) = &image_url {
             match url::Url::parse(url) {
                 Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {}
@@ -329,8 +355,8 @@ impl ArticleInput {
         let summary = checks
             .text("summary", self.summary, MAX_SUMMARY)
             .unwrap_or_else(|| content::derive_summary(&text));
-        let dateline = checks.text("dateline", self.dateline, 100);
-        let source = checks.text("source", self.source, 200);
+        let dateline = checks.text("dateline", self.dateline, MAX_DATELINE);
+        let source = checks.text("source", self.source, MAX_SOURCE);
         let image_url = checks.image_url(self.image_url);
         let category = self.category.trim().to_string();
         checks.slug("category", &category, content::MAX_TAXONOMY_SLUG);
