@@ -76,7 +76,10 @@ impl CachePolicy {
         } else if path.starts_with("/api/v1/ranking")
             || path.ends_with("/related")
             || path.starts_with("/feeds/")
+            || includes(query, "ranking")
+            || includes(query, "related")
         {
+            // An article page that includes a feed is as fresh as the feed.
             public(self.feed_max_age)
         } else {
             public(self.max_age)
@@ -89,10 +92,13 @@ impl CachePolicy {
 /// that names them counts, even one the handler will refuse: a personal
 /// response must never be shared.
 fn is_personal(path: &str, query: &str) -> bool {
-    path.starts_with("/api/v1/recommendations")
-        || form_urlencoded::parse(query.as_bytes()).any(|(name, value)| {
-            name == "include" && value.to_ascii_lowercase().contains("recommendations")
-        })
+    path.starts_with("/api/v1/recommendations") || includes(query, "recommendations")
+}
+
+/// True when an `include` parameter of `query` names `feed`.
+fn includes(query: &str, feed: &str) -> bool {
+    form_urlencoded::parse(query.as_bytes())
+        .any(|(name, value)| name == "include" && value.to_ascii_lowercase().contains(feed))
 }
 
 /// A strong validator for a body: its 128-bit XXH3 hash. A validator only
@@ -363,6 +369,10 @@ mod tests {
                 false
             ),
             "private, no-cache"
+        );
+        assert_eq!(
+            policy.cache_control("/api/v1/articles/5", "include=ranking", false),
+            "public, max-age=10, stale-while-revalidate=60"
         );
         // Only `include` makes a page personal: a search for the word is
         // the same for everyone.
