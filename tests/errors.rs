@@ -78,6 +78,14 @@ async fn bad_query_parameters_are_400_problems_naming_the_parameter() {
         reply.assert_problem(400, &[name]);
         assert_eq!(reply.body["errors"][0]["location"], "query", "{uri}");
     }
+    // Said in the API's words, not the parser's.
+    for (uri, detail) in [
+        ("/api/v1/articles?limit=-1", "must be a whole number"),
+        ("/api/v1/articles?limit=99999999999", "is out of range"),
+    ] {
+        let reply = send(&app, get(uri)).await;
+        assert_eq!(reply.body["errors"][0]["detail"], detail, "{uri}");
+    }
 }
 
 fn raw_post(uri: &str, content_type: &str, body: impl Into<String>) -> actix_http::Request {
@@ -227,7 +235,7 @@ async fn taken_slugs_are_409_problems() {
         admin("POST", "/api/v1/authors", json!({"name": "A B"})),
     )
     .await;
-    send(
+    let reply = send(
         &app,
         admin(
             "POST",
@@ -235,8 +243,12 @@ async fn taken_slugs_are_409_problems() {
             json!({"slug": "a-b", "name": "Other"}),
         ),
     )
-    .await
-    .assert_problem(409, &[]);
+    .await;
+    reply.assert_problem(409, &[]);
+    assert_eq!(
+        reply.body["detail"],
+        "An author with the slug `a-b` exists already."
+    );
     send(
         &app,
         admin(

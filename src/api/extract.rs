@@ -30,6 +30,22 @@ fn field_name(path: &serde_path_to_error::Path, message: &str) -> String {
         .map_or_else(|| "(root)".to_string(), str::to_string)
 }
 
+/// What a serde error says, in the words of the API: the standard
+/// library's integer errors ("invalid digit found in string") and
+/// serde_json's for a null enum ("expected value") say nothing to a client.
+fn plain_detail(detail: String) -> String {
+    match detail.as_str() {
+        "invalid digit found in string" | "cannot parse integer from empty string" => {
+            "must be a whole number".into()
+        }
+        "number too large to fit in target type" | "number too small to fit in target type" => {
+            "is out of range".into()
+        }
+        "expected value" => "must not be null".into(),
+        _ => detail,
+    }
+}
+
 /// A query string deserialised into `T`; failures name the parameter.
 #[derive(Debug)]
 pub struct Query<T>(pub T);
@@ -42,6 +58,7 @@ impl<T: DeserializeOwned> Query<T> {
         serde_path_to_error::deserialize(deserializer).map_err(|error| {
             let detail = error.inner().to_string();
             let name = field_name(error.path(), &detail);
+            let detail = plain_detail(detail);
             ApiError::InvalidParameters(vec![FieldError::new(Location::Query, name, detail)])
         })
     }
@@ -102,6 +119,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             .unwrap_or_default()
             .to_string();
         let name = field_name(error.path(), &detail);
+        let detail = plain_detail(detail);
         ApiError::Validation(vec![FieldError::new(Location::Body, name, detail)])
     })?;
     deserializer.end().map_err(|error| malformed(&error))?;

@@ -46,10 +46,18 @@ pub enum ArticleKey {
 }
 
 impl ArticleKey {
-    /// All digits is an id; anything else is a slug.
+    /// An id as it is written (digits, no leading zero) is an id; anything
+    /// else is a slug.
     pub fn parse(id_or_slug: &str) -> Self {
-        match id_or_slug.parse() {
-            Ok(id) if id_or_slug.bytes().all(|b| b.is_ascii_digit()) => Self::Id(id),
+        // Only an id as it is written (`42`, not `042`): each article has
+        // one URL by id, and no slug is all digits.
+        match id_or_slug.parse::<i32>() {
+            Ok(id)
+                if id_or_slug.bytes().all(|b| b.is_ascii_digit())
+                    && id.to_string() == id_or_slug =>
+            {
+                Self::Id(id)
+            }
             _ => Self::Slug(id_or_slug.to_string()),
         }
     }
@@ -321,6 +329,15 @@ mod tests {
 
     use super::*;
     use crate::db::Db;
+
+    #[test]
+    fn an_article_has_one_url_by_id() {
+        assert_eq!(ArticleKey::parse("42"), ArticleKey::Id(42));
+        assert_eq!(ArticleKey::parse("0"), ArticleKey::Id(0));
+        for slug in ["042", "+42", "99999999999", "budget-2026"] {
+            assert_eq!(ArticleKey::parse(slug), ArticleKey::Slug(slug.into()));
+        }
+    }
 
     /// `EXPLAIN QUERY PLAN` in front of a query.
     struct Explain<Q>(Q);

@@ -136,8 +136,13 @@ fn parent_id(tree: &CategoryTree, parent: Option<&str>) -> StoreResult<Option<i3
 
 fn ensure_slug_free(taken: bool, kind: &str, slug: &str) -> StoreResult<()> {
     if taken {
+        let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            "An"
+        } else {
+            "A"
+        };
         Err(StoreError::Conflict(format!(
-            "A {kind} with the slug `{slug}` exists already."
+            "{article} {kind} with the slug `{slug}` exists already."
         )))
     } else {
         Ok(())
@@ -191,7 +196,7 @@ pub fn update_category(
         if parent.is_some_and(|p| tree.subtree_ids(id).contains(&p)) {
             return Err(StoreError::invalid(
                 "parent",
-                "a category cannot be moved under itself",
+                "a category cannot be moved under itself or one of its sub-categories",
             ));
         }
         diesel::update(categories::table.find(id))
