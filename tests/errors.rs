@@ -155,10 +155,26 @@ async fn malformed_json_is_400_and_wrong_fields_are_422_naming_the_field() {
             "author",
         ],
     );
-    assert_eq!(
-        send(&app, get("/api/v1/articles")).await.body["data"],
-        json!([])
-    );
+    // A category and an author that do not exist are named with the
+    // other problems, not after they are fixed.
+    let mut unknown_too = article("", "nowhere");
+    unknown_too["author"] = json!("nobody");
+    let reply = send(&app, admin("POST", uri, unknown_too)).await;
+    reply.assert_problem(422, &["title", "category", "author"]);
+    let id = create(&app, article("Patched badly", "news")).await["id"].clone();
+    let reply = send(
+        &app,
+        admin(
+            "PATCH",
+            &format!("{uri}/{id}"),
+            json!({"title": "", "category": "nowhere"}),
+        ),
+    )
+    .await;
+    reply.assert_problem(422, &["title", "category"]);
+    let reply = send(&app, get("/api/v1/articles")).await;
+    assert_eq!(reply.body["data"].as_array().unwrap().len(), 1);
+    assert_eq!(reply.body["data"][0]["title"], "Patched badly");
 }
 
 #[actix_web::test]

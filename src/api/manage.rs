@@ -26,8 +26,42 @@ pub const BULK_MAX_LINES: usize = 10_000;
 /// Lines committed per transaction during a bulk import.
 pub const BULK_BATCH: usize = 500;
 
-fn validated(input: ArticleInput) -> AppResult<ArticleWrite> {
-    input.validate(db::now()).map_err(ApiError::Validation)
+/// `input` checked and prepared for the store. A refused input is also
+/// checked for an unknown category or author (which the write would find
+/// only after its other problems were fixed), so one answer names them all.
+async fn validated(state: &AppState, input: ArticleInput) -> AppResult<ArticleWrite> {
+    let (category, author) = taxonomy_of(&input);
+    let errors = match input.validate(db::now()) {
+        Ok(write) => return Ok(write),
+        Err(errors) => errors,
+    };
+    let unknown = state
+        .db
+        .read(move |conn| article_writes::unknown_taxonomy(conn, &category, author.as_deref()))
+        .await?;
+    Err(ApiError::Validation(every_problem(errors, unknown)))
+}
+
+/// The category and author slugs `input` names.
+fn taxonomy_of(input: &ArticleInput) -> (String, Option<String>) {
+    let author = input
+        .author
+        .as_deref()
+        .map(|author| author.trim().to_string());
+    (input.category.trim().to_string(), author)
+}
+
+/// The problems validation found, and the unknown category or author of
+/// fields it did not already refuse (a malformed slug is not looked up).
+fn every_problem(mut errors: Vec<FieldError>, unknown: Vec<db::Invalid>) -> Vec<FieldError> {
+    let named: Vec<String> = errors.iter().map(|error| error.name.clone()).collect();
+    errors.extend(
+        unknown
+            .into_iter()
+            .filter(|problem| !named.contains(&problem.field))
+            .map(|problem| FieldError::new(Location::Body, problem.field, problem.message)),
+    );
+    errors
 }
 
 /// The id of the article with this id or slug, whatever its status.
@@ -81,7 +115,7 @@ pub async fn create_article(
     _admin: Admin,
     body: JsonBody,
 ) -> AppResult<HttpResponse> {
-    let write = validated(body.parse()?)?;
+    let write = validated(&state, body.parse()?).await?;
     let article = AppState::write_content(&state, move |conn| {
         let id = article_writes::create(conn, &write)?;
         written(conn, id)
@@ -115,7 +149,7 @@ pub async fn replace_article(
     id_or_slug: Path<String>,
     body: JsonBody,
 ) -> AppResult<HttpResponse> {
-    let write = validated(body.parse()?)?;
+    let write = validated(&state, body.parse()?).await?;
     let key = ArticleKey::parse(&id_or_slug);
     let article = AppState::write_content(&state, move |conn| {
         let id = resolve_id(conn, &key)?;
@@ -158,9 +192,17 @@ pub async fn patch_article(
         let id = row.id;
         let current = ArticleSummary::new(row, &extras);
         let (input, clears_published_at) = patch.apply(current, body_html);
-        let mut write = input
-            .validate(db::now())
-            .map_err(|errors| StoreError::Invalid(errors.into_iter().map(to_invalid).collect()))?;
+        let (category, author) = taxonomy_of(&input);
+        let mut write = match input.validate(db::now()) {
+            Ok(write) => write,
+            Err(errors) => {
+                let unknown = article_writes::unknown_taxonomy(conn, &category, author.as_deref())?;
+                let problems = every_problem(errors, unknown);
+                return Err(StoreError::Invalid(
+                    problems.into_iter().map(to_invalid).collect(),
+                ));
+            }
+        };
         if clears_published_at {
             write.published_at = PublishTime::Clear;
         }

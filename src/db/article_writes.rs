@@ -87,17 +87,46 @@ struct Resolved {
 }
 
 fn resolve(conn: &mut SqliteConnection, write: &ArticleWrite) -> StoreResult<Resolved> {
+    let (category_id, author_id, problems) =
+        find_taxonomy(conn, &write.category, write.author.as_deref())?;
+    match category_id {
+        Some(category_id) if problems.is_empty() => Ok(Resolved {
+            category_id,
+            author_id,
+        }),
+        _ => Err(StoreError::Invalid(problems)),
+    }
+}
+
+/// What is wrong with an input's `category` and `author`: each must name
+/// one that exists. For an input refused before it reaches the store, so
+/// that one answer names every problem.
+pub fn unknown_taxonomy(
+    conn: &mut SqliteConnection,
+    category: &str,
+    author: Option<&str>,
+) -> StoreResult<Vec<Invalid>> {
+    Ok(find_taxonomy(conn, category, author)?.2)
+}
+
+/// The ids of `category` and `author`, and a problem for each that does
+/// not exist.
+fn find_taxonomy(
+    conn: &mut SqliteConnection,
+    category: &str,
+    author: Option<&str>,
+) -> StoreResult<(Option<i32>, Option<i32>, Vec<Invalid>)> {
     let mut problems = Vec::new();
     let category_id = CategoryTree::load(conn)?
-        .by_slug(&write.category)
+        .by_slug(category)
         .map(|row| row.id);
     if category_id.is_none() {
         problems.push(Invalid {
             field: "category".into(),
-            message: format!("no category has the slug `{}`", write.category),
+            message: format!("no category has the slug `{category}`"),
         });
     }
-    let author_id = match &write.author {
+    let author_id = match author {
         None => None,
         Some(slug) => {
             let found = taxonomy::find_author(conn, slug)?.map(|row| row.id);
@@ -110,13 +139,7 @@ fn resolve(conn: &mut SqliteConnection, write: &ArticleWrite) -> StoreResult<Res
             found
         }
     };
-    match category_id {
-        Some(category_id) if problems.is_empty() => Ok(Resolved {
-            category_id,
-            author_id,
-        }),
-        _ => Err(StoreError::Invalid(problems)),
-    }
+    Ok((category_id, author_id, problems))
 }
 
 fn slug_owner(conn: &mut SqliteConnection, slug: &str) -> StoreResult<Option<i32>> {
