@@ -75,7 +75,9 @@ pub struct ListArticlesQuery {
     pub limit: Option<u32>,
     /// `meta.next_cursor` of the previous page.
     pub cursor: Option<String>,
-    /// Also count every matching article into `meta.total` (one more query).
+    /// Also count every matching article into `meta.total` (one more
+    /// query). With `q`, only the best 5,000 matches are ranked, so the
+    /// count stops at 5,000.
     #[param(default = false)]
     pub total: Option<bool>,
 }
