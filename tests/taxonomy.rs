@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{admin, all_pages, article, create, get, seed_categories, send, test_app};
+use common::{ADMIN, admin, all_pages, article, create, get, seed_categories, send, test_app};
 use serde_json::json;
 
 #[actix_web::test]
@@ -184,7 +184,7 @@ async fn tags_and_authors_page_by_slug_and_can_be_edited() {
 }
 
 #[actix_web::test]
-async fn the_tags_of_drafts_and_embargoed_stories_stay_hidden() {
+async fn the_tags_of_drafts_and_embargoed_stories_stay_hidden_from_readers_not_editors() {
     let (app, _dir) = test_app(false).await;
     seed_categories(&app).await;
     let mut draft = article("Embargoed story", "news");
@@ -205,6 +205,39 @@ async fn the_tags_of_drafts_and_embargoed_stories_stay_hidden() {
     send(&app, get("/api/v1/tags/secret-merger"))
         .await
         .assert_problem(404, &[]);
+
+    // An editor (a key that may read drafts) sees every tag, used or not.
+    let reply = send(
+        &app,
+        admin("POST", "/api/v1/tags", json!({"name": "Unused"})),
+    )
+    .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    send(&app, get("/api/v1/tags/unused"))
+        .await
+        .assert_problem(404, &[]);
+    let as_editor = |uri: &str| {
+        actix_web::test::TestRequest::get()
+            .uri(uri)
+            .insert_header(("authorization", format!("Bearer {ADMIN}")))
+            .to_request()
+    };
+    let reply = send(&app, as_editor("/api/v1/tags")).await;
+    let slugs: Vec<&str> = reply.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|tag| tag["slug"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        slugs,
+        ["chief-executive-resigns", "secret-merger", "unused"]
+    );
+    for slug in ["unused", "secret-merger"] {
+        let reply = send(&app, as_editor(&format!("/api/v1/tags/{slug}"))).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        assert_eq!(reply.header("cache-control"), Some("private, no-cache"));
+    }
 }
 
 #[actix_web::test]

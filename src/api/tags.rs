@@ -5,10 +5,11 @@ use actix_web::{HttpRequest, HttpResponse, get, patch, post};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::extract::{Admin, JsonBody, Query};
+use super::extract::{Admin, JsonBody, Query, key_scopes};
 use super::input::{created, derive_slug, done, slug_and_name};
 use super::paging::{SlugPageQuery, page_response, slug_page};
 use super::{ListMeta, Meta};
+use crate::auth::Scope;
 use crate::db::{
     self,
     taxonomy::{self, TagRow},
@@ -85,17 +86,28 @@ fn tag_not_found(slug: &str) -> ApiError {
     ))
 }
 
+/// The time as of which tags must be public for `req`: now, or none for a
+/// key that may read drafts (an editor sees every tag, used or not).
+async fn public_at(req: &HttpRequest) -> AppResult<Option<chrono::NaiveDateTime>> {
+    let scopes = key_scopes(req).await?;
+    let editor = scopes.is_some_and(|scopes| scopes.contains(&Scope::ReadDrafts));
+    Ok((!editor).then(db::now))
+}
+
 /// List tags in slug order.
 ///
 /// Only tags that at least one published article carries: the tag of a
-/// draft or an embargoed story stays hidden with it.
+/// draft or an embargoed story stays hidden with it. With an admin key that
+/// has the `read-drafts` scope, every tag.
 #[utoipa::path(
     tag = "taxonomy",
     params(SlugPageQuery),
+    security((), ("bearer" = [])),
     responses(
         (status = 200, description = "A page of tags", body = TagListResponse,
             headers(("Link" = String, description = "RFC 8288 link to the next page, when there is one"))),
         (status = 400, description = "A parameter is invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "An `Authorization` header with a key that is not valid", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/tags")]
@@ -105,10 +117,11 @@ pub async fn list_tags(
     query: Query<SlugPageQuery>,
 ) -> AppResult<HttpResponse> {
     let (limit, after) = query.0.resolve("tags")?;
+    let public_at = public_at(&req).await?;
     let mut rows = state
         .db
         .read(move |conn| {
-            taxonomy::list_public_tags(conn, db::now(), after.as_deref(), i64::from(limit) + 1)
+            taxonomy::list_tags(conn, public_at, after.as_deref(), i64::from(limit) + 1)
         })
         .await?;
     let next_cursor = slug_page(&mut rows, limit, "tags", |row| &row.slug);
@@ -123,21 +136,29 @@ pub async fn list_tags(
     Ok(page_response(&req, &body, next_cursor.as_deref()))
 }
 
-/// One tag, if a published article carries it.
+/// One tag, if a published article carries it (any tag, with an admin key
+/// that has the `read-drafts` scope).
 #[utoipa::path(
     tag = "taxonomy",
     params(("slug" = String, Path, description = "Tag slug")),
+    security((), ("bearer" = [])),
     responses(
         (status = 200, description = "The tag", body = TagResponse),
+        (status = 401, description = "An `Authorization` header with a key that is not valid", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such tag", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/tags/{slug}")]
-pub async fn get_tag(state: Data<AppState>, slug: Path<String>) -> AppResult<HttpResponse> {
+pub async fn get_tag(
+    state: Data<AppState>,
+    req: HttpRequest,
+    slug: Path<String>,
+) -> AppResult<HttpResponse> {
     let lookup = slug.clone();
+    let public_at = public_at(&req).await?;
     let row = state
         .db
-        .read(move |conn| taxonomy::find_public_tag(conn, db::now(), &lookup))
+        .read(move |conn| taxonomy::find_seen_tag(conn, public_at, &lookup))
         .await?;
     let data = row.map(Tag::from).ok_or_else(|| tag_not_found(&slug))?;
     Ok(HttpResponse::Ok().json(TagResponse {

@@ -206,9 +206,13 @@ pub fn update_category(
     Ok(id)
 }
 
-/// Tags that at least one article visible at `now` carries, so that the tag
-/// of an embargoed story stays as hidden as the story.
-fn public_tags(now: NaiveDateTime) -> tags::BoxedQuery<'static, Sqlite> {
+/// The tags readers may see: with `public_at`, those that at least one
+/// article visible then carries, so that the tag of an embargoed story
+/// stays as hidden as the story; without, every tag (for editors).
+fn seen_tags(public_at: Option<NaiveDateTime>) -> tags::BoxedQuery<'static, Sqlite> {
+    let Some(now) = public_at else {
+        return tags::table.into_boxed();
+    };
     let in_use = article_tags::table
         .inner_join(articles::table)
         .filter(article_tags::tag_id.eq(tags::id))
@@ -217,14 +221,15 @@ fn public_tags(now: NaiveDateTime) -> tags::BoxedQuery<'static, Sqlite> {
     tags::table.filter(diesel::dsl::exists(in_use)).into_boxed()
 }
 
-/// Public tags in slug order, after `after` when paging.
-pub fn list_public_tags(
+/// Tags seen as of `public_at` (see [`seen_tags`]) in slug order, after
+/// `after` when paging.
+pub fn list_tags(
     conn: &mut SqliteConnection,
-    now: NaiveDateTime,
+    public_at: Option<NaiveDateTime>,
     after: Option<&str>,
     limit: i64,
 ) -> StoreResult<Vec<TagRow>> {
-    let mut query = public_tags(now)
+    let mut query = seen_tags(public_at)
         .select(TagRow::as_select())
         .order(tags::slug)
         .limit(limit);
@@ -234,13 +239,13 @@ pub fn list_public_tags(
     Ok(query.load(conn)?)
 }
 
-/// The public tag with this slug.
-pub fn find_public_tag(
+/// The tag with this slug, if seen as of `public_at` (see [`seen_tags`]).
+pub fn find_seen_tag(
     conn: &mut SqliteConnection,
-    now: NaiveDateTime,
+    public_at: Option<NaiveDateTime>,
     slug: &str,
 ) -> StoreResult<Option<TagRow>> {
-    Ok(public_tags(now)
+    Ok(seen_tags(public_at)
         .filter(tags::slug.eq(slug.to_string()))
         .select(TagRow::as_select())
         .get_result(conn)
