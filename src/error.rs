@@ -120,6 +120,9 @@ pub enum ApiError {
     /// The body is not in a media type this route reads.
     #[error("unsupported media type")]
     UnsupportedMediaType(&'static str),
+    /// The body is in a `Content-Encoding` the server cannot decode.
+    #[error("unsupported content encoding")]
+    UnsupportedEncoding(String),
     /// This client sent too many engagement writes; retry after the seconds given.
     #[error("rate limited")]
     TooManyRequests(u64),
@@ -218,6 +221,15 @@ impl ApiError {
                 },
                 vec![],
             ),
+            Self::UnsupportedEncoding(encoding) => (
+                "unsupported-media-type",
+                "Unsupported media type",
+                format!(
+                    "The body's `Content-Encoding: {encoding}` cannot be decoded; send it as \
+                     it is, or with one of {DECODED_ENCODINGS}."
+                ),
+                vec![],
+            ),
             Self::TooManyRequests(seconds) => (
                 "rate-limited",
                 "Too many requests",
@@ -286,7 +298,9 @@ impl ResponseError for ApiError {
             Self::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::UriTooLong(_) => StatusCode::URI_TOO_LONG,
             Self::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::UnsupportedMediaType(_) | Self::UnsupportedEncoding(_) => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
             Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) | Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -310,6 +324,13 @@ impl ResponseError for ApiError {
                     headers.insert(header::ALLOW, value);
                 }
             }
+            Self::UnsupportedEncoding(_) => {
+                // RFC 9110, 15.5.16: what the server can decode.
+                headers.insert(
+                    header::ACCEPT_ENCODING,
+                    HeaderValue::from_static(DECODED_ENCODINGS),
+                );
+            }
             Self::TooManyRequests(seconds) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*seconds));
             }
@@ -321,6 +342,9 @@ impl ResponseError for ApiError {
         response
     }
 }
+
+/// The `Content-Encoding`s of a request body that the server decodes.
+pub const DECODED_ENCODINGS: &str = "gzip, br, deflate, zstd";
 
 /// Renders a problem as a response with the problem media type.
 pub fn problem_response(problem: &Problem) -> HttpResponse {

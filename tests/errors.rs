@@ -198,6 +198,58 @@ async fn oversized_bodies_are_413_and_other_media_types_415() {
     assert_eq!(send(&app, merge_patch).await.status, 201);
 }
 
+/// `body` gzipped.
+fn gzip(body: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(body).unwrap();
+    encoder.finish().unwrap()
+}
+
+fn encoded_post(uri: &str, encoding: &str, body: Vec<u8>) -> actix_http::Request {
+    TestRequest::post()
+        .uri(uri)
+        .insert_header(("authorization", format!("Bearer {ADMIN}")))
+        .insert_header(("content-type", "application/json"))
+        .insert_header(("content-encoding", encoding))
+        .set_payload(body)
+        .to_request()
+}
+
+#[actix_web::test]
+async fn compressed_bodies_are_read_within_the_limit_after_decoding() {
+    let (app, _dir) = test_app(false).await;
+    let reply = send(
+        &app,
+        encoded_post("/api/v1/tags", "gzip", gzip(br#"{"name": "Zipped"}"#)),
+    )
+    .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    assert_eq!(reply.body["data"]["slug"], "zipped");
+    // A few kilobytes that decode past the 1 MiB limit.
+    let bomb = gzip(format!("{{\"name\": \"{}\"}}", "x".repeat(2 * 1024 * 1024)).as_bytes());
+    assert!(bomb.len() < 16 * 1024);
+    send(&app, encoded_post("/api/v1/tags", "gzip", bomb))
+        .await
+        .assert_problem(413, &[]);
+    let reply = send(
+        &app,
+        encoded_post("/api/v1/tags", "compress", b"{}".to_vec()),
+    )
+    .await;
+    reply.assert_problem(415, &[]);
+    assert_eq!(
+        reply.header("accept-encoding"),
+        Some("gzip, br, deflate, zstd")
+    );
+    send(
+        &app,
+        encoded_post("/api/v1/tags", "gzip", b"not gzip".to_vec()),
+    )
+    .await
+    .assert_problem(400, &[]);
+}
+
 #[actix_web::test]
 async fn request_targets_over_8_kib_are_414_problems() {
     let (app, _dir) = test_app(false).await;

@@ -5,8 +5,8 @@
 use std::future::{Ready, ready};
 use std::pin::Pin;
 
-use actix_web::dev::Payload;
-use actix_web::http::header;
+use actix_web::dev::{Decompress, Payload};
+use actix_web::http::header::{self, ContentEncoding};
 use actix_web::web::{Bytes, BytesMut, Data};
 use actix_web::{FromRequest, HttpRequest};
 use futures_util::StreamExt;
@@ -156,6 +156,27 @@ pub async fn read_body(
     if declared.is_some_and(|length| length > limit) {
         return Err(ApiError::PayloadTooLarge(limit));
     }
+    // Decoded as it arrives, so the limit holds for what it decodes to (a
+    // small compressed body cannot unfold into gigabytes).
+    let encoding = match req.headers().get(header::CONTENT_ENCODING) {
+        None => ContentEncoding::Identity,
+        Some(value) => {
+            let name = value
+                .to_str()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase();
+            match name.as_str() {
+                "identity" => ContentEncoding::Identity,
+                "gzip" | "x-gzip" => ContentEncoding::Gzip,
+                "br" => ContentEncoding::Brotli,
+                "deflate" => ContentEncoding::Deflate,
+                "zstd" => ContentEncoding::Zstd,
+                _ => return Err(ApiError::UnsupportedEncoding(name)),
+            }
+        }
+    };
+    let mut payload = Decompress::new(payload.take(), encoding);
     let read = async {
         let mut bytes = BytesMut::with_capacity(declared.unwrap_or(0));
         while let Some(chunk) = payload.next().await {
