@@ -326,3 +326,34 @@ async fn refusals_by_compression_and_cors_are_problems_too() {
     let detail = reply.body["detail"].as_str().unwrap();
     assert!(detail.contains("headers are not allowed"), "{detail}");
 }
+
+#[actix_web::test]
+async fn every_list_says_in_meta_whether_there_is_a_next_page() {
+    let (app, _dir) = test_app(true).await;
+    for uri in [
+        "/api/v1/articles",
+        "/api/v1/tags",
+        "/api/v1/authors",
+        "/api/v1/categories",
+        "/api/v1/reaction-kinds",
+        "/api/v1/ranking",
+        "/api/v1/recommendations?reader=someone",
+        "/api/v1/articles/1/related",
+    ] {
+        let reply = send(&app, get(uri)).await;
+        assert_eq!(reply.status, 200, "{uri}: {}", reply.body);
+        assert!(reply.body["data"].is_array(), "{uri}");
+        let cursor = reply.body["meta"].get("next_cursor");
+        assert!(
+            cursor.is_some_and(|cursor| cursor.is_null() || cursor.is_string()),
+            "{uri}: {}",
+            reply.body["meta"]
+        );
+    }
+    // The page's ranking box echoes how it was made, as /ranking does.
+    let reply = send(&app, get("/api/v1/articles/1?include=ranking")).await;
+    let meta = &reply.body["meta"]["ranking"];
+    assert_eq!(meta["window"], "24h", "{meta}");
+    assert_eq!(meta["metric"], "trending", "{meta}");
+    assert!(meta["decay"]["half_life_hours"].is_number(), "{meta}");
+}

@@ -5,10 +5,10 @@ use actix_web::{HttpResponse, get, patch, post};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::Meta;
 use super::articles::NamedRef;
 use super::extract::{Admin, JsonBody};
 use super::input::{created, derive_slug, done, nullable, slug_and_name};
+use super::{Meta, WholeListMeta};
 use crate::content;
 use crate::db::taxonomy::{self, CategoryTree, CategoryWrite};
 use crate::error::{ApiError, AppResult, FieldError, Location, Problem};
@@ -34,7 +34,7 @@ pub struct CategoryTreeResponse {
     /// The root categories, each with everything below it.
     pub data: Vec<CategoryNode>,
     /// About the response.
-    pub meta: Meta,
+    pub meta: WholeListMeta,
 }
 
 /// One category with its place in the tree.
@@ -123,7 +123,7 @@ pub async fn list_categories(state: Data<AppState>) -> AppResult<HttpResponse> {
         .collect();
     Ok(HttpResponse::Ok().json(CategoryTreeResponse {
         data: roots,
-        meta: Meta::default(),
+        meta: WholeListMeta::default(),
     }))
 }
 

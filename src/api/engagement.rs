@@ -11,8 +11,8 @@ use governor::clock::{Clock, DefaultClock};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::Meta;
 use super::extract::{JsonBody, read_optional_json};
+use super::{Meta, WholeListMeta};
 use crate::db::articles::{self, ArticleKey};
 use crate::db::engagement::{self, ReactionOutcome, View, ViewOutcome};
 use crate::db::{self, StoreError};
@@ -168,7 +168,7 @@ pub struct ReactionKindListResponse {
     /// The kinds, in display order.
     pub data: Vec<ReactionKind>,
     /// About the response.
-    pub meta: Meta,
+    pub meta: WholeListMeta,
 }
 
 /// The reaction kinds readers can give, in display order.
@@ -186,7 +186,7 @@ pub async fn list_reaction_kinds(state: Data<AppState>) -> AppResult<HttpRespons
         .collect();
     Ok(HttpResponse::Ok().json(ReactionKindListResponse {
         data,
-        meta: Meta::default(),
+        meta: WholeListMeta::default(),
     }))
 }
 

@@ -46,6 +46,15 @@ pub fn json(mut response: HttpResponseBuilder, body: &impl Serialize) -> HttpRes
 #[derive(Debug, Clone, Default, Serialize, ToSchema)]
 pub struct Meta {}
 
+/// `meta` of a list that comes whole, in one page. It has no next page,
+/// but says so as every list's `meta` does.
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub struct WholeListMeta {
+    /// Always null: the whole list is in this response.
+    #[schema(required = true)]
+    pub next_cursor: Option<String>,
+}
+
 /// `meta` of a list page.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ListMeta {

@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::articles::{Article, load_article};
 use super::engagement::check_reader;
 use super::extract::{Query, key_scopes};
-use super::ranking::{RankingItem, ranking};
+use super::ranking::{RankingItem, RankingMeta, ranking};
 use super::recommend::{RecommendationItem, RecommendationMeta, recommendations, required_reader};
 use super::related::{RelatedItem, related_items};
 use crate::auth::Scope;
@@ -105,6 +105,11 @@ pub struct ArticlePage {
 /// About an article page.
 #[derive(Debug, Default, Serialize, ToSchema)]
 pub struct ArticlePageMeta {
+    /// How the ranking box was made (with `include=ranking`): its window,
+    /// metric and `trending` parameters, as `GET /ranking` echoes them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false, nullable = false)]
+    pub ranking: Option<RankingMeta>,
     /// How the recommendations were made (with `include=recommendations`).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(required = false, nullable = false)]
@@ -190,7 +195,7 @@ pub async fn get_article(
     } else {
         None
     };
-    let ranking = if wanted.contains(&Include::Ranking) {
+    let (ranking, ranking_meta) = if wanted.contains(&Include::Ranking) {
         let feed = ranking(
             &state,
             Default::default(),
@@ -199,9 +204,9 @@ pub async fn get_article(
             INCLUDED_RANKING,
         )
         .await?;
-        Some(feed.data)
+        (Some(feed.data), Some(feed.meta))
     } else {
-        None
+        (None, None)
     };
     let (recommendations, recommendations_meta) = match reader {
         Some(reader) => {
@@ -233,6 +238,7 @@ pub async fn get_article(
             recommendations,
         },
         meta: ArticlePageMeta {
+            ranking: ranking_meta,
             recommendations: recommendations_meta,
         },
     };

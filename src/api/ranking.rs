@@ -137,6 +137,9 @@ pub struct RankingMeta {
     pub decay: DecayParams,
     /// When the counts were summed (rankings are reused for a few seconds).
     pub computed_at: DateTime<Utc>,
+    /// Always null: the ranking is one page, of `limit` items.
+    #[schema(required = true)]
+    pub next_cursor: Option<String>,
 }
 
 /// The ranking.
@@ -343,6 +346,7 @@ pub async fn ranking(
                 reaction_weight: decay.reaction_weight,
             },
             computed_at: computed_at.and_utc(),
+            next_cursor: None,
         },
     })
 }

@@ -96,6 +96,9 @@ pub struct RecommendationMeta {
     /// Most items of the list from one category, while other categories
     /// have candidates.
     pub max_per_category: u32,
+    /// Always null: the list is one page, of `limit` items.
+    #[schema(required = true)]
+    pub next_cursor: Option<String>,
 }
 
 /// A reader's recommendations.
@@ -175,6 +178,7 @@ pub fn recommendations(
         context,
         limit,
         max_per_category: state.recommend.params().max_per_category(limit as usize) as u32,
+        next_cursor: None,
     };
     Ok((items, meta))
 }

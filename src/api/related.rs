@@ -8,7 +8,7 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::Meta;
+use super::WholeListMeta;
 use super::articles::{ArticleSummary, Teaser, teasers, visible_id};
 use super::extract::Query;
 use super::paging::page_limit;
@@ -61,7 +61,7 @@ pub struct RelatedResponse {
     /// Most related first.
     pub data: Vec<RelatedItem>,
     /// About the response.
-    pub meta: Meta,
+    pub meta: WholeListMeta,
 }
 
 /// How many related articles.
@@ -194,7 +194,7 @@ pub async fn get_related(
         data: related_items(&state, id, limit)
             .await?
             .ok_or_else(not_found)?,
-        meta: Meta::default(),
+        meta: WholeListMeta::default(),
     };
     Ok(super::json(HttpResponse::Ok(), &body))
 }
