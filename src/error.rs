@@ -344,7 +344,7 @@ impl ResponseError for ApiError {
 }
 
 /// The `Content-Encoding`s of a request body that the server decodes.
-pub const DECODED_ENCODINGS: &str = "gzip, br, deflate, zstd";
+pub const DECODED_ENCODINGS: &str = "gzip, deflate";
 
 /// Renders a problem as a response with the problem media type.
 pub fn problem_response(problem: &Problem) -> HttpResponse {
