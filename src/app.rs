@@ -268,6 +268,7 @@ fn cors(origins: &CorsOrigins) -> Cors {
             header::ACCEPT_LANGUAGE,
             header::AUTHORIZATION,
             header::CACHE_CONTROL,
+            header::CONTENT_ENCODING,
             header::CONTENT_LANGUAGE,
             header::CONTENT_TYPE,
             header::IF_MODIFIED_SINCE,

@@ -7,7 +7,7 @@ use utoipa::openapi::header::Header;
 use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
 use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{Content, OpenApi as Spec, Ref, RefOr, Required};
 use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::AppExt;
@@ -136,6 +136,12 @@ fn add_shared_responses(spec: &mut Spec) {
         ];
         for operation in operations.into_iter().flatten() {
             let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+            // An operation that also takes no key (`security((), ...)`) is
+            // refused for a scope only where it says so itself.
+            let key_required = operation
+                .security
+                .as_ref()
+                .is_some_and(|s| !s.is_empty() && !s.contains(&SecurityRequirement::default()));
             let has_body = operation.request_body.is_some();
             // JSON bodies carry slugs and fields; the NDJSON import reports per line instead.
             let has_json_body = operation
@@ -150,7 +156,8 @@ fn add_shared_responses(spec: &mut Spec) {
                 });
             for (status, name, _) in SHARED_RESPONSES {
                 let applies = match status {
-                    "401" | "403" => secured,
+                    "401" => secured,
+                    "403" => key_required,
                     "400" | "413" | "415" => has_body,
                     "409" | "422" => has_json_body,
                     _ => true,

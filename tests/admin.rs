@@ -396,8 +396,14 @@ async fn patch_refuses_null_for_required_fields_and_null_unschedules() {
         let reply = send(&app, admin("PATCH", &uri, json!({ field: null }))).await;
         reply.assert_problem(422, &[field]);
     }
-    let reply = send(&app, admin("PATCH", &uri, json!({"status": null}))).await;
-    assert_eq!(reply.body["errors"][0]["detail"], "must not be null");
+    for status in [json!(null), json!(5), json!(["published"])] {
+        let reply = send(&app, admin("PATCH", &uri, json!({ "status": status }))).await;
+        reply.assert_problem(422, &["status"]);
+        assert_eq!(
+            reply.body["errors"][0]["detail"],
+            "must be one of the values the spec lists"
+        );
+    }
     let reply = send(&app, admin("PATCH", &uri, json!({"published_at": null}))).await;
     assert_eq!(reply.body["data"]["published_at"], json!(null));
     let reply = send(

@@ -238,6 +238,14 @@ async fn the_tags_of_drafts_and_embargoed_stories_stay_hidden_from_readers_not_e
         assert_eq!(reply.status, 200, "{}", reply.body);
         assert_eq!(reply.header("cache-control"), Some("private, no-cache"));
     }
+    // What an editor was shown is never served to a reader.
+    assert_eq!(
+        send(&app, get("/api/v1/tags")).await.body["data"],
+        json!([])
+    );
+    send(&app, get("/api/v1/tags/unused"))
+        .await
+        .assert_problem(404, &[]);
 }
 
 #[actix_web::test]

@@ -100,22 +100,25 @@ pub struct ArticleInput {
 pub struct ArticlePatch {
     /// New slug (the old URL stops working).
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = String)]
+    #[schema(value_type = String, pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 200)]
     pub slug: Option<String>,
-    /// New headline.
+    /// New headline, 1 to 300 characters.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = String)]
+    #[schema(value_type = String, min_length = 1, max_length = 300)]
     pub title: Option<String>,
-    /// New teaser; `null` derives it again from the body.
+    /// New teaser, up to 1000 characters; `null` derives it again from the
+    /// body.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 1000)]
     pub summary: Option<Option<String>>,
     /// New body as HTML (sanitised), at most 512 KiB. A summary that was
     /// derived from the old body is derived again from the new one.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = String, max_length = 524288)]
     pub body_html: Option<String>,
-    /// New body as Markdown (rendered and sanitised), at most 512 KiB.
+    /// New body as Markdown (rendered and sanitised), at most 512 KiB. A
+    /// summary that was derived from the old body is derived again from
+    /// the new one.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = String, max_length = 524288)]
     pub body_markdown: Option<String>,
@@ -131,18 +134,18 @@ pub struct ArticlePatch {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>, format = "uri", max_length = 2048)]
     pub image_url: Option<Option<String>>,
-    /// New category slug.
+    /// New category slug; the category must exist.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = String)]
+    #[schema(value_type = String, pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 100)]
     pub category: Option<String>,
     /// New tags (slugs or names, up to 20, each up to 100 characters),
     /// replacing the old ones.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Vec<String>, max_items = 20)]
     pub tags: Option<Vec<String>>,
-    /// New author slug; `null` removes the byline.
+    /// New author slug (the author must exist); `null` removes the byline.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 100)]
     pub author: Option<Option<String>>,
     /// `draft` or `published`.
     #[serde(default, deserialize_with = "present")]

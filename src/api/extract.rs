@@ -32,7 +32,8 @@ fn field_name(path: &serde_path_to_error::Path, message: &str) -> String {
 
 /// What a serde error says, in the words of the API: the standard
 /// library's integer errors ("invalid digit found in string") and
-/// serde_json's for a null enum ("expected value") say nothing to a client.
+/// serde_json's for an enum given as `null`, a number or an array
+/// ("expected value") say nothing to a client.
 fn plain_detail(detail: String) -> String {
     match detail.as_str() {
         "invalid digit found in string" | "cannot parse integer from empty string" => {
@@ -41,7 +42,7 @@ fn plain_detail(detail: String) -> String {
         "number too large to fit in target type" | "number too small to fit in target type" => {
             "is out of range".into()
         }
-        "expected value" => "must not be null".into(),
+        "expected value" => "must be one of the values the spec lists".into(),
         _ => detail,
     }
 }

@@ -12,7 +12,7 @@ use super::{ListMeta, Meta};
 use crate::auth::Scope;
 use crate::db::{
     self,
-    taxonomy::{self, TagRow},
+    taxonomy::{self, TagRow, TagsShown},
 };
 use crate::error::{ApiError, AppResult, Problem};
 use crate::state::AppState;
@@ -86,12 +86,15 @@ fn tag_not_found(slug: &str) -> ApiError {
     ))
 }
 
-/// The time as of which tags must be public for `req`: now, or none for a
-/// key that may read drafts (an editor sees every tag, used or not).
-async fn public_at(req: &HttpRequest) -> AppResult<Option<chrono::NaiveDateTime>> {
+/// The tags `req` is shown: those public now, or every tag for a key that
+/// may read drafts (an editor's).
+async fn tags_shown(req: &HttpRequest) -> AppResult<TagsShown> {
     let scopes = key_scopes(req).await?;
-    let editor = scopes.is_some_and(|scopes| scopes.contains(&Scope::ReadDrafts));
-    Ok((!editor).then(db::now))
+    if scopes.is_some_and(|scopes| scopes.contains(&Scope::ReadDrafts)) {
+        Ok(TagsShown::All)
+    } else {
+        Ok(TagsShown::Public(db::now()))
+    }
 }
 
 /// List tags in slug order.
@@ -117,12 +120,10 @@ pub async fn list_tags(
     query: Query<SlugPageQuery>,
 ) -> AppResult<HttpResponse> {
     let (limit, after) = query.0.resolve("tags")?;
-    let public_at = public_at(&req).await?;
+    let shown = tags_shown(&req).await?;
     let mut rows = state
         .db
-        .read(move |conn| {
-            taxonomy::list_tags(conn, public_at, after.as_deref(), i64::from(limit) + 1)
-        })
+        .read(move |conn| taxonomy::list_tags(conn, shown, after.as_deref(), i64::from(limit) + 1))
         .await?;
     let next_cursor = slug_page(&mut rows, limit, "tags", |row| &row.slug);
     let body = TagListResponse {
@@ -155,10 +156,10 @@ pub async fn get_tag(
     slug: Path<String>,
 ) -> AppResult<HttpResponse> {
     let lookup = slug.clone();
-    let public_at = public_at(&req).await?;
+    let shown = tags_shown(&req).await?;
     let row = state
         .db
-        .read(move |conn| taxonomy::find_seen_tag(conn, public_at, &lookup))
+        .read(move |conn| taxonomy::find_shown_tag(conn, shown, &lookup))
         .await?;
     let data = row.map(Tag::from).ok_or_else(|| tag_not_found(&slug))?;
     Ok(HttpResponse::Ok().json(TagResponse {

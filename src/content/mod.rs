@@ -120,12 +120,13 @@ pub fn word_count(text: &str) -> usize {
     text.unicode_words().count()
 }
 
-/// True when a text holds a control character other than tab and newlines,
-/// or a noncharacter (U+FFFE, U+FFFF): what XML cannot carry, and no
-/// reader should see.
+/// True when a text holds a control character (C0, DEL or C1) other than
+/// tab and newlines, or a noncharacter U+FFFE or U+FFFF: nothing a reader
+/// should see in a title or a name. A superset of what XML cannot carry
+/// (see [`without_unprintable`]).
 pub fn has_control(text: &str) -> bool {
     text.chars().any(|c| {
-        c.is_control() && !matches!(c, '\t' | '\n' | '\r') || matches!(c, '\u{fffe}' | '\u{ffff}')
+        (c.is_control() && !matches!(c, '\t' | '\n' | '\r')) || matches!(c, '\u{fffe}' | '\u{ffff}')
     })
 }
 
@@ -135,8 +136,9 @@ fn is_text_char(c: char) -> bool {
     !matches!(c, '\0'..='\u{8}' | '\u{b}' | '\u{c}' | '\u{e}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}')
 }
 
-/// `text` without the characters XML cannot carry (see [`has_control`]):
-/// a feed with one of them is not XML at all, and no reader can load it.
+/// `text` without the characters XML 1.0 cannot carry (see
+/// [`is_text_char`]): a feed with one of them is not XML at all, and no
+/// reader can load it. DEL and the C1 controls are valid XML and stay.
 pub fn without_unprintable(text: &str) -> std::borrow::Cow<'_, str> {
     if text.chars().all(is_text_char) {
         text.into()

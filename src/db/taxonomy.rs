@@ -206,11 +206,19 @@ pub fn update_category(
     Ok(id)
 }
 
-/// The tags readers may see: with `public_at`, those that at least one
-/// article visible then carries, so that the tag of an embargoed story
-/// stays as hidden as the story; without, every tag (for editors).
-fn seen_tags(public_at: Option<NaiveDateTime>) -> tags::BoxedQuery<'static, Sqlite> {
-    let Some(now) = public_at else {
+/// Which tags a reader of the tag list is shown.
+#[derive(Debug, Clone, Copy)]
+pub enum TagsShown {
+    /// Those that at least one article public at this time carries, so
+    /// that the tag of an embargoed story stays as hidden as the story.
+    Public(NaiveDateTime),
+    /// Every tag, used or not (for editors).
+    All,
+}
+
+/// The tags `shown` names.
+fn shown_tags(shown: TagsShown) -> tags::BoxedQuery<'static, Sqlite> {
+    let TagsShown::Public(now) = shown else {
         return tags::table.into_boxed();
     };
     let in_use = article_tags::table
@@ -221,15 +229,14 @@ fn seen_tags(public_at: Option<NaiveDateTime>) -> tags::BoxedQuery<'static, Sqli
     tags::table.filter(diesel::dsl::exists(in_use)).into_boxed()
 }
 
-/// Tags seen as of `public_at` (see [`seen_tags`]) in slug order, after
-/// `after` when paging.
+/// The tags `shown` names, in slug order, after `after` when paging.
 pub fn list_tags(
     conn: &mut SqliteConnection,
-    public_at: Option<NaiveDateTime>,
+    shown: TagsShown,
     after: Option<&str>,
     limit: i64,
 ) -> StoreResult<Vec<TagRow>> {
-    let mut query = seen_tags(public_at)
+    let mut query = shown_tags(shown)
         .select(TagRow::as_select())
         .order(tags::slug)
         .limit(limit);
@@ -239,13 +246,13 @@ pub fn list_tags(
     Ok(query.load(conn)?)
 }
 
-/// The tag with this slug, if seen as of `public_at` (see [`seen_tags`]).
-pub fn find_seen_tag(
+/// The tag with this slug, if `shown` names it.
+pub fn find_shown_tag(
     conn: &mut SqliteConnection,
-    public_at: Option<NaiveDateTime>,
+    shown: TagsShown,
     slug: &str,
 ) -> StoreResult<Option<TagRow>> {
-    Ok(seen_tags(public_at)
+    Ok(shown_tags(shown)
         .filter(tags::slug.eq(slug.to_string()))
         .select(TagRow::as_select())
         .get_result(conn)

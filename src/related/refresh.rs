@@ -100,7 +100,7 @@ impl Engine {
         let touched: HashSet<i32> = changed.iter().chain(&removed).copied().collect();
         let mut affected = self.lists_holding(&touched);
         self.reindex(documents, &removed, &touched);
-        let reached = self.reached_by(&changed, &mut affected);
+        let reached = self.recompute_changed(&changed, &mut affected);
         self.forget_stored(&reached)?;
         for id in changed.iter().chain(&removed) {
             affected.remove(id);
@@ -149,9 +149,9 @@ impl Engine {
         });
     }
 
-    /// Computes the lists of the `changed` articles again, and returns the
-    /// articles whose lists they may now belong in, sorted; adds those of
-    /// them kept in memory that must be computed again to `affected`.
+    /// Computes the lists of the `changed` articles again. Returns the
+    /// articles whose lists they may now belong in, sorted, and adds to
+    /// `affected` those of them kept in memory that must be computed again.
     ///
     /// A new or changed article may belong in the lists of the articles
     /// most like it. Its own scores for them say little of theirs for it
@@ -160,7 +160,7 @@ impl Engine {
     /// few articles change, the lists of its `REACH` closest are computed
     /// again. Past that, only the lists of its own items whose last item it
     /// beats.
-    fn reached_by(&self, changed: &[i32], affected: &mut HashSet<i32>) -> Vec<i32> {
+    fn recompute_changed(&self, changed: &[i32], affected: &mut HashSet<i32>) -> Vec<i32> {
         let checked_fully = changed.len() <= CHECKED_FULLY_UP_TO;
         let mut reached = Vec::new();
         for id in changed {

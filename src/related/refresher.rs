@@ -108,10 +108,11 @@ fn refresh_loop(engine: &Engine, db: &Db, nudges: &Receiver<()>) {
         } else {
             due_at.saturating_duration_since(Instant::now())
         };
-        let Some(nudged) = wait_for_nudge(nudges, wait) else {
-            return;
-        };
-        look_at_all |= nudged;
+        match wait_for_nudge(nudges, wait) {
+            Wake::Nudged => look_at_all = true,
+            Wake::TimedOut => {}
+            Wake::Stopped => return,
+        }
         if look_at_all || Instant::now() >= due_at {
             due_at = Instant::now() + REFRESH_EVERY;
             if let Some(now) = bring_up_to_date(engine, db, look_at_all, synced_at) {
@@ -139,9 +140,18 @@ fn refresh_loop(engine: &Engine, db: &Db, nudges: &Receiver<()>) {
     }
 }
 
-/// Whether a nudge came within `wait`, having let a run of them settle;
-/// `None` once every sender is gone.
-fn wait_for_nudge(nudges: &Receiver<()>, wait: Duration) -> Option<bool> {
+/// Why the refresher woke.
+enum Wake {
+    /// A content write (and any that followed it closely).
+    Nudged,
+    /// Nothing came within the wait.
+    TimedOut,
+    /// Every sender is gone: the server is stopping.
+    Stopped,
+}
+
+/// Waits up to `wait` for a nudge, then lets a run of them settle.
+fn wait_for_nudge(nudges: &Receiver<()>, wait: Duration) -> Wake {
     match nudges.recv_timeout(wait) {
         Ok(()) => {
             // Writes often come in runs (a bulk import nudges every 500
@@ -151,13 +161,13 @@ fn wait_for_nudge(nudges: &Receiver<()>, wait: Duration) -> Option<bool> {
                 match nudges.recv_timeout(SETTLE) {
                     Ok(()) => {}
                     Err(RecvTimeoutError::Timeout) => break,
-                    Err(RecvTimeoutError::Disconnected) => return None,
+                    Err(RecvTimeoutError::Disconnected) => return Wake::Stopped,
                 }
             }
-            Some(true)
+            Wake::Nudged
         }
-        Err(RecvTimeoutError::Timeout) => Some(false),
-        Err(RecvTimeoutError::Disconnected) => None,
+        Err(RecvTimeoutError::Timeout) => Wake::TimedOut,
+        Err(RecvTimeoutError::Disconnected) => Wake::Stopped,
     }
 }
 

@@ -60,6 +60,7 @@ impl Index {
             return Vec::new();
         };
         let query_weights = self.weighted(query);
+        // Ranked first, and the shared terms found only for those kept.
         self.best(query, &query_weights, limit, scores)
             .into_iter()
             .map(|scored| Match {
@@ -128,7 +129,6 @@ impl Index {
             .map_or(1.0, |(_, score)| *score)
             .max(f32::MIN_POSITIVE);
         let query_unit = unit_vector(query_weights);
-        // Scored first, and the shared terms found only for those kept.
         let mut scored: Vec<_> = candidates
             .into_iter()
             .filter_map(|(slot, score)| {
