@@ -224,6 +224,9 @@ fn import_files(
     let mut failed = 0;
     for file in files {
         let records = transfer::read(file, defaults)?;
+        if records.iter().any(|record| record.feed_entry.is_some()) {
+            ensure_category(&db, &defaults.category)?;
+        }
         let total = records.len();
         let name = file.display().to_string();
         let bar = ProgressBar::new(total as u64).with_style(ProgressStyle::with_template(
@@ -254,6 +257,22 @@ fn import_files(
     if failed > 0 {
         anyhow::bail!("{failed} article(s) were not imported");
     }
+    Ok(())
+}
+
+/// Fails, saying what to do, when the category every feed entry goes in
+/// does not exist (else each entry would fail alike).
+fn ensure_category(db: &Db, slug: &str) -> anyhow::Result<()> {
+    let exists = db.read_blocking(|conn| {
+        Ok(frontpage::db::taxonomy::CategoryTree::load(conn)?
+            .by_slug(slug)
+            .is_some())
+    })?;
+    anyhow::ensure!(
+        exists,
+        "no category has the slug `{slug}`, which feed entries go in: create it \
+         (POST /api/v1/categories) or name another with --category"
+    );
     Ok(())
 }
 

@@ -94,6 +94,17 @@ async fn feeds_import_once_and_bad_lines_are_reported() {
 <description>&lt;p&gt;Bright &amp; clear.&lt;/p&gt;</description>
 <pubDate>Tue, 06 Jan 2026 10:00:00 GMT</pubDate></item>"#,
     );
+    // A category that does not exist stops the import at once, saying so.
+    let output = frontpage(
+        &db,
+        &["import", "--category", "nowhere", rss.to_str().unwrap()],
+    );
+    assert!(!output.status.success(), "{output:?}");
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        said.contains("no category has the slug `nowhere`") && said.contains("--category"),
+        "{said}"
+    );
     import_feed(&db, &rss, "2 created, 0 updated, 0 unchanged, 0 failed");
     import_feed(&db, &rss, "0 created, 0 updated, 2 unchanged");
 
