@@ -506,3 +506,102 @@ async fn a_summary_derived_from_the_body_follows_a_new_body_and_a_written_one_st
         assert_eq!(reply.body["data"]["summary"], summary);
     }
 }
+
+/// A GET with `key`.
+fn get_with(key: &str, uri: &str) -> actix_http::Request {
+    TestRequest::get()
+        .uri(uri)
+        .insert_header(("authorization", format!("Bearer {key}")))
+        .to_request()
+}
+
+#[actix_web::test]
+async fn an_editor_lists_drafts_by_last_edit_and_scheduled_articles() {
+    let (app, dir) = test_app(false).await;
+    seed_categories(&app).await;
+    let mut ids = Vec::new();
+    for title in ["First draft", "Second draft", "Third draft"] {
+        let mut draft = article(title, "news");
+        draft["status"] = json!("draft");
+        draft.as_object_mut().unwrap().remove("published_at");
+        ids.push(create(&app, draft).await["id"].as_i64().unwrap());
+    }
+    let mut scheduled = article("Tomorrow", "news");
+    scheduled["published_at"] = json!("2099-01-01T00:00:00Z");
+    create(&app, scheduled).await;
+    create(&app, article("Out now", "news")).await;
+    // The first draft is edited last, so it lists first.
+    let uri = format!("/api/v1/articles/{}", ids[0]);
+    let reply = send(
+        &app,
+        admin("PATCH", &uri, json!({"title": "First draft, edited"})),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+
+    let titles = |body: &serde_json::Value| -> Vec<String> {
+        body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|item| item["title"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        titles(&send(&app, get("/api/v1/articles")).await.body),
+        ["Out now"]
+    );
+    // Two at a time, following the cursor.
+    let mut listed = Vec::new();
+    let mut uri = "/api/v1/articles?status=draft&limit=2".to_string();
+    loop {
+        let reply = send(&app, get_with(ADMIN, &uri)).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        assert_eq!(reply.header("cache-control"), Some("private, no-cache"));
+        listed.extend(titles(&reply.body));
+        match reply.body["meta"]["next_cursor"].as_str() {
+            Some(cursor) => uri = format!("/api/v1/articles?status=draft&limit=2&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(
+        listed,
+        ["First draft, edited", "Third draft", "Second draft"]
+    );
+    let reply = send(&app, get_with(ADMIN, "/api/v1/articles?status=scheduled")).await;
+    assert_eq!(titles(&reply.body), ["Tomorrow"]);
+    let reply = send(
+        &app,
+        get_with(ADMIN, "/api/v1/articles?status=draft&q=third"),
+    )
+    .await;
+    assert_eq!(titles(&reply.body), ["Third draft"]);
+
+    // A draft list's cursor does not page another list.
+    let reply = send(
+        &app,
+        get_with(ADMIN, "/api/v1/articles?status=draft&limit=1"),
+    )
+    .await;
+    let cursor = reply.body["meta"]["next_cursor"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let reply = send(
+        &app,
+        get_with(ADMIN, &format!("/api/v1/articles?cursor={cursor}")),
+    )
+    .await;
+    reply.assert_problem(400, &["cursor"]);
+
+    // Readers, and keys without the scope, are refused.
+    send(&app, get("/api/v1/articles?status=draft"))
+        .await
+        .assert_problem(401, &[]);
+    let writer = key_with(&dir, "write");
+    send(&app, get_with(&writer, "/api/v1/articles?status=scheduled"))
+        .await
+        .assert_problem(403, &[]);
+    let reply = send(&app, get_with(&writer, "/api/v1/articles")).await;
+    assert_eq!(reply.status, 200, "a published list needs no scope");
+}

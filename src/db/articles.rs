@@ -63,6 +63,18 @@ impl ArticleKey {
     }
 }
 
+/// Which articles a list holds by status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Listed {
+    /// Published, and due: what readers see.
+    #[default]
+    Visible,
+    /// Published with a `published_at` still to come.
+    Scheduled,
+    /// Drafts, in `(updated_at, id)` order.
+    Drafts,
+}
+
 /// Which way a list runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Order {
@@ -74,6 +86,8 @@ pub enum Order {
 #[derive(Debug, Clone)]
 pub struct ListFilter {
     pub now: NaiveDateTime,
+    /// Which articles by status: what readers see, unless an editor asks.
+    pub status: Listed,
     /// A category and all below it; `Some(vec![])` matches nothing.
     pub category_ids: Option<Vec<i32>>,
     pub tag: Option<String>,
@@ -94,6 +108,7 @@ impl ListFilter {
     pub fn newest(now: NaiveDateTime, limit: i64) -> Self {
         Self {
             now,
+            status: Listed::Visible,
             category_ids: None,
             tag: None,
             author: None,
@@ -135,13 +150,20 @@ pub fn count(conn: &mut SqliteConnection, filter: &ListFilter) -> StoreResult<i6
 
 type ListQuery = articles::BoxedQuery<'static, Sqlite, AsSelect<ArticleRow, Sqlite>>;
 
-/// Visible articles matching the filters, in no order and unpaged.
+/// Articles of the filter's status (visible ones, unless an editor asks)
+/// matching its filters, in no order and unpaged.
 fn filtered(filter: &ListFilter) -> articles::BoxedQuery<'static, Sqlite> {
     use articles::dsl as a;
-    let mut query = a::articles
+    let published = a::articles
         .filter(a::status.eq(Status::Published.as_str()))
-        .filter(a::published_at.le(filter.now))
         .into_boxed();
+    let mut query = match filter.status {
+        Listed::Visible => published.filter(a::published_at.le(filter.now)),
+        Listed::Scheduled => published.filter(a::published_at.gt(filter.now)),
+        Listed::Drafts => a::articles
+            .filter(a::status.eq(Status::Draft.as_str()))
+            .into_boxed(),
+    };
     if let Some(ids) = &filter.category_ids {
         query = query.filter(a::category_id.in_ids(ids));
     }
@@ -173,6 +195,9 @@ fn filtered(filter: &ListFilter) -> articles::BoxedQuery<'static, Sqlite> {
 fn list_query(filter: &ListFilter) -> ListQuery {
     use articles::dsl as a;
     let mut query = filtered(filter).select(ArticleRow::as_select());
+    if filter.status == Listed::Drafts {
+        return drafts_in_order(query, filter);
+    }
     // The redundant bound on published_at lets SQLite seek instead of filter.
     query = match (filter.order, filter.after) {
         (Order::NewestFirst, Some((at, id))) => query
@@ -186,6 +211,26 @@ fn list_query(filter: &ListFilter) -> ListQuery {
     query = match filter.order {
         Order::NewestFirst => query.order((a::published_at.desc(), a::id.desc())),
         Order::OldestFirst => query.order((a::published_at.asc(), a::id.asc())),
+    };
+    query.limit(filter.limit)
+}
+
+/// A page of drafts in `(updated_at, id)` order: a draft need not have a
+/// date, and an editor looks for what was worked on last.
+fn drafts_in_order(mut query: ListQuery, filter: &ListFilter) -> ListQuery {
+    use articles::dsl as a;
+    query = match (filter.order, filter.after) {
+        (Order::NewestFirst, Some((at, id))) => query
+            .filter(a::updated_at.le(at))
+            .filter(a::updated_at.lt(at).or(a::id.lt(id))),
+        (Order::OldestFirst, Some((at, id))) => query
+            .filter(a::updated_at.ge(at))
+            .filter(a::updated_at.gt(at).or(a::id.gt(id))),
+        (_, None) => query,
+    };
+    query = match filter.order {
+        Order::NewestFirst => query.order((a::updated_at.desc(), a::id.desc())),
+        Order::OldestFirst => query.order((a::updated_at.asc(), a::id.asc())),
     };
     query.limit(filter.limit)
 }

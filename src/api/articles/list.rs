@@ -11,10 +11,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{ArticleSummary, SearchHit};
-use crate::api::extract::Query;
+use crate::api::extract::{Query, key_scopes};
 use crate::api::paging::{page_limit, page_response};
 use crate::api::{ListMeta, cursor, time};
-use crate::db::articles::{self, ArticleRow, ListFilter, Order};
+use crate::auth::Scope;
+use crate::db::articles::{self, ArticleRow, ListFilter, Listed, Order};
 use crate::db::{self, search, shown};
 use crate::error::{ApiError, AppResult, FieldError, Location, Problem};
 use crate::state::AppState;
@@ -38,6 +39,30 @@ pub enum ArticleSort {
     /// Oldest first.
     #[serde(rename = "published_at")]
     OldestFirst,
+}
+
+/// Which articles a list holds by status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ArticleListStatus {
+    /// Published and due: what readers see.
+    #[default]
+    Published,
+    /// Published with a `published_at` still to come (needs `read-drafts`).
+    Scheduled,
+    /// Drafts, ordered by their last edit (`updated_at`) rather than by
+    /// `published_at`, which a draft need not have (needs `read-drafts`).
+    Draft,
+}
+
+impl From<ArticleListStatus> for Listed {
+    fn from(status: ArticleListStatus) -> Self {
+        match status {
+            ArticleListStatus::Published => Self::Visible,
+            ArticleListStatus::Scheduled => Self::Scheduled,
+            ArticleListStatus::Draft => Self::Drafts,
+        }
+    }
 }
 
 /// Filters and paging for the article list.
@@ -66,8 +91,13 @@ pub struct ListArticlesQuery {
     /// Only articles published before this instant (RFC 3339).
     #[serde(default, deserialize_with = "time::optional")]
     pub published_before: Option<DateTime<Utc>>,
+    /// `published` (the default), or for an editor's key with the
+    /// `read-drafts` scope `scheduled` or `draft`.
+    #[param(inline)]
+    pub status: Option<ArticleListStatus>,
     /// `-published_at` (newest first, the default) or `published_at`; not
-    /// with `q`, whose results come most relevant first.
+    /// with `q`, whose results come most relevant first. Drafts go by
+    /// `updated_at` instead.
     #[param(inline)]
     pub sort: Option<ArticleSort>,
     /// Page size, 1 to 100.
@@ -92,18 +122,47 @@ struct Position {
     i: i32,
     /// The sort the cursor was made for.
     s: ArticleSort,
+    /// The status listed (cursors made before there was one list published
+    /// articles).
+    #[serde(default, skip_serializing_if = "is_published")]
+    st: ArticleListStatus,
 }
 
-fn decode_position(cursor: &str, sort: ArticleSort) -> Result<(NaiveDateTime, i32), ApiError> {
+fn is_published(status: &ArticleListStatus) -> bool {
+    *status == ArticleListStatus::Published
+}
+
+fn decode_position(
+    cursor: &str,
+    sort: ArticleSort,
+    status: ArticleListStatus,
+) -> Result<(NaiveDateTime, i32), ApiError> {
     let position: Position = cursor::decode(cursor)?;
     let at = DateTime::from_timestamp_micros(position.t).map(|at| at.naive_utc());
     match at {
-        Some(at) if position.s == sort => Ok((at, position.i)),
+        Some(at) if position.s == sort && position.st == status => Ok((at, position.i)),
         _ => Err(ApiError::InvalidParameters(vec![FieldError::new(
             Location::Query,
             "cursor",
-            "belongs to another sort order or is not a cursor this API returned",
+            "belongs to another sort order or status, or is not a cursor this API returned",
         )])),
+    }
+}
+
+/// Refuses a list of `status` to a request whose key may not read drafts.
+async fn may_list(req: &HttpRequest, status: ArticleListStatus) -> AppResult<()> {
+    if status == ArticleListStatus::Published {
+        return Ok(());
+    }
+    match key_scopes(req).await? {
+        Some(scopes) if scopes.contains(&Scope::ReadDrafts) => Ok(()),
+        Some(_) => Err(ApiError::Forbidden(
+            "Listing drafts or scheduled articles needs a key with the `read-drafts` scope.".into(),
+        )),
+        None => Err(ApiError::Unauthorized(
+            "Listing drafts or scheduled articles needs an admin key: send it as \
+             `Authorization: Bearer <key>`.",
+        )),
     }
 }
 
@@ -115,6 +174,7 @@ fn list_filter(query: &ListArticlesQuery) -> ListFilter {
         source: query.source.clone(),
         published_after: query.published_after.map(|at| at.naive_utc()),
         published_before: query.published_before.map(|at| at.naive_utc()),
+        status: query.status.unwrap_or_default().into(),
         ..ListFilter::newest(db::now(), 0)
     }
 }
@@ -135,13 +195,14 @@ struct SearchPosition {
 /// filtered result list means nothing in another.
 fn filters_key(query: &ListArticlesQuery) -> u64 {
     let filters = format!(
-        "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+        "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
         query.category,
         query.tag,
         query.author,
         query.source,
         query.published_after,
-        query.published_before
+        query.published_before,
+        query.status.unwrap_or_default(),
     );
     xxhash_rust::xxh3::xxh3_64(filters.as_bytes())
 }
@@ -250,13 +311,19 @@ async fn search_articles(
 /// published or edited between two pages may move a result from one page
 /// to the next (shown twice, or not at all); its cursor holds only with the
 /// same words and filters.
+///
+/// An editor's key with the `read-drafts` scope may list `status=draft`
+/// (most recently edited first) or `status=scheduled` instead.
 #[utoipa::path(
     tag = "articles",
     params(ListArticlesQuery),
+    security((), ("bearer" = [])),
     responses(
         (status = 200, description = "A page of articles", body = ArticleListResponse,
             headers(("Link" = String, description = "RFC 8288 link to the next page, when there is one"))),
         (status = 400, description = "A parameter is invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`status` other than `published` without a key, or with a key that is not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`status` other than `published` with a key that lacks the `read-drafts` scope", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/articles")]
@@ -266,6 +333,8 @@ pub async fn list_articles(
     query: Query<ListArticlesQuery>,
 ) -> AppResult<HttpResponse> {
     let query = query.0;
+    let status = query.status.unwrap_or_default();
+    may_list(&req, status).await?;
     if let Some(q) = query.q.clone() {
         return search_articles(&state, &req, q, query).await;
     }
@@ -274,7 +343,7 @@ pub async fn list_articles(
     let after = query
         .cursor
         .as_deref()
-        .map(|c| decode_position(c, sort))
+        .map(|c| decode_position(c, sort, status))
         .transpose()?;
     let mut filter = list_filter(&query);
     filter.order = match sort {
@@ -303,12 +372,16 @@ pub async fn list_articles(
     let next_cursor = if rows.len() > limit as usize {
         rows.truncate(limit as usize);
         rows.last().map(|last| {
+            // Drafts are listed by their last edit (see `Listed::Drafts`).
+            let at = match status {
+                ArticleListStatus::Draft => Some(last.updated_at),
+                _ => last.published_at,
+            };
             cursor::encode(&Position {
-                t: last
-                    .published_at
-                    .map_or(0, |at| at.and_utc().timestamp_micros()),
+                t: at.map_or(0, |at| at.and_utc().timestamp_micros()),
                 i: last.id,
                 s: sort,
+                st: status,
             })
         })
     } else {
