@@ -3,7 +3,7 @@
 mod common;
 
 use actix_web::test::TestRequest;
-use common::{ADMIN, admin, article, create, get, seed_categories, send, test_app};
+use common::{ADMIN, admin, article, create, get, seed_categories, send, test_app, titles};
 use frontpage::auth;
 use frontpage::db::{Db, keys};
 use serde_json::json;
@@ -539,14 +539,6 @@ async fn an_editor_lists_drafts_by_last_edit_and_scheduled_articles() {
     .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
 
-    let titles = |body: &serde_json::Value| -> Vec<String> {
-        body["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|item| item["title"].as_str().unwrap().to_string())
-            .collect()
-    };
     assert_eq!(
         titles(&send(&app, get("/api/v1/articles")).await.body),
         ["Out now"]

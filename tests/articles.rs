@@ -4,7 +4,7 @@ mod common;
 
 use std::collections::HashSet;
 
-use common::{admin, article, create, get, seed_categories, send, test_app};
+use common::{admin, article, create, get, seed_categories, send, test_app, titles};
 use serde_json::json;
 
 #[actix_web::test]
@@ -173,14 +173,6 @@ async fn filters_narrow_the_list_and_a_category_includes_its_subcategories() {
     c["published_at"] = json!("2026-02-05T10:00:00Z");
     create(&app, c).await;
 
-    let titles = |reply: &common::Reply| -> Vec<String> {
-        reply.body["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| a["title"].as_str().unwrap().to_string())
-            .collect()
-    };
     let cases = [
         (
             "category=news",
@@ -231,7 +223,7 @@ async fn filters_narrow_the_list_and_a_category_includes_its_subcategories() {
         assert_eq!(reply.status, 200, "{query}: {}", reply.body);
         assert_eq!(reply.body["meta"]["total"], expected.len(), "{query}");
         let reply = send(&app, get(&format!("/api/v1/articles?{query}"))).await;
-        assert_eq!(titles(&reply), expected, "{query}");
+        assert_eq!(titles(&reply.body), expected, "{query}");
         assert!(reply.body["meta"].get("total").is_none());
     }
 }

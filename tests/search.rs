@@ -4,22 +4,13 @@
 
 mod common;
 
-use common::{admin, article, create, get, seed_categories, send, test_app};
+use common::{admin, article, create, get, seed_categories, send, test_app, titles};
 use serde_json::{Value, json};
 
 fn with_body(title: &str, category: &str, body: &str) -> Value {
     let mut input = article(title, category);
     input["body_html"] = json!(body);
     input
-}
-
-fn titles(body: &Value) -> Vec<String> {
-    body["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|item| item["title"].as_str().unwrap().to_string())
-        .collect()
 }
 
 #[actix_web::test]

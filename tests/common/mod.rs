@@ -205,6 +205,16 @@ where
     reply.body["data"].clone()
 }
 
+/// The titles of a list's items, in order.
+pub fn titles(body: &Value) -> Vec<String> {
+    body["data"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|item| item["title"].as_str().expect("a title").to_string())
+        .collect()
+}
+
 /// Every item of a paged list, following `meta.next_cursor` from `uri`.
 pub async fn all_pages<S, B>(app: &S, uri: &str) -> Vec<Value>
 where
