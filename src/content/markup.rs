@@ -1,0 +1,166 @@
+//! HTML in and out: sanitising what editors send, rendering Markdown,
+//! the plain text of a body, and the characters a text may hold.
+
+use std::collections::HashSet;
+use std::sync::LazyLock;
+
+static SANITIZER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
+    let mut builder = ammonia::Builder::default();
+    builder
+        .add_tags(["figure", "figcaption"])
+        .link_rel(Some("noopener noreferrer"))
+        .url_schemes(HashSet::from(["http", "https", "mailto"]))
+        // ammonia checks the scheme of `href` and `src` only: a quote's
+        // source (`cite`) is kept when it is a web address.
+        .attribute_filter(|_, attribute, value| {
+            let web =
+                || url::Url::parse(value).is_ok_and(|url| matches!(url.scheme(), "http" | "https"));
+            (attribute != "cite" || web()).then_some(value.into())
+        });
+    builder
+});
+
+/// Sanitises untrusted HTML: no scripts, no event handlers, no `javascript:`
+/// URLs; only a conservative set of formatting tags survives, and no
+/// character XML cannot carry (see [`without_unprintable`]).
+pub fn sanitize_html(html: &str) -> String {
+    let clean = SANITIZER.clean(html).to_string();
+    match without_unprintable(&clean) {
+        std::borrow::Cow::Borrowed(_) => clean,
+        std::borrow::Cow::Owned(printable) => printable,
+    }
+}
+
+/// Renders Markdown (CommonMark with tables and strikethrough) to sanitised HTML.
+pub fn render_markdown(markdown: &str) -> String {
+    use pulldown_cmark::{Options, Parser, html};
+    let options = Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH;
+    let mut out = String::with_capacity(markdown.len() * 5 / 4);
+    html::push_html(&mut out, Parser::new_ext(markdown, options));
+    sanitize_html(&out)
+}
+
+/// Elements that sit inside a line of text: no word break around them.
+const INLINE_TAGS: &[&str] = &[
+    "a", "abbr", "b", "cite", "code", "del", "em", "i", "ins", "kbd", "mark", "q", "s", "small",
+    "span", "strong", "sub", "sup", "u",
+];
+
+/// The readable text of sanitised HTML: block tags become spaces, inline tags
+/// vanish, entities are decoded.
+pub fn plain_text(html: &str) -> String {
+    let mut text = String::with_capacity(html.len());
+    let mut tag: Option<String> = None;
+    let mut quote = None;
+    for c in html.chars() {
+        match (&mut tag, quote) {
+            (None, _) if c == '<' => tag = Some(String::new()),
+            (None, _) if c.is_control() => text.push(' '),
+            (None, _) => text.push(c),
+            (Some(_), Some(q)) if c == q => quote = None,
+            (Some(_), None) if c == '"' || c == '\'' => quote = Some(c),
+            (Some(inside), None) if c == '>' => {
+                let name = inside
+                    .trim_start_matches('/')
+                    .split(|c: char| c.is_whitespace() || c == '/')
+                    .next()
+                    .unwrap_or_default()
+                    .to_ascii_lowercase();
+                if !INLINE_TAGS.contains(&name.as_str()) {
+                    text.push(' ');
+                }
+                tag = None;
+            }
+            (Some(inside), _) => inside.push(c),
+        }
+    }
+    let decoded = html_escape::decode_html_entities(&text);
+    decoded.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// True when a text holds a control character (C0, DEL or C1) other than
+/// tab and newlines, or a noncharacter U+FFFE or U+FFFF: nothing a reader
+/// should see in a title or a name. A superset of what XML cannot carry
+/// (see [`without_unprintable`]).
+pub fn has_control(text: &str) -> bool {
+    text.chars().any(|c| {
+        (c.is_control() && !matches!(c, '\t' | '\n' | '\r')) || matches!(c, '\u{fffe}' | '\u{ffff}')
+    })
+}
+
+/// A character XML 1.0 allows in text: not a C0 control other than tab
+/// and newlines, not U+FFFE or U+FFFF (Rust strings hold no surrogates).
+fn is_text_char(c: char) -> bool {
+    !matches!(c, '\0'..='\u{8}' | '\u{b}' | '\u{c}' | '\u{e}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}')
+}
+
+/// `text` without the characters XML 1.0 cannot carry: C0 controls other
+/// than tab and newlines, U+FFFE and U+FFFF. A feed with one of them is not
+/// XML at all, and no reader can load it. DEL and the C1 controls are
+/// valid XML and stay.
+pub fn without_unprintable(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.chars().all(is_text_char) {
+        text.into()
+    } else {
+        text.chars()
+            .filter(|c| is_text_char(*c))
+            .collect::<String>()
+            .into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::content::word_count;
+
+    #[test]
+    fn scripts_handlers_and_javascript_urls_are_removed() {
+        let clean = sanitize_html(
+            r#"<p onclick="x()">Hi<script>alert(1)</script> <a href="javascript:alert(1)">a</a><img src=x onerror=alert(1)></p>"#,
+        );
+        assert!(!clean.contains("script"), "{clean}");
+        assert!(!clean.contains("onclick"), "{clean}");
+        assert!(!clean.contains("onerror"), "{clean}");
+        assert!(!clean.contains("javascript"), "{clean}");
+        assert!(clean.contains("<p>Hi"), "{clean}");
+    }
+
+    #[test]
+    fn a_quote_keeps_its_source_only_when_it_is_a_web_address() {
+        let clean = sanitize_html(r#"<blockquote cite="javascript:alert(1)">q</blockquote>"#);
+        assert_eq!(clean, "<blockquote>q</blockquote>");
+        let clean = sanitize_html(r#"<q cite="https://example.com/speech">q</q>"#);
+        assert_eq!(clean, r#"<q cite="https://example.com/speech">q</q>"#);
+    }
+
+    #[test]
+    fn characters_xml_cannot_carry_never_reach_a_body() {
+        assert_eq!(
+            sanitize_html("<p>form\u{c}feed, escape\u{1b}, \u{fffe}end\ttab</p>"),
+            "<p>formfeed, escape, end\ttab</p>"
+        );
+        assert_eq!(render_markdown("one\u{b}two"), "<p>onetwo</p>\n");
+        assert!(has_control("title\u{fffe}"));
+        assert!(has_control("bell\u{7}"));
+        assert!(!has_control("tab\tand\nnewline, é, 東京"));
+    }
+
+    #[test]
+    fn markdown_is_rendered_then_sanitised() {
+        let html = render_markdown("## Heading\n\nSome **bold** text.\n\n<script>x</script>");
+        assert!(html.contains("<h2>Heading</h2>"), "{html}");
+        assert!(html.contains("<strong>bold</strong>"), "{html}");
+        assert!(!html.contains("script"), "{html}");
+    }
+
+    #[test]
+    fn plain_text_keeps_words_apart_and_decodes_entities() {
+        let text =
+            plain_text(r#"<p>One&amp;two</p><p title="a>b">three <strong>bold</strong>.</p>"#);
+        assert_eq!(text, "One&two three bold.");
+        assert_eq!(word_count(&text), 4);
+        assert_eq!(plain_text("<p>ding\u{7} dong</p>"), "ding dong");
+        assert_eq!(word_count("東京で会議"), 5);
+    }
+}
