@@ -6,7 +6,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::articles::{ArticleStatus, ArticleSummary};
-use super::input::{nullable, present};
+use super::input::{Checked, nullable, present};
 use super::time;
 use crate::content::{self, Status};
 use crate::db::article_writes::{ArticleWrite, PublishTime, SlugChoice};
@@ -84,12 +84,14 @@ pub struct ArticleInput {
     #[schema(pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 100)]
     pub author: Option<String>,
     /// `draft` (the default) or `published`.
-    #[schema(inline)]
-    pub status: Option<ArticleStatus>,
+    #[serde(default)]
+    #[schema(inline, value_type = Option<ArticleStatus>)]
+    pub status: Option<Checked<ArticleStatus>>,
     /// When it goes public (RFC 3339). A future time schedules it; when
     /// absent, publishing uses the current time.
-    #[serde(default, deserialize_with = "time::optional")]
-    pub published_at: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "time::checked")]
+    #[schema(value_type = Option<DateTime<Utc>>)]
+    pub published_at: Option<time::CheckedTime>,
 }
 
 /// Changes to an article (JSON merge patch): absent fields stay as they are;
@@ -150,12 +152,12 @@ pub struct ArticlePatch {
     /// `draft` or `published`.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = ArticleStatus)]
-    pub status: Option<ArticleStatus>,
+    pub status: Option<Checked<ArticleStatus>>,
     /// New publish time (RFC 3339); `null` unschedules a draft (and
     /// re-dates a published article to now).
-    #[serde(default, deserialize_with = "time::nullable")]
+    #[serde(default, deserialize_with = "time::checked_nullable")]
     #[schema(value_type = Option<DateTime<Utc>>)]
-    pub published_at: Option<Option<DateTime<Utc>>>,
+    pub published_at: Option<Option<time::CheckedTime>>,
 }
 
 impl ArticlePatch {
@@ -193,8 +195,10 @@ impl ArticlePatch {
             author: self
                 .author
                 .unwrap_or(current.author.map(|author| author.slug)),
-            status: Some(self.status.unwrap_or(current.status)),
-            published_at: self.published_at.unwrap_or(current.published_at),
+            status: Some(self.status.unwrap_or(Checked::Valid(current.status))),
+            published_at: self
+                .published_at
+                .unwrap_or(current.published_at.map(Checked::Valid)),
         };
         (input, clears_published_at)
     }
@@ -368,6 +372,22 @@ impl ArticleInput {
             checks.slug("author", author, content::MAX_TAXONOMY_SLUG);
         }
         let tags = checks.tags(self.tags);
+        let status = match self.status {
+            None => Status::Draft,
+            Some(Checked::Valid(status)) => status.into(),
+            Some(Checked::Invalid(_)) => {
+                checks.fail("status", "must be `draft` or `published`");
+                Status::Draft
+            }
+        };
+        let published_at = match self.published_at {
+            None => PublishTime::Keep,
+            Some(Checked::Valid(at)) => PublishTime::At(truncate_to_seconds(at)),
+            Some(Checked::Invalid(problem)) => {
+                checks.fail("published_at", problem);
+                PublishTime::Keep
+            }
+        };
         if !checks.0.is_empty() {
             return Err(checks.0);
         }
@@ -383,10 +403,8 @@ impl ArticleInput {
             category,
             tags,
             author,
-            status: self.status.map_or(Status::Draft, Status::from),
-            published_at: self.published_at.map_or(PublishTime::Keep, |at| {
-                PublishTime::At(truncate_to_seconds(at))
-            }),
+            status,
+            published_at,
             now,
             feed_entry: None,
         })

@@ -23,6 +23,27 @@ pub fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     T::deserialize(deserializer).map(Some)
 }
 
+/// A field of a body whose value may be of the wrong kind: kept with what is
+/// wrong with it, rather than failing the whole body at parsing, so that
+/// validation names it together with the other fields' problems.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Checked<T> {
+    Valid(T),
+    /// What is wrong, as a field error's detail.
+    Invalid(String),
+}
+
+impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for Checked<T> {
+    /// Any JSON value; one `T` does not read is kept as its problem.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(deserializer)?;
+        Ok(serde_json::from_value(value).map_or_else(
+            |_| Checked::Invalid("must be one of the values the spec lists".into()),
+            Checked::Valid,
+        ))
+    }
+}
+
 /// Longest name of a category, tag or author.
 pub const MAX_NAME: usize = 100;
 

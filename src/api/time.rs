@@ -4,6 +4,8 @@
 use chrono::{DateTime, Datelike, Utc};
 use serde::{Deserialize, Deserializer};
 
+use super::input::Checked;
+
 const EXPECTED: &str = "must be an RFC 3339 date-time in years 0001-9999, such as 2026-11-20T08:30:00Z \
 (in a query string, write + as %2B)";
 
@@ -25,6 +27,32 @@ pub fn optional<'de, D: Deserializer<'de>>(
             .map(Some)
             .ok_or_else(|| serde::de::Error::custom(EXPECTED)),
     }
+}
+
+/// A date-time field as [`checked`] reads it.
+pub type CheckedTime = Checked<DateTime<Utc>>;
+
+/// Like [`optional`], but a value that is not a date-time is kept as a
+/// problem rather than failing the whole body: validation then names it
+/// with the other fields' problems.
+pub fn checked<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<CheckedTime>, D::Error> {
+    Ok(
+        Option::<serde_json::Value>::deserialize(deserializer)?.map(|value| {
+            value
+                .as_str()
+                .and_then(parse)
+                .map_or_else(|| Checked::Invalid(EXPECTED.into()), Checked::Valid)
+        }),
+    )
+}
+
+/// Like [`checked`], telling an explicit `null` (`Some(None)`) from absence.
+pub fn checked_nullable<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<CheckedTime>>, D::Error> {
+    checked(deserializer).map(Some)
 }
 
 /// Like [`optional`], telling an explicit `null` (`Some(None)`) from absence.

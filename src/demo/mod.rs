@@ -10,6 +10,7 @@ pub mod activity;
 pub mod bulk;
 
 use crate::api::article_input::ArticleInput;
+use crate::api::input::Checked;
 use crate::content::Status;
 use crate::db::engagement::Tally;
 use crate::db::schema::{articles, categories};
@@ -87,7 +88,7 @@ fn seed(conn: &mut SqliteConnection, tally: &mut Tally) -> StoreResult<Option<us
         let mut input: ArticleInput = serde_json::from_str(line)
             .map_err(|error| StoreError::Internal(format!("demo article {}: {error}", i + 1)))?;
         let published = now - Duration::minutes(minutes_ago(i, lines.len()));
-        input.published_at = Some(published.and_utc());
+        input.published_at = Some(Checked::Valid(published.and_utc()));
         let write = input.validate(now).map_err(|errors| {
             StoreError::Internal(format!("demo article {}: {errors:?}", i + 1))
         })?;

@@ -25,6 +25,7 @@ use chrono::{NaiveDateTime, TimeDelta};
 use super::{Engine, Params, Sources};
 use crate::api::article_input::ArticleInput;
 use crate::api::articles::ArticleStatus;
+use crate::api::input::Checked;
 use crate::db::articles::ArticleKey;
 use crate::db::engagement::{self, View};
 use crate::db::{self, Db, article_writes};
@@ -369,8 +370,8 @@ fn create_articles(
                     title: format!("#{product}"),
                     body_html: Some(format!("<p>Product {product} of the order log.</p>")),
                     category: "news".into(),
-                    status: Some(ArticleStatus::Published),
-                    published_at: Some((now - TimeDelta::days(400)).and_utc()),
+                    status: Some(Checked::Valid(ArticleStatus::Published)),
+                    published_at: Some(Checked::Valid((now - TimeDelta::days(400)).and_utc())),
                     ..ArticleInput::default()
                 };
                 input

@@ -18,6 +18,7 @@ use serde::Deserialize;
 use super::Engine;
 use crate::api::article_input::ArticleInput;
 use crate::api::articles::ArticleStatus;
+use crate::api::input::Checked;
 use crate::db::{self, Db, StoreResult, article_writes};
 
 /// Documents written per transaction.
@@ -108,8 +109,8 @@ pub fn run(dataset: &Path, k: usize, max_queries: Option<usize>) -> anyhow::Resu
                 .unwrap_or_else(|| format!("#{}", number + 1)),
             body_html: Some(format!("<p>{}</p>", html_escape::encode_text(&line.text))),
             category: CATEGORY.into(),
-            status: Some(ArticleStatus::Published),
-            published_at: Some((now - Duration::days(1)).and_utc()),
+            status: Some(Checked::Valid(ArticleStatus::Published)),
+            published_at: Some(Checked::Valid((now - Duration::days(1)).and_utc())),
             ..ArticleInput::default()
         };
         match input.validate(now) {
