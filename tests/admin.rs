@@ -401,7 +401,7 @@ async fn patch_refuses_null_for_required_fields_and_null_unschedules() {
         reply.assert_problem(422, &["status"]);
         assert_eq!(
             reply.body["errors"][0]["detail"],
-            "must be one of the values the spec lists"
+            "must be `draft` or `published`"
         );
     }
     let reply = send(&app, admin("PATCH", &uri, json!({"published_at": null}))).await;

@@ -159,8 +159,13 @@ async fn malformed_json_is_400_and_wrong_fields_are_422_naming_the_field() {
     // other problems, not after they are fixed.
     let mut unknown_too = article("", "nowhere");
     unknown_too["author"] = json!("nobody");
+    unknown_too["status"] = json!("bogus");
+    unknown_too["published_at"] = json!("yesterday");
     let reply = send(&app, admin("POST", uri, unknown_too)).await;
-    reply.assert_problem(422, &["title", "category", "author"]);
+    reply.assert_problem(
+        422,
+        &["title", "category", "author", "status", "published_at"],
+    );
     let id = create(&app, article("Patched badly", "news")).await["id"].clone();
     let reply = send(
         &app,
