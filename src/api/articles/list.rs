@@ -50,8 +50,9 @@ pub enum ArticleListStatus {
     Published,
     /// Published with a `published_at` still to come (needs `read-drafts`).
     Scheduled,
-    /// Drafts, ordered by their last edit (`updated_at`) rather than by
-    /// `published_at`, which a draft need not have (needs `read-drafts`).
+    /// Drafts, newest first by id (in the order they were created) rather
+    /// than by `published_at`, which a draft need not have (needs
+    /// `read-drafts`).
     Draft,
 }
 
@@ -97,7 +98,7 @@ pub struct ListArticlesQuery {
     pub status: Option<ArticleListStatus>,
     /// `-published_at` (newest first, the default) or `published_at`; not
     /// with `q`, whose results come most relevant first. Drafts go by
-    /// `updated_at` instead.
+    /// creation (id) instead.
     #[param(inline)]
     pub sort: Option<ArticleSort>,
     /// Page size, 1 to 100.
@@ -313,7 +314,7 @@ async fn search_articles(
 /// same words and filters.
 ///
 /// An editor's key with the `read-drafts` scope may list `status=draft`
-/// (most recently edited first) or `status=scheduled` instead.
+/// (newest first by creation) or `status=scheduled` instead.
 #[utoipa::path(
     tag = "articles",
     params(ListArticlesQuery),
@@ -372,13 +373,11 @@ pub async fn list_articles(
     let next_cursor = if rows.len() > limit as usize {
         rows.truncate(limit as usize);
         rows.last().map(|last| {
-            // Drafts are listed by their last edit (see `Listed::Drafts`).
-            let at = match status {
-                ArticleListStatus::Draft => Some(last.updated_at),
-                _ => last.published_at,
-            };
             cursor::encode(&Position {
-                t: at.map_or(0, |at| at.and_utc().timestamp_micros()),
+                // Drafts are paged by id alone (see `Listed::Drafts`).
+                t: last
+                    .published_at
+                    .map_or(0, |at| at.and_utc().timestamp_micros()),
                 i: last.id,
                 s: sort,
                 st: status,

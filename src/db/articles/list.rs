@@ -21,7 +21,7 @@ pub enum Listed {
     Visible,
     /// Published with a `published_at` still to come.
     Scheduled,
-    /// Drafts, in `(updated_at, id)` order.
+    /// Drafts, newest (by id) first.
     Drafts,
 }
 
@@ -165,22 +165,20 @@ fn list_query(filter: &ListFilter) -> ListQuery {
     query.limit(filter.limit)
 }
 
-/// A page of drafts in `(updated_at, id)` order: a draft need not have a
-/// date, and an editor looks for what was worked on last.
+/// A page of drafts in id order, newest first unless asked otherwise. A
+/// draft need not have a date, and a key that changes with every edit
+/// (`updated_at`) would move a draft edited meanwhile behind the cursor of
+/// an editor paging through: ids never change, nor are they reused.
 fn drafts_in_order(mut query: ListQuery, filter: &ListFilter) -> ListQuery {
     use articles::dsl as a;
     query = match (filter.order, filter.after) {
-        (Order::NewestFirst, Some((at, id))) => query
-            .filter(a::updated_at.le(at))
-            .filter(a::updated_at.lt(at).or(a::id.lt(id))),
-        (Order::OldestFirst, Some((at, id))) => query
-            .filter(a::updated_at.ge(at))
-            .filter(a::updated_at.gt(at).or(a::id.gt(id))),
+        (Order::NewestFirst, Some((_, id))) => query.filter(a::id.lt(id)),
+        (Order::OldestFirst, Some((_, id))) => query.filter(a::id.gt(id)),
         (_, None) => query,
     };
     query = match filter.order {
-        Order::NewestFirst => query.order((a::updated_at.desc(), a::id.desc())),
-        Order::OldestFirst => query.order((a::updated_at.asc(), a::id.asc())),
+        Order::NewestFirst => query.order(a::id.desc()),
+        Order::OldestFirst => query.order(a::id.asc()),
     };
     query.limit(filter.limit)
 }
