@@ -80,8 +80,15 @@ async fn bad_query_parameters_are_400_problems_naming_the_parameter() {
     }
     // Said in the API's words, not the parser's.
     for (uri, detail) in [
-        ("/api/v1/articles?limit=-1", "must be a whole number"),
-        ("/api/v1/articles?limit=99999999999", "is out of range"),
+        ("/api/v1/articles?limit=-1", "must be between 1 and 100"),
+        (
+            "/api/v1/articles?limit=99999999999",
+            "must be between 1 and 100",
+        ),
+        (
+            "/api/v1/articles/1/related?limit=ten",
+            "must be between 1 and 50",
+        ),
     ] {
         let reply = send(&app, get(uri)).await;
         assert_eq!(reply.body["errors"][0]["detail"], detail, "{uri}");

@@ -37,11 +37,10 @@ fn field_name(path: &serde_path_to_error::Path, message: &str) -> String {
 fn plain_detail(detail: String) -> String {
     match detail.as_str() {
         "invalid digit found in string" | "cannot parse integer from empty string" => {
-            "must be a whole number".into()
+            "must be a positive whole number".into()
         }
-        "number too large to fit in target type" | "number too small to fit in target type" => {
-            "is out of range".into()
-        }
+        "number too large to fit in target type" => "is too large".into(),
+        "number too small to fit in target type" => "is too small".into(),
         "expected value" => "must be one of the values the spec lists".into(),
         _ => detail,
     }

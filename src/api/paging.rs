@@ -9,6 +9,14 @@ use utoipa::IntoParams;
 use super::cursor;
 use crate::error::{ApiError, AppResult, FieldError, Location};
 
+/// Reads a `limit` parameter; one that is not a whole number reads as 0,
+/// which [`page_limit`] refuses with the range it takes (rather than the
+/// parser's "invalid digit found in string").
+pub fn limit<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D::Error> {
+    let text = Option::<String>::deserialize(deserializer)?;
+    Ok(text.map(|text| text.trim().parse().unwrap_or(0)))
+}
+
 /// Checks a `limit` against its bounds.
 pub fn page_limit(limit: Option<u32>, default: u32, max: u32) -> Result<u32, ApiError> {
     match limit.unwrap_or(default) {
@@ -56,6 +64,7 @@ pub fn page_response<T: Serialize>(
 pub struct SlugPageQuery {
     /// Page size, 1 to 100.
     #[param(minimum = 1, maximum = 100, default = 100)]
+    #[serde(default, deserialize_with = "crate::api::paging::limit")]
     pub limit: Option<u32>,
     /// `meta.next_cursor` of the previous page.
     pub cursor: Option<String>,

@@ -93,6 +93,7 @@ pub struct RankingQuery {
     pub category: Option<String>,
     /// How many articles, 1 to 50.
     #[param(minimum = 1, maximum = 50, default = 10)]
+    #[serde(default, deserialize_with = "crate::api::paging::limit")]
     pub limit: Option<u32>,
 }
 

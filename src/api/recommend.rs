@@ -130,6 +130,7 @@ pub struct RecommendationQuery {
     pub context: Option<String>,
     /// How many articles, 1 to 50.
     #[param(minimum = 1, maximum = 50, default = 8)]
+    #[serde(default, deserialize_with = "crate::api::paging::limit")]
     pub limit: Option<u32>,
 }
 

@@ -70,6 +70,7 @@ pub struct RelatedResponse {
 pub struct RelatedQuery {
     /// How many articles, 1 to 50.
     #[param(minimum = 1, maximum = 50, default = 10)]
+    #[serde(default, deserialize_with = "crate::api::paging::limit")]
     pub limit: Option<u32>,
 }
 

@@ -103,6 +103,7 @@ pub struct ListArticlesQuery {
     pub sort: Option<ArticleSort>,
     /// Page size, 1 to 100.
     #[param(minimum = 1, maximum = 100, default = 20)]
+    #[serde(default, deserialize_with = "crate::api::paging::limit")]
     pub limit: Option<u32>,
     /// `meta.next_cursor` of the previous page.
     pub cursor: Option<String>,
