@@ -220,15 +220,22 @@ fn import_files(
     defaults: &FeedDefaults,
 ) -> anyhow::Result<()> {
     let db = open_existing(config)?;
+    // Every file is read, and the feeds' category checked, before anything
+    // is stored: a file that cannot be read stops the import, not half of it.
+    let read = files
+        .iter()
+        .map(|file| Ok((file.display().to_string(), transfer::read(file, defaults)?)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let has_feed = read
+        .iter()
+        .any(|(_, records)| records.iter().any(|record| record.feed_entry.is_some()));
+    if has_feed {
+        ensure_category(&db, &defaults.category)?;
+    }
     let terminal = std::io::stderr().is_terminal();
     let mut failed = 0;
-    for file in files {
-        let records = transfer::read(file, defaults)?;
-        if records.iter().any(|record| record.feed_entry.is_some()) {
-            ensure_category(&db, &defaults.category)?;
-        }
+    for (name, records) in read {
         let total = records.len();
-        let name = file.display().to_string();
         let bar = ProgressBar::new(total as u64).with_style(ProgressStyle::with_template(
             "{msg} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})",
         )?);

@@ -94,10 +94,21 @@ async fn feeds_import_once_and_bad_lines_are_reported() {
 <description>&lt;p&gt;Bright &amp; clear.&lt;/p&gt;</description>
 <pubDate>Tue, 06 Jan 2026 10:00:00 GMT</pubDate></item>"#,
     );
-    // A category that does not exist stops the import at once, saying so.
+    // A category that does not exist stops the import before anything is
+    // stored, saying so, even from a file given before the feed.
+    let ndjson = dir.path().join("first.ndjson");
+    let line = serde_json::json!({"title": "Stored before the feed", "category": "news",
+        "body_html": "<p>Text.</p>", "status": "published"});
+    std::fs::write(&ndjson, format!("{line}\n")).unwrap();
     let output = frontpage(
         &db,
-        &["import", "--category", "nowhere", rss.to_str().unwrap()],
+        &[
+            "import",
+            "--category",
+            "nowhere",
+            ndjson.to_str().unwrap(),
+            rss.to_str().unwrap(),
+        ],
     );
     assert!(!output.status.success(), "{output:?}");
     let said = String::from_utf8_lossy(&output.stderr);
@@ -105,6 +116,9 @@ async fn feeds_import_once_and_bad_lines_are_reported() {
         said.contains("no category has the slug `nowhere`") && said.contains("--category"),
         "{said}"
     );
+    send(&app, get("/api/v1/articles/stored-before-the-feed"))
+        .await
+        .assert_problem(404, &[]);
     import_feed(&db, &rss, "2 created, 0 updated, 0 unchanged, 0 failed");
     import_feed(&db, &rss, "0 created, 0 updated, 2 unchanged");
 
