@@ -270,8 +270,13 @@ pub async fn after_compress(
     let headers = res.headers_mut();
     // A tagged body's bytes depend on `Accept-Encoding`; `Compress` says so
     // only when it compressed.
-    if headers.contains_key(header::ETAG) && !headers.contains_key(header::VARY) {
-        headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    let varies_by_encoding = headers.get_all(header::VARY).any(|value| {
+        value
+            .to_str()
+            .is_ok_and(|value| value.to_ascii_lowercase().contains("accept-encoding"))
+    });
+    if headers.contains_key(header::ETAG) && !varies_by_encoding {
+        headers.append(header::VARY, HeaderValue::from_static("Accept-Encoding"));
     }
     let encoding = headers
         .get(header::CONTENT_ENCODING)

@@ -238,10 +238,19 @@ async fn the_tags_of_drafts_and_embargoed_stories_stay_hidden_from_readers_not_e
         assert_eq!(reply.status, 200, "{}", reply.body);
         assert_eq!(reply.header("cache-control"), Some("private, no-cache"));
     }
-    // What an editor was shown is never served to a reader.
-    assert_eq!(
-        send(&app, get("/api/v1/tags")).await.body["data"],
-        json!([])
+    // What an editor was shown is never served to a reader, and what a
+    // reader was shown says that a keyed request may get something else.
+    let reply = send(&app, get("/api/v1/tags")).await;
+    assert_eq!(reply.body["data"], json!([]));
+    let vary: Vec<String> = reply
+        .headers
+        .get_all("vary")
+        .map(|value| value.to_str().unwrap().to_ascii_lowercase())
+        .collect();
+    let vary = vary.join(", ");
+    assert!(
+        vary.contains("authorization") && vary.contains("accept-encoding"),
+        "{vary}"
     );
     send(&app, get("/api/v1/tags/unused"))
         .await

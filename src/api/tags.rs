@@ -1,5 +1,6 @@
 //! Tags: public reads and admin writes.
 
+use actix_web::http::header;
 use actix_web::web::{Data, Path};
 use actix_web::{HttpRequest, HttpResponse, get, patch, post};
 use serde::{Deserialize, Serialize};
@@ -86,6 +87,16 @@ fn tag_not_found(slug: &str) -> ApiError {
     ))
 }
 
+/// `response`, marked as depending on the request's key: a cache must not
+/// answer an editor with the tags it kept for readers.
+fn by_key(mut response: HttpResponse) -> HttpResponse {
+    response.headers_mut().append(
+        header::VARY,
+        header::HeaderValue::from_static("Authorization"),
+    );
+    response
+}
+
 /// The tags `req` is shown: those public now, or every tag for a key that
 /// may read drafts (an editor's).
 async fn tags_shown(req: &HttpRequest) -> AppResult<TagsShown> {
@@ -134,7 +145,7 @@ pub async fn list_tags(
             total: None,
         },
     };
-    Ok(page_response(&req, &body, next_cursor.as_deref()))
+    Ok(by_key(page_response(&req, &body, next_cursor.as_deref())))
 }
 
 /// One tag, if a published article carries it (any tag, with an admin key
@@ -162,10 +173,10 @@ pub async fn get_tag(
         .read(move |conn| taxonomy::find_shown_tag(conn, shown, &lookup))
         .await?;
     let data = row.map(Tag::from).ok_or_else(|| tag_not_found(&slug))?;
-    Ok(HttpResponse::Ok().json(TagResponse {
+    Ok(by_key(HttpResponse::Ok().json(TagResponse {
         data,
         meta: Meta::default(),
-    }))
+    })))
 }
 
 /// Create a tag.
