@@ -495,10 +495,22 @@ async fn a_summary_derived_from_the_body_follows_a_new_body_and_a_written_one_st
     written["summary"] = json!("What the editor wrote.");
     let written = create(&app, written).await;
 
+    // A written summary that is also the whole body (a brief) is written
+    // all the same.
+    let mut brief = article("Brief", "news");
+    brief["body_html"] = json!("<p>Polls close at 8pm.</p>");
+    brief["summary"] = json!("Polls close at 8pm.");
+    let brief = create(&app, brief).await;
+    // An edit elsewhere leaves a derived summary derived.
+    let uri = format!("/api/v1/articles/{}", derived["id"]);
+    let reply = send(&app, admin("PATCH", &uri, json!({"title": "Retitled"}))).await;
+    assert_eq!(reply.body["data"]["summary"], "Original first paragraph.");
+
     let new_body = json!({"body_html": "<p>Completely new text.</p>"});
     for (created, summary) in [
         (&derived, "Completely new text."),
         (&written, "What the editor wrote."),
+        (&brief, "Polls close at 8pm."),
     ] {
         let uri = format!("/api/v1/articles/{}", created["id"]);
         let reply = send(&app, admin("PATCH", &uri, new_body.clone())).await;

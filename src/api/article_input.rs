@@ -162,19 +162,22 @@ pub struct ArticlePatch {
 
 impl ArticlePatch {
     /// The input that replaces the article `current`, whose body is
-    /// `body_html`, once this patch is applied, and whether the patch
+    /// `body_html` and whose summary was derived from it when
+    /// `summary_derived`, once this patch is applied; and whether the patch
     /// clears `published_at`.
-    pub fn apply(self, current: ArticleSummary, body_html: String) -> (ArticleInput, bool) {
+    pub fn apply(
+        self,
+        current: ArticleSummary,
+        body_html: String,
+        summary_derived: bool,
+    ) -> (ArticleInput, bool) {
         let body_changes = self.body_html.is_some() || self.body_markdown.is_some();
-        // A summary derived from the old body follows the new one; one an
-        // editor wrote stays.
+        // A derived summary is derived again (from the new body, or to the
+        // same text from the same one), so it stays derived; one an editor
+        // wrote stays as written.
         let summary = match self.summary {
             Some(summary) => summary,
-            None if body_changes
-                && current.summary == content::derive_summary(&content::plain_text(&body_html)) =>
-            {
-                None
-            }
+            None if summary_derived => None,
             None => Some(current.summary),
         };
         let current_body = (!body_changes).then_some(body_html);
@@ -359,9 +362,9 @@ impl ArticleInput {
         }
         let slug = checks.slug_choice(self.slug, &title);
         let (body_html, text) = checks.body(self.body_html, self.body_markdown);
-        let summary = checks
-            .text("summary", self.summary, MAX_SUMMARY)
-            .unwrap_or_else(|| content::derive_summary(&text));
+        let given = checks.text("summary", self.summary, MAX_SUMMARY);
+        let summary_derived = given.is_none();
+        let summary = given.unwrap_or_else(|| content::derive_summary(&text));
         let dateline = checks.text("dateline", self.dateline, MAX_DATELINE);
         let source = checks.text("source", self.source, MAX_SOURCE);
         let image_url = checks.image_url(self.image_url);
@@ -395,6 +398,7 @@ impl ArticleInput {
             slug,
             title,
             summary,
+            summary_derived,
             word_count: content::word_count(&text) as i32,
             body_html,
             dateline,

@@ -191,7 +191,8 @@ pub async fn patch_article(
         let (row, body_html, extras) = shown::one_with_extras(found, Taxonomy::load(conn)?);
         let id = row.id;
         let current = ArticleSummary::new(row, &extras);
-        let (input, clears_published_at) = patch.apply(current, body_html);
+        let summary_derived = articles::summary_derived(conn, id)?;
+        let (input, clears_published_at) = patch.apply(current, body_html, summary_derived);
         let (category, author) = taxonomy_of(&input);
         let mut write = match input.validate(db::now()) {
             Ok(write) => write,

@@ -38,6 +38,9 @@ pub struct ArticleWrite {
     pub slug: SlugChoice,
     pub title: String,
     pub summary: String,
+    /// The summary was derived from the body, none being given: a new body
+    /// derives it again (see [`crate::api::article_input::ArticlePatch`]).
+    pub summary_derived: bool,
     pub body_html: String,
     pub word_count: i32,
     pub dateline: Option<String>,
@@ -251,6 +254,7 @@ fn insert(conn: &mut SqliteConnection, write: &ArticleWrite) -> StoreResult<i32>
 type ContentColumns<'a> = (
     diesel::dsl::Eq<articles::title, &'a str>,
     diesel::dsl::Eq<articles::summary, &'a str>,
+    diesel::dsl::Eq<articles::summary_derived, bool>,
     diesel::dsl::Eq<articles::body_html, &'a str>,
     diesel::dsl::Eq<articles::word_count, i32>,
     diesel::dsl::Eq<articles::dateline, Option<&'a str>>,
@@ -271,6 +275,7 @@ fn content_columns<'a>(
     (
         articles::title.eq(write.title.as_str()),
         articles::summary.eq(write.summary.as_str()),
+        articles::summary_derived.eq(write.summary_derived),
         articles::body_html.eq(write.body_html.as_str()),
         articles::word_count.eq(write.word_count),
         articles::dateline.eq(write.dateline.as_deref()),

@@ -114,6 +114,15 @@ pub fn bodies(conn: &mut SqliteConnection, ids: &[i32]) -> StoreResult<HashMap<i
         .collect())
 }
 
+/// Whether the summary of article `id` was derived from its body (no
+/// summary was given).
+pub fn summary_derived(conn: &mut SqliteConnection, id: i32) -> StoreResult<bool> {
+    Ok(articles::table
+        .find(id)
+        .select(articles::summary_derived)
+        .get_result(conn)?)
+}
+
 /// The sanitised HTML body of an article.
 pub fn body(conn: &mut SqliteConnection, id: i32) -> StoreResult<String> {
     Ok(articles::table

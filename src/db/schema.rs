@@ -37,6 +37,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         word_count -> Integer,
+        summary_derived -> Bool,
     }
 }
 

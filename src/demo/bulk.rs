@@ -149,6 +149,7 @@ fn create_articles(
                 let write = ArticleWrite {
                     slug: SlugChoice::Given(format!("synthetic-story-{i}")),
                     summary: sentence(rng, 20),
+                    summary_derived: false,
                     body_html: format!("<p>{body}.</p>"),
                     word_count: 108,
                     dateline: Some("LONDON".into()),
