@@ -168,7 +168,7 @@ pub async fn conditional(
         let (req, _) = req.into_parts();
         let mut res = HttpResponse::Ok();
         for header in &cached.headers {
-            res.insert_header(header.clone());
+            res.append_header(header.clone());
         }
         let res = finish(
             res.body(cached.body.clone()),
@@ -234,9 +234,10 @@ fn finish(mut res: HttpResponse, conditions: &Conditions, policy: &CachePolicy) 
         .unwrap_or_default();
     if matches(&conditions.if_none_match, tag) {
         let mut not_modified = HttpResponse::NotModified();
-        for name in [header::CACHE_CONTROL, header::LAST_MODIFIED] {
-            if let Some(value) = res.headers().get(&name) {
-                not_modified.insert_header((name, value.clone()));
+        // What a 200 would have said of caching it (RFC 9110, 15.4.5).
+        for name in [header::CACHE_CONTROL, header::LAST_MODIFIED, header::VARY] {
+            for value in res.headers().get_all(&name) {
+                not_modified.append_header((name.clone(), value.clone()));
             }
         }
         // The tag of the body a 200 would have sent: `Compress` leaves a

@@ -221,20 +221,18 @@ fn import_files(
 ) -> anyhow::Result<()> {
     let db = open_existing(config)?;
     // Every file is read, and the feeds' category checked, before anything
-    // is stored: a file that cannot be read stops the import, not half of it.
+    // is stored: a file that cannot be read stops the import, not half of
+    // it. So every file's records are in memory at once.
     let read = files
         .iter()
         .map(|file| Ok((file.display().to_string(), transfer::read(file, defaults)?)))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let has_feed = read
-        .iter()
-        .any(|(_, records)| records.iter().any(|record| record.feed_entry.is_some()));
-    if has_feed {
+    if read.iter().any(|(_, file)| file.feed) {
         ensure_category(&db, &defaults.category)?;
     }
     let terminal = std::io::stderr().is_terminal();
     let mut failed = 0;
-    for (name, records) in read {
+    for (name, transfer::Read { records, .. }) in read {
         let total = records.len();
         let bar = ProgressBar::new(total as u64).with_style(ProgressStyle::with_template(
             "{msg} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})",

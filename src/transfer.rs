@@ -50,15 +50,30 @@ pub struct FeedDefaults {
     pub category: String,
 }
 
+/// A file's article inputs.
+pub struct Read {
+    pub records: Vec<Record>,
+    /// Whether it was a feed (every entry goes in the default category).
+    pub feed: bool,
+}
+
 /// Reads a file's article inputs: a feed when it starts with `<`, NDJSON
 /// otherwise.
-pub fn read(path: &Path, defaults: &FeedDefaults) -> anyhow::Result<Vec<Record>> {
+pub fn read(path: &Path, defaults: &FeedDefaults) -> anyhow::Result<Read> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
     if first == Some(&b'<') {
-        read_feed(&bytes, defaults).with_context(|| format!("parsing the feed {}", path.display()))
+        let records = read_feed(&bytes, defaults)
+            .with_context(|| format!("parsing the feed {}", path.display()))?;
+        Ok(Read {
+            records,
+            feed: true,
+        })
     } else {
-        Ok(read_ndjson(&bytes))
+        Ok(Read {
+            records: read_ndjson(&bytes),
+            feed: false,
+        })
     }
 }
 
@@ -205,7 +220,7 @@ pub fn export(db: &Db, out: &mut impl Write) -> anyhow::Result<usize> {
         // One transaction per chunk: its rows, taxonomy and bodies from one
         // snapshot, so an article edited or deleted meanwhile is written as
         // one version of it, not half of two.
-        let (rows, extras, mut bodies) = db.read_blocking(|conn| {
+        let (rows, extras, mut bodies, derived) = db.read_blocking(|conn| {
             conn.transaction(|conn| {
                 let rows: Vec<ArticleRow> = articles_table::table
                     .filter(articles_table::id.gt(last))
@@ -218,7 +233,8 @@ pub fn export(db: &Db, out: &mut impl Write) -> anyhow::Result<usize> {
                 let taxonomy = Taxonomy::with_categories(conn, tree)?;
                 let extras = articles::extras_with(conn, &rows, taxonomy)?;
                 let bodies = articles::bodies(conn, &ids)?;
-                Ok((rows, extras, bodies))
+                let derived = articles::with_derived_summaries(conn, &ids)?;
+                Ok((rows, extras, bodies, derived))
             })
         })?;
         let Some(end) = rows.last().map(|row| row.id) else {
@@ -228,7 +244,9 @@ pub fn export(db: &Db, out: &mut impl Write) -> anyhow::Result<usize> {
             let line = json!({
                 "slug": row.slug,
                 "title": row.title,
-                "summary": row.summary,
+                // A derived summary is left for the import to derive
+                // again: it stays derived, following the body.
+                "summary": (!derived.contains(&row.id)).then_some(row.summary),
                 "body_html": bodies.remove(&row.id).unwrap_or_default(),
                 "dateline": row.dateline,
                 "source": row.source,

@@ -6,7 +6,7 @@ use actix_web::test::TestRequest;
 use common::{ADMIN, admin, article, create, get, seed_categories, send, test_app, titles};
 use frontpage::auth;
 use frontpage::db::{Db, keys};
-use serde_json::json;
+use serde_json::{Value, json};
 
 fn with_key(key: &str) -> actix_http::Request {
     TestRequest::post()
@@ -517,6 +517,31 @@ async fn a_summary_derived_from_the_body_follows_a_new_body_and_a_written_one_st
         assert_eq!(reply.status, 200, "{}", reply.body);
         assert_eq!(reply.body["data"]["summary"], summary);
     }
+    // Whether it is derived changes even when its text does not: null asks
+    // for the brief's summary to be derived (the same words), and sending
+    // the derived text back writes it.
+    let app = &app;
+    let patch = |id: &Value, body: Value| {
+        let uri = format!("/api/v1/articles/{id}");
+        async move { send(app, admin("PATCH", &uri, body)).await.body["data"]["summary"].clone() }
+    };
+    let (brief, derived) = (&brief["id"], &derived["id"]);
+    assert_eq!(
+        patch(brief, json!({"summary": null})).await,
+        "Completely new text."
+    );
+    assert_eq!(
+        patch(brief, json!({"body_html": "<p>Polls reopen.</p>"})).await,
+        "Polls reopen."
+    );
+    assert_eq!(
+        patch(derived, json!({"summary": "Completely new text."})).await,
+        "Completely new text."
+    );
+    assert_eq!(
+        patch(derived, json!({"body_html": "<p>Newer still.</p>"})).await,
+        "Completely new text."
+    );
 }
 
 /// A GET with `key`.

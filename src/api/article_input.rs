@@ -84,7 +84,6 @@ pub struct ArticleInput {
     #[schema(pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 100)]
     pub author: Option<String>,
     /// `draft` (the default) or `published`.
-    #[serde(default)]
     #[schema(inline, value_type = Option<ArticleStatus>)]
     pub status: Option<Checked<ArticleStatus>>,
     /// When it goes public (RFC 3339). A future time schedules it; when

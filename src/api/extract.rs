@@ -30,17 +30,12 @@ fn field_name(path: &serde_path_to_error::Path, message: &str) -> String {
         .map_or_else(|| "(root)".to_string(), str::to_string)
 }
 
-/// What a serde error says, in the words of the API: the standard
-/// library's integer errors ("invalid digit found in string") and
-/// serde_json's for an enum given as `null`, a number or an array
-/// ("expected value") say nothing to a client.
+/// What a serde error says, in the words of the API: serde_json's for an
+/// enum given as `null`, a number or an array ("expected value") says
+/// nothing to a client. (Integers in queries do not get here: `limit`, the
+/// only one, reads through [`super::paging::limit`].)
 fn plain_detail(detail: String) -> String {
     match detail.as_str() {
-        "invalid digit found in string" | "cannot parse integer from empty string" => {
-            "must be a positive whole number".into()
-        }
-        "number too large to fit in target type" => "is too large".into(),
-        "number too small to fit in target type" => "is too small".into(),
         "expected value" => "must be one of the values the spec lists".into(),
         _ => detail,
     }
@@ -212,8 +207,10 @@ enum Compressed {
 
 /// `body` decoded, within `limit` decoded bytes. Read through a decoder
 /// that stops at the limit, so a small body that unfolds into gigabytes
-/// costs no more memory than the limit (brotli and zstd, which unfold far
-/// more per byte than gzip, are not taken).
+/// costs no more than about twice the limit (the buffer doubles as it
+/// grows); brotli and zstd, which unfold far more per byte than gzip, are
+/// not taken. Decoded on the worker thread: the largest body, a 32 MiB
+/// bulk import, takes about a tenth of a second.
 fn decode(body: &[u8], encoding: Compressed, limit: usize) -> Result<Bytes, ApiError> {
     use std::io::Read;
     let decoder: Box<dyn Read + '_> = match encoding {

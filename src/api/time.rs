@@ -55,13 +55,6 @@ pub fn checked_nullable<'de, D: Deserializer<'de>>(
     checked(deserializer).map(Some)
 }
 
-/// Like [`optional`], telling an explicit `null` (`Some(None)`) from absence.
-pub fn nullable<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<Option<DateTime<Utc>>>, D::Error> {
-    optional(deserializer).map(Some)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,7 @@
 
 mod list;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::NaiveDateTime;
@@ -121,6 +121,20 @@ pub fn summary_derived(conn: &mut SqliteConnection, id: i32) -> StoreResult<bool
         .find(id)
         .select(articles::summary_derived)
         .get_result(conn)?)
+}
+
+/// Which of `ids` have a summary derived from their body.
+pub fn with_derived_summaries(
+    conn: &mut SqliteConnection,
+    ids: &[i32],
+) -> StoreResult<HashSet<i32>> {
+    Ok(articles::table
+        .filter(articles::id.in_ids(ids))
+        .filter(articles::summary_derived.eq(true))
+        .select(articles::id)
+        .load::<i32>(conn)?
+        .into_iter()
+        .collect())
 }
 
 /// The sanitised HTML body of an article.

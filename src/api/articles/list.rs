@@ -97,8 +97,9 @@ pub struct ListArticlesQuery {
     #[param(inline)]
     pub status: Option<ArticleListStatus>,
     /// `-published_at` (newest first, the default) or `published_at`; not
-    /// with `q`, whose results come most relevant first. Drafts go by
-    /// creation (id) instead.
+    /// with `q`, whose results come most relevant first. Drafts are ordered
+    /// by creation (id) instead, newest first unless `published_at`. For
+    /// `status=scheduled`, `published_at` lists the soonest due first.
     #[param(inline)]
     pub sort: Option<ArticleSort>,
     /// Page size, 1 to 100.
@@ -196,16 +197,23 @@ struct SearchPosition {
 /// The filters of a search, hashed into its cursors: an offset into one
 /// filtered result list means nothing in another.
 fn filters_key(query: &ListArticlesQuery) -> u64 {
-    let filters = format!(
-        "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+    let mut filters = format!(
+        "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
         query.category,
         query.tag,
         query.author,
         query.source,
         query.published_after,
-        query.published_before,
-        query.status.unwrap_or_default(),
+        query.published_before
     );
+    // Only when not the default, so that cursors made before editors could
+    // list drafts still hold.
+    if let Some(status) = query
+        .status
+        .filter(|status| *status != ArticleListStatus::Published)
+    {
+        filters.push_str(&format!("|{status:?}"));
+    }
     xxhash_rust::xxh3::xxh3_64(filters.as_bytes())
 }
 
@@ -303,12 +311,13 @@ async fn search_articles(
     Ok(page_response(req, &body, next_cursor.as_deref()))
 }
 
-/// List published articles, newest first, or search them.
+/// List published articles (or, for an editor, drafts or scheduled ones),
+/// newest first, or search them.
 ///
 /// Filters combine with AND. Follow `meta.next_cursor` (or the
 /// `Link: rel="next"` header) until it is null. The list is keyset-paged:
-/// every published article appears exactly once, even when several share a
-/// timestamp or articles are published meanwhile. A search (`q`) is ranked
+/// every article of the list appears exactly once, even when several share
+/// a timestamp or articles are published or edited meanwhile. A search (`q`) is ranked
 /// by relevance and paged by position in that ranking, so an article
 /// published or edited between two pages may move a result from one page
 /// to the next (shown twice, or not at all); its cursor holds only with the
@@ -375,7 +384,7 @@ pub async fn list_articles(
         rows.truncate(limit as usize);
         rows.last().map(|last| {
             cursor::encode(&Position {
-                // Drafts are paged by id alone (see `Listed::Drafts`).
+                // Drafts are paged by id alone (see `drafts_in_order`).
                 t: last
                     .published_at
                     .map_or(0, |at| at.and_utc().timestamp_micros()),

@@ -32,7 +32,8 @@ pub enum Order {
     OldestFirst,
 }
 
-/// What a list asks for. Empty filters match everything visible at `now`.
+/// What a list asks for. Empty filters match every article of its status
+/// (visible at `now`, unless an editor asks for others).
 #[derive(Debug, Clone)]
 pub struct ListFilter {
     pub now: NaiveDateTime,
@@ -48,7 +49,8 @@ pub struct ListFilter {
     /// Exclusive.
     pub published_before: Option<NaiveDateTime>,
     pub order: Order,
-    /// The `(published_at, id)` of the last item of the previous page.
+    /// The `(published_at, id)` of the last item of the previous page (of
+    /// drafts, only the id counts).
     pub after: Option<(NaiveDateTime, i32)>,
     pub limit: i64,
 }
@@ -72,12 +74,13 @@ impl ListFilter {
     }
 }
 
-/// One page of visible articles in `(published_at, id)` order.
+/// One page of the filter's articles in `(published_at, id)` order (drafts
+/// by id, see [`drafts_in_order`]).
 pub fn list(conn: &mut SqliteConnection, filter: &ListFilter) -> StoreResult<Vec<ArticleRow>> {
     Ok(list_query(filter).load(conn)?)
 }
 
-/// Which of `ids` are visible and match the filter (its paging aside).
+/// Which of `ids` have the filter's status and match it (its paging aside).
 pub fn matching_among(
     conn: &mut SqliteConnection,
     filter: &ListFilter,
@@ -91,7 +94,7 @@ pub fn matching_among(
         .collect())
 }
 
-/// How many visible articles match the filter, ignoring its paging.
+/// How many articles of the filter's status match it, ignoring its paging.
 pub fn count(conn: &mut SqliteConnection, filter: &ListFilter) -> StoreResult<i64> {
     Ok(filtered(filter)
         .select(diesel::dsl::count_star())
@@ -165,8 +168,9 @@ fn list_query(filter: &ListFilter) -> ListQuery {
     query.limit(filter.limit)
 }
 
-/// A page of drafts in id order, newest first unless asked otherwise. A
-/// draft need not have a date, and a key that changes with every edit
+/// A page of drafts in id order, newest first unless asked otherwise
+/// (found by the status index, then sorted: drafts are few). A draft need
+/// not have a date, and a key that changes with every edit
 /// (`updated_at`) would move a draft edited meanwhile behind the cursor of
 /// an editor paging through: ids never change, nor are they reused.
 fn drafts_in_order(mut query: ListQuery, filter: &ListFilter) -> ListQuery {
