@@ -175,7 +175,7 @@ async fn characters_xml_cannot_carry_never_break_a_feed() {
             .collect();
         assert_eq!(
             bodies,
-            ["<p>onetwo</p>", "<p>para onestill para, escape  and </p>"],
+            ["<p>one two</p>", "<p>para one still para, escape  and </p>"],
             "{extension}"
         );
     }

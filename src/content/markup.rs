@@ -95,15 +95,21 @@ fn is_text_char(c: char) -> bool {
 }
 
 /// `text` without the characters XML 1.0 cannot carry: C0 controls other
-/// than tab and newlines, U+FFFE and U+FFFF. A feed with one of them is not
+/// than tab and newlines (a vertical tab or form feed becomes a space),
+/// U+FFFE and U+FFFF. A feed with one of them is not
 /// XML at all, and no reader can load it. DEL and the C1 controls are
 /// valid XML and stay.
 pub fn without_unprintable(text: &str) -> std::borrow::Cow<'_, str> {
     if text.chars().all(is_text_char) {
         text.into()
     } else {
+        // A vertical tab or form feed parts words: it becomes a space.
         text.chars()
-            .filter(|c| is_text_char(*c))
+            .filter_map(|c| match c {
+                c if is_text_char(c) => Some(c),
+                c if c.is_whitespace() => Some(' '),
+                _ => None,
+            })
             .collect::<String>()
             .into()
     }
@@ -138,9 +144,9 @@ mod tests {
     fn characters_xml_cannot_carry_never_reach_a_body() {
         assert_eq!(
             sanitize_html("<p>form\u{c}feed, escape\u{1b}, \u{fffe}end\ttab</p>"),
-            "<p>formfeed, escape, end\ttab</p>"
+            "<p>form feed, escape, end\ttab</p>"
         );
-        assert_eq!(render_markdown("one\u{b}two"), "<p>onetwo</p>\n");
+        assert_eq!(render_markdown("one\u{b}two"), "<p>one two</p>\n");
         assert!(has_control("title\u{fffe}"));
         assert!(has_control("bell\u{7}"));
         assert!(!has_control("tab\tand\nnewline, é, 東京"));
