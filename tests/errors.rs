@@ -139,6 +139,13 @@ async fn malformed_json_is_400_and_wrong_fields_are_422_naming_the_field() {
     )
     .await
     .assert_problem(422, &["title"]);
+    // Missing fields are named with the others, not alone.
+    let reply = send(
+        &app,
+        admin("POST", uri, json!({"title": "", "body_markdown": "x"})),
+    )
+    .await;
+    reply.assert_problem(422, &["title", "category"]);
     let mut bad_status = article("Title", "news");
     bad_status["status"] = json!("live");
     send(&app, admin("POST", uri, bad_status))

@@ -50,7 +50,9 @@ pub struct ArticleInput {
     #[schema(pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 200)]
     pub slug: Option<String>,
     /// Headline, 1 to 300 characters.
-    #[schema(min_length = 1, max_length = 300)]
+    // Missing reads as empty, so that validation names it with the rest.
+    #[serde(default)]
+    #[schema(required = true, min_length = 1, max_length = 300)]
     pub title: String,
     /// Teaser, up to 1000 characters; derived from the body when absent.
     #[schema(max_length = 1000)]
@@ -73,7 +75,12 @@ pub struct ArticleInput {
     #[schema(format = "uri", max_length = 2048)]
     pub image_url: Option<String>,
     /// Category slug; the category must exist.
-    #[schema(pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 100)]
+    #[serde(default)]
+    #[schema(
+        required = true,
+        pattern = "^[a-z0-9]+(-[a-z0-9]+)*$",
+        max_length = 100
+    )]
     pub category: String,
     /// Tag slugs or names (up to 20, each up to 100 characters); unknown
     /// tags are created.
@@ -368,7 +375,11 @@ impl ArticleInput {
         let source = checks.text("source", self.source, MAX_SOURCE);
         let image_url = checks.image_url(self.image_url);
         let category = self.category.trim().to_string();
-        checks.slug("category", &category, content::MAX_TAXONOMY_SLUG);
+        if category.is_empty() {
+            checks.fail("category", "is required");
+        } else {
+            checks.slug("category", &category, content::MAX_TAXONOMY_SLUG);
+        }
         let author = self.author.map(|a| a.trim().to_string());
         if let Some(author) = &author {
             checks.slug("author", author, content::MAX_TAXONOMY_SLUG);
