@@ -75,7 +75,7 @@ impl ListFilter {
 }
 
 /// One page of the filter's articles in `(published_at, id)` order (drafts
-/// by id, see [`drafts_in_order`]).
+/// by id).
 pub fn list(conn: &mut SqliteConnection, filter: &ListFilter) -> StoreResult<Vec<ArticleRow>> {
     Ok(list_query(filter).load(conn)?)
 }
