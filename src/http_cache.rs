@@ -76,8 +76,10 @@ impl CachePolicy {
         } else if path.starts_with("/api/v1/ranking")
             || path.ends_with("/related")
             || path.starts_with("/feeds/")
-            || includes(query, "ranking")
-            || includes(query, "related")
+            || {
+                let include = included(query);
+                include.contains("ranking") || include.contains("related")
+            }
         {
             // An article page that includes a feed is as fresh as the feed.
             public(self.feed_max_age)
@@ -92,13 +94,20 @@ impl CachePolicy {
 /// that names them counts, even one the handler will refuse: a personal
 /// response must never be shared.
 fn is_personal(path: &str, query: &str) -> bool {
-    path.starts_with("/api/v1/recommendations") || includes(query, "recommendations")
+    path.starts_with("/api/v1/recommendations") || included(query).contains("recommendations")
 }
 
-/// True when an `include` parameter of `query` names `feed`.
-fn includes(query: &str, feed: &str) -> bool {
+/// What the `include` parameters of `query` name, lower-cased and joined
+/// (empty, without any parsing, for a query that has none).
+fn included(query: &str) -> String {
+    if !query.contains("include") {
+        return String::new();
+    }
     form_urlencoded::parse(query.as_bytes())
-        .any(|(name, value)| name == "include" && value.to_ascii_lowercase().contains(feed))
+        .filter(|(name, _)| name == "include")
+        .map(|(_, value)| value.to_ascii_lowercase())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// A strong validator for a body: its 128-bit XXH3 hash. A validator only

@@ -220,7 +220,7 @@ pub fn export(db: &Db, out: &mut impl Write) -> anyhow::Result<usize> {
         // One transaction per chunk: its rows, taxonomy and bodies from one
         // snapshot, so an article edited or deleted meanwhile is written as
         // one version of it, not half of two.
-        let (rows, extras, mut bodies, derived) = db.read_blocking(|conn| {
+        let (rows, extras, mut bodies) = db.read_blocking(|conn| {
             conn.transaction(|conn| {
                 let rows: Vec<ArticleRow> = articles_table::table
                     .filter(articles_table::id.gt(last))
@@ -233,8 +233,7 @@ pub fn export(db: &Db, out: &mut impl Write) -> anyhow::Result<usize> {
                 let taxonomy = Taxonomy::with_categories(conn, tree)?;
                 let extras = articles::extras_with(conn, &rows, taxonomy)?;
                 let bodies = articles::bodies(conn, &ids)?;
-                let derived = articles::with_derived_summaries(conn, &ids)?;
-                Ok((rows, extras, bodies, derived))
+                Ok((rows, extras, bodies))
             })
         })?;
         let Some(end) = rows.last().map(|row| row.id) else {
@@ -246,7 +245,7 @@ pub fn export(db: &Db, out: &mut impl Write) -> anyhow::Result<usize> {
                 "title": row.title,
                 // A derived summary is left for the import to derive
                 // again: it stays derived, following the body.
-                "summary": (!derived.contains(&row.id)).then_some(row.summary),
+                "summary": (!row.summary_derived).then_some(row.summary),
                 "body_html": bodies.remove(&row.id).unwrap_or_default(),
                 "dateline": row.dateline,
                 "source": row.source,

@@ -189,9 +189,8 @@ pub async fn patch_article(
     let article = AppState::write_content(&state, move |conn| {
         let found = shown::find(conn, &key)?.ok_or(StoreError::NotFound)?;
         let (row, body_html, extras) = shown::one_with_extras(found, Taxonomy::load(conn)?);
-        let id = row.id;
+        let (id, summary_derived) = (row.id, row.summary_derived);
         let current = ArticleSummary::new(row, &extras);
-        let summary_derived = articles::summary_derived(conn, id)?;
         let (input, clears_published_at) = patch.apply(current, body_html, summary_derived);
         let (category, author) = taxonomy_of(&input);
         let mut write = match input.validate(db::now()) {

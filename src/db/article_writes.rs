@@ -415,7 +415,7 @@ fn is_unchanged(
     let wanted_tags: Vec<&str> = write.tags.iter().map(|(slug, _)| slug.as_str()).collect();
     Ok(current.title == write.title
         && current.summary == write.summary
-        && reads::summary_derived(conn, id)? == write.summary_derived
+        && current.summary_derived == write.summary_derived
         && current.word_count == write.word_count
         && current.dateline == write.dateline
         && current.source == write.source

@@ -3,7 +3,7 @@
 
 mod list;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::NaiveDateTime;
@@ -40,6 +40,8 @@ pub struct ArticleRow {
     #[diesel(deserialize_as = StoredTime)]
     pub updated_at: NaiveDateTime,
     pub word_count: i32,
+    /// The summary was derived from the body (none was given).
+    pub summary_derived: bool,
 }
 
 /// How a request names an article.
@@ -110,29 +112,6 @@ pub fn bodies(conn: &mut SqliteConnection, ids: &[i32]) -> StoreResult<HashMap<i
         .filter(articles::id.in_ids(ids))
         .select((articles::id, articles::body_html))
         .load::<(i32, String)>(conn)?
-        .into_iter()
-        .collect())
-}
-
-/// Whether the summary of article `id` was derived from its body (no
-/// summary was given).
-pub fn summary_derived(conn: &mut SqliteConnection, id: i32) -> StoreResult<bool> {
-    Ok(articles::table
-        .find(id)
-        .select(articles::summary_derived)
-        .get_result(conn)?)
-}
-
-/// Which of `ids` have a summary derived from their body.
-pub fn with_derived_summaries(
-    conn: &mut SqliteConnection,
-    ids: &[i32],
-) -> StoreResult<HashSet<i32>> {
-    Ok(articles::table
-        .filter(articles::id.in_ids(ids))
-        .filter(articles::summary_derived.eq(true))
-        .select(articles::id)
-        .load::<i32>(conn)?
         .into_iter()
         .collect())
 }

@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::sql_types::{Integer, Nullable, Text, Timestamp};
+use diesel::sql_types::{Bool, Integer, Nullable, Text, Timestamp};
 use diesel::sqlite::{Sqlite, SqliteConnection};
 use diesel::{OptionalExtension, QueryResult, RunQueryDsl};
 
@@ -158,7 +158,7 @@ struct ShownQuery {
 /// The columns of [`ArticleRow`], in its order.
 const ROW: &str = "SELECT a.id, a.slug, a.title, a.summary, a.dateline, a.source, a.image_url, \
      a.category_id, a.author_id, a.status, a.published_at, a.created_at, a.updated_at, \
-     a.word_count, ";
+     a.word_count, a.summary_derived, ";
 
 /// Tags, author and counters, then the table and the start of the filter.
 /// `json_group_array` and `json_group_object` give `[]` and `{}` for none.
@@ -192,6 +192,7 @@ impl Query for ShownQuery {
             Timestamp,
             Timestamp,
             Integer,
+            Bool,
         ),
         (
             Nullable<Text>,
