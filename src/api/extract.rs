@@ -30,17 +30,6 @@ fn field_name(path: &serde_path_to_error::Path, message: &str) -> String {
         .map_or_else(|| "(root)".to_string(), str::to_string)
 }
 
-/// What a serde error says, in the words of the API: serde_json's for an
-/// enum given as `null`, a number or an array ("expected value") says
-/// nothing to a client. (Integers in queries do not get here: `limit`, the
-/// only one, reads through [`super::paging::limit`].)
-fn plain_detail(detail: String) -> String {
-    match detail.as_str() {
-        "expected value" => "must be one of the values the spec lists".into(),
-        _ => detail,
-    }
-}
-
 /// A query string deserialised into `T`; failures name the parameter.
 #[derive(Debug)]
 pub struct Query<T>(pub T);
@@ -53,7 +42,6 @@ impl<T: DeserializeOwned> Query<T> {
         serde_path_to_error::deserialize(deserializer).map_err(|error| {
             let detail = error.inner().to_string();
             let name = field_name(error.path(), &detail);
-            let detail = plain_detail(detail);
             ApiError::InvalidParameters(vec![FieldError::new(Location::Query, name, detail)])
         })
     }
@@ -114,7 +102,6 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             .unwrap_or_default()
             .to_string();
         let name = field_name(error.path(), &detail);
-        let detail = plain_detail(detail);
         ApiError::Validation(vec![FieldError::new(Location::Body, name, detail)])
     })?;
     deserializer.end().map_err(|error| malformed(&error))?;
