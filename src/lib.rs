@@ -4,6 +4,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod background;
+pub mod commands;
 pub mod config;
 pub mod content;
 pub mod db;

@@ -1,0 +1,92 @@
+//! What the `frontpage` command does besides serving: each subcommand that
+//! works on a store, as a function that `main` hands over to once the
+//! arguments are parsed.
+
+pub mod keys;
+pub mod transfer;
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::config::Config;
+use crate::db::Db;
+use crate::demo::bulk;
+
+/// Creates the store if needed and applies pending migrations.
+pub fn migrate(config: &Config) -> anyhow::Result<()> {
+    let db = Db::open(&config.database_path, 1)?;
+    println!("database {} is up to date", config.database_path.display());
+    drop(db);
+    Ok(())
+}
+
+/// Writes a consistent copy of the database to `path`, checks it, and says
+/// what it holds.
+pub fn backup(config: &Config, path: &std::path::Path) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !path.exists(),
+        "{} exists; give a new file to back up to",
+        path.display()
+    );
+    let started = std::time::Instant::now();
+    let target = path.to_str().context("the backup path is not UTF-8")?;
+    let source = open_existing(config)?;
+    source.backup_to(target)?;
+    let articles = crate::db::check_integrity(path)?;
+    println!(
+        "backed up {} to {} ({articles} articles, integrity ok) in {:.1}s",
+        config.database_path.display(),
+        path.display(),
+        started.elapsed().as_secs_f32()
+    );
+    Ok(())
+}
+
+/// Fills a new, empty store with a synthetic one of `size` (for
+/// benchmarks), with a progress bar.
+pub fn generate_demo(config: &Config, size: bulk::Size, seed: u64) -> anyhow::Result<()> {
+    let db = Db::open(&config.database_path, 1)?;
+    let started = std::time::Instant::now();
+    let bar = ProgressBar::new(0).with_style(
+        ProgressStyle::with_template("{msg:>9} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})")?
+            .progress_chars("=> "),
+    );
+    let phase = std::cell::RefCell::new(String::new());
+    bulk::generate(&db, size, seed, &|done, total, what| {
+        if *phase.borrow() != what {
+            *phase.borrow_mut() = what.to_string();
+            bar.set_message(what.to_string());
+            bar.set_length(total);
+        }
+        bar.set_position(done);
+        if bar.is_hidden() && done == total {
+            eprintln!("{what}: {done}");
+        }
+    })?;
+    bar.finish_and_clear();
+    eprintln!(
+        "filled {} with {} articles, {} readers and {} views in {:.1?}",
+        config.database_path.display(),
+        size.articles,
+        size.readers,
+        size.views,
+        started.elapsed()
+    );
+    Ok(())
+}
+
+/// Opens the server's store for a command that works on what it holds. The
+/// file must exist: with the wrong `DATABASE_URL`, or the default relative
+/// path from another folder, the command would otherwise create an empty
+/// store, act on it and report success (a backup of nothing, a key the
+/// server never sees).
+pub fn open_existing(config: &Config) -> anyhow::Result<Db> {
+    let path = &config.database_path;
+    anyhow::ensure!(
+        path.exists(),
+        "no database at {}: set DATABASE_URL to the server's database, \
+         or create one with `frontpage migrate`",
+        path.display()
+    );
+    Db::open(path, 1)
+}

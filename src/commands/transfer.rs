@@ -1,0 +1,98 @@
+//! `import` and `export`: articles in and out of a store as files.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::open_existing;
+use crate::config::Config;
+use crate::db::Db;
+use crate::transfer::{self, FeedDefaults};
+
+/// Imports each file with a progress bar (plain progress lines when stderr
+/// is not a terminal) and prints what it did; fails when any line failed.
+pub fn import(config: &Config, files: &[PathBuf], defaults: &FeedDefaults) -> anyhow::Result<()> {
+    let db = open_existing(config)?;
+    // Every file is read, and the feeds' category checked, before anything
+    // is stored: a file that cannot be read stops the import, not half of
+    // it. So every file's records are in memory at once.
+    let read = files
+        .iter()
+        .map(|file| Ok((file.display().to_string(), transfer::read(file, defaults)?)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if read.iter().any(|(_, file)| file.feed) {
+        ensure_category(&db, &defaults.category)?;
+    }
+    let terminal = std::io::stderr().is_terminal();
+    let mut failed = 0;
+    for (name, transfer::Read { records, .. }) in read {
+        let total = records.len();
+        let bar = ProgressBar::new(total as u64).with_style(ProgressStyle::with_template(
+            "{msg} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})",
+        )?);
+        bar.set_message(name.clone());
+        if !terminal {
+            bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+        }
+        let report = transfer::import(&db, records, |done| {
+            bar.set_position(done as u64);
+            if !terminal {
+                eprintln!("{name}: {done}/{total}");
+            }
+        })?;
+        bar.finish_and_clear();
+        println!(
+            "{name}: {} created, {} updated, {} unchanged, {} failed",
+            report.created, report.updated, report.unchanged, report.failed
+        );
+        for failure in &report.errors {
+            for error in &failure.errors {
+                println!("  line {}: {} {}", failure.line, error.name, error.detail);
+            }
+        }
+        failed += report.failed;
+    }
+    if failed > 0 {
+        anyhow::bail!("{failed} article(s) were not imported");
+    }
+    Ok(())
+}
+
+/// Fails, saying what to do, when the category every feed entry goes in
+/// does not exist (else each entry would fail alike).
+fn ensure_category(db: &Db, slug: &str) -> anyhow::Result<()> {
+    let exists = db.read_blocking(|conn| {
+        Ok(crate::db::taxonomy::CategoryTree::load(conn)?
+            .by_slug(slug)
+            .is_some())
+    })?;
+    anyhow::ensure!(
+        exists,
+        "no category has the slug `{slug}`, which feed entries go in: create it \
+         (POST /api/v1/categories) or name another with --category"
+    );
+    Ok(())
+}
+
+/// Writes every article as NDJSON to `output` (synced to disk before it
+/// returns), or to standard output.
+pub fn export(config: &Config, output: Option<&Path>) -> anyhow::Result<()> {
+    let db = open_existing(config)?;
+    let count = match output {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            let mut out = std::io::BufWriter::new(file);
+            let count = transfer::export(&db, &mut out)?;
+            out.into_inner()
+                .map_err(|error| error.into_error())?
+                .sync_all()?;
+            count
+        }
+        None => transfer::export(&db, &mut std::io::stdout().lock())?,
+    };
+    eprintln!("exported {count} articles");
+    Ok(())
+}
