@@ -7,11 +7,14 @@ use diesel::sqlite::SqliteConnection;
 
 use super::articles::{self as reads, ArticleKey, ArticleRow};
 use super::purge;
-use super::schema::{article_id_mark, article_tags, articles, feed_entries};
+use super::schema::{article_id_mark, article_tags, articles};
 use super::search;
 use super::taxonomy::{self, CategoryTree};
 use super::{Invalid, StoreError, StoreResult};
 use crate::content::Status;
+
+mod upsert;
+pub use self::upsert::upsert;
 
 /// How an article's slug was chosen.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -325,78 +328,8 @@ pub fn replace(conn: &mut SqliteConnection, id: i32, write: &ArticleWrite) -> St
     Ok(true)
 }
 
-/// Creates or replaces the article with the write's slug (given or derived),
-/// or, for a feed entry imported before, the article it became.
-pub fn upsert(conn: &mut SqliteConnection, write: &ArticleWrite) -> StoreResult<(i32, Upserted)> {
-    let imported = match &write.feed_entry {
-        Some(entry) => feed_entries::table
-            .find(entry)
-            .select(feed_entries::article_id)
-            .first::<i32>(conn)
-            .optional()?,
-        None => None,
-    };
-    let upserted = match imported {
-        // A derived slug is not applied to an existing article: the one it
-        // has stays, though the headline it was made from changed.
-        Some(id) => {
-            let write = ArticleWrite {
-                slug: SlugChoice::Derived(String::new()),
-                ..write.clone()
-            };
-            (id, updated(replace(conn, id, &write)?))
-        }
-        None => {
-            let slug = write.slug.as_str();
-            match slug_owner(conn, slug)? {
-                // Unless another feed entry became it: the same headline on
-                // the same day from another entry, or another feed, is
-                // another story, and gets a slug of its own (`-2`).
-                Some(id) if write.feed_entry.is_none() || !from_a_feed(conn, id)? => {
-                    (id, updated(replace(conn, id, write)?))
-                }
-                owner => {
-                    let slug = match owner {
-                        Some(_) => SlugChoice::Derived(slug.to_string()),
-                        None => SlugChoice::Given(slug.to_string()),
-                    };
-                    let write = ArticleWrite {
-                        slug,
-                        ..write.clone()
-                    };
-                    (create(conn, &write)?, Upserted::Created)
-                }
-            }
-        }
-    };
-    if let (Some(entry), None) = (&write.feed_entry, imported) {
-        diesel::insert_into(feed_entries::table)
-            .values((
-                feed_entries::entry.eq(entry),
-                feed_entries::article_id.eq(upserted.0),
-            ))
-            .execute(conn)?;
-    }
-    Ok(upserted)
-}
-
-/// Whether article `id` is what a feed entry became.
-fn from_a_feed(conn: &mut SqliteConnection, id: i32) -> StoreResult<bool> {
-    Ok(diesel::select(diesel::dsl::exists(
-        feed_entries::table.filter(feed_entries::article_id.eq(id)),
-    ))
-    .get_result(conn)?)
-}
-
-/// What a [`replace`] that `changed` (or not) did.
-fn updated(changed: bool) -> Upserted {
-    if changed {
-        Upserted::Updated
-    } else {
-        Upserted::Unchanged
-    }
-}
-
+/// Whether `write` would store what `current` holds already: its
+/// columns, tags and body.
 fn is_unchanged(
     conn: &mut SqliteConnection,
     current: &ArticleRow,
