@@ -129,6 +129,15 @@ async fn malformed_json_is_400_and_wrong_fields_are_422_naming_the_field() {
     send(&app, admin("POST", uri, unknown))
         .await
         .assert_problem(422, &["colour"]);
+    // Values of the wrong type and unknown fields are named together.
+    let mut wrong_types = article("Title", "news");
+    wrong_types["title"] = json!(7);
+    wrong_types["tags"] = json!("not-a-list");
+    wrong_types["colour"] = json!("red");
+    wrong_types["dateline"] = json!(["LONDON"]);
+    send(&app, admin("POST", uri, wrong_types))
+        .await
+        .assert_problem(422, &["title", "tags", "colour", "dateline"]);
     send(
         &app,
         admin(

@@ -94,18 +94,54 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     // The syntax is sound, so whatever fails now is about a field (serde_json
     // reports a null enum as a syntax error, but it is the field that is wrong).
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+    match serde_path_to_error::deserialize(&mut deserializer) {
+        Ok(value) => {
+            deserializer.end().map_err(|error| malformed(&error))?;
+            Ok(value)
+        }
+        Err(error) => Err(ApiError::Validation(field_errors::<T>(bytes, &error))),
+    }
+}
+
+/// Every field of a body that `T` does not read, the first being the one
+/// `first` is about: each is left out in turn and the rest read again, so
+/// that one answer names them all (a wrong type, an unknown field) rather
+/// than one per attempt.
+fn field_errors<T: DeserializeOwned>(
+    bytes: &[u8],
+    first: &serde_path_to_error::Error<serde_json::Error>,
+) -> Vec<FieldError> {
+    let problem = |error: &serde_path_to_error::Error<serde_json::Error>| {
         let detail = error.inner().to_string();
-        let detail = detail
-            .split(" at line ")
-            .next()
-            .unwrap_or_default()
-            .to_string();
-        let name = field_name(error.path(), &detail);
-        ApiError::Validation(vec![FieldError::new(Location::Body, name, detail)])
-    })?;
-    deserializer.end().map_err(|error| malformed(&error))?;
-    Ok(value)
+        let detail = detail.split(" at line ").next().unwrap_or_default();
+        let name = field_name(error.path(), detail);
+        // The body's own key: the first segment of a path like `tags[2]`.
+        let key = match error.path().iter().next() {
+            Some(serde_path_to_error::Segment::Map { key }) => key.clone(),
+            _ => name.clone(),
+        };
+        (key, FieldError::new(Location::Body, name, detail))
+    };
+    let (mut key, error) = problem(first);
+    let mut errors = vec![error];
+    let Ok(serde_json::Value::Object(mut body)) = serde_json::from_slice(bytes) else {
+        return errors;
+    };
+    while body.remove(&key).is_some() {
+        let Err(error) = serde_path_to_error::deserialize::<_, T>(&serde_json::Value::Object(
+            body.clone(),
+        )) else {
+            break;
+        };
+        let (next, error) = problem(&error);
+        // A field left out is then missing: it was named already.
+        if errors.iter().any(|named| named.name == error.name) {
+            break;
+        }
+        errors.push(error);
+        key = next;
+    }
+    errors
 }
 
 /// Reads a body of `content_type` (or a `+json` variant) within `limit` bytes.
