@@ -103,6 +103,10 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     }
 }
 
+/// Most fields one answer names as of the wrong type or unknown (an
+/// article has 13).
+const MOST_NAMED: usize = 16;
+
 /// Every field of a body that `T` does not read, the first being the one
 /// `first` is about: each is left out in turn and the rest read again, so
 /// that one answer names them all (a wrong type, an unknown field) rather
@@ -124,13 +128,17 @@ fn field_errors<T: DeserializeOwned>(
     };
     let (mut key, error) = problem(first);
     let mut errors = vec![error];
-    let Ok(serde_json::Value::Object(mut body)) = serde_json::from_slice(bytes) else {
+    let Ok(mut body) = serde_json::from_slice::<serde_json::Value>(bytes) else {
         return errors;
     };
-    while body.remove(&key).is_some() {
-        let Err(error) = serde_path_to_error::deserialize::<_, T>(&serde_json::Value::Object(
-            body.clone(),
-        )) else {
+    // Each attempt reads the whole body again: a body of thousands of
+    // unknown fields must not cost thousands of reads.
+    while errors.len() < MOST_NAMED
+        && body
+            .as_object_mut()
+            .is_some_and(|fields| fields.remove(&key).is_some())
+    {
+        let Err(error) = serde_path_to_error::deserialize::<_, T>(&body) else {
             break;
         };
         let (next, error) = problem(&error);
@@ -370,4 +378,42 @@ pub fn key_scopes(req: &HttpRequest) -> KeyScopes {
             )),
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Input {
+        title: String,
+        #[serde(default)]
+        tags: Vec<String>,
+    }
+
+    fn named(body: &str) -> Vec<String> {
+        match parse_json::<Input>(body.as_bytes()) {
+            Err(ApiError::Validation(errors)) => errors.into_iter().map(|e| e.name).collect(),
+            other => panic!("expected a 422, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_field_of_the_wrong_type_or_unknown_is_named_once() {
+        let mut all = named(r#"{"title": 7, "tags": [1], "colour": "red"}"#);
+        all.sort();
+        assert_eq!(all, ["colour", "tags[0]", "title"]);
+        // Left out, a required field is missing: it is not named again.
+        assert_eq!(named(r#"{"title": null}"#), ["title"]);
+        assert!(parse_json::<Input>(br#"{"title": "x"}"#).is_ok());
+    }
+
+    #[test]
+    fn a_body_of_many_unknown_fields_names_a_bounded_number() {
+        let fields: Vec<String> = (0..5_000).map(|i| format!("\"f{i}\": {i}")).collect();
+        let body = format!("{{\"title\": \"x\", {}}}", fields.join(", "));
+        assert_eq!(named(&body).len(), MOST_NAMED);
+    }
 }
