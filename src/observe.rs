@@ -65,11 +65,7 @@ pub async fn request_log(
     let route = routes
         .as_deref()
         .map_or(UNMATCHED, |routes| routes.template(req.path()));
-    // HEAD is counted as the GET it is answered as.
-    let method = match req.method() {
-        &Method::HEAD => Method::GET,
-        method => method.clone(),
-    };
+    let method = req.method().clone();
     let logged = tracing::enabled!(target: "frontpage::http", tracing::Level::INFO)
         .then(|| req.uri().to_string());
     let res = next.call(req).await;
@@ -214,7 +210,7 @@ impl Metrics {
 
     /// Counts a request to `route` answered with `status`, started at `started`.
     fn observe(&self, route: &str, method: &Method, status: StatusCode, started: Instant) {
-        let labels = [route, method.as_str(), status.as_str()];
+        let labels = [route, method_label(method), status.as_str()];
         self.latency
             .with_label_values(&labels)
             .observe(started.elapsed().as_secs_f64());
@@ -227,6 +223,21 @@ impl Metrics {
             hit: self.caches.with_label_values(&[name, "hit"]),
             miss: self.caches.with_label_values(&[name, "miss"]),
         }
+    }
+}
+
+/// A request's method as a metric label: HEAD as the GET it is answered
+/// as, and any method the API has no route for as `OTHER`, so that made-up
+/// methods cannot add series without end.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET | Method::HEAD => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
     }
 }
 

@@ -55,6 +55,13 @@ async fn metrics_count_requests_by_route_and_show_the_store_and_caches() {
     }
     assert_eq!(send(&app, get("/api/v1/articles/999999")).await.status, 404);
     assert_eq!(send(&app, get("/no/such/path")).await.status, 404);
+    for made_up in ["BREW", "PROPFIND"] {
+        let request = actix_web::test::TestRequest::default()
+            .method(made_up.parse().unwrap())
+            .uri("/api/v1/articles/1")
+            .to_request();
+        assert_eq!(send(&app, request).await.status, 405);
+    }
 
     let reply = send(&app, get("/metrics")).await;
     assert_eq!(reply.status, 200);
@@ -95,6 +102,14 @@ async fn metrics_count_requests_by_route_and_show_the_store_and_caches() {
         sample(r#"frontpage_http_requests_total{endpoint="UNMATCHED",method="GET",status="404"}"#),
         1.0
     );
+    // Methods the API has no route for share one label too.
+    assert_eq!(
+        sample(&format!(
+            r#"frontpage_http_requests_total{{endpoint="/api/v1/articles/{{id_or_slug}}",method="OTHER",status="405"}}"#
+        )),
+        2.0
+    );
+    assert!(!text.contains("BREW") && !text.contains("PROPFIND"));
     assert!(text.contains(&format!(
         r#"frontpage_http_requests_duration_seconds_bucket{{{route},status="200",le="0.005"}}"#
     )));
