@@ -126,7 +126,15 @@ fn add_shared_responses(spec: &mut Spec) {
             .responses
             .insert(name.to_string(), RefOr::T(problem_response(description)));
     }
-    for item in spec.paths.paths.values_mut() {
+    components.responses.insert(
+        "BadKey".to_string(),
+        RefOr::T(problem_response(
+            "A Bearer key that is not valid or has been revoked (this \
+             operation needs none; every API route checks one that is sent)",
+        )),
+    );
+    for (path, item) in &mut spec.paths.paths {
+        let api = path.starts_with("/api/");
         let operations = [
             &mut item.get,
             &mut item.post,
@@ -136,6 +144,13 @@ fn add_shared_responses(spec: &mut Spec) {
         ];
         for operation in operations.into_iter().flatten() {
             let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+            if api && !secured {
+                operation
+                    .responses
+                    .responses
+                    .entry("401".to_string())
+                    .or_insert_with(|| RefOr::Ref(Ref::from_response_name("BadKey")));
+            }
             // An operation that also takes no key (`security((), ...)`) is
             // refused for a scope only where it says so itself.
             let key_required = operation

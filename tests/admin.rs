@@ -99,6 +99,44 @@ async fn a_key_does_only_what_its_scopes_allow() {
 }
 
 #[actix_web::test]
+async fn a_made_up_key_is_refused_everywhere_so_it_cannot_find_drafts() {
+    let (app, _dir) = test_app(false).await;
+    seed_categories(&app).await;
+    let published = create(&app, article("Out in the open", "news")).await;
+    let mut input = article("Merger announced at noon", "news");
+    input["status"] = json!("draft");
+    let draft = create(&app, input).await;
+    let with = |uri: &str, authorization: &str| {
+        TestRequest::get()
+            .uri(uri)
+            .insert_header(("authorization", authorization.to_string()))
+            .to_request()
+    };
+    let draft_uri = format!("/api/v1/articles/{}", draft["slug"].as_str().unwrap());
+    let published_uri = format!("/api/v1/articles/{}", published["id"]);
+    // The draft, an article that does not exist, a public one and a list
+    // answer alike: the key is wrong.
+    for uri in [
+        draft_uri.as_str(),
+        "/api/v1/articles/merger-announced-at-noom",
+        published_uri.as_str(),
+        "/api/v1/articles",
+        "/api/v1/tags",
+    ] {
+        let reply = send(&app, with(uri, "Bearer fp_made-up")).await;
+        reply.assert_problem(401, &[]);
+        assert_eq!(reply.header("www-authenticate"), Some("Bearer"), "{uri}");
+    }
+    // Another scheme (from a proxy in front) is no key: the draft is as
+    // missing as an article that does not exist.
+    let basic = "Basic dXNlcjpwYXNz";
+    send(&app, with(&draft_uri, basic))
+        .await
+        .assert_problem(404, &[]);
+    assert_eq!(send(&app, with(&published_uri, basic)).await.status, 200);
+}
+
+#[actix_web::test]
 async fn create_answers_201_with_location_and_derives_a_free_slug() {
     let (app, _dir) = test_app(false).await;
     seed_categories(&app).await;

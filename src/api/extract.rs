@@ -5,10 +5,12 @@
 use std::future::{Ready, ready};
 use std::pin::Pin;
 
-use actix_web::dev::Payload;
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header;
+use actix_web::middleware::Next;
 use actix_web::web::{Bytes, BytesMut, Data};
-use actix_web::{FromRequest, HttpRequest};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, ResponseError};
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 
@@ -339,25 +341,60 @@ impl FromRequest for Admin {
 /// The scopes of a request's key, once looked up.
 pub type KeyScopes = Pin<Box<dyn Future<Output = Result<Option<Vec<Scope>>, ApiError>>>>;
 
-/// The scopes of the request's key: `None` without an `Authorization`
-/// header; an error for a key that is not valid or has been revoked.
+/// The scopes of a key checked by [`authenticate`].
+#[derive(Debug, Clone)]
+struct Authenticated(Vec<Scope>);
+
+/// Checks the key of every API request that sends one as a Bearer token,
+/// whatever the route: a key that is not valid, or has been revoked, is a
+/// 401 before anything is looked up. Were it checked only where a key
+/// changes the answer (a draft's page), a made-up key would tell anyone
+/// which ids and slugs are drafts or embargoed stories (401) and which
+/// are nothing (404). Other schemes (`Basic`, from a proxy in front) are
+/// no key.
+pub async fn authenticate(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    if req.path().starts_with("/api/") && bearer(req.request()).is_some() {
+        match key_scopes(req.request()).await {
+            Ok(scopes) => {
+                let scopes = scopes.unwrap_or_default();
+                req.extensions_mut().insert(Authenticated(scopes));
+            }
+            Err(error) => {
+                let res = error.error_response();
+                return Ok(req.into_response(res).map_into_right_body());
+            }
+        }
+    }
+    Ok(next.call(req).await?.map_into_left_body())
+}
+
+/// The token of the request's `Authorization: Bearer` header, if it has one.
+fn bearer(req: &HttpRequest) -> Option<String> {
+    req.headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(bearer_token)
+        .map(str::to_string)
+}
+
+/// The scopes of the request's key: `None` without an `Authorization:
+/// Bearer` header; an error for a key that is not valid or has been
+/// revoked. Looked up once per request (see [`authenticate`]).
 pub fn key_scopes(req: &HttpRequest) -> KeyScopes {
+    if let Some(Authenticated(scopes)) = req.extensions().get::<Authenticated>() {
+        let scopes = scopes.clone();
+        return Box::pin(async move { Ok(Some(scopes)) });
+    }
     let state = req.app_data::<Data<AppState>>().cloned();
-    let header = req.headers().get(header::AUTHORIZATION).map(|value| {
-        value
-            .to_str()
-            .ok()
-            .and_then(bearer_token)
-            .map(str::to_string)
-    });
+    let token = bearer(req);
     Box::pin(async move {
         let state = state.ok_or_else(|| ApiError::Internal("app state missing".into()))?;
-        let Some(token) = header else {
+        let Some(token) = token else {
             return Ok(None);
         };
-        let token = token.ok_or(ApiError::Unauthorized(
-            "Send an admin key as `Authorization: Bearer <key>`.",
-        ))?;
         let hash = auth::hash_key(&token);
         if state
             .admin_token_hash
