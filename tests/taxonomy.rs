@@ -327,3 +327,65 @@ async fn a_tag_with_a_long_slug_stays_on_its_articles_through_an_edit() {
         tags.body
     );
 }
+
+#[actix_web::test]
+async fn a_tag_given_by_its_name_is_that_tag_not_a_new_one() {
+    let (app, _dir) = test_app(false).await;
+    seed_categories(&app).await;
+    let made = send(
+        &app,
+        admin(
+            "POST",
+            "/api/v1/tags",
+            json!({"slug": "cop", "name": "Climate Summit"}),
+        ),
+    )
+    .await;
+    assert_eq!(made.status, 201, "{}", made.body);
+    let mut tagged = article("Delegates arrive", "news");
+    // By name (any ASCII case) and by slug: one tag, once.
+    tagged["tags"] = json!(["climate summit", "cop", "Heatwave"]);
+    let created = create(&app, tagged.clone()).await;
+    let slugs: Vec<&str> = created["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|tag| tag["slug"].as_str().unwrap())
+        .collect();
+    assert_eq!(slugs, ["cop", "heatwave"]);
+    assert_eq!(created["tags"][0]["name"], "Climate Summit");
+
+    // Sent again by name, as an import would, it changes nothing.
+    let line = serde_json::to_string(&tagged).unwrap();
+    let bulk = actix_web::test::TestRequest::post()
+        .uri("/api/v1/articles/bulk")
+        .insert_header(("authorization", format!("Bearer {ADMIN}")))
+        .insert_header(("content-type", "application/x-ndjson"))
+        .set_payload(line)
+        .to_request();
+    let reply = send(&app, bulk).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["data"]["unchanged"], 1, "{}", reply.body);
+
+    // A renamed tag is found by its new name.
+    let renamed = send(
+        &app,
+        admin(
+            "PATCH",
+            "/api/v1/tags/heatwave",
+            json!({"name": "Heat & drought"}),
+        ),
+    )
+    .await;
+    assert_eq!(renamed.status, 200, "{}", renamed.body);
+    let mut later = article("Rivers run low", "news");
+    later["tags"] = json!(["Heat & drought"]);
+    assert_eq!(create(&app, later).await["tags"][0]["slug"], "heatwave");
+    let tags = send(&app, admin("GET", "/api/v1/tags", json!(null))).await;
+    assert_eq!(
+        tags.body["data"].as_array().unwrap().len(),
+        2,
+        "{}",
+        tags.body
+    );
+}

@@ -85,7 +85,8 @@ pub struct ArticleInput {
         max_length = 100
     )]
     pub category: String,
-    /// Tag slugs or names (up to 20, each up to 100 characters); unknown
+    /// Tag slugs or names (up to 20, each up to 100 characters): a tag is
+    /// found by its slug, else by its name (ignoring ASCII case); unknown
     /// tags are created.
     #[serde(default)]
     #[schema(max_items = 20)]

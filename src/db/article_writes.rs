@@ -338,14 +338,20 @@ fn is_unchanged(
 ) -> StoreResult<bool> {
     let id = current.id;
     let extras = reads::extras(conn, std::slice::from_ref(current))?;
-    let tags: Vec<&str> = extras
+    let tags: Vec<Option<i32>> = extras
         .tags
         .get(&id)
         .into_iter()
         .flatten()
-        .map(|t| t.slug.as_str())
+        .map(|tag| Some(tag.id))
         .collect();
-    let wanted_tags: Vec<&str> = write.tags.iter().map(|(slug, _)| slug.as_str()).collect();
+    let mut wanted_tags = Vec::with_capacity(write.tags.len());
+    for tag in taxonomy::find_tags(conn, &write.tags)? {
+        // A new tag is a change (`None` never matches a stored one).
+        if tag.is_none() || !wanted_tags.contains(&tag) {
+            wanted_tags.push(tag);
+        }
+    }
     Ok(current.title == write.title
         && current.summary == write.summary
         && current.summary_derived == write.summary_derived

@@ -297,16 +297,49 @@ pub fn update_tag(
         .get_result(conn)?)
 }
 
-/// The ids of tags with these `(slug, name)`s, creating the ones that are new.
+/// The ids of the tags that an article's `(slug, name)`s name (see
+/// [`find_tags`]), creating the ones that are new; each once, in order.
 pub fn ensure_tags(
     conn: &mut SqliteConnection,
     wanted: &[(String, String)],
 ) -> StoreResult<Vec<i32>> {
+    let mut ids = Vec::with_capacity(wanted.len());
+    for ((slug, name), found) in wanted.iter().zip(find_tags(conn, wanted)?) {
+        let id = match found {
+            Some(id) => id,
+            None => insert_tag(conn, slug, name)?.id,
+        };
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    Ok(ids)
+}
+
+/// The tag each `(slug, name)` names, if one exists: the one with the
+/// slug, else the oldest with the name (ignoring ASCII case). Editors may
+/// give a tag by its name, and a tag's name need not be what its slug was
+/// made from (`cop`, "Climate Summit"), nor stay so after a rename.
+pub fn find_tags(
+    conn: &mut SqliteConnection,
+    wanted: &[(String, String)],
+) -> StoreResult<Vec<Option<i32>>> {
     wanted
         .iter()
-        .map(|(slug, name)| match find_tag(conn, slug)? {
-            Some(tag) => Ok(tag.id),
-            None => Ok(insert_tag(conn, slug, name)?.id),
+        .map(|(slug, name)| {
+            if let Some(tag) = find_tag(conn, slug)? {
+                return Ok(Some(tag.id));
+            }
+            Ok(tags::table
+                .filter(
+                    diesel::dsl::sql::<diesel::sql_types::Bool>("name = ")
+                        .bind::<diesel::sql_types::Text, _>(name)
+                        .sql(" COLLATE NOCASE"),
+                )
+                .order(tags::id)
+                .select(tags::id)
+                .first(conn)
+                .optional()?)
         })
         .collect()
 }
