@@ -37,6 +37,9 @@ pub struct Config {
     pub demo: bool,
     /// Engagement writes per client per minute; 0 turns the limit off.
     pub rate_limit_per_min: u32,
+    /// Proxies in front, whose `X-Forwarded-For` says who the client is
+    /// (see [`crate::api::client::address`]).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// HTTP worker threads; defaults to the number of cores.
     pub workers: usize,
     /// `trending`: hours after publication at which engagement counts half.
@@ -156,6 +159,10 @@ impl Config {
                 Some(value) => parse_number("FRONTPAGE_RATE_LIMIT_PER_MIN", &value)?,
                 None => DEFAULT_RATE_LIMIT_PER_MIN,
             },
+            trusted_proxies: crate::api::client::parse_trusted(
+                &get("FRONTPAGE_TRUSTED_PROXIES").unwrap_or_default(),
+            )
+            .map_err(|problem| anyhow::anyhow!("FRONTPAGE_TRUSTED_PROXIES: {problem}"))?,
             workers,
             trending_half_life_hours: match get("FRONTPAGE_TRENDING_HALF_LIFE_HOURS") {
                 Some(value) => parse_positive("FRONTPAGE_TRENDING_HALF_LIFE_HOURS", &value)?,

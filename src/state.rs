@@ -39,6 +39,8 @@ pub struct AppState {
     pub admin_token_hash: Option<KeyHash>,
     /// The per-client limit on engagement writes; `None` when turned off.
     pub limiter: Option<ClientLimiter>,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// How `trending` rankings decay.
     pub decay: Decay,
     /// Recently summed rankings.
@@ -228,6 +230,7 @@ impl AppState {
             admin_token_hash: config.admin_token.as_deref().map(auth::hash_key),
             limiter: NonZeroU32::new(config.rate_limit_per_min)
                 .map(|per_minute| RateLimiter::keyed(Quota::per_minute(per_minute))),
+            trusted_proxies: config.trusted_proxies.clone(),
             decay,
             rankings: ranking::Cache::new(Duration::from_secs(config.ranking_cache_secs)),
             body_timeout: config.body_timeout,

@@ -259,6 +259,43 @@ async fn concurrent_reactions_are_counted_exactly() {
 }
 
 #[actix_web::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit() {
+    let (app, _dir) = test_app_with(
+        false,
+        &[
+            ("FRONTPAGE_RATE_LIMIT_PER_MIN", "2"),
+            ("FRONTPAGE_TRUSTED_PROXIES", "10.0.0.0/8"),
+        ],
+    )
+    .await;
+    seed_categories(&app).await;
+    let id = create(&app, article("Popular", "news")).await["id"]
+        .as_i64()
+        .unwrap();
+    let view = |peer: &str, forwarded: &str| {
+        actix_web::test::TestRequest::post()
+            .uri(&format!("/api/v1/articles/{id}/views"))
+            .peer_addr(peer.parse().unwrap())
+            .insert_header(("x-forwarded-for", forwarded.to_string()))
+            .to_request()
+    };
+    // Two readers through the proxy: two allowances, not one shared.
+    for reader in ["198.51.100.1", "198.51.100.2"] {
+        for _ in 0..2 {
+            assert_eq!(send(&app, view("10.0.0.2:443", reader)).await.status, 200);
+        }
+        send(&app, view("10.0.0.2:443", reader))
+            .await
+            .assert_problem(429, &[]);
+    }
+    // A client that is not a trusted proxy cannot pick its own address.
+    for (i, made_up) in ["1.1.1.1", "2.2.2.2", "3.3.3.3"].into_iter().enumerate() {
+        let status = send(&app, view("203.0.113.5:5000", made_up)).await.status;
+        assert_eq!(status, if i < 2 { 200 } else { 429 });
+    }
+}
+
+#[actix_web::test]
 async fn engagement_writes_over_the_limit_get_429_with_retry_after() {
     let (app, _dir) = test_app_with(false, &[("FRONTPAGE_RATE_LIMIT_PER_MIN", "3")]).await;
     seed_categories(&app).await;

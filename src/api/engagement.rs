@@ -2,7 +2,6 @@
 //! and acknowledged only once committed.
 
 use std::future::{Ready, ready};
-use std::net::{IpAddr, Ipv4Addr};
 
 use actix_web::dev::Payload;
 use actix_web::web::{self, Data, Path};
@@ -52,15 +51,13 @@ impl FromRequest for Limited {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let Some(limiter) = req
+        let Some((limiter, state)) = req
             .app_data::<Data<AppState>>()
-            .and_then(|state| state.limiter.as_ref())
+            .and_then(|state| Some((state.limiter.as_ref()?, state)))
         else {
             return ready(Ok(Limited));
         };
-        let client = req
-            .peer_addr()
-            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |addr| addr.ip());
+        let client = super::client::address(req, &state.trusted_proxies);
         // Forget clients whose allowance has refilled, so the table stays small.
         if limiter.len() > MAX_TRACKED_CLIENTS {
             limiter.retain_recent();

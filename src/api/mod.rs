@@ -5,6 +5,7 @@ pub mod article_input;
 pub mod articles;
 pub mod authors;
 pub mod categories;
+pub mod client;
 pub mod cursor;
 pub mod engagement;
 pub mod extract;
