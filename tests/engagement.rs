@@ -129,16 +129,28 @@ async fn engagement_needs_a_published_article_a_known_kind_and_a_good_reader() {
     )
     .await
     .assert_problem(422, &["reader"]);
-    let not_json = TestRequest::post()
-        .uri(&format!("/api/v1/articles/{id}/views"))
-        .insert_header(("content-type", "text/plain"))
-        .set_payload("hello")
-        .to_request();
-    send(&app, not_json).await.assert_problem(415, &[]);
+    let view_as = |content_type: &str, body: &str| {
+        TestRequest::post()
+            .uri(&format!("/api/v1/articles/{id}/views"))
+            .insert_header(("content-type", content_type.to_string()))
+            .set_payload(body.to_string())
+            .to_request()
+    };
+    send(&app, view_as("application/xml", "<reader/>"))
+        .await
+        .assert_problem(415, &[]);
+    // Plain text, as `navigator.sendBeacon` sends a string, must be JSON.
+    send(&app, view_as("text/plain;charset=UTF-8", "hello"))
+        .await
+        .assert_problem(400, &[]);
     let stats = &send(&app, get(&format!("/api/v1/articles/{id}")))
         .await
         .body["data"]["stats"];
     assert_eq!(stats["views"], 0, "a refused view was counted");
+    let beacon = view_as("text/plain;charset=UTF-8", r#"{"reader": "beacon-1"}"#);
+    let reply = send(&app, beacon).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["data"]["views"], 1);
 }
 
 #[actix_web::test]

@@ -10,7 +10,7 @@ use governor::clock::{Clock, DefaultClock};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::extract::{JsonBody, read_optional_json};
+use super::extract::{JsonBody, read_beacon_json};
 use super::{Meta, WholeListMeta};
 use crate::db::articles::{self, ArticleKey};
 use crate::db::engagement::{self, ReactionOutcome, View, ViewOutcome};
@@ -190,7 +190,10 @@ pub async fn list_reaction_kinds(state: Data<AppState>) -> AppResult<HttpRespons
 /// Count a view of a published article.
 ///
 /// The body is optional: `{"reader": "..."}` links the view to a reader for
-/// recommendations. A 200 means the view is committed to disk.
+/// recommendations. A 200 means the view is committed to disk. The body may
+/// also come as `text/plain` (still JSON), as `navigator.sendBeacon` sends
+/// a string, so that a page can count its view as it unloads, from another
+/// origin without a CORS preflight.
 #[utoipa::path(
     tag = "engagement",
     params(("id_or_slug" = String, Path, description = "Numeric id or slug")),
@@ -210,7 +213,7 @@ pub async fn record_view(
     req: HttpRequest,
     payload: web::Payload,
 ) -> AppResult<HttpResponse> {
-    let input: ViewInput = read_optional_json(&req, &mut payload.into_inner()).await?;
+    let input: ViewInput = read_beacon_json(&req, &mut payload.into_inner()).await?;
     if let Some(reader) = &input.reader {
         check_reader(reader, Location::Body)?;
     }

@@ -263,10 +263,32 @@ fn decode(body: &[u8], encoding: Compressed, limit: usize) -> Result<Bytes, ApiE
 
 /// A JSON body that may be left out: no body (and no `Content-Type`), an
 /// empty one or `null` gives `T::default()`; anything else must be a JSON
-/// object.
-pub async fn read_optional_json<T: DeserializeOwned + Default>(
+/// object. A `text/plain` body is read as JSON too: `navigator.sendBeacon` sends a
+/// string so, and a browser sends it to another origin without a preflight,
+/// which a JSON body needs.
+pub async fn read_beacon_json<T: DeserializeOwned + Default>(
     req: &HttpRequest,
     payload: &mut Payload,
+) -> Result<T, ApiError> {
+    let plain = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case("text/plain"));
+    let expected = if plain {
+        "text/plain"
+    } else {
+        "application/json"
+    };
+    read_optional(req, payload, expected).await
+}
+
+/// An optional JSON body sent as `expected`.
+async fn read_optional<T: DeserializeOwned + Default>(
+    req: &HttpRequest,
+    payload: &mut Payload,
+    expected: &'static str,
 ) -> Result<T, ApiError> {
     let headers = req.headers();
     let declared_empty = headers
@@ -279,7 +301,7 @@ pub async fn read_optional_json<T: DeserializeOwned + Default>(
     {
         return Ok(T::default());
     }
-    let bytes = read_body(req, payload, "application/json", JSON_BODY_LIMIT).await?;
+    let bytes = read_body(req, payload, expected, JSON_BODY_LIMIT).await?;
     // An empty body, or JSON `null` (what a generated client may send for
     // an optional body it was not given), is no body.
     if bytes.trim_ascii().is_empty() || bytes.trim_ascii() == b"null" {
