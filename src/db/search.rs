@@ -41,10 +41,20 @@ pub fn match_expression(query: &str) -> Option<String> {
             // A word holds no quote (unicode_words splits on them), so
             // quoting makes it a plain term whatever it is.
             let prefix = if i == last { "*" } else { "" };
-            format!("\"{word}\"{prefix}")
+            format!("\"{}\"{prefix}", without_possessive(word))
         })
         .collect();
     Some(terms.join(" "))
+}
+
+/// A word without an English possessive ending (`Castlebridge's`,
+/// `Reyes'`): quoted whole, it is the phrase "castlebridge s" to FTS5,
+/// which misses every article that names Castlebridge otherwise.
+fn without_possessive(word: &str) -> &str {
+    let stem = ["'s", "\u{2019}s", "'S", "\u{2019}S", "'", "\u{2019}"]
+        .iter()
+        .find_map(|ending| word.strip_suffix(ending));
+    stem.filter(|stem| !stem.is_empty()).unwrap_or(word)
 }
 
 /// (Re)indexes article `id`.
@@ -224,6 +234,11 @@ mod tests {
             Some("\"NEAR\" \"a\" \"b\" \"OR\" \"x\"*")
         );
         assert_eq!(match_expression("  ...  "), None);
+        assert_eq!(
+            match_expression("Castlebridge's mayor’s").as_deref(),
+            Some("\"Castlebridge\" \"mayor\"*")
+        );
+        assert_eq!(match_expression("O'Brien").as_deref(), Some("\"O'Brien\"*"));
         let long = "word ".repeat(40);
         assert_eq!(
             match_expression(&long).unwrap().matches('"').count(),
