@@ -146,7 +146,19 @@ fn main() -> anyhow::Result<()> {
     }
     init_logging()?;
     let cli = Cli::parse();
-    match cli.command.unwrap_or(Command::Serve) {
+    let command = cli.command.unwrap_or(Command::Serve);
+    if !matches!(command, Command::Serve) {
+        // A command's output piped into `head` ends quietly, as other Unix
+        // tools' does, rather than in a panic on the closed pipe. The
+        // server keeps SIGPIPE ignored: a client that hangs up must not
+        // stop it.
+        // SAFETY: setting a signal's disposition to its default, before
+        // any other thread exists.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
+    match command {
         Command::Serve => serve(Config::from_env()?),
         Command::Migrate => commands::migrate(&Config::from_env()?),
         Command::Keys(KeysCommand::Create { name, scopes }) => {

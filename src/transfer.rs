@@ -1,6 +1,6 @@
 //! `frontpage import` and `frontpage export`: articles in and out of a store
 //! as files. Import reads NDJSON (one article input per line, as the bulk
-//! endpoint takes) and RSS 2.0 or Atom feeds (parsed by `feed-rs`); export
+//! endpoint takes) and RSS 2.0, Atom or JSON feeds (parsed by `feed-rs`); export
 //! writes NDJSON that imports back unchanged.
 
 use std::io::{BufRead, Write};
@@ -57,12 +57,12 @@ pub struct Read {
     pub feed: bool,
 }
 
-/// Reads a file's article inputs: a feed when it starts with `<`, NDJSON
-/// otherwise.
+/// Reads a file's article inputs: a feed when it starts with `<` or is a
+/// JSON Feed, NDJSON otherwise.
 pub fn read(path: &Path, defaults: &FeedDefaults) -> anyhow::Result<Read> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
-    if first == Some(&b'<') {
+    if first == Some(&b'<') || is_json_feed(&bytes) {
         let records = read_feed(&bytes, defaults)
             .with_context(|| format!("parsing the feed {}", path.display()))?;
         Ok(Read {
@@ -75,6 +75,19 @@ pub fn read(path: &Path, defaults: &FeedDefaults) -> anyhow::Result<Read> {
             feed: false,
         })
     }
+}
+
+/// Whether `bytes` are one JSON object with a JSON Feed `version` (a feed
+/// is pretty-printed over many lines, an NDJSON file is many objects).
+fn is_json_feed(bytes: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Versioned {
+        version: Option<String>,
+    }
+    serde_json::from_slice::<Versioned>(bytes)
+        .ok()
+        .and_then(|feed| feed.version)
+        .is_some_and(|version| version.starts_with("https://jsonfeed.org/version/"))
 }
 
 fn read_ndjson(bytes: &[u8]) -> Vec<Record> {

@@ -284,3 +284,41 @@ async fn a_backup_of_the_live_store_restores_to_the_same_content() {
         send(&restored, get("/api/v1/articles/1")).await.body["data"]["stats"]["views"].clone();
     assert_eq!(restored_views, views);
 }
+
+#[actix_web::test]
+async fn a_json_feed_imports_like_rss_and_bad_entries_are_named_as_entries() {
+    let (app, dir) = test_app(true).await;
+    let db = dir.path().join("frontpage.db");
+    let feed = dir.path().join("wire.json");
+    // Pretty-printed, as JSON Feeds are; the second item has no title.
+    let json_feed = serde_json::json!({
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": "Wire",
+        "items": [
+            {"id": "w-1", "url": "https://wire.example/1", "title": "Ferry service resumes",
+             "content_html": "<p>The ferry sails again.</p>",
+             "date_published": "2026-01-05T09:00:00Z"},
+            {"id": "w-2", "content_html": "<p>Untitled.</p>",
+             "date_published": "2026-01-05T10:00:00Z"}
+        ]
+    });
+    std::fs::write(&feed, serde_json::to_string_pretty(&json_feed).unwrap()).unwrap();
+    let output = frontpage(
+        &db,
+        &["import", "--category", "news", feed.to_str().unwrap()],
+    );
+    assert!(!output.status.success(), "{output:?}");
+    let text = stdout(&output);
+    assert!(
+        text.contains("1 created, 0 updated, 0 unchanged, 1 failed"),
+        "{text}"
+    );
+    assert!(text.contains("entry 2: title"), "{text}");
+    let ferry = send(
+        &app,
+        get("/api/v1/articles/ferry-service-resumes-2026-01-05"),
+    )
+    .await;
+    assert_eq!(ferry.status, 200, "{}", ferry.body);
+    assert_eq!(ferry.body["data"]["source"], "Wire");
+}

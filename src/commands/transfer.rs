@@ -27,7 +27,8 @@ pub fn import(config: &Config, files: &[PathBuf], defaults: &FeedDefaults) -> an
     }
     let terminal = std::io::stderr().is_terminal();
     let mut failed = 0;
-    for (name, transfer::Read { records, .. }) in read {
+    for (name, transfer::Read { records, feed }) in read {
+        let unit = if feed { "entry" } else { "line" };
         let total = records.len();
         let bar = ProgressBar::new(total as u64).with_style(ProgressStyle::with_template(
             "{msg} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})",
@@ -49,7 +50,7 @@ pub fn import(config: &Config, files: &[PathBuf], defaults: &FeedDefaults) -> an
         );
         for failure in &report.errors {
             for error in &failure.errors {
-                println!("  line {}: {} {}", failure.line, error.name, error.detail);
+                println!("  {unit} {}: {} {}", failure.line, error.name, error.detail);
             }
         }
         failed += report.failed;
