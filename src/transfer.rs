@@ -1,12 +1,16 @@
 //! `frontpage import` and `frontpage export`: articles in and out of a store
 //! as files. Import reads NDJSON (one article input per line, as the bulk
-//! endpoint takes) and RSS 2.0, Atom or JSON feeds (parsed by `feed-rs`); export
-//! writes NDJSON that imports back unchanged.
+//! endpoint takes, after any categories, authors and tags: see [`taxonomy`])
+//! and RSS 2.0, Atom or JSON feeds (parsed by `feed-rs`); export writes
+//! NDJSON that imports back unchanged, into the same store or a new one.
+
+pub mod taxonomy;
 
 use std::io::{BufRead, Write};
 use std::path::Path;
 
 use anyhow::Context;
+use chrono::SecondsFormat;
 use diesel::prelude::*;
 use serde_json::{Value, json};
 
@@ -50,9 +54,10 @@ pub struct FeedDefaults {
     pub category: String,
 }
 
-/// A file's article inputs.
+/// A file's article inputs, and the categories, authors and tags before them.
 pub struct Read {
     pub records: Vec<Record>,
+    pub taxonomy: Vec<taxonomy::Line>,
     /// Whether it was a feed (every entry goes in the default category).
     pub feed: bool,
 }
@@ -67,11 +72,14 @@ pub fn read(path: &Path, defaults: &FeedDefaults) -> anyhow::Result<Read> {
             .with_context(|| format!("parsing the feed {}", path.display()))?;
         Ok(Read {
             records,
+            taxonomy: Vec::new(),
             feed: true,
         })
     } else {
+        let (records, taxonomy) = read_ndjson(&bytes);
         Ok(Read {
-            records: read_ndjson(&bytes),
+            records,
+            taxonomy,
             feed: false,
         })
     }
@@ -90,22 +98,29 @@ fn is_json_feed(bytes: &[u8]) -> bool {
         .is_some_and(|version| version.starts_with("https://jsonfeed.org/version/"))
 }
 
-fn read_ndjson(bytes: &[u8]) -> Vec<Record> {
-    bytes
-        .lines()
-        .enumerate()
-        .filter_map(|(i, line)| {
-            let line = match line {
-                Ok(line) => line,
-                Err(_) => return Some(Record::ndjson(i + 1, Err(vec![not_utf8()]))),
-            };
-            let line = line.trim();
-            if line.is_empty() {
-                return None;
+/// An NDJSON file's articles, and its categories, authors and tags.
+fn read_ndjson(bytes: &[u8]) -> (Vec<Record>, Vec<taxonomy::Line>) {
+    let mut records = Vec::new();
+    let mut named = Vec::new();
+    for (i, line) in bytes.lines().enumerate() {
+        let line = match line {
+            Ok(line) => line,
+            Err(_) => {
+                records.push(Record::ndjson(i + 1, Err(vec![not_utf8()])));
+                continue;
             }
-            Some(Record::ndjson(i + 1, parse(serde_json::from_str(line))))
-        })
-        .collect()
+        };
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let value = serde_json::from_str::<Value>(line);
+        match value.as_ref().ok().and_then(taxonomy::from_line) {
+            Some(parsed) => named.push((i + 1, parsed)),
+            None => records.push(Record::ndjson(i + 1, parse(value))),
+        }
+    }
+    (records, named)
 }
 
 fn not_utf8() -> FieldError {
@@ -223,12 +238,28 @@ pub fn import(
     Ok(import.finish())
 }
 
-/// Writes every article (drafts too), oldest id first, as NDJSON article
-/// inputs; returns how many.
-pub fn export(db: &Db, out: &mut impl Write) -> anyhow::Result<usize> {
+/// What an export wrote.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Exported {
+    /// Categories, authors and tags.
+    pub named: usize,
+    pub articles: usize,
+}
+
+/// Writes every category, author and tag (see [`taxonomy`]), then every
+/// article (drafts too), oldest id first, as NDJSON article inputs.
+pub fn export(db: &Db, out: &mut impl Write) -> anyhow::Result<Exported> {
     const CHUNK: i64 = 500;
+    let named = db.read_blocking(taxonomy::export)?;
+    for line in &named {
+        serde_json::to_writer(&mut *out, line)?;
+        out.write_all(b"\n")?;
+    }
     let mut last = 0;
-    let mut written = 0;
+    let mut written = Exported {
+        named: named.len(),
+        articles: 0,
+    };
     loop {
         // One transaction per chunk: its rows, taxonomy and bodies from one
         // snapshot, so an article edited or deleted meanwhile is written as
@@ -267,11 +298,11 @@ pub fn export(db: &Db, out: &mut impl Write) -> anyhow::Result<usize> {
                 "tags": extras.tags.get(&row.id).into_iter().flatten().map(|t| t.slug.clone()).collect::<Vec<_>>(),
                 "author": row.author_id.and_then(|id| extras.authors.get(&id)).map(|a| a.slug.clone()),
                 "status": row.status,
-                "published_at": row.published_at.map(|at| at.and_utc().to_rfc3339()),
+                "published_at": row.published_at.map(|at| at.and_utc().to_rfc3339_opts(SecondsFormat::Secs, true)),
             });
             serde_json::to_writer(&mut *out, &line)?;
             out.write_all(b"\n")?;
-            written += 1;
+            written.articles += 1;
         }
         last = end;
     }

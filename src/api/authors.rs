@@ -15,7 +15,7 @@ use crate::error::{ApiError, AppResult, FieldError, Location, Problem};
 use crate::state::AppState;
 
 /// Longest author bio accepted.
-const MAX_BIO: usize = 2000;
+pub const MAX_BIO: usize = 2000;
 
 /// An author.
 #[derive(Debug, Clone, Serialize, ToSchema)]

@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::open_existing;
 use crate::config::Config;
 use crate::db::Db;
-use crate::transfer::{self, FeedDefaults};
+use crate::transfer::{self, FeedDefaults, taxonomy};
 
 /// Imports each file with a progress bar (plain progress lines when stderr
 /// is not a terminal) and prints what it did; fails when any line failed.
@@ -18,16 +18,26 @@ pub fn import(config: &Config, files: &[PathBuf], defaults: &FeedDefaults) -> an
     // Every file is read, and the feeds' category checked, before anything
     // is stored: a file that cannot be read stops the import, not half of
     // it. So every file's records are in memory at once.
-    let read = files
+    let mut read = files
         .iter()
         .map(|file| Ok((file.display().to_string(), transfer::read(file, defaults)?)))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    // Every file's categories, authors and tags before any article, which
+    // may name them.
+    let mut failed = 0;
+    for (name, file) in &mut read {
+        if !file.taxonomy.is_empty() {
+            failed += import_taxonomy(&db, name, std::mem::take(&mut file.taxonomy))?;
+        }
+    }
     if read.iter().any(|(_, file)| file.feed) {
         ensure_category(&db, &defaults.category)?;
     }
     let terminal = std::io::stderr().is_terminal();
-    let mut failed = 0;
-    for (name, transfer::Read { records, feed }) in read {
+    for (name, transfer::Read { records, feed, .. }) in read {
+        if records.is_empty() && !feed {
+            continue;
+        }
         let unit = if feed { "entry" } else { "line" };
         let total = records.len();
         let bar = ProgressBar::new(total as u64).with_style(ProgressStyle::with_template(
@@ -56,9 +66,28 @@ pub fn import(config: &Config, files: &[PathBuf], defaults: &FeedDefaults) -> an
         failed += report.failed;
     }
     if failed > 0 {
-        anyhow::bail!("{failed} article(s) were not imported");
+        anyhow::bail!("{failed} line(s) or entries were not imported");
     }
     Ok(())
+}
+
+/// Imports a file's categories, authors and tags and prints what it did;
+/// returns how many failed.
+fn import_taxonomy(db: &Db, name: &str, lines: Vec<taxonomy::Line>) -> anyhow::Result<usize> {
+    let report = taxonomy::import(db, lines)?;
+    println!(
+        "{name}: categories, authors and tags: {} created, {} updated, {} unchanged, {} failed",
+        report.created,
+        report.updated,
+        report.unchanged,
+        report.failed.len()
+    );
+    for (line, errors) in &report.failed {
+        for error in errors {
+            println!("  line {line}: {} {}", error.name, error.detail);
+        }
+    }
+    Ok(report.failed.len())
 }
 
 /// Fails, saying what to do, when the category every feed entry goes in
@@ -77,11 +106,11 @@ fn ensure_category(db: &Db, slug: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes every article as NDJSON to `output` (synced to disk before it
-/// returns), or to standard output.
+/// Writes every category, author, tag and article as NDJSON to `output`
+/// (synced to disk before it returns), or to standard output.
 pub fn export(config: &Config, output: Option<&Path>) -> anyhow::Result<()> {
     let db = open_existing(config)?;
-    let count = match output {
+    let exported = match output {
         Some(path) => {
             let file = std::fs::File::create(path)
                 .with_context(|| format!("creating {}", path.display()))?;
@@ -94,6 +123,9 @@ pub fn export(config: &Config, output: Option<&Path>) -> anyhow::Result<()> {
         }
         None => transfer::export(&db, &mut std::io::stdout().lock())?,
     };
-    eprintln!("exported {count} articles");
+    eprintln!(
+        "exported {} articles, after {} categories, authors and tags",
+        exported.articles, exported.named
+    );
     Ok(())
 }

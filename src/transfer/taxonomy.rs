@@ -1,0 +1,268 @@
+//! Categories, authors and tags in an export, so that it imports into a
+//! store that has none of them, as when a site moves to a new one: one
+//! NDJSON line each, before the articles, told from them by `kind`
+//! (`{"kind": "category", "slug": "world", "name": "World", "parent":
+//! "news", "position": 0}`). Imported, each is created, or changed to
+//! match the line, by its slug.
+
+use diesel::prelude::*;
+use diesel::sqlite::SqliteConnection;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::api::authors::MAX_BIO;
+use crate::api::input::slug_and_name;
+use crate::content;
+use crate::db::taxonomy::{
+    self, AuthorWrite, CategoryTree, CategoryWrite, TagsShown, find_author, find_tag,
+};
+use crate::db::{Db, StoreError, StoreResult};
+use crate::error::{ApiError, FieldError, Location};
+
+/// A category, author or tag, as a line of an export.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Named {
+    Category {
+        slug: String,
+        name: String,
+        /// The parent's slug; `null` for a root.
+        parent: Option<String>,
+        #[serde(default)]
+        position: i32,
+    },
+    Author {
+        slug: String,
+        name: String,
+        #[serde(default)]
+        bio: Option<String>,
+    },
+    Tag {
+        slug: String,
+        name: String,
+    },
+}
+
+/// A `Named` line of a file, or why it could not be read; by line number.
+pub type Line = (usize, Result<Named, Vec<FieldError>>);
+
+/// The `Named` a JSON line holds, if it has a `kind` (an article has none).
+pub fn from_line(value: &Value) -> Option<Result<Named, Vec<FieldError>>> {
+    value.get("kind")?;
+    let named = serde_json::from_value::<Named>(value.clone())
+        .map_err(|error| vec![FieldError::new(Location::Body, "(line)", error.to_string())]);
+    Some(named.and_then(checked))
+}
+
+/// `named` with its name trimmed, if its fields are valid (as the API's
+/// taxonomy writes check them).
+fn checked(named: Named) -> Result<Named, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let named = match named {
+        Named::Category {
+            slug,
+            name,
+            parent,
+            position,
+        } => {
+            let (slug, name) = slug_and_name(Some(slug), Some(name), &mut errors);
+            if let Some(problem) = parent
+                .as_deref()
+                .and_then(|parent| content::slug_problem(parent, content::MAX_TAXONOMY_SLUG))
+            {
+                errors.push(FieldError::new(Location::Body, "parent", problem));
+            }
+            Named::Category {
+                slug: slug.unwrap_or_default(),
+                name: name.unwrap_or_default(),
+                parent,
+                position,
+            }
+        }
+        Named::Author { slug, name, bio } => {
+            let (slug, name) = slug_and_name(Some(slug), Some(name), &mut errors);
+            if bio
+                .as_ref()
+                .is_some_and(|bio| bio.chars().count() > MAX_BIO)
+            {
+                errors.push(FieldError::new(
+                    Location::Body,
+                    "bio",
+                    format!("must be at most {MAX_BIO} characters"),
+                ));
+            }
+            Named::Author {
+                slug: slug.unwrap_or_default(),
+                name: name.unwrap_or_default(),
+                bio,
+            }
+        }
+        Named::Tag { slug, name } => {
+            let (slug, name) = slug_and_name(Some(slug), Some(name), &mut errors);
+            Named::Tag {
+                slug: slug.unwrap_or_default(),
+                name: name.unwrap_or_default(),
+            }
+        }
+    };
+    if errors.is_empty() {
+        Ok(named)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Every category (each after its parent), author and tag of the store.
+pub fn export(conn: &mut SqliteConnection) -> StoreResult<Vec<Named>> {
+    let tree = CategoryTree::load(conn)?;
+    let mut named = Vec::new();
+    let mut parents = vec![None];
+    while let Some(parent) = parents.pop() {
+        for row in tree.children(parent) {
+            named.push(Named::Category {
+                slug: row.slug.clone(),
+                name: row.name.clone(),
+                parent: parent.and_then(|id| tree.get(id)).map(|p| p.slug.clone()),
+                position: row.position,
+            });
+            parents.push(Some(row.id));
+        }
+    }
+    named.extend(
+        taxonomy::list_authors(conn, None, i64::MAX)?
+            .into_iter()
+            .map(|row| Named::Author {
+                slug: row.slug,
+                name: row.name,
+                bio: row.bio,
+            }),
+    );
+    named.extend(
+        taxonomy::list_tags(conn, TagsShown::All, None, i64::MAX)?
+            .into_iter()
+            .map(|row| Named::Tag {
+                slug: row.slug,
+                name: row.name,
+            }),
+    );
+    Ok(named)
+}
+
+/// What importing one `Named` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+/// What importing a file's categories, authors and tags did.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    /// The lines that failed, with why.
+    pub failed: Vec<(usize, Vec<FieldError>)>,
+}
+
+/// Creates, or changes to match, each valid line's category, author or
+/// tag, in order (so a parent comes before its children), each on its own:
+/// one that fails is reported and leaves the others standing.
+pub fn import(db: &Db, lines: Vec<Line>) -> anyhow::Result<Report> {
+    let mut report = Report::default();
+    let mut valid = Vec::new();
+    for (line, named) in lines {
+        match named {
+            Ok(named) => valid.push((line, named)),
+            Err(errors) => report.failed.push((line, errors)),
+        }
+    }
+    let outcomes = db.write_blocking(move |conn| {
+        let mut outcomes = Vec::with_capacity(valid.len());
+        for (line, named) in valid {
+            match conn.transaction(|conn| apply(conn, &named)) {
+                Ok(outcome) => outcomes.push((line, Ok(outcome))),
+                Err(error @ (StoreError::Invalid(_) | StoreError::Conflict(_))) => {
+                    outcomes.push((line, Err(error)));
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(outcomes)
+    })?;
+    for (line, outcome) in outcomes {
+        match outcome {
+            Ok(Outcome::Created) => report.created += 1,
+            Ok(Outcome::Updated) => report.updated += 1,
+            Ok(Outcome::Unchanged) => report.unchanged += 1,
+            Err(error) => report
+                .failed
+                .push((line, crate::api::import::line_errors(ApiError::from(error)))),
+        }
+    }
+    report.failed.sort_by_key(|(line, _)| *line);
+    Ok(report)
+}
+
+/// Creates `named`, or changes the one with its slug to match it.
+fn apply(conn: &mut SqliteConnection, named: &Named) -> StoreResult<Outcome> {
+    match named {
+        Named::Category {
+            slug,
+            name,
+            parent,
+            position,
+        } => {
+            let tree = CategoryTree::load(conn)?;
+            let write = CategoryWrite {
+                slug: Some(slug.clone()),
+                name: Some(name.clone()),
+                parent: Some(parent.clone()),
+                position: Some(*position),
+            };
+            let Some(row) = tree.by_slug(slug) else {
+                taxonomy::insert_category(conn, &write)?;
+                return Ok(Outcome::Created);
+            };
+            let current_parent = row.parent_id.and_then(|id| tree.get(id));
+            if row.name == *name
+                && current_parent.map(|p| &p.slug) == parent.as_ref()
+                && row.position == *position
+            {
+                return Ok(Outcome::Unchanged);
+            }
+            taxonomy::update_category(conn, slug, &write)?;
+            Ok(Outcome::Updated)
+        }
+        Named::Author { slug, name, bio } => {
+            let write = AuthorWrite {
+                slug: Some(slug.clone()),
+                name: Some(name.clone()),
+                bio: Some(bio.clone()),
+            };
+            match find_author(conn, slug)? {
+                None => {
+                    taxonomy::insert_author(conn, &write)?;
+                    Ok(Outcome::Created)
+                }
+                Some(row) if row.name == *name && row.bio == *bio => Ok(Outcome::Unchanged),
+                Some(_) => {
+                    taxonomy::update_author(conn, slug, &write)?;
+                    Ok(Outcome::Updated)
+                }
+            }
+        }
+        Named::Tag { slug, name } => match find_tag(conn, slug)? {
+            None => {
+                taxonomy::insert_tag(conn, slug, name)?;
+                Ok(Outcome::Created)
+            }
+            Some(row) if row.name == *name => Ok(Outcome::Unchanged),
+            Some(_) => {
+                taxonomy::update_tag(conn, slug, None, Some(name))?;
+                Ok(Outcome::Updated)
+            }
+        },
+    }
+}
