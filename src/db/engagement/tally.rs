@@ -243,6 +243,13 @@ impl Tally {
         self.untallied = true;
     }
 
+    /// Has the batch count every view before it commits, rather than up to
+    /// the lag later: for a bulk of views that readers should see counted
+    /// from the first request (the demo's, before the server answers).
+    pub fn count_views_now(&mut self) {
+        self.uncounted.counted_at = None;
+    }
+
     /// An article's reaction counter, this batch's additions included. The
     /// first call for a counter reads its stored total.
     pub fn count(
