@@ -105,6 +105,9 @@ pub enum ApiError {
     /// The write would break a uniqueness rule.
     #[error("{0}")]
     Conflict(String),
+    /// `If-Match` or `If-Unmodified-Since` does not hold.
+    #[error("{0}")]
+    PreconditionFailed(String),
     /// The body is over the limit for this route.
     #[error("payload too large")]
     PayloadTooLarge(usize),
@@ -185,6 +188,12 @@ impl ApiError {
                 vec![],
             ),
             Self::Conflict(detail) => ("conflict", "Conflict", detail.clone(), vec![]),
+            Self::PreconditionFailed(detail) => (
+                "precondition-failed",
+                "Precondition failed",
+                detail.clone(),
+                vec![],
+            ),
             Self::PayloadTooLarge(limit) => (
                 "payload-too-large",
                 "Payload too large",
@@ -294,6 +303,7 @@ impl ResponseError for ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::UriTooLong(_) => StatusCode::URI_TOO_LONG,
@@ -373,6 +383,11 @@ impl From<StoreError> for ApiError {
         match error {
             StoreError::NotFound => Self::NotFound("Nothing is at this address.".into()),
             StoreError::Conflict(detail) => Self::Conflict(detail),
+            StoreError::Changed => Self::PreconditionFailed(
+                "The article changed while this request was checked: read it again and \
+                 resend with its new ETag."
+                    .into(),
+            ),
             StoreError::Invalid(fields) => Self::Validation(
                 fields
                     .into_iter()

@@ -121,24 +121,29 @@ pub fn entity_tag(body: &[u8]) -> String {
 
 /// True when `If-None-Match` names `tag` (or any encoding of it), or is `*`.
 fn matches(headers: &HeaderMap, tag: &str) -> bool {
-    let bare = tag.trim_matches('"');
     headers
         .get_all(header::IF_NONE_MATCH)
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(','))
         .map(|candidate| candidate.trim())
-        .any(|candidate| {
-            if candidate == "*" {
-                return true;
-            }
-            let candidate = candidate.trim_start_matches("W/").trim_matches('"');
-            candidate == bare
-                || ENCODINGS.iter().any(|encoding| {
-                    candidate
-                        .strip_suffix(encoding)
-                        .and_then(|rest| rest.strip_suffix('-'))
-                        == Some(bare)
-                })
+        .any(|candidate| candidate == "*" || names(candidate.trim_start_matches("W/"), tag))
+}
+
+/// True when the entity tag `candidate`, as a client sent it, is `tag` or
+/// the tag of one of its encodings (`"tag-gzip"`): the same version. A
+/// weak tag (`W/"..."`) never is, as `If-Match` compares strongly.
+pub fn names(candidate: &str, tag: &str) -> bool {
+    if candidate.starts_with("W/") {
+        return false;
+    }
+    let bare = tag.trim_matches('"');
+    let candidate = candidate.trim_matches('"');
+    candidate == bare
+        || ENCODINGS.iter().any(|encoding| {
+            candidate
+                .strip_suffix(encoding)
+                .and_then(|rest| rest.strip_suffix('-'))
+                == Some(bare)
         })
 }
 

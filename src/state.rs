@@ -108,7 +108,10 @@ impl AppState {
                 // These undo the write's own savepoint: nothing changed.
                 let refused = matches!(
                     outcome,
-                    Err(StoreError::NotFound | StoreError::Conflict(_) | StoreError::Invalid(_))
+                    Err(StoreError::NotFound
+                        | StoreError::Changed
+                        | StoreError::Conflict(_)
+                        | StoreError::Invalid(_))
                 );
                 if !refused {
                     changed.content_changed();

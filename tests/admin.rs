@@ -684,3 +684,78 @@ async fn an_editor_lists_drafts_and_scheduled_articles() {
     let reply = send(&app, get_with(&writer, "/api/v1/articles")).await;
     assert_eq!(reply.status, 200, "a published list needs no scope");
 }
+
+#[actix_web::test]
+async fn a_write_naming_a_version_is_refused_once_the_article_changed() {
+    let (app, _dir) = test_app(false).await;
+    seed_categories(&app).await;
+    let id = create(&app, article("Two editors", "news")).await["id"].clone();
+    let uri = format!("/api/v1/articles/{id}");
+    let read = send(&app, admin("GET", &uri, Value::Null)).await;
+    let etag = read.header("etag").unwrap().to_string();
+    let conditional = |method: &str, body: Value, header: (&str, &str)| {
+        let mut req = TestRequest::default()
+            .method(method.parse().unwrap())
+            .uri(&uri)
+            .insert_header(("authorization", format!("Bearer {ADMIN}")))
+            .insert_header((header.0.to_string(), header.1.to_string()));
+        if !body.is_null() {
+            req = req.set_json(body);
+        }
+        req.to_request()
+    };
+
+    // The first editor's change names the version read: it is written.
+    let first = conditional("PATCH", json!({"title": "First"}), ("if-match", &etag));
+    let reply = send(&app, first).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    // The second read the same version: refused, with nothing written.
+    let second = conditional("PATCH", json!({"title": "Second"}), ("if-match", &etag));
+    send(&app, second).await.assert_problem(412, &[]);
+    let stale_put = conditional(
+        "PUT",
+        article("Second again", "news"),
+        ("if-match", &format!("\"old\", {etag}")),
+    );
+    send(&app, stale_put).await.assert_problem(412, &[]);
+    let stale_delete = conditional("DELETE", Value::Null, ("if-match", &etag));
+    send(&app, stale_delete).await.assert_problem(412, &[]);
+    let now = send(&app, get(&uri)).await;
+    assert_eq!(now.body["data"]["title"], "First");
+
+    // The version now, or any version (`*`), may be written over.
+    let fresh = now.header("etag").unwrap().to_string();
+    let reply = send(
+        &app,
+        conditional("PATCH", json!({"title": "Third"}), ("if-match", &fresh)),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let any = conditional("PATCH", json!({"dateline": "OSLO"}), ("if-match", "*"));
+    assert_eq!(send(&app, any).await.status, 200);
+    // If-Unmodified-Since: a date before the last change is refused.
+    let old_date = "Mon, 01 Jan 2024 00:00:00 GMT";
+    send(
+        &app,
+        conditional("DELETE", Value::Null, ("if-unmodified-since", old_date)),
+    )
+    .await
+    .assert_problem(412, &[]);
+    let reply = send(
+        &app,
+        conditional(
+            "DELETE",
+            Value::Null,
+            ("if-unmodified-since", "Fri, 01 Jan 2100 00:00:00 GMT"),
+        ),
+    )
+    .await;
+    assert_eq!(reply.status, 204, "{}", reply.body);
+    // Gone: If-Match names no version of anything.
+    send(
+        &app,
+        conditional("PATCH", json!({"title": "Back"}), ("if-match", "*")),
+    )
+    .await
+    .assert_problem(412, &[]);
+}

@@ -13,6 +13,7 @@ use super::article_input::{ArticleInput, ArticlePatch};
 use super::articles::{Article, ArticleResponse, ArticleSummary, JsonText};
 use super::extract::{Admin, JSON_BODY_LIMIT, JsonBody, parse_json, read_body};
 use super::import::{BulkReport, Import, line_errors, upsert_batch};
+use super::preconditions;
 use crate::db::article_writes::{self, ArticleWrite, PublishTime};
 use crate::db::articles::{self, ArticleKey, Taxonomy};
 use crate::db::{self, StoreError, shown};
@@ -135,24 +136,30 @@ pub async fn create_article(
 #[utoipa::path(
     tag = "articles",
     request_body = ArticleInput,
-    params(("id_or_slug" = String, Path, description = "Numeric id or slug")),
+    params(("id_or_slug" = String, Path, description = "Numeric id or slug"),
+        ("If-Match" = Option<String>, Header, description = "Write only if the article is still this version: the `ETag` its `GET` answered (or `*`: if it exists). The `ETag` follows its view and reaction counts too"),
+        ("If-Unmodified-Since" = Option<String>, Header, description = "Write only if the article's content has not changed since this HTTP date: its `Last-Modified`"),),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Replaced", body = ArticleResponse),
         (status = 404, description = "No article has this id or slug", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match` or `If-Unmodified-Since` does not hold: the article changed since", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[put("/articles/{id_or_slug}")]
 pub async fn replace_article(
     state: Data<AppState>,
     _admin: Admin,
+    req: HttpRequest,
     id_or_slug: Path<String>,
     body: JsonBody,
 ) -> AppResult<HttpResponse> {
     let write = validated(&state, body.parse()?).await?;
     let key = ArticleKey::parse(&id_or_slug);
+    let expected = preconditions::check(&state, &req, &key).await?;
     let article = AppState::write_content(&state, move |conn| {
         let id = resolve_id(conn, &key)?;
+        article_writes::unchanged_since(conn, id, expected)?;
         article_writes::replace(conn, id, &write)?;
         written(conn, id)
     })
@@ -168,26 +175,32 @@ pub async fn replace_article(
 #[utoipa::path(
     tag = "articles",
     request_body(content = ArticlePatch, content_type = "application/merge-patch+json"),
-    params(("id_or_slug" = String, Path, description = "Numeric id or slug")),
+    params(("id_or_slug" = String, Path, description = "Numeric id or slug"),
+        ("If-Match" = Option<String>, Header, description = "Write only if the article is still this version: the `ETag` its `GET` answered (or `*`: if it exists). The `ETag` follows its view and reaction counts too"),
+        ("If-Unmodified-Since" = Option<String>, Header, description = "Write only if the article's content has not changed since this HTTP date: its `Last-Modified`"),),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Changed", body = ArticleResponse),
         (status = 404, description = "No article has this id or slug", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match` or `If-Unmodified-Since` does not hold: the article changed since", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[patch("/articles/{id_or_slug}")]
 pub async fn patch_article(
     state: Data<AppState>,
     _admin: Admin,
+    req: HttpRequest,
     id_or_slug: Path<String>,
     body: JsonBody,
 ) -> AppResult<HttpResponse> {
     let patch: ArticlePatch = body.parse()?;
     let key = ArticleKey::parse(&id_or_slug);
+    let expected = preconditions::check(&state, &req, &key).await?;
     // Read, merge and write in one transaction, so concurrent patches cannot
     // undo each other.
     let article = AppState::write_content(&state, move |conn| {
         let found = shown::find(conn, &key)?.ok_or(StoreError::NotFound)?;
+        article_writes::unchanged_since(conn, found.row.id, expected)?;
         let (row, body_html, extras) = shown::one_with_extras(found, Taxonomy::load(conn)?);
         let (id, summary_derived) = (row.id, row.summary_derived);
         let current = ArticleSummary::new(row, &extras);
@@ -224,22 +237,28 @@ fn to_invalid(error: FieldError) -> db::Invalid {
 /// Delete an article.
 #[utoipa::path(
     tag = "articles",
-    params(("id_or_slug" = String, Path, description = "Numeric id or slug")),
+    params(("id_or_slug" = String, Path, description = "Numeric id or slug"),
+        ("If-Match" = Option<String>, Header, description = "Write only if the article is still this version: the `ETag` its `GET` answered (or `*`: if it exists). The `ETag` follows its view and reaction counts too"),
+        ("If-Unmodified-Since" = Option<String>, Header, description = "Write only if the article's content has not changed since this HTTP date: its `Last-Modified`"),),
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Deleted"),
         (status = 404, description = "No article has this id or slug", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match` or `If-Unmodified-Since` does not hold: the article changed since", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[delete("/articles/{id_or_slug}")]
 pub async fn delete_article(
     state: Data<AppState>,
     _admin: Admin,
+    req: HttpRequest,
     id_or_slug: Path<String>,
 ) -> AppResult<HttpResponse> {
     let key = ArticleKey::parse(&id_or_slug);
+    let expected = preconditions::check(&state, &req, &key).await?;
     AppState::write_content(&state, move |conn| {
         let id = resolve_id(conn, &key)?;
+        article_writes::unchanged_since(conn, id, expected)?;
         article_writes::delete(conn, id)
     })
     .await

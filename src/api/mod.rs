@@ -16,6 +16,7 @@ pub mod manage;
 pub mod ops;
 pub mod page;
 pub mod paging;
+pub mod preconditions;
 pub mod ranking;
 pub mod recommend;
 pub mod related;

@@ -367,6 +367,29 @@ fn is_unchanged(
         && reads::body(conn, id)? == write.body_html)
 }
 
+/// Fails with [`StoreError::Changed`] unless article `id` was last changed
+/// at `expected` (when a conditional write names a version: see
+/// [`crate::api::preconditions`]), so that a write between the check and
+/// this transaction is not written over.
+pub fn unchanged_since(
+    conn: &mut SqliteConnection,
+    id: i32,
+    expected: Option<NaiveDateTime>,
+) -> StoreResult<()> {
+    let Some(expected) = expected else {
+        return Ok(());
+    };
+    let updated_at: NaiveDateTime = articles::table
+        .find(id)
+        .select(articles::updated_at)
+        .get_result(conn)?;
+    if updated_at == expected {
+        Ok(())
+    } else {
+        Err(StoreError::Changed)
+    }
+}
+
 /// Deletes an article with its tag links and engagement; its views are
 /// removed afterwards, in the background (see [`purge`]).
 pub fn delete(conn: &mut SqliteConnection, id: i32) -> StoreResult<()> {

@@ -9,6 +9,9 @@ pub enum StoreError {
     /// A unique key is taken; the message says which.
     #[error("{0}")]
     Conflict(String),
+    /// The row changed after the version a conditional write names.
+    #[error("changed since")]
+    Changed,
     /// Input refers to rows that do not exist, or would break the model.
     #[error("invalid input")]
     Invalid(Vec<Invalid>),

@@ -1,0 +1,187 @@
+//! Conditional writes (RFC 9110 §13): `If-Match` and `If-Unmodified-Since`
+//! on an article's PUT, PATCH and DELETE, so that an editor's change to a
+//! version someone has changed since is refused (412) rather than written
+//! over theirs.
+
+use std::time::SystemTime;
+
+use actix_web::HttpRequest;
+use actix_web::http::header::{self, HttpDate};
+use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
+
+use super::articles::load_article;
+use super::page::{ArticlePage, ArticlePageResponse};
+use crate::db::articles::ArticleKey;
+use crate::error::{ApiError, AppResult};
+use crate::http_cache;
+use crate::state::AppState;
+
+/// The preconditions a write states.
+#[derive(Debug)]
+pub struct Preconditions {
+    /// The entity tags of `If-Match` as sent (`*` among them, maybe).
+    if_match: Option<Vec<String>>,
+    /// `If-Unmodified-Since`, when it is a date.
+    unmodified_since: Option<NaiveDateTime>,
+}
+
+/// An article as the preconditions see it.
+#[derive(Debug, Clone)]
+pub struct Version {
+    /// The `ETag` that `GET /articles/{id}` answers now.
+    pub tag: String,
+    /// When its content last changed (`Last-Modified`).
+    pub updated_at: NaiveDateTime,
+}
+
+impl Preconditions {
+    /// What `req` states; `None` when it states nothing.
+    pub fn of(req: &HttpRequest) -> Option<Self> {
+        let tags: Vec<String> = req
+            .headers()
+            .get_all(header::IF_MATCH)
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .map(str::trim)
+            .filter(|tag| !tag.is_empty())
+            .map(str::to_string)
+            .collect();
+        // A date that does not parse is ignored (RFC 9110 §13.1.4).
+        let unmodified_since = req
+            .headers()
+            .get(header::IF_UNMODIFIED_SINCE)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.parse::<HttpDate>().ok())
+            .map(|date| DateTime::<Utc>::from(SystemTime::from(date)).naive_utc());
+        let if_match = (!tags.is_empty()).then_some(tags);
+        (if_match.is_some() || unmodified_since.is_some()).then_some(Self {
+            if_match,
+            unmodified_since,
+        })
+    }
+
+    /// Whether they hold for `current`, the article as it is now (`None`
+    /// when there is none). `If-Match` holds when it names the article's
+    /// tag, or is `*` and there is an article; only without it does
+    /// `If-Unmodified-Since` count, and it holds unless the article changed
+    /// after that second.
+    pub fn hold(&self, current: Option<&Version>) -> bool {
+        if let Some(tags) = &self.if_match {
+            return current.is_some_and(|current| {
+                tags.iter()
+                    .any(|tag| tag == "*" || http_cache::names(tag, &current.tag))
+            });
+        }
+        match (self.unmodified_since, current) {
+            (Some(since), Some(current)) => current.updated_at.trunc_subsecs(0) <= since,
+            _ => true,
+        }
+    }
+}
+
+/// Checks `req`'s preconditions against article `key` as it is now; a 412
+/// when they fail. Returns when its content last changed, for the write to
+/// check again as it runs (see [`crate::db::article_writes::unchanged_since`]):
+/// `None` when the request states nothing, or there is no such article.
+pub async fn check(
+    state: &AppState,
+    req: &HttpRequest,
+    key: &ArticleKey,
+) -> AppResult<Option<NaiveDateTime>> {
+    let Some(preconditions) = Preconditions::of(req) else {
+        return Ok(None);
+    };
+    let current = version(state, key.clone())?;
+    if !preconditions.hold(current.as_ref()) {
+        return Err(ApiError::PreconditionFailed(
+            "The article is not the version this request names: it has changed since, \
+             or does not exist. Read it again and resend with its new ETag."
+                .into(),
+        ));
+    }
+    Ok(current.map(|current| current.updated_at))
+}
+
+/// Article `key` as `GET /articles/{id}` shows an editor now: the tag of
+/// that body, and its `updated_at`.
+fn version(state: &AppState, key: ArticleKey) -> AppResult<Option<Version>> {
+    let Some((article, _)) = load_article(state, key)? else {
+        return Ok(None);
+    };
+    let updated_at = article.summary.updated_at.naive_utc();
+    let body = ArticlePageResponse {
+        data: ArticlePage {
+            article,
+            related: None,
+            ranking: None,
+            recommendations: None,
+        },
+        meta: Default::default(),
+    };
+    let bytes = serde_json::to_vec(&body)
+        .map_err(|error| ApiError::Internal(format!("serialising an article: {error}")))?;
+    Ok(Some(Version {
+        tag: http_cache::entity_tag(&bytes),
+        updated_at,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+    use chrono::NaiveDate;
+
+    fn stated(headers: &[(&str, &str)]) -> Option<Preconditions> {
+        let mut req = TestRequest::default();
+        for (name, value) in headers {
+            req = req.append_header((*name, *value));
+        }
+        Preconditions::of(&req.to_http_request())
+    }
+
+    fn version() -> Version {
+        Version {
+            tag: "\"abc\"".into(),
+            updated_at: NaiveDate::from_ymd_opt(2026, 12, 5)
+                .unwrap()
+                .and_hms_milli_opt(10, 0, 0, 400)
+                .unwrap(),
+        }
+    }
+
+    #[test]
+    fn if_match_holds_for_the_current_tag_any_encoding_of_it_or_a_star() {
+        let current = version();
+        let holds = |value: &str| stated(&[("if-match", value)]).unwrap().hold(Some(&current));
+        assert!(holds("\"abc\""));
+        assert!(holds("\"old\", \"abc-gzip\""));
+        assert!(holds("*"));
+        assert!(!holds("\"old\""));
+        assert!(!holds("W/\"abc\""));
+        assert!(!stated(&[("if-match", "*")]).unwrap().hold(None));
+        // If-Match decides alone when both are sent.
+        let both = stated(&[
+            ("if-match", "\"abc\""),
+            ("if-unmodified-since", "Mon, 01 Jan 2024 00:00:00 GMT"),
+        ]);
+        assert!(both.unwrap().hold(Some(&current)));
+    }
+
+    #[test]
+    fn if_unmodified_since_holds_unless_the_article_changed_after_that_second() {
+        let current = version();
+        let holds = |value: &str| {
+            stated(&[("if-unmodified-since", value)])
+                .unwrap()
+                .hold(Some(&current))
+        };
+        assert!(holds("Sat, 05 Dec 2026 10:00:00 GMT"));
+        assert!(!holds("Sat, 05 Dec 2026 09:59:59 GMT"));
+        // No article: the write answers for itself (404).
+        let since = stated(&[("if-unmodified-since", "Sat, 05 Dec 2026 09:59:59 GMT")]);
+        assert!(since.unwrap().hold(None));
+        assert!(stated(&[("if-unmodified-since", "yesterday")]).is_none());
+        assert!(stated(&[]).is_none());
+    }
+}
