@@ -292,6 +292,17 @@ async fn names_with_control_characters_are_refused() {
     )
     .await
     .assert_problem(422, &["bio"]);
+    // A name of no-break spaces is empty, and says so.
+    let reply = send(
+        &app,
+        admin("POST", "/api/v1/tags", json!({"name": "\u{a0}\u{a0}"})),
+    )
+    .await;
+    reply.assert_problem(422, &["name"]);
+    assert_eq!(
+        reply.body["errors"][0]["detail"],
+        "must have a character other than white space"
+    );
 }
 
 #[actix_web::test]

@@ -80,6 +80,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         ApiError::Malformed(format!("The body is not valid JSON: {error}."))
     };
     let bytes = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(bytes);
+    // JSON is UTF-8 (RFC 8259); serde_json would name the field holding
+    // the bad bytes, as if its value were wrong rather than the body.
+    if std::str::from_utf8(bytes).is_err() {
+        return Err(ApiError::Malformed("The body is not UTF-8.".into()));
+    }
     if bytes
         .iter()
         .find(|b| !b.is_ascii_whitespace())
@@ -467,6 +472,15 @@ mod tests {
         // Left out, a required field is missing: it is not named again.
         assert_eq!(named(r#"{"title": null}"#), ["title"]);
         assert!(parse_json::<Input>(br#"{"title": "x"}"#).is_ok());
+    }
+
+    #[test]
+    fn a_body_that_is_not_utf8_is_malformed_not_a_bad_field() {
+        let body = b"{\"title\": \"caf\xe9\"}";
+        assert!(matches!(
+            parse_json::<Input>(body),
+            Err(ApiError::Malformed(detail)) if detail.contains("UTF-8")
+        ));
     }
 
     #[test]

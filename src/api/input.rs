@@ -95,11 +95,17 @@ pub fn slug_and_name(
 ) -> (Option<String>, Option<String>) {
     let name = name.map(|n| n.trim().to_string());
     if let Some(name) = &name {
-        if name.is_empty() || name.chars().count() > MAX_NAME {
+        if name.is_empty() {
             errors.push(FieldError::new(
                 Location::Body,
                 "name",
-                format!("must be 1 to {MAX_NAME} characters"),
+                "must have a character other than white space",
+            ));
+        } else if name.chars().count() > MAX_NAME {
+            errors.push(FieldError::new(
+                Location::Body,
+                "name",
+                format!("must be at most {MAX_NAME} characters"),
             ));
         } else if content::has_control(name) {
             errors.push(FieldError::new(
