@@ -64,7 +64,7 @@ impl Modify for BearerAuth {
 }
 
 /// Error responses every operation can give, declared once and referenced.
-const SHARED_RESPONSES: [(&str, &str, &str); 9] = [
+const SHARED_RESPONSES: [(&str, &str, &str); 11] = [
     (
         "400",
         "MalformedRequest",
@@ -96,6 +96,12 @@ const SHARED_RESPONSES: [(&str, &str, &str); 9] = [
         "UnsupportedMediaType",
         "The body is not in the media type this route reads",
     ),
+    ("414", "UriTooLong", "The path and query are over 8 KiB"),
+    (
+        "431",
+        "HeadersTooLarge",
+        "The headers are over 16 KiB, or more than 64",
+    ),
     (
         "500",
         "InternalError",
@@ -121,11 +127,23 @@ fn problem_response(description: &str) -> Response {
 /// Adds the shared error responses to each operation they apply to.
 fn add_shared_responses(spec: &mut Spec) {
     let components = spec.components.get_or_insert_with(Default::default);
-    for (_, name, description) in SHARED_RESPONSES {
+    for (status, name, description) in SHARED_RESPONSES {
+        let mut response = problem_response(description);
+        if status == "503" {
+            response
+                .headers
+                .insert("Retry-After".to_string(), retry_after());
+        }
         components
             .responses
-            .insert(name.to_string(), RefOr::T(problem_response(description)));
+            .insert(name.to_string(), RefOr::T(response));
     }
+    components.responses.insert(
+        "NotAcceptable".to_string(),
+        RefOr::T(problem_response(
+            "`Accept-Encoding` refuses every encoding the server has, `identity` included",
+        )),
+    );
     components.responses.insert(
         "BadKey".to_string(),
         RefOr::T(problem_response(
@@ -233,7 +251,21 @@ fn add_conditional_gets(spec: &mut Spec) {
             "304".to_string(),
             RefOr::Ref(Ref::from_response_name("NotModified")),
         );
+        operation.responses.responses.insert(
+            "406".to_string(),
+            RefOr::Ref(Ref::from_response_name("NotAcceptable")),
+        );
     }
+}
+
+/// The `Retry-After` header of a 429 or 503: seconds to wait.
+fn retry_after() -> RefOr<Header> {
+    RefOr::T(
+        Header::builder()
+            .schema(Some(ObjectBuilder::new().schema_type(Type::Integer)))
+            .description(Some("Seconds to wait before trying again"))
+            .build(),
+    )
 }
 
 /// The complete document, built from the same route registration the server uses.

@@ -202,7 +202,8 @@ pub async fn list_reaction_kinds(state: Data<AppState>) -> AppResult<HttpRespons
         (status = 200, description = "Counted", body = ViewResponse),
         (status = 400, description = "The reader id is malformed", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No published article has this id or slug", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many engagement writes from this client; see `Retry-After`", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many engagement writes from this client; see `Retry-After`", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))),
     )
 )]
 #[post("/articles/{id_or_slug}/views")]
@@ -322,7 +323,8 @@ async fn change_reaction(
         (status = 200, description = "Counted (or already counted)", body = ReactionResponse),
         (status = 400, description = "The reader id is malformed", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No published article, or no such reaction kind", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many engagement writes from this client; see `Retry-After`", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many engagement writes from this client; see `Retry-After`", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))),
     )
 )]
 #[put("/articles/{id_or_slug}/reactions/{kind}")]
@@ -350,7 +352,8 @@ pub async fn add_reaction(
         (status = 200, description = "Taken back (or was not there)", body = ReactionResponse),
         (status = 400, description = "The reader id is malformed", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No published article, or no such reaction kind", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many engagement writes from this client; see `Retry-After`", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many engagement writes from this client; see `Retry-After`", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))),
     )
 )]
 #[delete("/articles/{id_or_slug}/reactions/{kind}")]

@@ -170,7 +170,8 @@ async fn readable_article(
     params(("id_or_slug" = String, Path, description = "Numeric id or slug", example = "42"), ArticlePageQuery),
     security((), ("bearer" = [])),
     responses(
-        (status = 200, description = "The article", body = ArticlePageResponse),
+        (status = 200, description = "The article", body = ArticlePageResponse,
+            headers(("Last-Modified" = String, description = "When its content last changed (an HTTP date): for `If-Modified-Since`, and `If-Unmodified-Since` on a write"))),
         (status = 401, description = "An `Authorization` header with a key that is not valid, for an article that is not published", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The article is not published and the key lacks the `read-drafts` scope", body = Problem, content_type = "application/problem+json"),
         (status = 400, description = "`include` names something unknown, or `reader` is missing or malformed with `include=recommendations`", body = Problem, content_type = "application/problem+json"),
