@@ -400,3 +400,80 @@ async fn a_tag_given_by_its_name_is_that_tag_not_a_new_one() {
         tags.body
     );
 }
+
+#[actix_web::test]
+async fn tags_authors_and_categories_are_deleted_once_nothing_needs_them() {
+    let (app, _dir) = test_app(false).await;
+    seed_categories(&app).await;
+    let author = send(
+        &app,
+        admin("POST", "/api/v1/authors", json!({"name": "Sam Reyes"})),
+    )
+    .await;
+    assert_eq!(author.status, 201, "{}", author.body);
+    let mut input = article("Council votes", "world");
+    input["tags"] = json!(["Elections", "Council"]);
+    input["author"] = json!("sam-reyes");
+    let id = create(&app, input).await["id"].as_i64().unwrap();
+    let uri = format!("/api/v1/articles/{id}");
+    let before = send(&app, get(&uri)).await;
+
+    // A tag comes off its articles.
+    let reply = send(&app, admin("DELETE", "/api/v1/tags/elections", json!(null))).await;
+    assert_eq!(reply.status, 204, "{}", reply.body);
+    let after = send(&app, get(&uri)).await;
+    assert_eq!(
+        after.body["data"]["tags"],
+        json!([{"slug": "council", "name": "Council"}])
+    );
+    assert_ne!(after.header("etag"), before.header("etag"));
+    send(&app, get("/api/v1/tags/elections"))
+        .await
+        .assert_problem(404, &[]);
+
+    // An author or a category in use stays, saying why.
+    send(
+        &app,
+        admin("DELETE", "/api/v1/authors/sam-reyes", json!(null)),
+    )
+    .await
+    .assert_problem(409, &[]);
+    send(
+        &app,
+        admin("DELETE", "/api/v1/categories/world", json!(null)),
+    )
+    .await
+    .assert_problem(409, &[]);
+    // A parent stays while it has children, though no article is in it.
+    send(
+        &app,
+        admin("DELETE", "/api/v1/categories/news", json!(null)),
+    )
+    .await
+    .assert_problem(409, &[]);
+    assert_eq!(
+        send(&app, get(&uri)).await.body["data"]["author"]["slug"],
+        "sam-reyes"
+    );
+
+    // Once the article moves on, they go.
+    let moved = send(
+        &app,
+        admin("PATCH", &uri, json!({"author": null, "category": "sport"})),
+    )
+    .await;
+    assert_eq!(moved.status, 200, "{}", moved.body);
+    for path in ["/api/v1/authors/sam-reyes", "/api/v1/categories/world"] {
+        let reply = send(&app, admin("DELETE", path, json!(null))).await;
+        assert_eq!(reply.status, 204, "{path}: {}", reply.body);
+        send(&app, get(path)).await.assert_problem(404, &[]);
+    }
+    send(&app, admin("DELETE", "/api/v1/tags/nothing", json!(null)))
+        .await
+        .assert_problem(404, &[]);
+    // Without a key, nothing is deleted.
+    let anonymous = actix_web::test::TestRequest::delete()
+        .uri("/api/v1/tags/council")
+        .to_request();
+    send(&app, anonymous).await.assert_problem(401, &[]);
+}

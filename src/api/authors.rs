@@ -1,7 +1,7 @@
 //! Authors: public reads and admin writes.
 
 use actix_web::web::{Data, Path};
-use actix_web::{HttpRequest, HttpResponse, get, patch, post};
+use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -253,4 +253,28 @@ pub async fn update_author(
         data: row.into(),
         meta: Meta::default(),
     }))
+}
+
+/// Delete an author that no article names.
+#[utoipa::path(
+    tag = "taxonomy",
+    params(("slug" = String, Path, description = "Author slug")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such author", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Articles (drafts included) name this author", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[delete("/authors/{slug}")]
+pub async fn delete_author(
+    state: Data<AppState>,
+    _admin: Admin,
+    slug: Path<String>,
+) -> AppResult<HttpResponse> {
+    let lookup = slug.clone();
+    AppState::write_content(&state, move |conn| taxonomy::delete_author(conn, &lookup))
+        .await
+        .map_err(|error| ApiError::from(error).not_found_as(|| author_not_found(&slug)))?;
+    Ok(HttpResponse::NoContent().finish())
 }

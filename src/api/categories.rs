@@ -1,7 +1,7 @@
 //! The category tree: public reads and admin writes.
 
 use actix_web::web::{Data, Path};
-use actix_web::{HttpResponse, get, patch, post};
+use actix_web::{HttpResponse, delete, get, patch, post};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -285,4 +285,28 @@ pub async fn update_category(
         data,
         meta: Meta::default(),
     }))
+}
+
+/// Delete a category that has no sub-categories and no articles.
+#[utoipa::path(
+    tag = "taxonomy",
+    params(("slug" = String, Path, description = "Category slug")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such category", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "It has sub-categories, or articles (drafts included)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[delete("/categories/{slug}")]
+pub async fn delete_category(
+    state: Data<AppState>,
+    _admin: Admin,
+    slug: Path<String>,
+) -> AppResult<HttpResponse> {
+    let lookup = slug.clone();
+    AppState::write_content(&state, move |conn| taxonomy::delete_category(conn, &lookup))
+        .await
+        .map_err(|error| ApiError::from(error).not_found_as(|| category_not_found(&slug)))?;
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -94,12 +94,15 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(categories::create_category)
         .service(categories::get_category)
         .service(categories::update_category)
+        .service(categories::delete_category)
         .service(tags::list_tags)
         .service(tags::create_tag)
         .service(tags::get_tag)
         .service(tags::update_tag)
+        .service(tags::delete_tag)
         .service(authors::list_authors)
         .service(authors::create_author)
         .service(authors::get_author)
-        .service(authors::update_author);
+        .service(authors::update_author)
+        .service(authors::delete_author);
 }

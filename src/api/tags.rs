@@ -2,7 +2,7 @@
 
 use actix_web::http::header;
 use actix_web::web::{Data, Path};
-use actix_web::{HttpRequest, HttpResponse, get, patch, post};
+use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -244,4 +244,29 @@ pub async fn update_tag(
         data: row.into(),
         meta: Meta::default(),
     }))
+}
+
+/// Delete a tag: it comes off every article that carries it.
+#[utoipa::path(
+    tag = "taxonomy",
+    params(("slug" = String, Path, description = "Tag slug")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Deleted, and taken off its articles"),
+        (status = 404, description = "No such tag", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[delete("/tags/{slug}")]
+pub async fn delete_tag(
+    state: Data<AppState>,
+    _admin: Admin,
+    slug: Path<String>,
+) -> AppResult<HttpResponse> {
+    let lookup = slug.clone();
+    AppState::write_content(&state, move |conn| {
+        taxonomy::delete_tag(conn, &lookup, crate::db::now())
+    })
+    .await
+    .map_err(|error| ApiError::from(error).not_found_as(|| tag_not_found(&slug)))?;
+    Ok(HttpResponse::NoContent().finish())
 }

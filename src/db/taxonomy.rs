@@ -206,6 +206,29 @@ pub fn update_category(
     Ok(id)
 }
 
+/// Deletes a category that has no sub-categories and no articles (drafts
+/// included); a conflict saying which it has otherwise.
+pub fn delete_category(conn: &mut SqliteConnection, slug: &str) -> StoreResult<()> {
+    let tree = CategoryTree::load(conn)?;
+    let row = tree.by_slug(slug).ok_or(StoreError::NotFound)?;
+    if tree.children(Some(row.id)).next().is_some() {
+        return Err(StoreError::Conflict(format!(
+            "The category `{slug}` has sub-categories: move or delete them first."
+        )));
+    }
+    let filed: i64 = articles::table
+        .filter(articles::category_id.eq(row.id))
+        .count()
+        .get_result(conn)?;
+    if filed > 0 {
+        return Err(StoreError::Conflict(format!(
+            "{filed} article(s), drafts included, are in the category `{slug}`: move them first."
+        )));
+    }
+    diesel::delete(categories::table.find(row.id)).execute(conn)?;
+    Ok(())
+}
+
 /// Which tags a reader of the tag list is shown.
 #[derive(Debug, Clone, Copy)]
 pub enum TagsShown {
@@ -344,6 +367,22 @@ pub fn find_tags(
         .collect()
 }
 
+/// Deletes a tag and takes it off every article, whose `updated_at` moves
+/// to `now`: their tags changed (and the Related index, which weighs shared
+/// tags, reads them again).
+pub fn delete_tag(conn: &mut SqliteConnection, slug: &str, now: NaiveDateTime) -> StoreResult<()> {
+    let tag = find_tag(conn, slug)?.ok_or(StoreError::NotFound)?;
+    let tagged = article_tags::table
+        .filter(article_tags::tag_id.eq(tag.id))
+        .select(article_tags::article_id);
+    diesel::update(articles::table.filter(articles::id.eq_any(tagged)))
+        .set(articles::updated_at.eq(now))
+        .execute(conn)?;
+    // Its links go with it (`ON DELETE CASCADE`).
+    diesel::delete(tags::table.find(tag.id)).execute(conn)?;
+    Ok(())
+}
+
 /// Authors in slug order, after `after` when paging.
 pub fn list_authors(
     conn: &mut SqliteConnection,
@@ -411,6 +450,24 @@ pub fn update_author(
         ))
         .returning(AuthorRow::as_returning())
         .get_result(conn)?)
+}
+
+/// Deletes an author that no article (draft or not) names; a conflict
+/// saying how many do otherwise.
+pub fn delete_author(conn: &mut SqliteConnection, slug: &str) -> StoreResult<()> {
+    let author = find_author(conn, slug)?.ok_or(StoreError::NotFound)?;
+    let bylined: i64 = articles::table
+        .filter(articles::author_id.eq(author.id))
+        .count()
+        .get_result(conn)?;
+    if bylined > 0 {
+        return Err(StoreError::Conflict(format!(
+            "{bylined} article(s), drafts included, name the author `{slug}`: \
+             give them another author, or none, first."
+        )));
+    }
+    diesel::delete(authors::table.find(author.id)).execute(conn)?;
+    Ok(())
 }
 
 /// Authors by id, for assembling article lists.
