@@ -90,11 +90,14 @@ impl CachePolicy {
 }
 
 /// True when a GET to `path` with `query` answers for one reader:
-/// recommendations, or an article page that includes them. Any `include`
+/// recommendations, an article page that includes them, or the reactions
+/// a reader gave. Any `include`
 /// that names them counts, even one the handler will refuse: a personal
 /// response must never be shared.
 fn is_personal(path: &str, query: &str) -> bool {
-    path.starts_with("/api/v1/recommendations") || included(query).contains("recommendations")
+    path.starts_with("/api/v1/recommendations")
+        || path.ends_with("/reactions")
+        || included(query).contains("recommendations")
 }
 
 /// What the `include` parameters of `query` name, lower-cased and joined

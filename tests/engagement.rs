@@ -577,3 +577,44 @@ async fn views_after_a_deleted_articles_views_are_purged_are_still_counted() {
     );
     assert_eq!(ranked.body["data"][0]["views"], 3, "{}", ranked.body);
 }
+
+#[actix_web::test]
+async fn a_reader_sees_the_reactions_they_gave() {
+    let (app, _dir) = test_app(false).await;
+    seed_categories(&app).await;
+    let id = create(&app, article("Loved", "news")).await["id"]
+        .as_i64()
+        .unwrap();
+    let given = |reader: &str| get(&format!("/api/v1/articles/{id}/reactions?reader={reader}"));
+    let reply = send(&app, given("alice")).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["data"], json!({"article_id": id, "kinds": []}));
+    assert_eq!(reply.header("cache-control"), Some("private, no-cache"));
+
+    for kind in ["good", "very_good"] {
+        let uri = format!("/api/v1/articles/{id}/reactions/{kind}");
+        let reply = send(&app, public("PUT", &uri, json!({"reader": "alice"}))).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+    }
+    // In display order; only Alice's.
+    let reply = send(&app, given("alice")).await;
+    assert_eq!(reply.body["data"]["kinds"], json!(["very_good", "good"]));
+    assert_eq!(
+        send(&app, given("bob")).await.body["data"]["kinds"],
+        json!([])
+    );
+    let uri = format!("/api/v1/articles/{id}/reactions/good");
+    send(&app, public("DELETE", &uri, json!({"reader": "alice"}))).await;
+    let reply = send(&app, given("alice")).await;
+    assert_eq!(reply.body["data"]["kinds"], json!(["very_good"]));
+
+    send(&app, get(&format!("/api/v1/articles/{id}/reactions")))
+        .await
+        .assert_problem(400, &["reader"]);
+    send(&app, given("not%20valid"))
+        .await
+        .assert_problem(400, &["reader"]);
+    send(&app, get("/api/v1/articles/999999/reactions?reader=alice"))
+        .await
+        .assert_problem(404, &[]);
+}

@@ -1,6 +1,8 @@
 //! Engagement: readers' views and reactions. Public, rate limited per client,
 //! and acknowledged only once committed.
 
+mod given;
+
 use std::future::{Ready, ready};
 
 use actix_web::dev::Payload;
@@ -18,6 +20,8 @@ use crate::db::{self, StoreError};
 use crate::error::{ApiError, AppResult, FieldError, Location, Problem, echo};
 use crate::recommend::Signal;
 use crate::state::AppState;
+
+pub use self::given::reactions_given;
 
 /// Longest reader id.
 pub const MAX_READER: usize = 64;

@@ -84,6 +84,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(engagement::record_view)
         .service(engagement::add_reaction)
         .service(engagement::remove_reaction)
+        .service(engagement::reactions_given)
         .service(engagement::list_reaction_kinds)
         .service(ranking::get_ranking)
         .service(recommend::get_recommendations)

@@ -75,6 +75,25 @@ pub fn find_reader(conn: &mut SqliteConnection, key: &str) -> StoreResult<Option
         .optional()?)
 }
 
+/// The kinds of reaction `reader` gave article `article_id`, in display
+/// order; none from a reader never seen.
+pub fn given_by(
+    conn: &mut SqliteConnection,
+    article_id: i32,
+    reader: &str,
+) -> StoreResult<Vec<String>> {
+    let Some(reader_id) = find_reader(conn, reader)? else {
+        return Ok(Vec::new());
+    };
+    Ok(reactions::table
+        .inner_join(reaction_kinds::table.on(reaction_kinds::key.eq(reactions::kind)))
+        .filter(reactions::article_id.eq(article_id))
+        .filter(reactions::reader_id.eq(reader_id))
+        .order((reaction_kinds::position, reaction_kinds::key))
+        .select(reactions::kind)
+        .load(conn)?)
+}
+
 /// What a reaction write did, and the kind's count afterwards.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReactionOutcome {
