@@ -52,15 +52,11 @@ function fill(id, items, describe) {
   list.dataset.count = String(items.length);
 }
 
-function reactedKey(article) {
-  return `frontpage-reacted-${article.id}`;
-}
-
-function renderReaction(article, label, count) {
+function renderReaction(label, count, reacted) {
   const button = document.getElementById("react");
   document.getElementById("react-label").textContent = label;
   document.getElementById("react-count").textContent = String(count);
-  button.setAttribute("aria-pressed", String(localStorage.getItem(reactedKey(article)) === "1"));
+  button.setAttribute("aria-pressed", String(reacted));
   button.disabled = false;
 }
 
@@ -73,9 +69,11 @@ async function main() {
     if (!latest.data.length) throw new Error("There are no articles yet.");
     key = latest.data[0].slug;
   }
-  const [page, kinds] = await Promise.all([
+  const [page, kinds, given] = await Promise.all([
     api(`/articles/${encodeURIComponent(key)}?include=related,ranking,recommendations&reader=${reader}`),
     api("/reaction-kinds"),
+    // What this reader gave, kept by the server: the same on every device.
+    api(`/articles/${encodeURIComponent(key)}/reactions?reader=${reader}`),
   ]);
   const article = page.data;
   document.title = `${article.title} · Frontpage`;
@@ -92,7 +90,8 @@ async function main() {
   const kind = kinds.data.find((k) => k.key === REACTION);
   const label = kind ? kind.label : "veryGood!";
   let count = article.stats.reactions[REACTION] || 0;
-  renderReaction(article, label, count);
+  let reacted = given.data.kinds.includes(REACTION);
+  renderReaction(label, count, reacted);
 
   fill("related", article.related || [], (item) => [articleLink(item.article)]);
   fill("ranking", article.ranking || [], (item) => [
@@ -108,15 +107,14 @@ async function main() {
   const button = document.getElementById("react");
   button.addEventListener("click", async () => {
     button.disabled = true;
-    const undo = localStorage.getItem(reactedKey(article)) === "1";
     try {
       const result = await api(`/articles/${article.id}/reactions/${REACTION}`, {
-        method: undo ? "DELETE" : "PUT",
+        method: reacted ? "DELETE" : "PUT",
         body: JSON.stringify({ reader }),
       });
-      localStorage.setItem(reactedKey(article), undo ? "0" : "1");
+      reacted = !reacted;
       count = result.data.count;
-      renderReaction(article, label, count);
+      renderReaction(label, count, reacted);
     } catch (error) {
       showError(error);
       button.disabled = false;
