@@ -117,7 +117,7 @@ fn read_ndjson(bytes: &[u8]) -> (Vec<Record>, Vec<taxonomy::Line>) {
         let value = serde_json::from_str::<Value>(line);
         match value.as_ref().ok().and_then(taxonomy::from_line) {
             Some(parsed) => named.push((i + 1, parsed)),
-            None => records.push(Record::ndjson(i + 1, parse(value))),
+            None => records.push(Record::ndjson(i + 1, parse_line(line))),
         }
     }
     (records, named)
@@ -127,14 +127,14 @@ fn not_utf8() -> FieldError {
     FieldError::new(Location::Body, "(line)", "is not UTF-8")
 }
 
-fn parse(value: Result<Value, serde_json::Error>) -> Result<ArticleInput, Vec<FieldError>> {
-    let value = value.map_err(|error| {
-        vec![FieldError::new(
-            Location::Body,
-            "(line)",
-            format!("is not JSON: {error}"),
-        )]
-    })?;
+/// An NDJSON line as an article input, its problems named by field as the
+/// bulk endpoint names them.
+fn parse_line(line: &str) -> Result<ArticleInput, Vec<FieldError>> {
+    crate::api::extract::parse_json(line.as_bytes()).map_err(crate::api::import::line_errors)
+}
+
+/// A feed entry, made into an article input's JSON, as one.
+fn parse(value: Value) -> Result<ArticleInput, Vec<FieldError>> {
     serde_json::from_value(value)
         .map_err(|error| vec![FieldError::new(Location::Body, "(line)", error.to_string())])
 }
@@ -191,7 +191,7 @@ fn read_feed(bytes: &[u8], defaults: &FeedDefaults) -> anyhow::Result<Vec<Record
             });
             Record {
                 line: i + 1,
-                input: parse(Ok(input)),
+                input: parse(input),
                 feed_entry: (!entry.id.is_empty())
                     .then(|| json!([namespace, entry.id]).to_string()),
             }

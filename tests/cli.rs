@@ -102,9 +102,10 @@ async fn feeds_import_once_and_bad_lines_are_reported() {
     // A category that does not exist stops the import before anything is
     // stored, saying so, even from a file given before the feed.
     let ndjson = dir.path().join("first.ndjson");
+    let tag = serde_json::json!({"kind": "tag", "slug": "made-first", "name": "Made first"});
     let line = serde_json::json!({"title": "Stored before the feed", "category": "news",
         "body_html": "<p>Text.</p>", "status": "published"});
-    std::fs::write(&ndjson, format!("{line}\n")).unwrap();
+    std::fs::write(&ndjson, format!("{tag}\n{line}\n")).unwrap();
     let output = frontpage(
         &db,
         &[
@@ -124,6 +125,16 @@ async fn feeds_import_once_and_bad_lines_are_reported() {
     send(&app, get("/api/v1/articles/stored-before-the-feed"))
         .await
         .assert_problem(404, &[]);
+    let tags = send(
+        &app,
+        common::admin("GET", "/api/v1/tags?limit=100", serde_json::Value::Null),
+    )
+    .await;
+    assert!(
+        !tags.body.to_string().contains("made-first"),
+        "{}",
+        tags.body
+    );
     import_feed(&db, &rss, "2 created, 0 updated, 0 unchanged, 0 failed");
     import_feed(&db, &rss, "0 created, 0 updated, 2 unchanged");
 

@@ -427,6 +427,12 @@ async fn tags_authors_and_categories_are_deleted_once_nothing_needs_them() {
         json!([{"slug": "council", "name": "Council"}])
     );
     assert_ne!(after.header("etag"), before.header("etag"));
+    // A new version, as an edit makes, even within the second of the last.
+    let (was, now) = (
+        before.body["data"]["updated_at"].as_str().unwrap(),
+        after.body["data"]["updated_at"].as_str().unwrap(),
+    );
+    assert!(now > was, "updated_at {was} -> {now}");
     send(&app, get("/api/v1/tags/elections"))
         .await
         .assert_problem(404, &[]);

@@ -6,16 +6,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::extract::{Admin, JsonBody, Query};
-use super::input::{created, derive_slug, done, nullable, slug_and_name};
+use super::input::{check_bio, created, derive_slug, done, nullable, slug_and_name};
 use super::paging::{SlugPageQuery, page_response, slug_page};
 use super::{ListMeta, Meta};
-use crate::content;
 use crate::db::taxonomy::{self, AuthorRow, AuthorWrite};
-use crate::error::{ApiError, AppResult, FieldError, Location, Problem};
+use crate::error::{ApiError, AppResult, Problem};
 use crate::state::AppState;
-
-/// Longest author bio accepted.
-pub const MAX_BIO: usize = 2000;
 
 /// An author.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -95,28 +91,6 @@ fn author_not_found(slug: &str) -> ApiError {
         "No author has the slug `{}`.",
         crate::error::echo(slug)
     ))
-}
-
-/// A trimmed bio (blank is none), checked against the limits.
-fn check_bio(bio: Option<String>, errors: &mut Vec<FieldError>) -> Option<String> {
-    let bio = bio
-        .map(|bio| bio.trim().to_string())
-        .filter(|bio| !bio.is_empty())?;
-    if bio.chars().count() > MAX_BIO {
-        errors.push(FieldError::new(
-            Location::Body,
-            "bio",
-            format!("must be at most {MAX_BIO} characters"),
-        ));
-    }
-    if content::has_control(&bio) {
-        errors.push(FieldError::new(
-            Location::Body,
-            "bio",
-            "must not contain control characters",
-        ));
-    }
-    Some(bio)
 }
 
 /// List authors in slug order.

@@ -7,11 +7,10 @@ use utoipa::ToSchema;
 
 use super::articles::NamedRef;
 use super::extract::{Admin, JsonBody};
-use super::input::{created, derive_slug, done, nullable, slug_and_name};
+use super::input::{check_parent, created, derive_slug, done, nullable, slug_and_name};
 use super::{Meta, WholeListMeta};
-use crate::content;
 use crate::db::taxonomy::{self, CategoryTree, CategoryWrite};
-use crate::error::{ApiError, AppResult, FieldError, Location, Problem};
+use crate::error::{ApiError, AppResult, Problem};
 use crate::state::AppState;
 
 /// A category and everything below it.
@@ -187,13 +186,6 @@ pub struct CategoryPatch {
     pub parent: Option<Option<String>>,
     /// New display order among its siblings.
     pub position: Option<i32>,
-}
-
-fn check_parent(parent: Option<&str>, errors: &mut Vec<FieldError>) {
-    if let Some(problem) = parent.and_then(|p| content::slug_problem(p, content::MAX_TAXONOMY_SLUG))
-    {
-        errors.push(FieldError::new(Location::Body, "parent", problem));
-    }
 }
 
 /// Create a category.

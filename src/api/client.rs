@@ -14,9 +14,12 @@ use ipnet::IpNet;
 /// the client wrote. An address the header does not give as one ends the
 /// walk, at the last one it did.
 pub fn address(req: &HttpRequest, trusted: &[IpNet]) -> IpAddr {
+    // A dual-stack listener (`[::]`) sees IPv4 peers as `::ffff:10.0.0.2`,
+    // which no IPv4 network contains: each address is compared as itself.
     let peer = req
         .peer_addr()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |addr| addr.ip());
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |addr| addr.ip())
+        .to_canonical();
     let is_trusted = |address: &IpAddr| trusted.iter().any(|net| net.contains(address));
     if !is_trusted(&peer) {
         return peer;
@@ -44,6 +47,7 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
     hop.parse::<IpAddr>()
         .ok()
         .or_else(|| hop.parse::<SocketAddr>().ok().map(|addr| addr.ip()))
+        .map(|address| address.to_canonical())
 }
 
 /// Parses `FRONTPAGE_TRUSTED_PROXIES`: addresses (`10.0.0.7`) and networks
@@ -99,6 +103,15 @@ mod tests {
         assert_eq!(
             client("[::1]:5000", &["[2001:db8::5]:443"], "::1"),
             "2001:db8::5"
+        );
+        // An IPv4 proxy seen through a dual-stack listener, and a mapped hop.
+        assert_eq!(
+            client(
+                "[::ffff:10.0.0.2]:5000",
+                &["::ffff:198.51.100.1"],
+                "10.0.0.0/8"
+            ),
+            "198.51.100.1"
         );
         // Without a header, or with garbage in it, the proxy itself.
         assert_eq!(client("10.0.0.2:5000", &[], "10.0.0.2"), "10.0.0.2");

@@ -125,6 +125,39 @@ pub fn slug_and_name(
     (slug, name)
 }
 
+/// Longest author bio.
+pub const MAX_BIO: usize = 2000;
+
+/// A trimmed bio (blank is none), checked against the limits.
+pub fn check_bio(bio: Option<String>, errors: &mut Vec<FieldError>) -> Option<String> {
+    let bio = bio
+        .map(|bio| bio.trim().to_string())
+        .filter(|bio| !bio.is_empty())?;
+    if bio.chars().count() > MAX_BIO {
+        errors.push(FieldError::new(
+            Location::Body,
+            "bio",
+            format!("must be at most {MAX_BIO} characters"),
+        ));
+    }
+    if content::has_control(&bio) {
+        errors.push(FieldError::new(
+            Location::Body,
+            "bio",
+            "must not contain control characters",
+        ));
+    }
+    Some(bio)
+}
+
+/// Checks a category's parent slug, when there is one.
+pub fn check_parent(parent: Option<&str>, errors: &mut Vec<FieldError>) {
+    if let Some(problem) = parent.and_then(|p| content::slug_problem(p, content::MAX_TAXONOMY_SLUG))
+    {
+        errors.push(FieldError::new(Location::Body, "parent", problem));
+    }
+}
+
 /// The given slug, or one derived from the name.
 pub fn derive_slug(
     slug: Option<String>,

@@ -171,8 +171,8 @@ async fn readable_article(
     security((), ("bearer" = [])),
     responses(
         (status = 200, description = "The article", body = ArticlePageResponse,
-            headers(("Last-Modified" = String, description = "When its content last changed (an HTTP date): for `If-Modified-Since`, and `If-Unmodified-Since` on a write"))),
-        (status = 401, description = "An `Authorization` header with a key that is not valid, for an article that is not published", body = Problem, content_type = "application/problem+json"),
+            headers(("Last-Modified" = String, description = "When its content last changed (an HTTP date; each change moves it at least a second on): for `If-Unmodified-Since` on a write"))),
+        (status = 401, description = "A Bearer key that is not valid or has been revoked", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The article is not published and the key lacks the `read-drafts` scope", body = Problem, content_type = "application/problem+json"),
         (status = 400, description = "`include` names something unknown, or `reader` is missing or malformed with `include=recommendations`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No published article has this id or slug", body = Problem, content_type = "application/problem+json"),

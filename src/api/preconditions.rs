@@ -2,6 +2,12 @@
 //! on an article's PUT, PATCH and DELETE, so that an editor's change to a
 //! version someone has changed since is refused (412) rather than written
 //! over theirs.
+//!
+//! `If-Match` compares with the `ETag` the article's GET answers now, which
+//! follows its view and reaction counts too. `If-Unmodified-Since`
+//! compares with its `updated_at`, which only content writes move, and
+//! each at least a second on (see `article_writes::replace`): for an edit,
+//! it is the exact condition.
 
 use std::time::SystemTime;
 
@@ -66,15 +72,28 @@ impl Preconditions {
     /// `If-Unmodified-Since` count, and it holds unless the article changed
     /// after that second.
     pub fn hold(&self, current: Option<&Version>) -> bool {
+        self.holding(current).is_some()
+    }
+
+    /// [`Preconditions::hold`], saying what held: `Some(true)` when a
+    /// version was named (a tag or a date), `Some(false)` for `*` or for no
+    /// article to compare a date with.
+    fn holding(&self, current: Option<&Version>) -> Option<bool> {
         if let Some(tags) = &self.if_match {
-            return current.is_some_and(|current| {
-                tags.iter()
-                    .any(|tag| tag == "*" || http_cache::names(tag, &current.tag))
-            });
+            let current = current?;
+            if tags
+                .iter()
+                .any(|tag| tag != "*" && http_cache::names(tag, &current.tag))
+            {
+                return Some(true);
+            }
+            return tags.iter().any(|tag| tag == "*").then_some(false);
         }
         match (self.unmodified_since, current) {
-            (Some(since), Some(current)) => current.updated_at.trunc_subsecs(0) <= since,
-            _ => true,
+            (Some(since), Some(current)) => {
+                (current.updated_at.trunc_subsecs(0) <= since).then_some(true)
+            }
+            _ => Some(false),
         }
     }
 }
@@ -82,7 +101,8 @@ impl Preconditions {
 /// Checks `req`'s preconditions against article `key` as it is now; a 412
 /// when they fail. Returns when its content last changed, for the write to
 /// check again as it runs (see [`crate::db::article_writes::unchanged_since`]):
-/// `None` when the request states nothing, or there is no such article.
+/// `None` when the request names no version (nothing, or `If-Match: *`,
+/// which only asks that the article exist), or there is no such article.
 pub async fn check(
     state: &AppState,
     req: &HttpRequest,
@@ -92,14 +112,15 @@ pub async fn check(
         return Ok(None);
     };
     let current = version(state, key.clone())?;
-    if !preconditions.hold(current.as_ref()) {
-        return Err(ApiError::PreconditionFailed(
+    match preconditions.holding(current.as_ref()) {
+        None => Err(ApiError::PreconditionFailed(
             "The article is not the version this request names: it has changed since, \
-             or does not exist. Read it again and resend with its new ETag."
+             or does not exist. Read it again and resend with its new ETag or \
+             Last-Modified."
                 .into(),
-        ));
+        )),
+        Some(named) => Ok(current.filter(|_| named).map(|current| current.updated_at)),
     }
-    Ok(current.map(|current| current.updated_at))
 }
 
 /// Article `key` as `GET /articles/{id}` shows an editor now: the tag of
@@ -160,6 +181,15 @@ mod tests {
         assert!(!holds("\"old\""));
         assert!(!holds("W/\"abc\""));
         assert!(!stated(&[("if-match", "*")]).unwrap().hold(None));
+        // A tag names a version, which the write checks again as it runs;
+        // `*` asks only that the article exist.
+        let named = |value: &str| {
+            stated(&[("if-match", value)])
+                .unwrap()
+                .holding(Some(&current))
+        };
+        assert_eq!(named("\"abc\""), Some(true));
+        assert_eq!(named("*"), Some(false));
         // If-Match decides alone when both are sent.
         let both = stated(&[
             ("if-match", "\"abc\""),

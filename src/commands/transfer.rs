@@ -9,7 +9,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::open_existing;
 use crate::config::Config;
 use crate::db::Db;
-use crate::transfer::{self, FeedDefaults, taxonomy};
+use crate::transfer::taxonomy::{self, Named};
+use crate::transfer::{self, FeedDefaults};
 
 /// Imports each file with a progress bar (plain progress lines when stderr
 /// is not a terminal) and prints what it did; fails when any line failed.
@@ -22,6 +23,18 @@ pub fn import(config: &Config, files: &[PathBuf], defaults: &FeedDefaults) -> an
         .iter()
         .map(|file| Ok((file.display().to_string(), transfer::read(file, defaults)?)))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    if read.iter().any(|(_, file)| file.feed) {
+        // A category line of one of the files may be about to make it.
+        let coming = read
+            .iter()
+            .flat_map(|(_, file)| &file.taxonomy)
+            .any(|(_, named)| {
+                matches!(named, Ok(Named::Category { slug, .. }) if *slug == defaults.category)
+            });
+        if !coming {
+            ensure_category(&db, &defaults.category)?;
+        }
+    }
     // Every file's categories, authors and tags before any article, which
     // may name them.
     let mut failed = 0;
@@ -29,9 +42,6 @@ pub fn import(config: &Config, files: &[PathBuf], defaults: &FeedDefaults) -> an
         if !file.taxonomy.is_empty() {
             failed += import_taxonomy(&db, name, std::mem::take(&mut file.taxonomy))?;
         }
-    }
-    if read.iter().any(|(_, file)| file.feed) {
-        ensure_category(&db, &defaults.category)?;
     }
     let terminal = std::io::stderr().is_terminal();
     for (name, transfer::Read { records, feed, .. }) in read {

@@ -47,11 +47,12 @@ pub fn match_expression(query: &str) -> Option<String> {
     Some(terms.join(" "))
 }
 
-/// A word without an English possessive ending (`Castlebridge's`,
-/// `Reyes'`): quoted whole, it is the phrase "castlebridge s" to FTS5,
-/// which misses every article that names Castlebridge otherwise.
+/// A word without an English possessive ending (`Castlebridge's`):
+/// quoted whole, it is the phrase "castlebridge s" to FTS5, which misses
+/// every article that names Castlebridge otherwise. (A trailing apostrophe,
+/// as in `Reyes'`, is never part of a word.)
 fn without_possessive(word: &str) -> &str {
-    let stem = ["'s", "\u{2019}s", "'S", "\u{2019}S", "'", "\u{2019}"]
+    let stem = ["'s", "\u{2019}s", "'S", "\u{2019}S"]
         .iter()
         .find_map(|ending| word.strip_suffix(ending));
     stem.filter(|stem| !stem.is_empty()).unwrap_or(word)

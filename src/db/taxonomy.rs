@@ -368,16 +368,19 @@ pub fn find_tags(
 }
 
 /// Deletes a tag and takes it off every article, whose `updated_at` moves
-/// to `now`: their tags changed (and the Related index, which weighs shared
-/// tags, reads them again).
+/// on as an edit moves it (to `now`, and at least a second past what it
+/// was: see `article_writes::replace`), since their tags changed: so
+/// `Last-Modified` and the Related index, which weighs shared tags, see a
+/// new version.
 pub fn delete_tag(conn: &mut SqliteConnection, slug: &str, now: NaiveDateTime) -> StoreResult<()> {
     let tag = find_tag(conn, slug)?.ok_or(StoreError::NotFound)?;
-    let tagged = article_tags::table
-        .filter(article_tags::tag_id.eq(tag.id))
-        .select(article_tags::article_id);
-    diesel::update(articles::table.filter(articles::id.eq_any(tagged)))
-        .set(articles::updated_at.eq(now))
-        .execute(conn)?;
+    diesel::sql_query(
+        "UPDATE articles SET updated_at = MAX(?, datetime(updated_at, '+1 second')) \
+         WHERE id IN (SELECT article_id FROM article_tags WHERE tag_id = ?)",
+    )
+    .bind::<diesel::sql_types::Timestamp, _>(now)
+    .bind::<diesel::sql_types::Integer, _>(tag.id)
+    .execute(conn)?;
     // Its links go with it (`ON DELETE CASCADE`).
     diesel::delete(tags::table.find(tag.id)).execute(conn)?;
     Ok(())

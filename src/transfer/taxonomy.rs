@@ -10,9 +10,7 @@ use diesel::sqlite::SqliteConnection;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::api::authors::MAX_BIO;
-use crate::api::input::slug_and_name;
-use crate::content;
+use crate::api::input::{check_bio, check_parent, slug_and_name};
 use crate::db::taxonomy::{
     self, AuthorWrite, CategoryTree, CategoryWrite, TagsShown, find_author, find_tag,
 };
@@ -66,12 +64,7 @@ fn checked(named: Named) -> Result<Named, Vec<FieldError>> {
             position,
         } => {
             let (slug, name) = slug_and_name(Some(slug), Some(name), &mut errors);
-            if let Some(problem) = parent
-                .as_deref()
-                .and_then(|parent| content::slug_problem(parent, content::MAX_TAXONOMY_SLUG))
-            {
-                errors.push(FieldError::new(Location::Body, "parent", problem));
-            }
+            check_parent(parent.as_deref(), &mut errors);
             Named::Category {
                 slug: slug.unwrap_or_default(),
                 name: name.unwrap_or_default(),
@@ -81,16 +74,7 @@ fn checked(named: Named) -> Result<Named, Vec<FieldError>> {
         }
         Named::Author { slug, name, bio } => {
             let (slug, name) = slug_and_name(Some(slug), Some(name), &mut errors);
-            if bio
-                .as_ref()
-                .is_some_and(|bio| bio.chars().count() > MAX_BIO)
-            {
-                errors.push(FieldError::new(
-                    Location::Body,
-                    "bio",
-                    format!("must be at most {MAX_BIO} characters"),
-                ));
-            }
+            let bio = check_bio(bio, &mut errors);
             Named::Author {
                 slug: slug.unwrap_or_default(),
                 name: name.unwrap_or_default(),

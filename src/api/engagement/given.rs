@@ -20,13 +20,19 @@ use crate::state::AppState;
 #[into_params(parameter_in = Query)]
 pub struct GivenQuery {
     /// The anonymous reader id the client keeps (1-64 of `A-Za-z0-9_-`).
-    #[param(example = "r-4f1c2b", pattern = "^[A-Za-z0-9_-]{1,64}$")]
+    #[param(
+        example = "r-4f1c2b",
+        pattern = "^[A-Za-z0-9_-]{1,64}$",
+        min_length = 1,
+        max_length = 64
+    )]
     pub reader: Option<String>,
 }
 
 /// The reactions a reader gave an article.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Given {
+    /// The article's id.
     pub article_id: i32,
     /// Reaction kind keys, in display order; empty when none.
     #[schema(example = json!(["very_good"]))]
