@@ -130,7 +130,8 @@ fn not_utf8() -> FieldError {
 /// An NDJSON line as an article input, its problems named by field as the
 /// bulk endpoint names them.
 fn parse_line(line: &str) -> Result<ArticleInput, Vec<FieldError>> {
-    crate::api::extract::parse_json(line.as_bytes()).map_err(crate::api::import::line_errors)
+    crate::api::extract::parse_json_checked(line.as_bytes(), ArticleInput::problems)
+        .map_err(crate::api::import::line_errors)
 }
 
 /// A feed entry, made into an article input's JSON, as one.

@@ -138,6 +138,12 @@ async fn malformed_json_is_400_and_wrong_fields_are_422_naming_the_field() {
     send(&app, admin("POST", uri, wrong_types))
         .await
         .assert_problem(422, &["title", "tags", "colour", "dateline"]);
+    // With the checks of the fields that did read: one answer for all.
+    let mixed = json!({"title": "", "body_html": "<p>x</p>", "category": "news",
+        "status": 5, "author": 7, "published_at": 12});
+    send(&app, admin("POST", uri, mixed))
+        .await
+        .assert_problem(422, &["title", "status", "author", "published_at"]);
     send(
         &app,
         admin(
@@ -200,6 +206,16 @@ async fn malformed_json_is_400_and_wrong_fields_are_422_naming_the_field() {
     )
     .await;
     reply.assert_problem(422, &["title", "category"]);
+    let reply = send(
+        &app,
+        admin(
+            "PATCH",
+            &format!("{uri}/{id}"),
+            json!({"dateline": 5, "status": "live", "published_at": "soon"}),
+        ),
+    )
+    .await;
+    reply.assert_problem(422, &["dateline", "status", "published_at"]);
     let reply = send(&app, get("/api/v1/articles")).await;
     assert_eq!(reply.body["data"].as_array().unwrap().len(), 1);
     assert_eq!(reply.body["data"][0]["title"], "Patched badly");

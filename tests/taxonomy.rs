@@ -353,6 +353,17 @@ async fn a_tag_given_by_its_name_is_that_tag_not_a_new_one() {
     )
     .await;
     assert_eq!(made.status, 201, "{}", made.body);
+    // Another tag's slug is what the name would make: the name wins.
+    let decoy = send(
+        &app,
+        admin(
+            "POST",
+            "/api/v1/tags",
+            json!({"slug": "climate-summit", "name": "UN conference"}),
+        ),
+    )
+    .await;
+    assert_eq!(decoy.status, 201, "{}", decoy.body);
     let mut tagged = article("Delegates arrive", "news");
     // By name (any ASCII case) and by slug: one tag, once.
     tagged["tags"] = json!(["climate summit", "cop", "Heatwave"]);
@@ -395,7 +406,7 @@ async fn a_tag_given_by_its_name_is_that_tag_not_a_new_one() {
     let tags = send(&app, admin("GET", "/api/v1/tags", json!(null))).await;
     assert_eq!(
         tags.body["data"].as_array().unwrap().len(),
-        2,
+        3,
         "{}",
         tags.body
     );

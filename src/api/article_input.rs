@@ -247,6 +247,12 @@ fn truncate_to_seconds(at: DateTime<Utc>) -> NaiveDateTime {
 }
 
 impl ArticleInput {
+    /// What [`ArticleInput::validate`] finds wrong with it now, if anything
+    /// (see [`crate::api::extract::parse_json_checked`]).
+    pub fn problems(self) -> Vec<FieldError> {
+        self.validate(crate::db::now()).err().unwrap_or_default()
+    }
+
     /// Checks every field and prepares the write: sanitises the body, counts
     /// words, derives the slug and summary. Returns every problem at once.
     pub fn validate(self, now: NaiveDateTime) -> Result<ArticleWrite, Vec<FieldError>> {

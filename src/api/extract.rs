@@ -71,11 +71,30 @@ impl JsonBody {
     pub fn parse<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
         parse_json(&self.0)
     }
+
+    /// [`JsonBody::parse`] with [`parse_json_checked`].
+    pub fn parse_checked<T: DeserializeOwned>(
+        &self,
+        checks: impl FnOnce(T) -> Vec<FieldError>,
+    ) -> Result<T, ApiError> {
+        parse_json_checked(&self.0, checks)
+    }
 }
 
 /// Parses one JSON document; syntax errors are 400, wrong or missing fields
 /// 422 naming the field.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    parse_json_checked(bytes, |_: T| Vec::new())
+}
+
+/// [`parse_json`]; and when fields of the wrong type or unknown fail it,
+/// `checks` of what the rest reads as (a `T` without those fields) joins
+/// them, but for the fields named already, so that one 422 names every
+/// problem: the checks a handler would make of a `T` that read whole.
+pub fn parse_json_checked<T: DeserializeOwned>(
+    bytes: &[u8],
+    checks: impl FnOnce(T) -> Vec<FieldError>,
+) -> Result<T, ApiError> {
     let malformed = |error: &serde_json::Error| {
         ApiError::Malformed(format!("The body is not valid JSON: {error}."))
     };
@@ -106,7 +125,17 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             deserializer.end().map_err(|error| malformed(&error))?;
             Ok(value)
         }
-        Err(error) => Err(ApiError::Validation(field_errors::<T>(bytes, &error))),
+        Err(error) => {
+            let (mut errors, rest) = field_errors::<T>(bytes, &error);
+            if let Some(rest) = rest {
+                let more: Vec<FieldError> = checks(rest)
+                    .into_iter()
+                    .filter(|found| !errors.iter().any(|named| named.name == found.name))
+                    .collect();
+                errors.extend(more);
+            }
+            Err(ApiError::Validation(errors))
+        }
     }
 }
 
@@ -117,11 +146,11 @@ const MOST_NAMED: usize = 16;
 /// Every field of a body that `T` does not read, the first being the one
 /// `first` is about: each is left out in turn and the rest read again, so
 /// that one answer names them all (a wrong type, an unknown field) rather
-/// than one per attempt.
+/// than one per attempt. And the `T` the rest reads as, when it does.
 fn field_errors<T: DeserializeOwned>(
     bytes: &[u8],
     first: &serde_path_to_error::Error<serde_json::Error>,
-) -> Vec<FieldError> {
+) -> (Vec<FieldError>, Option<T>) {
     let problem = |error: &serde_path_to_error::Error<serde_json::Error>| {
         let detail = error.inner().to_string();
         let detail = detail.split(" at line ").next().unwrap_or_default();
@@ -136,7 +165,7 @@ fn field_errors<T: DeserializeOwned>(
     let (mut key, error) = problem(first);
     let mut errors = vec![error];
     let Ok(mut body) = serde_json::from_slice::<serde_json::Value>(bytes) else {
-        return errors;
+        return (errors, None);
     };
     // Each attempt reads the whole body again: a body of thousands of
     // unknown fields must not cost thousands of reads.
@@ -145,8 +174,9 @@ fn field_errors<T: DeserializeOwned>(
             .as_object_mut()
             .is_some_and(|fields| fields.remove(&key).is_some())
     {
-        let Err(error) = serde_path_to_error::deserialize::<_, T>(&body) else {
-            break;
+        let error = match serde_path_to_error::deserialize::<_, T>(&body) {
+            Ok(rest) => return (errors, Some(rest)),
+            Err(error) => error,
         };
         let (next, error) = problem(&error);
         // A field left out is then missing: it was named already.
@@ -156,7 +186,7 @@ fn field_errors<T: DeserializeOwned>(
         errors.push(error);
         key = next;
     }
-    errors
+    (errors, None)
 }
 
 /// Reads a body of `content_type` (or a `+json` variant) within `limit` bytes.

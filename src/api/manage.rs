@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use super::Meta;
 use super::article_input::{ArticleInput, ArticlePatch};
 use super::articles::{Article, ArticleResponse, ArticleSummary, JsonText};
-use super::extract::{Admin, JSON_BODY_LIMIT, JsonBody, parse_json, read_body};
+use super::extract::{Admin, JSON_BODY_LIMIT, JsonBody, parse_json_checked, read_body};
 use super::import::{BulkReport, Import, line_errors, upsert_batch};
 use super::preconditions;
 use crate::db::article_writes::{self, ArticleWrite, PublishTime};
@@ -116,7 +116,7 @@ pub async fn create_article(
     _admin: Admin,
     body: JsonBody,
 ) -> AppResult<HttpResponse> {
-    let write = validated(&state, body.parse()?).await?;
+    let write = validated(&state, body.parse_checked(ArticleInput::problems)?).await?;
     let article = AppState::write_content(&state, move |conn| {
         let id = article_writes::create(conn, &write)?;
         written(conn, id)
@@ -154,7 +154,7 @@ pub async fn replace_article(
     id_or_slug: Path<String>,
     body: JsonBody,
 ) -> AppResult<HttpResponse> {
-    let write = validated(&state, body.parse()?).await?;
+    let write = validated(&state, body.parse_checked(ArticleInput::problems)?).await?;
     let key = ArticleKey::parse(&id_or_slug);
     let expected = preconditions::check(&state, &req, &key).await?;
     let article = AppState::write_content(&state, move |conn| {
@@ -193,7 +193,7 @@ pub async fn patch_article(
     id_or_slug: Path<String>,
     body: JsonBody,
 ) -> AppResult<HttpResponse> {
-    let patch: ArticlePatch = body.parse()?;
+    let patch: ArticlePatch = body.parse_checked(ArticlePatch::problems)?;
     let key = ArticleKey::parse(&id_or_slug);
     let expected = preconditions::check(&state, &req, &key).await?;
     // Read, merge and write in one transaction, so concurrent patches cannot
@@ -324,7 +324,7 @@ pub async fn bulk_import(
                 format!("is over {JSON_BODY_LIMIT} bytes"),
             )])
         } else {
-            parse_json::<ArticleInput>(text.as_bytes()).map_err(line_errors)
+            parse_json_checked(text.as_bytes(), ArticleInput::problems).map_err(line_errors)
         };
         valid.extend(import.check(line, input, None));
     }

@@ -43,6 +43,9 @@ pub struct Version {
 impl Preconditions {
     /// What `req` states; `None` when it states nothing.
     pub fn of(req: &HttpRequest) -> Option<Self> {
+        let stated = req.headers().contains_key(header::IF_MATCH);
+        // An empty If-Match names no version, so none matches (a client
+        // whose ETag was lost must not write unconditionally).
         let tags: Vec<String> = req
             .headers()
             .get_all(header::IF_MATCH)
@@ -59,7 +62,7 @@ impl Preconditions {
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.parse::<HttpDate>().ok())
             .map(|date| DateTime::<Utc>::from(SystemTime::from(date)).naive_utc());
-        let if_match = (!tags.is_empty()).then_some(tags);
+        let if_match = stated.then_some(tags);
         (if_match.is_some() || unmodified_since.is_some()).then_some(Self {
             if_match,
             unmodified_since,
@@ -180,6 +183,8 @@ mod tests {
         assert!(holds("*"));
         assert!(!holds("\"old\""));
         assert!(!holds("W/\"abc\""));
+        assert!(!holds(""));
+        assert!(!holds(" , "));
         assert!(!stated(&[("if-match", "*")]).unwrap().hold(None));
         // A tag names a version, which the write checks again as it runs;
         // `*` asks only that the article exist.

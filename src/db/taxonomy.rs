@@ -339,10 +339,12 @@ pub fn ensure_tags(
     Ok(ids)
 }
 
-/// The tag each `(slug, name)` names, if one exists: the one with the
-/// slug, else the oldest with the name (ignoring ASCII case). Editors may
-/// give a tag by its name, and a tag's name need not be what its slug was
-/// made from (`cop`, "Climate Summit"), nor stay so after a rename.
+/// The tag each `(slug, name)` names, if one exists. Editors may give a
+/// tag by its slug or by its name, and a tag's name need not be what its
+/// slug was made from (`cop`, "Climate Summit"), nor stay so after a
+/// rename. Given as a slug (`slug == name`), it is the tag with that slug,
+/// else the oldest with that name (ignoring ASCII case); given as a name,
+/// the oldest with that name first, then the one with the slug made of it.
 pub fn find_tags(
     conn: &mut SqliteConnection,
     wanted: &[(String, String)],
@@ -350,19 +352,32 @@ pub fn find_tags(
     wanted
         .iter()
         .map(|(slug, name)| {
-            if let Some(tag) = find_tag(conn, slug)? {
-                return Ok(Some(tag.id));
+            let by_slug = |conn: &mut SqliteConnection| -> StoreResult<Option<i32>> {
+                Ok(find_tag(conn, slug)?.map(|tag| tag.id))
+            };
+            let by_name = |conn: &mut SqliteConnection| -> StoreResult<Option<i32>> {
+                Ok(tags::table
+                    .filter(
+                        diesel::dsl::sql::<diesel::sql_types::Bool>("name = ")
+                            .bind::<diesel::sql_types::Text, _>(name)
+                            .sql(" COLLATE NOCASE"),
+                    )
+                    .order(tags::id)
+                    .select(tags::id)
+                    .first(conn)
+                    .optional()?)
+            };
+            if slug == name {
+                match by_slug(conn)? {
+                    Some(id) => Ok(Some(id)),
+                    None => by_name(conn),
+                }
+            } else {
+                match by_name(conn)? {
+                    Some(id) => Ok(Some(id)),
+                    None => by_slug(conn),
+                }
             }
-            Ok(tags::table
-                .filter(
-                    diesel::dsl::sql::<diesel::sql_types::Bool>("name = ")
-                        .bind::<diesel::sql_types::Text, _>(name)
-                        .sql(" COLLATE NOCASE"),
-                )
-                .order(tags::id)
-                .select(tags::id)
-                .first(conn)
-                .optional()?)
         })
         .collect()
 }

@@ -8,6 +8,7 @@ use super::ArticleInput;
 use crate::api::articles::{ArticleStatus, ArticleSummary};
 use crate::api::input::{Checked, nullable, present};
 use crate::api::time;
+use crate::error::{FieldError, Location};
 
 /// Changes to an article (JSON merge patch): absent fields stay as they are;
 /// `null` clears an optional field and is refused for a required one.
@@ -76,6 +77,24 @@ pub struct ArticlePatch {
 }
 
 impl ArticlePatch {
+    /// What is wrong with its status and publish time, which are read
+    /// whatever their values and checked once the patch is applied (see
+    /// [`crate::api::extract::parse_json_checked`]).
+    pub fn problems(self) -> Vec<FieldError> {
+        let mut problems = Vec::new();
+        if let Some(Checked::Invalid(_)) = self.status {
+            problems.push(FieldError::new(
+                Location::Body,
+                "status",
+                "must be `draft` or `published`",
+            ));
+        }
+        if let Some(Some(Checked::Invalid(problem))) = self.published_at {
+            problems.push(FieldError::new(Location::Body, "published_at", problem));
+        }
+        problems
+    }
+
     /// The input that replaces the article `current`, whose body is
     /// `body_html` and whose summary was derived from it when
     /// `summary_derived`, once this patch is applied; and whether the patch
