@@ -64,7 +64,7 @@ impl Modify for BearerAuth {
 }
 
 /// Error responses every operation can give, declared once and referenced.
-const SHARED_RESPONSES: [(&str, &str, &str); 11] = [
+const SHARED_RESPONSES: [(&str, &str, &str); 12] = [
     (
         "400",
         "MalformedRequest",
@@ -95,6 +95,11 @@ const SHARED_RESPONSES: [(&str, &str, &str); 11] = [
         "415",
         "UnsupportedMediaType",
         "The body is not in the media type this route reads",
+    ),
+    (
+        "406",
+        "NotAcceptable",
+        "`Accept-Encoding` refuses every encoding the server has, `identity` included",
     ),
     ("414", "UriTooLong", "The path and query are over 8 KiB"),
     (
@@ -138,12 +143,7 @@ fn add_shared_responses(spec: &mut Spec) {
             .responses
             .insert(name.to_string(), RefOr::T(response));
     }
-    components.responses.insert(
-        "NotAcceptable".to_string(),
-        RefOr::T(problem_response(
-            "`Accept-Encoding` refuses every encoding the server has, `identity` included",
-        )),
-    );
+
     components.responses.insert(
         "BadKey".to_string(),
         RefOr::T(problem_response(
@@ -250,10 +250,6 @@ fn add_conditional_gets(spec: &mut Spec) {
         operation.responses.responses.insert(
             "304".to_string(),
             RefOr::Ref(Ref::from_response_name("NotModified")),
-        );
-        operation.responses.responses.insert(
-            "406".to_string(),
-            RefOr::Ref(Ref::from_response_name("NotAcceptable")),
         );
     }
 }

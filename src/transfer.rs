@@ -66,6 +66,11 @@ pub struct Read {
 /// JSON Feed, NDJSON otherwise.
 pub fn read(path: &Path, defaults: &FeedDefaults) -> anyhow::Result<Read> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    // A byte order mark, as some editors and feeds begin with, is no content.
+    let bytes = bytes
+        .strip_prefix("\u{feff}".as_bytes())
+        .unwrap_or(&bytes)
+        .to_vec();
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
     if first == Some(&b'<') || is_json_feed(&bytes) {
         let records = read_feed(&bytes, defaults)

@@ -335,6 +335,7 @@ async fn bulk_import_stores_good_lines_reports_bad_ones_and_is_idempotent() {
         good("Second imported story"),
         half_bad.to_string(),
         json!({"title": "No category"}).to_string(),
+        json!({"kind": "tag", "slug": "from-an-export", "name": "From an export"}).to_string(),
     ]
     .join("\n");
     let reply = send(&app, ndjson(&body)).await;
@@ -346,7 +347,17 @@ async fn bulk_import_stores_good_lines_reports_bad_ones_and_is_idempotent() {
             report["updated"].as_i64(),
             report["failed"].as_i64()
         ),
-        (Some(2), Some(0), Some(3))
+        (Some(2), Some(0), Some(4))
+    );
+    // An export's tag line is for the CLI, and says so, alone.
+    let export_line = &report["errors"][3]["errors"];
+    assert_eq!(export_line.as_array().unwrap().len(), 1, "{export_line}");
+    assert!(
+        export_line[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("frontpage import"),
+        "{export_line}"
     );
     let lines: Vec<i64> = report["errors"]
         .as_array()
@@ -354,7 +365,7 @@ async fn bulk_import_stores_good_lines_reports_bad_ones_and_is_idempotent() {
         .iter()
         .map(|e| e["line"].as_i64().unwrap())
         .collect();
-    assert_eq!(lines, [2, 5, 6]);
+    assert_eq!(lines, [2, 5, 6, 7]);
     assert_eq!(report["errors"][1]["errors"][0]["name"], "category");
     // Every problem of a line is named: no category, and no body either.
     let names: Vec<&str> = report["errors"][2]["errors"]
@@ -732,7 +743,22 @@ async fn a_write_naming_a_version_is_refused_once_the_article_changed() {
     .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     let any = conditional("PATCH", json!({"dateline": "OSLO"}), ("if-match", "*"));
-    assert_eq!(send(&app, any).await.status, 200);
+    let reply = send(&app, any).await;
+    assert_eq!(reply.status, 200);
+    // A write answers with its Last-Modified: the next one can name it.
+    let written = reply.header("last-modified").unwrap().to_string();
+    let next = conditional(
+        "PATCH",
+        json!({"dateline": "BERGEN"}),
+        ("if-unmodified-since", &written),
+    );
+    assert_eq!(send(&app, next).await.status, 200);
+    let stale = conditional(
+        "PATCH",
+        json!({"dateline": "TROMSO"}),
+        ("if-unmodified-since", &written),
+    );
+    send(&app, stale).await.assert_problem(412, &[]);
     // If-Unmodified-Since: a date before the last change is refused.
     let old_date = "Mon, 01 Jan 2024 00:00:00 GMT";
     send(

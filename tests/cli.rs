@@ -318,7 +318,12 @@ async fn a_json_feed_imports_like_rss_and_bad_entries_are_named_as_entries() {
              "date_published": "2026-01-05T10:00:00Z"}
         ]
     });
-    std::fs::write(&feed, serde_json::to_string_pretty(&json_feed).unwrap()).unwrap();
+    // With a byte order mark, as some tools write one.
+    let text = format!(
+        "\u{feff}{}",
+        serde_json::to_string_pretty(&json_feed).unwrap()
+    );
+    std::fs::write(&feed, text).unwrap();
     let output = frontpage(
         &db,
         &["import", "--category", "news", feed.to_str().unwrap()],

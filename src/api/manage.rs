@@ -90,7 +90,11 @@ fn or_no_article(id_or_slug: &str) -> impl FnOnce(StoreError) -> ApiError + '_ {
     move |error| ApiError::from(error).not_found_as(|| ApiError::article_not_found(id_or_slug))
 }
 
+/// The article as written, with its `Last-Modified`: the next conditional
+/// write can name it without another read.
 fn respond_with(article: Article, mut response: actix_web::HttpResponseBuilder) -> HttpResponse {
+    let last_modified = std::time::SystemTime::from(article.summary.updated_at);
+    response.insert_header(header::LastModified(last_modified.into()));
     response.json(ArticleResponse {
         data: article,
         meta: Meta::default(),
@@ -141,7 +145,8 @@ pub async fn create_article(
         ("If-Unmodified-Since" = Option<String>, Header, description = "Write only if the article's content has not changed since this HTTP date: its `Last-Modified`"),),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Replaced", body = ArticleResponse),
+        (status = 200, description = "Replaced", body = ArticleResponse,
+            headers(("Last-Modified" = String, description = "When its content last changed: for `If-Unmodified-Since` on the next write"))),
         (status = 404, description = "No article has this id or slug", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "`If-Match` or `If-Unmodified-Since` does not hold: the article changed since", body = Problem, content_type = "application/problem+json"),
     )
@@ -180,7 +185,8 @@ pub async fn replace_article(
         ("If-Unmodified-Since" = Option<String>, Header, description = "Write only if the article's content has not changed since this HTTP date: its `Last-Modified`"),),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Changed", body = ArticleResponse),
+        (status = 200, description = "Changed", body = ArticleResponse,
+            headers(("Last-Modified" = String, description = "When its content last changed: for `If-Unmodified-Since` on the next write"))),
         (status = 404, description = "No article has this id or slug", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "`If-Match` or `If-Unmodified-Since` does not hold: the article changed since", body = Problem, content_type = "application/problem+json"),
     )
@@ -266,6 +272,21 @@ pub async fn delete_article(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// The problems of a bulk line, or for a line of an export's categories,
+/// authors and tags (which has a `kind`), that it is one: `frontpage
+/// import` reads those, not this endpoint.
+fn export_taxonomy_line(errors: Vec<FieldError>) -> Vec<FieldError> {
+    if errors.iter().any(|error| error.name == "kind") {
+        return vec![FieldError::new(
+            Location::Body,
+            "kind",
+            "is a category, author or tag line of an export, which `frontpage import` \
+             reads; this endpoint takes articles",
+        )];
+    }
+    errors
+}
+
 /// The result of a bulk import.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BulkResponse {
@@ -324,7 +345,9 @@ pub async fn bulk_import(
                 format!("is over {JSON_BODY_LIMIT} bytes"),
             )])
         } else {
-            parse_json_checked(text.as_bytes(), ArticleInput::problems).map_err(line_errors)
+            parse_json_checked(text.as_bytes(), ArticleInput::problems)
+                .map_err(line_errors)
+                .map_err(export_taxonomy_line)
         };
         valid.extend(import.check(line, input, None));
     }
