@@ -163,7 +163,7 @@ pub fn app(
         app = app.configure(crate::reader::routes);
     }
     app.default_service(web::route().to(fallback))
-        .wrap(from_fn(crate::api::extract::authenticate))
+        .wrap(from_fn(crate::api::keys::authenticate))
         .wrap(ErrorHandlers::new().default_handler(problem_for_plain_errors))
         .wrap(from_fn(http_cache::conditional))
         .wrap_fn(|mut req, srv| {

@@ -5,8 +5,9 @@ use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::extract::{Admin, JsonBody, Query};
+use super::extract::{JsonBody, Query};
 use super::input::{check_bio, created, derive_slug, done, nullable, slug_and_name};
+use super::keys::Admin;
 use super::paging::{SlugPageQuery, page_response, slug_page};
 use super::{ListMeta, Meta};
 use crate::db::taxonomy::{self, AuthorRow, AuthorWrite};

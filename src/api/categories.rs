@@ -6,8 +6,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::articles::NamedRef;
-use super::extract::{Admin, JsonBody};
+use super::extract::JsonBody;
 use super::input::{check_parent, created, derive_slug, done, nullable, slug_and_name};
+use super::keys::Admin;
 use super::{Meta, WholeListMeta};
 use crate::db::taxonomy::{self, CategoryTree, CategoryWrite};
 use crate::error::{ApiError, AppResult, Problem};

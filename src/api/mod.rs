@@ -12,6 +12,7 @@ pub mod extract;
 pub mod feeds;
 pub mod import;
 pub mod input;
+pub mod keys;
 pub mod manage;
 pub mod ops;
 pub mod page;

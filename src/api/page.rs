@@ -12,7 +12,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::articles::{Article, load_article};
 use super::engagement::check_reader;
-use super::extract::{Query, key_scopes};
+use super::extract::Query;
+use super::keys::key_scopes;
 use super::ranking::{RankingItem, RankingMeta, ranking};
 use super::recommend::{RecommendationItem, RecommendationMeta, recommendations, required_reader};
 use super::related::{RelatedItem, related_items};

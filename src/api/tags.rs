@@ -6,8 +6,9 @@ use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::extract::{Admin, JsonBody, Query, key_scopes};
+use super::extract::{JsonBody, Query};
 use super::input::{created, derive_slug, done, slug_and_name};
+use super::keys::{Admin, key_scopes};
 use super::paging::{SlugPageQuery, page_response, slug_page};
 use super::{ListMeta, Meta};
 use crate::auth::Scope;

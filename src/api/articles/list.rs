@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{ArticleSummary, SearchHit};
-use crate::api::extract::{Query, key_scopes};
+use crate::api::extract::Query;
+use crate::api::keys::key_scopes;
 use crate::api::paging::{page_limit, page_response};
 use crate::api::{ListMeta, cursor, time};
 use crate::auth::Scope;
