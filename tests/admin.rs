@@ -759,6 +759,12 @@ async fn a_write_naming_a_version_is_refused_once_the_article_changed() {
         ("if-unmodified-since", &written),
     );
     send(&app, stale).await.assert_problem(412, &[]);
+    let exists = conditional(
+        "PATCH",
+        json!({"dateline": "TROMSO"}),
+        ("if-none-match", "*"),
+    );
+    send(&app, exists).await.assert_problem(412, &[]);
     // If-Unmodified-Since: a date before the last change is refused.
     let old_date = "Mon, 01 Jan 2024 00:00:00 GMT";
     send(

@@ -143,7 +143,8 @@ pub async fn create_article(
     request_body = ArticleInput,
     params(("id_or_slug" = String, Path, description = "Numeric id or slug"),
         ("If-Match" = Option<String>, Header, description = "Write only if the article is still this version: the `ETag` its `GET` answered (or `*`: if it exists). The `ETag` follows its view and reaction counts too"),
-        ("If-Unmodified-Since" = Option<String>, Header, description = "Write only if the article's content has not changed since this HTTP date: its `Last-Modified`"),),
+        ("If-Unmodified-Since" = Option<String>, Header, description = "Write only if the article's content has not changed since this HTTP date: its `Last-Modified`"),
+        ("If-None-Match" = Option<String>, Header, description = "Write only if the article is not this version (`*`: refused whenever it exists)"),),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Replaced", body = ArticleResponse,
@@ -183,7 +184,8 @@ pub async fn replace_article(
     request_body(content = ArticlePatch, content_type = "application/merge-patch+json"),
     params(("id_or_slug" = String, Path, description = "Numeric id or slug"),
         ("If-Match" = Option<String>, Header, description = "Write only if the article is still this version: the `ETag` its `GET` answered (or `*`: if it exists). The `ETag` follows its view and reaction counts too"),
-        ("If-Unmodified-Since" = Option<String>, Header, description = "Write only if the article's content has not changed since this HTTP date: its `Last-Modified`"),),
+        ("If-Unmodified-Since" = Option<String>, Header, description = "Write only if the article's content has not changed since this HTTP date: its `Last-Modified`"),
+        ("If-None-Match" = Option<String>, Header, description = "Write only if the article is not this version (`*`: refused whenever it exists)"),),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Changed", body = ArticleResponse,
@@ -246,7 +248,8 @@ fn to_invalid(error: FieldError) -> db::Invalid {
     tag = "articles",
     params(("id_or_slug" = String, Path, description = "Numeric id or slug"),
         ("If-Match" = Option<String>, Header, description = "Write only if the article is still this version: the `ETag` its `GET` answered (or `*`: if it exists). The `ETag` follows its view and reaction counts too"),
-        ("If-Unmodified-Since" = Option<String>, Header, description = "Write only if the article's content has not changed since this HTTP date: its `Last-Modified`"),),
+        ("If-Unmodified-Since" = Option<String>, Header, description = "Write only if the article's content has not changed since this HTTP date: its `Last-Modified`"),
+        ("If-None-Match" = Option<String>, Header, description = "Write only if the article is not this version (`*`: refused whenever it exists)"),),
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Deleted"),

@@ -1,5 +1,5 @@
-//! Conditional writes (RFC 9110 §13): `If-Match` and `If-Unmodified-Since`
-//! on an article's PUT, PATCH and DELETE, so that an editor's change to a
+//! Conditional writes (RFC 9110 §13): `If-Match`, `If-Unmodified-Since`
+//! and `If-None-Match` on an article's PUT, PATCH and DELETE, so that an editor's change to a
 //! version someone has changed since is refused (412) rather than written
 //! over theirs.
 //!
@@ -29,6 +29,24 @@ pub struct Preconditions {
     if_match: Option<Vec<String>>,
     /// `If-Unmodified-Since`, when it is a date.
     unmodified_since: Option<NaiveDateTime>,
+    /// The entity tags of `If-None-Match` as sent (`*` among them, maybe).
+    if_none_match: Option<Vec<String>>,
+}
+
+/// The entity tags of header `name` as sent, when the request has it (an
+/// empty one names none).
+fn tags_of(req: &HttpRequest, name: header::HeaderName) -> Option<Vec<String>> {
+    let stated = req.headers().contains_key(&name);
+    let tags = req
+        .headers()
+        .get_all(name)
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .filter(|tag| !tag.is_empty())
+        .map(str::to_string)
+        .collect();
+    stated.then_some(tags)
 }
 
 /// An article as the preconditions see it.
@@ -43,18 +61,10 @@ pub struct Version {
 impl Preconditions {
     /// What `req` states; `None` when it states nothing.
     pub fn of(req: &HttpRequest) -> Option<Self> {
-        let stated = req.headers().contains_key(header::IF_MATCH);
         // An empty If-Match names no version, so none matches (a client
         // whose ETag was lost must not write unconditionally).
-        let tags: Vec<String> = req
-            .headers()
-            .get_all(header::IF_MATCH)
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(','))
-            .map(str::trim)
-            .filter(|tag| !tag.is_empty())
-            .map(str::to_string)
-            .collect();
+        let if_match = tags_of(req, header::IF_MATCH);
+        let if_none_match = tags_of(req, header::IF_NONE_MATCH);
         // A date that does not parse is ignored (RFC 9110 §13.1.4).
         let unmodified_since = req
             .headers()
@@ -62,10 +72,11 @@ impl Preconditions {
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.parse::<HttpDate>().ok())
             .map(|date| DateTime::<Utc>::from(SystemTime::from(date)).naive_utc());
-        let if_match = stated.then_some(tags);
-        (if_match.is_some() || unmodified_since.is_some()).then_some(Self {
+        let stated = if_match.is_some() || unmodified_since.is_some() || if_none_match.is_some();
+        stated.then_some(Self {
             if_match,
             unmodified_since,
+            if_none_match,
         })
     }
 
@@ -80,8 +91,24 @@ impl Preconditions {
 
     /// [`Preconditions::hold`], saying what held: `Some(true)` when a
     /// version was named (a tag or a date), `Some(false)` for `*` or for no
-    /// article to compare a date with.
+    /// article to compare a date with. `If-None-Match` (RFC 9110 §13.2.2,
+    /// after the other two) fails when the article exists and it is `*` or
+    /// names its tag (weakly: `W/` counts).
     fn holding(&self, current: Option<&Version>) -> Option<bool> {
+        let named = self.matching(current)?;
+        if let (Some(tags), Some(current)) = (&self.if_none_match, current)
+            && tags.iter().any(|tag| {
+                tag == "*" || http_cache::names(tag.trim_start_matches("W/"), &current.tag)
+            })
+        {
+            return None;
+        }
+        Some(named)
+    }
+
+    /// `If-Match`, or without it `If-Unmodified-Since`, as
+    /// [`Preconditions::holding`] says.
+    fn matching(&self, current: Option<&Version>) -> Option<bool> {
         if let Some(tags) = &self.if_match {
             let current = current?;
             if tags
@@ -195,6 +222,16 @@ mod tests {
         };
         assert_eq!(named("\"abc\""), Some(true));
         assert_eq!(named("*"), Some(false));
+        // If-None-Match refuses the version it names, or any for `*`.
+        let none = |value: &str| {
+            stated(&[("if-none-match", value)])
+                .unwrap()
+                .hold(Some(&current))
+        };
+        assert!(none("\"old\""));
+        assert!(!none("W/\"abc\""));
+        assert!(!none("*"));
+        assert!(stated(&[("if-none-match", "*")]).unwrap().hold(None));
         // If-Match decides alone when both are sent.
         let both = stated(&[
             ("if-match", "\"abc\""),
