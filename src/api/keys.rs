@@ -69,10 +69,15 @@ pub async fn authenticate(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    if req.path().starts_with("/api/") && bearer(req.request()).is_some() {
-        match key_scopes(req.request()).await {
+    let token = req
+        .path()
+        .starts_with("/api/")
+        .then(|| bearer(req.request()))
+        .flatten();
+    if let Some(token) = token {
+        let state = req.app_data::<Data<AppState>>().cloned();
+        match scopes_of(state, token).await {
             Ok(scopes) => {
-                let scopes = scopes.unwrap_or_default();
                 req.extensions_mut().insert(Authenticated(scopes));
             }
             Err(error) => {
@@ -104,28 +109,34 @@ pub fn key_scopes(req: &HttpRequest) -> KeyScopes {
     let state = req.app_data::<Data<AppState>>().cloned();
     let token = bearer(req);
     Box::pin(async move {
-        let state = state.ok_or_else(|| ApiError::Internal("app state missing".into()))?;
-        let Some(token) = token else {
-            return Ok(None);
-        };
-        let hash = auth::hash_key(&token);
-        if state
-            .admin_token_hash
-            .is_some_and(|admin| auth::same_hash(&admin, &hash))
-        {
-            return Ok(Some(Scope::ALL.to_vec()));
-        }
-        let stored = state
-            .db
-            .read(move |conn| keys::find_live(conn, &hash))
-            .await?;
-        match stored {
-            Some((stored_hash, scopes)) if auth::same_hash(&hash, &stored_hash) => {
-                Ok(Some(Scope::parse_list(&scopes)))
-            }
-            _ => Err(ApiError::Unauthorized(
-                "The key is not valid, or has been revoked.",
-            )),
+        match token {
+            Some(token) => scopes_of(state, token).await.map(Some),
+            None => Ok(None),
         }
     })
+}
+
+/// The scopes a Bearer `token` grants; an error for a key that is not
+/// valid or has been revoked.
+async fn scopes_of(state: Option<Data<AppState>>, token: String) -> Result<Vec<Scope>, ApiError> {
+    let state = state.ok_or_else(|| ApiError::Internal("app state missing".into()))?;
+    let hash = auth::hash_key(&token);
+    if state
+        .admin_token_hash
+        .is_some_and(|admin| auth::same_hash(&admin, &hash))
+    {
+        return Ok(Scope::ALL.to_vec());
+    }
+    let stored = state
+        .db
+        .read(move |conn| keys::find_live(conn, &hash))
+        .await?;
+    match stored {
+        Some((stored_hash, scopes)) if auth::same_hash(&hash, &stored_hash) => {
+            Ok(Scope::parse_list(&scopes))
+        }
+        _ => Err(ApiError::Unauthorized(
+            "The key is not valid, or has been revoked.",
+        )),
+    }
 }

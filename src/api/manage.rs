@@ -150,7 +150,7 @@ pub async fn create_article(
         (status = 200, description = "Replaced", body = ArticleResponse,
             headers(("Last-Modified" = String, description = "When its content last changed: for `If-Unmodified-Since` on the next write"))),
         (status = 404, description = "No article has this id or slug", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "`If-Match` or `If-Unmodified-Since` does not hold: the article changed since", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match`, `If-Unmodified-Since` or `If-None-Match` does not hold: the article changed since, or is the version named", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[put("/articles/{id_or_slug}")]
@@ -191,7 +191,7 @@ pub async fn replace_article(
         (status = 200, description = "Changed", body = ArticleResponse,
             headers(("Last-Modified" = String, description = "When its content last changed: for `If-Unmodified-Since` on the next write"))),
         (status = 404, description = "No article has this id or slug", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "`If-Match` or `If-Unmodified-Since` does not hold: the article changed since", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match`, `If-Unmodified-Since` or `If-None-Match` does not hold: the article changed since, or is the version named", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[patch("/articles/{id_or_slug}")]
@@ -209,7 +209,7 @@ pub async fn patch_article(
     // undo each other.
     let article = AppState::write_content(&state, move |conn| {
         let found = shown::find(conn, &key)?.ok_or(StoreError::NotFound)?;
-        article_writes::unchanged_since(conn, found.row.id, expected)?;
+        article_writes::same_version(found.row.updated_at, expected)?;
         let (row, body_html, extras) = shown::one_with_extras(found, Taxonomy::load(conn)?);
         let (id, summary_derived) = (row.id, row.summary_derived);
         let current = ArticleSummary::new(row, &extras);
@@ -254,7 +254,7 @@ fn to_invalid(error: FieldError) -> db::Invalid {
     responses(
         (status = 204, description = "Deleted"),
         (status = 404, description = "No article has this id or slug", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "`If-Match` or `If-Unmodified-Since` does not hold: the article changed since", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match`, `If-Unmodified-Since` or `If-None-Match` does not hold: the article changed since, or is the version named", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[delete("/articles/{id_or_slug}")]

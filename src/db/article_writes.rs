@@ -376,17 +376,21 @@ pub fn unchanged_since(
     id: i32,
     expected: Option<NaiveDateTime>,
 ) -> StoreResult<()> {
-    let Some(expected) = expected else {
+    if expected.is_none() {
         return Ok(());
-    };
+    }
     let updated_at: NaiveDateTime = articles::table
         .find(id)
         .select(articles::updated_at)
         .get_result(conn)?;
-    if updated_at == expected {
-        Ok(())
-    } else {
-        Err(StoreError::Changed)
+    same_version(updated_at, expected)
+}
+
+/// [`unchanged_since`] for an article whose `updated_at` was read already.
+pub fn same_version(updated_at: NaiveDateTime, expected: Option<NaiveDateTime>) -> StoreResult<()> {
+    match expected {
+        Some(expected) if expected != updated_at => Err(StoreError::Changed),
+        _ => Ok(()),
     }
 }
 
