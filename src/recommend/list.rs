@@ -3,16 +3,16 @@
 
 use chrono::NaiveDateTime;
 use diesel::sqlite::SqliteConnection;
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 
-use super::blend::{Blend, Candidate, Scores, Summed};
+use super::blend::{Blend, Candidate};
 use super::graph::Read;
 use super::neighbours::Neighbours;
 use super::placements::placements;
 use super::{
-    ALSO_READ_WEIGHT, CANDIDATES_PER_ITEM, Engine, FRESH_WEIGHT, Known, NEIGHBOURS,
-    Recommendations, Recommended, SEEDS, SIMILAR_ITEMS, SIMILAR_SEEDS, SIMILAR_WEIGHT, Source,
-    Strategy, TASTE_CATEGORIES, TASTE_READS, TRENDING_IN_WEIGHT, TRENDING_WEIGHT,
+    ALSO_READ_WEIGHT, CANDIDATES_PER_ITEM, Engine, FRESH_WEIGHT, Known, Recommendations,
+    Recommended, SEEDS, SIMILAR_ITEMS, SIMILAR_SEEDS, SIMILAR_WEIGHT, Source, Strategy,
+    TASTE_CATEGORIES, TASTE_READS, TRENDING_IN_WEIGHT, TRENDING_WEIGHT,
 };
 use crate::db::StoreResult;
 
@@ -35,10 +35,14 @@ impl Engine {
         } else {
             Strategy::Personalized
         };
-        let mut excluded: FxHashSet<i32> = history.iter().map(|read| read.article).collect();
-        excluded.extend(context);
-        let also_read = self.also_read(&seeds, &excluded, now);
-        let mut blend = Blend::starting_with(excluded, ALSO_READ_WEIGHT, also_read);
+        let excluded = history.iter().map(|read| read.article).chain(context);
+        let also_read = self.also_read(&seeds, now);
+        let parts = also_read.iter().flat_map(|(seed, weight, list)| {
+            let (source, weight) = (Source::AlsoRead(*seed), *weight);
+            list.iter()
+                .map(move |(article, score)| (*article, weight * score, source))
+        });
+        let mut blend = Blend::starting_with(excluded, ALSO_READ_WEIGHT, parts);
         add_similar(&mut blend, &seeds, sources.related);
         let shared = self.shared(conn, now)?;
         let tree = &shared.tree;
@@ -118,45 +122,16 @@ impl Engine {
         Ok(favourites(&categories))
     }
 
-    /// What readers of the seeds went on to read: per article, the sum of
-    /// the seeds' neighbour lists, each weighted by its seed, and the seed
-    /// that gave most ([`Source::AlsoRead`]) with what it gave; without the
-    /// articles in `excluded`.
-    fn also_read(
-        &self,
-        seeds: &[(i32, f32)],
-        excluded: &FxHashSet<i32>,
-        now: NaiveDateTime,
-    ) -> Summed {
+    /// What readers of the seeds went on to read: the seeds' neighbour
+    /// lists, with the weight of each seed, for the blend to sum per
+    /// article ([`Source::AlsoRead`] naming the seed that gave most).
+    fn also_read(&self, seeds: &[(i32, f32)], now: NaiveDateTime) -> Vec<(i32, f32, Neighbours)> {
         // Every list is looked up before any is summed: the lookups' cache
         // misses then overlap rather than each waiting for the last sum.
-        let lists: Vec<Neighbours> = seeds
+        seeds
             .iter()
-            .map(|(seed, _)| self.neighbours_of(*seed, now))
-            .collect();
-        let mut scores =
-            Scores::with_capacity_and_hasher(seeds.len() * NEIGHBOURS, Default::default());
-        for ((seed, weight), list) in seeds.iter().zip(&lists) {
-            let source = Source::AlsoRead(*seed);
-            for (article, score) in list.iter() {
-                let part = weight * score;
-                if part <= 0.0 || part.is_nan() {
-                    continue;
-                }
-                let total = scores.entry(*article).or_insert((0.0, source, 0.0));
-                total.0 += part;
-                if part > total.2 {
-                    total.1 = source;
-                    total.2 = part;
-                }
-            }
-        }
-        // Removed afterwards: the excluded are tens of articles (the
-        // reader's history), the parts summed thousands.
-        for article in excluded {
-            scores.remove(article);
-        }
-        Summed::new(scores)
+            .map(|(seed, weight)| (*seed, *weight, self.neighbours_of(*seed, now)))
+            .collect()
     }
 
     /// The best `limit` candidates that public readers can see, at most a
