@@ -54,6 +54,7 @@ thread_local! {
 impl Tally {
     /// The slot of article `id`, the table grown to hold it; `None` for an
     /// id no article has (ids are positive).
+    #[inline(always)]
     fn slot(slots: &mut Vec<u32>, id: i32) -> Option<&mut u32> {
         let index = usize::try_from(id).ok().filter(|index| *index > 0)?;
         if index >= slots.len() {
@@ -78,7 +79,10 @@ impl Tally {
             .is_some_and(|slot| *slot == EXCLUDED)
     }
 
-    /// Adds `part` to article `id`'s sum, unless it is excluded.
+    /// Adds `part` to article `id`'s sum, unless it is excluded. Inlined
+    /// into the loops over parts, so that the loads of the next parts'
+    /// slots overlap this one's.
+    #[inline(always)]
     fn add(&mut self, id: i32, part: f32, source: Source) {
         let Some(slot) = Self::slot(&mut self.slots, id) else {
             return;
