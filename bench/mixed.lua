@@ -15,6 +15,12 @@ function setup(thread)
   table.insert(threads, thread)
 end
 
+-- Each thread's Lua state starts math.random from the same seed: without
+-- this, both threads made the same requests in the same order.
+function init(args)
+  math.randomseed(id)
+end
+
 counts = {}
 local created = 0
 

@@ -1,4 +1,6 @@
 -- wrk script: POST a view of a random article by a random reader.
+-- Each thread draws its own ids (see seeded.lua, beside this script).
+dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "") .. "seeded.lua")
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 local articles = tonumber(os.getenv("ARTICLES") or "10000")
