@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
+/// The most workers actix-web runs.
+const MAX_WORKERS: usize = 512;
 /// Where the database lives when `DATABASE_URL` is not set.
 pub const DEFAULT_DATABASE_URL: &str = "data/frontpage.db";
 /// The address the server binds when `FRONTPAGE_BIND_ADDR` is not set.
@@ -141,15 +143,22 @@ impl Config {
         let database_url = get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
         let bind_addr = get("FRONTPAGE_BIND_ADDR").unwrap_or_else(|| DEFAULT_BIND_ADDR.into());
         let workers = match get("FRONTPAGE_WORKERS") {
-            Some(value) => parse_number("FRONTPAGE_WORKERS", &value)?,
+            Some(value) => match parse_number("FRONTPAGE_WORKERS", &value)? {
+                workers @ 1..=MAX_WORKERS => workers,
+                _ => bail!("FRONTPAGE_WORKERS: expected 1 to {MAX_WORKERS}, got {value:?}"),
+            },
             None => std::thread::available_parallelism().map_or(2, usize::from),
+        };
+        let public_base_url = match get("FRONTPAGE_PUBLIC_BASE_URL") {
+            Some(value) => parse_base_url(&value)?,
+            None => format!("http://{bind_addr}"),
         };
         let demo = match get("FRONTPAGE_DEMO") {
             Some(value) => parse_flag("FRONTPAGE_DEMO", &value)?,
             None => true,
         };
         Ok(Self {
-            database_path: database_path(&database_url),
+            database_path: database_path(&database_url)?,
             bind_addr: bind_addr.parse().with_context(|| {
                 format!("FRONTPAGE_BIND_ADDR: {bind_addr:?} is not a socket address")
             })?,
@@ -240,22 +249,53 @@ impl Config {
                 None => demo,
             },
             site_name: get("FRONTPAGE_SITE_NAME").unwrap_or_else(|| "Frontpage".into()),
-            public_base_url: match get("FRONTPAGE_PUBLIC_BASE_URL") {
-                Some(value) => parse_base_url(&value)?,
-                None => format!("http://{bind_addr}"),
+            article_url: match get("FRONTPAGE_ARTICLE_URL") {
+                Some(value) => parse_article_url(&value, &public_base_url)?,
+                None => "{base}/api/v1/articles/{slug}".into(),
             },
-            article_url: get("FRONTPAGE_ARTICLE_URL")
-                .unwrap_or_else(|| "{base}/api/v1/articles/{slug}".into()),
+            public_base_url,
         })
     }
 }
 
-fn database_path(url: &str) -> PathBuf {
-    let path = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
+/// The file `DATABASE_URL` names: a path, or one behind `sqlite://`,
+/// `sqlite:` or `file:` (every command reads it as this path). Another
+/// scheme, or SQLite's `:memory:`, is refused: the store is one SQLite file,
+/// with a write-ahead log beside it.
+fn database_path(url: &str) -> anyhow::Result<PathBuf> {
+    let path = ["sqlite://", "sqlite:", "file://", "file:"]
+        .iter()
+        .find_map(|prefix| url.strip_prefix(prefix))
         .unwrap_or(url);
-    PathBuf::from(path)
+    let scheme = path
+        .split_once("://")
+        .is_some_and(|(scheme, _)| !scheme.is_empty() && !scheme.contains('/'));
+    if scheme || path == ":memory:" || path.is_empty() {
+        bail!(
+            "DATABASE_URL: expected the path of a SQLite file, such as data/frontpage.db or \
+             sqlite:///var/lib/frontpage/store.db, got {url:?}"
+        );
+    }
+    Ok(PathBuf::from(path))
+}
+
+/// `FRONTPAGE_ARTICLE_URL`: a template that gives each article its own
+/// absolute http(s) link, so it names `{slug}` or `{id}`.
+fn parse_article_url(value: &str, base_url: &str) -> anyhow::Result<String> {
+    let template = value.trim();
+    let example = template
+        .replace("{base}", base_url)
+        .replace("{slug}", "an-article")
+        .replace("{id}", "1");
+    let absolute = url::Url::parse(&example)
+        .is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.has_host());
+    if !absolute || !(template.contains("{slug}") || template.contains("{id}")) {
+        bail!(
+            "FRONTPAGE_ARTICLE_URL: expected an http(s) URL template naming {{slug}} or {{id}}, \
+             such as https://news.example.com/{{slug}} or {{base}}/articles/{{id}}, got {value:?}"
+        );
+    }
+    Ok(template.to_string())
 }
 
 fn parse_base_url(value: &str) -> anyhow::Result<String> {
@@ -351,6 +391,55 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn a_database_url_names_one_sqlite_file() {
+        for (url, path) in [
+            ("sqlite:///tmp/x.db", "/tmp/x.db"),
+            ("sqlite:x.db", "x.db"),
+            ("file:x.db", "x.db"),
+            ("file:///tmp/x.db", "/tmp/x.db"),
+            ("./data/a b.db", "./data/a b.db"),
+        ] {
+            let config = config(&[("DATABASE_URL", url)]).unwrap();
+            assert_eq!(config.database_path, PathBuf::from(path), "{url}");
+        }
+        for url in [
+            "postgres://localhost/x",
+            "mysql://u:p@h/db",
+            ":memory:",
+            "sqlite::memory:",
+        ] {
+            let error = config(&[("DATABASE_URL", url)]).unwrap_err().to_string();
+            assert!(
+                error.contains("DATABASE_URL") && error.contains(url),
+                "{url}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn workers_and_article_links_are_checked() {
+        for workers in ["0", "513"] {
+            let error = config(&[("FRONTPAGE_WORKERS", workers)]).unwrap_err();
+            assert!(error.to_string().contains("expected 1 to 512"), "{error}");
+        }
+        assert_eq!(config(&[("FRONTPAGE_WORKERS", "3")]).unwrap().workers, 3);
+        for template in [
+            "nothing",
+            "{bogus}",
+            "https://news.example.com/",
+            "/articles/{slug}",
+        ] {
+            let error = config(&[("FRONTPAGE_ARTICLE_URL", template)]).unwrap_err();
+            assert!(
+                error.to_string().contains("FRONTPAGE_ARTICLE_URL"),
+                "{template}"
+            );
+        }
+        let config = config(&[("FRONTPAGE_ARTICLE_URL", "{base}/read/{id}")]).unwrap();
+        assert_eq!(config.article_url, "{base}/read/{id}");
     }
 
     #[test]

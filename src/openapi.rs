@@ -6,7 +6,7 @@ use actix_web::App;
 use utoipa::openapi::header::Header;
 use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
 use utoipa::openapi::response::{Response, ResponseBuilder};
-use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{Content, OpenApi as Spec, Ref, RefOr, Required};
 use utoipa::{Modify, OpenApi};
@@ -151,6 +151,15 @@ fn add_shared_responses(spec: &mut Spec) {
              operation needs none; every API route checks one that is sent)",
         )),
     );
+    // Bodies that carry a slug can name one another's (409).
+    let with_slug: Vec<String> = components
+        .schemas
+        .iter()
+        .filter(|(_, schema)| {
+            matches!(schema, RefOr::T(Schema::Object(object)) if object.properties.contains_key("slug"))
+        })
+        .map(|(name, _)| format!("#/components/schemas/{name}"))
+        .collect();
     for (path, item) in &mut spec.paths.paths {
         let api = path.starts_with("/api/");
         let operations = [
@@ -187,12 +196,22 @@ fn add_shared_responses(spec: &mut Spec) {
                         .any(|media| media == "application/json" || media.ends_with("+json")),
                     RefOr::Ref(_) => false,
                 });
+            let has_slug = operation
+                .request_body
+                .as_ref()
+                .is_some_and(|body| match body {
+                    RefOr::T(body) => body.content.values().any(|content| {
+                        matches!(content, RefOr::T(Content { schema: Some(RefOr::Ref(schema)), .. }) if with_slug.contains(&schema.ref_location))
+                    }),
+                    RefOr::Ref(_) => false,
+                });
             for (status, name, _) in SHARED_RESPONSES {
                 let applies = match status {
                     "401" => secured,
                     "403" => key_required,
                     "400" | "413" | "415" => has_body,
-                    "409" | "422" => has_json_body,
+                    "409" => has_json_body && has_slug,
+                    "422" => has_json_body,
                     _ => true,
                 };
                 if applies {

@@ -106,6 +106,9 @@ async fn a_category_feed_has_its_subtree_and_unknown_ones_are_problems() {
         .find(|l| l.rel.as_deref() == Some("self"))
         .unwrap();
     assert_eq!(self_link.href, format!("{BASE}/feeds/category/news.atom"));
+    // Titled by the category's name, not its slug.
+    let title = feed.title.unwrap().content;
+    assert_eq!(title, "Frontpage: News");
 
     send(&app, get("/feeds/category/nowhere.rss"))
         .await
@@ -265,5 +268,51 @@ async fn script_in_an_article_never_reaches_a_feed() {
             );
         }
         assert!(html.contains("text"), "{extension}: {html}");
+    }
+}
+
+#[actix_web::test]
+async fn a_summary_is_text_in_every_feed() {
+    let (app, _dir) = test_app_with(false, &[("FRONTPAGE_PUBLIC_BASE_URL", BASE)]).await;
+    seed_categories(&app).await;
+    let mut input = published("Browsers", "news", 1);
+    let summary = "Chrome drops the <marquee> and <blink> elements & more.";
+    input["summary"] = json!(summary);
+    create(&app, input).await;
+
+    for extension in ["rss", "atom", "json"] {
+        let (_, _, body) = fetch(&app, &format!("/feeds/latest.{extension}")).await;
+        let feed = feed_rs::parser::parse(&body[..]).unwrap();
+        let shown = feed.entries[0].summary.as_ref().unwrap();
+        // RSS readers take a description as HTML: the summary is escaped
+        // there, so it reads as the text it is.
+        let text = match extension {
+            "rss" => html_escape::decode_html_entities(&shown.content).into_owned(),
+            _ => shown.content.clone(),
+        };
+        assert_eq!(text, summary, "{extension}");
+    }
+    let (_, _, body) = fetch(&app, "/feeds/latest.rss").await;
+    let rss = String::from_utf8(body).unwrap();
+    assert!(rss.contains("&lt;marquee&gt;"), "{rss}");
+    assert!(!rss.contains("<marquee>"), "{rss}");
+}
+
+#[actix_web::test]
+async fn an_empty_feed_keeps_its_etag_between_polls() {
+    // Every poll renders the feed: none is served from memory.
+    let config = [
+        ("FRONTPAGE_PUBLIC_BASE_URL", BASE),
+        ("FRONTPAGE_RESPONSE_CACHE_SECS", "0"),
+    ];
+    let (app, _dir) = test_app_with(false, &config).await;
+    seed_categories(&app).await;
+    for extension in ["rss", "atom", "json"] {
+        let uri = format!("/feeds/category/sport.{extension}");
+        let (status, first, _) = fetch(&app, &uri).await;
+        assert_eq!(status, 200);
+        std::thread::sleep(std::time::Duration::from_millis(1_100));
+        let (_, second, _) = fetch(&app, &uri).await;
+        assert_eq!(first.get("etag"), second.get("etag"), "{extension}");
     }
 }

@@ -98,3 +98,23 @@ fn every_operation_is_named_tagged_summarised_and_documents_its_errors() {
         }
     }
 }
+
+#[test]
+fn only_writes_that_carry_a_slug_document_a_conflict() {
+    let spec: Value = serde_json::from_str(&frontpage::openapi::spec_json()).unwrap();
+    let conflict = |method: &str, path: &str| {
+        spec["paths"][path][method]["responses"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{method} {path} is not in the spec"))
+            .contains_key("409")
+    };
+    assert!(conflict("post", "/api/v1/articles"));
+    assert!(conflict("patch", "/api/v1/tags/{slug}"));
+    for (method, path) in [
+        ("post", "/api/v1/articles/{id_or_slug}/views"),
+        ("put", "/api/v1/articles/{id_or_slug}/reactions/{kind}"),
+        ("delete", "/api/v1/articles/{id_or_slug}/reactions/{kind}"),
+    ] {
+        assert!(!conflict(method, path), "{method} {path}: no slug, no 409");
+    }
+}

@@ -114,10 +114,7 @@ async fn entries(state: &AppState, articles: Vec<ArticleSummary>) -> AppResult<V
 
 /// The newest visible articles, of a category subtree when given; `None`
 /// when no category has that slug.
-async fn newest(
-    state: &AppState,
-    category: Option<String>,
-) -> AppResult<Option<Vec<ArticleSummary>>> {
+async fn newest(state: &AppState, category: Option<String>) -> AppResult<Option<Newest>> {
     let cache = Arc::clone(&state.articles);
     let generation = cache.generation();
     Ok(state
@@ -125,22 +122,33 @@ async fn newest(
         .read(move |conn| {
             let taxonomy = cache.taxonomy(conn, generation)?;
             let mut filter = ListFilter::newest(db::now(), i64::from(FEED_ITEMS));
+            let mut category_name = None;
             if let Some(slug) = category {
                 let tree = &taxonomy.categories;
-                if tree.by_slug(&slug).is_none() {
+                let Some(found) = tree.by_slug(&slug) else {
                     return Ok(None);
-                }
+                };
+                category_name = Some(found.name.clone());
                 filter.category_ids = Some(tree.subtree_of_slug(&slug));
             }
             let rows = articles::list(conn, &filter)?;
             let extras = articles::extras_with(conn, &rows, taxonomy)?;
-            Ok(Some(
-                rows.into_iter()
+            Ok(Some(Newest {
+                category_name,
+                articles: rows
+                    .into_iter()
                     .map(|row| ArticleSummary::new(row, &extras))
                     .collect(),
-            ))
+            }))
         })
         .await?)
+}
+
+/// The newest articles of the site or of a category.
+struct Newest {
+    /// The category's name, if one was asked for.
+    category_name: Option<String>,
+    articles: Vec<ArticleSummary>,
 }
 
 /// The latest articles as a feed.
@@ -163,7 +171,10 @@ async fn newest(
 #[get("/feeds/latest.{format}")]
 pub async fn latest_feed(state: Data<AppState>, path: Path<FeedPath>) -> AppResult<HttpResponse> {
     let format = path.format;
-    let articles = newest(&state, None).await?.unwrap_or_default();
+    let articles = newest(&state, None)
+        .await?
+        .map(|newest| newest.articles)
+        .unwrap_or_default();
     let site = &state.feed_links.site_name;
     let about = (
         format!("{site}: latest"),
@@ -194,15 +205,17 @@ pub async fn category_feed(
     path: Path<CategoryFeedPath>,
 ) -> AppResult<HttpResponse> {
     let CategoryFeedPath { slug, format } = path.into_inner();
-    let articles = newest(&state, Some(slug.clone()))
+    let newest = newest(&state, Some(slug.clone()))
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("No category has the slug `{slug}`.")))?;
     let site = &state.feed_links.site_name;
+    let name = newest.category_name.unwrap_or_else(|| slug.clone());
     let about = (
-        format!("{site}: {slug}"),
-        format!("The newest articles of {site} in {slug}."),
+        format!("{site}: {name}"),
+        format!("The newest articles of {site} in {name}."),
     );
-    serve(&state, about, &format!("category/{slug}"), format, articles).await
+    let feed = format!("category/{slug}");
+    serve(&state, about, &feed, format, newest.articles).await
 }
 
 /// The ranking as a feed.

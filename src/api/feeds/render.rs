@@ -32,13 +32,15 @@ pub(super) struct Entry {
 }
 
 impl Feed {
-    /// When anything in it last changed (now, for an empty feed).
+    /// When anything in it last changed. An empty feed says the Unix
+    /// epoch: nothing in it has changed, and the time of the request would
+    /// give it a new ETag on every poll, so no reader would get a 304.
     fn updated(&self) -> DateTime<Utc> {
         self.entries
             .iter()
             .map(|entry| entry.article.updated_at)
             .max()
-            .unwrap_or_else(Utc::now)
+            .unwrap_or(DateTime::UNIX_EPOCH)
     }
 
     /// The document in `format`. Written with a character XML cannot
@@ -66,7 +68,9 @@ impl Feed {
                 rss::Item {
                     title: Some(article.title.clone()),
                     link: Some(entry.url.clone()),
-                    description: Some(article.summary.clone()),
+                    // RSS readers take a description as HTML; a summary
+                    // is text, so `<b>` in it is shown, not obeyed.
+                    description: Some(html_escape::encode_text(&article.summary).into_owned()),
                     content: Some(entry.body_html.clone()),
                     guid: Some(rss::Guid {
                         value: entry.id.clone(),
