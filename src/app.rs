@@ -51,7 +51,9 @@ async fn fallback(req: HttpRequest, table: Data<RouteTable>) -> Result<HttpRespo
 /// `/docs` is the Swagger UI at `/docs/`.
 async fn docs_redirect() -> HttpResponse {
     HttpResponse::PermanentRedirect()
-        .insert_header((header::LOCATION, "/docs/"))
+        // Relative: resolved against `/docs`, it is `/docs/` under any
+        // path a proxy serves this server at.
+        .insert_header((header::LOCATION, "docs/"))
         .finish()
 }
 

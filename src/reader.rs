@@ -27,7 +27,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
 
 async fn to_index() -> impl Responder {
     HttpResponse::PermanentRedirect()
-        .insert_header((header::LOCATION, "/reader/"))
+        // Relative, as `/docs`'s: under any path a proxy serves it at.
+        .insert_header((header::LOCATION, "reader/"))
         .finish()
 }
 

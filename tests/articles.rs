@@ -4,7 +4,7 @@ mod common;
 
 use std::collections::HashSet;
 
-use common::{admin, article, create, get, seed_categories, send, test_app, titles};
+use common::{admin, article, create, get, seed_categories, send, test_app, test_app_with, titles};
 use serde_json::json;
 
 #[actix_web::test]
@@ -306,4 +306,31 @@ async fn a_numeric_slug_can_never_shadow_an_id() {
     send(&app, admin("POST", "/api/v1/articles", input))
         .await
         .assert_problem(422, &["slug"]);
+}
+
+#[actix_web::test]
+async fn links_to_the_next_page_and_new_articles_keep_the_public_path() {
+    // A proxy serves this server at https://example.com/news-api.
+    let config = [("FRONTPAGE_PUBLIC_BASE_URL", "https://example.com/news-api")];
+    let (app, _dir) = test_app_with(false, &config).await;
+    seed_categories(&app).await;
+    let made = send(
+        &app,
+        admin("POST", "/api/v1/articles", article("First of two", "news")),
+    )
+    .await;
+    assert_eq!(made.status, 201, "{}", made.body);
+    let location = made.header("location").unwrap();
+    assert_eq!(
+        location,
+        format!("/news-api/api/v1/articles/{}", made.body["data"]["id"])
+    );
+    create(&app, article("Second of two", "news")).await;
+
+    let page = send(&app, get("/api/v1/articles?limit=1")).await;
+    let link = page.header("link").unwrap();
+    assert!(
+        link.starts_with("</news-api/api/v1/articles?limit=1&cursor="),
+        "{link}"
+    );
 }

@@ -34,7 +34,7 @@ async fn swagger_ui_is_served_from_the_binary() {
     let (app, _dir) = test_app(false).await;
     let reply = send(&app, get("/docs")).await;
     assert_eq!(reply.status, 308);
-    assert_eq!(reply.header("location"), Some("/docs/"));
+    assert_eq!(reply.header("location"), Some("docs/"));
     let reply = send(&app, get("/docs/")).await;
     assert_eq!(reply.status, 200);
     assert!(

@@ -54,7 +54,7 @@ async fn the_reader_page_and_its_files_are_served_when_enabled() {
 
     let bare = send(&app, get("/reader")).await;
     assert_eq!(bare.status, 308);
-    assert_eq!(bare.header("location"), Some("/reader/"));
+    assert_eq!(bare.header("location"), Some("reader/"));
 }
 
 #[actix_web::test]

@@ -182,7 +182,8 @@ pub async fn create_author(
         AppState::write_content(&state, move |conn| taxonomy::insert_author(conn, &write)).await?;
     let location = format!("/api/v1/authors/{}", row.slug);
     Ok(created(
-        location,
+        &state,
+        &location,
         AuthorResponse {
             data: row.into(),
             meta: Meta::default(),

@@ -223,7 +223,8 @@ pub async fn create_category(
     .await?;
     let data = category(&tree, &slug).ok_or_else(|| category_not_found(&slug))?;
     Ok(created(
-        format!("/api/v1/categories/{slug}"),
+        &state,
+        &format!("/api/v1/categories/{slug}"),
         CategoryResponse {
             data,
             meta: Meta::default(),

@@ -37,6 +37,16 @@ pub struct FeedLinks {
 }
 
 impl FeedLinks {
+    /// `path` (from the root of this server) as clients reach it: behind
+    /// the path of `FRONTPAGE_PUBLIC_BASE_URL` (`/news-api` of
+    /// `https://example.com/news-api`), where a proxy serves it.
+    pub fn public_path(&self, path: &str) -> String {
+        let prefix = url::Url::parse(&self.base_url)
+            .map(|url| url.path().trim_end_matches('/').to_string())
+            .unwrap_or_default();
+        format!("{prefix}{path}")
+    }
+
     /// What names `article` in feeds for good (see [`Entry::id`]).
     fn article_id(&self, article: &ArticleSummary) -> String {
         format!("{}/api/v1/articles/{}", self.base_url, article.id)

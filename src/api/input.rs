@@ -7,6 +7,7 @@ use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaType, Type};
 
 use crate::content;
 use crate::error::{ApiError, AppResult, FieldError, Location};
+use crate::state::AppState;
 
 /// Deserialises a field that may be absent (`None`), null (`Some(None)`) or set.
 pub fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
@@ -184,10 +185,10 @@ pub fn done(errors: Vec<FieldError>) -> AppResult<()> {
     }
 }
 
-/// A 201 with a `Location` header.
-pub fn created(location: String, body: impl Serialize) -> HttpResponse {
+/// A 201 with a `Location` header naming `path` as clients reach it.
+pub fn created(state: &AppState, path: &str, body: impl Serialize) -> HttpResponse {
     HttpResponse::Created()
-        .insert_header((header::LOCATION, location))
+        .insert_header((header::LOCATION, state.feed_links.public_path(path)))
         .json(body)
 }
 

@@ -2,12 +2,16 @@
 //! `Link: rel="next"` header.
 
 use actix_web::http::header;
+use actix_web::web::Data;
 use actix_web::{HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::IntoParams;
 
 use super::cursor;
+#[cfg(doc)]
+use super::feeds::FeedLinks;
 use crate::error::{ApiError, AppResult, FieldError, Location};
+use crate::state::AppState;
 
 /// Reads a `limit` parameter; one that is not a whole number reads as 0,
 /// which [`page_limit`] refuses with the range it takes (rather than the
@@ -29,7 +33,8 @@ pub fn page_limit(limit: Option<u32>, default: u32, max: u32) -> Result<u32, Api
     }
 }
 
-/// The URL of the next page: this request's, with `cursor` replaced.
+/// The URL of the next page: this request's, with `cursor` replaced (from
+/// the root, as clients reach it: see [`FeedLinks::public_path`]).
 pub fn next_page_url(req: &HttpRequest, next_cursor: &str) -> String {
     let mut query = form_urlencoded::Serializer::new(String::new());
     for (key, value) in form_urlencoded::parse(req.query_string().as_bytes()) {
@@ -38,7 +43,11 @@ pub fn next_page_url(req: &HttpRequest, next_cursor: &str) -> String {
         }
     }
     query.append_pair("cursor", next_cursor);
-    format!("{}?{}", req.path(), query.finish())
+    let path = format!("{}?{}", req.path(), query.finish());
+    match req.app_data::<Data<AppState>>() {
+        Some(state) => state.feed_links.public_path(&path),
+        None => path,
+    }
 }
 
 /// A list response with `meta.next_cursor` and, when there is a next page,

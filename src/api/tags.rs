@@ -205,7 +205,8 @@ pub async fn create_tag(
         .await?;
     let location = format!("/api/v1/tags/{}", row.slug);
     Ok(created(
-        location,
+        &state,
+        &location,
         TagResponse {
             data: row.into(),
             meta: Meta::default(),
