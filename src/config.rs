@@ -147,7 +147,9 @@ impl Config {
                 workers @ 1..=MAX_WORKERS => workers,
                 _ => bail!("FRONTPAGE_WORKERS: expected 1 to {MAX_WORKERS}, got {value:?}"),
             },
-            None => std::thread::available_parallelism().map_or(2, usize::from),
+            None => {
+                std::thread::available_parallelism().map_or(2, |cores| cores.get().min(MAX_WORKERS))
+            }
         };
         let public_base_url = match get("FRONTPAGE_PUBLIC_BASE_URL") {
             Some(value) => parse_base_url(&value)?,
@@ -259,22 +261,34 @@ impl Config {
 }
 
 /// The file `DATABASE_URL` names: a path, or one behind `sqlite://`,
-/// `sqlite:` or `file:` (every command reads it as this path). Another
-/// scheme, or SQLite's `:memory:`, is refused: the store is one SQLite file,
-/// with a write-ahead log beside it.
+/// `sqlite:`, `file:` or `file://` (every command reads it as this path).
+/// Another scheme, SQLite's `:memory:` and URI parameters (`?mode=...`)
+/// are refused: the store is one SQLite file, with a write-ahead log beside
+/// it, opened the same way by every command.
 fn database_path(url: &str) -> anyhow::Result<PathBuf> {
-    let path = ["sqlite://", "sqlite:", "file://", "file:"]
-        .iter()
-        .find_map(|prefix| url.strip_prefix(prefix))
-        .unwrap_or(url);
+    let refused = || {
+        anyhow::anyhow!(
+            "DATABASE_URL: expected the path of a SQLite file, such as data/frontpage.db or \
+             sqlite:///var/lib/frontpage/store.db, got {url:?}"
+        )
+    };
+    let (path, prefixed) = match url.strip_prefix("file://") {
+        // `file:///var/x.db`, or `file://localhost/var/x.db` (RFC 8089).
+        Some(rest) => match rest.strip_prefix("localhost").unwrap_or(rest) {
+            path if path.starts_with('/') => (path, true),
+            _ => return Err(refused()),
+        },
+        None => ["sqlite://", "sqlite:", "file:"]
+            .iter()
+            .find_map(|prefix| url.strip_prefix(prefix))
+            .map_or((url, false), |path| (path, true)),
+    };
     let scheme = path
         .split_once("://")
         .is_some_and(|(scheme, _)| !scheme.is_empty() && !scheme.contains('/'));
-    if scheme || path == ":memory:" || path.is_empty() {
-        bail!(
-            "DATABASE_URL: expected the path of a SQLite file, such as data/frontpage.db or \
-             sqlite:///var/lib/frontpage/store.db, got {url:?}"
-        );
+    let uri = path.starts_with("file:") || (prefixed && path.contains(['?', '#']));
+    if scheme || uri || path == ":memory:" || path.is_empty() {
+        return Err(refused());
     }
     Ok(PathBuf::from(path))
 }
@@ -400,6 +414,7 @@ mod tests {
             ("sqlite:x.db", "x.db"),
             ("file:x.db", "x.db"),
             ("file:///tmp/x.db", "/tmp/x.db"),
+            ("file://localhost/tmp/x.db", "/tmp/x.db"),
             ("./data/a b.db", "./data/a b.db"),
         ] {
             let config = config(&[("DATABASE_URL", url)]).unwrap();
@@ -410,6 +425,9 @@ mod tests {
             "mysql://u:p@h/db",
             ":memory:",
             "sqlite::memory:",
+            "sqlite:file::memory:",
+            "file:x.db?mode=memory",
+            "file://server/share/x.db",
         ] {
             let error = config(&[("DATABASE_URL", url)]).unwrap_err().to_string();
             assert!(

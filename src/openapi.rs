@@ -5,6 +5,7 @@
 use actix_web::App;
 use utoipa::openapi::header::Header;
 use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+use utoipa::openapi::request_body::RequestBody;
 use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
@@ -199,12 +200,7 @@ fn add_shared_responses(spec: &mut Spec) {
             let has_slug = operation
                 .request_body
                 .as_ref()
-                .is_some_and(|body| match body {
-                    RefOr::T(body) => body.content.values().any(|content| {
-                        matches!(content, RefOr::T(Content { schema: Some(RefOr::Ref(schema)), .. }) if with_slug.contains(&schema.ref_location))
-                    }),
-                    RefOr::Ref(_) => false,
-                });
+                .is_some_and(|body| names_one_of(body, &with_slug));
             for (status, name, _) in SHARED_RESPONSES {
                 let applies = match status {
                     "401" => secured,
@@ -224,6 +220,21 @@ fn add_shared_responses(spec: &mut Spec) {
             }
         }
     }
+}
+
+/// True when `body` is, in some media type, a reference to one of
+/// `schemas`.
+fn names_one_of(body: &RefOr<RequestBody>, schemas: &[String]) -> bool {
+    let RefOr::T(body) = body else {
+        return false;
+    };
+    body.content.values().any(|content| match content {
+        RefOr::T(Content {
+            schema: Some(RefOr::Ref(schema)),
+            ..
+        }) => schemas.contains(&schema.ref_location),
+        _ => false,
+    })
 }
 
 /// Documents conditional GETs on every API read: each answers with a strong

@@ -216,11 +216,11 @@ impl AppState {
             metrics,
             cors_origins: config.cors_origins.clone(),
             reader: config.reader,
-            feed_links: FeedLinks {
-                site_name: config.site_name.clone(),
-                base_url: config.public_base_url.clone(),
-                article_url: config.article_url.clone(),
-            },
+            feed_links: FeedLinks::new(
+                config.site_name.clone(),
+                config.public_base_url.clone(),
+                config.article_url.clone(),
+            ),
             cache_policy: CachePolicy {
                 max_age: config.cache_max_age,
                 feed_max_age: config.feed_max_age,

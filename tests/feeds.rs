@@ -307,7 +307,8 @@ async fn an_empty_feed_keeps_its_etag_between_polls() {
     ];
     let (app, _dir) = test_app_with(false, &config).await;
     seed_categories(&app).await;
-    for extension in ["rss", "atom", "json"] {
+    // JSON Feed gives no time of the feed's own.
+    for extension in ["rss", "atom"] {
         let uri = format!("/feeds/category/sport.{extension}");
         let (status, first, _) = fetch(&app, &uri).await;
         assert_eq!(status, 200);

@@ -34,17 +34,29 @@ pub struct FeedLinks {
     pub base_url: String,
     /// An article's public address: `{slug}` and `{id}` are filled in.
     pub article_url: String,
+    /// The path of `base_url` (`/news-api` of `https://example.com/news-api`,
+    /// where a proxy serves this server), without a trailing slash.
+    path_prefix: String,
 }
 
 impl FeedLinks {
-    /// `path` (from the root of this server) as clients reach it: behind
-    /// the path of `FRONTPAGE_PUBLIC_BASE_URL` (`/news-api` of
-    /// `https://example.com/news-api`), where a proxy serves it.
-    pub fn public_path(&self, path: &str) -> String {
-        let prefix = url::Url::parse(&self.base_url)
+    pub fn new(site_name: String, base_url: String, article_url: String) -> Self {
+        let path_prefix = url::Url::parse(&base_url)
             .map(|url| url.path().trim_end_matches('/').to_string())
             .unwrap_or_default();
-        format!("{prefix}{path}")
+        Self {
+            site_name,
+            base_url,
+            article_url,
+            path_prefix,
+        }
+    }
+
+    /// `path` (from the root of this server) as clients reach it: behind
+    /// the path of the base URL. Used for every `Link` and `Location` of
+    /// the API, not only feeds'.
+    pub fn public_path(&self, path: &str) -> String {
+        format!("{}{path}", self.path_prefix)
     }
 
     /// What names `article` in feeds for good (see [`Entry::id`]).

@@ -128,8 +128,9 @@ pub async fn create_article(
     })
     .await?;
     let mut created = HttpResponse::Created();
-    let location =
-        (state.feed_links).public_path(&format!("/api/v1/articles/{}", article.summary.id));
+    let location = state
+        .feed_links
+        .public_path(&format!("/api/v1/articles/{}", article.summary.id));
     created.insert_header((header::LOCATION, location));
     Ok(respond_with(article, created))
 }

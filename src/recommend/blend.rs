@@ -263,7 +263,7 @@ mod tests {
             0.5,
             [
                 (1, 1.0, Source::Trending),
-                (5, 1.0, Source::Trending),
+                (5, 2.0, Source::Trending),
                 (4, 0.5, Source::Trending),
                 (3, 0.8, Source::Trending),
             ]
