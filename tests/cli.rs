@@ -378,3 +378,31 @@ async fn an_export_moves_a_whole_site_into_an_empty_store() {
         stdout(&import)
     );
 }
+
+#[test]
+fn an_operator_is_told_what_each_command_did_or_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("ops.db");
+    let first = frontpage(&db, &["migrate"]);
+    assert!(first.status.success(), "{first:?}");
+    assert!(
+        stdout(&first).starts_with("created the database"),
+        "{first:?}"
+    );
+    let again = frontpage(&db, &["migrate"]);
+    assert!(stdout(&again).contains("is up to date"), "{again:?}");
+
+    // A key's name is one row of `keys list`.
+    for name in ["two\nlines", &"n".repeat(101)] {
+        let refused = frontpage(&db, &["keys", "create", name]);
+        assert!(!refused.status.success(), "{name:?}: {refused:?}");
+    }
+    let list = stdout(&frontpage(&db, &["keys", "list"]));
+    assert_eq!(list.lines().count(), 1, "only the header: {list}");
+
+    let empty = dir.path().join("empty.ndjson");
+    std::fs::write(&empty, "").unwrap();
+    let import = frontpage(&db, &["import", empty.to_str().unwrap()]);
+    assert!(import.status.success(), "{import:?}");
+    assert!(stdout(&import).contains("nothing to import"), "{import:?}");
+}

@@ -7,6 +7,9 @@ use crate::auth::{self, Scope};
 use crate::config::Config;
 use crate::db::{StoreError, keys};
 
+/// The longest name a key may have.
+const MAX_NAME: usize = 100;
+
 /// Creates a key named `name` with `scopes` (all of them when empty) and
 /// prints it: the only time it is shown, as only its hash is stored.
 pub fn create(config: &Config, name: &str, scopes: Vec<Scope>) -> anyhow::Result<()> {
@@ -14,6 +17,12 @@ pub fn create(config: &Config, name: &str, scopes: Vec<Scope>) -> anyhow::Result
     let name = name.trim();
     if name.is_empty() {
         anyhow::bail!("give the key a name, e.g. `frontpage keys create importer`");
+    }
+    // Shown in one row of `keys list`.
+    if name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
+        anyhow::bail!(
+            "a key's name is one line of at most {MAX_NAME} characters, e.g. `frontpage keys create importer`"
+        );
     }
     let scopes = if scopes.is_empty() {
         Scope::ALL.to_vec()

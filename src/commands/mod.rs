@@ -14,8 +14,14 @@ use crate::demo::bulk;
 
 /// Creates the store if needed and applies pending migrations.
 pub fn migrate(config: &Config) -> anyhow::Result<()> {
+    let new = !config.database_path.exists();
     let db = Db::open(&config.database_path, 1)?;
-    println!("database {} is up to date", config.database_path.display());
+    let path = config.database_path.display();
+    if new {
+        println!("created the database {path}, migrated to the latest schema");
+    } else {
+        println!("database {path} is up to date");
+    }
     drop(db);
     Ok(())
 }
