@@ -38,23 +38,16 @@ pub fn import(config: &Config, files: &[PathBuf], defaults: &FeedDefaults) -> an
     // Every file's categories, authors and tags before any article, which
     // may name them.
     let mut failed = 0;
-    let with_taxonomy: Vec<bool> = read
-        .iter()
-        .map(|(_, file)| !file.taxonomy.is_empty())
-        .collect();
     for (name, file) in &mut read {
         if !file.taxonomy.is_empty() {
             failed += import_taxonomy(&db, name, std::mem::take(&mut file.taxonomy))?;
+        } else if file.records.is_empty() && !file.feed {
+            println!("{name}: nothing to import (no articles, categories, authors or tags)");
         }
     }
     let terminal = std::io::stderr().is_terminal();
-    for ((name, transfer::Read { records, feed, .. }), taxonomy) in
-        read.into_iter().zip(with_taxonomy)
-    {
+    for (name, transfer::Read { records, feed, .. }) in read {
         if records.is_empty() && !feed {
-            if !taxonomy {
-                println!("{name}: nothing to import (no articles, categories, authors or tags)");
-            }
             continue;
         }
         let unit = if feed { "entry" } else { "line" };
