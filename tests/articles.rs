@@ -334,3 +334,37 @@ async fn links_to_the_next_page_and_new_articles_keep_the_public_path() {
         "{link}"
     );
 }
+
+#[actix_web::test]
+async fn an_article_alone_is_the_article_a_page_with_feeds_shows() {
+    let (app, _dir) = test_app(false).await;
+    seed_categories(&app).await;
+    let mut input = article("\"Quoted\" harbour strike: é, <b>bold</b>", "world");
+    input["body_html"] = json!("<p>Line one\nline \"two\" \\ é</p>");
+    input["tags"] = json!(["Port strike"]);
+    let id = create(&app, input).await["id"].as_i64().unwrap();
+    let view = common::public(
+        "POST",
+        &format!("/api/v1/articles/{id}/views"),
+        json!({"reader": "r1"}),
+    );
+    assert_eq!(send(&app, view).await.status, 200);
+
+    // The first read loads the article from the store, the second finds it
+    // cached; a page with a feed serialises it with the feed.
+    let first = send(&app, get(&format!("/api/v1/articles/{id}"))).await;
+    let again = send(&app, get(&format!("/api/v1/articles/{id}"))).await;
+    let with_ranking = send(&app, get(&format!("/api/v1/articles/{id}?include=ranking"))).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert_eq!(first.body, again.body);
+    assert_eq!(first.body["meta"], json!({}));
+    assert_eq!(first.body["data"]["stats"]["views"], 1);
+    assert_eq!(
+        first.body["data"]["body_html"],
+        "<p>Line one\nline \"two\" \\ é</p>"
+    );
+    let mut page = with_ranking.body["data"].clone();
+    assert!(page["ranking"].is_array(), "{}", with_ranking.body);
+    page.as_object_mut().unwrap().remove("ranking");
+    assert_eq!(first.body["data"], page);
+}

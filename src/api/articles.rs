@@ -17,6 +17,7 @@ use utoipa::ToSchema;
 use super::Meta;
 use crate::content::{self, Status};
 use crate::db::articles::{ArticleRow, Extras};
+use crate::db::changes::Counts;
 use crate::db::engagement;
 
 pub use self::cache::{ArticleCache, KnownToCache};
@@ -169,6 +170,49 @@ pub struct Article {
     /// The body, sanitised HTML.
     #[schema(value_type = String)]
     pub body_html: JsonText,
+}
+
+/// An article as a read shows it: its list form rendered with the counters
+/// kept now, and its body. The page of an article alone is these two
+/// spliced (see [`ShownArticle::summary_json`]): a read of a cached
+/// article serialises no field again.
+#[derive(Debug, Clone)]
+pub struct ShownArticle {
+    teaser: Teaser,
+    body_html: JsonText,
+    counts: Arc<Counts>,
+}
+
+impl ShownArticle {
+    /// The summary as loaded: its `stats` may be older than those shown.
+    pub fn summary(&self) -> &ArticleSummary {
+        &self.teaser.summary
+    }
+
+    /// The counters it shows.
+    pub fn counts(&self) -> &Arc<Counts> {
+        &self.counts
+    }
+
+    /// The summary's JSON, an object, with the counters shown.
+    pub fn summary_json(&self) -> &str {
+        self.teaser.json.get()
+    }
+
+    /// The body's JSON, a string.
+    pub fn body_json(&self) -> &str {
+        self.body_html.0.get()
+    }
+
+    /// The whole article, showing the counters it shows.
+    pub fn into_article(self) -> Article {
+        let mut summary = self.teaser.to_summary();
+        summary.stats.refresh(&self.counts);
+        Article {
+            summary,
+            body_html: self.body_html,
+        }
+    }
 }
 
 /// Text kept as the JSON string it is sent as: an article's body, escaped

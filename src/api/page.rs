@@ -3,14 +3,14 @@
 
 use std::sync::Arc;
 
-use actix_web::http::header::LastModified;
+use actix_web::http::header::{ContentType, LastModified};
 use actix_web::web::{Data, Path};
 use actix_web::{HttpRequest, HttpResponse, get};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::articles::{Article, load_article};
+use super::articles::{Article, ShownArticle, load_article};
 use super::engagement::check_reader;
 use super::extract::Query;
 use super::keys::key_scopes;
@@ -19,7 +19,6 @@ use super::recommend::{RecommendationItem, RecommendationMeta, recommendations, 
 use super::related::{RelatedItem, related_items};
 use crate::auth::Scope;
 use crate::db::articles::ArticleKey;
-use crate::db::changes::Counts;
 use crate::error::{ApiError, AppResult, FieldError, Location, Problem};
 use crate::http_cache::ShownCounts;
 use crate::state::AppState;
@@ -138,18 +137,18 @@ fn page_reader(wanted: &[Include], reader: Option<String>) -> AppResult<Option<S
     Ok(None)
 }
 
-/// Article `id_or_slug` and the counters it shows, if `req` may read it:
-/// when it is public, or with a key that may read drafts.
+/// Article `id_or_slug`, if `req` may read it: when it is public, or with
+/// a key that may read drafts.
 async fn readable_article(
     state: &AppState,
     req: &HttpRequest,
     id_or_slug: &str,
-) -> AppResult<(Article, Arc<Counts>)> {
+) -> AppResult<ShownArticle> {
     match load_article(state, ArticleKey::parse(id_or_slug))? {
-        Some(loaded) if loaded.0.summary.is_public(Utc::now()) => Ok(loaded),
+        Some(shown) if shown.summary().is_public(Utc::now()) => Ok(shown),
         // Drafts and scheduled articles, for keys that may read them.
-        Some(loaded) => match key_scopes(req).await? {
-            Some(scopes) if scopes.contains(&Scope::ReadDrafts) => Ok(loaded),
+        Some(shown) => match key_scopes(req).await? {
+            Some(scopes) if scopes.contains(&Scope::ReadDrafts) => Ok(shown),
             Some(_) => Err(ApiError::Forbidden(
                 "This article is not published, and this key lacks the `read-drafts` scope.".into(),
             )),
@@ -157,6 +156,28 @@ async fn readable_article(
         },
         None => Err(ApiError::article_not_found(id_or_slug)),
     }
+}
+
+/// The body of an article's page with nothing included: the bytes
+/// [`ArticlePageResponse`] serialises to, spliced from the JSON the article
+/// keeps rather than serialised field by field.
+pub(super) fn alone(article: &ShownArticle) -> Vec<u8> {
+    let summary = article.summary_json();
+    let open = summary
+        .strip_suffix('}')
+        .expect("a summary serialises to a JSON object");
+    let body = article.body_json();
+    let mut bytes = Vec::with_capacity(open.len() + body.len() + 48);
+    for part in [
+        r#"{"data":"#,
+        open,
+        r#","body_html":"#,
+        body,
+        r#"},"meta":{}}"#,
+    ] {
+        bytes.extend_from_slice(part.as_bytes());
+    }
+    bytes
 }
 
 /// Get one published article by id or slug.
@@ -189,10 +210,24 @@ pub async fn get_article(
     let query = query.0;
     let wanted = includes(query.include.as_deref())?;
     let reader = page_reader(&wanted, query.reader)?;
-    let (article, counts) = readable_article(&state, &req, &id_or_slug).await?;
+    let article = readable_article(&state, &req, &id_or_slug).await?;
+    let last_modified = std::time::SystemTime::from(article.summary().updated_at);
+    let mut response = HttpResponse::Ok();
+    response.insert_header(LastModified(last_modified.into()));
+    if wanted.is_empty() {
+        // The article alone stays exact while its counters do.
+        response.extensions_mut().insert(ShownCounts {
+            article_id: article.summary().id,
+            counts: Arc::clone(article.counts()),
+        });
+        return Ok(response
+            .content_type(ContentType::json())
+            .body(alone(&article)));
+    }
+    let id = article.summary().id;
     let related = if wanted.contains(&Include::Related) {
         // A draft, shown to an editor, gets no list.
-        let items = related_items(&state, article.summary.id, INCLUDED_RELATED).await?;
+        let items = related_items(&state, id, INCLUDED_RELATED).await?;
         Some(items.unwrap_or_default())
     } else {
         None
@@ -212,29 +247,15 @@ pub async fn get_article(
     };
     let (recommendations, recommendations_meta) = match reader {
         Some(reader) => {
-            let (items, meta) = recommendations(
-                &state,
-                reader,
-                Some(article.summary.id),
-                INCLUDED_RECOMMENDATIONS,
-            )?;
+            let (items, meta) =
+                recommendations(&state, reader, Some(id), INCLUDED_RECOMMENDATIONS)?;
             (Some(items), Some(meta))
         }
         None => (None, None),
     };
-    let last_modified = std::time::SystemTime::from(article.summary.updated_at);
-    let mut response = HttpResponse::Ok();
-    response.insert_header(LastModified(last_modified.into()));
-    if wanted.is_empty() {
-        // The article alone stays exact while its counters do.
-        response.extensions_mut().insert(ShownCounts {
-            article_id: article.summary.id,
-            counts,
-        });
-    }
     let body = ArticlePageResponse {
         data: ArticlePage {
-            article,
+            article: article.into_article(),
             related,
             ranking,
             recommendations,

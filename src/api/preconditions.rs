@@ -16,7 +16,7 @@ use actix_web::http::header::{self, HttpDate};
 use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
 
 use super::articles::load_article;
-use super::page::{ArticlePage, ArticlePageResponse};
+use super::page;
 use crate::db::articles::ArticleKey;
 use crate::error::{ApiError, AppResult};
 use crate::http_cache;
@@ -156,24 +156,12 @@ pub async fn check(
 /// Article `key` as `GET /articles/{id}` shows an editor now: the tag of
 /// that body, and its `updated_at`.
 fn version(state: &AppState, key: ArticleKey) -> AppResult<Option<Version>> {
-    let Some((article, _)) = load_article(state, key)? else {
+    let Some(article) = load_article(state, key)? else {
         return Ok(None);
     };
-    let updated_at = article.summary.updated_at.naive_utc();
-    let body = ArticlePageResponse {
-        data: ArticlePage {
-            article,
-            related: None,
-            ranking: None,
-            recommendations: None,
-        },
-        meta: Default::default(),
-    };
-    let bytes = serde_json::to_vec(&body)
-        .map_err(|error| ApiError::Internal(format!("serialising an article: {error}")))?;
     Ok(Some(Version {
-        tag: http_cache::entity_tag(&bytes),
-        updated_at,
+        tag: http_cache::entity_tag(&page::alone(&article)),
+        updated_at: article.summary().updated_at.naive_utc(),
     }))
 }
 

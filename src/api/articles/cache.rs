@@ -10,7 +10,7 @@ use quick_cache::Weighter;
 use quick_cache::sync::Cache;
 use serde_json::value::RawValue;
 
-use super::{Article, ArticleStatus, ArticleSummary, JsonText, Teaser, render};
+use super::{Article, ArticleStatus, ArticleSummary, JsonText, ShownArticle, Teaser, render};
 use crate::db::articles::{self, ArticleKey, ListFilter, Taxonomy};
 use crate::db::changes::Counts;
 use crate::db::{self, Db, StoreResult};
@@ -124,7 +124,7 @@ pub(super) struct CachedArticle {
 }
 
 impl CachedArticle {
-    fn new(article: Article, generation: u64) -> Self {
+    pub(super) fn new(article: Article, generation: u64) -> Self {
         Self {
             summary: Arc::new(article.summary),
             body_html: article.body_html,
@@ -133,11 +133,12 @@ impl CachedArticle {
         }
     }
 
-    /// The article, with the counters it was loaded with.
-    pub(super) fn article(&self) -> Article {
-        Article {
-            summary: ArticleSummary::clone(&self.summary),
+    /// The article as a read shows it with `counts`.
+    pub(super) fn shown(&self, counts: Arc<Counts>) -> ShownArticle {
+        ShownArticle {
+            teaser: self.teaser(&counts),
             body_html: self.body_html.clone(),
+            counts,
         }
     }
 
@@ -309,17 +310,13 @@ impl ArticleCache {
         }
     }
 
-    /// Keeps `article`, loaded in content generation `generation`; one loaded
-    /// before a write that has invalidated the cache since is dropped.
-    pub(super) fn put(&self, key: ArticleKey, generation: u64, article: Article) {
-        self.keep(key, CachedArticle::new(article, generation));
-    }
-
-    fn keep(&self, key: ArticleKey, cached: CachedArticle) {
+    /// Keeps `cached` under `key`, unless it was loaded before a write that
+    /// has invalidated the cache since.
+    pub(super) fn put(&self, key: ArticleKey, cached: Arc<CachedArticle>) {
         if let Some(entries) = &self.entries
             && cached.generation == self.generation()
         {
-            entries.insert(key, Arc::new(cached));
+            entries.insert(key, cached);
         }
     }
 
@@ -370,7 +367,7 @@ impl ArticleCache {
                         }
                     };
                     cached.teaser(&counts);
-                    self.keep(ArticleKey::Id(id), cached);
+                    self.put(ArticleKey::Id(id), Arc::new(cached));
                     warmed += 1;
                 }
             }

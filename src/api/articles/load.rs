@@ -7,26 +7,22 @@ use std::sync::Arc;
 
 use chrono::Utc;
 
-use super::{Article, ArticleSummary, JsonText, Teaser};
+use super::cache::CachedArticle;
+use super::{Article, ArticleSummary, JsonText, ShownArticle, Teaser};
 use crate::db::articles::{self, ArticleKey};
 use crate::db::changes::Counts;
 use crate::db::{self, StoreResult, engagement, shown};
 use crate::error::AppResult;
 use crate::state::AppState;
 
-/// Loads the full wire form of article `key`, whatever its status, and the
-/// counters it shows (as kept, see [`crate::db::changes::Counters`]): from
-/// the [`ArticleCache`](super::ArticleCache), or from the store (and then cached).
-pub fn load_article(
-    state: &AppState,
-    key: ArticleKey,
-) -> AppResult<Option<(Article, Arc<Counts>)>> {
+/// Loads article `key` as a read shows it, whatever its status, with the
+/// counters kept now (see [`crate::db::changes::Counters`]): from the
+/// [`ArticleCache`](super::ArticleCache), or from the store (and then cached).
+pub fn load_article(state: &AppState, key: ArticleKey) -> AppResult<Option<ShownArticle>> {
     let generation = state.articles.generation();
     if let Some(cached) = state.articles.get(&key) {
-        let mut article = cached.article();
-        let counts = kept_counts(state, article.summary.id)?;
-        article.summary.stats.refresh(&counts);
-        return Ok(Some((article, counts)));
+        let counts = kept_counts(state, cached.summary.id)?;
+        return Ok(Some(cached.shown(counts)));
     }
     let counters = &state.db.changes().counters;
     let epoch = counters.epoch();
@@ -43,8 +39,10 @@ pub fn load_article(
         };
         let counts = Arc::new(extras.counts.remove(&id).unwrap_or_default());
         counters.keep(epoch, id, Arc::clone(&counts));
-        state.articles.put(key, generation, article.clone());
-        Ok(Some((article, counts)))
+        let cached = Arc::new(CachedArticle::new(article, generation));
+        let shown = cached.shown(counts);
+        state.articles.put(key, cached);
+        Ok(Some(shown))
     })?)
 }
 
