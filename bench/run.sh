@@ -46,15 +46,17 @@ serve() {
   pids+=("$server")
 }
 # Waits for a quiet server: the Related index, the reading history, the
-# caches sized and filled, and the Related lists of older articles stored
-# (the first start on a million-article store computes them for a quarter
-# of an hour or so; a kept store has them).
+# caches sized and filled (older articles' Related lists too), and the
+# Related lists of older articles stored (the first start on a
+# million-article store computes them for a quarter of an hour or so; a
+# kept store has them).
 quiet() {
   until curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null; do sleep 0.05; done
   for _ in $(seq 36000); do
     grep -q "related lists of older articles checked" "$work/server.log" \
       && grep -q "reading history loaded" "$work/server.log" \
       && grep -q "article cache warmed" "$work/server.log" \
+      && grep -q "older articles warmed" "$work/server.log" \
       && curl -s "http://127.0.0.1:$PORT/metrics" | grep -q "^frontpage_related_lists_waiting 0$" && break
     sleep 0.1
   done

@@ -252,7 +252,8 @@ const LOADED_POLL: Duration = Duration::from_millis(100);
 /// Starts the thread that keeps the caches within the memory budget: once
 /// the Related index is built and the reading history loaded (until then
 /// every cache is at the budget's floor), it sizes the caches, fills the
-/// neighbour lists and the article cache, and sizes them again every
+/// neighbour lists, the article cache and the older Related lists, and
+/// sizes them again every
 /// [`memory::BALANCE_EVERY`] as the store grows.
 fn spawn_balancing(
     budget: Arc<Budget>,
@@ -286,6 +287,15 @@ fn spawn_balancing(
         // Filled, the caches know better what they could use: what a small
         // store's leave goes to the caches after them.
         sized(budget.balance());
+        let started = std::time::Instant::now();
+        match related.warm_older(&db) {
+            Ok(count) => tracing::info!(
+                lists = count,
+                seconds = started.elapsed().as_secs_f32(),
+                "related lists of older articles warmed"
+            ),
+            Err(error) => tracing::warn!(%error, "warming the older related lists failed"),
+        }
         loop {
             std::thread::sleep(memory::BALANCE_EVERY);
             let balance = budget.balance();

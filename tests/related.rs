@@ -672,3 +672,46 @@ async fn bad_requests_are_problems() {
     let reply = send(&app, get("/api/v1/articles/999999/related")).await;
     reply.assert_problem(404, &[]);
 }
+
+/// The value of the metric line that starts with `name` (labels included).
+fn metric(metrics: &str, name: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
+}
+
+/// A restarted server reads the stored lists of older articles into memory
+/// before any request asks for one.
+#[actix_web::test]
+async fn a_restart_reads_older_stored_lists_into_memory_before_they_are_asked_for() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let config = || config_with(&dir, false, &[("FRONTPAGE_RELATED_LISTS", "1")]);
+    let first = app_with(config()).await;
+    corpus(&first).await;
+    drop(first);
+    let first = app_with(config()).await;
+    let older = "frontpage_cache_bytes{cache=\"older related lists\"}";
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let metrics = send(&first, get("/metrics")).await.body;
+        let metrics = metrics.as_str().unwrap().to_string();
+        if metrics.contains("\nfrontpage_related_lists_waiting 0\n") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "lists still waiting: {metrics}");
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(first);
+
+    let app = app_with(config()).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let metrics = send(&app, get("/metrics")).await.body;
+        let held = metric(metrics.as_str().unwrap(), older);
+        if held.is_some_and(|bytes| bytes > 0.0) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no older list read: {held:?}");
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+}

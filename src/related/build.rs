@@ -80,6 +80,42 @@ impl Engine {
         Ok(count)
     }
 
+    /// Reads the stored lists of older articles into memory, newest first
+    /// (as news is read), until their cache is nine tenths full or every
+    /// stored list is in: the first reads after a start then find them
+    /// there rather than each reading the store and finding its terms.
+    /// Returns how many lists it read. For a background thread, once the
+    /// index is built.
+    pub fn warm_older(&self, db: &Db) -> StoreResult<usize> {
+        let ids = db.read_blocking(|conn| visible(conn, crate::db::now()))?;
+        let mut warmed = 0;
+        for chunk in ids.chunks(LOAD_CHUNK) {
+            if self.older.weight() >= self.older.capacity() / 10 * 9 {
+                break;
+            }
+            let wanted: Vec<i32> = {
+                let kept = self.lists.read().expect("lists lock");
+                chunk
+                    .iter()
+                    .map(|(id, _)| *id)
+                    .filter(|id| !kept.contains_key(id) && self.older.peek(id).is_none())
+                    .collect()
+            };
+            let changes = self.changes.load(Ordering::SeqCst);
+            let lists = db.read_blocking(|conn| stored::load_many(conn, &wanted))?;
+            for list in lists {
+                let id = list.article_id;
+                // Locked per list: a change waits for one list, not a chunk.
+                let shown = Self::shown(&self.index.read().expect("index lock"), list);
+                if let Some(list) = shown {
+                    self.keep_older(id, &list, changes);
+                    warmed += 1;
+                }
+            }
+        }
+        Ok(warmed)
+    }
+
     /// After the index was built afresh: deletes the stored lists that an
     /// article changed or published since the last recorded sync may now
     /// belong in (every stored list, when that is much of the corpus or

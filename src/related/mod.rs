@@ -246,12 +246,19 @@ impl Engine {
                 return None;
             }
         };
-        let index = self.index.read().expect("index lock");
-        if !holds(&index, &list) {
+        let list = Self::shown(&self.index.read().expect("index lock"), list)?;
+        self.keep_older(id, &list, changes);
+        Some(list)
+    }
+
+    /// A list read from the store as requests show it, if it still holds:
+    /// the store keeps no terms, so they are found once here for the items
+    /// a page shows, rather than by every request that shows them.
+    fn shown(index: &Index, list: StoredList) -> Option<Arc<Vec<Related>>> {
+        if !holds(index, &list) {
             return None;
         }
-        // The store keeps no terms: found once here for the items a page
-        // shows, rather than by every request that shows them.
+        let id = list.article_id;
         let items = list
             .items
             .into_iter()
@@ -263,10 +270,7 @@ impl Engine {
                 _ => item,
             })
             .collect();
-        drop(index);
-        let list = Arc::new(items);
-        self.keep_older(id, &list, changes);
-        Some(list)
+        Some(Arc::new(items))
     }
 
     /// Keeps the list of an older article that was begun when the index
