@@ -262,16 +262,7 @@ async fn stored_lists_take_in_a_story_imported_while_the_server_was_down() {
         harbour[1..].iter().all(|other| ids(items).contains(other))
     })
     .await;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let metrics = send(&first, get("/metrics")).await.body;
-        let metrics = metrics.as_str().unwrap();
-        if metrics.contains("\nfrontpage_related_lists_waiting 0\n") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "lists still waiting: {metrics}");
-        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-    }
+    all_lists_stored(&first).await;
     drop(first);
 
     let file = dir.path().join("import.ndjson");
@@ -673,6 +664,29 @@ async fn bad_requests_are_problems() {
     reply.assert_problem(404, &[]);
 }
 
+/// Waits (20 s at most) until the background thread has stored the list
+/// of every article.
+async fn all_lists_stored<S, B>(app: &S)
+where
+    S: actix_web::dev::Service<
+            actix_http::Request,
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+        >,
+    B: actix_web::body::MessageBody,
+{
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let metrics = send(app, get("/metrics")).await.body;
+        let metrics = metrics.as_str().unwrap();
+        if metrics.contains("\nfrontpage_related_lists_waiting 0\n") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "lists still waiting: {metrics}");
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// The value of the metric line that starts with `name` (labels included).
 fn metric(metrics: &str, name: &str) -> Option<f64> {
     metrics
@@ -691,16 +705,7 @@ async fn a_restart_reads_older_stored_lists_into_memory_before_they_are_asked_fo
     drop(first);
     let first = app_with(config()).await;
     let older = "frontpage_cache_bytes{cache=\"older related lists\"}";
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let metrics = send(&first, get("/metrics")).await.body;
-        let metrics = metrics.as_str().unwrap().to_string();
-        if metrics.contains("\nfrontpage_related_lists_waiting 0\n") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "lists still waiting: {metrics}");
-        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-    }
+    all_lists_stored(&first).await;
     drop(first);
 
     let app = app_with(config()).await;
