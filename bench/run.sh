@@ -56,7 +56,7 @@ quiet() {
     grep -q "related lists of older articles checked" "$work/server.log" \
       && grep -q "reading history loaded" "$work/server.log" \
       && grep -q "article cache warmed" "$work/server.log" \
-      && grep -q "older articles warmed" "$work/server.log" \
+      && grep -q "older articles warmed\|older related lists failed" "$work/server.log" \
       && curl -s "http://127.0.0.1:$PORT/metrics" | grep -q "^frontpage_related_lists_waiting 0$" && break
     sleep 0.1
   done

@@ -701,22 +701,33 @@ async fn a_restart_reads_older_stored_lists_into_memory_before_they_are_asked_fo
     let dir = tempfile::TempDir::new().unwrap();
     let config = || config_with(&dir, false, &[("FRONTPAGE_RELATED_LISTS", "1")]);
     let first = app_with(config()).await;
-    corpus(&first).await;
+    let (harbour, _, _) = corpus(&first).await;
     drop(first);
-    let first = app_with(config()).await;
-    let older = "frontpage_cache_bytes{cache=\"older related lists\"}";
-    all_lists_stored(&first).await;
-    drop(first);
+    let second = app_with(config()).await;
+    all_lists_stored(&second).await;
+    let mut before = Vec::new();
+    for id in &harbour {
+        let reply = send(&second, get(&format!("/api/v1/articles/{id}/related"))).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        before.push(reply.body);
+    }
+    drop(second);
 
     let app = app_with(config()).await;
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let metrics = send(&app, get("/metrics")).await.body;
+        let older = "frontpage_cache_bytes{cache=\"older related lists\"}";
         let held = metric(metrics.as_str().unwrap(), older);
         if held.is_some_and(|bytes| bytes > 0.0) {
             break;
         }
         assert!(Instant::now() < deadline, "no older list read: {held:?}");
         actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    // What was read in shows as it did before the restart.
+    for (id, before) in harbour.iter().zip(before) {
+        let reply = send(&app, get(&format!("/api/v1/articles/{id}/related"))).await;
+        assert_eq!(reply.body, before, "article {id}");
     }
 }

@@ -175,7 +175,8 @@ pub struct Article {
 /// An article as a read shows it: its list form rendered with the counters
 /// kept now, and its body. The page of an article alone is these two
 /// spliced (see [`ShownArticle::summary_json`]): a read of a cached
-/// article serialises no field again.
+/// article whose counters have not changed since it was last shown
+/// serialises no field again.
 #[derive(Debug, Clone)]
 pub struct ShownArticle {
     teaser: Teaser,
@@ -364,6 +365,72 @@ pub struct ArticleResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn summary() -> ArticleSummary {
+        let named = |slug: &str, name: &str| NamedRef {
+            slug: slug.into(),
+            name: name.into(),
+        };
+        let at = DateTime::parse_from_rfc3339("2026-12-05T10:00:00Z")
+            .unwrap()
+            .to_utc();
+        ArticleSummary {
+            id: 7,
+            slug: "harbour-strike".into(),
+            title: "\"Harbour\" strike \\ é".into(),
+            summary: "Dockers walk out.\nAgain.".into(),
+            dateline: Some("ROTTERDAM".into()),
+            source: None,
+            image_url: None,
+            category: named("world", "World"),
+            category_id: 3,
+            breadcrumb: vec![named("home", "Home"), named("world", "World")],
+            tags: vec![named("port-strike", "Port strike")],
+            author: None,
+            status: ArticleStatus::Published,
+            published_at: Some(at),
+            updated_at: at,
+            word_count: 3,
+            reading_time_minutes: 1,
+            stats: Stats::new(None, &["good".into(), "very_good".into()]),
+            search: None,
+        }
+    }
+
+    /// The spliced page of an article alone is byte for byte what serde
+    /// makes of it, with the counters it is shown with rather than those it
+    /// was loaded with: its `ETag` is the one `If-Match` compares.
+    #[test]
+    fn an_article_alone_is_spliced_to_the_bytes_serde_writes() {
+        let counts: Counts = [("view".to_string(), 186), ("very_good".to_string(), 9)].into();
+        let counts = Arc::new(counts);
+        let mut shown_summary = summary();
+        shown_summary.stats.refresh(&counts);
+        let shown = ShownArticle {
+            teaser: Teaser {
+                summary: Arc::new(summary()),
+                json: render(&shown_summary),
+            },
+            body_html: JsonText::new("<p>\"Quoted\" </script>\n</p>"),
+            counts,
+        };
+        let page = crate::api::page::ArticlePageResponse {
+            data: crate::api::page::ArticlePage {
+                article: shown.clone().into_article(),
+                related: None,
+                ranking: None,
+                recommendations: None,
+            },
+            meta: Default::default(),
+        };
+        let spliced = crate::api::page::alone(&shown);
+        assert_eq!(
+            String::from_utf8(spliced).unwrap(),
+            serde_json::to_string(&page).unwrap()
+        );
+        let json = serde_json::to_string(&page).unwrap();
+        assert!(json.contains(r#""stats":{"views":186,"reactions":{"good":0,"very_good":9}}"#));
+    }
 
     #[test]
     fn a_body_kept_as_json_is_sent_as_the_string_it_is() {

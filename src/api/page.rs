@@ -162,6 +162,9 @@ async fn readable_article(
 /// [`ArticlePageResponse`] serialises to, spliced from the JSON the article
 /// keeps rather than serialised field by field.
 pub(super) fn alone(article: &ShownArticle) -> Vec<u8> {
+    // `Article` serialises its summary's fields, then `body_html`; only a
+    // search result has more.
+    debug_assert!(article.summary().search.is_none());
     let summary = article.summary_json();
     let open = summary
         .strip_suffix('}')

@@ -56,6 +56,10 @@ impl Engine {
             return Ok(count);
         };
         let mut have = self.reconcile(conn, db, now)?;
+        // A list read from the store while `reconcile` deleted it is not
+        // kept (see `keep_older`).
+        self.changes.fetch_add(1, Ordering::SeqCst);
+        self.older.clear();
         let read = self.keep_newest(conn, db, newest, &mut have)?;
         tracing::info!(
             articles = count,
@@ -81,8 +85,8 @@ impl Engine {
     }
 
     /// Reads the stored lists of older articles into memory, newest first
-    /// (as news is read), until their cache is nine tenths full or every
-    /// stored list is in: the first reads after a start then find them
+    /// (as news is read), until the cache of older lists is nine tenths
+    /// full or every stored list is in: the first reads after a start then find them
     /// there rather than each reading the store and finding its terms.
     /// Returns how many lists it read. For a background thread, once the
     /// index is built.
@@ -106,7 +110,7 @@ impl Engine {
             for list in lists {
                 let id = list.article_id;
                 // Locked per list: a change waits for one list, not a chunk.
-                let shown = Self::shown(&self.index.read().expect("index lock"), list);
+                let shown = Self::read_back(&self.index.read().expect("index lock"), list);
                 if let Some(list) = shown {
                     self.keep_older(id, &list, changes);
                     warmed += 1;

@@ -7,7 +7,8 @@
 //! so a request only reads a list: every list is kept in the store
 //! ([`stored`]; the background thread computes the missing ones when it is
 //! idle), and the newest articles' lists in memory too, read back at
-//! start. A background thread ([`spawn_refresher`]) keeps both current:
+//! start; older articles' lists are cached in memory, as many as fit read
+//! in at start, newest first. A background thread ([`spawn_refresher`]) keeps both current:
 //! after every content change, and every few seconds for scheduled
 //! articles coming due, it indexes what was published or changed, drops
 //! what was unpublished or deleted, and recomputes only the lists that the
@@ -57,8 +58,9 @@ pub const LISTS_VERSION: i32 = 1;
 /// 122 MB, and a recommendation took 300 µs of CPU rather than 800 (see
 /// `bench/run.sh`). Older lists are a cache within the budget instead.
 pub const BUILT_LISTS: usize = 10_000;
-/// The most memory for the lists of older articles, read from the store or
-/// computed when first asked for: about a hundred thousand of them (the
+/// The most memory for the lists of older articles, read from the store
+/// at start (the newest, as many as fit) or when first asked for, or
+/// computed then: about a hundred thousand of them (the
 /// memory budget may allow less, see [`crate::memory`]). Kept without a
 /// bound, a million-article archive read at random would in time hold
 /// every list (over a gigabyte).
@@ -132,7 +134,8 @@ pub struct Engine {
     /// The lists of the newest articles, and of those changed since, kept
     /// current.
     lists: RwLock<HashMap<i32, Arc<Vec<Related>>>>,
-    /// Lists of older articles, read from the store or computed when asked
+    /// Lists of older articles, read from the store (at start, see
+    /// [`Engine::warm_older`], or when asked for) or computed when asked
     /// for; dropped, not recomputed, when a change reaches them.
     older: Cache<i32, Arc<Vec<Related>>, ListSize>,
     /// Counts changes to the index, each counted before `older` is looked
@@ -246,7 +249,7 @@ impl Engine {
                 return None;
             }
         };
-        let list = Self::shown(&self.index.read().expect("index lock"), list)?;
+        let list = Self::read_back(&self.index.read().expect("index lock"), list)?;
         self.keep_older(id, &list, changes);
         Some(list)
     }
@@ -254,7 +257,7 @@ impl Engine {
     /// A list read from the store as requests show it, if it still holds:
     /// the store keeps no terms, so they are found once here for the items
     /// a page shows, rather than by every request that shows them.
-    fn shown(index: &Index, list: StoredList) -> Option<Arc<Vec<Related>>> {
+    fn read_back(index: &Index, list: StoredList) -> Option<Arc<Vec<Related>>> {
         if !holds(index, &list) {
             return None;
         }
