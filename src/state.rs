@@ -253,8 +253,7 @@ const LOADED_POLL: Duration = Duration::from_millis(100);
 /// the Related index is built and the reading history loaded (until then
 /// every cache is at the budget's floor), it sizes the caches, fills the
 /// neighbour lists, the article cache and the older Related lists, and
-/// sizes them again every
-/// [`memory::BALANCE_EVERY`] as the store grows.
+/// sizes them again every [`memory::BALANCE_EVERY`] as the store grows.
 fn spawn_balancing(
     budget: Arc<Budget>,
     articles: Arc<ArticleCache>,

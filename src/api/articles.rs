@@ -423,12 +423,9 @@ mod tests {
             },
             meta: Default::default(),
         };
-        let spliced = crate::api::page::alone(&shown);
-        assert_eq!(
-            String::from_utf8(spliced).unwrap(),
-            serde_json::to_string(&page).unwrap()
-        );
         let json = serde_json::to_string(&page).unwrap();
+        let spliced = crate::api::page::alone(&shown);
+        assert_eq!(String::from_utf8(spliced).unwrap(), json);
         assert!(json.contains(r#""stats":{"views":186,"reactions":{"good":0,"very_good":9}}"#));
     }
 

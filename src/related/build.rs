@@ -86,8 +86,9 @@ impl Engine {
 
     /// Reads the stored lists of older articles into memory, newest first
     /// (as news is read), until the cache of older lists is nine tenths
-    /// full or every stored list is in: the first reads after a start then find them
-    /// there rather than each reading the store and finding its terms.
+    /// full or every stored list is in: the first reads after a start then
+    /// find them there rather than each reading the store and finding its
+    /// terms.
     /// Returns how many lists it read. For a background thread, once the
     /// index is built.
     pub fn warm_older(&self, db: &Db) -> StoreResult<usize> {
