@@ -429,6 +429,69 @@ mod tests {
         assert!(json.contains(r#""stats":{"views":186,"reactions":{"good":0,"very_good":9}}"#));
     }
 
+    /// So is a page with feeds: the spec's [`ArticlePageResponse`] is what
+    /// it sends.
+    #[test]
+    fn a_page_with_feeds_is_spliced_to_the_bytes_serde_writes() {
+        use crate::api::page::{ArticlePage, ArticlePageMeta, ArticlePageResponse, Feeds};
+        use crate::api::recommend::{
+            RecommendationItem, RecommendationMeta, RecommendationReason, RecommendationStrategy,
+        };
+        use crate::api::related::{RelatedItem, RelatedReason};
+
+        let shown = ShownArticle {
+            teaser: Teaser::new(summary()),
+            body_html: JsonText::new("<p>Body</p>"),
+            counts: Arc::default(),
+        };
+        let other = Teaser::new(ArticleSummary {
+            id: 8,
+            slug: "dockers-return".into(),
+            ..summary()
+        });
+        let related = vec![RelatedItem {
+            article: other.clone(),
+            score: 0.5,
+            reasons: vec![RelatedReason::SimilarText {
+                terms: vec!["dockers".into()],
+            }],
+        }];
+        let recommendations = vec![RecommendationItem {
+            article: other,
+            score: 0.25,
+            reason: RecommendationReason::AlsoRead { because_of: 7 },
+        }];
+        let meta = || ArticlePageMeta {
+            ranking: None,
+            recommendations: Some(RecommendationMeta {
+                strategy: RecommendationStrategy::Personalized,
+                reader: "r-1".into(),
+                context: Some(7),
+                limit: 8,
+                max_per_category: 3,
+                next_cursor: None,
+            }),
+        };
+        let page = ArticlePageResponse {
+            data: ArticlePage {
+                article: shown.clone().into_article(),
+                related: Some(related.clone()),
+                ranking: Some(Vec::new()),
+                recommendations: Some(recommendations.clone()),
+            },
+            meta: meta(),
+        };
+        let feeds = Feeds {
+            related: Some(related),
+            ranking: Some(Vec::new()),
+            recommendations: Some(recommendations),
+        };
+        let spliced = crate::api::page::spliced(&shown, &feeds, &meta()).unwrap();
+        let json = serde_json::to_string(&page).unwrap();
+        assert_eq!(String::from_utf8(spliced).unwrap(), json);
+        assert!(json.contains(r#""body_html":"<p>Body</p>","related":[{"article":{"id":8,"#));
+    }
+
     #[test]
     fn a_body_kept_as_json_is_sent_as_the_string_it_is() {
         let text = "<p>\"Quoted\" \\ and\nnew line, tab\t, é, \u{1} and </script></p>";
