@@ -112,7 +112,8 @@ type Columns = (
 fn shown(
     (row, (body_html, tags, author_id, slug, name, bio, counts)): Columns,
 ) -> StoreResult<Shown> {
-    let tags: Vec<(i32, String, String)> = json(&tags)?;
+    let mut tags: Vec<(i32, String, String, i32)> = json(&tags)?;
+    tags.sort_unstable_by_key(|(.., position)| *position);
     let author = match (author_id, slug, name) {
         (Some(id), Some(slug), Some(name)) => Some(AuthorRow {
             id,
@@ -127,7 +128,7 @@ fn shown(
         body_html,
         tags: tags
             .into_iter()
-            .map(|(id, slug, name)| TagRow { id, slug, name })
+            .map(|(id, slug, name, _)| TagRow { id, slug, name })
             .collect(),
         author,
         counts: json(&counts)?,
@@ -162,8 +163,10 @@ const ROW: &str = "SELECT a.id, a.slug, a.title, a.summary, a.dateline, a.source
 
 /// Tags, author and counters, then the table and the start of the filter.
 /// `json_group_array` and `json_group_object` give `[]` and `{}` for none.
-const EXTRAS: &str = ", (SELECT json_group_array(json_array(t.id, t.slug, t.name) \
-         ORDER BY g.position) \
+/// The tags come with their positions, put in order here: an aggregate's
+/// `ORDER BY` opened a temporary B-tree for every article read (a tenth of
+/// the CPU of a read that misses the article cache).
+const EXTRAS: &str = ", (SELECT json_group_array(json_array(t.id, t.slug, t.name, g.position)) \
        FROM article_tags g JOIN tags t ON t.id = g.tag_id WHERE g.article_id = a.id), \
      au.id, au.slug, au.name, au.bio, \
      (SELECT json_group_object(c.counter, c.count) FROM article_counts c \
