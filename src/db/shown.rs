@@ -53,7 +53,13 @@ pub fn by_ids(conn: &mut SqliteConnection, ids: &[i32]) -> StoreResult<Vec<Shown
     let which = match ids {
         [] => return Ok(Vec::new()),
         [id] => Which::Id(*id),
-        _ => Which::Ids(serde_json::to_string(ids).expect("integers serialise")),
+        _ => {
+            // Each id once: the statement reads one article per entry.
+            let mut ids = ids.to_vec();
+            ids.sort_unstable();
+            ids.dedup();
+            Which::Ids(serde_json::to_string(&ids).expect("integers serialise"))
+        }
     };
     let query = ShownQuery { which, body: false };
     query
@@ -161,7 +167,7 @@ const ROW: &str = "SELECT a.id, a.slug, a.title, a.summary, a.dateline, a.source
      a.category_id, a.author_id, a.status, a.published_at, a.created_at, a.updated_at, \
      a.word_count, a.summary_derived, ";
 
-/// Tags, author and counters, then the table and the start of the filter.
+/// Tags, author and counters, then the tables and the start of the filter.
 /// `json_group_array` and `json_group_object` give `[]` and `{}` for none.
 /// The tags come with their positions, put in order here: an aggregate's
 /// `ORDER BY` opened a temporary B-tree for every article read (a tenth of
@@ -171,7 +177,19 @@ const EXTRAS: &str = ", (SELECT json_group_array(json_array(t.id, t.slug, t.name
      au.id, au.slug, au.name, au.bio, \
      (SELECT json_group_object(c.counter, c.count) FROM article_counts c \
        WHERE c.article_id = a.id) \
-     FROM articles a LEFT JOIN authors au ON au.id = a.author_id WHERE ";
+     FROM ";
+
+/// One article, its author joined.
+const ARTICLE: &str = "articles a LEFT JOIN authors au ON au.id = a.author_id WHERE ";
+
+/// The articles a JSON array of ids (bound between the two) names, each
+/// looked up by its id as the array is read: `a.id IN (SELECT ...)` copied
+/// the ids into a temporary B-tree first.
+const LISTED: [&str; 2] = [
+    "json_each(",
+    ") j CROSS JOIN articles a ON a.id = j.value \
+     LEFT JOIN authors au ON au.id = a.author_id",
+];
 
 impl QueryId for ShownQuery {
     type QueryId = ();
@@ -216,17 +234,19 @@ impl QueryFragment<Sqlite> for ShownQuery {
         out.push_sql(EXTRAS);
         match &self.which {
             Which::Id(id) => {
+                out.push_sql(ARTICLE);
                 out.push_sql("a.id = ");
                 out.push_bind_param::<Integer, _>(id)?;
             }
             Which::Slug(slug) => {
+                out.push_sql(ARTICLE);
                 out.push_sql("a.slug = ");
                 out.push_bind_param::<Text, _>(slug)?;
             }
             Which::Ids(ids) => {
-                out.push_sql("a.id IN (SELECT value FROM json_each(");
+                out.push_sql(LISTED[0]);
                 out.push_bind_param::<Text, _>(ids)?;
-                out.push_sql("))");
+                out.push_sql(LISTED[1]);
             }
         }
         Ok(())
@@ -293,12 +313,13 @@ mod tests {
     #[test]
     fn many_at_once_leave_out_bodies_and_missing_ids() {
         let mut conn = store();
-        for ids in [&[8, 9, 7][..], &[7][..]] {
+        for ids in [&[8, 9, 7][..], &[7][..], &[7, 8, 7][..]] {
             let mut found = by_ids(&mut conn, ids).unwrap();
             found.sort_by_key(|shown| shown.row.id);
             let got: Vec<i32> = found.iter().map(|shown| shown.row.id).collect();
             let mut want: Vec<i32> = ids.iter().copied().filter(|id| *id != 9).collect();
             want.sort_unstable();
+            want.dedup();
             assert_eq!(got, want);
             assert!(found.iter().all(|shown| shown.body_html.is_none()));
             assert_eq!(found.iter().find(|s| s.row.id == 7).unwrap().tags.len(), 2);
