@@ -173,10 +173,10 @@ pub struct Article {
 }
 
 /// An article as a read shows it: its list form rendered with the counters
-/// kept now, and its body. The page of an article alone is these two
-/// spliced (see [`ShownArticle::summary_json`]): a read of a cached
-/// article whose counters have not changed since it was last shown
-/// serialises no field again.
+/// kept now, and its body. An article's page is these two spliced, with
+/// any feeds after them (see [`crate::api::page::spliced`]): a read of a
+/// cached article whose counters have not changed since it was last shown
+/// serialises no field of it again.
 #[derive(Debug, Clone)]
 pub struct ShownArticle {
     teaser: Teaser,
@@ -205,7 +205,9 @@ impl ShownArticle {
         self.body_html.0.get()
     }
 
-    /// The whole article, showing the counters it shows.
+    /// The whole article, showing the counters it shows: what the spec
+    /// says a page holds (pages are spliced instead).
+    #[cfg(test)]
     pub fn into_article(self) -> Article {
         let mut summary = self.teaser.to_summary();
         summary.stats.refresh(&self.counts);
@@ -331,6 +333,11 @@ impl Teaser {
     /// Its own category.
     pub fn category(&self) -> &NamedRef {
         &self.summary.category
+    }
+
+    /// The bytes of its JSON.
+    pub fn json_len(&self) -> usize {
+        self.json.get().len()
     }
 
     /// The summary, with the counters it was loaded with (the JSON may

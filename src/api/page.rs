@@ -90,7 +90,6 @@ fn includes(include: Option<&str>) -> AppResult<Vec<Include>> {
 // these two, holding them to the same bytes.
 /// An article with the feeds that were asked for.
 #[derive(Debug, Serialize, ToSchema)]
-#[cfg_attr(not(test), allow(dead_code))]
 pub struct ArticlePage {
     #[serde(flatten)]
     pub article: Article,
@@ -121,7 +120,6 @@ pub struct ArticlePageMeta {
 
 /// An article page.
 #[derive(Debug, Serialize, ToSchema)]
-#[cfg_attr(not(test), allow(dead_code))]
 pub struct ArticlePageResponse {
     /// The article, and any included feeds.
     pub data: ArticlePage,
@@ -177,6 +175,24 @@ impl Feeds {
     fn is_empty(&self) -> bool {
         self.related.is_none() && self.ranking.is_none() && self.recommendations.is_none()
     }
+
+    /// About the bytes of its JSON, a little over: its articles' JSON and
+    /// what each item says besides (score, reasons, rank).
+    fn json_len(&self) -> usize {
+        const ITEM: usize = 200;
+        let related = self.related.iter().flatten().map(|item| &item.article);
+        let ranking = self.ranking.iter().flatten().map(|item| &item.article);
+        let recommended = self
+            .recommendations
+            .iter()
+            .flatten()
+            .map(|item| &item.article);
+        related
+            .chain(ranking)
+            .chain(recommended)
+            .map(|article| article.json_len() + ITEM)
+            .sum()
+    }
 }
 
 /// The body of an article's page: the bytes [`ArticlePageResponse`]
@@ -188,27 +204,24 @@ pub(super) fn spliced(
     meta: &ArticlePageMeta,
 ) -> serde_json::Result<Vec<u8>> {
     // `Article` serialises its summary's fields, then `body_html`, then
-    // `ArticlePage` the feeds; only a search result has more.
+    // `ArticlePage` the feeds. A page never shows a search hit (that is a
+    // list's).
     debug_assert!(article.summary().search.is_none());
     let summary = article
         .summary_json()
         .strip_suffix('}')
         .expect("a summary serialises to a JSON object");
     let body = article.body_json();
-    // Room for the feeds of the seed page (about 20 KB), or for the
-    // envelope alone: what a cached response keeps is the whole buffer.
-    let room = if feeds.is_empty() { 64 } else { 24 << 10 };
-    let mut bytes = Vec::with_capacity(summary.len() + body.len() + room);
+    // Sized to the page: a cached response keeps the whole buffer.
+    let mut bytes = Vec::with_capacity(summary.len() + body.len() + feeds.json_len() + 64);
     for part in [r#"{"data":"#, summary, r#","body_html":"#, body] {
         bytes.extend_from_slice(part.as_bytes());
     }
-    // The feeds' object, `{}` when none was asked for, joins the article's
-    // as `,"related":[...],...`.
-    let at = bytes.len();
-    serde_json::to_writer(&mut bytes, feeds)?;
-    if bytes.len() - at == "{}".len() {
-        bytes.truncate(at);
-    } else {
+    // The feeds' object joins the article's fields: its `{` becomes the
+    // comma, and its `}` is the article's own.
+    if !feeds.is_empty() {
+        let at = bytes.len();
+        serde_json::to_writer(&mut bytes, feeds)?;
         bytes[at] = b',';
         bytes.pop();
     }

@@ -54,7 +54,8 @@ pub fn by_ids(conn: &mut SqliteConnection, ids: &[i32]) -> StoreResult<Vec<Shown
         [] => return Ok(Vec::new()),
         [id] => Which::Id(*id),
         _ => {
-            // Each id once: the statement reads one article per entry.
+            // Each id once, as the statement reads one article per entry;
+            // in order, so that the lookups walk the table in order too.
             let mut ids = ids.to_vec();
             ids.sort_unstable();
             ids.dedup();
@@ -169,7 +170,7 @@ const ROW: &str = "SELECT a.id, a.slug, a.title, a.summary, a.dateline, a.source
 
 /// Tags, author and counters, then the tables and the start of the filter.
 /// `json_group_array` and `json_group_object` give `[]` and `{}` for none.
-/// The tags come with their positions, put in order here: an aggregate's
+/// The tags come with their positions, put in order by [`shown`]: an aggregate's
 /// `ORDER BY` opened a temporary B-tree for every article read (a tenth of
 /// the CPU of a read that misses the article cache).
 const EXTRAS: &str = ", (SELECT json_group_array(json_array(t.id, t.slug, t.name, g.position)) \
@@ -182,14 +183,12 @@ const EXTRAS: &str = ", (SELECT json_group_array(json_array(t.id, t.slug, t.name
 /// One article, its author joined.
 const ARTICLE: &str = "articles a LEFT JOIN authors au ON au.id = a.author_id WHERE ";
 
-/// The articles a JSON array of ids (bound between the two) names, each
-/// looked up by its id as the array is read: `a.id IN (SELECT ...)` copied
-/// the ids into a temporary B-tree first.
-const LISTED: [&str; 2] = [
-    "json_each(",
-    ") j CROSS JOIN articles a ON a.id = j.value \
-     LEFT JOIN authors au ON au.id = a.author_id",
-];
+/// The articles a JSON array of ids, bound between these two, names: each
+/// looked up by its id as the array is read (`a.id IN (SELECT ...)` copied
+/// the ids into a temporary B-tree first).
+const LISTED_FROM: &str = "json_each(";
+const LISTED_JOIN: &str = ") j CROSS JOIN articles a ON a.id = j.value \
+     LEFT JOIN authors au ON au.id = a.author_id";
 
 impl QueryId for ShownQuery {
     type QueryId = ();
@@ -244,9 +243,9 @@ impl QueryFragment<Sqlite> for ShownQuery {
                 out.push_bind_param::<Text, _>(slug)?;
             }
             Which::Ids(ids) => {
-                out.push_sql(LISTED[0]);
+                out.push_sql(LISTED_FROM);
                 out.push_bind_param::<Text, _>(ids)?;
-                out.push_sql(LISTED[1]);
+                out.push_sql(LISTED_JOIN);
             }
         }
         Ok(())
