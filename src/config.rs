@@ -20,7 +20,7 @@ pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// `FRONTPAGE_MEMORY_MB` unless set. A 100,000-article store (index, lists
 /// and reading graph about 165 MiB) keeps every article and neighbour list
-/// in its caches; a million-article store (about 560 MiB) runs in under a
+/// in its caches; a million-article store (about 450 MiB) runs in under a
 /// gibibyte with small caches (the allocator and SQLite take about a third
 /// more than the data, and a few structures are outside the budget: with
 /// 600 MiB the bench's million-article server peaked at 1,006 MiB).
