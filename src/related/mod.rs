@@ -9,10 +9,10 @@
 //! idle), and the newest articles' lists in memory too, read back at
 //! start; older articles' lists are cached in memory, as many as fit read
 //! in at start, newest first. A background thread ([`spawn_refresher`])
-//! keeps both current: after every content change, and every few seconds for scheduled
-//! articles coming due, it indexes what was published or changed, drops
-//! what was unpublished or deleted, and recomputes only the lists that the
-//! change can affect.
+//! keeps both current: after every content change, and every few seconds
+//! for scheduled articles coming due, it indexes what was published or
+//! changed, drops what was unpublished or deleted, and recomputes only the
+//! lists that the change can affect.
 
 mod build;
 pub mod eval;
