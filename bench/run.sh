@@ -53,11 +53,10 @@ serve() {
 quiet() {
   until curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null; do sleep 0.05; done
   for _ in $(seq 36000); do
-    grep -q "related lists of older articles checked" "$work/server.log" \
-      && grep -q "reading history loaded" "$work/server.log" \
+    grep -q "reading history loaded" "$work/server.log" \
       && grep -q "article cache warmed" "$work/server.log" \
       && grep -q "older articles warmed\|older related lists failed" "$work/server.log" \
-      && curl -s "http://127.0.0.1:$PORT/metrics" | grep -q "^frontpage_related_lists_waiting 0$" && break
+      && curl -s "http://127.0.0.1:$PORT/metrics" | grep -q "^frontpage_related_up_to_date 1$" && break
     sleep 0.1
   done
 }

@@ -137,8 +137,15 @@ impl Metrics {
             "frontpage_related_lists_waiting",
             "Related lists of older articles not yet computed and stored; the index stores them while idle.",
         )?;
-        self.registry
-            .register(Box::new(RelatedGauges { engine, waiting }))?;
+        let up_to_date = IntGauge::new(
+            "frontpage_related_up_to_date",
+            "1 once the Related index is built and has followed every content write, with every list it computed stored; 0 while it builds, follows a write or stores lists.",
+        )?;
+        self.registry.register(Box::new(RelatedGauges {
+            engine,
+            waiting,
+            up_to_date,
+        }))?;
         Ok(())
     }
 
@@ -354,16 +361,22 @@ impl Collector for StoreGauges {
 struct RelatedGauges {
     engine: Arc<related::Engine>,
     waiting: IntGauge,
+    up_to_date: IntGauge,
 }
 
 impl Collector for RelatedGauges {
     fn desc(&self) -> Vec<&Desc> {
-        self.waiting.desc()
+        let mut desc = self.waiting.desc();
+        desc.extend(self.up_to_date.desc());
+        desc
     }
 
     fn collect(&self) -> Vec<MetricFamily> {
         self.waiting.set(self.engine.waiting() as i64);
-        self.waiting.collect()
+        self.up_to_date.set(i64::from(self.engine.up_to_date()));
+        let mut families = self.waiting.collect();
+        families.extend(self.up_to_date.collect());
+        families
     }
 }
 

@@ -234,7 +234,7 @@ async fn a_new_article_joins_older_lists_and_an_unpublished_one_leaves() {
 async fn lists_computed_when_asked_for_follow_changes_too() {
     let (first, dir) = test_app(false).await;
     let (harbour, _, _) = corpus(&first).await;
-    drop(first);
+    stop(first).await;
     let app = app_with(config_with(
         &dir,
         false,
@@ -254,7 +254,7 @@ async fn stored_lists_take_in_a_story_imported_while_the_server_was_down() {
     let config = || config_with(&dir, false, &[("FRONTPAGE_RELATED_LISTS", "1")]);
     let first = app_with(config()).await;
     let (harbour, _, _) = corpus(&first).await;
-    drop(first);
+    stop(first).await;
     // Lists of articles changed while the server runs are kept in memory;
     // at a start the older ones are stored.
     let first = app_with(config()).await;
@@ -262,8 +262,7 @@ async fn stored_lists_take_in_a_story_imported_while_the_server_was_down() {
         harbour[1..].iter().all(|other| ids(items).contains(other))
     })
     .await;
-    all_lists_stored(&first).await;
-    drop(first);
+    stop(first).await;
 
     let file = dir.path().join("import.ndjson");
     let latest = story(
@@ -315,15 +314,18 @@ async fn a_restart_reads_the_newest_lists_back_from_the_store() {
     let config = || config_with(&dir, false, &[]);
     let first = app_with(config()).await;
     let (harbour, glacier, _) = corpus(&first).await;
-    drop(first);
-    // A start computes and stores the lists it does not find stored.
+    stop(first).await;
+    // A start computes and stores the lists it does not find stored. (Until
+    // it has, it shows what the first server stored, with scores from that
+    // server's index, built up article by article.)
     let second = app_with(config()).await;
+    up_to_date(&second).await;
     let before = eventually(&second, harbour[0], "the list is made", |items| {
         harbour[1..].iter().all(|other| ids(items).contains(other))
     })
     .await;
     let glacier_before = related(&second, glacier[0]).await;
-    drop(second);
+    stop(second).await;
 
     // Halve the stored scores of the first harbour story's list (its
     // items unchanged, so the list still holds), and record the last sync
@@ -376,11 +378,12 @@ async fn a_restart_reads_the_newest_lists_back_from_the_store() {
     }
     assert_eq!(reasons(&after), reasons(&before));
     assert_eq!(related(&third, glacier[0]).await, glacier_before);
-    drop(third);
+    stop(third).await;
 
     // Lists stored by another version of the engine are computed again.
     halve_stored_scores(frontpage::related::LISTS_VERSION - 1);
     let fourth = app_with(config()).await;
+    up_to_date(&fourth).await;
     let again = eventually(&fourth, harbour[0], "the list is made again", |items| {
         !items.is_empty()
     })
@@ -664,9 +667,25 @@ async fn bad_requests_are_problems() {
     reply.assert_problem(404, &[]);
 }
 
-/// Waits (20 s at most) until the background thread has stored the list
-/// of every article.
-async fn all_lists_stored<S, B>(app: &S)
+/// Stops a server once its Related engine has nothing left to do: a
+/// server dropped sooner may go on writing lists to the store that the next
+/// one, or the test, reads.
+async fn stop<S, B>(app: S)
+where
+    S: actix_web::dev::Service<
+            actix_http::Request,
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+        >,
+    B: actix_web::body::MessageBody,
+{
+    up_to_date(&app).await;
+    drop(app);
+}
+
+/// Waits (20 s at most) until the Related index is built, has followed
+/// every write and has stored every list it computed.
+async fn up_to_date<S, B>(app: &S)
 where
     S: actix_web::dev::Service<
             actix_http::Request,
@@ -679,10 +698,13 @@ where
     loop {
         let metrics = send(app, get("/metrics")).await.body;
         let metrics = metrics.as_str().unwrap();
-        if metrics.contains("\nfrontpage_related_lists_waiting 0\n") {
+        if metric(metrics, "frontpage_related_up_to_date") == Some(1.0) {
             break;
         }
-        assert!(Instant::now() < deadline, "lists still waiting: {metrics}");
+        assert!(
+            Instant::now() < deadline,
+            "related not up to date: {metrics}"
+        );
         actix_web::rt::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -702,16 +724,16 @@ async fn a_restart_reads_older_stored_lists_into_memory_before_they_are_asked_fo
     let config = || config_with(&dir, false, &[("FRONTPAGE_RELATED_LISTS", "1")]);
     let first = app_with(config()).await;
     let (harbour, _, _) = corpus(&first).await;
-    drop(first);
+    stop(first).await;
     let second = app_with(config()).await;
-    all_lists_stored(&second).await;
+    up_to_date(&second).await;
     let mut before = Vec::new();
     for id in &harbour {
         let reply = send(&second, get(&format!("/api/v1/articles/{id}/related"))).await;
         assert_eq!(reply.status, 200, "{}", reply.body);
         before.push(reply.body);
     }
-    drop(second);
+    stop(second).await;
 
     let app = app_with(config()).await;
     let deadline = Instant::now() + Duration::from_secs(20);

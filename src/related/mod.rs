@@ -25,7 +25,7 @@ pub mod stored;
 pub mod text;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::thread;
 
@@ -160,6 +160,14 @@ pub struct Engine {
     /// Set once the refresher has built the index for the first time (or
     /// failed to).
     built_once: AtomicBool,
+    /// Content writes the refresher has been told of, the start counted as
+    /// the first; and how many of them the index had seen when it last
+    /// finished following the store (see [`Engine::up_to_date`]).
+    asked: AtomicU64,
+    followed: AtomicU64,
+    /// Refresher steps under way that store lists taken from `waiting` or
+    /// `unsaved`.
+    storing: AtomicUsize,
 }
 
 impl Default for Engine {
@@ -188,6 +196,9 @@ impl Engine {
             unsaved: Mutex::default(),
             waiting: Mutex::default(),
             built_once: AtomicBool::new(false),
+            asked: AtomicU64::new(1),
+            followed: AtomicU64::new(0),
+            storing: AtomicUsize::new(0),
         }
     }
 

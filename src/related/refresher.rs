@@ -3,7 +3,7 @@
 //! the lists of older articles not stored yet.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::time::{Duration, Instant};
 
@@ -25,6 +25,7 @@ impl Engine {
     /// Computes and stores the next [`FILL_CHUNK`] lists waiting to be
     /// stored, on every core; returns how many still wait.
     fn fill(&self, db: &Db) -> StoreResult<usize> {
+        let _storing = Storing::begin(&self.storing);
         let chunk = {
             let mut waiting = self.waiting.lock().expect("waiting lock");
             let from = waiting.len().saturating_sub(FILL_CHUNK);
@@ -48,6 +49,7 @@ impl Engine {
     /// Stores the lists computed since the last call, but those begun
     /// before the index last changed: a change may have made them stale.
     fn save_unsaved(&self, db: &Db) -> StoreResult<()> {
+        let _storing = Storing::begin(&self.storing);
         let version = self.index_version.load(Ordering::SeqCst);
         let lists: Vec<StoredList> =
             std::mem::take(&mut *self.unsaved.lock().expect("unsaved lock"))
@@ -60,16 +62,47 @@ impl Engine {
         }
         db.write_derived_blocking(move |conn| stored::save(conn, &lists))
     }
+
+    /// True once the index is built and has followed every content write
+    /// the refresher was told of, and every list computed is stored: then
+    /// the refresher has nothing left to do until the next write.
+    pub fn up_to_date(&self) -> bool {
+        // `storing` last: a step counts itself before it takes its lists.
+        self.followed.load(Ordering::SeqCst) == self.asked.load(Ordering::SeqCst)
+            && self.waiting() == 0
+            && self.unsaved.lock().expect("unsaved lock").is_empty()
+            && self.storing.load(Ordering::SeqCst) == 0
+    }
+}
+
+/// Counts a step that stores lists while it runs.
+struct Storing<'a>(&'a AtomicUsize);
+
+impl<'a> Storing<'a> {
+    fn begin(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Self(count)
+    }
+}
+
+impl Drop for Storing<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Asks the refresher to look at the store now.
 #[derive(Clone)]
-pub struct Refresh(SyncSender<()>);
+pub struct Refresh {
+    nudges: SyncSender<()>,
+    engine: Arc<Engine>,
+}
 
 impl Refresh {
     /// Nudges the refresher; never blocks (a pending nudge covers this one).
     pub fn nudge(&self) {
-        let _ = self.0.try_send(());
+        self.engine.asked.fetch_add(1, Ordering::SeqCst);
+        let _ = self.nudges.try_send(());
     }
 }
 
@@ -77,11 +110,15 @@ impl Refresh {
 /// current: on every nudge and every `REFRESH_EVERY` (five seconds).
 pub fn spawn_refresher(engine: Arc<Engine>, db: Db) -> std::io::Result<Refresh> {
     let _ = engine.store.set(db.clone());
-    let (nudge, nudges) = sync_channel(1);
+    let (sender, nudges) = sync_channel(1);
+    let refreshed = Arc::clone(&engine);
     crate::background::spawn("frontpage-related", move || {
-        refresh_loop(&engine, &db, &nudges)
+        refresh_loop(&refreshed, &db, &nudges)
     })?;
-    Ok(Refresh(nudge))
+    Ok(Refresh {
+        nudges: sender,
+        engine,
+    })
 }
 
 fn refresh_loop(engine: &Engine, db: &Db, nudges: &Receiver<()>) {
@@ -89,9 +126,13 @@ fn refresh_loop(engine: &Engine, db: &Db, nudges: &Receiver<()>) {
     // Whether the next pass must look at every article: a failed pass is
     // tried again in full.
     let mut look_at_all = false;
-    if let Err(error) = db.read_blocking(|conn| engine.rebuild(conn, synced_at)) {
-        tracing::error!(%error, "building the related index failed");
-        look_at_all = true;
+    let asked = engine.asked.load(Ordering::SeqCst);
+    match db.read_blocking(|conn| engine.rebuild(conn, synced_at)) {
+        Ok(_) => engine.followed.store(asked, Ordering::SeqCst),
+        Err(error) => {
+            tracing::error!(%error, "building the related index failed");
+            look_at_all = true;
+        }
     }
     engine.built_once.store(true, Ordering::SeqCst);
     let mut due_at = Instant::now() + REFRESH_EVERY;
@@ -115,7 +156,13 @@ fn refresh_loop(engine: &Engine, db: &Db, nudges: &Receiver<()>) {
         }
         if look_at_all || Instant::now() >= due_at {
             due_at = Instant::now() + REFRESH_EVERY;
+            // Read before the store is: a write told of later is looked at
+            // again.
+            let asked = engine.asked.load(Ordering::SeqCst);
             if let Some(now) = bring_up_to_date(engine, db, look_at_all, synced_at) {
+                if look_at_all {
+                    engine.followed.store(asked, Ordering::SeqCst);
+                }
                 synced_at = now;
                 look_at_all = false;
             }
