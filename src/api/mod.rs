@@ -24,25 +24,47 @@ pub mod related;
 pub mod tags;
 pub mod time;
 
+use std::cell::RefCell;
+
 use actix_web::http::header::ContentType;
+use actix_web::web::Bytes;
 use actix_web::{HttpResponse, HttpResponseBuilder, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-/// Bytes reserved for a JSON answer before serialising it: a feed of ten
-/// articles is about 6 KB, and serde_json's own buffer starts at 128 bytes
-/// and is copied each time it doubles.
-const JSON_BUFFER: usize = 8 * 1024;
+/// The most a worker keeps of the buffer it serialises answers into: a
+/// feed of ten articles is about 9 KB, a bulk import's report can be
+/// megabytes.
+const JSON_SCRATCH_KEPT: usize = 64 * 1024;
 
-/// `response` with `body` as its JSON.
+thread_local! {
+    /// Each worker's buffer for serialising answers, reused: serde_json's
+    /// own starts at 128 bytes and is copied each time it doubles.
+    static JSON_SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// `response` with `body` as its JSON. The body is copied out of the
+/// worker's buffer at its exact length: a cached response holds no more
+/// than the bytes it counts.
 pub fn json(mut response: HttpResponseBuilder, body: &impl Serialize) -> HttpResponse {
-    let mut bytes = Vec::with_capacity(JSON_BUFFER);
-    match serde_json::to_writer(&mut bytes, body) {
-        Ok(()) => response.content_type(ContentType::json()).body(bytes),
-        Err(error) => crate::error::ApiError::Internal(format!("serialising the answer: {error}"))
-            .error_response(),
-    }
+    JSON_SCRATCH.with_borrow_mut(|scratch| {
+        scratch.clear();
+        let written = serde_json::to_writer(&mut *scratch, body);
+        let answer = match written {
+            Ok(()) => response
+                .content_type(ContentType::json())
+                .body(Bytes::copy_from_slice(scratch)),
+            Err(error) => {
+                crate::error::ApiError::Internal(format!("serialising the answer: {error}"))
+                    .error_response()
+            }
+        };
+        if scratch.capacity() > JSON_SCRATCH_KEPT {
+            *scratch = Vec::new();
+        }
+        answer
+    })
 }
 
 /// `meta` of a single resource (empty for now; reserved for future keys).
