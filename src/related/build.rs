@@ -38,6 +38,11 @@ impl Engine {
         if let Some(error) = failed {
             return Err(error);
         }
+        // Before the new index is in, with which a list read from the store
+        // is shown if it holds, whatever version computed it.
+        if let Some(db) = self.store.get() {
+            forget_other_versions(conn, db)?;
+        }
         let count = index.len();
         *self.index.write().expect("index lock") = index;
         self.index_version.fetch_add(1, Ordering::SeqCst);
@@ -123,9 +128,8 @@ impl Engine {
 
     /// After the index was built afresh: deletes the stored lists that an
     /// article changed or published since the last recorded sync may now
-    /// belong in (every stored list, when that is much of the corpus or
-    /// another [`LISTS_VERSION`] stored them), and returns the articles
-    /// whose stored lists are left.
+    /// belong in (every stored list, when that is much of the corpus), and
+    /// returns the articles whose stored lists are left.
     fn reconcile(
         &self,
         conn: &mut SqliteConnection,
@@ -134,11 +138,6 @@ impl Engine {
     ) -> StoreResult<HashSet<i32>> {
         let synced = stored::synced(conn)?;
         let mut have: HashSet<i32> = stored::ids(conn)?.into_iter().collect();
-        if synced.is_some_and(|(_, version)| version != LISTS_VERSION) {
-            tracing::info!("related lists stored by another version; computing them again");
-            db.write_derived_blocking(stored::clear)?;
-            have.clear();
-        }
         let since = synced.map(|(at, _)| at - SYNC_MARGIN);
         let (corpus, changed): (usize, Vec<i32>) = {
             let index = self.index.read().expect("index lock");
@@ -247,4 +246,16 @@ impl Engine {
         }
         Ok(read)
     }
+}
+
+/// Deletes the stored lists if another [`LISTS_VERSION`] computed them
+/// (the version recorded becomes this one when the rebuild records its
+/// sync).
+fn forget_other_versions(conn: &mut SqliteConnection, db: &Db) -> StoreResult<()> {
+    let other = stored::synced(conn)?.is_some_and(|(_, version)| version != LISTS_VERSION);
+    if other {
+        tracing::info!("related lists stored by another version; computing them again");
+        db.write_derived_blocking(stored::clear)?;
+    }
+    Ok(())
 }
