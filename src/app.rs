@@ -14,7 +14,7 @@ use actix_web::{App, HttpRequest, HttpResponse};
 use utoipa::openapi::OpenApi;
 use utoipa_actix_web::AppExt;
 use utoipa_actix_web::service_config::ServiceConfig;
-use utoipa_swagger_ui::SwaggerUi;
+use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 
 use crate::api;
 use crate::config::CorsOrigins;
@@ -158,7 +158,14 @@ pub fn app(
         .configure(routes)
         .split_for_parts();
     let mut app = app
-        .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", spec))
+        .service(
+            SwaggerUi::new("/docs/{_:.*}")
+                .url("/openapi.json", spec)
+                // Fetched relative to the page (`/docs/`): behind a proxy
+                // that serves the API under a path, it finds the document
+                // under that path too.
+                .config(SwaggerConfig::new(["../openapi.json"])),
+        )
         .route("/docs", web::get().to(docs_redirect))
         .route("/metrics", web::get().to(observe::metrics));
     if reader {

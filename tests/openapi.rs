@@ -42,6 +42,12 @@ async fn swagger_ui_is_served_from_the_binary() {
         "{}",
         reply.body
     );
+    // It fetches the document relative to itself, so that it finds it
+    // behind a proxy that serves everything under a path.
+    let reply = send(&app, get("/docs/swagger-initializer.js")).await;
+    assert_eq!(reply.status, 200);
+    let script = reply.body.as_str().unwrap_or_default();
+    assert!(script.contains(r#""url": "../openapi.json""#), "{script}");
 }
 
 #[test]

@@ -5,7 +5,9 @@
 // shows the newest article.
 "use strict";
 
-const API = "/api/v1";
+// Relative to this page (at /reader/), so that it works behind a proxy that
+// serves the API under a path.
+const API = "../api/v1";
 const REACTION = "very_good";
 
 /** The anonymous reader id this browser keeps. */
