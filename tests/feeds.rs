@@ -5,7 +5,7 @@ mod common;
 
 use actix_web::test;
 use common::{article, create, get, public, seed_categories, send, test_app_with};
-use serde_json::json;
+use serde_json::{Value, json};
 
 const BASE: &str = "https://news.example.com";
 
@@ -56,6 +56,23 @@ async fn the_latest_articles_parse_as_rss_atom_and_json_feed() {
 
         let feed = feed_rs::parser::parse(&body[..])
             .unwrap_or_else(|error| panic!("{extension}: {error}"));
+        // Each names its own address, where a reader given a copy polls
+        // (JSON Feed's `feed_url`, which feed_rs does not read).
+        let mut self_links: Vec<String> = feed
+            .links
+            .iter()
+            .filter(|link| link.rel.as_deref() == Some("self"))
+            .map(|link| link.href.clone())
+            .collect();
+        if extension == "json" {
+            let json: Value = serde_json::from_slice(&body).unwrap();
+            self_links.push(json["feed_url"].as_str().unwrap().to_string());
+        }
+        assert_eq!(
+            self_links,
+            [format!("{BASE}/feeds/latest.{extension}")],
+            "{extension}"
+        );
         let titles: Vec<String> = feed
             .entries
             .iter()

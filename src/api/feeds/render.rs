@@ -99,6 +99,14 @@ impl Feed {
         .into_iter()
         .map(|(prefix, uri)| (prefix.to_string(), uri.to_string()))
         .collect();
+        // Its own address, as RSS Best Practices ask (`atom:link`): how a
+        // reader given a copy knows where to poll.
+        let itself = rss::extension::atom::Link {
+            href: self.self_url.clone(),
+            rel: "self".into(),
+            mime_type: Some("application/rss+xml".into()),
+            ..Default::default()
+        };
         rss::Channel {
             title: self.title.clone(),
             link: links.base_url.clone(),
@@ -107,6 +115,9 @@ impl Feed {
             generator: Some("Frontpage".into()),
             items,
             namespaces,
+            atom_ext: Some(rss::extension::atom::AtomExtension {
+                links: vec![itself],
+            }),
             ..Default::default()
         }
         .to_string()
