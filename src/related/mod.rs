@@ -165,9 +165,9 @@ pub struct Engine {
     /// finished following the store (see [`Engine::up_to_date`]).
     asked: AtomicU64,
     followed: AtomicU64,
-    /// Refresher steps under way that store lists taken from `waiting` or
-    /// `unsaved`.
-    storing: AtomicUsize,
+    /// Refresher steps under way: building, following the store, or
+    /// storing lists taken from `waiting` or `unsaved`.
+    busy: AtomicUsize,
 }
 
 impl Default for Engine {
@@ -198,7 +198,7 @@ impl Engine {
             built_once: AtomicBool::new(false),
             asked: AtomicU64::new(1),
             followed: AtomicU64::new(0),
-            storing: AtomicUsize::new(0),
+            busy: AtomicUsize::new(0),
         }
     }
 

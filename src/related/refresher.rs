@@ -24,15 +24,19 @@ const REFRESH_EVERY: Duration = Duration::from_secs(5);
 impl Engine {
     /// Computes and stores the next [`FILL_CHUNK`] lists waiting to be
     /// stored, on every core; returns how many still wait.
+    /// Those not stored wait again.
     fn fill(&self, db: &Db) -> StoreResult<usize> {
-        let _storing = Storing::begin(&self.storing);
+        let _busy = Busy::begin(&self.busy);
         let chunk = {
             let mut waiting = self.waiting.lock().expect("waiting lock");
             let from = waiting.len().saturating_sub(FILL_CHUNK);
             waiting.split_off(from)
         };
         let lists = on_every_core(&chunk, |id| self.compute_stored(id));
-        db.write_derived_blocking(move |conn| stored::save(conn, &lists))?;
+        if let Err(error) = db.write_derived_blocking(move |conn| stored::save(conn, &lists)) {
+            self.waiting.lock().expect("waiting lock").extend(chunk);
+            return Err(error);
+        }
         Ok(self.waiting.lock().expect("waiting lock").len())
     }
 
@@ -48,8 +52,9 @@ impl Engine {
 
     /// Stores the lists computed since the last call, but those begun
     /// before the index last changed: a change may have made them stale.
+    /// Those not stored wait to be computed and stored again.
     fn save_unsaved(&self, db: &Db) -> StoreResult<()> {
-        let _storing = Storing::begin(&self.storing);
+        let _busy = Busy::begin(&self.busy);
         let version = self.index_version.load(Ordering::SeqCst);
         let lists: Vec<StoredList> =
             std::mem::take(&mut *self.unsaved.lock().expect("unsaved lock"))
@@ -60,32 +65,37 @@ impl Engine {
         if lists.is_empty() {
             return Ok(());
         }
-        db.write_derived_blocking(move |conn| stored::save(conn, &lists))
+        let ids: Vec<i32> = lists.iter().map(|list| list.article_id).collect();
+        let saved = db.write_derived_blocking(move |conn| stored::save(conn, &lists));
+        if saved.is_err() {
+            self.waiting.lock().expect("waiting lock").extend(ids);
+        }
+        saved
     }
 
     /// True once the index is built and has followed every content write
     /// the refresher was told of, and every list computed is stored: then
     /// the refresher has nothing left to do until the next write.
     pub fn up_to_date(&self) -> bool {
-        // `storing` last: a step counts itself before it takes its lists.
+        // `busy` last: a step counts itself before it takes its lists.
         self.followed.load(Ordering::SeqCst) == self.asked.load(Ordering::SeqCst)
             && self.waiting() == 0
             && self.unsaved.lock().expect("unsaved lock").is_empty()
-            && self.storing.load(Ordering::SeqCst) == 0
+            && self.busy.load(Ordering::SeqCst) == 0
     }
 }
 
-/// Counts a step that stores lists while it runs.
-struct Storing<'a>(&'a AtomicUsize);
+/// Counts a step of the refresher while it runs.
+struct Busy<'a>(&'a AtomicUsize);
 
-impl<'a> Storing<'a> {
+impl<'a> Busy<'a> {
     fn begin(count: &'a AtomicUsize) -> Self {
         count.fetch_add(1, Ordering::SeqCst);
         Self(count)
     }
 }
 
-impl Drop for Storing<'_> {
+impl Drop for Busy<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
     }
@@ -123,39 +133,45 @@ pub fn spawn_refresher(engine: Arc<Engine>, db: Db) -> std::io::Result<Refresh> 
 
 fn refresh_loop(engine: &Engine, db: &Db, nudges: &Receiver<()>) {
     let mut synced_at = db::now();
+    // Until a build succeeds, each pass builds again: one that follows
+    // changes would take a half-made start (its stored lists not
+    // reconciled, its newest lists not made) for current.
+    let mut built = rebuild(engine, db, synced_at);
+    engine.built_once.store(true, Ordering::SeqCst);
     // Whether the next pass must look at every article: a failed pass is
     // tried again in full.
     let mut look_at_all = false;
-    let asked = engine.asked.load(Ordering::SeqCst);
-    match db.read_blocking(|conn| engine.rebuild(conn, synced_at)) {
-        Ok(_) => engine.followed.store(asked, Ordering::SeqCst),
-        Err(error) => {
-            tracing::error!(%error, "building the related index failed");
-            look_at_all = true;
-        }
-    }
-    engine.built_once.store(true, Ordering::SeqCst);
     let mut due_at = Instant::now() + REFRESH_EVERY;
     // When storing the waiting lists began, while they are stored.
     let mut filling_since = None;
+    // Not before then after storing them failed: a full disk is not tried
+    // again and again.
+    let mut fill_from = Instant::now();
     loop {
         // Every content write nudges (another process's too, once the
         // writer notices it); without one, only scheduled articles can have
         // come due, and looking at every article would cost a million-article
         // store seconds of CPU each time. While lists wait to be stored, a
         // chunk of them is stored between looks.
+        let due = due_at.saturating_duration_since(Instant::now());
         let wait = if engine.filling() {
-            Duration::ZERO
+            due.min(fill_from.saturating_duration_since(Instant::now()))
         } else {
-            due_at.saturating_duration_since(Instant::now())
+            due
         };
         match wait_for_nudge(nudges, wait) {
             Wake::Nudged => look_at_all = true,
             Wake::TimedOut => {}
             Wake::Stopped => return,
         }
-        if look_at_all || Instant::now() >= due_at {
+        if !built && Instant::now() >= due_at {
             due_at = Instant::now() + REFRESH_EVERY;
+            synced_at = db::now();
+            built = rebuild(engine, db, synced_at);
+            look_at_all = false;
+        } else if built && (look_at_all || Instant::now() >= due_at) {
+            due_at = Instant::now() + REFRESH_EVERY;
+            let _busy = Busy::begin(&engine.busy);
             // Read before the store is: a write told of later is looked at
             // again.
             let asked = engine.asked.load(Ordering::SeqCst);
@@ -170,7 +186,7 @@ fn refresh_loop(engine: &Engine, db: &Db, nudges: &Receiver<()>) {
         if let Err(error) = engine.save_unsaved(db) {
             tracing::warn!(%error, "storing related lists computed when asked for failed");
         }
-        if engine.filling() {
+        if engine.filling() && Instant::now() >= fill_from {
             let since = *filling_since.get_or_insert_with(Instant::now);
             match engine.fill(db) {
                 Ok(0) => {
@@ -181,8 +197,28 @@ fn refresh_loop(engine: &Engine, db: &Db, nudges: &Receiver<()>) {
                     filling_since = None;
                 }
                 Ok(_) => {}
-                Err(error) => tracing::warn!(%error, "storing related lists failed; retrying soon"),
+                Err(error) => {
+                    tracing::warn!(%error, "storing related lists failed; retrying soon");
+                    fill_from = Instant::now() + REFRESH_EVERY;
+                }
             }
+        }
+    }
+}
+
+/// Builds the index from scratch and makes the newest lists; true if it
+/// did. That follows every write told of before it began.
+fn rebuild(engine: &Engine, db: &Db, now: NaiveDateTime) -> bool {
+    let _busy = Busy::begin(&engine.busy);
+    let asked = engine.asked.load(Ordering::SeqCst);
+    match db.read_blocking(|conn| engine.rebuild(conn, now)) {
+        Ok(_) => {
+            engine.followed.store(asked, Ordering::SeqCst);
+            true
+        }
+        Err(error) => {
+            tracing::error!(%error, "building the related index failed; retrying soon");
+            false
         }
     }
 }
