@@ -57,7 +57,8 @@ async fn the_latest_articles_parse_as_rss_atom_and_json_feed() {
         let feed = feed_rs::parser::parse(&body[..])
             .unwrap_or_else(|error| panic!("{extension}: {error}"));
         // Each names its own address, where a reader given a copy polls
-        // (JSON Feed's `feed_url`, which feed_rs does not read).
+        // (JSON Feed's `feed_url`, which feed_rs reads as a link of no
+        // `rel`).
         let mut self_links: Vec<String> = feed
             .links
             .iter()

@@ -47,24 +47,33 @@ thread_local! {
 /// `response` with `body` as its JSON. The body is copied out of the
 /// worker's buffer at its exact length: a cached response holds no more
 /// than the bytes it counts.
-pub fn json(mut response: HttpResponseBuilder, body: &impl Serialize) -> HttpResponse {
-    JSON_SCRATCH.with_borrow_mut(|scratch| {
-        scratch.clear();
-        let written = serde_json::to_writer(&mut *scratch, body);
-        let answer = match written {
-            Ok(()) => response
-                .content_type(ContentType::json())
-                .body(Bytes::copy_from_slice(scratch)),
-            Err(error) => {
-                crate::error::ApiError::Internal(format!("serialising the answer: {error}"))
-                    .error_response()
+pub fn json(response: HttpResponseBuilder, body: &impl Serialize) -> HttpResponse {
+    JSON_SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+        Ok(mut scratch) => {
+            let answer = json_into(&mut scratch, response, body);
+            if scratch.capacity() > JSON_SCRATCH_KEPT {
+                *scratch = Vec::new();
             }
-        };
-        if scratch.capacity() > JSON_SCRATCH_KEPT {
-            *scratch = Vec::new();
+            answer
         }
-        answer
+        // Only while serialising another answer: a buffer of its own.
+        Err(_) => json_into(&mut Vec::new(), response, body),
     })
+}
+
+fn json_into(
+    scratch: &mut Vec<u8>,
+    mut response: HttpResponseBuilder,
+    body: &impl Serialize,
+) -> HttpResponse {
+    scratch.clear();
+    match serde_json::to_writer(&mut *scratch, body) {
+        Ok(()) => response
+            .content_type(ContentType::json())
+            .body(Bytes::copy_from_slice(scratch)),
+        Err(error) => crate::error::ApiError::Internal(format!("serialising the answer: {error}"))
+            .error_response(),
+    }
 }
 
 /// `meta` of a single resource (empty for now; reserved for future keys).

@@ -1,6 +1,7 @@
 //! A feed written out as RSS 2.0, Atom or JSON Feed 1.1.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -59,6 +60,7 @@ impl Feed {
     }
 
     fn rss(&self, links: &FeedLinks) -> String {
+        use rss::extension::Extension;
         use rss::extension::dublincore::DublinCoreExtension;
         let items = self
             .entries
@@ -93,6 +95,7 @@ impl Feed {
             })
             .collect();
         let namespaces = [
+            ("atom", "http://www.w3.org/2005/Atom"),
             ("content", "http://purl.org/rss/1.0/modules/content/"),
             ("dc", "http://purl.org/dc/elements/1.1/"),
         ]
@@ -101,12 +104,22 @@ impl Feed {
         .collect();
         // Its own address, as RSS Best Practices ask (`atom:link`): how a
         // reader given a copy knows where to poll.
-        let itself = rss::extension::atom::Link {
-            href: self.self_url.clone(),
-            rel: "self".into(),
-            mime_type: Some("application/rss+xml".into()),
+        let itself = Extension {
+            name: "atom:link".into(),
+            attrs: [
+                ("href", self.self_url.as_str()),
+                ("rel", "self"),
+                ("type", "application/rss+xml"),
+            ]
+            .into_iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect(),
             ..Default::default()
         };
+        let extensions = BTreeMap::from([(
+            "atom".to_string(),
+            BTreeMap::from([("link".to_string(), vec![itself])]),
+        )]);
         rss::Channel {
             title: self.title.clone(),
             link: links.base_url.clone(),
@@ -115,9 +128,7 @@ impl Feed {
             generator: Some("Frontpage".into()),
             items,
             namespaces,
-            atom_ext: Some(rss::extension::atom::AtomExtension {
-                links: vec![itself],
-            }),
+            extensions,
             ..Default::default()
         }
         .to_string()
