@@ -23,8 +23,8 @@ const REFRESH_EVERY: Duration = Duration::from_secs(5);
 
 impl Engine {
     /// Computes and stores the next [`FILL_CHUNK`] lists waiting to be
-    /// stored, on every core; returns how many still wait.
-    /// Those not stored wait again.
+    /// stored, on every core; returns how many still wait. If storing them
+    /// fails, they wait again.
     fn fill(&self, db: &Db) -> StoreResult<usize> {
         let _busy = Busy::begin(&self.busy);
         let chunk = {
