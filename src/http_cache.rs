@@ -210,8 +210,13 @@ pub async fn conditional(
     let policy = &state.cache_policy;
     let headers = res.headers_mut();
     headers.insert(header::ETAG, HeaderValue::from_str(&entity_tag(&bytes))?);
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_str(&control)?);
-    if let Some(key) = cache_key {
+    // A handler that says how long its answer may be kept knows better
+    // (a Related list not made yet: `no-store`); nor is it kept here.
+    let said = headers.contains_key(header::CACHE_CONTROL);
+    if !said {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_str(&control)?);
+    }
+    if let Some(key) = cache_key.filter(|_| !said) {
         let cached = Cached {
             body: bytes.clone(),
             headers: res

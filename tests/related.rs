@@ -667,6 +667,48 @@ async fn bad_requests_are_problems() {
     reply.assert_problem(404, &[]);
 }
 
+/// A list asked for before its article is indexed (the moment after it is
+/// published, or while the index is first built) is empty, and no cache
+/// may keep it: not the client's or a CDN's (`no-store`), nor this
+/// server's, whose kept answers no write would drop once the list is made.
+#[actix_web::test]
+async fn a_list_not_made_yet_is_kept_by_no_cache() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let app = app_with(config_with(
+        &dir,
+        false,
+        &[("FRONTPAGE_RESPONSE_CACHE_SECS", "60")],
+    ))
+    .await;
+    let (harbour, _, _) = corpus(&app).await;
+    up_to_date(&app).await;
+    // The index takes in a new article a fifth of a second after the write
+    // at the soonest; a stalled machine may miss that, so a few tries.
+    let (title, body) = HARBOUR[0];
+    for attempt in 0..5 {
+        let created = create(
+            &app,
+            story(&format!("{title} ({attempt})"), body, &["harbour"]),
+        )
+        .await;
+        let id = created["id"].as_i64().unwrap();
+        let reply = send(&app, get(&format!("/api/v1/articles/{id}/related"))).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        if reply.body["data"].as_array().unwrap().is_empty() {
+            assert_eq!(reply.header("cache-control"), Some("no-store"));
+            eventually(&app, id, "the list is made", |items| {
+                harbour.iter().any(|other| ids(items).contains(other))
+            })
+            .await;
+            let reply = send(&app, get(&format!("/api/v1/articles/{id}/related"))).await;
+            let control = reply.header("cache-control").unwrap_or_default();
+            assert!(control.starts_with("public, max-age="), "{control}");
+            return;
+        }
+    }
+    panic!("every new article was indexed before its list was asked for");
+}
+
 /// Stops a server once its Related engine has nothing left to do: a
 /// server dropped sooner may go on writing lists to the store that the next
 /// one, or the test, reads.

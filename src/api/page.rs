@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use actix_web::http::header::{ContentType, LastModified};
+use actix_web::http::header::{self, ContentType, LastModified};
 use actix_web::web::{Data, Path};
 use actix_web::{HttpRequest, HttpResponse, get};
 use chrono::Utc;
@@ -16,7 +16,7 @@ use super::extract::Query;
 use super::keys::key_scopes;
 use super::ranking::{RankingItem, RankingMeta, ranking};
 use super::recommend::{RecommendationItem, RecommendationMeta, recommendations, required_reader};
-use super::related::{RelatedItem, related_items};
+use super::related::{RelatedItem, not_yet_related, related_items};
 use crate::auth::Scope;
 use crate::db::articles::ArticleKey;
 use crate::error::{ApiError, AppResult, FieldError, Location, Problem};
@@ -284,8 +284,13 @@ pub async fn get_article(
     let id = article.summary().id;
     let related = if wanted.contains(&Include::Related) {
         // A draft, shown to an editor, gets no list.
-        let items = related_items(&state, id, INCLUDED_RELATED).await?;
-        Some(items.unwrap_or_default())
+        let items = related_items(&state, id, INCLUDED_RELATED)
+            .await?
+            .unwrap_or_default();
+        if not_yet_related(&state, id, &items) {
+            response.insert_header((header::CACHE_CONTROL, "no-store"));
+        }
+        Some(items)
     } else {
         None
     };

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use actix_web::web::{Data, Path};
-use actix_web::{HttpResponse, get};
+use actix_web::{HttpResponse, get, http::header};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -197,5 +197,17 @@ pub async fn get_related(
             .ok_or_else(not_found)?,
         meta: WholeListMeta::default(),
     };
-    Ok(super::json(HttpResponse::Ok(), &body))
+    let mut response = HttpResponse::Ok();
+    if not_yet_related(&state, id, &body.data) {
+        response.insert_header((header::CACHE_CONTROL, "no-store"));
+    }
+    Ok(super::json(response, &body))
+}
+
+/// True when `items`, the list of article `id`, is empty only because the
+/// article is not indexed yet (the index is being built, or the article
+/// was published a moment ago): such an answer must not be kept by any
+/// cache, nor this server's (see `http_cache::conditional`).
+pub fn not_yet_related(state: &AppState, id: i32, items: &[RelatedItem]) -> bool {
+    items.is_empty() && !state.related.indexed(id)
 }

@@ -208,6 +208,13 @@ impl Engine {
         self.built_once.load(Ordering::SeqCst)
     }
 
+    /// True when article `id` is in the index: its list can be made. A
+    /// public article is not while the index is first built, and for the
+    /// moment after it is published.
+    pub fn indexed(&self, id: i32) -> bool {
+        self.index.read().expect("index lock").get(id).is_some()
+    }
+
     /// The list of article `id`: kept in memory, read from the store, or
     /// computed now (milliseconds: not for an async worker); `None` if the
     /// article is not indexed.
