@@ -151,9 +151,10 @@ pub fn app(
         InitError = (),
     >,
 > {
-    let table = RouteTable::from_spec(&spec);
-    let cors = cors(&state.cors_origins);
     let reader = state.reader;
+    let pages: &[&str] = if reader { &crate::reader::PATHS } else { &[] };
+    let table = RouteTable::from_spec(&spec, pages);
+    let cors = cors(&state.cors_origins);
     let (app, _) = App::new()
         .into_utoipa_app()
         .app_data(state)

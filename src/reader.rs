@@ -17,12 +17,20 @@ const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
     connect-src 'self'; img-src 'self' https: data:; base-uri 'none'; \
     form-action 'none'; frame-ancestors 'none'";
 
+/// The paths [`routes`] serves, GET (and HEAD) only.
+pub const PATHS: [&str; 4] = [
+    "/reader",
+    "/reader/",
+    "/reader/reader.js",
+    "/reader/reader.css",
+];
+
 /// Registers `/reader/` and its files.
 pub fn routes(cfg: &mut ServiceConfig) {
-    cfg.route("/reader", web::get().to(to_index))
-        .route("/reader/", web::get().to(index))
-        .route("/reader/reader.js", web::get().to(script))
-        .route("/reader/reader.css", web::get().to(style));
+    cfg.route(PATHS[0], web::get().to(to_index))
+        .route(PATHS[1], web::get().to(index))
+        .route(PATHS[2], web::get().to(script))
+        .route(PATHS[3], web::get().to(style));
 }
 
 async fn to_index() -> impl Responder {

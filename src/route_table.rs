@@ -177,8 +177,9 @@ fn pieces(path: &str) -> Vec<&str> {
 }
 
 impl RouteTable {
-    /// The routes of a spec, plus the undocumented ones.
-    pub fn from_spec(spec: &OpenApi) -> Self {
+    /// The routes of a spec, plus the undocumented ones and `also_served`
+    /// (GET only).
+    pub fn from_spec(spec: &OpenApi, also_served: &[&str]) -> Self {
         let mut routes: Vec<Route> = spec
             .paths
             .paths
@@ -203,6 +204,7 @@ impl RouteTable {
         routes.extend(
             UNDOCUMENTED
                 .iter()
+                .chain(also_served)
                 .map(|template| Route::new(template, vec!["GET", "HEAD"])),
         );
         Self::new(routes)

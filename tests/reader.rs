@@ -4,7 +4,8 @@
 
 mod common;
 
-use common::{get, send, test_app_with};
+use common::{get, public, send, test_app_with};
+use serde_json::Value;
 
 #[actix_web::test]
 async fn the_reader_page_and_its_files_are_served_when_enabled() {
@@ -55,6 +56,21 @@ async fn the_reader_page_and_its_files_are_served_when_enabled() {
     let bare = send(&app, get("/reader")).await;
     assert_eq!(bare.status, 308);
     assert_eq!(bare.header("location"), Some("reader/"));
+
+    // They are there, for GET only.
+    for (method, path) in [
+        ("POST", "/reader/"),
+        ("DELETE", "/reader/reader.js"),
+        ("PUT", "/reader"),
+    ] {
+        let refused = send(&app, public(method, path, Value::Null)).await;
+        refused.assert_problem(405, &[]);
+        assert_eq!(
+            refused.header("allow"),
+            Some("GET, HEAD"),
+            "{method} {path}"
+        );
+    }
 }
 
 #[actix_web::test]
