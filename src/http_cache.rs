@@ -100,6 +100,12 @@ fn is_personal(path: &str, query: &str) -> bool {
         || included(query).contains("recommendations")
 }
 
+/// True when a GET to `path` with `query` shows Related lists: the lists
+/// themselves, or an article page that includes them.
+fn shows_related(path: &str, query: &str) -> bool {
+    path.ends_with("/related") || included(query).contains("related")
+}
+
 /// What the `include` parameters of `query` name, lower-cased and joined
 /// (empty, without any parsing, for a query that has none).
 fn included(query: &str) -> String {
@@ -195,6 +201,8 @@ pub async fn conditional(
         return Ok(ServiceResponse::new(req, res));
     }
     let generation = state.responses.generation();
+    let related_generation =
+        shows_related(req.path(), req.query_string()).then(|| state.responses.related_generation());
     let wanted = req.method() == Method::GET;
     let authorized = req.headers().contains_key(header::AUTHORIZATION);
     let control = state
@@ -225,6 +233,7 @@ pub async fn conditional(
                 .map(|(name, value)| (name.clone(), value.clone()))
                 .collect(),
             generation,
+            related_generation,
             stored_at: Instant::now(),
             shown: res.extensions().get::<ShownCounts>().cloned(),
         };

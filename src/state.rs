@@ -144,7 +144,6 @@ impl AppState {
         let metrics = Metrics::new(db.clone())?;
         let related = Arc::new(related::Engine::new(config.related_lists));
         metrics.watch_related(Arc::clone(&related))?;
-        let related_refresh = related::spawn_refresher(Arc::clone(&related), db.clone())?;
         let decay = Decay {
             half_life_hours: config.trending_half_life_hours,
             reaction_weight: config.trending_reaction_weight,
@@ -165,6 +164,13 @@ impl AppState {
             Duration::from_secs(config.response_cache_secs),
             metrics.cache("responses"),
         ));
+        // Answers kept while a write's lists were being recomputed show the
+        // old lists: dropped once they are made (the write itself dropped
+        // everything kept before it).
+        let related_refresh = related::spawn_refresher(Arc::clone(&related), db.clone(), {
+            let responses = Arc::clone(&responses);
+            move || responses.related_changed()
+        })?;
         let budget = Arc::new(Budget::new(
             config.memory_mb * MIB,
             vec![

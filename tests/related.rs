@@ -709,6 +709,39 @@ async fn a_list_not_made_yet_is_kept_by_no_cache() {
     panic!("every new article was indexed before its list was asked for");
 }
 
+/// An answer kept by this server while a write's lists were being
+/// recomputed is dropped once they are made: the new story shows without
+/// waiting for the kept answer to expire.
+#[actix_web::test]
+async fn a_kept_answer_follows_the_lists_a_write_changes() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let app = app_with(config_with(
+        &dir,
+        false,
+        &[("FRONTPAGE_RESPONSE_CACHE_SECS", "600")],
+    ))
+    .await;
+    let (harbour, _, _) = corpus(&app).await;
+    up_to_date(&app).await;
+    let latest = create(
+        &app,
+        story(
+            "Dockers return to the harbour cranes",
+            "Dockers were back at the harbour cranes today after the strike. The union said container ships would be cleared within days and pay talks are over.",
+            &["harbour"],
+        ),
+    )
+    .await;
+    let latest = latest["id"].as_i64().unwrap();
+    // Asked for, and kept, before the index takes the story in (a fifth of
+    // a second after the write at the soonest).
+    related(&app, harbour[0]).await;
+    eventually(&app, harbour[0], "the new story joins", |items| {
+        ids(items).contains(&latest)
+    })
+    .await;
+}
+
 /// Stops a server once its Related engine has nothing left to do: a
 /// server dropped sooner may go on writing lists to the store that the next
 /// one, or the test, reads.

@@ -23,6 +23,9 @@ pub(super) struct Cached {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// The content generation it was computed in.
     pub generation: u64,
+    /// For a response that shows Related lists, the generation of those
+    /// lists it was computed in.
+    pub related_generation: Option<u64>,
     pub stored_at: Instant,
     pub shown: Option<ShownCounts>,
 }
@@ -75,6 +78,7 @@ impl Weighter<String, Arc<Cached>> for BySize {
 pub struct ResponseCache {
     entries: Cache<String, Arc<Cached>, BySize>,
     generation: AtomicU64,
+    related_generation: AtomicU64,
     max_age: Duration,
     lookups: CacheCounters,
 }
@@ -86,6 +90,7 @@ impl ResponseCache {
         Self {
             entries: Cache::with_weighter((bytes / 8192).max(16) as usize, bytes.max(1), BySize),
             generation: AtomicU64::new(0),
+            related_generation: AtomicU64::new(0),
             max_age,
             lookups,
         }
@@ -100,9 +105,22 @@ impl ResponseCache {
         self.generation.load(Ordering::SeqCst)
     }
 
+    /// Forgets the responses that show Related lists: the lists changed
+    /// after the write that changed them (made by a background thread).
+    pub fn related_changed(&self) {
+        self.related_generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub(super) fn related_generation(&self) -> u64 {
+        self.related_generation.load(Ordering::SeqCst)
+    }
+
     pub(super) fn get(&self, key: &str, counters: &Counters) -> Option<Arc<Cached>> {
         let found = self.entries.get(key).filter(|cached| {
             cached.generation == self.generation()
+                && cached
+                    .related_generation
+                    .is_none_or(|generation| generation == self.related_generation())
                 && (cached.stored_at.elapsed() < self.max_age
                     || cached
                         .shown
@@ -114,8 +132,12 @@ impl ResponseCache {
     }
 
     pub(super) fn put(&self, key: String, cached: Cached) {
-        // Computed before a write that has invalidated the cache since.
-        if cached.generation == self.generation() {
+        // Computed before a write, or a change of Related lists, that has
+        // invalidated it since.
+        let lists_current = cached
+            .related_generation
+            .is_none_or(|generation| generation == self.related_generation());
+        if cached.generation == self.generation() && lists_current {
             self.entries.insert(key, Arc::new(cached));
         }
     }

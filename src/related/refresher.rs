@@ -117,13 +117,19 @@ impl Refresh {
 }
 
 /// Starts the thread that builds the index, then keeps it and the lists
-/// current: on every nudge and every `REFRESH_EVERY` (five seconds).
-pub fn spawn_refresher(engine: Arc<Engine>, db: Db) -> std::io::Result<Refresh> {
+/// current: on every nudge and every `REFRESH_EVERY` (five seconds). It
+/// calls `lists_changed` whenever lists shown may have changed: what was
+/// kept of answers that show them is stale.
+pub fn spawn_refresher(
+    engine: Arc<Engine>,
+    db: Db,
+    lists_changed: impl Fn() + Send + 'static,
+) -> std::io::Result<Refresh> {
     let _ = engine.store.set(db.clone());
     let (sender, nudges) = sync_channel(1);
     let refreshed = Arc::clone(&engine);
     crate::background::spawn("frontpage-related", move || {
-        refresh_loop(&refreshed, &db, &nudges)
+        refresh_loop(&refreshed, &db, &nudges, &lists_changed)
     })?;
     Ok(Refresh {
         nudges: sender,
@@ -131,13 +137,14 @@ pub fn spawn_refresher(engine: Arc<Engine>, db: Db) -> std::io::Result<Refresh> 
     })
 }
 
-fn refresh_loop(engine: &Engine, db: &Db, nudges: &Receiver<()>) {
+fn refresh_loop(engine: &Engine, db: &Db, nudges: &Receiver<()>, lists_changed: &dyn Fn()) {
     let mut synced_at = db::now();
     // Until a build succeeds, each pass builds again: one that follows
     // changes would take a half-made start (its stored lists not
     // reconciled, its newest lists not made) for current.
     let mut built = rebuild(engine, db, synced_at);
     engine.built_once.store(true, Ordering::SeqCst);
+    lists_changed();
     // Whether the next pass must look at every article: a failed pass is
     // tried again in full.
     let mut look_at_all = false;
@@ -168,6 +175,9 @@ fn refresh_loop(engine: &Engine, db: &Db, nudges: &Receiver<()>) {
             due_at = Instant::now() + REFRESH_EVERY;
             synced_at = db::now();
             built = rebuild(engine, db, synced_at);
+            if built {
+                lists_changed();
+            }
             look_at_all = false;
         } else if built && (look_at_all || Instant::now() >= due_at) {
             due_at = Instant::now() + REFRESH_EVERY;
@@ -175,7 +185,10 @@ fn refresh_loop(engine: &Engine, db: &Db, nudges: &Receiver<()>) {
             // Read before the store is: a write told of later is looked at
             // again.
             let asked = engine.asked.load(Ordering::SeqCst);
-            if let Some(now) = bring_up_to_date(engine, db, look_at_all, synced_at) {
+            if let Some((now, recomputed)) = bring_up_to_date(engine, db, look_at_all, synced_at) {
+                if recomputed > 0 {
+                    lists_changed();
+                }
                 if look_at_all {
                     engine.followed.store(asked, Ordering::SeqCst);
                 }
@@ -256,14 +269,15 @@ fn wait_for_nudge(nudges: &Receiver<()>, wait: Duration) -> Wake {
 
 /// Brings the index and lists up to date: with every article looked at
 /// when `look_at_all`, else with the scheduled ones that came due since
-/// `synced_at`. Returns the time it is now up to date with, or `None`
-/// when it failed (logged; tried again at the next pass).
+/// `synced_at`. Returns the time it is now up to date with and how many
+/// lists it recomputed, or `None` when it failed (logged; tried again at
+/// the next pass).
 fn bring_up_to_date(
     engine: &Engine,
     db: &Db,
     look_at_all: bool,
     synced_at: NaiveDateTime,
-) -> Option<NaiveDateTime> {
+) -> Option<(NaiveDateTime, usize)> {
     let now = db::now();
     let began = Instant::now();
     let synced = db.read_blocking(|conn| {
@@ -294,5 +308,5 @@ fn bring_up_to_date(
             tracing::warn!(%error, "recording the related lists' sync failed");
         }
     }
-    Some(now)
+    Some((now, recomputed))
 }
