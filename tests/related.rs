@@ -667,6 +667,25 @@ async fn bad_requests_are_problems() {
     reply.assert_problem(404, &[]);
 }
 
+/// A server that keeps answers for ten minutes, over the corpus, indexed;
+/// and the harbour stories.
+async fn keeping_answers_over_the_corpus(
+    dir: &tempfile::TempDir,
+) -> (
+    impl actix_web::dev::Service<
+        actix_http::Request,
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+    >,
+    Vec<i64>,
+) {
+    let config = config_with(dir, false, &[("FRONTPAGE_RESPONSE_CACHE_SECS", "600")]);
+    let app = app_with(config).await;
+    let (harbour, _, _) = corpus(&app).await;
+    up_to_date(&app).await;
+    (app, harbour)
+}
+
 /// A list asked for before its article is indexed (the moment after it is
 /// published, or while the index is first built) is empty, and no cache
 /// may keep it: not the client's or a CDN's (`no-store`), nor this
@@ -674,14 +693,7 @@ async fn bad_requests_are_problems() {
 #[actix_web::test]
 async fn a_list_not_made_yet_is_kept_by_no_cache() {
     let dir = tempfile::TempDir::new().unwrap();
-    let app = app_with(config_with(
-        &dir,
-        false,
-        &[("FRONTPAGE_RESPONSE_CACHE_SECS", "60")],
-    ))
-    .await;
-    let (harbour, _, _) = corpus(&app).await;
-    up_to_date(&app).await;
+    let (app, harbour) = keeping_answers_over_the_corpus(&dir).await;
     // The index takes in a new article a fifth of a second after the write
     // at the soonest; a stalled machine may miss that, so a few tries.
     let (title, body) = HARBOUR[0];
@@ -715,14 +727,7 @@ async fn a_list_not_made_yet_is_kept_by_no_cache() {
 #[actix_web::test]
 async fn a_kept_answer_follows_the_lists_a_write_changes() {
     let dir = tempfile::TempDir::new().unwrap();
-    let app = app_with(config_with(
-        &dir,
-        false,
-        &[("FRONTPAGE_RESPONSE_CACHE_SECS", "600")],
-    ))
-    .await;
-    let (harbour, _, _) = corpus(&app).await;
-    up_to_date(&app).await;
+    let (app, harbour) = keeping_answers_over_the_corpus(&dir).await;
     let latest = create(
         &app,
         story(
