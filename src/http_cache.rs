@@ -74,12 +74,9 @@ impl CachePolicy {
             // Must reflect the reader's latest view at once.
             "private, no-cache".into()
         } else if path.starts_with("/api/v1/ranking")
-            || path.ends_with("/related")
             || path.starts_with("/feeds/")
-            || {
-                let include = included(query);
-                include.contains("ranking") || include.contains("related")
-            }
+            || shows_related(path, query)
+            || included(query).contains("ranking")
         {
             // An article page that includes a feed is as fresh as the feed.
             public(self.feed_max_age)
@@ -201,8 +198,9 @@ pub async fn conditional(
         return Ok(ServiceResponse::new(req, res));
     }
     let generation = state.responses.generation();
-    let related_generation =
-        shows_related(req.path(), req.query_string()).then(|| state.responses.related_generation());
+    // Only what is kept needs it.
+    let related_generation = (cache_key.is_some() && shows_related(req.path(), req.query_string()))
+        .then(|| state.responses.related_generation());
     let wanted = req.method() == Method::GET;
     let authorized = req.headers().contains_key(header::AUTHORIZATION);
     let control = state
