@@ -5,6 +5,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use actix_http::Request;
+use actix_web::body::MessageBody;
+use actix_web::dev::{Service, ServiceResponse};
 use common::{admin, app_with, config_with, create, get, public, seed_categories, send, test_app};
 use serde_json::{Value, json};
 
@@ -56,12 +59,8 @@ fn story(title: &str, body: &str, tags: &[&str]) -> Value {
 
 async fn related<S, B>(app: &S, id: i64) -> Vec<Value>
 where
-    S: actix_web::dev::Service<
-            actix_http::Request,
-            Response = actix_web::dev::ServiceResponse<B>,
-            Error = actix_web::Error,
-        >,
-    B: actix_web::body::MessageBody,
+    S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
 {
     let reply = send(app, get(&format!("/api/v1/articles/{id}/related?limit=50"))).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
@@ -79,12 +78,8 @@ fn ids(items: &[Value]) -> Vec<i64> {
 /// the background, within seconds of a change.
 async fn eventually<S, B, F>(app: &S, id: i64, what: &str, check: F) -> Vec<Value>
 where
-    S: actix_web::dev::Service<
-            actix_http::Request,
-            Response = actix_web::dev::ServiceResponse<B>,
-            Error = actix_web::Error,
-        >,
-    B: actix_web::body::MessageBody,
+    S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
     F: Fn(&[Value]) -> bool,
 {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -101,12 +96,8 @@ where
 /// Puts article `id` back to draft.
 async fn unpublish<S, B>(app: &S, id: i64)
 where
-    S: actix_web::dev::Service<
-            actix_http::Request,
-            Response = actix_web::dev::ServiceResponse<B>,
-            Error = actix_web::Error,
-        >,
-    B: actix_web::body::MessageBody,
+    S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
 {
     let path = format!("/api/v1/articles/{id}");
     let reply = send(app, admin("PATCH", &path, json!({"status": "draft"}))).await;
@@ -115,12 +106,8 @@ where
 
 async fn corpus<S, B>(app: &S) -> (Vec<i64>, Vec<i64>, i64)
 where
-    S: actix_web::dev::Service<
-            actix_http::Request,
-            Response = actix_web::dev::ServiceResponse<B>,
-            Error = actix_web::Error,
-        >,
-    B: actix_web::body::MessageBody,
+    S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
 {
     seed_categories(app).await;
     let mut harbour = Vec::new();
@@ -453,12 +440,8 @@ async fn the_list_of_a_changed_article_is_stored_again() {
 /// not shown in it when put back to draft.
 async fn joins_and_leaves<S, B>(app: &S, harbour: &[i64])
 where
-    S: actix_web::dev::Service<
-            actix_http::Request,
-            Response = actix_web::dev::ServiceResponse<B>,
-            Error = actix_web::Error,
-        >,
-    B: actix_web::body::MessageBody,
+    S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
 {
     eventually(app, harbour[0], "the list is built", |items| {
         !items.is_empty()
@@ -672,11 +655,7 @@ async fn bad_requests_are_problems() {
 async fn keeping_answers_over_the_corpus(
     dir: &tempfile::TempDir,
 ) -> (
-    impl actix_web::dev::Service<
-        actix_http::Request,
-        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
-        Error = actix_web::Error,
-    >,
+    impl Service<Request, Response = ServiceResponse<impl MessageBody>, Error = actix_web::Error>,
     Vec<i64>,
 ) {
     let config = config_with(dir, false, &[("FRONTPAGE_RESPONSE_CACHE_SECS", "600")]);
@@ -752,12 +731,8 @@ async fn a_kept_answer_follows_the_lists_a_write_changes() {
 /// one, or the test, reads.
 async fn stop<S, B>(app: S)
 where
-    S: actix_web::dev::Service<
-            actix_http::Request,
-            Response = actix_web::dev::ServiceResponse<B>,
-            Error = actix_web::Error,
-        >,
-    B: actix_web::body::MessageBody,
+    S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
 {
     up_to_date(&app).await;
     drop(app);
@@ -767,12 +742,8 @@ where
 /// every write and has stored every list it computed.
 async fn up_to_date<S, B>(app: &S)
 where
-    S: actix_web::dev::Service<
-            actix_http::Request,
-            Response = actix_web::dev::ServiceResponse<B>,
-            Error = actix_web::Error,
-        >,
-    B: actix_web::body::MessageBody,
+    S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
 {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
