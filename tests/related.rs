@@ -726,6 +726,47 @@ async fn a_kept_answer_follows_the_lists_a_write_changes() {
     .await;
 }
 
+/// An older article's list is kept in memory cut short: a `limit` past
+/// what is kept is served from the whole list, and a shorter one from the
+/// same list's start.
+#[actix_web::test]
+async fn a_long_limit_gets_an_older_articles_whole_list() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let app = app_with(config_with(
+        &dir,
+        true,
+        &[
+            // Every list but the newest article's is an older one's, and
+            // each request reaches the engine.
+            ("FRONTPAGE_RELATED_LISTS", "1"),
+            ("FRONTPAGE_RESPONSE_CACHE_SECS", "0"),
+        ],
+    ))
+    .await;
+    up_to_date(&app).await;
+    let oldest = send(&app, get("/api/v1/articles?sort=published_at&limit=1")).await;
+    let id = oldest.body["data"][0]["id"].as_i64().unwrap();
+    let related = |limit: usize| {
+        let app = &app;
+        async move {
+            let path = format!("/api/v1/articles/{id}/related?limit={limit}");
+            let reply = send(app, get(&path)).await;
+            assert_eq!(reply.status, 200, "{}", reply.body);
+            reply.body["data"].as_array().unwrap().clone()
+        }
+    };
+    // Read (or computed) and kept cut, then read again past the cut.
+    let whole = related(50).await;
+    assert!(
+        whole.len() > frontpage::related::OLDER_ITEMS + 2,
+        "{} items",
+        whole.len()
+    );
+    assert_eq!(related(50).await, whole);
+    assert_eq!(related(10).await, whole[..10]);
+    assert_eq!(related(whole.len()).await, whole);
+}
+
 /// Stops a server once its Related engine has nothing left to do: a
 /// server dropped sooner may go on writing lists to the store that the next
 /// one, or the test, reads.

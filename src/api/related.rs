@@ -1,6 +1,7 @@
 //! The Related feed over HTTP: an article's stored list, with reasons.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use actix_web::web::{Data, Path};
 use actix_web::{HttpResponse, get, http::header};
@@ -14,6 +15,7 @@ use super::extract::Query;
 use super::paging::page_limit;
 use crate::db::articles;
 use crate::error::{ApiError, AppResult, Problem};
+use crate::related::{Related, STORED};
 use crate::state::AppState;
 
 /// Most items a request may ask for.
@@ -87,22 +89,8 @@ pub async fn related_items(
     id: i32,
     limit: u32,
 ) -> AppResult<Option<Vec<RelatedItem>>> {
-    // A list neither in memory nor in the store is computed here:
-    // milliseconds of CPU, kept off the async workers.
-    let list = match state
-        .related
-        .stored(id)
-        .or_else(|| state.related.from_store(id))
-    {
-        Some(list) => Some(list),
-        None => {
-            let engine = std::sync::Arc::clone(&state.related);
-            actix_web::rt::task::spawn_blocking(move || engine.compute_list(id))
-                .await
-                .map_err(|error| ApiError::Internal(format!("related list task failed: {error}")))?
-        }
-    };
-    let Some(list) = list else {
+    let wanted = limit as usize + 2;
+    let Some(mut list) = list_of(state, id, wanted).await? else {
         let own = teasers(state, &[id])?;
         let public = own.get(&id).is_some_and(|own| own.is_public(Utc::now()));
         return Ok(public.then(Vec::new));
@@ -111,7 +99,11 @@ pub async fn related_items(
     // since the list was made, without loading all fifty for a page that
     // shows ten; should more than that have gone, the whole list is loaded.
     let mut found = HashMap::new();
-    for wanted in [limit as usize + 2, list.len()] {
+    for wanted in [wanted, STORED] {
+        if list.len() < wanted {
+            // An older article's list is kept in memory cut short.
+            list = list_of(state, id, wanted).await?.unwrap_or(list);
+        }
         let mut ids: Vec<i32> = list.iter().take(wanted).map(|item| item.id).collect();
         ids.push(id);
         found = teasers(state, &ids)?;
@@ -161,6 +153,20 @@ pub async fn related_items(
         .take(limit as usize)
         .collect();
     Ok(Some(items))
+}
+
+/// Article `id`'s list, with its first `wanted` items at least if it has
+/// them: from memory, else from the store, else computed (milliseconds of
+/// CPU, kept off the async workers); `None` if it is not indexed.
+async fn list_of(state: &AppState, id: i32, wanted: usize) -> AppResult<Option<Arc<Vec<Related>>>> {
+    let kept = state.related.stored(id, wanted);
+    if let Some(list) = kept.or_else(|| state.related.from_store(id)) {
+        return Ok(Some(list));
+    }
+    let engine = Arc::clone(&state.related);
+    actix_web::rt::task::spawn_blocking(move || engine.compute_list(id))
+        .await
+        .map_err(|error| ApiError::Internal(format!("related list task failed: {error}")))
 }
 
 /// Articles about the same thing as this one.

@@ -217,7 +217,7 @@ fn add_similar(blend: &mut Blend, seeds: &[(i32, f32)], related: &crate::related
     let similar: Vec<_> = seeds
         .iter()
         .take(SIMILAR_SEEDS)
-        .filter_map(|(seed, weight)| Some((*seed, *weight, related.stored(*seed)?)))
+        .filter_map(|(seed, weight)| Some((*seed, *weight, related.stored(*seed, SIMILAR_ITEMS)?)))
         .collect();
     blend.add(
         SIMILAR_WEIGHT,

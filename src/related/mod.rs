@@ -60,11 +60,19 @@ pub const LISTS_VERSION: i32 = 1;
 pub const BUILT_LISTS: usize = 10_000;
 /// The most memory for the lists of older articles, read from the store
 /// at start (the newest, as many as fit) or when first asked for, or
-/// computed then: about a hundred thousand of them (the
-/// memory budget may allow less, see [`crate::memory`]). Kept without a
-/// bound, a million-article archive read at random would in time hold
-/// every list (over a gigabyte).
+/// computed then: about two hundred thousand of them, cut to
+/// [`OLDER_ITEMS`] (the memory budget may allow less, see
+/// [`crate::memory`]). Kept without a bound, a million-article archive
+/// read at random would in time hold every list (half a gigabyte).
 pub const OLDER_LISTS_BYTES: u64 = 128 << 20;
+/// Items of an older article's list kept in memory: the ten a page shows
+/// by default (it loads twelve, for any unpublished since) and the twenty
+/// a recommendation takes from a seed's list. The rest are kept as ids
+/// only, for [`Engine::reindex`] to drop the list when one changes: a
+/// list cut this way weighs 0.6 KB rather than 1.3, and at a hundred
+/// thousand articles every older list fits in the budget. A longer
+/// `limit` reads the whole list from the store.
+pub const OLDER_ITEMS: usize = 20;
 /// Most lists computed when asked for that wait to be stored; past that
 /// they are computed again when next asked for.
 const MAX_UNSAVED: usize = 20_000;
@@ -118,13 +126,39 @@ impl Related {
     }
 }
 
-/// Weighs a list by the bytes it holds.
+/// An older article's list as kept in memory: its first [`OLDER_ITEMS`]
+/// items, and the ids of the rest.
+#[derive(Clone)]
+struct Older {
+    items: Arc<Vec<Related>>,
+    rest: Arc<[i32]>,
+}
+
+impl Older {
+    fn cut(list: &[Related]) -> Self {
+        let (items, rest) = list.split_at(list.len().min(OLDER_ITEMS));
+        Self {
+            items: Arc::new(items.to_vec()),
+            rest: rest.iter().map(|item| item.id).collect(),
+        }
+    }
+
+    /// The ids of every item, the cut ones too.
+    fn ids(&self) -> impl Iterator<Item = i32> + '_ {
+        let items = self.items.iter().map(|item| item.id);
+        items.chain(self.rest.iter().copied())
+    }
+}
+
+/// Weighs a list kept in memory by the bytes it holds, with its entry and
+/// `Arc` headers.
 #[derive(Clone)]
 struct ListSize;
 
-impl Weighter<i32, Arc<Vec<Related>>> for ListSize {
-    fn weight(&self, _: &i32, list: &Arc<Vec<Related>>) -> u64 {
-        (64 + std::mem::size_of_val::<[Related]>(list)) as u64
+impl Weighter<i32, Older> for ListSize {
+    fn weight(&self, _: &i32, list: &Older) -> u64 {
+        (96 + std::mem::size_of_val::<[Related]>(&list.items) + std::mem::size_of_val(&*list.rest))
+            as u64
     }
 }
 
@@ -137,7 +171,7 @@ pub struct Engine {
     /// Lists of older articles, read from the store (at start, see
     /// [`Engine::warm_older`], or when asked for) or computed when asked
     /// for; dropped, not recomputed, when a change reaches them.
-    older: Cache<i32, Arc<Vec<Related>>, ListSize>,
+    older: Cache<i32, Older, ListSize>,
     /// Counts changes to the index, each counted before `older` is looked
     /// through for the lists it reaches, and deletions of stored lists: a
     /// list read from the store before either is not kept.
@@ -215,11 +249,11 @@ impl Engine {
         self.index.read().expect("index lock").get(id).is_some()
     }
 
-    /// The list of article `id`: kept in memory, read from the store, or
-    /// computed now (milliseconds: not for an async worker); `None` if the
-    /// article is not indexed.
+    /// The whole list of article `id`: kept in memory, read from the
+    /// store, or computed now (milliseconds: not for an async worker);
+    /// `None` if the article is not indexed.
     pub fn list(&self, id: i32) -> Option<Arc<Vec<Related>>> {
-        self.stored(id)
+        self.stored(id, STORED)
             .or_else(|| self.from_store(id))
             .or_else(|| self.compute_list(id))
     }
@@ -248,15 +282,22 @@ impl Engine {
         }
     }
 
-    /// The list of article `id` if it is already made and in memory; never
-    /// computes or reads the store.
-    pub fn stored(&self, id: i32) -> Option<Arc<Vec<Related>>> {
+    /// The list of article `id`, with its first `wanted` items at least if
+    /// it has them, if it is already made and in memory; never computes or
+    /// reads the store. An older article's list is kept cut to
+    /// [`OLDER_ITEMS`] items: `None` for more.
+    pub fn stored(&self, id: i32, wanted: usize) -> Option<Arc<Vec<Related>>> {
         let kept = self.lists.read().expect("lists lock").get(&id).cloned();
-        kept.or_else(|| self.older.get(&id))
+        kept.or_else(|| {
+            self.older
+                .get(&id)
+                .filter(|older| older.rest.is_empty() || older.items.len() >= wanted)
+                .map(|older| older.items)
+        })
     }
 
-    /// The list of article `id` from the store, if one is stored and still
-    /// holds: a short indexed read, fine on an async worker.
+    /// The whole list of article `id` from the store, if one is stored and
+    /// still holds: a short indexed read, fine on an async worker.
     pub fn from_store(&self, id: i32) -> Option<Arc<Vec<Related>>> {
         let db = self.store.get()?;
         let changes = self.changes.load(Ordering::SeqCst);
@@ -296,8 +337,8 @@ impl Engine {
 
     /// Keeps the list of an older article that was begun when the index
     /// had seen `changes` changes.
-    fn keep_older(&self, id: i32, list: &Arc<Vec<Related>>, changes: u64) {
-        self.older.insert(id, Arc::clone(list));
+    fn keep_older(&self, id: i32, list: &[Related], changes: u64) {
+        self.older.insert(id, Older::cut(list));
         // A change counted after this list was begun may have looked
         // through `older` before it was in: then it is not kept.
         if self.changes.load(Ordering::SeqCst) != changes {
@@ -394,8 +435,76 @@ impl crate::memory::Resizable for Engine {
     fn wanted(&self) -> Option<u64> {
         let indexed = self.index.read().expect("index lock").len();
         let kept = self.lists.read().expect("lists lock").len();
-        let full = ListSize.weight(&0, &Arc::new(vec![Related::without_terms(); STORED]));
+        let full = ListSize.weight(&0, &Older::cut(&vec![Related::without_terms(); STORED]));
         let all = indexed.saturating_sub(kept) as u64 * full;
         Some(all + all / 8)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use chrono::DateTime;
+
+    use super::*;
+
+    /// Forty articles that share most of their words: every list is long.
+    fn engine_of_older_articles() -> Engine {
+        let words = ["council", "budget", "rail", "festival", "orbit", "court"];
+        let documents = (1..=40)
+            .map(|id: i32| {
+                let at = DateTime::from_timestamp(1_700_000_000 + i64::from(id) * 3_600, 0)
+                    .unwrap()
+                    .naive_utc();
+                let body: Vec<&str> = (0..30).map(|i| words[(i * id as usize) % 6]).collect();
+                Document {
+                    id,
+                    title: format!("Town notes {}", words[id as usize % 6]),
+                    body: body.join(" "),
+                    category_id: 1,
+                    tag_ids: Vec::new(),
+                    published_at: at,
+                    updated_at: at,
+                }
+            })
+            .collect();
+        // No list is kept current: every list is an older article's.
+        let engine = Engine::new(0);
+        engine.index.write().unwrap().extend([documents]);
+        engine
+    }
+
+    /// An older article's list is kept in memory cut to its first items,
+    /// which are served for as many as they cover and no more; a change to
+    /// an item cut from it still drops it.
+    #[test]
+    fn an_older_list_is_kept_cut_short_and_dropped_when_a_cut_item_changes() {
+        let engine = engine_of_older_articles();
+        let whole = engine.compute_list(7).expect("indexed");
+        assert!(whole.len() > OLDER_ITEMS + 2, "{} items", whole.len());
+
+        let kept = engine.stored(7, 12).expect("kept when computed");
+        assert_eq!(kept[..], whole[..OLDER_ITEMS]);
+        assert_eq!(
+            engine.stored(7, OLDER_ITEMS).unwrap()[..],
+            whole[..OLDER_ITEMS]
+        );
+        assert!(
+            engine.stored(7, OLDER_ITEMS + 1).is_none(),
+            "more than is kept"
+        );
+        assert_eq!(
+            engine.list(7).as_deref(),
+            Some(&*whole),
+            "the whole list, computed again"
+        );
+
+        let cut = whole.last().unwrap().id;
+        engine.reindex(Vec::new(), &[], &HashSet::from([cut]));
+        assert!(
+            engine.stored(7, 12).is_none(),
+            "dropped: item {cut} changed"
+        );
     }
 }

@@ -126,7 +126,12 @@ impl Engine {
     /// Puts `documents` in the index and takes `removed` out, with their
     /// kept lists; an older list that holds one of the `touched` articles
     /// is dropped, to be computed afresh when next asked for.
-    fn reindex(&self, documents: Vec<Document>, removed: &[i32], touched: &HashSet<i32>) {
+    pub(super) fn reindex(
+        &self,
+        documents: Vec<Document>,
+        removed: &[i32],
+        touched: &HashSet<i32>,
+    ) {
         {
             let mut index = self.index.write().expect("index lock");
             for id in removed {
@@ -145,7 +150,7 @@ impl Engine {
             }
         }
         self.older.retain(|id, list| {
-            !touched.contains(id) && !list.iter().any(|item| touched.contains(&item.id))
+            !touched.contains(id) && !list.ids().any(|item| touched.contains(&item))
         });
     }
 
