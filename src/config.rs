@@ -228,7 +228,7 @@ impl Config {
             }),
             response_cache_mb: match get("FRONTPAGE_RESPONSE_CACHE_MB") {
                 Some(value) => parse_number("FRONTPAGE_RESPONSE_CACHE_MB", &value)?,
-                None => 64,
+                None => 256,
             },
             article_cache_mb: match get("FRONTPAGE_ARTICLE_CACHE_MB") {
                 Some(value) => parse_number("FRONTPAGE_ARTICLE_CACHE_MB", &value)?,

@@ -185,6 +185,11 @@ impl AppState {
                     bound: recommend::NEIGHBOURS_BYTES,
                 },
                 Bounded {
+                    name: "older related lists",
+                    cache: Arc::clone(&related) as Arc<dyn Resizable>,
+                    bound: related::OLDER_LISTS_BYTES,
+                },
+                Bounded {
                     name: "articles",
                     cache: Arc::clone(&articles) as Arc<dyn Resizable>,
                     bound: config.article_cache_mb * MIB,
@@ -198,11 +203,6 @@ impl AppState {
                     } else {
                         config.response_cache_mb * MIB
                     },
-                },
-                Bounded {
-                    name: "older related lists",
-                    cache: Arc::clone(&related) as Arc<dyn Resizable>,
-                    bound: related::OLDER_LISTS_BYTES,
                 },
             ],
         ));
