@@ -8,7 +8,7 @@
 //! share what the growing part leaves of the budget, in that order (what a
 //! megabyte of each saves, most first: a neighbour list missed costs tens
 //! of microseconds of CPU and a recommendation sums twenty; an older
-//! Related list, 0.6 KB, a read from the store and finding its words, about
+//! Related list, 0.7 KB, a read from the store and finding its words, about
 //! 25 µs; an article, 2.8 KB, a read from the store; a response, rendering
 //! what is cached below it), each up
 //! to its own bound: a small store runs with every cache at its bound, a

@@ -727,8 +727,8 @@ async fn a_kept_answer_follows_the_lists_a_write_changes() {
 }
 
 /// An older article's list is kept in memory cut short: a `limit` past
-/// what is kept is served from the whole list, and a shorter one from the
-/// same list's start.
+/// what is kept is served from the whole list, a shorter one from the same
+/// list's start, and from the rest when unpublished items leave too few.
 #[actix_web::test]
 async fn a_long_limit_gets_an_older_articles_whole_list() {
     let dir = tempfile::TempDir::new().unwrap();
@@ -746,7 +746,7 @@ async fn a_long_limit_gets_an_older_articles_whole_list() {
     up_to_date(&app).await;
     let oldest = send(&app, get("/api/v1/articles?sort=published_at&limit=1")).await;
     let id = oldest.body["data"][0]["id"].as_i64().unwrap();
-    let related = |limit: usize| {
+    let at_limit = |limit: usize| {
         let app = &app;
         async move {
             let path = format!("/api/v1/articles/{id}/related?limit={limit}");
@@ -756,15 +756,29 @@ async fn a_long_limit_gets_an_older_articles_whole_list() {
         }
     };
     // Read (or computed) and kept cut, then read again past the cut.
-    let whole = related(50).await;
+    let whole = at_limit(50).await;
     assert!(
         whole.len() > frontpage::related::OLDER_ITEMS + 2,
         "{} items",
         whole.len()
     );
-    assert_eq!(related(50).await, whole);
-    assert_eq!(related(10).await, whole[..10]);
-    assert_eq!(related(whole.len()).await, whole);
+    assert_eq!(at_limit(50).await, whole);
+    assert_eq!(at_limit(10).await, whole[..10]);
+    assert_eq!(at_limit(whole.len()).await, whole);
+
+    // Three of the kept items unpublished, and asked for before the lists
+    // follow: the two spare items a page loads do not cover them, and the
+    // rest of the list does.
+    let gone = [0, 1, 3].map(|rank| whole[rank]["article"]["id"].as_i64().unwrap());
+    for id in gone {
+        unpublish(&app, id).await;
+    }
+    let left = at_limit(50).await;
+    assert!(
+        left.iter()
+            .all(|item| !gone.contains(&item["article"]["id"].as_i64().unwrap()))
+    );
+    assert_eq!(ids(&at_limit(18).await), ids(&left[..18]));
 }
 
 /// Stops a server once its Related engine has nothing left to do: a

@@ -89,8 +89,10 @@ pub async fn related_items(
     id: i32,
     limit: u32,
 ) -> AppResult<Option<Vec<RelatedItem>>> {
-    let wanted = limit as usize + 2;
-    let Some(mut list) = list_of(state, id, wanted).await? else {
+    let first = limit as usize + 2;
+    // One more than the first look takes: a list no longer than the look is
+    // then the whole list, not an older article's kept cut short.
+    let Some(mut list) = list_of(state, id, first + 1).await? else {
         let own = teasers(state, &[id])?;
         let public = own.get(&id).is_some_and(|own| own.is_public(Utc::now()));
         return Ok(public.then(Vec::new));
@@ -99,10 +101,9 @@ pub async fn related_items(
     // since the list was made, without loading all fifty for a page that
     // shows ten; should more than that have gone, the whole list is loaded.
     let mut found = HashMap::new();
-    for wanted in [wanted, STORED] {
-        if list.len() < wanted {
-            // An older article's list is kept in memory cut short.
-            list = list_of(state, id, wanted).await?.unwrap_or(list);
+    for wanted in [first, STORED] {
+        if wanted == STORED {
+            list = list_of(state, id, STORED).await?.unwrap_or(list);
         }
         let mut ids: Vec<i32> = list.iter().take(wanted).map(|item| item.id).collect();
         ids.push(id);

@@ -63,6 +63,8 @@ const SEEDS: usize = 20;
 const SIMILAR_SEEDS: usize = 5;
 /// Items taken from each Related list.
 const SIMILAR_ITEMS: usize = 20;
+// Older articles' lists are kept in memory that long (see `add_similar`).
+const _: () = assert!(SIMILAR_ITEMS <= crate::related::OLDER_ITEMS);
 /// Co-readers looked at per article: its most recent readers.
 const CO_READERS: usize = 300;
 /// Co-read articles kept per article.

@@ -7,12 +7,12 @@
 //! so a request only reads a list: every list is kept in the store
 //! ([`stored`]; the background thread computes the missing ones when it is
 //! idle), and the newest articles' lists in memory too, read back at
-//! start; older articles' lists are cached in memory, as many as fit read
-//! in at start, newest first. A background thread ([`spawn_refresher`])
-//! keeps both current: after every content change, and every few seconds
-//! for scheduled articles coming due, it indexes what was published or
-//! changed, drops what was unpublished or deleted, and recomputes only the
-//! lists that the change can affect.
+//! start; older articles' lists are cached in memory cut short, as many
+//! as fit read in at start, newest first. A background thread
+//! ([`spawn_refresher`]) keeps both current: after every content change,
+//! and every few seconds for scheduled articles coming due, it indexes what
+//! was published or changed, drops what was unpublished or deleted, and
+//! recomputes only the lists that the change can affect.
 
 mod build;
 pub mod eval;
@@ -63,13 +63,13 @@ pub const BUILT_LISTS: usize = 10_000;
 /// computed then: about two hundred thousand of them, cut to
 /// [`OLDER_ITEMS`] (the memory budget may allow less, see
 /// [`crate::memory`]). Kept without a bound, a million-article archive
-/// read at random would in time hold every list (half a gigabyte).
+/// read at random would in time hold every list (0.7 GB).
 pub const OLDER_LISTS_BYTES: u64 = 128 << 20;
 /// Items of an older article's list kept in memory: the ten a page shows
 /// by default (it loads twelve, for any unpublished since) and the twenty
 /// a recommendation takes from a seed's list. The rest are kept as ids
 /// only, for [`Engine::reindex`] to drop the list when one changes: a
-/// list cut this way weighs 0.6 KB rather than 1.3, and at a hundred
+/// list cut this way weighs 0.7 KB rather than 1.3, and at a hundred
 /// thousand articles every older list fits in the budget. A longer
 /// `limit` reads the whole list from the store.
 pub const OLDER_ITEMS: usize = 20;
@@ -150,15 +150,15 @@ impl Older {
     }
 }
 
-/// Weighs a list kept in memory by the bytes it holds, with its entry and
-/// `Arc` headers.
+/// Weighs a list kept in memory by the bytes it holds, with its entry, its
+/// three allocations' headers and the allocator's rounding.
 #[derive(Clone)]
 struct ListSize;
 
 impl Weighter<i32, Older> for ListSize {
     fn weight(&self, _: &i32, list: &Older) -> u64 {
-        (96 + std::mem::size_of_val::<[Related]>(&list.items) + std::mem::size_of_val(&*list.rest))
-            as u64
+        let items = std::mem::size_of_val::<[Related]>(&list.items);
+        (128 + items + std::mem::size_of_val(&*list.rest)) as u64
     }
 }
 
@@ -170,7 +170,8 @@ pub struct Engine {
     lists: RwLock<HashMap<i32, Arc<Vec<Related>>>>,
     /// Lists of older articles, read from the store (at start, see
     /// [`Engine::warm_older`], or when asked for) or computed when asked
-    /// for; dropped, not recomputed, when a change reaches them.
+    /// for, cut to [`OLDER_ITEMS`]; dropped, not recomputed, when a change
+    /// reaches them.
     older: Cache<i32, Older, ListSize>,
     /// Counts changes to the index, each counted before `older` is looked
     /// through for the lists it reaches, and deletions of stored lists: a
@@ -218,7 +219,7 @@ impl Engine {
             index: RwLock::default(),
             lists: RwLock::default(),
             older: Cache::with_weighter(
-                (OLDER_LISTS_BYTES / 1_000) as usize,
+                (OLDER_LISTS_BYTES / 700) as usize,
                 OLDER_LISTS_BYTES,
                 ListSize,
             ),
@@ -449,7 +450,8 @@ mod tests {
 
     use super::*;
 
-    /// Forty articles that share most of their words: every list is long.
+    /// Forty articles on six themes of the same six words: every list is
+    /// long.
     fn engine_of_older_articles() -> Engine {
         let words = ["council", "budget", "rail", "festival", "orbit", "court"];
         let documents = (1..=40)
@@ -500,6 +502,12 @@ mod tests {
             "the whole list, computed again"
         );
 
+        let elsewhere = (1..=40).find(|id| *id != 7 && whole.iter().all(|item| item.id != *id));
+        engine.reindex(Vec::new(), &[], &HashSet::from([elsewhere.unwrap()]));
+        assert!(
+            engine.stored(7, 12).is_some(),
+            "kept: no item of it changed"
+        );
         let cut = whole.last().unwrap().id;
         engine.reindex(Vec::new(), &[], &HashSet::from([cut]));
         assert!(
