@@ -14,7 +14,7 @@ use super::refresh::{
 };
 use super::score::holds;
 use super::stored::{self, StoredList};
-use super::{Engine, Index, LISTS_VERSION, SHARED_TERMS, on_every_core};
+use super::{Engine, Index, LISTS_VERSION, Older, SHARED_TERMS, on_every_core};
 use crate::db::{Db, StoreResult};
 
 /// How far before the last recorded sync a start looks for changed
@@ -118,7 +118,7 @@ impl Engine {
                 // Locked per list: a change waits for one list, not a chunk.
                 let shown = Self::read_back(&self.index.read().expect("index lock"), list);
                 if let Some(list) = shown {
-                    self.keep_older(id, &list, changes);
+                    self.keep_older(id, Older::cut(&list), changes);
                     warmed += 1;
                 }
             }

@@ -135,6 +135,15 @@ struct Older {
 }
 
 impl Older {
+    /// A list kept whole.
+    fn whole(list: &Arc<Vec<Related>>) -> Self {
+        Self {
+            items: Arc::clone(list),
+            rest: Arc::new([]),
+        }
+    }
+
+    /// A list kept cut to its first [`OLDER_ITEMS`] items.
     fn cut(list: &[Related]) -> Self {
         let (items, rest) = list.split_at(list.len().min(OLDER_ITEMS));
         Self {
@@ -261,14 +270,15 @@ impl Engine {
 
     /// Computes the list of article `id` and keeps it, in memory for a
     /// while and in the store; `None` if the article is not indexed.
-    /// Milliseconds of CPU: not for an async worker.
+    /// Kept whole: until it is stored, a longer `limit` would compute it
+    /// again. Milliseconds of CPU: not for an async worker.
     pub fn compute_list(&self, id: i32) -> Option<Arc<Vec<Related>>> {
         let changes = self.changes.load(Ordering::SeqCst);
         let version = self.index_version.load(Ordering::SeqCst);
         let list = self.compute_stored(id)?;
         let items = Arc::new(list.items.clone());
         self.to_store(version, list);
-        self.keep_older(id, &items, changes);
+        self.keep_older(id, Older::whole(&items), changes);
         Some(items)
     }
 
@@ -310,7 +320,7 @@ impl Engine {
             }
         };
         let list = Self::read_back(&self.index.read().expect("index lock"), list)?;
-        self.keep_older(id, &list, changes);
+        self.keep_older(id, Older::cut(&list), changes);
         Some(list)
     }
 
@@ -338,8 +348,8 @@ impl Engine {
 
     /// Keeps the list of an older article that was begun when the index
     /// had seen `changes` changes.
-    fn keep_older(&self, id: i32, list: &[Related], changes: u64) {
-        self.older.insert(id, Older::cut(list));
+    fn keep_older(&self, id: i32, list: Older, changes: u64) {
+        self.older.insert(id, list);
         // A change counted after this list was begun may have looked
         // through `older` before it was in: then it is not kept.
         if self.changes.load(Ordering::SeqCst) != changes {
@@ -485,8 +495,16 @@ mod tests {
         let engine = engine_of_older_articles();
         let whole = engine.compute_list(7).expect("indexed");
         assert!(whole.len() > OLDER_ITEMS + 2, "{} items", whole.len());
+        assert_eq!(
+            engine.stored(7, STORED),
+            Some(Arc::clone(&whole)),
+            "kept whole when computed"
+        );
 
-        let kept = engine.stored(7, 12).expect("kept when computed");
+        // As a list read from the store is kept.
+        let changes = engine.changes.load(Ordering::SeqCst);
+        engine.keep_older(7, Older::cut(&whole), changes);
+        let kept = engine.stored(7, 12).expect("kept cut");
         assert_eq!(kept[..], whole[..OLDER_ITEMS]);
         assert_eq!(
             engine.stored(7, OLDER_ITEMS).unwrap()[..],
