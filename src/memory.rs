@@ -10,10 +10,10 @@
 //! of microseconds of CPU and a recommendation sums twenty; an older
 //! Related list, 0.7 KB, a read from the store and finding its words, about
 //! 25 µs; an article, 2.8 KB, a read from the store; a response, rendering
-//! what is cached below it), each up
-//! to its own bound: a small store runs with every cache at its bound, a
-//! million-article one with small caches rather than with more memory than
-//! it was given. The shares are worked out again as the store grows.
+//! what is cached below it), each up to its own bound: a small store runs
+//! with every cache at its bound, a million-article one with small caches
+//! rather than with more memory than it was given. The shares are worked
+//! out again as the store grows.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
