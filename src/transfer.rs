@@ -254,9 +254,9 @@ pub struct Exported {
 
 /// Writes every category, author and tag (see [`taxonomy`]), then every
 /// article (drafts too), oldest id first, as NDJSON article inputs.
-pub fn export(db: &Db, out: &mut impl Write) -> anyhow::Result<Exported> {
+pub fn export(conn: &mut SqliteConnection, out: &mut impl Write) -> anyhow::Result<Exported> {
     const CHUNK: i64 = 500;
-    let named = db.read_blocking(taxonomy::export)?;
+    let named = taxonomy::export(conn)?;
     for line in &named {
         serde_json::to_writer(&mut *out, line)?;
         out.write_all(b"\n")?;
@@ -270,8 +270,8 @@ pub fn export(db: &Db, out: &mut impl Write) -> anyhow::Result<Exported> {
         // One transaction per chunk: its rows, taxonomy and bodies from one
         // snapshot, so an article edited or deleted meanwhile is written as
         // one version of it, not half of two.
-        let (rows, extras, mut bodies) = db.read_blocking(|conn| {
-            conn.transaction(|conn| {
+        let (rows, extras, mut bodies) =
+            conn.transaction::<_, crate::db::StoreError, _>(|conn| {
                 let rows: Vec<ArticleRow> = articles_table::table
                     .filter(articles_table::id.gt(last))
                     .order(articles_table::id)
@@ -284,8 +284,7 @@ pub fn export(db: &Db, out: &mut impl Write) -> anyhow::Result<Exported> {
                 let extras = articles::extras_with(conn, &rows, taxonomy)?;
                 let bodies = articles::bodies(conn, &ids)?;
                 Ok((rows, extras, bodies))
-            })
-        })?;
+            })?;
         let Some(end) = rows.last().map(|row| row.id) else {
             return Ok(written);
         };

@@ -259,6 +259,71 @@ fn commands_on_a_store_that_does_not_exist_fail_and_create_none() {
     assert!(!backup.exists());
 }
 
+/// Commands that only read the store (a backup, an export, the list of
+/// keys) write nothing to it: a server on the same store would take any
+/// write for another process's and drop everything it has cached.
+#[test]
+fn reading_commands_leave_the_store_untouched() {
+    use diesel::{Connection, QueryableByName, RunQueryDsl, SqliteConnection, sql_query};
+
+    #[derive(QueryableByName)]
+    struct DataVersion {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        data_version: i64,
+    }
+    /// Moves, on the same connection, whenever another connection commits.
+    fn data_version(conn: &mut SqliteConnection) -> i64 {
+        sql_query("PRAGMA data_version")
+            .get_result::<DataVersion>(conn)
+            .unwrap()
+            .data_version
+    }
+
+    let dir = tempfile::TempDir::new().unwrap();
+    let db = dir.path().join("frontpage.db");
+    for args in [
+        &[
+            "demo",
+            "--articles",
+            "200",
+            "--readers",
+            "50",
+            "--views",
+            "2000",
+        ][..],
+        &["keys", "create", "wire", "--scope", "write"],
+    ] {
+        let output = frontpage(&db, args);
+        assert!(output.status.success(), "{args:?}: {output:?}");
+    }
+    let mut watching = SqliteConnection::establish(db.to_str().unwrap()).unwrap();
+    let before = data_version(&mut watching);
+    let backup = dir.path().join("backup.db");
+    let export = dir.path().join("export.ndjson");
+    for args in [
+        vec!["backup", backup.to_str().unwrap()],
+        vec!["export", "--output", export.to_str().unwrap()],
+        vec!["keys", "list"],
+    ] {
+        let output = frontpage(&db, &args);
+        assert!(output.status.success(), "{args:?}: {output:?}");
+        assert_eq!(
+            data_version(&mut watching),
+            before,
+            "{args:?} wrote to the store"
+        );
+    }
+    assert!(stdout(&frontpage(&db, &["keys", "list"])).contains("wire"));
+    let exported = std::fs::read_to_string(&export).unwrap();
+    assert_eq!(
+        exported
+            .lines()
+            .filter(|line| line.contains("\"slug\":\"synthetic-story-"))
+            .count(),
+        200
+    );
+}
+
 #[actix_web::test]
 async fn a_backup_of_the_live_store_restores_to_the_same_content() {
     let (app, dir) = test_app(true).await;

@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 
-use super::open_existing;
+use super::{open_existing, read_existing};
 use crate::auth::{self, Scope};
 use crate::config::Config;
 use crate::db::{StoreError, keys};
@@ -46,12 +46,12 @@ pub fn create(config: &Config, name: &str, scopes: Vec<Scope>) -> anyhow::Result
 
 /// Prints every key as a table, never its secret.
 pub fn list(config: &Config) -> anyhow::Result<()> {
-    let db = open_existing(config)?;
+    let mut conn = read_existing(config)?;
     println!(
         "{:<5} {:<12} {:<20} {:<20} {:<18} name",
         "id", "prefix", "created", "revoked", "scopes"
     );
-    for key in db.write_blocking(keys::list)? {
+    for key in keys::list(&mut conn)? {
         let revoked = key
             .revoked_at
             .map_or_else(|| "-".to_string(), |at| at.format("%F %T").to_string());

@@ -6,6 +6,8 @@ pub mod keys;
 pub mod transfer;
 
 use anyhow::Context;
+use diesel::sqlite::SqliteConnection;
+use diesel_migrations::MigrationHarness;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::config::Config;
@@ -36,8 +38,9 @@ pub fn backup(config: &Config, path: &std::path::Path) -> anyhow::Result<()> {
     );
     let started = std::time::Instant::now();
     let target = path.to_str().context("the backup path is not UTF-8")?;
-    let source = open_existing(config)?;
-    source.backup_to(target)?;
+    // Read-only and not migrated: the copy is of the store as it is.
+    let mut source = crate::db::open_read_only(existing(config)?)?;
+    crate::db::backup_to(&mut source, target)?;
     let articles = crate::db::check_integrity(path)?;
     println!(
         "backed up {} to {} ({articles} articles, integrity ok) in {:.1}s",
@@ -87,6 +90,31 @@ pub fn generate_demo(config: &Config, size: bulk::Size, seed: u64) -> anyhow::Re
 /// store, act on it and report success (a backup of nothing, a key the
 /// server never sees).
 pub fn open_existing(config: &Config) -> anyhow::Result<Db> {
+    Db::open(existing(config)?, 1)
+}
+
+/// Opens the server's store, which must exist, read-only: for a command
+/// that only reads it, so that a server on the same store does not take
+/// the command for another process's writes and drop its caches. Nothing
+/// is migrated, so a store that needs migrating is refused: its tables are
+/// not yet as this version reads them.
+pub fn read_existing(config: &Config) -> anyhow::Result<SqliteConnection> {
+    let path = existing(config)?;
+    let mut conn = crate::db::open_read_only(path)?;
+    let pending = conn
+        .has_pending_migration(crate::db::MIGRATIONS)
+        .map_err(|error| anyhow::anyhow!("reading the migration table: {error}"))?;
+    anyhow::ensure!(
+        !pending,
+        "the database {} needs migrating to this version's schema: run `frontpage migrate`, \
+         or start the server, first",
+        path.display()
+    );
+    Ok(conn)
+}
+
+/// The server's store, which must exist (see [`open_existing`]).
+fn existing(config: &Config) -> anyhow::Result<&std::path::Path> {
     let path = &config.database_path;
     anyhow::ensure!(
         path.exists(),
@@ -94,5 +122,5 @@ pub fn open_existing(config: &Config) -> anyhow::Result<Db> {
          or create one with `frontpage migrate`",
         path.display()
     );
-    Db::open(path, 1)
+    Ok(path)
 }

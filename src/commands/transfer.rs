@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::open_existing;
+use super::{open_existing, read_existing};
 use crate::config::Config;
 use crate::db::Db;
 use crate::transfer::taxonomy::{self, Named};
@@ -121,19 +121,19 @@ fn ensure_category(db: &Db, slug: &str) -> anyhow::Result<()> {
 /// Writes every category, author, tag and article as NDJSON to `output`
 /// (synced to disk before it returns), or to standard output.
 pub fn export(config: &Config, output: Option<&Path>) -> anyhow::Result<()> {
-    let db = open_existing(config)?;
+    let mut conn = read_existing(config)?;
     let exported = match output {
         Some(path) => {
             let file = std::fs::File::create(path)
                 .with_context(|| format!("creating {}", path.display()))?;
             let mut out = std::io::BufWriter::new(file);
-            let count = transfer::export(&db, &mut out)?;
+            let count = transfer::export(&mut conn, &mut out)?;
             out.into_inner()
                 .map_err(|error| error.into_error())?
                 .sync_all()?;
             count
         }
-        None => transfer::export(&db, &mut std::io::stdout().lock())?,
+        None => transfer::export(&mut conn, &mut std::io::stdout().lock())?,
     };
     eprintln!(
         "exported {} articles, after {} categories, authors and tags",

@@ -64,6 +64,45 @@ pub(super) fn open_writer(url: &str) -> StoreResult<SqliteConnection> {
     Ok(conn)
 }
 
+/// Opens the database file at `path` in SQLite's read-only mode: a command
+/// that only reads (a backup, an export) cannot write to the store, so a
+/// server on it does not take the command for another process's writes
+/// and drop its caches. Nothing is set up or migrated.
+pub fn open_read_only(path: &Path) -> anyhow::Result<SqliteConnection> {
+    let url = read_only_uri(path)
+        .with_context(|| format!("database path {} is not UTF-8", path.display()))?;
+    let mut conn = SqliteConnection::establish(&url)
+        .with_context(|| format!("opening {} to read it", path.display()))?;
+    conn.batch_execute(&connection_pragmas(READER_CACHE_KIB))?;
+    Ok(conn)
+}
+
+/// Writes a consistent copy of the whole database `conn` reads to the new
+/// file `path` (`VACUUM INTO`: one read transaction, so writers carry on).
+pub fn backup_to(conn: &mut SqliteConnection, path: &str) -> StoreResult<()> {
+    diesel::sql_query("VACUUM INTO ?")
+        .bind::<diesel::sql_types::Text, _>(path)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The `file:` URI that opens `path` read-only; the characters a URI gives
+/// a meaning (`%`, `?`, `#`) are escaped in the path.
+fn read_only_uri(path: &Path) -> Option<String> {
+    let path = path.to_str()?;
+    let mut uri = String::from("file:");
+    for c in path.chars() {
+        match c {
+            '%' => uri.push_str("%25"),
+            '?' => uri.push_str("%3f"),
+            '#' => uri.push_str("%23"),
+            c => uri.push(c),
+        }
+    }
+    uri.push_str("?mode=ro");
+    Some(uri)
+}
+
 /// Runs SQLite's `integrity_check` on the database file at `path`, opened
 /// read-only so that checking a backup leaves it as it was; returns how
 /// many articles it holds when the check is `ok`.
@@ -73,9 +112,7 @@ pub fn check_integrity(path: &Path) -> anyhow::Result<i64> {
         #[diesel(sql_type = diesel::sql_types::Text)]
         integrity_check: String,
     }
-    let url = format!("file:{}?mode=ro", path.display());
-    let mut conn = SqliteConnection::establish(&url)
-        .with_context(|| format!("opening {} to check it", path.display()))?;
+    let mut conn = open_read_only(path)?;
     let check: Check = diesel::sql_query("PRAGMA integrity_check").get_result(&mut conn)?;
     anyhow::ensure!(
         check.integrity_check == "ok",

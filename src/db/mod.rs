@@ -41,8 +41,8 @@ use diesel::{Connection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use self::changes::Changes;
-pub use self::connection::check_integrity;
 use self::connection::{ReaderPragmas, open_writer, refresh_statistics};
+pub use self::connection::{backup_to, check_integrity, open_read_only};
 use self::engagement::{Tally, Uncounted};
 pub use self::error::{Invalid, StoreError, StoreResult};
 use self::writer::{Durability, Writer};
@@ -250,17 +250,6 @@ impl Db {
     {
         let mut conn = self.read.get_timeout(LOOKUP_TIMEOUT)?;
         work(&mut conn)
-    }
-
-    /// Writes a consistent copy of the whole database to the new file
-    /// `path` (`VACUUM INTO`: one read transaction, so writers carry on).
-    pub fn backup_to(&self, path: &str) -> StoreResult<()> {
-        self.read_blocking(|conn| {
-            diesel::sql_query("VACUUM INTO ?")
-                .bind::<diesel::sql_types::Text, _>(path)
-                .execute(conn)?;
-            Ok(())
-        })
     }
 
     /// Read connections open, and how many of them are idle.
