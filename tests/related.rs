@@ -859,3 +859,96 @@ async fn a_restart_reads_older_stored_lists_into_memory_before_they_are_asked_fo
         assert_eq!(reply.body, before, "article {id}");
     }
 }
+
+/// Runs `sql` on the store in `dir` as another process would.
+fn store_sql(dir: &tempfile::TempDir, sql: &str) {
+    use diesel::Connection;
+    use diesel::connection::SimpleConnection;
+    let path = dir.path().join("frontpage.db");
+    let mut conn = diesel::SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+    // The server's writer may hold the write lock for a moment.
+    conn.batch_execute("PRAGMA busy_timeout = 5000").unwrap();
+    conn.batch_execute(sql).unwrap();
+}
+
+/// How many Related lists the store in `dir` holds.
+fn stored_lists(dir: &tempfile::TempDir) -> i64 {
+    use diesel::{Connection, RunQueryDsl};
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        lists: i64,
+    }
+    let path = dir.path().join("frontpage.db");
+    let mut conn = diesel::SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+    diesel::sql_query("SELECT count(*) AS lists FROM related_lists")
+        .get_result::<Count>(&mut conn)
+        .unwrap()
+        .lists
+}
+
+/// While the store refuses the lists the refresher computed (a full disk,
+/// say), Related answers as it would with them stored and the refresher
+/// says it is not up to date; once the store takes writes again, every
+/// list is stored.
+#[actix_web::test]
+async fn lists_the_store_refused_are_stored_once_it_takes_writes_again() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let config = || config_with(&dir, false, &[("FRONTPAGE_RELATED_LISTS", "1")]);
+    let app = app_with(config()).await;
+    up_to_date(&app).await;
+    store_sql(
+        &dir,
+        "CREATE TRIGGER full_disk BEFORE INSERT ON related_lists \
+         BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
+    );
+    let (harbour, glacier, marathon) = corpus(&app).await;
+    let articles: Vec<i64> = harbour
+        .iter()
+        .chain(&glacier)
+        .copied()
+        .chain([marathon])
+        .collect();
+
+    // The stories of one topic find each other, stored or not.
+    for id in &harbour {
+        eventually(&app, *id, "the other harbour stories", |items| {
+            let found = ids(items);
+            harbour
+                .iter()
+                .all(|other| other == id || found.contains(other))
+        })
+        .await;
+    }
+    for id in &articles {
+        let reply = send(&app, get(&format!("/api/v1/articles/{id}/related"))).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+    }
+    // Past the refresher's retry (five seconds), the lists still wait.
+    actix_web::rt::time::sleep(Duration::from_secs(6)).await;
+    let metrics = send(&app, get("/metrics")).await.body;
+    let metrics = metrics.as_str().unwrap();
+    assert_eq!(
+        metric(metrics, "frontpage_related_up_to_date"),
+        Some(0.0),
+        "{metrics}"
+    );
+    assert!(
+        metric(metrics, "frontpage_related_lists_waiting").is_some_and(|waiting| waiting > 0.0),
+        "{metrics}"
+    );
+    assert_eq!(stored_lists(&dir), 0);
+
+    store_sql(&dir, "DROP TRIGGER full_disk");
+    up_to_date(&app).await;
+    assert_eq!(stored_lists(&dir), articles.len() as i64);
+    for id in &harbour {
+        let found = ids(&related(&app, *id).await);
+        assert!(
+            harbour
+                .iter()
+                .all(|other| other == id || found.contains(other)),
+            "article {id}: {found:?}"
+        );
+    }
+}

@@ -25,6 +25,11 @@ impl Engine {
     /// Computes and stores the next [`FILL_CHUNK`] lists waiting to be
     /// stored, on every core; returns how many still wait. If storing them
     /// fails, they wait again.
+    ///
+    /// A list kept in memory as an older list (computed when asked for
+    /// while it waited) is dropped once its new version is stored: the two
+    /// may differ, as the index changed in between, and the server would
+    /// otherwise show one version until a restart and the other after.
     fn fill(&self, db: &Db) -> StoreResult<usize> {
         let _busy = Busy::begin(&self.busy);
         let chunk = {
@@ -36,6 +41,9 @@ impl Engine {
         if let Err(error) = db.write_derived_blocking(move |conn| stored::save(conn, &lists)) {
             self.waiting.lock().expect("waiting lock").extend(chunk);
             return Err(error);
+        }
+        for id in &chunk {
+            self.older.remove(id);
         }
         Ok(self.waiting.lock().expect("waiting lock").len())
     }
