@@ -254,7 +254,17 @@ pub struct Exported {
 
 /// Writes every category, author and tag (see [`taxonomy`]), then every
 /// article (drafts too), oldest id first, as NDJSON article inputs.
+///
+/// All of it is read in one transaction, so the file is one snapshot of
+/// the store, as a backup is: every category, author and tag an article
+/// names is among the lines before it, even if an editor made it during
+/// the export. A server writing meanwhile carries on; it only cannot
+/// empty its write-ahead log until the export ends.
 pub fn export(conn: &mut SqliteConnection, out: &mut impl Write) -> anyhow::Result<Exported> {
+    conn.transaction(|conn| export_snapshot(conn, out))
+}
+
+fn export_snapshot(conn: &mut SqliteConnection, out: &mut impl Write) -> anyhow::Result<Exported> {
     const CHUNK: i64 = 500;
     let named = taxonomy::export(conn)?;
     for line in &named {
@@ -267,24 +277,17 @@ pub fn export(conn: &mut SqliteConnection, out: &mut impl Write) -> anyhow::Resu
         articles: 0,
     };
     loop {
-        // One transaction per chunk: its rows, taxonomy and bodies from one
-        // snapshot, so an article edited or deleted meanwhile is written as
-        // one version of it, not half of two.
-        let (rows, extras, mut bodies) =
-            conn.transaction::<_, crate::db::StoreError, _>(|conn| {
-                let rows: Vec<ArticleRow> = articles_table::table
-                    .filter(articles_table::id.gt(last))
-                    .order(articles_table::id)
-                    .limit(CHUNK)
-                    .select(ArticleRow::as_select())
-                    .load(conn)?;
-                let ids: Vec<i32> = rows.iter().map(|row| row.id).collect();
-                let tree = CategoryTree::load(conn)?;
-                let taxonomy = Taxonomy::with_categories(conn, tree)?;
-                let extras = articles::extras_with(conn, &rows, taxonomy)?;
-                let bodies = articles::bodies(conn, &ids)?;
-                Ok((rows, extras, bodies))
-            })?;
+        let rows: Vec<ArticleRow> = articles_table::table
+            .filter(articles_table::id.gt(last))
+            .order(articles_table::id)
+            .limit(CHUNK)
+            .select(ArticleRow::as_select())
+            .load(conn)?;
+        let ids: Vec<i32> = rows.iter().map(|row| row.id).collect();
+        let tree = CategoryTree::load(conn)?;
+        let taxonomy = Taxonomy::with_categories(conn, tree)?;
+        let extras = articles::extras_with(conn, &rows, taxonomy)?;
+        let mut bodies = articles::bodies(conn, &ids)?;
         let Some(end) = rows.last().map(|row| row.id) else {
             return Ok(written);
         };

@@ -924,7 +924,8 @@ async fn lists_the_store_refused_are_stored_once_it_takes_writes_again() {
         let reply = send(&app, get(&format!("/api/v1/articles/{id}/related"))).await;
         assert_eq!(reply.status, 200, "{}", reply.body);
     }
-    // Past the refresher's retry (five seconds), the lists still wait.
+    // Seconds on, with every attempt to store them refused, the lists
+    // still wait, and the refresher does not call itself up to date.
     actix_web::rt::time::sleep(Duration::from_secs(6)).await;
     let metrics = send(&app, get("/metrics")).await.body;
     let metrics = metrics.as_str().unwrap();

@@ -6,6 +6,7 @@ pub mod keys;
 pub mod transfer;
 
 use anyhow::Context;
+use diesel::RunQueryDsl;
 use diesel::sqlite::SqliteConnection;
 use diesel_migrations::MigrationHarness;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -84,11 +85,8 @@ pub fn generate_demo(config: &Config, size: bulk::Size, seed: u64) -> anyhow::Re
     Ok(())
 }
 
-/// Opens the server's store for a command that works on what it holds. The
-/// file must exist: with the wrong `DATABASE_URL`, or the default relative
-/// path from another folder, the command would otherwise create an empty
-/// store, act on it and report success (a backup of nothing, a key the
-/// server never sees).
+/// Opens the server's store, which must exist, for a command that writes
+/// to it: migrated first, as the server opens it.
 pub fn open_existing(config: &Config) -> anyhow::Result<Db> {
     Db::open(existing(config)?, 1)
 }
@@ -101,6 +99,18 @@ pub fn open_existing(config: &Config) -> anyhow::Result<Db> {
 pub fn read_existing(config: &Config) -> anyhow::Result<SqliteConnection> {
     let path = existing(config)?;
     let mut conn = crate::db::open_read_only(path)?;
+    // Checked first: asked of a file without it, Diesel would try to create
+    // the migration table, which a read-only connection cannot.
+    let migrated: bool = diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(
+        "EXISTS (SELECT 1 FROM sqlite_schema WHERE name = '__diesel_schema_migrations')",
+    ))
+    .get_result(&mut conn)
+    .with_context(|| format!("reading {}", path.display()))?;
+    anyhow::ensure!(
+        migrated,
+        "{} is not a frontpage database: create one with `frontpage migrate`",
+        path.display()
+    );
     let pending = conn
         .has_pending_migration(crate::db::MIGRATIONS)
         .map_err(|error| anyhow::anyhow!("reading the migration table: {error}"))?;
@@ -113,7 +123,10 @@ pub fn read_existing(config: &Config) -> anyhow::Result<SqliteConnection> {
     Ok(conn)
 }
 
-/// The server's store, which must exist (see [`open_existing`]).
+/// The server's store, which must exist: with the wrong `DATABASE_URL`, or
+/// the default relative path from another folder, a command would
+/// otherwise create an empty store, act on it and report success (a backup
+/// of nothing, a key the server never sees).
 fn existing(config: &Config) -> anyhow::Result<&std::path::Path> {
     let path = &config.database_path;
     anyhow::ensure!(

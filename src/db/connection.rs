@@ -1,5 +1,6 @@
 //! How a connection to the store is set up (pragmas, the writer's own
-//! connection), and the checks and statistics run on the file.
+//! connection, a read-only one for commands that only read), and the
+//! checks, copies and statistics run on the file.
 
 use std::path::Path;
 use std::time::Duration;
@@ -67,7 +68,12 @@ pub(super) fn open_writer(url: &str) -> StoreResult<SqliteConnection> {
 /// Opens the database file at `path` in SQLite's read-only mode: a command
 /// that only reads (a backup, an export) cannot write to the store, so a
 /// server on it does not take the command for another process's writes
-/// and drop its caches. Nothing is set up or migrated.
+/// and drop its caches. Only the connection's own pragmas are set: nothing
+/// in the file is migrated or changed.
+///
+/// With no other connection open, SQLite creates the write-ahead log and
+/// its index beside the file and, read-only, cannot remove them: run such
+/// commands as the user the server runs as.
 pub fn open_read_only(path: &Path) -> anyhow::Result<SqliteConnection> {
     let url = read_only_uri(path)
         .with_context(|| format!("database path {} is not UTF-8", path.display()))?;
@@ -86,11 +92,14 @@ pub fn backup_to(conn: &mut SqliteConnection, path: &str) -> StoreResult<()> {
     Ok(())
 }
 
-/// The `file:` URI that opens `path` read-only; the characters a URI gives
-/// a meaning (`%`, `?`, `#`) are escaped in the path.
+/// The `file:` URI that opens `path` read-only. The characters a URI gives
+/// a meaning (`%`, `?`, `#`) are escaped in the path, and an absolute path
+/// follows an empty authority (`file://`), so that one starting `//` is not
+/// read as naming a host.
 fn read_only_uri(path: &Path) -> Option<String> {
+    let absolute = path.has_root();
     let path = path.to_str()?;
-    let mut uri = String::from("file:");
+    let mut uri = String::from(if absolute { "file://" } else { "file:" });
     for c in path.chars() {
         match c {
             '%' => uri.push_str("%25"),
@@ -149,6 +158,34 @@ mod tests {
 
     use super::*;
     use crate::db::Db;
+
+    #[test]
+    fn a_read_only_uri_names_the_file_whatever_its_path() {
+        let uri = |path: &str| read_only_uri(Path::new(path)).unwrap();
+        assert_eq!(uri("data/frontpage.db"), "file:data/frontpage.db?mode=ro");
+        assert_eq!(uri("/srv/news.db"), "file:///srv/news.db?mode=ro");
+        assert_eq!(uri("//srv/news.db"), "file:////srv/news.db?mode=ro");
+        assert_eq!(
+            uri("/tmp/a b/50%?#1.db"),
+            "file:///tmp/a b/50%25%3f%231.db?mode=ro"
+        );
+        // Opened for real: each names the file it was made from.
+        let dir = tempfile::TempDir::new().unwrap();
+        for name in ["plain.db", "50%?#1.db"] {
+            let path = dir.path().join(name);
+            Db::open(&path, 1).unwrap();
+            let doubled = format!("/{}", path.display());
+            for path in [path.clone(), std::path::PathBuf::from(doubled)] {
+                let mut conn = open_read_only(&path).unwrap();
+                let tables: i64 = diesel::select(diesel::dsl::sql::<BigInt>(
+                    "(SELECT count(*) FROM sqlite_schema WHERE name = 'articles')",
+                ))
+                .get_result(&mut conn)
+                .unwrap();
+                assert_eq!(tables, 1, "{}", path.display());
+            }
+        }
+    }
 
     #[derive(diesel::QueryableByName)]
     struct MmapSize {

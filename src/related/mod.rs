@@ -462,7 +462,7 @@ mod tests {
 
     /// Forty articles on six themes of the same six words: every list is
     /// long.
-    fn engine_of_older_articles() -> Engine {
+    pub(super) fn engine_of_older_articles() -> Engine {
         let words = ["council", "budget", "rail", "festival", "orbit", "court"];
         let documents = (1..=40)
             .map(|id: i32| {

@@ -318,3 +318,27 @@ fn bring_up_to_date(
     }
     Some((now, recomputed))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::related::tests::engine_of_older_articles;
+
+    /// A list computed when asked for while it waited to be stored is
+    /// dropped from memory once a fill stores the list computed then: the
+    /// two may differ, and the server would show the first until a restart.
+    #[test]
+    fn a_fill_drops_the_kept_list_it_stored_anew() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let db = Db::open(&dir.path().join("fill.db"), 1).unwrap();
+        let engine = engine_of_older_articles();
+        engine.compute_list(7).expect("indexed");
+        let other = engine.compute_list(8).expect("indexed");
+        engine.waiting.lock().unwrap().push(7);
+        assert!(engine.stored(7, 1).is_some(), "kept when computed");
+
+        assert_eq!(engine.fill(&db).unwrap(), 0, "nothing left waiting");
+        assert!(engine.stored(7, 1).is_none(), "dropped once stored anew");
+        assert_eq!(engine.stored(8, 1), Some(other), "not filled: kept");
+    }
+}
