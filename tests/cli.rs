@@ -349,15 +349,36 @@ fn reading_commands_leave_the_store_untouched() {
         "a command migrated the store"
     );
 
-    // A file that is not a store at all.
+    // Files that are not stores at all: refused by each, and no backup
+    // of them is left.
     let other = dir.path().join("other.db");
     let mut conn = SqliteConnection::establish(other.to_str().unwrap()).unwrap();
     sql_query("CREATE TABLE notes (text TEXT)")
         .execute(&mut conn)
         .unwrap();
-    let output = frontpage(&other, &["export"]);
-    let said = String::from_utf8_lossy(&output.stderr);
-    assert!(said.contains("is not a frontpage database"), "{said}");
+    let text = dir.path().join("notes.txt");
+    std::fs::write(
+        &text,
+        "not a database, but long enough to look like one's header\n",
+    )
+    .unwrap();
+    let copy = dir.path().join("copy.db");
+    for file in [&other, &text] {
+        for args in [
+            vec!["backup", copy.to_str().unwrap()],
+            vec!["export"],
+            vec!["keys", "list"],
+        ] {
+            let output = frontpage(file, &args);
+            assert!(!output.status.success(), "{args:?}: {output:?}");
+            let said = String::from_utf8_lossy(&output.stderr);
+            assert!(
+                said.contains("is not a frontpage database"),
+                "{args:?}: {said}"
+            );
+        }
+    }
+    assert!(!copy.exists());
 }
 
 #[actix_web::test]

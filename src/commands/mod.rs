@@ -40,9 +40,13 @@ pub fn backup(config: &Config, path: &std::path::Path) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let target = path.to_str().context("the backup path is not UTF-8")?;
     // Read-only and not migrated: the copy is of the store as it is.
-    let mut source = crate::db::open_read_only(existing(config)?)?;
+    let mut source = open_store(existing(config)?)?;
     crate::db::backup_to(&mut source, target)?;
-    let articles = crate::db::check_integrity(path)?;
+    // A copy that fails its check is no backup: it goes, and the command
+    // can be run again.
+    let articles = crate::db::check_integrity(path).inspect_err(|_| {
+        let _ = std::fs::remove_file(path);
+    })?;
     println!(
         "backed up {} to {} ({articles} articles, integrity ok) in {:.1}s",
         config.database_path.display(),
@@ -98,19 +102,7 @@ pub fn open_existing(config: &Config) -> anyhow::Result<Db> {
 /// not yet as this version reads them.
 pub fn read_existing(config: &Config) -> anyhow::Result<SqliteConnection> {
     let path = existing(config)?;
-    let mut conn = crate::db::open_read_only(path)?;
-    // Checked first: asked of a file without it, Diesel would try to create
-    // the migration table, which a read-only connection cannot.
-    let migrated: bool = diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(
-        "EXISTS (SELECT 1 FROM sqlite_schema WHERE name = '__diesel_schema_migrations')",
-    ))
-    .get_result(&mut conn)
-    .with_context(|| format!("reading {}", path.display()))?;
-    anyhow::ensure!(
-        migrated,
-        "{} is not a frontpage database: create one with `frontpage migrate`",
-        path.display()
-    );
+    let mut conn = open_store(path)?;
     let pending = conn
         .has_pending_migration(crate::db::MIGRATIONS)
         .map_err(|error| anyhow::anyhow!("reading the migration table: {error}"))?;
@@ -120,6 +112,28 @@ pub fn read_existing(config: &Config) -> anyhow::Result<SqliteConnection> {
          or start the server, first",
         path.display()
     );
+    Ok(conn)
+}
+
+/// Opens the file at `path` read-only if it is a frontpage store (one that
+/// has Diesel's migration table), whatever its version.
+fn open_store(path: &std::path::Path) -> anyhow::Result<SqliteConnection> {
+    let not_a_store = || {
+        format!(
+            "{} is not a frontpage database: create one with `frontpage migrate`",
+            path.display()
+        )
+    };
+    let mut conn = crate::db::open_read_only(path).with_context(not_a_store)?;
+    // Checked before Diesel is asked about migrations: asked of a file
+    // without its table, it would try to create it, which a read-only
+    // connection cannot.
+    let migrated: bool = diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(
+        "EXISTS (SELECT 1 FROM sqlite_schema WHERE name = '__diesel_schema_migrations')",
+    ))
+    .get_result(&mut conn)
+    .with_context(not_a_store)?;
+    anyhow::ensure!(migrated, not_a_store());
     Ok(conn)
 }
 

@@ -79,7 +79,8 @@ pub fn open_read_only(path: &Path) -> anyhow::Result<SqliteConnection> {
         .with_context(|| format!("database path {} is not UTF-8", path.display()))?;
     let mut conn = SqliteConnection::establish(&url)
         .with_context(|| format!("opening {} to read it", path.display()))?;
-    conn.batch_execute(&connection_pragmas(READER_CACHE_KIB))?;
+    conn.batch_execute(&connection_pragmas(READER_CACHE_KIB))
+        .with_context(|| format!("reading {}", path.display()))?;
     Ok(conn)
 }
 
