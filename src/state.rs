@@ -142,7 +142,13 @@ impl AppState {
     pub fn new(config: &Config, db: Db) -> anyhow::Result<Self> {
         let others_noticed = db.changes().others_wrote();
         let metrics = Metrics::new(db.clone())?;
-        let related = Arc::new(related::Engine::new(config.related_lists));
+        // Built again while serving (see `Engine::rebuild_due`) only while
+        // a second index fits in an eighth of the memory budget: a few
+        // hundred thousand articles with the default budget.
+        let related = Arc::new(
+            related::Engine::new(config.related_lists)
+                .with_rebuild_room(config.memory_mb * MIB / REBUILD_ROOM_SHARE),
+        );
         metrics.watch_related(Arc::clone(&related))?;
         let decay = Decay {
             half_life_hours: config.trending_half_life_hours,
@@ -251,6 +257,9 @@ impl AppState {
 }
 
 const MIB: u64 = 1 << 20;
+/// The Related index is built again while serving only while it takes at
+/// most this share of the memory budget (one over this).
+const REBUILD_ROOM_SHARE: u64 = 8;
 
 /// How often the balancing thread looks whether the store has loaded.
 const LOADED_POLL: Duration = Duration::from_millis(100);

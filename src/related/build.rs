@@ -45,6 +45,7 @@ impl Engine {
         }
         let count = index.len();
         *self.index.write().expect("index lock") = index;
+        self.followed_since_build.store(0, Ordering::SeqCst);
         self.index_version.fetch_add(1, Ordering::SeqCst);
         self.changes.fetch_add(1, Ordering::SeqCst);
         self.lists.write().expect("lists lock").clear();

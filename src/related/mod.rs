@@ -212,6 +212,14 @@ pub struct Engine {
     /// Refresher steps under way: building, following the store, or
     /// storing lists taken from `waiting` or `unsaved`.
     busy: AtomicUsize,
+    /// Articles changed, published or unpublished since the index was last
+    /// built from scratch, each followed on its own (see
+    /// [`Engine::rebuild_due`]).
+    followed_since_build: AtomicUsize,
+    /// The most the index may take for it to be built again while the
+    /// server runs: the old one serves until the new one is in, so for a
+    /// while both are in memory.
+    rebuild_room: u64,
 }
 
 impl Default for Engine {
@@ -243,6 +251,17 @@ impl Engine {
             asked: AtomicU64::new(1),
             followed: AtomicU64::new(0),
             busy: AtomicUsize::new(0),
+            followed_since_build: AtomicUsize::new(0),
+            rebuild_room: u64::MAX,
+        }
+    }
+
+    /// This engine, built again while the server runs only while its index
+    /// takes at most `bytes` (see [`Engine::rebuild_due`]).
+    pub fn with_rebuild_room(self, bytes: u64) -> Self {
+        Self {
+            rebuild_room: bytes,
+            ..self
         }
     }
 
@@ -532,5 +551,25 @@ mod tests {
             engine.stored(7, 12).is_none(),
             "dropped: item {cut} changed"
         );
+    }
+
+    /// Once one article in a hundred changed since the index was built,
+    /// it is built again, unless a second index would not fit in the room
+    /// given: then not, and the count starts again.
+    #[test]
+    fn the_index_is_built_again_after_enough_changes_if_there_is_room() {
+        let engine = engine_of_older_articles();
+        assert!(!engine.rebuild_due(), "nothing changed");
+        engine.followed_since_build.store(1, Ordering::SeqCst);
+        assert!(engine.rebuild_due(), "one of forty changed");
+
+        let index = engine.index.read().unwrap().heap_bytes();
+        let cramped = engine_of_older_articles().with_rebuild_room(index - 1);
+        cramped.followed_since_build.store(1, Ordering::SeqCst);
+        assert!(!cramped.rebuild_due(), "no room for a second index");
+        assert_eq!(cramped.followed_since_build.load(Ordering::SeqCst), 0);
+        let roomy = engine_of_older_articles().with_rebuild_room(index);
+        roomy.followed_since_build.store(1, Ordering::SeqCst);
+        assert!(roomy.rebuild_due());
     }
 }

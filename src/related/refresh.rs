@@ -26,6 +26,10 @@ pub(super) const REACH: usize = 200;
 /// Changed articles at once up to which [`REACH`] holds; past that only
 /// the lists of a change's own items are looked at (a bulk write).
 pub(super) const CHECKED_FULLY_UP_TO: usize = 20;
+/// One article in this many may change, each change followed on its own,
+/// before the index is built again from scratch (see
+/// [`Engine::rebuild_due`]).
+pub(super) const REBUILD_AFTER_SHARE: usize = 100;
 /// Articles loaded from the store per query when indexing.
 pub(super) const LOAD_CHUNK: usize = 500;
 /// Lists of older articles computed and stored at a time, between looks at
@@ -76,6 +80,37 @@ impl Engine {
         self.apply(conn, now, corpus, changed, Vec::new())
     }
 
+    /// True when enough of the corpus has changed since the index was last
+    /// built from scratch that it should be built again: following a
+    /// change recomputes only the lists it reaches, and the others keep
+    /// the word statistics and topic model of the corpus they were made
+    /// from. Built again, every list is as a restart would make it.
+    ///
+    /// Not while the index takes more than the room for a second one (see
+    /// [`Engine::with_rebuild_room`]): the lists then stay as they are
+    /// until a restart, and the count starts again.
+    pub(super) fn rebuild_due(&self) -> bool {
+        let corpus = self.index.read().expect("index lock").len();
+        let followed = self.followed_since_build.load(Ordering::SeqCst);
+        if followed < (corpus / REBUILD_AFTER_SHARE).max(1) {
+            return false;
+        }
+        let index = self.index.read().expect("index lock").heap_bytes();
+        if index > self.rebuild_room {
+            tracing::info!(
+                changes = followed,
+                index_mib = index >> 20,
+                room_mib = self.rebuild_room >> 20,
+                "related lists have drifted from a fresh build; no room in the memory \
+                 budget to build the index again beside the one serving, so they stay \
+                 until a restart"
+            );
+            self.followed_since_build.store(0, Ordering::SeqCst);
+            return false;
+        }
+        true
+    }
+
     /// Indexes `changed` articles and drops `removed` ones from a corpus of
     /// `corpus`, and recomputes the lists they affect.
     fn apply(
@@ -96,6 +131,8 @@ impl Engine {
         if outgrown || changed.len() + removed.len() > REBUILD_AFTER.max(corpus / 10) {
             return self.rebuild(conn, now);
         }
+        self.followed_since_build
+            .fetch_add(changed.len() + removed.len(), Ordering::SeqCst);
         let documents = load(conn, &changed)?;
         let touched: HashSet<i32> = changed.iter().chain(&removed).copied().collect();
         let mut affected = self.lists_holding(&touched);

@@ -203,6 +203,16 @@ fn refresh_loop(engine: &Engine, db: &Db, nudges: &Receiver<()>, lists_changed: 
                 synced_at = now;
                 look_at_all = false;
             }
+            // Not while lists wait to be stored: the store may be failing
+            // (a full disk), and a build that cannot store its lists fails
+            // and is tried again on every pass.
+            if !engine.filling() && engine.rebuild_due() {
+                synced_at = db::now();
+                built = rebuild(engine, db, synced_at);
+                if built {
+                    lists_changed();
+                }
+            }
         }
         if let Err(error) = engine.save_unsaved(db) {
             tracing::warn!(%error, "storing related lists computed when asked for failed");
