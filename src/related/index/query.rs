@@ -25,6 +25,8 @@ const FEEDBACK_DOCS: usize = 8;
 const FEEDBACK_WEIGHT: f32 = 1.0;
 /// Cosine similarity at which two articles are the same story.
 const DUPLICATE_COSINE: f32 = 0.9;
+/// Most first matches looked through for a list (see [`Index::best`]).
+const MAX_POOL: usize = 10_000;
 /// Weight of the latent cosine against the text score in a match's
 /// similarity.
 const LATENT_WEIGHT: f32 = 0.6;
@@ -90,6 +92,12 @@ impl Index {
 
     /// The `limit` best matches of `query` (weighed as `query_weights`),
     /// best first.
+    ///
+    /// Near-duplicates are left out of a pool of the first matches. An
+    /// article with many of them (a daily series under one title, a story
+    /// filed again and again) can have a pool of nothing else, and so an
+    /// empty list: the pool then grows until the list is full, nothing
+    /// more matches, or it holds [`MAX_POOL`].
     fn best(
         &self,
         query: &Entry,
@@ -97,7 +105,26 @@ impl Index {
         limit: usize,
         scores: &mut Vec<f32>,
     ) -> Vec<Scored<'_>> {
-        let pool = limit * 3 + 10;
+        let mut pool = limit * 3 + 10;
+        loop {
+            let (best, matched) = self.best_of(query, query_weights, limit, pool, scores);
+            if best.len() >= limit || matched < pool || pool >= MAX_POOL {
+                return best;
+            }
+            pool = (pool * 4).min(MAX_POOL);
+        }
+    }
+
+    /// [`Index::best`] out of the first `pool` matches; with how many
+    /// matched, up to `pool`.
+    fn best_of(
+        &self,
+        query: &Entry,
+        query_weights: &[(u32, f32)],
+        limit: usize,
+        pool: usize,
+        scores: &mut Vec<f32>,
+    ) -> (Vec<Scored<'_>>, usize) {
         let id = query.id;
         let first = self.search(query_weights, id, pool, scores);
         // The best first matches stand for the query's topic: their terms
@@ -128,6 +155,7 @@ impl Index {
             .first()
             .map_or(1.0, |(_, score)| *score)
             .max(f32::MIN_POSITIVE);
+        let matched = candidates.len();
         let query_unit = unit_vector(query_weights);
         let mut scored: Vec<_> = candidates
             .into_iter()
@@ -157,7 +185,7 @@ impl Index {
                 .then(a.entry.id.cmp(&b.entry.id))
         });
         scored.truncate(limit);
-        scored
+        (scored, matched)
     }
 
     /// Slots with the highest BM25 score for the strongest terms of `query`

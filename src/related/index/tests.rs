@@ -113,3 +113,39 @@ fn a_common_term_keeps_its_strongest_postings_through_removals() {
     assert!(found.iter().take(500).all(|s| *s == 4), "{found:?}");
     assert!(found.iter().skip(500).all(|s| *s == 3));
 }
+
+/// An article filed many times over (here two hundred copies, more than a
+/// list looks through at first) still gets a list of the articles about
+/// the same thing: the copies, near-duplicates, are left out, and the
+/// search looks further rather than coming back empty.
+#[test]
+fn an_article_with_many_copies_still_gets_its_related_articles() {
+    let story = "Dockers strike shuts the harbour as cranes stand idle and ships queue";
+    let mut all: Vec<Document> = (1..=200)
+        .map(|id| document(id, "Harbour strike", story.into()))
+        .collect();
+    all.push(document(
+        1001,
+        "Union talks on harbour pay",
+        "The dockers union met harbour managers over pay as the strike went on".into(),
+    ));
+    all.push(document(
+        1002,
+        "Cranes idle for a second week",
+        "Cranes at the harbour stood idle while dockers kept up their strike".into(),
+    ));
+    all.push(document(
+        1003,
+        "Orchestra opens its season",
+        "The orchestra played a new symphony to a full hall on opening night".into(),
+    ));
+    let mut index = Index::default();
+    index.extend([all]);
+
+    let found = index.nearest(1, 10, &mut Vec::new());
+    assert!(found.contains(&1001) && found.contains(&1002), "{found:?}");
+    assert!(
+        found.iter().all(|id| *id > 1000),
+        "a copy is listed: {found:?}"
+    );
+}
