@@ -142,9 +142,8 @@ impl AppState {
     pub fn new(config: &Config, db: Db) -> anyhow::Result<Self> {
         let others_noticed = db.changes().others_wrote();
         let metrics = Metrics::new(db.clone())?;
-        // Built again while serving (see `Engine::rebuild_due`) only while
-        // a second index fits in an eighth of the memory budget: a few
-        // hundred thousand articles with the default budget.
+        // Built again while serving (see `Engine::take_rebuild_due`) only
+        // while a second index fits in an eighth of the memory budget.
         let related = Arc::new(
             related::Engine::new(config.related_lists)
                 .with_rebuild_room(config.memory_mb * MIB / REBUILD_ROOM_SHARE),

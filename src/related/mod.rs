@@ -44,7 +44,10 @@ pub const STORED: usize = 50;
 /// The way lists are computed. Bump it with any change to the index or
 /// the scoring that changes what a list holds: a start then deletes the
 /// stored lists (made the old way), and they are computed again.
-pub const LISTS_VERSION: i32 = 1;
+///
+/// 2: near-duplicates are left out of a pool that grows until the list is
+/// full; version 1's fixed pool could leave a list short, or empty.
+pub const LISTS_VERSION: i32 = 2;
 /// Lists kept in memory, by default: those of the newest articles, which
 /// most reads are of, read from the store (or computed) when the index is
 /// built. An older article's list is read from the store, or computed when
@@ -212,10 +215,13 @@ pub struct Engine {
     /// Refresher steps under way: building, following the store, or
     /// storing lists taken from `waiting` or `unsaved`.
     busy: AtomicUsize,
-    /// Articles changed, published or unpublished since the index was last
-    /// built from scratch, each followed on its own (see
-    /// [`Engine::rebuild_due`]).
+    /// Changes (an article published, edited, unpublished) followed one
+    /// by one since the index was last built from scratch (see
+    /// [`Engine::take_rebuild_due`]).
     followed_since_build: AtomicUsize,
+    /// False while a build of the index has failed, perhaps halfway (the
+    /// refresher builds again).
+    whole: AtomicBool,
     /// The most the index may take for it to be built again while the
     /// server runs: the old one serves until the new one is in, so for a
     /// while both are in memory.
@@ -252,12 +258,13 @@ impl Engine {
             followed: AtomicU64::new(0),
             busy: AtomicUsize::new(0),
             followed_since_build: AtomicUsize::new(0),
+            whole: AtomicBool::new(false),
             rebuild_room: u64::MAX,
         }
     }
 
     /// This engine, built again while the server runs only while its index
-    /// takes at most `bytes` (see [`Engine::rebuild_due`]).
+    /// takes at most `bytes` (see [`Engine::take_rebuild_due`]).
     pub fn with_rebuild_room(self, bytes: u64) -> Self {
         Self {
             rebuild_room: bytes,
@@ -553,23 +560,35 @@ mod tests {
         );
     }
 
-    /// Once one article in a hundred changed since the index was built,
-    /// it is built again, unless a second index would not fit in the room
-    /// given: then not, and the count starts again.
+    /// Once a hundredth of the corpus (and at least twenty) changes were
+    /// followed since the index was built, it is built again, unless a
+    /// second index would not fit in the room given: then not, and the
+    /// count starts again.
     #[test]
     fn the_index_is_built_again_after_enough_changes_if_there_is_room() {
+        use super::refresh::REBUILD_AFTER_CHANGES;
+
         let engine = engine_of_older_articles();
-        assert!(!engine.rebuild_due(), "nothing changed");
-        engine.followed_since_build.store(1, Ordering::SeqCst);
-        assert!(engine.rebuild_due(), "one of forty changed");
+        engine
+            .followed_since_build
+            .store(REBUILD_AFTER_CHANGES - 1, Ordering::SeqCst);
+        assert!(!engine.take_rebuild_due(), "too few changes");
+        engine
+            .followed_since_build
+            .store(REBUILD_AFTER_CHANGES, Ordering::SeqCst);
+        assert!(engine.take_rebuild_due(), "enough changes");
 
         let index = engine.index.read().unwrap().heap_bytes();
         let cramped = engine_of_older_articles().with_rebuild_room(index - 1);
-        cramped.followed_since_build.store(1, Ordering::SeqCst);
-        assert!(!cramped.rebuild_due(), "no room for a second index");
+        cramped
+            .followed_since_build
+            .store(REBUILD_AFTER_CHANGES, Ordering::SeqCst);
+        assert!(!cramped.take_rebuild_due(), "no room for a second index");
         assert_eq!(cramped.followed_since_build.load(Ordering::SeqCst), 0);
         let roomy = engine_of_older_articles().with_rebuild_room(index);
-        roomy.followed_since_build.store(1, Ordering::SeqCst);
-        assert!(roomy.rebuild_due());
+        roomy
+            .followed_since_build
+            .store(REBUILD_AFTER_CHANGES, Ordering::SeqCst);
+        assert!(roomy.take_rebuild_due());
     }
 }

@@ -26,10 +26,11 @@ pub(super) const REACH: usize = 200;
 /// Changed articles at once up to which [`REACH`] holds; past that only
 /// the lists of a change's own items are looked at (a bulk write).
 pub(super) const CHECKED_FULLY_UP_TO: usize = 20;
-/// One article in this many may change, each change followed on its own,
-/// before the index is built again from scratch (see
-/// [`Engine::rebuild_due`]).
+/// Changes followed one by one after which the index is built again from
+/// scratch (see [`Engine::take_rebuild_due`]): one per this many articles,
+/// and at least [`REBUILD_AFTER_CHANGES`].
 pub(super) const REBUILD_AFTER_SHARE: usize = 100;
+pub(super) const REBUILD_AFTER_CHANGES: usize = 20;
 /// Articles loaded from the store per query when indexing.
 pub(super) const LOAD_CHUNK: usize = 500;
 /// Lists of older articles computed and stored at a time, between looks at
@@ -80,22 +81,24 @@ impl Engine {
         self.apply(conn, now, corpus, changed, Vec::new())
     }
 
-    /// True when enough of the corpus has changed since the index was last
+    /// True when enough changes were followed since the index was last
     /// built from scratch that it should be built again: following a
     /// change recomputes only the lists it reaches, and the others keep
     /// the word statistics and topic model of the corpus they were made
     /// from. Built again, every list is as a restart would make it.
     ///
     /// Not while the index takes more than the room for a second one (see
-    /// [`Engine::with_rebuild_room`]): the lists then stay as they are
-    /// until a restart, and the count starts again.
-    pub(super) fn rebuild_due(&self) -> bool {
-        let corpus = self.index.read().expect("index lock").len();
+    /// [`Engine::with_rebuild_room`]): that is logged, the lists stay as
+    /// they are until a restart, and the count starts again.
+    pub(super) fn take_rebuild_due(&self) -> bool {
         let followed = self.followed_since_build.load(Ordering::SeqCst);
-        if followed < (corpus / REBUILD_AFTER_SHARE).max(1) {
-            return false;
-        }
-        let index = self.index.read().expect("index lock").heap_bytes();
+        let index = {
+            let index = self.index.read().expect("index lock");
+            if followed < (index.len() / REBUILD_AFTER_SHARE).max(REBUILD_AFTER_CHANGES) {
+                return false;
+            }
+            index.heap_bytes()
+        };
         if index > self.rebuild_room {
             tracing::info!(
                 changes = followed,
@@ -131,12 +134,12 @@ impl Engine {
         if outgrown || changed.len() + removed.len() > REBUILD_AFTER.max(corpus / 10) {
             return self.rebuild(conn, now);
         }
-        self.followed_since_build
-            .fetch_add(changed.len() + removed.len(), Ordering::SeqCst);
         let documents = load(conn, &changed)?;
         let touched: HashSet<i32> = changed.iter().chain(&removed).copied().collect();
         let mut affected = self.lists_holding(&touched);
         self.reindex(documents, &removed, &touched);
+        self.followed_since_build
+            .fetch_add(touched.len(), Ordering::SeqCst);
         let reached = self.recompute_changed(&changed, &mut affected);
         self.forget_stored(&reached)?;
         for id in changed.iter().chain(&removed) {

@@ -20,6 +20,9 @@ const SETTLE: Duration = Duration::from_millis(200);
 const MAX_SETTLE: Duration = Duration::from_secs(30);
 /// How often the refresher looks for scheduled articles that came due.
 const REFRESH_EVERY: Duration = Duration::from_secs(5);
+/// Longest wait before building again after builds failed (the wait
+/// doubles from [`REFRESH_EVERY`] with each failure).
+const MAX_BUILD_RETRY: Duration = Duration::from_secs(300);
 
 impl Engine {
     /// Computes and stores the next [`FILL_CHUNK`] lists waiting to be
@@ -51,6 +54,12 @@ impl Engine {
     /// True while lists wait to be computed and stored.
     fn filling(&self) -> bool {
         self.waiting() > 0
+    }
+
+    /// True when every list computed is stored: none waits, none is
+    /// unsaved.
+    fn all_stored(&self) -> bool {
+        !self.filling() && self.unsaved.lock().expect("unsaved lock").is_empty()
     }
 
     /// How many lists of older articles wait to be computed and stored.
@@ -86,7 +95,8 @@ impl Engine {
     /// the refresher has nothing left to do until the next write.
     pub fn up_to_date(&self) -> bool {
         // `busy` last: a step counts itself before it takes its lists.
-        self.followed.load(Ordering::SeqCst) == self.asked.load(Ordering::SeqCst)
+        self.whole.load(Ordering::SeqCst)
+            && self.followed.load(Ordering::SeqCst) == self.asked.load(Ordering::SeqCst)
             && self.waiting() == 0
             && self.unsaved.lock().expect("unsaved lock").is_empty()
             && self.busy.load(Ordering::SeqCst) == 0
@@ -157,6 +167,8 @@ fn refresh_loop(engine: &Engine, db: &Db, nudges: &Receiver<()>, lists_changed: 
     // tried again in full.
     let mut look_at_all = false;
     let mut due_at = Instant::now() + REFRESH_EVERY;
+    // The wait before building again should this build fail.
+    let mut build_retry = REFRESH_EVERY;
     // When storing the waiting lists began, while they are stored.
     let mut filling_since = None;
     // Not before then after storing them failed: a full disk is not tried
@@ -180,12 +192,17 @@ fn refresh_loop(engine: &Engine, db: &Db, nudges: &Receiver<()>, lists_changed: 
             Wake::Stopped => return,
         }
         if !built && Instant::now() >= due_at {
-            due_at = Instant::now() + REFRESH_EVERY;
             synced_at = db::now();
             built = rebuild(engine, db, synced_at);
             if built {
                 lists_changed();
+                build_retry = REFRESH_EVERY;
+            } else {
+                // A store that keeps failing (a full disk) is not made to
+                // build every few seconds.
+                build_retry = (build_retry * 2).min(MAX_BUILD_RETRY);
             }
+            due_at = Instant::now() + build_retry;
             look_at_all = false;
         } else if built && (look_at_all || Instant::now() >= due_at) {
             due_at = Instant::now() + REFRESH_EVERY;
@@ -203,19 +220,24 @@ fn refresh_loop(engine: &Engine, db: &Db, nudges: &Receiver<()>, lists_changed: 
                 synced_at = now;
                 look_at_all = false;
             }
-            // Not while lists wait to be stored: the store may be failing
-            // (a full disk), and a build that cannot store its lists fails
-            // and is tried again on every pass.
-            if !engine.filling() && engine.rebuild_due() {
-                synced_at = db::now();
-                built = rebuild(engine, db, synced_at);
-                if built {
-                    lists_changed();
-                }
-            }
         }
         if let Err(error) = engine.save_unsaved(db) {
             tracing::warn!(%error, "storing related lists computed when asked for failed");
+        }
+        // Once this pass followed every write and its lists are stored:
+        // not while they wait, as the store may be failing (a full disk)
+        // and a build that cannot store its lists fails.
+        if built && !look_at_all && engine.all_stored() && engine.take_rebuild_due() {
+            synced_at = db::now();
+            built = rebuild(engine, db, synced_at);
+            if built {
+                lists_changed();
+                if let Err(error) = engine.warm_older(db) {
+                    tracing::warn!(%error, "reading stored related lists into memory failed");
+                }
+            } else {
+                due_at = Instant::now() + build_retry;
+            }
         }
         if engine.filling() && Instant::now() >= fill_from {
             let since = *filling_since.get_or_insert_with(Instant::now);
@@ -245,9 +267,13 @@ fn rebuild(engine: &Engine, db: &Db, now: NaiveDateTime) -> bool {
     match db.read_blocking(|conn| engine.rebuild(conn, now)) {
         Ok(_) => {
             engine.followed.store(asked, Ordering::SeqCst);
+            engine.whole.store(true, Ordering::SeqCst);
             true
         }
         Err(error) => {
+            // The index may be the new one without its lists: not up to
+            // date until a build succeeds.
+            engine.whole.store(false, Ordering::SeqCst);
             tracing::error!(%error, "building the related index failed; retrying soon");
             false
         }
