@@ -157,10 +157,11 @@ pub fn spawn_refresher(
 
 fn refresh_loop(engine: &Engine, db: &Db, nudges: &Receiver<()>, lists_changed: &dyn Fn()) {
     let mut synced_at = db::now();
-    // Until a build succeeds, each pass builds again: one that follows
-    // changes would take a half-made start (its stored lists not
-    // reconciled, its newest lists not made) for current.
-    let mut built = rebuild(engine, db, synced_at);
+    // Whether the last build succeeded. Until one does, each pass builds
+    // again: one that follows changes would take a half-made start (its
+    // stored lists not reconciled, its newest lists not made) for current.
+    let built = || engine.whole.load(Ordering::SeqCst);
+    rebuild(engine, db, synced_at);
     engine.built_once.store(true, Ordering::SeqCst);
     lists_changed();
     // Whether the next pass must look at every article: a failed pass is
@@ -191,10 +192,9 @@ fn refresh_loop(engine: &Engine, db: &Db, nudges: &Receiver<()>, lists_changed: 
             Wake::TimedOut => {}
             Wake::Stopped => return,
         }
-        if !built && Instant::now() >= due_at {
+        if !built() && Instant::now() >= due_at {
             synced_at = db::now();
-            built = rebuild(engine, db, synced_at);
-            if built {
+            if rebuild(engine, db, synced_at) {
                 lists_changed();
                 build_retry = REFRESH_EVERY;
             } else {
@@ -204,7 +204,7 @@ fn refresh_loop(engine: &Engine, db: &Db, nudges: &Receiver<()>, lists_changed: 
             }
             due_at = Instant::now() + build_retry;
             look_at_all = false;
-        } else if built && (look_at_all || Instant::now() >= due_at) {
+        } else if built() && (look_at_all || Instant::now() >= due_at) {
             due_at = Instant::now() + REFRESH_EVERY;
             let _busy = Busy::begin(&engine.busy);
             // Read before the store is: a write told of later is looked at
@@ -227,10 +227,9 @@ fn refresh_loop(engine: &Engine, db: &Db, nudges: &Receiver<()>, lists_changed: 
         // Once this pass followed every write and its lists are stored:
         // not while they wait, as the store may be failing (a full disk)
         // and a build that cannot store its lists fails.
-        if built && !look_at_all && engine.all_stored() && engine.take_rebuild_due() {
+        if built() && !look_at_all && engine.all_stored() && engine.take_rebuild_due() {
             synced_at = db::now();
-            built = rebuild(engine, db, synced_at);
-            if built {
+            if rebuild(engine, db, synced_at) {
                 lists_changed();
                 if let Err(error) = engine.warm_older(db) {
                     tracing::warn!(%error, "reading stored related lists into memory failed");
