@@ -175,7 +175,7 @@ async fn list_of(state: &AppState, id: i32, wanted: usize) -> AppResult<Option<A
 /// Text similarity over title and body (the title counts more), blended with
 /// shared tags, the same category and closeness in time. Never the article
 /// itself, an unpublished article, or a near-duplicate (the same story
-/// stored twice). Lists are computed ahead and kept current within seconds
+/// stored twice), and one item of each story filed again and again. Lists are computed ahead and kept current within seconds
 /// of any publish, edit or unpublish.
 #[utoipa::path(
     tag = "feeds",

@@ -14,7 +14,7 @@ use super::refresh::{
 };
 use super::score::holds;
 use super::stored::{self, StoredList};
-use super::{Engine, Index, LISTS_VERSION, Older, SHARED_TERMS, STORED, on_every_core};
+use super::{Engine, Index, LISTS_VERSION, Older, SHARED_TERMS, on_every_core};
 use crate::db::{Db, StoreResult};
 
 /// How far before the last recorded sync a start looks for changed
@@ -255,17 +255,6 @@ impl Engine {
 fn forget_other_versions(conn: &mut SqliteConnection, db: &Db) -> StoreResult<()> {
     match stored::synced(conn)?.map(|(_, version)| version) {
         None | Some(LISTS_VERSION) => {}
-        // Version 1 differs only in lists it left short: a full list is as
-        // this version makes it, and a million of them are not computed
-        // again for that.
-        Some(1) if LISTS_VERSION == 2 => {
-            let removed =
-                db.write_derived_blocking(|conn| stored::remove_shorter_than(conn, STORED))?;
-            tracing::info!(
-                lists = removed,
-                "related lists a former version left short; computing them again"
-            );
-        }
         Some(_) => {
             tracing::info!("related lists stored by another version; computing them again");
             db.write_derived_blocking(stored::clear)?;

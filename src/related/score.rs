@@ -3,6 +3,7 @@
 //! same category and closeness in time; and the fingerprint that tells
 //! whether a stored list still holds.
 
+use super::index::{Entry, Match};
 use super::stored::StoredList;
 use super::{Engine, Index, Related, SHARED_TERMS, STORED};
 use crate::db;
@@ -15,6 +16,9 @@ const CATEGORY_BONUS: f32 = 0.03;
 /// every [`RECENCY_HALF_LIFE_DAYS`] apart.
 const RECENCY_BONUS: f32 = 0.03;
 const RECENCY_HALF_LIFE_DAYS: f32 = 14.0;
+/// Most matches a list is made from when copies leave it short (see
+/// [`Engine::compute`]).
+const MOST_MATCHES: usize = STORED * 2 * 16;
 
 impl Engine {
     /// The `count` articles most like article `id` by text, best first:
@@ -27,45 +31,42 @@ impl Engine {
 
     /// Scores the candidates for article `id`'s list; with the list's
     /// [`fingerprint`].
+    ///
+    /// Twice as many matches as a list holds are scored, as the bonuses
+    /// reorder them; a match that copies one scored above it is left out
+    /// (see [`Match::copies`]). A list left short by copies, with every
+    /// match taken, is made again from four times as many, up to
+    /// [`MOST_MATCHES`]: matches that are mostly one daily series.
     pub(super) fn compute(&self, id: i32) -> Option<(Vec<Related>, u64)> {
         let mut scratch = self.scratch.lend();
         let index = self.index.read().expect("index lock");
         let query = index.get(id)?;
-        let mut list: Vec<Related> = index
-            .similar(id, STORED * 2, &mut scratch.scores)
-            .into_iter()
-            .filter_map(|found| {
-                let other = index.get(found.id)?;
-                let shared_tags = other
-                    .tag_ids
-                    .iter()
-                    .filter(|tag| query.tag_ids.contains(tag))
-                    .count();
-                let same_category = other.category_id == query.category_id;
-                let apart_days = (query.published_at - other.published_at)
-                    .num_seconds()
-                    .unsigned_abs() as f32
-                    / 86_400.0;
-                let score = found.similarity
-                    + TAG_BONUS * shared_tags.min(3) as f32
-                    + if same_category { CATEGORY_BONUS } else { 0.0 }
-                    + RECENCY_BONUS * 0.5f32.powf(apart_days / RECENCY_HALF_LIFE_DAYS);
-                let mut terms = [0; SHARED_TERMS];
-                let term_count = found.terms.len().min(SHARED_TERMS);
-                terms[..term_count].copy_from_slice(&found.terms[..term_count]);
-                Some(Related {
-                    id: found.id,
-                    score,
-                    terms,
-                    term_count: term_count as u8,
-                    same_category,
-                })
-            })
-            .collect();
-        list.sort_by(|a, b| b.score.total_cmp(&a.score).then(b.id.cmp(&a.id)));
-        list.truncate(STORED);
-        // Twice as many were scored: kept as they are, a million-article
-        // store's lists would hold as much unused room as items.
+        let mut wanted = STORED * 2;
+        let mut list = loop {
+            let found = index.similar(id, wanted, &mut scratch.scores);
+            let every_match = found.len() < wanted;
+            let mut ranked: Vec<(Related, Match)> = found
+                .into_iter()
+                .filter_map(|found| Some((scored(&index, query, &found)?, found)))
+                .collect();
+            ranked.sort_by(|(a, _), (b, _)| b.score.total_cmp(&a.score).then(b.id.cmp(&a.id)));
+            let mut kept: Vec<(Related, Match)> = Vec::with_capacity(STORED);
+            for (item, found) in ranked {
+                if kept.len() == STORED {
+                    break;
+                }
+                if !kept.iter().any(|(_, above)| above.copies(&found)) {
+                    kept.push((item, found));
+                }
+            }
+            if kept.len() == STORED || every_match || wanted >= MOST_MATCHES {
+                break kept.into_iter().map(|(item, _)| item).collect::<Vec<_>>();
+            }
+            wanted *= 4;
+        };
+        // The items may sit in the room the matches took: kept so, a
+        // million-article store's lists would hold more unused room than
+        // items.
         list.shrink_to_fit();
         let fingerprint = fingerprint(&index, id, &list)?;
         Some((list, fingerprint))
@@ -81,6 +82,36 @@ impl Engine {
             items,
         })
     }
+}
+
+/// `found`, a match of the `query` article, as an item of its list:
+/// its similarity with the bonuses.
+fn scored(index: &Index, query: &Entry, found: &Match) -> Option<Related> {
+    let other = index.get(found.id)?;
+    let shared_tags = other
+        .tag_ids
+        .iter()
+        .filter(|tag| query.tag_ids.contains(tag))
+        .count();
+    let same_category = other.category_id == query.category_id;
+    let apart_days = (query.published_at - other.published_at)
+        .num_seconds()
+        .unsigned_abs() as f32
+        / 86_400.0;
+    let score = found.similarity
+        + TAG_BONUS * shared_tags.min(3) as f32
+        + if same_category { CATEGORY_BONUS } else { 0.0 }
+        + RECENCY_BONUS * 0.5f32.powf(apart_days / RECENCY_HALF_LIFE_DAYS);
+    let mut terms = [0; SHARED_TERMS];
+    let term_count = found.terms.len().min(SHARED_TERMS);
+    terms[..term_count].copy_from_slice(&found.terms[..term_count]);
+    Some(Related {
+        id: found.id,
+        score,
+        terms,
+        term_count: term_count as u8,
+        same_category,
+    })
 }
 
 /// What a list of article `id` was computed from: the ids and `updated_at`s

@@ -142,15 +142,6 @@ pub fn remove(conn: &mut SqliteConnection, ids: &[i32]) -> StoreResult<()> {
     Ok(())
 }
 
-/// Deletes the stored lists of fewer than `items` items; returns how many.
-pub fn remove_shorter_than(conn: &mut SqliteConnection, items: usize) -> StoreResult<usize> {
-    Ok(
-        diesel::sql_query("DELETE FROM related_lists WHERE length(items) < ?")
-            .bind::<diesel::sql_types::BigInt, _>((items * ITEM_BYTES) as i64)
-            .execute(conn)?,
-    )
-}
-
 /// Deletes every stored list.
 pub fn clear(conn: &mut SqliteConnection) -> StoreResult<()> {
     diesel::delete(related_lists::table).execute(conn)?;

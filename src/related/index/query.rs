@@ -42,6 +42,16 @@ pub struct Match {
     /// The terms that contribute most to the two texts' cosine, strongest
     /// first (see [`Index::spelling`]).
     pub terms: Vec<u32>,
+    /// The match's term weights scaled to length one.
+    unit: Vec<(u32, f32)>,
+}
+
+impl Match {
+    /// True when this match and `other` are the same story: a copy filed
+    /// again, or the next of a daily series under one title.
+    pub fn copies(&self, other: &Match) -> bool {
+        cosine_at_least(&self.unit, &other.unit, DUPLICATE_COSINE)
+    }
 }
 
 /// A match as [`Index::similar`] ranks it, before its shared terms are
@@ -51,11 +61,14 @@ struct Scored<'a> {
     similarity: f32,
     /// The match's own term weights.
     weights: Vec<(u32, f32)>,
+    /// Those weights scaled to length one.
+    unit: Vec<(u32, f32)>,
 }
 
 impl Index {
     /// The `limit` articles most similar to article `id`, best first, without
-    /// the article itself and without near-duplicates of it. `scores` is
+    /// the article itself and without near-duplicates of it (see
+    /// [`Match::copies`] for those of each other). `scores` is
     /// an accumulator, all zeros (see [`Scratch`]); it is left so.
     pub fn similar(&self, id: i32, limit: usize, scores: &mut Vec<f32>) -> Vec<Match> {
         let Some(query) = self.get(id) else {
@@ -73,6 +86,7 @@ impl Index {
                         .map(|(term, a, b)| (term, a * b)),
                     SHARED_TERMS,
                 ),
+                unit: scored.unit,
             })
             .collect()
     }
@@ -162,7 +176,8 @@ impl Index {
             .filter_map(|(slot, score)| {
                 let entry = self.slots[slot as usize].as_ref()?;
                 let other_weights = self.weighted(entry);
-                if cosine(&query_unit, &unit_vector(&other_weights)) >= DUPLICATE_COSINE {
+                let unit = unit_vector(&other_weights);
+                if cosine(&query_unit, &unit) >= DUPLICATE_COSINE {
                     return None;
                 }
                 let text = score / best;
@@ -176,6 +191,7 @@ impl Index {
                     entry,
                     similarity,
                     weights: other_weights,
+                    unit,
                 })
             })
             .collect();
@@ -398,6 +414,41 @@ fn shared(
     })
 }
 
+/// Whether the cosine of two unit vectors sorted by term is at least
+/// `least`; most pairs are told apart after a few of their terms.
+///
+/// The cosine is the sum over shared terms, so by Cauchy-Schwarz at most
+/// the square root of the product of the squared weights each has on them:
+/// one minus what it has on terms the other lacks. Once that bound is
+/// below `least`, the rest need not be read.
+fn cosine_at_least(a: &[(u32, f32)], b: &[(u32, f32)], least: f32) -> bool {
+    let floor = least * least;
+    let (mut i, mut j, mut sum) = (0, 0, 0.0);
+    let (mut kept_a, mut kept_b) = (1.0f32, 1.0f32);
+    while i < a.len() && j < b.len() {
+        match a[i].0.cmp(&b[j].0) {
+            std::cmp::Ordering::Less => {
+                kept_a -= a[i].1 * a[i].1;
+                i += 1;
+            }
+            std::cmp::Ordering::Greater => {
+                kept_b -= b[j].1 * b[j].1;
+                j += 1;
+            }
+            std::cmp::Ordering::Equal => {
+                sum += a[i].1 * b[j].1;
+                i += 1;
+                j += 1;
+                continue;
+            }
+        }
+        if kept_a * kept_b < floor {
+            return false;
+        }
+    }
+    sum >= least
+}
+
 /// The dot product of two unit vectors sorted by term.
 fn cosine(a: &[(u32, f32)], b: &[(u32, f32)]) -> f32 {
     let (mut i, mut j, mut sum) = (0, 0, 0.0);
@@ -413,4 +464,33 @@ fn cosine(a: &[(u32, f32)], b: &[(u32, f32)]) -> f32 {
         }
     }
     sum
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A unit vector over a few terms, so that two share many.
+    fn unit_vectors() -> impl Strategy<Value = Vec<(u32, f32)>> {
+        proptest::collection::btree_map(0..40u32, 0.01f32..10.0, 1..30)
+            .prop_map(|weights| unit_vector(&weights.into_iter().collect::<Vec<_>>()))
+    }
+
+    proptest! {
+        /// Stopping early never changes the answer, away from the rounding
+        /// at the threshold itself.
+        #[test]
+        fn a_cosine_stopped_early_tells_what_the_whole_one_does(
+            a in unit_vectors(),
+            b in unit_vectors(),
+            least in 0.05f32..0.99,
+        ) {
+            let whole = cosine(&a, &b);
+            prop_assume!((whole - least).abs() > 1e-4);
+            prop_assert_eq!(cosine_at_least(&a, &b, least), whole >= least);
+            prop_assert!(cosine_at_least(&a, &a, DUPLICATE_COSINE));
+        }
+    }
 }
