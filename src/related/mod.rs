@@ -34,6 +34,7 @@ use quick_cache::sync::Cache;
 
 use self::index::Scratch;
 pub use self::index::{Document, Index, SHARED_TERMS};
+use self::refresh::Sweep;
 pub use self::refresher::{Refresh, spawn_refresher};
 use self::score::holds;
 use self::stored::StoredList;
@@ -202,9 +203,13 @@ pub struct Engine {
     /// Lists computed, with the index version when each was begun, to be
     /// stored by the refresher.
     unsaved: Mutex<Vec<(u64, StoredList)>>,
-    /// Articles whose lists are neither kept in memory nor stored, newest
-    /// last: computed and stored by the refresher when it is idle.
+    /// Articles whose lists are neither kept in memory nor stored (or
+    /// stored but stale), newest last: computed and stored by the refresher
+    /// when it is idle.
     waiting: Mutex<Vec<i32>>,
+    /// Where the look through the stored lists for those a change made
+    /// stale stands (see [`Engine::sweep`]).
+    sweep: Mutex<Sweep>,
     /// Set once the refresher has built the index for the first time (or
     /// failed to).
     built_once: AtomicBool,
@@ -254,6 +259,7 @@ impl Engine {
             store: OnceLock::new(),
             unsaved: Mutex::default(),
             waiting: Mutex::default(),
+            sweep: Mutex::default(),
             built_once: AtomicBool::new(false),
             asked: AtomicU64::new(1),
             followed: AtomicU64::new(0),

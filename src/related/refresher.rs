@@ -98,6 +98,7 @@ impl Engine {
         self.whole.load(Ordering::SeqCst)
             && self.followed.load(Ordering::SeqCst) == self.asked.load(Ordering::SeqCst)
             && self.waiting() == 0
+            && !self.sweeping()
             && self.unsaved.lock().expect("unsaved lock").is_empty()
             && self.busy.load(Ordering::SeqCst) == 0
     }
@@ -163,6 +164,9 @@ fn refresh_loop(engine: &Engine, db: &Db, nudges: &Receiver<()>, lists_changed: 
     let built = || engine.whole.load(Ordering::SeqCst);
     rebuild(engine, db, synced_at);
     engine.built_once.store(true, Ordering::SeqCst);
+    // Stored lists a change made stale before a server stopped, before its
+    // sweep was through them, are found again.
+    engine.sweep.lock().expect("sweep lock").begin();
     lists_changed();
     // Whether the next pass must look at every article: a failed pass is
     // tried again in full.
@@ -182,7 +186,7 @@ fn refresh_loop(engine: &Engine, db: &Db, nudges: &Receiver<()>, lists_changed: 
         // store seconds of CPU each time. While lists wait to be stored, a
         // chunk of them is stored between looks.
         let due = due_at.saturating_duration_since(Instant::now());
-        let wait = if engine.filling() {
+        let wait = if engine.filling() || engine.sweeping() {
             due.min(fill_from.saturating_duration_since(Instant::now()))
         } else {
             due
@@ -242,10 +246,14 @@ fn refresh_loop(engine: &Engine, db: &Db, nudges: &Receiver<()>, lists_changed: 
             let since = *filling_since.get_or_insert_with(Instant::now);
             match engine.fill(db) {
                 Ok(0) => {
-                    tracing::info!(
-                        seconds = since.elapsed().as_secs_f32(),
-                        "related lists of older articles stored"
-                    );
+                    // A few lists a sweep queued are stored in moments:
+                    // only a longer fill (after a start) is worth a line.
+                    let seconds = since.elapsed().as_secs_f32();
+                    if seconds >= 1.0 {
+                        tracing::info!(seconds, "related lists of older articles stored");
+                    } else {
+                        tracing::debug!(seconds, "related lists of older articles stored");
+                    }
                     filling_since = None;
                 }
                 Ok(_) => {}
@@ -254,6 +262,13 @@ fn refresh_loop(engine: &Engine, db: &Db, nudges: &Receiver<()>, lists_changed: 
                     fill_from = Instant::now() + REFRESH_EVERY;
                 }
             }
+        }
+        if engine.sweeping()
+            && Instant::now() >= fill_from
+            && let Err(error) = engine.sweep(db)
+        {
+            tracing::warn!(%error, "looking through stored related lists failed; retrying soon");
+            fill_from = Instant::now() + REFRESH_EVERY;
         }
     }
 }

@@ -103,6 +103,37 @@ pub fn load_many(conn: &mut SqliteConnection, ids: &[i32]) -> StoreResult<Vec<St
     Ok(found)
 }
 
+/// The first `count` stored lists of articles after `after`, by article id,
+/// of those that unpack.
+pub fn load_after(
+    conn: &mut SqliteConnection,
+    after: i32,
+    count: usize,
+) -> StoreResult<Vec<StoredList>> {
+    let rows: Vec<(i32, NaiveDateTime, i64, Vec<u8>)> = related_lists::table
+        .filter(related_lists::article_id.gt(after))
+        .order(related_lists::article_id)
+        .limit(count as i64)
+        .select((
+            related_lists::article_id,
+            related_lists::computed_at,
+            related_lists::fingerprint,
+            related_lists::items,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(article_id, computed_at, fingerprint, items)| {
+            Some(StoredList {
+                article_id,
+                computed_at,
+                fingerprint: fingerprint as u64,
+                items: decode(&items)?,
+            })
+        })
+        .collect())
+}
+
 /// Stores `lists`, replacing older ones; lists of articles deleted since
 /// they were computed are left out.
 pub fn save(conn: &mut SqliteConnection, lists: &[StoredList]) -> StoreResult<()> {
