@@ -80,10 +80,24 @@ impl AppState {
     /// it once it has committed ([`AppState::write_content`]), so no response
     /// shows an old title.
     pub fn content_changed(&self) {
+        self.changed(None);
+    }
+
+    /// [`AppState::content_changed`] after a write to these articles alone:
+    /// the other articles kept stay (see [`ArticleCache::forget`]).
+    pub fn articles_changed(&self, ids: &[i32]) {
+        self.changed(Some(ids));
+    }
+
+    /// A content write: to these articles alone, or to anything (`None`).
+    fn changed(&self, articles: Option<&[i32]>) {
         self.content_generation.fetch_add(1, Ordering::SeqCst);
         // Responses last: one made in between from a cache not yet emptied
         // would otherwise be kept as current.
-        self.articles.invalidate();
+        match articles {
+            Some(ids) => self.articles.forget(ids),
+            None => self.articles.invalidate(),
+        }
         self.rankings.expire();
         self.recommend.content_changed();
         self.responses.invalidate();
@@ -105,17 +119,34 @@ impl AppState {
         state
             .db
             .write_then(work, move |outcome| {
-                // These undo the write's own savepoint: nothing changed.
-                let refused = matches!(
-                    outcome,
-                    Err(StoreError::NotFound
-                        | StoreError::Changed
-                        | StoreError::Conflict(_)
-                        | StoreError::Invalid(_))
-                );
-                if !refused {
+                if !outcome.as_ref().is_err_and(refused) {
                     changed.content_changed();
                 }
+            })
+            .await
+    }
+
+    /// [`AppState::write_content`] for a write to articles alone (not the
+    /// category tree, authors or tags): `changed` names those it wrote, from
+    /// what it returns, and only they are dropped from the article cache.
+    pub async fn write_articles<T, F>(
+        state: &Data<Self>,
+        work: F,
+        changed: fn(&T) -> i32,
+    ) -> StoreResult<T>
+    where
+        F: FnOnce(&mut SqliteConnection) -> StoreResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let state = Data::clone(state);
+        state
+            .db
+            .clone()
+            .write_then(work, move |outcome| match outcome {
+                Ok(written) => state.articles_changed(&[changed(written)]),
+                Err(error) if refused(error) => {}
+                // Maybe half written: whatever it was is dropped.
+                Err(_) => state.content_changed(),
             })
             .await
     }
@@ -319,4 +350,15 @@ fn spawn_balancing(
         }
     })?;
     Ok(())
+}
+
+/// Whether a write's error undid its own savepoint: nothing changed.
+fn refused(error: &StoreError) -> bool {
+    matches!(
+        error,
+        StoreError::NotFound
+            | StoreError::Changed
+            | StoreError::Conflict(_)
+            | StoreError::Invalid(_)
+    )
 }

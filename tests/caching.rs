@@ -221,6 +221,90 @@ where
         .map_or(0, |count| count.parse().expect("a count"))
 }
 
+/// How many article reads were answered from the article cache so far.
+async fn articles_from_memory<S, B>(app: &S) -> u64
+where
+    S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let metrics = send(app, get("/metrics")).await;
+    let text = metrics.body.as_str().expect("a text body").to_string();
+    let line = r#"frontpage_cache_lookups_total{cache="articles",result="hit"} "#;
+    text.lines()
+        .find_map(|sample| sample.strip_prefix(line))
+        .map_or(0, |count| count.parse().expect("a count"))
+}
+
+/// An edit drops the edited article from the article cache, and only it:
+/// the others are still answered from memory, and every way of reading the
+/// edited one shows the edit.
+#[actix_web::test]
+async fn an_edit_keeps_the_other_articles_in_memory() {
+    // The response cache is off (the test default): what is kept is the
+    // articles themselves.
+    let (app, _dir) = test_app(false).await;
+    seed_categories(&app).await;
+    let (old_slug, edited) = new_article(&app, "news").await;
+    let (_, other) = new_article(&app, "news").await;
+    let id = send(&app, get(&edited)).await.body["data"]["id"].clone();
+    let by_id = format!("/api/v1/articles/{id}");
+    for uri in [&edited, &by_id, &other] {
+        assert_eq!(send(&app, get(uri)).await.status, 200);
+    }
+
+    let patched = send(
+        &app,
+        admin(
+            "PATCH",
+            &edited,
+            json!({"title": "Harbour strike over", "slug": "harbour-strike-over"}),
+        ),
+    )
+    .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+
+    let before = articles_from_memory(&app).await;
+    let shown = send(&app, get(&other)).await;
+    assert_eq!(shown.body["data"]["title"], "Harbour strike ends");
+    assert_eq!(
+        articles_from_memory(&app).await,
+        before + 1,
+        "the other article is still in memory"
+    );
+    assert_eq!(
+        send(&app, get(&by_id)).await.body["data"]["title"],
+        "Harbour strike over"
+    );
+    let by_new_slug = send(&app, get("/api/v1/articles/harbour-strike-over")).await;
+    assert_eq!(by_new_slug.body["data"]["title"], "Harbour strike over");
+    let by_old_slug = send(&app, get(&format!("/api/v1/articles/{old_slug}"))).await;
+    assert_ne!(
+        by_old_slug.body["data"]["title"], "Harbour strike ends",
+        "the old slug is not served from memory: {}",
+        by_old_slug.body
+    );
+    let list = send(&app, get("/api/v1/articles?category=news")).await.body;
+    let listed: Vec<&serde_json::Value> = list["data"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter(|item| item["id"] == id)
+        .collect();
+    assert_eq!(listed.len(), 1, "{list}");
+    assert_eq!(listed[0]["title"], "Harbour strike over");
+
+    let deleted = send(&app, admin("DELETE", &by_id, json!(null))).await;
+    assert_eq!(deleted.status, 204);
+    assert_eq!(send(&app, get(&by_id)).await.status, 404);
+    assert_eq!(
+        send(&app, get("/api/v1/articles/harbour-strike-over"))
+            .await
+            .status,
+        404
+    );
+    assert_eq!(send(&app, get(&other)).await.status, 200);
+}
+
 #[actix_web::test]
 async fn an_articles_response_outlives_the_lag_until_its_own_counts_change() {
     let (app, _dir) = test_app_with(false, &[("FRONTPAGE_RESPONSE_CACHE_SECS", "1")]).await;

@@ -122,10 +122,14 @@ pub async fn create_article(
     body: JsonBody,
 ) -> AppResult<HttpResponse> {
     let write = validated(&state, body.parse_checked(ArticleInput::problems)?).await?;
-    let article = AppState::write_content(&state, move |conn| {
-        let id = article_writes::create(conn, &write)?;
-        written(conn, id)
-    })
+    let article = AppState::write_articles(
+        &state,
+        move |conn| {
+            let id = article_writes::create(conn, &write)?;
+            written(conn, id)
+        },
+        |article| article.summary.id,
+    )
     .await?;
     let mut created = HttpResponse::Created();
     let location = state
@@ -166,12 +170,16 @@ pub async fn replace_article(
     let write = validated(&state, body.parse_checked(ArticleInput::problems)?).await?;
     let key = ArticleKey::parse(&id_or_slug);
     let expected = preconditions::check(&state, &req, &key).await?;
-    let article = AppState::write_content(&state, move |conn| {
-        let id = resolve_id(conn, &key)?;
-        article_writes::unchanged_since(conn, id, expected)?;
-        article_writes::replace(conn, id, &write)?;
-        written(conn, id)
-    })
+    let article = AppState::write_articles(
+        &state,
+        move |conn| {
+            let id = resolve_id(conn, &key)?;
+            article_writes::unchanged_since(conn, id, expected)?;
+            article_writes::replace(conn, id, &write)?;
+            written(conn, id)
+        },
+        |article| article.summary.id,
+    )
     .await
     .map_err(or_no_article(&id_or_slug))?;
     Ok(respond_with(article, HttpResponse::Ok()))
@@ -209,30 +217,35 @@ pub async fn patch_article(
     let expected = preconditions::check(&state, &req, &key).await?;
     // Read, merge and write in one transaction, so concurrent patches cannot
     // undo each other.
-    let article = AppState::write_content(&state, move |conn| {
-        let found = shown::find(conn, &key)?.ok_or(StoreError::NotFound)?;
-        article_writes::same_version(found.row.updated_at, expected)?;
-        let (row, body_html, extras) = shown::one_with_extras(found, Taxonomy::load(conn)?);
-        let (id, summary_derived) = (row.id, row.summary_derived);
-        let current = ArticleSummary::new(row, &extras);
-        let (input, clears_published_at) = patch.apply(current, body_html, summary_derived);
-        let (category, author) = taxonomy_of(&input);
-        let mut write = match input.validate(db::now()) {
-            Ok(write) => write,
-            Err(errors) => {
-                let unknown = article_writes::unknown_taxonomy(conn, &category, author.as_deref())?;
-                let problems = every_problem(errors, unknown);
-                return Err(StoreError::Invalid(
-                    problems.into_iter().map(to_invalid).collect(),
-                ));
+    let article = AppState::write_articles(
+        &state,
+        move |conn| {
+            let found = shown::find(conn, &key)?.ok_or(StoreError::NotFound)?;
+            article_writes::same_version(found.row.updated_at, expected)?;
+            let (row, body_html, extras) = shown::one_with_extras(found, Taxonomy::load(conn)?);
+            let (id, summary_derived) = (row.id, row.summary_derived);
+            let current = ArticleSummary::new(row, &extras);
+            let (input, clears_published_at) = patch.apply(current, body_html, summary_derived);
+            let (category, author) = taxonomy_of(&input);
+            let mut write = match input.validate(db::now()) {
+                Ok(write) => write,
+                Err(errors) => {
+                    let unknown =
+                        article_writes::unknown_taxonomy(conn, &category, author.as_deref())?;
+                    let problems = every_problem(errors, unknown);
+                    return Err(StoreError::Invalid(
+                        problems.into_iter().map(to_invalid).collect(),
+                    ));
+                }
+            };
+            if clears_published_at {
+                write.published_at = PublishTime::Clear;
             }
-        };
-        if clears_published_at {
-            write.published_at = PublishTime::Clear;
-        }
-        article_writes::replace(conn, id, &write)?;
-        written(conn, id)
-    })
+            article_writes::replace(conn, id, &write)?;
+            written(conn, id)
+        },
+        |article| article.summary.id,
+    )
     .await
     .map_err(or_no_article(&id_or_slug))?;
     Ok(respond_with(article, HttpResponse::Ok()))
@@ -268,11 +281,16 @@ pub async fn delete_article(
 ) -> AppResult<HttpResponse> {
     let key = ArticleKey::parse(&id_or_slug);
     let expected = preconditions::check(&state, &req, &key).await?;
-    AppState::write_content(&state, move |conn| {
-        let id = resolve_id(conn, &key)?;
-        article_writes::unchanged_since(conn, id, expected)?;
-        article_writes::delete(conn, id)
-    })
+    AppState::write_articles(
+        &state,
+        move |conn| {
+            let id = resolve_id(conn, &key)?;
+            article_writes::unchanged_since(conn, id, expected)?;
+            article_writes::delete(conn, id)?;
+            Ok(id)
+        },
+        |id| *id,
+    )
     .await
     .map_err(or_no_article(&id_or_slug))?;
     Ok(HttpResponse::NoContent().finish())
