@@ -76,9 +76,10 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Drops whatever is cached of article content; every admin write runs
-    /// it once it has committed ([`AppState::write_content`]), so no response
-    /// shows an old title.
+    /// Drops whatever is cached of article content; every admin write but
+    /// one to articles alone runs it once it has committed
+    /// ([`AppState::write_content`]; those run [`AppState::articles_changed`]),
+    /// so no response shows an old title.
     pub fn content_changed(&self) {
         self.changed(None);
     }

@@ -524,9 +524,27 @@ async fn a_scheduled_article_joins_older_lists_once_due_without_another_write() 
 async fn a_short_page_is_filled_past_articles_unpublished_since_the_list_was_made() {
     let (app, _dir) = test_app(false).await;
     let (harbour, _, _) = corpus(&app).await;
-    for day in ["Monday", "Tuesday", "Wednesday", "Thursday"] {
+    // Alike, but not copies of each other (a list would show one of them).
+    for (day, what) in [
+        (
+            "Monday",
+            "Cranes stood idle and container ships queued offshore.",
+        ),
+        (
+            "Tuesday",
+            "Lorry drivers parked along the quay as the depot shut.",
+        ),
+        (
+            "Wednesday",
+            "Managers offered a bonus that the stewards turned down.",
+        ),
+        (
+            "Thursday",
+            "Ferry passengers were sent to another port for the week.",
+        ),
+    ] {
         let body = format!(
-            "Dockers at the harbour met the union on {day}. Cranes and container ships waited while the strike over pay went on."
+            "Dockers at the harbour met the union on {day} as the strike over pay went on. {what}"
         );
         create(
             &app,
@@ -885,6 +903,62 @@ fn stored_lists(dir: &tempfile::TempDir) -> i64 {
         .get_result::<Count>(&mut conn)
         .unwrap()
         .lists
+}
+
+/// The fingerprint stored with article `id`'s Related list, if one is.
+fn stored_fingerprint(dir: &tempfile::TempDir, id: i64) -> Option<i64> {
+    use diesel::{Connection, OptionalExtension, RunQueryDsl};
+    #[derive(diesel::QueryableByName)]
+    struct Stored {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        fingerprint: i64,
+    }
+    let path = dir.path().join("frontpage.db");
+    let mut conn = diesel::SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+    diesel::sql_query(format!(
+        "SELECT fingerprint FROM related_lists WHERE article_id = {id}"
+    ))
+    .get_result::<Stored>(&mut conn)
+    .optional()
+    .unwrap()
+    .map(|stored| stored.fingerprint)
+}
+
+/// A stored list that no longer holds (it holds an article changed since)
+/// is found by the refresher's look through the stored lists, and computed
+/// and stored again before anyone asks for it.
+#[actix_web::test]
+async fn a_stored_list_that_no_longer_holds_is_stored_anew_unasked() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let config = || config_with(&dir, false, &[("FRONTPAGE_RELATED_LISTS", "1")]);
+    let first = app_with(config()).await;
+    let (harbour, _, _) = corpus(&first).await;
+    up_to_date(&first).await;
+    stop(first).await;
+    // Every article changed an hour ago, as far as the lists can tell: no
+    // stored list holds, and none is recent enough for a start to look at
+    // it as a change since the last sync.
+    store_sql(
+        &dir,
+        "UPDATE articles SET updated_at = datetime(updated_at, '-1 hour')",
+    );
+    let id = harbour[0];
+    let before = stored_fingerprint(&dir, id).expect("a stored list");
+
+    let app = app_with(config()).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let fingerprint = stored_fingerprint(&dir, id);
+        if fingerprint.is_some_and(|stored| stored != before) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the list is not stored anew: {fingerprint:?}"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop(app).await;
 }
 
 /// While the store refuses the lists the refresher computed (a full disk,

@@ -42,34 +42,57 @@ pub(super) const FILL_CHUNK: usize = 1_000;
 const SWEEP_CHUNK: usize = 5_000;
 
 /// Where the look through the stored lists for those a change made stale
-/// stands: the article after whose list it goes on, while it runs, and
-/// whether a change came meanwhile (the lists already looked through are
-/// looked through again).
+/// stands. A change during a lap has the lists already looked at in it
+/// looked at again, in a lap up to where it was.
 #[derive(Debug, Default)]
 pub(super) struct Sweep {
+    /// The article after whose list the lap goes on; `None` when idle.
     after: Option<i32>,
-    again: bool,
+    /// The last article whose list the lap looks at; `None`: every one.
+    until: Option<i32>,
+    /// Where the lap was when a change came during it: the next lap goes
+    /// up to there.
+    then: Option<i32>,
 }
 
 impl Sweep {
     /// A change (or a start): every stored list is to be looked at after
     /// it.
     pub(super) fn begin(&mut self) {
-        if self.after.is_some() {
-            self.again = true;
-        } else {
-            self.after = Some(i32::MIN);
+        match self.after {
+            None => {
+                self.after = Some(i32::MIN);
+                self.until = None;
+                self.then = None;
+            }
+            // Nothing looked at yet: this lap is enough.
+            Some(i32::MIN) => self.until = None,
+            Some(at) => {
+                self.until = None;
+                self.then = Some(self.then.map_or(at, |then| then.max(at)));
+            }
         }
     }
 
     /// The lists up to article `last` were looked at; `None`: none was
     /// left to look at.
     fn looked_to(&mut self, last: Option<i32>) {
-        self.after = match last {
-            Some(last) => Some(last),
-            None if std::mem::take(&mut self.again) => Some(i32::MIN),
-            None => None,
+        let lap_over = match (last, self.until) {
+            (None, _) => true,
+            (Some(last), Some(until)) => last >= until,
+            (Some(_), None) => false,
         };
+        if !lap_over {
+            self.after = last;
+            return;
+        }
+        match self.then.take() {
+            Some(then) => {
+                self.after = Some(i32::MIN);
+                self.until = Some(then);
+            }
+            None => self.after = None,
+        }
     }
 }
 
@@ -167,6 +190,15 @@ impl Engine {
         // A bulk import changes much of the corpus: building everything
         // afresh is then cheaper than following each change.
         // So is a corpus that has outgrown its topic model.
+        // A list's fingerprint covers its article and items: an article
+        // published can make none stale, one edited or removed may.
+        let edited = !removed.is_empty() || {
+            let index = self.index.read().expect("index lock");
+            changed.iter().any(|id| index.get(*id).is_some())
+        };
+        if edited {
+            self.sweep.lock().expect("sweep lock").begin();
+        }
         let outgrown = self.index.read().expect("index lock").model_is_stale();
         if outgrown || changed.len() + removed.len() > REBUILD_AFTER.max(corpus / 10) {
             return self.rebuild(conn, now);
@@ -177,7 +209,6 @@ impl Engine {
         self.reindex(documents, &removed, &touched);
         self.followed_since_build
             .fetch_add(touched.len(), Ordering::SeqCst);
-        self.sweep.lock().expect("sweep lock").begin();
         let reached = self.recompute_changed(&changed, &mut affected);
         self.forget_stored(&reached)?;
         for id in changed.iter().chain(&removed) {
@@ -208,8 +239,8 @@ impl Engine {
         let Some(after) = self.sweep.lock().expect("sweep lock").after else {
             return Ok(false);
         };
-        let lists = db.read_blocking(move |conn| stored::load_after(conn, after, SWEEP_CHUNK))?;
-        let last = lists.last().map(|list| list.article_id);
+        let (lists, last) =
+            db.read_blocking(move |conn| stored::load_after(conn, after, SWEEP_CHUNK))?;
         let stale: Vec<i32> = {
             let index = self.index.read().expect("index lock");
             let kept = self.lists.read().expect("lists lock");
@@ -416,22 +447,40 @@ pub(super) fn load(conn: &mut SqliteConnection, ids: &[i32]) -> StoreResult<Vec<
 mod tests {
     use super::Sweep;
 
-    /// A change during a sweep has it look through every list again once
-    /// it is through, from the first; two changes, once.
+    /// A change during a lap has the lists looked at before it looked at
+    /// again, in a lap up to where it came; a change before the lap has
+    /// looked at any, none.
     #[test]
-    fn a_change_during_a_sweep_has_it_go_round_once_more() {
+    fn a_change_during_a_sweep_has_it_look_again_up_to_where_it_was() {
         let mut sweep = Sweep::default();
+        sweep.begin();
         sweep.begin();
         assert_eq!(sweep.after, Some(i32::MIN));
         sweep.looked_to(Some(500));
         assert_eq!(sweep.after, Some(500));
         sweep.begin();
+        sweep.looked_to(Some(800));
         sweep.begin();
-        assert_eq!(sweep.after, Some(500), "goes on where it was");
+        assert_eq!(sweep.after, Some(800), "goes on where it was");
+        sweep.looked_to(Some(900));
         sweep.looked_to(None);
-        assert_eq!(sweep.after, Some(i32::MIN), "once more from the first");
-        sweep.looked_to(Some(200));
+        assert_eq!(sweep.after, Some(i32::MIN), "again from the first");
+        sweep.looked_to(Some(700));
+        assert_eq!(sweep.after, Some(700));
+        sweep.looked_to(Some(800));
+        assert_eq!(sweep.after, None, "through at the last change's place");
+
+        // A change during the second lap: the rest, then up to it.
+        sweep.begin();
+        sweep.looked_to(Some(500));
+        sweep.begin();
         sweep.looked_to(None);
-        assert_eq!(sweep.after, None, "through");
+        sweep.looked_to(Some(300));
+        sweep.begin();
+        sweep.looked_to(Some(600));
+        assert_eq!(sweep.after, Some(600), "past where the second lap ended");
+        sweep.looked_to(None);
+        sweep.looked_to(Some(300));
+        assert_eq!(sweep.after, None);
     }
 }

@@ -23,6 +23,10 @@ const REFRESH_EVERY: Duration = Duration::from_secs(5);
 /// Longest wait before building again after builds failed (the wait
 /// doubles from [`REFRESH_EVERY`] with each failure).
 const MAX_BUILD_RETRY: Duration = Duration::from_secs(300);
+/// Pause between chunks of a sweep through the stored lists: at a million
+/// of them a sweep takes a share of a core, not all of it, for as long as
+/// changes keep coming.
+const SWEEP_PAUSE: Duration = Duration::from_millis(20);
 
 impl Engine {
     /// Computes and stores the next [`FILL_CHUNK`] lists waiting to be
@@ -98,7 +102,6 @@ impl Engine {
         self.whole.load(Ordering::SeqCst)
             && self.followed.load(Ordering::SeqCst) == self.asked.load(Ordering::SeqCst)
             && self.waiting() == 0
-            && !self.sweeping()
             && self.unsaved.lock().expect("unsaved lock").is_empty()
             && self.busy.load(Ordering::SeqCst) == 0
     }
@@ -179,6 +182,9 @@ fn refresh_loop(engine: &Engine, db: &Db, nudges: &Receiver<()>, lists_changed: 
     // Not before then after storing them failed: a full disk is not tried
     // again and again.
     let mut fill_from = Instant::now();
+    // When the next chunk of stored lists is looked through (see
+    // `Engine::sweep`).
+    let mut sweep_at = Instant::now();
     loop {
         // Every content write nudges (another process's too, once the
         // writer notices it); without one, only scheduled articles can have
@@ -186,11 +192,14 @@ fn refresh_loop(engine: &Engine, db: &Db, nudges: &Receiver<()>, lists_changed: 
         // store seconds of CPU each time. While lists wait to be stored, a
         // chunk of them is stored between looks.
         let due = due_at.saturating_duration_since(Instant::now());
-        let wait = if engine.filling() || engine.sweeping() {
+        let mut wait = if engine.filling() {
             due.min(fill_from.saturating_duration_since(Instant::now()))
         } else {
             due
         };
+        if engine.sweeping() {
+            wait = wait.min(sweep_at.saturating_duration_since(Instant::now()));
+        }
         match wait_for_nudge(nudges, wait) {
             Wake::Nudged => look_at_all = true,
             Wake::TimedOut => {}
@@ -263,12 +272,12 @@ fn refresh_loop(engine: &Engine, db: &Db, nudges: &Receiver<()>, lists_changed: 
                 }
             }
         }
-        if engine.sweeping()
-            && Instant::now() >= fill_from
-            && let Err(error) = engine.sweep(db)
-        {
-            tracing::warn!(%error, "looking through stored related lists failed; retrying soon");
-            fill_from = Instant::now() + REFRESH_EVERY;
+        if engine.sweeping() && Instant::now() >= sweep_at {
+            sweep_at = Instant::now() + SWEEP_PAUSE;
+            if let Err(error) = engine.sweep(db) {
+                tracing::warn!(%error, "looking through stored related lists failed; retrying soon");
+                sweep_at = Instant::now() + REFRESH_EVERY;
+            }
         }
     }
 }

@@ -65,7 +65,7 @@ impl Engine {
             if kept.len() >= STORED / 2 || every_match || wanted >= MOST_MATCHES {
                 break kept.into_iter().map(|(item, _)| item).collect::<Vec<_>>();
             }
-            wanted *= 4;
+            wanted = (wanted * 4).min(MOST_MATCHES);
         };
         // The items may sit in the room the matches took: kept so, a
         // million-article store's lists would hold more unused room than

@@ -104,12 +104,12 @@ pub fn load_many(conn: &mut SqliteConnection, ids: &[i32]) -> StoreResult<Vec<St
 }
 
 /// The first `count` stored lists of articles after `after`, by article id,
-/// of those that unpack.
+/// of those that unpack; with the last article id read.
 pub fn load_after(
     conn: &mut SqliteConnection,
     after: i32,
     count: usize,
-) -> StoreResult<Vec<StoredList>> {
+) -> StoreResult<(Vec<StoredList>, Option<i32>)> {
     let rows: Vec<(i32, NaiveDateTime, i64, Vec<u8>)> = related_lists::table
         .filter(related_lists::article_id.gt(after))
         .order(related_lists::article_id)
@@ -121,7 +121,8 @@ pub fn load_after(
             related_lists::items,
         ))
         .load(conn)?;
-    Ok(rows
+    let last = rows.last().map(|(article_id, ..)| *article_id);
+    let lists = rows
         .into_iter()
         .filter_map(|(article_id, computed_at, fingerprint, items)| {
             Some(StoredList {
@@ -131,7 +132,8 @@ pub fn load_after(
                 items: decode(&items)?,
             })
         })
-        .collect())
+        .collect();
+    Ok((lists, last))
 }
 
 /// Stores `lists`, replacing older ones; lists of articles deleted since

@@ -43,7 +43,8 @@ pub struct ArticleCache {
     /// Where kept articles are filed, by id: what a recommendation asks of
     /// a hundred candidates, answered from 16 bytes an article rather than
     /// from the entries themselves (three cache misses each). Emptied with
-    /// the entries; filled from them as it is asked.
+    /// the entries, an article's slot with its entry; filled from them as
+    /// it is asked.
     filed: RwLock<Vec<Filed>>,
     /// The category tree and reaction kinds, and the generation they were
     /// loaded in: what every article shares, kept so that loading an
@@ -255,6 +256,13 @@ impl ArticleCache {
         let mut filed = self.filed.write().expect("filed lock");
         let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
         let mut changed = self.changed.write().expect("changed lock");
+        if changed.len() + ids.len() > MOST_CHANGED {
+            // Bounded: past it, everything is forgotten (and the record with
+            // it), as any other content write does.
+            drop((filed, changed));
+            self.invalidate();
+            return;
+        }
         for &id in ids {
             changed.insert(id, generation);
             if let Some(slot) = usize::try_from(id)
@@ -272,17 +280,21 @@ impl ArticleCache {
     /// Whether an entry kept under `key` still serves: loaded since the
     /// last write that may have changed any article, and, kept by slug,
     /// since the last write to it (one kept by id is removed then).
+    ///
+    /// `changed` is read before `floor`: `invalidate` moves `floor` before
+    /// it empties `changed`, so a write to the article is seen in one or
+    /// the other.
     fn holds(&self, key: &ArticleKey, cached: &CachedArticle) -> bool {
-        cached.generation >= self.floor.load(Ordering::SeqCst)
-            && match key {
-                ArticleKey::Id(_) => true,
-                ArticleKey::Slug(_) => self
-                    .changed
-                    .read()
-                    .expect("changed lock")
-                    .get(&cached.summary.id)
-                    .is_none_or(|at| cached.generation >= *at),
-            }
+        let unchanged = match key {
+            ArticleKey::Id(_) => true,
+            ArticleKey::Slug(_) => self
+                .changed
+                .read()
+                .expect("changed lock")
+                .get(&cached.summary.id)
+                .is_none_or(|at| cached.generation >= *at),
+        };
+        unchanged && cached.generation >= self.floor.load(Ordering::SeqCst)
     }
 
     /// Counts content writes: what was loaded in an older one is not kept.
@@ -342,8 +354,8 @@ impl ArticleCache {
             return;
         }
         let mut table = self.filed.write().expect("filed lock");
-        // `invalidate` moves the generation under this lock: unmoved,
-        // what was learnt is still true.
+        // Every content write moves the generation under this lock
+        // (`invalidate`, `forget`): unmoved, what was learnt is still true.
         if self.generation() == generation {
             for (id, filed) in learnt {
                 let Ok(slot) = usize::try_from(id) else {
@@ -461,6 +473,10 @@ impl crate::memory::Resizable for ArticleCache {
         })
     }
 }
+
+/// Articles whose last write [`ArticleCache::forget`] records, at most:
+/// past it, a write forgets every article (a megabyte or so).
+const MOST_CHANGED: usize = 65_536;
 
 /// Articles loaded per query while warming the [`ArticleCache`].
 const WARM_CHUNK: i64 = 500;
