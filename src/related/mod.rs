@@ -638,6 +638,24 @@ mod tests {
                 "Lottery draw results: the winning numbers, the jackpot and the prize for each ticket",
             )
         }));
+        // Near-copies: each a copy of the series, but words the series
+        // makes common weigh little, so not quite one of the other.
+        let near = [
+            (
+                500,
+                "Lottery draw results: jackpot shared",
+                "Lottery draw results: the winning numbers, the jackpot and the prize for each ticket",
+            ),
+            (
+                501,
+                "Lottery draw results",
+                "Lottery draw results: the winning numbers, the jackpot and the prize for each ticket holder",
+            ),
+        ];
+        documents.extend(
+            near.iter()
+                .map(|(id, title, body)| document(*id, title, body)),
+        );
         let stories = [
             (
                 2,
@@ -670,7 +688,10 @@ mod tests {
 
         let (list, _) = engine.compute(1).expect("indexed");
         let ids: Vec<i32> = list.iter().map(|item| item.id).collect();
-        let copies = ids.iter().filter(|id| series.contains(id)).count();
+        let copies = ids
+            .iter()
+            .filter(|id| series.contains(id) || near.iter().any(|(copy, _, _)| copy == *id))
+            .count();
         assert_eq!(copies, 1, "one copy of the series: {ids:?}");
         for (id, _, _) in stories {
             assert!(ids.contains(&id), "story {id} listed: {ids:?}");

@@ -42,15 +42,21 @@ pub struct Match {
     /// The terms that contribute most to the two texts' cosine, strongest
     /// first (see [`Index::spelling`]).
     pub terms: Vec<u32>,
-    /// The match's term weights scaled to length one.
-    unit: Vec<(u32, f32)>,
+    /// The match's term frequencies (without IDF) scaled to length one.
+    frequencies: Vec<(u32, f32)>,
 }
 
 impl Match {
     /// True when this match and `other` are the same story: a copy filed
     /// again, or the next of a daily series under one title.
+    ///
+    /// Told by the cosine of their term frequencies, without IDF: a series
+    /// filed many times over makes its own words common, and IDF then
+    /// weighs the few words that tell one copy from the next above all the
+    /// rest (with thirty copies about, a copy with one word more was no
+    /// copy of the next).
     pub fn copies(&self, other: &Match) -> bool {
-        cosine_at_least(&self.unit, &other.unit, DUPLICATE_COSINE)
+        cosine_at_least(&self.frequencies, &other.frequencies, DUPLICATE_COSINE)
     }
 }
 
@@ -61,8 +67,6 @@ struct Scored<'a> {
     similarity: f32,
     /// The match's own term weights.
     weights: Vec<(u32, f32)>,
-    /// Those weights scaled to length one.
-    unit: Vec<(u32, f32)>,
 }
 
 impl Index {
@@ -86,7 +90,7 @@ impl Index {
                         .map(|(term, a, b)| (term, a * b)),
                     SHARED_TERMS,
                 ),
-                unit: scored.unit,
+                frequencies: unit_vector(&scored.entry.vector().collect::<Vec<_>>()),
             })
             .collect()
     }
@@ -176,8 +180,7 @@ impl Index {
             .filter_map(|(slot, score)| {
                 let entry = self.slots[slot as usize].as_ref()?;
                 let other_weights = self.weighted(entry);
-                let unit = unit_vector(&other_weights);
-                if cosine(&query_unit, &unit) >= DUPLICATE_COSINE {
+                if cosine(&query_unit, &unit_vector(&other_weights)) >= DUPLICATE_COSINE {
                     return None;
                 }
                 let text = score / best;
@@ -191,7 +194,6 @@ impl Index {
                     entry,
                     similarity,
                     weights: other_weights,
-                    unit,
                 })
             })
             .collect();
