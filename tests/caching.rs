@@ -207,31 +207,18 @@ async fn cached_responses_may_lag_on_counts_but_never_on_content() {
     assert_eq!(fresh.body["data"]["stats"]["views"], 1);
 }
 
-/// How many responses were served from memory so far.
-async fn responses_from_memory<S, B>(app: &S) -> u64
+/// How many lookups the cache `name` (`responses`, `articles`) answered so
+/// far.
+async fn hits<S, B>(app: &S, name: &str) -> u64
 where
     S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
     B: MessageBody,
 {
     let metrics = send(app, get("/metrics")).await;
     let text = metrics.body.as_str().expect("a text body").to_string();
-    let line = r#"frontpage_cache_lookups_total{cache="responses",result="hit"} "#;
+    let line = format!(r#"frontpage_cache_lookups_total{{cache="{name}",result="hit"}} "#);
     text.lines()
-        .find_map(|sample| sample.strip_prefix(line))
-        .map_or(0, |count| count.parse().expect("a count"))
-}
-
-/// How many article reads were answered from the article cache so far.
-async fn articles_from_memory<S, B>(app: &S) -> u64
-where
-    S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
-    B: MessageBody,
-{
-    let metrics = send(app, get("/metrics")).await;
-    let text = metrics.body.as_str().expect("a text body").to_string();
-    let line = r#"frontpage_cache_lookups_total{cache="articles",result="hit"} "#;
-    text.lines()
-        .find_map(|sample| sample.strip_prefix(line))
+        .find_map(|sample| sample.strip_prefix(line.as_str()))
         .map_or(0, |count| count.parse().expect("a count"))
 }
 
@@ -263,11 +250,11 @@ async fn an_edit_keeps_the_other_articles_in_memory() {
     .await;
     assert_eq!(patched.status, 200, "{}", patched.body);
 
-    let before = articles_from_memory(&app).await;
+    let before = hits(&app, "articles").await;
     let shown = send(&app, get(&other)).await;
     assert_eq!(shown.body["data"]["title"], "Harbour strike ends");
     assert_eq!(
-        articles_from_memory(&app).await,
+        hits(&app, "articles").await,
         before + 1,
         "the other article is still in memory"
     );
@@ -308,27 +295,27 @@ async fn an_articles_response_outlives_the_lag_until_its_own_counts_change() {
     actix_web::rt::time::sleep(std::time::Duration::from_millis(1_200)).await;
 
     // Past the lag, but nothing either shows has changed.
-    let before = responses_from_memory(&app).await;
+    let before = hits(&app, "responses").await;
     assert_eq!(
         send(&app, get(&viewed)).await.body["data"]["stats"]["views"],
         0
     );
-    assert_eq!(responses_from_memory(&app).await, before + 1);
+    assert_eq!(hits(&app, "responses").await, before + 1);
 
     // A counted view ends the viewed article's response, not the other's.
     let view = send(&app, public("POST", &format!("{viewed}/views"), json!({}))).await;
     assert_eq!(view.status, 200, "{}", view.body);
-    let before = responses_from_memory(&app).await;
+    let before = hits(&app, "responses").await;
     assert_eq!(
         send(&app, get(&viewed)).await.body["data"]["stats"]["views"],
         1
     );
-    assert_eq!(responses_from_memory(&app).await, before);
+    assert_eq!(hits(&app, "responses").await, before);
     assert_eq!(
         send(&app, get(&other)).await.body["data"]["stats"]["views"],
         0
     );
-    assert_eq!(responses_from_memory(&app).await, before + 1);
+    assert_eq!(hits(&app, "responses").await, before + 1);
 }
 
 #[actix_web::test]

@@ -80,27 +80,37 @@ pub fn load(conn: &mut SqliteConnection, id: i32) -> StoreResult<Option<StoredLi
 pub fn load_many(conn: &mut SqliteConnection, ids: &[i32]) -> StoreResult<Vec<StoredList>> {
     let mut found = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(PER_STATEMENT) {
-        let rows: Vec<(i32, NaiveDateTime, i64, Vec<u8>)> = related_lists::table
+        let rows: Vec<Row> = related_lists::table
             .filter(related_lists::article_id.in_ids(chunk))
-            .select((
-                related_lists::article_id,
-                related_lists::computed_at,
-                related_lists::fingerprint,
-                related_lists::items,
-            ))
+            .select(ROW)
             .load(conn)?;
-        found.extend(rows.into_iter().filter_map(
-            |(article_id, computed_at, fingerprint, items)| {
-                Some(StoredList {
-                    article_id,
-                    computed_at,
-                    fingerprint: fingerprint as u64,
-                    items: decode(&items)?,
-                })
-            },
-        ));
+        found.extend(rows.into_iter().filter_map(unpacked));
     }
     Ok(found)
+}
+
+/// A stored list as read: article id, when computed, fingerprint, items.
+type Row = (i32, NaiveDateTime, i64, Vec<u8>);
+const ROW: (
+    related_lists::article_id,
+    related_lists::computed_at,
+    related_lists::fingerprint,
+    related_lists::items,
+) = (
+    related_lists::article_id,
+    related_lists::computed_at,
+    related_lists::fingerprint,
+    related_lists::items,
+);
+
+/// The list a row holds, if it unpacks.
+fn unpacked((article_id, computed_at, fingerprint, items): Row) -> Option<StoredList> {
+    Some(StoredList {
+        article_id,
+        computed_at,
+        fingerprint: fingerprint as u64,
+        items: decode(&items)?,
+    })
 }
 
 /// The first `count` stored lists of articles after `after`, by article id,
@@ -110,29 +120,14 @@ pub fn load_after(
     after: i32,
     count: usize,
 ) -> StoreResult<(Vec<StoredList>, Option<i32>)> {
-    let rows: Vec<(i32, NaiveDateTime, i64, Vec<u8>)> = related_lists::table
+    let rows: Vec<Row> = related_lists::table
         .filter(related_lists::article_id.gt(after))
         .order(related_lists::article_id)
         .limit(count as i64)
-        .select((
-            related_lists::article_id,
-            related_lists::computed_at,
-            related_lists::fingerprint,
-            related_lists::items,
-        ))
+        .select(ROW)
         .load(conn)?;
     let last = rows.last().map(|(article_id, ..)| *article_id);
-    let lists = rows
-        .into_iter()
-        .filter_map(|(article_id, computed_at, fingerprint, items)| {
-            Some(StoredList {
-                article_id,
-                computed_at,
-                fingerprint: fingerprint as u64,
-                items: decode(&items)?,
-            })
-        })
-        .collect();
+    let lists = rows.into_iter().filter_map(unpacked).collect();
     Ok((lists, last))
 }
 
