@@ -187,9 +187,6 @@ impl Engine {
         if changed.is_empty() && removed.is_empty() {
             return Ok(0);
         }
-        // A bulk import changes much of the corpus: building everything
-        // afresh is then cheaper than following each change.
-        // So is a corpus that has outgrown its topic model.
         // A list's fingerprint covers its article and items: an article
         // published can make none stale, one edited or removed may.
         let edited = !removed.is_empty() || {
@@ -199,6 +196,9 @@ impl Engine {
         if edited {
             self.sweep.lock().expect("sweep lock").begin();
         }
+        // A bulk import changes much of the corpus: building everything
+        // afresh is then cheaper than following each change.
+        // So is a corpus that has outgrown its topic model.
         let outgrown = self.index.read().expect("index lock").model_is_stale();
         if outgrown || changed.len() + removed.len() > REBUILD_AFTER.max(corpus / 10) {
             return self.rebuild(conn, now);
@@ -232,9 +232,8 @@ impl Engine {
     /// Following a change recomputes the lists it reaches by text, but not
     /// every stored list that holds the changed article: after a thousand
     /// edits at 100k articles, two lists in five held one. A request for
-    /// such a list computed it (milliseconds instead of microseconds), and
-    /// Related served 1,200 requests a second instead of 20,000 until most
-    /// had been asked for. The sweep has them computed ahead instead.
+    /// such a list computed it (milliseconds instead of microseconds); the
+    /// sweep has them computed ahead instead.
     pub(super) fn sweep(&self, db: &Db) -> StoreResult<bool> {
         let Some(after) = self.sweep.lock().expect("sweep lock").after else {
             return Ok(false);
