@@ -53,12 +53,16 @@ pub(super) struct Sweep {
     /// Where the lap was when a change came during it: the next lap goes
     /// up to there.
     then: Option<i32>,
+    /// Changes begun: one that comes while a chunk is looked at may have
+    /// come after its lists were (see [`Sweep::looked_to`]).
+    changes: u64,
 }
 
 impl Sweep {
     /// A change (or a start): every stored list is to be looked at after
     /// it.
     pub(super) fn begin(&mut self) {
+        self.changes += 1;
         match self.after {
             None => {
                 self.after = Some(i32::MIN);
@@ -74,9 +78,13 @@ impl Sweep {
         }
     }
 
-    /// The lists up to article `last` were looked at; `None`: none was
-    /// left to look at.
-    fn looked_to(&mut self, last: Option<i32>) {
+    /// The lists up to article `last` were looked at, begun after
+    /// `changes` changes; `None`: none was left to look at. A change since
+    /// may have come after they were: the next lap goes up to `last`.
+    fn looked_to(&mut self, last: Option<i32>, changes: u64) {
+        if let Some(last) = last.filter(|_| self.changes != changes) {
+            self.then = Some(self.then.map_or(last, |then| then.max(last)));
+        }
         let lap_over = match (last, self.until) {
             (None, _) => true,
             (Some(last), Some(until)) => last >= until,
@@ -189,24 +197,31 @@ impl Engine {
         }
         // A list's fingerprint covers its article and items: an article
         // published can make none stale, one edited or removed may.
+        // Begun once the index has the change: a list looked at before then
+        // is looked at again.
         let edited = !removed.is_empty() || {
             let index = self.index.read().expect("index lock");
             changed.iter().any(|id| index.get(*id).is_some())
         };
-        if edited {
-            self.sweep.lock().expect("sweep lock").begin();
-        }
+        let sweep_stale = || {
+            if edited {
+                self.sweep.lock().expect("sweep lock").begin();
+            }
+        };
         // A bulk import changes much of the corpus: building everything
         // afresh is then cheaper than following each change.
         // So is a corpus that has outgrown its topic model.
         let outgrown = self.index.read().expect("index lock").model_is_stale();
         if outgrown || changed.len() + removed.len() > REBUILD_AFTER.max(corpus / 10) {
-            return self.rebuild(conn, now);
+            let indexed = self.rebuild(conn, now);
+            sweep_stale();
+            return indexed;
         }
         let documents = load(conn, &changed)?;
         let touched: HashSet<i32> = changed.iter().chain(&removed).copied().collect();
         let mut affected = self.lists_holding(&touched);
         self.reindex(documents, &removed, &touched);
+        sweep_stale();
         self.followed_since_build
             .fetch_add(touched.len(), Ordering::SeqCst);
         let reached = self.recompute_changed(&changed, &mut affected);
@@ -235,8 +250,12 @@ impl Engine {
     /// such a list computed it (milliseconds instead of microseconds); the
     /// sweep has them computed ahead instead.
     pub(super) fn sweep(&self, db: &Db) -> StoreResult<bool> {
-        let Some(after) = self.sweep.lock().expect("sweep lock").after else {
-            return Ok(false);
+        let (after, changes) = {
+            let sweep = self.sweep.lock().expect("sweep lock");
+            let Some(after) = sweep.after else {
+                return Ok(false);
+            };
+            (after, sweep.changes)
         };
         let (lists, last) =
             db.read_blocking(move |conn| stored::load_after(conn, after, SWEEP_CHUNK))?;
@@ -259,7 +278,7 @@ impl Engine {
             waiting.extend(stale.into_iter().filter(|id| !queued.contains(id)));
         }
         let mut sweep = self.sweep.lock().expect("sweep lock");
-        sweep.looked_to(last);
+        sweep.looked_to(last, changes);
         Ok(sweep.after.is_some())
     }
 
@@ -455,31 +474,42 @@ mod tests {
         sweep.begin();
         sweep.begin();
         assert_eq!(sweep.after, Some(i32::MIN));
-        sweep.looked_to(Some(500));
+        sweep.looked_to(Some(500), sweep.changes);
         assert_eq!(sweep.after, Some(500));
         sweep.begin();
-        sweep.looked_to(Some(800));
+        sweep.looked_to(Some(800), sweep.changes);
         sweep.begin();
         assert_eq!(sweep.after, Some(800), "goes on where it was");
-        sweep.looked_to(Some(900));
-        sweep.looked_to(None);
+        sweep.looked_to(Some(900), sweep.changes);
+        sweep.looked_to(None, sweep.changes);
         assert_eq!(sweep.after, Some(i32::MIN), "again from the first");
-        sweep.looked_to(Some(700));
+        sweep.looked_to(Some(700), sweep.changes);
         assert_eq!(sweep.after, Some(700));
-        sweep.looked_to(Some(800));
+        sweep.looked_to(Some(800), sweep.changes);
         assert_eq!(sweep.after, None, "through at the last change's place");
 
         // A change during the second lap: the rest, then up to it.
         sweep.begin();
-        sweep.looked_to(Some(500));
+        sweep.looked_to(Some(500), sweep.changes);
         sweep.begin();
-        sweep.looked_to(None);
-        sweep.looked_to(Some(300));
+        sweep.looked_to(None, sweep.changes);
+        sweep.looked_to(Some(300), sweep.changes);
         sweep.begin();
-        sweep.looked_to(Some(600));
+        sweep.looked_to(Some(600), sweep.changes);
         assert_eq!(sweep.after, Some(600), "past where the second lap ended");
-        sweep.looked_to(None);
-        sweep.looked_to(Some(300));
+        sweep.looked_to(None, sweep.changes);
+        sweep.looked_to(Some(300), sweep.changes);
         assert_eq!(sweep.after, None);
+
+        // A change while a chunk is looked at: its lists may have been
+        // looked at before it, and are looked at again.
+        sweep.begin();
+        let changes = sweep.changes;
+        sweep.begin();
+        sweep.looked_to(Some(400), changes);
+        sweep.looked_to(None, sweep.changes);
+        assert_eq!(sweep.after, Some(i32::MIN), "again from the first");
+        sweep.looked_to(Some(400), sweep.changes);
+        assert_eq!(sweep.after, None, "up to the chunk's last");
     }
 }
