@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix_web::web::Data;
 use diesel::SqliteConnection;
@@ -299,7 +299,8 @@ const LOADED_POLL: Duration = Duration::from_millis(100);
 /// the Related index is built and the reading history loaded (until then
 /// every cache is at the budget's floor), it sizes the caches, fills the
 /// neighbour lists, the article cache and the older Related lists, and
-/// sizes them again every [`memory::BALANCE_EVERY`] as the store grows.
+/// sizes them again every [`memory::BALANCE_EVERY`] as the store grows. It
+/// warms the article cache again whenever a write empties it.
 fn spawn_balancing(
     budget: Arc<Budget>,
     articles: Arc<ArticleCache>,
@@ -319,8 +320,10 @@ fn spawn_balancing(
             );
         };
         sized(budget.balance());
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         recommend.compute_ahead(crate::db::now());
+        // What emptied it before now is warmed over here.
+        articles.emptied_within(Duration::ZERO);
         match articles.warm(&db) {
             Ok(count) => tracing::info!(
                 articles = count,
@@ -332,7 +335,7 @@ fn spawn_balancing(
         // Filled, the caches know better what they could use: what a small
         // store's leave goes to the caches after them.
         sized(budget.balance());
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         match related.warm_older(&db) {
             Ok(count) => tracing::info!(
                 lists = count,
@@ -341,8 +344,13 @@ fn spawn_balancing(
             ),
             Err(error) => tracing::warn!(%error, "warming the older related lists failed"),
         }
+        let mut balance_at = Instant::now() + memory::BALANCE_EVERY;
         loop {
-            std::thread::sleep(memory::BALANCE_EVERY);
+            if articles.emptied_within(balance_at.saturating_duration_since(Instant::now())) {
+                warm_again(&articles, &db);
+                continue;
+            }
+            balance_at += memory::BALANCE_EVERY;
             let balance = budget.balance();
             tracing::debug!(
                 grown_mib = balance.grown >> 20,
@@ -352,6 +360,27 @@ fn spawn_balancing(
     })?;
     Ok(())
 }
+
+/// Fills the article cache again after a write forgot every article (a
+/// category, author or tag write, an import, another process's write),
+/// once writes have paused for [`WARM_AGAIN_AFTER`]: an import empties it
+/// again and again, and is warmed for once, after its last batch.
+fn warm_again(articles: &ArticleCache, db: &Db) {
+    while articles.emptied_within(WARM_AGAIN_AFTER) {}
+    let started = Instant::now();
+    match articles.warm(db) {
+        Ok(count) => tracing::info!(
+            articles = count,
+            seconds = started.elapsed().as_secs_f32(),
+            "article cache warmed again after a write emptied it"
+        ),
+        Err(error) => tracing::warn!(%error, "warming the article cache again failed"),
+    }
+}
+
+/// How long content writes must pause before the article cache they
+/// emptied is warmed again.
+const WARM_AGAIN_AFTER: Duration = Duration::from_secs(1);
 
 /// Whether a write's error undid its own savepoint: nothing changed.
 fn refused(error: &StoreError) -> bool {

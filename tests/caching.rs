@@ -214,12 +214,72 @@ where
     S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
     B: MessageBody,
 {
+    let series = format!(r#"frontpage_cache_lookups_total{{cache="{name}",result="hit"}}"#);
+    metric(app, &series).await
+}
+
+/// The value `/metrics` shows for `series` (a name and its labels); zero
+/// if it shows none.
+async fn metric<S, B>(app: &S, series: &str) -> u64
+where
+    S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
     let metrics = send(app, get("/metrics")).await;
     let text = metrics.body.as_str().expect("a text body").to_string();
-    let line = format!(r#"frontpage_cache_lookups_total{{cache="{name}",result="hit"}} "#);
+    let line = format!("{series} ");
     text.lines()
         .find_map(|sample| sample.strip_prefix(line.as_str()))
         .map_or(0, |count| count.parse().expect("a count"))
+}
+
+/// Whether the article cache holds anything within ten seconds.
+async fn articles_in_memory<S, B>(app: &S) -> bool
+where
+    S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    for _ in 0..200 {
+        if metric(app, r#"frontpage_cache_bytes{cache="articles"}"#).await > 0 {
+            return true;
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    false
+}
+
+/// A category write forgets every article, and the article cache is warmed
+/// again soon after, with the write: feeds do not fill it, and would
+/// otherwise read every teaser from the store until each article was read
+/// alone.
+#[actix_web::test]
+async fn the_articles_are_warmed_again_after_a_category_write() {
+    let (app, _dir) = test_app(true).await;
+    assert!(articles_in_memory(&app).await, "warmed at start");
+    let listed = send(&app, get("/api/v1/articles?limit=1")).await;
+    let newest = &listed.body["data"][0];
+    let article = format!("/api/v1/articles/{}", newest["id"]);
+    let category = format!(
+        "/api/v1/categories/{}",
+        newest["category"]["slug"].as_str().expect("a slug")
+    );
+
+    let renamed = send(
+        &app,
+        admin("PATCH", &category, json!({"name": "Science and space"})),
+    )
+    .await;
+    assert_eq!(renamed.status, 200, "{}", renamed.body);
+
+    assert!(articles_in_memory(&app).await, "warmed again");
+    let before = hits(&app, "articles").await;
+    let shown = send(&app, get(&article)).await;
+    assert_eq!(shown.body["data"]["category"]["name"], "Science and space");
+    assert_eq!(
+        hits(&app, "articles").await,
+        before + 1,
+        "answered from memory"
+    );
 }
 
 /// An edit drops the edited article from the article cache, and only it:

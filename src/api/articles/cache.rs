@@ -1,10 +1,12 @@
 //! Articles as shown, kept in memory between requests: bounded in bytes,
 //! forgotten when they change (every one at a write that may change any),
-//! and warmed at start.
+//! and warmed at start and again after a write that forgot every one.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use diesel::sqlite::SqliteConnection;
@@ -54,6 +56,9 @@ pub struct ArticleCache {
     /// them all: the cache could use little more (see
     /// [`crate::memory::Resizable::wanted`]). Zero until then.
     all_weigh: AtomicU64,
+    /// Told when everything is forgotten, for the thread that warms the
+    /// cache again (see [`ArticleCache::emptied_within`]).
+    emptied: (SyncSender<()>, Mutex<Receiver<()>>),
 }
 
 /// [`ArticleCache::known`].
@@ -205,6 +210,10 @@ impl ArticleCache {
             filed: RwLock::default(),
             taxonomy: Mutex::default(),
             all_weigh: AtomicU64::new(0),
+            emptied: {
+                let (tell, told) = sync_channel(1);
+                (tell, Mutex::new(told))
+            },
         }
     }
 
@@ -240,6 +249,24 @@ impl ArticleCache {
         if let Some(entries) = &self.entries {
             entries.clear();
         }
+        // A pending word covers this one.
+        let _ = self.emptied.0.try_send(());
+    }
+
+    /// Waits up to `timeout` for a write to forget every article
+    /// ([`ArticleCache::invalidate`]); true if one did since the last call.
+    ///
+    /// Feeds do not fill the cache (see [`super::teasers`]): emptied, it
+    /// would stay cold for the teasers of every Related list and
+    /// recommendation until each article was read alone, so the balancing
+    /// thread warms it again (see [`crate::state`]). For that one thread.
+    pub fn emptied_within(&self, timeout: Duration) -> bool {
+        self.emptied
+            .1
+            .lock()
+            .expect("emptied lock")
+            .recv_timeout(timeout)
+            .is_ok()
     }
 
     /// Forgets the articles with these ids: a write changed them (or
@@ -399,6 +426,10 @@ impl ArticleCache {
     /// and keeps their counters and their list forms: the first reads after a
     /// start then do not all go to the store, nor render every feed item.
     /// Returns how many articles it loaded. For a background thread.
+    ///
+    /// Stops when a write forgets every article meanwhile: what it loaded
+    /// before is gone, and a warm after that write starts again from the
+    /// newest.
     pub fn warm(&self, db: &Db) -> StoreResult<usize> {
         let Some(entries) = &self.entries else {
             return Ok(0);
@@ -406,7 +437,10 @@ impl ArticleCache {
         let mut filter = ListFilter::newest(db::now(), WARM_CHUNK);
         let mut warmed = 0;
         let counters = &db.changes().counters;
-        while entries.weight() < entries.capacity() / 10 * 9 {
+        let floor = self.floor.load(Ordering::SeqCst);
+        while entries.weight() < entries.capacity() / 10 * 9
+            && self.floor.load(Ordering::SeqCst) == floor
+        {
             let generation = self.generation();
             let epoch = counters.epoch();
             let (rows, mut bodies, mut extras) = db.read_blocking(|conn| {
