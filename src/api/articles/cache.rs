@@ -422,10 +422,12 @@ impl ArticleCache {
     }
 
     /// Fills the cache with the newest published articles, as news is read
-    /// newest first, until it is nine tenths full or every article is in,
-    /// and keeps their counters and their list forms: the first reads after a
-    /// start then do not all go to the store, nor render every feed item.
-    /// Returns how many articles it loaded. For a background thread.
+    /// newest first, until every article is in or it is nine tenths full
+    /// (full, once a warm found room for every article and the cache was
+    /// sized to them), and keeps their counters and their list forms: the
+    /// first reads after a start then do not all go to the store, nor render
+    /// every feed item. Returns how many articles it loaded. For a
+    /// background thread.
     ///
     /// Stops when a write forgets every article meanwhile: what it loaded
     /// before is gone, and a warm after that write starts again from the
@@ -438,7 +440,14 @@ impl ArticleCache {
         let mut warmed = 0;
         let counters = &db.changes().counters;
         let floor = self.floor.load(Ordering::SeqCst);
-        while entries.weight() < entries.capacity() / 10 * 9
+        // Sized to every article (and a sixteenth more), the cache that
+        // stopped at nine tenths would leave the oldest twentieth out, and
+        // a Related list's teasers would go to the store for them.
+        let room = |capacity: u64| match self.all_weigh.load(Ordering::Relaxed) {
+            0 => capacity / 10 * 9,
+            _ => capacity,
+        };
+        while entries.weight() < room(entries.capacity())
             && self.floor.load(Ordering::SeqCst) == floor
         {
             let generation = self.generation();
