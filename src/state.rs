@@ -322,8 +322,11 @@ fn spawn_balancing(
         sized(budget.balance());
         let started = Instant::now();
         recommend.compute_ahead(crate::db::now());
-        // What emptied it before now is warmed over here.
-        articles.emptied_within(Duration::ZERO);
+        let emptied = articles.emptied();
+        if let Some(emptied) = &emptied {
+            // What emptied it before now is warmed over here.
+            let _ = emptied.try_recv();
+        }
         match articles.warm(&db) {
             Ok(count) => tracing::info!(
                 articles = count,
@@ -344,29 +347,46 @@ fn spawn_balancing(
             ),
             Err(error) => tracing::warn!(%error, "warming the older related lists failed"),
         }
+        // The article cache is warmed again once writes that emptied it
+        // have paused for `WARM_AGAIN_AFTER`: an import empties it again
+        // and again, and is warmed for once, after its last batch.
         let mut balance_at = Instant::now() + memory::BALANCE_EVERY;
+        let mut warm_at: Option<Instant> = None;
         loop {
-            if articles.emptied_within(balance_at.saturating_duration_since(Instant::now())) {
-                warm_again(&articles, &db);
+            let due = warm_at.map_or(balance_at, |at| at.min(balance_at));
+            let wait = due.saturating_duration_since(Instant::now());
+            let told = match &emptied {
+                Some(emptied) => emptied.recv_timeout(wait).is_ok(),
+                None => {
+                    std::thread::sleep(wait);
+                    false
+                }
+            };
+            if told {
+                warm_at = Some(Instant::now() + WARM_AGAIN_AFTER);
                 continue;
             }
-            balance_at += memory::BALANCE_EVERY;
-            let balance = budget.balance();
-            tracing::debug!(
-                grown_mib = balance.grown >> 20,
-                "caches sized to the memory budget"
-            );
+            let now = Instant::now();
+            if warm_at.is_some_and(|at| at <= now) {
+                warm_at = None;
+                warm_again(&articles, &db);
+            }
+            if balance_at <= now {
+                let balance = budget.balance();
+                tracing::debug!(
+                    grown_mib = balance.grown >> 20,
+                    "caches sized to the memory budget"
+                );
+                balance_at = Instant::now() + memory::BALANCE_EVERY;
+            }
         }
     })?;
     Ok(())
 }
 
 /// Fills the article cache again after a write forgot every article (a
-/// category, author or tag write, an import, another process's write),
-/// once writes have paused for [`WARM_AGAIN_AFTER`]: an import empties it
-/// again and again, and is warmed for once, after its last batch.
+/// category, author or tag write, an import, another process's write).
 fn warm_again(articles: &ArticleCache, db: &Db) {
-    while articles.emptied_within(WARM_AGAIN_AFTER) {}
     let started = Instant::now();
     match articles.warm(db) {
         Ok(count) => tracing::info!(

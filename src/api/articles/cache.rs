@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use diesel::sqlite::SqliteConnection;
@@ -56,9 +55,10 @@ pub struct ArticleCache {
     /// them all: the cache could use little more (see
     /// [`crate::memory::Resizable::wanted`]). Zero until then.
     all_weigh: AtomicU64,
-    /// Told when everything is forgotten, for the thread that warms the
-    /// cache again (see [`ArticleCache::emptied_within`]).
-    emptied: (SyncSender<()>, Mutex<Receiver<()>>),
+    /// Told when every article is forgotten; the receiving end is handed
+    /// out once (see [`ArticleCache::emptied`]).
+    emptied: SyncSender<()>,
+    emptied_told: Mutex<Option<Receiver<()>>>,
 }
 
 /// [`ArticleCache::known`].
@@ -200,6 +200,7 @@ impl Weighter<ArticleKey, Arc<CachedArticle>> for ArticleSize {
 impl ArticleCache {
     /// A cache of at most `bytes`; zero turns it off.
     pub fn new(bytes: u64, lookups: CacheCounters) -> Self {
+        let (emptied, emptied_told) = sync_channel(1);
         Self {
             lookups,
             entries: (bytes > 0)
@@ -210,10 +211,8 @@ impl ArticleCache {
             filed: RwLock::default(),
             taxonomy: Mutex::default(),
             all_weigh: AtomicU64::new(0),
-            emptied: {
-                let (tell, told) = sync_channel(1);
-                (tell, Mutex::new(told))
-            },
+            emptied,
+            emptied_told: Mutex::new(Some(emptied_told)),
         }
     }
 
@@ -249,24 +248,20 @@ impl ArticleCache {
         if let Some(entries) = &self.entries {
             entries.clear();
         }
-        // A pending word covers this one.
-        let _ = self.emptied.0.try_send(());
+        // A word still pending covers this one.
+        let _ = self.emptied.try_send(());
     }
 
-    /// Waits up to `timeout` for a write to forget every article
-    /// ([`ArticleCache::invalidate`]); true if one did since the last call.
-    ///
-    /// Feeds do not fill the cache (see [`super::teasers`]): emptied, it
-    /// would stay cold for the teasers of every Related list and
-    /// recommendation until each article was read alone, so the balancing
-    /// thread warms it again (see [`crate::state`]). For that one thread.
-    pub fn emptied_within(&self, timeout: Duration) -> bool {
-        self.emptied
-            .1
-            .lock()
-            .expect("emptied lock")
-            .recv_timeout(timeout)
-            .is_ok()
+    /// A word each time a write has forgotten every article
+    /// ([`ArticleCache::invalidate`]; one word may stand for several), for
+    /// the thread that warms the cache again: feeds do not fill it (see
+    /// [`super::teasers`]), and emptied it would stay cold for the teasers
+    /// of every Related list and recommendation until each article was
+    /// read alone. Handed out once; `None` after that, and when the cache
+    /// is turned off.
+    pub fn emptied(&self) -> Option<Receiver<()>> {
+        self.entries.as_ref()?;
+        self.emptied_told.lock().expect("emptied lock").take()
     }
 
     /// Forgets the articles with these ids: a write changed them (or
@@ -422,12 +417,14 @@ impl ArticleCache {
     }
 
     /// Fills the cache with the newest published articles, as news is read
-    /// newest first, until every article is in or it is nine tenths full
-    /// (full, once a warm found room for every article and the cache was
-    /// sized to them), and keeps their counters and their list forms: the
-    /// first reads after a start then do not all go to the store, nor render
-    /// every feed item. Returns how many articles it loaded. For a
-    /// background thread.
+    /// newest first, until every article is in or it is nine tenths full,
+    /// and keeps their counters and their list forms: the first reads after
+    /// a start then do not all go to the store, nor render every feed item.
+    /// Once a warm has found room for every article, a later one loads as
+    /// much as they weighed then (up to the capacity): stopped at nine
+    /// tenths of a cache sized to them, it would leave the oldest twentieth
+    /// out, and Related teasers would go to the store for those. Returns
+    /// how many articles it loaded. For a background thread.
     ///
     /// Stops when a write forgets every article meanwhile: what it loaded
     /// before is gone, and a warm after that write starts again from the
@@ -437,19 +434,16 @@ impl ArticleCache {
             return Ok(0);
         };
         let mut filter = ListFilter::newest(db::now(), WARM_CHUNK);
-        let mut warmed = 0;
         let counters = &db.changes().counters;
         let floor = self.floor.load(Ordering::SeqCst);
-        // Sized to every article (and a sixteenth more), the cache that
-        // stopped at nine tenths would leave the oldest twentieth out, and
-        // a Related list's teasers would go to the store for them.
-        let room = |capacity: u64| match self.all_weigh.load(Ordering::Relaxed) {
-            0 => capacity / 10 * 9,
-            _ => capacity,
+        let room = match self.all_weigh.load(Ordering::Relaxed) {
+            0 => entries.capacity() / 10 * 9,
+            all => all.min(entries.capacity()),
         };
-        while entries.weight() < room(entries.capacity())
-            && self.floor.load(Ordering::SeqCst) == floor
-        {
+        // What was put, as well as what is held: the cache's shards fill
+        // unevenly, and a full one may never hold its whole capacity.
+        let (mut warmed, mut put) = (0, 0);
+        while put.max(entries.weight()) < room && self.floor.load(Ordering::SeqCst) == floor {
             let generation = self.generation();
             let epoch = counters.epoch();
             let (rows, mut bodies, mut extras) = db.read_blocking(|conn| {
@@ -460,10 +454,13 @@ impl ArticleCache {
                 Ok((rows, bodies, extras))
             })?;
             let Some(last) = rows.last() else {
-                self.all_weigh.store(entries.weight(), Ordering::Relaxed);
+                if self.floor.load(Ordering::SeqCst) == floor {
+                    self.all_weigh.store(put, Ordering::Relaxed);
+                }
                 break;
             };
-            filter.after = last.published_at.map(|at| (at, last.id));
+            let after = last.published_at.map(|at| (at, last.id));
+            let (mut count, mut bytes) = (0, 0);
             for row in rows {
                 if let Some(body_html) = bodies.remove(&row.id) {
                     let id = row.id;
@@ -484,9 +481,19 @@ impl ArticleCache {
                         }
                     };
                     cached.teaser(&counts);
-                    self.put(ArticleKey::Id(id), Arc::new(cached));
-                    warmed += 1;
+                    let (key, cached) = (ArticleKey::Id(id), Arc::new(cached));
+                    bytes += ArticleSize.weight(&key, &cached);
+                    count += 1;
+                    self.put(key, cached);
                 }
+            }
+            // A write to some articles meanwhile had `put` refuse the rest
+            // of the chunk: it is loaded again (for as long as writes come
+            // faster than a chunk loads).
+            if self.generation() == generation {
+                filter.after = after;
+                warmed += count;
+                put += bytes;
             }
         }
         Ok(warmed)
