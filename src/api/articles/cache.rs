@@ -436,14 +436,17 @@ impl ArticleCache {
         let mut filter = ListFilter::newest(db::now(), WARM_CHUNK);
         let counters = &db.changes().counters;
         let floor = self.floor.load(Ordering::SeqCst);
-        let room = match self.all_weigh.load(Ordering::Relaxed) {
-            0 => entries.capacity() / 10 * 9,
-            all => all.min(entries.capacity()),
+        let (all, capacity) = (self.all_weigh.load(Ordering::Relaxed), entries.capacity());
+        // Counted as put, not only as held: the cache's shards fill
+        // unevenly, and a full one may never hold its whole capacity. Once
+        // every article fitted, what reads put meanwhile is not counted: it
+        // may be any article, and would leave the oldest out.
+        let room_left = |put: u64| match all {
+            0 => put.max(entries.weight()) < capacity / 10 * 9,
+            all => put < all.min(capacity),
         };
-        // What was put, as well as what is held: the cache's shards fill
-        // unevenly, and a full one may never hold its whole capacity.
         let (mut warmed, mut put) = (0, 0);
-        while put.max(entries.weight()) < room && self.floor.load(Ordering::SeqCst) == floor {
+        while room_left(put) && self.floor.load(Ordering::SeqCst) == floor {
             let generation = self.generation();
             let epoch = counters.epoch();
             let (rows, mut bodies, mut extras) = db.read_blocking(|conn| {
