@@ -878,12 +878,17 @@ async fn a_restart_reads_older_stored_lists_into_memory_before_they_are_asked_fo
     }
 }
 
+/// A connection to the store in `dir`, as another process would open it.
+fn store(dir: &tempfile::TempDir) -> diesel::SqliteConnection {
+    use diesel::Connection;
+    let path = dir.path().join("frontpage.db");
+    diesel::SqliteConnection::establish(path.to_str().unwrap()).unwrap()
+}
+
 /// Runs `sql` on the store in `dir` as another process would.
 fn store_sql(dir: &tempfile::TempDir, sql: &str) {
-    use diesel::Connection;
     use diesel::connection::SimpleConnection;
-    let path = dir.path().join("frontpage.db");
-    let mut conn = diesel::SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+    let mut conn = store(dir);
     // The server's writer may hold the write lock for a moment.
     conn.batch_execute("PRAGMA busy_timeout = 5000").unwrap();
     conn.batch_execute(sql).unwrap();
@@ -891,14 +896,13 @@ fn store_sql(dir: &tempfile::TempDir, sql: &str) {
 
 /// How many Related lists the store in `dir` holds.
 fn stored_lists(dir: &tempfile::TempDir) -> i64 {
-    use diesel::{Connection, RunQueryDsl};
+    use diesel::RunQueryDsl;
     #[derive(diesel::QueryableByName)]
     struct Count {
         #[diesel(sql_type = diesel::sql_types::BigInt)]
         lists: i64,
     }
-    let path = dir.path().join("frontpage.db");
-    let mut conn = diesel::SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+    let mut conn = store(dir);
     diesel::sql_query("SELECT count(*) AS lists FROM related_lists")
         .get_result::<Count>(&mut conn)
         .unwrap()
@@ -907,14 +911,13 @@ fn stored_lists(dir: &tempfile::TempDir) -> i64 {
 
 /// The fingerprint stored with article `id`'s Related list, if one is.
 fn stored_fingerprint(dir: &tempfile::TempDir, id: i64) -> Option<i64> {
-    use diesel::{Connection, OptionalExtension, RunQueryDsl};
+    use diesel::{OptionalExtension, RunQueryDsl};
     #[derive(diesel::QueryableByName)]
     struct Stored {
         #[diesel(sql_type = diesel::sql_types::BigInt)]
         fingerprint: i64,
     }
-    let path = dir.path().join("frontpage.db");
-    let mut conn = diesel::SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+    let mut conn = store(dir);
     diesel::sql_query(format!(
         "SELECT fingerprint FROM related_lists WHERE article_id = {id}"
     ))
