@@ -927,6 +927,78 @@ fn stored_fingerprint(dir: &tempfile::TempDir, id: i64) -> Option<i64> {
     .map(|stored| stored.fingerprint)
 }
 
+/// Reads the store with `read` until `done` holds of what it read, for
+/// `within` at most.
+async fn until_in_store<T: std::fmt::Debug>(
+    within: Duration,
+    read: impl Fn() -> T,
+    done: impl Fn(&T) -> bool,
+) {
+    let deadline = Instant::now() + within;
+    loop {
+        let found = read();
+        if done(&found) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "not yet in the store: {found:?}");
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// How many writes to articles the stored Related lists are recorded to
+/// have followed, and how many the store has counted.
+fn article_writes(dir: &tempfile::TempDir) -> (Option<i64>, i64) {
+    use diesel::RunQueryDsl;
+    #[derive(Debug, diesel::QueryableByName)]
+    struct Writes {
+        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+        followed: Option<i64>,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        counted: i64,
+    }
+    let mut conn = store(dir);
+    let writes = diesel::sql_query(
+        "SELECT (SELECT article_writes FROM related_sync) AS followed, \
+         (SELECT count FROM article_writes) AS counted",
+    )
+    .get_result::<Writes>(&mut conn)
+    .unwrap();
+    (writes.followed, writes.counted)
+}
+
+/// The store records how many writes to articles the Related lists have
+/// followed: every one, once the server's are followed; another process's
+/// only once the server has noticed and followed it. A start that finds
+/// the two counts equal shows the stored lists while its index is built.
+#[actix_web::test]
+async fn the_lists_record_the_writes_to_articles_they_followed() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let app = app_with(config_with(&dir, false, &[])).await;
+    let (harbour, _, _) = corpus(&app).await;
+    up_to_date(&app).await;
+    let (followed, counted) = article_writes(&dir);
+    assert!(counted >= 7, "seven stories written: {counted}");
+    assert_eq!(followed, Some(counted));
+
+    store_sql(
+        &dir,
+        &format!(
+            "UPDATE articles SET title = title || ' (updated)', updated_at = datetime('now') \
+             WHERE id = {}",
+            harbour[0]
+        ),
+    );
+    assert_eq!(article_writes(&dir), (Some(counted), counted + 1));
+    // Noticed by a request once the writer has seen it.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while article_writes(&dir) != (Some(counted + 1), counted + 1) {
+        assert!(Instant::now() < deadline, "{:?}", article_writes(&dir));
+        send(&app, get("/api/v1/articles")).await;
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop(app).await;
+}
+
 /// A stored list that no longer holds (it holds an article changed since)
 /// is found by the refresher's look through the stored lists, and computed
 /// and stored again before anyone asks for it.
@@ -949,18 +1021,14 @@ async fn a_stored_list_that_no_longer_holds_is_stored_anew_unasked() {
     let before = stored_fingerprint(&dir, id).expect("a stored list");
 
     let app = app_with(config()).await;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let fingerprint = stored_fingerprint(&dir, id);
-        if fingerprint.is_some_and(|stored| stored != before) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the list is not stored anew: {fingerprint:?}"
-        );
-        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
-    }
+    let stored_anew =
+        |fingerprint: &Option<i64>| fingerprint.is_some_and(|stored| stored != before);
+    until_in_store(
+        Duration::from_secs(20),
+        || stored_fingerprint(&dir, id),
+        stored_anew,
+    )
+    .await;
     stop(app).await;
 }
 

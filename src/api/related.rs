@@ -27,7 +27,10 @@ pub const MAX_RELATED: u32 = crate::related::STORED as u32;
 pub enum RelatedReason {
     /// The texts are about the same things.
     SimilarText {
-        /// The words that weigh most in the match, strongest first.
+        /// The words that weigh most in the match, strongest first. Empty
+        /// while the server's text index is first built after a start
+        /// (about a minute at a million articles), when lists are read
+        /// from the store, which keeps no words.
         #[schema(example = json!(["harbour", "strike", "dockers"]))]
         terms: Vec<String>,
     },

@@ -21,6 +21,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    article_writes (id) {
+        id -> Integer,
+        count -> BigInt,
+    }
+}
+
+diesel::table! {
     articles (id) {
         id -> Integer,
         slug -> Text,
@@ -170,6 +177,7 @@ diesel::table! {
         id -> Integer,
         synced_at -> Timestamp,
         lists_version -> Integer,
+        article_writes -> Nullable<BigInt>,
     }
 }
 
@@ -199,6 +207,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     article_counts,
     article_id_mark,
     article_tags,
+    article_writes,
     articles,
     authors,
     categories,

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use chrono::NaiveDateTime;
+use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 
 use super::refresh::{
@@ -15,6 +16,8 @@ use super::refresh::{
 use super::score::holds;
 use super::stored::{self, StoredList};
 use super::{Engine, Index, LISTS_VERSION, Older, SHARED_TERMS, on_every_core};
+use crate::content::Status;
+use crate::db::schema::articles;
 use crate::db::{Db, StoreResult};
 
 /// How far before the last recorded sync a start looks for changed
@@ -27,6 +30,8 @@ impl Engine {
     /// still holds); returns how many articles were indexed.
     pub fn rebuild(&self, conn: &mut SqliteConnection, now: NaiveDateTime) -> StoreResult<usize> {
         let started = std::time::Instant::now();
+        // Before the articles: a write counted after is looked at again.
+        let writes = stored::writes_to_articles(conn)?;
         // Newest first (see `visible`).
         let ids: Vec<i32> = visible(conn, now)?.into_iter().map(|(id, _)| id).collect();
         let mut index = Index::default();
@@ -61,7 +66,7 @@ impl Engine {
             );
             return Ok(count);
         };
-        let mut have = self.reconcile(conn, db, now)?;
+        let mut have = self.reconcile(conn, db, now, writes)?;
         // A list read from the store while `reconcile` deleted it is not
         // kept (see `keep_older`).
         self.changes.fetch_add(1, Ordering::SeqCst);
@@ -88,6 +93,29 @@ impl Engine {
         );
         *self.waiting.lock().expect("waiting lock") = waiting;
         Ok(count)
+    }
+
+    /// Has stored lists served as they are until the index is first built,
+    /// if nothing has changed since they were last brought up to date (see
+    /// [`Engine::trusts_stored`]): a million articles take a minute to
+    /// index, and their pages would show no Related list meanwhile.
+    pub(super) fn trust_stored_until_built(&self, db: &Db) {
+        // Read first: a write told of after it was read ends the trust.
+        let asked = self.asked.load(Ordering::SeqCst);
+        match db.read_blocking(|conn| stored_lists_current_until(conn, crate::db::now())) {
+            Ok(Some(until)) => {
+                let until = until.and_utc().timestamp_micros();
+                self.trusted_until.store(until, Ordering::SeqCst);
+                self.asked_when_trusted.store(asked, Ordering::SeqCst);
+                tracing::info!("stored related lists current: shown while the index is built");
+            }
+            Ok(None) => {
+                tracing::info!("stored related lists may be out of date: none shown until indexed")
+            }
+            Err(error) => {
+                tracing::warn!(%error, "checking the stored related lists failed");
+            }
+        }
     }
 
     /// Reads the stored lists of older articles into memory, newest first
@@ -127,7 +155,8 @@ impl Engine {
         Ok(warmed)
     }
 
-    /// After the index was built afresh: deletes the stored lists that an
+    /// After the index was built afresh from the store as it was after
+    /// `writes` writes to articles: deletes the stored lists that an
     /// article changed or published since the last recorded sync may now
     /// belong in (every stored list, when that is much of the corpus), and
     /// returns the articles whose stored lists are left.
@@ -136,10 +165,11 @@ impl Engine {
         conn: &mut SqliteConnection,
         db: &Db,
         now: NaiveDateTime,
+        writes: i64,
     ) -> StoreResult<HashSet<i32>> {
         let synced = stored::synced(conn)?;
         let mut have: HashSet<i32> = stored::ids(conn)?.into_iter().collect();
-        let since = synced.map(|(at, _)| at - SYNC_MARGIN);
+        let since = synced.map(|synced| synced.at - SYNC_MARGIN);
         let (corpus, changed): (usize, Vec<i32>) = {
             let index = self.index.read().expect("index lock");
             let changed = index
@@ -185,7 +215,7 @@ impl Engine {
                 })?;
             }
         }
-        db.write_derived_blocking(move |conn| stored::set_synced_at(conn, now))?;
+        db.write_derived_blocking(move |conn| stored::set_synced(conn, now, writes))?;
         Ok(have)
     }
 
@@ -249,11 +279,43 @@ impl Engine {
     }
 }
 
+/// Until when the stored lists are current, if they are at `now`: they
+/// were computed by this [`LISTS_VERSION`], have followed every write to
+/// articles there has been, and no scheduled article has come due since
+/// they were last brought up to date. Then, until the next scheduled
+/// article comes due, each list that [`stored::holds_in_store`] is the list
+/// the index would give, the index not built yet. Three short indexed
+/// reads, at any size of store.
+fn stored_lists_current_until(
+    conn: &mut SqliteConnection,
+    now: NaiveDateTime,
+) -> StoreResult<Option<NaiveDateTime>> {
+    let Some(synced) = stored::synced(conn)? else {
+        return Ok(None);
+    };
+    let writes = stored::writes_to_articles(conn)?;
+    if synced.lists_version != LISTS_VERSION || synced.article_writes != Some(writes) {
+        return Ok(None);
+    }
+    let next_due: Option<Option<NaiveDateTime>> = articles::table
+        .filter(articles::status.eq(Status::Published.as_str()))
+        .filter(articles::published_at.gt(synced.at))
+        .order((articles::published_at, articles::id))
+        .select(articles::published_at)
+        .first(conn)
+        .optional()?;
+    match next_due.flatten() {
+        Some(due) if due <= now => Ok(None),
+        Some(due) => Ok(Some(due)),
+        None => Ok(Some(NaiveDateTime::MAX)),
+    }
+}
+
 /// Deletes the stored lists if another [`LISTS_VERSION`] computed them
 /// (the version recorded becomes this one when the rebuild records its
 /// sync).
 fn forget_other_versions(conn: &mut SqliteConnection, db: &Db) -> StoreResult<()> {
-    match stored::synced(conn)?.map(|(_, version)| version) {
+    match stored::synced(conn)?.map(|synced| synced.lists_version) {
         None | Some(LISTS_VERSION) => {}
         Some(_) => {
             tracing::info!("related lists stored by another version; computing them again");
@@ -261,4 +323,118 @@ fn forget_other_versions(conn: &mut SqliteConnection, db: &Db) -> StoreResult<()
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::related::BUILT_LISTS;
+
+    fn ids(list: &[super::super::Related]) -> Vec<i32> {
+        list.iter().map(|item| item.id).collect()
+    }
+
+    /// Runs `write` on the store's writer.
+    fn write(
+        db: &Db,
+        write: impl FnOnce(&mut SqliteConnection) -> QueryResult<usize> + Send + 'static,
+    ) {
+        db.write_derived_blocking(move |conn| Ok(write(conn)?))
+            .unwrap();
+    }
+
+    /// Until the index is first built, a restart shows each stored list that
+    /// still holds as the store tells it, if nothing changed since the lists
+    /// were last brought up to date; not one an item of which has changed,
+    /// and none once a write is told of, when a write came first, or when a
+    /// scheduled article has come due.
+    #[test]
+    fn stored_lists_are_shown_before_the_index_is_built_while_they_hold() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let db = Db::open(&dir.path().join("lists.db"), 2).unwrap();
+        crate::demo::seed_if_empty(&db).unwrap();
+        let now = crate::db::now();
+        let in_an_hour = now + chrono::TimeDelta::hours(1);
+        write(&db, move |conn| {
+            let draft = articles::table.filter(articles::status.eq("draft"));
+            let draft: i32 = draft.select(articles::id).first(conn)?;
+            diesel::update(articles::table.find(draft))
+                .set((
+                    articles::status.eq(Status::Published.as_str()),
+                    articles::published_at.eq(in_an_hour),
+                ))
+                .execute(conn)
+        });
+        let first = Engine::new(BUILT_LISTS);
+        let _ = first.store.set(db.clone());
+        db.read_blocking(|conn| first.rebuild(conn, crate::db::now()))
+            .unwrap();
+        let (id, other) = {
+            let lists = first.lists.read().unwrap();
+            let mut with_items = lists.iter().filter(|(_, list)| list.len() >= 3);
+            let (id, list) = with_items.next().expect("a list");
+            // A list without the item touched below.
+            let other = with_items
+                .find(|(other, items)| {
+                    **other != list[0].id && items.iter().all(|item| item.id != list[0].id)
+                })
+                .map(|(other, _)| *other)
+                .expect("another list");
+            (*id, other)
+        };
+        let list = first.list(id).unwrap();
+        let current_until = |at| db.read_blocking(|conn| stored_lists_current_until(conn, at));
+        assert_eq!(current_until(now).unwrap(), Some(in_an_hour));
+        let later = in_an_hour + chrono::TimeDelta::seconds(1);
+        assert_eq!(
+            current_until(later).unwrap(),
+            None,
+            "a scheduled article came due"
+        );
+
+        let restarted = Engine::new(BUILT_LISTS);
+        let _ = restarted.store.set(db.clone());
+        assert!(restarted.from_store(id).is_none(), "not trusted yet");
+        restarted.trust_stored_until_built(&db);
+        let shown = restarted.from_store(id).expect("stored and holding");
+        assert_eq!(ids(&shown), ids(&list));
+        assert!(restarted.words(id, &shown[0]).is_empty(), "no words kept");
+
+        // Edited later than it was (the store keeps whole seconds).
+        let touched = list[0].id;
+        write(&db, move |conn| {
+            diesel::update(articles::table.find(touched))
+                .set(articles::updated_at.eq(in_an_hour))
+                .execute(conn)
+        });
+        assert!(restarted.from_store(id).is_none(), "an item changed");
+        assert!(restarted.from_store(other).is_some(), "untouched");
+        assert_eq!(
+            restarted.trusted_until.load(Ordering::SeqCst),
+            in_an_hour.and_utc().timestamp_micros()
+        );
+        let due = crate::db::now().and_utc().timestamp_micros();
+        let until = restarted.trusted_until.swap(due, Ordering::SeqCst);
+        assert!(
+            restarted.from_store(other).is_none(),
+            "the scheduled one due"
+        );
+        restarted.trusted_until.store(until, Ordering::SeqCst);
+        restarted.built_once.store(true, Ordering::SeqCst);
+        assert!(
+            restarted.from_store(other).is_none(),
+            "built (or failed to)"
+        );
+        restarted.built_once.store(false, Ordering::SeqCst);
+        restarted.asked.fetch_add(1, Ordering::SeqCst);
+        assert!(restarted.from_store(other).is_none(), "a write told of");
+
+        let after_a_change = Engine::new(BUILT_LISTS);
+        let _ = after_a_change.store.set(db.clone());
+        after_a_change.trust_stored_until_built(&db);
+        assert!(
+            after_a_change.from_store(other).is_none(),
+            "a write came first"
+        );
+    }
 }

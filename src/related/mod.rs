@@ -25,7 +25,7 @@ pub mod stored;
 pub mod text;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::thread;
 
@@ -213,6 +213,13 @@ pub struct Engine {
     /// Set once the refresher has built the index for the first time (or
     /// failed to).
     built_once: AtomicBool,
+    /// The count of writes told of (`asked`) when the stored lists were
+    /// found current at start, zero if they were not; and until when (Unix
+    /// microseconds: the next scheduled article's time). Until the index is
+    /// built, and while no write is told of, lists are then read from the
+    /// store as they are (see [`Engine::trusts_stored`]).
+    asked_when_trusted: AtomicU64,
+    trusted_until: AtomicI64,
     /// Content writes the refresher has been told of, the start counted as
     /// the first; and how many of them the index had seen when it last
     /// finished following the store (see [`Engine::up_to_date`]).
@@ -261,6 +268,8 @@ impl Engine {
             waiting: Mutex::default(),
             sweep: Mutex::default(),
             built_once: AtomicBool::new(false),
+            asked_when_trusted: AtomicU64::new(0),
+            trusted_until: AtomicI64::new(0),
             asked: AtomicU64::new(1),
             followed: AtomicU64::new(0),
             busy: AtomicUsize::new(0),
@@ -342,9 +351,31 @@ impl Engine {
 
     /// The whole list of article `id` from the store, if one is stored and
     /// still holds: a short indexed read, fine on an async worker.
+    ///
+    /// Until the index is first built, a list is checked against the
+    /// store instead, if [`Engine::trusts_stored`], and shown without the
+    /// words its items share (the store keeps none).
     pub fn from_store(&self, id: i32) -> Option<Arc<Vec<Related>>> {
         let db = self.store.get()?;
         let changes = self.changes.load(Ordering::SeqCst);
+        if self.trusts_stored() && !self.indexed(id) {
+            let now = crate::db::now();
+            let holding = db.lookup(|conn| {
+                let list = stored::load(conn, id)?;
+                Ok(match list {
+                    Some(list) if stored::holds_in_store(conn, &list, now)? => Some(list),
+                    _ => None,
+                })
+            });
+            return match holding {
+                // Not kept: the index, once built, finds the words.
+                Ok(list) => list.map(|list| Arc::new(list.items)),
+                Err(error) => {
+                    tracing::warn!(%error, id, "reading a stored related list failed");
+                    None
+                }
+            };
+        }
         let list = match db.lookup_one(|conn| stored::load(conn, id)) {
             Ok(list) => list?,
             Err(error) => {
@@ -355,6 +386,18 @@ impl Engine {
         let list = Self::read_back(&self.index.read().expect("index lock"), list)?;
         self.keep_older(id, Older::cut(&list), changes);
         Some(list)
+    }
+
+    /// True until the index is first built, if the stored lists were
+    /// current at start, no write has been told of since and no scheduled
+    /// article has come due (see [`Engine::trust_stored_until_built`]): each
+    /// stored list whose article and items are as they were then is the
+    /// list the index would give.
+    fn trusts_stored(&self) -> bool {
+        !self.built_once.load(Ordering::SeqCst)
+            && self.asked_when_trusted.load(Ordering::SeqCst) == self.asked.load(Ordering::SeqCst)
+            && crate::db::now().and_utc().timestamp_micros()
+                < self.trusted_until.load(Ordering::SeqCst)
     }
 
     /// A list read from the store as requests show it, if it still holds:

@@ -165,6 +165,7 @@ fn refresh_loop(engine: &Engine, db: &Db, nudges: &Receiver<()>, lists_changed: 
     // again: one that follows changes would take a half-made start (its
     // stored lists not reconciled, its newest lists not made) for current.
     let built = || engine.whole.load(Ordering::SeqCst);
+    engine.trust_stored_until_built(db);
     rebuild(engine, db, synced_at);
     engine.built_once.store(true, Ordering::SeqCst);
     // Stored lists a change made stale before a server stopped, before its
@@ -348,14 +349,22 @@ fn bring_up_to_date(
     let now = db::now();
     let began = Instant::now();
     let synced = db.read_blocking(|conn| {
-        if look_at_all {
-            engine.sync(conn, now)
+        // Before the articles: a write counted after is looked at again.
+        let writes = stored::writes_to_articles(conn)?;
+        let recorded = stored::synced(conn)?;
+        let recomputed = if look_at_all {
+            engine.sync(conn, now)?
         } else {
-            engine.index_due(conn, synced_at, now)
-        }
+            engine.index_due(conn, synced_at, now)?
+        };
+        // A look at every article follows every write counted before it; a
+        // look at the scheduled ones alone, only if none came since the
+        // last record.
+        let unwritten = recorded.is_some_and(|recorded| recorded.article_writes == Some(writes));
+        Ok((recomputed, (look_at_all || unwritten).then_some(writes)))
     });
-    let recomputed = match synced {
-        Ok(recomputed) => recomputed,
+    let (recomputed, followed) = match synced {
+        Ok(synced) => synced,
         Err(error) => {
             tracing::warn!(%error, "refreshing related lists failed; retrying soon");
             return None;
@@ -368,9 +377,11 @@ fn bring_up_to_date(
             "related index and lists brought up to date"
         );
     }
-    if look_at_all {
-        // Every change before `now` has reached the stored lists.
-        let recorded = db.write_derived_blocking(move |conn| stored::set_synced_at(conn, now));
+    // Every change before `now` has reached the stored lists: recorded
+    // after every look at every article, and after one that took in
+    // scheduled articles come due, so that a start finds nothing changed.
+    if let Some(writes) = followed.filter(|_| look_at_all || recomputed > 0) {
+        let recorded = db.write_derived_blocking(move |conn| stored::set_synced(conn, now, writes));
         if let Err(error) = recorded {
             tracing::warn!(%error, "recording the related lists' sync failed");
         }

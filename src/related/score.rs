@@ -3,6 +3,8 @@
 //! same category and closeness in time; and the fingerprint that tells
 //! whether a stored list still holds.
 
+use chrono::NaiveDateTime;
+
 use super::index::{Entry, Match};
 use super::stored::StoredList;
 use super::{Engine, Index, Related, SHARED_TERMS, STORED};
@@ -121,9 +123,19 @@ fn scored(index: &Index, query: &Entry, found: &Match) -> Option<Related> {
 /// of the article and its items as `index` has them, hashed; `None` when
 /// one of them is not indexed (any more).
 pub(super) fn fingerprint(index: &Index, id: i32, items: &[Related]) -> Option<u64> {
+    fingerprint_of(id, items, |id| index.get(id).map(|entry| entry.updated_at))
+}
+
+/// [`fingerprint`], with each article's `updated_at` told by `updated_at`:
+/// `None` for one that is not visible.
+pub(super) fn fingerprint_of(
+    id: i32,
+    items: &[Related],
+    updated_at: impl Fn(i32) -> Option<NaiveDateTime>,
+) -> Option<u64> {
     let mut bytes = Vec::with_capacity((items.len() + 1) * 12);
     for id in std::iter::once(id).chain(items.iter().map(|item| item.id)) {
-        let updated_at = index.get(id)?.updated_at.and_utc().timestamp_micros();
+        let updated_at = updated_at(id)?.and_utc().timestamp_micros();
         bytes.extend_from_slice(&id.to_le_bytes());
         bytes.extend_from_slice(&updated_at.to_le_bytes());
     }

@@ -15,14 +15,18 @@
 //! the index's own and change when it is built again. They are found again
 //! for the items shown.
 
+use std::collections::HashMap;
+
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 
+use super::score::fingerprint_of;
 use super::{LISTS_VERSION, Related};
+use crate::content::Status;
 use crate::db::StoreResult;
 use crate::db::in_ids::InIdsExt;
-use crate::db::schema::{articles, related_lists, related_sync};
+use crate::db::schema::{article_writes, articles, related_lists, related_sync};
 
 /// Bytes per stored item: id, score, flags.
 const ITEM_BYTES: usize = 9;
@@ -87,6 +91,30 @@ pub fn load_many(conn: &mut SqliteConnection, ids: &[i32]) -> StoreResult<Vec<St
         found.extend(rows.into_iter().filter_map(unpacked));
     }
     Ok(found)
+}
+
+/// Whether `list` still holds as far as the store tells, without the
+/// index: its article and items are visible at `now` with the `updated_at`
+/// they had when it was computed (see [`super::score::holds`]).
+pub fn holds_in_store(
+    conn: &mut SqliteConnection,
+    list: &StoredList,
+    now: NaiveDateTime,
+) -> StoreResult<bool> {
+    let mut ids: Vec<i32> = list.items.iter().map(|item| item.id).collect();
+    ids.push(list.article_id);
+    let versions: HashMap<i32, NaiveDateTime> = articles::table
+        .filter(articles::id.in_ids(&ids))
+        .filter(articles::status.eq(Status::Published.as_str()))
+        .filter(articles::published_at.le(now))
+        .select((articles::id, articles::updated_at))
+        .load(conn)?
+        .into_iter()
+        .collect();
+    let fingerprint = fingerprint_of(list.article_id, &list.items, |id| {
+        versions.get(&id).copied()
+    });
+    Ok(fingerprint == Some(list.fingerprint))
 }
 
 /// A stored list as read: article id, when computed, fingerprint, items.
@@ -183,26 +211,63 @@ pub fn ids(conn: &mut SqliteConnection) -> StoreResult<Vec<i32>> {
         .load(conn)?)
 }
 
-/// Until when changes to articles are known to have reached the stored
-/// lists, and the [`LISTS_VERSION`] that computed them, if they ever were.
-pub fn synced(conn: &mut SqliteConnection) -> StoreResult<Option<(NaiveDateTime, i32)>> {
-    Ok(related_sync::table
-        .select((related_sync::synced_at, related_sync::lists_version))
-        .get_result(conn)
-        .optional()?)
+/// How far the stored lists are known to have followed the articles.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Synced {
+    /// Changes to articles before then have reached them (a write stamped
+    /// just before may have committed after: see `build::SYNC_MARGIN`).
+    pub at: NaiveDateTime,
+    /// The [`LISTS_VERSION`] that computed them.
+    pub lists_version: i32,
+    /// The [`writes_to_articles`] they have followed, if known.
+    pub article_writes: Option<i64>,
 }
 
-/// Records that changes to articles before `at` have reached the stored
-/// lists, computed by this [`LISTS_VERSION`].
-pub fn set_synced_at(conn: &mut SqliteConnection, at: NaiveDateTime) -> StoreResult<()> {
+/// How far the stored lists have followed the articles, if they ever were
+/// recorded as following them.
+pub fn synced(conn: &mut SqliteConnection) -> StoreResult<Option<Synced>> {
+    let row: Option<(NaiveDateTime, i32, Option<i64>)> = related_sync::table
+        .select((
+            related_sync::synced_at,
+            related_sync::lists_version,
+            related_sync::article_writes,
+        ))
+        .get_result(conn)
+        .optional()?;
+    Ok(row.map(|(at, lists_version, article_writes)| Synced {
+        at,
+        lists_version,
+        article_writes,
+    }))
+}
+
+/// Records that the stored lists, computed by this [`LISTS_VERSION`], have
+/// followed every change to articles before `at` and the first
+/// `article_writes` writes to them.
+pub fn set_synced(
+    conn: &mut SqliteConnection,
+    at: NaiveDateTime,
+    article_writes: i64,
+) -> StoreResult<()> {
     diesel::replace_into(related_sync::table)
         .values((
             related_sync::id.eq(1),
             related_sync::synced_at.eq(at),
             related_sync::lists_version.eq(LISTS_VERSION),
+            related_sync::article_writes.eq(Some(article_writes)),
         ))
         .execute(conn)?;
     Ok(())
+}
+
+/// How many times articles have been written (inserted, updated, deleted),
+/// by any process: a trigger counts each write inside its transaction, so
+/// the count moves in the order writes commit. Read it before reading the
+/// articles it is to vouch for.
+pub fn writes_to_articles(conn: &mut SqliteConnection) -> StoreResult<i64> {
+    Ok(article_writes::table
+        .select(article_writes::count)
+        .get_result(conn)?)
 }
 
 #[cfg(test)]
