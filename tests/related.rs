@@ -968,8 +968,9 @@ fn article_writes(dir: &tempfile::TempDir) -> (Option<i64>, i64) {
 
 /// The store records how many writes to articles the Related lists have
 /// followed: every one, once the server's are followed; another process's
-/// only once the server has noticed and followed it. A start that finds
-/// the two counts equal shows the stored lists while its index is built.
+/// only once the server has noticed and followed it. (A start that finds
+/// the two counts equal shows the stored lists while its index is built:
+/// see the unit test in `related::build`.)
 #[actix_web::test]
 async fn the_lists_record_the_writes_to_articles_they_followed() {
     let dir = tempfile::TempDir::new().unwrap();

@@ -1,5 +1,5 @@
 ALTER TABLE related_sync DROP COLUMN article_writes;
-DROP TRIGGER article_deleted;
-DROP TRIGGER article_updated;
-DROP TRIGGER article_inserted;
+DROP TRIGGER articles_count_deletes;
+DROP TRIGGER articles_count_updates;
+DROP TRIGGER articles_count_inserts;
 DROP TABLE article_writes;

@@ -4,22 +4,22 @@
 -- from (`related_sync.article_writes`); a start that finds the same count
 -- knows no article changed since, without trusting timestamps (a write is
 -- stamped before it commits), and shows the stored lists while its index
--- is built (see `related::build::stored_lists_current`).
+-- is built (see `related::build::stored_lists_current_until`).
 CREATE TABLE article_writes (
     id INTEGER PRIMARY KEY NOT NULL CHECK (id = 1),
     count INTEGER NOT NULL
 );
 INSERT INTO article_writes (id, count) VALUES (1, 0);
 
-CREATE TRIGGER article_inserted AFTER INSERT ON articles
+CREATE TRIGGER articles_count_inserts AFTER INSERT ON articles
 BEGIN
     UPDATE article_writes SET count = count + 1 WHERE id = 1;
 END;
-CREATE TRIGGER article_updated AFTER UPDATE ON articles
+CREATE TRIGGER articles_count_updates AFTER UPDATE ON articles
 BEGIN
     UPDATE article_writes SET count = count + 1 WHERE id = 1;
 END;
-CREATE TRIGGER article_deleted AFTER DELETE ON articles
+CREATE TRIGGER articles_count_deletes AFTER DELETE ON articles
 BEGIN
     UPDATE article_writes SET count = count + 1 WHERE id = 1;
 END;

@@ -27,8 +27,15 @@ const SYNC_MARGIN: chrono::TimeDelta = chrono::TimeDelta::seconds(10);
 impl Engine {
     /// Indexes everything visible at `now` from scratch and makes the lists
     /// of the newest articles (read from the store where a stored list
-    /// still holds); returns how many articles were indexed.
-    pub fn rebuild(&self, conn: &mut SqliteConnection, now: NaiveDateTime) -> StoreResult<usize> {
+    /// still holds); returns how many articles were indexed. `changed`
+    /// names articles known to have changed since the last recorded sync,
+    /// besides those their timestamps tell (see [`Engine::reconcile`]).
+    pub fn rebuild(
+        &self,
+        conn: &mut SqliteConnection,
+        now: NaiveDateTime,
+        changed: &[i32],
+    ) -> StoreResult<usize> {
         let started = std::time::Instant::now();
         // Before the articles: a write counted after is looked at again.
         let writes = stored::writes_to_articles(conn)?;
@@ -66,7 +73,7 @@ impl Engine {
             );
             return Ok(count);
         };
-        let mut have = self.reconcile(conn, db, now, writes)?;
+        let mut have = self.reconcile(conn, db, now, writes, changed)?;
         // A list read from the store while `reconcile` deleted it is not
         // kept (see `keep_older`).
         self.changes.fetch_add(1, Ordering::SeqCst);
@@ -95,18 +102,27 @@ impl Engine {
         Ok(count)
     }
 
+    /// Records that the stored lists have followed every change to
+    /// articles before `at` and the first `writes` writes to them (see
+    /// [`stored::set_synced`]); unless stale lists could not be deleted in
+    /// this run.
+    pub(super) fn record_synced(&self, db: &Db, at: NaiveDateTime, writes: i64) -> StoreResult<()> {
+        if self.store_behind.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        db.write_derived_blocking(move |conn| stored::set_synced(conn, at, writes))
+    }
+
     /// Has stored lists served as they are until the index is first built,
     /// if nothing has changed since they were last brought up to date (see
     /// [`Engine::trusts_stored`]): a million articles take a minute to
     /// index, and their pages would show no Related list meanwhile.
     pub(super) fn trust_stored_until_built(&self, db: &Db) {
-        // Read first: a write told of after it was read ends the trust.
-        let asked = self.asked.load(Ordering::SeqCst);
         match db.read_blocking(|conn| stored_lists_current_until(conn, crate::db::now())) {
-            Ok(Some(until)) => {
+            Ok(Some((writes, until))) => {
                 let until = until.and_utc().timestamp_micros();
                 self.trusted_until.store(until, Ordering::SeqCst);
-                self.asked_when_trusted.store(asked, Ordering::SeqCst);
+                self.trusted_writes.store(writes, Ordering::SeqCst);
                 tracing::info!("stored related lists current: shown while the index is built");
             }
             Ok(None) => {
@@ -159,26 +175,32 @@ impl Engine {
     /// `writes` writes to articles: deletes the stored lists that an
     /// article changed or published since the last recorded sync may now
     /// belong in (every stored list, when that is much of the corpus), and
-    /// returns the articles whose stored lists are left.
+    /// returns the articles whose stored lists are left. Changed are those
+    /// stamped since (less [`SYNC_MARGIN`]) and those in `known_changed`:
+    /// an import stamps its articles when it begins, and its last batches
+    /// may commit long after.
     fn reconcile(
         &self,
         conn: &mut SqliteConnection,
         db: &Db,
         now: NaiveDateTime,
         writes: i64,
+        known_changed: &[i32],
     ) -> StoreResult<HashSet<i32>> {
         let synced = stored::synced(conn)?;
         let mut have: HashSet<i32> = stored::ids(conn)?.into_iter().collect();
         let since = synced.map(|synced| synced.at - SYNC_MARGIN);
         let (corpus, changed): (usize, Vec<i32>) = {
             let index = self.index.read().expect("index lock");
+            let known: HashSet<i32> = known_changed.iter().copied().collect();
             let changed = index
                 .ids()
                 .filter(|id| {
                     let entry = index.get(*id).expect("indexed");
-                    since.is_none_or(|since| {
-                        entry.updated_at >= since || entry.published_at >= since
-                    })
+                    known.contains(id)
+                        || since.is_none_or(|since| {
+                            entry.updated_at >= since || entry.published_at >= since
+                        })
                 })
                 .collect();
             (index.len(), changed)
@@ -215,7 +237,7 @@ impl Engine {
                 })?;
             }
         }
-        db.write_derived_blocking(move |conn| stored::set_synced(conn, now, writes))?;
+        self.record_synced(db, now, writes)?;
         Ok(have)
     }
 
@@ -279,17 +301,18 @@ impl Engine {
     }
 }
 
-/// Until when the stored lists are current, if they are at `now`: they
-/// were computed by this [`LISTS_VERSION`], have followed every write to
+/// If the stored lists are current at `now`, the count of writes to
+/// articles they have followed and until when they stay current: they were
+/// computed by this [`LISTS_VERSION`], have followed every write to
 /// articles there has been, and no scheduled article has come due since
 /// they were last brought up to date. Then, until the next scheduled
-/// article comes due, each list that [`stored::holds_in_store`] is the list
-/// the index would give, the index not built yet. Three short indexed
-/// reads, at any size of store.
+/// article comes due or another write comes, each list that
+/// [`stored::holds_in_store`] is the list the index would give, the index
+/// not built yet. Three short indexed reads, at any size of store.
 fn stored_lists_current_until(
     conn: &mut SqliteConnection,
     now: NaiveDateTime,
-) -> StoreResult<Option<NaiveDateTime>> {
+) -> StoreResult<Option<(i64, NaiveDateTime)>> {
     let Some(synced) = stored::synced(conn)? else {
         return Ok(None);
     };
@@ -306,8 +329,8 @@ fn stored_lists_current_until(
         .optional()?;
     match next_due.flatten() {
         Some(due) if due <= now => Ok(None),
-        Some(due) => Ok(Some(due)),
-        None => Ok(Some(NaiveDateTime::MAX)),
+        Some(due) => Ok(Some((writes, due))),
+        None => Ok(Some((writes, NaiveDateTime::MAX))),
     }
 }
 
@@ -344,10 +367,10 @@ mod tests {
     }
 
     /// Until the index is first built, a restart shows each stored list that
-    /// still holds as the store tells it, if nothing changed since the lists
-    /// were last brought up to date; not one an item of which has changed,
-    /// and none once a write is told of, when a write came first, or when a
-    /// scheduled article has come due.
+    /// still holds as the store tells it, if the lists had followed every
+    /// write when it stopped; not one an item of which has changed since it
+    /// was computed, and none once another write comes, when a write came
+    /// first, or when a scheduled article comes due.
     #[test]
     fn stored_lists_are_shown_before_the_index_is_built_while_they_hold() {
         let dir = tempfile::TempDir::new().unwrap();
@@ -367,54 +390,54 @@ mod tests {
         });
         let first = Engine::new(BUILT_LISTS);
         let _ = first.store.set(db.clone());
-        db.read_blocking(|conn| first.rebuild(conn, crate::db::now()))
+        db.read_blocking(|conn| first.rebuild(conn, now, &[]))
             .unwrap();
-        let (id, other) = {
-            let lists = first.lists.read().unwrap();
-            let mut with_items = lists.iter().filter(|(_, list)| list.len() >= 3);
-            let (id, list) = with_items.next().expect("a list");
-            // A list without the item touched below.
-            let other = with_items
-                .find(|(other, items)| {
-                    **other != list[0].id && items.iter().all(|item| item.id != list[0].id)
-                })
-                .map(|(other, _)| *other)
-                .expect("another list");
-            (*id, other)
+        let until = |at| {
+            let current = db.read_blocking(|conn| stored_lists_current_until(conn, at));
+            current.unwrap().map(|(_, until)| until)
         };
-        let list = first.list(id).unwrap();
-        let current_until = |at| db.read_blocking(|conn| stored_lists_current_until(conn, at));
-        assert_eq!(current_until(now).unwrap(), Some(in_an_hour));
+        assert_eq!(until(now), Some(in_an_hour));
         let later = in_an_hour + chrono::TimeDelta::seconds(1);
-        assert_eq!(
-            current_until(later).unwrap(),
-            None,
-            "a scheduled article came due"
-        );
+        assert_eq!(until(later), None, "a scheduled article came due");
 
-        let restarted = Engine::new(BUILT_LISTS);
-        let _ = restarted.store.set(db.clone());
-        assert!(restarted.from_store(id).is_none(), "not trusted yet");
-        restarted.trust_stored_until_built(&db);
-        let shown = restarted.from_store(id).expect("stored and holding");
-        assert_eq!(ids(&shown), ids(&list));
-        assert!(restarted.words(id, &shown[0]).is_empty(), "no words kept");
-
-        // Edited later than it was (the store keeps whole seconds).
-        let touched = list[0].id;
+        // Lists in id order: the first one, and one without its first item.
+        let mut lists: Vec<(i32, Arc<Vec<super::super::Related>>)> = first
+            .lists
+            .read()
+            .unwrap()
+            .iter()
+            .filter(|(_, list)| list.len() >= 3)
+            .map(|(id, list)| (*id, Arc::clone(list)))
+            .collect();
+        lists.sort_by_key(|(id, _)| *id);
+        let (id, list) = lists[0].clone();
+        let edited = list[0].id;
+        let (other, other_list) = lists
+            .iter()
+            .find(|(other, items)| *other != edited && items.iter().all(|item| item.id != edited))
+            .cloned()
+            .expect("a list without it");
+        // Edited, and the lists recorded as following it, as the refresher
+        // does: the stored list that holds it no longer holds.
         write(&db, move |conn| {
-            diesel::update(articles::table.find(touched))
+            diesel::update(articles::table.find(edited))
                 .set(articles::updated_at.eq(in_an_hour))
                 .execute(conn)
         });
+        let writes = db.read_blocking(stored::writes_to_articles).unwrap();
+        first.record_synced(&db, now, writes).unwrap();
+
+        let restarted = Engine::new(BUILT_LISTS);
+        let _ = restarted.store.set(db.clone());
+        assert!(restarted.from_store(other).is_none(), "not trusted yet");
+        restarted.trust_stored_until_built(&db);
         assert!(restarted.from_store(id).is_none(), "an item changed");
-        assert!(restarted.from_store(other).is_some(), "untouched");
-        assert_eq!(
-            restarted.trusted_until.load(Ordering::SeqCst),
-            in_an_hour.and_utc().timestamp_micros()
-        );
+        let shown = restarted.from_store(other).expect("stored and holding");
+        assert_eq!(ids(&shown), ids(&other_list));
+
         let due = crate::db::now().and_utc().timestamp_micros();
         let until = restarted.trusted_until.swap(due, Ordering::SeqCst);
+        assert_eq!(until, in_an_hour.and_utc().timestamp_micros());
         assert!(
             restarted.from_store(other).is_none(),
             "the scheduled one due"
@@ -426,14 +449,19 @@ mod tests {
             "built (or failed to)"
         );
         restarted.built_once.store(false, Ordering::SeqCst);
-        restarted.asked.fetch_add(1, Ordering::SeqCst);
-        assert!(restarted.from_store(other).is_none(), "a write told of");
+        assert!(restarted.from_store(other).is_some());
+        write(&db, move |conn| {
+            diesel::update(articles::table.find(id))
+                .set(articles::title.eq("Written since"))
+                .execute(conn)
+        });
+        assert!(restarted.from_store(other).is_none(), "a write since");
 
-        let after_a_change = Engine::new(BUILT_LISTS);
-        let _ = after_a_change.store.set(db.clone());
-        after_a_change.trust_stored_until_built(&db);
+        let after_a_write = Engine::new(BUILT_LISTS);
+        let _ = after_a_write.store.set(db.clone());
+        after_a_write.trust_stored_until_built(&db);
         assert!(
-            after_a_change.from_store(other).is_none(),
+            after_a_write.from_store(other).is_none(),
             "a write came first"
         );
     }

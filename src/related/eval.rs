@@ -126,7 +126,7 @@ pub fn run(dataset: &Path, k: usize, max_queries: Option<usize>) -> anyhow::Resu
 
     let started = Instant::now();
     let engine = Engine::default();
-    let documents = db.read_blocking(|conn| engine.rebuild(conn, now))?;
+    let documents = db.read_blocking(|conn| engine.rebuild(conn, now, &[]))?;
     let index_seconds = started.elapsed().as_secs_f64();
 
     if let Some(max) = max_queries {

@@ -213,12 +213,13 @@ pub struct Engine {
     /// Set once the refresher has built the index for the first time (or
     /// failed to).
     built_once: AtomicBool,
-    /// The count of writes told of (`asked`) when the stored lists were
-    /// found current at start, zero if they were not; and until when (Unix
-    /// microseconds: the next scheduled article's time). Until the index is
-    /// built, and while no write is told of, lists are then read from the
-    /// store as they are (see [`Engine::trusts_stored`]).
-    asked_when_trusted: AtomicU64,
+    /// The count of writes to articles (see [`stored::writes_to_articles`])
+    /// with which the stored lists were found current at start, -1 if they
+    /// were not or a write has come since; and until when (Unix
+    /// microseconds: when the next scheduled article comes due). Until the
+    /// index is built, lists are then read from the store as they are (see
+    /// [`Engine::trusts_stored`]).
+    trusted_writes: AtomicI64,
     trusted_until: AtomicI64,
     /// Content writes the refresher has been told of, the start counted as
     /// the first; and how many of them the index had seen when it last
@@ -235,6 +236,11 @@ pub struct Engine {
     /// False while a build of the index has failed, perhaps halfway (the
     /// refresher builds again).
     whole: AtomicBool,
+    /// Set when the stored lists a change made stale could not be deleted:
+    /// the lists are then never recorded current again in this run (see
+    /// [`Engine::record_synced`]), as a later look at the store would find
+    /// nothing changed and say they are.
+    store_behind: AtomicBool,
     /// The most the index may take for it to be built again while the
     /// server runs: the old one serves until the new one is in, so for a
     /// while both are in memory.
@@ -268,13 +274,14 @@ impl Engine {
             waiting: Mutex::default(),
             sweep: Mutex::default(),
             built_once: AtomicBool::new(false),
-            asked_when_trusted: AtomicU64::new(0),
+            trusted_writes: AtomicI64::new(-1),
             trusted_until: AtomicI64::new(0),
             asked: AtomicU64::new(1),
             followed: AtomicU64::new(0),
             busy: AtomicUsize::new(0),
             followed_since_build: AtomicUsize::new(0),
             whole: AtomicBool::new(false),
+            store_behind: AtomicBool::new(false),
             rebuild_room: u64::MAX,
         }
     }
@@ -359,17 +366,26 @@ impl Engine {
         let db = self.store.get()?;
         let changes = self.changes.load(Ordering::SeqCst);
         if self.trusts_stored() && !self.indexed(id) {
+            let trusted = self.trusted_writes.load(Ordering::SeqCst);
             let now = crate::db::now();
             let holding = db.lookup(|conn| {
+                if stored::writes_to_articles(conn)? != trusted {
+                    return Ok(Err(()));
+                }
                 let list = stored::load(conn, id)?;
-                Ok(match list {
+                Ok(Ok(match list {
                     Some(list) if stored::holds_in_store(conn, &list, now)? => Some(list),
                     _ => None,
-                })
+                }))
             });
             return match holding {
                 // Not kept: the index, once built, finds the words.
-                Ok(list) => list.map(|list| Arc::new(list.items)),
+                Ok(Ok(list)) => list.map(|list| Arc::new(list.items)),
+                Ok(Err(())) => {
+                    // Written since: what it changed is known once indexed.
+                    self.trusted_writes.store(-1, Ordering::SeqCst);
+                    None
+                }
                 Err(error) => {
                     tracing::warn!(%error, id, "reading a stored related list failed");
                     None
@@ -389,13 +405,14 @@ impl Engine {
     }
 
     /// True until the index is first built, if the stored lists were
-    /// current at start, no write has been told of since and no scheduled
+    /// current at start, no write has been seen since and no scheduled
     /// article has come due (see [`Engine::trust_stored_until_built`]): each
     /// stored list whose article and items are as they were then is the
-    /// list the index would give.
+    /// list the index would give, while the store counts no write since
+    /// (checked with each list, see [`Engine::from_store`]).
     fn trusts_stored(&self) -> bool {
         !self.built_once.load(Ordering::SeqCst)
-            && self.asked_when_trusted.load(Ordering::SeqCst) == self.asked.load(Ordering::SeqCst)
+            && self.trusted_writes.load(Ordering::SeqCst) >= 0
             && crate::db::now().and_utc().timestamp_micros()
                 < self.trusted_until.load(Ordering::SeqCst)
     }

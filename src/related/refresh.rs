@@ -213,7 +213,7 @@ impl Engine {
         // So is a corpus that has outgrown its topic model.
         let outgrown = self.index.read().expect("index lock").model_is_stale();
         if outgrown || changed.len() + removed.len() > REBUILD_AFTER.max(corpus / 10) {
-            let indexed = self.rebuild(conn, now);
+            let indexed = self.rebuild(conn, now, &changed);
             sweep_stale();
             return indexed;
         }
@@ -389,7 +389,10 @@ impl Engine {
                 }
                 Err(error) => {
                     tracing::error!(%error, "deleting stale related lists failed; deleting all");
-                    db.write_derived_blocking(stored::clear)?;
+                    if let Err(error) = db.write_derived_blocking(stored::clear) {
+                        self.store_behind.store(true, Ordering::SeqCst);
+                        return Err(error);
+                    }
                 }
             }
             self.changes.fetch_add(1, Ordering::SeqCst);

@@ -288,7 +288,7 @@ fn refresh_loop(engine: &Engine, db: &Db, nudges: &Receiver<()>, lists_changed: 
 fn rebuild(engine: &Engine, db: &Db, now: NaiveDateTime) -> bool {
     let _busy = Busy::begin(&engine.busy);
     let asked = engine.asked.load(Ordering::SeqCst);
-    match db.read_blocking(|conn| engine.rebuild(conn, now)) {
+    match db.read_blocking(|conn| engine.rebuild(conn, now, &[])) {
         Ok(_) => {
             engine.followed.store(asked, Ordering::SeqCst);
             engine.whole.store(true, Ordering::SeqCst);
@@ -351,19 +351,21 @@ fn bring_up_to_date(
     let synced = db.read_blocking(|conn| {
         // Before the articles: a write counted after is looked at again.
         let writes = stored::writes_to_articles(conn)?;
-        let recorded = stored::synced(conn)?;
+        let recorded = stored::synced(conn)?.and_then(|synced| synced.article_writes);
         let recomputed = if look_at_all {
             engine.sync(conn, now)?
         } else {
             engine.index_due(conn, synced_at, now)?
         };
-        // A look at every article follows every write counted before it; a
-        // look at the scheduled ones alone, only if none came since the
-        // last record.
-        let unwritten = recorded.is_some_and(|recorded| recorded.article_writes == Some(writes));
-        Ok((recomputed, (look_at_all || unwritten).then_some(writes)))
+        // Every change before `now` has reached the stored lists: recorded
+        // after every look at every article, which follows every write
+        // counted before it; and after a look at the scheduled articles
+        // alone that took in some come due, if no write came since the
+        // last record, so that a start finds nothing changed.
+        let record = look_at_all || (recomputed > 0 && recorded == Some(writes));
+        Ok((recomputed, record.then_some(writes)))
     });
-    let (recomputed, followed) = match synced {
+    let (recomputed, record) = match synced {
         Ok(synced) => synced,
         Err(error) => {
             tracing::warn!(%error, "refreshing related lists failed; retrying soon");
@@ -377,14 +379,10 @@ fn bring_up_to_date(
             "related index and lists brought up to date"
         );
     }
-    // Every change before `now` has reached the stored lists: recorded
-    // after every look at every article, and after one that took in
-    // scheduled articles come due, so that a start finds nothing changed.
-    if let Some(writes) = followed.filter(|_| look_at_all || recomputed > 0) {
-        let recorded = db.write_derived_blocking(move |conn| stored::set_synced(conn, now, writes));
-        if let Err(error) = recorded {
-            tracing::warn!(%error, "recording the related lists' sync failed");
-        }
+    if let Some(writes) = record
+        && let Err(error) = engine.record_synced(db, now, writes)
+    {
+        tracing::warn!(%error, "recording the related lists' sync failed");
     }
     Some((now, recomputed))
 }

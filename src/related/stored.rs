@@ -7,7 +7,8 @@
 //! A stored list holds while its article and every article in it are as
 //! they were when it was computed: its fingerprint hashes their ids and
 //! `updated_at`s as the index had them, and is checked against the index
-//! when the list is read. What a fingerprint cannot tell, a new or changed
+//! when the list is read (against the store itself, [`holds_in_store`],
+//! while the index is first built after a start). What a fingerprint cannot tell, a new or changed
 //! article that now belongs in the list, the engine handles by deleting the
 //! stored lists of that article's best matches (see `Engine::apply`).
 //!
