@@ -126,7 +126,9 @@ impl Engine {
                 tracing::info!("stored related lists current: shown while the index is built");
             }
             Ok(None) => {
-                tracing::info!("stored related lists may be out of date: none shown until indexed")
+                tracing::info!(
+                    "stored related lists not known to be current: none shown until indexed"
+                )
             }
             Err(error) => {
                 tracing::warn!(%error, "checking the stored related lists failed");
