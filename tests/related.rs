@@ -927,24 +927,6 @@ fn stored_fingerprint(dir: &tempfile::TempDir, id: i64) -> Option<i64> {
     .map(|stored| stored.fingerprint)
 }
 
-/// Reads the store with `read` until `done` holds of what it read, for
-/// `within` at most.
-async fn until_in_store<T: std::fmt::Debug>(
-    within: Duration,
-    read: impl Fn() -> T,
-    done: impl Fn(&T) -> bool,
-) {
-    let deadline = Instant::now() + within;
-    loop {
-        let found = read();
-        if done(&found) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "not yet in the store: {found:?}");
-        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// How many writes to articles the stored Related lists are recorded to
 /// have followed, and how many the store has counted.
 fn article_writes(dir: &tempfile::TempDir) -> (Option<i64>, i64) {
@@ -1022,14 +1004,18 @@ async fn a_stored_list_that_no_longer_holds_is_stored_anew_unasked() {
     let before = stored_fingerprint(&dir, id).expect("a stored list");
 
     let app = app_with(config()).await;
-    let stored_anew =
-        |fingerprint: &Option<i64>| fingerprint.is_some_and(|stored| stored != before);
-    until_in_store(
-        Duration::from_secs(20),
-        || stored_fingerprint(&dir, id),
-        stored_anew,
-    )
-    .await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let fingerprint = stored_fingerprint(&dir, id);
+        if fingerprint.is_some_and(|stored| stored != before) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the list is not stored anew: {fingerprint:?}"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
     stop(app).await;
 }
 

@@ -8,9 +8,10 @@
 //! they were when it was computed: its fingerprint hashes their ids and
 //! `updated_at`s as the index had them, and is checked against the index
 //! when the list is read (against the store itself, [`holds_in_store`],
-//! while the index is first built after a start). What a fingerprint cannot tell, a new or changed
-//! article that now belongs in the list, the engine handles by deleting the
-//! stored lists of that article's best matches (see `Engine::apply`).
+//! while the index is first built after a start). What a fingerprint cannot
+//! tell, a new or changed article that now belongs in the list, the engine
+//! handles by deleting the stored lists of that article's best matches (see
+//! `Engine::apply`).
 //!
 //! The terms that make two texts similar are not stored: term numbers are
 //! the index's own and change when it is built again. They are found again
