@@ -127,10 +127,10 @@ impl Engine {
     /// article ([`Source::AlsoRead`] naming the seed that gave most).
     fn also_read(&self, seeds: &[(i32, f32)], now: NaiveDateTime) -> Vec<(i32, f32, Neighbours)> {
         // Every list is looked up before any is summed, and each list's
-        // lines are asked for as soon as it is found: they arrive while the
-        // next is looked up, rather than one at a time as the sum reaches
-        // them (most lists are in no CPU cache). Measured at 100k articles:
-        // 42 µs a list before, 36 µs after.
+        // cache lines are asked for as soon as it is found: they arrive
+        // while the next is looked up, rather than one at a time as the sum
+        // reaches them (most lists are in no CPU cache). Measured at 100k
+        // articles: 42 µs a recommendation before, 36 µs after.
         seeds
             .iter()
             .map(|(seed, weight)| {
@@ -208,18 +208,25 @@ fn seeds(history: &[Read], context: Option<i32>, decay: impl Fn(u32) -> f32) -> 
         .collect()
 }
 
-/// Starts loading `items` into the cache, without waiting for it.
+/// Starts loading the cache lines `items` spans, without waiting for them.
 #[inline]
 fn prefetch<T>(items: &[T]) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
         const LINE: usize = 64;
-        let start = items.as_ptr().cast::<i8>();
-        for offset in (0..std::mem::size_of_val(items)).step_by(LINE) {
-            // SAFETY: a prefetch is a hint to the cache: it reads nothing
-            // into the program and never faults, and SSE is part of x86-64.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.wrapping_add(offset)) };
+        let bytes = std::mem::size_of_val(items);
+        if bytes == 0 {
+            return;
+        }
+        // From the start of the line the first item begins in: a list
+        // seldom begins a line (an `Arc`'s counts come first).
+        let skew = items.as_ptr() as usize % LINE;
+        let first = items.as_ptr().cast::<i8>().wrapping_sub(skew);
+        for offset in (0..skew + bytes).step_by(LINE) {
+            // SAFETY: a prefetch has no effect the program can see and
+            // never faults, whatever the address; SSE is part of x86-64.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(first.wrapping_add(offset)) };
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
