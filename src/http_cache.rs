@@ -23,7 +23,7 @@ use actix_web::{Error, HttpMessage, HttpResponse};
 use base64::Engine;
 use xxhash_rust::xxh3::xxh3_128;
 
-use self::responses::Cached;
+use self::responses::{Cached, Lookup};
 pub use self::responses::{ResponseCache, ShownCounts};
 use crate::state::AppState;
 
@@ -180,11 +180,11 @@ pub async fn conditional(
         if_none_match: conditions,
         encoding,
     };
-    let cache_key = state.responses.admits(&req).then(|| req.uri().to_string());
-    if let Some(cached) = cache_key
+    let mut cache_key = state.responses.admits(&req).then(|| req.uri().to_string());
+    let lookup = cache_key
         .as_deref()
-        .and_then(|key| state.responses.get(key, &state.db.changes().counters))
-    {
+        .map(|key| state.responses.get(key, &state.db.changes().counters));
+    if let Some(Lookup::Hit(cached)) = lookup {
         let (req, _) = req.into_parts();
         let mut res = HttpResponse::Ok();
         for header in &cached.headers {
@@ -196,6 +196,9 @@ pub async fn conditional(
             &state.cache_policy,
         );
         return Ok(ServiceResponse::new(req, res));
+    }
+    if let Some(Lookup::Miss { keep: false }) = lookup {
+        cache_key = None;
     }
     let generation = state.responses.generation();
     // Only what is kept needs it.
