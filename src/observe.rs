@@ -5,7 +5,9 @@
 //! status; the store's pool and write queue, read when scraped; the caches'
 //! hits and misses.
 
+use std::cell::RefCell;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
@@ -14,13 +16,15 @@ use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::web::Data;
-use actix_web::{Error, HttpMessage, HttpResponse};
+use actix_web::{Error, HttpResponse};
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 use prometheus::{
-    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
+
+use rustc_hash::FxHashMap;
 
 use crate::db::Db;
 use crate::memory::Budget;
@@ -40,11 +44,6 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
 
-/// The id of a request, in its extensions: the caller's `X-Request-Id` when
-/// it is a short token, else a new random one.
-#[derive(Debug, Clone)]
-pub struct RequestId(pub String);
-
 /// Gives every request an id (answered as `X-Request-Id`), counts and times
 /// it by route template, method and status, and logs one line for it when it
 /// is answered: id, method, path, route, status and time.
@@ -52,13 +51,13 @@ pub async fn request_log(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    // The caller's id when it is a short token, else a new random one.
     let id = req
         .headers()
         .get(&REQUEST_ID)
-        .and_then(|value| value.to_str().ok())
-        .filter(|value| is_token(value))
-        .map_or_else(new_id, str::to_owned);
-    req.extensions_mut().insert(RequestId(id.clone()));
+        .filter(|value| value.to_str().is_ok_and(is_token))
+        .cloned()
+        .unwrap_or_else(new_id);
     let started = Instant::now();
     let state = req.app_data::<Data<AppState>>().cloned();
     let routes = req.app_data::<Data<RouteTable>>().cloned();
@@ -79,7 +78,7 @@ pub async fn request_log(
     if let Some(uri) = logged {
         tracing::info!(
             target: "frontpage::http",
-            request_id = %id,
+            request_id = id.to_str().unwrap_or_default(),
             method = %method,
             uri = %uri,
             route,
@@ -89,9 +88,7 @@ pub async fn request_log(
         );
     }
     let mut res = res?;
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        res.headers_mut().insert(REQUEST_ID, value);
-    }
+    res.headers_mut().insert(REQUEST_ID, id);
     Ok(res)
 }
 
@@ -102,8 +99,9 @@ fn is_token(value: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
-fn new_id() -> String {
-    format!("{:016x}", rand::random::<u64>())
+fn new_id() -> HeaderValue {
+    HeaderValue::from_str(&format!("{:016x}", rand::random::<u64>()))
+        .expect("hex digits are a header value")
 }
 
 /// `/metrics`: every metric, in Prometheus text format.
@@ -122,8 +120,30 @@ pub async fn metrics(state: Data<AppState>) -> HttpResponse {
     }
 }
 
+/// Numbers each [`Metrics`], for [`SERIES`].
+static INSTANCES: AtomicU64 = AtomicU64::new(0);
+
+/// The request series of one route template, method and status.
+struct Series {
+    route: Box<str>,
+    latency: Histogram,
+    requests: IntCounter,
+}
+
+/// What a request is counted by: the [`Metrics`] (its number), the address
+/// of the route template's text, the method and the status.
+type SeriesKey = (u64, usize, &'static str, u16);
+
+thread_local! {
+    /// The request series this thread has counted in: finding one by its
+    /// labels hashes them and takes a lock that every worker shares, for
+    /// each request.
+    static SERIES: RefCell<FxHashMap<SeriesKey, Series>> = RefCell::default();
+}
+
 /// The metrics of one server.
 pub struct Metrics {
+    instance: u64,
     registry: Registry,
     requests: IntCounterVec,
     latency: HistogramVec,
@@ -208,6 +228,7 @@ impl Metrics {
         )?;
         registry.register(Box::new(latency.clone()))?;
         Ok(Self {
+            instance: INSTANCES.fetch_add(1, Ordering::Relaxed),
             registry,
             requests,
             latency,
@@ -217,11 +238,33 @@ impl Metrics {
 
     /// Counts a request to `route` answered with `status`, started at `started`.
     fn observe(&self, route: &str, method: &Method, status: StatusCode, started: Instant) {
-        let labels = [route, method_label(method), status.as_str()];
-        self.latency
-            .with_label_values(&labels)
-            .observe(started.elapsed().as_secs_f64());
-        self.requests.with_label_values(&labels).inc();
+        let method = method_label(method);
+        let key = (
+            self.instance,
+            route.as_ptr() as usize,
+            method,
+            status.as_u16(),
+        );
+        SERIES.with_borrow_mut(|known| {
+            let series = known
+                .entry(key)
+                .or_insert_with(|| self.series(route, method, status));
+            // Another template's text, where a dropped route table's was.
+            if *series.route != *route {
+                *series = self.series(route, method, status);
+            }
+            series.latency.observe(started.elapsed().as_secs_f64());
+            series.requests.inc();
+        });
+    }
+
+    fn series(&self, route: &str, method: &str, status: StatusCode) -> Series {
+        let labels = [route, method, status.as_str()];
+        Series {
+            route: route.into(),
+            latency: self.latency.with_label_values(&labels),
+            requests: self.requests.with_label_values(&labels),
+        }
     }
 
     /// The hit and miss counters of the cache called `name`.
