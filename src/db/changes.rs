@@ -88,6 +88,16 @@ impl Counters {
         self.shard(article_id).get(&article_id).cloned()
     }
 
+    /// True when `counts` are the counters kept for `article_id`: none of
+    /// its counters has changed since they were read. Compares without
+    /// taking a reference, which costs an atomic write to a line most
+    /// likely in no cache.
+    pub fn still(&self, article_id: i32, counts: &Arc<Counts>) -> bool {
+        self.shard(article_id)
+            .get(&article_id)
+            .is_some_and(|kept| Arc::ptr_eq(kept, counts))
+    }
+
     /// Moves with every commit that changes counters: read it before reading
     /// counters from the store, and pass it to [`Counters::keep`].
     pub fn epoch(&self) -> u64 {
@@ -167,12 +177,17 @@ mod tests {
         counters.keep(before, 7, counts(1));
         assert!(counters.get(7).is_none(), "read before the commit");
 
-        counters.keep(counters.epoch(), 7, counts(2));
+        let read = counts(2);
+        counters.keep(counters.epoch(), 7, Arc::clone(&read));
         assert_eq!(counters.get(7).unwrap()["view"], 2);
+        assert!(counters.still(7, &read));
+        assert!(!counters.still(7, &counts(2)), "equal, but read apart");
         counters.forget(&[8]);
         assert_eq!(counters.get(7).unwrap()["view"], 2, "another article");
+        assert!(counters.still(7, &read));
         counters.forget(&[7]);
         assert!(counters.get(7).is_none());
+        assert!(!counters.still(7, &read));
     }
 
     #[test]

@@ -44,9 +44,7 @@ pub struct ShownCounts {
 
 impl ShownCounts {
     fn current(&self, counters: &Counters) -> bool {
-        counters
-            .get(self.article_id)
-            .is_some_and(|kept| Arc::ptr_eq(&kept, &self.counts))
+        counters.still(self.article_id, &self.counts)
     }
 }
 
