@@ -180,7 +180,10 @@ pub async fn conditional(
         if_none_match: conditions,
         encoding,
     };
-    let mut cache_key = state.responses.admits(&req).then(|| req.uri().to_string());
+    let mut cache_key = state
+        .responses
+        .may_keep(&req)
+        .then(|| req.uri().to_string());
     let lookup = cache_key
         .as_deref()
         .map(|key| state.responses.get(key, &state.db.changes().counters));

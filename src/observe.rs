@@ -78,7 +78,7 @@ pub async fn request_log(
     if let Some(uri) = logged {
         tracing::info!(
             target: "frontpage::http",
-            request_id = id.to_str().unwrap_or_default(),
+            request_id = %id.to_str().unwrap_or_default(),
             method = %method,
             uri = %uri,
             route,
@@ -137,7 +137,8 @@ type SeriesKey = (u64, usize, &'static str, u16);
 thread_local! {
     /// The request series this thread has counted in: finding one by its
     /// labels hashes them and takes a lock that every worker shares, for
-    /// each request.
+    /// each request. (Those of a dropped [`Metrics`], as in tests that make
+    /// several apps on one thread, stay until the thread ends, unused.)
     static SERIES: RefCell<FxHashMap<SeriesKey, Series>> = RefCell::default();
 }
 

@@ -207,6 +207,10 @@ async fn cached_responses_may_lag_on_counts_but_never_on_content() {
     let fresh = send(&app, get(&uri)).await;
     assert_eq!(fresh.body["data"]["title"], "Harbour strike over");
     assert_eq!(fresh.body["data"]["stats"]["views"], 1);
+    // Kept before, it was kept again at once.
+    let before = hits(&app, "responses").await;
+    assert_eq!(send(&app, get(&uri)).await.body, fresh.body);
+    assert_eq!(hits(&app, "responses").await, before + 1);
 }
 
 #[actix_web::test]

@@ -89,9 +89,9 @@ impl Counters {
     }
 
     /// True when `counts` are the counters kept for `article_id`: none of
-    /// its counters has changed since they were read. Compares without
-    /// taking a reference, which costs an atomic write to a line most
-    /// likely in no cache.
+    /// its counters has changed since they were read. Compares under the
+    /// shard lock instead of cloning the kept `Arc`, whose count is an
+    /// atomic write to a cache line most likely cold.
     pub fn still(&self, article_id: i32, counts: &Arc<Counts>) -> bool {
         self.shard(article_id)
             .get(&article_id)
