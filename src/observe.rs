@@ -23,7 +23,6 @@ use prometheus::{
     Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,
 };
-
 use rustc_hash::FxHashMap;
 
 use crate::db::Db;
