@@ -126,14 +126,18 @@ pub async fn related_items(
     let own = found.remove(&id).expect("public, as checked above");
     let own_tags: Vec<&str> = own.tags().iter().map(|tag| tag.slug.as_str()).collect();
     let now = Utc::now();
-    let items = list
+    let shown: Vec<(&Related, Teaser)> = list
         .iter()
         .filter(|item| item.id != id)
-        .filter_map(|item| {
-            let article = found.remove(&item.id).filter(|a| a.is_public(now))?;
-            let mut reasons = vec![RelatedReason::SimilarText {
-                terms: state.related.words(id, item),
-            }];
+        .filter_map(|item| Some((item, found.remove(&item.id).filter(|a| a.is_public(now))?)))
+        .take(limit as usize)
+        .collect();
+    let words = state.related.words(id, shown.iter().map(|(item, _)| *item));
+    let items = shown
+        .into_iter()
+        .zip(words)
+        .map(|((item, article), terms)| {
+            let mut reasons = vec![RelatedReason::SimilarText { terms }];
             let shared: Vec<String> = article
                 .tags()
                 .iter()
@@ -148,13 +152,12 @@ pub async fn related_items(
                     category: article.category().slug.clone(),
                 });
             }
-            Some(RelatedItem {
+            RelatedItem {
                 article,
                 score: item.score,
                 reasons,
-            })
+            }
         })
-        .take(limit as usize)
         .collect();
     Ok(Some(items))
 }

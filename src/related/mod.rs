@@ -450,25 +450,35 @@ impl Engine {
         }
     }
 
-    /// The words that make the texts of article `id` and of `item`, an
-    /// item of its list, similar, strongest first.
-    pub fn words(&self, id: i32, item: &Related) -> Vec<String> {
+    /// For each of `items`, items of article `id`'s list, the words that
+    /// make the two texts similar, strongest first. The index is locked
+    /// once for all of them: its lock word is written by every reader.
+    pub fn words<'a>(
+        &self,
+        id: i32,
+        items: impl IntoIterator<Item = &'a Related>,
+    ) -> Vec<Vec<String>> {
         let index = self.index.read().expect("index lock");
-        let found;
-        let terms = match item.terms() {
-            Some(terms) => terms,
-            None => {
-                found = index.shared_terms_of(id, item.id, SHARED_TERMS);
-                &found
-            }
-        };
-        // A list taken just before the index was built afresh names terms
-        // of the old index, which the new one may not have: skipped, not a
-        // panic.
-        terms
-            .iter()
-            .filter_map(|term| index.spelling_of(*term))
-            .map(str::to_string)
+        items
+            .into_iter()
+            .map(|item| {
+                let found;
+                let terms = match item.terms() {
+                    Some(terms) => terms,
+                    None => {
+                        found = index.shared_terms_of(id, item.id, SHARED_TERMS);
+                        &found
+                    }
+                };
+                // A list taken just before the index was built afresh names
+                // terms of the old index, which the new one may not have:
+                // skipped, not a panic.
+                terms
+                    .iter()
+                    .filter_map(|term| index.spelling_of(*term))
+                    .map(str::to_string)
+                    .collect()
+            })
             .collect()
     }
 

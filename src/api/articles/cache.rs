@@ -325,13 +325,25 @@ impl ArticleCache {
     }
 
     pub(super) fn get(&self, key: &ArticleKey) -> Option<Arc<CachedArticle>> {
-        let found = self
-            .entries
-            .as_ref()?
-            .get(key)
-            .filter(|cached| self.holds(key, cached));
+        let found = self.find(key);
         self.lookups.record(found.is_some());
         found
+    }
+
+    /// [`ArticleCache::get`] without counting the lookup: for a caller that
+    /// looks up many and counts them at once ([`ArticleCache::count`]).
+    pub(super) fn find(&self, key: &ArticleKey) -> Option<Arc<CachedArticle>> {
+        self.entries
+            .as_ref()?
+            .get(key)
+            .filter(|cached| self.holds(key, cached))
+    }
+
+    /// Counts lookups made with [`ArticleCache::find`].
+    pub(super) fn count(&self, hits: usize, misses: usize) {
+        if self.entries.is_some() {
+            self.lookups.record_many(hits as u64, misses as u64);
+        }
     }
 
     /// Where each of `ids` is filed and whether public readers can see it

@@ -87,7 +87,7 @@ pub fn teasers(state: &AppState, ids: &[i32]) -> StoreResult<HashMap<i32, Teaser
     let mut uncounted = Vec::new();
     let mut missing = Vec::new();
     for &id in ids {
-        let Some(cached) = state.articles.get(&ArticleKey::Id(id)) else {
+        let Some(cached) = state.articles.find(&ArticleKey::Id(id)) else {
             missing.push(id);
             continue;
         };
@@ -98,6 +98,9 @@ pub fn teasers(state: &AppState, ids: &[i32]) -> StoreResult<HashMap<i32, Teaser
             None => uncounted.push((id, cached)),
         }
     }
+    state
+        .articles
+        .count(ids.len() - missing.len(), missing.len());
     if missing.is_empty() && uncounted.is_empty() {
         return Ok(found);
     }
