@@ -23,8 +23,8 @@ use actix_web::{Error, HttpMessage, HttpResponse};
 use base64::Engine;
 use xxhash_rust::xxh3::xxh3_128;
 
-use self::responses::{Cached, Lookup};
-pub use self::responses::{ResponseCache, ShownCounts};
+use self::responses::{Cached, KeptBody, Lookup};
+pub use self::responses::{ResponseCache, ShownCounts, SplicedBody};
 use crate::state::AppState;
 
 /// `Content-Encoding` value that tells `Compress` to leave a body alone;
@@ -194,7 +194,7 @@ pub async fn conditional(
             res.append_header(header.clone());
         }
         let res = finish(
-            res.body(cached.body.clone()),
+            res.body(cached.body.bytes()),
             &conditions,
             &state.cache_policy,
         );
@@ -229,8 +229,12 @@ pub async fn conditional(
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_str(&control)?);
     }
     if let Some(key) = cache_key.filter(|_| !said) {
+        let body = match res.extensions().get::<SplicedBody>() {
+            Some(spliced) if spliced.len() == bytes.len() => KeptBody::Spliced(spliced.clone()),
+            _ => KeptBody::Whole(bytes.clone()),
+        };
         let cached = Cached {
-            body: bytes.clone(),
+            body,
             headers: res
                 .headers()
                 .iter()

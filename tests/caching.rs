@@ -224,11 +224,45 @@ async fn a_response_is_kept_once_it_is_asked_for_again() {
     // Asked for once, it was not kept: the second request makes it again.
     assert_eq!(send(&app, get(&uri)).await.body, first.body);
     assert_eq!(hits(&app, "responses").await, before);
-    // Asked for a second time, it was.
-    let third = send(&app, get(&uri)).await;
-    assert_eq!(third.body, first.body);
-    assert_eq!(third.header("etag"), first.header("etag"));
+    // Asked for a second time, it was: kept as parts (the body shared with
+    // the article kept), it is sent as the very bytes its tag names.
+    let third = test::call_service(&app, get(&uri)).await;
+    let tag = third.headers().get("etag").cloned().expect("an ETag");
+    let bytes = test::read_body(third).await;
     assert_eq!(hits(&app, "responses").await, before + 1);
+    assert_eq!(Some(tag.to_str().unwrap()), first.header("etag"));
+    assert_eq!(
+        frontpage::http_cache::entity_tag(&bytes),
+        tag.to_str().unwrap()
+    );
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&bytes).unwrap(),
+        first.body
+    );
+}
+
+#[actix_web::test]
+async fn an_articles_response_is_kept_without_a_copy_of_its_body() {
+    let (app, _dir) = test_app_with(false, &[("FRONTPAGE_RESPONSE_CACHE_SECS", "60")]).await;
+    seed_categories(&app).await;
+    let mut input = article("Harbour strike ends", "news");
+    input["body_html"] = json!("<p>The dockers voted to go back to work.</p>".repeat(500));
+    let created = send(&app, admin("POST", "/api/v1/articles", input)).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let uri = format!("/api/v1/articles/{}", created.body["data"]["id"]);
+    let first = test::call_service(&app, get(&uri)).await;
+    let first = test::read_body(first).await;
+    assert!(first.len() > 20_000, "{} bytes", first.len());
+    assert_eq!(send(&app, get(&uri)).await.status, 200);
+
+    // Kept, it weighs its key, its head and tail, and a little more: the
+    // body is the article cache's.
+    let held = sample(&app, r#"frontpage_cache_bytes{cache="responses"}"#).await;
+    assert!(held.is_some_and(|held| held < 2_000), "{held:?}");
+    let before = hits(&app, "responses").await;
+    let kept = test::read_body(test::call_service(&app, get(&uri)).await).await;
+    assert_eq!(hits(&app, "responses").await, before + 1);
+    assert_eq!(kept, first);
 }
 
 /// How many lookups the cache `name` (`responses`, `articles`) answered so

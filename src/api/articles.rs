@@ -9,6 +9,7 @@ mod load;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use actix_web::web::Bytes;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
@@ -205,6 +206,11 @@ impl ShownArticle {
         self.body_html.0.get()
     }
 
+    /// The body's JSON as bytes shared with the article kept, not a copy.
+    pub fn body_bytes(&self) -> Bytes {
+        self.body_html.shared_bytes()
+    }
+
     /// The whole article, showing the counters it shows: what the spec
     /// says a page holds (pages are spliced instead).
     #[cfg(test)]
@@ -236,6 +242,17 @@ impl JsonText {
     /// The bytes of its JSON.
     pub fn json_len(&self) -> usize {
         self.0.get().len()
+    }
+
+    /// Its JSON as bytes that share it, not a copy.
+    pub fn shared_bytes(&self) -> Bytes {
+        Bytes::from_owner(self.clone())
+    }
+}
+
+impl AsRef<[u8]> for JsonText {
+    fn as_ref(&self) -> &[u8] {
+        self.0.get().as_bytes()
     }
 }
 

@@ -20,7 +20,7 @@ use super::related::{RelatedItem, not_yet_related, related_items};
 use crate::auth::Scope;
 use crate::db::articles::ArticleKey;
 use crate::error::{ApiError, AppResult, FieldError, Location, Problem};
-use crate::http_cache::ShownCounts;
+use crate::http_cache::{ShownCounts, SplicedBody};
 use crate::state::AppState;
 
 /// How many ranking items `include=ranking` adds (the seed page's box).
@@ -233,8 +233,30 @@ pub(super) fn spliced(
 
 /// The body of an article's page with nothing included.
 pub(super) fn alone(article: &ShownArticle) -> Vec<u8> {
-    spliced(article, &Feeds::default(), &ArticlePageMeta::default())
-        .expect("an empty page serialises")
+    alone_spliced(article).to_bytes().into()
+}
+
+/// The body of an article's page with nothing included, as the parts it is
+/// spliced from (see [`spliced`]): the response cache keeps them with the
+/// body shared with the article kept, not copied.
+fn alone_spliced(article: &ShownArticle) -> SplicedBody {
+    let summary = article
+        .summary_json()
+        .strip_suffix('}')
+        .expect("a summary serialises to a JSON object");
+    let mut head = String::with_capacity(summary.len() + 32);
+    for part in [r#"{"data":"#, summary, r#","body_html":"#] {
+        head.push_str(part);
+    }
+    let mut tail = br#"},"meta":"#.to_vec();
+    serde_json::to_writer(&mut tail, &ArticlePageMeta::default())
+        .expect("an empty meta serialises");
+    tail.push(b'}');
+    let mut body = SplicedBody::default();
+    body.own(head);
+    body.shared(article.body_bytes());
+    body.own(tail);
+    body
 }
 
 /// Get one published article by id or slug.
@@ -277,9 +299,10 @@ pub async fn get_article(
             article_id: article.summary().id,
             counts: Arc::clone(article.counts()),
         });
-        return Ok(response
-            .content_type(ContentType::json())
-            .body(alone(&article)));
+        let spliced = alone_spliced(&article);
+        let body = spliced.to_bytes();
+        response.extensions_mut().insert(spliced);
+        return Ok(response.content_type(ContentType::json()).body(body));
     }
     let id = article.summary().id;
     let related = if wanted.contains(&Include::Related) {
