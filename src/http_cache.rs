@@ -229,8 +229,9 @@ pub async fn conditional(
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_str(&control)?);
     }
     if let Some(key) = cache_key.filter(|_| !said) {
-        let body = match res.extensions().get::<SplicedBody>() {
-            Some(spliced) if spliced.len() == bytes.len() => KeptBody::Spliced(spliced.clone()),
+        let spliced = res.extensions_mut().remove::<SplicedBody>();
+        let body = match spliced {
+            Some(spliced) if spliced.len() == bytes.len() => KeptBody::Spliced(spliced),
             _ => KeptBody::Whole(bytes.clone()),
         };
         let cached = Cached {

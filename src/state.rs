@@ -102,6 +102,13 @@ impl AppState {
         self.rankings.expire();
         self.recommend.content_changed();
         self.responses.invalidate();
+        if articles.is_none() {
+            // Kept responses share articles' bodies with the article cache
+            // (see `http_cache::SplicedBody`), which has just let go of
+            // every one: they go too, or they would hold them all outside
+            // the budget until each was asked for again.
+            self.responses.clear();
+        }
         self.related_refresh.nudge();
         self.view_purges.nudge();
     }

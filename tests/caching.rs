@@ -263,6 +263,14 @@ async fn an_articles_response_is_kept_without_a_copy_of_its_body() {
     let kept = test::read_body(test::call_service(&app, get(&uri)).await).await;
     assert_eq!(hits(&app, "responses").await, before + 1);
     assert_eq!(kept, first);
+
+    // A write that drops every article (a new category) drops every kept
+    // response, and with them the bodies they shared.
+    let category = json!({"slug": "business", "name": "Business", "parent": "news"});
+    let created = send(&app, admin("POST", "/api/v1/categories", category)).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let held = sample(&app, r#"frontpage_cache_bytes{cache="responses"}"#).await;
+    assert_eq!(held, Some(0));
 }
 
 /// How many lookups the cache `name` (`responses`, `articles`) answered so

@@ -9,7 +9,6 @@ mod load;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use actix_web::web::Bytes;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
@@ -206,9 +205,9 @@ impl ShownArticle {
         self.body_html.0.get()
     }
 
-    /// The body's JSON as bytes shared with the article kept, not a copy.
-    pub fn body_bytes(&self) -> Bytes {
-        self.body_html.shared_bytes()
+    /// The body's JSON, shared with the article kept, not a copy.
+    pub fn body_shared(&self) -> Arc<RawValue> {
+        Arc::clone(&self.body_html.0)
     }
 
     /// The whole article, showing the counters it shows: what the spec
@@ -242,17 +241,6 @@ impl JsonText {
     /// The bytes of its JSON.
     pub fn json_len(&self) -> usize {
         self.0.get().len()
-    }
-
-    /// Its JSON as bytes that share it, not a copy.
-    pub fn shared_bytes(&self) -> Bytes {
-        Bytes::from_owner(self.clone())
-    }
-}
-
-impl AsRef<[u8]> for JsonText {
-    fn as_ref(&self) -> &[u8] {
-        self.0.get().as_bytes()
     }
 }
 
@@ -355,6 +343,11 @@ impl Teaser {
     /// The bytes of its JSON.
     pub fn json_len(&self) -> usize {
         self.json.get().len()
+    }
+
+    /// Its JSON, shared with the article kept, not a copy.
+    pub fn json_shared(&self) -> Arc<RawValue> {
+        Arc::clone(&self.json)
     }
 
     /// The summary, with the counters it was loaded with (the JSON may
@@ -514,6 +507,51 @@ mod tests {
         let json = serde_json::to_string(&page).unwrap();
         assert_eq!(String::from_utf8(spliced).unwrap(), json);
         assert!(json.contains(r#""body_html":"<p>Body</p>","related":[{"article":{"id":8,"#));
+    }
+
+    /// A Related list spliced around its articles' JSON is what serde
+    /// makes of the spec's [`RelatedResponse`](crate::api::related::RelatedResponse),
+    /// empty or not.
+    #[test]
+    fn a_related_list_is_spliced_to_the_bytes_serde_writes() {
+        use crate::api::related::{RelatedItem, RelatedReason, RelatedResponse, spliced};
+
+        let item = |id: i32, score: f32, reasons: Vec<RelatedReason>| RelatedItem {
+            article: Teaser::new(ArticleSummary {
+                id,
+                slug: format!("story-{id}"),
+                ..summary()
+            }),
+            score,
+            reasons,
+        };
+        let items = vec![
+            item(
+                8,
+                0.4213,
+                vec![
+                    RelatedReason::SimilarText {
+                        terms: vec!["dockers".into(), "\"strike\"".into()],
+                    },
+                    RelatedReason::SharedTags {
+                        tags: vec!["port-strike".into()],
+                    },
+                    RelatedReason::SameCategory {
+                        category: "world".into(),
+                    },
+                ],
+            ),
+            item(9, 1.0, vec![RelatedReason::SimilarText { terms: vec![] }]),
+        ];
+        for items in [items, Vec::new()] {
+            let json = serde_json::to_string(&RelatedResponse {
+                data: items.clone(),
+                meta: Default::default(),
+            })
+            .unwrap();
+            let spliced = spliced(&items).unwrap().to_bytes();
+            assert_eq!(std::str::from_utf8(&spliced).unwrap(), json);
+        }
     }
 
     #[test]

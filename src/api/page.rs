@@ -244,18 +244,15 @@ fn alone_spliced(article: &ShownArticle) -> SplicedBody {
         .summary_json()
         .strip_suffix('}')
         .expect("a summary serialises to a JSON object");
-    let mut head = String::with_capacity(summary.len() + 32);
-    for part in [r#"{"data":"#, summary, r#","body_html":"#] {
-        head.push_str(part);
-    }
-    let mut tail = br#"},"meta":"#.to_vec();
-    serde_json::to_writer(&mut tail, &ArticlePageMeta::default())
-        .expect("an empty meta serialises");
-    tail.push(b'}');
     let mut body = SplicedBody::default();
-    body.own(head);
-    body.shared(article.body_bytes());
-    body.own(tail);
+    for part in [r#"{"data":"#, summary, r#","body_html":"#] {
+        body.own(part.as_bytes());
+    }
+    body.shared(article.body_shared());
+    body.own(br#"},"meta":"#);
+    let meta = serde_json::to_vec(&ArticlePageMeta::default()).expect("an empty meta serialises");
+    body.own(&meta);
+    body.own(b"}");
     body
 }
 

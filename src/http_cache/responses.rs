@@ -11,6 +11,7 @@ use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::web::Bytes;
 use quick_cache::Weighter;
 use quick_cache::sync::Cache;
+use serde_json::value::RawValue;
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::is_personal;
@@ -44,41 +45,52 @@ pub struct ShownCounts {
 
 /// Put in a response's extensions by a handler whose body is spliced from
 /// parts of which some are kept elsewhere as well (an article's body, by the
-/// article cache): the response cache keeps the parts, sharing those, rather
-/// than a copy of the whole body, and weighs only the parts it alone holds.
-/// An article's body is half its response or more: at 100,000 articles the
-/// response cache's share of the memory budget held about three in five of
-/// their responses whole, and holds nearly all of them this way.
+/// article cache; a feed item's JSON, with its article): the response cache
+/// keeps the parts, sharing those, rather than a copy of the whole body,
+/// and weighs only what it alone holds. An article's body is half its
+/// response or more: at 100,000 articles the response cache's share of the
+/// memory budget held about three in five of their responses whole, and
+/// holds nearly all of them this way.
 #[derive(Clone, Default)]
 pub struct SplicedBody {
-    parts: Vec<Bytes>,
-    /// Bytes of `parts` kept elsewhere as well.
-    shared: usize,
+    /// The parts held only here, joined.
+    own: Vec<u8>,
+    /// The parts kept elsewhere, each with where in `own` it goes.
+    shared: Vec<(usize, Arc<RawValue>)>,
 }
 
 impl SplicedBody {
     /// Adds a part held only by this body.
-    pub fn own(&mut self, part: impl Into<Bytes>) {
-        self.parts.push(part.into());
+    pub fn own(&mut self, part: &[u8]) {
+        self.own.extend_from_slice(part);
+    }
+
+    /// Adds `value`'s JSON, held only by this body.
+    pub fn own_json(&mut self, value: &impl serde::Serialize) -> serde_json::Result<()> {
+        serde_json::to_writer(&mut self.own, value)
     }
 
     /// Adds a part kept elsewhere as well.
-    pub fn shared(&mut self, part: Bytes) {
-        self.shared += part.len();
-        self.parts.push(part);
+    pub fn shared(&mut self, part: Arc<RawValue>) {
+        self.shared.push((self.own.len(), part));
     }
 
     /// Bytes in all.
     pub(super) fn len(&self) -> usize {
-        self.parts.iter().map(Bytes::len).sum()
+        let shared: usize = self.shared.iter().map(|(_, part)| part.get().len()).sum();
+        self.own.len() + shared
     }
 
     /// The whole body, its parts joined.
     pub fn to_bytes(&self) -> Bytes {
         let mut whole = Vec::with_capacity(self.len());
-        for part in &self.parts {
-            whole.extend_from_slice(part);
+        let mut from = 0;
+        for (at, part) in &self.shared {
+            whole.extend_from_slice(&self.own[from..*at]);
+            whole.extend_from_slice(part.get().as_bytes());
+            from = *at;
         }
+        whole.extend_from_slice(&self.own[from..]);
         whole.into()
     }
 }
@@ -99,12 +111,18 @@ impl KeptBody {
     }
 
     /// Bytes held by this body alone. A shared part stays alive for as
-    /// long as the entry does, if the article cache drops it first: at
-    /// most an article's body per entry, uncounted.
+    /// long as the entry does: if the article cache drops the article
+    /// first (it is full, or it was edited), that is an article's body, or
+    /// a feed item's JSON, the budget does not count. A write that drops
+    /// every article drops every response too (see
+    /// `AppState::content_changed`).
     fn own_len(&self) -> usize {
         match self {
             Self::Whole(bytes) => bytes.len(),
-            Self::Spliced(spliced) => spliced.len() - spliced.shared,
+            Self::Spliced(spliced) => {
+                spliced.own.capacity()
+                    + spliced.shared.capacity() * std::mem::size_of::<(usize, Arc<RawValue>)>()
+            }
         }
     }
 }
@@ -217,6 +235,12 @@ impl ResponseCache {
         self.generation.fetch_add(1, Ordering::SeqCst);
     }
 
+    /// Drops every response kept. [`ResponseCache::invalidate`] is enough
+    /// for what is served; this also lets go of what they hold.
+    pub fn clear(&self) {
+        self.entries.clear();
+    }
+
     pub(super) fn generation(&self) -> u64 {
         self.generation.load(Ordering::SeqCst)
     }
@@ -283,20 +307,33 @@ mod tests {
 
     #[test]
     fn a_spliced_body_is_sent_whole_and_weighs_only_its_own_parts() {
-        let shared = Bytes::from_static(br#""<p>A long body kept by the article cache</p>""#);
+        let shared: Arc<RawValue> =
+            serde_json::value::to_raw_value("<p>A long body kept by the article cache</p>")
+                .unwrap()
+                .into();
         let mut spliced = SplicedBody::default();
-        spliced.own(r#"{"data":{"id":1,"body_html":"#);
-        spliced.shared(shared.clone());
-        spliced.own(&b"}}"[..]);
+        spliced.own(br#"{"data":{"id":1,"body_html":"#);
+        spliced.shared(Arc::clone(&shared));
+        spliced.own(b"}}");
         let whole =
             br#"{"data":{"id":1,"body_html":"<p>A long body kept by the article cache</p>"}}"#;
         assert_eq!(spliced.len(), whole.len());
-        let kept = KeptBody::Spliced(spliced);
+        let kept = KeptBody::Spliced(spliced.clone());
         assert_eq!(kept.bytes(), &whole[..]);
-        assert_eq!(kept.own_len(), whole.len() - shared.len());
+        assert!(kept.own_len() < whole.len() - shared.get().len() + 32);
         assert_eq!(
             KeptBody::Whole(Bytes::from_static(whole)).own_len(),
             whole.len()
+        );
+
+        // A part shared at the very start or end.
+        let mut edges = SplicedBody::default();
+        edges.shared(Arc::clone(&shared));
+        edges.own(b",");
+        edges.shared(shared);
+        assert_eq!(
+            edges.to_bytes(),
+            &br#""<p>A long body kept by the article cache</p>","<p>A long body kept by the article cache</p>""#[..]
         );
     }
 
