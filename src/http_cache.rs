@@ -231,7 +231,10 @@ pub async fn conditional(
     if let Some(key) = cache_key.filter(|_| !said) {
         let spliced = res.extensions_mut().remove::<SplicedBody>();
         let body = match spliced {
-            Some(spliced) if spliced.len() == bytes.len() => KeptBody::Spliced(spliced),
+            Some(mut spliced) if spliced.len() == bytes.len() => {
+                spliced.shrink_to_fit();
+                KeptBody::Spliced(spliced)
+            }
             _ => KeptBody::Whole(bytes.clone()),
         };
         let cached = Cached {
