@@ -231,10 +231,7 @@ pub async fn conditional(
     if let Some(key) = cache_key.filter(|_| !said) {
         let spliced = res.extensions_mut().remove::<SplicedBody>();
         let body = match spliced {
-            Some(mut spliced) if spliced.len() == bytes.len() => {
-                spliced.shrink_to_fit();
-                KeptBody::Spliced(spliced)
-            }
+            Some(spliced) if spliced.is(&bytes) => KeptBody::Spliced(spliced.into_kept()),
             _ => KeptBody::Whole(bytes.clone()),
         };
         let cached = Cached {

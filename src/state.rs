@@ -95,14 +95,17 @@ impl AppState {
         self.content_generation.fetch_add(1, Ordering::SeqCst);
         // Responses last: one made in between from a cache not yet emptied
         // would otherwise be kept as current.
-        match articles {
+        let every_article = match articles {
             Some(ids) => self.articles.forget(ids),
-            None => self.articles.invalidate(),
-        }
+            None => {
+                self.articles.invalidate();
+                true
+            }
+        };
         self.rankings.expire();
         self.recommend.content_changed();
         self.responses.invalidate();
-        if articles.is_none() {
+        if every_article {
             // Kept responses share articles' bodies with the article cache
             // (see `http_cache::SplicedBody`), which has just let go of
             // every one: they go too, or they would hold them all outside

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use actix_web::http::header::{self, ContentType, LastModified};
 use actix_web::web::{Data, Path};
-use actix_web::{HttpRequest, HttpResponse, get};
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, get};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -197,12 +197,14 @@ impl Feeds {
 
 /// The body of an article's page: the bytes [`ArticlePageResponse`]
 /// serialises to, with the article spliced from the JSON it keeps rather
-/// than copied and serialised field by field.
+/// than copied and serialised field by field, as the parts the response
+/// cache keeps (the article's body shared with the article kept; see
+/// [`SplicedBody`]).
 pub(super) fn spliced(
     article: &ShownArticle,
     feeds: &Feeds,
     meta: &ArticlePageMeta,
-) -> serde_json::Result<Vec<u8>> {
+) -> serde_json::Result<SplicedBody> {
     // `Article` serialises its summary's fields, then `body_html`, then
     // `ArticlePage` the feeds. A page never shows a search hit (that is a
     // list's).
@@ -211,49 +213,33 @@ pub(super) fn spliced(
         .summary_json()
         .strip_suffix('}')
         .expect("a summary serialises to a JSON object");
-    let body = article.body_json();
-    // Sized to the page: a cached response keeps the whole buffer.
-    let mut bytes = Vec::with_capacity(summary.len() + body.len() + feeds.json_len() + 64);
-    for part in [r#"{"data":"#, summary, r#","body_html":"#, body] {
-        bytes.extend_from_slice(part.as_bytes());
-    }
-    // The feeds' object joins the article's fields: its `{` becomes the
-    // comma, and its `}` is the article's own.
-    if !feeds.is_empty() {
-        let at = bytes.len();
-        serde_json::to_writer(&mut bytes, feeds)?;
-        bytes[at] = b',';
-        bytes.pop();
-    }
-    bytes.extend_from_slice(br#"},"meta":"#);
-    serde_json::to_writer(&mut bytes, meta)?;
-    bytes.push(b'}');
-    Ok(bytes)
-}
-
-/// The body of an article's page with nothing included.
-pub(super) fn alone(article: &ShownArticle) -> Vec<u8> {
-    alone_spliced(article).to_bytes().into()
-}
-
-/// The body of an article's page with nothing included, as the parts it is
-/// spliced from (see [`spliced`]): the response cache keeps them with the
-/// body shared with the article kept, not copied.
-fn alone_spliced(article: &ShownArticle) -> SplicedBody {
-    let summary = article
-        .summary_json()
-        .strip_suffix('}')
-        .expect("a summary serialises to a JSON object");
-    let mut body = SplicedBody::default();
+    let mut body = SplicedBody::with_capacity(summary.len() + feeds.json_len() + 64);
     for part in [r#"{"data":"#, summary, r#","body_html":"#] {
         body.own(part.as_bytes());
     }
     body.shared(article.body_shared());
+    // The feeds' object joins the article's fields.
+    if !feeds.is_empty() {
+        body.own_fields(feeds)?;
+    }
     body.own(br#"},"meta":"#);
-    let meta = serde_json::to_vec(&ArticlePageMeta::default()).expect("an empty meta serialises");
-    body.own(&meta);
+    body.own_json(meta)?;
     body.own(b"}");
-    body
+    Ok(body)
+}
+
+/// The body of an article's page with nothing included.
+pub(super) fn alone(article: &ShownArticle) -> SplicedBody {
+    spliced(article, &Feeds::default(), &ArticlePageMeta::default())
+        .expect("an empty page serialises")
+}
+
+/// A JSON response of `body`, which the response cache may keep as its
+/// parts.
+fn respond(mut response: HttpResponseBuilder, body: SplicedBody) -> HttpResponse {
+    let bytes = body.to_bytes();
+    response.extensions_mut().insert(body);
+    response.content_type(ContentType::json()).body(bytes)
 }
 
 /// Get one published article by id or slug.
@@ -296,10 +282,7 @@ pub async fn get_article(
             article_id: article.summary().id,
             counts: Arc::clone(article.counts()),
         });
-        let spliced = alone_spliced(&article);
-        let body = spliced.to_bytes();
-        response.extensions_mut().insert(spliced);
-        return Ok(response.content_type(ContentType::json()).body(body));
+        return Ok(respond(response, alone(&article)));
     }
     let id = article.summary().id;
     let related = if wanted.contains(&Include::Related) {
@@ -346,5 +329,5 @@ pub async fn get_article(
     };
     let body = spliced(&article, &feeds, &meta)
         .map_err(|error| ApiError::Internal(format!("serialising the answer: {error}")))?;
-    Ok(response.content_type(ContentType::json()).body(body))
+    Ok(respond(response, body))
 }

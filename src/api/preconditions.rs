@@ -160,7 +160,7 @@ fn version(state: &AppState, key: ArticleKey) -> AppResult<Option<Version>> {
         return Ok(None);
     };
     Ok(Some(Version {
-        tag: http_cache::entity_tag(&page::alone(&article)),
+        tag: http_cache::entity_tag(&page::alone(&article).to_bytes()),
         updated_at: article.summary().updated_at.naive_utc(),
     }))
 }

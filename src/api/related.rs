@@ -3,9 +3,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use actix_web::http::header::{self, ContentType};
 use actix_web::web::{Data, Path};
-use actix_web::{HttpResponse, get};
+use actix_web::{HttpResponse, get, http::header};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -16,7 +15,6 @@ use super::extract::Query;
 use super::paging::page_limit;
 use crate::db::articles;
 use crate::error::{ApiError, AppResult, Problem};
-use crate::http_cache::SplicedBody;
 use crate::related::{Related, STORED};
 use crate::state::AppState;
 
@@ -206,44 +204,17 @@ pub async fn get_related(
         articles::ArticleKey::Id(id) => id,
         slug => visible_id(&state, &slug)?.ok_or_else(not_found)?,
     };
-    let items = related_items(&state, id, limit)
-        .await?
-        .ok_or_else(not_found)?;
+    let body = RelatedResponse {
+        data: related_items(&state, id, limit)
+            .await?
+            .ok_or_else(not_found)?,
+        meta: WholeListMeta::default(),
+    };
     let mut response = HttpResponse::Ok();
-    if not_yet_related(&state, id, &items) {
+    if not_yet_related(&state, id, &body.data) {
         response.insert_header((header::CACHE_CONTROL, "no-store"));
     }
-    let spliced = spliced(&items)
-        .map_err(|error| ApiError::Internal(format!("serialising the answer: {error}")))?;
-    let body = spliced.to_bytes();
-    response.extensions_mut().insert(spliced);
-    Ok(response.content_type(ContentType::json()).body(body))
-}
-
-/// The [`RelatedResponse`] of `items`, as the parts it is spliced from:
-/// each item's article JSON shared with the article kept, so that the
-/// response cache keeps a list's scores and reasons rather than a copy of
-/// ten articles (a seventh of the bytes).
-pub(crate) fn spliced(items: &[RelatedItem]) -> serde_json::Result<SplicedBody> {
-    let mut body = SplicedBody::default();
-    body.own(br#"{"data":["#);
-    for (n, item) in items.iter().enumerate() {
-        body.own(if n == 0 {
-            br#"{"article":"#
-        } else {
-            br#",{"article":"#
-        });
-        body.shared(item.article.json_shared());
-        body.own(br#","score":"#);
-        body.own_json(&item.score)?;
-        body.own(br#","reasons":"#);
-        body.own_json(&item.reasons)?;
-        body.own(b"}");
-    }
-    body.own(br#"],"meta":"#);
-    body.own_json(&WholeListMeta::default())?;
-    body.own(b"}");
-    Ok(body)
+    Ok(super::json(response, &body))
 }
 
 /// True when `items`, the list of article `id`, is empty only because the

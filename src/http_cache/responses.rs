@@ -45,21 +45,31 @@ pub struct ShownCounts {
 
 /// Put in a response's extensions by a handler whose body is spliced from
 /// parts of which some are kept elsewhere as well (an article's body, by the
-/// article cache; a feed item's JSON, with its article): the response cache
-/// keeps the parts, sharing those, rather than a copy of the whole body,
-/// and weighs only what it alone holds. An article's body is half its
-/// response or more: at 100,000 articles the response cache's share of the
-/// memory budget held about three in five of their responses whole, and
-/// holds nearly all of them this way.
-#[derive(Clone, Default)]
+/// article cache): the response cache keeps the parts, sharing those, rather
+/// than a copy of the whole body, and weighs only what it alone holds. An
+/// article's body is half its response or more: at 100,000 articles the
+/// response cache's share of the memory budget held about three in five of
+/// their responses whole, and holds nearly all of them this way.
+#[derive(Default)]
 pub struct SplicedBody {
     /// The parts held only here, joined.
     own: Vec<u8>,
     /// The parts kept elsewhere, each with where in `own` it goes.
     shared: Vec<(usize, Arc<RawValue>)>,
+    /// Bytes of `shared` that nothing else held when the body was kept
+    /// (see [`SplicedBody::into_kept`]).
+    unshared: usize,
 }
 
 impl SplicedBody {
+    /// A body whose own parts will take about `own` bytes.
+    pub fn with_capacity(own: usize) -> Self {
+        Self {
+            own: Vec::with_capacity(own),
+            ..Self::default()
+        }
+    }
+
     /// Adds a part held only by this body.
     pub fn own(&mut self, part: &[u8]) {
         self.own.extend_from_slice(part);
@@ -70,36 +80,77 @@ impl SplicedBody {
         serde_json::to_writer(&mut self.own, value)
     }
 
+    /// Adds the fields of `object`, which serialises to a JSON object, to
+    /// those of the object being written: its `{` becomes the comma, and
+    /// its `}` is left for the object's own.
+    pub fn own_fields(&mut self, object: &impl serde::Serialize) -> serde_json::Result<()> {
+        let at = self.own.len();
+        serde_json::to_writer(&mut self.own, object)?;
+        self.own[at] = b',';
+        self.own.pop();
+        Ok(())
+    }
+
     /// Adds a part kept elsewhere as well.
     pub fn shared(&mut self, part: Arc<RawValue>) {
         self.shared.push((self.own.len(), part));
     }
 
     /// Bytes in all.
-    pub(super) fn len(&self) -> usize {
+    fn len(&self) -> usize {
         let shared: usize = self.shared.iter().map(|(_, part)| part.get().len()).sum();
         self.own.len() + shared
     }
 
-    /// Frees what its buffers hold beyond their parts: a body about to be
-    /// kept is weighed by what it holds, and one grown a part at a time
-    /// holds up to twice its bytes.
-    pub(super) fn shrink_to_fit(&mut self) {
-        self.own.shrink_to_fit();
-        self.shared.shrink_to_fit();
+    /// The parts in order.
+    fn parts(&self) -> impl Iterator<Item = &[u8]> {
+        let mut from = 0;
+        let shared = self.shared.iter().flat_map(move |(at, part)| {
+            let before = &self.own[from..*at];
+            from = *at;
+            [before, part.get().as_bytes()]
+        });
+        let last = self.shared.last().map_or(0, |(at, _)| *at);
+        shared.chain([&self.own[last..]])
     }
 
     /// The whole body, its parts joined.
     pub fn to_bytes(&self) -> Bytes {
         let mut whole = Vec::with_capacity(self.len());
-        let mut from = 0;
-        for (at, part) in &self.shared {
-            whole.extend_from_slice(&self.own[from..*at]);
-            whole.extend_from_slice(part.get().as_bytes());
-            from = *at;
+        for part in self.parts() {
+            whole.extend_from_slice(part);
         }
-        whole.extend_from_slice(&self.own[from..]);
         whole.into()
+    }
+
+    /// True when its parts joined are `bytes`.
+    pub(super) fn is(&self, mut bytes: &[u8]) -> bool {
+        self.len() == bytes.len()
+            && self
+                .parts()
+                .all(|part| match bytes.split_at_checked(part.len()) {
+                    Some((head, rest)) if head == part => {
+                        bytes = rest;
+                        true
+                    }
+                    _ => false,
+                })
+    }
+
+    /// The body as it is kept: its buffers no larger than its parts (one
+    /// grown a part at a time may hold twice its bytes), and the shared
+    /// parts nothing else holds now (an article read from the store and
+    /// not kept, the article cache being off or full) weighed as its own.
+    pub(super) fn into_kept(mut self) -> Self {
+        self.own.shrink_to_fit();
+        self.shared.shrink_to_fit();
+        self.unshared = self
+            .shared
+            .iter()
+            .filter(|(_, part)| Arc::strong_count(part) == 1)
+            .map(|(_, part)| part.get().len())
+            .sum();
+        self
     }
 }
 
@@ -118,18 +169,18 @@ impl KeptBody {
         }
     }
 
-    /// Bytes held by this body alone. A shared part stays alive for as
-    /// long as the entry does: if the article cache drops the article
-    /// first (it is full, or it was edited), that is an article's body, or
-    /// a feed item's JSON, the budget does not count. A write that drops
-    /// every article drops every response too (see
-    /// `AppState::content_changed`).
+    /// Bytes held by this body alone, as it was kept. A shared part the
+    /// article cache drops later (the article was edited, or the cache was
+    /// full) stays alive for as long as the entry does, uncounted: at most
+    /// an article's body per entry. A write that drops every article drops
+    /// every response too (see `AppState::content_changed`).
     fn own_len(&self) -> usize {
         match self {
             Self::Whole(bytes) => bytes.len(),
             Self::Spliced(spliced) => {
                 spliced.own.capacity()
                     + spliced.shared.capacity() * std::mem::size_of::<(usize, Arc<RawValue>)>()
+                    + spliced.unshared
             }
         }
     }
@@ -293,8 +344,15 @@ impl ResponseCache {
         let lists_current = cached
             .related_generation
             .is_none_or(|generation| generation == self.related_generation());
-        if cached.generation == self.generation() && lists_current {
-            self.entries.insert(key, Arc::new(cached));
+        let generation = cached.generation;
+        if generation == self.generation() && lists_current {
+            self.entries.insert(key.clone(), Arc::new(cached));
+            // A write in between invalidated it and may have emptied the
+            // cache before it went in: it would never be served, and would
+            // hold what it shares outside the budget.
+            if self.generation() != generation {
+                self.entries.remove(&key);
+            }
         }
     }
 
@@ -314,38 +372,53 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_spliced_body_is_sent_whole_and_weighs_only_its_own_parts() {
-        let shared: Arc<RawValue> =
-            serde_json::value::to_raw_value("<p>A long body kept by the article cache</p>")
-                .unwrap()
-                .into();
-        let mut spliced = SplicedBody::default();
-        spliced.own(br#"{"data":{"id":1,"body_html":"#);
-        spliced.shared(Arc::clone(&shared));
-        spliced.own(b"}}");
+    fn a_spliced_body_is_sent_whole_and_weighs_what_it_alone_holds() {
+        let text = "<p>A long body kept by the article cache</p>";
+        let shared: Arc<RawValue> = serde_json::value::to_raw_value(text).unwrap().into();
+        let spliced = || {
+            let mut spliced = SplicedBody::default();
+            spliced.own(br#"{"data":{"id":1,"body_html":"#);
+            spliced.shared(Arc::clone(&shared));
+            spliced.own(b"}}");
+            spliced
+        };
         let whole =
             br#"{"data":{"id":1,"body_html":"<p>A long body kept by the article cache</p>"}}"#;
-        assert_eq!(spliced.len(), whole.len());
-        spliced.shrink_to_fit();
-        let kept = KeptBody::Spliced(spliced);
-        assert_eq!(kept.bytes(), &whole[..]);
-        let own = whole.len() - shared.get().len();
+        assert!(spliced().is(whole));
+        assert!(!spliced().is(&whole[1..]));
+        let mut other = whole.to_vec();
+        other[20] = b'x';
+        assert!(!spliced().is(&other), "as long, not the same");
+
+        // Kept while the article cache (here `shared`) holds the body, it
+        // weighs its own bytes and what names the shared part; kept alone
+        // with it, the body as well.
         let naming = std::mem::size_of::<(usize, Arc<RawValue>)>();
+        let own = whole.len() - shared.get().len();
+        let kept = KeptBody::Spliced(spliced().into_kept());
+        assert_eq!(kept.bytes(), &whole[..]);
         assert_eq!(kept.own_len(), own + naming);
+        let alone = spliced();
+        drop((kept, shared));
+        let kept = KeptBody::Spliced(alone.into_kept());
+        assert_eq!(kept.own_len(), whole.len() + naming);
         assert_eq!(
             KeptBody::Whole(Bytes::from_static(whole)).own_len(),
             whole.len()
         );
+    }
 
-        // A part shared at the very start or end.
-        let mut edges = SplicedBody::default();
-        edges.shared(Arc::clone(&shared));
-        edges.own(b",");
-        edges.shared(shared);
-        assert_eq!(
-            edges.to_bytes(),
-            &br#""<p>A long body kept by the article cache</p>","<p>A long body kept by the article cache</p>""#[..]
-        );
+    #[test]
+    fn a_spliced_body_joins_parts_at_its_edges_and_fields_into_an_object() {
+        let part: Arc<RawValue> = serde_json::value::to_raw_value(&[1, 2]).unwrap().into();
+        let mut spliced = SplicedBody::default();
+        spliced.shared(Arc::clone(&part));
+        spliced.own(br#",{"a":0"#);
+        spliced.own_fields(&serde_json::json!({"b": 1})).unwrap();
+        spliced.own(b"},");
+        spliced.shared(part);
+        assert_eq!(spliced.to_bytes(), &br#"[1,2],{"a":0,"b":1},[1,2]"#[..]);
+        assert!(spliced.is(br#"[1,2],{"a":0,"b":1},[1,2]"#));
     }
 
     #[test]

@@ -273,8 +273,9 @@ impl ArticleCache {
     /// Entries kept by id are removed. One kept by slug, perhaps a slug
     /// the article no longer has, is found to be stale when next looked up
     /// (see [`ArticleCache::holds`]): looking through every entry for them
-    /// took 25 ms a write at 100k articles.
-    pub fn forget(&self, ids: &[i32]) {
+    /// took 25 ms a write at 100k articles. True when it forgot every
+    /// article instead (see [`MOST_CHANGED`]).
+    pub fn forget(&self, ids: &[i32]) -> bool {
         let mut filed = self.filed.write().expect("filed lock");
         let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
         let mut changed = self.changed.write().expect("changed lock");
@@ -283,7 +284,7 @@ impl ArticleCache {
             // it), as any other content write does.
             drop((filed, changed));
             self.invalidate();
-            return;
+            return true;
         }
         for &id in ids {
             changed.insert(id, generation);
@@ -297,6 +298,7 @@ impl ArticleCache {
                 entries.remove(&ArticleKey::Id(id));
             }
         }
+        false
     }
 
     /// Whether an entry kept under `key` still serves: loaded since the
