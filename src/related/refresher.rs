@@ -11,7 +11,7 @@ use chrono::NaiveDateTime;
 
 use super::refresh::FILL_CHUNK;
 use super::stored::{self, StoredList};
-use super::{Engine, on_every_core};
+use super::{Engine, LISTS_VERSION, on_every_core};
 use crate::db::{self, Db, StoreResult};
 
 /// How long the refresher waits for writes to stop before it indexes them,
@@ -351,18 +351,30 @@ fn bring_up_to_date(
     let synced = db.read_blocking(|conn| {
         // Before the articles: a write counted after is looked at again.
         let writes = stored::writes_to_articles(conn)?;
-        let recorded = stored::synced(conn)?.and_then(|synced| synced.article_writes);
+        // The record still holds: it names every write counted, and this
+        // version's lists.
+        let holds = stored::synced(conn)?.is_some_and(|synced| {
+            synced.article_writes == Some(writes) && synced.lists_version == LISTS_VERSION
+        });
         let recomputed = if look_at_all {
             engine.sync(conn, now)?
         } else {
             engine.index_due(conn, synced_at, now)?
         };
         // Every change before `now` has reached the stored lists: recorded
-        // after every look at every article, which follows every write
-        // counted before it; and after a look at the scheduled articles
-        // alone that took in some come due, if no write came since the
-        // last record, so that a start finds nothing changed.
-        let record = look_at_all || (recomputed > 0 && recorded == Some(writes));
+        // after a look at every article (which follows every write counted
+        // before it) that found a write the record does not name, or lists
+        // to compute; and after a look at the scheduled articles alone that
+        // took in some come due, if no write came since the last record, so
+        // that a start finds nothing changed. A look that found nothing
+        // leaves the record as it is: it still holds, and the commit would
+        // have every other server on the store drop its caches and look in
+        // turn (two servers on one store did so twice a second).
+        let record = if look_at_all {
+            recomputed > 0 || !holds
+        } else {
+            recomputed > 0 && holds
+        };
         Ok((recomputed, record.then_some(writes)))
     });
     let (recomputed, record) = match synced {
