@@ -988,6 +988,52 @@ async fn the_lists_record_the_writes_to_articles_they_followed() {
     stop(app).await;
 }
 
+/// Two servers on one store fall quiet: each takes the other's commits for
+/// another process's writes and looks at every article again, and a look
+/// that finds nothing new writes nothing. (Its record of the look was a
+/// commit, which the other server took for a write in turn, for ever.)
+#[actix_web::test]
+async fn two_servers_on_one_store_do_not_set_each_other_writing() {
+    use diesel::{QueryableByName, RunQueryDsl, sql_query};
+    #[derive(QueryableByName)]
+    struct DataVersion {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        data_version: i64,
+    }
+
+    let dir = tempfile::TempDir::new().unwrap();
+    let first = app_with(config_with(&dir, false, &[])).await;
+    corpus(&first).await;
+    up_to_date(&first).await;
+    let second = app_with(config_with(&dir, false, &[])).await;
+    up_to_date(&second).await;
+
+    // Moves whenever a connection other than this one commits.
+    let mut watching = store(&dir);
+    let mut version = || {
+        sql_query("PRAGMA data_version")
+            .get_result::<DataVersion>(&mut watching)
+            .unwrap()
+            .data_version
+    };
+    let quiet_for = Duration::from_secs(2);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (mut last, mut since) = (version(), Instant::now());
+    while since.elapsed() < quiet_for {
+        assert!(Instant::now() < deadline, "the store never fell quiet");
+        // Each server notices another's commit with a request.
+        send(&first, get("/api/v1/articles")).await;
+        send(&second, get("/api/v1/articles")).await;
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+        let now = version();
+        if now != last {
+            (last, since) = (now, Instant::now());
+        }
+    }
+    stop(first).await;
+    stop(second).await;
+}
+
 /// A stored list that no longer holds (it holds an article changed since)
 /// is found by the refresher's look through the stored lists, and computed
 /// and stored again before anyone asks for it.
