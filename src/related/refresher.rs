@@ -404,6 +404,101 @@ mod tests {
     use super::*;
     use crate::related::tests::engine_of_older_articles;
 
+    /// A look records in the store how far the lists have followed only
+    /// when that moved: a look at every article when a write came since
+    /// the record (one that found nothing new writes nothing, or another
+    /// server on the store would take the commit for a write and look in
+    /// turn), and a look at the scheduled articles when it took in one come
+    /// due and no write came since the record.
+    #[test]
+    fn a_look_records_how_far_the_lists_followed_only_when_that_moved() {
+        use diesel::prelude::*;
+
+        use crate::content::Status;
+        use crate::db::schema::articles;
+
+        #[derive(QueryableByName)]
+        struct DataVersion {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            data_version: i64,
+        }
+
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("sync.db");
+        let db = Db::open(&path, 1).unwrap();
+        crate::demo::seed_if_empty(&db).unwrap();
+        // As another process on the store: its data version moves with
+        // every commit but its own.
+        let mut other = SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+        let mut data_version = || {
+            diesel::sql_query("PRAGMA data_version")
+                .get_result::<DataVersion>(&mut other)
+                .unwrap()
+                .data_version
+        };
+        let engine = Engine::new(crate::related::BUILT_LISTS);
+        let _ = engine.store.set(db.clone());
+        let writes = || db.read_blocking(stored::writes_to_articles).unwrap();
+        let record = || {
+            let synced = db.read_blocking(stored::synced).unwrap();
+            synced.map(|synced| (synced.at, synced.article_writes))
+        };
+        let drafts: Vec<i32> = db
+            .read_blocking(|conn| {
+                let drafts = articles::table.filter(articles::status.eq(Status::Draft.as_str()));
+                Ok(drafts.select(articles::id).limit(2).load(conn)?)
+            })
+            .unwrap();
+        assert_eq!(drafts.len(), 2, "the demo has drafts");
+        // Publishes `id` a moment from now; returns when it is due.
+        let schedule = |id: i32| {
+            let due = db::now() + chrono::TimeDelta::milliseconds(1_200);
+            db.write_derived_blocking(move |conn| {
+                let published = (
+                    articles::status.eq(Status::Published.as_str()),
+                    articles::published_at.eq(due),
+                );
+                diesel::update(articles::table.find(id))
+                    .set(published)
+                    .execute(conn)?;
+                Ok(())
+            })
+            .unwrap();
+            due
+        };
+        let wait_until = |due| {
+            while db::now() <= due {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        };
+
+        let (looked, recomputed) = bring_up_to_date(&engine, &db, true, db::now()).unwrap();
+        assert!(recomputed > 0, "every list computed");
+        assert_eq!(record(), Some((looked, Some(writes()))));
+        let before = data_version();
+        let (again, recomputed) = bring_up_to_date(&engine, &db, true, looked).unwrap();
+        assert_eq!(recomputed, 0);
+        assert_eq!(data_version(), before, "a look that found nothing wrote");
+
+        // A write (an article scheduled), followed by a look at every one.
+        let due = schedule(drafts[0]);
+        let (looked, _) = bring_up_to_date(&engine, &db, true, again).unwrap();
+        assert_eq!(record(), Some((looked, Some(writes()))), "a write since");
+        wait_until(due);
+        let (taken_in, recomputed) = bring_up_to_date(&engine, &db, false, looked).unwrap();
+        assert!(recomputed > 0, "the article come due indexed");
+        assert_eq!(record(), Some((taken_in, Some(writes()))));
+
+        // Scheduled (a write), and come due before any look at every
+        // article: the look at the scheduled ones takes it in, and does not
+        // record that the lists followed a write they have not.
+        let due = schedule(drafts[1]);
+        wait_until(due);
+        let (_, recomputed) = bring_up_to_date(&engine, &db, false, taken_in).unwrap();
+        assert!(recomputed > 0);
+        assert_eq!(record(), Some((taken_in, Some(writes() - 1))));
+    }
+
     /// A list computed when asked for while it waited to be stored is
     /// dropped from memory once a fill stores the list computed then: the
     /// two may differ, and the server would show the first until a restart.
