@@ -336,6 +336,9 @@ struct StoreGauges {
     max_queued_writes: IntGauge,
     pending_reads: IntGauge,
     max_pending_reads: IntGauge,
+    others_wrote: IntCounter,
+    /// What `others_wrote` has been brought up to (scrapes may overlap).
+    others_counted: AtomicU64,
 }
 
 impl StoreGauges {
@@ -374,6 +377,12 @@ impl StoreGauges {
                 "Reads (lists, searches, feeds) waiting for a connection or running.",
             )?,
             max_pending_reads,
+            others_wrote: IntCounter::new(
+                "frontpage_store_commits_by_others_total",
+                "Times the writer saw another process commit to the store; each drops \
+                 every cached article, count and response.",
+            )?,
+            others_counted: AtomicU64::new(0),
         })
     }
 
@@ -392,7 +401,8 @@ impl StoreGauges {
 
 impl Collector for StoreGauges {
     fn desc(&self) -> Vec<&Desc> {
-        self.gauges().into_iter().flat_map(|g| g.desc()).collect()
+        let gauges = self.gauges().into_iter().flat_map(|g| g.desc());
+        gauges.chain(self.others_wrote.desc()).collect()
     }
 
     fn collect(&self) -> Vec<MetricFamily> {
@@ -401,10 +411,14 @@ impl Collector for StoreGauges {
         self.idle.set(i64::from(idle));
         self.queued_writes.set(self.db.queued_writes() as i64);
         self.pending_reads.set(self.db.pending_reads() as i64);
-        self.gauges()
-            .into_iter()
-            .flat_map(|g| g.collect())
-            .collect()
+        let others_wrote = self.db.changes().others_wrote();
+        let counted = self
+            .others_counted
+            .fetch_max(others_wrote, Ordering::SeqCst);
+        self.others_wrote
+            .inc_by(others_wrote.saturating_sub(counted));
+        let gauges = self.gauges().into_iter().flat_map(|g| g.collect());
+        gauges.chain(self.others_wrote.collect()).collect()
     }
 }
 

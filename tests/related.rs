@@ -992,6 +992,7 @@ async fn the_lists_record_the_writes_to_articles_they_followed() {
 /// another process's writes and looks at every article again, and a look
 /// that finds nothing new writes nothing. (Its record of the look was a
 /// commit, which the other server took for a write in turn, for ever.)
+/// Here the first sees the second count a view.
 #[actix_web::test]
 async fn two_servers_on_one_store_do_not_set_each_other_writing() {
     use diesel::{QueryableByName, RunQueryDsl, sql_query};
@@ -1003,10 +1004,13 @@ async fn two_servers_on_one_store_do_not_set_each_other_writing() {
 
     let dir = tempfile::TempDir::new().unwrap();
     let first = app_with(config_with(&dir, false, &[])).await;
-    corpus(&first).await;
+    let (harbour, _, _) = corpus(&first).await;
     up_to_date(&first).await;
     let second = app_with(config_with(&dir, false, &[])).await;
     up_to_date(&second).await;
+    let path = format!("/api/v1/articles/{}/views", harbour[0]);
+    let viewed = send(&second, public("POST", &path, json!({}))).await;
+    assert_eq!(viewed.status, 200, "{}", viewed.body);
 
     // Moves whenever a connection other than this one commits.
     let mut watching = store(&dir);
@@ -1030,6 +1034,15 @@ async fn two_servers_on_one_store_do_not_set_each_other_writing() {
             (last, since) = (now, Instant::now());
         }
     }
+    let metrics = send(&first, get("/metrics")).await.body;
+    let noticed = metric(
+        metrics.as_str().unwrap(),
+        "frontpage_store_commits_by_others_total",
+    );
+    assert!(
+        noticed >= Some(1.0),
+        "the first noticed the view: {noticed:?}"
+    );
     stop(first).await;
     stop(second).await;
 }

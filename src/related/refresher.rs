@@ -363,13 +363,14 @@ fn bring_up_to_date(
         };
         // Every change before `now` has reached the stored lists: recorded
         // after a look at every article (which follows every write counted
-        // before it) that found a write the record does not name, or lists
-        // to compute; and after a look at the scheduled articles alone that
-        // took in some come due, if no write came since the last record, so
-        // that a start finds nothing changed. A look that found nothing
-        // leaves the record as it is: it still holds, and the commit would
-        // have every other server on the store drop its caches and look in
-        // turn (two servers on one store did so twice a second).
+        // before it) when the record does not name every write counted and
+        // this version of the lists, or lists were computed; and after a
+        // look at the scheduled articles alone that took in some come due,
+        // if no write came since the last record, so that a start finds
+        // nothing changed. A look that found nothing leaves the record as
+        // it is: it still holds, and the commit would have every other
+        // server on the store drop its caches and look in turn (two servers
+        // on one store did so about once a second each).
         let record = if look_at_all {
             recomputed > 0 || !holds
         } else {
@@ -450,9 +451,10 @@ mod tests {
             })
             .unwrap();
         assert_eq!(drafts.len(), 2, "the demo has drafts");
-        // Publishes `id` a moment from now; returns when it is due.
+        // Publishes `id` two seconds from now (times are stored to the
+        // second: at least one); returns when it is due.
         let schedule = |id: i32| {
-            let due = db::now() + chrono::TimeDelta::milliseconds(1_200);
+            let due = db::now() + chrono::TimeDelta::seconds(2);
             db.write_derived_blocking(move |conn| {
                 let published = (
                     articles::status.eq(Status::Published.as_str()),
