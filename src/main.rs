@@ -9,8 +9,10 @@ use frontpage::commands::{self, keys, transfer};
 use frontpage::config::Config;
 use frontpage::demo::bulk;
 use frontpage::transfer::FeedDefaults;
-use frontpage::{auth, openapi, recommend, related, server};
+use frontpage::{auth, observe, openapi, recommend, related, server};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// mimalloc rather than the system allocator: a request makes and frees
 /// many small buffers on two threads at once, and with mimalloc a full
@@ -212,10 +214,16 @@ fn init_logging() -> anyhow::Result<()> {
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
+    // Requests too malformed to route are counted, not logged (see `Quiet`).
+    let quiet = observe::malformed::Quiet;
     match std::env::var("FRONTPAGE_LOG_FORMAT").as_deref() {
-        Ok("json") => logs.json().flatten_event(true).init(),
+        Ok("json") => logs.json().flatten_event(true).finish().with(quiet).init(),
         // Colours only on a terminal: a log file gets plain text.
-        Ok("text") | Err(_) => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        Ok("text") | Err(_) => logs
+            .with_ansi(std::io::stderr().is_terminal())
+            .finish()
+            .with(quiet)
+            .init(),
         Ok(other) => anyhow::bail!("FRONTPAGE_LOG_FORMAT: expected text or json, got {other:?}"),
     }
     Ok(())

@@ -5,6 +5,8 @@
 //! status; the store's pool and write queue, read when scraped; the caches'
 //! hits and misses.
 
+pub mod malformed;
+
 use std::cell::RefCell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -209,6 +211,7 @@ impl Metrics {
         )?;
         registry.register(Box::new(caches.clone()))?;
         registry.register(Box::new(StoreGauges::new(db)?))?;
+        registry.register(Box::new(malformed::MALFORMED.clone()))?;
         let labels = ["endpoint", "method", "status"];
         let requests = IntCounterVec::new(
             Opts::new(
