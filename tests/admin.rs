@@ -517,6 +517,63 @@ async fn bulk_import_refuses_a_second_line_with_the_same_slug_and_reads_crlf_and
     }
 }
 
+/// Two headlines the same for longer than a slug made from a title keeps
+/// (80 characters): each import of one finds its own article, not the
+/// other's.
+#[actix_web::test]
+async fn bulk_import_tells_apart_long_headlines_that_start_the_same() {
+    let (app, _dir) = test_app(false).await;
+    seed_categories(&app).await;
+    let opening = "Live updates from the count as election night results come in across the";
+    let north = article(&format!("{opening} northern constituencies"), "news");
+    let south = article(&format!("{opening} southern constituencies"), "news");
+    let import = |line: &Value| {
+        let app = &app;
+        let body = line.to_string();
+        async move {
+            let reply = send(app, ndjson(&body)).await;
+            assert_eq!(reply.status, 200, "{}", reply.body);
+            let report = &reply.body["data"];
+            assert_eq!(report["failed"], 0, "{report}");
+            [&report["created"], &report["updated"], &report["unchanged"]]
+                .map(|count| count.as_i64().unwrap())
+        }
+    };
+    assert_eq!(import(&north).await, [1, 0, 0]);
+    assert_eq!(import(&south).await, [1, 0, 0], "south replaced north");
+    // Each again changes nothing, and an edit reaches its own article.
+    assert_eq!(import(&north).await, [0, 0, 1]);
+    assert_eq!(import(&south).await, [0, 0, 1]);
+    let mut edited = south.clone();
+    edited["body_html"] = json!("<p>South, counted.</p>");
+    assert_eq!(import(&edited).await, [0, 1, 0]);
+    // A title changed only in case and punctuation is the same story.
+    let mut recased = north.clone();
+    recased["title"] = json!(format!("{opening} Northern constituencies!"));
+    assert_eq!(import(&recased).await, [0, 1, 0]);
+
+    let listed = send(&app, get("/api/v1/articles")).await;
+    let stories = listed.body["data"].as_array().unwrap();
+    assert_eq!(stories.len(), 2, "{stories:?}");
+    let slug_of = |ending: &str| {
+        let story = stories
+            .iter()
+            .find(|a| a["title"].as_str().unwrap().ends_with(ending))
+            .unwrap_or_else(|| panic!("no story ends {ending:?}: {stories:?}"));
+        story["slug"].as_str().unwrap().to_string()
+    };
+    let (north_slug, south_slug) = (
+        slug_of("Northern constituencies!"),
+        slug_of("southern constituencies"),
+    );
+    assert_eq!(format!("{north_slug}-2"), south_slug);
+    let south_page = send(&app, get(&format!("/api/v1/articles/{south_slug}"))).await;
+    assert_eq!(
+        south_page.body["data"]["body_html"],
+        "<p>South, counted.</p>"
+    );
+}
+
 #[actix_web::test]
 async fn a_new_article_never_takes_the_id_of_a_deleted_one() {
     let (app, _dir) = test_app(false).await;

@@ -6,7 +6,7 @@ use diesel::sqlite::SqliteConnection;
 
 use super::{ArticleWrite, SlugChoice, Upserted, create, replace, slug_owner};
 use crate::db::StoreResult;
-use crate::db::schema::feed_entries;
+use crate::db::schema::{articles, feed_entries};
 
 /// Creates or replaces the article with the write's slug (given or derived),
 /// or, for a feed entry imported before, the article it became.
@@ -31,7 +31,13 @@ pub fn upsert(conn: &mut SqliteConnection, write: &ArticleWrite) -> StoreResult<
         }
         None => {
             let slug = write.slug.as_str();
-            match slug_owner(conn, slug)? {
+            let owner = match &write.slug {
+                SlugChoice::Derived(slug) if write.feed_entry.is_none() => {
+                    same_story(conn, slug, &write.title)?
+                }
+                _ => slug_owner(conn, slug)?,
+            };
+            match owner {
                 // Unless another feed entry became it: the same headline on
                 // the same day from another entry, or another feed, is
                 // another story, and gets a slug of its own (`-2`).
@@ -41,7 +47,9 @@ pub fn upsert(conn: &mut SqliteConnection, write: &ArticleWrite) -> StoreResult<
                 owner => {
                     let slug = match owner {
                         Some(_) => SlugChoice::Derived(slug.to_string()),
-                        None => SlugChoice::Given(slug.to_string()),
+                        // A derived slug stays one: its owner may be
+                        // another story (see `same_story`).
+                        None => write.slug.clone(),
                     };
                     let write = ArticleWrite {
                         slug,
@@ -61,6 +69,32 @@ pub fn upsert(conn: &mut SqliteConnection, write: &ArticleWrite) -> StoreResult<
             .execute(conn)?;
     }
     Ok(upserted)
+}
+
+/// The article a line without a slug updates: the one with the slug made
+/// from its title. A title long enough for that slug to be cut short is
+/// another story's when the rest of the two titles differs (two live blogs
+/// of one election night, say): then it is the line's own article among
+/// `slug-2`, `slug-3`, ... (whose title the same words make), if it was
+/// imported before, and else none, so that a new one is made.
+fn same_story(conn: &mut SqliteConnection, slug: &str, title: &str) -> StoreResult<Option<i32>> {
+    let whole = slug::slugify(title);
+    if whole.len() <= slug.len() {
+        return slug_owner(conn, slug);
+    }
+    // `slug` and the slugs that start `slug-`: a range of the slug index,
+    // not a scan of the table (`-` is the lowest byte a slug has, and `.`
+    // follows it).
+    let family: Vec<(i32, String)> = articles::table
+        .filter(articles::slug.ge(slug))
+        .filter(articles::slug.lt(format!("{slug}.")))
+        .order(articles::id)
+        .select((articles::id, articles::title))
+        .load(conn)?;
+    Ok(family
+        .into_iter()
+        .find(|(_, theirs)| slug::slugify(theirs) == whole)
+        .map(|(id, _)| id))
 }
 
 /// Whether article `id` is what a feed entry became.
