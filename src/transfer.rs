@@ -172,13 +172,14 @@ fn read_feed(bytes: &[u8], defaults: &FeedDefaults) -> anyhow::Result<Vec<Record
         .into_iter()
         .enumerate()
         .map(|(i, entry)| {
+            // A summary is HTML, in both RSS and Atom; a title may be.
             let summary = entry.summary.map(|text| text.content);
             let body = entry
                 .content
                 .and_then(|content| content.body)
                 .or_else(|| summary.clone())
                 .unwrap_or_default();
-            let title = entry.title.map(|title| title.content).unwrap_or_default();
+            let title = entry.title.map(plain).unwrap_or_default();
             let published = entry.published.or(entry.updated);
             let stem = crate::content::slugify(&title);
             let slug = published
@@ -187,7 +188,7 @@ fn read_feed(bytes: &[u8], defaults: &FeedDefaults) -> anyhow::Result<Vec<Record
             let input = json!({
                 "slug": slug,
                 "title": title,
-                "summary": summary.map(|html| crate::content::plain_text(&html)),
+                "summary": summary.map(|html| text_of(&html)),
                 "body_html": body,
                 "source": source,
                 "category": defaults.category,
@@ -203,6 +204,21 @@ fn read_feed(bytes: &[u8], defaults: &FeedDefaults) -> anyhow::Result<Vec<Record
             }
         })
         .collect())
+}
+
+/// A feed's text construct as plain text: an Atom title may be HTML
+/// (`type="html"` or `"xhtml"`), which readers must not see as markup.
+fn plain(text: feed_rs::model::Text) -> String {
+    match text.content_type.to_string().as_str() {
+        "text/html" | "application/xhtml+xml" => text_of(&text.content),
+        _ => text.content,
+    }
+}
+
+/// The readable text of a feed's HTML, without what sanitising drops with
+/// its contents (a `<script>`'s code, a `<style>`'s rules).
+fn text_of(html: &str) -> String {
+    crate::content::plain_text(&crate::content::sanitize_html(html))
 }
 
 /// The id of a feed or entry that has none of its own (an RSS channel, an

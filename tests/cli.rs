@@ -466,6 +466,40 @@ async fn a_json_feed_imports_like_rss_and_bad_entries_are_named_as_entries() {
     assert_eq!(ferry.body["data"]["source"], "Wire");
 }
 
+/// Readers see text, not markup: an Atom title of `type="html"` is made
+/// plain, and a summary loses a script's code with its tags (its body is
+/// sanitised as an API body is).
+#[actix_web::test]
+async fn an_atom_html_title_and_a_summary_with_a_script_import_as_text() {
+    let (app, dir) = test_app(true).await;
+    let db = dir.path().join("frontpage.db");
+    let atom = dir.path().join("agency.atom");
+    std::fs::write(
+        &atom,
+        r#"<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom"><title>Agency</title><id>urn:agency</id>
+<updated>2026-01-05T10:00:00Z</updated>
+<entry><id>urn:agency:1</id><title type="html">Tides &lt;b&gt;rise&lt;/b&gt; at Dover &amp;amp; Calais</title>
+<updated>2026-01-05T10:00:00Z</updated>
+<summary type="html">&lt;p&gt;Higher than forecast.&lt;/p&gt;&lt;script&gt;alert(1)&lt;/script&gt;</summary>
+<content type="html">&lt;p&gt;The tide came in.&lt;/p&gt;&lt;script&gt;alert(2)&lt;/script&gt;</content></entry>
+</feed>"#,
+    )
+    .unwrap();
+    import_feed(&db, &atom, "1 created, 0 updated, 0 unchanged, 0 failed");
+    let tides = send(
+        &app,
+        get("/api/v1/articles/tides-rise-at-dover-calais-2026-01-05"),
+    )
+    .await;
+    assert_eq!(tides.status, 200, "{}", tides.body);
+    let data = &tides.body["data"];
+    assert_eq!(data["title"], "Tides rise at Dover & Calais");
+    assert_eq!(data["summary"], "Higher than forecast.");
+    assert_eq!(data["body_html"], "<p>The tide came in.</p>");
+    import_feed(&db, &atom, "0 created, 0 updated, 1 unchanged");
+}
+
 #[actix_web::test]
 async fn an_export_moves_a_whole_site_into_an_empty_store() {
     let (_app, dir) = test_app(true).await;
