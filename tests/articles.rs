@@ -187,7 +187,6 @@ async fn filters_narrow_the_list_and_a_category_includes_its_subcategories() {
                 "Summit opens in Geneva",
             ],
         ),
-        ("category=no-such-category", vec![]),
         (
             "tag=diplomacy",
             vec!["Cup final goes to penalties", "Summit opens in Geneva"],

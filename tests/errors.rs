@@ -72,12 +72,31 @@ async fn bad_query_parameters_are_400_problems_naming_the_parameter() {
         ("/api/v1/articles?limit=1&limit=2", "limit"),
         ("/api/v1/tags?limit=1000", "limit"),
         ("/api/v1/authors?cursor=%00", "cursor"),
+        // An empty name (a form's unset field) is not a name nothing has,
+        // and a name nothing has is not a list with nothing in it.
+        ("/api/v1/articles?category=", "category"),
+        ("/api/v1/articles?tag=", "tag"),
+        ("/api/v1/articles?author=", "author"),
+        ("/api/v1/articles?source=", "source"),
+        ("/api/v1/ranking?category=", "category"),
+        ("/api/v1/recommendations?reader=r-1&context=", "context"),
+        ("/api/v1/articles?category=nowhere", "category"),
+        ("/api/v1/articles?tag=nowhere", "tag"),
+        ("/api/v1/articles?q=storm&author=nobody", "author"),
+        ("/api/v1/ranking?category=nowhere", "category"),
     ];
     for (uri, name) in cases {
         let reply = send(&app, get(uri)).await;
         reply.assert_problem(400, &[name]);
         assert_eq!(reply.body["errors"][0]["location"], "query", "{uri}");
     }
+    // Every name nothing has, in one answer.
+    send(
+        &app,
+        get("/api/v1/articles?category=nowhere&tag=nothing&author=nobody"),
+    )
+    .await
+    .assert_problem(400, &["category", "tag", "author"]);
     // Said in the API's words, not the parser's.
     for (uri, detail) in [
         ("/api/v1/articles?limit=-1", "must be between 1 and 100"),

@@ -21,6 +21,18 @@ pub fn limit<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option
     Ok(text.map(|text| text.trim().parse().unwrap_or(0)))
 }
 
+/// Reads a parameter that names something (a slug, an id): given empty
+/// (`category=`, as a form's unset field sends it), it is refused, not
+/// taken for a name nothing has.
+pub fn filled<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    match Option::<String>::deserialize(deserializer)? {
+        Some(text) if text.is_empty() => Err(serde::de::Error::custom("must not be empty")),
+        text => Ok(text),
+    }
+}
+
 /// Checks a `limit` against its bounds.
 pub fn page_limit(limit: Option<u32>, default: u32, max: u32) -> Result<u32, ApiError> {
     match limit.unwrap_or(default) {

@@ -18,7 +18,7 @@ use crate::db::articles::Taxonomy;
 use crate::db::engagement;
 use crate::db::shown;
 use crate::db::taxonomy::CategoryTree;
-use crate::error::{AppResult, Problem};
+use crate::error::{ApiError, AppResult, FieldError, Location, Problem};
 use crate::ranking::{self, Key, Lookup, Metric, Ranked, Window};
 use crate::state::AppState;
 
@@ -90,6 +90,8 @@ pub struct RankingQuery {
     #[param(inline)]
     pub metric: Option<RankingMetric>,
     /// Only this category (slug) and every category below it.
+    #[param(min_length = 1)]
+    #[serde(default, deserialize_with = "crate::api::paging::filled")]
     pub category: Option<String>,
     /// How many articles, 1 to 50.
     #[param(minimum = 1, maximum = 50, default = 10)]
@@ -207,11 +209,13 @@ async fn compute(state: &AppState, key: Key) -> AppResult<(NaiveDateTime, Arc<Sc
         .read(move |conn| {
             let now = crate::db::now();
             let tree = CategoryTree::load(conn)?;
-            let ids = key.category.as_deref().map(|slug| {
-                tree.by_slug(slug)
-                    .map(|c| tree.subtree_ids(c.id))
-                    .unwrap_or_default()
-            });
+            let ids = match key.category.as_deref() {
+                None => None,
+                Some(slug) => match tree.by_slug(slug) {
+                    Some(category) => Some(tree.subtree_ids(category.id)),
+                    None => return Ok(Err(unknown_category(slug))),
+                },
+            };
             let mut top = ranking::Top::new(MAX_RANKED + SPARE);
             engagement::each_window_total(
                 conn,
@@ -224,9 +228,10 @@ async fn compute(state: &AppState, key: Key) -> AppResult<(NaiveDateTime, Arc<Sc
                     }
                 },
             )?;
-            Ok((now, top.into_ranked()))
+            Ok(Ok((now, top.into_ranked())))
         })
-        .await?;
+        .await?
+        .map_err(ApiError::InvalidParameters)?;
     let scored = Arc::new(Scored {
         ranked,
         items: Mutex::default(),
@@ -235,6 +240,16 @@ async fn compute(state: &AppState, key: Key) -> AppResult<(NaiveDateTime, Arc<Sc
         .rankings
         .put(kept, now, started.elapsed(), Arc::clone(&scored), begun);
     Ok((now, scored))
+}
+
+/// The problem of a `category` that no category has: not a ranking with
+/// nothing in it.
+fn unknown_category(slug: &str) -> Vec<FieldError> {
+    vec![FieldError::new(
+        Location::Query,
+        "category",
+        format!("no category has the slug `{slug}`"),
+    )]
 }
 
 /// The ranked articles as they are now: loaded again after every edit, so

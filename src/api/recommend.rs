@@ -126,7 +126,8 @@ pub struct RecommendationQuery {
     pub reader: Option<String>,
     /// The article being read (id or slug): left out of the list, and its
     /// readers' next reads weigh most.
-    #[param(example = "42")]
+    #[param(example = "42", min_length = 1)]
+    #[serde(default, deserialize_with = "crate::api::paging::filled")]
     pub context: Option<String>,
     /// How many articles, 1 to 50.
     #[param(minimum = 1, maximum = 50, default = 8)]

@@ -16,8 +16,10 @@ use crate::api::keys::key_scopes;
 use crate::api::paging::{page_limit, page_response};
 use crate::api::{ListMeta, cursor, time};
 use crate::auth::Scope;
-use crate::db::articles::{self, ArticleRow, ListFilter, Listed, Order};
-use crate::db::{self, search, shown};
+use diesel::sqlite::SqliteConnection;
+
+use crate::db::articles::{self, ArticleRow, ListFilter, Listed, Order, Taxonomy};
+use crate::db::{self, StoreResult, search, shown, taxonomy};
 use crate::error::{ApiError, AppResult, FieldError, Location, Problem};
 use crate::state::AppState;
 
@@ -79,13 +81,20 @@ pub struct ListArticlesQuery {
     #[param(example = "harbour strike", max_length = 200)]
     pub q: Option<String>,
     /// Only this category (slug) and every category below it.
-    #[param(example = "news")]
+    #[param(example = "news", min_length = 1)]
+    #[serde(default, deserialize_with = "crate::api::paging::filled")]
     pub category: Option<String>,
     /// Only articles with this tag (slug).
+    #[param(min_length = 1)]
+    #[serde(default, deserialize_with = "crate::api::paging::filled")]
     pub tag: Option<String>,
     /// Only articles by this author (slug).
+    #[param(min_length = 1)]
+    #[serde(default, deserialize_with = "crate::api::paging::filled")]
     pub author: Option<String>,
     /// Only articles from this source (exact name).
+    #[param(min_length = 1)]
+    #[serde(default, deserialize_with = "crate::api::paging::filled")]
     pub source: Option<String>,
     /// Only articles published at or after this instant (RFC 3339).
     #[serde(default, deserialize_with = "time::optional")]
@@ -183,6 +192,59 @@ fn list_filter(query: &ListArticlesQuery) -> ListFilter {
     }
 }
 
+/// The filters that name nothing: a category, tag or author that no
+/// category, tag or author has. Each is a problem, as a mistyped one would
+/// otherwise read as a list with nothing in it.
+fn unknown_names(
+    conn: &mut SqliteConnection,
+    taxonomy: &Taxonomy,
+    names: &Names,
+) -> StoreResult<Vec<FieldError>> {
+    let mut found = Vec::new();
+    if let Some(slug) = &names.category {
+        found.push((
+            "category",
+            slug,
+            taxonomy.categories.by_slug(slug).is_some(),
+        ));
+    }
+    if let Some(slug) = &names.tag {
+        found.push(("tag", slug, taxonomy::find_tag(conn, slug)?.is_some()));
+    }
+    if let Some(slug) = &names.author {
+        found.push(("author", slug, taxonomy::find_author(conn, slug)?.is_some()));
+    }
+    Ok(found
+        .into_iter()
+        .filter(|(_, _, found)| !found)
+        .map(|(name, slug, _)| {
+            FieldError::new(
+                Location::Query,
+                name,
+                format!("no {name} has the slug `{slug}`"),
+            )
+        })
+        .collect())
+}
+
+/// The slugs a list is filtered by.
+#[derive(Debug, Clone)]
+struct Names {
+    category: Option<String>,
+    tag: Option<String>,
+    author: Option<String>,
+}
+
+impl Names {
+    fn of(query: &ListArticlesQuery) -> Self {
+        Self {
+            category: query.category.clone(),
+            tag: query.tag.clone(),
+            author: query.author.clone(),
+        }
+    }
+}
+
 /// Where a page of search results ends.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -258,7 +320,7 @@ async fn search_articles(
     };
     let filters = filters_key(&query);
     let mut filter = list_filter(&query);
-    let category = query.category;
+    let names = Names::of(&query);
     let with_total = query.total.unwrap_or(false);
     let cache = Arc::clone(&state.articles);
     let generation = cache.generation();
@@ -266,7 +328,13 @@ async fn search_articles(
         .db
         .read(move |conn| {
             let taxonomy = cache.taxonomy(conn, generation)?;
-            filter.category_ids = category.map(|slug| taxonomy.categories.subtree_of_slug(&slug));
+            let unknown = unknown_names(conn, &taxonomy, &names)?;
+            if !unknown.is_empty() {
+                return Ok(Err(unknown));
+            }
+            filter.category_ids = names
+                .category
+                .map(|slug| taxonomy.categories.subtree_of_slug(&slug));
             let ranked = search::matches(conn, &expression)?;
             let ids: Vec<i32> = ranked.iter().map(|(id, _)| *id).collect();
             let visible = articles::matching_among(conn, &filter, &ids)?;
@@ -279,9 +347,17 @@ async fn search_articles(
             let ids: Vec<i32> = page.iter().map(|(id, _)| *id).collect();
             let (rows, extras) = shown::with_extras(shown::by_ids(conn, &ids)?, taxonomy);
             let snippets = search::snippets(conn, &expression, &ids)?;
-            Ok((page, more, ranked.len() as i64, rows, extras, snippets))
+            Ok(Ok((
+                page,
+                more,
+                ranked.len() as i64,
+                rows,
+                extras,
+                snippets,
+            )))
         })
-        .await?;
+        .await?
+        .map_err(ApiError::InvalidParameters)?;
     let mut by_id: HashMap<i32, ArticleRow> = rows.into_iter().map(|row| (row.id, row)).collect();
     let data = page
         .iter()
@@ -364,7 +440,7 @@ pub async fn list_articles(
     };
     filter.after = after;
     filter.limit = i64::from(limit) + 1;
-    let category = query.category;
+    let names = Names::of(&query);
     let with_total = query.total.unwrap_or(false);
     let cache = Arc::clone(&state.articles);
     let generation = cache.generation();
@@ -372,15 +448,22 @@ pub async fn list_articles(
         .db
         .read(move |conn| {
             let taxonomy = cache.taxonomy(conn, generation)?;
-            filter.category_ids = category.map(|slug| taxonomy.categories.subtree_of_slug(&slug));
+            let unknown = unknown_names(conn, &taxonomy, &names)?;
+            if !unknown.is_empty() {
+                return Ok(Err(unknown));
+            }
+            filter.category_ids = names
+                .category
+                .map(|slug| taxonomy.categories.subtree_of_slug(&slug));
             let rows = articles::list(conn, &filter)?;
             let extras = articles::extras_with(conn, &rows, taxonomy)?;
             let total = with_total
                 .then(|| articles::count(conn, &filter))
                 .transpose()?;
-            Ok((rows, extras, total))
+            Ok(Ok((rows, extras, total)))
         })
-        .await?;
+        .await?
+        .map_err(ApiError::InvalidParameters)?;
     let next_cursor = if rows.len() > limit as usize {
         rows.truncate(limit as usize);
         rows.last().map(|last| {
