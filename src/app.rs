@@ -168,7 +168,13 @@ pub fn app(
                 // Fetched relative to the page (`/docs/`): behind a proxy
                 // that serves the API under a path, it finds the document
                 // under that path too.
-                .config(SwaggerConfig::new(["../openapi.json"])),
+                .config(
+                    SwaggerConfig::new(["../openapi.json"])
+                        // No badge from validator.swagger.io: it would send
+                        // the document's address to a third party, and
+                        // `/docs` works offline.
+                        .validator_url("none"),
+                ),
         )
         .route("/docs", web::get().to(docs_redirect))
         .route("/metrics", web::get().to(observe::metrics));

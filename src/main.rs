@@ -210,7 +210,13 @@ fn main() -> anyhow::Result<()> {
 /// Logs to stderr, filtered by `RUST_LOG` (default `info`), as text or,
 /// with `FRONTPAGE_LOG_FORMAT=json`, one JSON object per line.
 fn init_logging() -> anyhow::Result<()> {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // Unset, `info`; set but not understood, an error (falling back would
+    // drop the parts that were right, such as `warn`, without a word).
+    let filter = match std::env::var(EnvFilter::DEFAULT_ENV) {
+        Ok(directives) if !directives.trim().is_empty() => EnvFilter::try_new(&directives)
+            .with_context(|| format!("RUST_LOG: cannot read {directives:?}"))?,
+        _ => EnvFilter::new("info"),
+    };
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

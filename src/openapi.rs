@@ -65,7 +65,7 @@ impl Modify for BearerAuth {
 }
 
 /// Error responses every operation can give, declared once and referenced.
-const SHARED_RESPONSES: [(&str, &str, &str); 12] = [
+const SHARED_RESPONSES: [(&str, &str, &str); 13] = [
     (
         "400",
         "MalformedRequest",
@@ -86,6 +86,11 @@ const SHARED_RESPONSES: [(&str, &str, &str); 12] = [
         "403",
         "Forbidden",
         "The key lacks the scope this operation needs (`write` to change anything)",
+    ),
+    (
+        "408",
+        "RequestTimeout",
+        "The body did not arrive within `FRONTPAGE_BODY_TIMEOUT_SECS` (60 s) of the request's head",
     ),
     (
         "413",
@@ -205,7 +210,7 @@ fn add_shared_responses(spec: &mut Spec) {
                 let applies = match status {
                     "401" => secured,
                     "403" => key_required,
-                    "400" | "413" | "415" => has_body,
+                    "400" | "408" | "413" | "415" => has_body,
                     "409" => has_json_body && has_slug,
                     "422" => has_json_body,
                     _ => true,

@@ -562,3 +562,21 @@ fn an_operator_is_told_what_each_command_did_or_refused() {
     assert!(import.status.success(), "{import:?}");
     assert!(stdout(&import).contains("nothing to import"), "{import:?}");
 }
+
+/// A `RUST_LOG` with a typo is refused, not replaced by the default: that
+/// would drop the parts that were right (`warn`) without a word.
+#[test]
+fn a_log_filter_that_cannot_be_read_stops_the_start() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let db = dir.path().join("frontpage.db");
+    let output = Command::new(env!("CARGO_BIN_EXE_frontpage"))
+        .arg("migrate")
+        .env("DATABASE_URL", &db)
+        .env("RUST_LOG", "warn,frontpage=bogus")
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "{output:?}");
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(said.contains("RUST_LOG"), "{said}");
+    assert!(!db.exists(), "a store was made before the refusal");
+}

@@ -48,6 +48,8 @@ async fn swagger_ui_is_served_from_the_binary() {
     assert_eq!(reply.status, 200);
     let script = reply.body.as_str().unwrap_or_default();
     assert!(script.contains(r#""url": "../openapi.json""#), "{script}");
+    // And asks no third party (validator.swagger.io) to check it.
+    assert!(script.contains(r#""validatorUrl": "none""#), "{script}");
 }
 
 #[test]
@@ -69,7 +71,7 @@ fn every_operation_is_named_tagged_summarised_and_documents_its_errors() {
             let responses = op["responses"].as_object().unwrap();
             assert!(responses.contains_key("500"), "{at}: 500 undocumented");
             if op.get("requestBody").is_some() {
-                for status in ["400", "413", "415"] {
+                for status in ["400", "408", "413", "415"] {
                     assert!(
                         responses.contains_key(status),
                         "{at}: {status} undocumented"
@@ -85,6 +87,11 @@ fn every_operation_is_named_tagged_summarised_and_documents_its_errors() {
                     "{at}: parameter {} untyped",
                     param["name"]
                 );
+                // A header is absent or a string, never null (client
+                // generators would type it `string | null`).
+                if param["in"] == "header" {
+                    assert_eq!(param["schema"]["type"], "string", "{at}: {}", param["name"]);
+                }
                 assert!(
                     param["description"].is_string(),
                     "{at}: parameter {} undescribed",
@@ -122,5 +129,37 @@ fn only_writes_that_carry_a_slug_document_a_conflict() {
         ("delete", "/api/v1/articles/{id_or_slug}/reactions/{kind}"),
     ] {
         assert!(!conflict(method, path), "{method} {path}: no slug, no 409");
+    }
+}
+
+/// The spec's slug pattern takes what the server takes: a client that
+/// checks a slug against it is not refused for it afterwards.
+#[test]
+fn the_slug_pattern_agrees_with_the_server() {
+    let spec: Value = serde_json::from_str(&frontpage::openapi::spec_json()).unwrap();
+    let pattern = spec["components"]["schemas"]["TagInput"]["properties"]["slug"]["pattern"]
+        .as_str()
+        .expect("a slug pattern")
+        .to_string();
+    let regex = regex::Regex::new(&pattern).unwrap();
+    for slug in [
+        "news",
+        "0",
+        "2026",
+        "2026-budget",
+        "budget-2026",
+        "1-2-a3-4",
+        "a-",
+        "-a",
+        "a--b",
+        "Ab",
+        "a_b",
+        "x",
+    ] {
+        assert_eq!(
+            regex.is_match(slug),
+            frontpage::content::slug_problem(slug, 100).is_none(),
+            "{slug:?} against {pattern}"
+        );
     }
 }

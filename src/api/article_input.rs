@@ -50,7 +50,10 @@ pub const MAX_TAG: usize = super::input::MAX_NAME;
 }))]
 pub struct ArticleInput {
     /// URL slug; derived from the title when absent.
-    #[schema(pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 200)]
+    #[schema(
+        pattern = "^([a-z0-9]+-)*[a-z0-9]*[a-z][a-z0-9]*(-[a-z0-9]+)*$",
+        max_length = 200
+    )]
     pub slug: Option<String>,
     /// Headline, 1 to 300 characters.
     // Missing reads as empty, so that validation names it with the rest.
@@ -81,7 +84,7 @@ pub struct ArticleInput {
     #[serde(default)]
     #[schema(
         required = true,
-        pattern = "^[a-z0-9]+(-[a-z0-9]+)*$",
+        pattern = "^([a-z0-9]+-)*[a-z0-9]*[a-z][a-z0-9]*(-[a-z0-9]+)*$",
         max_length = 100
     )]
     pub category: String,
@@ -92,7 +95,10 @@ pub struct ArticleInput {
     #[schema(max_items = 20)]
     pub tags: Vec<String>,
     /// Author slug; the author must exist.
-    #[schema(pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 100)]
+    #[schema(
+        pattern = "^([a-z0-9]+-)*[a-z0-9]*[a-z][a-z0-9]*(-[a-z0-9]+)*$",
+        max_length = 100
+    )]
     pub author: Option<String>,
     /// `draft` (the default) or `published`.
     #[schema(inline, value_type = Option<ArticleStatus>)]

@@ -148,9 +148,9 @@ pub async fn create_article(
     tag = "articles",
     request_body = ArticleInput,
     params(("id_or_slug" = String, Path, description = "Numeric id or slug"),
-        ("If-Match" = Option<String>, Header, description = "Write only if the article is still this version: the `ETag` its `GET` answered (or `*`: if it exists). The `ETag` follows its view and reaction counts too"),
-        ("If-Unmodified-Since" = Option<String>, Header, description = "Write only if the article's content has not changed since this HTTP date: its `Last-Modified`"),
-        ("If-None-Match" = Option<String>, Header, description = "Write only if the article is not this version (`*`: refused whenever it exists)"),),
+        ("If-Match" = Option<String>, Header, nullable = false, description = "Write only if the article is still this version: the `ETag` its `GET` answered (or `*`: if it exists). The `ETag` follows its view and reaction counts too"),
+        ("If-Unmodified-Since" = Option<String>, Header, nullable = false, description = "Write only if the article's content has not changed since this HTTP date: its `Last-Modified`"),
+        ("If-None-Match" = Option<String>, Header, nullable = false, description = "Write only if the article is not this version (`*`: refused whenever it exists)"),),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Replaced", body = ArticleResponse,
@@ -193,9 +193,9 @@ pub async fn replace_article(
     tag = "articles",
     request_body(content = ArticlePatch, content_type = "application/merge-patch+json"),
     params(("id_or_slug" = String, Path, description = "Numeric id or slug"),
-        ("If-Match" = Option<String>, Header, description = "Write only if the article is still this version: the `ETag` its `GET` answered (or `*`: if it exists). The `ETag` follows its view and reaction counts too"),
-        ("If-Unmodified-Since" = Option<String>, Header, description = "Write only if the article's content has not changed since this HTTP date: its `Last-Modified`"),
-        ("If-None-Match" = Option<String>, Header, description = "Write only if the article is not this version (`*`: refused whenever it exists)"),),
+        ("If-Match" = Option<String>, Header, nullable = false, description = "Write only if the article is still this version: the `ETag` its `GET` answered (or `*`: if it exists). The `ETag` follows its view and reaction counts too"),
+        ("If-Unmodified-Since" = Option<String>, Header, nullable = false, description = "Write only if the article's content has not changed since this HTTP date: its `Last-Modified`"),
+        ("If-None-Match" = Option<String>, Header, nullable = false, description = "Write only if the article is not this version (`*`: refused whenever it exists)"),),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Changed", body = ArticleResponse,
@@ -262,9 +262,9 @@ fn to_invalid(error: FieldError) -> db::Invalid {
 #[utoipa::path(
     tag = "articles",
     params(("id_or_slug" = String, Path, description = "Numeric id or slug"),
-        ("If-Match" = Option<String>, Header, description = "Write only if the article is still this version: the `ETag` its `GET` answered (or `*`: if it exists). The `ETag` follows its view and reaction counts too"),
-        ("If-Unmodified-Since" = Option<String>, Header, description = "Write only if the article's content has not changed since this HTTP date: its `Last-Modified`"),
-        ("If-None-Match" = Option<String>, Header, description = "Write only if the article is not this version (`*`: refused whenever it exists)"),),
+        ("If-Match" = Option<String>, Header, nullable = false, description = "Write only if the article is still this version: the `ETag` its `GET` answered (or `*`: if it exists). The `ETag` follows its view and reaction counts too"),
+        ("If-Unmodified-Since" = Option<String>, Header, nullable = false, description = "Write only if the article's content has not changed since this HTTP date: its `Last-Modified`"),
+        ("If-None-Match" = Option<String>, Header, nullable = false, description = "Write only if the article is not this version (`*`: refused whenever it exists)"),),
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Deleted"),

@@ -84,10 +84,10 @@ impl From<RankingMetric> for Metric {
 #[into_params(parameter_in = Query)]
 pub struct RankingQuery {
     /// How far back to look.
-    #[param(inline)]
+    #[param(inline, default = "24h")]
     pub window: Option<RankingWindow>,
     /// What to order by.
-    #[param(inline)]
+    #[param(inline, default = "trending")]
     pub metric: Option<RankingMetric>,
     /// Only this category (slug) and every category below it.
     #[param(min_length = 1)]

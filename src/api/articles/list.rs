@@ -104,13 +104,13 @@ pub struct ListArticlesQuery {
     pub published_before: Option<DateTime<Utc>>,
     /// `published` (the default), or for an editor's key with the
     /// `read-drafts` scope `scheduled` or `draft`.
-    #[param(inline)]
+    #[param(inline, default = "published")]
     pub status: Option<ArticleListStatus>,
     /// `-published_at` (newest first, the default) or `published_at`; not
     /// with `q`, whose results come most relevant first. Drafts are ordered
     /// by creation (id) instead, newest first unless `published_at`. For
     /// `status=scheduled`, `published_at` lists the soonest due first.
-    #[param(inline)]
+    #[param(inline, default = "-published_at")]
     pub sort: Option<ArticleSort>,
     /// Page size, 1 to 100.
     #[param(minimum = 1, maximum = 100, default = 20)]
