@@ -256,6 +256,43 @@ async fn a_new_reader_gets_a_cold_start_list_and_a_view_counts_at_once() {
     assert!(!ids(&body).contains(&first[0]), "{body}");
 }
 
+/// A reader who has read nearly everything new still gets a full list, of
+/// older articles, and a list longer than the sources' candidates is full
+/// too, while there are articles to fill it.
+#[actix_web::test]
+async fn a_list_is_filled_with_older_articles_when_the_sources_run_short() {
+    let (app, _dir) = test_app(false).await;
+    seed_categories(&app).await;
+    let categories = ["news", "world", "sport"];
+    let mut made = Vec::new();
+    for i in 0..40 {
+        let input = published(
+            &format!("Story number {i}"),
+            categories[i % 3],
+            i as i64 + 1,
+        );
+        made.push(create(&app, input).await["id"].as_i64().unwrap());
+    }
+    // The 36 newest read: every fresh and every trending candidate.
+    for id in &made[..36] {
+        view(&app, "heavy", *id).await;
+    }
+    let body = recommendations(&app, "reader=heavy&limit=8").await;
+    let mut got = ids(&body);
+    got.sort_unstable();
+    assert_eq!(got, made[36..].to_vec(), "{body}");
+    for item in body["data"].as_array().unwrap() {
+        assert_eq!(item["reason"]["type"], "fresh", "{item}");
+    }
+
+    let body = recommendations(&app, "reader=newcomer&limit=50").await;
+    let mut got = ids(&body);
+    assert_eq!(got.len(), 40, "{body}");
+    got.sort_unstable();
+    got.dedup();
+    assert_eq!(got.len(), 40, "an article twice: {body}");
+}
+
 #[actix_web::test]
 async fn bad_parameters_are_problems() {
     let (app, _dir) = test_app(false).await;

@@ -3,7 +3,7 @@
 
 use chrono::NaiveDateTime;
 use diesel::sqlite::SqliteConnection;
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::blend::{Blend, Candidate};
 use super::graph::Read;
@@ -74,9 +74,18 @@ impl Engine {
                 .map(|(id, score)| (*id, *score, Source::Fresh)),
         );
 
-        let ranked = blend.ranked(limit * CANDIDATES_PER_ITEM);
-        let items = self
-            .pick(conn, sources.known, ranked, limit, now)?
+        let mut ranked = blend.ranked(limit * CANDIDATES_PER_ITEM);
+        let mut picked = self.pick(conn, sources.known, &ranked, limit, now)?;
+        if picked.len() < limit {
+            // Too few candidates: a small site, or a reader who has read
+            // most of the newest articles. Older ones fill the list.
+            let mut left_out: FxHashSet<i32> = history.iter().map(|read| read.article).collect();
+            left_out.extend(context);
+            left_out.extend(ranked.iter().map(|candidate| candidate.article_id));
+            ranked.extend(older(conn, &left_out, limit - picked.len(), now)?);
+            picked = self.pick(conn, sources.known, &ranked, limit, now)?;
+        }
+        let items = picked
             .into_iter()
             .map(|candidate| Recommended {
                 article_id: candidate.article_id,
@@ -149,7 +158,7 @@ impl Engine {
         &self,
         conn: &mut SqliteConnection,
         known: Known<'_>,
-        ranked: Vec<Candidate>,
+        ranked: &[Candidate],
         limit: usize,
         now: NaiveDateTime,
     ) -> StoreResult<Vec<Candidate>> {
@@ -190,6 +199,39 @@ impl Engine {
         });
         Ok(picked)
     }
+}
+
+/// Public articles to fill a list `wanted` short, newest first, none of
+/// them in `left_out`: scored as [`Source::Fresh`] scores the newest (by
+/// rank among all public articles), so that they come after every
+/// candidate the sources gave. Looks through the 1,000 newest at most.
+fn older(
+    conn: &mut SqliteConnection,
+    left_out: &FxHashSet<i32>,
+    wanted: usize,
+    now: NaiveDateTime,
+) -> StoreResult<Vec<Candidate>> {
+    const PAGE: usize = 200;
+    let mut found = Vec::with_capacity(wanted);
+    for page in 0..5 {
+        let ids = super::newest(conn, now, PAGE, page * PAGE)?;
+        let last_page = ids.len() < PAGE;
+        found.extend(
+            ids.into_iter()
+                .enumerate()
+                .filter(|(_, id)| !left_out.contains(id))
+                .map(|(rank, id)| Candidate {
+                    article_id: id,
+                    score: FRESH_WEIGHT / (page * PAGE + rank + 1) as f32,
+                    source: Source::Fresh,
+                }),
+        );
+        // Twice what is missing: the category cap may pass some over.
+        if last_page || found.len() >= wanted * 2 {
+            break;
+        }
+    }
+    Ok(found)
 }
 
 /// The articles that seed a reader's list, newest first, each weighted by

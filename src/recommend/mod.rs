@@ -12,8 +12,9 @@
 //! - **trending in**: the trending articles of the categories the reader
 //!   reads most;
 //! - **trending** and **fresh**: what everyone reads now and the newest
-//!   articles, with a low weight, so that a list is always full; for a
-//!   reader with no history (cold start) they are all there is.
+//!   articles, with a low weight; for a reader with no history (cold
+//!   start) they are all there is. Should every source give too few,
+//!   older articles fill the list (see `list::older`).
 //!
 //! An item's reason is the source that gave it most. Read articles, the
 //! context article and articles public readers cannot see are left out, and
@@ -286,16 +287,27 @@ impl Engine {
 
 /// The newest public articles, the newest scoring most.
 fn fresh(conn: &mut SqliteConnection, now: NaiveDateTime) -> StoreResult<Vec<(i32, f32)>> {
-    let ids: Vec<i32> = articles::table
-        .filter(articles::status.eq(Status::Published.as_str()))
-        .filter(articles::published_at.le(now))
-        .order((articles::published_at.desc(), articles::id.desc()))
-        .limit(BACKGROUND_ITEMS as i64)
-        .select(articles::id)
-        .load(conn)?;
-    Ok(ids
+    Ok(newest(conn, now, BACKGROUND_ITEMS, 0)?
         .into_iter()
         .enumerate()
         .map(|(rank, id)| (id, 1.0 / (rank as f32 + 1.0)))
         .collect())
+}
+
+/// Public articles by publication, newest first: `count` of them after the
+/// first `skip`.
+fn newest(
+    conn: &mut SqliteConnection,
+    now: NaiveDateTime,
+    count: usize,
+    skip: usize,
+) -> StoreResult<Vec<i32>> {
+    Ok(articles::table
+        .filter(articles::status.eq(Status::Published.as_str()))
+        .filter(articles::published_at.le(now))
+        .order((articles::published_at.desc(), articles::id.desc()))
+        .limit(count as i64)
+        .offset(skip as i64)
+        .select(articles::id)
+        .load(conn)?)
 }
