@@ -56,15 +56,24 @@ pub fn backup(config: &Config, path: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A progress bar after `message`: done of total, a whole rate and the
+/// time left (indicatif's own `{per_sec}` shows four decimals).
+pub fn progress_style(message: &str) -> anyhow::Result<ProgressStyle> {
+    let template = format!("{message} [{{bar:40}}] {{pos}}/{{len}} ({{rate}}/s, eta {{eta}})");
+    Ok(ProgressStyle::with_template(&template)?.with_key(
+        "rate",
+        |state: &indicatif::ProgressState, out: &mut dyn std::fmt::Write| {
+            let _ = write!(out, "{:.0}", state.per_sec());
+        },
+    ))
+}
+
 /// Fills a new, empty store with a synthetic one of `size` (for
 /// benchmarks), with a progress bar.
 pub fn generate_demo(config: &Config, size: bulk::Size, seed: u64) -> anyhow::Result<()> {
     let db = Db::open(&config.database_path, 1)?;
     let started = std::time::Instant::now();
-    let bar = ProgressBar::new(0).with_style(
-        ProgressStyle::with_template("{msg:>9} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})")?
-            .progress_chars("=> "),
-    );
+    let bar = ProgressBar::new(0).with_style(progress_style("{msg:>9}")?.progress_chars("=> "));
     let phase = std::cell::RefCell::new(String::new());
     bulk::generate(&db, size, seed, &|done, total, what| {
         if *phase.borrow() != what {

@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 
 use super::{open_existing, read_existing};
 use crate::config::Config;
@@ -52,9 +52,7 @@ pub fn import(config: &Config, files: &[PathBuf], defaults: &FeedDefaults) -> an
         }
         let unit = if feed { "entry" } else { "line" };
         let total = records.len();
-        let bar = ProgressBar::new(total as u64).with_style(ProgressStyle::with_template(
-            "{msg} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})",
-        )?);
+        let bar = ProgressBar::new(total as u64).with_style(super::progress_style("{msg}")?);
         bar.set_message(name.clone());
         if !terminal {
             bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
