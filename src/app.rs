@@ -138,7 +138,8 @@ async fn as_problem(res: HttpResponse) -> HttpResponse {
     response
 }
 
-/// The whole application over `state`, serving `spec` at `/openapi.json`.
+/// The whole application over `state`, serving `spec` at `/openapi.json`
+/// (with the public path as its server: see [`crate::openapi::served_at`]).
 pub fn app(
     state: Data<AppState>,
     spec: OpenApi,
@@ -151,6 +152,7 @@ pub fn app(
         InitError = (),
     >,
 > {
+    let spec = crate::openapi::served_at(spec, &state.feed_links.public_path(""));
     let reader = state.reader;
     let pages: &[&str] = if reader { &crate::reader::PATHS } else { &[] };
     let table = RouteTable::from_spec(&spec, pages);

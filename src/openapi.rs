@@ -311,6 +311,22 @@ pub fn spec() -> Spec {
     spec
 }
 
+/// The document as a server reached under `path_prefix` serves it (the
+/// path of `FRONTPAGE_PUBLIC_BASE_URL`, such as `/news-api`): that path as
+/// its server, so that generated clients and the explorer's "Try it out"
+/// call the API there.
+pub fn served_at(mut spec: Spec, path_prefix: &str) -> Spec {
+    if !path_prefix.is_empty() {
+        spec.servers = Some(vec![
+            utoipa::openapi::ServerBuilder::new()
+                .url(path_prefix)
+                .description(Some("This server, behind the proxy's path"))
+                .build(),
+        ]);
+    }
+    spec
+}
+
 /// The document as committed: pretty JSON with a trailing newline.
 pub fn spec_json() -> String {
     // The spec is plain data; serialising it cannot fail.

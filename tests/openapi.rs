@@ -163,3 +163,28 @@ fn the_slug_pattern_agrees_with_the_server() {
         );
     }
 }
+
+/// Behind a proxy's path, the served document names it as the server, so
+/// that "Try it out" and generated clients call the API there.
+#[actix_web::test]
+async fn the_served_document_names_the_public_path_as_its_server() {
+    let (app, _dir) = common::test_app_with(
+        false,
+        &[("FRONTPAGE_PUBLIC_BASE_URL", "https://example.com/news-api")],
+    )
+    .await;
+    let reply = send(&app, get("/openapi.json")).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(
+        reply.body["servers"][0]["url"], "/news-api",
+        "{}",
+        reply.body["servers"]
+    );
+    // The rest is the committed document.
+    let mut served = reply.body.clone();
+    served["servers"] = Value::Null;
+    let mut committed: Value = serde_json::from_str(&frontpage::openapi::spec_json()).unwrap();
+    assert_eq!(committed["servers"][0]["url"], "/");
+    committed["servers"] = Value::Null;
+    assert_eq!(served, committed);
+}
