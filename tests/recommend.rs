@@ -338,6 +338,13 @@ async fn the_article_page_includes_the_readers_recommendations() {
     assert_eq!(body["meta"]["recommendations"]["context"], a);
     assert!(body["data"]["related"].is_array());
     assert!(body["data"]["ranking"].is_array());
+    // The counter's label too: the seed page shows `veryGood! (186)`.
+    assert_eq!(
+        body["meta"]["reaction_kinds"][0],
+        json!({"key": "very_good", "label": "veryGood!", "position": 1})
+    );
+    let alone = send(&app, get(&format!("/api/v1/articles/{a}"))).await;
+    assert!(alone.body["meta"].get("reaction_kinds").is_none());
 
     let uri = format!("/api/v1/articles/{a}?include=recommendations");
     send(&app, get(&uri)).await.assert_problem(400, &["reader"]);

@@ -71,9 +71,8 @@ async function main() {
     if (!latest.data.length) throw new Error("There are no articles yet.");
     key = latest.data[0].slug;
   }
-  const [page, kinds, given] = await Promise.all([
+  const [page, given] = await Promise.all([
     api(`/articles/${encodeURIComponent(key)}?include=related,ranking,recommendations&reader=${reader}`),
-    api("/reaction-kinds"),
     // What this reader gave, kept by the server: the same on every device.
     api(`/articles/${encodeURIComponent(key)}/reactions?reader=${reader}`),
   ]);
@@ -89,7 +88,7 @@ async function main() {
   document.getElementById("author").textContent = article.author ? `· ${article.author.name}` : "";
   // Sanitised by the server on the way in: only safe tags and attributes.
   document.getElementById("body").innerHTML = article.body_html;
-  const kind = kinds.data.find((k) => k.key === REACTION);
+  const kind = page.meta.reaction_kinds.find((k) => k.key === REACTION);
   const label = kind ? kind.label : "veryGood!";
   let count = article.stats.reactions[REACTION] || 0;
   let reacted = given.data.kinds.includes(REACTION);

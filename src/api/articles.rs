@@ -483,6 +483,11 @@ mod tests {
                 max_per_category: 3,
                 next_cursor: None,
             }),
+            reaction_kinds: Some(vec![crate::api::engagement::ReactionKind {
+                key: "very_good".into(),
+                label: "veryGood!".into(),
+                position: 1,
+            }]),
         };
         let page = ArticlePageResponse {
             data: ArticlePage {

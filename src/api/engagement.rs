@@ -163,6 +163,16 @@ pub struct ReactionKind {
     pub position: i32,
 }
 
+impl From<&engagement::KindRow> for ReactionKind {
+    fn from(row: &engagement::KindRow) -> Self {
+        Self {
+            key: row.key.clone(),
+            label: row.label.clone(),
+            position: row.position,
+        }
+    }
+}
+
 /// Every reaction kind.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReactionKindListResponse {
@@ -177,14 +187,7 @@ pub struct ReactionKindListResponse {
 #[get("/reaction-kinds")]
 pub async fn list_reaction_kinds(state: Data<AppState>) -> AppResult<HttpResponse> {
     let kinds = state.db.read(engagement::kinds).await?;
-    let data = kinds
-        .into_iter()
-        .map(|row| ReactionKind {
-            key: row.key,
-            label: row.label,
-            position: row.position,
-        })
-        .collect();
+    let data = kinds.iter().map(ReactionKind::from).collect();
     Ok(HttpResponse::Ok().json(ReactionKindListResponse {
         data,
         meta: WholeListMeta::default(),

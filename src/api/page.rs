@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::articles::{Article, ShownArticle, load_article};
-use super::engagement::check_reader;
+use super::engagement::{ReactionKind, check_reader};
 use super::extract::Query;
 use super::keys::key_scopes;
 use super::ranking::{RankingItem, RankingMeta, ranking};
@@ -116,6 +116,13 @@ pub struct ArticlePageMeta {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(required = false, nullable = false)]
     pub recommendations: Option<RecommendationMeta>,
+    /// The reaction kinds, in display order, with the labels a page shows
+    /// by its counters (`veryGood! (186)` from `stats.reactions`), so
+    /// that the page needs no other request (with any `include`; the same
+    /// as `GET /reaction-kinds`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false, nullable = false)]
+    pub reaction_kinds: Option<Vec<ReactionKind>>,
 }
 
 /// An article page.
@@ -234,6 +241,19 @@ pub(super) fn alone(article: &ShownArticle) -> SplicedBody {
         .expect("an empty page serialises")
 }
 
+/// The reaction kinds, with their labels, for a page's counters.
+fn reaction_kinds(state: &AppState) -> AppResult<Vec<ReactionKind>> {
+    let cache = &state.articles;
+    let generation = cache.generation();
+    let taxonomy = match cache.kept_taxonomy(generation) {
+        Some(taxonomy) => taxonomy,
+        None => state
+            .db
+            .lookup_one(|conn| cache.taxonomy(conn, generation))?,
+    };
+    Ok(taxonomy.kinds.iter().map(ReactionKind::from).collect())
+}
+
 /// A JSON response of `body`, which the response cache may keep as its
 /// parts.
 fn respond(mut response: HttpResponseBuilder, body: SplicedBody) -> HttpResponse {
@@ -326,6 +346,7 @@ pub async fn get_article(
     let meta = ArticlePageMeta {
         ranking: ranking_meta,
         recommendations: recommendations_meta,
+        reaction_kinds: Some(reaction_kinds(&state)?),
     };
     let body = spliced(&article, &feeds, &meta)
         .map_err(|error| ApiError::Internal(format!("serialising the answer: {error}")))?;

@@ -11,7 +11,7 @@ use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 
 use super::in_ids::InIdsExt;
-use super::schema::{article_tags, articles, reaction_kinds, tags};
+use super::schema::{article_tags, articles, tags};
 use super::stored_time::{MaybeStoredTime, StoredTime};
 use super::taxonomy::{self, AuthorRow, CategoryTree, TagRow};
 use super::{StoreResult, engagement};
@@ -132,6 +132,8 @@ pub struct Taxonomy {
     pub categories: Arc<CategoryTree>,
     /// Reaction kind keys, in display order.
     pub reaction_kinds: Arc<[String]>,
+    /// The same kinds, with their labels.
+    pub kinds: Arc<[engagement::KindRow]>,
 }
 
 impl Taxonomy {
@@ -145,13 +147,11 @@ impl Taxonomy {
         conn: &mut SqliteConnection,
         categories: CategoryTree,
     ) -> StoreResult<Self> {
-        let reaction_kinds: Vec<String> = reaction_kinds::table
-            .order(reaction_kinds::position)
-            .select(reaction_kinds::key)
-            .load(conn)?;
+        let kinds = engagement::kinds(conn)?;
         Ok(Self {
             categories: Arc::new(categories),
-            reaction_kinds: reaction_kinds.into(),
+            reaction_kinds: kinds.iter().map(|kind| kind.key.clone()).collect(),
+            kinds: kinds.into(),
         })
     }
 }

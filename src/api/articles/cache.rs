@@ -216,16 +216,22 @@ impl ArticleCache {
         }
     }
 
+    /// The taxonomy kept for content `generation`, if it is.
+    pub fn kept_taxonomy(&self, generation: u64) -> Option<Taxonomy> {
+        match &*self.taxonomy.lock().expect("taxonomy lock") {
+            Some((kept, taxonomy)) if *kept == generation => Some(taxonomy.clone()),
+            _ => None,
+        }
+    }
+
     /// The category tree and reaction kinds, loaded at most once per
     /// content write. `generation` must have been read (see
     /// [`ArticleCache::generation`]) before `conn`'s transaction read
     /// anything: what it loads is then at least that new, and a write
     /// committed in between makes it old at once, never the other way round.
     pub fn taxonomy(&self, conn: &mut SqliteConnection, generation: u64) -> StoreResult<Taxonomy> {
-        if let Some((kept, taxonomy)) = &*self.taxonomy.lock().expect("taxonomy lock")
-            && *kept == generation
-        {
-            return Ok(taxonomy.clone());
+        if let Some(taxonomy) = self.kept_taxonomy(generation) {
+            return Ok(taxonomy);
         }
         let taxonomy = Taxonomy::load(conn)?;
         let mut kept = self.taxonomy.lock().expect("taxonomy lock");
