@@ -102,9 +102,12 @@ pub enum ApiError {
     /// The resource exists but not with this method.
     #[error("method not allowed")]
     MethodNotAllowed(Vec<String>),
-    /// The write would break a uniqueness rule.
+    /// The write would break a rule (a category still in use).
     #[error("{0}")]
     Conflict(String),
+    /// The body's slug is another's.
+    #[error("{0}")]
+    SlugTaken(String),
     /// `If-Match` or `If-Unmodified-Since` does not hold.
     #[error("{0}")]
     PreconditionFailed(String),
@@ -188,6 +191,12 @@ impl ApiError {
                 vec![],
             ),
             Self::Conflict(detail) => ("conflict", "Conflict", detail.clone(), vec![]),
+            Self::SlugTaken(detail) => (
+                "conflict",
+                "Conflict",
+                detail.clone(),
+                vec![FieldError::new(Location::Body, "slug", detail.clone())],
+            ),
             Self::PreconditionFailed(detail) => (
                 "precondition-failed",
                 "Precondition failed",
@@ -302,7 +311,7 @@ impl ResponseError for ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Conflict(_) | Self::SlugTaken(_) => StatusCode::CONFLICT,
             Self::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
@@ -383,6 +392,7 @@ impl From<StoreError> for ApiError {
         match error {
             StoreError::NotFound => Self::NotFound("Nothing is at this address.".into()),
             StoreError::Conflict(detail) => Self::Conflict(detail),
+            StoreError::SlugTaken(detail) => Self::SlugTaken(detail),
             StoreError::Changed => Self::PreconditionFailed(
                 "The article changed while this request was checked: read it again and \
                  resend with its new ETag."

@@ -419,6 +419,7 @@ fn refused(error: &StoreError) -> bool {
         StoreError::NotFound
             | StoreError::Changed
             | StoreError::Conflict(_)
+            | StoreError::SlugTaken(_)
             | StoreError::Invalid(_)
     )
 }

@@ -169,7 +169,7 @@ async fn create_answers_201_with_location_and_derives_a_free_slug() {
     taken["slug"] = json!("storm-closes-the-bridge");
     send(&app, admin("POST", "/api/v1/articles", taken))
         .await
-        .assert_problem(409, &[]);
+        .assert_problem(409, &["slug"]);
 }
 
 #[actix_web::test]

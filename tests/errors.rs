@@ -359,7 +359,7 @@ async fn over_16_kib_or_64_headers_are_431_problems() {
 }
 
 #[actix_web::test]
-async fn taken_slugs_are_409_problems() {
+async fn taken_slugs_are_409_problems_naming_the_slug() {
     let (app, _dir) = test_app(false).await;
     seed_categories(&app).await;
     send(
@@ -371,11 +371,11 @@ async fn taken_slugs_are_409_problems() {
         ),
     )
     .await
-    .assert_problem(409, &[]);
+    .assert_problem(409, &["slug"]);
     send(&app, admin("POST", "/api/v1/tags", json!({"name": "Same"}))).await;
     send(&app, admin("POST", "/api/v1/tags", json!({"name": "same"})))
         .await
-        .assert_problem(409, &[]);
+        .assert_problem(409, &["slug"]);
     send(
         &app,
         admin("POST", "/api/v1/authors", json!({"name": "A B"})),
@@ -390,7 +390,7 @@ async fn taken_slugs_are_409_problems() {
         ),
     )
     .await;
-    reply.assert_problem(409, &[]);
+    reply.assert_problem(409, &["slug"]);
     assert_eq!(
         reply.body["detail"],
         "An author with the slug `a-b` exists already."
@@ -404,7 +404,7 @@ async fn taken_slugs_are_409_problems() {
         ),
     )
     .await
-    .assert_problem(409, &[]);
+    .assert_problem(409, &["slug"]);
 }
 
 #[actix_web::test]

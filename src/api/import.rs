@@ -160,9 +160,11 @@ pub fn upsert_batch(
         write.now = db::now();
         match conn.transaction(|conn| article_writes::upsert(conn, &write)) {
             Ok((_, what)) => outcomes.push((line, Ok(what))),
-            Err(error @ (StoreError::Invalid(_) | StoreError::Conflict(_))) => {
-                outcomes.push((line, Err(error)))
-            }
+            Err(
+                error @ (StoreError::Invalid(_)
+                | StoreError::Conflict(_)
+                | StoreError::SlugTaken(_)),
+            ) => outcomes.push((line, Err(error))),
             Err(error) => return Err(error),
         }
     }
@@ -172,6 +174,7 @@ pub fn upsert_batch(
 pub fn line_errors(error: ApiError) -> Vec<FieldError> {
     match error {
         ApiError::Validation(errors) | ApiError::InvalidParameters(errors) => errors,
+        ApiError::SlugTaken(detail) => vec![FieldError::new(Location::Body, "slug", detail)],
         other => vec![FieldError::new(Location::Body, "(line)", other.to_string())],
     }
 }

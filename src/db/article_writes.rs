@@ -157,7 +157,7 @@ fn slug_owner(conn: &mut SqliteConnection, slug: &str) -> StoreResult<Option<i32
 }
 
 fn slug_conflict(slug: &str) -> StoreError {
-    StoreError::Conflict(format!("An article with the slug `{slug}` exists already."))
+    StoreError::SlugTaken(format!("An article with the slug `{slug}` exists already."))
 }
 
 /// A derived slug that no article has: `slug`, `slug-2`, `slug-3`, ...

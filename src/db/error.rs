@@ -6,9 +6,13 @@ pub enum StoreError {
     /// The addressed row does not exist (or is not visible).
     #[error("not found")]
     NotFound,
-    /// A unique key is taken; the message says which.
+    /// The write would break a rule (a category still in use); the
+    /// message says which.
     #[error("{0}")]
     Conflict(String),
+    /// The slug is another row's; the message says whose.
+    #[error("{0}")]
+    SlugTaken(String),
     /// The row changed after the version a conditional write names.
     #[error("changed since")]
     Changed,

@@ -145,7 +145,7 @@ fn ensure_slug_free(taken: bool, kind: &str, slug: &str) -> StoreResult<()> {
         } else {
             "A"
         };
-        Err(StoreError::Conflict(format!(
+        Err(StoreError::SlugTaken(format!(
             "{article} {kind} with the slug `{slug}` exists already."
         )))
     } else {

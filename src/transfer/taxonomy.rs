@@ -167,7 +167,11 @@ pub fn import(db: &Db, lines: Vec<Line>) -> anyhow::Result<Report> {
         for (line, named) in valid {
             match conn.transaction(|conn| apply(conn, &named)) {
                 Ok(outcome) => outcomes.push((line, Ok(outcome))),
-                Err(error @ (StoreError::Invalid(_) | StoreError::Conflict(_))) => {
+                Err(
+                    error @ (StoreError::Invalid(_)
+                    | StoreError::Conflict(_)
+                    | StoreError::SlugTaken(_)),
+                ) => {
                     outcomes.push((line, Err(error)));
                 }
                 Err(error) => return Err(error),
