@@ -11,6 +11,7 @@ use frontpage::demo::bulk;
 use frontpage::transfer::FeedDefaults;
 use frontpage::{auth, observe, openapi, recommend, related, server};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -215,23 +216,27 @@ fn init_logging() -> anyhow::Result<()> {
     let filter = match std::env::var(EnvFilter::DEFAULT_ENV) {
         Ok(directives) if !directives.trim().is_empty() => EnvFilter::try_new(&directives)
             .with_context(|| format!("RUST_LOG: cannot read {directives:?}"))?,
-        _ => EnvFilter::new("info"),
+        Ok(_) | Err(std::env::VarError::NotPresent) => EnvFilter::new("info"),
+        Err(std::env::VarError::NotUnicode(_)) => anyhow::bail!("RUST_LOG: not UTF-8"),
     };
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    // Requests too malformed to route are counted, not logged (see `Quiet`).
-    let quiet = observe::malformed::Quiet;
-    match std::env::var("FRONTPAGE_LOG_FORMAT").as_deref() {
-        Ok("json") => logs.json().flatten_event(true).finish().with(quiet).init(),
+    let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let logs = match std::env::var("FRONTPAGE_LOG_FORMAT").as_deref() {
+        Ok("json") => logs.json().flatten_event(true).with_filter(filter).boxed(),
         // Colours only on a terminal: a log file gets plain text.
         Ok("text") | Err(_) => logs
             .with_ansi(std::io::stderr().is_terminal())
-            .finish()
-            .with(quiet)
-            .init(),
+            .with_filter(filter)
+            .boxed(),
         Ok(other) => anyhow::bail!("FRONTPAGE_LOG_FORMAT: expected text or json, got {other:?}"),
-    }
+    };
+    // Requests too malformed to route are counted, not logged, whatever
+    // `RUST_LOG` lets through (see `observe::malformed`).
+    tracing_subscriber::registry()
+        .with(observe::malformed::layer(
+            observe::malformed::MALFORMED.clone(),
+        ))
+        .with(logs)
+        .init();
     Ok(())
 }
 

@@ -527,9 +527,13 @@ async fn bulk_import_tells_apart_long_headlines_that_start_the_same() {
     let opening = "Live updates from the count as election night results come in across the";
     let north = article(&format!("{opening} northern constituencies"), "news");
     let south = article(&format!("{opening} southern constituencies"), "news");
-    let import = |line: &Value| {
+    let import = |lines: &[&Value]| {
         let app = &app;
-        let body = line.to_string();
+        let body = lines
+            .iter()
+            .map(|line| line.to_string())
+            .collect::<Vec<_>>()
+            .join("\n");
         async move {
             let reply = send(app, ndjson(&body)).await;
             assert_eq!(reply.status, 200, "{}", reply.body);
@@ -539,18 +543,23 @@ async fn bulk_import_tells_apart_long_headlines_that_start_the_same() {
                 .map(|count| count.as_i64().unwrap())
         }
     };
-    assert_eq!(import(&north).await, [1, 0, 0]);
-    assert_eq!(import(&south).await, [1, 0, 0], "south replaced north");
-    // Each again changes nothing, and an edit reaches its own article.
-    assert_eq!(import(&north).await, [0, 0, 1]);
-    assert_eq!(import(&south).await, [0, 0, 1]);
+    // In one import, and in two.
+    assert_eq!(
+        import(&[&north, &south]).await,
+        [2, 0, 0],
+        "south replaced north"
+    );
+    assert_eq!(import(&[&south, &north]).await, [0, 0, 2]);
+    assert_eq!(import(&[&north]).await, [0, 0, 1]);
+    assert_eq!(import(&[&south]).await, [0, 0, 1]);
+    // An edit reaches its own article.
     let mut edited = south.clone();
     edited["body_html"] = json!("<p>South, counted.</p>");
-    assert_eq!(import(&edited).await, [0, 1, 0]);
+    assert_eq!(import(&[&edited]).await, [0, 1, 0]);
     // A title changed only in case and punctuation is the same story.
     let mut recased = north.clone();
     recased["title"] = json!(format!("{opening} Northern constituencies!"));
-    assert_eq!(import(&recased).await, [0, 1, 0]);
+    assert_eq!(import(&[&recased]).await, [0, 1, 0]);
 
     let listed = send(&app, get("/api/v1/articles")).await;
     let stories = listed.body["data"].as_array().unwrap();

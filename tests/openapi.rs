@@ -146,6 +146,8 @@ fn the_slug_pattern_agrees_with_the_server() {
         "news",
         "0",
         "2026",
+        "2026-05",
+        "7x",
         "2026-budget",
         "budget-2026",
         "1-2-a3-4",

@@ -286,6 +286,16 @@ async fn a_list_is_filled_with_older_articles_when_the_sources_run_short() {
     }
 
     let body = recommendations(&app, "reader=newcomer&limit=50").await;
+    let scores: Vec<f64> = body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["score"].as_f64().unwrap())
+        .collect();
+    assert!(
+        scores.windows(2).all(|pair| pair[0] >= pair[1]),
+        "{scores:?}"
+    );
     let mut got = ids(&body);
     assert_eq!(got.len(), 40, "{body}");
     got.sort_unstable();

@@ -51,7 +51,7 @@ pub const MAX_TAG: usize = super::input::MAX_NAME;
 pub struct ArticleInput {
     /// URL slug; derived from the title when absent.
     #[schema(
-        pattern = "^([a-z0-9]+-)*[a-z0-9]*[a-z][a-z0-9]*(-[a-z0-9]+)*$",
+        pattern = "^([a-z0-9]*[a-z][a-z0-9]*|[a-z0-9]+(-[a-z0-9]+)+)$",
         max_length = 200
     )]
     pub slug: Option<String>,
@@ -84,7 +84,7 @@ pub struct ArticleInput {
     #[serde(default)]
     #[schema(
         required = true,
-        pattern = "^([a-z0-9]+-)*[a-z0-9]*[a-z][a-z0-9]*(-[a-z0-9]+)*$",
+        pattern = "^([a-z0-9]*[a-z][a-z0-9]*|[a-z0-9]+(-[a-z0-9]+)+)$",
         max_length = 100
     )]
     pub category: String,
@@ -96,7 +96,7 @@ pub struct ArticleInput {
     pub tags: Vec<String>,
     /// Author slug; the author must exist.
     #[schema(
-        pattern = "^([a-z0-9]+-)*[a-z0-9]*[a-z][a-z0-9]*(-[a-z0-9]+)*$",
+        pattern = "^([a-z0-9]*[a-z][a-z0-9]*|[a-z0-9]+(-[a-z0-9]+)+)$",
         max_length = 100
     )]
     pub author: Option<String>,

@@ -84,13 +84,13 @@ impl Stats {
     }
 
     /// Stats from an article's counters, with a zero for each kind not yet used.
-    pub fn new(counts: Option<&HashMap<String, i64>>, kinds: &[String]) -> Self {
+    pub fn new(counts: Option<&HashMap<String, i64>>, kinds: &[engagement::KindRow]) -> Self {
         let count = |counter: &str| counts.and_then(|c| c.get(counter)).copied().unwrap_or(0);
         Self {
             views: count(engagement::VIEW_COUNTER),
             reactions: kinds
                 .iter()
-                .map(|kind| (kind.clone(), count(kind)))
+                .map(|kind| (kind.key.clone(), count(&kind.key)))
                 .collect(),
         }
     }
@@ -404,7 +404,14 @@ mod tests {
             updated_at: at,
             word_count: 3,
             reading_time_minutes: 1,
-            stats: Stats::new(None, &["good".into(), "very_good".into()]),
+            stats: Stats::new(
+                None,
+                &["good", "very_good"].map(|key| engagement::KindRow {
+                    key: key.into(),
+                    label: key.into(),
+                    position: 0,
+                }),
+            ),
             search: None,
         }
     }

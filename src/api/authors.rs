@@ -63,7 +63,7 @@ pub struct AuthorListResponse {
 pub struct AuthorInput {
     /// URL slug; derived from the name when absent.
     #[schema(
-        pattern = "^([a-z0-9]+-)*[a-z0-9]*[a-z][a-z0-9]*(-[a-z0-9]+)*$",
+        pattern = "^([a-z0-9]*[a-z][a-z0-9]*|[a-z0-9]+(-[a-z0-9]+)+)$",
         max_length = 100
     )]
     pub slug: Option<String>,
@@ -80,7 +80,7 @@ pub struct AuthorInput {
 pub struct AuthorPatch {
     /// New slug.
     #[schema(
-        pattern = "^([a-z0-9]+-)*[a-z0-9]*[a-z][a-z0-9]*(-[a-z0-9]+)*$",
+        pattern = "^([a-z0-9]*[a-z][a-z0-9]*|[a-z0-9]+(-[a-z0-9]+)+)$",
         max_length = 100
     )]
     pub slug: Option<String>,

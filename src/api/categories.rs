@@ -160,7 +160,7 @@ pub async fn get_category(state: Data<AppState>, slug: Path<String>) -> AppResul
 pub struct CategoryInput {
     /// URL slug; derived from the name when absent.
     #[schema(
-        pattern = "^([a-z0-9]+-)*[a-z0-9]*[a-z][a-z0-9]*(-[a-z0-9]+)*$",
+        pattern = "^([a-z0-9]*[a-z][a-z0-9]*|[a-z0-9]+(-[a-z0-9]+)+)$",
         max_length = 100
     )]
     pub slug: Option<String>,
@@ -169,7 +169,7 @@ pub struct CategoryInput {
     pub name: String,
     /// Slug of the parent category; a root when absent.
     #[schema(
-        pattern = "^([a-z0-9]+-)*[a-z0-9]*[a-z][a-z0-9]*(-[a-z0-9]+)*$",
+        pattern = "^([a-z0-9]*[a-z][a-z0-9]*|[a-z0-9]+(-[a-z0-9]+)+)$",
         max_length = 100
     )]
     pub parent: Option<String>,
@@ -183,7 +183,7 @@ pub struct CategoryInput {
 pub struct CategoryPatch {
     /// New slug.
     #[schema(
-        pattern = "^([a-z0-9]+-)*[a-z0-9]*[a-z][a-z0-9]*(-[a-z0-9]+)*$",
+        pattern = "^([a-z0-9]*[a-z][a-z0-9]*|[a-z0-9]+(-[a-z0-9]+)+)$",
         max_length = 100
     )]
     pub slug: Option<String>,
@@ -192,7 +192,7 @@ pub struct CategoryPatch {
     pub name: Option<String>,
     /// New parent slug; `null` makes it a root.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>, pattern = "^([a-z0-9]+-)*[a-z0-9]*[a-z][a-z0-9]*(-[a-z0-9]+)*$", max_length = 100)]
+    #[schema(value_type = Option<String>, pattern = "^([a-z0-9]*[a-z][a-z0-9]*|[a-z0-9]+(-[a-z0-9]+)+)$", max_length = 100)]
     pub parent: Option<Option<String>>,
     /// New display order among its siblings.
     pub position: Option<i32>,

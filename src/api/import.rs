@@ -12,7 +12,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::article_input::ArticleInput;
-use crate::db::article_writes::{self, ArticleWrite, Upserted};
+use crate::db::article_writes::{self, ArticleWrite, SlugChoice, Upserted};
 use crate::db::{self, StoreError};
 use crate::error::{ApiError, FieldError, Location};
 
@@ -119,10 +119,14 @@ fn once_per_import(
     line: usize,
     write: ArticleWrite,
 ) -> Result<ArticleWrite, Vec<FieldError>> {
-    // An entry's id is a JSON array, which no slug can be.
-    let (key, what) = match &write.feed_entry {
-        Some(entry) => (entry.clone(), "feed entry"),
-        None => (write.slug.as_str().to_string(), "slug"),
+    // An entry's id is a JSON array, which no slug can be. A slug made
+    // from a title is cut short (see `article_writes::upsert`): two long
+    // titles that start the same are two stories, known by the whole
+    // title's slug.
+    let (key, what) = match (&write.feed_entry, &write.slug) {
+        (Some(entry), _) => (entry.clone(), "feed entry"),
+        (None, SlugChoice::Derived(_)) => (slug::slugify(&write.title), "slug"),
+        (None, SlugChoice::Given(slug)) => (slug.clone(), "slug"),
     };
     match first_line_of.entry(key) {
         Entry::Occupied(first) => Err(vec![FieldError::new(

@@ -251,7 +251,11 @@ fn reaction_kinds(state: &AppState) -> AppResult<Vec<ReactionKind>> {
             .db
             .lookup_one(|conn| cache.taxonomy(conn, generation))?,
     };
-    Ok(taxonomy.kinds.iter().map(ReactionKind::from).collect())
+    Ok(taxonomy
+        .reaction_kinds
+        .iter()
+        .map(ReactionKind::from)
+        .collect())
 }
 
 /// A JSON response of `body`, which the response cache may keep as its

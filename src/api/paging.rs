@@ -33,6 +33,16 @@ pub fn filled<'de, D: serde::Deserializer<'de>>(
     }
 }
 
+/// The problem of a query parameter naming a `name` (a category, a tag,
+/// an author) that no such thing has: not a list with nothing in it.
+pub fn nothing_named(name: &str, slug: &str) -> FieldError {
+    FieldError::new(
+        Location::Query,
+        name,
+        format!("no {name} has the slug `{slug}`"),
+    )
+}
+
 /// Checks a `limit` against its bounds.
 pub fn page_limit(limit: Option<u32>, default: u32, max: u32) -> Result<u32, ApiError> {
     match limit.unwrap_or(default) {

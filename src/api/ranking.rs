@@ -12,13 +12,13 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::articles::{ArticleSummary, Teaser};
 use super::extract::Query;
-use super::paging::page_limit;
+use super::paging::{nothing_named, page_limit};
 use crate::content::Status;
 use crate::db::articles::Taxonomy;
 use crate::db::engagement;
 use crate::db::shown;
 use crate::db::taxonomy::CategoryTree;
-use crate::error::{ApiError, AppResult, FieldError, Location, Problem};
+use crate::error::{ApiError, AppResult, Problem};
 use crate::ranking::{self, Key, Lookup, Metric, Ranked, Window};
 use crate::state::AppState;
 
@@ -213,7 +213,7 @@ async fn compute(state: &AppState, key: Key) -> AppResult<(NaiveDateTime, Arc<Sc
                 None => None,
                 Some(slug) => match tree.by_slug(slug) {
                     Some(category) => Some(tree.subtree_ids(category.id)),
-                    None => return Ok(Err(unknown_category(slug))),
+                    None => return Ok(Err(vec![nothing_named("category", slug)])),
                 },
             };
             let mut top = ranking::Top::new(MAX_RANKED + SPARE);
@@ -240,16 +240,6 @@ async fn compute(state: &AppState, key: Key) -> AppResult<(NaiveDateTime, Arc<Sc
         .rankings
         .put(kept, now, started.elapsed(), Arc::clone(&scored), begun);
     Ok((now, scored))
-}
-
-/// The problem of a `category` that no category has: not a ranking with
-/// nothing in it.
-fn unknown_category(slug: &str) -> Vec<FieldError> {
-    vec![FieldError::new(
-        Location::Query,
-        "category",
-        format!("no category has the slug `{slug}`"),
-    )]
 }
 
 /// The ranked articles as they are now: loaded again after every edit, so
@@ -378,7 +368,7 @@ pub async fn ranking(
     params(RankingQuery),
     responses(
         (status = 200, description = "The ranking", body = RankingResponse),
-        (status = 400, description = "A parameter is invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A parameter is invalid, empty, or names a category that does not exist", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/ranking")]

@@ -214,7 +214,7 @@ pub fn required_reader(reader: Option<String>) -> AppResult<String> {
     params(RecommendationQuery),
     responses(
         (status = 200, description = "The recommendations", body = RecommendationResponse),
-        (status = 400, description = "`reader` is missing or malformed, or `limit` is out of range", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "`reader` is missing or malformed, `context` is empty, or `limit` is out of range", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No published article has the `context` id or slug", body = Problem, content_type = "application/problem+json"),
     )
 )]

@@ -63,7 +63,7 @@ pub struct TagListResponse {
 pub struct TagInput {
     /// URL slug; derived from the name when absent.
     #[schema(
-        pattern = "^([a-z0-9]+-)*[a-z0-9]*[a-z][a-z0-9]*(-[a-z0-9]+)*$",
+        pattern = "^([a-z0-9]*[a-z][a-z0-9]*|[a-z0-9]+(-[a-z0-9]+)+)$",
         max_length = 100
     )]
     pub slug: Option<String>,
@@ -78,7 +78,7 @@ pub struct TagInput {
 pub struct TagPatch {
     /// New slug.
     #[schema(
-        pattern = "^([a-z0-9]+-)*[a-z0-9]*[a-z][a-z0-9]*(-[a-z0-9]+)*$",
+        pattern = "^([a-z0-9]*[a-z][a-z0-9]*|[a-z0-9]+(-[a-z0-9]+)+)$",
         max_length = 100
     )]
     pub slug: Option<String>,

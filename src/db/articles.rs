@@ -130,10 +130,8 @@ pub fn body(conn: &mut SqliteConnection, id: i32) -> StoreResult<String> {
 #[derive(Debug, Clone, Default)]
 pub struct Taxonomy {
     pub categories: Arc<CategoryTree>,
-    /// Reaction kind keys, in display order.
-    pub reaction_kinds: Arc<[String]>,
-    /// The same kinds, with their labels.
-    pub kinds: Arc<[engagement::KindRow]>,
+    /// Reaction kinds, in display order.
+    pub reaction_kinds: Arc<[engagement::KindRow]>,
 }
 
 impl Taxonomy {
@@ -147,11 +145,9 @@ impl Taxonomy {
         conn: &mut SqliteConnection,
         categories: CategoryTree,
     ) -> StoreResult<Self> {
-        let kinds = engagement::kinds(conn)?;
         Ok(Self {
             categories: Arc::new(categories),
-            reaction_kinds: kinds.iter().map(|kind| kind.key.clone()).collect(),
-            kinds: kinds.into(),
+            reaction_kinds: engagement::kinds(conn)?.into(),
         })
     }
 }
@@ -162,8 +158,8 @@ pub struct Extras {
     pub categories: Arc<CategoryTree>,
     pub tags: HashMap<i32, Vec<TagRow>>,
     pub authors: HashMap<i32, AuthorRow>,
-    /// Reaction kind keys, in display order.
-    pub reaction_kinds: Arc<[String]>,
+    /// Reaction kinds, in display order.
+    pub reaction_kinds: Arc<[engagement::KindRow]>,
     /// Engagement counters per article (see [`engagement::counts`]).
     pub counts: HashMap<i32, HashMap<String, i64>>,
 }

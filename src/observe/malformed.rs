@@ -12,7 +12,9 @@ use std::sync::LazyLock;
 use prometheus::IntCounter;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::filter::{FilterFn, Filtered, filter_fn};
 use tracing_subscriber::layer::{Context, Layer};
+use tracing_subscriber::registry::LookupSpan;
 
 /// Where actix logs a connection's end with an error.
 const DISPATCHER: &str = "actix_http::h1::dispatcher";
@@ -29,8 +31,21 @@ pub static MALFORMED: LazyLock<IntCounter> = LazyLock::new(|| {
     .expect("a valid metric")
 });
 
-/// Counts actix's log events of malformed requests, and drops them.
-pub struct Quiet;
+/// [`Quiet`], seeing only actix's errors: whatever the log's own filter
+/// lets through (`RUST_LOG=actix_http=off` too), malformed requests are
+/// counted, and no other event is made for it.
+pub fn layer<S>(counted: IntCounter) -> Filtered<Quiet, FilterFn, S>
+where
+    S: Subscriber + for<'lookup> LookupSpan<'lookup>,
+{
+    Quiet(counted).with_filter(filter_fn(|metadata| {
+        *metadata.level() == Level::ERROR && metadata.target() == DISPATCHER
+    }))
+}
+
+/// Counts actix's log events of malformed requests (in
+/// [`struct@MALFORMED`], as the server makes it), and drops them.
+pub struct Quiet(IntCounter);
 
 impl<S: Subscriber> Layer<S> for Quiet {
     fn event_enabled(&self, event: &Event<'_>, _: Context<'_, S>) -> bool {
@@ -41,7 +56,7 @@ impl<S: Subscriber> Layer<S> for Quiet {
         let mut message = Message(false);
         event.record(&mut message);
         if message.0 {
-            MALFORMED.inc();
+            self.0.inc();
         }
         !message.0
     }
@@ -81,15 +96,19 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_malformed_request_is_counted_not_logged_and_other_errors_still_are() {
+    /// Logs through the stack `main` builds, filtered by `directives`:
+    /// what was written, and how many malformed requests were counted.
+    fn logged(directives: &str) -> (String, u64) {
         let written = Written::default();
         let writer = written.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .finish()
-            .with(Quiet);
-        let before = MALFORMED.get();
+        let counted = IntCounter::new("malformed", "test").unwrap();
+        let subscriber = tracing_subscriber::registry()
+            .with(layer(counted.clone()))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(move || writer.clone())
+                    .with_filter(tracing_subscriber::EnvFilter::new(directives)),
+            );
         tracing::subscriber::with_default(subscriber, || {
             tracing::error!(
                 target: "actix_http::h1::dispatcher",
@@ -100,10 +119,23 @@ mod tests {
             tracing::error!(target: "frontpage", "stream error: request parse error: not actix's");
         });
         let log = String::from_utf8(written.0.lock().unwrap().clone()).unwrap();
+        (log, counted.get())
+    }
+
+    #[test]
+    fn a_malformed_request_is_counted_not_logged_and_other_errors_still_are() {
+        let (log, counted) = logged("info");
         assert!(!log.contains("invalid Header"), "{log}");
         assert!(log.contains("broken pipe"), "{log}");
         assert!(log.contains("not actix's"), "{log}");
-        // Other tests in this process may count theirs too.
-        assert!(MALFORMED.get() > before);
+        assert_eq!(counted, 1);
+    }
+
+    #[test]
+    fn a_malformed_request_is_counted_though_the_log_leaves_actix_out() {
+        let (log, counted) = logged("warn,actix_http=off");
+        assert!(!log.contains("broken pipe"), "{log}");
+        assert!(log.contains("not actix's"), "{log}");
+        assert_eq!(counted, 1);
     }
 }

@@ -82,7 +82,8 @@ impl Engine {
             let mut left_out: FxHashSet<i32> = history.iter().map(|read| read.article).collect();
             left_out.extend(context);
             left_out.extend(ranked.iter().map(|candidate| candidate.article_id));
-            ranked.extend(older(conn, &left_out, limit - picked.len(), now)?);
+            let floor = ranked.last().map_or(FRESH_WEIGHT, |last| last.score);
+            ranked.extend(older(conn, &left_out, limit - picked.len(), floor, now)?);
             picked = self.pick(conn, sources.known, &ranked, limit, now)?;
         }
         let items = picked
@@ -202,13 +203,15 @@ impl Engine {
 }
 
 /// Public articles to fill a list `wanted` short, newest first, none of
-/// them in `left_out`: scored as [`Source::Fresh`] scores the newest (by
-/// rank among all public articles), so that they come after every
-/// candidate the sources gave. Looks through the 1,000 newest at most.
+/// them in `left_out`, as [`Source::Fresh`]: scored below `floor` (the
+/// last candidate's score) and less each, so that they come after every
+/// candidate the sources gave, in order. Looks through the 1,000 newest
+/// at most.
 fn older(
     conn: &mut SqliteConnection,
     left_out: &FxHashSet<i32>,
     wanted: usize,
+    floor: f32,
     now: NaiveDateTime,
 ) -> StoreResult<Vec<Candidate>> {
     const PAGE: usize = 200;
@@ -216,16 +219,13 @@ fn older(
     for page in 0..5 {
         let ids = super::newest(conn, now, PAGE, page * PAGE)?;
         let last_page = ids.len() < PAGE;
-        found.extend(
-            ids.into_iter()
-                .enumerate()
-                .filter(|(_, id)| !left_out.contains(id))
-                .map(|(rank, id)| Candidate {
-                    article_id: id,
-                    score: FRESH_WEIGHT / (page * PAGE + rank + 1) as f32,
-                    source: Source::Fresh,
-                }),
-        );
+        for id in ids.into_iter().filter(|id| !left_out.contains(id)) {
+            found.push(Candidate {
+                article_id: id,
+                score: floor / (found.len() + 2) as f32,
+                source: Source::Fresh,
+            });
+        }
         // Twice what is missing: the category cap may pass some over.
         if last_page || found.len() >= wanted * 2 {
             break;

@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::{ArticleSummary, SearchHit};
 use crate::api::extract::Query;
 use crate::api::keys::key_scopes;
-use crate::api::paging::{page_limit, page_response};
+use crate::api::paging::{nothing_named, page_limit, page_response};
 use crate::api::{ListMeta, cursor, time};
 use crate::auth::Scope;
 use diesel::sqlite::SqliteConnection;
@@ -110,7 +110,7 @@ pub struct ListArticlesQuery {
     /// with `q`, whose results come most relevant first. Drafts are ordered
     /// by creation (id) instead, newest first unless `published_at`. For
     /// `status=scheduled`, `published_at` lists the soonest due first.
-    #[param(inline, default = "-published_at")]
+    #[param(inline)]
     pub sort: Option<ArticleSort>,
     /// Page size, 1 to 100.
     #[param(minimum = 1, maximum = 100, default = 20)]
@@ -217,13 +217,7 @@ fn unknown_names(
     Ok(found
         .into_iter()
         .filter(|(_, _, found)| !found)
-        .map(|(name, slug, _)| {
-            FieldError::new(
-                Location::Query,
-                name,
-                format!("no {name} has the slug `{slug}`"),
-            )
-        })
+        .map(|(name, slug, _)| nothing_named(name, slug))
         .collect())
 }
 
@@ -409,7 +403,7 @@ async fn search_articles(
     responses(
         (status = 200, description = "A page of articles", body = ArticleListResponse,
             headers(("Link" = String, description = "RFC 8288 link to the next page, when there is one"))),
-        (status = 400, description = "A parameter is invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A parameter is invalid, empty, or names a category, tag or author that does not exist", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`status` other than `published` without a key, or with a key that is not valid", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`status` other than `published` with a key that lacks the `read-drafts` scope", body = Problem, content_type = "application/problem+json"),
     )
