@@ -237,6 +237,22 @@ impl Names {
             author: query.author.clone(),
         }
     }
+
+    /// Narrows `filter` to the category's subtree; the problems of the
+    /// names that name nothing instead, if any (see [`unknown_names`]).
+    fn narrow(
+        &self,
+        conn: &mut SqliteConnection,
+        taxonomy: &Taxonomy,
+        filter: &mut ListFilter,
+    ) -> StoreResult<Vec<FieldError>> {
+        let unknown = unknown_names(conn, taxonomy, self)?;
+        filter.category_ids = self
+            .category
+            .as_deref()
+            .map(|slug| taxonomy.categories.subtree_of_slug(slug));
+        Ok(unknown)
+    }
 }
 
 /// Where a page of search results ends.
@@ -322,13 +338,10 @@ async fn search_articles(
         .db
         .read(move |conn| {
             let taxonomy = cache.taxonomy(conn, generation)?;
-            let unknown = unknown_names(conn, &taxonomy, &names)?;
+            let unknown = names.narrow(conn, &taxonomy, &mut filter)?;
             if !unknown.is_empty() {
                 return Ok(Err(unknown));
             }
-            filter.category_ids = names
-                .category
-                .map(|slug| taxonomy.categories.subtree_of_slug(&slug));
             let ranked = search::matches(conn, &expression)?;
             let ids: Vec<i32> = ranked.iter().map(|(id, _)| *id).collect();
             let visible = articles::matching_among(conn, &filter, &ids)?;
@@ -442,13 +455,10 @@ pub async fn list_articles(
         .db
         .read(move |conn| {
             let taxonomy = cache.taxonomy(conn, generation)?;
-            let unknown = unknown_names(conn, &taxonomy, &names)?;
+            let unknown = names.narrow(conn, &taxonomy, &mut filter)?;
             if !unknown.is_empty() {
                 return Ok(Err(unknown));
             }
-            filter.category_ids = names
-                .category
-                .map(|slug| taxonomy.categories.subtree_of_slug(&slug));
             let rows = articles::list(conn, &filter)?;
             let extras = articles::extras_with(conn, &rows, taxonomy)?;
             let total = with_total
