@@ -83,11 +83,11 @@ impl From<RankingMetric> for Metric {
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct RankingQuery {
-    /// How far back to look.
-    #[param(inline, default = "24h")]
+    /// How far back to look; `24h` when not given.
+    #[param(inline)]
     pub window: Option<RankingWindow>,
-    /// What to order by.
-    #[param(inline, default = "trending")]
+    /// What to order by; `trending` when not given.
+    #[param(inline)]
     pub metric: Option<RankingMetric>,
     /// Only this category (slug) and every category below it.
     #[param(min_length = 1)]

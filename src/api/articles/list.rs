@@ -104,7 +104,7 @@ pub struct ListArticlesQuery {
     pub published_before: Option<DateTime<Utc>>,
     /// `published` (the default), or for an editor's key with the
     /// `read-drafts` scope `scheduled` or `draft`.
-    #[param(inline, default = "published")]
+    #[param(inline)]
     pub status: Option<ArticleListStatus>,
     /// `-published_at` (newest first, the default) or `published_at`; not
     /// with `q`, whose results come most relevant first. Drafts are ordered
