@@ -88,6 +88,13 @@ impl Counters {
         self.shard(article_id).get(&article_id).cloned()
     }
 
+    /// `read` of the counters of `article_id`, if kept, under the shard's
+    /// lock: without cloning the kept `Arc` (see [`Counters::still`]), so
+    /// `read` must be quick.
+    pub fn with<R>(&self, article_id: i32, read: impl FnOnce(&Arc<Counts>) -> R) -> Option<R> {
+        self.shard(article_id).get(&article_id).map(read)
+    }
+
     /// True when `counts` are the counters kept for `article_id`: none of
     /// its counters has changed since they were read. Compares under the
     /// shard lock instead of cloning the kept `Arc`, whose count is an

@@ -159,27 +159,29 @@ impl CachedArticle {
         }
     }
 
+    /// Its list form showing `counts`, if it was last shown with them.
+    pub(super) fn shown_teaser(&self, counts: &Arc<Counts>) -> Option<Teaser> {
+        let shown = self.shown.lock().expect("shown lock");
+        let (_, json) = shown.as_ref().filter(|(shown, _)| shown == counts)?;
+        Some(Teaser {
+            summary: Arc::clone(&self.summary),
+            json: Arc::clone(json),
+        })
+    }
+
     /// Its list form showing `counts`: rendered again only when they are
     /// not the counters it was last shown with.
     pub(super) fn teaser(&self, counts: &Arc<Counts>) -> Teaser {
-        let kept = self
-            .shown
-            .lock()
-            .expect("shown lock")
-            .as_ref()
-            .filter(|(shown, _)| shown == counts)
-            .map(|(_, json)| Arc::clone(json));
-        let json = kept.unwrap_or_else(|| {
+        self.shown_teaser(counts).unwrap_or_else(|| {
             let mut summary = ArticleSummary::clone(&self.summary);
             summary.stats.refresh(counts);
             let json = render(&summary);
             *self.shown.lock().expect("shown lock") = Some((Arc::clone(counts), Arc::clone(&json)));
-            json
-        });
-        Teaser {
-            summary: Arc::clone(&self.summary),
-            json,
-        }
+            Teaser {
+                summary: Arc::clone(&self.summary),
+                json,
+            }
+        })
     }
 }
 

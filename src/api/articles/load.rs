@@ -91,8 +91,17 @@ pub fn teasers(state: &AppState, ids: &[i32]) -> StoreResult<HashMap<i32, Teaser
             missing.push(id);
             continue;
         };
-        match counters.get(id) {
-            Some(counts) => {
+        // Mostly shown with its counters already: no clone of them (a
+        // cold cache line), and rendered outside their lock otherwise.
+        match counters.with(id, |counts| {
+            cached
+                .shown_teaser(counts)
+                .ok_or_else(|| Arc::clone(counts))
+        }) {
+            Some(Ok(teaser)) => {
+                found.insert(id, teaser);
+            }
+            Some(Err(counts)) => {
                 found.insert(id, cached.teaser(&counts));
             }
             None => uncounted.push((id, cached)),
