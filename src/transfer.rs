@@ -253,7 +253,8 @@ pub fn import(
     progress(import.done());
     while !valid.is_empty() {
         let batch: Vec<_> = valid.drain(..valid.len().min(BULK_BATCH)).collect();
-        let outcomes = db.write_blocking(move |conn| upsert_batch(conn, batch))?;
+        let written = import.written();
+        let outcomes = db.write_blocking(move |conn| upsert_batch(conn, batch, &written))?;
         import.record(outcomes);
         progress(import.done());
     }

@@ -583,6 +583,73 @@ async fn bulk_import_tells_apart_long_headlines_that_start_the_same() {
     );
 }
 
+/// A line without a slug is the article whose title it has, whichever was
+/// imported first; and a line that comes to an article an earlier line of
+/// the same import wrote (its slug given as the `-2` the other was given)
+/// is refused, so that importing the file again changes nothing.
+#[actix_web::test]
+async fn bulk_import_keeps_each_story_whatever_the_order_and_given_slugs() {
+    let (app, _dir) = test_app(false).await;
+    seed_categories(&app).await;
+    let lines = |lines: &[Value]| {
+        lines
+            .iter()
+            .map(Value::to_string)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let report = |reply: &common::Reply| {
+        let data = &reply.body["data"];
+        [
+            &data["created"],
+            &data["updated"],
+            &data["unchanged"],
+            &data["failed"],
+        ]
+        .map(|count| count.as_i64().unwrap())
+    };
+    // A title whose slug is cut, then the title that is the cut.
+    let cut = "Lighthouse keepers trust confirms dredging programme will start early next";
+    let long = article(&format!("{cut} month tonight"), "news");
+    let short = article(cut, "news");
+    for line in [&long, &short] {
+        let reply = send(&app, ndjson(&lines(&[line.clone()]))).await;
+        assert_eq!(report(&reply), [1, 0, 0, 0], "{}", reply.body);
+    }
+
+    let opening = "Coastal rail operator unveils timetable overhaul promising faster services";
+    let june = article(&format!("{opening} from June"), "news");
+    // The slug June's title makes, given first to another story.
+    let taken = content_slug(june["title"].as_str().unwrap());
+    let mut given = article("Explicit slug story", "news");
+    given["slug"] = json!(taken);
+    let mut given_two = article("Explicit two", "news");
+    given_two["slug"] = json!(format!("{taken}-2"));
+    let july = article(&format!("{opening} from July"), "news");
+    assert_eq!(content_slug(july["title"].as_str().unwrap()), taken);
+    let body = lines(&[given, june, given_two, july]);
+    let first = send(&app, ndjson(&body)).await;
+    assert_eq!(report(&first), [3, 0, 0, 1], "{}", first.body);
+    assert_eq!(first.body["data"]["errors"][0]["line"], 3);
+    assert_eq!(first.body["data"]["errors"][0]["errors"][0]["name"], "slug");
+    let again = send(&app, ndjson(&body)).await;
+    assert_eq!(report(&again), [0, 0, 3, 1], "{}", again.body);
+    let june_page = send(&app, get(&format!("/api/v1/articles/{taken}-2"))).await;
+    assert!(
+        june_page.body["data"]["title"]
+            .as_str()
+            .unwrap()
+            .ends_with("from June"),
+        "{}",
+        june_page.body
+    );
+}
+
+/// The slug the server makes of `title` (as `content::slugify` does).
+fn content_slug(title: &str) -> String {
+    frontpage::content::slugify(title)
+}
+
 #[actix_web::test]
 async fn a_new_article_never_takes_the_id_of_a_deleted_one() {
     let (app, _dir) = test_app(false).await;

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::sync::{Arc, Mutex};
 
 use chrono::NaiveDateTime;
 use diesel::Connection;
@@ -44,8 +45,14 @@ pub struct BulkReport {
 pub struct Import {
     now: NaiveDateTime,
     first_line_of: HashMap<String, usize>,
+    written: Written,
     report: BulkReport,
 }
+
+/// The articles an import has written so far (created, updated or found
+/// unchanged), each with the line that did: a later line that comes to
+/// the same article is refused, as two lines with one slug are.
+pub type Written = Arc<Mutex<HashMap<i32, usize>>>;
 
 impl Import {
     /// An import whose inputs are checked as of `now`.
@@ -53,8 +60,14 @@ impl Import {
         Self {
             now,
             first_line_of: HashMap::new(),
+            written: Written::default(),
             report: BulkReport::default(),
         }
+    }
+
+    /// What [`upsert_batch`] is given with each batch of this import.
+    pub fn written(&self) -> Written {
+        Arc::clone(&self.written)
     }
 
     /// Checks the input of `line`, imported from `feed_entry` (see
@@ -154,7 +167,9 @@ pub type LineOutcome = (usize, Result<Upserted, StoreError>);
 pub fn upsert_batch(
     conn: &mut diesel::SqliteConnection,
     batch: Vec<(usize, ArticleWrite)>,
+    written: &Written,
 ) -> Result<Vec<LineOutcome>, StoreError> {
+    let mut written = written.lock().expect("written lock");
     let mut outcomes = Vec::with_capacity(batch.len());
     for (line, mut write) in batch {
         // Stamped as it is written, not when the import was checked: a long
@@ -162,8 +177,28 @@ pub fn upsert_batch(
         // their commit, older than what a start of the Related index looks
         // back for (see `related::refresh`).
         write.now = db::now();
-        match conn.transaction(|conn| article_writes::upsert(conn, &write)) {
-            Ok((_, what)) => outcomes.push((line, Ok(what))),
+        // A line that comes to an article an earlier line wrote (a slug
+        // given that is the `-2` an earlier title was given, say) would
+        // undo it: refused, and its savepoint with it.
+        let upserted = conn.transaction(|conn| {
+            let (id, what) = article_writes::upsert(conn, &write)?;
+            match written.get(&id) {
+                Some(first) => Err(StoreError::invalid(
+                    "slug",
+                    format!(
+                        "comes to the article line {first} wrote (`{}`); an article may \
+                         appear once per import",
+                        write.slug.as_str()
+                    ),
+                )),
+                None => Ok((id, what)),
+            }
+        });
+        match upserted {
+            Ok((id, what)) => {
+                written.insert(id, line);
+                outcomes.push((line, Ok(what)));
+            }
             Err(
                 error @ (StoreError::Invalid(_)
                 | StoreError::Conflict(_)

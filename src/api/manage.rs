@@ -377,8 +377,10 @@ pub async fn bulk_import(
     }
     while !valid.is_empty() {
         let batch: Vec<_> = valid.drain(..valid.len().min(BULK_BATCH)).collect();
+        let written = import.written();
         let outcomes =
-            AppState::write_content(&state, move |conn| upsert_batch(conn, batch)).await?;
+            AppState::write_content(&state, move |conn| upsert_batch(conn, batch, &written))
+                .await?;
         import.record(outcomes);
     }
     let report = import.finish();

@@ -71,17 +71,15 @@ pub fn upsert(conn: &mut SqliteConnection, write: &ArticleWrite) -> StoreResult<
     Ok(upserted)
 }
 
-/// The article a line without a slug updates: the one with the slug made
-/// from its title. A title long enough for that slug to be cut short is
-/// another story's when the rest of the two titles differs (two live blogs
-/// of one election night, say): then it is the line's own article among
-/// `slug-2`, `slug-3`, ... (whose title the same words make), if it was
-/// imported before, and else none, so that a new one is made.
+/// The article a line without a slug updates: of those whose slug is the
+/// one made from its title (`slug`) or that with a suffix (`slug-2`,
+/// `slug-3`, ...), the one whose title is the same words (the same slug,
+/// uncut); none otherwise, so that one is made. A slug made from a title
+/// is cut at 80 characters, so two headlines can share it (two live blogs
+/// of one election night), and a title need not be the one its slug was
+/// made from (an editor's, or one a slug was given for).
 fn same_story(conn: &mut SqliteConnection, slug: &str, title: &str) -> StoreResult<Option<i32>> {
     let whole = slug::slugify(title);
-    if whole.len() <= slug.len() {
-        return slug_owner(conn, slug);
-    }
     // `slug` and the slugs that start `slug-`: a range of the slug index,
     // not a scan of the table (`-` is the lowest byte a slug has, and `.`
     // follows it).
