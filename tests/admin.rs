@@ -613,7 +613,7 @@ async fn bulk_import_keeps_each_story_whatever_the_order_and_given_slugs() {
     let long = article(&format!("{cut} month tonight"), "news");
     let short = article(cut, "news");
     for line in [&long, &short] {
-        let reply = send(&app, ndjson(&lines(&[line.clone()]))).await;
+        let reply = send(&app, ndjson(&lines(std::slice::from_ref(line)))).await;
         assert_eq!(report(&reply), [1, 0, 0, 0], "{}", reply.body);
     }
 
