@@ -502,7 +502,19 @@ async fn an_atom_html_title_and_a_summary_with_a_script_import_as_text() {
 
 #[actix_web::test]
 async fn an_export_moves_a_whole_site_into_an_empty_store() {
-    let (_app, dir) = test_app(true).await;
+    let (app, dir) = test_app(true).await;
+    // A year as a tag and as a category: slugs of digits alone, as their
+    // names make them.
+    for (path, body) in [
+        ("/api/v1/tags", serde_json::json!({"name": "2026"})),
+        (
+            "/api/v1/categories",
+            serde_json::json!({"name": "1999", "parent": "news"}),
+        ),
+    ] {
+        let reply = send(&app, common::admin("POST", path, body)).await;
+        assert_eq!(reply.status, 201, "{}", reply.body);
+    }
     let old = dir.path().join("frontpage.db");
     let new = dir.path().join("new.db");
     let exported = dir.path().join("site.ndjson");
@@ -511,6 +523,7 @@ async fn an_export_moves_a_whole_site_into_an_empty_store() {
     let text = std::fs::read_to_string(&exported).unwrap();
     assert!(text.contains(r#"{"kind":"category","slug":"home","name":"Home","parent":null"#));
     assert!(text.contains(r#""kind":"author""#) && text.contains(r#""kind":"tag""#));
+    assert!(text.contains(r#""slug":"2026""#) && text.contains(r#""slug":"1999""#));
 
     assert!(frontpage(&new, &["migrate"]).status.success());
     let import = frontpage(&new, &["import", exported.to_str().unwrap()]);

@@ -142,16 +142,19 @@ fn only_writes_that_carry_a_slug_document_a_conflict() {
     }
 }
 
-/// The spec's slug pattern takes what the server takes: a client that
-/// checks a slug against it is not refused for it afterwards.
+/// The spec's slug patterns take what the server takes: a client that
+/// checks a slug against them is not refused for it afterwards. An
+/// article's slug needs a letter (a number is an id); a tag's does not.
 #[test]
-fn the_slug_pattern_agrees_with_the_server() {
+fn the_slug_patterns_agree_with_the_server() {
     let spec: Value = serde_json::from_str(&frontpage::openapi::spec_json()).unwrap();
-    let pattern = spec["components"]["schemas"]["TagInput"]["properties"]["slug"]["pattern"]
-        .as_str()
-        .expect("a slug pattern")
-        .to_string();
-    let regex = regex::Regex::new(&pattern).unwrap();
+    let pattern = |schema: &str| {
+        let pattern = spec["components"]["schemas"][schema]["properties"]["slug"]["pattern"]
+            .as_str()
+            .unwrap_or_else(|| panic!("a slug pattern in {schema}"));
+        regex::Regex::new(pattern).unwrap()
+    };
+    let (article, tag) = (pattern("ArticleInput"), pattern("TagInput"));
     for slug in [
         "news",
         "0",
@@ -169,9 +172,14 @@ fn the_slug_pattern_agrees_with_the_server() {
         "x",
     ] {
         assert_eq!(
-            regex.is_match(slug),
+            article.is_match(slug),
+            frontpage::content::article_slug_problem(slug).is_none(),
+            "article slug {slug:?} against {article}"
+        );
+        assert_eq!(
+            tag.is_match(slug),
             frontpage::content::slug_problem(slug, 100).is_none(),
-            "{slug:?} against {pattern}"
+            "tag slug {slug:?} against {tag}"
         );
     }
 }

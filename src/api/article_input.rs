@@ -84,7 +84,7 @@ pub struct ArticleInput {
     #[serde(default)]
     #[schema(
         required = true,
-        pattern = "^([a-z0-9]*[a-z][a-z0-9]*|[a-z0-9]+(-[a-z0-9]+)+)$",
+        pattern = "^[a-z0-9]+(-[a-z0-9]+)*$",
         max_length = 100
     )]
     pub category: String,
@@ -95,10 +95,7 @@ pub struct ArticleInput {
     #[schema(max_items = 20)]
     pub tags: Vec<String>,
     /// Author slug; the author must exist.
-    #[schema(
-        pattern = "^([a-z0-9]*[a-z][a-z0-9]*|[a-z0-9]+(-[a-z0-9]+)+)$",
-        max_length = 100
-    )]
+    #[schema(pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 100)]
     pub author: Option<String>,
     /// `draft` (the default) or `published`.
     #[schema(inline, value_type = Option<ArticleStatus>)]
@@ -145,7 +142,9 @@ impl Checks {
             .filter(|s| !s.is_empty())
         {
             Some(slug) => {
-                self.slug("slug", &slug, content::MAX_ARTICLE_SLUG);
+                if let Some(problem) = content::article_slug_problem(&slug) {
+                    self.fail("slug", problem);
+                }
                 SlugChoice::Given(slug)
             }
             None => {

@@ -62,10 +62,7 @@ pub struct AuthorListResponse {
 #[schema(example = json!({"name": "Mara Ellison", "bio": "Covers shipping and trade."}))]
 pub struct AuthorInput {
     /// URL slug; derived from the name when absent.
-    #[schema(
-        pattern = "^([a-z0-9]*[a-z][a-z0-9]*|[a-z0-9]+(-[a-z0-9]+)+)$",
-        max_length = 100
-    )]
+    #[schema(pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 100)]
     pub slug: Option<String>,
     /// Display name, 1 to 100 characters.
     #[schema(schema_with = super::input::name_schema)]
@@ -79,10 +76,7 @@ pub struct AuthorInput {
 #[serde(deny_unknown_fields)]
 pub struct AuthorPatch {
     /// New slug.
-    #[schema(
-        pattern = "^([a-z0-9]*[a-z][a-z0-9]*|[a-z0-9]+(-[a-z0-9]+)+)$",
-        max_length = 100
-    )]
+    #[schema(pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 100)]
     pub slug: Option<String>,
     /// New display name.
     #[schema(schema_with = super::input::optional_name_schema)]

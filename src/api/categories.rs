@@ -159,19 +159,13 @@ pub async fn get_category(state: Data<AppState>, slug: Path<String>) -> AppResul
 #[schema(example = json!({"name": "World", "parent": "news"}))]
 pub struct CategoryInput {
     /// URL slug; derived from the name when absent.
-    #[schema(
-        pattern = "^([a-z0-9]*[a-z][a-z0-9]*|[a-z0-9]+(-[a-z0-9]+)+)$",
-        max_length = 100
-    )]
+    #[schema(pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 100)]
     pub slug: Option<String>,
     /// Display name, 1 to 100 characters.
     #[schema(schema_with = super::input::name_schema)]
     pub name: String,
     /// Slug of the parent category; a root when absent.
-    #[schema(
-        pattern = "^([a-z0-9]*[a-z][a-z0-9]*|[a-z0-9]+(-[a-z0-9]+)+)$",
-        max_length = 100
-    )]
+    #[schema(pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 100)]
     pub parent: Option<String>,
     /// Display order among its siblings (default 0).
     pub position: Option<i32>,
@@ -182,17 +176,14 @@ pub struct CategoryInput {
 #[serde(deny_unknown_fields)]
 pub struct CategoryPatch {
     /// New slug.
-    #[schema(
-        pattern = "^([a-z0-9]*[a-z][a-z0-9]*|[a-z0-9]+(-[a-z0-9]+)+)$",
-        max_length = 100
-    )]
+    #[schema(pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 100)]
     pub slug: Option<String>,
     /// New display name.
     #[schema(schema_with = super::input::optional_name_schema)]
     pub name: Option<String>,
     /// New parent slug; `null` makes it a root.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>, pattern = "^([a-z0-9]*[a-z][a-z0-9]*|[a-z0-9]+(-[a-z0-9]+)+)$", max_length = 100)]
+    #[schema(value_type = Option<String>, pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 100)]
     pub parent: Option<Option<String>>,
     /// New display order among its siblings.
     pub position: Option<i32>,

@@ -62,10 +62,7 @@ pub struct TagListResponse {
 #[serde(deny_unknown_fields)]
 pub struct TagInput {
     /// URL slug; derived from the name when absent.
-    #[schema(
-        pattern = "^([a-z0-9]*[a-z][a-z0-9]*|[a-z0-9]+(-[a-z0-9]+)+)$",
-        max_length = 100
-    )]
+    #[schema(pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 100)]
     pub slug: Option<String>,
     /// Display name, 1 to 100 characters.
     #[schema(schema_with = super::input::name_schema)]
@@ -77,10 +74,7 @@ pub struct TagInput {
 #[serde(deny_unknown_fields)]
 pub struct TagPatch {
     /// New slug.
-    #[schema(
-        pattern = "^([a-z0-9]*[a-z][a-z0-9]*|[a-z0-9]+(-[a-z0-9]+)+)$",
-        max_length = 100
-    )]
+    #[schema(pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 100)]
     pub slug: Option<String>,
     /// New display name.
     #[schema(schema_with = super::input::optional_name_schema)]

@@ -88,7 +88,8 @@ pub const MAX_TAXONOMY_SLUG: usize = 100;
 /// Longest article slug.
 pub const MAX_ARTICLE_SLUG: usize = 200;
 
-/// Why a slug is not acceptable, if it is not.
+/// Why a slug (of a category, tag or author: at most `max` long) is not
+/// acceptable, if it is not.
 pub fn slug_problem(slug: &str, max: usize) -> Option<String> {
     let well_formed = !slug.is_empty()
         && slug.split('-').all(|part| {
@@ -101,11 +102,21 @@ pub fn slug_problem(slug: &str, max: usize) -> Option<String> {
         Some("must be lower-case letters and digits in words joined by single hyphens".into())
     } else if slug.len() > max {
         Some(format!("must be at most {max} characters"))
-    } else if slug.bytes().all(|b| b.is_ascii_digit()) {
-        Some("must contain a letter (numbers address articles by id)".into())
     } else {
         None
     }
+}
+
+/// Why an article's slug is not acceptable, if it is not: as
+/// [`slug_problem`], and a number, which addresses an article by id, is
+/// not one. (A tag, category or author has no id in its URLs: `2026` is
+/// a tag's slug as its name makes it.)
+pub fn article_slug_problem(slug: &str) -> Option<String> {
+    slug_problem(slug, MAX_ARTICLE_SLUG).or_else(|| {
+        slug.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| "must contain a letter (numbers address articles by id)".into())
+    })
 }
 
 #[cfg(test)]
@@ -129,7 +140,9 @@ mod tests {
         assert_eq!(slug_problem("good-slug-2", 20), None);
         assert!(slug_problem("Bad Slug", 20).is_some());
         assert!(slug_problem("double--hyphen", 20).is_some());
-        assert!(slug_problem("12345", 20).is_some());
+        assert_eq!(slug_problem("12345", 20), None);
+        assert!(article_slug_problem("12345").is_some());
+        assert_eq!(article_slug_problem("2026-05"), None);
         assert!(slug_problem("much-too-long-for-this", 20).is_some());
     }
 

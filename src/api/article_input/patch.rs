@@ -54,7 +54,7 @@ pub struct ArticlePatch {
     pub image_url: Option<Option<String>>,
     /// New category slug; the category must exist.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = String, pattern = "^([a-z0-9]*[a-z][a-z0-9]*|[a-z0-9]+(-[a-z0-9]+)+)$", max_length = 100)]
+    #[schema(value_type = String, pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 100)]
     pub category: Option<String>,
     /// New tags (slugs or names, up to 20, each up to 100 characters),
     /// replacing the old ones.
@@ -63,7 +63,7 @@ pub struct ArticlePatch {
     pub tags: Option<Vec<String>>,
     /// New author slug (the author must exist); `null` removes the byline.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>, pattern = "^([a-z0-9]*[a-z][a-z0-9]*|[a-z0-9]+(-[a-z0-9]+)+)$", max_length = 100)]
+    #[schema(value_type = Option<String>, pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 100)]
     pub author: Option<Option<String>>,
     /// `draft` or `published`.
     #[serde(default, deserialize_with = "present")]
