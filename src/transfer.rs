@@ -209,9 +209,11 @@ fn read_feed(bytes: &[u8], defaults: &FeedDefaults) -> anyhow::Result<Vec<Record
 /// A feed's text construct as plain text: an Atom title may be HTML
 /// (`type="html"` or `"xhtml"`), which readers must not see as markup.
 fn plain(text: feed_rs::model::Text) -> String {
-    match text.content_type.to_string().as_str() {
-        "text/html" | "application/xhtml+xml" => text_of(&text.content),
-        _ => text.content,
+    // `text/html`, or XHTML's media type (whatever `feed-rs` names it).
+    if text.content_type.to_string().contains("html") {
+        text_of(&text.content)
+    } else {
+        text.content
     }
 }
 

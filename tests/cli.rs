@@ -483,10 +483,22 @@ async fn an_atom_html_title_and_a_summary_with_a_script_import_as_text() {
 <updated>2026-01-05T10:00:00Z</updated>
 <summary type="html">&lt;p&gt;Higher than forecast.&lt;/p&gt;&lt;script&gt;alert(1)&lt;/script&gt;</summary>
 <content type="html">&lt;p&gt;The tide came in.&lt;/p&gt;&lt;script&gt;alert(2)&lt;/script&gt;</content></entry>
+<entry><id>urn:agency:2</id><title type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml">Ferries <b>resume</b> &amp; ports reopen</div></title>
+<updated>2026-01-05T11:00:00Z</updated><content type="html">&lt;p&gt;Sailings again.&lt;/p&gt;</content></entry>
 </feed>"#,
     )
     .unwrap();
-    import_feed(&db, &atom, "1 created, 0 updated, 0 unchanged, 0 failed");
+    import_feed(&db, &atom, "2 created, 0 updated, 0 unchanged, 0 failed");
+    let ferries = send(
+        &app,
+        get("/api/v1/articles/ferries-resume-ports-reopen-2026-01-05"),
+    )
+    .await;
+    assert_eq!(
+        ferries.body["data"]["title"], "Ferries resume & ports reopen",
+        "{}",
+        ferries.body
+    );
     let tides = send(
         &app,
         get("/api/v1/articles/tides-rise-at-dover-calais-2026-01-05"),
@@ -497,7 +509,7 @@ async fn an_atom_html_title_and_a_summary_with_a_script_import_as_text() {
     assert_eq!(data["title"], "Tides rise at Dover & Calais");
     assert_eq!(data["summary"], "Higher than forecast.");
     assert_eq!(data["body_html"], "<p>The tide came in.</p>");
-    import_feed(&db, &atom, "0 created, 0 updated, 1 unchanged");
+    import_feed(&db, &atom, "0 created, 0 updated, 2 unchanged");
 }
 
 #[actix_web::test]
