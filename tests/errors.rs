@@ -90,13 +90,19 @@ async fn bad_query_parameters_are_400_problems_naming_the_parameter() {
         reply.assert_problem(400, &[name]);
         assert_eq!(reply.body["errors"][0]["location"], "query", "{uri}");
     }
-    // Every name nothing has, in one answer.
+    // Every name nothing has, and every empty one, in one answer.
     send(
         &app,
         get("/api/v1/articles?category=nowhere&tag=nothing&author=nobody"),
     )
     .await
     .assert_problem(400, &["category", "tag", "author"]);
+    send(
+        &app,
+        get("/api/v1/articles?category=&tag=&author=nobody&source="),
+    )
+    .await
+    .assert_problem(400, &["category", "tag", "author", "source"]);
     // Said in the API's words, not the parser's.
     for (uri, detail) in [
         ("/api/v1/articles?limit=-1", "must be between 1 and 100"),

@@ -82,19 +82,15 @@ pub struct ListArticlesQuery {
     pub q: Option<String>,
     /// Only this category (slug) and every category below it.
     #[param(example = "news", min_length = 1)]
-    #[serde(default, deserialize_with = "crate::api::paging::filled")]
     pub category: Option<String>,
     /// Only articles with this tag (slug).
     #[param(min_length = 1)]
-    #[serde(default, deserialize_with = "crate::api::paging::filled")]
     pub tag: Option<String>,
     /// Only articles by this author (slug).
     #[param(min_length = 1)]
-    #[serde(default, deserialize_with = "crate::api::paging::filled")]
     pub author: Option<String>,
     /// Only articles from this source (exact name).
     #[param(min_length = 1)]
-    #[serde(default, deserialize_with = "crate::api::paging::filled")]
     pub source: Option<String>,
     /// Only articles published at or after this instant (RFC 3339).
     #[serde(default, deserialize_with = "time::optional")]
@@ -192,41 +188,50 @@ fn list_filter(query: &ListArticlesQuery) -> ListFilter {
     }
 }
 
-/// The filters that name nothing: a category, tag or author that no
-/// category, tag or author has. Each is a problem, as a mistyped one would
-/// otherwise read as a list with nothing in it.
+/// The filters that name nothing: given empty (`category=`, as a form's
+/// unset field sends it), or a category, tag or author that no category,
+/// tag or author has. Each is a problem, all in one answer, as a mistyped
+/// one would otherwise read as a list with nothing in it.
 fn unknown_names(
     conn: &mut SqliteConnection,
     taxonomy: &Taxonomy,
     names: &Names,
 ) -> StoreResult<Vec<FieldError>> {
-    let mut found = Vec::new();
-    if let Some(slug) = &names.category {
-        found.push((
-            "category",
-            slug,
-            taxonomy.categories.by_slug(slug).is_some(),
-        ));
+    let mut problems = Vec::new();
+    for (name, value) in [
+        ("category", &names.category),
+        ("tag", &names.tag),
+        ("author", &names.author),
+        ("source", &names.source),
+    ] {
+        let Some(value) = value.as_deref() else {
+            continue;
+        };
+        let found = match name {
+            _ if value.is_empty() => {
+                problems.push(FieldError::new(Location::Query, name, "must not be empty"));
+                continue;
+            }
+            "category" => taxonomy.categories.by_slug(value).is_some(),
+            "tag" => taxonomy::find_tag(conn, value)?.is_some(),
+            "author" => taxonomy::find_author(conn, value)?.is_some(),
+            // A source is free text: any names a list, if maybe empty.
+            _ => true,
+        };
+        if !found {
+            problems.push(nothing_named(name, value));
+        }
     }
-    if let Some(slug) = &names.tag {
-        found.push(("tag", slug, taxonomy::find_tag(conn, slug)?.is_some()));
-    }
-    if let Some(slug) = &names.author {
-        found.push(("author", slug, taxonomy::find_author(conn, slug)?.is_some()));
-    }
-    Ok(found
-        .into_iter()
-        .filter(|(_, _, found)| !found)
-        .map(|(name, slug, _)| nothing_named(name, slug))
-        .collect())
+    Ok(problems)
 }
 
-/// The slugs a list is filtered by.
+/// The names a list is filtered by.
 #[derive(Debug, Clone)]
 struct Names {
     category: Option<String>,
     tag: Option<String>,
     author: Option<String>,
+    source: Option<String>,
 }
 
 impl Names {
@@ -235,6 +240,7 @@ impl Names {
             category: query.category.clone(),
             tag: query.tag.clone(),
             author: query.author.clone(),
+            source: query.source.clone(),
         }
     }
 
