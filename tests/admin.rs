@@ -617,6 +617,16 @@ async fn bulk_import_keeps_each_story_whatever_the_order_and_given_slugs() {
         assert_eq!(report(&reply), [1, 0, 0, 0], "{}", reply.body);
     }
 
+    // An article whose slug only starts with the line's (a feed's dated
+    // one, say) is another story.
+    let mut dated = article("Storm", "news");
+    dated["slug"] = json!("storm-2026-01-05");
+    create(&app, dated).await;
+    let reply = send(&app, ndjson(&lines(&[article("Storm", "news")]))).await;
+    assert_eq!(report(&reply), [1, 0, 0, 0], "{}", reply.body);
+    let kept = send(&app, get("/api/v1/articles/storm-2026-01-05")).await;
+    assert_eq!(kept.body["data"]["title"], "Storm");
+
     let opening = "Coastal rail operator unveils timetable overhaul promising faster services";
     let june = article(&format!("{opening} from June"), "news");
     // The slug June's title makes, given first to another story.
@@ -628,21 +638,24 @@ async fn bulk_import_keeps_each_story_whatever_the_order_and_given_slugs() {
     let july = article(&format!("{opening} from July"), "news");
     assert_eq!(content_slug(july["title"].as_str().unwrap()), taken);
     let body = lines(&[given, june, given_two, july]);
+    // June and July make the slug line 1 gave its story: they come to the
+    // article line 1 wrote, and are refused rather than replace it.
     let first = send(&app, ndjson(&body)).await;
-    assert_eq!(report(&first), [3, 0, 0, 1], "{}", first.body);
-    assert_eq!(first.body["data"]["errors"][0]["line"], 3);
-    assert_eq!(first.body["data"]["errors"][0]["errors"][0]["name"], "slug");
+    assert_eq!(report(&first), [2, 0, 0, 2], "{}", first.body);
+    for (i, line) in [2, 4].into_iter().enumerate() {
+        let failure = &first.body["data"]["errors"][i];
+        assert_eq!(failure["line"], line, "{}", first.body);
+        assert_eq!(failure["errors"][0]["name"], "slug");
+    }
     let again = send(&app, ndjson(&body)).await;
-    assert_eq!(report(&again), [0, 0, 3, 1], "{}", again.body);
-    let june_page = send(&app, get(&format!("/api/v1/articles/{taken}-2"))).await;
-    assert!(
-        june_page.body["data"]["title"]
-            .as_str()
-            .unwrap()
-            .ends_with("from June"),
-        "{}",
-        june_page.body
-    );
+    assert_eq!(report(&again), [0, 0, 2, 2], "{}", again.body);
+    for (slug, title) in [
+        (taken.clone(), "Explicit slug story"),
+        (format!("{taken}-2"), "Explicit two"),
+    ] {
+        let page = send(&app, get(&format!("/api/v1/articles/{slug}"))).await;
+        assert_eq!(page.body["data"]["title"], title, "{}", page.body);
+    }
 }
 
 /// The slug the server makes of `title` (as `content::slugify` does).

@@ -159,10 +159,14 @@ impl CachedArticle {
         }
     }
 
-    /// Its list form showing `counts`, if it was last shown with them.
+    /// Its list form showing `counts`, if it was last shown with these
+    /// very counters (the same `Arc`: a pointer compared, quick enough for
+    /// the counters' lock, under which [`super::load::teasers`] asks).
     pub(super) fn shown_teaser(&self, counts: &Arc<Counts>) -> Option<Teaser> {
         let shown = self.shown.lock().expect("shown lock");
-        let (_, json) = shown.as_ref().filter(|(shown, _)| shown == counts)?;
+        let (_, json) = shown
+            .as_ref()
+            .filter(|(shown, _)| Arc::ptr_eq(shown, counts))?;
         Some(Teaser {
             summary: Arc::clone(&self.summary),
             json: Arc::clone(json),
@@ -170,18 +174,26 @@ impl CachedArticle {
     }
 
     /// Its list form showing `counts`: rendered again only when they are
-    /// not the counters it was last shown with.
+    /// not the values it was last shown with (counters read again with the
+    /// same values, after a write elsewhere dropped them, are kept instead,
+    /// so that the next look is a pointer's).
     pub(super) fn teaser(&self, counts: &Arc<Counts>) -> Teaser {
-        self.shown_teaser(counts).unwrap_or_else(|| {
-            let mut summary = ArticleSummary::clone(&self.summary);
-            summary.stats.refresh(counts);
-            let json = render(&summary);
-            *self.shown.lock().expect("shown lock") = Some((Arc::clone(counts), Arc::clone(&json)));
-            Teaser {
-                summary: Arc::clone(&self.summary),
-                json,
-            }
-        })
+        if let Some(teaser) = self.shown_teaser(counts) {
+            return teaser;
+        }
+        let summary = Arc::clone(&self.summary);
+        let mut shown = self.shown.lock().expect("shown lock");
+        if let Some((kept, json)) = shown.as_mut().filter(|(kept, _)| kept == counts) {
+            *kept = Arc::clone(counts);
+            let json = Arc::clone(json);
+            return Teaser { summary, json };
+        }
+        drop(shown);
+        let mut rendered = ArticleSummary::clone(&self.summary);
+        rendered.stats.refresh(counts);
+        let json = render(&rendered);
+        *self.shown.lock().expect("shown lock") = Some((Arc::clone(counts), Arc::clone(&json)));
+        Teaser { summary, json }
     }
 }
 

@@ -253,10 +253,12 @@ impl Names {
         filter: &mut ListFilter,
     ) -> StoreResult<Vec<FieldError>> {
         let unknown = unknown_names(conn, taxonomy, self)?;
-        filter.category_ids = self
-            .category
-            .as_deref()
-            .map(|slug| taxonomy.categories.subtree_of_slug(slug));
+        if unknown.is_empty() {
+            filter.category_ids = self
+                .category
+                .as_deref()
+                .map(|slug| taxonomy.categories.subtree_of_slug(slug));
+        }
         Ok(unknown)
     }
 }

@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 
 use super::{ArticleWrite, SlugChoice, Upserted, create, replace, slug_owner};
+use crate::content;
 use crate::db::StoreResult;
 use crate::db::schema::{articles, feed_entries};
 
@@ -71,28 +72,49 @@ pub fn upsert(conn: &mut SqliteConnection, write: &ArticleWrite) -> StoreResult<
     Ok(upserted)
 }
 
-/// The article a line without a slug updates: of those whose slug is the
-/// one made from its title (`slug`) or that with a suffix (`slug-2`,
-/// `slug-3`, ...), the one whose title is the same words (the same slug,
-/// uncut); none otherwise, so that one is made. A slug made from a title
-/// is cut at 80 characters, so two headlines can share it (two live blogs
-/// of one election night), and a title need not be the one its slug was
-/// made from (an editor's, or one a slug was given for).
+/// The article a line without a slug updates: the one with the slug made
+/// from its title, unless that one is another story, whose title makes the
+/// same slug cut at 80 characters but other words after (two live blogs of
+/// one election night; see `content::slugify`). Then it is the line's own
+/// among `slug-2`, `slug-3`, ... (the one whose title is the line's words),
+/// if an earlier import made it; none otherwise, so that one is made.
 fn same_story(conn: &mut SqliteConnection, slug: &str, title: &str) -> StoreResult<Option<i32>> {
     let whole = slug::slugify(title);
-    // `slug` and the slugs that start `slug-`: a range of the slug index,
-    // not a scan of the table (`-` is the lowest byte a slug has, and `.`
-    // follows it).
-    let family: Vec<(i32, String)> = articles::table
-        .filter(articles::slug.ge(slug))
-        .filter(articles::slug.lt(format!("{slug}.")))
-        .order(articles::id)
-        .select((articles::id, articles::title))
-        .load(conn)?;
-    Ok(family
+    let another = |theirs: &str| content::slugify(theirs) == slug && slug::slugify(theirs) != whole;
+    match owner_and_title(conn, slug)? {
+        Some((id, theirs)) if !another(&theirs) => return Ok(Some(id)),
+        None => return Ok(None),
+        Some(_) => {}
+    }
+    // The suffixed slugs `free_slug` makes: the range of the slug index
+    // from `slug-0` to before `slug-:` (`:` follows `9`), digits alone
+    // checked here.
+    let prefix = format!("{slug}-");
+    let mut suffixed: Vec<(u64, i32, String)> = articles::table
+        .filter(articles::slug.ge(format!("{prefix}0")))
+        .filter(articles::slug.lt(format!("{prefix}:")))
+        .select((articles::slug, articles::id, articles::title))
+        .load::<(String, i32, String)>(conn)?
         .into_iter()
-        .find(|(_, theirs)| slug::slugify(theirs) == whole)
-        .map(|(id, _)| id))
+        .filter_map(|(theirs, id, title)| {
+            let n = theirs.strip_prefix(&prefix)?.parse().ok()?;
+            Some((n, id, title))
+        })
+        .collect();
+    suffixed.sort_unstable_by_key(|(n, _, _)| *n);
+    Ok(suffixed
+        .into_iter()
+        .find(|(_, _, theirs)| slug::slugify(theirs) == whole)
+        .map(|(_, id, _)| id))
+}
+
+/// The article with `slug`, and its title.
+fn owner_and_title(conn: &mut SqliteConnection, slug: &str) -> StoreResult<Option<(i32, String)>> {
+    Ok(articles::table
+        .filter(articles::slug.eq(slug))
+        .select((articles::id, articles::title))
+        .first(conn)
+        .optional()?)
 }
 
 /// Whether article `id` is what a feed entry became.
