@@ -245,6 +245,7 @@ pub(super) fn alone(article: &ShownArticle) -> SplicedBody {
 fn reaction_kinds(state: &AppState) -> AppResult<Vec<ReactionKind>> {
     let cache = &state.articles;
     let generation = cache.generation();
+    // Kept, mostly: no pooled connection is taken to find that out.
     let taxonomy = match cache.kept_taxonomy(generation) {
         Some(taxonomy) => taxonomy,
         None => state

@@ -207,11 +207,11 @@ fn unknown_names(
         let Some(value) = value.as_deref() else {
             continue;
         };
+        if value.is_empty() {
+            problems.push(FieldError::new(Location::Query, name, "must not be empty"));
+            continue;
+        }
         let found = match name {
-            _ if value.is_empty() => {
-                problems.push(FieldError::new(Location::Query, name, "must not be empty"));
-                continue;
-            }
             "category" => taxonomy.categories.by_slug(value).is_some(),
             "tag" => taxonomy::find_tag(conn, value)?.is_some(),
             "author" => taxonomy::find_author(conn, value)?.is_some(),
