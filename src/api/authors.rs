@@ -130,7 +130,7 @@ pub async fn list_authors(
 /// One author.
 #[utoipa::path(
     tag = "taxonomy",
-    params(("slug" = String, Path, description = "Author slug")),
+    params(("slug" = String, Path, description = "Author slug", example = "mara-ellison")),
     responses(
         (status = 200, description = "The author", body = AuthorResponse),
         (status = 404, description = "No such author", body = Problem, content_type = "application/problem+json"),
@@ -195,7 +195,7 @@ pub async fn create_author(
 #[utoipa::path(
     tag = "taxonomy",
     request_body = AuthorPatch,
-    params(("slug" = String, Path, description = "Author slug")),
+    params(("slug" = String, Path, description = "Author slug", example = "mara-ellison")),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Changed", body = AuthorResponse),
@@ -234,7 +234,7 @@ pub async fn update_author(
 /// Delete an author that no article names.
 #[utoipa::path(
     tag = "taxonomy",
-    params(("slug" = String, Path, description = "Author slug")),
+    params(("slug" = String, Path, description = "Author slug", example = "mara-ellison")),
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Deleted"),

@@ -236,7 +236,7 @@ pub async fn create_category(
 #[utoipa::path(
     tag = "taxonomy",
     request_body = CategoryPatch,
-    params(("slug" = String, Path, description = "Category slug")),
+    params(("slug" = String, Path, description = "Category slug", example = "news")),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Changed", body = CategoryResponse),
@@ -284,7 +284,7 @@ pub async fn update_category(
 /// Delete a category that has no sub-categories and no articles.
 #[utoipa::path(
     tag = "taxonomy",
-    params(("slug" = String, Path, description = "Category slug")),
+    params(("slug" = String, Path, description = "Category slug", example = "news")),
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Deleted"),

@@ -203,7 +203,7 @@ pub async fn list_reaction_kinds(state: Data<AppState>) -> AppResult<HttpRespons
 /// origin without a CORS preflight.
 #[utoipa::path(
     tag = "engagement",
-    params(("id_or_slug" = String, Path, description = "Numeric id or slug")),
+    params(("id_or_slug" = String, Path, description = "Numeric id or slug", example = "42")),
     request_body(content = Option<ViewInput>, description = "Optional: who viewed"),
     responses(
         (status = 200, description = "Counted", body = ViewResponse),
@@ -322,7 +322,7 @@ async fn change_reaction(
 #[utoipa::path(
     tag = "engagement",
     params(
-        ("id_or_slug" = String, Path, description = "Numeric id or slug"),
+        ("id_or_slug" = String, Path, description = "Numeric id or slug", example = "42"),
         ("kind" = String, Path, description = "Reaction kind key (see /api/v1/reaction-kinds)", example = "very_good"),
     ),
     request_body = ReactionInput,
@@ -351,7 +351,7 @@ pub async fn add_reaction(
 #[utoipa::path(
     tag = "engagement",
     params(
-        ("id_or_slug" = String, Path, description = "Numeric id or slug"),
+        ("id_or_slug" = String, Path, description = "Numeric id or slug", example = "42"),
         ("kind" = String, Path, description = "Reaction kind key (see /api/v1/reaction-kinds)", example = "very_good"),
     ),
     request_body = ReactionInput,

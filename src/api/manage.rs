@@ -147,7 +147,7 @@ pub async fn create_article(
 #[utoipa::path(
     tag = "articles",
     request_body = ArticleInput,
-    params(("id_or_slug" = String, Path, description = "Numeric id or slug"),
+    params(("id_or_slug" = String, Path, description = "Numeric id or slug", example = "42"),
         ("If-Match" = Option<String>, Header, nullable = false, description = "Write only if the article is still this version: the `ETag` its `GET` answered (or `*`: if it exists). The `ETag` follows its view and reaction counts too"),
         ("If-Unmodified-Since" = Option<String>, Header, nullable = false, description = "Write only if the article's content has not changed since this HTTP date: its `Last-Modified`"),
         ("If-None-Match" = Option<String>, Header, nullable = false, description = "Write only if the article is not this version (`*`: refused whenever it exists)"),),
@@ -192,7 +192,7 @@ pub async fn replace_article(
 #[utoipa::path(
     tag = "articles",
     request_body(content = ArticlePatch, content_type = "application/merge-patch+json"),
-    params(("id_or_slug" = String, Path, description = "Numeric id or slug"),
+    params(("id_or_slug" = String, Path, description = "Numeric id or slug", example = "42"),
         ("If-Match" = Option<String>, Header, nullable = false, description = "Write only if the article is still this version: the `ETag` its `GET` answered (or `*`: if it exists). The `ETag` follows its view and reaction counts too"),
         ("If-Unmodified-Since" = Option<String>, Header, nullable = false, description = "Write only if the article's content has not changed since this HTTP date: its `Last-Modified`"),
         ("If-None-Match" = Option<String>, Header, nullable = false, description = "Write only if the article is not this version (`*`: refused whenever it exists)"),),
@@ -261,7 +261,7 @@ fn to_invalid(error: FieldError) -> db::Invalid {
 /// Delete an article.
 #[utoipa::path(
     tag = "articles",
-    params(("id_or_slug" = String, Path, description = "Numeric id or slug"),
+    params(("id_or_slug" = String, Path, description = "Numeric id or slug", example = "42"),
         ("If-Match" = Option<String>, Header, nullable = false, description = "Write only if the article is still this version: the `ETag` its `GET` answered (or `*`: if it exists). The `ETag` follows its view and reaction counts too"),
         ("If-Unmodified-Since" = Option<String>, Header, nullable = false, description = "Write only if the article's content has not changed since this HTTP date: its `Last-Modified`"),
         ("If-None-Match" = Option<String>, Header, nullable = false, description = "Write only if the article is not this version (`*`: refused whenever it exists)"),),

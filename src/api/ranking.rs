@@ -90,7 +90,7 @@ pub struct RankingQuery {
     #[param(inline)]
     pub metric: Option<RankingMetric>,
     /// Only this category (slug) and every category below it.
-    #[param(min_length = 1)]
+    #[param(example = "news", min_length = 1)]
     #[serde(default, deserialize_with = "crate::api::paging::filled")]
     pub category: Option<String>,
     /// How many articles, 1 to 50.

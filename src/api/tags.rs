@@ -153,7 +153,7 @@ pub async fn list_tags(
 /// that has the `read-drafts` scope).
 #[utoipa::path(
     tag = "taxonomy",
-    params(("slug" = String, Path, description = "Tag slug")),
+    params(("slug" = String, Path, description = "Tag slug", example = "arctic-warming")),
     security((), ("bearer" = [])),
     responses(
         (status = 200, description = "The tag", body = TagResponse),
@@ -218,7 +218,7 @@ pub async fn create_tag(
 #[utoipa::path(
     tag = "taxonomy",
     request_body = TagPatch,
-    params(("slug" = String, Path, description = "Tag slug")),
+    params(("slug" = String, Path, description = "Tag slug", example = "arctic-warming")),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Changed", body = TagResponse),
@@ -251,7 +251,7 @@ pub async fn update_tag(
 /// Delete a tag: it comes off every article that carries it.
 #[utoipa::path(
     tag = "taxonomy",
-    params(("slug" = String, Path, description = "Tag slug")),
+    params(("slug" = String, Path, description = "Tag slug", example = "arctic-warming")),
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Deleted, and taken off its articles"),

@@ -84,18 +84,20 @@ pub struct ListArticlesQuery {
     #[param(example = "news", min_length = 1)]
     pub category: Option<String>,
     /// Only articles with this tag (slug).
-    #[param(min_length = 1)]
+    #[param(example = "arctic-warming", min_length = 1)]
     pub tag: Option<String>,
     /// Only articles by this author (slug).
-    #[param(min_length = 1)]
+    #[param(example = "mara-ellison", min_length = 1)]
     pub author: Option<String>,
     /// Only articles from this source (exact name).
-    #[param(min_length = 1)]
+    #[param(example = "Frontpage Newsroom", min_length = 1)]
     pub source: Option<String>,
     /// Only articles published at or after this instant (RFC 3339).
+    #[param(example = "2026-01-01T00:00:00Z")]
     #[serde(default, deserialize_with = "time::optional")]
     pub published_after: Option<DateTime<Utc>>,
     /// Only articles published before this instant (RFC 3339).
+    #[param(example = "2026-02-01T00:00:00Z")]
     #[serde(default, deserialize_with = "time::optional")]
     pub published_before: Option<DateTime<Utc>>,
     /// `published` (the default), or for an editor's key with the

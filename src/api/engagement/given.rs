@@ -53,7 +53,7 @@ pub struct GivenResponse {
 /// Answered for one reader: `Cache-Control: private, no-cache`.
 #[utoipa::path(
     tag = "engagement",
-    params(("id_or_slug" = String, Path, description = "Numeric id or slug"), GivenQuery),
+    params(("id_or_slug" = String, Path, description = "Numeric id or slug", example = "42"), GivenQuery),
     responses(
         (status = 200, description = "The reader's reactions", body = GivenResponse),
         (status = 400, description = "`reader` is missing or malformed", body = Problem, content_type = "application/problem+json"),
