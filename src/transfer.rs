@@ -6,7 +6,7 @@
 
 pub mod taxonomy;
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
@@ -15,7 +15,7 @@ use diesel::prelude::*;
 use serde_json::{Value, json};
 
 use crate::api::article_input::ArticleInput;
-use crate::api::import::{BulkReport, Import, upsert_batch};
+use crate::api::import::{BulkReport, Import, ndjson_lines, upsert_batch};
 use crate::api::manage::BULK_BATCH;
 use crate::db::articles::{self, ArticleRow, Taxonomy};
 use crate::db::schema::articles as articles_table;
@@ -107,29 +107,21 @@ fn is_json_feed(bytes: &[u8]) -> bool {
 fn read_ndjson(bytes: &[u8]) -> (Vec<Record>, Vec<taxonomy::Line>) {
     let mut records = Vec::new();
     let mut named = Vec::new();
-    for (i, line) in bytes.lines().enumerate() {
+    for (number, line) in ndjson_lines(bytes) {
         let line = match line {
             Ok(line) => line,
-            Err(_) => {
-                records.push(Record::ndjson(i + 1, Err(vec![not_utf8()])));
+            Err(not_utf8) => {
+                records.push(Record::ndjson(number, Err(vec![not_utf8])));
                 continue;
             }
         };
-        let line = line.trim();
-        if line.is_empty() {
-            continue;
-        }
         let value = serde_json::from_str::<Value>(line);
         match value.as_ref().ok().and_then(taxonomy::from_line) {
-            Some(parsed) => named.push((i + 1, parsed)),
-            None => records.push(Record::ndjson(i + 1, parse_line(line))),
+            Some(parsed) => named.push((number, parsed)),
+            None => records.push(Record::ndjson(number, parse_line(line))),
         }
     }
     (records, named)
-}
-
-fn not_utf8() -> FieldError {
-    FieldError::new(Location::Body, "(line)", "is not UTF-8")
 }
 
 /// An NDJSON line as an article input, its problems named by field as the

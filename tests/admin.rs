@@ -309,11 +309,15 @@ async fn an_invalid_write_changes_nothing() {
 }
 
 fn ndjson(body: &str) -> actix_http::Request {
+    ndjson_bytes(body.as_bytes())
+}
+
+fn ndjson_bytes(body: &[u8]) -> actix_http::Request {
     TestRequest::post()
         .uri("/api/v1/articles/bulk")
         .insert_header(("authorization", format!("Bearer {ADMIN}")))
         .insert_header(("content-type", "application/x-ndjson"))
-        .set_payload(body.to_string())
+        .set_payload(body.to_vec())
         .to_request()
 }
 
@@ -404,6 +408,34 @@ async fn bulk_import_stores_good_lines_reports_bad_ones_and_is_idempotent() {
     assert_eq!(listed.body["data"].as_array().unwrap().len(), 2);
     let first = send(&app, get("/api/v1/articles/first-imported-story")).await;
     assert_eq!(first.body["data"]["category"]["slug"], "world");
+}
+
+/// A line that is not UTF-8 is refused on its own: the lines around it
+/// are stored.
+#[actix_web::test]
+async fn bulk_import_refuses_a_line_that_is_not_utf8_and_stores_the_others() {
+    let (app, _dir) = test_app(false).await;
+    seed_categories(&app).await;
+    let mut body = article("Before the bad line", "news")
+        .to_string()
+        .into_bytes();
+    body.extend_from_slice(b"\n{\"title\": \"Bad \xff byte\"}\n");
+    body.extend(
+        article("After the bad line", "news")
+            .to_string()
+            .into_bytes(),
+    );
+    let reply = send(&app, ndjson_bytes(&body)).await;
+    let report = &reply.body["data"];
+    assert_eq!(
+        (report["created"].as_i64(), report["failed"].as_i64()),
+        (Some(2), Some(1)),
+        "{report}"
+    );
+    assert_eq!(report["errors"][0]["line"], 2);
+    assert_eq!(report["errors"][0]["errors"][0]["detail"], "is not UTF-8");
+    let after = send(&app, get("/api/v1/articles/after-the-bad-line")).await;
+    assert_eq!(after.status, 200);
 }
 
 #[actix_web::test]

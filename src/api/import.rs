@@ -210,6 +210,21 @@ pub fn upsert_batch(
     Ok(outcomes)
 }
 
+/// The lines of an NDJSON body that hold something, trimmed, each with its
+/// 1-based number; a line that is not UTF-8 is an error of its own, so that
+/// one bad line costs only itself.
+pub fn ndjson_lines(body: &[u8]) -> impl Iterator<Item = (usize, Result<&str, FieldError>)> {
+    body.split(|byte| *byte == b'\n')
+        .enumerate()
+        .map(|(i, line)| {
+            let line = std::str::from_utf8(line)
+                .map(str::trim)
+                .map_err(|_| FieldError::new(Location::Body, "(line)", "is not UTF-8"));
+            (i + 1, line)
+        })
+        .filter(|(_, line)| line.as_ref().map_or(true, |line| !line.is_empty()))
+}
+
 pub fn line_errors(error: ApiError) -> Vec<FieldError> {
     match error {
         ApiError::Validation(errors) | ApiError::InvalidParameters(errors) => errors,

@@ -12,7 +12,7 @@ use super::Meta;
 use super::article_input::{ArticleInput, ArticlePatch};
 use super::articles::{Article, ArticleResponse, ArticleSummary, JsonText};
 use super::extract::{JSON_BODY_LIMIT, JsonBody, parse_json_checked, read_body};
-use super::import::{BulkReport, Import, line_errors, upsert_batch};
+use super::import::{BulkReport, Import, line_errors, ndjson_lines, upsert_batch};
 use super::keys::Admin;
 use super::preconditions;
 use crate::db::article_writes::{self, ArticleWrite, PublishTime};
@@ -345,14 +345,7 @@ pub async fn bulk_import(
 ) -> AppResult<HttpResponse> {
     let mut payload: Payload = payload.into_inner();
     let body = read_body(&req, &mut payload, "application/x-ndjson", BULK_BODY_LIMIT).await?;
-    let text = std::str::from_utf8(&body)
-        .map_err(|_| ApiError::Malformed("The body is not UTF-8.".into()))?;
-    let lines: Vec<(usize, &str)> = text
-        .lines()
-        .enumerate()
-        .map(|(i, line)| (i + 1, line.trim()))
-        .filter(|(_, line)| !line.is_empty())
-        .collect();
+    let lines: Vec<_> = ndjson_lines(&body).collect();
     if lines.is_empty() || lines.len() > BULK_MAX_LINES {
         return Err(ApiError::Malformed(format!(
             "Send between 1 and {BULK_MAX_LINES} NDJSON lines; this body has {}.",
@@ -362,16 +355,16 @@ pub async fn bulk_import(
     let mut import = Import::new(db::now());
     let mut valid = Vec::new();
     for (line, text) in lines {
-        let input = if text.len() > JSON_BODY_LIMIT {
-            Err(vec![FieldError::new(
+        let input = match text {
+            Err(not_utf8) => Err(vec![not_utf8]),
+            Ok(text) if text.len() > JSON_BODY_LIMIT => Err(vec![FieldError::new(
                 Location::Body,
                 "(line)",
                 format!("is over {JSON_BODY_LIMIT} bytes"),
-            )])
-        } else {
-            parse_json_checked(text.as_bytes(), ArticleInput::problems)
+            )]),
+            Ok(text) => parse_json_checked(text.as_bytes(), ArticleInput::problems)
                 .map_err(line_errors)
-                .map_err(export_taxonomy_line)
+                .map_err(export_taxonomy_line),
         };
         valid.extend(import.check(line, input, None));
     }
