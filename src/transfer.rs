@@ -12,6 +12,7 @@ use std::path::Path;
 use anyhow::Context;
 use chrono::SecondsFormat;
 use diesel::prelude::*;
+use feed_rs::model::{Content, Text};
 use serde_json::{Value, json};
 
 use crate::api::article_input::ArticleInput;
@@ -164,13 +165,17 @@ fn read_feed(bytes: &[u8], defaults: &FeedDefaults) -> anyhow::Result<Vec<Record
         .into_iter()
         .enumerate()
         .map(|(i, entry)| {
-            // A summary is HTML, in both RSS and Atom; a title may be.
-            let summary = entry.summary.map(|text| text.content);
-            let body = entry
-                .content
-                .and_then(|content| content.body)
-                .or_else(|| summary.clone())
-                .unwrap_or_default();
+            // Each text says whether it is HTML: an RSS description is, an
+            // Atom text is unless its `type` says so, and JSON Feed's
+            // `summary` and `content_text` never are.
+            let body = match (entry.content, &entry.summary) {
+                (Some(Content { content_type, body: Some(body), .. }), _) => {
+                    html_or_text(&content_type, body)
+                }
+                (_, Some(summary)) => html_or_text(&summary.content_type, summary.content.clone()),
+                _ => String::new(),
+            };
+            let summary = entry.summary.map(plain);
             let title = entry.title.map(plain).unwrap_or_default();
             let published = entry.published.or(entry.updated);
             let stem = crate::content::slugify(&title);
@@ -180,7 +185,7 @@ fn read_feed(bytes: &[u8], defaults: &FeedDefaults) -> anyhow::Result<Vec<Record
             let input = json!({
                 "slug": slug,
                 "title": title,
-                "summary": summary.map(|html| text_of(&html)),
+                "summary": summary,
                 "body_html": body,
                 "source": source,
                 "category": defaults.category,
@@ -200,13 +205,27 @@ fn read_feed(bytes: &[u8], defaults: &FeedDefaults) -> anyhow::Result<Vec<Record
 
 /// A feed's text construct as plain text: an Atom title may be HTML
 /// (`type="html"` or `"xhtml"`), which readers must not see as markup.
-fn plain(text: feed_rs::model::Text) -> String {
-    // `text/html`, or XHTML's media type (whatever `feed-rs` names it).
-    if text.content_type.to_string().contains("html") {
+fn plain(text: Text) -> String {
+    if is_html(&text.content_type) {
         text_of(&text.content)
     } else {
         text.content
     }
+}
+
+/// A feed's content as the body's HTML: as it is if it is HTML, else its
+/// text in paragraphs.
+fn html_or_text(content_type: &impl std::fmt::Display, content: String) -> String {
+    if is_html(content_type) {
+        content
+    } else {
+        crate::content::html_of_text(&content)
+    }
+}
+
+/// `text/html`, or XHTML's media type (whatever `feed-rs` names it).
+fn is_html(content_type: &impl std::fmt::Display) -> bool {
+    content_type.to_string().contains("html")
 }
 
 /// The readable text of a feed's HTML, without what sanitising drops with

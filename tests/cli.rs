@@ -512,6 +512,55 @@ async fn an_atom_html_title_and_a_summary_with_a_script_import_as_text() {
     import_feed(&db, &atom, "0 created, 0 updated, 2 unchanged");
 }
 
+/// Text that is not HTML stays text: an Atom summary and content of the
+/// default `type`, and JSON Feed's `summary` and `content_text`, keep
+/// their angle brackets as characters, and the content's paragraphs.
+#[actix_web::test]
+async fn feed_texts_that_are_not_html_import_as_text() {
+    let (app, dir) = test_app(true).await;
+    let db = dir.path().join("frontpage.db");
+    let atom = dir.path().join("agency.atom");
+    std::fs::write(
+        &atom,
+        r#"<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom"><title>Agency</title><id>urn:agency</id>
+<updated>2026-01-05T10:00:00Z</updated>
+<entry><id>urn:agency:1</id><title>Tag soup</title><updated>2026-01-05T10:00:00Z</updated>
+<summary>Why 3 &lt; 4 and &lt;br&gt; matter</summary>
+<content type="text">Use a &lt;br&gt; tag.
+
+Or &lt;p&gt; &amp; friends.</content></entry>
+</feed>"#,
+    )
+    .unwrap();
+    import_feed(&db, &atom, "1 created, 0 updated, 0 unchanged, 0 failed");
+    let soup = send(&app, get("/api/v1/articles/tag-soup-2026-01-05")).await;
+    let data = &soup.body["data"];
+    assert_eq!(data["summary"], "Why 3 < 4 and <br> matter", "{data}");
+    assert_eq!(
+        data["body_html"],
+        "<p>Use a &lt;br&gt; tag.</p><p>Or &lt;p&gt; &amp; friends.</p>"
+    );
+
+    let json_feed = dir.path().join("wire.json");
+    let items = serde_json::json!({
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": "Wire",
+        "items": [{"id": "w-1", "title": "Bold claims", "summary": "Summary <i>x</i>",
+                   "content_text": "Not <b>bold</b>.\nSecond line.",
+                   "date_published": "2026-01-05T09:00:00Z"}]
+    });
+    std::fs::write(&json_feed, items.to_string()).unwrap();
+    import_feed(&db, &json_feed, "1 created, 0 updated, 0 unchanged, 0 failed");
+    let bold = send(&app, get("/api/v1/articles/bold-claims-2026-01-05")).await;
+    let data = &bold.body["data"];
+    assert_eq!(data["summary"], "Summary <i>x</i>", "{data}");
+    assert_eq!(
+        data["body_html"],
+        "<p>Not &lt;b&gt;bold&lt;/b&gt;.<br>Second line.</p>"
+    );
+}
+
 #[actix_web::test]
 async fn an_export_moves_a_whole_site_into_an_empty_store() {
     let (app, dir) = test_app(true).await;

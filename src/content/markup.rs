@@ -40,6 +40,28 @@ pub fn render_markdown(markdown: &str) -> String {
     sanitize_html(&out)
 }
 
+/// Plain text as HTML: each run of lines between blank lines a paragraph,
+/// a line break within one kept, every `<` and `&` escaped.
+pub fn html_of_text(text: &str) -> String {
+    let mut html = String::with_capacity(text.len() + 16);
+    let mut paragraph: Vec<&str> = Vec::new();
+    for line in text.lines().map(str::trim).chain([""]) {
+        if !line.is_empty() {
+            paragraph.push(line);
+        } else if !paragraph.is_empty() {
+            html.push_str("<p>");
+            for (i, line) in paragraph.drain(..).enumerate() {
+                if i > 0 {
+                    html.push_str("<br>");
+                }
+                html.push_str(&html_escape::encode_text(line));
+            }
+            html.push_str("</p>");
+        }
+    }
+    html
+}
+
 /// Elements that sit inside a line of text: no word break around them.
 const INLINE_TAGS: &[&str] = &[
     "a", "abbr", "b", "cite", "code", "del", "em", "i", "ins", "kbd", "mark", "q", "s", "small",

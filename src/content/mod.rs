@@ -4,7 +4,7 @@
 mod markup;
 
 pub use self::markup::{
-    has_control, plain_text, render_markdown, sanitize_html, without_unprintable,
+    has_control, html_of_text, plain_text, render_markdown, sanitize_html, without_unprintable,
 };
 
 /// Words per minute used for `reading_time_minutes`.
