@@ -551,7 +551,11 @@ Or &lt;p&gt; &amp; friends.</content></entry>
                    "date_published": "2026-01-05T09:00:00Z"}]
     });
     std::fs::write(&json_feed, items.to_string()).unwrap();
-    import_feed(&db, &json_feed, "1 created, 0 updated, 0 unchanged, 0 failed");
+    import_feed(
+        &db,
+        &json_feed,
+        "1 created, 0 updated, 0 unchanged, 0 failed",
+    );
     let bold = send(&app, get("/api/v1/articles/bold-claims-2026-01-05")).await;
     let data = &bold.body["data"];
     assert_eq!(data["summary"], "Summary <i>x</i>", "{data}");

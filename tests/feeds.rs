@@ -335,3 +335,67 @@ async fn an_empty_feed_keeps_its_etag_between_polls() {
         assert_eq!(first.get("etag"), second.get("etag"), "{extension}");
     }
 }
+
+/// An article's lead image reaches every feed: Media RSS in RSS, an
+/// enclosure link in Atom, `image` in JSON Feed.
+#[actix_web::test]
+async fn the_lead_image_is_in_every_feed() {
+    let (app, _dir) = test_app_with(false, &[("FRONTPAGE_PUBLIC_BASE_URL", BASE)]).await;
+    seed_categories(&app).await;
+    let image = "https://images.example.com/lead.jpg";
+    let mut input = published("Pictured story", "news", 1);
+    input["image_url"] = json!(image);
+    create(&app, input).await;
+
+    let (_, _, rss) = fetch(&app, "/feeds/latest.rss").await;
+    let feed = feed_rs::parser::parse(&rss[..]).unwrap();
+    let media: Vec<String> = feed.entries[0]
+        .media
+        .iter()
+        .flat_map(|media| &media.content)
+        .filter_map(|content| content.url.as_ref().map(|url| url.to_string()))
+        .collect();
+    assert_eq!(media, [image], "{}", String::from_utf8_lossy(&rss));
+
+    let (_, _, atom) = fetch(&app, "/feeds/latest.atom").await;
+    let feed = feed_rs::parser::parse(&atom[..]).unwrap();
+    let enclosure = feed.entries[0]
+        .links
+        .iter()
+        .find(|link| link.rel.as_deref() == Some("enclosure"))
+        .unwrap_or_else(|| panic!("{}", String::from_utf8_lossy(&atom)));
+    assert_eq!(enclosure.href, image);
+    assert_eq!(enclosure.media_type.as_deref(), Some("image/jpeg"));
+
+    let (_, _, json_feed) = fetch(&app, "/feeds/latest.json").await;
+    let json_feed: Value = serde_json::from_slice(&json_feed).unwrap();
+    assert_eq!(json_feed["items"][0]["image"], image);
+}
+
+/// A scheduled article is edited before it is due: once it is, every feed
+/// says it changed when it was published, not before.
+#[actix_web::test]
+async fn a_scheduled_article_is_modified_no_earlier_than_published_in_feeds() {
+    let (app, _dir) = test_app_with(false, &[("FRONTPAGE_PUBLIC_BASE_URL", BASE)]).await;
+    seed_categories(&app).await;
+    let due = chrono::Utc::now() + chrono::TimeDelta::seconds(2);
+    let mut input = article("Scheduled story", "news");
+    input["published_at"] = json!(due.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    create(&app, input).await;
+    std::thread::sleep(std::time::Duration::from_millis(2_600));
+
+    let (_, _, atom) = fetch(&app, "/feeds/latest.atom").await;
+    let feed = feed_rs::parser::parse(&atom[..]).unwrap();
+    let entry = &feed.entries[0];
+    assert!(
+        entry.updated >= entry.published && entry.published.is_some(),
+        "{}",
+        String::from_utf8_lossy(&atom)
+    );
+    assert!(feed.updated >= entry.published);
+
+    let (_, _, json_feed) = fetch(&app, "/feeds/latest.json").await;
+    let json_feed: Value = serde_json::from_slice(&json_feed).unwrap();
+    let item = &json_feed["items"][0];
+    assert_eq!(item["date_modified"], item["date_published"], "{item}");
+}

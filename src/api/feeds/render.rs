@@ -32,6 +32,21 @@ pub(super) struct Entry {
     pub(super) body_html: String,
 }
 
+impl Entry {
+    /// When the entry last changed for a reader: its last edit, or its
+    /// publication if that came later (a scheduled article is edited
+    /// before it is due, and Atom's `updated` may not come before its
+    /// `published`).
+    fn modified(&self) -> DateTime<Utc> {
+        let article = &self.article;
+        article
+            .published_at
+            .map_or(article.updated_at, |published| {
+                published.max(article.updated_at)
+            })
+    }
+}
+
 impl Feed {
     /// When anything in it last changed. An empty feed says the Unix
     /// epoch: nothing in it has changed, and the time of the request would
@@ -39,7 +54,7 @@ impl Feed {
     fn updated(&self) -> DateTime<Utc> {
         self.entries
             .iter()
-            .map(|entry| entry.article.updated_at)
+            .map(Entry::modified)
             .max()
             .unwrap_or(DateTime::UNIX_EPOCH)
     }
@@ -90,6 +105,11 @@ impl Feed {
                         creators: vec![author.name.clone()],
                         ..Default::default()
                     }),
+                    extensions: article
+                        .image_url
+                        .as_deref()
+                        .map(media_content)
+                        .unwrap_or_default(),
                     ..Default::default()
                 }
             })
@@ -98,6 +118,7 @@ impl Feed {
             ("atom", "http://www.w3.org/2005/Atom"),
             ("content", "http://purl.org/rss/1.0/modules/content/"),
             ("dc", "http://purl.org/dc/elements/1.1/"),
+            ("media", "http://search.yahoo.com/mrss/"),
         ]
         .into_iter()
         .map(|(prefix, uri)| (prefix.to_string(), uri.to_string()))
@@ -150,9 +171,16 @@ impl Feed {
                 Entry {
                     title: Text::plain(article.title.clone()),
                     id: entry.id.clone(),
-                    updated: article.updated_at.fixed_offset(),
+                    updated: entry.modified().fixed_offset(),
                     published: article.published_at.map(|at| at.fixed_offset()),
-                    links: vec![link(&entry.url, "alternate", Some("text/html"))],
+                    links: std::iter::once(link(&entry.url, "alternate", Some("text/html")))
+                        .chain(
+                            article
+                                .image_url
+                                .as_deref()
+                                .map(|image| link(image, "enclosure", image_type(image))),
+                        )
+                        .collect(),
                     summary: Some(Text::plain(article.summary.clone())),
                     content: Some(Content {
                         value: Some(entry.body_html.clone()),
@@ -218,7 +246,7 @@ impl Feed {
                         content_html: &entry.body_html,
                         image: article.image_url.as_deref(),
                         date_published: article.published_at.map(|at| at.to_rfc3339()),
-                        date_modified: article.updated_at.to_rfc3339(),
+                        date_modified: entry.modified().to_rfc3339(),
                         authors: article
                             .author
                             .iter()
@@ -234,6 +262,40 @@ impl Feed {
         };
         serde_json::to_string(&document).expect("a feed serialises")
     }
+}
+
+/// An RSS item's lead image, as Media RSS gives it (`<media:content
+/// medium="image">`): RSS's own `<enclosure>` must state the file's length,
+/// which the API does not know.
+fn media_content(url: &str) -> rss::extension::ExtensionMap {
+    let content = rss::extension::Extension {
+        name: "media:content".into(),
+        attrs: [("url", url), ("medium", "image")]
+            .into_iter()
+            .chain(image_type(url).map(|mime| ("type", mime)))
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect(),
+        ..Default::default()
+    };
+    BTreeMap::from([(
+        "media".to_string(),
+        BTreeMap::from([("content".to_string(), vec![content])]),
+    )])
+}
+
+/// The media type of an image by its file name's extension, if it says.
+fn image_type(url: &str) -> Option<&'static str> {
+    let path = url.split(['?', '#']).next().unwrap_or_default();
+    let extension = path.rsplit_once('.')?.1.to_ascii_lowercase();
+    Some(match extension.as_str() {
+        "jpg" | "jpeg" => "image/jpeg",
+        "png" => "image/png",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "avif" => "image/avif",
+        "svg" => "image/svg+xml",
+        _ => return None,
+    })
 }
 
 /// JSON Feed 1.1 (<https://jsonfeed.org/version/1.1>).
