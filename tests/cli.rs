@@ -658,3 +658,79 @@ fn a_log_filter_that_cannot_be_read_stops_the_start() {
     assert!(said.contains("RUST_LOG"), "{said}");
     assert!(!db.exists(), "a store was made before the refusal");
 }
+
+/// The names of the tables in the SQLite file at `path`.
+fn tables(path: &Path) -> Vec<String> {
+    use diesel::{Connection, QueryableByName, RunQueryDsl};
+    #[derive(QueryableByName)]
+    struct Name {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        name: String,
+    }
+    let mut conn = diesel::SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+    diesel::sql_query("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")
+        .load::<Name>(&mut conn)
+        .unwrap()
+        .into_iter()
+        .map(|table| table.name)
+        .collect()
+}
+
+/// Another application's SQLite file is refused and left as it was, by
+/// `migrate` and by `serve`; so is a store a newer version migrated.
+#[test]
+fn another_applications_database_and_a_newer_store_are_refused() {
+    use diesel::{Connection, RunQueryDsl};
+    let dir = tempfile::tempdir().unwrap();
+    let foreign = dir.path().join("crm.db");
+    let mut conn = diesel::SqliteConnection::establish(foreign.to_str().unwrap()).unwrap();
+    diesel::sql_query("CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT)")
+        .execute(&mut conn)
+        .unwrap();
+    drop(conn);
+    for command in ["migrate", "serve"] {
+        let output = frontpage(&foreign, &[command]);
+        assert!(!output.status.success(), "{command}: {output:?}");
+        let said = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            said.contains("not a frontpage database"),
+            "{command}: {said}"
+        );
+        assert_eq!(tables(&foreign), ["users"], "{command}");
+    }
+
+    let store = dir.path().join("frontpage.db");
+    assert!(frontpage(&store, &["migrate"]).status.success());
+    let mut conn = diesel::SqliteConnection::establish(store.to_str().unwrap()).unwrap();
+    diesel::sql_query("INSERT INTO __diesel_schema_migrations (version) VALUES ('29990101000000')")
+        .execute(&mut conn)
+        .unwrap();
+    drop(conn);
+    for command in [&["migrate"][..], &["keys", "list"]] {
+        let output = frontpage(&store, command);
+        assert!(!output.status.success(), "{command:?}: {output:?}");
+        let said = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            said.contains("newer version") && said.contains("29990101000000"),
+            "{said}"
+        );
+    }
+}
+
+/// `migrate` says whether it changed the file.
+#[test]
+fn migrate_says_what_it_did() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("frontpage.db");
+    let first = stdout(&frontpage(&store, &["migrate"]));
+    assert!(first.contains("created the database"), "{first}");
+    let again = stdout(&frontpage(&store, &["migrate"]));
+    assert!(again.contains("is up to date"), "{again}");
+    let empty = dir.path().join("empty.db");
+    std::fs::write(&empty, b"").unwrap();
+    let filled = stdout(&frontpage(&empty, &["migrate"]));
+    assert!(
+        filled.contains("migrated to the latest schema ("),
+        "{filled}"
+    );
+}

@@ -20,10 +20,10 @@ pub fn migrate(config: &Config) -> anyhow::Result<()> {
     let new = !config.database_path.exists();
     let db = Db::open(&config.database_path, 1)?;
     let path = config.database_path.display();
-    if new {
-        println!("created the database {path}, migrated to the latest schema");
-    } else {
-        println!("database {path} is up to date");
+    match db.migrated() {
+        _ if new => println!("created the database {path}, migrated to the latest schema"),
+        0 => println!("database {path} is up to date"),
+        applied => println!("database {path} migrated to the latest schema ({applied} migrations)"),
     }
     drop(db);
     Ok(())
@@ -121,6 +121,7 @@ pub fn read_existing(config: &Config) -> anyhow::Result<SqliteConnection> {
          or start the server, first",
         path.display()
     );
+    crate::db::check_schema(&mut conn).with_context(|| format!("reading {}", path.display()))?;
     Ok(conn)
 }
 

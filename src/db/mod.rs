@@ -20,6 +20,7 @@ mod error;
 pub mod in_ids;
 pub mod json_rows;
 pub mod keys;
+mod migrations;
 pub mod purge;
 pub mod schema;
 pub mod search;
@@ -38,17 +39,15 @@ use diesel::connection::SimpleConnection;
 use diesel::r2d2::{ConnectionManager, Pool};
 use diesel::sqlite::SqliteConnection;
 use diesel::{Connection, RunQueryDsl};
-use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use diesel_migrations::MigrationHarness;
 
 use self::changes::Changes;
 use self::connection::{ReaderPragmas, open_writer, refresh_statistics};
 pub use self::connection::{backup_to, check_integrity, open_read_only};
 use self::engagement::{Tally, Uncounted};
 pub use self::error::{Invalid, StoreError, StoreResult};
+pub use self::migrations::{MIGRATIONS, check_schema};
 use self::writer::{Durability, Writer};
-
-/// The migrations in `migrations/`, compiled into the binary.
-pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
 /// How long a read waits for a pooled connection before it is told to retry.
 const POOL_TIMEOUT: Duration = Duration::from_secs(2);
@@ -103,6 +102,8 @@ pub struct Db {
     read_queue: Arc<ReadQueue>,
     writer: Writer<Tally>,
     changes: Arc<Changes>,
+    /// How many migrations opening it applied.
+    migrated: usize,
 }
 
 impl Db {
@@ -135,9 +136,8 @@ impl Db {
         setup
             .batch_execute("PRAGMA journal_mode = WAL;")
             .context("switching the database to WAL")?;
-        setup
-            .run_pending_migrations(MIGRATIONS)
-            .map_err(|error| anyhow::anyhow!("running migrations: {error}"))?;
+        let migrated = migrations::migrate(&mut setup)
+            .with_context(|| format!("migrating the database {}", path.display()))?;
         let indexed = search::index_pending(&mut setup).context("indexing articles for search")?;
         if indexed > 0 {
             tracing::info!(articles = indexed, "indexed stored articles for search");
@@ -194,7 +194,14 @@ impl Db {
             read_queue,
             writer,
             changes,
+            migrated,
         })
+    }
+
+    /// How many migrations opening the store applied: none when it was
+    /// already at this version's schema.
+    pub fn migrated(&self) -> usize {
+        self.migrated
     }
 
     /// What the writer has said of its commits and of other processes'.
