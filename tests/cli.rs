@@ -734,3 +734,38 @@ fn migrate_says_what_it_did() {
         "{filled}"
     );
 }
+
+/// `export -o` never writes over the store it reads, nor its log, and an
+/// export again replaces the last one whole.
+#[actix_web::test]
+async fn export_refuses_to_write_over_the_store() {
+    let (app, dir) = test_app(true).await;
+    let db = dir.path().join("frontpage.db");
+    let before = send(&app, get("/api/v1/articles?limit=1")).await.body;
+    for name in ["frontpage.db", "frontpage.db-wal", "./frontpage.db-shm"] {
+        let output = Command::new(env!("CARGO_BIN_EXE_frontpage"))
+            .args(["export", "-o", name])
+            .current_dir(dir.path())
+            .env("DATABASE_URL", &db)
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{name}: {output:?}");
+        let said = String::from_utf8_lossy(&output.stderr);
+        assert!(said.contains("is the database itself"), "{said}");
+    }
+    assert_eq!(
+        send(&app, get("/api/v1/articles?limit=1")).await.body,
+        before
+    );
+    let file = dir.path().join("site.ndjson");
+    std::fs::write(
+        &file,
+        "an earlier export, longer than this one will be\n".repeat(9_000),
+    )
+    .unwrap();
+    let output = frontpage(&db, &["export", "-o", file.to_str().unwrap()]);
+    assert!(output.status.success(), "{output:?}");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(!text.contains("an earlier export"));
+    assert!(text.lines().all(|line| line.starts_with('{')), "{text}");
+}

@@ -119,16 +119,30 @@ fn ensure_category(db: &Db, slug: &str) -> anyhow::Result<()> {
 /// Writes every category, author, tag and article as NDJSON to `output`
 /// (synced to disk before it returns), or to standard output.
 pub fn export(config: &Config, output: Option<&Path>) -> anyhow::Result<()> {
+    if let Some(path) = output {
+        anyhow::ensure!(
+            !names_the_store(&config.database_path, path),
+            "{} is the database itself (or its log): give another file to export to",
+            path.display()
+        );
+    }
     let mut conn = read_existing(config)?;
     let exported = match output {
         Some(path) => {
-            let file = std::fs::File::create(path)
-                .with_context(|| format!("creating {}", path.display()))?;
+            // Written beside it and renamed over it when whole: a failed
+            // export leaves an earlier one as it was.
+            let folder = match path.parent() {
+                Some(folder) if !folder.as_os_str().is_empty() => folder,
+                _ => Path::new("."),
+            };
+            let file = tempfile::NamedTempFile::new_in(folder)
+                .with_context(|| format!("creating a file in {}", folder.display()))?;
             let mut out = std::io::BufWriter::new(file);
             let count = transfer::export(&mut conn, &mut out)?;
-            out.into_inner()
-                .map_err(|error| error.into_error())?
-                .sync_all()?;
+            let file = out.into_inner().map_err(|error| error.into_error())?;
+            file.as_file().sync_all()?;
+            file.persist(path)
+                .with_context(|| format!("writing {}", path.display()))?;
             count
         }
         None => transfer::export(&mut conn, &mut std::io::stdout().lock())?,
@@ -138,4 +152,29 @@ pub fn export(config: &Config, output: Option<&Path>) -> anyhow::Result<()> {
         exported.articles, exported.named
     );
     Ok(())
+}
+
+/// Whether `path` names the database file at `store`, or one of the files
+/// SQLite keeps beside it.
+fn names_the_store(store: &Path, path: &Path) -> bool {
+    let Some((store, path)) = store.canonicalize().ok().zip(resolved(path)) else {
+        return false;
+    };
+    ["", "-wal", "-shm", "-journal"].iter().any(|suffix| {
+        let mut beside = store.clone().into_os_string();
+        beside.push(suffix);
+        path == Path::new(&beside)
+    })
+}
+
+/// `path` with every link and `..` resolved, whether or not it exists.
+fn resolved(path: &Path) -> Option<PathBuf> {
+    if path.exists() {
+        return path.canonicalize().ok();
+    }
+    let folder = match path.parent() {
+        Some(folder) if !folder.as_os_str().is_empty() => folder,
+        _ => Path::new("."),
+    };
+    Some(folder.canonicalize().ok()?.join(path.file_name()?))
 }
