@@ -112,7 +112,13 @@ impl CorsOrigins {
             return Ok(Self::Any);
         }
         let mut origins = Vec::new();
-        for origin in value.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+        for origin in value.split(',').map(str::trim) {
+            if origin.is_empty() {
+                bail!(
+                    "FRONTPAGE_CORS_ORIGINS: {value:?} has an empty origin; \
+                     list origins separated by single commas"
+                );
+            }
             let parsed = url::Url::parse(origin).ok().filter(|url| {
                 matches!(url.scheme(), "http" | "https")
                     && url.path() == "/"
@@ -131,7 +137,37 @@ impl CorsOrigins {
     }
 }
 
+/// An admin token shorter than this is warned about: the README asks for a
+/// long random value (`openssl rand -hex 32` gives 64 characters).
+pub const SHORT_ADMIN_TOKEN: usize = 16;
+
 impl Config {
+    /// What in this configuration works but is likely a mistake, for the
+    /// server to warn about as it starts.
+    pub fn doubts(&self) -> Vec<String> {
+        let mut doubts = Vec::new();
+        if self
+            .admin_token
+            .as_ref()
+            .is_some_and(|token| token.chars().count() < SHORT_ADMIN_TOKEN)
+        {
+            doubts.push(format!(
+                "FRONTPAGE_ADMIN_TOKEN is shorter than {SHORT_ADMIN_TOKEN} characters: \
+                 anyone who guesses it can write; use a long random value"
+            ));
+        }
+        if self.bind_addr.ip().is_unspecified() && self.public_base_url.starts_with("http://") {
+            let listed = format!("http://{}", self.bind_addr);
+            if self.public_base_url == listed {
+                doubts.push(format!(
+                    "feeds link to {listed}, which no reader can reach: \
+                     set FRONTPAGE_PUBLIC_BASE_URL to the address readers use"
+                ));
+            }
+        }
+        doubts
+    }
+
     /// Reads the configuration from the process environment.
     pub fn from_env() -> anyhow::Result<Self> {
         Self::from_lookup(|name| std::env::var(name).ok())
@@ -139,7 +175,13 @@ impl Config {
 
     /// Reads the configuration from any key-value source (tests pass a map).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
-        let get = |name: &str| get(name).filter(|value| !value.trim().is_empty());
+        // Trimmed: a value read from a mounted secret or a `.env` line
+        // often ends in a newline or a space, which no setting means.
+        let get = |name: &str| {
+            get(name)
+                .map(|value| value.trim().to_string())
+                .filter(|value| !value.is_empty())
+        };
         let database_url = get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
         let bind_addr = get("FRONTPAGE_BIND_ADDR").unwrap_or_else(|| DEFAULT_BIND_ADDR.into());
         let workers = match get("FRONTPAGE_WORKERS") {
@@ -315,12 +357,20 @@ fn parse_article_url(value: &str, base_url: &str) -> anyhow::Result<String> {
 fn parse_base_url(value: &str) -> anyhow::Result<String> {
     let trimmed = value.trim().trim_end_matches('/');
     match url::Url::parse(trimmed) {
-        Ok(url) if matches!(url.scheme(), "http" | "https") && url.query().is_none() => {
+        // Every link in a feed starts with it: a fragment would end each
+        // one there, and credentials would be published in every feed.
+        Ok(url)
+            if matches!(url.scheme(), "http" | "https")
+                && url.query().is_none()
+                && url.fragment().is_none()
+                && url.username().is_empty()
+                && url.password().is_none() =>
+        {
             Ok(trimmed.to_string())
         }
         _ => bail!(
-            "FRONTPAGE_PUBLIC_BASE_URL: expected an http(s) URL such as \
-             https://api.example.com, got {value:?}"
+            "FRONTPAGE_PUBLIC_BASE_URL: expected an http(s) URL with no query, fragment or \
+             credentials, such as https://api.example.com, got {value:?}"
         ),
     }
 }
@@ -398,7 +448,13 @@ mod tests {
                 "http://localhost:3000".into()
             ])
         );
-        for bad in ["www.example.com", "https://example.com/path", "ftp://x.org"] {
+        for bad in [
+            "www.example.com",
+            "https://example.com/path",
+            "ftp://x.org",
+            ",",
+            "https://www.example.com,,http://localhost:3000",
+        ] {
             let error = config(&[("FRONTPAGE_CORS_ORIGINS", bad)]).unwrap_err();
             assert!(
                 error.to_string().contains("FRONTPAGE_CORS_ORIGINS"),
@@ -435,6 +491,64 @@ mod tests {
                 "{url}: {error}"
             );
         }
+    }
+
+    /// A mounted secret ends in a newline; a `.env` line may end in a space.
+    #[test]
+    fn values_are_read_without_surrounding_whitespace() {
+        let config = config(&[
+            ("FRONTPAGE_ADMIN_TOKEN", "secret-token-123456\n"),
+            ("DATABASE_URL", "/srv/news/frontpage.db "),
+        ])
+        .unwrap();
+        assert_eq!(config.admin_token.as_deref(), Some("secret-token-123456"));
+        assert_eq!(
+            config.database_path,
+            PathBuf::from("/srv/news/frontpage.db")
+        );
+    }
+
+    /// Feed links start with the base URL: it may carry no fragment, query
+    /// or credentials.
+    #[test]
+    fn the_public_base_url_is_an_address_to_link_to() {
+        let given = config(&[("FRONTPAGE_PUBLIC_BASE_URL", "https://example.com/news-api/")]);
+        assert_eq!(
+            given.unwrap().public_base_url,
+            "https://example.com/news-api"
+        );
+        for bad in [
+            "https://example.com/news-api#top",
+            "https://editor:secret@example.com",
+            "https://example.com/?edition=uk",
+            "example.com",
+        ] {
+            let error = config(&[("FRONTPAGE_PUBLIC_BASE_URL", bad)]).unwrap_err();
+            assert!(
+                error.to_string().contains("FRONTPAGE_PUBLIC_BASE_URL"),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_short_token_and_feeds_linking_to_every_interface_are_doubted() {
+        assert!(config(&[]).unwrap().doubts().is_empty());
+        let doubts = config(&[
+            ("FRONTPAGE_ADMIN_TOKEN", "abc"),
+            ("FRONTPAGE_BIND_ADDR", "0.0.0.0:8080"),
+        ])
+        .unwrap()
+        .doubts();
+        assert_eq!(doubts.len(), 2, "{doubts:?}");
+        assert!(doubts[0].contains("FRONTPAGE_ADMIN_TOKEN"));
+        assert!(doubts[1].contains("http://0.0.0.0:8080"));
+        let given = config(&[
+            ("FRONTPAGE_ADMIN_TOKEN", "a-long-enough-admin-token"),
+            ("FRONTPAGE_BIND_ADDR", "0.0.0.0:8080"),
+            ("FRONTPAGE_PUBLIC_BASE_URL", "https://news.example.com"),
+        ]);
+        assert!(given.unwrap().doubts().is_empty());
     }
 
     #[test]

@@ -243,6 +243,9 @@ fn init_logging() -> anyhow::Result<()> {
 /// Serves the API until SIGTERM or SIGINT, then commits what is queued.
 fn serve(config: Config) -> anyhow::Result<()> {
     actix_web::rt::System::new().block_on(async move {
+        for doubt in config.doubts() {
+            tracing::warn!("{doubt}");
+        }
         let bound = server::bind(&config)?;
         tracing::info!(
             "serving on http://{addr} (API docs: http://{addr}/docs/)",
