@@ -195,7 +195,7 @@ async fn malformed_json_is_400_and_wrong_fields_are_422_naming_the_field() {
     let mut many = article("", "Not A Slug");
     many["image_url"] = json!("javascript:alert(1)");
     many["body_markdown"] = json!("also markdown");
-    many["tags"] = json!(vec!["tag"; 21]);
+    many["tags"] = json!((0..21).map(|i| format!("tag {i}")).collect::<Vec<_>>());
     many["author"] = json!("Bad Author");
     let reply = send(&app, admin("POST", uri, many)).await;
     reply.assert_problem(
@@ -242,8 +242,52 @@ async fn malformed_json_is_400_and_wrong_fields_are_422_naming_the_field() {
     .await;
     reply.assert_problem(422, &["dateline", "status", "published_at"]);
     let reply = send(&app, get("/api/v1/articles")).await;
-    assert_eq!(reply.body["data"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        reply.body["data"].as_array().unwrap().len(),
+        1,
+        "{}",
+        reply.body
+    );
     assert_eq!(reply.body["data"][0]["title"], "Patched badly");
+    // The same tag given again and again is one tag, within the limit.
+    let mut repeated = article("Repeated tags", "news");
+    repeated["tags"] = json!(vec!["x"; 22]);
+    let created = create(&app, repeated).await;
+    assert_eq!(
+        created["tags"].as_array().map(Vec::len),
+        Some(1),
+        "{created}"
+    );
+}
+
+/// An image URL is one a page and a feed can use as it is: a string that
+/// only parses as a browser guesses is refused, and one beyond ASCII is
+/// kept percent-encoded.
+#[actix_web::test]
+async fn an_image_url_must_be_a_url_as_written() {
+    let (app, _dir) = test_app(false).await;
+    seed_categories(&app).await;
+    for bad in [
+        "https://img.example.com/a b.jpg",
+        "https://img.example.com/a<b>.jpg",
+        "https://img.example.com/a.jpg?x=\"onerror=alert(1)",
+        "https:///a.jpg",
+        "https:img.example.com",
+        "ftp://img.example.com/a.jpg",
+        "/relative/a.jpg",
+    ] {
+        let mut input = article("Pictured", "news");
+        input["image_url"] = json!(bad);
+        let reply = send(&app, admin("POST", "/api/v1/articles", input)).await;
+        reply.assert_problem(422, &["image_url"]);
+    }
+    let mut input = article("Pictured", "news");
+    input["image_url"] = json!("https://img.example.com/café.jpg");
+    let created = create(&app, input).await;
+    assert_eq!(
+        created["image_url"],
+        "https://img.example.com/caf%C3%A9.jpg"
+    );
 }
 
 #[actix_web::test]

@@ -77,7 +77,9 @@ pub struct ArticleInput {
     /// Who supplied it, e.g. a wire service (up to 200 characters).
     #[schema(max_length = 200)]
     pub source: Option<String>,
-    /// Lead image, an absolute http(s) URL (up to 2048 characters).
+    /// Lead image, an absolute http(s) URL (up to 2048 characters) with no
+    /// spaces or `"<>\\^`{|}` (percent-encode them); stored in its
+    /// standard form, characters beyond ASCII percent-encoded.
     #[schema(format = "uri", max_length = 2048)]
     pub image_url: Option<String>,
     /// Category slug; the category must exist.
@@ -194,25 +196,47 @@ impl Checks {
         (body_html, text)
     }
 
-    /// An optional absolute http or https URL.
+    /// An optional absolute http or https URL, kept as its standard form
+    /// (a host in Unicode in punycode, other characters beyond ASCII
+    /// percent-encoded): feeds and `<img src>` take it as it is.
     fn image_url(&mut self, value: Option<String>) -> Option<String> {
-        let image_url = self.text("image_url", value, MAX_IMAGE_URL);
-        if let Some(url) = &image_url {
-            match url::Url::parse(url) {
-                Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {}
-                _ => self.fail("image_url", "must be an absolute http or https URL"),
+        let url = self.text("image_url", value, MAX_IMAGE_URL)?;
+        if url.contains(|c: char| c.is_ascii_whitespace() || "\"<>\\^`{|}".contains(c)) {
+            self.fail(
+                "image_url",
+                "must not contain spaces or any of \" < > \\ ^ ` { | }: percent-encode them",
+            );
+            return Some(url);
+        }
+        // `https:host` and `https:///host` parse, as browsers read them;
+        // as written, they name no host.
+        let authority = url
+            .split_once("://")
+            .filter(|(scheme, _)| {
+                scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")
+            })
+            .map(|(_, rest)| rest);
+        match url::Url::parse(&url) {
+            Ok(parsed)
+                if authority.is_some_and(|rest| !rest.starts_with('/'))
+                    && parsed.host_str().is_some_and(|host| !host.is_empty()) =>
+            {
+                Some(parsed.to_string())
+            }
+            _ => {
+                self.fail("image_url", "must be an absolute http or https URL, such as https://images.example.com/lead.jpg");
+                Some(url)
             }
         }
-        image_url
     }
 
     /// The tags as `(slug, name)`, each once, in the order given.
     fn tags(&mut self, given: Vec<String>) -> Vec<(String, String)> {
-        if given.len() > MAX_TAGS {
-            self.fail("tags", format!("must have at most {MAX_TAGS} tags"));
-        }
         let mut tags: Vec<(String, String)> = Vec::new();
         for (i, tag) in given.into_iter().enumerate() {
+            if tags.len() > MAX_TAGS {
+                break;
+            }
             let name = tag.trim().to_string();
             // A tag's own slug is kept whole: `slugify` shortens what it
             // derives to 80 characters, and `POST /tags` takes slugs up to
@@ -230,6 +254,10 @@ impl Checks {
             } else if !tags.iter().any(|(s, _)| *s == slug) {
                 tags.push((slug, name));
             }
+        }
+        // Counted once each: the same tag given twice is one tag.
+        if tags.len() > MAX_TAGS {
+            self.fail("tags", format!("must have at most {MAX_TAGS} tags"));
         }
         tags
     }
