@@ -238,6 +238,27 @@ async fn the_tags_of_drafts_and_embargoed_stories_stay_hidden_from_readers_not_e
         assert_eq!(reply.status, 200, "{}", reply.body);
         assert_eq!(reply.header("cache-control"), Some("private, no-cache"));
     }
+    // As a list's filter, a hidden tag is as unknown to a reader as one
+    // that does not exist: neither says the embargoed story's tag is there.
+    for slug in ["secret-merger", "no-such-tag"] {
+        let uri = format!("/api/v1/articles?tag={slug}");
+        let reply = send(&app, get(&uri)).await;
+        reply.assert_problem(400, &["tag"]);
+        assert_eq!(
+            reply.body["errors"][0]["detail"],
+            format!("no tag has the slug `{slug}`")
+        );
+    }
+    let listed = send(
+        &app,
+        as_editor("/api/v1/articles?tag=secret-merger&status=scheduled"),
+    )
+    .await;
+    assert_eq!(
+        listed.body["data"][0]["title"], "Tomorrow's story",
+        "{}",
+        listed.body
+    );
     // What an editor was shown is never served to a reader, and what a
     // reader was shown says that a keyed request may get something else.
     let reply = send(&app, get("/api/v1/tags")).await;

@@ -13,6 +13,7 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, ResponseError};
 
 use crate::auth::{self, Scope};
 use crate::db::keys;
+use crate::db::taxonomy::TagsShown;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -138,5 +139,17 @@ async fn scopes_of(state: Option<Data<AppState>>, token: String) -> Result<Vec<S
         _ => Err(ApiError::Unauthorized(
             "The key is not valid, or has been revoked.",
         )),
+    }
+}
+
+/// The tags `req` is shown: those public now, or every tag for a key that
+/// may read drafts (an editor's). The tag of an embargoed story stays as
+/// hidden as the story, in the tag list and as a list's filter alike.
+pub async fn tags_shown(req: &HttpRequest) -> Result<TagsShown, ApiError> {
+    let scopes = key_scopes(req).await?;
+    if scopes.is_some_and(|scopes| scopes.contains(&Scope::ReadDrafts)) {
+        Ok(TagsShown::All)
+    } else {
+        Ok(TagsShown::Public(crate::db::now()))
     }
 }

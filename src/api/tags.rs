@@ -8,14 +8,10 @@ use utoipa::ToSchema;
 
 use super::extract::{JsonBody, Query};
 use super::input::{created, derive_slug, done, slug_and_name};
-use super::keys::{Admin, key_scopes};
+use super::keys::{Admin, tags_shown};
 use super::paging::{SlugPageQuery, page_response, slug_page};
 use super::{ListMeta, Meta};
-use crate::auth::Scope;
-use crate::db::{
-    self,
-    taxonomy::{self, TagRow, TagsShown},
-};
+use crate::db::taxonomy::{self, TagRow};
 use crate::error::{ApiError, AppResult, Problem};
 use crate::state::AppState;
 
@@ -96,17 +92,6 @@ fn by_key(mut response: HttpResponse) -> HttpResponse {
         header::HeaderValue::from_static("Authorization"),
     );
     response
-}
-
-/// The tags `req` is shown: those public now, or every tag for a key that
-/// may read drafts (an editor's).
-async fn tags_shown(req: &HttpRequest) -> AppResult<TagsShown> {
-    let scopes = key_scopes(req).await?;
-    if scopes.is_some_and(|scopes| scopes.contains(&Scope::ReadDrafts)) {
-        Ok(TagsShown::All)
-    } else {
-        Ok(TagsShown::Public(db::now()))
-    }
 }
 
 /// List tags in slug order.

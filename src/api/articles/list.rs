@@ -12,14 +12,15 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{ArticleSummary, SearchHit};
 use crate::api::extract::Query;
-use crate::api::keys::key_scopes;
+use crate::api::keys::{key_scopes, tags_shown};
 use crate::api::paging::{nothing_named, page_limit, page_response};
 use crate::api::{ListMeta, cursor, time};
 use crate::auth::Scope;
 use diesel::sqlite::SqliteConnection;
 
 use crate::db::articles::{self, ArticleRow, ListFilter, Listed, Order, Taxonomy};
-use crate::db::{self, StoreResult, search, shown, taxonomy};
+use crate::db::taxonomy::{self, TagsShown};
+use crate::db::{self, StoreResult, search, shown};
 use crate::error::{ApiError, AppResult, FieldError, Location, Problem};
 use crate::state::AppState;
 
@@ -83,7 +84,9 @@ pub struct ListArticlesQuery {
     /// Only this category (slug) and every category below it.
     #[param(example = "news", min_length = 1)]
     pub category: Option<String>,
-    /// Only articles with this tag (slug).
+    /// Only articles with this tag (slug). Without a key that may read
+    /// drafts, a tag that no published article carries is unknown (400),
+    /// as at `/tags/{slug}`.
     #[param(example = "arctic-warming", min_length = 1)]
     pub tag: Option<String>,
     /// Only articles by this author (slug).
@@ -215,7 +218,7 @@ fn unknown_names(
         }
         let found = match name {
             "category" => taxonomy.categories.by_slug(value).is_some(),
-            "tag" => taxonomy::find_tag(conn, value)?.is_some(),
+            "tag" => taxonomy::find_shown_tag(conn, names.tags_shown, value)?.is_some(),
             "author" => taxonomy::find_author(conn, value)?.is_some(),
             // A source is free text: any names a list, if maybe empty.
             _ => true,
@@ -234,16 +237,26 @@ struct Names {
     tag: Option<String>,
     author: Option<String>,
     source: Option<String>,
+    /// The tags the request is shown (see [`tags_shown`]): one it is not
+    /// shown is as unknown as one that does not exist.
+    tags_shown: TagsShown,
 }
 
 impl Names {
-    fn of(query: &ListArticlesQuery) -> Self {
-        Self {
+    /// The names `query` filters by, for `req`; its key is looked up only
+    /// when a tag is named.
+    async fn of(query: &ListArticlesQuery, req: &HttpRequest) -> AppResult<Self> {
+        let tags_shown = match query.tag {
+            Some(_) => tags_shown(req).await?,
+            None => TagsShown::All,
+        };
+        Ok(Self {
             category: query.category.clone(),
             tag: query.tag.clone(),
             author: query.author.clone(),
             source: query.source.clone(),
-        }
+            tags_shown,
+        })
     }
 
     /// Narrows `filter` to the category's subtree; the problems of the
@@ -340,7 +353,7 @@ async fn search_articles(
     };
     let filters = filters_key(&query);
     let mut filter = list_filter(&query);
-    let names = Names::of(&query);
+    let names = Names::of(&query, req).await?;
     let with_total = query.total.unwrap_or(false);
     let cache = Arc::clone(&state.articles);
     let generation = cache.generation();
@@ -457,7 +470,7 @@ pub async fn list_articles(
     };
     filter.after = after;
     filter.limit = i64::from(limit) + 1;
-    let names = Names::of(&query);
+    let names = Names::of(&query, &req).await?;
     let with_total = query.total.unwrap_or(false);
     let cache = Arc::clone(&state.articles);
     let generation = cache.generation();
