@@ -367,3 +367,73 @@ async fn an_article_alone_is_the_article_a_page_with_feeds_shows() {
     page.as_object_mut().unwrap().remove("ranking");
     assert_eq!(first.body["data"], page);
 }
+
+/// A link made with an article's old slug is sent on to its address now
+/// (308, with the query), for the article and its Related list, until
+/// another article takes the slug; an unpublished article's old slug says
+/// nothing, nor does a deleted one's.
+#[actix_web::test]
+async fn an_old_slug_is_sent_on_to_the_article_until_another_takes_it() {
+    let (app, _dir) = test_app(false).await;
+    seed_categories(&app).await;
+    let first = create(&app, article("Storm closes bridge", "news")).await;
+    let uri = format!("/api/v1/articles/{}", first["id"]);
+    let reply = send(
+        &app,
+        admin("PATCH", &uri, json!({"slug": "storm-closes-two-bridges"})),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+
+    let reply = send(
+        &app,
+        get("/api/v1/articles/storm-closes-bridge?include=related"),
+    )
+    .await;
+    assert_eq!(reply.status, 308);
+    assert_eq!(
+        reply.header("location"),
+        Some("/api/v1/articles/storm-closes-two-bridges?include=related")
+    );
+    let reply = send(&app, get("/api/v1/articles/storm-closes-bridge/related")).await;
+    assert_eq!(reply.status, 308);
+    assert_eq!(
+        reply.header("location"),
+        Some("/api/v1/articles/storm-closes-two-bridges/related")
+    );
+    // Renamed back: its own slug again, and the other one old.
+    send(
+        &app,
+        admin("PATCH", &uri, json!({"slug": "storm-closes-bridge"})),
+    )
+    .await;
+    assert_eq!(
+        send(&app, get("/api/v1/articles/storm-closes-bridge"))
+            .await
+            .status,
+        200
+    );
+    let reply = send(&app, get("/api/v1/articles/storm-closes-two-bridges")).await;
+    assert_eq!(
+        reply.header("location"),
+        Some("/api/v1/articles/storm-closes-bridge")
+    );
+
+    // Another article takes the old slug: it is that article's.
+    let other = create(&app, article("Storm closes two bridges", "news")).await;
+    assert_eq!(other["slug"], "storm-closes-two-bridges");
+    let reply = send(&app, get("/api/v1/articles/storm-closes-two-bridges")).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.body["data"]["id"], other["id"]);
+
+    // Unpublished, then deleted: the old slug is a 404 like any other.
+    send(&app, admin("PATCH", &uri, json!({"slug": "storm-update"}))).await;
+    send(&app, admin("PATCH", &uri, json!({"status": "draft"}))).await;
+    send(&app, get("/api/v1/articles/storm-closes-bridge"))
+        .await
+        .assert_problem(404, &[]);
+    send(&app, admin("DELETE", &uri, serde_json::Value::Null)).await;
+    send(&app, get("/api/v1/articles/storm-closes-bridge"))
+        .await
+        .assert_problem(404, &[]);
+}

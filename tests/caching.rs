@@ -383,11 +383,12 @@ async fn an_edit_keeps_the_other_articles_in_memory() {
     );
     let by_new_slug = send(&app, get("/api/v1/articles/harbour-strike-over")).await;
     assert_eq!(by_new_slug.body["data"]["title"], "Harbour strike over");
+    // The old slug is not served from memory: it sends readers on.
     let by_old_slug = send(&app, get(&format!("/api/v1/articles/{old_slug}"))).await;
+    assert_eq!(by_old_slug.status, 308, "{}", by_old_slug.body);
     assert_eq!(
-        by_old_slug.status, 404,
-        "the old slug is not served from memory: {}",
-        by_old_slug.body
+        by_old_slug.header("location"),
+        Some("/api/v1/articles/harbour-strike-over")
     );
 
     let deleted = send(&app, admin("DELETE", &by_id, json!(null))).await;

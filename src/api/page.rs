@@ -19,6 +19,7 @@ use super::recommend::{RecommendationItem, RecommendationMeta, recommendations, 
 use super::related::{RelatedItem, not_yet_related, related_items};
 use crate::auth::Scope;
 use crate::db::articles::ArticleKey;
+use crate::db::old_slugs;
 use crate::error::{ApiError, AppResult, FieldError, Location, Problem};
 use crate::http_cache::{ShownCounts, SplicedBody};
 use crate::state::AppState;
@@ -167,6 +168,53 @@ async fn readable_article(
     }
 }
 
+/// The slug of the article that had slug `id_or_slug` before its current
+/// one, if `req` may read it (see [`crate::db::old_slugs`]).
+pub(super) async fn current_slug(
+    state: &AppState,
+    req: &HttpRequest,
+    id_or_slug: &str,
+) -> AppResult<Option<String>> {
+    let ArticleKey::Slug(old) = ArticleKey::parse(id_or_slug) else {
+        return Ok(None);
+    };
+    let Some(id) = state
+        .db
+        .read(move |conn| old_slugs::article_of(conn, &old))
+        .await?
+    else {
+        return Ok(None);
+    };
+    match readable_article(state, req, &id.to_string()).await {
+        Ok(article) => Ok(Some(article.summary().slug.clone())),
+        Err(ApiError::NotFound(_) | ApiError::Forbidden(_)) => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
+/// A permanent redirect (308) to the article's address by `slug`, then
+/// `rest` (`""`, or `/related`), with `req`'s query: where a link made with
+/// an old slug goes.
+pub(super) fn moved(state: &AppState, req: &HttpRequest, slug: &str, rest: &str) -> HttpResponse {
+    let mut location = state
+        .feed_links
+        .public_path(&format!("/api/v1/articles/{slug}{rest}"));
+    if !req.query_string().is_empty() {
+        location.push('?');
+        location.push_str(req.query_string());
+    }
+    let authorized = req.headers().contains_key(header::AUTHORIZATION);
+    HttpResponse::PermanentRedirect()
+        .insert_header((header::LOCATION, location))
+        .insert_header((
+            header::CACHE_CONTROL,
+            state
+                .cache_policy
+                .cache_control(req.path(), req.query_string(), authorized),
+        ))
+        .finish()
+}
+
 /// The feeds a page adds to its article, as [`ArticlePage`] names them.
 #[derive(Debug, Default, Serialize)]
 pub(super) struct Feeds {
@@ -284,6 +332,8 @@ fn respond(mut response: HttpResponseBuilder, body: SplicedBody) -> HttpResponse
         (status = 401, description = "A Bearer key that is not valid or has been revoked", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The article is not published and the key lacks the `read-drafts` scope", body = Problem, content_type = "application/problem+json"),
         (status = 400, description = "`include` names something unknown, or `reader` is missing or malformed with `include=recommendations`", body = Problem, content_type = "application/problem+json"),
+        (status = 308, description = "The slug is one the article had before: `Location` is its address by its slug now, with the same query",
+            headers(("Location" = String))),
         (status = 404, description = "No published article has this id or slug", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -297,7 +347,15 @@ pub async fn get_article(
     let query = query.0;
     let wanted = includes(query.include.as_deref())?;
     let reader = page_reader(&wanted, query.reader)?;
-    let article = readable_article(&state, &req, &id_or_slug).await?;
+    let article = match readable_article(&state, &req, &id_or_slug).await {
+        Err(ApiError::NotFound(detail)) => {
+            return match current_slug(&state, &req, &id_or_slug).await? {
+                Some(slug) => Ok(moved(&state, &req, &slug, "")),
+                None => Err(ApiError::NotFound(detail)),
+            };
+        }
+        found => found?,
+    };
     let last_modified = std::time::SystemTime::from(article.summary().updated_at);
     let mut response = HttpResponse::Ok();
     response.insert_header(LastModified(last_modified.into()));

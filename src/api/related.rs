@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use actix_web::web::{Data, Path};
-use actix_web::{HttpResponse, get, http::header};
+use actix_web::{HttpRequest, HttpResponse, get, http::header};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -12,6 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::WholeListMeta;
 use super::articles::{ArticleSummary, Teaser, teasers, visible_id};
 use super::extract::Query;
+use super::page::{current_slug, moved};
 use super::paging::page_limit;
 use crate::db::articles;
 use crate::error::{ApiError, AppResult, Problem};
@@ -189,12 +190,15 @@ async fn list_of(state: &AppState, id: i32, wanted: usize) -> AppResult<Option<A
     responses(
         (status = 200, description = "The related articles", body = RelatedResponse),
         (status = 400, description = "`limit` is out of range", body = Problem, content_type = "application/problem+json"),
+        (status = 308, description = "The slug is one the article had before: `Location` is its Related list by its slug now",
+            headers(("Location" = String))),
         (status = 404, description = "No published article has this id or slug", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/articles/{id_or_slug}/related")]
 pub async fn get_related(
     state: Data<AppState>,
+    req: HttpRequest,
     id_or_slug: Path<String>,
     query: Query<RelatedQuery>,
 ) -> AppResult<HttpResponse> {
@@ -202,7 +206,15 @@ pub async fn get_related(
     let not_found = || ApiError::article_not_found(&id_or_slug);
     let id = match articles::ArticleKey::parse(&id_or_slug) {
         articles::ArticleKey::Id(id) => id,
-        slug => visible_id(&state, &slug)?.ok_or_else(not_found)?,
+        slug => match visible_id(&state, &slug)? {
+            Some(id) => id,
+            None => {
+                return match current_slug(&state, &req, &id_or_slug).await? {
+                    Some(slug) => Ok(moved(&state, &req, &slug, "/related")),
+                    None => Err(not_found()),
+                };
+            }
+        },
     };
     let body = RelatedResponse {
         data: related_items(&state, id, limit)

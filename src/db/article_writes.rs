@@ -6,11 +6,11 @@ use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 
 use super::articles::{self as reads, ArticleKey, ArticleRow};
-use super::purge;
 use super::schema::{article_id_mark, article_tags, articles};
 use super::search;
 use super::taxonomy::{self, CategoryTree};
 use super::{Invalid, StoreError, StoreResult};
+use super::{old_slugs, purge};
 use crate::content::Status;
 
 mod upsert;
@@ -250,6 +250,7 @@ fn insert(conn: &mut SqliteConnection, write: &ArticleWrite) -> StoreResult<i32>
         ))
         .returning(articles::id)
         .get_result(conn)?;
+    old_slugs::taken(conn, &slug)?;
     store_tags(conn, id, &write.tags)?;
     Ok(id)
 }
@@ -323,6 +324,9 @@ pub fn replace(conn: &mut SqliteConnection, id: i32, write: &ArticleWrite) -> St
             ),
         ))
         .execute(conn)?;
+    if slug != current.slug {
+        old_slugs::moved(conn, id, &current.slug, &slug)?;
+    }
     store_tags(conn, id, &write.tags)?;
     index_for_search(conn, id, write)?;
     Ok(true)

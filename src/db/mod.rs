@@ -21,6 +21,7 @@ pub mod in_ids;
 pub mod json_rows;
 pub mod keys;
 mod migrations;
+pub mod old_slugs;
 pub mod purge;
 pub mod schema;
 pub mod search;

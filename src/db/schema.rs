@@ -164,6 +164,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    old_slugs (slug) {
+        slug -> Text,
+        article_id -> Integer,
+    }
+}
+
+diesel::table! {
     related_lists (article_id) {
         article_id -> Integer,
         computed_at -> Timestamp,
@@ -194,6 +201,7 @@ diesel::joinable!(articles -> authors (author_id));
 diesel::joinable!(articles -> categories (category_id));
 diesel::joinable!(engagement_days -> articles (article_id));
 diesel::joinable!(feed_entries -> articles (article_id));
+diesel::joinable!(old_slugs -> articles (article_id));
 diesel::joinable!(engagement_hours -> articles (article_id));
 diesel::joinable!(reactions -> articles (article_id));
 diesel::joinable!(reactions -> reaction_kinds (kind));
@@ -214,6 +222,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     engagement_days,
     engagement_hours,
     feed_entries,
+    old_slugs,
     reaction_kinds,
     reactions,
     readers,
