@@ -60,7 +60,9 @@ pub struct ArticleInput {
     #[serde(default)]
     #[schema(required = true, min_length = 1, max_length = 300)]
     pub title: String,
-    /// Teaser, up to 1000 characters; derived from the body when absent.
+    /// Teaser, plain text up to 1000 characters; when absent, cut from the
+    /// start of the body's paragraphs (not its captions, headings, lists or
+    /// tables), and again whenever the body changes.
     #[schema(max_length = 1000)]
     pub summary: Option<String>,
     /// Body as HTML, at most 512 KiB; sanitised on the way in. Give this
@@ -300,7 +302,7 @@ impl ArticleInput {
         let (body_html, text) = checks.body(self.body_html, self.body_markdown);
         let given = checks.text("summary", self.summary, MAX_SUMMARY);
         let summary_derived = given.is_none();
-        let summary = given.unwrap_or_else(|| content::derive_summary(&text));
+        let summary = given.unwrap_or_else(|| content::summary_of(&body_html, &text));
         let dateline = checks.text("dateline", self.dateline, MAX_DATELINE);
         let source = checks.text("source", self.source, MAX_SOURCE);
         let image_url = checks.image_url(self.image_url);

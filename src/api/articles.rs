@@ -105,9 +105,11 @@ pub struct ArticleSummary {
     /// URL slug, unique.
     #[schema(example = "harbour-strike-enters-second-week")]
     pub slug: String,
-    /// Headline.
+    /// Headline, plain text: escape it when putting it in HTML.
     pub title: String,
-    /// One or two sentences for teasers.
+    /// One or two sentences for teasers, plain text (escape it when putting
+    /// it in HTML); when the editor gave none, cut from the start of the
+    /// body's paragraphs (not its captions, headings, lists or tables).
     pub summary: String,
     /// Where the story was filed, e.g. `LONDON`.
     #[schema(required = true)]

@@ -72,16 +72,80 @@ const INLINE_TAGS: &[&str] = &[
 /// vanish, entities are decoded.
 pub fn plain_text(html: &str) -> String {
     let mut text = String::with_capacity(html.len());
+    walk(html, |part| match part {
+        Part::Text(c) => text.push(c),
+        Part::Block { .. } => text.push(' '),
+    });
+    readable(&text)
+}
+
+/// Elements whose text is not the story's running text: a photo's caption
+/// and credit, headings, tables, lists, quotes set apart, code.
+const ASIDE_TAGS: &[&str] = &[
+    "figure",
+    "figcaption",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "table",
+    "ul",
+    "ol",
+    "dl",
+    "blockquote",
+    "pre",
+    "aside",
+];
+
+/// The text of sanitised HTML's paragraphs outside [`ASIDE_TAGS`], as
+/// [`plain_text`] reads it: what a summary is made of, so that one does not
+/// open with a photo credit or a subheading. Empty when there is none.
+pub fn lead_text(html: &str) -> String {
+    let mut text = String::new();
+    let (mut aside, mut paragraph) = (0usize, 0usize);
+    walk(html, |part| match part {
+        Part::Text(c) if aside == 0 && paragraph > 0 => text.push(c),
+        Part::Text(_) => {}
+        Part::Block { name, closing } => {
+            let depth = match name {
+                "p" => &mut paragraph,
+                _ if ASIDE_TAGS.contains(&name) => &mut aside,
+                _ => return text.push(' '),
+            };
+            *depth = if closing {
+                depth.saturating_sub(1)
+            } else {
+                *depth + 1
+            };
+            text.push(' ');
+        }
+    });
+    readable(&text)
+}
+
+/// What [`walk`] finds in HTML.
+enum Part<'a> {
+    /// A character outside tags (a control character as a space).
+    Text(char),
+    /// A tag that is not inline: its lower-case name, and whether it closes.
+    Block { name: &'a str, closing: bool },
+}
+
+/// Walks sanitised HTML, telling `found` each [`Part`] in order.
+fn walk(html: &str, mut found: impl FnMut(Part<'_>)) {
     let mut tag: Option<String> = None;
     let mut quote = None;
     for c in html.chars() {
         match (&mut tag, quote) {
             (None, _) if c == '<' => tag = Some(String::new()),
-            (None, _) if c.is_control() => text.push(' '),
-            (None, _) => text.push(c),
+            (None, _) if c.is_control() => found(Part::Text(' ')),
+            (None, _) => found(Part::Text(c)),
             (Some(_), Some(q)) if c == q => quote = None,
             (Some(_), None) if c == '"' || c == '\'' => quote = Some(c),
             (Some(inside), None) if c == '>' => {
+                let closing = inside.starts_with('/');
                 let name = inside
                     .trim_start_matches('/')
                     .split(|c: char| c.is_whitespace() || c == '/')
@@ -89,14 +153,21 @@ pub fn plain_text(html: &str) -> String {
                     .unwrap_or_default()
                     .to_ascii_lowercase();
                 if !INLINE_TAGS.contains(&name.as_str()) {
-                    text.push(' ');
+                    found(Part::Block {
+                        name: &name,
+                        closing,
+                    });
                 }
                 tag = None;
             }
             (Some(inside), _) => inside.push(c),
         }
     }
-    let decoded = html_escape::decode_html_entities(&text);
+}
+
+/// Text with its entities decoded and each run of whitespace one space.
+fn readable(text: &str) -> String {
+    let decoded = html_escape::decode_html_entities(text);
     decoded.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
@@ -141,6 +212,31 @@ pub fn without_unprintable(text: &str) -> std::borrow::Cow<'_, str> {
 mod tests {
     use super::*;
     use crate::content::word_count;
+
+    /// A summary is made of the story's paragraphs: not a photo's credit,
+    /// a subheading, a list or a table.
+    #[test]
+    fn the_lead_text_is_the_running_text_of_paragraphs() {
+        let body = sanitize_html(
+            "<figure><img src=\"https://img.example.com/a.jpg\" alt=\"\">\
+             <figcaption>Photo: Reuters</figcaption></figure>\
+             <p>The council voted on <b>Tuesday</b>.</p><h2>What happens next</h2>\
+             <ul><li>Item one</li></ul><table><tr><td>Cell</td></tr></table>\
+             <blockquote><p>A quote set apart.</p></blockquote><p>Work begins in May.</p>",
+        );
+        assert_eq!(
+            lead_text(&body),
+            "The council voted on Tuesday. Work begins in May."
+        );
+        assert_eq!(
+            lead_text("<h2>Only a heading</h2><ul><li>and a list</li></ul>"),
+            ""
+        );
+        assert_eq!(
+            crate::content::summary_of("<h2>Only a heading</h2>", "Only a heading"),
+            "Only a heading"
+        );
+    }
 
     #[test]
     fn scripts_handlers_and_javascript_urls_are_removed() {

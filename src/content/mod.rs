@@ -4,7 +4,8 @@
 mod markup;
 
 pub use self::markup::{
-    has_control, html_of_text, plain_text, render_markdown, sanitize_html, without_unprintable,
+    has_control, html_of_text, lead_text, plain_text, render_markdown, sanitize_html,
+    without_unprintable,
 };
 
 /// Words per minute used for `reading_time_minutes`.
@@ -52,6 +53,14 @@ pub fn word_count(text: &str) -> usize {
 /// Whole minutes to read `words` words, at least one.
 pub fn reading_time_minutes(words: usize) -> usize {
     words.div_ceil(WORDS_PER_MINUTE).max(1)
+}
+
+/// The summary of a body of sanitised HTML whose text is `text`: cut from
+/// its paragraphs' running text (see [`lead_text`]), or from all of its
+/// text when it has none.
+pub fn summary_of(body_html: &str, text: &str) -> String {
+    let lead = lead_text(body_html);
+    derive_summary(if lead.is_empty() { text } else { &lead })
 }
 
 /// A summary cut from the start of the text, ending on a sentence or word boundary.
