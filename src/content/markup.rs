@@ -8,8 +8,13 @@ static SANITIZER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
     let mut builder = ammonia::Builder::default();
     builder
         .add_tags(["figure", "figcaption"])
+        // A date as machines read it, and an image the browser may load
+        // when it comes into view.
+        .add_tag_attributes("time", ["datetime"])
+        .add_tag_attributes("img", ["loading"])
         .link_rel(Some("noopener noreferrer"))
-        .url_schemes(HashSet::from(["http", "https", "mailto"]))
+        // `tel:` for a newsroom's tip line, tapped on a phone.
+        .url_schemes(HashSet::from(["http", "https", "mailto", "tel"]))
         // ammonia checks the scheme of `href` and `src` only: a quote's
         // source (`cite`) is kept when it is a web address.
         .attribute_filter(|_, attribute, value| {
@@ -212,6 +217,24 @@ pub fn without_unprintable(text: &str) -> std::borrow::Cow<'_, str> {
 mod tests {
     use super::*;
     use crate::content::word_count;
+
+    /// What a story's markup needs survives: a phone link, a machine date,
+    /// a lazily loaded image; a script in an image's `loading` does not.
+    #[test]
+    fn phone_links_dates_and_lazy_images_are_kept() {
+        let html = sanitize_html(
+            "<p><a href=\"tel:+441234567890\">Call the tip line</a> \
+             <time datetime=\"2026-01-05T09:00:00Z\">Monday</time></p>\
+             <img src=\"https://img.example.com/a.jpg\" loading=\"lazy\" onload=\"x()\">",
+        );
+        assert!(html.contains(r#"href="tel:+441234567890""#), "{html}");
+        assert!(
+            html.contains(r#"<time datetime="2026-01-05T09:00:00Z">"#),
+            "{html}"
+        );
+        assert!(html.contains(r#"loading="lazy""#), "{html}");
+        assert!(!html.contains("onload"), "{html}");
+    }
 
     /// A summary is made of the story's paragraphs: not a photo's credit,
     /// a subheading, a list or a table.
