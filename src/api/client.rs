@@ -41,6 +41,19 @@ pub fn address(req: &HttpRequest, trusted: &[IpNet]) -> IpAddr {
     client
 }
 
+/// What the per-client limit counts as one client: an IPv4 address, or the
+/// /64 network of an IPv6 one (the least a provider gives one subscriber,
+/// who may then use any of its 2^64 addresses).
+pub fn limit_key(client: IpAddr) -> IpAddr {
+    match client {
+        IpAddr::V4(_) => client,
+        IpAddr::V6(v6) => {
+            let network = u128::from(v6) & !(u128::MAX >> 64);
+            IpAddr::V6(std::net::Ipv6Addr::from(network))
+        }
+    }
+}
+
 /// An address as proxies write it: bare, or with a port (`[::1]:443`).
 fn parse_hop(hop: &str) -> Option<IpAddr> {
     let hop = hop.trim();
@@ -119,6 +132,15 @@ mod tests {
             client("10.0.0.2:5000", &["unknown"], "10.0.0.2"),
             "10.0.0.2"
         );
+    }
+
+    #[test]
+    fn an_ipv6_client_is_limited_by_its_64_network() {
+        let key = |address: &str| limit_key(address.parse().unwrap()).to_string();
+        assert_eq!(key("2001:db8::1"), key("2001:db8::10"));
+        assert_eq!(key("2001:db8:0:0:ffff::1"), "2001:db8::");
+        assert_ne!(key("2001:db8:0:1::1"), key("2001:db8::1"));
+        assert_eq!(key("203.0.113.7"), "203.0.113.7");
     }
 
     #[test]

@@ -61,7 +61,7 @@ impl FromRequest for Limited {
         else {
             return ready(Ok(Limited));
         };
-        let client = super::client::address(req, &state.trusted_proxies);
+        let client = super::client::limit_key(super::client::address(req, &state.trusted_proxies));
         // Forget clients whose allowance has refilled, so the table stays small.
         if limiter.len() > MAX_TRACKED_CLIENTS {
             limiter.retain_recent();
