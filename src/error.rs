@@ -135,6 +135,9 @@ pub enum ApiError {
     /// The server cannot take the request now; retry shortly.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// The disk the store is on is full: nothing was written.
+    #[error("storage full: {0}")]
+    StorageFull(String),
     /// The server is shutting down and takes no new requests.
     #[error("shutting down")]
     ShuttingDown,
@@ -268,6 +271,12 @@ impl ApiError {
                 "The server is shutting down; retry shortly.".to_string(),
                 vec![],
             ),
+            Self::StorageFull(_) => (
+                "storage-full",
+                "Storage full",
+                "The server's disk is full: nothing was stored. Retry later.".to_string(),
+                vec![],
+            ),
             Self::Internal(_) => (
                 "internal",
                 "Internal server error",
@@ -321,18 +330,20 @@ impl ResponseError for ApiError {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE
             }
             Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) | Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::ShuttingDown | Self::StorageFull(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
-        match self {
-            Self::Internal(cause) => tracing::error!(%cause, "internal error"),
-            Self::Unavailable(cause) => tracing::warn!(%cause, "unavailable"),
-            _ => {}
-        }
         let mut response = problem_response(&self.problem());
+        // Logged by the request log, with the request's id (see
+        // `observe::request_log`).
+        if let Some(cause) = self.cause() {
+            response.extensions_mut().insert(cause);
+        }
         let headers = response.headers_mut();
         match self {
             Self::Unauthorized(_) => {
@@ -355,6 +366,9 @@ impl ResponseError for ApiError {
             }
             Self::Unavailable(_) | Self::ShuttingDown => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            Self::StorageFull(_) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
             }
             _ => {}
         }
@@ -387,6 +401,36 @@ pub fn problem_for_status(status: StatusCode) -> Problem {
     }
 }
 
+/// Why a request failed on the server's side, for the log: never sent.
+#[derive(Debug, Clone)]
+pub struct Cause {
+    /// Whether the operator must act (a fault, a full disk) rather than
+    /// wait (a busy store).
+    pub fault: bool,
+    pub what: &'static str,
+    pub detail: String,
+}
+
+impl ApiError {
+    /// What the log should say of this error, if it is the server's.
+    pub fn cause(&self) -> Option<Cause> {
+        let (fault, what, detail) = match self {
+            Self::Internal(detail) => (true, "internal error", detail),
+            Self::StorageFull(detail) => (true, "storage full", detail),
+            Self::Unavailable(detail) => (false, "unavailable", detail),
+            _ => return None,
+        };
+        Some(Cause {
+            fault,
+            what,
+            detail: detail.clone(),
+        })
+    }
+}
+
+/// SQLite's word for a full disk (`SQLITE_FULL`).
+const DISK_FULL: &str = "database or disk is full";
+
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
@@ -405,7 +449,13 @@ impl From<StoreError> for ApiError {
                     .collect(),
             ),
             StoreError::Busy(cause) => Self::Unavailable(cause),
+            StoreError::Internal(cause) if cause.contains(DISK_FULL) => Self::StorageFull(cause),
             StoreError::Internal(cause) => Self::Internal(cause),
+            StoreError::Database(diesel::result::Error::DatabaseError(_, info))
+                if info.message().contains(DISK_FULL) =>
+            {
+                Self::StorageFull(info.message().to_string())
+            }
             StoreError::Database(diesel::result::Error::DatabaseError(_, info))
                 if info.message().contains("database is locked") =>
             {
@@ -435,5 +485,29 @@ mod tests {
             headers.get(header::CONTENT_TYPE).unwrap(),
             "application/problem+json"
         );
+    }
+
+    /// A full disk is not the server's bug: 503, a minute to wait, and the
+    /// cause kept for the log (which names the request), not sent.
+    #[test]
+    fn a_full_disk_is_a_503_with_its_cause_kept_for_the_log() {
+        let failed = StoreError::Internal("commit failed: database or disk is full".into());
+        let response = ApiError::from(failed).error_response();
+        assert_eq!(response.status().as_u16(), 503);
+        assert_eq!(response.headers().get(header::RETRY_AFTER).unwrap(), "60");
+        let cause = response
+            .extensions()
+            .get::<super::Cause>()
+            .cloned()
+            .unwrap();
+        assert!(
+            cause.fault && cause.detail.contains("disk is full"),
+            "{cause:?}"
+        );
+        let internal = ApiError::Internal("a bug".into()).error_response();
+        assert_eq!(internal.status().as_u16(), 500);
+        assert!(internal.extensions().get::<super::Cause>().is_some());
+        let missing = ApiError::NotFound("nothing".into()).error_response();
+        assert!(missing.extensions().get::<super::Cause>().is_none());
     }
 }

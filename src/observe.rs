@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+use crate::error::{ApiError, Cause};
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
@@ -73,6 +74,23 @@ pub async fn request_log(
         Ok(res) => res.status(),
         Err(error) => error.as_response_error().status_code(),
     };
+    let cause = match &res {
+        Ok(res) => res.response().extensions().get::<Cause>().cloned(),
+        Err(error) => error.as_error::<ApiError>().and_then(ApiError::cause),
+    };
+    if let Some(Cause {
+        fault,
+        what,
+        detail,
+    }) = cause
+    {
+        let request_id = id.to_str().unwrap_or_default();
+        if fault {
+            tracing::error!(%request_id, cause = %detail, "{what}");
+        } else {
+            tracing::warn!(%request_id, cause = %detail, "{what}");
+        }
+    }
     if let Some(state) = &state {
         state.metrics.observe(route, &method, status, started);
     }
