@@ -717,6 +717,16 @@ fn another_applications_database_and_a_newer_store_are_refused() {
     }
 }
 
+/// A folder given as the database is named as the mistake it is.
+#[test]
+fn a_folder_given_as_the_database_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = frontpage(dir.path(), &["migrate"]);
+    assert!(!output.status.success());
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(said.contains("is a folder"), "{said}");
+}
+
 /// `migrate` says whether it changed the file.
 #[test]
 fn migrate_says_what_it_did() {

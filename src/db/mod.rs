@@ -131,8 +131,26 @@ impl Db {
             .to_str()
             .with_context(|| format!("database path {} is not UTF-8", path.display()))?
             .to_string();
+        anyhow::ensure!(
+            !path.is_dir(),
+            "the database {} is a folder: DATABASE_URL names the file, such as {}",
+            path.display(),
+            path.join("frontpage.db").display()
+        );
         // WAL is a property of the file: set it, and migrate, before anything else opens it.
         let mut setup = open_writer(&url)
+            .map_err(|error| {
+                // SQLite says only that it could not; the system says why.
+                let why = std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .truncate(false)
+                    .open(path)
+                    .err()
+                    .map_or_else(String::new, |why| format!(": {why}"));
+                anyhow::anyhow!("{error}{why}")
+            })
             .with_context(|| format!("opening the database {}", path.display()))?;
         setup
             .batch_execute("PRAGMA journal_mode = WAL;")
