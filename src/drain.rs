@@ -28,8 +28,11 @@ use futures_util::future::{Either, select};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// Longest wait for admitted requests once draining has begun.
-pub const DRAIN_LIMIT: Duration = Duration::from_secs(30);
+/// Longest wait for admitted requests once draining has begun. With
+/// [`CLOSE_LIMIT`] and the last commit, a stop takes well under the 30 s a
+/// process manager gives by default (Kubernetes' grace period, systemd's
+/// `TimeoutStopSec` is 90) before it kills.
+pub const DRAIN_LIMIT: Duration = Duration::from_secs(20);
 
 /// After the drain, how long actix gives open connections to send their last
 /// bytes and close before it drops them. Every admitted request has then

@@ -252,7 +252,7 @@ fn serve(config: Config) -> anyhow::Result<()> {
             addr = bound.addr
         );
         // On SIGTERM or SIGINT the server refuses new requests and finishes
-        // the ones in flight (for up to 30 s), then stops (`drain`).
+        // the ones in flight (for up to 20 s), then stops (`drain`).
         bound.server.await.context("server stopped with an error")?;
         bound.db.flush().await.context("committing queued writes")?;
         tracing::info!("stopped; every queued write is committed");
