@@ -102,7 +102,7 @@ pub struct ArticleInput {
     #[schema(pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 100)]
     pub author: Option<String>,
     /// `draft` (the default) or `published`.
-    #[schema(inline, value_type = Option<ArticleStatus>)]
+    #[schema(value_type = Option<ArticleStatus>)]
     pub status: Option<Checked<ArticleStatus>>,
     /// When it goes public (RFC 3339). A future time schedules it; when
     /// absent, publishing uses the current time.

@@ -20,26 +20,31 @@ use crate::state::AppState;
 pub enum RecommendationReason {
     /// Readers of an article this reader read (or is reading) went on to
     /// read it.
+    #[schema(title = "AlsoReadReason")]
     AlsoRead {
         /// That article's id.
         #[schema(example = 123)]
         because_of: i32,
     },
     /// It is about the same thing as an article this reader read.
+    #[schema(title = "SimilarToReason")]
     SimilarTo {
         /// That article's id.
         #[schema(example = 123)]
         article: i32,
     },
     /// It is trending in a category this reader reads most.
+    #[schema(title = "TrendingInReason")]
     TrendingIn {
         /// The category's slug.
         #[schema(example = "news")]
         category: String,
     },
     /// It is trending across the site.
+    #[schema(title = "TrendingReason")]
     Trending,
     /// It is new.
+    #[schema(title = "FreshReason")]
     Fresh,
 }
 

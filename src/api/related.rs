@@ -27,6 +27,7 @@ pub const MAX_RELATED: u32 = crate::related::STORED as u32;
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum RelatedReason {
     /// The texts are about the same things.
+    #[schema(title = "SimilarTextReason")]
     SimilarText {
         /// The words that weigh most in the match, strongest first. Empty
         /// while the server's text index is first built after a start
@@ -36,11 +37,13 @@ pub enum RelatedReason {
         terms: Vec<String>,
     },
     /// Both articles carry these tags (slugs).
+    #[schema(title = "SharedTagsReason")]
     SharedTags {
         #[schema(example = json!(["harbour"]))]
         tags: Vec<String>,
     },
     /// Both articles are in this category (slug).
+    #[schema(title = "SameCategoryReason")]
     SameCategory {
         #[schema(example = "business")]
         category: String,
