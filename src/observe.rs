@@ -230,6 +230,16 @@ impl Metrics {
         registry.register(Box::new(caches.clone()))?;
         registry.register(Box::new(StoreGauges::new(db)?))?;
         registry.register(Box::new(malformed::MALFORMED.clone()))?;
+        // Which build answers, as a dashboard shows it across a rollout.
+        let build = IntGaugeVec::new(
+            Opts::new(
+                "frontpage_build_info",
+                "Always 1; the version of the server that answers.",
+            ),
+            &["version"],
+        )?;
+        build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        registry.register(Box::new(build))?;
         let labels = ["endpoint", "method", "status"];
         let requests = IntCounterVec::new(
             Opts::new(

@@ -120,6 +120,11 @@ async fn metrics_count_requests_by_route_and_show_the_store_and_caches() {
     // Served, though only a real connection can send a malformed request
     // (the count itself is tested with the log layer that makes it).
     assert!(sample("frontpage_malformed_requests_total ") >= 0.0);
+    let build = format!(
+        r#"frontpage_build_info{{version="{}"}} "#,
+        env!("CARGO_PKG_VERSION")
+    );
+    assert_eq!(sample(&build), 1.0, "{text}");
     // The third read of the article was served from memory: the second,
     // asking again, had it kept. The 404 missed too.
     assert_eq!(
