@@ -515,3 +515,29 @@ async fn tags_authors_and_categories_are_deleted_once_nothing_needs_them() {
         .to_request();
     send(&app, anonymous).await.assert_problem(401, &[]);
 }
+
+/// A patch may change a category's, tag's or author's name and slug but not
+/// clear them: `null` is named, as an article's patch names it, rather than
+/// answered 200 with nothing changed.
+#[actix_web::test]
+async fn a_taxonomy_patch_refuses_null_for_what_it_cannot_clear() {
+    let (app, _dir) = test_app(false).await;
+    seed_categories(&app).await;
+    for (create_uri, body) in [
+        ("/api/v1/tags", json!({"name": "Harbours"})),
+        ("/api/v1/authors", json!({"name": "Mara Ellison"})),
+    ] {
+        let reply = send(&app, admin("POST", create_uri, body)).await;
+        assert_eq!(reply.status, 201, "{}", reply.body);
+    }
+    for (uri, fields) in [
+        ("/api/v1/categories/news", &["name", "slug", "position"][..]),
+        ("/api/v1/tags/harbours", &["name", "slug"]),
+        ("/api/v1/authors/mara-ellison", &["name", "slug"]),
+    ] {
+        for field in fields {
+            let reply = send(&app, admin("PATCH", uri, json!({ *field: null }))).await;
+            reply.assert_problem(422, &[field]);
+        }
+    }
+}

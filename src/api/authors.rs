@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::extract::{JsonBody, Query};
-use super::input::{check_bio, created, derive_slug, done, nullable, slug_and_name};
+use super::input::{check_bio, created, derive_slug, done, nullable, present, slug_and_name};
 use super::keys::Admin;
 use super::paging::{SlugPageQuery, page_response, slug_page};
 use super::{ListMeta, Meta};
@@ -77,9 +77,11 @@ pub struct AuthorInput {
 pub struct AuthorPatch {
     /// New slug.
     #[schema(pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 100)]
+    #[serde(default, deserialize_with = "present")]
     pub slug: Option<String>,
     /// New display name.
     #[schema(schema_with = super::input::optional_name_schema)]
+    #[serde(default, deserialize_with = "present")]
     pub name: Option<String>,
     /// New biography; `null` clears it.
     #[serde(default, deserialize_with = "nullable")]

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use super::articles::NamedRef;
 use super::extract::JsonBody;
-use super::input::{check_parent, created, derive_slug, done, nullable, slug_and_name};
+use super::input::{check_parent, created, derive_slug, done, nullable, present, slug_and_name};
 use super::keys::Admin;
 use super::{Meta, WholeListMeta};
 use crate::db::taxonomy::{self, CategoryTree, CategoryWrite};
@@ -177,15 +177,18 @@ pub struct CategoryInput {
 pub struct CategoryPatch {
     /// New slug.
     #[schema(pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 100)]
+    #[serde(default, deserialize_with = "present")]
     pub slug: Option<String>,
     /// New display name.
     #[schema(schema_with = super::input::optional_name_schema)]
+    #[serde(default, deserialize_with = "present")]
     pub name: Option<String>,
     /// New parent slug; `null` makes it a root.
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>, pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 100)]
     pub parent: Option<Option<String>>,
     /// New display order among its siblings.
+    #[serde(default, deserialize_with = "present")]
     pub position: Option<i32>,
 }
 

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::extract::{JsonBody, Query};
-use super::input::{created, derive_slug, done, slug_and_name};
+use super::input::{created, derive_slug, done, present, slug_and_name};
 use super::keys::{Admin, tags_shown};
 use super::paging::{SlugPageQuery, page_response, slug_page};
 use super::{ListMeta, Meta};
@@ -71,9 +71,11 @@ pub struct TagInput {
 pub struct TagPatch {
     /// New slug.
     #[schema(pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 100)]
+    #[serde(default, deserialize_with = "present")]
     pub slug: Option<String>,
     /// New display name.
     #[schema(schema_with = super::input::optional_name_schema)]
+    #[serde(default, deserialize_with = "present")]
     pub name: Option<String>,
 }
 
