@@ -176,7 +176,7 @@ pub struct CategoryInput {
 #[serde(deny_unknown_fields)]
 pub struct CategoryPatch {
     /// New slug.
-    #[schema(pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 100)]
+    #[schema(value_type = String, pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 100)]
     #[serde(default, deserialize_with = "present")]
     pub slug: Option<String>,
     /// New display name.
@@ -189,6 +189,7 @@ pub struct CategoryPatch {
     pub parent: Option<Option<String>>,
     /// New display order among its siblings.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = i32)]
     pub position: Option<i32>,
 }
 

@@ -72,7 +72,7 @@ pub fn name_schema() -> Object {
 /// [`name_schema`] for a patch, where the name may be left out.
 pub fn optional_name_schema() -> Object {
     name_object(
-        SchemaType::from_iter([Type::String, Type::Null]),
+        SchemaType::Type(Type::String),
         "New display name, as for a new one.",
     )
 }

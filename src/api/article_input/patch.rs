@@ -16,7 +16,7 @@ use crate::error::{FieldError, Location};
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"title": "Harbour strike ends after nine days", "status": "published"}))]
 pub struct ArticlePatch {
-    /// New slug (the old URL stops working).
+    /// New slug; the old one then sends readers on to the new (308).
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = String, pattern = "^([a-z0-9]*[a-z][a-z0-9]*|[a-z0-9]+(-[a-z0-9]+)+)$", max_length = 200)]
     pub slug: Option<String>,
