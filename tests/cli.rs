@@ -512,6 +512,41 @@ async fn an_atom_html_title_and_a_summary_with_a_script_import_as_text() {
     import_feed(&db, &atom, "0 created, 0 updated, 2 unchanged");
 }
 
+/// Two entries of one feed with the same id: the second is refused, named
+/// by the id its feed gives it and the entry that had it first.
+#[actix_web::test]
+async fn a_feed_entry_repeated_in_one_file_is_named_by_its_id() {
+    let (_app, dir) = test_app(true).await;
+    let db = dir.path().join("frontpage.db");
+    let atom = dir.path().join("agency.atom");
+    let entry = |title: &str| {
+        format!(
+            "<entry><id>urn:agency:1</id><title>{title}</title>\
+             <updated>2026-01-05T10:00:00Z</updated><content type=\"html\">&lt;p&gt;Text.&lt;/p&gt;</content></entry>"
+        )
+    };
+    std::fs::write(
+        &atom,
+        format!(
+            r#"<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom"><title>Agency</title><id>urn:agency</id>
+<updated>2026-01-05T10:00:00Z</updated>{}{}</feed>"#,
+            entry("First take"),
+            entry("Second take")
+        ),
+    )
+    .unwrap();
+    let output = frontpage(
+        &db,
+        &["import", "--category", "news", atom.to_str().unwrap()],
+    );
+    let text = stdout(&output);
+    assert!(
+        text.contains("entry 2: id `urn:agency:1` is also the id of entry 1;"),
+        "{text}"
+    );
+}
+
 /// Text that is not HTML stays text: an Atom summary and content of the
 /// default `type`, and JSON Feed's `summary` and `content_text`, keep
 /// their angle brackets as characters, and the content's paragraphs.

@@ -136,21 +136,31 @@ fn once_per_import(
     // from a title is cut short (see `article_writes::upsert`): two long
     // titles that start the same are two stories, known by the whole
     // title's slug.
-    let (key, what) = match (&write.feed_entry, &write.slug) {
-        (Some(entry), _) => (entry.clone(), "feed entry"),
+    let (key, field) = match (&write.feed_entry, &write.slug) {
+        (Some(entry), _) => (entry.clone(), "id"),
         (None, SlugChoice::Derived(_)) => (slug::slugify(&write.title), "slug"),
         (None, SlugChoice::Given(slug)) => (slug.clone(), "slug"),
     };
     match first_line_of.entry(key) {
-        Entry::Occupied(first) => Err(vec![FieldError::new(
-            Location::Body,
-            what,
-            format!(
-                "`{}` is also the {what} of line {}; an article may appear once per import",
-                first.key(),
-                first.get()
-            ),
-        )]),
+        Entry::Occupied(first) => {
+            let detail = match &write.feed_entry {
+                // `[feed, entry]`: the entry's own id is what its feed shows.
+                Some(entry) => {
+                    let id = serde_json::from_str::<(String, String)>(entry)
+                        .map_or_else(|_| entry.clone(), |(_, id)| id);
+                    format!(
+                        "`{id}` is also the id of entry {}; an entry may appear once per import",
+                        first.get()
+                    )
+                }
+                None => format!(
+                    "`{}` is also the slug of line {}; an article may appear once per import",
+                    first.key(),
+                    first.get()
+                ),
+            };
+            Err(vec![FieldError::new(Location::Body, field, detail)])
+        }
         Entry::Vacant(slot) => {
             slot.insert(line);
             Ok(write)
