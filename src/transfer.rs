@@ -177,6 +177,13 @@ fn read_feed(bytes: &[u8], defaults: &FeedDefaults) -> anyhow::Result<Vec<Record
             };
             let summary = entry.summary.map(plain);
             let title = entry.title.map(plain).unwrap_or_default();
+            // A headline with no text of its own (a wire flash) is its own
+            // body; an image that came without words stays after it.
+            let body = if text_of(&body).is_empty() {
+                format!("{}{body}", crate::content::html_of_text(&title))
+            } else {
+                body
+            };
             let published = entry.published.or(entry.updated);
             let stem = crate::content::slugify(&title);
             let slug = published

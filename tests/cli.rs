@@ -547,6 +547,31 @@ async fn a_feed_entry_repeated_in_one_file_is_named_by_its_id() {
     );
 }
 
+/// A wire flash, a headline with no text of its own, is imported with its
+/// headline as its body rather than refused for an empty one.
+#[actix_web::test]
+async fn a_headline_only_feed_item_is_its_own_body() {
+    let (app, dir) = test_app(true).await;
+    let db = dir.path().join("frontpage.db");
+    let rss = dir.path().join("wire.rss");
+    write_feed(
+        &rss,
+        r#"<item><title>Flash: ferry aground off Dover</title><guid isPermaLink="false">w-9</guid>
+<pubDate>Mon, 05 Jan 2026 10:00:00 GMT</pubDate></item>"#,
+    );
+    import_feed(&db, &rss, "1 created, 0 updated, 0 unchanged, 0 failed");
+    let flash = send(
+        &app,
+        get("/api/v1/articles/flash-ferry-aground-off-dover-2026-01-05"),
+    )
+    .await;
+    assert_eq!(
+        flash.body["data"]["body_html"], "<p>Flash: ferry aground off Dover</p>",
+        "{}",
+        flash.body
+    );
+}
+
 /// Text that is not HTML stays text: an Atom summary and content of the
 /// default `type`, and JSON Feed's `summary` and `content_text`, keep
 /// their angle brackets as characters, and the content's paragraphs.
