@@ -212,8 +212,21 @@ pub async fn conditional(
     let control = state
         .cache_policy
         .cache_control(req.path(), req.query_string(), authorized);
-    let res = next.call(req).await?;
+    let mut res = next.call(req).await?;
     if !wanted || res.status() != StatusCode::OK {
+        let status = res.status();
+        let headers = res.headers_mut();
+        if wanted && status.as_u16() >= 400 && !headers.contains_key(header::CACHE_CONTROL) {
+            // Kept no longer than what the address will show once it is
+            // found (an article whose time comes): a 404 as long as a 200
+            // would be; any other error not at all.
+            let control = if status == StatusCode::NOT_FOUND {
+                HeaderValue::from_str(&control)?
+            } else {
+                HeaderValue::from_static("no-store")
+            };
+            headers.insert(header::CACHE_CONTROL, control);
+        }
         return Ok(res.map_into_boxed_body());
     }
     let (req, res) = res.into_parts();

@@ -148,6 +148,29 @@ async fn large_bodies_are_compressed_and_small_ones_are_not() {
     assert_eq!(body["data"][0]["key"], "very_good");
 }
 
+/// A 404 may be kept as long as the article would be once it is there (a
+/// scheduled one comes due); another error is not kept at all.
+#[actix_web::test]
+async fn a_404_is_kept_as_long_as_an_article_and_other_errors_not_at_all() {
+    let (app, _dir) = test_app(false).await;
+    let missing = send(&app, get("/api/v1/articles/not-published-yet")).await;
+    assert_eq!(missing.status, 404);
+    let found = send(&app, get("/api/v1/categories")).await;
+    assert_eq!(
+        missing.header("cache-control"),
+        found.header("cache-control")
+    );
+    assert!(
+        found
+            .header("cache-control")
+            .unwrap()
+            .contains("max-age=30")
+    );
+    let bad = send(&app, get("/api/v1/articles?limit=0")).await;
+    assert_eq!(bad.status, 400);
+    assert_eq!(bad.header("cache-control"), Some("no-store"));
+}
+
 #[actix_web::test]
 async fn personal_and_admin_reads_are_private() {
     let (app, _dir) = test_app(true).await;
