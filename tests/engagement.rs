@@ -618,3 +618,23 @@ async fn a_reader_sees_the_reactions_they_gave() {
         .await
         .assert_problem(404, &[]);
 }
+
+/// A reader sent in the query, where no engagement write reads it, is
+/// named rather than dropped (the write would count as anonymous), and
+/// nothing is counted.
+#[actix_web::test]
+async fn a_reader_in_the_query_of_an_engagement_write_is_named_not_dropped() {
+    let (app, _dir) = test_app(false).await;
+    seed_categories(&app).await;
+    create(&app, article("Read me", "news")).await;
+    let view = TestRequest::post()
+        .uri("/api/v1/articles/read-me/views?reader=r-1")
+        .to_request();
+    send(&app, view).await.assert_problem(400, &["reader"]);
+    let take_back = TestRequest::delete()
+        .uri("/api/v1/articles/read-me/reactions/very_good?reader=r-1")
+        .to_request();
+    send(&app, take_back).await.assert_problem(400, &["reader"]);
+    let shown = send(&app, get("/api/v1/articles/read-me")).await;
+    assert_eq!(shown.body["data"]["stats"]["views"], 0);
+}

@@ -78,6 +78,35 @@ impl FromRequest for Limited {
     }
 }
 
+/// An engagement write's lack of query parameters: each given is named (a
+/// reader sent as `?reader=` would otherwise be dropped without a word, and
+/// the write counted as anonymous).
+#[derive(Debug, Clone, Copy)]
+pub struct NoQuery;
+
+impl FromRequest for NoQuery {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let given: Vec<FieldError> = form_urlencoded::parse(req.query_string().as_bytes())
+            .map(|(name, _)| {
+                FieldError::new(
+                    Location::Query,
+                    name.into_owned(),
+                    "is not a parameter of this operation; send the reader in the JSON body, \
+                     as {\"reader\": \"...\"}",
+                )
+            })
+            .collect();
+        ready(if given.is_empty() {
+            Ok(NoQuery)
+        } else {
+            Err(ApiError::InvalidParameters(given))
+        })
+    }
+}
+
 /// A view; the body is optional.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -207,7 +236,7 @@ pub async fn list_reaction_kinds(state: Data<AppState>) -> AppResult<HttpRespons
     request_body(content = Option<ViewInput>, description = "Optional: who viewed"),
     responses(
         (status = 200, description = "Counted", body = ViewResponse),
-        (status = 400, description = "The reader id is malformed", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "The reader id is malformed, or the request has a query parameter (it takes none)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No published article has this id or slug", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many engagement writes from this client; see `Retry-After`", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))),
@@ -217,6 +246,7 @@ pub async fn list_reaction_kinds(state: Data<AppState>) -> AppResult<HttpRespons
 pub async fn record_view(
     state: Data<AppState>,
     _limit: Limited,
+    _no_query: NoQuery,
     id_or_slug: Path<String>,
     req: HttpRequest,
     payload: web::Payload,
@@ -328,7 +358,7 @@ async fn change_reaction(
     request_body = ReactionInput,
     responses(
         (status = 200, description = "Counted (or already counted)", body = ReactionResponse),
-        (status = 400, description = "The reader id is malformed", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "The reader id is malformed, or the request has a query parameter (it takes none)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No published article, or no such reaction kind", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many engagement writes from this client; see `Retry-After`", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))),
@@ -338,6 +368,7 @@ async fn change_reaction(
 pub async fn add_reaction(
     state: Data<AppState>,
     _limit: Limited,
+    _no_query: NoQuery,
     path: Path<(String, String)>,
     body: JsonBody,
 ) -> AppResult<HttpResponse> {
@@ -357,7 +388,7 @@ pub async fn add_reaction(
     request_body = ReactionInput,
     responses(
         (status = 200, description = "Taken back (or was not there)", body = ReactionResponse),
-        (status = 400, description = "The reader id is malformed", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "The reader id is malformed, or the request has a query parameter (it takes none)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No published article, or no such reaction kind", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many engagement writes from this client; see `Retry-After`", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))),
@@ -367,6 +398,7 @@ pub async fn add_reaction(
 pub async fn remove_reaction(
     state: Data<AppState>,
     _limit: Limited,
+    _no_query: NoQuery,
     path: Path<(String, String)>,
     body: JsonBody,
 ) -> AppResult<HttpResponse> {
