@@ -757,6 +757,10 @@ fn another_applications_database_and_a_newer_store_are_refused() {
             "{command}: {said}"
         );
         assert_eq!(tables(&foreign), ["users"], "{command}");
+        // Not even switched to a write-ahead log, which the file would keep
+        // (its header's write version, byte 18: 1 rollback journal, 2 WAL).
+        assert_eq!(std::fs::read(&foreign).unwrap()[18], 1, "{command}");
+        assert!(!dir.path().join("crm.db-wal").exists(), "{command}");
     }
 
     let store = dir.path().join("frontpage.db");

@@ -16,9 +16,8 @@ pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 const RECORD: &str = "__diesel_schema_migrations";
 
 /// Applies this version's pending migrations to `conn`'s file and says how
-/// many it applied, once [`check_schema`] finds the file is one to migrate.
+/// many it applied; for a file [`check_schema`] found is one to migrate.
 pub fn migrate(conn: &mut SqliteConnection) -> anyhow::Result<usize> {
-    check_schema(conn)?;
     let applied = conn
         .run_pending_migrations(MIGRATIONS)
         .map_err(|error| anyhow::anyhow!("running migrations: {error}"))?;
@@ -76,8 +75,9 @@ pub fn check_schema(conn: &mut SqliteConnection) -> anyhow::Result<()> {
         .collect();
     anyhow::ensure!(
         unknown.is_empty(),
-        "a newer version of frontpage wrote it: its schema has migration {}, which this \
-         version does not know; run that version, or restore a backup this one made",
+        "it has migration {}, which this version of frontpage does not know: a newer \
+         version wrote it (run that one, or restore a backup this one made), or it is \
+         another application's database",
         unknown.join(", ")
     );
     Ok(())

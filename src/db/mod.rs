@@ -152,6 +152,9 @@ impl Db {
                 anyhow::anyhow!("{error}{why}")
             })
             .with_context(|| format!("opening the database {}", path.display()))?;
+        // Before anything is written: WAL, once set, is kept in the file.
+        check_schema(&mut setup)
+            .with_context(|| format!("opening the database {}", path.display()))?;
         setup
             .batch_execute("PRAGMA journal_mode = WAL;")
             .context("switching the database to WAL")?;
