@@ -842,4 +842,28 @@ async fn export_refuses_to_write_over_the_store() {
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(!text.contains("an earlier export"));
     assert!(text.lines().all(|line| line.starts_with('{')), "{text}");
+
+    // The earlier file's permissions stay; a new file gets a new file's.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640)).unwrap();
+    assert!(
+        frontpage(&db, &["export", "-o", file.to_str().unwrap()])
+            .status
+            .success()
+    );
+    assert_eq!(mode(&file), 0o640);
+    let probe = dir.path().join("probe");
+    std::fs::File::create(&probe).unwrap();
+    let fresh = dir.path().join("fresh.ndjson");
+    assert!(
+        frontpage(&db, &["export", "-o", fresh.to_str().unwrap()])
+            .status
+            .success()
+    );
+    assert_eq!(mode(&fresh), mode(&probe));
+    // A device is written as it is.
+    let output = frontpage(&db, &["export", "-o", "/dev/stdout"]);
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(stdout(&output), text);
 }

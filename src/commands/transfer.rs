@@ -128,23 +128,16 @@ pub fn export(config: &Config, output: Option<&Path>) -> anyhow::Result<()> {
     }
     let mut conn = read_existing(config)?;
     let exported = match output {
-        Some(path) => {
-            // Written beside it and renamed over it when whole: a failed
-            // export leaves an earlier one as it was.
-            let folder = match path.parent() {
-                Some(folder) if !folder.as_os_str().is_empty() => folder,
-                _ => Path::new("."),
-            };
-            let file = tempfile::NamedTempFile::new_in(folder)
-                .with_context(|| format!("creating a file in {}", folder.display()))?;
+        // A device or a pipe (`-o /dev/stdout`) is written as it is.
+        Some(path) if path.exists() && !path.is_file() => {
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("opening {}", path.display()))?;
             let mut out = std::io::BufWriter::new(file);
             let count = transfer::export(&mut conn, &mut out)?;
-            let file = out.into_inner().map_err(|error| error.into_error())?;
-            file.as_file().sync_all()?;
-            file.persist(path)
-                .with_context(|| format!("writing {}", path.display()))?;
+            out.into_inner().map_err(|error| error.into_error())?;
             count
         }
+        Some(path) => export_whole(&mut conn, path)?,
         None => transfer::export(&mut conn, &mut std::io::stdout().lock())?,
     };
     eprintln!(
@@ -152,6 +145,37 @@ pub fn export(config: &Config, output: Option<&Path>) -> anyhow::Result<()> {
         exported.articles, exported.named
     );
     Ok(())
+}
+
+/// Exports to the file `path` whole or not at all: written beside it, and
+/// renamed over it once on disk, so that a failed export leaves an earlier
+/// one as it was. The file gets the earlier one's permissions, or those a
+/// new file gets (the umask's).
+fn export_whole(
+    conn: &mut diesel::sqlite::SqliteConnection,
+    path: &Path,
+) -> anyhow::Result<transfer::Exported> {
+    use std::os::unix::fs::PermissionsExt;
+    let folder = match path.parent() {
+        Some(folder) if !folder.as_os_str().is_empty() => folder,
+        _ => Path::new("."),
+    };
+    let file = tempfile::Builder::new()
+        .permissions(std::fs::Permissions::from_mode(0o666))
+        .tempfile_in(folder)
+        .with_context(|| format!("creating a file in {}", folder.display()))?;
+    if let Ok(earlier) = std::fs::metadata(path) {
+        file.as_file().set_permissions(earlier.permissions())?;
+    }
+    let mut out = std::io::BufWriter::new(file);
+    let count = transfer::export(conn, &mut out)?;
+    let file = out.into_inner().map_err(|error| error.into_error())?;
+    file.as_file().sync_all()?;
+    file.persist(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    // The rename is durable once the folder is.
+    std::fs::File::open(folder)?.sync_all()?;
+    Ok(count)
 }
 
 /// Whether `path` names the database file at `store`, or one of the files
