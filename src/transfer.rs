@@ -12,7 +12,7 @@ use std::path::Path;
 use anyhow::Context;
 use chrono::SecondsFormat;
 use diesel::prelude::*;
-use feed_rs::model::{Content, Text};
+use feed_rs::model::{Content, FeedType};
 use serde_json::{Value, json};
 
 use crate::api::article_input::ArticleInput;
@@ -160,23 +160,36 @@ fn read_feed(bytes: &[u8], defaults: &FeedDefaults) -> anyhow::Result<Vec<Record
     } else {
         feed.id.clone()
     };
+    // Each text says whether it is HTML: an Atom text is unless its `type`
+    // says so, and JSON Feed's `summary` and `content_text` never are. An
+    // RSS description is HTML in practice whatever its version (feed-rs
+    // calls an RSS 1.0 one plain text, as its specification does).
+    let rss = matches!(
+        feed.feed_type,
+        FeedType::RSS0 | FeedType::RSS1 | FeedType::RSS2
+    );
+    let html = move |content_type: &dyn std::fmt::Display| rss || is_html(content_type);
     Ok(feed
         .entries
         .into_iter()
         .enumerate()
         .map(|(i, entry)| {
-            // Each text says whether it is HTML: an RSS description is, an
-            // Atom text is unless its `type` says so, and JSON Feed's
-            // `summary` and `content_text` never are.
             let body = match (entry.content, &entry.summary) {
                 (Some(Content { content_type, body: Some(body), .. }), _) => {
-                    html_or_text(&content_type, body)
+                    html_or_text(html(&content_type), body)
                 }
-                (_, Some(summary)) => html_or_text(&summary.content_type, summary.content.clone()),
+                (_, Some(summary)) => {
+                    html_or_text(html(&summary.content_type), summary.content.clone())
+                }
                 _ => String::new(),
             };
-            let summary = entry.summary.map(plain);
-            let title = entry.title.map(plain).unwrap_or_default();
+            let summary = entry
+                .summary
+                .map(|summary| plain(html(&summary.content_type), &summary.content));
+            let title = entry
+                .title
+                .map(|title| plain(is_html(&title.content_type), &title.content))
+                .unwrap_or_default();
             // A headline with no text of its own (a wire flash) is its own
             // body; an image that came without words stays after it.
             let body = if text_of(&body).is_empty() {
@@ -210,20 +223,21 @@ fn read_feed(bytes: &[u8], defaults: &FeedDefaults) -> anyhow::Result<Vec<Record
         .collect())
 }
 
-/// A feed's text construct as plain text: an Atom title may be HTML
-/// (`type="html"` or `"xhtml"`), which readers must not see as markup.
-fn plain(text: Text) -> String {
-    if is_html(&text.content_type) {
-        text_of(&text.content)
+/// A feed's text as plain text: an Atom title may be HTML (`type="html"`
+/// or `"xhtml"`), which readers must not see as markup; a plain one is put
+/// on one line, as a feed's indentation would otherwise stay in it.
+fn plain(html: bool, text: &str) -> String {
+    if html {
+        text_of(text)
     } else {
-        text.content
+        text.split_whitespace().collect::<Vec<_>>().join(" ")
     }
 }
 
 /// A feed's content as the body's HTML: as it is if it is HTML, else its
 /// text in paragraphs.
-fn html_or_text(content_type: &impl std::fmt::Display, content: String) -> String {
-    if is_html(content_type) {
+fn html_or_text(html: bool, content: String) -> String {
+    if html {
         content
     } else {
         crate::content::html_of_text(&content)
@@ -231,7 +245,7 @@ fn html_or_text(content_type: &impl std::fmt::Display, content: String) -> Strin
 }
 
 /// `text/html`, or XHTML's media type (whatever `feed-rs` names it).
-fn is_html(content_type: &impl std::fmt::Display) -> bool {
+fn is_html(content_type: &dyn std::fmt::Display) -> bool {
     content_type.to_string().contains("html")
 }
 

@@ -623,6 +623,28 @@ Or &lt;p&gt; &amp; friends.</content></entry>
         data["body_html"],
         "<p>Not &lt;b&gt;bold&lt;/b&gt;.<br>Second line.</p>"
     );
+
+    // An RSS 1.0 description is HTML, as an RSS 2.0 one is, though its
+    // specification (and feed-rs) calls it text.
+    let rdf = dir.path().join("wire.rdf");
+    std::fs::write(
+        &rdf,
+        r#"<?xml version="1.0"?>
+<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/"
+  xmlns:dc="http://purl.org/dc/elements/1.1/">
+<channel rdf:about="https://wire.example/"><title>Wire</title><link>https://wire.example/</link>
+<description>Agency copy</description></channel>
+<item rdf:about="https://wire.example/7"><title>Harbour reopens</title><link>https://wire.example/7</link>
+<description>&lt;p&gt;Ships &lt;b&gt;sail&lt;/b&gt; again.&lt;/p&gt;</description>
+<dc:date>2026-01-05T09:00:00Z</dc:date></item>
+</rdf:RDF>"#,
+    )
+    .unwrap();
+    import_feed(&db, &rdf, "1 created, 0 updated, 0 unchanged, 0 failed");
+    let harbour = send(&app, get("/api/v1/articles/harbour-reopens-2026-01-05")).await;
+    let data = &harbour.body["data"];
+    assert_eq!(data["summary"], "Ships sail again.", "{data}");
+    assert_eq!(data["body_html"], "<p>Ships <b>sail</b> again.</p>");
 }
 
 #[actix_web::test]
