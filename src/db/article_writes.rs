@@ -9,8 +9,7 @@ use super::articles::{self as reads, ArticleKey, ArticleRow};
 use super::schema::{article_id_mark, article_tags, articles};
 use super::search;
 use super::taxonomy::{self, CategoryTree};
-use super::{Invalid, StoreError, StoreResult};
-use super::{old_slugs, purge};
+use super::{Invalid, StoreError, StoreResult, old_slugs, purge};
 use crate::content::Status;
 
 mod upsert;
