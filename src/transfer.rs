@@ -339,11 +339,13 @@ fn export_snapshot(conn: &mut SqliteConnection, out: &mut impl Write) -> anyhow:
         let taxonomy = Taxonomy::with_categories(conn, tree)?;
         let extras = articles::extras_with(conn, &rows, taxonomy)?;
         let mut bodies = articles::bodies(conn, &ids)?;
+        let mut old_slugs = db::old_slugs::of_articles(conn, &ids)?;
         let Some(end) = rows.last().map(|row| row.id) else {
             return Ok(written);
         };
         for row in rows {
-            let line = json!({
+            let old = old_slugs.remove(&row.id);
+            let mut line = json!({
                 "slug": row.slug,
                 "title": row.title,
                 // A derived summary is left for the import to derive
@@ -359,6 +361,10 @@ fn export_snapshot(conn: &mut SqliteConnection, out: &mut impl Write) -> anyhow:
                 "status": row.status,
                 "published_at": row.published_at.map(|at| at.and_utc().to_rfc3339_opts(SecondsFormat::Secs, true)),
             });
+            // Only where there are some: most articles never changed slug.
+            if let Some(old) = old {
+                line["old_slugs"] = json!(old);
+            }
             serde_json::to_writer(&mut *out, &line)?;
             out.write_all(b"\n")?;
             written.articles += 1;

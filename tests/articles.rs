@@ -426,6 +426,30 @@ async fn an_old_slug_is_sent_on_to_the_article_until_another_takes_it() {
     assert_eq!(reply.status, 200);
     assert_eq!(reply.body["data"]["id"], other["id"]);
 
+    // Another site's addresses given as old slugs are sent on too; one
+    // that is another article's slug now is refused.
+    let mut moved_in = article("Moved from the old site", "news");
+    moved_in["old_slugs"] = json!(["news/2019/harbour", "harbour-story-2019"]);
+    let reply = send(&app, admin("POST", "/api/v1/articles", moved_in.clone())).await;
+    reply.assert_problem(422, &["old_slugs[0]"]);
+    moved_in["old_slugs"] = json!(["harbour-story-2019"]);
+    create(&app, moved_in).await;
+    let reply = send(&app, get("/api/v1/articles/harbour-story-2019")).await;
+    assert_eq!(
+        reply.header("location"),
+        Some("/api/v1/articles/moved-from-the-old-site")
+    );
+    let reply = send(
+        &app,
+        admin(
+            "PATCH",
+            "/api/v1/articles/moved-from-the-old-site",
+            json!({"old_slugs": ["storm-closes-two-bridges"]}),
+        ),
+    )
+    .await;
+    reply.assert_problem(422, &["old_slugs"]);
+
     // Unpublished, then deleted: the old slug is a 404 like any other.
     send(&app, admin("PATCH", &uri, json!({"slug": "storm-update"}))).await;
     send(&app, admin("PATCH", &uri, json!({"status": "draft"}))).await;

@@ -662,6 +662,11 @@ async fn an_export_moves_a_whole_site_into_an_empty_store() {
         let reply = send(&app, common::admin("POST", path, body)).await;
         assert_eq!(reply.status, 201, "{}", reply.body);
     }
+    // A slug corrected after links went out: the old one goes with the site.
+    let first = send(&app, get("/api/v1/articles/1")).await.body["data"]["slug"].clone();
+    let body = serde_json::json!({"slug": "corrected-slug"});
+    let reply = send(&app, common::admin("PATCH", "/api/v1/articles/1", body)).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
     let old = dir.path().join("frontpage.db");
     let new = dir.path().join("new.db");
     let exported = dir.path().join("site.ndjson");
@@ -671,6 +676,10 @@ async fn an_export_moves_a_whole_site_into_an_empty_store() {
     assert!(text.contains(r#"{"kind":"category","slug":"home","name":"Home","parent":null"#));
     assert!(text.contains(r#""kind":"author""#) && text.contains(r#""kind":"tag""#));
     assert!(text.contains(r#""slug":"2026""#) && text.contains(r#""slug":"1999""#));
+    assert!(
+        text.contains(&format!(r#""old_slugs":[{first}]"#)),
+        "{first}"
+    );
 
     assert!(frontpage(&new, &["migrate"]).status.success());
     let import = frontpage(&new, &["import", exported.to_str().unwrap()]);

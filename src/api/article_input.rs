@@ -17,6 +17,9 @@ pub use self::patch::ArticlePatch;
 
 /// Longest title accepted.
 pub const MAX_TITLE: usize = 300;
+/// Most old slugs one input may give.
+const MAX_OLD_SLUGS: usize = 100;
+
 /// Longest summary accepted.
 pub const MAX_SUMMARY: usize = 1000;
 /// Largest body accepted (HTML or Markdown), in bytes.
@@ -101,6 +104,13 @@ pub struct ArticleInput {
     /// Author slug; the author must exist.
     #[schema(pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 100)]
     pub author: Option<String>,
+    /// Slugs the article had before, as an export gives them or as another
+    /// site's addresses were: a link made with one is sent on to the article
+    /// (308). Added to those it has (up to 100 given at once); none may be
+    /// another article's slug now. Each is an article slug, as `slug` is.
+    #[serde(default)]
+    #[schema(max_items = 100, example = json!(["harbour-strike-enters-second-week"]))]
+    pub old_slugs: Vec<String>,
     /// `draft` (the default) or `published`.
     #[schema(value_type = Option<ArticleStatus>)]
     pub status: Option<Checked<ArticleStatus>>,
@@ -229,6 +239,27 @@ impl Checks {
         }
     }
 
+    /// The old slugs given, each once and none the article's own.
+    fn old_slugs(&mut self, given: Vec<String>, slug: &SlugChoice) -> Vec<String> {
+        if given.len() > MAX_OLD_SLUGS {
+            self.fail(
+                "old_slugs",
+                format!("must have at most {MAX_OLD_SLUGS} slugs"),
+            );
+            return Vec::new();
+        }
+        let mut old_slugs: Vec<String> = Vec::new();
+        for (i, old) in given.into_iter().enumerate() {
+            let old = old.trim().to_string();
+            if let Some(problem) = content::article_slug_problem(&old) {
+                self.fail(format!("old_slugs[{i}]"), problem);
+            } else if old != slug.as_str() && !old_slugs.contains(&old) {
+                old_slugs.push(old);
+            }
+        }
+        old_slugs
+    }
+
     /// The tags as `(slug, name)`, each once, in the order given.
     fn tags(&mut self, given: Vec<String>) -> Vec<(String, String)> {
         let mut tags: Vec<(String, String)> = Vec::new();
@@ -314,6 +345,7 @@ impl ArticleInput {
             checks.slug("author", author, content::MAX_TAXONOMY_SLUG);
         }
         let tags = checks.tags(self.tags);
+        let old_slugs = checks.old_slugs(self.old_slugs, &slug);
         let status = match self.status {
             None => Status::Draft,
             Some(Checked::Valid(status)) => status.into(),
@@ -346,6 +378,7 @@ impl ArticleInput {
             category,
             tags,
             author,
+            old_slugs,
             status,
             published_at,
             now,

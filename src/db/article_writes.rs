@@ -54,6 +54,8 @@ pub struct ArticleWrite {
     pub tags: Vec<(String, String)>,
     /// Author slug.
     pub author: Option<String>,
+    /// Slugs it had before, to add to those it has (see [`old_slugs`]).
+    pub old_slugs: Vec<String>,
     pub status: Status,
     /// When it goes public.
     pub published_at: PublishTime,
@@ -250,6 +252,7 @@ fn insert(conn: &mut SqliteConnection, write: &ArticleWrite) -> StoreResult<i32>
         .returning(articles::id)
         .get_result(conn)?;
     old_slugs::taken(conn, &slug)?;
+    old_slugs::given(conn, id, &write.old_slugs)?;
     store_tags(conn, id, &write.tags)?;
     Ok(id)
 }
@@ -303,6 +306,8 @@ pub fn replace(conn: &mut SqliteConnection, id: i32, write: &ArticleWrite) -> St
         },
         SlugChoice::Derived(_) => current.slug.clone(),
     };
+    // Not part of what the article shows: kept even when nothing else changes.
+    old_slugs::given(conn, id, &write.old_slugs)?;
     if slug == current.slug && is_unchanged(conn, &current, &refs, write)? {
         return Ok(false);
     }

@@ -4,8 +4,10 @@
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 
-use super::StoreResult;
-use super::schema::old_slugs;
+use std::collections::HashMap;
+
+use super::schema::{articles, old_slugs};
+use super::{Invalid, StoreError, StoreResult};
 
 /// Article `id` moved from slug `from` to `to`: `from` now names it as an
 /// old slug, and `to`, its own again, no longer does.
@@ -30,4 +32,49 @@ pub fn article_of(conn: &mut SqliteConnection, slug: &str) -> StoreResult<Option
         .select(old_slugs::article_id)
         .get_result(conn)
         .optional()?)
+}
+
+/// Records `given` as old slugs of article `id` (an import of an export,
+/// or another site's addresses), taking them from any other article's old
+/// slugs; one that another article has now is refused.
+pub fn given(conn: &mut SqliteConnection, id: i32, given: &[String]) -> StoreResult<()> {
+    for slug in given {
+        let owner: Option<i32> = articles::table
+            .filter(articles::slug.eq(slug))
+            .select(articles::id)
+            .get_result(conn)
+            .optional()?;
+        match owner {
+            Some(owner) if owner != id => {
+                return Err(StoreError::Invalid(vec![Invalid {
+                    field: "old_slugs".into(),
+                    message: format!("`{slug}` is another article's slug"),
+                }]));
+            }
+            // Its own slug now: nothing to send on.
+            Some(_) => continue,
+            None => {}
+        }
+        diesel::replace_into(old_slugs::table)
+            .values((old_slugs::slug.eq(slug), old_slugs::article_id.eq(id)))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// The old slugs of each of the articles `ids`, in slug order.
+pub fn of_articles(
+    conn: &mut SqliteConnection,
+    ids: &[i32],
+) -> StoreResult<HashMap<i32, Vec<String>>> {
+    let rows: Vec<(i32, String)> = old_slugs::table
+        .filter(old_slugs::article_id.eq_any(ids))
+        .order((old_slugs::article_id, old_slugs::slug))
+        .select((old_slugs::article_id, old_slugs::slug))
+        .load(conn)?;
+    let mut found: HashMap<i32, Vec<String>> = HashMap::new();
+    for (id, slug) in rows {
+        found.entry(id).or_default().push(slug);
+    }
+    Ok(found)
 }

@@ -161,6 +161,7 @@ fn create_articles(
                         WORDS[i % WORDS.len()].to_string(),
                     )],
                     author: None,
+                    old_slugs: Vec::new(),
                     status: Status::Published,
                     published_at: PublishTime::At(at),
                     now,

@@ -65,6 +65,11 @@ pub struct ArticlePatch {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>, pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 100)]
     pub author: Option<Option<String>>,
+    /// Slugs to add to those the article had before (see
+    /// `ArticleInput.old_slugs`); none is taken away.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Vec<String>, max_items = 100)]
+    pub old_slugs: Option<Vec<String>>,
     /// `draft` or `published`.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = ArticleStatus)]
@@ -132,6 +137,7 @@ impl ArticlePatch {
             author: self
                 .author
                 .unwrap_or(current.author.map(|author| author.slug)),
+            old_slugs: self.old_slugs.unwrap_or_default(),
             status: Some(self.status.unwrap_or(Checked::Valid(current.status))),
             published_at: self
                 .published_at
