@@ -4,6 +4,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use diesel::sqlite::SqliteConnection;
 use indicatif::ProgressBar;
 
 use super::{open_existing, read_existing};
@@ -151,15 +152,9 @@ pub fn export(config: &Config, output: Option<&Path>) -> anyhow::Result<()> {
 /// renamed over it once on disk, so that a failed export leaves an earlier
 /// one as it was. The file gets the earlier one's permissions, or those a
 /// new file gets (the umask's).
-fn export_whole(
-    conn: &mut diesel::sqlite::SqliteConnection,
-    path: &Path,
-) -> anyhow::Result<transfer::Exported> {
+fn export_whole(conn: &mut SqliteConnection, path: &Path) -> anyhow::Result<transfer::Exported> {
     use std::os::unix::fs::PermissionsExt;
-    let folder = match path.parent() {
-        Some(folder) if !folder.as_os_str().is_empty() => folder,
-        _ => Path::new("."),
-    };
+    let folder = folder_of(path);
     let file = tempfile::Builder::new()
         .permissions(std::fs::Permissions::from_mode(0o666))
         .tempfile_in(folder)
@@ -196,9 +191,13 @@ fn resolved(path: &Path) -> Option<PathBuf> {
     if path.exists() {
         return path.canonicalize().ok();
     }
-    let folder = match path.parent() {
+    Some(folder_of(path).canonicalize().ok()?.join(path.file_name()?))
+}
+
+/// The folder a file `path` names is in (`.` for a bare file name).
+fn folder_of(path: &Path) -> &Path {
+    match path.parent() {
         Some(folder) if !folder.as_os_str().is_empty() => folder,
         _ => Path::new("."),
-    };
-    Some(folder.canonicalize().ok()?.join(path.file_name()?))
+    }
 }

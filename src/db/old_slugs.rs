@@ -1,10 +1,10 @@
 //! The slugs articles had before their current ones: a link made with an
 //! old slug still finds its article (see the `old_slugs` migration).
 
+use std::collections::HashMap;
+
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
-
-use std::collections::HashMap;
 
 use super::schema::{articles, old_slugs};
 use super::{Invalid, StoreError, StoreResult};
