@@ -407,7 +407,9 @@ pub struct Cause {
     /// Whether the operator must act (a fault, a full disk) rather than
     /// wait (a busy store).
     pub fault: bool,
+    /// What kind of failure, as the log line's message.
     pub what: &'static str,
+    /// What failed this time (a store's error, a task's panic).
     pub detail: String,
 }
 
