@@ -630,7 +630,16 @@ async fn a_reader_in_the_query_of_an_engagement_write_is_named_not_dropped() {
     let view = TestRequest::post()
         .uri("/api/v1/articles/read-me/views?reader=r-1")
         .to_request();
-    send(&app, view).await.assert_problem(400, &["reader"]);
+    let reply = send(&app, view).await;
+    reply.assert_problem(400, &["reader"]);
+    assert!(
+        reply.body["errors"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("JSON body"),
+        "{}",
+        reply.body
+    );
     let take_back = TestRequest::delete()
         .uri("/api/v1/articles/read-me/reactions/very_good?reader=r-1")
         .to_request();

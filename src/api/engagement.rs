@@ -91,12 +91,12 @@ impl FromRequest for NoQuery {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let given: Vec<FieldError> = form_urlencoded::parse(req.query_string().as_bytes())
             .map(|(name, _)| {
-                FieldError::new(
-                    Location::Query,
-                    name.into_owned(),
-                    "is not a parameter of this operation; send the reader in the JSON body, \
-                     as {\"reader\": \"...\"}",
-                )
+                let detail = if name == "reader" {
+                    "is not read from the query; send it in the JSON body, as {\"reader\": \"...\"}"
+                } else {
+                    "is not a parameter of this operation, which takes none"
+                };
+                FieldError::new(Location::Query, name.into_owned(), detail)
             })
             .collect();
         ready(if given.is_empty() {

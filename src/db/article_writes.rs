@@ -149,7 +149,7 @@ fn find_taxonomy(
     Ok((category_id, author_id, problems))
 }
 
-fn slug_owner(conn: &mut SqliteConnection, slug: &str) -> StoreResult<Option<i32>> {
+pub(super) fn slug_owner(conn: &mut SqliteConnection, slug: &str) -> StoreResult<Option<i32>> {
     Ok(articles::table
         .filter(articles::slug.eq(slug))
         .select(articles::id)

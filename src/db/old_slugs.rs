@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 
-use super::schema::{articles, old_slugs};
+use super::article_writes::slug_owner;
+use super::schema::old_slugs;
 use super::{Invalid, StoreError, StoreResult};
 
 /// Article `id` moved from slug `from` to `to`: `from` now names it as an
@@ -39,12 +40,7 @@ pub fn article_of(conn: &mut SqliteConnection, slug: &str) -> StoreResult<Option
 /// slugs; one that another article has now is refused.
 pub fn given(conn: &mut SqliteConnection, id: i32, given: &[String]) -> StoreResult<()> {
     for slug in given {
-        let owner: Option<i32> = articles::table
-            .filter(articles::slug.eq(slug))
-            .select(articles::id)
-            .get_result(conn)
-            .optional()?;
-        match owner {
+        match slug_owner(conn, slug)? {
             Some(owner) if owner != id => {
                 return Err(StoreError::Invalid(vec![Invalid {
                     field: "old_slugs".into(),
