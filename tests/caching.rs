@@ -462,6 +462,70 @@ async fn an_articles_response_outlives_the_lag_until_its_own_counts_change() {
     assert_eq!(hits(&app, "responses").await, before + 1);
 }
 
+/// A Related list is kept as an article is: past the lag while none of the
+/// counters it shows has changed, and not a moment after one has.
+#[actix_web::test]
+async fn a_related_list_outlives_the_lag_until_counts_it_shows_change() {
+    let (app, _dir) = test_app_with(false, &[("FRONTPAGE_RESPONSE_CACHE_SECS", "1")]).await;
+    seed_categories(&app).await;
+    let mut ids = Vec::new();
+    for (title, body) in [
+        (
+            "Dockers strike shuts the harbour",
+            "Dockers walked out at the harbour at dawn and cranes stood idle.",
+        ),
+        (
+            "Harbour strike enters second week",
+            "The dockers strike at the harbour went on, and the cranes with it.",
+        ),
+        (
+            "Local runner wins city marathon",
+            "A local runner won the marathon in record time as crowds cheered.",
+        ),
+    ] {
+        let mut story = article(title, "news");
+        story["body_html"] = json!(format!("<p>{body}</p>"));
+        ids.push(create(&app, story).await["id"].as_i64().unwrap());
+    }
+    let [strike, second_week, marathon] = ids[..] else {
+        unreachable!()
+    };
+    let uri = format!("/api/v1/articles/{strike}/related");
+    let views_of = |body: &serde_json::Value, id: i64| {
+        body["data"]
+            .as_array()
+            .expect("a list")
+            .iter()
+            .find(|item| item["article"]["id"] == id)
+            .map(|item| item["article"]["stats"]["views"].clone())
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while views_of(&send(&app, get(&uri)).await.body, second_week).is_none() {
+        assert!(std::time::Instant::now() < deadline, "the list is made");
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Asked for again: kept.
+    send(&app, get(&uri)).await;
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(1_200)).await;
+
+    // Past the lag; a view of an article the list does not show changes
+    // nothing it shows.
+    let view = |id: i64| public("POST", &format!("/api/v1/articles/{id}/views"), json!({}));
+    assert_eq!(send(&app, view(marathon)).await.status, 200);
+    let before = hits(&app, "responses").await;
+    let kept = send(&app, get(&uri)).await;
+    assert_eq!(views_of(&kept.body, second_week), Some(json!(0)));
+    assert_eq!(views_of(&kept.body, marathon), None, "not related");
+    assert_eq!(hits(&app, "responses").await, before + 1);
+
+    // A view of one it shows ends it.
+    assert_eq!(send(&app, view(second_week)).await.status, 200);
+    let fresh = send(&app, get(&uri)).await;
+    assert_eq!(views_of(&fresh.body, second_week), Some(json!(1)));
+    assert_eq!(hits(&app, "responses").await, before + 1);
+    assert_ne!(fresh.header("etag"), kept.header("etag"));
+}
+
 #[actix_web::test]
 async fn a_kept_article_shows_fresh_counts_and_every_content_change() {
     // The response cache is off (the test default): what is kept is the

@@ -315,6 +315,10 @@ pub struct Teaser {
     /// As loaded; its `stats` may be older than those in `json`.
     summary: Arc<ArticleSummary>,
     json: Arc<RawValue>,
+    /// The counters `json` shows, when they are the ones kept (see
+    /// [`crate::db::changes::Counters`]): while they stay kept, the
+    /// teaser is exact.
+    counts: Option<Arc<Counts>>,
 }
 
 impl Teaser {
@@ -324,12 +328,30 @@ impl Teaser {
         Self {
             summary: Arc::new(summary),
             json,
+            counts: None,
         }
     }
 
     /// True when public readers can see the article at `now`.
     pub fn is_public(&self, now: DateTime<Utc>) -> bool {
         self.summary.is_public(now)
+    }
+
+    /// True when the article is published for a time after `now`: it
+    /// becomes public then, without a write.
+    pub fn is_scheduled(&self, now: DateTime<Utc>) -> bool {
+        self.summary.status == ArticleStatus::Published
+            && self.summary.published_at.is_some_and(|at| at > now)
+    }
+
+    /// Its id and the kept counters its JSON shows, if it shows kept ones.
+    pub fn shown_counts(&self) -> Option<(i32, &Arc<Counts>)> {
+        Some((self.summary.id, self.counts.as_ref()?))
+    }
+
+    /// Its JSON, shared.
+    pub fn json_shared(&self) -> Arc<RawValue> {
+        Arc::clone(&self.json)
     }
 
     /// Its tags, in the order the editor gave them.
@@ -377,10 +399,11 @@ pub struct ArticleResponse {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn summary() -> ArticleSummary {
+    /// A published article's summary with every kind of field filled.
+    pub(crate) fn summary() -> ArticleSummary {
         let named = |slug: &str, name: &str| NamedRef {
             slug: slug.into(),
             name: name.into(),
@@ -431,6 +454,7 @@ mod tests {
             teaser: Teaser {
                 summary: Arc::new(summary()),
                 json: render(&shown_summary),
+                counts: Some(Arc::clone(&counts)),
             },
             body_html: JsonText::new("<p>\"Quoted\" </script>\n</p>"),
             counts,

@@ -103,6 +103,7 @@ impl CachedArticle {
         Some(Teaser {
             summary: Arc::clone(&self.summary),
             json: Arc::clone(json),
+            counts: Some(Arc::clone(counts)),
         })
     }
 
@@ -119,14 +120,23 @@ impl CachedArticle {
         if let Some((kept, json)) = shown.as_mut().filter(|(kept, _)| kept == counts) {
             *kept = Arc::clone(counts);
             let json = Arc::clone(json);
-            return Teaser { summary, json };
+            let counts = Some(Arc::clone(counts));
+            return Teaser {
+                summary,
+                json,
+                counts,
+            };
         }
         drop(shown);
         let mut rendered = ArticleSummary::clone(&self.summary);
         rendered.stats.refresh(counts);
         let json = render(&rendered);
         *self.shown.lock().expect("shown lock") = Some((Arc::clone(counts), Arc::clone(&json)));
-        Teaser { summary, json }
+        Teaser {
+            summary,
+            json,
+            counts: Some(Arc::clone(counts)),
+        }
     }
 }
 
