@@ -197,10 +197,14 @@ impl ShownArticle {
         &self.counts
     }
 
-    /// The summary's JSON, an object, with the counters shown; shared with
-    /// the article kept, not a copy.
-    pub fn summary_shared(&self) -> Arc<RawValue> {
-        self.teaser.json_shared()
+    /// The summary's JSON, an object, with the counters shown.
+    pub fn summary_json(&self) -> &str {
+        self.teaser.json.get()
+    }
+
+    /// The body's JSON, a string.
+    pub fn body_json(&self) -> &str {
+        self.body_html.0.get()
     }
 
     /// The body's JSON, shared with the article kept, not a copy.

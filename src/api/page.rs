@@ -251,8 +251,8 @@ impl Feeds {
 /// The body of an article's page: the bytes [`ArticlePageResponse`]
 /// serialises to, with the article spliced from the JSON it keeps rather
 /// than copied and serialised field by field, as the parts the response
-/// cache keeps (the article's summary and body shared with the article
-/// kept; see [`SplicedBody`]).
+/// cache keeps (the article's body shared with the article kept; see
+/// [`SplicedBody`]).
 pub(super) fn spliced(
     article: &ShownArticle,
     feeds: &Feeds,
@@ -262,10 +262,14 @@ pub(super) fn spliced(
     // `ArticlePage` the feeds. A page never shows a search hit (that is a
     // list's).
     debug_assert!(article.summary().search.is_none());
-    let mut body = SplicedBody::with_capacity(feeds.json_len() + 64);
-    body.own(br#"{"data":"#);
-    body.shared_fields(article.summary_shared());
-    body.own(br#","body_html":"#);
+    let summary = article
+        .summary_json()
+        .strip_suffix('}')
+        .expect("a summary serialises to a JSON object");
+    let mut body = SplicedBody::with_capacity(summary.len() + feeds.json_len() + 64);
+    for part in [r#"{"data":"#, summary, r#","body_html":"#] {
+        body.own(part.as_bytes());
+    }
     body.shared(article.body_shared());
     // The feeds' object joins the article's fields.
     if !feeds.is_empty() {
