@@ -315,9 +315,9 @@ pub struct Teaser {
     /// As loaded; its `stats` may be older than those in `json`.
     summary: Arc<ArticleSummary>,
     json: Arc<RawValue>,
-    /// The counters `json` shows, when they are the ones kept (see
-    /// [`crate::db::changes::Counters`]): while they stay kept, the
-    /// teaser is exact.
+    /// The counters `json` shows, when they were read to be kept (see
+    /// [`crate::db::changes::Counters`]): while they are the ones kept,
+    /// the teaser is exact.
     counts: Option<Arc<Counts>>,
 }
 
@@ -347,11 +347,6 @@ impl Teaser {
     /// Its id and the kept counters its JSON shows, if it shows kept ones.
     pub fn shown_counts(&self) -> Option<(i32, &Arc<Counts>)> {
         Some((self.summary.id, self.counts.as_ref()?))
-    }
-
-    /// Its JSON, shared.
-    pub fn json_shared(&self) -> Arc<RawValue> {
-        Arc::clone(&self.json)
     }
 
     /// Its tags, in the order the editor gave them.
@@ -444,6 +439,23 @@ pub(crate) mod tests {
     /// The spliced page of an article alone is byte for byte what serde
     /// makes of it, with the counters it is shown with rather than those it
     /// was loaded with: its `ETag` is the one `If-Match` compares.
+    #[test]
+    fn an_article_is_scheduled_until_its_time_and_only_if_published() {
+        let teaser = |status, at: DateTime<Utc>| {
+            Teaser::new(ArticleSummary {
+                status,
+                published_at: Some(at),
+                ..summary()
+            })
+        };
+        let now = Utc::now();
+        let later = now + chrono::TimeDelta::seconds(60);
+        assert!(teaser(ArticleStatus::Published, later).is_scheduled(now));
+        assert!(!teaser(ArticleStatus::Published, now).is_scheduled(now));
+        assert!(teaser(ArticleStatus::Published, now).is_public(now));
+        assert!(!teaser(ArticleStatus::Draft, later).is_scheduled(now));
+    }
+
     #[test]
     fn an_article_alone_is_spliced_to_the_bytes_serde_writes() {
         let counts: Counts = [("view".to_string(), 186), ("very_good".to_string(), 9)].into();

@@ -307,7 +307,7 @@ fn reaction_kinds(state: &AppState) -> AppResult<Vec<ReactionKind>> {
 
 /// A JSON response of `body`, which the response cache may keep as its
 /// parts.
-pub(super) fn respond(mut response: HttpResponseBuilder, body: SplicedBody) -> HttpResponse {
+fn respond(mut response: HttpResponseBuilder, body: SplicedBody) -> HttpResponse {
     let bytes = body.to_bytes();
     response.extensions_mut().insert(body);
     response.content_type(ContentType::json()).body(bytes)

@@ -12,11 +12,11 @@ use utoipa::{IntoParams, ToSchema};
 use super::WholeListMeta;
 use super::articles::{ArticleSummary, Teaser, teasers, visible_id};
 use super::extract::Query;
-use super::page::{current_slug, moved, respond};
+use super::page::{current_slug, moved};
 use super::paging::page_limit;
 use crate::db::articles;
 use crate::error::{ApiError, AppResult, Problem};
-use crate::http_cache::{ShownCounts, SplicedBody};
+use crate::http_cache::ShownCounts;
 use crate::related::{Related, STORED};
 use crate::state::AppState;
 
@@ -250,44 +250,20 @@ pub async fn get_related(
     let mut response = HttpResponse::Ok();
     if not_yet_related(&state, id, &list.items) {
         response.insert_header((header::CACHE_CONTROL, "no-store"));
-    } else if let Some(shown) = list.shown_counts() {
+    } else if state.related.built_once()
+        && let Some(shown) = list.shown_counts()
+    {
         // Kept in memory while its counters are, not only the engagement
         // lag: a list changes otherwise only by a write or a change of
-        // lists, which drop it.
+        // lists, which drop it. Not before the first build, while lists
+        // read from the store are trusted until an article comes due.
         response.extensions_mut().insert(shown);
     }
     let body = RelatedResponse {
         data: list.items,
         meta: WholeListMeta::default(),
     };
-    Ok(respond(
-        response,
-        spliced(&body).map_err(ApiError::serialising)?,
-    ))
-}
-
-/// What `response` serialises to, with each article's JSON shared with
-/// the article cache rather than copied: what the response cache keeps of
-/// it is then mostly the scores and reasons (see [`SplicedBody`]).
-fn spliced(response: &RelatedResponse) -> serde_json::Result<SplicedBody> {
-    let mut body = SplicedBody::with_capacity(64 + response.data.len() * 160);
-    body.own(br#"{"data":["#);
-    for (at, item) in response.data.iter().enumerate() {
-        if at > 0 {
-            body.own(b",");
-        }
-        body.own(br#"{"article":"#);
-        body.shared(item.article.json_shared());
-        body.own(br#","score":"#);
-        body.own_json(&item.score)?;
-        body.own(br#","reasons":"#);
-        body.own_json(&item.reasons)?;
-        body.own(b"}");
-    }
-    body.own(br#"],"meta":"#);
-    body.own_json(&response.meta)?;
-    body.own(b"}");
-    Ok(body)
+    Ok(super::json(response, &body))
 }
 
 /// True when `items`, the list of article `id`, is empty only because the
@@ -302,45 +278,6 @@ pub fn not_yet_related(state: &AppState, id: i32, items: &[RelatedItem]) -> bool
 mod tests {
     use super::*;
     use crate::api::articles::tests::summary;
-
-    #[test]
-    fn a_related_list_is_spliced_to_the_bytes_serde_writes() {
-        let item = |score, reasons| RelatedItem {
-            article: Teaser::new(summary()),
-            score,
-            reasons,
-        };
-        let response = RelatedResponse {
-            data: vec![
-                item(
-                    0.4231,
-                    vec![
-                        RelatedReason::SimilarText {
-                            terms: vec!["harbour".into(), "\"dockers\"".into()],
-                        },
-                        RelatedReason::SharedTags {
-                            tags: vec!["port-strike".into()],
-                        },
-                        RelatedReason::SameCategory {
-                            category: "world".into(),
-                        },
-                    ],
-                ),
-                item(1e-7, vec![RelatedReason::SimilarText { terms: vec![] }]),
-            ],
-            meta: WholeListMeta::default(),
-        };
-        let serde = serde_json::to_vec(&response).unwrap();
-        assert_eq!(spliced(&response).unwrap().to_bytes(), serde);
-        let empty = RelatedResponse {
-            data: vec![],
-            meta: WholeListMeta::default(),
-        };
-        assert_eq!(
-            spliced(&empty).unwrap().to_bytes(),
-            serde_json::to_vec(&empty).unwrap()
-        );
-    }
 
     #[test]
     fn a_list_waiting_for_a_scheduled_article_is_not_kept_past_the_lag() {

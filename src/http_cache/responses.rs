@@ -53,10 +53,21 @@ impl ShownCounts {
             .all(|(article_id, counts)| counters.still(*article_id, counts))
     }
 
-    /// Bytes it holds beside the counters (which the counter map holds).
+    /// Bytes it holds, about: the counters too, which it alone holds once
+    /// the counter map lets them go (a commit changed them) while the
+    /// response is kept.
     fn own_len(&self) -> usize {
-        self.0.capacity() * std::mem::size_of::<(i32, Arc<Counts>)>()
+        let counters: usize = self.0.iter().map(|(_, counts)| held(counts)).sum();
+        self.0.capacity() * std::mem::size_of::<(i32, Arc<Counts>)>() + counters
     }
+}
+
+/// Bytes an article's counters hold, about: the map, its slots and its
+/// keys, and the `Arc` around it.
+fn held(counts: &Counts) -> usize {
+    let slots = counts.capacity() * (std::mem::size_of::<(String, i64)>() + 1);
+    let keys: usize = counts.keys().map(String::capacity).sum();
+    std::mem::size_of::<Counts>() + 16 + slots + keys
 }
 
 /// Put in a response's extensions by a handler whose body is spliced from

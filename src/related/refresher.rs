@@ -208,8 +208,10 @@ fn refresh_loop(engine: &Engine, db: &Db, nudges: &Receiver<()>, lists_changed: 
         }
         if !built() && Instant::now() >= due_at {
             synced_at = db::now();
-            if rebuild(engine, db, synced_at) {
-                lists_changed();
+            // A failed build may have put its index in, or cleared lists.
+            let rebuilt = rebuild(engine, db, synced_at);
+            lists_changed();
+            if rebuilt {
                 build_retry = REFRESH_EVERY;
             } else {
                 // A store that keeps failing (a full disk) is not made to
@@ -224,10 +226,12 @@ fn refresh_loop(engine: &Engine, db: &Db, nudges: &Receiver<()>, lists_changed: 
             // Read before the store is: a write told of later is looked at
             // again.
             let asked = engine.asked.load(Ordering::SeqCst);
-            if let Some((now, recomputed)) = bring_up_to_date(engine, db, look_at_all, synced_at) {
-                if recomputed > 0 {
-                    lists_changed();
-                }
+            let brought = bring_up_to_date(engine, db, look_at_all, synced_at);
+            // A pass that failed may have changed some lists before.
+            if brought.is_none_or(|(_, recomputed)| recomputed > 0) {
+                lists_changed();
+            }
+            if let Some((now, _)) = brought {
                 if look_at_all {
                     engine.followed.store(asked, Ordering::SeqCst);
                 }
@@ -243,8 +247,9 @@ fn refresh_loop(engine: &Engine, db: &Db, nudges: &Receiver<()>, lists_changed: 
         // and a build that cannot store its lists fails.
         if built() && !look_at_all && engine.all_stored() && engine.take_rebuild_due() {
             synced_at = db::now();
-            if rebuild(engine, db, synced_at) {
-                lists_changed();
+            let rebuilt = rebuild(engine, db, synced_at);
+            lists_changed();
+            if rebuilt {
                 if let Err(error) = engine.warm_older(db) {
                     tracing::warn!(%error, "reading stored related lists into memory failed");
                 }
