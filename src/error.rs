@@ -155,11 +155,6 @@ impl ApiError {
         ))
     }
 
-    /// A 500 for an answer that could not be written as JSON.
-    pub fn serialising(error: serde_json::Error) -> Self {
-        Self::Internal(format!("serialising the answer: {error}"))
-    }
-
     /// Replaces a store's generic 404 with one that names what was looked up.
     pub fn not_found_as(self, named: impl FnOnce() -> Self) -> Self {
         match self {

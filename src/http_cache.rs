@@ -257,7 +257,7 @@ pub async fn conditional(
             generation,
             related_generation,
             stored_at: Instant::now(),
-            shown: res.extensions_mut().remove::<ShownCounts>(),
+            shown: res.extensions().get::<ShownCounts>().cloned(),
         };
         state.responses.put(key, cached);
     }

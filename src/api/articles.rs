@@ -315,10 +315,6 @@ pub struct Teaser {
     /// As loaded; its `stats` may be older than those in `json`.
     summary: Arc<ArticleSummary>,
     json: Arc<RawValue>,
-    /// The counters `json` shows, when they were read to be kept (see
-    /// [`crate::db::changes::Counters`]): while they are the ones kept,
-    /// the teaser is exact.
-    counts: Option<Arc<Counts>>,
 }
 
 impl Teaser {
@@ -328,25 +324,12 @@ impl Teaser {
         Self {
             summary: Arc::new(summary),
             json,
-            counts: None,
         }
     }
 
     /// True when public readers can see the article at `now`.
     pub fn is_public(&self, now: DateTime<Utc>) -> bool {
         self.summary.is_public(now)
-    }
-
-    /// True when the article is published for a time after `now`: it
-    /// becomes public then, without a write.
-    pub fn is_scheduled(&self, now: DateTime<Utc>) -> bool {
-        self.summary.status == ArticleStatus::Published
-            && self.summary.published_at.is_some_and(|at| at > now)
-    }
-
-    /// Its id and the kept counters its JSON shows, if it shows kept ones.
-    pub fn shown_counts(&self) -> Option<(i32, &Arc<Counts>)> {
-        Some((self.summary.id, self.counts.as_ref()?))
     }
 
     /// Its tags, in the order the editor gave them.
@@ -394,11 +377,10 @@ pub struct ArticleResponse {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
 
-    /// A published article's summary with every kind of field filled.
-    pub(crate) fn summary() -> ArticleSummary {
+    fn summary() -> ArticleSummary {
         let named = |slug: &str, name: &str| NamedRef {
             slug: slug.into(),
             name: name.into(),
@@ -440,23 +422,6 @@ pub(crate) mod tests {
     /// makes of it, with the counters it is shown with rather than those it
     /// was loaded with: its `ETag` is the one `If-Match` compares.
     #[test]
-    fn an_article_is_scheduled_until_its_time_and_only_if_published() {
-        let teaser = |status, at: DateTime<Utc>| {
-            Teaser::new(ArticleSummary {
-                status,
-                published_at: Some(at),
-                ..summary()
-            })
-        };
-        let now = Utc::now();
-        let later = now + chrono::TimeDelta::seconds(60);
-        assert!(teaser(ArticleStatus::Published, later).is_scheduled(now));
-        assert!(!teaser(ArticleStatus::Published, now).is_scheduled(now));
-        assert!(teaser(ArticleStatus::Published, now).is_public(now));
-        assert!(!teaser(ArticleStatus::Draft, later).is_scheduled(now));
-    }
-
-    #[test]
     fn an_article_alone_is_spliced_to_the_bytes_serde_writes() {
         let counts: Counts = [("view".to_string(), 186), ("very_good".to_string(), 9)].into();
         let counts = Arc::new(counts);
@@ -466,7 +431,6 @@ pub(crate) mod tests {
             teaser: Teaser {
                 summary: Arc::new(summary()),
                 json: render(&shown_summary),
-                counts: Some(Arc::clone(&counts)),
             },
             body_html: JsonText::new("<p>\"Quoted\" </script>\n</p>"),
             counts,

@@ -71,7 +71,8 @@ fn json_into(
         Ok(()) => response
             .content_type(ContentType::json())
             .body(Bytes::copy_from_slice(scratch)),
-        Err(error) => crate::error::ApiError::serialising(error).error_response(),
+        Err(error) => crate::error::ApiError::Internal(format!("serialising the answer: {error}"))
+            .error_response(),
     }
 }
 

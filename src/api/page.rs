@@ -1,6 +1,8 @@
 //! The article page: one published article and, on request, the feeds a
 //! frontend renders around it, in one round trip.
 
+use std::sync::Arc;
+
 use actix_web::http::header::{self, ContentType, LastModified};
 use actix_web::web::{Data, Path};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, get};
@@ -359,9 +361,10 @@ pub async fn get_article(
     response.insert_header(LastModified(last_modified.into()));
     if wanted.is_empty() {
         // The article alone stays exact while its counters do.
-        let mut shown = ShownCounts::default();
-        shown.add(article.summary().id, article.counts());
-        response.extensions_mut().insert(shown);
+        response.extensions_mut().insert(ShownCounts {
+            article_id: article.summary().id,
+            counts: Arc::clone(article.counts()),
+        });
         return Ok(respond(response, alone(&article)));
     }
     let id = article.summary().id;
@@ -369,7 +372,6 @@ pub async fn get_article(
         // A draft, shown to an editor, gets no list.
         let items = related_items(&state, id, INCLUDED_RELATED)
             .await?
-            .map(|list| list.items)
             .unwrap_or_default();
         if not_yet_related(&state, id, &items) {
             response.insert_header((header::CACHE_CONTROL, "no-store"));
@@ -409,6 +411,7 @@ pub async fn get_article(
         recommendations: recommendations_meta,
         reaction_kinds: Some(reaction_kinds(&state)?),
     };
-    let body = spliced(&article, &feeds, &meta).map_err(ApiError::serialising)?;
+    let body = spliced(&article, &feeds, &meta)
+        .map_err(|error| ApiError::Internal(format!("serialising the answer: {error}")))?;
     Ok(respond(response, body))
 }

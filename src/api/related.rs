@@ -16,7 +16,6 @@ use super::page::{current_slug, moved};
 use super::paging::page_limit;
 use crate::db::articles;
 use crate::error::{ApiError, AppResult, Problem};
-use crate::http_cache::ShownCounts;
 use crate::related::{Related, STORED};
 use crate::state::AppState;
 
@@ -84,33 +83,6 @@ pub struct RelatedQuery {
     pub limit: Option<u32>,
 }
 
-/// What of an article's Related list public readers see now.
-#[derive(Debug, Default)]
-pub struct ShownList {
-    /// The items shown, most related first.
-    pub items: Vec<RelatedItem>,
-    /// True when an article of the list that is not shown now is
-    /// scheduled: once its time comes it is shown, without a write.
-    comes_due: bool,
-}
-
-impl ShownList {
-    /// The counters the items show, when nothing else in them changes by
-    /// itself (see [`ShownCounts`]): none is from the store uncounted, and
-    /// no article of the list is waiting for its time.
-    fn shown_counts(&self) -> Option<ShownCounts> {
-        if self.comes_due {
-            return None;
-        }
-        let mut shown = ShownCounts::default();
-        for item in &self.items {
-            let (id, counts) = item.article.shown_counts()?;
-            shown.add(id, counts);
-        }
-        Some(shown)
-    }
-}
-
 /// The first `limit` items of article `id`'s stored list that public
 /// readers can see now; `None` when they cannot see article `id` itself.
 /// Empty while a just-published article waits to be indexed (a few seconds
@@ -119,14 +91,18 @@ impl ShownList {
 /// Whether article `id` is public is told by its teaser, which the items'
 /// shared tags need anyway: one read of the store, not a lookup of its own
 /// before the list (at a million articles, most are in no cache).
-pub async fn related_items(state: &AppState, id: i32, limit: u32) -> AppResult<Option<ShownList>> {
+pub async fn related_items(
+    state: &AppState,
+    id: i32,
+    limit: u32,
+) -> AppResult<Option<Vec<RelatedItem>>> {
     let first = limit as usize + 2;
     // One more than the first look takes: a list no longer than the look is
     // then the whole list, not an older article's kept cut short.
     let Some(mut list) = list_of(state, id, first + 1).await? else {
         let own = teasers(state, &[id])?;
         let public = own.get(&id).is_some_and(|own| own.is_public(Utc::now()));
-        return Ok(public.then(ShownList::default));
+        return Ok(public.then(Vec::new));
     };
     // A couple more than asked for leaves room for articles unpublished
     // since the list was made, without loading all fifty for a page that
@@ -154,7 +130,6 @@ pub async fn related_items(state: &AppState, id: i32, limit: u32) -> AppResult<O
     let own = found.remove(&id).expect("public, as checked above");
     let own_tags: Vec<&str> = own.tags().iter().map(|tag| tag.slug.as_str()).collect();
     let now = Utc::now();
-    let comes_due = found.values().any(|article| article.is_scheduled(now));
     let shown: Vec<(&Related, Teaser)> = list
         .iter()
         .filter(|item| item.id != id)
@@ -188,7 +163,7 @@ pub async fn related_items(state: &AppState, id: i32, limit: u32) -> AppResult<O
             }
         })
         .collect();
-    Ok(Some(ShownList { items, comes_due }))
+    Ok(Some(items))
 }
 
 /// Article `id`'s list, with its first `wanted` items at least if it has
@@ -244,25 +219,16 @@ pub async fn get_related(
             }
         },
     };
-    let list = related_items(&state, id, limit)
-        .await?
-        .ok_or_else(not_found)?;
-    let mut response = HttpResponse::Ok();
-    if not_yet_related(&state, id, &list.items) {
-        response.insert_header((header::CACHE_CONTROL, "no-store"));
-    } else if state.related.built_once()
-        && let Some(shown) = list.shown_counts()
-    {
-        // Kept in memory while its counters are, not only the engagement
-        // lag: a list changes otherwise only by a write or a change of
-        // lists, which drop it. Not before the first build, while lists
-        // read from the store are trusted until an article comes due.
-        response.extensions_mut().insert(shown);
-    }
     let body = RelatedResponse {
-        data: list.items,
+        data: related_items(&state, id, limit)
+            .await?
+            .ok_or_else(not_found)?,
         meta: WholeListMeta::default(),
     };
+    let mut response = HttpResponse::Ok();
+    if not_yet_related(&state, id, &body.data) {
+        response.insert_header((header::CACHE_CONTROL, "no-store"));
+    }
     Ok(super::json(response, &body))
 }
 
@@ -272,31 +238,4 @@ pub async fn get_related(
 /// cache, nor this server's (see `http_cache::conditional`).
 pub fn not_yet_related(state: &AppState, id: i32, items: &[RelatedItem]) -> bool {
     items.is_empty() && !state.related.indexed(id)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::api::articles::tests::summary;
-
-    #[test]
-    fn a_list_waiting_for_a_scheduled_article_is_not_kept_past_the_lag() {
-        let shown = |comes_due| ShownList {
-            items: vec![],
-            comes_due,
-        };
-        assert!(shown(false).shown_counts().is_some());
-        assert!(shown(true).shown_counts().is_none());
-        // A teaser read from the store, its counters not kept, says nothing
-        // of when they change.
-        let uncounted = ShownList {
-            items: vec![RelatedItem {
-                article: Teaser::new(summary()),
-                score: 0.5,
-                reasons: vec![],
-            }],
-            comes_due: false,
-        };
-        assert!(uncounted.shown_counts().is_none());
-    }
 }

@@ -33,41 +33,14 @@ pub(super) struct Cached {
 }
 
 /// Put in a response's extensions by a handler whose response shows the
-/// counters of these articles and nothing else that changes by itself
-/// (nothing that changes without a write, or a change of Related lists,
-/// which drop it anyway): the cached response then stays exact, past the
-/// engagement lag, for as long as those counters are the ones kept (a
-/// commit that changes them drops them, see [`Counters`]).
-#[derive(Default)]
-pub struct ShownCounts(Vec<(i32, Arc<Counts>)>);
-
-impl ShownCounts {
-    /// Counters of `article_id` shown as `counts`.
-    pub fn add(&mut self, article_id: i32, counts: &Arc<Counts>) {
-        self.0.push((article_id, Arc::clone(counts)));
-    }
-
-    fn current(&self, counters: &Counters) -> bool {
-        self.0
-            .iter()
-            .all(|(article_id, counts)| counters.still(*article_id, counts))
-    }
-
-    /// Bytes it holds, about: the counters too, which it alone holds once
-    /// the counter map lets them go (a commit changed them) while the
-    /// response is kept.
-    fn own_len(&self) -> usize {
-        let counters: usize = self.0.iter().map(|(_, counts)| held(counts)).sum();
-        self.0.capacity() * std::mem::size_of::<(i32, Arc<Counts>)>() + counters
-    }
-}
-
-/// Bytes an article's counters hold, about: the map, its slots and its
-/// keys, and the `Arc` around it.
-fn held(counts: &Counts) -> usize {
-    let slots = counts.capacity() * (std::mem::size_of::<(String, i64)>() + 1);
-    let keys: usize = counts.keys().map(String::capacity).sum();
-    std::mem::size_of::<Counts>() + 16 + slots + keys
+/// counters of one article and nothing else that changes by itself: the
+/// cached response then stays exact, past the engagement lag, for as long
+/// as those counters are the ones kept (a commit that changes them drops
+/// them, see [`Counters`]).
+#[derive(Clone)]
+pub struct ShownCounts {
+    pub article_id: i32,
+    pub counts: Arc<Counts>,
 }
 
 /// Put in a response's extensions by a handler whose body is spliced from
@@ -213,6 +186,12 @@ impl KeptBody {
     }
 }
 
+impl ShownCounts {
+    fn current(&self, counters: &Counters) -> bool {
+        counters.still(self.article_id, &self.counts)
+    }
+}
+
 impl crate::memory::Resizable for ResponseCache {
     fn resize(&self, bytes: u64) {
         self.entries.set_capacity(bytes.max(1));
@@ -229,8 +208,7 @@ struct BySize;
 
 impl Weighter<String, Arc<Cached>> for BySize {
     fn weight(&self, key: &String, cached: &Arc<Cached>) -> u64 {
-        let shown = cached.shown.as_ref().map_or(0, ShownCounts::own_len);
-        (key.len() + cached.body.own_len() + shown + 256) as u64
+        (key.len() + cached.body.own_len() + 256) as u64
     }
 }
 

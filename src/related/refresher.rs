@@ -208,10 +208,8 @@ fn refresh_loop(engine: &Engine, db: &Db, nudges: &Receiver<()>, lists_changed: 
         }
         if !built() && Instant::now() >= due_at {
             synced_at = db::now();
-            // A failed build may have put its index in, or cleared lists.
-            let rebuilt = rebuild(engine, db, synced_at);
-            lists_changed();
-            if rebuilt {
+            if rebuild(engine, db, synced_at) {
+                lists_changed();
                 build_retry = REFRESH_EVERY;
             } else {
                 // A store that keeps failing (a full disk) is not made to
@@ -226,12 +224,10 @@ fn refresh_loop(engine: &Engine, db: &Db, nudges: &Receiver<()>, lists_changed: 
             // Read before the store is: a write told of later is looked at
             // again.
             let asked = engine.asked.load(Ordering::SeqCst);
-            let brought = bring_up_to_date(engine, db, look_at_all, synced_at);
-            // A pass that failed may have changed some lists before.
-            if brought.is_none_or(|(_, recomputed)| recomputed > 0) {
-                lists_changed();
-            }
-            if let Some((now, _)) = brought {
+            if let Some((now, recomputed)) = bring_up_to_date(engine, db, look_at_all, synced_at) {
+                if recomputed > 0 {
+                    lists_changed();
+                }
                 if look_at_all {
                     engine.followed.store(asked, Ordering::SeqCst);
                 }
@@ -247,9 +243,8 @@ fn refresh_loop(engine: &Engine, db: &Db, nudges: &Receiver<()>, lists_changed: 
         // and a build that cannot store its lists fails.
         if built() && !look_at_all && engine.all_stored() && engine.take_rebuild_due() {
             synced_at = db::now();
-            let rebuilt = rebuild(engine, db, synced_at);
-            lists_changed();
-            if rebuilt {
+            if rebuild(engine, db, synced_at) {
+                lists_changed();
                 if let Err(error) = engine.warm_older(db) {
                     tracing::warn!(%error, "reading stored related lists into memory failed");
                 }

@@ -103,7 +103,6 @@ impl CachedArticle {
         Some(Teaser {
             summary: Arc::clone(&self.summary),
             json: Arc::clone(json),
-            counts: Some(Arc::clone(counts)),
         })
     }
 
@@ -120,23 +119,14 @@ impl CachedArticle {
         if let Some((kept, json)) = shown.as_mut().filter(|(kept, _)| kept == counts) {
             *kept = Arc::clone(counts);
             let json = Arc::clone(json);
-            let counts = Some(Arc::clone(counts));
-            return Teaser {
-                summary,
-                json,
-                counts,
-            };
+            return Teaser { summary, json };
         }
         drop(shown);
         let mut rendered = ArticleSummary::clone(&self.summary);
         rendered.stats.refresh(counts);
         let json = render(&rendered);
         *self.shown.lock().expect("shown lock") = Some((Arc::clone(counts), Arc::clone(&json)));
-        Teaser {
-            summary,
-            json,
-            counts: Some(Arc::clone(counts)),
-        }
+        Teaser { summary, json }
     }
 }
 
