@@ -35,7 +35,9 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(api::ops::readyz)
         .service(api::feeds::latest_feed)
         .service(api::feeds::category_feed)
-        .service(api::feeds::ranking_feed);
+        .service(api::feeds::ranking_feed)
+        .service(api::problems::problems)
+        .service(api::problems::problem);
 }
 
 /// Answers requests no route took: 405 with `Allow` when the path exists, else 404.

@@ -9,6 +9,9 @@ use utoipa::ToSchema;
 
 use crate::db::StoreError;
 
+mod kinds;
+pub use kinds::{KINDS, ProblemKind, kind};
+
 /// The media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -165,74 +168,55 @@ impl ApiError {
 
     fn problem(&self) -> Problem {
         let status = self.status_code();
-        let (code, title, detail, errors) = match self {
-            Self::Malformed(detail) => (
-                "malformed-request",
-                "Malformed request",
-                detail.clone(),
-                vec![],
-            ),
+        let (code, detail, errors) = match self {
+            Self::Malformed(detail) => ("malformed-request", detail.clone(), vec![]),
             Self::InvalidParameters(errors) => (
                 "invalid-parameters",
-                "Invalid parameters",
                 count_detail(errors.len(), "parameter is", "parameters are"),
                 errors.clone(),
             ),
             Self::Validation(errors) => (
                 "validation-failed",
-                "Validation failed",
                 count_detail(errors.len(), "field is", "fields are"),
                 errors.clone(),
             ),
-            Self::Unauthorized(why) => ("unauthorized", "Unauthorized", (*why).to_string(), vec![]),
-            Self::Forbidden(detail) => ("forbidden", "Forbidden", detail.clone(), vec![]),
-            Self::NotFound(detail) => ("not-found", "Not found", detail.clone(), vec![]),
+            Self::Unauthorized(why) => ("unauthorized", (*why).to_string(), vec![]),
+            Self::Forbidden(detail) => ("forbidden", detail.clone(), vec![]),
+            Self::NotFound(detail) => ("not-found", detail.clone(), vec![]),
             Self::MethodNotAllowed(allow) => (
                 "method-not-allowed",
-                "Method not allowed",
                 format!("This resource allows {}.", allow.join(", ")),
                 vec![],
             ),
-            Self::Conflict(detail) => ("conflict", "Conflict", detail.clone(), vec![]),
+            Self::Conflict(detail) => ("conflict", detail.clone(), vec![]),
             Self::SlugTaken(detail) => (
                 "conflict",
-                "Conflict",
                 detail.clone(),
                 vec![FieldError::new(Location::Body, "slug", detail.clone())],
             ),
-            Self::PreconditionFailed(detail) => (
-                "precondition-failed",
-                "Precondition failed",
-                detail.clone(),
-                vec![],
-            ),
+            Self::PreconditionFailed(detail) => ("precondition-failed", detail.clone(), vec![]),
             Self::PayloadTooLarge(limit) => (
                 "payload-too-large",
-                "Payload too large",
                 format!("The body is over this route's limit of {limit} bytes."),
                 vec![],
             ),
             Self::BodyTimeout(seconds) => (
                 "request-timeout",
-                "Request timeout",
                 format!("The body did not arrive within {seconds} s."),
                 vec![],
             ),
             Self::UriTooLong(limit) => (
                 "uri-too-long",
-                "URI too long",
                 format!("The path and query are over {limit} bytes."),
                 vec![],
             ),
             Self::HeadersTooLarge { bytes, count } => (
                 "headers-too-large",
-                "Request header fields too large",
                 format!("Send at most {count} headers and {bytes} bytes of them."),
                 vec![],
             ),
             Self::UnsupportedMediaType(expected) => (
                 "unsupported-media-type",
-                "Unsupported media type",
                 if *expected == "application/json" {
                     "Send the body as `application/json` (or another `+json` type, such as \
                      `application/merge-patch+json`)."
@@ -244,7 +228,6 @@ impl ApiError {
             ),
             Self::UnsupportedEncoding(encoding) => (
                 "unsupported-media-type",
-                "Unsupported media type",
                 format!(
                     "The body's `Content-Encoding: {encoding}` cannot be decoded; send it as \
                      it is, or with one of {DECODED_ENCODINGS}."
@@ -253,7 +236,6 @@ impl ApiError {
             ),
             Self::TooManyRequests(seconds) => (
                 "rate-limited",
-                "Too many requests",
                 format!(
                     "This client is over its limit of engagement writes; retry in {seconds} s."
                 ),
@@ -261,32 +243,30 @@ impl ApiError {
             ),
             Self::Unavailable(_) => (
                 "unavailable",
-                "Service unavailable",
                 "The server is busy; retry shortly.".to_string(),
                 vec![],
             ),
             Self::ShuttingDown => (
                 "unavailable",
-                "Service unavailable",
                 "The server is shutting down; retry shortly.".to_string(),
                 vec![],
             ),
             Self::StorageFull(_) => (
                 "storage-full",
-                "Storage full",
                 "The server's disk is full: nothing was stored. Retry later.".to_string(),
                 vec![],
             ),
             Self::Internal(_) => (
                 "internal",
-                "Internal server error",
                 "Something went wrong on our side; it has been logged.".to_string(),
                 vec![],
             ),
         };
+        let kind = kind(code).expect("every problem's kind is in KINDS");
+        debug_assert_eq!(kind.status, status);
         Problem {
             problem_type: format!("/problems/{code}"),
-            title: title.to_string(),
+            title: kind.title.to_string(),
             status: status.as_u16(),
             detail,
             errors,
@@ -387,13 +367,21 @@ pub fn problem_response(problem: &Problem) -> HttpResponse {
         .json(problem)
 }
 
-/// A generic problem for a bare status (what actix itself produced).
+/// A generic problem for a bare status (what actix itself produced): of
+/// the status's first kind, else `about:blank` (RFC 9457 §4.2.1: nothing
+/// beyond what the status says).
 pub fn problem_for_status(status: StatusCode) -> Problem {
-    // Sentence case, like every other problem title ("Not found").
-    let reason = status.canonical_reason().unwrap_or("Error");
-    let title = reason[..1].to_string() + &reason[1..].to_lowercase();
+    let (problem_type, title) = match kinds::of_status(status) {
+        Some(kind) => (format!("/problems/{}", kind.code), kind.title.to_string()),
+        None => {
+            // Sentence case, like every other problem title ("Not found").
+            let reason = status.canonical_reason().unwrap_or("Error");
+            let title = reason[..1].to_string() + &reason[1..].to_lowercase();
+            ("about:blank".to_string(), title)
+        }
+    };
     Problem {
-        problem_type: format!("/problems/{}", title.to_lowercase().replace(' ', "-")),
+        problem_type,
         detail: format!("{title}."),
         title,
         status: status.as_u16(),
@@ -475,6 +463,69 @@ mod tests {
 
     use super::ApiError;
     use crate::db::StoreError;
+
+    /// Every problem's `type` names a kind with a page, whose title and
+    /// status it has.
+    #[test]
+    fn every_problem_is_of_a_documented_kind() {
+        use super::{ApiError as E, KINDS, kind, problem_for_status};
+        let errors = [
+            E::Malformed("x".into()),
+            E::InvalidParameters(vec![]),
+            E::Validation(vec![]),
+            E::Unauthorized("x"),
+            E::Forbidden("x".into()),
+            E::NotFound("x".into()),
+            E::MethodNotAllowed(vec!["GET".into()]),
+            E::Conflict("x".into()),
+            E::SlugTaken("x".into()),
+            E::PreconditionFailed("x".into()),
+            E::PayloadTooLarge(1),
+            E::BodyTimeout(1),
+            E::UriTooLong(1),
+            E::HeadersTooLarge { bytes: 1, count: 1 },
+            E::UnsupportedMediaType("application/json"),
+            E::UnsupportedEncoding("zstd".into()),
+            E::TooManyRequests(1),
+            E::Unavailable("x".into()),
+            E::StorageFull("x".into()),
+            E::ShuttingDown,
+            E::Internal("x".into()),
+        ];
+        for error in &errors {
+            let problem = error.problem();
+            let code = problem.problem_type.strip_prefix("/problems/").unwrap();
+            let kind = kind(code).unwrap_or_else(|| panic!("{code} has no page"));
+            assert_eq!(
+                (kind.title, kind.status),
+                (problem.title.as_str(), error.status_code())
+            );
+        }
+        // Every kind is one some error is of.
+        for kind in KINDS {
+            assert!(
+                errors
+                    .iter()
+                    .any(|error| error.problem().problem_type == format!("/problems/{}", kind.code))
+                    || kind.code == "not-acceptable",
+                "{} is never sent",
+                kind.code
+            );
+            assert!(
+                !kind.about.contains(['<', '&']),
+                "{} is not plain text",
+                kind.code
+            );
+        }
+        // A bare status: its first kind, else nothing beyond the status.
+        let not_acceptable = problem_for_status(actix_web::http::StatusCode::NOT_ACCEPTABLE);
+        assert_eq!(not_acceptable.problem_type, "/problems/not-acceptable");
+        let teapot = problem_for_status(actix_web::http::StatusCode::IM_A_TEAPOT);
+        assert_eq!(
+            (teapot.problem_type.as_str(), teapot.title.as_str()),
+            ("about:blank", "I'm a teapot")
+        );
+    }
 
     #[test]
     fn a_busy_store_is_a_503_problem_with_retry_after() {

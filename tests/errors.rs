@@ -587,3 +587,53 @@ async fn a_json_body_must_be_an_object() {
     );
     assert_eq!(send(&app, with_bom).await.status, 201);
 }
+
+/// A problem's `type` leads to a page that says what the problem means,
+/// and `/problems` lists every kind.
+#[actix_web::test]
+async fn a_problems_type_leads_to_a_page_about_it() {
+    let (app, _dir) = test_app(false).await;
+    let missing = send(&app, get("/api/v1/articles/no-such-story")).await;
+    assert_eq!(missing.status, 404);
+    let kind = missing.body["type"].as_str().expect("a type").to_string();
+    assert_eq!(kind, "/problems/not-found");
+
+    let page = send(&app, get(&kind)).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.header("content-type")
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let text = page.body.as_str().expect("a page");
+    assert!(text.contains("<h1>Not found</h1>"), "{text}");
+    assert!(text.contains("status 404"), "{text}");
+
+    let all = send(&app, get("/problems")).await;
+    assert_eq!(all.status, 200);
+    let all = all.body.as_str().expect("a page").to_string();
+    for code in [
+        "not-found",
+        "validation-failed",
+        "storage-full",
+        "rate-limited",
+    ] {
+        assert!(
+            all.contains(&format!("href=\"/problems/{code}\"")),
+            "{code}: {all}"
+        );
+    }
+
+    let unknown = send(&app, get("/problems/no-such-kind")).await;
+    assert_eq!(unknown.status, 404);
+    assert_eq!(
+        unknown.header("content-type"),
+        Some("application/problem+json")
+    );
+    assert!(
+        unknown.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no-such-kind")
+    );
+}

@@ -18,6 +18,7 @@ pub mod ops;
 pub mod page;
 pub mod paging;
 pub mod preconditions;
+pub mod problems;
 pub mod ranking;
 pub mod recommend;
 pub mod related;
