@@ -190,6 +190,15 @@ impl ShownCounts {
     fn current(&self, counters: &Counters) -> bool {
         counters.still(self.article_id, &self.counts)
     }
+
+    /// Bytes of the counters, about (the map, its slots, its keys and the
+    /// `Arc` around it): the counter map lets them go when a commit
+    /// changes them, and a response kept then holds them alone.
+    fn own_len(&self) -> usize {
+        let slots = self.counts.capacity() * (std::mem::size_of::<(String, i64)>() + 1);
+        let keys: usize = self.counts.keys().map(String::capacity).sum();
+        std::mem::size_of::<Counts>() + 16 + slots + keys
+    }
 }
 
 impl crate::memory::Resizable for ResponseCache {
@@ -208,7 +217,8 @@ struct BySize;
 
 impl Weighter<String, Arc<Cached>> for BySize {
     fn weight(&self, key: &String, cached: &Arc<Cached>) -> u64 {
-        (key.len() + cached.body.own_len() + 256) as u64
+        let shown = cached.shown.as_ref().map_or(0, ShownCounts::own_len);
+        (key.len() + cached.body.own_len() + shown + 256) as u64
     }
 }
 
@@ -419,6 +429,21 @@ mod tests {
         spliced.shared(part);
         assert_eq!(spliced.to_bytes(), &br#"[1,2],{"a":0,"b":1},[1,2]"#[..]);
         assert!(spliced.is(br#"[1,2],{"a":0,"b":1},[1,2]"#));
+    }
+
+    #[test]
+    fn counters_shown_weigh_what_they_hold() {
+        let shown = |kinds: &[&str]| ShownCounts {
+            article_id: 1,
+            counts: Arc::new(kinds.iter().map(|kind| (kind.to_string(), 1)).collect()),
+        };
+        let none = shown(&[]).own_len();
+        let some = shown(&["view", "very_good", "surprised"]).own_len();
+        let slot = std::mem::size_of::<(String, i64)>();
+        assert!(
+            some >= none + 3 * slot + "viewvery_goodsurprised".len(),
+            "{none} {some}"
+        );
     }
 
     #[test]
