@@ -34,7 +34,7 @@ Every JSON success body is `{\"data\": ..., \"meta\": {...}}`; every error is an
         (name = "engagement", description = "Readers' views and reactions: public, rate limited, durable once acknowledged"),
         (name = "feeds", description = "The Related, Ranking and Recommendation feeds"),
         (name = "syndication", description = "RSS 2.0, Atom and JSON Feed 1.1 documents of the latest articles, a category and the ranking"),
-        (name = "operations", description = "Health and readiness (metrics are at /metrics, in Prometheus text format)"),
+        (name = "operations", description = "Health and readiness (metrics are at /metrics, in Prometheus text format), and the pages a problem's `type` leads to"),
     ),
     servers((url = "/", description = "The server this document is served from")),
     // Public unless an operation says otherwise: admin operations name the
