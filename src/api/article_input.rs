@@ -17,9 +17,6 @@ pub use self::patch::ArticlePatch;
 
 /// Longest title accepted.
 pub const MAX_TITLE: usize = 300;
-/// Most old slugs one input may give.
-const MAX_OLD_SLUGS: usize = 100;
-
 /// Longest summary accepted.
 pub const MAX_SUMMARY: usize = 1000;
 /// Largest body accepted (HTML or Markdown), in bytes.
@@ -34,6 +31,8 @@ pub const MAX_IMAGE_URL: usize = 2048;
 pub const MAX_TAGS: usize = 20;
 /// Longest tag (slug or name) accepted.
 pub const MAX_TAG: usize = super::input::MAX_NAME;
+/// Most old slugs one input may give.
+const MAX_OLD_SLUGS: usize = 100;
 
 /// An article as editors send it to create or replace one, and as each line
 /// of a bulk import. Unknown fields are rejected.

@@ -80,6 +80,8 @@ fn code_spans(text: &str) -> String {
         .collect()
 }
 
+/// An HTML page headed `title`: the server's own text, nothing a request
+/// gave.
 fn page(title: &str, body: &str) -> HttpResponse {
     HttpResponse::Ok().content_type(ContentType::html()).body(format!(
         "<!doctype html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\"><title>{title} · Frontpage</title></head>\n\
