@@ -169,7 +169,8 @@ pub struct SearchHit {
 pub struct Article {
     #[serde(flatten)]
     pub summary: ArticleSummary,
-    /// The body, sanitised HTML.
+    /// The body, sanitised HTML: its ids start with `body-`, as do its
+    /// links to them (`href="#body-notes"`).
     #[schema(value_type = String)]
     pub body_html: JsonText,
 }

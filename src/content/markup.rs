@@ -4,26 +4,79 @@
 use std::collections::HashSet;
 use std::sync::LazyLock;
 
+/// What every `id` in a body starts with, and every link to one from within
+/// it: a body's `id="search"` or `id="main"` would otherwise clash with the
+/// ids of the page it is shown in, or stand for one in its scripts.
+pub const BODY_ID_PREFIX: &str = "body-";
+
 static SANITIZER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
     let mut builder = ammonia::Builder::default();
     builder
-        .add_tags(["figure", "figcaption"])
+        .add_tags(["figure", "figcaption", "picture", "source"])
+        // Anchors to link to (a footnote, a section), prefixed.
+        .add_generic_attributes(["id"])
+        .id_prefix(Some(BODY_ID_PREFIX))
         // A date as machines read it, and an image the browser may load
-        // when it comes into view.
+        // when it comes into view, at the size the screen needs.
         .add_tag_attributes("time", ["datetime"])
-        .add_tag_attributes("img", ["loading"])
+        .add_tag_attributes("img", ["loading", "srcset", "sizes"])
+        .add_tag_attributes(
+            "source",
+            ["srcset", "sizes", "media", "type", "width", "height"],
+        )
         .link_rel(Some("noopener noreferrer"))
         // `tel:` for a newsroom's tip line, tapped on a phone.
         .url_schemes(HashSet::from(["http", "https", "mailto", "tel"]))
         // ammonia checks the scheme of `href` and `src` only: a quote's
-        // source (`cite`) is kept when it is a web address.
-        .attribute_filter(|_, attribute, value| {
-            let web =
-                || url::Url::parse(value).is_ok_and(|url| matches!(url.scheme(), "http" | "https"));
-            (attribute != "cite" || web()).then_some(value.into())
+        // source (`cite`) is kept when it is a web address, and a set of
+        // image sources when each is one or a relative address.
+        .attribute_filter(|_, attribute, value| match attribute {
+            "cite" => is_web_address(value).then_some(value.into()),
+            "srcset" => image_candidates(value)
+                .all(|url| is_web_address(url) || is_relative(url))
+                .then_some(value.into()),
+            "href" => Some(within_body(value).map_or(value.into(), Into::into)),
+            _ => Some(value.into()),
         });
     builder
 });
+
+fn is_web_address(value: &str) -> bool {
+    url::Url::parse(value).is_ok_and(|url| matches!(url.scheme(), "http" | "https"))
+}
+
+fn is_relative(value: &str) -> bool {
+    url::Url::parse(value) == Err(url::ParseError::RelativeUrlWithoutBase)
+}
+
+/// A link to an element of the body (`#notes`) as its prefixed id has it
+/// (`#body-notes`); `None` for any other link, or one that has it already.
+fn within_body(href: &str) -> Option<String> {
+    let fragment = href.strip_prefix('#').filter(|id| !id.is_empty())?;
+    (!fragment.starts_with(BODY_ID_PREFIX)).then(|| format!("#{BODY_ID_PREFIX}{fragment}"))
+}
+
+/// The addresses of a `srcset` (`a.jpg 1x, b.jpg 2x`), as the HTML
+/// standard splits it: an address runs to the next space and may hold
+/// commas (`w_400,c_fill`), and a comma after its descriptors ends it.
+fn image_candidates(srcset: &str) -> impl Iterator<Item = &str> {
+    let mut rest = srcset;
+    std::iter::from_fn(move || {
+        rest = rest.trim_start_matches(|c: char| c.is_ascii_whitespace() || c == ',');
+        if rest.is_empty() {
+            return None;
+        }
+        let end = rest
+            .find(|c: char| c.is_ascii_whitespace())
+            .unwrap_or(rest.len());
+        let (url, after) = rest.split_at(end);
+        rest = match url.strip_suffix(',') {
+            Some(_) => after,
+            None => after.split_once(',').map_or("", |(_, next)| next),
+        };
+        Some(url.trim_end_matches(','))
+    })
+}
 
 /// Sanitises untrusted HTML: no scripts, no event handlers, no `javascript:`
 /// URLs; only a conservative set of formatting tags survives, and no
@@ -234,6 +287,55 @@ mod tests {
         );
         assert!(html.contains(r#"loading="lazy""#), "{html}");
         assert!(!html.contains("onload"), "{html}");
+    }
+
+    /// A responsive image keeps its sources, whichever address form a
+    /// newsroom's image service uses (commas in a path included), and a set
+    /// with one address that is not a web address or a relative one is
+    /// dropped whole, as `src` would be.
+    #[test]
+    fn responsive_images_keep_their_sources() {
+        let picture = "<picture>\
+            <source srcset=\"https://img.example.com/a-800.webp 800w, https://img.example.com/a-400.webp 400w\" \
+              sizes=\"(max-width: 600px) 100vw, 600px\" media=\"(min-width: 400px)\" type=\"image/webp\">\
+            <img src=\"https://img.example.com/a.jpg\" alt=\"The harbour\" \
+              srcset=\"https://res.example.com/w_400,c_fill/a.jpg 400w,/img/a-800.jpg 800w\" sizes=\"600px\">\
+            </picture>";
+        let html = sanitize_html(picture);
+        for kept in [
+            r#"<picture><source srcset="https://img.example.com/a-800.webp 800w, https://img.example.com/a-400.webp 400w""#,
+            r#"sizes="(max-width: 600px) 100vw, 600px" media="(min-width: 400px)" type="image/webp">"#,
+            r#"srcset="https://res.example.com/w_400,c_fill/a.jpg 400w,/img/a-800.jpg 800w" sizes="600px">"#,
+        ] {
+            assert!(html.contains(kept), "{kept} lost from {html}");
+        }
+        for unsafe_set in [
+            "a.jpg 1x,javascript:alert(1) 2x",
+            "data:image/png;base64,iVBOR 1x",
+            "https://img.example.com/a.jpg 1x, javascript:alert(1),",
+        ] {
+            let html = sanitize_html(&format!(r#"<img src="a.jpg" srcset="{unsafe_set}">"#));
+            assert_eq!(html, r#"<img src="a.jpg">"#);
+        }
+    }
+
+    /// Anchors in a body are kept under a prefix, so that they cannot take
+    /// the place of the page's own, and its links to them follow.
+    #[test]
+    fn ids_are_prefixed_and_links_to_them_follow() {
+        let html = sanitize_html(
+            "<h2 id=\"next\">Next</h2><p id=\"search\">See <a href=\"#next\">below</a>, \
+             <a href=\"#\">the top</a> or <a href=\"https://example.com/#next\">there</a>.</p>",
+        );
+        assert_eq!(
+            html,
+            "<h2 id=\"body-next\">Next</h2><p id=\"body-search\">See \
+             <a href=\"#body-next\" rel=\"noopener noreferrer\">below</a>, \
+             <a href=\"#\" rel=\"noopener noreferrer\">the top</a> or \
+             <a href=\"https://example.com/#next\" rel=\"noopener noreferrer\">there</a>.</p>"
+        );
+        // An export imported again keeps them as they are.
+        assert_eq!(sanitize_html(&html), html);
     }
 
     /// A summary is made of the story's paragraphs: not a photo's credit,

@@ -188,6 +188,9 @@ mod tests {
                 Just("<math><mtext><table><mglyph><style><img src=x onerror=alert(1)>".to_string()),
                 Just("\n\n```\n<script>\n```\n\n".to_string()),
                 Just("<!-- <script> -->".to_string()),
+                Just("<img src=a.jpg srcset=\"b.jpg 1x,javascript:alert(1) 2x\">".to_string()),
+                Just("<picture><source srcset=\"data:text/html,x 1x\"></picture>".to_string()),
+                Just("<a href=\"#top\" id=\"app\">x</a>".to_string()),
             ];
             prop::collection::vec(part, 0..8).prop_map(|parts| parts.concat())
         }
@@ -220,6 +223,18 @@ mod tests {
             found
         }
 
+        /// The scheme of an address, if it has one: what comes before the
+        /// first `:`, when that is a letter, then letters, digits, `+`, `-`
+        /// or `.`; otherwise the address is relative, like `%5B:c` or `:`.
+        fn scheme(address: &str) -> Option<&str> {
+            let (scheme, _) = address.split_once(':')?;
+            let valid = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+            valid.then_some(scheme)
+        }
+
         fn assert_safe(html: &str) {
             for (name, attributes) in tags(html) {
                 assert!(
@@ -236,26 +251,27 @@ mod tests {
                     );
                     assert_ne!(attribute, "style", "style survived in {html}");
                     // As a browser reads a URL: leading spaces and control
-                    // characters dropped, tabs and newlines anywhere, and a
-                    // scheme only where what comes before the first `:` is
-                    // one (a letter, then letters, digits, `+`, `-`, `.`);
-                    // otherwise the URL is relative, like `%5B:c` or `:`.
+                    // characters dropped, tabs and newlines anywhere.
                     let value: String = html_escape::decode_html_entities(&value)
                         .trim_start_matches(|c: char| c <= ' ')
                         .chars()
                         .filter(|c| !matches!(c, '\t' | '\n' | '\r'))
                         .collect::<String>()
                         .to_ascii_lowercase();
-                    let scheme = value.split_once(':').map(|(scheme, _)| scheme).filter(|s| {
-                        s.starts_with(|c: char| c.is_ascii_alphabetic())
-                            && s.chars()
-                                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
-                    });
-                    assert!(
-                        scheme.is_none_or(|scheme| ["http", "https", "mailto"].contains(&scheme))
-                            || !["href", "src"].contains(&attribute.as_str()),
-                        "{attribute}=\"{value}\" survived in {html}"
-                    );
+                    // A `srcset` holds addresses and their sizes, apart by
+                    // spaces and commas: each is checked as an address.
+                    let addresses: Vec<&str> = match attribute.as_str() {
+                        "href" | "src" => vec![&value],
+                        "srcset" => value.split([' ', ',']).collect(),
+                        _ => vec![],
+                    };
+                    for address in addresses {
+                        assert!(
+                            scheme(address)
+                                .is_none_or(|s| ["http", "https", "mailto"].contains(&s)),
+                            "{attribute}=\"{value}\" survived in {html}"
+                        );
+                    }
                 }
             }
         }
@@ -270,6 +286,7 @@ mod tests {
                 "<a href=\"java&#9;script:alert(1)\">x</a>",
                 "<a href=\"\x01data:text/html,x\">x</a>",
                 "<p style=\"color: red\">x</p>",
+                "<img srcset=\"a.jpg 1x,javascript:alert(1) 2x\">",
             ] {
                 let caught = std::panic::catch_unwind(|| assert_safe(unsafe_html));
                 assert!(caught.is_err(), "{unsafe_html} passed the check");
