@@ -541,3 +541,31 @@ async fn a_taxonomy_patch_refuses_null_for_what_it_cannot_clear() {
         }
     }
 }
+
+#[actix_web::test]
+async fn tags_apart_only_by_a_plus_or_sharp_are_apart() {
+    let (app, _dir) = test_app(false).await;
+    seed_categories(&app).await;
+    let mut tagged = article("Languages of the year", "news");
+    tagged["tags"] = json!(["C++", "C#", "C", "Disney+"]);
+    let created = create(&app, tagged).await;
+    let tags: Vec<(&str, &str)> = created["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|tag| (tag["slug"].as_str().unwrap(), tag["name"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        tags,
+        [
+            ("c-plus-plus", "C++"),
+            ("c-sharp", "C#"),
+            ("c", "C"),
+            ("disney-plus", "Disney+")
+        ]
+    );
+    // A tag made by name alone gets the same slug an article's would.
+    let made = send(&app, admin("POST", "/api/v1/tags", json!({"name": "F#"}))).await;
+    assert_eq!(made.status, 201, "{}", made.body);
+    assert_eq!(made.body["data"]["slug"], "f-sharp");
+}

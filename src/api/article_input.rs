@@ -273,7 +273,7 @@ impl Checks {
             // otherwise move to a new, shortened tag.
             let slug = match content::slug_problem(&name, content::MAX_TAXONOMY_SLUG) {
                 None => name.clone(),
-                Some(_) => content::slugify(&name),
+                Some(_) => content::name_slug(&name),
             };
             if slug.is_empty() || name.chars().count() > MAX_TAG || content::has_control(&name) {
                 self.fail(

@@ -61,7 +61,8 @@ pub struct AuthorListResponse {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "Mara Ellison", "bio": "Covers shipping and trade."}))]
 pub struct AuthorInput {
-    /// URL slug; derived from the name when absent.
+    /// URL slug; derived from the name when absent (`C++` makes
+    /// `c-plus-plus`, `C#` `c-sharp`).
     #[schema(pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 100)]
     pub slug: Option<String>,
     /// Display name, 1 to 100 characters.

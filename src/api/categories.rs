@@ -158,7 +158,8 @@ pub async fn get_category(state: Data<AppState>, slug: Path<String>) -> AppResul
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "World", "parent": "news"}))]
 pub struct CategoryInput {
-    /// URL slug; derived from the name when absent.
+    /// URL slug; derived from the name when absent (`C++` makes
+    /// `c-plus-plus`, `C#` `c-sharp`).
     #[schema(pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 100)]
     pub slug: Option<String>,
     /// Display name, 1 to 100 characters.

@@ -165,7 +165,7 @@ pub fn derive_slug(
     name: Option<&str>,
     errors: &mut Vec<FieldError>,
 ) -> String {
-    let slug = slug.unwrap_or_else(|| content::slugify(name.unwrap_or_default()));
+    let slug = slug.unwrap_or_else(|| content::name_slug(name.unwrap_or_default()));
     if slug.is_empty() && errors.is_empty() {
         errors.push(FieldError::new(
             Location::Body,

@@ -57,7 +57,8 @@ pub struct TagListResponse {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TagInput {
-    /// URL slug; derived from the name when absent.
+    /// URL slug; derived from the name when absent (`C++` makes
+    /// `c-plus-plus`, `C#` `c-sharp`).
     #[schema(pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 100)]
     pub slug: Option<String>,
     /// Display name, 1 to 100 characters.
