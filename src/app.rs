@@ -199,9 +199,11 @@ pub fn app(
         })
         .wrap(Compress::default())
         .wrap(from_fn(http_cache::after_compress))
+        // Inside CORS and the security headers, so that a browser's page
+        // can read its refusals as it reads any other error.
+        .wrap(from_fn(limit_request))
         .wrap(cors)
         .wrap(from_fn(security_headers))
-        .wrap(from_fn(limit_request))
         .wrap(from_fn(drain::admit))
         .wrap(from_fn(observe::request_log))
 }
@@ -253,9 +255,11 @@ async fn limit_request(
     Ok(next.call(req).await?.map_into_left_body())
 }
 
-/// `X-Content-Type-Options: nosniff` on every response, and a restrictive
-/// `Content-Security-Policy` on HTML pages that do not set their own; the
-/// refusals of compression and CORS (just inside) as problems.
+/// `X-Content-Type-Options: nosniff` on every response, a restrictive
+/// `Content-Security-Policy` on HTML pages that do not set their own, and
+/// `Cache-Control: no-store` on errors that do not say how long they hold
+/// (a 404 does: see `http_cache::conditional`); the refusals of
+/// compression and CORS (just inside) as problems.
 async fn security_headers(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -274,6 +278,12 @@ async fn security_headers(
         headers.insert(
             header::CONTENT_SECURITY_POLICY,
             header::HeaderValue::from_static(HTML_POLICY),
+        );
+    }
+    if res.status().as_u16() >= 400 && !res.headers().contains_key(header::CACHE_CONTROL) {
+        res.headers_mut().insert(
+            header::CACHE_CONTROL,
+            header::HeaderValue::from_static("no-store"),
         );
     }
     Ok(res)

@@ -216,16 +216,12 @@ pub async fn conditional(
     if !wanted || res.status() != StatusCode::OK {
         let status = res.status();
         let headers = res.headers_mut();
-        if wanted && status.as_u16() >= 400 && !headers.contains_key(header::CACHE_CONTROL) {
+        if wanted && status == StatusCode::NOT_FOUND && !headers.contains_key(header::CACHE_CONTROL)
+        {
             // Kept no longer than what the address will show once it is
-            // found (an article whose time comes): a 404 as long as a 200
-            // would be; any other error not at all.
-            let control = if status == StatusCode::NOT_FOUND {
-                HeaderValue::from_str(&control)?
-            } else {
-                HeaderValue::from_static("no-store")
-            };
-            headers.insert(header::CACHE_CONTROL, control);
+            // found (an article whose time comes): as long as a 200 would
+            // be. Any other error is not kept (see `app::security_headers`).
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_str(&control)?);
         }
         return Ok(res.map_into_boxed_body());
     }

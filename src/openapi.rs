@@ -242,8 +242,9 @@ fn names_one_of(body: &RefOr<RequestBody>, schemas: &[String]) -> bool {
     })
 }
 
-/// Documents conditional GETs on every API read: each answers with a strong
-/// `ETag`, and with `304 Not Modified` when `If-None-Match` names it.
+/// Documents conditional GETs on every read (the health probes and the
+/// problem pages too): each answers with a strong `ETag`, and with
+/// `304 Not Modified` when `If-None-Match` names it.
 fn add_conditional_gets(spec: &mut Spec) {
     let etag = || {
         Header::builder()
@@ -268,11 +269,8 @@ fn add_conditional_gets(spec: &mut Spec) {
         ))
         .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
         .build();
-    for (path, item) in spec.paths.paths.iter_mut() {
-        // The content and its feeds; the health probes are tagged too, but
-        // a probe has no use for a validator.
-        let content = path.starts_with("/api/") || path.starts_with("/feeds/");
-        let Some(operation) = item.get.as_mut().filter(|_| content) else {
+    for item in spec.paths.paths.values_mut() {
+        let Some(operation) = item.get.as_mut() else {
             continue;
         };
         operation

@@ -646,4 +646,15 @@ async fn a_reader_in_the_query_of_an_engagement_write_is_named_not_dropped() {
     send(&app, take_back).await.assert_problem(400, &["reader"]);
     let shown = send(&app, get("/api/v1/articles/read-me")).await;
     assert_eq!(shown.body["data"]["stats"]["views"], 0);
+
+    // Any other parameter is ignored, as on every route: a beacon sent to
+    // an address with a campaign tag or a cache-buster still counts.
+    let view = TestRequest::post()
+        .uri("/api/v1/articles/read-me/views?utm_source=newsletter&_=1712345678")
+        .insert_header(("content-type", "text/plain"))
+        .set_payload(r#"{"reader": "r-1"}"#)
+        .to_request();
+    let reply = send(&app, view).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["data"]["views"], 1);
 }

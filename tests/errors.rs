@@ -637,3 +637,53 @@ async fn a_problems_type_leads_to_a_page_about_it() {
             .contains("no-such-kind")
     );
 }
+
+/// Every refusal reaches a browser's page as any answer does (with CORS,
+/// so that `fetch` sees the problem, not an opaque failure) and is never
+/// stored, whichever layer made it: the request limits, the router, the
+/// encoder, a handler.
+#[actix_web::test]
+async fn every_error_can_be_read_by_a_page_and_is_not_stored() {
+    let (app, _dir) = test_app(false).await;
+    let from_page = |req: TestRequest| req.insert_header(("origin", "https://news.example.com"));
+    let long = format!("/api/v1/articles?q={}", "a".repeat(8 * 1024));
+    let cases = [
+        (414, from_page(TestRequest::get().uri(&long))),
+        (
+            431,
+            from_page(TestRequest::get().uri("/api/v1/articles"))
+                .insert_header(("x-big", "a".repeat(16 * 1024))),
+        ),
+        (405, from_page(TestRequest::delete().uri("/healthz"))),
+        (
+            406,
+            from_page(TestRequest::get().uri("/api/v1/articles"))
+                .insert_header(("accept-encoding", "identity;q=0")),
+        ),
+        (
+            400,
+            from_page(TestRequest::get().uri("/api/v1/articles?limit=0")),
+        ),
+        (
+            422,
+            from_page(TestRequest::post().uri("/api/v1/articles"))
+                .insert_header(("authorization", format!("Bearer {ADMIN}")))
+                .set_json(json!({"title": ""})),
+        ),
+    ];
+    for (status, req) in cases {
+        let reply = send(&app, req.to_request()).await;
+        reply.assert_problem(status, &[]);
+        assert_eq!(
+            reply.header("access-control-allow-origin"),
+            Some("*"),
+            "{status}"
+        );
+        assert_eq!(
+            reply.header("x-content-type-options"),
+            Some("nosniff"),
+            "{status}"
+        );
+        assert_eq!(reply.header("cache-control"), Some("no-store"), "{status}");
+    }
+}

@@ -78,31 +78,28 @@ impl FromRequest for Limited {
     }
 }
 
-/// An engagement write's lack of query parameters: each given is named (a
-/// reader sent as `?reader=` would otherwise be dropped without a word, and
-/// the write counted as anonymous).
+/// An engagement write's lack of a `reader` in the query: one sent as
+/// `?reader=` would otherwise be dropped without a word, and the write
+/// counted as anonymous. Other query parameters are ignored, as on every
+/// route (a page's beacon may carry its `utm_source` or a cache-buster).
 #[derive(Debug, Clone, Copy)]
-pub struct NoQuery;
+pub struct NoReaderInQuery;
 
-impl FromRequest for NoQuery {
+impl FromRequest for NoReaderInQuery {
     type Error = ApiError;
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let given: Vec<FieldError> = form_urlencoded::parse(req.query_string().as_bytes())
-            .map(|(name, _)| {
-                let detail = if name == "reader" {
-                    "is not read from the query; send it in the JSON body, as {\"reader\": \"...\"}"
-                } else {
-                    "is not a parameter of this operation, which takes none"
-                };
-                FieldError::new(Location::Query, name.into_owned(), detail)
-            })
-            .collect();
-        ready(if given.is_empty() {
-            Ok(NoQuery)
+        let misplaced =
+            form_urlencoded::parse(req.query_string().as_bytes()).any(|(name, _)| name == "reader");
+        ready(if misplaced {
+            Err(ApiError::InvalidParameters(vec![FieldError::new(
+                Location::Query,
+                "reader",
+                "is not read from the query; send it in the JSON body, as {\"reader\": \"...\"}",
+            )]))
         } else {
-            Err(ApiError::InvalidParameters(given))
+            Ok(NoReaderInQuery)
         })
     }
 }
@@ -233,10 +230,17 @@ pub async fn list_reaction_kinds(state: Data<AppState>) -> AppResult<HttpRespons
 #[utoipa::path(
     tag = "engagement",
     params(("id_or_slug" = String, Path, description = "Numeric id or slug", example = "42")),
-    request_body(content = Option<ViewInput>, description = "Optional: who viewed"),
+    request_body(
+        content(
+            (Option<ViewInput> = "application/json"),
+            (Option<String> = "text/plain")
+        ),
+        description = "Optional: who viewed. As `text/plain` (what `sendBeacon` sends), the \
+                       same JSON as text"
+    ),
     responses(
         (status = 200, description = "Counted", body = ViewResponse),
-        (status = 400, description = "The reader id is malformed, or the request has a query parameter (it takes none)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "The reader id is malformed, or sent in the query (it goes in the body)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No published article has this id or slug", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many engagement writes from this client; see `Retry-After`", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))),
@@ -246,7 +250,7 @@ pub async fn list_reaction_kinds(state: Data<AppState>) -> AppResult<HttpRespons
 pub async fn record_view(
     state: Data<AppState>,
     _limit: Limited,
-    _no_query: NoQuery,
+    _no_reader_in_query: NoReaderInQuery,
     id_or_slug: Path<String>,
     req: HttpRequest,
     payload: web::Payload,
@@ -358,7 +362,7 @@ async fn change_reaction(
     request_body = ReactionInput,
     responses(
         (status = 200, description = "Counted (or already counted)", body = ReactionResponse),
-        (status = 400, description = "The reader id is malformed, or the request has a query parameter (it takes none)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "The reader id is malformed, or sent in the query (it goes in the body)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No published article, or no such reaction kind", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many engagement writes from this client; see `Retry-After`", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))),
@@ -368,7 +372,7 @@ async fn change_reaction(
 pub async fn add_reaction(
     state: Data<AppState>,
     _limit: Limited,
-    _no_query: NoQuery,
+    _no_reader_in_query: NoReaderInQuery,
     path: Path<(String, String)>,
     body: JsonBody,
 ) -> AppResult<HttpResponse> {
@@ -388,7 +392,7 @@ pub async fn add_reaction(
     request_body = ReactionInput,
     responses(
         (status = 200, description = "Taken back (or was not there)", body = ReactionResponse),
-        (status = 400, description = "The reader id is malformed, or the request has a query parameter (it takes none)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "The reader id is malformed, or sent in the query (it goes in the body)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No published article, or no such reaction kind", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many engagement writes from this client; see `Retry-After`", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))),
@@ -398,7 +402,7 @@ pub async fn add_reaction(
 pub async fn remove_reaction(
     state: Data<AppState>,
     _limit: Limited,
-    _no_query: NoQuery,
+    _no_reader_in_query: NoReaderInQuery,
     path: Path<(String, String)>,
     body: JsonBody,
 ) -> AppResult<HttpResponse> {

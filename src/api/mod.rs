@@ -97,7 +97,7 @@ pub struct ListMeta {
     #[schema(required = true)]
     pub next_cursor: Option<String>,
     /// The page size that was applied.
-    #[schema(example = 20)]
+    #[schema(example = 20, minimum = 1)]
     pub limit: u32,
     /// How many items match, over all pages; present only when asked for
     /// with `total=true`.

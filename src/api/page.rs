@@ -40,7 +40,7 @@ pub struct ArticlePageQuery {
     /// `reader`, with this article as the context).
     #[param(
         example = "related,ranking,recommendations",
-        pattern = "^(related|ranking|recommendations)(,(related|ranking|recommendations))*$"
+        pattern = "^\\s*(related|ranking|recommendations)\\s*(,\\s*(related|ranking|recommendations)\\s*)*$"
     )]
     pub include: Option<String>,
     /// The reader, for `include=recommendations` (1-64 of `A-Za-z0-9_-`).

@@ -103,6 +103,7 @@ pub struct RankingQuery {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct RankingItem {
     /// 1 for the top article.
+    #[schema(minimum = 1)]
     pub rank: u32,
     /// The article.
     #[schema(value_type = ArticleSummary)]
@@ -135,6 +136,7 @@ pub struct RankingMeta {
     #[schema(required = true)]
     pub category: Option<String>,
     /// The limit applied.
+    #[schema(minimum = 1)]
     pub limit: u32,
     /// The `trending` parameters.
     pub decay: DecayParams,

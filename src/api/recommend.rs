@@ -97,6 +97,7 @@ pub struct RecommendationMeta {
     #[schema(required = true)]
     pub context: Option<i32>,
     /// The limit applied.
+    #[schema(minimum = 1)]
     pub limit: u32,
     /// Most items of the list from one category, while other categories
     /// have candidates.

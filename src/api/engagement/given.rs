@@ -20,7 +20,9 @@ use crate::state::AppState;
 #[into_params(parameter_in = Query)]
 pub struct GivenQuery {
     /// The anonymous reader id the client keeps (1-64 of `A-Za-z0-9_-`).
+    // Required, but an `Option` so that a missing one is our problem naming it.
     #[param(
+        required = true,
         example = "r-4f1c2b",
         pattern = "^[A-Za-z0-9_-]{1,64}$",
         min_length = 1,
