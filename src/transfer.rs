@@ -14,10 +14,12 @@ use chrono::SecondsFormat;
 use diesel::prelude::*;
 use feed_rs::model::{Content, FeedType};
 use serde_json::{Value, json};
+use xxhash_rust::xxh3::xxh3_128;
 
 use crate::api::article_input::ArticleInput;
 use crate::api::import::{BulkReport, Import, ndjson_lines, upsert_batch};
 use crate::api::manage::BULK_BATCH;
+use crate::db::article_writes::FeedEntry;
 use crate::db::articles::{self, ArticleRow, Taxonomy};
 use crate::db::schema::articles as articles_table;
 use crate::db::taxonomy::CategoryTree;
@@ -32,9 +34,10 @@ pub struct Record {
     pub input: Result<ArticleInput, Vec<FieldError>>,
     /// A feed entry's id within its feed, as the JSON pair `[feed, entry]`:
     /// the entry's `guid` (RSS) or `id` (Atom), else its link; the feed's id
-    /// (an RSS channel's link), else its title. `None` for NDJSON lines and
-    /// entries with neither an id nor a link.
-    pub feed_entry: Option<String>,
+    /// (an RSS channel's link), else its title. With a digest of the
+    /// article it gives. `None` for NDJSON lines and entries with neither
+    /// an id nor a link.
+    pub feed_entry: Option<FeedEntry>,
 }
 
 impl Record {
@@ -213,11 +216,14 @@ fn read_feed(bytes: &[u8], defaults: &FeedDefaults) -> anyhow::Result<Vec<Record
                 "status": "published",
                 "published_at": published.map(|at| at.to_rfc3339()),
             });
+            let feed_entry = (!entry.id.is_empty()).then(|| FeedEntry {
+                id: json!([namespace, entry.id]).to_string(),
+                digest: format!("{:032x}", xxh3_128(input.to_string().as_bytes())),
+            });
             Record {
                 line: i + 1,
                 input: parse(input),
-                feed_entry: (!entry.id.is_empty())
-                    .then(|| json!([namespace, entry.id]).to_string()),
+                feed_entry,
             }
         })
         .collect())

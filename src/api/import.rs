@@ -13,7 +13,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::article_input::ArticleInput;
-use crate::db::article_writes::{self, ArticleWrite, SlugChoice, Upserted};
+use crate::db::article_writes::{self, ArticleWrite, FeedEntry, SlugChoice, Upserted};
 use crate::db::{self, StoreError};
 use crate::error::{ApiError, FieldError, Location};
 
@@ -77,7 +77,7 @@ impl Import {
         &mut self,
         line: usize,
         input: Result<ArticleInput, Vec<FieldError>>,
-        feed_entry: Option<String>,
+        feed_entry: Option<FeedEntry>,
     ) -> Option<(usize, ArticleWrite)> {
         let checked = input
             .and_then(|input| input.validate(self.now))
@@ -137,7 +137,7 @@ fn once_per_import(
     // titles that start the same are two stories, known by the whole
     // title's slug.
     let (key, field) = match (&write.feed_entry, &write.slug) {
-        (Some(entry), _) => (entry.clone(), "id"),
+        (Some(entry), _) => (entry.id.clone(), "id"),
         (None, SlugChoice::Derived(_)) => (slug::slugify(&write.title), "slug"),
         (None, SlugChoice::Given(slug)) => (slug.clone(), "slug"),
     };
@@ -146,8 +146,8 @@ fn once_per_import(
             let detail = match &write.feed_entry {
                 // `[feed, entry]`: the entry's own id is what its feed shows.
                 Some(entry) => {
-                    let id = serde_json::from_str::<(String, String)>(entry)
-                        .map_or_else(|_| entry.clone(), |(_, id)| id);
+                    let id = serde_json::from_str::<(String, String)>(&entry.id)
+                        .map_or_else(|_| entry.id.clone(), |(_, id)| id);
                     format!(
                         "`{id}` is also the id of entry {}; an entry may appear once per import",
                         first.get()
@@ -192,7 +192,7 @@ pub fn upsert_batch(
         // undo it: refused, and its savepoint with it.
         let upserted = conn.transaction(|conn| {
             let (id, what) = article_writes::upsert(conn, &write)?;
-            match written.get(&id) {
+            match id.and_then(|id| written.get(&id)) {
                 Some(first) => Err(StoreError::invalid(
                     "slug",
                     format!(
@@ -206,7 +206,9 @@ pub fn upsert_batch(
         });
         match upserted {
             Ok((id, what)) => {
-                written.insert(id, line);
+                if let Some(id) = id {
+                    written.insert(id, line);
+                }
                 outcomes.push((line, Ok(what)));
             }
             Err(

@@ -60,11 +60,21 @@ pub struct ArticleWrite {
     /// When it goes public.
     pub published_at: PublishTime,
     pub now: NaiveDateTime,
-    /// The feed entry it is imported from (its id: see
-    /// [`crate::transfer`]): [`upsert`] updates the article that entry
-    /// became before, whatever its slug, and keeps that slug. `None` for
-    /// writes that do not come from a feed.
-    pub feed_entry: Option<String>,
+    /// The feed entry it is imported from: [`upsert`] updates the article
+    /// that entry became before, whatever its slug, and keeps that slug.
+    /// `None` for writes that do not come from a feed.
+    pub feed_entry: Option<FeedEntry>,
+}
+
+/// The feed entry an imported article comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedEntry {
+    /// Its id within its feed, as the JSON pair `[feed, entry]` (see
+    /// [`crate::transfer`]).
+    pub id: String,
+    /// A digest of what the entry says, to tell whether it changed since
+    /// the last import.
+    pub digest: String,
 }
 
 /// What a write does to `published_at`. Whatever it is, a published

@@ -159,7 +159,8 @@ diesel::table! {
 diesel::table! {
     feed_entries (entry) {
         entry -> Text,
-        article_id -> Integer,
+        article_id -> Nullable<Integer>,
+        digest -> Nullable<Text>,
     }
 }
 

@@ -4,28 +4,48 @@
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 
-use super::{ArticleWrite, SlugChoice, Upserted, create, replace, slug_owner};
-use crate::content;
+use super::{ArticleWrite, PublishTime, SlugChoice, Upserted, create, replace, slug_owner};
+use crate::content::{self, Status};
 use crate::db::StoreResult;
-use crate::db::schema::{articles, feed_entries};
+use crate::db::schema::{articles, categories, feed_entries};
 
 /// Creates or replaces the article with the write's slug (given or derived),
-/// or, for a feed entry imported before, the article it became.
-pub fn upsert(conn: &mut SqliteConnection, write: &ArticleWrite) -> StoreResult<(i32, Upserted)> {
+/// or, for a feed entry imported before, the article it became: only when
+/// the entry changed since, and keeping what editors choose (whether it is
+/// public, when, and its category: the feed gives only the import's
+/// default). Returns the article written, or `None` for an entry whose
+/// article was deleted, which an import does not bring back.
+pub fn upsert(
+    conn: &mut SqliteConnection,
+    write: &ArticleWrite,
+) -> StoreResult<(Option<i32>, Upserted)> {
     let imported = match &write.feed_entry {
         Some(entry) => feed_entries::table
-            .find(entry)
-            .select(feed_entries::article_id)
-            .first::<i32>(conn)
+            .find(&entry.id)
+            .select((feed_entries::article_id, feed_entries::digest))
+            .first::<(Option<i32>, Option<String>)>(conn)
             .optional()?,
         None => None,
     };
+    let said = write.feed_entry.as_ref().map(|entry| &entry.digest);
     let upserted = match imported {
-        // A derived slug is not applied to an existing article: the one it
-        // has stays, though the headline it was made from changed.
-        Some(id) => {
+        Some((None, _)) => return Ok((None, Upserted::Unchanged)),
+        Some((Some(id), digest)) if digest.as_ref() == said => {
+            return Ok((Some(id), Upserted::Unchanged));
+        }
+        Some((Some(id), _)) => {
+            let (status, category): (String, String) = articles::table
+                .inner_join(categories::table)
+                .filter(articles::id.eq(id))
+                .select((articles::status, categories::slug))
+                .first(conn)?;
+            // A derived slug is not applied to an existing article: the one
+            // it has stays, though the headline it was made from changed.
             let write = ArticleWrite {
                 slug: SlugChoice::Derived(String::new()),
+                status: Status::from_stored(&status),
+                published_at: PublishTime::Keep,
+                category,
                 ..write.clone()
             };
             (id, updated(replace(conn, id, &write)?))
@@ -61,15 +81,16 @@ pub fn upsert(conn: &mut SqliteConnection, write: &ArticleWrite) -> StoreResult<
             }
         }
     };
-    if let (Some(entry), None) = (&write.feed_entry, imported) {
-        diesel::insert_into(feed_entries::table)
+    if let Some(entry) = &write.feed_entry {
+        diesel::replace_into(feed_entries::table)
             .values((
-                feed_entries::entry.eq(entry),
+                feed_entries::entry.eq(&entry.id),
                 feed_entries::article_id.eq(upserted.0),
+                feed_entries::digest.eq(&entry.digest),
             ))
             .execute(conn)?;
     }
-    Ok(upserted)
+    Ok((Some(upserted.0), upserted.1))
 }
 
 /// The article a line without a slug updates: the one with the slug made
