@@ -970,3 +970,36 @@ async fn a_write_naming_a_version_is_refused_once_the_article_changed() {
     .await
     .assert_problem(412, &[]);
 }
+
+/// The body's limit is on what is stored: a body that grows past it as it
+/// is sanitised (`&` becomes `&amp;`) or rendered is refused, naming it,
+/// so that every stored body can be sent back and imported again; one
+/// that shrinks under it (pasted markup, comments) is taken.
+#[actix_web::test]
+async fn a_body_is_limited_as_it_is_stored() {
+    let (app, _dir) = test_app(false).await;
+    seed_categories(&app).await;
+    let mut grows = article("Ampersands", "news");
+    grows["body_html"] = json!(format!("<p>{}</p>", "& < ".repeat(140_000)));
+    let reply = send(&app, admin("POST", "/api/v1/articles", grows)).await;
+    reply.assert_problem(422, &["body_html"]);
+    assert!(
+        reply.body.to_string().contains("once sanitised"),
+        "{}",
+        reply.body
+    );
+    let mut list = article("A long list", "news");
+    list.as_object_mut().unwrap().remove("body_html");
+    list["body_markdown"] = json!("* a\n".repeat(140_000));
+    let reply = send(&app, admin("POST", "/api/v1/articles", list)).await;
+    reply.assert_problem(422, &["body_markdown"]);
+
+    let mut shrinks = article("Pasted from a word processor", "news");
+    let pasted = format!(
+        "<p>The vote is on Tuesday.</p><!--{}-->",
+        "x".repeat(700_000)
+    );
+    shrinks["body_html"] = json!(pasted);
+    let created = create(&app, shrinks).await;
+    assert_eq!(created["body_html"], "<p>The vote is on Tuesday.</p>");
+}

@@ -67,13 +67,11 @@ pub struct ArticleInput {
     /// tables), and again whenever the body changes.
     #[schema(max_length = 1000)]
     pub summary: Option<String>,
-    /// Body as HTML, at most 512 KiB; sanitised on the way in. Give this
-    /// or `body_markdown`.
-    #[schema(max_length = 524288)]
+    /// Body as HTML, sanitised on the way in: at most 512 KiB once
+    /// sanitised (the request, at most 1 MiB). Give this or `body_markdown`.
     pub body_html: Option<String>,
-    /// Body as Markdown, at most 512 KiB; rendered and sanitised. Give this
-    /// or `body_html`.
-    #[schema(max_length = 524288)]
+    /// Body as Markdown, rendered as HTML and sanitised: at most 512 KiB
+    /// as HTML (the request, at most 1 MiB). Give this or `body_html`.
     pub body_markdown: Option<String>,
     /// Where the story was filed, e.g. `LONDON` (up to 100 characters).
     #[schema(max_length = 100)]
@@ -193,13 +191,28 @@ impl Checks {
                 self.fail("body_html", "is required (or give body_markdown)");
                 return (String::new(), String::new());
             }
-            (Some(body), None) | (None, Some(body)) if body.len() > MAX_BODY => {
-                self.fail(field, format!("must be at most {MAX_BODY} bytes"));
-                return (String::new(), String::new());
-            }
             (Some(html), None) => content::sanitize_html(&html),
             (None, Some(markdown)) => content::render_markdown(&markdown),
         };
+        // What is stored is what is limited: sanitising can grow a body
+        // (`&` is written `&amp;`) or shrink it (an editor's pasted Word
+        // markup), and a body stored over the limit would be refused when
+        // an export of it is imported, or a client sends it back.
+        if body_html.len() > MAX_BODY {
+            let made = if field == "body_markdown" {
+                "rendered as HTML"
+            } else {
+                "sanitised"
+            };
+            self.fail(
+                field,
+                format!(
+                    "must be at most {MAX_BODY} bytes once {made} (this one is {} bytes)",
+                    body_html.len()
+                ),
+            );
+            return (String::new(), String::new());
+        }
         let text = content::plain_text(&body_html);
         if text.is_empty() {
             self.fail(field, "has no text once sanitised");

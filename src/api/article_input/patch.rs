@@ -29,16 +29,16 @@ pub struct ArticlePatch {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>, max_length = 1000)]
     pub summary: Option<Option<String>>,
-    /// New body as HTML (sanitised), at most 512 KiB. A summary that was
-    /// derived from the old body is derived again from the new one.
+    /// New body as HTML, at most 512 KiB once sanitised. A summary that
+    /// was derived from the old body is derived again from the new one.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = String, max_length = 524288)]
+    #[schema(value_type = String)]
     pub body_html: Option<String>,
-    /// New body as Markdown (rendered and sanitised), at most 512 KiB. A
-    /// summary that was derived from the old body is derived again from
-    /// the new one.
+    /// New body as Markdown, at most 512 KiB once rendered as HTML and
+    /// sanitised. A summary that was derived from the old body is derived
+    /// again from the new one.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = String, max_length = 524288)]
+    #[schema(value_type = String)]
     pub body_markdown: Option<String>,
     /// New dateline (up to 100 characters); `null` clears it.
     #[serde(default, deserialize_with = "nullable")]
