@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use xxhash_rust::xxh3::xxh3_128;
 
 use crate::api::article_input::ArticleInput;
-use crate::api::import::{BulkReport, Import, ndjson_lines, upsert_batch};
+use crate::api::import::{BulkReport, Import, ndjson_lines, unknown_references, upsert_batch};
 use crate::api::manage::BULK_BATCH;
 use crate::db::article_writes::FeedEntry;
 use crate::db::articles::{self, ArticleRow, Taxonomy};
@@ -289,6 +289,10 @@ pub fn import(
     let mut valid = Vec::new();
     for record in records {
         valid.extend(import.check(record.line, record.input, record.feed_entry));
+    }
+    let unlooked = import.unlooked();
+    if !unlooked.is_empty() {
+        import.name_unknown(db.read_blocking(move |conn| unknown_references(conn, unlooked))?);
     }
     progress(import.done());
     while !valid.is_empty() {

@@ -391,6 +391,24 @@ async fn bulk_import_stores_good_lines_reports_bad_ones_and_is_idempotent() {
         .map(|t| t["slug"].as_str().unwrap())
         .collect();
     assert_eq!(slugs, ["imported"], "a failed line left a tag behind");
+    // Refused for its own fields, a line also names the category and the
+    // author that do not exist, as a single write's answer does.
+    let line = json!({"slug": "bx1", "title": "x", "category": "nope", "author": "nobody",
+        "status": "bogus"});
+    let reply = send(&app, ndjson(&line.to_string())).await;
+    let mut names: Vec<&str> = reply.body["data"]["errors"][0]["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        ["author", "body_html", "category", "status"],
+        "{}",
+        reply.body
+    );
 
     // The same file again changes nothing; an edited line updates in place.
     let reply = send(&app, ndjson(&body)).await;

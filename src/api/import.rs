@@ -47,6 +47,56 @@ pub struct Import {
     first_line_of: HashMap<String, usize>,
     written: Written,
     report: BulkReport,
+    /// The category and author each line refused before the store names,
+    /// not yet looked up (see [`Import::unlooked`]).
+    unlooked: Vec<Unlooked>,
+}
+
+/// A refused line, and the category and author it names.
+pub type Unlooked = (usize, String, Option<String>);
+
+/// The category and author slugs `input` names.
+pub fn taxonomy_of(input: &ArticleInput) -> (String, Option<String>) {
+    let author = input
+        .author
+        .as_deref()
+        .map(|author| author.trim().to_string());
+    (input.category.trim().to_string(), author)
+}
+
+/// The problems validation found, and the unknown category or author of
+/// fields it did not already refuse (a malformed slug is not looked up).
+pub fn every_problem(mut errors: Vec<FieldError>, unknown: Vec<db::Invalid>) -> Vec<FieldError> {
+    let named: Vec<String> = errors.iter().map(|error| error.name.clone()).collect();
+    errors.extend(
+        unknown
+            .into_iter()
+            .filter(|problem| !named.contains(&problem.field))
+            .map(|problem| FieldError::new(Location::Body, problem.field, problem.message)),
+    );
+    errors
+}
+
+/// Which of the `lines`' categories and authors do not exist, each pair
+/// looked up once: for [`Import::name_unknown`].
+pub fn unknown_references(
+    conn: &mut diesel::SqliteConnection,
+    lines: Vec<Unlooked>,
+) -> Result<Vec<(usize, Vec<db::Invalid>)>, StoreError> {
+    let mut looked: HashMap<(String, Option<String>), Vec<db::Invalid>> = HashMap::new();
+    let mut found = Vec::with_capacity(lines.len());
+    for (line, category, author) in lines {
+        let unknown = match looked.entry((category, author)) {
+            Entry::Occupied(known) => known.get().clone(),
+            Entry::Vacant(new) => {
+                let (category, author) = new.key();
+                let unknown = article_writes::unknown_taxonomy(conn, category, author.as_deref())?;
+                new.insert(unknown).clone()
+            }
+        };
+        found.push((line, unknown));
+    }
+    Ok(found)
 }
 
 /// The articles an import has written so far (created, updated or found
@@ -62,6 +112,24 @@ impl Import {
             first_line_of: HashMap::new(),
             written: Written::default(),
             report: BulkReport::default(),
+            unlooked: Vec::new(),
+        }
+    }
+
+    /// The refused lines whose category and author are still to be looked
+    /// up, so that a line's report names every problem, as a single
+    /// write's answer does (see [`unknown_references`]).
+    pub fn unlooked(&mut self) -> Vec<Unlooked> {
+        std::mem::take(&mut self.unlooked)
+    }
+
+    /// Adds to each refused line the category or author it names that does
+    /// not exist (what [`unknown_references`] found).
+    pub fn name_unknown(&mut self, found: Vec<(usize, Vec<db::Invalid>)>) {
+        for (line, unknown) in found {
+            if let Some(failure) = self.report.errors.iter_mut().find(|f| f.line == line) {
+                failure.errors = every_problem(std::mem::take(&mut failure.errors), unknown);
+            }
         }
     }
 
@@ -79,6 +147,7 @@ impl Import {
         input: Result<ArticleInput, Vec<FieldError>>,
         feed_entry: Option<FeedEntry>,
     ) -> Option<(usize, ArticleWrite)> {
+        let references = input.as_ref().ok().map(taxonomy_of);
         let checked = input
             .and_then(|input| input.validate(self.now))
             .map(|write| ArticleWrite {
@@ -89,6 +158,9 @@ impl Import {
         match checked {
             Ok(write) => Some((line, write)),
             Err(errors) => {
+                if let Some((category, author)) = references {
+                    self.unlooked.push((line, category, author));
+                }
                 self.report.errors.push(LineFailure { line, errors });
                 None
             }

@@ -12,7 +12,10 @@ use super::Meta;
 use super::article_input::{ArticleInput, ArticlePatch};
 use super::articles::{Article, ArticleResponse, ArticleSummary, JsonText};
 use super::extract::{JSON_BODY_LIMIT, JsonBody, parse_json_checked, read_body};
-use super::import::{BulkReport, Import, line_errors, ndjson_lines, upsert_batch};
+use super::import::{
+    BulkReport, Import, every_problem, line_errors, ndjson_lines, taxonomy_of, unknown_references,
+    upsert_batch,
+};
 use super::keys::Admin;
 use super::preconditions;
 use crate::db::article_writes::{self, ArticleWrite, PublishTime};
@@ -42,28 +45,6 @@ async fn validated(state: &AppState, input: ArticleInput) -> AppResult<ArticleWr
         .read(move |conn| article_writes::unknown_taxonomy(conn, &category, author.as_deref()))
         .await?;
     Err(ApiError::Validation(every_problem(errors, unknown)))
-}
-
-/// The category and author slugs `input` names.
-fn taxonomy_of(input: &ArticleInput) -> (String, Option<String>) {
-    let author = input
-        .author
-        .as_deref()
-        .map(|author| author.trim().to_string());
-    (input.category.trim().to_string(), author)
-}
-
-/// The problems validation found, and the unknown category or author of
-/// fields it did not already refuse (a malformed slug is not looked up).
-fn every_problem(mut errors: Vec<FieldError>, unknown: Vec<db::Invalid>) -> Vec<FieldError> {
-    let named: Vec<String> = errors.iter().map(|error| error.name.clone()).collect();
-    errors.extend(
-        unknown
-            .into_iter()
-            .filter(|problem| !named.contains(&problem.field))
-            .map(|problem| FieldError::new(Location::Body, problem.field, problem.message)),
-    );
-    errors
 }
 
 /// The id of the article with this id or slug, whatever its status.
@@ -367,6 +348,14 @@ pub async fn bulk_import(
                 .map_err(export_taxonomy_line),
         };
         valid.extend(import.check(line, input, None));
+    }
+    let unlooked = import.unlooked();
+    if !unlooked.is_empty() {
+        let found = state
+            .db
+            .read(move |conn| unknown_references(conn, unlooked))
+            .await?;
+        import.name_unknown(found);
     }
     while !valid.is_empty() {
         let batch: Vec<_> = valid.drain(..valid.len().min(BULK_BATCH)).collect();
