@@ -189,9 +189,11 @@ fn read_feed(bytes: &[u8], defaults: &FeedDefaults) -> anyhow::Result<Vec<Record
             let summary = entry
                 .summary
                 .map(|summary| plain(html(&summary.content_type), &summary.content));
+            // An RSS title is HTML in practice too: publishers escape its
+            // markup and entities once more (`&amp;amp;`, `&lt;b&gt;`).
             let title = entry
                 .title
-                .map(|title| plain(is_html(&title.content_type), &title.content))
+                .map(|title| plain(html(&title.content_type), &title.content))
                 .unwrap_or_default();
             // A headline with no text of its own (a wire flash) is its own
             // body; an image that came without words stays after it.

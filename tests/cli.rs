@@ -585,6 +585,27 @@ async fn an_atom_html_title_and_a_summary_with_a_script_import_as_text() {
     import_feed(&db, &atom, "0 created, 0 updated, 2 unchanged");
 }
 
+/// An RSS title's markup and entities, escaped once more as publishers do,
+/// reach readers as the text they stand for, as its description's do.
+#[actix_web::test]
+async fn an_rss_title_escaped_twice_imports_as_its_text() {
+    let (app, dir) = test_app(true).await;
+    let db = dir.path().join("frontpage.db");
+    let rss = dir.path().join("wire.rss");
+    write_feed(
+        &rss,
+        r#"<item><title>Tom &amp;amp; Jerry &lt;b&gt;return&lt;/b&gt;</title><guid>w-1</guid>
+<description>Back on screen.</description><pubDate>Mon, 05 Jan 2026 10:00:00 GMT</pubDate></item>"#,
+    );
+    import_feed(&db, &rss, "1 created");
+    let found = send(&app, get("/api/v1/articles/tom-jerry-return-2026-01-05")).await;
+    assert_eq!(
+        found.body["data"]["title"], "Tom & Jerry return",
+        "{}",
+        found.body
+    );
+}
+
 /// Two entries of one feed with the same id: the second is refused, named
 /// by the id its feed gives it and the entry that had it first.
 #[actix_web::test]
