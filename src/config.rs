@@ -345,10 +345,13 @@ fn parse_article_url(value: &str, base_url: &str) -> anyhow::Result<String> {
         .replace("{id}", "1");
     let absolute = url::Url::parse(&example)
         .is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.has_host());
-    if !absolute || !(template.contains("{slug}") || template.contains("{id}")) {
+    // A placeholder misspelt (`{slgu}`) would stay in every feed's links.
+    let unknown = example.contains(['{', '}']);
+    if !absolute || unknown || !(template.contains("{slug}") || template.contains("{id}")) {
         bail!(
-            "FRONTPAGE_ARTICLE_URL: expected an http(s) URL template naming {{slug}} or {{id}}, \
-             such as https://news.example.com/{{slug}} or {{base}}/articles/{{id}}, got {value:?}"
+            "FRONTPAGE_ARTICLE_URL: expected an http(s) URL template naming {{slug}} or {{id}} \
+             (and no other placeholder but {{base}}), such as https://news.example.com/{{slug}} \
+             or {{base}}/articles/{{id}}, got {value:?}"
         );
     }
     Ok(template.to_string())
@@ -563,6 +566,7 @@ mod tests {
             "{bogus}",
             "https://news.example.com/",
             "/articles/{slug}",
+            "{base}/{slug}/{bogus}",
         ] {
             let error = config(&[("FRONTPAGE_ARTICLE_URL", template)]).unwrap_err();
             assert!(
