@@ -40,8 +40,30 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(api::problems::problem);
 }
 
-/// Answers requests no route took: 405 with `Allow` when the path exists, else 404.
-async fn fallback(req: HttpRequest, table: Data<RouteTable>) -> Result<HttpResponse, ApiError> {
+/// Answers requests no route took: a permanent redirect (308) from a
+/// path with a trailing slash to the one without, when that one answers
+/// the method (a frontend's router adds them: Next.js `trailingSlash`);
+/// 405 with `Allow` when the path exists; else 404.
+async fn fallback(
+    req: HttpRequest,
+    table: Data<RouteTable>,
+    state: Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let method = req.method().as_str();
+    if let Some(trimmed) = req.path().strip_suffix('/').filter(|path| !path.is_empty())
+        && table
+            .allowed(trimmed)
+            .is_some_and(|allowed| allowed.contains(&method))
+    {
+        let query = req
+            .uri()
+            .query()
+            .map_or(String::new(), |query| format!("?{query}"));
+        let location = state.feed_links.public_path(&format!("{trimmed}{query}"));
+        return Ok(HttpResponse::PermanentRedirect()
+            .insert_header((header::LOCATION, location))
+            .finish());
+    }
     match table.allowed(req.path()) {
         Some(allowed) if !allowed.contains(&req.method().as_str()) => Err(
             ApiError::MethodNotAllowed(allowed.into_iter().map(str::to_owned).collect()),

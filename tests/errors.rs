@@ -687,3 +687,24 @@ async fn every_error_can_be_read_by_a_page_and_is_not_stored() {
         assert_eq!(reply.header("cache-control"), Some("no-store"), "{status}");
     }
 }
+
+/// A path with a trailing slash (a frontend router's habit) is sent on to
+/// the one without, query kept, when that one answers the method; a path
+/// that is nothing either way stays a 404.
+#[actix_web::test]
+async fn a_trailing_slash_is_sent_on_to_the_path_without() {
+    let (app, _dir) = test_app(true).await;
+    let reply = send(&app, get("/api/v1/articles/1/?include=related")).await;
+    assert_eq!(reply.status, 308, "{}", reply.body);
+    assert_eq!(
+        reply.header("location"),
+        Some("/api/v1/articles/1?include=related")
+    );
+    let reply = send(&app, get("/api/v1/ranking/")).await;
+    assert_eq!(reply.header("location"), Some("/api/v1/ranking"));
+    send(&app, get("/api/v1/nothing/"))
+        .await
+        .assert_problem(404, &[]);
+    let wrong_method = TestRequest::delete().uri("/api/v1/ranking/").to_request();
+    send(&app, wrong_method).await.assert_problem(404, &[]);
+}
