@@ -85,18 +85,55 @@ async fn docs_redirect() -> HttpResponse {
 }
 
 /// Turns any error response that is not already a problem (actix's own
-/// plain-text errors) into `application/problem+json`.
+/// plain-text errors) into `application/problem+json`, and puts every
+/// problem's `type` under the path a proxy serves this server at, if any
+/// (see [`crate::error::Problem::placed_under`]).
 fn problem_for_plain_errors<B: MessageBody + 'static>(
     res: ServiceResponse<B>,
 ) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let prefix = path_prefix(res.request());
     if is_problem(res.headers()) {
-        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+        return Ok(match prefix {
+            None => ErrorHandlerResponse::Response(res.map_into_left_body()),
+            Some(prefix) => ErrorHandlerResponse::Future(Box::pin(async move {
+                Ok(type_under(res, &prefix).await.map_into_right_body())
+            })),
+        });
     }
     let (req, res) = res.into_parts();
-    let problem = problem_response(&problem_for_status(res.status()));
+    let problem = problem_for_status(res.status()).placed_under(prefix.as_deref().unwrap_or(""));
     Ok(ErrorHandlerResponse::Response(
-        ServiceResponse::new(req, problem).map_into_right_body(),
+        ServiceResponse::new(req, problem_response(&problem)).map_into_right_body(),
     ))
+}
+
+/// The path a proxy serves this server at, when there is one.
+fn path_prefix(req: &HttpRequest) -> Option<String> {
+    req.app_data::<Data<AppState>>()
+        .map(|state| state.feed_links.path_prefix())
+        .filter(|prefix| !prefix.is_empty())
+        .map(str::to_owned)
+}
+
+/// A problem response (one [`ApiError`] rendered) with its `type` under
+/// `prefix`.
+async fn type_under<B: MessageBody>(res: ServiceResponse<B>, prefix: &str) -> ServiceResponse {
+    let (req, res) = res.into_parts();
+    let (res, body) = res.into_parts();
+    let bytes = actix_web::body::to_bytes(body).await.unwrap_or_default();
+    let body = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Ok(mut problem) => {
+            if let Some(kind) = problem["type"]
+                .as_str()
+                .filter(|kind| kind.starts_with('/'))
+            {
+                problem["type"] = format!("{prefix}{kind}").into();
+            }
+            serde_json::to_vec(&problem).map_or(bytes, Into::into)
+        }
+        Err(_) => bytes,
+    };
+    ServiceResponse::new(req, res.set_body(body).map_into_boxed_body())
 }
 
 fn is_problem(headers: &header::HeaderMap) -> bool {
@@ -118,23 +155,25 @@ async fn problems_from_outer_layers<B: MessageBody + 'static>(
             if !failed || is_problem(res.headers()) {
                 return Ok(res.map_into_left_body());
             }
+            let prefix = path_prefix(res.request()).unwrap_or_default();
             let (req, res) = res.into_parts();
-            let problem = as_problem(res.map_into_boxed_body()).await;
+            let problem = as_problem(res.map_into_boxed_body(), &prefix).await;
             Ok(ServiceResponse::new(req, problem).map_into_right_body())
         }
         // Without the request (the inner layers took it) the error itself
         // must answer as a problem.
         Err(error) => {
-            let problem = as_problem(error.error_response()).await;
+            let problem = as_problem(error.error_response(), "").await;
             Err(InternalError::from_response(error, problem).into())
         }
     }
 }
 
-/// A plain error response as a problem with the same status and headers.
-async fn as_problem(res: HttpResponse) -> HttpResponse {
+/// A plain error response as a problem with the same status and headers,
+/// its `type` under `prefix`.
+async fn as_problem(res: HttpResponse, prefix: &str) -> HttpResponse {
     let status = res.status();
-    let mut problem = problem_for_status(status);
+    let mut problem = problem_for_status(status).placed_under(prefix);
     let headers = res.headers().clone();
     let said = actix_web::body::to_bytes(res.into_body())
         .await
@@ -209,6 +248,9 @@ pub fn app(
     }
     app.default_service(web::route().to(fallback))
         .wrap(from_fn(crate::api::keys::authenticate))
+        // Before any key is looked up or route parses the request; inside
+        // the layers that make every error a problem a page can read.
+        .wrap(from_fn(limit_request))
         .wrap(ErrorHandlers::new().default_handler(problem_for_plain_errors))
         .wrap(from_fn(http_cache::conditional))
         .wrap_fn(|mut req, srv| {
@@ -221,9 +263,6 @@ pub fn app(
         })
         .wrap(Compress::default())
         .wrap(from_fn(http_cache::after_compress))
-        // Inside CORS and the security headers, so that a browser's page
-        // can read its refusals as it reads any other error.
-        .wrap(from_fn(limit_request))
         .wrap(cors)
         .wrap(from_fn(security_headers))
         .wrap(from_fn(drain::admit))

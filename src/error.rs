@@ -45,6 +45,18 @@ pub struct Problem {
     pub errors: Vec<FieldError>,
 }
 
+impl Problem {
+    /// Its `type` under `prefix`, the path a proxy serves this server at
+    /// (`/news-api/problems/not-found`): resolved against the address a
+    /// client used, `/problems/not-found` would name the proxy's root.
+    pub fn placed_under(mut self, prefix: &str) -> Self {
+        if self.problem_type.starts_with('/') {
+            self.problem_type.insert_str(0, prefix);
+        }
+        self
+    }
+}
+
 /// Where a bad value was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]

@@ -619,7 +619,7 @@ async fn a_problems_type_leads_to_a_page_about_it() {
         "rate-limited",
     ] {
         assert!(
-            all.contains(&format!("href=\"/problems/{code}\"")),
+            all.contains(&format!("href=\"problems/{code}\"")),
             "{code}: {all}"
         );
     }
@@ -707,4 +707,43 @@ async fn a_trailing_slash_is_sent_on_to_the_path_without() {
         .assert_problem(404, &[]);
     let wrong_method = TestRequest::delete().uri("/api/v1/ranking/").to_request();
     send(&app, wrong_method).await.assert_problem(404, &[]);
+}
+
+/// Behind a proxy that serves the API under a path, a problem's `type` is
+/// under that path too, whichever layer made the problem, and the problem
+/// pages link to each other there: resolved against the address a client
+/// used, `/problems/not-found` would name the proxy's root.
+#[actix_web::test]
+async fn behind_a_proxy_path_a_problem_type_leads_under_it() {
+    let (app, _dir) = common::test_app_with(
+        false,
+        &[("FRONTPAGE_PUBLIC_BASE_URL", "https://example.com/news-api")],
+    )
+    .await;
+    let long = format!("/api/v1/articles?q={}", "a".repeat(8 * 1024));
+    let cases = [
+        (get("/api/v1/articles/nope"), "/news-api/problems/not-found"),
+        (
+            get("/api/v1/articles?limit=0"),
+            "/news-api/problems/invalid-parameters",
+        ),
+        (get(&long), "/news-api/problems/uri-too-long"),
+        (
+            TestRequest::get()
+                .uri("/api/v1/articles")
+                .insert_header(("accept-encoding", "identity;q=0"))
+                .to_request(),
+            "/news-api/problems/not-acceptable",
+        ),
+    ];
+    for (req, kind) in cases {
+        let reply = send(&app, req).await;
+        assert_eq!(reply.body["type"], kind, "{}", reply.body);
+    }
+    let list = send(&app, get("/problems")).await.body;
+    let list = list.as_str().expect("a page");
+    assert!(list.contains(r#"<a href="problems/not-found">"#), "{list}");
+    let page = send(&app, get("/problems/not-found")).await.body;
+    let page = page.as_str().expect("a page");
+    assert!(page.contains(r#"<a href="../problems">"#), "{page}");
 }

@@ -59,6 +59,11 @@ impl FeedLinks {
         format!("{}{path}", self.path_prefix)
     }
 
+    /// The path a proxy serves this server at (`/news-api`), or `""`.
+    pub fn path_prefix(&self) -> &str {
+        &self.path_prefix
+    }
+
     /// What names `article` in feeds for good (see [`Entry::id`]).
     fn article_id(&self, article: &ArticleSummary) -> String {
         format!("{}/api/v1/articles/{}", self.base_url, article.id)

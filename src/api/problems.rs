@@ -8,6 +8,9 @@ use actix_web::{HttpResponse, get};
 
 use crate::error::{ApiError, AppResult, KINDS, Problem, ProblemKind, kind};
 
+// The pages link to each other by relative paths: behind a proxy that
+// serves this server under a path, they stay under it.
+
 /// Every kind of problem the API answers with.
 #[utoipa::path(
     tag = "operations",
@@ -19,7 +22,7 @@ pub async fn problems() -> HttpResponse {
         .iter()
         .map(|kind| {
             format!(
-                "<li><a href=\"/problems/{code}\"><code>/problems/{code}</code></a>: {status} {title}</li>\n",
+                "<li><a href=\"problems/{code}\"><code>/problems/{code}</code></a>: {status} {title}</li>\n",
                 code = kind.code,
                 status = kind.status.as_u16(),
                 title = kind.title,
@@ -56,7 +59,7 @@ fn described(kind: &ProblemKind) -> String {
          <p>The body of such a response is <code>application/problem+json</code>: \
          <code>title</code> is always \"{title}\", <code>detail</code> says what went \
          wrong this time, and <code>errors</code> names each bad field or parameter. \
-         <a href=\"/problems\">Every kind</a>.</p>",
+         <a href=\"../problems\">Every kind</a>.</p>",
         code = kind.code,
         status = kind.status.as_u16(),
         about = code_spans(kind.about),
