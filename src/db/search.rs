@@ -32,7 +32,7 @@ const CLOSE_MARK: char = '\u{E001}';
 
 /// The FTS5 expression for a reader's query, or `None` when it has no words.
 pub fn match_expression(query: &str) -> Option<String> {
-    let words: Vec<&str> = query.unicode_words().take(MAX_QUERY_WORDS).collect();
+    let words = query_words(query);
     let last = words.len().checked_sub(1)?;
     let terms: Vec<String> = words
         .iter()
@@ -45,6 +45,25 @@ pub fn match_expression(query: &str) -> Option<String> {
         })
         .collect();
     Some(terms.join(" "))
+}
+
+/// A query's words as the index has them: Unicode words, but a run of
+/// them with nothing between one word (the index's `unicode61` tokenizer
+/// splits only at what is not a letter or digit, where Unicode's word
+/// breaks also part each Chinese or Japanese character: `東京` is one token
+/// to the index, two words to Unicode). At most [`MAX_QUERY_WORDS`].
+fn query_words(query: &str) -> Vec<&str> {
+    let mut runs: Vec<(usize, usize)> = Vec::new();
+    for (at, word) in query.unicode_word_indices() {
+        match runs.last_mut() {
+            Some((_, end)) if *end == at => *end = at + word.len(),
+            _ => runs.push((at, at + word.len())),
+        }
+    }
+    runs.into_iter()
+        .take(MAX_QUERY_WORDS)
+        .map(|(start, end)| &query[start..end])
+        .collect()
 }
 
 /// A word without an English possessive ending (`Castlebridge's`):
@@ -240,11 +259,27 @@ mod tests {
             Some("\"Castlebridge\" \"mayor\"*")
         );
         assert_eq!(match_expression("O'Brien").as_deref(), Some("\"O'Brien\"*"));
+        // Characters Unicode parts, the index does not.
+        assert_eq!(
+            match_expression("東京 ニュース").as_deref(),
+            Some("\"東京\" \"ニュース\"*")
+        );
         let long = "word ".repeat(40);
         assert_eq!(
             match_expression(&long).unwrap().matches('"').count(),
             2 * MAX_QUERY_WORDS
         );
+    }
+
+    #[test]
+    fn words_of_chinese_and_japanese_are_found_whole() {
+        let mut conn = SqliteConnection::establish(":memory:").unwrap();
+        conn.run_pending_migrations(crate::db::MIGRATIONS).unwrap();
+        index(&mut conn, 3, "東京 ニュース", "", "<p>会議が開かれた。</p>").unwrap();
+        for query in ["東京", "東京 ニュース", "会議が開かれた"] {
+            let found = matches(&mut conn, &match_expression(query).unwrap()).unwrap();
+            assert_eq!(found.len(), 1, "{query}");
+        }
     }
 
     #[test]
