@@ -1021,3 +1021,41 @@ async fn a_body_is_limited_as_it_is_stored() {
     let created = create(&app, shrinks).await;
     assert_eq!(created["body_html"], "<p>The vote is on Tuesday.</p>");
 }
+
+/// Edits in quick succession each move `Last-Modified` on, and never past
+/// the clock: the second of two within one second waits for the next. So
+/// a client's `If-Unmodified-Since` with the time it read the article
+/// holds while nobody else wrote.
+#[actix_web::test]
+async fn quick_edits_keep_last_modified_apart_and_never_ahead_of_the_clock() {
+    use actix_web::http::header::HttpDate;
+    use std::time::SystemTime;
+
+    let (app, _dir) = test_app(false).await;
+    seed_categories(&app).await;
+    let id = create(&app, article("Live: the count", "news")).await["id"].clone();
+    let uri = format!("/api/v1/articles/{id}");
+    let mut last: Option<SystemTime> = None;
+    for round in 0..3 {
+        let read_at = HttpDate::from(SystemTime::now()).to_string();
+        let patch = TestRequest::patch()
+            .uri(&uri)
+            .insert_header(("authorization", format!("Bearer {ADMIN}")))
+            .insert_header(("if-unmodified-since", read_at))
+            .set_json(json!({"summary": format!("Update {round}.")}))
+            .to_request();
+        let reply = send(&app, patch).await;
+        assert_eq!(reply.status, 200, "round {round}: {}", reply.body);
+        let modified: HttpDate = reply.header("last-modified").unwrap().parse().unwrap();
+        let modified = SystemTime::from(modified);
+        assert!(
+            modified <= SystemTime::now(),
+            "round {round}: ahead of the clock"
+        );
+        assert!(
+            last.is_none_or(|last| modified > last),
+            "round {round}: not moved on"
+        );
+        last = Some(modified);
+    }
+}

@@ -148,12 +148,14 @@ pub async fn replace_article(
     id_or_slug: Path<String>,
     body: JsonBody,
 ) -> AppResult<HttpResponse> {
-    let write = validated(&state, body.parse_checked(ArticleInput::problems)?).await?;
+    let mut write = validated(&state, body.parse_checked(ArticleInput::problems)?).await?;
     let key = ArticleKey::parse(&id_or_slug);
     let expected = preconditions::check(&state, &req, &key).await?;
+    after_its_last_second(&state, &key).await?;
     let article = AppState::write_articles(
         &state,
         move |conn| {
+            write.now = db::now();
             let id = resolve_id(conn, &key)?;
             article_writes::unchanged_since(conn, id, expected)?;
             article_writes::replace(conn, id, &write)?;
@@ -196,6 +198,7 @@ pub async fn patch_article(
     let patch: ArticlePatch = body.parse_checked(ArticlePatch::problems)?;
     let key = ArticleKey::parse(&id_or_slug);
     let expected = preconditions::check(&state, &req, &key).await?;
+    after_its_last_second(&state, &key).await?;
     // Read, merge and write in one transaction, so concurrent patches cannot
     // undo each other.
     let article = AppState::write_articles(
@@ -230,6 +233,30 @@ pub async fn patch_article(
     .await
     .map_err(or_no_article(&id_or_slug))?;
     Ok(respond_with(article, HttpResponse::Ok()))
+}
+
+/// Waits, when the article was last written within the current second,
+/// for that second to pass. An article's `updated_at` (its `Last-Modified`)
+/// is in whole seconds, as HTTP dates are, and moves on with each content
+/// write, which is what makes `If-Unmodified-Since` exact for an edit; two
+/// edits within one second would otherwise put it ahead of the clock (see
+/// `article_writes::replace`), and a client's `If-Unmodified-Since` with
+/// the time it read the article would fail.
+async fn after_its_last_second(state: &AppState, key: &ArticleKey) -> AppResult<()> {
+    let last = state
+        .db
+        .lookup_one(|conn| articles::last_written(conn, key))?;
+    // A second at most: one further ahead (two edits raced, or stored so
+    // by an older version) is passed by the write itself.
+    let wait = last.and_then(|last| {
+        let next = last + chrono::TimeDelta::seconds(1);
+        let wait = (next - chrono::Utc::now().naive_utc()).to_std().ok()?;
+        Some(wait.min(std::time::Duration::from_secs(1)))
+    });
+    if let Some(wait) = wait {
+        actix_web::rt::time::sleep(wait).await;
+    }
+    Ok(())
 }
 
 fn to_invalid(error: FieldError) -> db::Invalid {

@@ -80,6 +80,19 @@ pub fn find(conn: &mut SqliteConnection, key: &ArticleKey) -> StoreResult<Option
     Ok(found.optional()?)
 }
 
+/// When the article `key` names was last written, if there is one.
+pub fn last_written(
+    conn: &mut SqliteConnection,
+    key: &ArticleKey,
+) -> StoreResult<Option<NaiveDateTime>> {
+    let query = articles::table.select(articles::updated_at);
+    let found = match key {
+        ArticleKey::Id(id) => query.filter(articles::id.eq(*id)).get_result(conn),
+        ArticleKey::Slug(slug) => query.filter(articles::slug.eq(slug)).get_result(conn),
+    };
+    Ok(found.optional()?)
+}
+
 /// The id of the article `key` names, if public readers can see it at `now`.
 /// Written without boxing so that SQLite reuses the prepared statement: it
 /// runs on every view.
