@@ -224,6 +224,16 @@ pub fn app(
         .into_utoipa_app()
         .app_data(state)
         .app_data(Data::new(table))
+        // A path whose parameters do not read (`/feeds/latest.xml`) names
+        // nothing: a 404 that says what the parameter must be.
+        // (serde's words: "unknown variant `xml`, expected one of `rss`, ...").
+        .app_data(web::PathConfig::default().error_handler(|error, req| {
+            let detail = match error {
+                actix_web::error::PathError::Deserialize(error) => error.to_string(),
+                other => other.to_string(),
+            };
+            ApiError::NotFound(format!("Nothing is at `{}`: {detail}.", echo(req.path()))).into()
+        }))
         .configure(routes)
         .split_for_parts();
     let mut app = app

@@ -131,9 +131,11 @@ async fn a_category_feed_has_its_subtree_and_unknown_ones_are_problems() {
     send(&app, get("/feeds/category/nowhere.rss"))
         .await
         .assert_problem(404, &[]);
-    send(&app, get("/feeds/latest.xml"))
-        .await
-        .assert_problem(404, &[]);
+    let unknown = send(&app, get("/feeds/latest.xml")).await;
+    unknown.assert_problem(404, &[]);
+    // It says which extensions there are.
+    let detail = unknown.body["detail"].as_str().unwrap();
+    assert!(detail.contains("`rss`, `atom`, `json`"), "{detail}");
 }
 
 #[actix_web::test]
