@@ -19,7 +19,7 @@ use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 use crate::api;
 use crate::config::CorsOrigins;
 use crate::drain;
-use crate::error::{ApiError, PROBLEM_JSON, echo, problem_for_status, problem_response};
+use crate::error::{ApiError, PROBLEM_JSON, Problem, echo, problem_for_status, problem_response};
 use crate::http_cache;
 use crate::observe;
 use crate::route_table::RouteTable;
@@ -85,55 +85,40 @@ async fn docs_redirect() -> HttpResponse {
 }
 
 /// Turns any error response that is not already a problem (actix's own
-/// plain-text errors) into `application/problem+json`, and puts every
-/// problem's `type` under the path a proxy serves this server at, if any
-/// (see [`crate::error::Problem::placed_under`]).
+/// plain-text errors) into `application/problem+json`.
 fn problem_for_plain_errors<B: MessageBody + 'static>(
     res: ServiceResponse<B>,
 ) -> actix_web::Result<ErrorHandlerResponse<B>> {
-    let prefix = path_prefix(res.request());
     if is_problem(res.headers()) {
-        return Ok(match prefix {
-            None => ErrorHandlerResponse::Response(res.map_into_left_body()),
-            Some(prefix) => ErrorHandlerResponse::Future(Box::pin(async move {
-                Ok(type_under(res, &prefix).await.map_into_right_body())
-            })),
-        });
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }
     let (req, res) = res.into_parts();
-    let problem = problem_for_status(res.status()).placed_under(prefix.as_deref().unwrap_or(""));
+    let problem = problem_response(&problem_for_status(res.status()));
     Ok(ErrorHandlerResponse::Response(
-        ServiceResponse::new(req, problem_response(&problem)).map_into_right_body(),
+        ServiceResponse::new(req, problem).map_into_right_body(),
     ))
 }
 
-/// The path a proxy serves this server at, when there is one.
-fn path_prefix(req: &HttpRequest) -> Option<String> {
-    req.app_data::<Data<AppState>>()
+/// A problem response with its `type` under the path a proxy serves this
+/// server at (see [`Problem::placed_under`]), when there is one: rendered
+/// again from the problem it was made of, uncompressed (it is small).
+fn placed_under_public_path<B>(res: ServiceResponse<B>) -> ServiceResponse<EitherBody<B>> {
+    let prefix = res
+        .request()
+        .app_data::<Data<AppState>>()
         .map(|state| state.feed_links.path_prefix())
-        .filter(|prefix| !prefix.is_empty())
-        .map(str::to_owned)
-}
-
-/// A problem response (one [`ApiError`] rendered) with its `type` under
-/// `prefix`.
-async fn type_under<B: MessageBody>(res: ServiceResponse<B>, prefix: &str) -> ServiceResponse {
-    let (req, res) = res.into_parts();
-    let (res, body) = res.into_parts();
-    let bytes = actix_web::body::to_bytes(body).await.unwrap_or_default();
-    let body = match serde_json::from_slice::<serde_json::Value>(&bytes) {
-        Ok(mut problem) => {
-            if let Some(kind) = problem["type"]
-                .as_str()
-                .filter(|kind| kind.starts_with('/'))
-            {
-                problem["type"] = format!("{prefix}{kind}").into();
-            }
-            serde_json::to_vec(&problem).map_or(bytes, Into::into)
-        }
-        Err(_) => bytes,
+        .filter(|prefix| !prefix.is_empty());
+    let problem = prefix.and_then(|prefix| {
+        let problem = res.response().extensions().get::<Problem>()?.clone();
+        Some(problem.placed_under(prefix))
+    });
+    let Some(problem) = problem else {
+        return res.map_into_left_body();
     };
-    ServiceResponse::new(req, res.set_body(body).map_into_boxed_body())
+    let (req, res) = res.into_parts();
+    let mut placed = problem_response(&problem);
+    keep_headers(&mut placed, res.headers());
+    ServiceResponse::new(req, placed).map_into_right_body()
 }
 
 fn is_problem(headers: &header::HeaderMap) -> bool {
@@ -155,25 +140,23 @@ async fn problems_from_outer_layers<B: MessageBody + 'static>(
             if !failed || is_problem(res.headers()) {
                 return Ok(res.map_into_left_body());
             }
-            let prefix = path_prefix(res.request()).unwrap_or_default();
             let (req, res) = res.into_parts();
-            let problem = as_problem(res.map_into_boxed_body(), &prefix).await;
+            let problem = as_problem(res.map_into_boxed_body()).await;
             Ok(ServiceResponse::new(req, problem).map_into_right_body())
         }
         // Without the request (the inner layers took it) the error itself
         // must answer as a problem.
         Err(error) => {
-            let problem = as_problem(error.error_response(), "").await;
+            let problem = as_problem(error.error_response()).await;
             Err(InternalError::from_response(error, problem).into())
         }
     }
 }
 
-/// A plain error response as a problem with the same status and headers,
-/// its `type` under `prefix`.
-async fn as_problem(res: HttpResponse, prefix: &str) -> HttpResponse {
+/// A plain error response as a problem with the same status and headers.
+async fn as_problem(res: HttpResponse) -> HttpResponse {
     let status = res.status();
-    let mut problem = problem_for_status(status).placed_under(prefix);
+    let mut problem = problem_for_status(status);
     let headers = res.headers().clone();
     let said = actix_web::body::to_bytes(res.into_body())
         .await
@@ -187,18 +170,23 @@ async fn as_problem(res: HttpResponse, prefix: &str) -> HttpResponse {
         problem.detail = format!("{}.", said.trim_end_matches('.'));
     }
     let mut response = problem_response(&problem);
-    // The body is new: nothing that described the old one is kept.
+    keep_headers(&mut response, &headers);
+    response
+}
+
+/// Gives `response`, a new body for an answer, the headers of the answer
+/// it replaces but those that described the old body.
+fn keep_headers(response: &mut HttpResponse, old: &header::HeaderMap) {
     let described_body = [
         header::CONTENT_TYPE,
         header::CONTENT_LENGTH,
         header::CONTENT_ENCODING,
     ];
-    for (name, value) in &headers {
+    for (name, value) in old {
         if !described_body.contains(name) {
             response.headers_mut().append(name.clone(), value.clone());
         }
     }
-    response
 }
 
 /// The whole application over `state`, serving `spec` at `/openapi.json`
@@ -232,7 +220,12 @@ pub fn app(
                 actix_web::error::PathError::Deserialize(error) => error.to_string(),
                 other => other.to_string(),
             };
-            ApiError::NotFound(format!("Nothing is at `{}`: {detail}.", echo(req.path()))).into()
+            ApiError::NotFound(format!(
+                "Nothing is at `{}`: {}.",
+                echo(req.path()),
+                echo(&detail)
+            ))
+            .into()
         }))
         .configure(routes)
         .split_for_parts();
@@ -258,9 +251,6 @@ pub fn app(
     }
     app.default_service(web::route().to(fallback))
         .wrap(from_fn(crate::api::keys::authenticate))
-        // Before any key is looked up or route parses the request; inside
-        // the layers that make every error a problem a page can read.
-        .wrap(from_fn(limit_request))
         .wrap(ErrorHandlers::new().default_handler(problem_for_plain_errors))
         .wrap(from_fn(http_cache::conditional))
         .wrap_fn(|mut req, srv| {
@@ -273,9 +263,14 @@ pub fn app(
         })
         .wrap(Compress::default())
         .wrap(from_fn(http_cache::after_compress))
+        // Before the response cache (which would answer an oversized
+        // request) and any route; inside CORS and the security headers, as
+        // is the refusal while draining, so that a page reads both as it
+        // reads any other error.
+        .wrap(from_fn(limit_request))
+        .wrap(from_fn(drain::admit))
         .wrap(cors)
         .wrap(from_fn(security_headers))
-        .wrap(from_fn(drain::admit))
         .wrap(from_fn(observe::request_log))
 }
 
@@ -330,7 +325,8 @@ async fn limit_request(
 /// `Content-Security-Policy` on HTML pages that do not set their own, and
 /// `Cache-Control: no-store` on errors that do not say how long they hold
 /// (a 404 does: see `http_cache::conditional`); the refusals of
-/// compression and CORS (just inside) as problems.
+/// compression and CORS (just inside) as problems; and every problem's
+/// `type` under the public path.
 async fn security_headers(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -351,13 +347,16 @@ async fn security_headers(
             header::HeaderValue::from_static(HTML_POLICY),
         );
     }
-    if res.status().as_u16() >= 400 && !res.headers().contains_key(header::CACHE_CONTROL) {
+    if res.status().as_u16() < 400 {
+        return Ok(res.map_into_left_body());
+    }
+    if !res.headers().contains_key(header::CACHE_CONTROL) {
         res.headers_mut().insert(
             header::CACHE_CONTROL,
             header::HeaderValue::from_static("no-store"),
         );
     }
-    Ok(res)
+    Ok(placed_under_public_path(res))
 }
 
 /// Cross-origin access for browsers: any origin (never with credentials;

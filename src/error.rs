@@ -371,12 +371,16 @@ impl ResponseError for ApiError {
 /// The `Content-Encoding`s of a request body that the server decodes.
 pub const DECODED_ENCODINGS: &str = "gzip, deflate";
 
-/// Renders a problem as a response with the problem media type.
+/// Renders a problem as a response with the problem media type, the
+/// problem kept with it, to render again under a proxy's path (see
+/// `app::security_headers`).
 pub fn problem_response(problem: &Problem) -> HttpResponse {
     let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    HttpResponse::build(status)
+    let mut response = HttpResponse::build(status)
         .content_type(PROBLEM_JSON)
-        .json(problem)
+        .json(problem);
+    response.extensions_mut().insert(problem.clone());
+    response
 }
 
 /// A generic problem for a bare status (what actix itself produced): of

@@ -189,11 +189,19 @@ fn read_feed(bytes: &[u8], defaults: &FeedDefaults) -> anyhow::Result<Vec<Record
             let summary = entry
                 .summary
                 .map(|summary| plain(html(&summary.content_type), &summary.content));
-            // An RSS title is HTML in practice too: publishers escape its
-            // markup and entities once more (`&amp;amp;`, `&lt;b&gt;`).
+            // An RSS title is HTML in practice when it looks it: publishers
+            // escape its markup and entities once more (`&amp;amp;`,
+            // `&lt;b&gt;`); one with a `<` of its own (`Vec<T>`) is text.
             let title = entry
                 .title
-                .map(|title| plain(html(&title.content_type), &title.content))
+                .map(|title| {
+                    let markup = if rss {
+                        ["&", "</", "<br"].iter().any(|sign| title.content.contains(sign))
+                    } else {
+                        is_html(&title.content_type)
+                    };
+                    plain(markup, &title.content)
+                })
                 .unwrap_or_default();
             // A headline with no text of its own (a wire flash) is its own
             // body; an image that came without words stays after it.

@@ -998,7 +998,8 @@ async fn a_body_is_limited_as_it_is_stored() {
     let (app, _dir) = test_app(false).await;
     seed_categories(&app).await;
     let mut grows = article("Ampersands", "news");
-    grows["body_html"] = json!(format!("<p>{}</p>", "& < ".repeat(140_000)));
+    // 400 KB as sent, 1.1 MB once `&` and `<` are escaped.
+    grows["body_html"] = json!(format!("<p>{}</p>", "& < ".repeat(100_000)));
     let reply = send(&app, admin("POST", "/api/v1/articles", grows)).await;
     reply.assert_problem(422, &["body_html"]);
     assert!(
@@ -1008,9 +1009,15 @@ async fn a_body_is_limited_as_it_is_stored() {
     );
     let mut list = article("A long list", "news");
     list.as_object_mut().unwrap().remove("body_html");
-    list["body_markdown"] = json!("* a\n".repeat(140_000));
+    // 400 KB of Markdown, 1.1 MB as HTML.
+    list["body_markdown"] = json!("* a\n".repeat(100_000));
     let reply = send(&app, admin("POST", "/api/v1/articles", list)).await;
     reply.assert_problem(422, &["body_markdown"]);
+    assert!(
+        reply.body.to_string().contains("once rendered as HTML"),
+        "{}",
+        reply.body
+    );
 
     let mut shrinks = article("Pasted from a word processor", "news");
     let pasted = format!(

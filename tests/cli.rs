@@ -250,7 +250,11 @@ async fn a_feed_read_again_keeps_what_editors_did() {
     let corrected = "/api/v1/articles/flash-earthquake-hits-coast-2026-01-05";
     let deleted = "/api/v1/articles/cup-final-moved-2026-01-05";
     let edits = [
-        (pulled, serde_json::json!({"status": "draft"})),
+        (
+            pulled,
+            serde_json::json!({"status": "draft", "author": "tomasz-quill", "dateline": "LONDON",
+                "image_url": "https://img.example.com/minister.jpg"}),
+        ),
         (
             corrected,
             serde_json::json!({"title": "Earthquake hits the coast", "category": "sport"}),
@@ -293,6 +297,12 @@ async fn a_feed_read_again_keeps_what_editors_did() {
         actix_web::rt::time::sleep(std::time::Duration::from_millis(50)).await;
     };
     assert_eq!(held.body["data"]["status"], "draft");
+    assert_eq!(held.body["data"]["author"]["slug"], "tomasz-quill");
+    assert_eq!(held.body["data"]["dateline"], "LONDON");
+    assert_eq!(
+        held.body["data"]["image_url"],
+        "https://img.example.com/minister.jpg"
+    );
     send(&app, get(pulled)).await.assert_problem(404, &[]);
     assert_eq!(held.body["data"]["category"]["slug"], "news");
 }
@@ -586,7 +596,8 @@ async fn an_atom_html_title_and_a_summary_with_a_script_import_as_text() {
 }
 
 /// An RSS title's markup and entities, escaped once more as publishers do,
-/// reach readers as the text they stand for, as its description's do.
+/// reach readers as the text they stand for, as its description's do; a
+/// title with a `<` of its own keeps it.
 #[actix_web::test]
 async fn an_rss_title_escaped_twice_imports_as_its_text() {
     let (app, dir) = test_app(true).await;
@@ -595,12 +606,25 @@ async fn an_rss_title_escaped_twice_imports_as_its_text() {
     write_feed(
         &rss,
         r#"<item><title>Tom &amp;amp; Jerry &lt;b&gt;return&lt;/b&gt;</title><guid>w-1</guid>
-<description>Back on screen.</description><pubDate>Mon, 05 Jan 2026 10:00:00 GMT</pubDate></item>"#,
+<description>Back on screen.</description><pubDate>Mon, 05 Jan 2026 10:00:00 GMT</pubDate></item>
+<item><title>Rust's Vec&lt;T&gt; explained</title><guid>w-2</guid>
+<description>A guide.</description><pubDate>Mon, 05 Jan 2026 11:00:00 GMT</pubDate></item>"#,
     );
-    import_feed(&db, &rss, "1 created");
+    import_feed(&db, &rss, "2 created");
     let found = send(&app, get("/api/v1/articles/tom-jerry-return-2026-01-05")).await;
     assert_eq!(
         found.body["data"]["title"], "Tom & Jerry return",
+        "{}",
+        found.body
+    );
+    // A `<` of the title's own, with no sign of markup, is text.
+    let found = send(
+        &app,
+        get("/api/v1/articles/rust-s-vec-t-explained-2026-01-05"),
+    )
+    .await;
+    assert_eq!(
+        found.body["data"]["title"], "Rust's Vec<T> explained",
         "{}",
         found.body
     );

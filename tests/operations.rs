@@ -3,7 +3,7 @@
 mod common;
 
 use actix_web::test::TestRequest;
-use common::{get, public, send, test_app, test_app_with};
+use common::{get, send, test_app, test_app_with};
 use serde_json::json;
 
 #[actix_web::test]
@@ -303,10 +303,17 @@ async fn a_draining_server_refuses_new_requests_and_stores_nothing_for_them() {
     assert!(before.is_some());
 
     drain.start();
-    let view = public("POST", "/api/v1/articles/1/views", json!({}));
+    let view = TestRequest::post()
+        .uri("/api/v1/articles/1/views")
+        .insert_header(("origin", "https://news.example.com"))
+        .set_json(json!({}))
+        .to_request();
     let refused = send(&app, view).await;
     refused.assert_problem(503, &[]);
     assert_eq!(refused.header("retry-after"), Some("1"));
+    // A page reads it as any other error; no cache keeps it.
+    assert_eq!(refused.header("access-control-allow-origin"), Some("*"));
+    assert_eq!(refused.header("cache-control"), Some("no-store"));
     assert!(
         refused.body["detail"]
             .as_str()

@@ -7,7 +7,7 @@ CREATE TABLE feed_entries_kept (
     -- NULL once the article is deleted.
     article_id INTEGER REFERENCES articles (id) ON DELETE SET NULL,
     -- NULL for entries imported before this was recorded: the next import
-    -- of one updates its article, as it did then, and records it.
+    -- of one records it and leaves its article as editors may have left it.
     digest TEXT
 );
 INSERT INTO feed_entries_kept (entry, article_id) SELECT entry, article_id FROM feed_entries;

@@ -126,8 +126,9 @@ impl Import {
     /// Adds to each refused line the category or author it names that does
     /// not exist (what [`unknown_references`] found).
     pub fn name_unknown(&mut self, found: Vec<(usize, Vec<db::Invalid>)>) {
-        for (line, unknown) in found {
-            if let Some(failure) = self.report.errors.iter_mut().find(|f| f.line == line) {
+        let mut unknown_on: HashMap<usize, Vec<db::Invalid>> = found.into_iter().collect();
+        for failure in &mut self.report.errors {
+            if let Some(unknown) = unknown_on.remove(&failure.line) {
                 failure.errors = every_problem(std::mem::take(&mut failure.errors), unknown);
             }
         }

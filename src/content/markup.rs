@@ -52,7 +52,8 @@ fn is_relative(value: &str) -> bool {
 /// A link to an element of the body (`#notes`) as its prefixed id has it
 /// (`#body-notes`); `None` for any other link, or one that has it already.
 fn within_body(href: &str) -> Option<String> {
-    let fragment = href.strip_prefix('#').filter(|id| !id.is_empty())?;
+    // Spaces around a URL are not part of it, to a browser.
+    let fragment = href.trim().strip_prefix('#').filter(|id| !id.is_empty())?;
     (!fragment.starts_with(BODY_ID_PREFIX)).then(|| format!("#{BODY_ID_PREFIX}{fragment}"))
 }
 

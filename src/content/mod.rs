@@ -95,8 +95,9 @@ pub fn slugify(title: &str) -> String {
 /// The slug of a category, tag or author made from its name: as
 /// [`slugify`], with a `+` or `#` after a letter or digit spelled out
 /// (`plus`, `sharp`), so that `C++`, `C#` and `C`, or `Disney+` and
-/// `Disney`, are three tags and two, not one. A hashtag's `#` and a sum's
-/// `+` between words go as any other punctuation does. Article slugs keep
+/// `Disney`, are three tags and two, not one. A `+` or `#` after anything
+/// else (a hashtag's, `Arts + Culture`) goes as any other punctuation
+/// does. Article slugs keep
 /// [`slugify`]'s: a re-import finds a story by the slug of its title.
 pub fn name_slug(name: &str) -> String {
     let mut spelled = String::with_capacity(name.len() + 8);

@@ -7,13 +7,13 @@ use diesel::sqlite::SqliteConnection;
 use super::{ArticleWrite, PublishTime, SlugChoice, Upserted, create, replace, slug_owner};
 use crate::content::{self, Status};
 use crate::db::StoreResult;
-use crate::db::schema::{articles, categories, feed_entries};
+use crate::db::schema::{articles, authors, categories, feed_entries};
 
 /// Creates or replaces the article with the write's slug (given or derived),
 /// or, for a feed entry imported before, the article it became: only when
-/// the entry changed since, and keeping what editors choose (whether it is
-/// public, when, and its category: the feed gives only the import's
-/// default). Returns the article written, or `None` for an entry whose
+/// the entry changed since, and keeping what editors choose and a feed does
+/// not say (whether it is public, when, its category: the feed gives only
+/// the import's default; its author, dateline and image). Returns the article written, or `None` for an entry whose
 /// article was deleted, which an import does not bring back.
 pub fn upsert(
     conn: &mut SqliteConnection,
@@ -33,11 +33,26 @@ pub fn upsert(
         Some((Some(id), digest)) if digest.as_ref() == said => {
             return Ok((Some(id), Upserted::Unchanged));
         }
+        // Imported before what entries say was recorded (migration 16): the
+        // article may have been edited since. What the entry says now is
+        // recorded, and the article kept.
+        Some((Some(id), None)) => {
+            record_entry(conn, write, id)?;
+            return Ok((Some(id), Upserted::Unchanged));
+        }
         Some((Some(id), _)) => {
-            let (status, category): (String, String) = articles::table
+            // What a feed does not say, and editors choose.
+            let (status, category, author, dateline, image_url): Kept = articles::table
                 .inner_join(categories::table)
+                .left_join(authors::table)
                 .filter(articles::id.eq(id))
-                .select((articles::status, categories::slug))
+                .select((
+                    articles::status,
+                    categories::slug,
+                    authors::slug.nullable(),
+                    articles::dateline,
+                    articles::image_url,
+                ))
                 .first(conn)?;
             // A derived slug is not applied to an existing article: the one
             // it has stays, though the headline it was made from changed.
@@ -46,6 +61,9 @@ pub fn upsert(
                 status: Status::from_stored(&status),
                 published_at: PublishTime::Keep,
                 category,
+                author,
+                dateline,
+                image_url,
                 ..write.clone()
             };
             (id, updated(replace(conn, id, &write)?))
@@ -81,16 +99,32 @@ pub fn upsert(
             }
         }
     };
+    record_entry(conn, write, upserted.0)?;
+    Ok((Some(upserted.0), upserted.1))
+}
+
+/// An article's status, category and author slugs, dateline and image.
+type Kept = (
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+/// Records that the write's feed entry, if it has one, became article `id`
+/// and says what it says now.
+fn record_entry(conn: &mut SqliteConnection, write: &ArticleWrite, id: i32) -> StoreResult<()> {
     if let Some(entry) = &write.feed_entry {
         diesel::replace_into(feed_entries::table)
             .values((
                 feed_entries::entry.eq(&entry.id),
-                feed_entries::article_id.eq(upserted.0),
+                feed_entries::article_id.eq(id),
                 feed_entries::digest.eq(&entry.digest),
             ))
             .execute(conn)?;
     }
-    Ok((Some(upserted.0), upserted.1))
+    Ok(())
 }
 
 /// The article a line without a slug updates: the one with the slug made
