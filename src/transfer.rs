@@ -321,10 +321,13 @@ pub struct Exported {
     /// Categories, authors and tags.
     pub named: usize,
     pub articles: usize,
+    /// What each imported feed entry became.
+    pub feed_entries: usize,
 }
 
 /// Writes every category, author and tag (see [`taxonomy`]), then every
-/// article (drafts too), oldest id first, as NDJSON article inputs.
+/// article (drafts too), oldest id first, as NDJSON article inputs, then
+/// what each imported feed entry became.
 ///
 /// All of it is read in one transaction, so the file is one snapshot of
 /// the store, as a backup is: every category, author and tag an article
@@ -345,7 +348,7 @@ fn export_snapshot(conn: &mut SqliteConnection, out: &mut impl Write) -> anyhow:
     let mut last = 0;
     let mut written = Exported {
         named: named.len(),
-        articles: 0,
+        ..Exported::default()
     };
     loop {
         let rows: Vec<ArticleRow> = articles_table::table
@@ -361,7 +364,7 @@ fn export_snapshot(conn: &mut SqliteConnection, out: &mut impl Write) -> anyhow:
         let mut bodies = articles::bodies(conn, &ids)?;
         let mut old_slugs = db::old_slugs::of_articles(conn, &ids)?;
         let Some(end) = rows.last().map(|row| row.id) else {
-            return Ok(written);
+            break;
         };
         for row in rows {
             let old = old_slugs.remove(&row.id);
@@ -391,4 +394,11 @@ fn export_snapshot(conn: &mut SqliteConnection, out: &mut impl Write) -> anyhow:
         }
         last = end;
     }
+    let entries = taxonomy::export_feed_entries(conn)?;
+    for line in &entries {
+        serde_json::to_writer(&mut *out, line)?;
+        out.write_all(b"\n")?;
+    }
+    written.feed_entries = entries.len();
+    Ok(written)
 }

@@ -787,6 +787,24 @@ async fn an_export_moves_a_whole_site_into_an_empty_store() {
     assert_eq!(reply.status, 200, "{}", reply.body);
     let old = dir.path().join("frontpage.db");
     let new = dir.path().join("new.db");
+    // A wire feed, one headline corrected since, and one story deleted:
+    // the new store knows both entries, and brings back neither.
+    let rss = dir.path().join("wire.rss");
+    let wire = |headline: &str| {
+        format!(
+            r#"<item><title>{headline}</title><guid isPermaLink="false">w-1</guid>
+<description>Measured.</description><pubDate>Mon, 05 Jan 2026 10:00:00 GMT</pubDate></item>
+<item><title>Pier closed</title><guid isPermaLink="false">w-2</guid>
+<description>Storm damage.</description><pubDate>Mon, 05 Jan 2026 11:00:00 GMT</pubDate></item>"#
+        )
+    };
+    write_feed(&rss, &wire("Glacier retreat measured"));
+    import_feed(&old, &rss, "2 created");
+    write_feed(&rss, &wire("Glacier retreat measured in the Alps"));
+    import_feed(&old, &rss, "0 created, 1 updated, 1 unchanged");
+    let pier = "/api/v1/articles/pier-closed-2026-01-05";
+    let reply = send(&app, common::admin("DELETE", pier, serde_json::Value::Null)).await;
+    assert_eq!(reply.status, 204, "{}", reply.body);
     let exported = dir.path().join("site.ndjson");
     let export = frontpage(&old, &["export", "--output", exported.to_str().unwrap()]);
     assert!(export.status.success(), "{export:?}");
@@ -820,6 +838,8 @@ async fn an_export_moves_a_whole_site_into_an_empty_store() {
         "{}",
         stdout(&import)
     );
+    // Nor does the feed, read again into the new store.
+    import_feed(&new, &rss, "0 created, 0 updated, 2 unchanged, 0 failed");
 }
 
 #[test]

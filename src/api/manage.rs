@@ -312,8 +312,8 @@ fn export_taxonomy_line(errors: Vec<FieldError>) -> Vec<FieldError> {
         return vec![FieldError::new(
             Location::Body,
             "kind",
-            "is a category, author or tag line of an export, which `frontpage import` \
-             reads; this endpoint takes articles",
+            "is a category, author, tag or feed entry line of an export, which \
+             `frontpage import` reads; this endpoint takes articles",
         )];
     }
     errors

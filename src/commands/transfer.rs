@@ -37,12 +37,20 @@ pub fn import(config: &Config, files: &[PathBuf], defaults: &FeedDefaults) -> an
         }
     }
     // Every file's categories, authors and tags before any article, which
-    // may name them.
+    // may name them; what feed entries became, after the articles.
     let mut failed = 0;
+    let mut entries = Vec::new();
     for (name, file) in &mut read {
-        if !file.taxonomy.is_empty() {
-            failed += import_taxonomy(&db, name, std::mem::take(&mut file.taxonomy))?;
-        } else if file.records.is_empty() && !file.feed {
+        let (became, named): (Vec<_>, Vec<_>) = std::mem::take(&mut file.taxonomy)
+            .into_iter()
+            .partition(|(_, line)| matches!(line, Ok(Named::FeedEntry { .. })));
+        let nothing = named.is_empty() && became.is_empty();
+        if !became.is_empty() {
+            entries.push((name.clone(), became));
+        }
+        if !named.is_empty() {
+            failed += import_taxonomy(&db, name, "categories, authors and tags", named)?;
+        } else if nothing && file.records.is_empty() && !file.feed {
             println!("{name}: nothing to import (no articles, categories, authors or tags)");
         }
     }
@@ -76,18 +84,26 @@ pub fn import(config: &Config, files: &[PathBuf], defaults: &FeedDefaults) -> an
         }
         failed += report.failed;
     }
+    for (name, became) in entries {
+        failed += import_taxonomy(&db, &name, "feed entries", became)?;
+    }
     if failed > 0 {
         anyhow::bail!("{failed} line(s) or entries were not imported");
     }
     Ok(())
 }
 
-/// Imports a file's categories, authors and tags and prints what it did;
-/// returns how many failed.
-fn import_taxonomy(db: &Db, name: &str, lines: Vec<taxonomy::Line>) -> anyhow::Result<usize> {
+/// Imports a file's `what` (categories, authors and tags, or what its feed
+/// entries became) and prints what it did; returns how many failed.
+fn import_taxonomy(
+    db: &Db,
+    name: &str,
+    what: &str,
+    lines: Vec<taxonomy::Line>,
+) -> anyhow::Result<usize> {
     let report = taxonomy::import(db, lines)?;
     println!(
-        "{name}: categories, authors and tags: {} created, {} updated, {} unchanged, {} failed",
+        "{name}: {what}: {} created, {} updated, {} unchanged, {} failed",
         report.created,
         report.updated,
         report.unchanged,
@@ -142,8 +158,9 @@ pub fn export(config: &Config, output: Option<&Path>) -> anyhow::Result<()> {
         None => transfer::export(&mut conn, &mut std::io::stdout().lock())?,
     };
     eprintln!(
-        "exported {} articles, after {} categories, authors and tags",
-        exported.articles, exported.named
+        "exported {} articles, after {} categories, authors and tags, and what {} feed \
+         entries became",
+        exported.articles, exported.named, exported.feed_entries
     );
     Ok(())
 }

@@ -3,7 +3,8 @@
 //! NDJSON line each, before the articles, told from them by `kind`
 //! (`{"kind": "category", "slug": "world", "name": "World", "parent":
 //! "news", "position": 0}`). Imported, each is created, or changed to
-//! match the line, by its slug.
+//! match the line, by its slug. What each imported feed entry became comes
+//! after the articles, in lines of the same form (`"kind": "feed_entry"`).
 
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
@@ -11,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::api::input::{check_bio, check_parent, slug_and_name};
+use crate::db::schema::{articles, feed_entries};
 use crate::db::taxonomy::{
     self, AuthorWrite, CategoryTree, CategoryWrite, TagsShown, find_author, find_tag,
 };
@@ -38,6 +40,17 @@ pub enum Named {
     Tag {
         slug: String,
         name: String,
+    },
+    /// What a feed entry became (see [`crate::db::article_writes::FeedEntry`]),
+    /// after the articles: a feed imported again into the new store
+    /// updates the same articles, and brings back none that was deleted.
+    FeedEntry {
+        /// The entry's id within its feed, `[feed, entry]`.
+        entry: String,
+        /// The slug of the article it became; `null` once that was deleted.
+        article: Option<String>,
+        /// What the entry said at its last import.
+        digest: Option<String>,
     },
 }
 
@@ -88,6 +101,7 @@ fn checked(named: Named) -> Result<Named, Vec<FieldError>> {
                 name: name.unwrap_or_default(),
             }
         }
+        feed_entry @ Named::FeedEntry { .. } => feed_entry,
     };
     if errors.is_empty() {
         Ok(named)
@@ -130,6 +144,28 @@ pub fn export(conn: &mut SqliteConnection) -> StoreResult<Vec<Named>> {
             }),
     );
     Ok(named)
+}
+
+/// What each feed entry imported into the store became, as lines for after
+/// the articles.
+pub fn export_feed_entries(conn: &mut SqliteConnection) -> StoreResult<Vec<Named>> {
+    let rows: Vec<(String, Option<String>, Option<String>)> = feed_entries::table
+        .left_join(articles::table)
+        .order(feed_entries::entry)
+        .select((
+            feed_entries::entry,
+            articles::slug.nullable(),
+            feed_entries::digest,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(entry, article, digest)| Named::FeedEntry {
+            entry,
+            article,
+            digest,
+        })
+        .collect())
 }
 
 /// What importing one `Named` did.
@@ -240,6 +276,48 @@ fn apply(conn: &mut SqliteConnection, named: &Named) -> StoreResult<Outcome> {
                     Ok(Outcome::Updated)
                 }
             }
+        }
+        Named::FeedEntry {
+            entry,
+            article,
+            digest,
+        } => {
+            let article_id = match article {
+                Some(slug) => Some(
+                    articles::table
+                        .filter(articles::slug.eq(slug))
+                        .select(articles::id)
+                        .first::<i32>(conn)
+                        .optional()?
+                        .ok_or_else(|| {
+                            StoreError::invalid(
+                                "article",
+                                format!("no article has the slug `{slug}`"),
+                            )
+                        })?,
+                ),
+                None => None,
+            };
+            let current: Option<(Option<i32>, Option<String>)> = feed_entries::table
+                .find(entry)
+                .select((feed_entries::article_id, feed_entries::digest))
+                .first(conn)
+                .optional()?;
+            let outcome = match current {
+                Some(current) if current == (article_id, digest.clone()) => {
+                    return Ok(Outcome::Unchanged);
+                }
+                Some(_) => Outcome::Updated,
+                None => Outcome::Created,
+            };
+            diesel::replace_into(feed_entries::table)
+                .values((
+                    feed_entries::entry.eq(entry),
+                    feed_entries::article_id.eq(article_id),
+                    feed_entries::digest.eq(digest),
+                ))
+                .execute(conn)?;
+            Ok(outcome)
         }
         Named::Tag { slug, name } => match find_tag(conn, slug)? {
             None => {
