@@ -3,12 +3,13 @@
 //! [`app`], so tests see what users see.
 
 use actix_cors::Cors;
-use actix_web::body::{EitherBody, MessageBody};
+use actix_web::body::{BodySize, EitherBody, MessageBody};
 use actix_web::dev::Service;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::error::InternalError;
 use actix_web::http::{Method, StatusCode, header};
 use actix_web::middleware::{Compress, ErrorHandlerResponse, ErrorHandlers, Next, from_fn};
+use actix_web::web::Bytes;
 use actix_web::web::{self, Data};
 use actix_web::{App, HttpRequest, HttpResponse};
 use utoipa::openapi::OpenApi;
@@ -100,9 +101,14 @@ fn problem_for_plain_errors<B: MessageBody + 'static>(
 }
 
 /// A problem response with its `type` under the path a proxy serves this
-/// server at (see [`Problem::placed_under`]), when there is one: rendered
-/// again from the problem it was made of, uncompressed (it is small).
-fn placed_under_public_path<B>(res: ServiceResponse<B>) -> ServiceResponse<EitherBody<B>> {
+/// server at (see [`Problem::placed_under`]), when there is one: its body
+/// rendered again from the problem it was made of, uncompressed (it is
+/// small). The rest of the answer stays: its status, headers, extensions
+/// (the cause the request log logs) and connection, and the body it had,
+/// which may keep the request counted in flight until it is sent.
+fn placed_under_public_path<B>(
+    res: ServiceResponse<B>,
+) -> ServiceResponse<EitherBody<B, Replaced<B>>> {
     let prefix = res
         .request()
         .app_data::<Data<AppState>>()
@@ -116,9 +122,41 @@ fn placed_under_public_path<B>(res: ServiceResponse<B>) -> ServiceResponse<Eithe
         return res.map_into_left_body();
     };
     let (req, res) = res.into_parts();
-    let mut placed = problem_response(&problem);
-    keep_headers(&mut placed, res.headers());
-    ServiceResponse::new(req, placed).map_into_right_body()
+    let (mut res, replaced) = res.into_parts();
+    res.headers_mut().remove(header::CONTENT_ENCODING);
+    res.headers_mut().remove(header::CONTENT_LENGTH);
+    let bytes = serde_json::to_vec(&problem).unwrap_or_default().into();
+    res.extensions_mut().insert(problem);
+    let body = EitherBody::right(Replaced {
+        bytes: Some(bytes),
+        replaced,
+    });
+    ServiceResponse::new(req, res.set_body(body))
+}
+
+pin_project_lite::pin_project! {
+    /// A new body for an answer, which keeps the one it replaces until it
+    /// is dropped itself.
+    pub struct Replaced<B> {
+        bytes: Option<Bytes>,
+        #[pin]
+        replaced: B,
+    }
+}
+
+impl<B> MessageBody for Replaced<B> {
+    type Error = std::convert::Infallible;
+
+    fn size(&self) -> BodySize {
+        BodySize::Sized(self.bytes.as_ref().map_or(0, |bytes| bytes.len() as u64))
+    }
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Bytes, Self::Error>>> {
+        std::task::Poll::Ready(self.project().bytes.take().map(Ok))
+    }
 }
 
 fn is_problem(headers: &header::HeaderMap) -> bool {
@@ -170,23 +208,18 @@ async fn as_problem(res: HttpResponse) -> HttpResponse {
         problem.detail = format!("{}.", said.trim_end_matches('.'));
     }
     let mut response = problem_response(&problem);
-    keep_headers(&mut response, &headers);
-    response
-}
-
-/// Gives `response`, a new body for an answer, the headers of the answer
-/// it replaces but those that described the old body.
-fn keep_headers(response: &mut HttpResponse, old: &header::HeaderMap) {
+    // The body is new: nothing that described the old one is kept.
     let described_body = [
         header::CONTENT_TYPE,
         header::CONTENT_LENGTH,
         header::CONTENT_ENCODING,
     ];
-    for (name, value) in old {
+    for (name, value) in &headers {
         if !described_body.contains(name) {
             response.headers_mut().append(name.clone(), value.clone());
         }
     }
+    response
 }
 
 /// The whole application over `state`, serving `spec` at `/openapi.json`

@@ -196,7 +196,8 @@ fn read_feed(bytes: &[u8], defaults: &FeedDefaults) -> anyhow::Result<Vec<Record
                 .title
                 .map(|title| {
                     let markup = if rss {
-                        ["&", "</", "<br"].iter().any(|sign| title.content.contains(sign))
+                        has_entity(&title.content)
+                            || ["</", "<br"].iter().any(|sign| title.content.contains(sign))
                     } else {
                         is_html(&title.content_type)
                     };
@@ -237,6 +238,26 @@ fn read_feed(bytes: &[u8], defaults: &FeedDefaults) -> anyhow::Result<Vec<Record
             }
         })
         .collect())
+}
+
+/// Whether `text` holds an HTML entity (`&amp;`, `&#8217;`, `&#x2019;`):
+/// text escaped as HTML, where a bare `&` is one of its own.
+fn has_entity(text: &str) -> bool {
+    text.match_indices('&').any(|(at, _)| {
+        let rest = &text[at + 1..];
+        let Some((name, _)) = rest.split_once(';') else {
+            return false;
+        };
+        let number = name.strip_prefix('#');
+        let valid = match number {
+            Some(hex) if hex.starts_with(['x', 'X']) => {
+                hex.len() > 1 && hex[1..].bytes().all(|b| b.is_ascii_hexdigit())
+            }
+            Some(decimal) => !decimal.is_empty() && decimal.bytes().all(|b| b.is_ascii_digit()),
+            None => !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric()),
+        };
+        valid && name.len() <= 32
+    })
 }
 
 /// A feed's text as plain text: an Atom title may be HTML (`type="html"`

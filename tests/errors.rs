@@ -408,7 +408,9 @@ async fn request_targets_over_8_kib_are_414_problems() {
 
 #[actix_web::test]
 async fn over_16_kib_or_64_headers_are_431_problems() {
-    let (app, _dir) = test_app(false).await;
+    // Responses kept (the tests' default keeps none).
+    let (app, _dir) =
+        common::test_app_with(false, &[("FRONTPAGE_RESPONSE_CACHE_SECS", "60")]).await;
     // Kept as a response (asked for twice): a request over the limits is
     // refused all the same, not answered from memory.
     for _ in 0..2 {

@@ -293,7 +293,14 @@ async fn reads_past_the_queue_bound_are_refused_at_once_and_the_rest_complete() 
 #[actix_web::test]
 async fn a_draining_server_refuses_new_requests_and_stores_nothing_for_them() {
     let dir = tempfile::TempDir::new().unwrap();
-    let config = common::config_with(&dir, true, &[("FRONTPAGE_VIEW_TOTALS_LAG_MS", "0")]);
+    let config = common::config_with(
+        &dir,
+        true,
+        &[
+            ("FRONTPAGE_VIEW_TOTALS_LAG_MS", "0"),
+            ("FRONTPAGE_PUBLIC_BASE_URL", "https://example.com/news-api"),
+        ],
+    );
     let state = frontpage::server::prepare(&config).unwrap();
     let drain = state.drain.clone();
     let app =
@@ -311,9 +318,11 @@ async fn a_draining_server_refuses_new_requests_and_stores_nothing_for_them() {
     let refused = send(&app, view).await;
     refused.assert_problem(503, &[]);
     assert_eq!(refused.header("retry-after"), Some("1"));
-    // A page reads it as any other error; no cache keeps it.
+    // A page reads it as any other error; no cache keeps it; behind a
+    // proxy path its type is under it.
     assert_eq!(refused.header("access-control-allow-origin"), Some("*"));
     assert_eq!(refused.header("cache-control"), Some("no-store"));
+    assert_eq!(refused.body["type"], "/news-api/problems/unavailable");
     assert!(
         refused.body["detail"]
             .as_str()

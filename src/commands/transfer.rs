@@ -37,60 +37,69 @@ pub fn import(config: &Config, files: &[PathBuf], defaults: &FeedDefaults) -> an
         }
     }
     // Every file's categories, authors and tags before any article, which
-    // may name them; what feed entries became, after the articles.
+    // may name them; what a file's feed entries became, after its articles
+    // and before the next file (a feed read again).
     let mut failed = 0;
-    let mut entries = Vec::new();
+    let mut entries = Vec::with_capacity(read.len());
     for (name, file) in &mut read {
         let (became, named): (Vec<_>, Vec<_>) = std::mem::take(&mut file.taxonomy)
             .into_iter()
             .partition(|(_, line)| matches!(line, Ok(Named::FeedEntry { .. })));
-        let nothing = named.is_empty() && became.is_empty();
-        if !became.is_empty() {
-            entries.push((name.clone(), became));
-        }
         if !named.is_empty() {
             failed += import_taxonomy(&db, name, "categories, authors and tags", named)?;
-        } else if nothing && file.records.is_empty() && !file.feed {
+        } else if became.is_empty() && file.records.is_empty() && !file.feed {
             println!("{name}: nothing to import (no articles, categories, authors or tags)");
         }
+        entries.push(became);
     }
     let terminal = std::io::stderr().is_terminal();
-    for (name, transfer::Read { records, feed, .. }) in read {
-        if records.is_empty() && !feed {
-            continue;
+    for ((name, transfer::Read { records, feed, .. }), became) in read.into_iter().zip(entries) {
+        if !records.is_empty() || feed {
+            failed += import_records(&db, &name, records, feed, terminal)?;
         }
-        let unit = if feed { "entry" } else { "line" };
-        let total = records.len();
-        let bar = ProgressBar::new(total as u64).with_style(super::progress_style("{msg}")?);
-        bar.set_message(name.clone());
-        if !terminal {
-            bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+        if !became.is_empty() {
+            failed += import_taxonomy(&db, &name, "feed entries", became)?;
         }
-        let report = transfer::import(&db, records, |done| {
-            bar.set_position(done as u64);
-            if !terminal {
-                eprintln!("{name}: {done}/{total}");
-            }
-        })?;
-        bar.finish_and_clear();
-        println!(
-            "{name}: {} created, {} updated, {} unchanged, {} failed",
-            report.created, report.updated, report.unchanged, report.failed
-        );
-        for failure in &report.errors {
-            for error in &failure.errors {
-                println!("  {unit} {}: {} {}", failure.line, error.name, error.detail);
-            }
-        }
-        failed += report.failed;
-    }
-    for (name, became) in entries {
-        failed += import_taxonomy(&db, &name, "feed entries", became)?;
     }
     if failed > 0 {
         anyhow::bail!("{failed} line(s) or entries were not imported");
     }
     Ok(())
+}
+
+/// Imports a file's articles (or a feed's entries) with a progress bar and
+/// prints what it did; returns how many failed.
+fn import_records(
+    db: &Db,
+    name: &str,
+    records: Vec<transfer::Record>,
+    feed: bool,
+    terminal: bool,
+) -> anyhow::Result<usize> {
+    let unit = if feed { "entry" } else { "line" };
+    let total = records.len();
+    let bar = ProgressBar::new(total as u64).with_style(super::progress_style("{msg}")?);
+    bar.set_message(name.to_string());
+    if !terminal {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let report = transfer::import(db, records, |done| {
+        bar.set_position(done as u64);
+        if !terminal {
+            eprintln!("{name}: {done}/{total}");
+        }
+    })?;
+    bar.finish_and_clear();
+    println!(
+        "{name}: {} created, {} updated, {} unchanged, {} failed",
+        report.created, report.updated, report.unchanged, report.failed
+    );
+    for failure in &report.errors {
+        for error in &failure.errors {
+            println!("  {unit} {}: {} {}", failure.line, error.name, error.detail);
+        }
+    }
+    Ok(report.failed)
 }
 
 /// Imports a file's `what` (categories, authors and tags, or what its feed

@@ -101,7 +101,35 @@ fn checked(named: Named) -> Result<Named, Vec<FieldError>> {
                 name: name.unwrap_or_default(),
             }
         }
-        feed_entry @ Named::FeedEntry { .. } => feed_entry,
+        Named::FeedEntry {
+            entry,
+            article,
+            digest,
+        } => {
+            // As `transfer` writes them: `[feed, entry]`, 32 hex digits.
+            if serde_json::from_str::<(String, String)>(&entry).is_err() {
+                errors.push(FieldError::new(
+                    Location::Body,
+                    "entry",
+                    "must be a feed's id and an entry's, as a JSON pair of strings",
+                ));
+            }
+            let hex = |digest: &String| {
+                digest.len() == 32 && digest.bytes().all(|b| b.is_ascii_hexdigit())
+            };
+            if digest.as_ref().is_some_and(|digest| !hex(digest)) {
+                errors.push(FieldError::new(
+                    Location::Body,
+                    "digest",
+                    "must be 32 hexadecimal digits, or null",
+                ));
+            }
+            Named::FeedEntry {
+                entry,
+                article,
+                digest,
+            }
+        }
     };
     if errors.is_empty() {
         Ok(named)
