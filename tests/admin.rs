@@ -1059,6 +1059,12 @@ async fn quick_edits_keep_last_modified_apart_and_never_ahead_of_the_clock() {
             modified <= SystemTime::now(),
             "round {round}: ahead of the clock"
         );
+        // Nor of the answer's own time (RFC 9110, 8.8.2.1).
+        let date: HttpDate = reply.header("date").unwrap().parse().unwrap();
+        assert!(
+            modified <= SystemTime::from(date),
+            "round {round}: after its Date"
+        );
         assert!(
             last.is_none_or(|last| modified > last),
             "round {round}: not moved on"

@@ -77,6 +77,10 @@ fn or_no_article(id_or_slug: &str) -> impl FnOnce(StoreError) -> ApiError + '_ {
 fn respond_with(article: Article, mut response: actix_web::HttpResponseBuilder) -> HttpResponse {
     let last_modified = std::time::SystemTime::from(article.summary.updated_at);
     response.insert_header(header::LastModified(last_modified.into()));
+    // The time of the answer, to the second: actix-web's own `Date` is
+    // read from a clock it sets every half second, which would put it
+    // before the `Last-Modified` of a write made just after a second began.
+    response.insert_header(header::Date(std::time::SystemTime::now().into()));
     response.json(ArticleResponse {
         data: article,
         meta: Meta::default(),
