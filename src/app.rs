@@ -66,9 +66,9 @@ async fn fallback(
             .finish());
     }
     match table.allowed(req.path()) {
-        Some(allowed) if !allowed.contains(&req.method().as_str()) => Err(
-            ApiError::MethodNotAllowed(allowed.into_iter().map(str::to_owned).collect()),
-        ),
+        Some(allowed) if !allowed.contains(&method) => Err(ApiError::MethodNotAllowed(
+            allowed.into_iter().map(str::to_owned).collect(),
+        )),
         _ => Err(ApiError::NotFound(format!(
             "Nothing is at `{}`.",
             echo(req.path())
@@ -246,8 +246,8 @@ pub fn app(
         .app_data(state)
         .app_data(Data::new(table))
         // A path whose parameters do not read (`/feeds/latest.xml`) names
-        // nothing: a 404 that says what the parameter must be.
-        // (serde's words: "unknown variant `xml`, expected one of `rss`, ...").
+        // nothing: a 404 that says, in serde's words, what the parameter
+        // must be ("unknown variant `xml`, expected one of `rss`, ...").
         .app_data(web::PathConfig::default().error_handler(|error, req| {
             let detail = match error {
                 actix_web::error::PathError::Deserialize(error) => error.to_string(),
