@@ -46,7 +46,7 @@ pub fn import(config: &Config, files: &[PathBuf], defaults: &FeedDefaults) -> an
             .into_iter()
             .partition(|(_, line)| matches!(line, Ok(Named::FeedEntry { .. })));
         if !named.is_empty() {
-            failed += import_taxonomy(&db, name, "categories, authors and tags", named)?;
+            failed += import_named(&db, name, "categories, authors and tags", named)?;
         } else if became.is_empty() && file.records.is_empty() && !file.feed {
             println!("{name}: nothing to import (no articles, categories, authors or tags)");
         }
@@ -58,7 +58,7 @@ pub fn import(config: &Config, files: &[PathBuf], defaults: &FeedDefaults) -> an
             failed += import_records(&db, &name, records, feed, terminal)?;
         }
         if !became.is_empty() {
-            failed += import_taxonomy(&db, &name, "feed entries", became)?;
+            failed += import_named(&db, &name, "feed entries", became)?;
         }
     }
     if failed > 0 {
@@ -104,7 +104,7 @@ fn import_records(
 
 /// Imports a file's `what` (categories, authors and tags, or what its feed
 /// entries became) and prints what it did; returns how many failed.
-fn import_taxonomy(
+fn import_named(
     db: &Db,
     name: &str,
     what: &str,

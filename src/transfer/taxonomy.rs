@@ -19,7 +19,8 @@ use crate::db::taxonomy::{
 use crate::db::{Db, StoreError, StoreResult};
 use crate::error::{ApiError, FieldError, Location};
 
-/// A category, author or tag, as a line of an export.
+/// A category, author or tag, or what a feed entry became, as a line of
+/// an export.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Named {
