@@ -32,6 +32,7 @@ async fn main() -> std::io::Result<()> {
         }))
     })
     .workers(workers)
+    .tcp_nodelay(true)
     .bind(addr)?
     .run()
     .await
