@@ -107,6 +107,8 @@ quiet
 source bench/wrk.sh
 base=http://127.0.0.1:$PORT/api/v1
 random() { PATTERN=$1 measure -s bench/random.lua "http://127.0.0.1:$PORT"; }
+# As a browser asks: for a compressed body.
+browser() { PATTERN=$1 measure -H "Accept-Encoding: gzip, deflate, br, zstd" -s bench/random.lua "http://127.0.0.1:$PORT"; }
 # The median of N `measure` lines on stdin, by requests/s.
 median() { sort -t'|' -k1,1 -g | sed -n "$(( ($1 + 1) / 2 ))p"; }
 # A measurement run RUNS times; its median run.
@@ -139,6 +141,7 @@ paired() {
 }
 
 article=$(paired ceiling_random random "/api/v1/articles/{id}")
+article_compressed=$(paired ceiling_random browser "/api/v1/articles/{id}")
 page=$(paired ceiling_random random "/api/v1/articles/{id}?include=related,ranking,recommendations&reader=reader-{reader}")
 first_page=$(paired ceiling_one measure "$base/articles")
 category_page=$(paired ceiling_one measure "$base/articles?category=science")
@@ -173,6 +176,7 @@ echo "|---|---|---|---|---|---|"
 row "ceiling: fixed $body_bytes-byte body (examples/ceiling.rs), one URL" "$ceiling"
 row "ceiling, random paths (bench/random.lua)" "$ceiling_random"
 row "GET article by id (random ids) ²" "$article"
+row "GET article by id, as a browser asks (brotli) ²" "$article_compressed"
 row "GET article with include=related,ranking,recommendations ²" "$page"
 row "GET first list page" "$first_page"
 row "GET category list page (science)" "$category_page"

@@ -65,7 +65,7 @@ async fn fallback(
             .insert_header((header::LOCATION, location))
             .finish());
     }
-    match table.allowed(req.path()) {
+    match table.allowed(crate::http_cache::routed_path(&req)) {
         Some(allowed) if !allowed.contains(&method) => Err(ApiError::MethodNotAllowed(
             allowed.into_iter().map(str::to_owned).collect(),
         )),

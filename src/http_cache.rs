@@ -1,25 +1,28 @@
 //! HTTP caching and compression for GET responses: a strong `ETag` over
 //! the body (a conditional GET with a matching `If-None-Match` gets a 304),
 //! `Cache-Control` by route, hot public responses served from memory
-//! ([`ResponseCache`]), and compression (actix's `Compress`) only for
-//! bodies of at least a threshold size.
+//! ([`ResponseCache`]), and compression only for bodies of at least a
+//! threshold size.
 //!
-//! Two middlewares sit on either side of `Compress`: [`conditional`]
-//! inside it sees the plain body; [`after_compress`] outside it gives a
-//! compressed response its own validator (`"tag-br"`, `"tag-gzip"`), since a
-//! strong `ETag` names exact bytes.
+//! Two middlewares sit on either side of actix's `Compress`:
+//! [`conditional`] inside it tags the plain body and compresses it (see
+//! [`encoding`]), keeping what it sent; [`after_compress`] outside it gives
+//! a compressed response its own validator (`"tag-br"`, `"tag-gzip"`),
+//! since a strong `ETag` names exact bytes. `Compress` itself is left the
+//! responses without a tag: errors, writes.
 
+mod encoding;
 mod responses;
 
 use std::time::Instant;
 
-use actix_web::body::{self, BodySize, BoxBody, MessageBody};
+use actix_web::body::{self, BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{self, AcceptEncoding, Encoding, HeaderMap, HeaderValue};
+use actix_web::http::header::{self, ContentEncoding, HeaderMap, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::web::Data;
-use actix_web::{Error, HttpMessage, HttpResponse};
+use actix_web::{Error, HttpRequest, HttpResponse};
 use base64::Engine;
 use xxhash_rust::xxh3::xxh3_128;
 
@@ -32,15 +35,11 @@ use crate::state::AppState;
 const LEAVE_UNCOMPRESSED: &str = "identity";
 /// Encodings whose responses get a suffixed validator.
 const ENCODINGS: [&str; 4] = ["br", "deflate", "gzip", "zstd"];
-/// What `Compress` chooses from, as actix-web builds it with its default
-/// features: the validator of a 304 names the encoding it would have used.
-static COMPRESSIONS: [Encoding; 5] = [
-    Encoding::identity(),
-    Encoding::brotli(),
-    Encoding::gzip(),
-    Encoding::deflate(),
-    Encoding::zstd(),
-];
+
+/// `Cache-Control` of an answer for one reader. The handlers that make
+/// one say so themselves as well: such an answer is then never kept here
+/// or marked public, however its address is spelt.
+pub const PERSONAL: &str = "private, no-cache";
 
 /// How long clients and shared caches may keep responses, by kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,12 +66,12 @@ impl CachePolicy {
             )
         };
         if authorized {
-            "private, no-cache".into()
+            PERSONAL.into()
         } else if matches!(path, "/healthz" | "/readyz" | "/metrics") {
             "no-store".into()
         } else if is_personal(path, query) {
             // Must reflect the reader's latest view at once.
-            "private, no-cache".into()
+            PERSONAL.into()
         } else if path.starts_with("/api/v1/ranking")
             || path.starts_with("/feeds/")
             || shows_related(path, query)
@@ -106,7 +105,9 @@ fn shows_related(path: &str, query: &str) -> bool {
 /// What the `include` parameters of `query` name, lower-cased and joined
 /// (empty, without any parsing, for a query that has none).
 fn included(query: &str) -> String {
-    if !query.contains("include") {
+    // A name may be spelt with escapes (`inc%6Cude`), as the handler
+    // reads it.
+    if !query.contains("include") && !query.contains('%') {
         return String::new();
     }
     form_urlencoded::parse(query.as_bytes())
@@ -114,6 +115,14 @@ fn included(query: &str) -> String {
         .map(|(_, value)| value.to_ascii_lowercase())
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// The path of `req` as the router reads it, percent-escapes decoded:
+/// `/%61pi/v1/%72ecommendations` reaches the recommendations, so every
+/// rule about what a path is (personal, public, under `/api/`) reads this,
+/// never the path as sent.
+pub fn routed_path(req: &HttpRequest) -> &str {
+    req.match_info().as_str()
 }
 
 /// A strong validator for a body: its 128-bit XXH3 hash. A validator only
@@ -154,8 +163,9 @@ pub fn names(candidate: &str, tag: &str) -> bool {
 }
 
 /// Tags successful GET responses, answers conditional GETs with 304, sets
-/// `Cache-Control`, marks small bodies to stay uncompressed, and serves and
-/// fills the [`ResponseCache`].
+/// `Cache-Control`, compresses bodies of at least the threshold size when
+/// the client asks, and serves and fills the [`ResponseCache`], which keeps
+/// a response as each encoding sends it.
 pub async fn conditional(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -169,21 +179,17 @@ pub async fn conditional(
     for value in req.headers().get_all(header::IF_NONE_MATCH) {
         conditions.append(header::IF_NONE_MATCH, value.clone());
     }
-    // Only a 304 needs it (and only a conditional GET can get one).
-    let encoding = (!conditions.is_empty())
-        .then(|| req.get_header::<AcceptEncoding>())
-        .flatten()
-        .and_then(|accepted| accepted.negotiate(COMPRESSIONS.iter()))
-        .map(|chosen| chosen.to_string())
-        .filter(|chosen| ENCODINGS.contains(&chosen.as_str()));
+    let wanted = req.method() == Method::GET;
+    let encoding = wanted.then(|| encoding::negotiated(&req)).flatten();
     let conditions = Conditions {
         if_none_match: conditions,
         encoding,
     };
-    let mut cache_key = state
-        .responses
-        .may_keep(&req)
-        .then(|| req.uri().to_string());
+    // A space never appears in a URI.
+    let mut cache_key = state.responses.may_keep(&req).then(|| match encoding {
+        Some(encoding) => format!("{} {}", req.uri(), encoding.as_str()),
+        None => req.uri().to_string(),
+    });
     let lookup = cache_key
         .as_deref()
         .map(|key| state.responses.get(key, &state.db.changes().counters));
@@ -193,11 +199,7 @@ pub async fn conditional(
         for header in &cached.headers {
             res.append_header(header.clone());
         }
-        let res = finish(
-            res.body(cached.body.bytes()),
-            &conditions,
-            &state.cache_policy,
-        );
+        let res = finish(res.body(cached.body.bytes()), &conditions);
         return Ok(ServiceResponse::new(req, res));
     }
     if let Some(Lookup::Miss { keep: false }) = lookup {
@@ -205,13 +207,13 @@ pub async fn conditional(
     }
     let generation = state.responses.generation();
     // Only what is kept needs it.
-    let related_generation = (cache_key.is_some() && shows_related(req.path(), req.query_string()))
+    let path = routed_path(req.request());
+    let related_generation = (cache_key.is_some() && shows_related(path, req.query_string()))
         .then(|| state.responses.related_generation());
-    let wanted = req.method() == Method::GET;
     let authorized = req.headers().contains_key(header::AUTHORIZATION);
     let control = state
         .cache_policy
-        .cache_control(req.path(), req.query_string(), authorized);
+        .cache_control(path, req.query_string(), authorized);
     let mut res = next.call(req).await?;
     if !wanted || res.status() != StatusCode::OK {
         let status = res.status();
@@ -237,10 +239,31 @@ pub async fn conditional(
     if !said {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_str(&control)?);
     }
+    let encoding = conditions
+        .encoding
+        .filter(|_| bytes.len() >= policy.compress_min_bytes && encoding::compressible(headers));
+    let (bytes, encoded) = match encoding {
+        Some(encoding) => match encoding::encode(encoding, bytes.clone()).await {
+            Ok(encoded) => (encoded, Some(encoding)),
+            Err(err) => {
+                tracing::warn!(error = %err, "compressing a response failed; sent as it is");
+                (bytes, None)
+            }
+        },
+        None => (bytes, None),
+    };
+    let sent_as = match encoded {
+        Some(encoding) => encoding.to_header_value(),
+        // Left as it is by `Compress` too.
+        None => HeaderValue::from_static(LEAVE_UNCOMPRESSED),
+    };
+    res.headers_mut().insert(header::CONTENT_ENCODING, sent_as);
     if let Some(key) = cache_key.filter(|_| !said) {
         let spliced = res.extensions_mut().remove::<SplicedBody>();
         let body = match spliced {
-            Some(spliced) if spliced.is(&bytes) => KeptBody::Spliced(spliced.into_kept()),
+            Some(spliced) if encoded.is_none() && spliced.is(&bytes) => {
+                KeptBody::Spliced(spliced.into_kept())
+            }
             _ => KeptBody::Whole(bytes.clone()),
         };
         let cached = Cached {
@@ -257,7 +280,7 @@ pub async fn conditional(
         };
         state.responses.put(key, cached);
     }
-    let res = finish(res.set_body(BoxBody::new(bytes)), &conditions, policy);
+    let res = finish(res.set_body(BoxBody::new(bytes)), &conditions);
     Ok(ServiceResponse::new(req, res))
 }
 
@@ -265,17 +288,13 @@ pub async fn conditional(
 struct Conditions {
     /// Its `If-None-Match` headers.
     if_none_match: HeaderMap,
-    /// The encoding `Compress` will choose for it, if not identity.
-    encoding: Option<String>,
+    /// The encoding it asks for, if not identity.
+    encoding: Option<ContentEncoding>,
 }
 
-/// A tagged 200 as it leaves: a 304 when `If-None-Match` names its tag,
-/// else marked to stay uncompressed when it is small.
-fn finish(mut res: HttpResponse, conditions: &Conditions, policy: &CachePolicy) -> HttpResponse {
-    let small = match res.body().size() {
-        BodySize::Sized(size) => size < policy.compress_min_bytes as u64,
-        _ => false,
-    };
+/// A tagged 200, compressed or marked to stay as it is, as it leaves: a
+/// 304 when `If-None-Match` names its tag.
+fn finish(res: HttpResponse, conditions: &Conditions) -> HttpResponse {
     let tag = res
         .headers()
         .get(header::ETAG)
@@ -289,22 +308,21 @@ fn finish(mut res: HttpResponse, conditions: &Conditions, policy: &CachePolicy) 
                 not_modified.append_header((name.clone(), value.clone()));
             }
         }
-        // The tag of the body a 200 would have sent: `Compress` leaves a
-        // 304 alone, so `after_compress` cannot suffix it.
-        let sent = match conditions.encoding.as_deref() {
-            Some(encoding) if !small => encoded_tag(tag, encoding),
-            _ => tag.to_string(),
+        // The tag of the body a 200 would have sent: `after_compress`
+        // suffixes only a compressed body's.
+        let encoding = res
+            .headers()
+            .get(header::CONTENT_ENCODING)
+            .and_then(|value| value.to_str().ok())
+            .filter(|encoding| ENCODINGS.contains(encoding));
+        let sent = match encoding {
+            Some(encoding) => encoded_tag(tag, encoding),
+            None => tag.to_string(),
         };
         if let Ok(sent) = HeaderValue::from_str(&sent) {
             not_modified.insert_header((header::ETAG, sent));
         }
         return not_modified.finish();
-    }
-    if small && !res.headers().contains_key(header::CONTENT_ENCODING) {
-        res.headers_mut().insert(
-            header::CONTENT_ENCODING,
-            HeaderValue::from_static(LEAVE_UNCOMPRESSED),
-        );
     }
     res
 }
@@ -428,6 +446,15 @@ mod tests {
         assert_eq!(
             policy.cache_control("/api/v1/articles/5", "include=ranking", false),
             "public, max-age=10, stale-while-revalidate=60"
+        );
+        assert_eq!(
+            policy.cache_control(
+                "/api/v1/articles/5",
+                "inc%6Cude=recommendations&reader=r1",
+                false
+            ),
+            "private, no-cache",
+            "a name spelt with escapes is read as the handler reads it"
         );
         // Only `include` makes a page personal: a search for the word is
         // the same for everyone.

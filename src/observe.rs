@@ -63,9 +63,9 @@ pub async fn request_log(
     let started = Instant::now();
     let state = req.app_data::<Data<AppState>>().cloned();
     let routes = req.app_data::<Data<RouteTable>>().cloned();
-    let route = routes
-        .as_deref()
-        .map_or(UNMATCHED, |routes| routes.template(req.path()));
+    let route = routes.as_deref().map_or(UNMATCHED, |routes| {
+        routes.template(crate::http_cache::routed_path(req.request()))
+    });
     let method = req.method().clone();
     let logged = tracing::enabled!(target: "frontpage::http", tracing::Level::INFO)
         .then(|| req.uri().to_string());

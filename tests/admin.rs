@@ -116,12 +116,17 @@ async fn a_made_up_key_is_refused_everywhere_so_it_cannot_find_drafts() {
     let published_uri = format!("/api/v1/articles/{}", published["id"]);
     // The draft, an article that does not exist, a public one and a list
     // answer alike: the key is wrong.
+    // However the path is spelt: the router reads `%61` as `a`.
+    let escaped_draft_uri = draft_uri.replacen("/api/", "/%61pi/", 1);
+    let escaped_missing_uri = "/%61pi/v1/articles/merger-announced-at-noom";
     for uri in [
         draft_uri.as_str(),
         "/api/v1/articles/merger-announced-at-noom",
         published_uri.as_str(),
         "/api/v1/articles",
         "/api/v1/tags",
+        escaped_draft_uri.as_str(),
+        escaped_missing_uri,
     ] {
         let reply = send(&app, with(uri, "Bearer fp_made-up")).await;
         reply.assert_problem(401, &[]);

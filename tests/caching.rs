@@ -202,6 +202,36 @@ async fn personal_and_admin_reads_are_private() {
 }
 
 #[actix_web::test]
+async fn an_answer_for_one_reader_is_never_shared_however_its_address_is_spelt() {
+    let (app, _dir) = test_app_with(true, &[("FRONTPAGE_RESPONSE_CACHE_SECS", "60")]).await;
+    for uri in [
+        "/api/v1/%72ecommendations?reader=r1",
+        "/api/v1/articles/1?inc%6Cude=recommendations&reader=r1",
+        "/api/v1/articles/1/%72eactions?reader=r1",
+    ] {
+        for _ in 0..3 {
+            let before = hits(&app, "responses").await;
+            let reply = send(&app, get(uri)).await;
+            assert_eq!(reply.status, 200, "{uri}: {}", reply.body);
+            assert_eq!(
+                reply.header("cache-control"),
+                Some("private, no-cache"),
+                "{uri}"
+            );
+            assert_eq!(hits(&app, "responses").await, before, "{uri} kept");
+        }
+    }
+    // Whatever the handler says, the caching layer reads the path as the
+    // router does: this is the ranking feed, kept as long as a feed.
+    let reply = send(&app, get("/api/v1/%72anking")).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(
+        reply.header("cache-control"),
+        Some("public, max-age=10, stale-while-revalidate=60")
+    );
+}
+
+#[actix_web::test]
 async fn cached_responses_may_lag_on_counts_but_never_on_content() {
     let (app, _dir) = test_app_with(false, &[("FRONTPAGE_RESPONSE_CACHE_SECS", "60")]).await;
     seed_categories(&app).await;
@@ -294,6 +324,75 @@ async fn an_articles_response_is_kept_without_a_copy_of_its_body() {
     assert_eq!(created.status, 201, "{}", created.body);
     let held = sample(&app, r#"frontpage_cache_bytes{cache="responses"}"#).await;
     assert_eq!(held, Some(0));
+}
+
+/// What a browser asks for, `Accept-Encoding` and all.
+fn browser_get(uri: &str, encoding: &str) -> actix_http::Request {
+    test::TestRequest::get()
+        .uri(uri)
+        .insert_header(("accept-encoding", encoding))
+        .to_request()
+}
+
+#[actix_web::test]
+async fn a_compressed_response_is_kept_compressed_and_never_outlives_a_write() {
+    let (app, _dir) = test_app_with(false, &[("FRONTPAGE_RESPONSE_CACHE_SECS", "60")]).await;
+    seed_categories(&app).await;
+    let mut input = article("Harbour strike ends", "news");
+    input["body_html"] = json!("<p>The dockers voted to go back to work.</p>".repeat(50));
+    let created = send(&app, admin("POST", "/api/v1/articles", input)).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let uri = format!("/api/v1/articles/{}", created.body["data"]["id"]);
+    let plain = test::read_body(test::call_service(&app, get(&uri)).await).await;
+    let tag = frontpage::http_cache::entity_tag(&plain);
+    let unbrotli = |bytes: &[u8]| {
+        let mut plain = Vec::new();
+        brotli::Decompressor::new(bytes, 4096)
+            .read_to_end(&mut plain)
+            .unwrap();
+        plain
+    };
+
+    let br_tag = format!("\"{}-br\"", tag.trim_matches('"'));
+
+    // Made twice, then kept: the third is the same bytes, from memory.
+    let mut sent = Vec::new();
+    for _ in 0..3 {
+        let before = hits(&app, "responses").await;
+        let response = test::call_service(&app, browser_get(&uri, "gzip, deflate, br, zstd")).await;
+        assert_eq!(response.status(), 200);
+        let headers = response.headers().clone();
+        assert_eq!(headers.get("content-encoding").unwrap(), "br");
+        assert_eq!(headers.get("vary").unwrap(), "Accept-Encoding");
+        assert_eq!(headers.get("etag").unwrap().to_str().unwrap(), br_tag);
+        let body = test::read_body(response).await;
+        assert_eq!(unbrotli(&body), plain);
+        sent.push((body, hits(&app, "responses").await - before));
+    }
+    assert_eq!(sent[2].1, 1, "the third from memory");
+    assert_eq!(sent[0].0, sent[2].0);
+    // Kept apart from the plain response: its own tag, and a 304 for it.
+    let again = test::TestRequest::get()
+        .uri(&uri)
+        .insert_header(("accept-encoding", "br"))
+        .insert_header(("if-none-match", br_tag.as_str()))
+        .to_request();
+    assert_eq!(test::call_service(&app, again).await.status(), 304);
+    let identity = test::call_service(&app, get(&uri)).await;
+    assert!(identity.headers().get("content-encoding").is_none());
+    assert_eq!(test::read_body(identity).await, plain);
+
+    // A write drops it with the rest.
+    let reply = send(
+        &app,
+        admin("PATCH", &uri, json!({"title": "Harbour strike over"})),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let response = test::call_service(&app, browser_get(&uri, "br")).await;
+    let body = unbrotli(&test::read_body(response).await);
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["data"]["title"], "Harbour strike over");
 }
 
 /// How many lookups the cache `name` (`responses`, `articles`) answered so

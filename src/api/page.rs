@@ -208,9 +208,11 @@ pub(super) fn moved(state: &AppState, req: &HttpRequest, slug: &str, rest: &str)
         .insert_header((header::LOCATION, location))
         .insert_header((
             header::CACHE_CONTROL,
-            state
-                .cache_policy
-                .cache_control(req.path(), req.query_string(), authorized),
+            state.cache_policy.cache_control(
+                crate::http_cache::routed_path(req),
+                req.query_string(),
+                authorized,
+            ),
         ))
         .finish()
 }
@@ -366,6 +368,9 @@ pub async fn get_article(
             counts: Arc::clone(article.counts()),
         });
         return Ok(respond(response, alone(&article)));
+    }
+    if reader.is_some() {
+        response.insert_header((header::CACHE_CONTROL, crate::http_cache::PERSONAL));
     }
     let id = article.summary().id;
     let related = if wanted.contains(&Include::Related) {

@@ -1,5 +1,6 @@
 //! The Recommendation feed over HTTP: what this reader should read next.
 
+use actix_web::http::header;
 use actix_web::web::Data;
 use actix_web::{HttpResponse, get};
 use serde::{Deserialize, Serialize};
@@ -242,8 +243,10 @@ pub async fn get_recommendations(
         None => None,
     };
     let (data, meta) = recommendations(&state, reader, context, limit)?;
+    let mut response = HttpResponse::Ok();
+    response.insert_header((header::CACHE_CONTROL, crate::http_cache::PERSONAL));
     Ok(super::json(
-        HttpResponse::Ok(),
+        response,
         &RecommendationResponse { data, meta },
     ))
 }

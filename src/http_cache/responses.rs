@@ -372,8 +372,8 @@ impl ResponseCache {
         !self.max_age.is_zero()
             && req.method() == Method::GET
             && !req.headers().contains_key(header::AUTHORIZATION)
-            && req.path().starts_with("/api/v1/")
-            && !is_personal(req.path(), req.query_string())
+            && super::routed_path(req.request()).starts_with("/api/v1/")
+            && !is_personal(super::routed_path(req.request()), req.query_string())
     }
 }
 

@@ -1,6 +1,7 @@
 //! The reactions one reader gave an article, so that a page can show the
 //! reader's own (a highlighted `veryGood!`) without keeping them itself.
 
+use actix_web::http::header;
 use actix_web::web::{Data, Path};
 use actix_web::{HttpResponse, get};
 use serde::{Deserialize, Serialize};
@@ -75,8 +76,10 @@ pub async fn reactions_given(
         .db
         .read(move |conn| engagement::given_by(conn, article_id, &reader))
         .await?;
-    Ok(HttpResponse::Ok().json(GivenResponse {
-        data: Given { article_id, kinds },
-        meta: Meta::default(),
-    }))
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, crate::http_cache::PERSONAL))
+        .json(GivenResponse {
+            data: Given { article_id, kinds },
+            meta: Meta::default(),
+        }))
 }
