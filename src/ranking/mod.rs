@@ -91,6 +91,14 @@ pub struct Ranked {
     pub score: f64,
 }
 
+/// Most half-lives an article's engagement is decayed by: 0.5^1000 is
+/// about 1e-301, still a normal `f64`. Past it (1,000 days at the default
+/// half-life) a score would round to zero and the article drop out of the
+/// ranking, so that a site of older articles (an archive just imported)
+/// had an empty trending box however much it was read; articles that old
+/// are ranked by their engagement alone, below any younger one as read.
+const MOST_HALF_LIVES: f64 = 1000.0;
+
 /// A score for one article.
 pub fn score(totals: &Totals, metric: Metric, decay: Decay, now: NaiveDateTime) -> f64 {
     match metric {
@@ -99,7 +107,8 @@ pub fn score(totals: &Totals, metric: Metric, decay: Decay, now: NaiveDateTime) 
         Metric::Trending => {
             let engagement = totals.views as f64 + decay.reaction_weight * totals.reactions as f64;
             let age_hours = ((now - totals.published_at).num_seconds().max(0) as f64) / 3600.0;
-            engagement * 0.5f64.powf(age_hours / decay.half_life_hours)
+            let half_lives = (age_hours / decay.half_life_hours).min(MOST_HALF_LIVES);
+            engagement * 0.5f64.powf(half_lives)
         }
     }
 }
@@ -220,6 +229,26 @@ mod tests {
             [2, 1]
         );
         assert!(ranked[0].score > ranked[1].score);
+    }
+
+    #[test]
+    fn articles_years_old_still_trend_by_how_much_they_are_read() {
+        let now = moment();
+        let day = 24;
+        let ranked = rank(
+            vec![
+                totals(1, at(3000 * day, now), 5, 0),
+                totals(2, at(1100 * day, now), 36, 3),
+                totals(3, at(800 * day, now), 1, 0),
+            ],
+            Metric::Trending,
+            Decay::default(),
+            now,
+            10,
+        );
+        let order: Vec<i32> = ranked.iter().map(|r| r.totals.article_id).collect();
+        assert_eq!(order, [3, 2, 1], "younger first, then by engagement");
+        assert!(ranked.iter().all(|r| r.score > 0.0));
     }
 
     #[test]
