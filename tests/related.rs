@@ -180,6 +180,60 @@ async fn drafts_and_near_duplicates_never_appear() {
 }
 
 #[actix_web::test]
+async fn a_title_shows_once_in_a_list_and_never_the_articles_own() {
+    let (app, _dir) = test_app(false).await;
+    let (harbour, _, _) = corpus(&app).await;
+    // A daily series: one title, a new text each day.
+    let briefs = [
+        "Dockers at the harbour voted on the strike and the cranes stood idle while ships queued.",
+        "Harbour strike talks resumed as dockers picketed the cranes and container ships waited.",
+    ];
+    let mut series = Vec::new();
+    for (day, body) in briefs.iter().enumerate() {
+        let mut brief = story("In brief", body, &["harbour"]);
+        brief["slug"] = json!(format!("in-brief-{day}"));
+        series.push(create(&app, brief).await["id"].as_i64().unwrap());
+    }
+    // Another outlet's words under the headline of `harbour[1]`.
+    let mut namesake = story(
+        HARBOUR[1].0,
+        "Harbour dockers stayed out on strike for a second week; the union picketed the cranes.",
+        &["harbour"],
+    );
+    namesake["slug"] = json!("harbour-strike-second-week-wire");
+    let namesake = create(&app, namesake).await["id"].as_i64().unwrap();
+    up_to_date(&app).await;
+
+    let titles = |items: &[Value]| -> Vec<String> {
+        items
+            .iter()
+            .map(|item| item["article"]["title"].as_str().unwrap().to_lowercase())
+            .collect()
+    };
+    let items = related(&app, harbour[0]).await;
+    let shown = titles(&items);
+    let mut distinct = shown.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), shown.len(), "{shown:#?}");
+    let found = ids(&items);
+    assert!(series.iter().any(|id| found.contains(id)), "{shown:#?}");
+    assert!(found.contains(&harbour[1]) || found.contains(&namesake));
+    // Never the article's own headline, under another id.
+    for own in [harbour[1], namesake, series[0]] {
+        let items = related(&app, own).await;
+        let title = send(&app, get(&format!("/api/v1/articles/{own}")))
+            .await
+            .body["data"]["title"]
+            .as_str()
+            .unwrap()
+            .to_lowercase();
+        assert!(!items.is_empty());
+        assert!(!titles(&items).contains(&title), "{own}: {items:#?}");
+    }
+}
+
+#[actix_web::test]
 async fn an_article_readers_cannot_see_has_no_list() {
     let (app, _dir) = test_app(false).await;
     let (harbour, _, _) = corpus(&app).await;

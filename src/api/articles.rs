@@ -333,6 +333,11 @@ impl Teaser {
         self.summary.is_public(now)
     }
 
+    /// Its title.
+    pub fn title(&self) -> &str {
+        &self.summary.title
+    }
+
     /// Its tags, in the order the editor gave them.
     pub fn tags(&self) -> &[NamedRef] {
         &self.summary.tags

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use actix_web::web::{Data, Path};
 use actix_web::{HttpRequest, HttpResponse, get, http::header};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -119,23 +119,20 @@ pub async fn related_items(
         if !found.get(&id).is_some_and(|own| own.is_public(now)) {
             return Ok(None);
         }
-        let shown = found
-            .iter()
-            .filter(|(found, article)| **found != id && article.is_public(now))
-            .count();
+        let shown = shown(&list, id, &found, now).count();
         if shown >= limit as usize || wanted >= list.len() {
             break;
         }
     }
-    let own = found.remove(&id).expect("public, as checked above");
-    let own_tags: Vec<&str> = own.tags().iter().map(|tag| tag.slug.as_str()).collect();
     let now = Utc::now();
-    let shown: Vec<(&Related, Teaser)> = list
-        .iter()
-        .filter(|item| item.id != id)
-        .filter_map(|item| Some((item, found.remove(&item.id).filter(|a| a.is_public(now))?)))
+    let shown: Vec<(&Related, Teaser)> = shown(&list, id, &found, now)
         .take(limit as usize)
+        .map(|(item, article)| (item, article.clone()))
         .collect();
+    let Some(own) = found.get(&id) else {
+        return Ok(None);
+    };
+    let own_tags: Vec<&str> = own.tags().iter().map(|tag| tag.slug.as_str()).collect();
     let words = state.related.words(id, shown.iter().map(|(item, _)| *item));
     let items = shown
         .into_iter()
@@ -164,6 +161,38 @@ pub async fn related_items(
         })
         .collect();
     Ok(Some(items))
+}
+
+/// The items of article `id`'s `list` that public readers may see at
+/// `now`, in order, with their teasers from `found`. An item with the
+/// title of article `id` or of an item before it is left out: a daily
+/// series under one title ("In brief", "Quotable") is a different text each
+/// day, and the same wire story from two outlets shares its headline, but
+/// a reader sees the same line twice.
+fn shown<'a>(
+    list: &'a [Related],
+    id: i32,
+    found: &'a HashMap<i32, Teaser>,
+    now: DateTime<Utc>,
+) -> impl Iterator<Item = (&'a Related, &'a Teaser)> {
+    let mut titles: Vec<&str> = found
+        .get(&id)
+        .map(|own| own.title().trim())
+        .into_iter()
+        .collect();
+    list.iter()
+        .filter(move |item| item.id != id)
+        .filter_map(move |item| {
+            let article = found
+                .get(&item.id)
+                .filter(|article| article.is_public(now))?;
+            let title = article.title().trim();
+            if titles.iter().any(|seen| seen.eq_ignore_ascii_case(title)) {
+                return None;
+            }
+            titles.push(title);
+            Some((item, article))
+        })
 }
 
 /// Article `id`'s list, with its first `wanted` items at least if it has
