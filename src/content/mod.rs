@@ -69,13 +69,58 @@ pub fn derive_summary(text: &str) -> String {
         return text.to_string();
     }
     let cut: String = text.chars().take(DERIVED_SUMMARY_MAX).collect();
-    if let Some(end) = cut.rfind(". ").filter(|&end| end > DERIVED_SUMMARY_MAX / 3) {
-        return cut[..=end].to_string();
+    let last_sentence = sentence_ends(&cut)
+        .filter(|&end| end > DERIVED_SUMMARY_MAX / 3)
+        .last();
+    if let Some(end) = last_sentence {
+        return cut[..end].to_string();
     }
     match cut.rfind(' ') {
         Some(end) => format!("{}…", cut[..end].trim_end_matches([',', ';', ':'])),
         None => cut,
     }
+}
+
+/// Where sentences of `text` end, as far as a summary can tell: just past
+/// a `.`, `!` or `?` (and a closing quote or bracket) followed by a space,
+/// unless the stop ends an abbreviation (`Mr.`, `Gov.`, `U.S.`, `J.`).
+fn sentence_ends(text: &str) -> impl Iterator<Item = usize> + '_ {
+    text.char_indices().filter_map(|(at, stop)| {
+        if !matches!(stop, '.' | '!' | '?') {
+            return None;
+        }
+        let after = at + stop.len_utf8();
+        let closing: usize = text[after..]
+            .chars()
+            .take_while(|c| matches!(c, '"' | '\'' | '”' | '’' | ')' | '»'))
+            .map(char::len_utf8)
+            .sum();
+        let end = after + closing;
+        let ends = text[end..].starts_with(' ') && !(stop == '.' && abbreviated(&text[..at]));
+        ends.then_some(end)
+    })
+}
+
+/// Words news text abbreviates with a full stop, lower-cased: a stop after
+/// one seldom ends a sentence.
+const ABBREVIATIONS: [&str; 36] = [
+    "adm", "ave", "capt", "cmdr", "co", "col", "corp", "dept", "dr", "etc", "feb", "gen", "gov",
+    "hon", "inc", "jan", "jr", "lt", "ltd", "maj", "messrs", "mr", "mrs", "ms", "mt", "no", "nov",
+    "oct", "pres", "prof", "rep", "rev", "sen", "sept", "sgt", "st",
+];
+
+/// True when the word that `before` ends with, just before a full stop, is
+/// an abbreviation: one of [`ABBREVIATIONS`] or a single letter (an
+/// initial, or the last letter of `U.S`).
+fn abbreviated(before: &str) -> bool {
+    let word = before
+        .rsplit(|c: char| c.is_whitespace() || matches!(c, '(' | '"' | '“'))
+        .next()
+        .unwrap_or_default();
+    let last = word.rsplit('.').next().unwrap_or_default();
+    let mut letters = last.chars();
+    let single_letter = letters.next().is_some_and(char::is_alphabetic) && letters.next().is_none();
+    single_letter || ABBREVIATIONS.contains(&last.to_lowercase().as_str())
 }
 
 /// A URL slug from a title: lower-case ASCII words joined by `-`, cut at a
@@ -199,6 +244,37 @@ mod tests {
         let summary = derive_summary(&text);
         assert!(summary.ends_with('.'), "{summary}");
         assert!(summary.chars().count() <= DERIVED_SUMMARY_MAX);
+    }
+
+    #[test]
+    fn a_derived_summary_does_not_end_on_an_abbreviation() {
+        let lead = "The Department of Homeland Security announced new security initiatives on Monday, \
+                    after weeks of talks with airlines and airports.";
+        for who in [
+            " U.S. officials",
+            " Mr. Kelly",
+            " New Jersey Gov. Chris Christie",
+            " St. Louis airport",
+        ] {
+            let text = format!(
+                "{lead}{who} said the rules would take effect within a month and would apply to \
+                 every flight that lands here from abroad, whatever its airline."
+            );
+            let summary = derive_summary(&text);
+            assert_eq!(summary, lead, "{who}");
+        }
+        // A quoted sentence ends with its quote.
+        let quoted = format!(
+            "The minister told reporters at the harbour on Monday: \"We will be ready for them.\" {}",
+            "more words ".repeat(30)
+        );
+        let summary = derive_summary(&quoted);
+        assert!(summary.ends_with("ready for them.\""), "{summary}");
+        let question = format!(
+            "Will the strike end before the holidays at the harbour this year, the dockers ask? {}",
+            "More words ".repeat(30)
+        );
+        assert!(derive_summary(&question).ends_with("ask?"));
     }
 
     mod properties {
