@@ -297,8 +297,12 @@ impl Index {
     }
 
     fn term_id(&mut self, stem: &str, spelling: &str) -> u32 {
-        if let Some(id) = self.terms.get(stem) {
-            return *id;
+        if let Some(&id) = self.terms.get(stem) {
+            let kept = &mut self.spellings[id as usize];
+            if super::text::plainer(spelling, kept) {
+                *kept = spelling.to_string();
+            }
+            return id;
         }
         let id = self.spellings.len() as u32;
         self.terms.insert(stem.to_string(), id);

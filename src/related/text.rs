@@ -1,6 +1,7 @@
 //! Turning English text into index terms: words, lowercased, without stop
 //! words and numbers, reduced to their stems (Snowball's English stemmer).
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
 use rust_stemmers::{Algorithm, Stemmer};
@@ -25,8 +26,8 @@ impl Default for Analyzer {
     }
 }
 
-/// The terms of a text: each stem with how often it occurs, and the first
-/// word seen for it.
+/// The terms of a text: each stem with how often it occurs, and the
+/// plainest word seen for it (see [`plainer`]).
 #[derive(Debug, Default)]
 pub struct Terms {
     pub counts: HashMap<String, u32>,
@@ -50,12 +51,30 @@ impl Analyzer {
                 continue;
             }
             *terms.counts.entry(stem.clone()).or_default() += weight;
-            terms
-                .spellings
-                .entry(stem)
-                .or_insert_with(|| word.to_string());
+            let spelling = ["'s", "\u{2019}s"]
+                .iter()
+                .find_map(|possessive| word.strip_suffix(possessive))
+                .unwrap_or(word);
+            match terms.spellings.entry(stem) {
+                Entry::Occupied(mut kept) if plainer(spelling, kept.get()) => {
+                    kept.insert(spelling.to_string());
+                }
+                Entry::Occupied(_) => {}
+                Entry::Vacant(slot) => {
+                    slot.insert(spelling.to_string());
+                }
+            }
         }
     }
+}
+
+/// True when `word` reads better than `kept` as the word shown for their
+/// stem: shorter, the plainest form (`hospital` rather than `hospitality`,
+/// `murder` rather than `murderous`, whichever an index met first), then
+/// first in alphabetical order, so that the word never depends on the
+/// order articles were read in.
+pub fn plainer(word: &str, kept: &str) -> bool {
+    (word.chars().count(), word) < (kept.chars().count(), kept)
 }
 
 #[cfg(test)]
@@ -76,5 +95,21 @@ mod tests {
         assert!(!terms.counts.contains_key("the"));
         assert!(!terms.counts.contains_key("12"));
         assert_eq!(terms.spellings["flood"], "floods");
+    }
+
+    #[test]
+    fn a_stem_is_shown_as_its_plainest_word() {
+        let analyzer = Analyzer::default();
+        let mut terms = Terms::default();
+        analyzer.add(
+            "Hospitality workers protested at Korea's murderous hospital; the hospital's protest went on.",
+            1,
+            &mut terms,
+        );
+        let spelling = |word: &str| &terms.spellings[&analyzer.stemmer.stem(word).into_owned()];
+        assert_eq!(spelling("hospital"), "hospital");
+        assert_eq!(spelling("protest"), "protest");
+        assert_eq!(spelling("korea"), "korea");
+        assert_eq!(spelling("murderous"), "murderous", "the only word seen");
     }
 }

@@ -149,3 +149,18 @@ fn an_article_with_many_copies_still_gets_its_related_articles() {
         "a copy is listed: {found:?}"
     );
 }
+
+/// A term is shown as the plainest word any article used for it, whether
+/// that article came first or later.
+#[test]
+fn a_term_is_shown_as_its_plainest_word_in_any_article() {
+    let mut index = Index::default();
+    index.extend([vec![
+        document(1, "Hospitality jobs", "hospitality staff walked out".into()),
+        document(2, "Staff walk out", "staff at the hotel walked out".into()),
+    ]]);
+    index.insert(document(3, "Hospital strike", "the hospital staff".into()));
+    let shown = |word: &str| index.spellings.iter().any(|s| s == word);
+    assert!(shown("hospital"), "{:?}", index.spellings);
+    assert!(!shown("hospitality"));
+}
