@@ -573,6 +573,82 @@ async fn bulk_import_refuses_a_second_line_with_the_same_slug_and_reads_crlf_and
     }
 }
 
+/// A column under one title each day, and one wire story from two
+/// outlets, are stories of their own: a line without a slug updates the
+/// article of its headline only when that one was published the same day,
+/// by the same source if both say.
+#[actix_web::test]
+async fn bulk_import_keeps_a_daily_column_and_two_outlets_stories_apart() {
+    let (app, _dir) = test_app(false).await;
+    seed_categories(&app).await;
+    let line = |title: &str, day: u32, source: &str, body: &str| {
+        let mut line = article(title, "news");
+        line["published_at"] = json!(format!("2017-03-{day:02}T09:00:00Z"));
+        line["source"] = json!(source);
+        line["body_html"] = json!(format!("<p>{body}</p>"));
+        line
+    };
+    let import = |lines: &[&Value]| {
+        let app = &app;
+        let body = lines
+            .iter()
+            .map(|line| line.to_string())
+            .collect::<Vec<_>>()
+            .join("\n");
+        async move {
+            let reply = send(app, ndjson(&body)).await;
+            assert_eq!(reply.status, 200, "{}", reply.body);
+            let report = &reply.body["data"];
+            assert_eq!(report["failed"], 0, "{report}");
+            [&report["created"], &report["updated"], &report["unchanged"]]
+                .map(|count| count.as_i64().unwrap())
+        }
+    };
+    let monday = line("Quotable", 6, "China Daily", "Monday's quotes.");
+    let tuesday = line("Quotable", 7, "China Daily", "Tuesday's quotes.");
+    assert_eq!(import(&[&monday]).await, [1, 0, 0]);
+    assert_eq!(
+        import(&[&tuesday]).await,
+        [1, 0, 0],
+        "Tuesday replaced Monday"
+    );
+    assert_eq!(import(&[&monday, &tuesday]).await, [0, 0, 2]);
+    let mut corrected = tuesday.clone();
+    corrected["body_html"] = json!("<p>Tuesday's quotes, corrected.</p>");
+    assert_eq!(import(&[&corrected]).await, [0, 1, 0]);
+    // Two days in one file.
+    let wednesday = line("Quotable", 8, "China Daily", "Wednesday's quotes.");
+    let thursday = line("Quotable", 9, "China Daily", "Thursday's quotes.");
+    assert_eq!(import(&[&wednesday, &thursday]).await, [2, 0, 0]);
+    let wire = "Malaysia to cancel visa-free entry for North Koreans";
+    let doha = line(wire, 2, "Al Jazeera", "From Doha.");
+    let dublin = line(wire, 2, "RT\u{c9}", "From Dublin.");
+    assert_eq!(import(&[&doha]).await, [1, 0, 0]);
+    assert_eq!(
+        import(&[&dublin]).await,
+        [1, 0, 0],
+        "one outlet replaced the other"
+    );
+    assert_eq!(import(&[&doha, &dublin]).await, [0, 0, 2]);
+
+    let slugs: Vec<String> = send(&app, get("/api/v1/articles?limit=20")).await.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|story| story["slug"].as_str().unwrap().to_string())
+        .collect();
+    for slug in ["quotable", "quotable-2", "quotable-3", "quotable-4"] {
+        assert!(slugs.contains(&slug.to_string()), "{slug}: {slugs:?}");
+    }
+    let monday = send(&app, get("/api/v1/articles/quotable")).await;
+    assert_eq!(monday.body["data"]["body_html"], "<p>Monday's quotes.</p>");
+    let tuesday = send(&app, get("/api/v1/articles/quotable-2")).await;
+    assert_eq!(
+        tuesday.body["data"]["body_html"],
+        "<p>Tuesday's quotes, corrected.</p>"
+    );
+}
+
 /// Two headlines the same for longer than a slug made from a title keeps
 /// (80 characters): each import of one finds its own article, not the
 /// other's.

@@ -13,7 +13,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::article_input::ArticleInput;
-use crate::db::article_writes::{self, ArticleWrite, FeedEntry, SlugChoice, Upserted};
+use crate::db::article_writes::{self, ArticleWrite, FeedEntry, PublishTime, SlugChoice, Upserted};
 use crate::db::{self, StoreError};
 use crate::error::{ApiError, FieldError, Location};
 
@@ -198,8 +198,9 @@ impl Import {
 
 /// Refuses a second line with the same slug, or from the same feed entry:
 /// upserting both would silently keep only the last one. (Two entries of a
-/// feed with the same headline on the same day are two stories: see
-/// [`article_writes::upsert`].)
+/// feed with the same headline on the same day are two stories, and so are
+/// two lines without a slug under one headline on two days or from two
+/// sources: see [`article_writes::upsert`].)
 fn once_per_import(
     first_line_of: &mut HashMap<String, usize>,
     line: usize,
@@ -211,7 +212,16 @@ fn once_per_import(
     // title's slug.
     let (key, field) = match (&write.feed_entry, &write.slug) {
         (Some(entry), _) => (entry.id.clone(), "id"),
-        (None, SlugChoice::Derived(_)) => (slug::slugify(&write.title), "slug"),
+        (None, SlugChoice::Derived(_)) => {
+            let day = match write.published_at {
+                PublishTime::At(at) => at.date().to_string(),
+                _ => String::new(),
+            };
+            let source = write.source.as_deref().unwrap_or_default().to_lowercase();
+            // A space never appears in a slug: the slug is what is shown.
+            let story = format!("{} {day} {source}", slug::slugify(&write.title));
+            (story, "slug")
+        }
         (None, SlugChoice::Given(slug)) => (slug.clone(), "slug"),
     };
     match first_line_of.entry(key) {
@@ -228,7 +238,7 @@ fn once_per_import(
                 }
                 None => format!(
                     "`{}` is also the slug of line {}; an article may appear once per import",
-                    first.key(),
+                    first.key().split(' ').next().unwrap_or_default(),
                     first.get()
                 ),
             };

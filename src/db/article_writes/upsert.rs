@@ -72,7 +72,7 @@ pub fn upsert(
             let slug = write.slug.as_str();
             let owner = match &write.slug {
                 SlugChoice::Derived(slug) if write.feed_entry.is_none() => {
-                    same_story(conn, slug, &write.title)?
+                    same_story(conn, slug, write)?
                 }
                 _ => slug_owner(conn, slug)?,
             };
@@ -128,16 +128,46 @@ fn record_entry(conn: &mut SqliteConnection, write: &ArticleWrite, id: i32) -> S
 }
 
 /// The article a line without a slug updates: the one with the slug made
-/// from its title, unless that one is another story, whose title makes the
-/// same slug cut at 80 characters but other words after (two live blogs of
-/// one election night; see `content::slugify`). Then it is the line's own
-/// among `slug-2`, `slug-3`, ... (the one whose title is the line's words),
-/// if an earlier import made it; none otherwise, so that one is made.
-fn same_story(conn: &mut SqliteConnection, slug: &str, title: &str) -> StoreResult<Option<i32>> {
-    let whole = slug::slugify(title);
-    let another = |theirs: &str| content::slugify(theirs) == slug && slug::slugify(theirs) != whole;
-    match owner_and_title(conn, slug)? {
-        Some((id, theirs)) if !another(&theirs) => return Ok(Some(id)),
+/// from its title, unless that one is another story. Then it is the
+/// line's own among `slug-2`, `slug-3`, ..., if an earlier import made it;
+/// none otherwise, so that one is made. Another story is one whose title
+/// makes the same slug cut at 80 characters but other words after (two
+/// live blogs of one election night; see `content::slugify`), or that was
+/// published on another day (a daily column under one title, "Quotable"),
+/// or by another source (one wire story under two outlets), when both
+/// say.
+fn same_story(
+    conn: &mut SqliteConnection,
+    slug: &str,
+    line: &ArticleWrite,
+) -> StoreResult<Option<i32>> {
+    let whole = slug::slugify(&line.title);
+    let day = match line.published_at {
+        PublishTime::At(at) => Some(at.date()),
+        _ => None,
+    };
+    let told_apart = |theirs: &Story| {
+        let other_day = day
+            .zip(theirs.published_at)
+            .is_some_and(|(day, at)| at.date() != day);
+        let other_source = line
+            .source
+            .as_deref()
+            .zip(theirs.source.as_deref())
+            .is_some_and(|(ours, theirs)| !ours.eq_ignore_ascii_case(theirs));
+        other_day || other_source
+    };
+    let owner: Option<Story> = articles::table
+        .filter(articles::slug.eq(slug))
+        .select(Story::as_select())
+        .first(conn)
+        .optional()?;
+    let cut_short = |theirs: &Story| {
+        content::slugify(&theirs.title) == slug && slug::slugify(&theirs.title) != whole
+    };
+    match owner {
+        // Its headline may have been corrected since: the slug stays.
+        Some(theirs) if !cut_short(&theirs) && !told_apart(&theirs) => return Ok(Some(theirs.id)),
         None => return Ok(None),
         Some(_) => {}
     }
@@ -145,31 +175,29 @@ fn same_story(conn: &mut SqliteConnection, slug: &str, title: &str) -> StoreResu
     // from `slug-0` to before `slug-:` (`:` follows `9`), digits alone
     // checked here.
     let prefix = format!("{slug}-");
-    let mut suffixed: Vec<(u64, i32, String)> = articles::table
+    let mut suffixed: Vec<(u64, Story)> = articles::table
         .filter(articles::slug.ge(format!("{prefix}0")))
         .filter(articles::slug.lt(format!("{prefix}:")))
-        .select((articles::slug, articles::id, articles::title))
-        .load::<(String, i32, String)>(conn)?
+        .select((articles::slug, Story::as_select()))
+        .load::<(String, Story)>(conn)?
         .into_iter()
-        .filter_map(|(theirs, id, title)| {
-            let n = theirs.strip_prefix(&prefix)?.parse().ok()?;
-            Some((n, id, title))
-        })
+        .filter_map(|(theirs, story)| Some((theirs.strip_prefix(&prefix)?.parse().ok()?, story)))
         .collect();
-    suffixed.sort_unstable_by_key(|(n, _, _)| *n);
+    suffixed.sort_unstable_by_key(|(n, _)| *n);
     Ok(suffixed
         .into_iter()
-        .find(|(_, _, theirs)| slug::slugify(theirs) == whole)
-        .map(|(_, id, _)| id))
+        .find(|(_, theirs)| slug::slugify(&theirs.title) == whole && !told_apart(theirs))
+        .map(|(_, theirs)| theirs.id))
 }
 
-/// The article with `slug`, and its title.
-fn owner_and_title(conn: &mut SqliteConnection, slug: &str) -> StoreResult<Option<(i32, String)>> {
-    Ok(articles::table
-        .filter(articles::slug.eq(slug))
-        .select((articles::id, articles::title))
-        .first(conn)
-        .optional()?)
+/// What tells two stories under one headline apart.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = articles)]
+struct Story {
+    id: i32,
+    title: String,
+    published_at: Option<chrono::NaiveDateTime>,
+    source: Option<String>,
 }
 
 /// Whether article `id` is what a feed entry became.
