@@ -186,6 +186,23 @@ async fn malformed_json_is_400_and_wrong_fields_are_422_naming_the_field() {
     )
     .await;
     reply.assert_problem(422, &["title", "category"]);
+    // A body of dashes or a stray number is what an importer leaves when
+    // it found no text.
+    for empty in [
+        "<p>- -</p>",
+        "<p>-1</p>",
+        "<p><img src=\"https://img.example.com/a.jpg\"></p>",
+    ] {
+        let mut input = article("Title", "news");
+        input["body_html"] = json!(empty);
+        let reply = send(&app, admin("POST", uri, input)).await;
+        reply.assert_problem(422, &["body_html"]);
+        assert!(
+            reply.body.to_string().contains("has no words"),
+            "{}",
+            reply.body
+        );
+    }
     let mut bad_status = article("Title", "news");
     bad_status["status"] = json!("live");
     send(&app, admin("POST", uri, bad_status))

@@ -68,7 +68,8 @@ pub struct ArticleInput {
     #[schema(max_length = 1000)]
     pub summary: Option<String>,
     /// Body as HTML, sanitised on the way in: at most 512 KiB once
-    /// sanitised (the request, at most 1 MiB). Give this or `body_markdown`.
+    /// sanitised (the request, at most 1 MiB), with at least one word.
+    /// Give this or `body_markdown`.
     pub body_html: Option<String>,
     /// Body as Markdown, rendered as HTML and sanitised: at most 512 KiB
     /// as HTML (the request, at most 1 MiB). Give this or `body_html`.
@@ -214,8 +215,9 @@ impl Checks {
             return (String::new(), String::new());
         }
         let text = content::plain_text(&body_html);
-        if text.is_empty() {
-            self.fail(field, "has no text once sanitised");
+        // Dashes, or a stray number, left where an importer found no text.
+        if !text.chars().any(char::is_alphabetic) {
+            self.fail(field, "has no words once sanitised");
         }
         (body_html, text)
     }
