@@ -35,8 +35,21 @@ pub struct Terms {
 }
 
 impl Analyzer {
-    /// Adds the terms of `text` to `terms`, each occurrence counting `weight`.
+    /// Adds the terms of `text` to `terms`, each occurrence counting
+    /// `weight`. Web addresses are left out: `https`, `t.co` and
+    /// `pic.twitter.com` are in every story that quotes a tweet, and tell
+    /// nothing of what it is about.
     pub fn add(&self, text: &str, weight: u32, terms: &mut Terms) {
+        if text.contains("://") || text.contains("www.") || text.contains("pic.twitter.com") {
+            for chunk in text.split_whitespace().filter(|chunk| !is_address(chunk)) {
+                self.add_words(chunk, weight, terms);
+            }
+        } else {
+            self.add_words(text, weight, terms);
+        }
+    }
+
+    fn add_words(&self, text: &str, weight: u32, terms: &mut Terms) {
         for word in text.unicode_words() {
             let word = word.to_lowercase();
             let word = word.trim_matches('\'');
@@ -68,6 +81,11 @@ impl Analyzer {
     }
 }
 
+/// True when `chunk` (text between spaces) is a web address.
+fn is_address(chunk: &str) -> bool {
+    chunk.contains("://") || chunk.starts_with("www.") || chunk.starts_with("pic.twitter.com/")
+}
+
 /// True when `word` reads better than `kept` as the word shown for their
 /// stem: shorter, the plainest form (`hospital` rather than `hospitality`,
 /// `murder` rather than `murderous`, whichever an index met first), then
@@ -95,6 +113,20 @@ mod tests {
         assert!(!terms.counts.contains_key("the"));
         assert!(!terms.counts.contains_key("12"));
         assert_eq!(terms.spellings["flood"], "floods");
+    }
+
+    #[test]
+    fn web_addresses_are_no_terms() {
+        let analyzer = Analyzer::default();
+        let mut terms = Terms::default();
+        analyzer.add(
+            "Dockers cheered (https://t.co/x7Hq pic.twitter.com/Ab12) — see www.example.com/strike",
+            1,
+            &mut terms,
+        );
+        let mut stems: Vec<&str> = terms.counts.keys().map(String::as_str).collect();
+        stems.sort_unstable();
+        assert_eq!(stems, ["cheer", "docker", "see"]);
     }
 
     #[test]
