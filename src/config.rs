@@ -18,12 +18,11 @@ pub const DEFAULT_RATE_LIMIT_PER_MIN: u32 = 120;
 /// How long a client has to send a request body unless configured.
 pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// `FRONTPAGE_MEMORY_MB` unless set. A 100,000-article store (index, lists
-/// and reading graph about 165 MiB) keeps every article and neighbour list
-/// in its caches; a million-article store (about 450 MiB) runs in under a
-/// gibibyte with small caches (the allocator and SQLite take about a third
-/// more than the data, and a few structures are outside the budget: with
-/// 600 MiB the bench's million-article server peaked at 1,006 MiB).
+/// `FRONTPAGE_MEMORY_MB` unless set: a 100,000-article store keeps every
+/// article and neighbour list in its caches, and a million-article store
+/// runs in under a gibibyte with small caches, since the allocator, SQLite
+/// and a few structures take memory outside the budget (the README's
+/// "Benchmark against a ceiling" has the figures).
 pub const DEFAULT_MEMORY_MB: u64 = 576;
 
 /// Everything the service can be told from outside.
@@ -74,16 +73,17 @@ pub struct Config {
     /// writer counts views a few times a second rather than with every
     /// commit); zero counts them with every commit.
     pub view_totals_lag: Duration,
-    /// Memory for articles kept ready to show (without their counters,
-    /// which are always read fresh), in MiB; 0 turns it off.
+    /// Memory for articles kept ready to show, in MiB; 0 turns it off.
+    /// Their counters are kept apart, and dropped by the commit that
+    /// changes them.
     pub article_cache_mb: u64,
     /// What the server's data may take, in MiB (`FRONTPAGE_MEMORY_MB`):
     /// the caches share what the structures that grow with the store leave
     /// of it (see [`crate::memory`]).
     pub memory_mb: u64,
-    /// Related lists computed when the index is built, those of the newest
-    /// articles (`FRONTPAGE_RELATED_LISTS`); older ones are computed when
-    /// first asked for.
+    /// Related lists kept in memory and current, those of the newest
+    /// articles (`FRONTPAGE_RELATED_LISTS`); older ones are computed in the
+    /// background and kept in the store.
     pub related_lists: usize,
     /// Origins whose pages may call the API from a browser.
     pub cors_origins: CorsOrigins,

@@ -46,10 +46,12 @@ enum Command {
     /// Print the OpenAPI document.
     Openapi,
     /// Import articles from NDJSON files (one article input per line, as
-    /// `POST /api/v1/articles/bulk` takes) or RSS 2.0 / Atom feeds, upserting
-    /// by slug: importing a file twice changes nothing the second time.
+    /// `POST /api/v1/articles/bulk` takes, and the lines `export` writes) or
+    /// RSS, Atom and JSON Feed feeds, upserting by slug or feed entry:
+    /// importing a file twice changes nothing the second time.
     Import {
-        /// The files; each is read as a feed when it starts with `<`.
+        /// The files; each is read as a feed when it starts with `<` or is a
+        /// JSON Feed.
         #[arg(required = true)]
         files: Vec<std::path::PathBuf>,
         /// The category (slug) of articles imported from feeds.
@@ -62,7 +64,9 @@ enum Command {
         /// The new file; it must not exist.
         path: std::path::PathBuf,
     },
-    /// Write every article (drafts too) as NDJSON that `import` takes back.
+    /// Write the whole site as NDJSON that `import` takes back: categories,
+    /// authors, tags, every article (drafts too) and what each feed entry
+    /// became.
     Export {
         /// The file to write; standard output when absent.
         #[arg(long, short)]
@@ -220,10 +224,12 @@ fn init_logging() -> anyhow::Result<()> {
         Err(std::env::VarError::NotUnicode(_)) => anyhow::bail!("RUST_LOG: not UTF-8"),
     };
     let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
-    let logs = match std::env::var("FRONTPAGE_LOG_FORMAT").as_deref() {
+    // Trimmed, and empty for unset, as every other setting is.
+    let format = std::env::var("FRONTPAGE_LOG_FORMAT");
+    let logs = match format.as_deref().map(str::trim) {
         Ok("json") => logs.json().flatten_event(true).with_filter(filter).boxed(),
         // Colours only on a terminal: a log file gets plain text.
-        Ok("text") | Err(_) => logs
+        Ok("text" | "") | Err(_) => logs
             .with_ansi(std::io::stderr().is_terminal())
             .with_filter(filter)
             .boxed(),

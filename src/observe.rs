@@ -330,15 +330,6 @@ pub struct CacheCounters {
 }
 
 impl CacheCounters {
-    /// Counters that no registry reports.
-    pub fn unregistered() -> Self {
-        let counter = |name: &str| IntCounter::new(name, name).expect("a valid metric name");
-        Self {
-            hit: counter("hit"),
-            miss: counter("miss"),
-        }
-    }
-
     /// Counts one lookup.
     pub fn record(&self, hit: bool) {
         self.record_many(u64::from(hit), u64::from(!hit));

@@ -203,11 +203,6 @@ impl ShownArticle {
         self.teaser.json.get()
     }
 
-    /// The body's JSON, a string.
-    pub fn body_json(&self) -> &str {
-        self.body_html.0.get()
-    }
-
     /// The body's JSON, shared with the article kept, not a copy.
     pub fn body_shared(&self) -> Arc<RawValue> {
         Arc::clone(&self.body_html.0)

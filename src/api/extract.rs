@@ -134,8 +134,8 @@ pub fn parse_json_checked<T: DeserializeOwned>(
     }
 }
 
-/// Most fields one answer names as of the wrong type or unknown (an
-/// article has 13).
+/// Most fields one answer names as of the wrong type or unknown: more
+/// than an article input has.
 const MOST_NAMED: usize = 16;
 
 /// Every field of a body that `T` does not read, the first being the one

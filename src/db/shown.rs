@@ -280,7 +280,7 @@ mod tests {
                  'draft', NULL, '2026-01-03 00:00:00', '2026-01-03 00:00:00', 1);
              INSERT INTO article_tags (article_id, tag_id, position) VALUES (7, 2, 0), (7, 1, 1);
              INSERT INTO article_counts (article_id, counter, count)
-             VALUES (7, 'views', 186), (7, 'very_good', 4);",
+             VALUES (7, 'view', 186), (7, 'very_good', 4);",
         )
         .unwrap();
         conn
@@ -299,7 +299,7 @@ mod tests {
         let author = found.author.unwrap();
         assert_eq!((author.id, author.name.as_str()), (3, "Ana Ruiz"));
         assert_eq!(author.bio.as_deref(), Some("Port reporter"));
-        assert_eq!(found.counts["views"], 186);
+        assert_eq!(found.counts["view"], 186);
         assert_eq!(found.counts["very_good"], 4);
         assert_eq!(found.row.updated_at.to_string(), "2026-01-02 09:30:00.250");
 
