@@ -1,4 +1,6 @@
-// @generated automatically by Diesel CLI.
+// The tables Diesel queries, as the migrations make them (`migrations/`).
+// Kept by hand or with `diesel print-schema`; `tests/schema.rs` checks every
+// table, column and nullability here against a migrated store.
 
 diesel::table! {
     api_keys (id) {
