@@ -51,9 +51,12 @@ async fn fallback(
     state: Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let method = req.method().as_str();
+    let routed = crate::route_table::routed_path(&req);
+    // Looked up as the router reads it; sent on as it was spelt.
     if let Some(trimmed) = req.path().strip_suffix('/').filter(|path| !path.is_empty())
-        && table
-            .allowed(trimmed)
+        && routed
+            .strip_suffix('/')
+            .and_then(|routed| table.allowed(routed))
             .is_some_and(|allowed| allowed.contains(&method))
     {
         let query = req
@@ -65,7 +68,7 @@ async fn fallback(
             .insert_header((header::LOCATION, location))
             .finish());
     }
-    match table.allowed(crate::http_cache::routed_path(&req)) {
+    match table.allowed(routed) {
         Some(allowed) if !allowed.contains(&method) => Err(ApiError::MethodNotAllowed(
             allowed.into_iter().map(str::to_owned).collect(),
         )),

@@ -22,12 +22,13 @@ use actix_web::http::header::{self, ContentEncoding, HeaderMap, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::web::Data;
-use actix_web::{Error, HttpRequest, HttpResponse};
+use actix_web::{Error, HttpResponse};
 use base64::Engine;
 use xxhash_rust::xxh3::xxh3_128;
 
 use self::responses::{Cached, KeptBody, Lookup};
 pub use self::responses::{ResponseCache, ShownCounts, SplicedBody};
+use crate::route_table::routed_path;
 use crate::state::AppState;
 
 /// `Content-Encoding` value that tells `Compress` to leave a body alone;
@@ -115,14 +116,6 @@ fn included(query: &str) -> String {
         .map(|(_, value)| value.to_ascii_lowercase())
         .collect::<Vec<_>>()
         .join(",")
-}
-
-/// The path of `req` as the router reads it, percent-escapes decoded:
-/// `/%61pi/v1/%72ecommendations` reaches the recommendations, so every
-/// rule about what a path is (personal, public, under `/api/`) reads this,
-/// never the path as sent.
-pub fn routed_path(req: &HttpRequest) -> &str {
-    req.match_info().as_str()
 }
 
 /// A strong validator for a body: its 128-bit XXH3 hash. A validator only
@@ -232,17 +225,24 @@ pub async fn conditional(
     let bytes = body::to_bytes(body).await.map_err(Into::into)?;
     let policy = &state.cache_policy;
     let headers = res.headers_mut();
-    headers.insert(header::ETAG, HeaderValue::from_str(&entity_tag(&bytes))?);
+    let tag = entity_tag(&bytes);
+    headers.insert(header::ETAG, HeaderValue::from_str(&tag)?);
     // A handler that says how long its answer may be kept knows better
     // (a Related list not made yet: `no-store`); nor is it kept here.
     let said = headers.contains_key(header::CACHE_CONTROL);
     if !said {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_str(&control)?);
     }
-    let encoding = conditions
-        .encoding
-        .filter(|_| bytes.len() >= policy.compress_min_bytes && encoding::compressible(headers));
+    // A handler that encoded its body itself is left to it.
+    let own_encoding = headers.contains_key(header::CONTENT_ENCODING);
+    let encoding = conditions.encoding.filter(|_| {
+        !own_encoding && bytes.len() >= policy.compress_min_bytes && encoding::compressible(headers)
+    });
+    let cache_key = cache_key.filter(|_| !said);
+    // A 304 sends no body: one is compressed for it only to be kept.
+    let unsent = matches(&conditions.if_none_match, &tag) && cache_key.is_none();
     let (bytes, encoded) = match encoding {
+        Some(encoding) if unsent => (bytes, Some(encoding)),
         Some(encoding) => match encoding::encode(encoding, bytes.clone()).await {
             Ok(encoded) => (encoded, Some(encoding)),
             Err(err) => {
@@ -252,13 +252,15 @@ pub async fn conditional(
         },
         None => (bytes, None),
     };
-    let sent_as = match encoded {
-        Some(encoding) => encoding.to_header_value(),
-        // Left as it is by `Compress` too.
-        None => HeaderValue::from_static(LEAVE_UNCOMPRESSED),
-    };
-    res.headers_mut().insert(header::CONTENT_ENCODING, sent_as);
-    if let Some(key) = cache_key.filter(|_| !said) {
+    if !own_encoding {
+        let sent_as = match encoded {
+            Some(encoding) => encoding.to_header_value(),
+            // Left as it is by `Compress` too.
+            None => HeaderValue::from_static(LEAVE_UNCOMPRESSED),
+        };
+        res.headers_mut().insert(header::CONTENT_ENCODING, sent_as);
+    }
+    if let Some(key) = cache_key {
         let spliced = res.extensions_mut().remove::<SplicedBody>();
         let body = match spliced {
             Some(spliced) if encoded.is_none() && spliced.is(&bytes) => {

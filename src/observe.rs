@@ -64,7 +64,7 @@ pub async fn request_log(
     let state = req.app_data::<Data<AppState>>().cloned();
     let routes = req.app_data::<Data<RouteTable>>().cloned();
     let route = routes.as_deref().map_or(UNMATCHED, |routes| {
-        routes.template(crate::http_cache::routed_path(req.request()))
+        routes.template(crate::route_table::routed_path(req.request()))
     });
     let method = req.method().clone();
     let logged = tracing::enabled!(target: "frontpage::http", tracing::Level::INFO)

@@ -11,6 +11,14 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 use utoipa::openapi::OpenApi;
 
+/// The path of `req` as the router reads it, percent-escapes decoded:
+/// `/%61pi/v1/%72ecommendations` reaches the recommendations, so every
+/// rule about what a path is (personal, public, under `/api/`) reads this,
+/// never the path as sent.
+pub fn routed_path(req: &actix_web::HttpRequest) -> &str {
+    req.match_info().as_str()
+}
+
 /// Routes that are served but not documented in the spec: the spec itself,
 /// its explorer, and the metrics.
 const UNDOCUMENTED: [&str; 4] = ["/openapi.json", "/docs", "/docs/{_:.*}", "/metrics"];

@@ -61,10 +61,11 @@ pub fn bind(config: &Config) -> anyhow::Result<Bound> {
     actix_web::rt::spawn(crate::api::ranking::warm(Data::clone(&state)));
     let server = HttpServer::new(move || app(state.clone(), spec.clone()))
         .workers(config.workers)
-        // A compressed answer leaves in more than one write (its head and
-        // body, then the chunked body's end). With Nagle's algorithm on,
-        // the last waits for the client's delayed ACK: 40 ms a request on
-        // a kept-alive connection, which every browser and CDN keeps.
+        // An answer that leaves in more than one write (a body streamed,
+        // or compressed as it goes by actix-web's `Compress`, in chunks)
+        // would, with Nagle's algorithm on, wait for the client's delayed
+        // ACK before its last: 40 ms a request on a kept-alive connection,
+        // which every browser and CDN keeps.
         .tcp_nodelay(true)
         .shutdown_signal(drain::on_signal(drain))
         .shutdown_timeout(drain::CLOSE_LIMIT.as_secs())

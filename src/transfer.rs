@@ -204,9 +204,10 @@ fn read_feed(bytes: &[u8], defaults: &FeedDefaults) -> anyhow::Result<Vec<Record
                     plain(markup, &title.content)
                 })
                 .unwrap_or_default();
-            // A headline with no text of its own (a wire flash) is its own
-            // body; an image that came without words stays after it.
-            let body = if text_of(&body).is_empty() {
+            // A headline with no words of its own (a wire flash, or a
+            // dash where the text should be) is its own body; an image
+            // that came without words stays after it.
+            let body = if !crate::content::has_a_word(&text_of(&body)) {
                 format!("{}{body}", crate::content::html_of_text(&title))
             } else {
                 body

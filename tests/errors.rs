@@ -726,6 +726,9 @@ async fn a_trailing_slash_is_sent_on_to_the_path_without() {
     );
     let reply = send(&app, get("/api/v1/ranking/")).await;
     assert_eq!(reply.header("location"), Some("/api/v1/ranking"));
+    // Looked up as the router reads the path, sent on as it was spelt.
+    let reply = send(&app, get("/api/v1/%72anking/")).await;
+    assert_eq!(reply.header("location"), Some("/api/v1/%72anking"));
     send(&app, get("/api/v1/nothing/"))
         .await
         .assert_problem(404, &[]);

@@ -13,7 +13,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::article_input::ArticleInput;
-use crate::db::article_writes::{self, ArticleWrite, FeedEntry, PublishTime, SlugChoice, Upserted};
+use crate::db::article_writes::{self, ArticleWrite, FeedEntry, SlugChoice, Telling, Upserted};
 use crate::db::{self, StoreError};
 use crate::error::{ApiError, FieldError, Location};
 
@@ -44,7 +44,7 @@ pub struct BulkReport {
 /// An import in progress: what was checked, stored and refused so far.
 pub struct Import {
     now: NaiveDateTime,
-    first_line_of: HashMap<String, usize>,
+    first_line_of: HashMap<String, Vec<(Telling, usize)>>,
     written: Written,
     report: BulkReport,
     /// The category and author each line refused before the store names,
@@ -202,50 +202,46 @@ impl Import {
 /// two lines without a slug under one headline on two days or from two
 /// sources: see [`article_writes::upsert`].)
 fn once_per_import(
-    first_line_of: &mut HashMap<String, usize>,
+    first_line_of: &mut HashMap<String, Vec<(Telling, usize)>>,
     line: usize,
     write: ArticleWrite,
 ) -> Result<ArticleWrite, Vec<FieldError>> {
     // An entry's id is a JSON array, which no slug can be. A slug made
     // from a title is cut short (see `article_writes::upsert`): two long
     // titles that start the same are two stories, known by the whole
-    // title's slug.
-    let (key, field) = match (&write.feed_entry, &write.slug) {
-        (Some(entry), _) => (entry.id.clone(), "id"),
+    // title's slug; and two lines under one headline are two stories when
+    // their days or sources tell them apart, as the upsert tells them.
+    let (key, field, telling) = match (&write.feed_entry, &write.slug) {
+        (Some(entry), _) => (entry.id.clone(), "id", Telling::none()),
         (None, SlugChoice::Derived(_)) => {
-            let day = match write.published_at {
-                PublishTime::At(at) => at.date().to_string(),
-                _ => String::new(),
-            };
-            let source = write.source.as_deref().unwrap_or_default().to_lowercase();
-            // A space never appears in a slug: the slug is what is shown.
-            let story = format!("{} {day} {source}", slug::slugify(&write.title));
-            (story, "slug")
+            (slug::slugify(&write.title), "slug", Telling::of(&write))
         }
-        (None, SlugChoice::Given(slug)) => (slug.clone(), "slug"),
+        (None, SlugChoice::Given(slug)) => (slug.clone(), "slug", Telling::none()),
     };
-    match first_line_of.entry(key) {
-        Entry::Occupied(first) => {
+    let seen = first_line_of.entry(key).or_default();
+    match seen.iter().find(|(other, _)| !other.apart(&telling)) {
+        Some((_, first)) => {
             let detail = match &write.feed_entry {
                 // `[feed, entry]`: the entry's own id is what its feed shows.
                 Some(entry) => {
                     let id = serde_json::from_str::<(String, String)>(&entry.id)
                         .map_or_else(|_| entry.id.clone(), |(_, id)| id);
                     format!(
-                        "`{id}` is also the id of entry {}; an entry may appear once per import",
-                        first.get()
+                        "`{id}` is also the id of entry {first}; an entry may appear once per import"
                     )
                 }
                 None => format!(
-                    "`{}` is also the slug of line {}; an article may appear once per import",
-                    first.key().split(' ').next().unwrap_or_default(),
-                    first.get()
+                    "`{}` is also the slug of line {first}; an article may appear once per import",
+                    match &write.slug {
+                        SlugChoice::Given(slug) => slug.clone(),
+                        SlugChoice::Derived(_) => slug::slugify(&write.title),
+                    }
                 ),
             };
             Err(vec![FieldError::new(Location::Body, field, detail)])
         }
-        Entry::Vacant(slot) => {
-            slot.insert(line);
+        None => {
+            seen.push((telling, line));
             Ok(write)
         }
     }

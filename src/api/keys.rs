@@ -70,7 +70,7 @@ pub async fn authenticate(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    let token = crate::http_cache::routed_path(req.request())
+    let token = crate::route_table::routed_path(req.request())
         .starts_with("/api/")
         .then(|| bearer(req.request()))
         .flatten();

@@ -209,7 +209,7 @@ pub(super) fn moved(state: &AppState, req: &HttpRequest, slug: &str, rest: &str)
         .insert_header((
             header::CACHE_CONTROL,
             state.cache_policy.cache_control(
-                crate::http_cache::routed_path(req),
+                crate::route_table::routed_path(req),
                 req.query_string(),
                 authorized,
             ),

@@ -55,6 +55,12 @@ pub fn reading_time_minutes(words: usize) -> usize {
     words.div_ceil(WORDS_PER_MINUTE).max(1)
 }
 
+/// True when `text` has a word: a letter, in any script. Dashes or a
+/// stray number are what an importer leaves where it found no text.
+pub fn has_a_word(text: &str) -> bool {
+    text.chars().any(char::is_alphabetic)
+}
+
 /// The summary of a body of sanitised HTML whose text is `text`: cut from
 /// its paragraphs' running text (see [`lead_text`]), or from all of its
 /// text when it has none.
@@ -70,7 +76,7 @@ pub fn derive_summary(text: &str) -> String {
     }
     let cut: String = text.chars().take(DERIVED_SUMMARY_MAX).collect();
     let last_sentence = sentence_ends(&cut)
-        .filter(|&end| end > DERIVED_SUMMARY_MAX / 3)
+        .filter(|&end| cut[..end].chars().count() > DERIVED_SUMMARY_MAX / 3)
         .last();
     if let Some(end) = last_sentence {
         return cut[..end].to_string();
@@ -96,23 +102,28 @@ fn sentence_ends(text: &str) -> impl Iterator<Item = usize> + '_ {
             .map(char::len_utf8)
             .sum();
         let end = after + closing;
-        let ends = text[end..].starts_with(' ') && !(stop == '.' && abbreviated(&text[..at]));
+        let ends = text[end..].starts_with(' ')
+            && !(stop == '.' && abbreviated(&text[..at], &text[end..]));
         ends.then_some(end)
     })
 }
 
 /// Words news text abbreviates with a full stop, lower-cased: a stop after
 /// one seldom ends a sentence.
-const ABBREVIATIONS: [&str; 36] = [
-    "adm", "ave", "capt", "cmdr", "co", "col", "corp", "dept", "dr", "etc", "feb", "gen", "gov",
-    "hon", "inc", "jan", "jr", "lt", "ltd", "maj", "messrs", "mr", "mrs", "ms", "mt", "no", "nov",
-    "oct", "pres", "prof", "rep", "rev", "sen", "sept", "sgt", "st",
+const ABBREVIATIONS: [&str; 31] = [
+    "adm", "ave", "capt", "cmdr", "co", "col", "corp", "dept", "dr", "etc", "gen", "gov", "hon",
+    "inc", "jr", "lt", "ltd", "maj", "messrs", "mr", "mrs", "ms", "mt", "pres", "prof", "rep",
+    "rev", "sen", "sgt", "st", "vs",
 ];
+/// Abbreviations only before a number (`No. 10`, `Jan. 5`): `no.` also
+/// ends sentences.
+const BEFORE_NUMBERS: [&str; 8] = ["aug", "dec", "feb", "jan", "no", "nov", "oct", "sept"];
 
-/// True when the word that `before` ends with, just before a full stop, is
-/// an abbreviation: one of [`ABBREVIATIONS`] or a single letter (an
-/// initial, or the last letter of `U.S`).
-fn abbreviated(before: &str) -> bool {
+/// True when the word that `before` ends with, just before a full stop
+/// that `after` follows, is an abbreviation: one of [`ABBREVIATIONS`], one
+/// of [`BEFORE_NUMBERS`] before a number, or a single letter (an initial,
+/// or the last letter of `U.S`).
+fn abbreviated(before: &str, after: &str) -> bool {
     let word = before
         .rsplit(|c: char| c.is_whitespace() || matches!(c, '(' | '"' | '“'))
         .next()
@@ -120,7 +131,11 @@ fn abbreviated(before: &str) -> bool {
     let last = word.rsplit('.').next().unwrap_or_default();
     let mut letters = last.chars();
     let single_letter = letters.next().is_some_and(char::is_alphabetic) && letters.next().is_none();
-    single_letter || ABBREVIATIONS.contains(&last.to_lowercase().as_str())
+    let last = last.to_lowercase();
+    let number_follows = after.trim_start().starts_with(|c: char| c.is_ascii_digit());
+    single_letter
+        || ABBREVIATIONS.contains(&last.as_str())
+        || number_follows && BEFORE_NUMBERS.contains(&last.as_str())
 }
 
 /// A URL slug from a title: lower-case ASCII words joined by `-`, cut at a
@@ -270,6 +285,12 @@ mod tests {
         );
         let summary = derive_summary(&quoted);
         assert!(summary.ends_with("ready for them.\""), "{summary}");
+        // `no.` ends a sentence unless a number follows.
+        let no = format!(
+            "The dockers at the harbour were asked on Monday whether they would go back to work, and they said no. {}",
+            "More words ".repeat(30)
+        );
+        assert!(derive_summary(&no).ends_with("said no."));
         let question = format!(
             "Will the strike end before the holidays at the harbour this year, the dockers ask? {}",
             "More words ".repeat(30)

@@ -66,6 +66,48 @@ pub struct ArticleWrite {
     pub feed_entry: Option<FeedEntry>,
 }
 
+/// What tells apart two stories under one headline, for a line imported
+/// without a slug (see [`upsert`]): the day it was published and its
+/// source, when it says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Telling {
+    pub day: Option<chrono::NaiveDate>,
+    /// Lower-cased.
+    pub source: Option<String>,
+}
+
+impl Telling {
+    /// What a write says.
+    pub fn of(write: &ArticleWrite) -> Self {
+        let day = match write.published_at {
+            PublishTime::At(at) => Some(at.date()),
+            _ => None,
+        };
+        Self::new(day, write.source.as_deref())
+    }
+
+    pub fn new(day: Option<chrono::NaiveDate>, source: Option<&str>) -> Self {
+        Self {
+            day,
+            source: source.map(str::to_lowercase),
+        }
+    }
+
+    /// Nothing to tell by: a write with a slug of its own.
+    pub fn none() -> Self {
+        Self::new(None, None)
+    }
+
+    /// True when the two are two stories: published on two days, or by
+    /// two sources. What one of them does not say tells nothing.
+    pub fn apart(&self, other: &Self) -> bool {
+        let days = self.day.zip(other.day).is_some_and(|(a, b)| a != b);
+        let sources =
+            (self.source.as_ref().zip(other.source.as_ref())).is_some_and(|(a, b)| a != b);
+        days || sources
+    }
+}
+
 /// The feed entry an imported article comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FeedEntry {

@@ -372,8 +372,11 @@ impl ResponseCache {
         !self.max_age.is_zero()
             && req.method() == Method::GET
             && !req.headers().contains_key(header::AUTHORIZATION)
-            && super::routed_path(req.request()).starts_with("/api/v1/")
-            && !is_personal(super::routed_path(req.request()), req.query_string())
+            && crate::route_table::routed_path(req.request()).starts_with("/api/v1/")
+            && !is_personal(
+                crate::route_table::routed_path(req.request()),
+                req.query_string(),
+            )
     }
 }
 

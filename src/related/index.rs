@@ -102,7 +102,11 @@ fn saturated(count: f32, norm: f32) -> f32 {
 pub struct Index {
     analyzer: Analyzer,
     terms: FxHashMap<String, u32>,
+    /// The word shown for each term: the one most articles use for its
+    /// stem (see [`Index::term_id`]).
     spellings: Vec<String>,
+    /// Per term, the lead of its spelling in a majority vote.
+    spelling_votes: Vec<u16>,
     document_frequency: Vec<u32>,
     /// Per term, `(slot, saturated term frequency)`, strongest first
     /// ([`impact_order`]): at most [`POSTINGS_KEPT`], the strongest of all.
@@ -152,7 +156,7 @@ impl Index {
             .sum();
         let postings: usize = self.postings.iter().map(Vec::capacity).sum();
         let spellings: usize = self.spellings.iter().map(String::capacity).sum();
-        let per_term = size_of::<Vec<(u32, f32)>>() + size_of::<String>() * 2 + 4 + 4 + 1 + 1;
+        let per_term = size_of::<Vec<(u32, f32)>>() + size_of::<String>() * 2 + 4 + 4 + 2 + 1 + 1;
         (self.slots.capacity() * size_of::<Option<Entry>>()
             + entries
             + postings * size_of::<(u32, f32)>()
@@ -296,17 +300,31 @@ impl Index {
         }
     }
 
+    /// The term of `stem`, which an article spells `spelling`. The word
+    /// shown for a term is chosen by a majority vote of the articles (Boyer
+    /// and Moore's, which needs one counter): the first to come would show
+    /// a hospital's story as `hospitality`, the shortest an organisation's
+    /// as `organ` (Snowball stems both to one).
     fn term_id(&mut self, stem: &str, spelling: &str) -> u32 {
         if let Some(&id) = self.terms.get(stem) {
-            let kept = &mut self.spellings[id as usize];
-            if super::text::plainer(spelling, kept) {
+            let (kept, votes) = (
+                &mut self.spellings[id as usize],
+                &mut self.spelling_votes[id as usize],
+            );
+            if kept == spelling {
+                *votes = votes.saturating_add(1);
+            } else if *votes == 0 {
                 *kept = spelling.to_string();
+                *votes = 1;
+            } else {
+                *votes -= 1;
             }
             return id;
         }
         let id = self.spellings.len() as u32;
         self.terms.insert(stem.to_string(), id);
         self.spellings.push(spelling.to_string());
+        self.spelling_votes.push(1);
         self.document_frequency.push(0);
         self.postings.push(Vec::new());
         self.truncated.push(false);

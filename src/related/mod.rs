@@ -49,7 +49,8 @@ pub const STORED: usize = 50;
 /// 2: near-duplicates are left out of a pool that grows until the list is
 /// full; version 1's fixed pool could leave a list short, or empty.
 /// 3: a list holds one of two items that are near-duplicates of each other.
-pub const LISTS_VERSION: i32 = 3;
+/// 4: web addresses are no terms.
+pub const LISTS_VERSION: i32 = 4;
 /// Lists kept in memory, by default: those of the newest articles, which
 /// most reads are of, read from the store (or computed) when the index is
 /// built. An older article's list is read from the store, or computed when

@@ -142,6 +142,7 @@ impl ArticlePatch {
             published_at: self
                 .published_at
                 .unwrap_or(current.published_at.map(Checked::Valid)),
+            body_kept: !body_changes,
         };
         (input, clears_published_at)
     }

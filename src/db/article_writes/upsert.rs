@@ -4,7 +4,9 @@
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 
-use super::{ArticleWrite, PublishTime, SlugChoice, Upserted, create, replace, slug_owner};
+use super::{
+    ArticleWrite, PublishTime, SlugChoice, Telling, Upserted, create, replace, slug_owner,
+};
 use crate::content::{self, Status};
 use crate::db::StoreResult;
 use crate::db::schema::{articles, authors, categories, feed_entries};
@@ -132,31 +134,17 @@ fn record_entry(conn: &mut SqliteConnection, write: &ArticleWrite, id: i32) -> S
 /// line's own among `slug-2`, `slug-3`, ..., if an earlier import made it;
 /// none otherwise, so that one is made. Another story is one whose title
 /// makes the same slug cut at 80 characters but other words after (two
-/// live blogs of one election night; see `content::slugify`), or that was
-/// published on another day (a daily column under one title, "Quotable"),
-/// or by another source (one wire story under two outlets), when both
-/// say.
+/// live blogs of one election night; see `content::slugify`), or one
+/// [`Telling`] tells apart: published on another day (a daily column under
+/// one title, "Quotable"), or by another source (one wire story from two
+/// outlets).
 fn same_story(
     conn: &mut SqliteConnection,
     slug: &str,
     line: &ArticleWrite,
 ) -> StoreResult<Option<i32>> {
     let whole = slug::slugify(&line.title);
-    let day = match line.published_at {
-        PublishTime::At(at) => Some(at.date()),
-        _ => None,
-    };
-    let told_apart = |theirs: &Story| {
-        let other_day = day
-            .zip(theirs.published_at)
-            .is_some_and(|(day, at)| at.date() != day);
-        let other_source = line
-            .source
-            .as_deref()
-            .zip(theirs.source.as_deref())
-            .is_some_and(|(ours, theirs)| !ours.eq_ignore_ascii_case(theirs));
-        other_day || other_source
-    };
+    let telling = Telling::of(line);
     let owner: Option<Story> = articles::table
         .filter(articles::slug.eq(slug))
         .select(Story::as_select())
@@ -167,18 +155,30 @@ fn same_story(
     };
     match owner {
         // Its headline may have been corrected since: the slug stays.
-        Some(theirs) if !cut_short(&theirs) && !told_apart(&theirs) => return Ok(Some(theirs.id)),
+        Some(theirs) if !cut_short(&theirs) && !theirs.telling().apart(&telling) => {
+            return Ok(Some(theirs.id));
+        }
         None => return Ok(None),
         Some(_) => {}
     }
     // The suffixed slugs `free_slug` makes: the range of the slug index
     // from `slug-0` to before `slug-:` (`:` follows `9`), digits alone
-    // checked here.
+    // checked here; of a daily column, those of the line's day.
     let prefix = format!("{slug}-");
-    let mut suffixed: Vec<(u64, Story)> = articles::table
+    let mut query = articles::table
         .filter(articles::slug.ge(format!("{prefix}0")))
         .filter(articles::slug.lt(format!("{prefix}:")))
         .select((articles::slug, Story::as_select()))
+        .into_boxed();
+    if let Some(day) = telling.day {
+        let start = day.and_time(chrono::NaiveTime::MIN);
+        query = query.filter(
+            articles::published_at
+                .is_null()
+                .or(articles::published_at.between(start, start + chrono::TimeDelta::days(1))),
+        );
+    }
+    let mut suffixed: Vec<(u64, Story)> = query
         .load::<(String, Story)>(conn)?
         .into_iter()
         .filter_map(|(theirs, story)| Some((theirs.strip_prefix(&prefix)?.parse().ok()?, story)))
@@ -186,11 +186,13 @@ fn same_story(
     suffixed.sort_unstable_by_key(|(n, _)| *n);
     Ok(suffixed
         .into_iter()
-        .find(|(_, theirs)| slug::slugify(&theirs.title) == whole && !told_apart(theirs))
+        .find(|(_, theirs)| {
+            slug::slugify(&theirs.title) == whole && !theirs.telling().apart(&telling)
+        })
         .map(|(_, theirs)| theirs.id))
 }
 
-/// What tells two stories under one headline apart.
+/// An article as [`same_story`] compares it with a line.
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = articles)]
 struct Story {
@@ -198,6 +200,15 @@ struct Story {
     title: String,
     published_at: Option<chrono::NaiveDateTime>,
     source: Option<String>,
+}
+
+impl Story {
+    fn telling(&self) -> Telling {
+        Telling::new(
+            self.published_at.map(|at| at.date()),
+            self.source.as_deref(),
+        )
+    }
 }
 
 /// Whether article `id` is what a feed entry became.
