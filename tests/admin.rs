@@ -2,6 +2,9 @@
 
 mod common;
 
+use actix_http::Request;
+use actix_web::body::MessageBody;
+use actix_web::dev::{Service, ServiceResponse};
 use actix_web::test::TestRequest;
 use common::{ADMIN, admin, article, create, get, seed_categories, send, test_app, titles};
 use frontpage::auth;
@@ -573,6 +576,26 @@ async fn bulk_import_refuses_a_second_line_with_the_same_slug_and_reads_crlf_and
     }
 }
 
+/// Imports `lines` as one bulk request, which must take every line;
+/// returns how many were created, updated and unchanged.
+async fn imported<S, B>(app: &S, lines: &[&Value]) -> [i64; 3]
+where
+    S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let body = lines
+        .iter()
+        .map(|line| line.to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let reply = send(app, ndjson(&body)).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let report = &reply.body["data"];
+    assert_eq!(report["failed"], 0, "{report}");
+    [&report["created"], &report["updated"], &report["unchanged"]]
+        .map(|count| count.as_i64().unwrap())
+}
+
 /// A column under one title each day, and one wire story from two
 /// outlets, are stories of their own: a line without a slug updates the
 /// article of its headline only when that one was published the same day,
@@ -588,38 +611,22 @@ async fn bulk_import_keeps_a_daily_column_and_two_outlets_stories_apart() {
         line["body_html"] = json!(format!("<p>{body}</p>"));
         line
     };
-    let import = |lines: &[&Value]| {
-        let app = &app;
-        let body = lines
-            .iter()
-            .map(|line| line.to_string())
-            .collect::<Vec<_>>()
-            .join("\n");
-        async move {
-            let reply = send(app, ndjson(&body)).await;
-            assert_eq!(reply.status, 200, "{}", reply.body);
-            let report = &reply.body["data"];
-            assert_eq!(report["failed"], 0, "{report}");
-            [&report["created"], &report["updated"], &report["unchanged"]]
-                .map(|count| count.as_i64().unwrap())
-        }
-    };
     let monday = line("Quotable", 6, "China Daily", "Monday's quotes.");
     let tuesday = line("Quotable", 7, "China Daily", "Tuesday's quotes.");
-    assert_eq!(import(&[&monday]).await, [1, 0, 0]);
+    assert_eq!(imported(&app, &[&monday]).await, [1, 0, 0]);
     assert_eq!(
-        import(&[&tuesday]).await,
+        imported(&app, &[&tuesday]).await,
         [1, 0, 0],
         "Tuesday replaced Monday"
     );
-    assert_eq!(import(&[&monday, &tuesday]).await, [0, 0, 2]);
+    assert_eq!(imported(&app, &[&monday, &tuesday]).await, [0, 0, 2]);
     let mut corrected = tuesday.clone();
     corrected["body_html"] = json!("<p>Tuesday's quotes, corrected.</p>");
-    assert_eq!(import(&[&corrected]).await, [0, 1, 0]);
+    assert_eq!(imported(&app, &[&corrected]).await, [0, 1, 0]);
     // Two days in one file.
     let wednesday = line("Quotable", 8, "China Daily", "Wednesday's quotes.");
     let thursday = line("Quotable", 9, "China Daily", "Thursday's quotes.");
-    assert_eq!(import(&[&wednesday, &thursday]).await, [2, 0, 0]);
+    assert_eq!(imported(&app, &[&wednesday, &thursday]).await, [2, 0, 0]);
     // In one file, a line that names no day, or a slug given for a
     // headline's day, cannot be told from the first: refused, not
     // written over it.
@@ -644,13 +651,13 @@ async fn bulk_import_keeps_a_daily_column_and_two_outlets_stories_apart() {
     let wire = "Malaysia to cancel visa-free entry for North Koreans";
     let doha = line(wire, 2, "Al Jazeera", "From Doha.");
     let dublin = line(wire, 2, "RT\u{c9}", "From Dublin.");
-    assert_eq!(import(&[&doha]).await, [1, 0, 0]);
+    assert_eq!(imported(&app, &[&doha]).await, [1, 0, 0]);
     assert_eq!(
-        import(&[&dublin]).await,
+        imported(&app, &[&dublin]).await,
         [1, 0, 0],
         "one outlet replaced the other"
     );
-    assert_eq!(import(&[&doha, &dublin]).await, [0, 0, 2]);
+    assert_eq!(imported(&app, &[&doha, &dublin]).await, [0, 0, 2]);
 
     let slugs: Vec<String> = send(&app, get("/api/v1/articles?limit=20")).await.body["data"]
         .as_array()
@@ -680,39 +687,23 @@ async fn bulk_import_tells_apart_long_headlines_that_start_the_same() {
     let opening = "Live updates from the count as election night results come in across the";
     let north = article(&format!("{opening} northern constituencies"), "news");
     let south = article(&format!("{opening} southern constituencies"), "news");
-    let import = |lines: &[&Value]| {
-        let app = &app;
-        let body = lines
-            .iter()
-            .map(|line| line.to_string())
-            .collect::<Vec<_>>()
-            .join("\n");
-        async move {
-            let reply = send(app, ndjson(&body)).await;
-            assert_eq!(reply.status, 200, "{}", reply.body);
-            let report = &reply.body["data"];
-            assert_eq!(report["failed"], 0, "{report}");
-            [&report["created"], &report["updated"], &report["unchanged"]]
-                .map(|count| count.as_i64().unwrap())
-        }
-    };
     // In one import, and in two.
     assert_eq!(
-        import(&[&north, &south]).await,
+        imported(&app, &[&north, &south]).await,
         [2, 0, 0],
         "south replaced north"
     );
-    assert_eq!(import(&[&south, &north]).await, [0, 0, 2]);
-    assert_eq!(import(&[&north]).await, [0, 0, 1]);
-    assert_eq!(import(&[&south]).await, [0, 0, 1]);
+    assert_eq!(imported(&app, &[&south, &north]).await, [0, 0, 2]);
+    assert_eq!(imported(&app, &[&north]).await, [0, 0, 1]);
+    assert_eq!(imported(&app, &[&south]).await, [0, 0, 1]);
     // An edit reaches its own article.
     let mut edited = south.clone();
     edited["body_html"] = json!("<p>South, counted.</p>");
-    assert_eq!(import(&[&edited]).await, [0, 1, 0]);
+    assert_eq!(imported(&app, &[&edited]).await, [0, 1, 0]);
     // A title changed only in case and punctuation is the same story.
     let mut recased = north.clone();
     recased["title"] = json!(format!("{opening} Northern constituencies!"));
-    assert_eq!(import(&[&recased]).await, [0, 1, 0]);
+    assert_eq!(imported(&app, &[&recased]).await, [0, 1, 0]);
 
     let listed = send(&app, get("/api/v1/articles")).await;
     let stories = listed.body["data"].as_array().unwrap();
