@@ -88,8 +88,9 @@ pub fn derive_summary(text: &str) -> String {
 }
 
 /// Where sentences of `text` end, as far as a summary can tell: just past
-/// a `.`, `!` or `?` (and a closing quote or bracket) followed by a space,
-/// unless the stop ends an abbreviation (`Mr.`, `Gov.`, `U.S.`, `J.`).
+/// a `.`, `!` or `?` (and a closing quote or bracket) followed by a space
+/// and not by a lower-case word (`“Why not?” she asked`), unless the stop
+/// ends an abbreviation (`Mr.`, `Gov.`, `U.S.`, `J.`).
 fn sentence_ends(text: &str) -> impl Iterator<Item = usize> + '_ {
     text.char_indices().filter_map(|(at, stop)| {
         if !matches!(stop, '.' | '!' | '?') {
@@ -102,7 +103,9 @@ fn sentence_ends(text: &str) -> impl Iterator<Item = usize> + '_ {
             .map(char::len_utf8)
             .sum();
         let end = after + closing;
+        let next = text[end..].trim_start().chars().next();
         let ends = text[end..].starts_with(' ')
+            && !next.is_some_and(char::is_lowercase)
             && !(stop == '.' && abbreviated(&text[..at], &text[end..]));
         ends.then_some(end)
     })
@@ -281,10 +284,19 @@ mod tests {
         // A quoted sentence ends with its quote.
         let quoted = format!(
             "The minister told reporters at the harbour on Monday: \"We will be ready for them.\" {}",
-            "more words ".repeat(30)
+            "More words ".repeat(30)
         );
         let summary = derive_summary(&quoted);
         assert!(summary.ends_with("ready for them.\""), "{summary}");
+        // A question quoted within a sentence does not end it.
+        let asked = "The dockers at the harbour met on Monday to vote on the strike that has shut the port \
+                     for a week. “Why should we go back to work now?” the union leader asked the harbour \
+                     board at a meeting that ran on late into the night, long past the hour set for it.";
+        assert!(
+            derive_summary(asked).ends_with("for a week."),
+            "{}",
+            derive_summary(asked)
+        );
         // `no.` ends a sentence unless a number follows.
         let no = format!(
             "The dockers at the harbour were asked on Monday whether they would go back to work, and they said no. {}",
