@@ -44,7 +44,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
 /// Answers requests no route took: a permanent redirect (308) from a
 /// path with a trailing slash to the one without, when that one answers
 /// the method (a frontend's router adds them: Next.js `trailingSlash`);
-/// 405 with `Allow` when the path exists; else 404.
+/// for a path that exists, `OPTIONS` (not a browser's preflight, which CORS
+/// answers) a 204 with `Allow`, any other method a 405 with it; else 404.
 async fn fallback(
     req: HttpRequest,
     table: Data<RouteTable>,
@@ -69,9 +70,17 @@ async fn fallback(
             .finish());
     }
     match table.allowed(routed) {
-        Some(allowed) if !allowed.contains(&method) => Err(ApiError::MethodNotAllowed(
-            allowed.into_iter().map(str::to_owned).collect(),
-        )),
+        Some(mut allowed) if !allowed.contains(&method) => {
+            allowed.push("OPTIONS");
+            if method == "OPTIONS" {
+                return Ok(HttpResponse::NoContent()
+                    .insert_header((header::ALLOW, allowed.join(", ")))
+                    .finish());
+            }
+            Err(ApiError::MethodNotAllowed(
+                allowed.into_iter().map(str::to_owned).collect(),
+            ))
+        }
         _ => Err(ApiError::NotFound(format!(
             "Nothing is at `{}`.",
             echo(req.path())

@@ -203,9 +203,7 @@ impl Config {
         };
         Ok(Self {
             database_path: database_path(&database_url)?,
-            bind_addr: bind_addr.parse().with_context(|| {
-                format!("FRONTPAGE_BIND_ADDR: {bind_addr:?} is not a socket address")
-            })?,
+            bind_addr: parse_bind_addr(&bind_addr)?,
             admin_token: get("FRONTPAGE_ADMIN_TOKEN"),
             demo,
             rate_limit_per_min: match get("FRONTPAGE_RATE_LIMIT_PER_MIN") {
@@ -277,7 +275,16 @@ impl Config {
                 None => 320,
             },
             memory_mb: match get("FRONTPAGE_MEMORY_MB") {
-                Some(value) => parse_number("FRONTPAGE_MEMORY_MB", &value)?,
+                // Not "no limit", nor "no caches": the other settings say
+                // that (the caches' own sizes, 0 turning one off).
+                Some(value) => match parse_number("FRONTPAGE_MEMORY_MB", &value)? {
+                    0 => bail!(
+                        "FRONTPAGE_MEMORY_MB: expected the MiB the server's data may take \
+                         (default {DEFAULT_MEMORY_MB}), got 0; to turn a cache off, set its \
+                         own size to 0"
+                    ),
+                    mb => mb,
+                },
                 None => DEFAULT_MEMORY_MB,
             },
             related_lists: match get("FRONTPAGE_RELATED_LISTS") {
@@ -401,6 +408,28 @@ fn parse_share(name: &str, value: &str) -> anyhow::Result<f64> {
     Ok(share)
 }
 
+/// `FRONTPAGE_BIND_ADDR`: an IP address and port, or a host name and port
+/// (`localhost:8080`), looked up once, its first IPv4 address taken if it
+/// has one.
+fn parse_bind_addr(value: &str) -> anyhow::Result<SocketAddr> {
+    if let Ok(addr) = value.parse() {
+        return Ok(addr);
+    }
+    let found: Vec<SocketAddr> = std::net::ToSocketAddrs::to_socket_addrs(value)
+        .with_context(|| {
+            format!(
+                "FRONTPAGE_BIND_ADDR: expected host:port (such as 127.0.0.1:8080), got {value:?}"
+            )
+        })?
+        .collect();
+    found
+        .iter()
+        .find(|addr| addr.is_ipv4())
+        .or(found.first())
+        .copied()
+        .with_context(|| format!("FRONTPAGE_BIND_ADDR: {value:?} names no address"))
+}
+
 fn parse_number<T: std::str::FromStr>(name: &str, value: &str) -> anyhow::Result<T> {
     value
         .trim()
@@ -419,6 +448,21 @@ mod tests {
                 .find(|(key, _)| *key == name)
                 .map(|(_, value)| value.to_string())
         })
+    }
+
+    #[test]
+    fn the_bind_address_may_name_a_host() {
+        let named = config(&[("FRONTPAGE_BIND_ADDR", "localhost:9000")]).unwrap();
+        assert!(named.bind_addr.ip().is_loopback(), "{}", named.bind_addr);
+        assert_eq!(named.bind_addr.port(), 9000);
+        assert_eq!(named.public_base_url, "http://localhost:9000");
+        for wrong in ["localhost", "127.0.0.1", "localhost:http"] {
+            let error = config(&[("FRONTPAGE_BIND_ADDR", wrong)]).unwrap_err();
+            assert!(
+                error.to_string().contains("FRONTPAGE_BIND_ADDR"),
+                "{wrong}: {error}"
+            );
+        }
     }
 
     #[test]
@@ -584,5 +628,11 @@ mod tests {
         assert!(error.to_string().contains("FRONTPAGE_DEMO"));
         let error = config(&[("FRONTPAGE_BIND_ADDR", "nowhere")]).unwrap_err();
         assert!(error.to_string().contains("FRONTPAGE_BIND_ADDR"));
+        let error = config(&[("FRONTPAGE_MEMORY_MB", "0")]).unwrap_err();
+        assert!(error.to_string().contains("FRONTPAGE_MEMORY_MB"), "{error}");
+        assert_eq!(
+            config(&[("FRONTPAGE_MEMORY_MB", "64")]).unwrap().memory_mb,
+            64
+        );
     }
 }

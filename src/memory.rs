@@ -15,8 +15,10 @@
 //! rather than with more memory than it was given. The shares are worked
 //! out again as the store grows.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
+
+use parking_lot::Mutex;
 
 /// No cache is made smaller than this (or than its bound, if that is
 /// smaller): a store too large for its budget still keeps its hottest
@@ -104,13 +106,13 @@ impl Budget {
                 .zip(sizes)
                 .collect(),
         };
-        *self.last.lock().expect("balance lock") = Some(balance.clone());
+        *self.last.lock() = Some(balance.clone());
         balance
     }
 
     /// What the last [`Budget::balance`] found and gave, if there was one.
     pub fn last(&self) -> Option<Balance> {
-        self.last.lock().expect("balance lock").clone()
+        self.last.lock().clone()
     }
 
     /// What each cache holds now.
@@ -148,7 +150,6 @@ pub fn shares(budget: u64, grown: u64, bounds: &[u64]) -> Vec<u64> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Mutex;
 
     use super::*;
 
@@ -193,7 +194,7 @@ mod tests {
 
     impl Resizable for Recorded {
         fn resize(&self, bytes: u64) {
-            self.0.lock().unwrap().push(bytes);
+            self.0.lock().push(bytes);
         }
 
         fn held(&self) -> u64 {
@@ -220,7 +221,7 @@ mod tests {
                 caches: vec![("articles", 20 * MIB)],
             }
         );
-        assert_eq!(*cache.0.lock().unwrap(), [FLOOR, 20 * MIB]);
+        assert_eq!(*cache.0.lock(), [FLOOR, 20 * MIB]);
         assert_eq!(budget.last().unwrap().caches, [("articles", 20 * MIB)]);
     }
 }

@@ -43,11 +43,27 @@ async fn wrong_methods_are_405_problems_with_allow() {
         let reply = send(&app, req).await;
         reply.assert_problem(405, &[]);
         let mut got: Vec<&str> = reply.header("allow").unwrap().split(", ").collect();
-        let mut want: Vec<&str> = allow.split(", ").collect();
+        let mut want: Vec<&str> = allow.split(", ").chain(["OPTIONS"]).collect();
         got.sort_unstable();
         want.sort_unstable();
         assert_eq!(got, want, "{method} {uri}");
+
+        // Asked without a browser's preflight headers, OPTIONS says the same.
+        let req = TestRequest::default()
+            .method(actix_web::http::Method::OPTIONS)
+            .uri(uri)
+            .to_request();
+        let reply = send(&app, req).await;
+        assert_eq!(reply.status, 204, "OPTIONS {uri}");
+        let mut told: Vec<&str> = reply.header("allow").unwrap().split(", ").collect();
+        told.sort_unstable();
+        assert_eq!(told, want, "OPTIONS {uri}");
     }
+    let req = TestRequest::default()
+        .method(actix_web::http::Method::OPTIONS)
+        .uri("/api/v1/nothing-here")
+        .to_request();
+    send(&app, req).await.assert_problem(404, &[]);
 }
 
 #[actix_web::test]

@@ -67,7 +67,7 @@ async fn the_reader_page_and_its_files_are_served_when_enabled() {
         refused.assert_problem(405, &[]);
         assert_eq!(
             refused.header("allow"),
-            Some("GET, HEAD"),
+            Some("GET, HEAD, OPTIONS"),
             "{method} {path}"
         );
     }

@@ -5,10 +5,11 @@
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use chrono::NaiveDateTime;
 use diesel::Connection;
+use parking_lot::Mutex;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -258,7 +259,7 @@ pub fn upsert_batch(
     batch: Vec<(usize, ArticleWrite)>,
     written: &Written,
 ) -> Result<Vec<LineOutcome>, StoreError> {
-    let mut written = written.lock().expect("written lock");
+    let mut written = written.lock();
     let mut outcomes = Vec::with_capacity(batch.len());
     for (line, mut write) in batch {
         // Stamped as it is written, not when the import was checked: a long

@@ -1,12 +1,13 @@
 //! The Ranking feed: what is read most now.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::web::Data;
 use actix_web::{HttpResponse, get};
 use chrono::{DateTime, NaiveDateTime, Utc};
+use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -251,7 +252,7 @@ async fn items(state: &AppState, key: &Key, scored: &Scored) -> AppResult<Arc<Ve
     // Read before loading: an edit committed meanwhile makes the result old
     // at once, never the other way round.
     let generation = state.content_generation();
-    if let Some((loaded_in, items)) = scored.items.lock().expect("items lock").as_ref()
+    if let Some((loaded_in, items)) = scored.items.lock().as_ref()
         && *loaded_in == generation
     {
         return Ok(Arc::clone(items));
@@ -305,7 +306,7 @@ async fn items(state: &AppState, key: &Key, scored: &Scored) -> AppResult<Arc<Ve
             })
             .collect(),
     );
-    *scored.items.lock().expect("items lock") = Some((generation, Arc::clone(&items)));
+    *scored.items.lock() = Some((generation, Arc::clone(&items)));
     Ok(items)
 }
 

@@ -93,6 +93,17 @@ pub fn last_written(
     Ok(found.optional()?)
 }
 
+/// Articles public readers can see at `now`: published, and due. Every
+/// public read of the store filters by this one rule (and
+/// `ArticleSummary::is_public` is its form for an article in memory).
+#[diesel::dsl::auto_type]
+pub fn public_at(now: NaiveDateTime) -> _ {
+    let published: &'static str = Status::Published.as_str();
+    articles::status
+        .eq(published)
+        .and(articles::published_at.le(now))
+}
+
 /// The id of the article `key` names, if public readers can see it at `now`.
 /// Written without boxing so that SQLite reuses the prepared statement: it
 /// runs on every view.
@@ -101,9 +112,7 @@ pub fn visible_id(
     key: &ArticleKey,
     now: NaiveDateTime,
 ) -> StoreResult<Option<i32>> {
-    let visible = articles::status
-        .eq(Status::Published.as_str())
-        .and(articles::published_at.le(now));
+    let visible = public_at(now);
     let found = match key {
         ArticleKey::Id(id) => articles::table
             .filter(articles::id.eq(*id))

@@ -8,9 +8,10 @@
 //!   connections do, and [`Changes::others_wrote`] counts it.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 
+use parking_lot::{Mutex, MutexGuard};
 use rustc_hash::FxHashMap;
 
 /// An article's counters: `{counter: count}` (views and each reaction kind).
@@ -78,9 +79,7 @@ impl Default for Counters {
 
 impl Counters {
     fn shard(&self, article_id: i32) -> MutexGuard<'_, FxHashMap<i32, Arc<Counts>>> {
-        self.shards[article_id.unsigned_abs() as usize % SHARDS]
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.shards[article_id.unsigned_abs() as usize % SHARDS].lock()
     }
 
     /// The counters of `article_id`, if kept.
@@ -139,10 +138,7 @@ impl Counters {
     pub fn forget_all(&self) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
         for shard in &self.shards {
-            shard
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .clear();
+            shard.lock().clear();
         }
     }
 }

@@ -12,11 +12,11 @@ use diesel::sqlite::SqliteConnection;
 use rustc_hash::FxHashMap;
 
 use super::StoreResult;
+use super::articles::public_at;
 use super::in_ids::InIdsExt;
 use super::schema::{
     article_counts, articles, engagement_days, engagement_hours, reaction_kinds, reactions, readers,
 };
-use crate::content::Status;
 use crate::ranking::{Span, Totals};
 
 mod tally;
@@ -263,8 +263,7 @@ pub fn each_window_total(
     for chunk in candidates.chunks(CANDIDATES_PER_QUERY) {
         let visible: Vec<(i32, Option<NaiveDateTime>, i32)> = articles::table
             .filter(articles::id.in_ids(chunk))
-            .filter(articles::status.eq(Status::Published.as_str()))
-            .filter(articles::published_at.le(now))
+            .filter(public_at(now))
             .select((articles::id, articles::published_at, articles::category_id))
             .load(conn)?;
         for (article_id, published_at, category_id) in visible {

@@ -317,7 +317,7 @@ fn checkpoint_when_asked(writer: &mut SqliteConnection, log: &Log) {
     }
     // Waits for a checkpoint the other thread is running: after it, little
     // is left to copy.
-    let _running = log.checkpointing.lock().unwrap_or_else(|e| e.into_inner());
+    let _running = log.checkpointing.lock();
     match checkpoint(writer, "PASSIVE") {
         Ok(report) if report.complete() => log.restart.store(false, Ordering::Relaxed),
         Ok(_) => {}

@@ -2,11 +2,12 @@
 //! them again (see [`Cache`]).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{self, AtomicU64};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDateTime;
+use parking_lot::Mutex;
 
 use super::{Metric, Window};
 
@@ -86,10 +87,7 @@ impl<V> Cache<V> {
 
     /// The lock to hold while computing `key`.
     pub fn flight(&self, key: &Key) -> Arc<tokio::sync::Mutex<()>> {
-        let mut flights = match self.flights.lock() {
-            Ok(flights) => flights,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut flights = self.flights.lock();
         if flights.len() >= MAX_ENTRIES {
             flights.clear();
         }
@@ -99,7 +97,7 @@ impl<V> Cache<V> {
     /// A ranking for `key` only if it is fresh (what a caller that waited
     /// for the flight lock checks before computing).
     pub fn fresh(&self, key: &Key) -> Option<(NaiveDateTime, Arc<V>)> {
-        let entries = self.entries.lock().ok()?;
+        let entries = self.entries.lock();
         let entry = entries.get(key)?;
         self.is_fresh(entry)
             .then(|| (entry.computed_at, entry.ranking.clone()))
@@ -107,9 +105,7 @@ impl<V> Cache<V> {
 
     /// What to serve for `key`, and whether this caller computes it.
     pub fn get(&self, key: &Key) -> Lookup<V> {
-        let Ok(mut entries) = self.entries.lock() else {
-            return Lookup::Miss;
-        };
+        let mut entries = self.entries.lock();
         let Some(entry) = entries.get_mut(key) else {
             return Lookup::Miss;
         };
@@ -160,20 +156,19 @@ impl<V> Cache<V> {
         if self.ttl.is_zero() {
             return;
         }
-        if let Ok(mut entries) = self.entries.lock() {
-            if entries.len() >= MAX_ENTRIES {
-                entries.clear();
-            }
-            let entry = Entry {
-                stored: Instant::now(),
-                computed_at,
-                ranking,
-                took,
-                refreshing: None,
-                begun,
-            };
-            entries.insert(key, entry);
+        let mut entries = self.entries.lock();
+        if entries.len() >= MAX_ENTRIES {
+            entries.clear();
         }
+        let entry = Entry {
+            stored: Instant::now(),
+            computed_at,
+            ranking,
+            took,
+            refreshing: None,
+            begun,
+        };
+        entries.insert(key, entry);
     }
 
     /// Marks every ranking stale (after a write that may change which

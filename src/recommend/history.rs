@@ -28,7 +28,7 @@ impl Engine {
             Signal::View => 1.0,
             Signal::Reaction => REACTION_SIGNAL,
         };
-        let mut graph = self.graph.write().expect("graph lock");
+        let mut graph = self.graph.write();
         if !graph.record(reader, article, graph::seconds(at), weight) {
             return;
         }
@@ -37,7 +37,7 @@ impl Engine {
         let mut earlier: Vec<Read> = graph.history(number).to_vec();
         drop(graph);
         earlier.sort_unstable_by_key(|read| std::cmp::Reverse(read.at));
-        self.dirty.lock().expect("dirty lock").extend(
+        self.dirty.lock().extend(
             earlier
                 .iter()
                 .take(DIRTY_PER_READ + 1)
@@ -108,7 +108,7 @@ impl Engine {
         let loaded = events.len();
         let built = Graph::build(keys, events);
         {
-            let mut graph = self.graph.write().expect("graph lock");
+            let mut graph = self.graph.write();
             let arrived = std::mem::replace(&mut *graph, built);
             graph.absorb(arrived);
         }
@@ -153,6 +153,6 @@ impl Engine {
 
     /// Readers in the graph.
     pub fn readers(&self) -> usize {
-        self.graph.read().expect("graph lock").readers()
+        self.graph.read().readers()
     }
 }

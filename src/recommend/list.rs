@@ -100,7 +100,7 @@ impl Engine {
     /// What `reader` has read, newest first.
     fn history_of(&self, reader: &str) -> Vec<Read> {
         let mut history = {
-            let graph = self.graph.read().expect("graph lock");
+            let graph = self.graph.read();
             graph
                 .reader(reader)
                 .map_or_else(Vec::new, |n| graph.history(n).to_vec())

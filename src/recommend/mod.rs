@@ -30,13 +30,14 @@ mod neighbours;
 mod placements;
 mod trending;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
+use parking_lot::{Mutex, RwLock};
 use quick_cache::sync::Cache;
 use rustc_hash::FxHashSet;
 
@@ -46,8 +47,8 @@ pub use self::neighbours::NEIGHBOURS_BYTES;
 use self::neighbours::{Neighbours, NeighboursSize};
 pub use self::placements::{Filing, Known, KnownPlacements, NothingKnown, Placement};
 use self::trending::Trending;
-use crate::content::Status;
 use crate::db::StoreResult;
+use crate::db::articles::public_at;
 use crate::db::schema::articles;
 use crate::db::taxonomy::CategoryTree;
 use crate::ranking::Decay;
@@ -256,7 +257,7 @@ impl Engine {
         // Read before loading: a write committed meanwhile makes the result
         // old at once, never the other way round.
         let generation = self.generation.load(Ordering::SeqCst);
-        if let Some(shared) = self.shared.lock().expect("shared lock").as_ref()
+        if let Some(shared) = self.shared.lock().as_ref()
             && shared.generation == generation
             && shared.loaded_at.elapsed() < SHARED_FOR
         {
@@ -268,7 +269,7 @@ impl Engine {
             tree: CategoryTree::load(conn)?,
             fresh: fresh(conn, now)?,
         });
-        *self.shared.lock().expect("shared lock") = Some(Arc::clone(&shared));
+        *self.shared.lock() = Some(Arc::clone(&shared));
         Ok(shared)
     }
 
@@ -303,8 +304,7 @@ fn newest(
     skip: usize,
 ) -> StoreResult<Vec<i32>> {
     Ok(articles::table
-        .filter(articles::status.eq(Status::Published.as_str()))
-        .filter(articles::published_at.le(now))
+        .filter(public_at(now))
         .order((articles::published_at.desc(), articles::id.desc()))
         .limit(count as i64)
         .offset(skip as i64)

@@ -38,7 +38,7 @@ impl Engine {
     pub fn compute_ahead(&self, now: NaiveDateTime) {
         const CHUNK: usize = 10_000;
         let mut articles: Vec<(usize, i32)> = {
-            let graph = self.graph.read().expect("graph lock");
+            let graph = self.graph.read();
             graph
                 .articles()
                 .map(|article| (graph.audience(article).len(), article))
@@ -65,7 +65,7 @@ impl Engine {
                     for article in part {
                         // The lock is taken per article, so that a view
                         // being recorded never waits for a whole batch.
-                        let graph = self.graph.read().expect("graph lock");
+                        let graph = self.graph.read();
                         let list = neighbours(&graph, *article, decay);
                         drop(graph);
                         self.neighbours.insert(*article, list);
@@ -80,7 +80,7 @@ impl Engine {
     /// Lists not kept are left to be computed when asked for.
     pub fn refresh(&self, now: NaiveDateTime) -> usize {
         let batch: Vec<i32> = {
-            let mut dirty = self.dirty.lock().expect("dirty lock");
+            let mut dirty = self.dirty.lock();
             let batch: Vec<i32> = dirty.iter().copied().take(REFRESH_BATCH).collect();
             for article in &batch {
                 dirty.remove(article);
@@ -101,7 +101,7 @@ impl Engine {
         if let Some(list) = self.neighbours.get(&article) {
             return list;
         }
-        let graph = self.graph.read().expect("graph lock");
+        let graph = self.graph.read();
         let list = neighbours(&graph, article, self.decay(now));
         drop(graph);
         self.neighbours.insert(article, Arc::clone(&list));
@@ -146,7 +146,7 @@ fn neighbours(graph: &Graph, article: i32, decay: impl Fn(u32) -> f32) -> Neighb
 /// The reading graph grows with the store.
 impl crate::memory::Grown for Engine {
     fn heap_bytes(&self) -> u64 {
-        self.graph.read().expect("graph lock").heap_bytes()
+        self.graph.read().heap_bytes()
     }
 }
 
@@ -163,7 +163,7 @@ impl crate::memory::Resizable for Engine {
     /// A list for every article someone read: each of the size of those
     /// kept (a sixteenth more), or full while none are.
     fn wanted(&self) -> Option<u64> {
-        let read = self.graph.read().expect("graph lock").articles().count() as u64;
+        let read = self.graph.read().articles().count() as u64;
         let each = self
             .neighbours
             .weight()

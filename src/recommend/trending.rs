@@ -104,7 +104,7 @@ impl Engine {
         let kept = match self.trending_kept() {
             Some(kept) => kept,
             None => {
-                let _first = self.first_trending.lock().expect("first trending lock");
+                let _first = self.first_trending.lock();
                 match self.trending_kept() {
                     Some(kept) => kept,
                     None => return self.sum_trending(conn, now),
@@ -114,7 +114,7 @@ impl Engine {
         if kept.filed_in >= generation {
             return Ok(kept.filed);
         }
-        let _refiling = self.refiling.lock().expect("refiling lock");
+        let _refiling = self.refiling.lock();
         let kept = self.trending_kept().expect("a sum once made is kept");
         if kept.filed_in >= generation {
             return Ok(kept.filed);
@@ -122,7 +122,7 @@ impl Engine {
         // From the sum, not from the last filing: what that dropped (an
         // article unpublished, then published again) comes back.
         let filed = Arc::new(refiled(conn, &kept.summed, known, now)?);
-        let mut trending = self.trending.lock().expect("trending lock");
+        let mut trending = self.trending.lock();
         // Unless a sum has landed meanwhile, which is filed as it began.
         if let Some(current) = trending.kept.as_mut()
             && Arc::ptr_eq(&current.summed, &kept.summed)
@@ -134,7 +134,7 @@ impl Engine {
     }
 
     fn trending_kept(&self) -> Option<Kept> {
-        self.trending.lock().expect("trending lock").kept.clone()
+        self.trending.lock().kept.clone()
     }
 
     /// Sums the week's trending articles again if the last sum is
@@ -145,12 +145,12 @@ impl Engine {
         now: NaiveDateTime,
     ) -> StoreResult<()> {
         let due = {
-            let trending = self.trending.lock().expect("trending lock");
+            let trending = self.trending.lock();
             trending.kept.is_none() || trending.computed_at.elapsed() >= TRENDING_EVERY
         };
         if due {
             // Requests that find no list wait for this one.
-            let _first = self.first_trending.lock().expect("first trending lock");
+            let _first = self.first_trending.lock();
             self.sum_trending(conn, now)?;
         }
         Ok(())
@@ -197,7 +197,7 @@ impl Engine {
                 .collect(),
         };
         let list = Arc::new(lists);
-        let mut trending = self.trending.lock().expect("trending lock");
+        let mut trending = self.trending.lock();
         *trending = Trending {
             kept: Some(Kept {
                 summed: Arc::clone(&list),

@@ -56,11 +56,11 @@ impl Engine {
             forget_other_versions(conn, db)?;
         }
         let count = index.len();
-        *self.index.write().expect("index lock") = index;
+        *self.index.write() = index;
         self.followed_since_build.store(0, Ordering::SeqCst);
         self.index_version.fetch_add(1, Ordering::SeqCst);
         self.changes.fetch_add(1, Ordering::SeqCst);
-        self.lists.write().expect("lists lock").clear();
+        self.lists.write().clear();
         self.older.clear();
         let newest = &ids[..ids.len().min(self.built)];
         let Some(db) = self.store.get() else {
@@ -86,7 +86,7 @@ impl Engine {
             seconds = started.elapsed().as_secs_f32(),
             "related index and lists built"
         );
-        let kept = self.lists.read().expect("lists lock");
+        let kept = self.lists.read();
         // Newest last: taken from the end.
         let mut waiting: Vec<i32> = ids
             .into_iter()
@@ -98,7 +98,7 @@ impl Engine {
             to_store = waiting.len(),
             "related lists of older articles checked"
         );
-        *self.waiting.lock().expect("waiting lock") = waiting;
+        *self.waiting.lock() = waiting;
         Ok(count)
     }
 
@@ -151,7 +151,7 @@ impl Engine {
                 break;
             }
             let wanted: Vec<i32> = {
-                let kept = self.lists.read().expect("lists lock");
+                let kept = self.lists.read();
                 chunk
                     .iter()
                     .map(|(id, _)| *id)
@@ -163,7 +163,7 @@ impl Engine {
             for list in lists {
                 let id = list.article_id;
                 // Locked per list: a change waits for one list, not a chunk.
-                let shown = Self::read_back(&self.index.read().expect("index lock"), list);
+                let shown = Self::read_back(&self.index.read(), list);
                 if let Some(list) = shown {
                     self.keep_older(id, Older::cut(&list), changes);
                     warmed += 1;
@@ -193,7 +193,7 @@ impl Engine {
         let mut have: HashSet<i32> = stored::ids(conn)?.into_iter().collect();
         let since = synced.map(|synced| synced.at - SYNC_MARGIN);
         let (corpus, changed): (usize, Vec<i32>) = {
-            let index = self.index.read().expect("index lock");
+            let index = self.index.read();
             let known: HashSet<i32> = known_changed.iter().copied().collect();
             let changed = index
                 .ids()
@@ -270,7 +270,7 @@ impl Engine {
                 .collect();
             let holding = on_every_core(chunk, |id| {
                 let list = loaded.get(&id)?;
-                let index = self.index.read().expect("index lock");
+                let index = self.index.read();
                 if !holds(&index, list) {
                     return None;
                 }
@@ -282,7 +282,7 @@ impl Engine {
                 Some((id, Arc::new(items)))
             });
             read += holding.len();
-            let mut lists = self.lists.write().expect("lists lock");
+            let mut lists = self.lists.write();
             for (id, list) in holding {
                 lists.insert(id, list);
             }
@@ -291,7 +291,7 @@ impl Engine {
         for chunk in missing.chunks(FILL_CHUNK) {
             let computed = on_every_core(chunk, |id| self.compute_stored(id));
             {
-                let mut lists = self.lists.write().expect("lists lock");
+                let mut lists = self.lists.write();
                 for list in &computed {
                     lists.insert(list.article_id, Arc::new(list.items.clone()));
                     have.insert(list.article_id);
@@ -406,7 +406,6 @@ mod tests {
         let mut lists: Vec<(i32, Arc<Vec<super::super::Related>>)> = first
             .lists
             .read()
-            .unwrap()
             .iter()
             .filter(|(_, list)| list.len() >= 3)
             .map(|(id, list)| (*id, Arc::clone(list)))

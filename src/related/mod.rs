@@ -26,9 +26,10 @@ pub mod text;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::{Arc, OnceLock};
 use std::thread;
 
+use parking_lot::{Mutex, RwLock};
 use quick_cache::Weighter;
 use quick_cache::sync::Cache;
 
@@ -306,7 +307,7 @@ impl Engine {
     /// public article is not while the index is first built, and for the
     /// moment after it is published.
     pub fn indexed(&self, id: i32) -> bool {
-        self.index.read().expect("index lock").get(id).is_some()
+        self.index.read().get(id).is_some()
     }
 
     /// The whole list of article `id`: kept in memory, read from the
@@ -336,7 +337,7 @@ impl Engine {
     /// the refresher, if there is a store and room.
     fn to_store(&self, version: u64, list: StoredList) {
         if self.store.get().is_some() {
-            let mut unsaved = self.unsaved.lock().expect("unsaved lock");
+            let mut unsaved = self.unsaved.lock();
             if unsaved.len() < MAX_UNSAVED {
                 unsaved.push((version, list));
             }
@@ -348,7 +349,7 @@ impl Engine {
     /// reads the store. An older article's list is kept cut to
     /// [`OLDER_ITEMS`] items: `None` for more.
     pub fn stored(&self, id: i32, wanted: usize) -> Option<Arc<Vec<Related>>> {
-        let kept = self.lists.read().expect("lists lock").get(&id).cloned();
+        let kept = self.lists.read().get(&id).cloned();
         kept.or_else(|| {
             self.older
                 .get(&id)
@@ -400,7 +401,7 @@ impl Engine {
                 return None;
             }
         };
-        let list = Self::read_back(&self.index.read().expect("index lock"), list)?;
+        let list = Self::read_back(&self.index.read(), list)?;
         self.keep_older(id, Older::cut(&list), changes);
         Some(list)
     }
@@ -459,7 +460,7 @@ impl Engine {
         id: i32,
         items: impl IntoIterator<Item = &'a Related>,
     ) -> Vec<Vec<String>> {
-        let index = self.index.read().expect("index lock");
+        let index = self.index.read();
         items
             .into_iter()
             .map(|item| {
@@ -489,10 +490,7 @@ impl Engine {
         let list = self.compute_stored(id)?;
         let items = Arc::new(list.items.clone());
         self.to_store(version, list);
-        self.lists
-            .write()
-            .expect("lists lock")
-            .insert(id, Arc::clone(&items));
+        self.lists.write().insert(id, Arc::clone(&items));
         self.older.remove(&id);
         Some(items)
     }
@@ -526,8 +524,8 @@ fn on_every_core<T: Send>(ids: &[i32], work: impl Fn(i32) -> Option<T> + Sync) -
 /// The index and the lists kept current grow with the store.
 impl crate::memory::Grown for Engine {
     fn heap_bytes(&self) -> u64 {
-        let index = self.index.read().expect("index lock").heap_bytes();
-        let lists = self.lists.read().expect("lists lock");
+        let index = self.index.read().heap_bytes();
+        let lists = self.lists.read();
         let items: usize = lists.values().map(|list| list.capacity()).sum();
         let entries = lists.capacity() * (std::mem::size_of::<(i32, Arc<Vec<Related>>)>() + 1);
         index + (items * std::mem::size_of::<Related>() + lists.len() * 40 + entries) as u64
@@ -548,8 +546,8 @@ impl crate::memory::Resizable for Engine {
     /// current, and an eighth more: filled to its bound, the cache held
     /// seven eighths of it (its shards fill unevenly).
     fn wanted(&self) -> Option<u64> {
-        let indexed = self.index.read().expect("index lock").len();
-        let kept = self.lists.read().expect("lists lock").len();
+        let indexed = self.index.read().len();
+        let kept = self.lists.read().len();
         let full = ListSize.weight(&0, &Older::cut(&vec![Related::without_terms(); STORED]));
         let all = indexed.saturating_sub(kept) as u64 * full;
         Some(all + all / 8)

@@ -12,7 +12,8 @@ use diesel::sqlite::SqliteConnection;
 use super::score::holds;
 use super::stored;
 use super::{Document, Engine, STORED};
-use crate::content::{Status, plain_text};
+use crate::content::plain_text;
+use crate::db::articles::public_at;
 use crate::db::in_ids::InIdsExt;
 use crate::db::schema::{article_tags, articles};
 use crate::db::{Db, StoreResult};
@@ -112,7 +113,7 @@ impl Engine {
     pub fn sync(&self, conn: &mut SqliteConnection, now: NaiveDateTime) -> StoreResult<usize> {
         let current: HashMap<i32, NaiveDateTime> = visible(conn, now)?.into_iter().collect();
         let (changed, removed): (Vec<i32>, Vec<i32>) = {
-            let index = self.index.read().expect("index lock");
+            let index = self.index.read();
             let changed = current
                 .iter()
                 .filter(|(id, updated)| index.get(**id).is_none_or(|e| e.updated_at != **updated))
@@ -134,18 +135,17 @@ impl Engine {
         now: NaiveDateTime,
     ) -> StoreResult<usize> {
         let due: Vec<i32> = articles::table
-            .filter(articles::status.eq(Status::Published.as_str()))
+            .filter(public_at(now))
             .filter(articles::published_at.gt(since))
-            .filter(articles::published_at.le(now))
             .select(articles::id)
             .load(conn)?;
         let changed: Vec<i32> = {
-            let index = self.index.read().expect("index lock");
+            let index = self.index.read();
             due.into_iter()
                 .filter(|id| index.get(*id).is_none())
                 .collect()
         };
-        let corpus = self.index.read().expect("index lock").len() + changed.len();
+        let corpus = self.index.read().len() + changed.len();
         self.apply(conn, now, corpus, changed, Vec::new())
     }
 
@@ -161,7 +161,7 @@ impl Engine {
     pub(super) fn take_rebuild_due(&self) -> bool {
         let followed = self.followed_since_build.load(Ordering::SeqCst);
         let index = {
-            let index = self.index.read().expect("index lock");
+            let index = self.index.read();
             if followed < (index.len() / REBUILD_AFTER_SHARE).max(REBUILD_AFTER_CHANGES) {
                 return false;
             }
@@ -200,18 +200,18 @@ impl Engine {
         // Begun once the index has the change: a list looked at before then
         // is looked at again.
         let edited = !removed.is_empty() || {
-            let index = self.index.read().expect("index lock");
+            let index = self.index.read();
             changed.iter().any(|id| index.get(*id).is_some())
         };
         let sweep_stale = || {
             if edited {
-                self.sweep.lock().expect("sweep lock").begin();
+                self.sweep.lock().begin();
             }
         };
         // A bulk import changes much of the corpus: building everything
         // afresh is then cheaper than following each change.
         // So is a corpus that has outgrown its topic model.
-        let outgrown = self.index.read().expect("index lock").model_is_stale();
+        let outgrown = self.index.read().model_is_stale();
         if outgrown || changed.len() + removed.len() > REBUILD_AFTER.max(corpus / 10) {
             let indexed = self.rebuild(conn, now, &changed);
             sweep_stale();
@@ -237,7 +237,7 @@ impl Engine {
     /// True while stored lists are to be looked through for those a change
     /// made stale.
     pub(super) fn sweeping(&self) -> bool {
-        self.sweep.lock().expect("sweep lock").after.is_some()
+        self.sweep.lock().after.is_some()
     }
 
     /// Looks through the next [`SWEEP_CHUNK`] stored lists and queues those
@@ -251,7 +251,7 @@ impl Engine {
     /// sweep has them computed ahead instead.
     pub(super) fn sweep(&self, db: &Db) -> StoreResult<bool> {
         let (after, changes) = {
-            let sweep = self.sweep.lock().expect("sweep lock");
+            let sweep = self.sweep.lock();
             let Some(after) = sweep.after else {
                 return Ok(false);
             };
@@ -260,8 +260,8 @@ impl Engine {
         let (lists, last) =
             db.read_blocking(move |conn| stored::load_after(conn, after, SWEEP_CHUNK))?;
         let stale: Vec<i32> = {
-            let index = self.index.read().expect("index lock");
-            let kept = self.lists.read().expect("lists lock");
+            let index = self.index.read();
+            let kept = self.lists.read();
             lists
                 .into_iter()
                 .filter(|list| {
@@ -273,11 +273,11 @@ impl Engine {
                 .collect()
         };
         if !stale.is_empty() {
-            let mut waiting = self.waiting.lock().expect("waiting lock");
+            let mut waiting = self.waiting.lock();
             let queued: HashSet<i32> = waiting.iter().copied().collect();
             waiting.extend(stale.into_iter().filter(|id| !queued.contains(id)));
         }
-        let mut sweep = self.sweep.lock().expect("sweep lock");
+        let mut sweep = self.sweep.lock();
         sweep.looked_to(last, changes);
         Ok(sweep.after.is_some())
     }
@@ -288,7 +288,6 @@ impl Engine {
     fn lists_holding(&self, touched: &HashSet<i32>) -> HashSet<i32> {
         self.lists
             .read()
-            .expect("lists lock")
             .iter()
             .filter(|(_, list)| list.iter().any(|item| touched.contains(&item.id)))
             .map(|(id, _)| *id)
@@ -305,7 +304,7 @@ impl Engine {
         touched: &HashSet<i32>,
     ) {
         {
-            let mut index = self.index.write().expect("index lock");
+            let mut index = self.index.write();
             for id in removed {
                 index.remove(*id);
             }
@@ -316,7 +315,7 @@ impl Engine {
         self.index_version.fetch_add(1, Ordering::SeqCst);
         self.changes.fetch_add(1, Ordering::SeqCst);
         {
-            let mut lists = self.lists.write().expect("lists lock");
+            let mut lists = self.lists.write();
             for id in removed {
                 lists.remove(id);
             }
@@ -349,7 +348,7 @@ impl Engine {
             } else {
                 Vec::new()
             };
-            let lists = self.lists.read().expect("lists lock");
+            let lists = self.lists.read();
             affected.extend(closest.iter().filter(|other| lists.contains_key(*other)));
             reached.extend(closest);
             for item in list.iter() {
@@ -381,10 +380,9 @@ impl Engine {
             let ids = reached.to_vec();
             match db.write_derived_blocking(move |conn| stored::remove(conn, &ids)) {
                 Ok(()) => {
-                    let kept = self.lists.read().expect("lists lock");
+                    let kept = self.lists.read();
                     self.waiting
                         .lock()
-                        .expect("waiting lock")
                         .extend(reached.iter().filter(|id| !kept.contains_key(*id)));
                 }
                 Err(error) => {
@@ -411,8 +409,7 @@ pub(super) fn visible(
     now: NaiveDateTime,
 ) -> StoreResult<Vec<(i32, NaiveDateTime)>> {
     Ok(articles::table
-        .filter(articles::status.eq(Status::Published.as_str()))
-        .filter(articles::published_at.le(now))
+        .filter(public_at(now))
         .order((articles::published_at.desc(), articles::id.desc()))
         .select((articles::id, articles::updated_at))
         .load(conn)?)

@@ -40,19 +40,19 @@ impl Engine {
     fn fill(&self, db: &Db) -> StoreResult<usize> {
         let _busy = Busy::begin(&self.busy);
         let chunk = {
-            let mut waiting = self.waiting.lock().expect("waiting lock");
+            let mut waiting = self.waiting.lock();
             let from = waiting.len().saturating_sub(FILL_CHUNK);
             waiting.split_off(from)
         };
         let lists = on_every_core(&chunk, |id| self.compute_stored(id));
         if let Err(error) = db.write_derived_blocking(move |conn| stored::save(conn, &lists)) {
-            self.waiting.lock().expect("waiting lock").extend(chunk);
+            self.waiting.lock().extend(chunk);
             return Err(error);
         }
         for id in &chunk {
             self.older.remove(id);
         }
-        Ok(self.waiting.lock().expect("waiting lock").len())
+        Ok(self.waiting.lock().len())
     }
 
     /// True while lists wait to be computed and stored.
@@ -63,12 +63,12 @@ impl Engine {
     /// True when every list computed is stored: none waits, none is
     /// unsaved.
     fn all_stored(&self) -> bool {
-        !self.filling() && self.unsaved.lock().expect("unsaved lock").is_empty()
+        !self.filling() && self.unsaved.lock().is_empty()
     }
 
     /// How many lists of older articles wait to be computed and stored.
     pub fn waiting(&self) -> usize {
-        self.waiting.lock().expect("waiting lock").len()
+        self.waiting.lock().len()
     }
 
     /// Stores the lists computed since the last call, but those begun
@@ -77,19 +77,18 @@ impl Engine {
     fn save_unsaved(&self, db: &Db) -> StoreResult<()> {
         let _busy = Busy::begin(&self.busy);
         let version = self.index_version.load(Ordering::SeqCst);
-        let lists: Vec<StoredList> =
-            std::mem::take(&mut *self.unsaved.lock().expect("unsaved lock"))
-                .into_iter()
-                .filter(|(begun, _)| *begun == version)
-                .map(|(_, list)| list)
-                .collect();
+        let lists: Vec<StoredList> = std::mem::take(&mut *self.unsaved.lock())
+            .into_iter()
+            .filter(|(begun, _)| *begun == version)
+            .map(|(_, list)| list)
+            .collect();
         if lists.is_empty() {
             return Ok(());
         }
         let ids: Vec<i32> = lists.iter().map(|list| list.article_id).collect();
         let saved = db.write_derived_blocking(move |conn| stored::save(conn, &lists));
         if saved.is_err() {
-            self.waiting.lock().expect("waiting lock").extend(ids);
+            self.waiting.lock().extend(ids);
         }
         saved
     }
@@ -102,7 +101,7 @@ impl Engine {
         self.whole.load(Ordering::SeqCst)
             && self.followed.load(Ordering::SeqCst) == self.asked.load(Ordering::SeqCst)
             && self.waiting() == 0
-            && self.unsaved.lock().expect("unsaved lock").is_empty()
+            && self.unsaved.lock().is_empty()
             && self.busy.load(Ordering::SeqCst) == 0
     }
 }
@@ -170,7 +169,7 @@ fn refresh_loop(engine: &Engine, db: &Db, nudges: &Receiver<()>, lists_changed: 
     engine.built_once.store(true, Ordering::SeqCst);
     // Stored lists a change made stale before a server stopped, before its
     // sweep was through them, are found again.
-    engine.sweep.lock().expect("sweep lock").begin();
+    engine.sweep.lock().begin();
     lists_changed();
     // Whether the next pass must look at every article: a failed pass is
     // tried again in full.
@@ -511,7 +510,7 @@ mod tests {
         let engine = engine_of_older_articles();
         engine.compute_list(7).expect("indexed");
         let other = engine.compute_list(8).expect("indexed");
-        engine.waiting.lock().unwrap().push(7);
+        engine.waiting.lock().push(7);
         assert!(engine.stored(7, 1).is_some(), "kept when computed");
 
         assert_eq!(engine.fill(&db).unwrap(), 0, "nothing left waiting");

@@ -27,7 +27,7 @@ impl Engine {
     /// those whose lists it may belong in.
     pub(super) fn reach(&self, id: i32, count: usize) -> Vec<i32> {
         let mut scratch = self.scratch.lend();
-        let index = self.index.read().expect("index lock");
+        let index = self.index.read();
         index.nearest(id, count, &mut scratch.scores)
     }
 
@@ -44,7 +44,7 @@ impl Engine {
     /// more time over all lists.
     pub(super) fn compute(&self, id: i32) -> Option<(Vec<Related>, u64)> {
         let mut scratch = self.scratch.lend();
-        let index = self.index.read().expect("index lock");
+        let index = self.index.read();
         let query = index.get(id)?;
         let mut wanted = STORED * 2;
         let mut list = loop {

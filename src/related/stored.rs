@@ -25,8 +25,8 @@ use diesel::sqlite::SqliteConnection;
 
 use super::score::fingerprint_of;
 use super::{LISTS_VERSION, Related};
-use crate::content::Status;
 use crate::db::StoreResult;
+use crate::db::articles::public_at;
 use crate::db::in_ids::InIdsExt;
 use crate::db::schema::{article_writes, articles, related_lists, related_sync};
 
@@ -107,8 +107,7 @@ pub fn holds_in_store(
     ids.push(list.article_id);
     let versions: HashMap<i32, NaiveDateTime> = articles::table
         .filter(articles::id.in_ids(&ids))
-        .filter(articles::status.eq(Status::Published.as_str()))
-        .filter(articles::published_at.le(now))
+        .filter(public_at(now))
         .select((articles::id, articles::updated_at))
         .load(conn)?
         .into_iter()

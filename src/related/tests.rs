@@ -34,7 +34,7 @@ pub(super) fn engine_of_older_articles() -> Engine {
         .collect();
     // No list is kept current: every list is an older article's.
     let engine = Engine::new(0);
-    engine.index.write().unwrap().extend([documents]);
+    engine.index.write().extend([documents]);
     engine
 }
 
@@ -103,7 +103,7 @@ fn the_index_is_built_again_after_enough_changes_if_there_is_room() {
         .store(REBUILD_AFTER_CHANGES, Ordering::SeqCst);
     assert!(engine.take_rebuild_due(), "enough changes");
 
-    let index = engine.index.read().unwrap().heap_bytes();
+    let index = engine.index.read().heap_bytes();
     let cramped = engine_of_older_articles().with_rebuild_room(index - 1);
     cramped
         .followed_since_build
@@ -195,7 +195,7 @@ fn a_list_shows_one_copy_of_a_series_and_the_stories_past_it() {
         "The orchestra played a new symphony to a full hall on opening night",
     ));
     let engine = Engine::new(0);
-    engine.index.write().unwrap().extend([documents]);
+    engine.index.write().extend([documents]);
 
     let (list, _) = engine.compute(1).expect("indexed");
     let ids: Vec<i32> = list.iter().map(|item| item.id).collect();

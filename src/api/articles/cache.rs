@@ -5,11 +5,12 @@
 mod filed;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
-use std::sync::{Arc, Mutex, RwLock};
 
 use diesel::sqlite::SqliteConnection;
+use parking_lot::{Mutex, RwLock};
 use quick_cache::Weighter;
 use quick_cache::sync::Cache;
 use serde_json::value::RawValue;
@@ -96,7 +97,7 @@ impl CachedArticle {
     /// very counters (the same `Arc`: a pointer compared, quick enough for
     /// the counters' lock, under which [`super::load::teasers`] asks).
     pub(super) fn shown_teaser(&self, counts: &Arc<Counts>) -> Option<Teaser> {
-        let shown = self.shown.lock().expect("shown lock");
+        let shown = self.shown.lock();
         let (_, json) = shown
             .as_ref()
             .filter(|(shown, _)| Arc::ptr_eq(shown, counts))?;
@@ -115,7 +116,7 @@ impl CachedArticle {
             return teaser;
         }
         let summary = Arc::clone(&self.summary);
-        let mut shown = self.shown.lock().expect("shown lock");
+        let mut shown = self.shown.lock();
         if let Some((kept, json)) = shown.as_mut().filter(|(kept, _)| kept == counts) {
             *kept = Arc::clone(counts);
             let json = Arc::clone(json);
@@ -125,7 +126,7 @@ impl CachedArticle {
         let mut rendered = ArticleSummary::clone(&self.summary);
         rendered.stats.refresh(counts);
         let json = render(&rendered);
-        *self.shown.lock().expect("shown lock") = Some((Arc::clone(counts), Arc::clone(&json)));
+        *self.shown.lock() = Some((Arc::clone(counts), Arc::clone(&json)));
         Teaser { summary, json }
     }
 }
@@ -165,7 +166,7 @@ impl ArticleCache {
 
     /// The taxonomy kept for content `generation`, if it is.
     pub fn kept_taxonomy(&self, generation: u64) -> Option<Taxonomy> {
-        match &*self.taxonomy.lock().expect("taxonomy lock") {
+        match &*self.taxonomy.lock() {
             Some((kept, taxonomy)) if *kept == generation => Some(taxonomy.clone()),
             _ => None,
         }
@@ -181,7 +182,7 @@ impl ArticleCache {
             return Ok(taxonomy);
         }
         let taxonomy = Taxonomy::load(conn)?;
-        let mut kept = self.taxonomy.lock().expect("taxonomy lock");
+        let mut kept = self.taxonomy.lock();
         // A slower load of an older generation must not replace a newer.
         if kept.as_ref().is_none_or(|(kept, _)| *kept < generation) {
             *kept = Some((generation, taxonomy.clone()));
@@ -193,10 +194,10 @@ impl ArticleCache {
     pub fn invalidate(&self) {
         // Under the table's lock, so that nothing learnt before the write
         // is kept after it (see `placements` and `put`).
-        let mut filed = self.filed.write().expect("filed lock");
+        let mut filed = self.filed.write();
         let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
         self.floor.store(generation, Ordering::SeqCst);
-        self.changed.write().expect("changed lock").clear();
+        self.changed.write().clear();
         filed.clear();
         if let Some(entries) = &self.entries {
             entries.clear();
@@ -214,7 +215,7 @@ impl ArticleCache {
     /// is turned off.
     pub fn emptied(&self) -> Option<Receiver<()>> {
         self.entries.as_ref()?;
-        self.emptied_told.lock().expect("emptied lock").take()
+        self.emptied_told.lock().take()
     }
 
     /// Forgets the articles with these ids: a write changed them (or
@@ -229,9 +230,9 @@ impl ArticleCache {
     /// took 25 ms a write at 100k articles. True when it forgot every
     /// article instead (see [`MOST_CHANGED`]).
     pub fn forget(&self, ids: &[i32]) -> bool {
-        let mut filed = self.filed.write().expect("filed lock");
+        let mut filed = self.filed.write();
         let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
-        let mut changed = self.changed.write().expect("changed lock");
+        let mut changed = self.changed.write();
         if changed.len() + ids.len() > MOST_CHANGED {
             // Bounded: past it, everything is forgotten (and the record with
             // it), as any other content write does.
@@ -267,7 +268,6 @@ impl ArticleCache {
             ArticleKey::Slug(_) => self
                 .changed
                 .read()
-                .expect("changed lock")
                 .get(&cached.summary.id)
                 .is_none_or(|at| cached.generation >= *at),
         };
@@ -307,7 +307,7 @@ impl ArticleCache {
     pub(super) fn put(&self, key: ArticleKey, cached: Arc<CachedArticle>) {
         // Under the table's lock: a write moves the generation and forgets
         // under it, so it comes wholly before or after this.
-        let _filed = self.filed.read().expect("filed lock");
+        let _filed = self.filed.read();
         if let Some(entries) = &self.entries
             && cached.generation == self.generation()
         {

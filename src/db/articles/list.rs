@@ -7,7 +7,7 @@ use diesel::dsl::AsSelect;
 use diesel::prelude::*;
 use diesel::sqlite::{Sqlite, SqliteConnection};
 
-use super::ArticleRow;
+use super::{ArticleRow, public_at};
 use crate::content::Status;
 use crate::db::StoreResult;
 use crate::db::in_ids::InIdsExt;
@@ -107,12 +107,12 @@ type ListQuery = articles::BoxedQuery<'static, Sqlite, AsSelect<ArticleRow, Sqli
 /// matching its filters, in no order and unpaged.
 fn filtered(filter: &ListFilter) -> articles::BoxedQuery<'static, Sqlite> {
     use articles::dsl as a;
-    let published = a::articles
-        .filter(a::status.eq(Status::Published.as_str()))
-        .into_boxed();
     let mut query = match filter.status {
-        Listed::Visible => published.filter(a::published_at.le(filter.now)),
-        Listed::Scheduled => published.filter(a::published_at.gt(filter.now)),
+        Listed::Visible => a::articles.filter(public_at(filter.now)).into_boxed(),
+        Listed::Scheduled => a::articles
+            .filter(a::status.eq(Status::Published.as_str()))
+            .filter(a::published_at.gt(filter.now))
+            .into_boxed(),
         Listed::Drafts => a::articles
             .filter(a::status.eq(Status::Draft.as_str()))
             .into_boxed(),

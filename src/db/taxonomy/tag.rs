@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use diesel::sqlite::{Sqlite, SqliteConnection};
 
 use super::{TagRow, ensure_slug_free};
-use crate::content::Status;
+use crate::db::articles::public_at;
 use crate::db::schema::{article_tags, articles, tags};
 use crate::db::{StoreError, StoreResult};
 
@@ -28,8 +28,7 @@ fn shown_tags(shown: TagsShown) -> tags::BoxedQuery<'static, Sqlite> {
     let in_use = article_tags::table
         .inner_join(articles::table)
         .filter(article_tags::tag_id.eq(tags::id))
-        .filter(articles::status.eq(Status::Published.as_str()))
-        .filter(articles::published_at.le(now));
+        .filter(public_at(now));
     tags::table.filter(diesel::dsl::exists(in_use)).into_boxed()
 }
 

@@ -3,7 +3,6 @@
 
 use std::fs::File;
 use std::path::Path;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::thread;
@@ -12,6 +11,7 @@ use std::time::{Duration, Instant};
 use diesel::sql_types::Integer;
 use diesel::sqlite::SqliteConnection;
 use diesel::{QueryableByName, RunQueryDsl, sql_query};
+use parking_lot::Mutex;
 
 use super::{Delivery, Open};
 use crate::db::StoreResult;
@@ -102,7 +102,7 @@ pub(super) fn checkpoint(conn: &mut SqliteConnection, mode: &str) -> StoreResult
 pub(super) fn run_checkpoints(commits: &Receiver<()>, open: &Open, log: &Log) {
     let mut conn: Option<SqliteConnection> = None;
     let mut run = |mode: &str| -> Option<CheckpointReport> {
-        let _running = log.checkpointing.lock().unwrap_or_else(|e| e.into_inner());
+        let _running = log.checkpointing.lock();
         let report = match conn.as_mut() {
             Some(conn) => Ok(conn),
             None => open().map(|opened| conn.insert(opened)),

@@ -10,8 +10,8 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::sync::{Condvar, Mutex};
 
+use parking_lot::{Condvar, Mutex};
 use rustc_hash::FxHashMap;
 
 use super::{Entry, Index, POSTINGS_PER_TERM, is_set, unit_vector};
@@ -355,7 +355,7 @@ impl Default for Scratch {
 impl Scratch {
     /// An accumulator, once one is free.
     pub fn lend(&self) -> Lease<'_> {
-        let mut kept = self.kept.lock().expect("scratch lock");
+        let mut kept = self.kept.lock();
         loop {
             if let Some(scores) = kept.0.pop() {
                 return Lease {
@@ -370,7 +370,7 @@ impl Scratch {
                     scores: Vec::new(),
                 };
             }
-            kept = self.returned.wait(kept).expect("scratch lock");
+            self.returned.wait(&mut kept);
         }
     }
 }
@@ -383,7 +383,7 @@ pub struct Lease<'a> {
 
 impl Drop for Lease<'_> {
     fn drop(&mut self) {
-        let mut kept = self.scratch.kept.lock().expect("scratch lock");
+        let mut kept = self.scratch.kept.lock();
         if std::thread::panicking() {
             // Maybe not zeroed: made afresh when next needed.
             kept.1 -= 1;

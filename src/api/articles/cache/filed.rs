@@ -89,7 +89,7 @@ impl ArticleCache {
         let generation = self.generation();
         let mut learnt = Vec::new();
         let found = {
-            let table = self.filed.read().expect("filed lock");
+            let table = self.filed.read();
             ids.iter()
                 .map(|&id| {
                     let slot = usize::try_from(id).ok().and_then(|slot| table.get(slot));
@@ -120,7 +120,7 @@ impl ArticleCache {
         if learnt.is_empty() {
             return;
         }
-        let mut table = self.filed.write().expect("filed lock");
+        let mut table = self.filed.write();
         // Every content write moves the generation under this lock
         // (`invalidate`, `forget`): unmoved, what was learnt is still true.
         if self.generation() == generation {
