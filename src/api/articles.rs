@@ -7,7 +7,7 @@ mod list;
 mod load;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize, Serializer};
@@ -311,6 +311,9 @@ pub struct Teaser {
     /// As loaded; its `stats` may be older than those in `json`.
     summary: Arc<ArticleSummary>,
     json: Arc<RawValue>,
+    /// The kept counters `json` shows (see [`crate::db::changes::Counters`]);
+    /// `None` for a teaser read from the store with its counters.
+    counts: Option<Weak<Counts>>,
 }
 
 impl Teaser {
@@ -320,7 +323,14 @@ impl Teaser {
         Self {
             summary: Arc::new(summary),
             json,
+            counts: None,
         }
+    }
+
+    /// The counters it shows, if they are the ones kept when it was made:
+    /// a response showing it stays exact while they are kept.
+    pub fn counts_shown(&self) -> Option<&Weak<Counts>> {
+        self.counts.as_ref()
     }
 
     /// True when public readers can see the article at `now`.
@@ -343,9 +353,19 @@ impl Teaser {
         &self.summary.category
     }
 
+    /// Its id.
+    pub fn id(&self) -> i32 {
+        self.summary.id
+    }
+
     /// The bytes of its JSON.
     pub fn json_len(&self) -> usize {
         self.json.get().len()
+    }
+
+    /// Its JSON, to share rather than copy (see `http_cache::SplicedBody`).
+    pub fn json_shared(&self) -> Arc<RawValue> {
+        Arc::clone(&self.json)
     }
 
     /// The summary, with the counters it was loaded with (the JSON may
@@ -432,6 +452,7 @@ mod tests {
             teaser: Teaser {
                 summary: Arc::new(summary()),
                 json: render(&shown_summary),
+                counts: None,
             },
             body_html: JsonText::new("<p>\"Quoted\" </script>\n</p>"),
             counts,
@@ -519,6 +540,53 @@ mod tests {
         let json = serde_json::to_string(&page).unwrap();
         assert_eq!(std::str::from_utf8(&spliced).unwrap(), json);
         assert!(json.contains(r#""body_html":"<p>Body</p>","related":[{"article":{"id":8,"#));
+    }
+
+    /// A Related list too, and it names the counters its teasers show
+    /// only when every one shows counters kept.
+    #[test]
+    fn a_related_list_is_spliced_to_the_bytes_serde_writes() {
+        use crate::api::WholeListMeta;
+        use crate::api::related::{RelatedItem, RelatedReason, RelatedResponse, spliced};
+
+        let kept: Arc<Counts> = Arc::new([("view".to_string(), 3)].into());
+        let item = |id: i32, counts: Option<&Arc<Counts>>| RelatedItem {
+            article: Teaser {
+                counts: counts.map(Arc::downgrade),
+                ..Teaser::new(ArticleSummary {
+                    id,
+                    slug: format!("story-{id}"),
+                    ..summary()
+                })
+            },
+            score: 0.1 + id as f32 / 3.0,
+            reasons: vec![
+                RelatedReason::SimilarText {
+                    terms: vec!["dockers".into(), "\"strike\"".into()],
+                },
+                RelatedReason::SameCategory {
+                    category: "world".into(),
+                },
+            ],
+        };
+        let response = |data| RelatedResponse {
+            data,
+            meta: WholeListMeta::default(),
+        };
+        let both = response(vec![item(8, Some(&kept)), item(9, Some(&kept))]);
+        let (body, shown) = spliced(&both).unwrap();
+        let json = serde_json::to_string(&both).unwrap();
+        assert_eq!(std::str::from_utf8(&body.to_bytes()).unwrap(), json);
+        assert!(shown.is_some());
+
+        let one_read_apart = response(vec![item(8, Some(&kept)), item(9, None)]);
+        assert!(spliced(&one_read_apart).unwrap().1.is_none());
+        let (body, shown) = spliced(&response(Vec::new())).unwrap();
+        assert_eq!(
+            std::str::from_utf8(&body.to_bytes()).unwrap(),
+            serde_json::to_string(&response(Vec::new())).unwrap()
+        );
+        assert!(shown.is_none(), "an empty list shows no counters");
     }
 
     #[test]

@@ -34,6 +34,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use crate::http_cache::SplicedBody;
+
 /// The most a worker keeps of the buffer it serialises answers into: a
 /// feed of ten articles is about 9 KB, a bulk import's report can be
 /// megabytes.
@@ -43,6 +45,14 @@ thread_local! {
     /// Each worker's buffer for serialising answers, reused: serde_json's
     /// own starts at 128 bytes and is copied each time it doubles.
     static JSON_SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A JSON response of `body`, which the response cache may keep as its
+/// parts.
+pub fn spliced_json(mut response: HttpResponseBuilder, body: SplicedBody) -> HttpResponse {
+    let bytes = body.to_bytes();
+    response.extensions_mut().insert(body);
+    response.content_type(ContentType::json()).body(bytes)
 }
 
 /// `response` with `body` as its JSON. The body is copied out of the

@@ -1,11 +1,9 @@
 //! The article page: one published article and, on request, the feeds a
 //! frontend renders around it, in one round trip.
 
-use std::sync::Arc;
-
-use actix_web::http::header::{self, ContentType, LastModified};
+use actix_web::http::header::{self, LastModified};
 use actix_web::web::{Data, Path};
-use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, get};
+use actix_web::{HttpRequest, HttpResponse, get};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -309,14 +307,6 @@ fn reaction_kinds(state: &AppState) -> AppResult<Vec<ReactionKind>> {
         .collect())
 }
 
-/// A JSON response of `body`, which the response cache may keep as its
-/// parts.
-fn respond(mut response: HttpResponseBuilder, body: SplicedBody) -> HttpResponse {
-    let bytes = body.to_bytes();
-    response.extensions_mut().insert(body);
-    response.content_type(ContentType::json()).body(bytes)
-}
-
 /// Get one published article by id or slug.
 ///
 /// Drafts and articles scheduled for later are not found, except with an
@@ -363,11 +353,10 @@ pub async fn get_article(
     response.insert_header(LastModified(last_modified.into()));
     if wanted.is_empty() {
         // The article alone stays exact while its counters do.
-        response.extensions_mut().insert(ShownCounts {
-            article_id: article.summary().id,
-            counts: Arc::clone(article.counts()),
-        });
-        return Ok(respond(response, alone(&article)));
+        response
+            .extensions_mut()
+            .insert(ShownCounts::of(article.summary().id, article.counts()));
+        return Ok(super::spliced_json(response, alone(&article)));
     }
     if reader.is_some() {
         response.insert_header((header::CACHE_CONTROL, crate::http_cache::PERSONAL));
@@ -418,5 +407,5 @@ pub async fn get_article(
     };
     let body = spliced(&article, &feeds, &meta)
         .map_err(|error| ApiError::Internal(format!("serialising the answer: {error}")))?;
-    Ok(respond(response, body))
+    Ok(super::spliced_json(response, body))
 }

@@ -8,8 +8,8 @@
 //!   connections do, and [`Changes::others_wrote`] counts it.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 
 use parking_lot::{Mutex, MutexGuard};
 use rustc_hash::FxHashMap;
@@ -98,10 +98,10 @@ impl Counters {
     /// its counters has changed since they were read. Compares under the
     /// shard lock instead of cloning the kept `Arc`, whose count is an
     /// atomic write to a cache line most likely cold.
-    pub fn still(&self, article_id: i32, counts: &Arc<Counts>) -> bool {
+    pub fn still(&self, article_id: i32, counts: &Weak<Counts>) -> bool {
         self.shard(article_id)
             .get(&article_id)
-            .is_some_and(|kept| Arc::ptr_eq(kept, counts))
+            .is_some_and(|kept| std::ptr::eq(Arc::as_ptr(kept), counts.as_ptr()))
     }
 
     /// Moves with every commit that changes counters: read it before reading
@@ -183,14 +183,19 @@ mod tests {
         let read = counts(2);
         counters.keep(counters.epoch(), 7, Arc::clone(&read));
         assert_eq!(counters.get(7).unwrap()["view"], 2);
-        assert!(counters.still(7, &read));
-        assert!(!counters.still(7, &counts(2)), "equal, but read apart");
+        let shown = Arc::downgrade(&read);
+        assert!(counters.still(7, &shown));
+        let apart = counts(2);
+        assert!(
+            !counters.still(7, &Arc::downgrade(&apart)),
+            "equal, but read apart"
+        );
         counters.forget(&[8]);
         assert_eq!(counters.get(7).unwrap()["view"], 2, "another article");
-        assert!(counters.still(7, &read));
+        assert!(counters.still(7, &shown));
         counters.forget(&[7]);
         assert!(counters.get(7).is_none());
-        assert!(!counters.still(7, &read));
+        assert!(!counters.still(7, &shown));
     }
 
     #[test]

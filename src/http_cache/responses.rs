@@ -1,8 +1,8 @@
 //! Hot public responses kept in memory as serialised bytes, and when one
 //! may be served again.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use actix_web::dev::ServiceRequest;
@@ -32,16 +32,17 @@ pub(super) struct Cached {
     pub shown: Option<ShownCounts>,
 }
 
-/// Put in a response's extensions by a handler whose response shows the
-/// counters of one article and nothing else that changes by itself: the
-/// cached response then stays exact, past the engagement lag, for as long
-/// as those counters are the ones kept (a commit that changes them drops
-/// them, see [`Counters`]).
-#[derive(Clone)]
-pub struct ShownCounts {
-    pub article_id: i32,
-    pub counts: Arc<Counts>,
-}
+/// Put in a response's extensions by a handler whose response shows
+/// articles' counters and nothing else that changes by itself (an article
+/// alone, a Related list): the cached response then stays exact, past the
+/// engagement lag, for as long as each of those counters is the one kept
+/// (a commit that changes them drops them, see [`Counters`]).
+///
+/// Held weakly: a kept response keeps no counters alive, only the header
+/// of their allocation, so that its address cannot be reused for new
+/// counters while the response could take them for its own.
+#[derive(Clone, Default)]
+pub struct ShownCounts(Vec<(i32, Weak<Counts>)>);
 
 /// Put in a response's extensions by a handler whose body is spliced from
 /// parts of which some are kept elsewhere as well (an article's body, by the
@@ -187,17 +188,31 @@ impl KeptBody {
 }
 
 impl ShownCounts {
-    fn current(&self, counters: &Counters) -> bool {
-        counters.still(self.article_id, &self.counts)
+    /// Article `article_id`'s counters shown.
+    pub fn of(article_id: i32, counts: &Arc<Counts>) -> Self {
+        let mut shown = Self::default();
+        shown.add(article_id, &Arc::downgrade(counts));
+        shown
     }
 
-    /// Bytes of the counters, about (the map, its slots, its keys and the
-    /// `Arc` around it): the counter map lets them go when a commit
-    /// changes them, and a response kept then holds them alone.
+    /// Article `article_id`'s counters shown too.
+    pub fn add(&mut self, article_id: i32, counts: &Weak<Counts>) {
+        self.0.push((article_id, Weak::clone(counts)));
+    }
+
+    fn current(&self, counters: &Counters) -> bool {
+        !self.0.is_empty()
+            && self
+                .0
+                .iter()
+                .all(|(article_id, counts)| counters.still(*article_id, counts))
+    }
+
+    /// Bytes held: each reference, and the allocation header it keeps
+    /// (its two counts and the empty map) once the counters are dropped.
     fn own_len(&self) -> usize {
-        let slots = self.counts.capacity() * (std::mem::size_of::<(String, i64)>() + 1);
-        let keys: usize = self.counts.keys().map(String::capacity).sum();
-        std::mem::size_of::<Counts>() + 16 + slots + keys
+        let held = 2 * std::mem::size_of::<usize>() + std::mem::size_of::<Counts>();
+        self.0.capacity() * (std::mem::size_of::<(i32, Weak<Counts>)>() + held)
     }
 }
 
@@ -435,17 +450,29 @@ mod tests {
     }
 
     #[test]
-    fn counters_shown_weigh_what_they_hold() {
-        let shown = |kinds: &[&str]| ShownCounts {
-            article_id: 1,
-            counts: Arc::new(kinds.iter().map(|kind| (kind.to_string(), 1)).collect()),
-        };
-        let none = shown(&[]).own_len();
-        let some = shown(&["view", "very_good", "surprised"]).own_len();
-        let slot = std::mem::size_of::<(String, i64)>();
-        assert!(
-            some >= none + 3 * slot + "viewvery_goodsurprised".len(),
-            "{none} {some}"
+    fn counters_shown_hold_no_counters_alive_and_tell_them_by_address() {
+        let counters = Counters::default();
+        let counts = |views: i64| Arc::new(Counts::from([("view".to_string(), views)]));
+        let (first, second) = (counts(1), counts(2));
+        counters.keep(counters.epoch(), 1, Arc::clone(&first));
+        counters.keep(counters.epoch(), 2, Arc::clone(&second));
+        let mut shown = ShownCounts::of(1, &first);
+        shown.add(2, &Arc::downgrade(&second));
+        assert!(shown.current(&counters));
+        assert!(!ShownCounts::default().current(&counters), "nothing shown");
+
+        // Counters of the same values, read again, are not the ones shown.
+        counters.keep(counters.epoch(), 2, counts(2));
+        assert!(!shown.current(&counters));
+
+        // Dropped everywhere else, the counters are freed, and what they
+        // held is not weighed.
+        drop(second);
+        assert!(shown.0[1].1.upgrade().is_none());
+        let many = Arc::new((0..50).map(|kind| (format!("kind-{kind}"), 1)).collect());
+        assert_eq!(
+            ShownCounts::of(1, &many).own_len(),
+            ShownCounts::of(1, &first).own_len()
         );
     }
 

@@ -104,6 +104,7 @@ impl CachedArticle {
         Some(Teaser {
             summary: Arc::clone(&self.summary),
             json: Arc::clone(json),
+            counts: Some(Arc::downgrade(counts)),
         })
     }
 
@@ -120,14 +121,24 @@ impl CachedArticle {
         if let Some((kept, json)) = shown.as_mut().filter(|(kept, _)| kept == counts) {
             *kept = Arc::clone(counts);
             let json = Arc::clone(json);
-            return Teaser { summary, json };
+            let counts = Some(Arc::downgrade(counts));
+            return Teaser {
+                summary,
+                json,
+                counts,
+            };
         }
         drop(shown);
         let mut rendered = ArticleSummary::clone(&self.summary);
         rendered.stats.refresh(counts);
         let json = render(&rendered);
         *self.shown.lock() = Some((Arc::clone(counts), Arc::clone(&json)));
-        Teaser { summary, json }
+        let counts = Some(Arc::downgrade(counts));
+        Teaser {
+            summary,
+            json,
+            counts,
+        }
     }
 }
 
