@@ -27,7 +27,7 @@ use base64::Engine;
 use xxhash_rust::xxh3::xxh3_128;
 
 use self::responses::{Cached, KeptBody, Lookup};
-pub use self::responses::{ResponseCache, ShownCounts, SplicedBody};
+pub use self::responses::{ResponseCache, SWEEP_EVERY, ShownCounts, SplicedBody};
 use crate::route_table::routed_path;
 use crate::state::AppState;
 

@@ -329,6 +329,18 @@ pub struct CacheCounters {
     miss: IntCounter,
 }
 
+/// Counters registered nowhere, for a cache made in a unit test.
+#[cfg(test)]
+impl Default for CacheCounters {
+    fn default() -> Self {
+        let counter = |name| IntCounter::new(name, name).expect("a valid metric name");
+        Self {
+            hit: counter("hit"),
+            miss: counter("miss"),
+        }
+    }
+}
+
 impl CacheCounters {
     /// Counts one lookup.
     pub fn record(&self, hit: bool) {

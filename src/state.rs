@@ -211,6 +211,7 @@ impl AppState {
             Duration::from_secs(config.response_cache_secs),
             metrics.cache("responses"),
         ));
+        spawn_sweeping(&responses)?;
         // Answers kept while a write's lists were being recomputed show the
         // old lists: dropped once they are made (the write itself dropped
         // everything kept before it).
@@ -388,6 +389,22 @@ fn spawn_balancing(
                     "caches sized to the memory budget"
                 );
                 balance_at = Instant::now() + memory::BALANCE_EVERY;
+            }
+        }
+    })?;
+    Ok(())
+}
+
+/// Sweeps the response cache every [`crate::http_cache::SWEEP_EVERY`] (see
+/// [`ResponseCache::sweep`]) for as long as the server has it.
+fn spawn_sweeping(responses: &Arc<ResponseCache>) -> std::io::Result<()> {
+    let responses = Arc::downgrade(responses);
+    crate::background::spawn("frontpage-responses", move || {
+        loop {
+            std::thread::sleep(crate::http_cache::SWEEP_EVERY);
+            match responses.upgrade() {
+                Some(responses) => responses.sweep(),
+                None => return,
             }
         }
     })?;

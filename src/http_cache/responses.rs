@@ -138,6 +138,20 @@ impl SplicedBody {
                 })
     }
 
+    /// Bytes of its shared parts that nothing else holds now beyond those
+    /// weighed as its own when it was kept: the article cache has let go
+    /// of them since (a teaser rendered again for new counters, an article
+    /// edited or pushed out).
+    fn held_alone_unweighed(&self) -> usize {
+        let alone: usize = self
+            .shared
+            .iter()
+            .filter(|(_, part)| Arc::strong_count(part) == 1)
+            .map(|(_, part)| part.get().len())
+            .sum();
+        alone.saturating_sub(self.unshared)
+    }
+
     /// The body as it is kept: its buffers no larger than its parts (one
     /// grown a part at a time may hold twice its bytes), and the shared
     /// parts nothing else holds now (an article read from the store and
@@ -253,6 +267,9 @@ pub struct ResponseCache {
     doorkeeper: Doorkeeper,
 }
 
+/// How often [`ResponseCache::sweep`] runs.
+pub const SWEEP_EVERY: Duration = Duration::from_secs(10);
+
 /// Slots of the [`Doorkeeper`] (256 KiB). A miss passes when no other miss
 /// has landed in its slot since the key's last one: with M keys missing
 /// and asked for alike, about S/(S + M) of the misses. Under the bench's
@@ -323,6 +340,19 @@ impl ResponseCache {
     /// for what is served; this also lets go of what they hold.
     pub fn clear(&self) {
         self.entries.clear();
+    }
+
+    /// Drops the responses that now hold parts alone which they shared
+    /// when kept, and so weigh less than they hold: a Related list whose
+    /// teasers the article cache has rendered again for new counters (the
+    /// list is out of date then too), or any response whose article the
+    /// cache has let go. Run every [`SWEEP_EVERY`]: between sweeps, what
+    /// the cache holds may exceed its bound by what went out of date since.
+    pub fn sweep(&self) {
+        self.entries.retain(|_, cached| match &cached.body {
+            KeptBody::Spliced(spliced) => spliced.held_alone_unweighed() == 0,
+            KeptBody::Whole(_) => true,
+        });
     }
 
     pub(super) fn generation(&self) -> u64 {
@@ -434,6 +464,44 @@ mod tests {
             KeptBody::Whole(Bytes::from_static(whole)).own_len(),
             whole.len()
         );
+    }
+
+    /// A response that came to hold alone a part it shared when kept is
+    /// swept out; one that shares it still, or weighed it when kept, stays.
+    #[test]
+    fn a_sweep_drops_responses_left_holding_what_they_shared() {
+        let cache = ResponseCache::new(1 << 20, Duration::from_secs(60), CacheCounters::default());
+        let part =
+            |text: &str| -> Arc<RawValue> { serde_json::value::to_raw_value(text).unwrap().into() };
+        let keep = |key: &str, shared: Arc<RawValue>| {
+            let mut body = SplicedBody::default();
+            body.own(b"[");
+            body.shared(shared);
+            body.own(b"]");
+            cache.put(
+                key.into(),
+                Cached {
+                    body: KeptBody::Spliced(body.into_kept()),
+                    headers: Vec::new(),
+                    generation: cache.generation(),
+                    related_generation: None,
+                    stored_at: Instant::now(),
+                    shown: None,
+                },
+            );
+        };
+        let (kept_elsewhere, let_go) = (part("kept"), part("let go"));
+        keep("/kept", Arc::clone(&kept_elsewhere));
+        keep("/let-go", Arc::clone(&let_go));
+        keep("/alone", part("alone"));
+        cache.sweep();
+        assert!(cache.entries.get("/let-go").is_some(), "still shared");
+
+        drop(let_go);
+        cache.sweep();
+        assert!(cache.entries.get("/let-go").is_none());
+        assert!(cache.entries.get("/kept").is_some());
+        assert!(cache.entries.get("/alone").is_some(), "weighed whole");
     }
 
     #[test]
