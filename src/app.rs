@@ -58,7 +58,7 @@ async fn fallback(
         && routed
             .strip_suffix('/')
             .and_then(|routed| table.allowed(routed))
-            .is_some_and(|allowed| allowed.contains(&method))
+            .is_some_and(|allowed| allowed.contains(&method) || method == "OPTIONS")
     {
         let query = req
             .uri()

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 
 /// The most workers actix-web runs.
 const MAX_WORKERS: usize = 512;
@@ -30,8 +30,9 @@ pub const DEFAULT_MEMORY_MB: u64 = 576;
 pub struct Config {
     /// Path of the SQLite database file (a `sqlite://` prefix is accepted).
     pub database_path: PathBuf,
-    /// Socket address to listen on.
-    pub bind_addr: SocketAddr,
+    /// Where to listen: an IP address and port, or a host name and port,
+    /// looked up when the server binds (the other commands never do).
+    pub bind_addr: String,
     /// A bootstrap admin key accepted as a Bearer token, when set.
     pub admin_token: Option<String>,
     /// Fill an empty database with demo content on start.
@@ -156,7 +157,11 @@ impl Config {
                  anyone who guesses it can write; use a long random value"
             ));
         }
-        if self.bind_addr.ip().is_unspecified() && self.public_base_url.starts_with("http://") {
+        let unspecified = self
+            .bind_addr
+            .parse::<SocketAddr>()
+            .is_ok_and(|addr| addr.ip().is_unspecified());
+        if unspecified && self.public_base_url.starts_with("http://") {
             let listed = format!("http://{}", self.bind_addr);
             if self.public_base_url == listed {
                 doubts.push(format!(
@@ -408,26 +413,35 @@ fn parse_share(name: &str, value: &str) -> anyhow::Result<f64> {
     Ok(share)
 }
 
-/// `FRONTPAGE_BIND_ADDR`: an IP address and port, or a host name and port
-/// (`localhost:8080`), looked up once, its first IPv4 address taken if it
-/// has one.
-fn parse_bind_addr(value: &str) -> anyhow::Result<SocketAddr> {
-    if let Ok(addr) = value.parse() {
-        return Ok(addr);
+/// `FRONTPAGE_BIND_ADDR`: an IP address and port (`[::1]:8080` for IPv6),
+/// or a host name and port (`localhost:8080`), which is looked up only when
+/// the server binds, and tried address by address. A host of digits and
+/// dots must be an IPv4 address: the system's resolver reads `0` as
+/// `0.0.0.0`, and `1.2` as `1.0.0.2`.
+fn parse_bind_addr(value: &str) -> anyhow::Result<String> {
+    if value.parse::<SocketAddr>().is_ok() {
+        return Ok(value.to_string());
     }
-    let found: Vec<SocketAddr> = std::net::ToSocketAddrs::to_socket_addrs(value)
-        .with_context(|| {
-            format!(
-                "FRONTPAGE_BIND_ADDR: expected host:port (such as 127.0.0.1:8080), got {value:?}"
-            )
-        })?
-        .collect();
-    found
-        .iter()
-        .find(|addr| addr.is_ipv4())
-        .or(found.first())
-        .copied()
-        .with_context(|| format!("FRONTPAGE_BIND_ADDR: {value:?} names no address"))
+    let refused = |why: &str| {
+        anyhow::anyhow!(
+            "FRONTPAGE_BIND_ADDR: expected host:port, such as 127.0.0.1:8080 or \
+             localhost:8080, got {value:?} ({why})"
+        )
+    };
+    let (host, port) = value.rsplit_once(':').ok_or_else(|| refused("no port"))?;
+    port.parse::<u16>()
+        .map_err(|_| refused("the port is not a number up to 65535"))?;
+    if host.is_empty() || host.contains(':') {
+        return Err(refused("an IPv6 address goes in brackets: [::1]:8080"));
+    }
+    if host.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        return Err(refused("not an IPv4 address"));
+    }
+    let name = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '.';
+    if !host.chars().all(name) {
+        return Err(refused("not a host name"));
+    }
+    Ok(value.to_string())
 }
 
 fn parse_number<T: std::str::FromStr>(name: &str, value: &str) -> anyhow::Result<T> {
@@ -453,10 +467,20 @@ mod tests {
     #[test]
     fn the_bind_address_may_name_a_host() {
         let named = config(&[("FRONTPAGE_BIND_ADDR", "localhost:9000")]).unwrap();
-        assert!(named.bind_addr.ip().is_loopback(), "{}", named.bind_addr);
-        assert_eq!(named.bind_addr.port(), 9000);
+        assert_eq!(named.bind_addr, "localhost:9000");
         assert_eq!(named.public_base_url, "http://localhost:9000");
-        for wrong in ["localhost", "127.0.0.1", "localhost:http"] {
+        let ipv6 = config(&[("FRONTPAGE_BIND_ADDR", "[::1]:9000")]).unwrap();
+        assert_eq!(ipv6.bind_addr, "[::1]:9000");
+        for wrong in [
+            "localhost",
+            "127.0.0.1",
+            "localhost:http",
+            "0:8080",
+            "1.2:8080",
+            "fe80::1:8080",
+            ":8080",
+            "my host:8080",
+        ] {
             let error = config(&[("FRONTPAGE_BIND_ADDR", wrong)]).unwrap_err();
             assert!(
                 error.to_string().contains("FRONTPAGE_BIND_ADDR"),

@@ -55,7 +55,7 @@ pub fn bind(config: &Config) -> anyhow::Result<Bound> {
     let db = state.db.clone();
     let drain = state.drain.clone();
     let spec = openapi::spec();
-    let listener = TcpListener::bind(config.bind_addr)
+    let listener = TcpListener::bind(config.bind_addr.as_str())
         .with_context(|| format!("binding {}", config.bind_addr))?;
     let addr = listener.local_addr()?;
     actix_web::rt::spawn(crate::api::ranking::warm(Data::clone(&state)));

@@ -64,6 +64,14 @@ async fn wrong_methods_are_405_problems_with_allow() {
         .uri("/api/v1/nothing-here")
         .to_request();
     send(&app, req).await.assert_problem(404, &[]);
+    // As any method there, to the path without the slash.
+    let req = TestRequest::default()
+        .method(actix_web::http::Method::OPTIONS)
+        .uri("/api/v1/articles/")
+        .to_request();
+    let moved = send(&app, req).await;
+    assert_eq!(moved.status, 308);
+    assert_eq!(moved.header("location"), Some("/api/v1/articles"));
 }
 
 #[actix_web::test]
