@@ -471,21 +471,27 @@ mod tests {
         assert_eq!(named.public_base_url, "http://localhost:9000");
         let ipv6 = config(&[("FRONTPAGE_BIND_ADDR", "[::1]:9000")]).unwrap();
         assert_eq!(ipv6.bind_addr, "[::1]:9000");
-        for wrong in [
-            "localhost",
-            "127.0.0.1",
-            "localhost:http",
-            "0:8080",
-            "1.2:8080",
-            "fe80::1:8080",
-            ":8080",
-            "my host:8080",
-        ] {
-            let error = config(&[("FRONTPAGE_BIND_ADDR", wrong)]).unwrap_err();
-            assert!(
-                error.to_string().contains("FRONTPAGE_BIND_ADDR"),
-                "{wrong}: {error}"
-            );
+        refused(
+            "FRONTPAGE_BIND_ADDR",
+            &[
+                "localhost",
+                "127.0.0.1",
+                "localhost:http",
+                "0:8080",
+                "1.2:8080",
+                "fe80::1:8080",
+                ":8080",
+                "my host:8080",
+            ],
+        );
+    }
+
+    /// Asserts that each of `values` for setting `name` is refused, with
+    /// an error that names the setting.
+    fn refused(name: &str, values: &[&str]) {
+        for value in values {
+            let error = config(&[(name, value)]).unwrap_err();
+            assert!(error.to_string().contains(name), "{value}: {error}");
         }
     }
 
@@ -519,19 +525,16 @@ mod tests {
                 "http://localhost:3000".into()
             ])
         );
-        for bad in [
-            "www.example.com",
-            "https://example.com/path",
-            "ftp://x.org",
-            ",",
-            "https://www.example.com,,http://localhost:3000",
-        ] {
-            let error = config(&[("FRONTPAGE_CORS_ORIGINS", bad)]).unwrap_err();
-            assert!(
-                error.to_string().contains("FRONTPAGE_CORS_ORIGINS"),
-                "{bad}"
-            );
-        }
+        refused(
+            "FRONTPAGE_CORS_ORIGINS",
+            &[
+                "www.example.com",
+                "https://example.com/path",
+                "ftp://x.org",
+                ",",
+                "https://www.example.com,,http://localhost:3000",
+            ],
+        );
     }
 
     #[test]
@@ -588,18 +591,15 @@ mod tests {
             given.unwrap().public_base_url,
             "https://example.com/news-api"
         );
-        for bad in [
-            "https://example.com/news-api#top",
-            "https://editor:secret@example.com",
-            "https://example.com/?edition=uk",
-            "example.com",
-        ] {
-            let error = config(&[("FRONTPAGE_PUBLIC_BASE_URL", bad)]).unwrap_err();
-            assert!(
-                error.to_string().contains("FRONTPAGE_PUBLIC_BASE_URL"),
-                "{bad}"
-            );
-        }
+        refused(
+            "FRONTPAGE_PUBLIC_BASE_URL",
+            &[
+                "https://example.com/news-api#top",
+                "https://editor:secret@example.com",
+                "https://example.com/?edition=uk",
+                "example.com",
+            ],
+        );
     }
 
     #[test]
@@ -629,31 +629,25 @@ mod tests {
             assert!(error.to_string().contains("expected 1 to 512"), "{error}");
         }
         assert_eq!(config(&[("FRONTPAGE_WORKERS", "3")]).unwrap().workers, 3);
-        for template in [
-            "nothing",
-            "{bogus}",
-            "https://news.example.com/",
-            "/articles/{slug}",
-            "{base}/{slug}/{bogus}",
-        ] {
-            let error = config(&[("FRONTPAGE_ARTICLE_URL", template)]).unwrap_err();
-            assert!(
-                error.to_string().contains("FRONTPAGE_ARTICLE_URL"),
-                "{template}"
-            );
-        }
+        refused(
+            "FRONTPAGE_ARTICLE_URL",
+            &[
+                "nothing",
+                "{bogus}",
+                "https://news.example.com/",
+                "/articles/{slug}",
+                "{base}/{slug}/{bogus}",
+            ],
+        );
         let config = config(&[("FRONTPAGE_ARTICLE_URL", "{base}/read/{id}")]).unwrap();
         assert_eq!(config.article_url, "{base}/read/{id}");
     }
 
     #[test]
     fn bad_values_are_named_in_the_error() {
-        let error = config(&[("FRONTPAGE_DEMO", "maybe")]).unwrap_err();
-        assert!(error.to_string().contains("FRONTPAGE_DEMO"));
-        let error = config(&[("FRONTPAGE_BIND_ADDR", "nowhere")]).unwrap_err();
-        assert!(error.to_string().contains("FRONTPAGE_BIND_ADDR"));
-        let error = config(&[("FRONTPAGE_MEMORY_MB", "0")]).unwrap_err();
-        assert!(error.to_string().contains("FRONTPAGE_MEMORY_MB"), "{error}");
+        refused("FRONTPAGE_DEMO", &["maybe"]);
+        refused("FRONTPAGE_BIND_ADDR", &["nowhere"]);
+        refused("FRONTPAGE_MEMORY_MB", &["0"]);
         assert_eq!(
             config(&[("FRONTPAGE_MEMORY_MB", "64")]).unwrap().memory_mb,
             64
