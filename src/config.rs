@@ -35,6 +35,10 @@ pub struct Config {
     pub bind_addr: String,
     /// A bootstrap admin key accepted as a Bearer token, when set.
     pub admin_token: Option<String>,
+    /// When set, `/metrics` answers only requests that send it (or the
+    /// admin token) as a Bearer token: its request counts show editorial
+    /// activity.
+    pub metrics_token: Option<String>,
     /// Fill an empty database with demo content on start.
     pub demo: bool,
     /// Engagement writes per client per minute; 0 turns the limit off.
@@ -210,6 +214,7 @@ impl Config {
             database_path: database_path(&database_url)?,
             bind_addr: parse_bind_addr(&bind_addr)?,
             admin_token: get("FRONTPAGE_ADMIN_TOKEN"),
+            metrics_token: get("FRONTPAGE_METRICS_TOKEN"),
             demo,
             rate_limit_per_min: match get("FRONTPAGE_RATE_LIMIT_PER_MIN") {
                 Some(value) => parse_number("FRONTPAGE_RATE_LIMIT_PER_MIN", &value)?,

@@ -19,7 +19,7 @@ use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::web::Data;
-use actix_web::{Error, HttpResponse};
+use actix_web::{Error, HttpRequest, HttpResponse, ResponseError};
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 use prometheus::{
@@ -123,8 +123,25 @@ fn new_id() -> HeaderValue {
         .expect("hex digits are a header value")
 }
 
-/// `/metrics`: every metric, in Prometheus text format.
-pub async fn metrics(state: Data<AppState>) -> HttpResponse {
+/// `/metrics`: every metric, in Prometheus text format; with
+/// `FRONTPAGE_METRICS_TOKEN` set, only for a request that sends it (or the
+/// admin token) as a Bearer token.
+pub async fn metrics(state: Data<AppState>, req: HttpRequest) -> HttpResponse {
+    if let Some(wanted) = &state.metrics_token_hash {
+        let sent = crate::api::keys::bearer(&req).map(|token| crate::auth::hash_key(&token));
+        let allowed = sent.is_some_and(|sent| {
+            crate::auth::same_hash(wanted, &sent)
+                || state
+                    .admin_token_hash
+                    .is_some_and(|admin| crate::auth::same_hash(&admin, &sent))
+        });
+        if !allowed {
+            return ApiError::Unauthorized(
+                "Metrics need FRONTPAGE_METRICS_TOKEN, sent as `Authorization: Bearer <token>`.",
+            )
+            .error_response();
+        }
+    }
     match TextEncoder::new().encode_to_string(&state.metrics.registry.gather()) {
         Ok(text) => HttpResponse::Ok()
             .insert_header((

@@ -37,6 +37,8 @@ pub struct AppState {
     pub body_timeout: Duration,
     /// Hash of `FRONTPAGE_ADMIN_TOKEN`, when set.
     pub admin_token_hash: Option<KeyHash>,
+    /// `FRONTPAGE_METRICS_TOKEN`, hashed: what `/metrics` asks for, if set.
+    pub metrics_token_hash: Option<KeyHash>,
     /// The per-client limit on engagement writes; `None` when turned off.
     pub limiter: Option<ClientLimiter>,
     /// Proxies whose `X-Forwarded-For` names the client.
@@ -285,6 +287,7 @@ impl AppState {
             related_refresh,
             db,
             admin_token_hash: config.admin_token.as_deref().map(auth::hash_key),
+            metrics_token_hash: config.metrics_token.as_deref().map(auth::hash_key),
             limiter: NonZeroU32::new(config.rate_limit_per_min)
                 .map(|per_minute| RateLimiter::keyed(Quota::per_minute(per_minute))),
             trusted_proxies: config.trusted_proxies.clone(),

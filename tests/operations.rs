@@ -47,6 +47,43 @@ async fn every_answer_has_a_request_id_and_a_sane_one_is_kept() {
     assert_ne!(reply.header("x-request-id"), Some("two words"));
 }
 
+/// With `FRONTPAGE_METRICS_TOKEN` set, `/metrics` is for those who send
+/// it, or the admin token.
+#[actix_web::test]
+async fn metrics_may_ask_for_a_token() {
+    let (app, _dir) = test_app_with(
+        false,
+        &[("FRONTPAGE_METRICS_TOKEN", "scraper-secret-1234567")],
+    )
+    .await;
+    let with = |token: &str| {
+        TestRequest::get()
+            .uri("/metrics")
+            .insert_header(("authorization", format!("Bearer {token}")))
+            .to_request()
+    };
+    let refused = send(&app, get("/metrics")).await;
+    refused.assert_problem(401, &[]);
+    assert_eq!(refused.header("www-authenticate"), Some("Bearer"));
+    send(&app, with("scraper-secret-123456"))
+        .await
+        .assert_problem(401, &[]);
+    for token in ["scraper-secret-1234567", common::ADMIN] {
+        let reply = send(&app, with(token)).await;
+        assert_eq!(reply.status, 200, "{token}");
+        assert!(
+            reply
+                .body
+                .as_str()
+                .unwrap()
+                .contains("frontpage_build_info")
+        );
+    }
+    // Without the setting, as every other test has it: public.
+    let (open, _dir) = test_app(false).await;
+    assert_eq!(send(&open, get("/metrics")).await.status, 200);
+}
+
 #[actix_web::test]
 async fn metrics_count_requests_by_route_and_show_the_store_and_caches() {
     let (app, _dir) = test_app_with(true, &[("FRONTPAGE_RESPONSE_CACHE_SECS", "60")]).await;

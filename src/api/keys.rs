@@ -90,7 +90,7 @@ pub async fn authenticate(
 }
 
 /// The token of the request's `Authorization: Bearer` header, if it has one.
-fn bearer(req: &HttpRequest) -> Option<String> {
+pub fn bearer(req: &HttpRequest) -> Option<String> {
     req.headers()
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
