@@ -130,10 +130,7 @@ pub async fn metrics(state: Data<AppState>, req: HttpRequest) -> HttpResponse {
     if let Some(wanted) = &state.metrics_token_hash {
         let sent = crate::api::keys::bearer(&req).map(|token| crate::auth::hash_key(&token));
         let allowed = sent.is_some_and(|sent| {
-            crate::auth::same_hash(wanted, &sent)
-                || state
-                    .admin_token_hash
-                    .is_some_and(|admin| crate::auth::same_hash(&admin, &sent))
+            crate::auth::same_hash(wanted, &sent) || state.is_admin_token(&sent)
         });
         if !allowed {
             return ApiError::Unauthorized(

@@ -37,7 +37,8 @@ pub struct AppState {
     pub body_timeout: Duration,
     /// Hash of `FRONTPAGE_ADMIN_TOKEN`, when set.
     pub admin_token_hash: Option<KeyHash>,
-    /// `FRONTPAGE_METRICS_TOKEN`, hashed: what `/metrics` asks for, if set.
+    /// `FRONTPAGE_METRICS_TOKEN`, hashed: what `/metrics` asks for, if set
+    /// (see [`AppState::is_admin_token`] for the other key it takes).
     pub metrics_token_hash: Option<KeyHash>,
     /// The per-client limit on engagement writes; `None` when turned off.
     pub limiter: Option<ClientLimiter>,
@@ -162,6 +163,13 @@ impl AppState {
                 Err(_) => state.content_changed(),
             })
             .await
+    }
+
+    /// True when `hash` is that of `FRONTPAGE_ADMIN_TOKEN`, which grants
+    /// every scope.
+    pub fn is_admin_token(&self, hash: &KeyHash) -> bool {
+        self.admin_token_hash
+            .is_some_and(|admin| auth::same_hash(&admin, hash))
     }
 
     /// Treats a commit by another process (an import, a script) as a

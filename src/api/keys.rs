@@ -121,10 +121,7 @@ pub fn key_scopes(req: &HttpRequest) -> KeyScopes {
 async fn scopes_of(state: Option<Data<AppState>>, token: String) -> Result<Vec<Scope>, ApiError> {
     let state = state.ok_or_else(|| ApiError::Internal("app state missing".into()))?;
     let hash = auth::hash_key(&token);
-    if state
-        .admin_token_hash
-        .is_some_and(|admin| auth::same_hash(&admin, &hash))
-    {
+    if state.is_admin_token(&hash) {
         return Ok(Scope::ALL.to_vec());
     }
     let stored = state

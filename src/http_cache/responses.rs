@@ -185,10 +185,11 @@ impl KeptBody {
     }
 
     /// Bytes held by this body alone, as it was kept. A shared part the
-    /// article cache drops later (the article was edited, or the cache was
-    /// full) stays alive for as long as the entry does, uncounted: at most
-    /// an article's body per entry. A write that drops every article drops
-    /// every response too (see `AppState::content_changed`).
+    /// article cache drops later (a teaser rendered again for new counters,
+    /// an article edited or pushed out) stays alive, uncounted, until the
+    /// next [`ResponseCache::sweep`] drops the entry. A write that drops
+    /// every article drops every response too (see
+    /// `AppState::content_changed`).
     fn own_len(&self) -> usize {
         match self {
             Self::Whole(bytes) => bytes.len(),
