@@ -203,6 +203,10 @@ impl Checks {
                 self.fail("body_html", "is required (or give body_markdown)");
                 return (String::new(), String::new());
             }
+            // Sanitised when it was taken: again, it would cost a patch of
+            // the title as much as the body's first write (seconds, for
+            // markup nested thousands deep) and change nothing.
+            (Some(html), None) if kept => html,
             (Some(html), None) => content::sanitize_html(&html),
             (None, Some(markdown)) => content::render_markdown(&markdown),
         };
@@ -291,22 +295,16 @@ impl Checks {
             if tags.len() > MAX_TAGS {
                 break;
             }
-            let name = tag.trim().to_string();
-            // A tag's own slug is kept whole: `slugify` shortens what it
-            // derives to 80 characters, and `POST /tags` takes slugs up to
-            // 100, which a patch (sending the article's tags back) would
-            // otherwise move to a new, shortened tag.
-            let slug = match content::slug_problem(&name, content::MAX_TAXONOMY_SLUG) {
-                None => name.clone(),
-                Some(_) => content::name_slug(&name),
-            };
-            if slug.is_empty() || name.chars().count() > MAX_TAG || content::has_control(&name) {
-                self.fail(
+            match tag_of(&tag) {
+                None => self.fail(
                     format!("tags[{i}]"),
                     format!("must have a letter or digit, at most {MAX_TAG} characters and no control characters"),
-                );
-            } else if !tags.iter().any(|(s, _)| *s == slug) {
-                tags.push((slug, name));
+                ),
+                Some((slug, name)) => {
+                    if !tags.iter().any(|(s, _)| *s == slug) {
+                        tags.push((slug, name));
+                    }
+                }
             }
         }
         // Counted once each: the same tag given twice is one tag.
@@ -315,6 +313,22 @@ impl Checks {
         }
         tags
     }
+}
+
+/// The tag `given` names, as `(slug, name)`, if it can be one: a letter or
+/// digit, at most [`MAX_TAG`] characters and no control characters.
+pub fn tag_of(given: &str) -> Option<(String, String)> {
+    let name = given.trim().to_string();
+    // A tag's own slug is kept whole: `slugify` shortens what it derives
+    // to 80 characters, and `POST /tags` takes slugs up to 100, which a
+    // patch (sending the article's tags back) would otherwise move to a
+    // new, shortened tag.
+    let slug = match content::slug_problem(&name, content::MAX_TAXONOMY_SLUG) {
+        None => name.clone(),
+        Some(_) => content::name_slug(&name),
+    };
+    let fits = !slug.is_empty() && name.chars().count() <= MAX_TAG && !content::has_control(&name);
+    fits.then_some((slug, name))
 }
 
 /// A slug from a title that can never be mistaken for an id.

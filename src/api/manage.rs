@@ -36,7 +36,10 @@ pub const BULK_BATCH: usize = 500;
 /// only after its other problems were fixed), so one answer names them all.
 async fn validated(state: &AppState, input: ArticleInput) -> AppResult<ArticleWrite> {
     let (category, author) = taxonomy_of(&input);
-    let errors = match input.validate(db::now()) {
+    // Sanitising takes time that grows with the square of the body's
+    // nesting: seconds for legacy markup with thousands of unclosed tags.
+    let checked = super::off_worker("article check", move || input.validate(db::now())).await?;
+    let errors = match checked {
         Ok(write) => return Ok(write),
         Err(errors) => errors,
     };
@@ -357,29 +360,15 @@ pub async fn bulk_import(
 ) -> AppResult<HttpResponse> {
     let mut payload: Payload = payload.into_inner();
     let body = read_body(&req, &mut payload, "application/x-ndjson", BULK_BODY_LIMIT).await?;
-    let lines: Vec<_> = ndjson_lines(&body).collect();
-    if lines.is_empty() || lines.len() > BULK_MAX_LINES {
+    let lines = ndjson_lines(&body).count();
+    if lines == 0 || lines > BULK_MAX_LINES {
         return Err(ApiError::Malformed(format!(
-            "Send between 1 and {BULK_MAX_LINES} NDJSON lines; this body has {}.",
-            lines.len()
+            "Send between 1 and {BULK_MAX_LINES} NDJSON lines; this body has {lines}."
         )));
     }
-    let mut import = Import::new(db::now());
-    let mut valid = Vec::new();
-    for (line, text) in lines {
-        let input = match text {
-            Err(not_utf8) => Err(vec![not_utf8]),
-            Ok(text) if text.len() > JSON_BODY_LIMIT => Err(vec![FieldError::new(
-                Location::Body,
-                "(line)",
-                format!("is over {JSON_BODY_LIMIT} bytes"),
-            )]),
-            Ok(text) => parse_json_checked(text.as_bytes(), ArticleInput::problems)
-                .map_err(line_errors)
-                .map_err(export_taxonomy_line),
-        };
-        valid.extend(import.check(line, input, None));
-    }
+    // Off the async worker, as `validated` checks an article.
+    let (mut import, mut valid) =
+        super::off_worker("bulk import check", move || checked_lines(&body)).await?;
     let unlooked = import.unlooked();
     if !unlooked.is_empty() {
         let found = state
@@ -401,4 +390,26 @@ pub async fn bulk_import(
         data: report,
         meta: Meta::default(),
     }))
+}
+
+/// The lines of a bulk body, each checked: the import that reports on
+/// them, and the writes of the valid ones.
+fn checked_lines(body: &[u8]) -> (Import, Vec<(usize, ArticleWrite)>) {
+    let mut import = Import::new(db::now());
+    let mut valid = Vec::new();
+    for (line, text) in ndjson_lines(body) {
+        let input = match text {
+            Err(not_utf8) => Err(vec![not_utf8]),
+            Ok(text) if text.len() > JSON_BODY_LIMIT => Err(vec![FieldError::new(
+                Location::Body,
+                "(line)",
+                format!("is over {JSON_BODY_LIMIT} bytes"),
+            )]),
+            Ok(text) => parse_json_checked(text.as_bytes(), ArticleInput::problems)
+                .map_err(line_errors)
+                .map_err(export_taxonomy_line),
+        };
+        valid.extend(import.check(line, input, None));
+    }
+    (import, valid)
 }

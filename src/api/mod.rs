@@ -34,6 +34,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use crate::error::{ApiError, AppResult};
 use crate::http_cache::SplicedBody;
 
 /// The most a worker keeps of the buffer it serialises answers into: a
@@ -45,6 +46,19 @@ thread_local! {
     /// Each worker's buffer for serialising answers, reused: serde_json's
     /// own starts at 128 bytes and is copied each time it doubles.
     static JSON_SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `work` (`what` it is, for the log) on the blocking pool: work that
+/// may take milliseconds or more of CPU would hold up every other
+/// connection of the async worker that took the request.
+pub async fn off_worker<T, F>(what: &str, work: F) -> AppResult<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    actix_web::rt::task::spawn_blocking(work)
+        .await
+        .map_err(|error| ApiError::Internal(format!("{what} task failed: {error}")))
 }
 
 /// A JSON response of `body`, which the response cache may keep as its

@@ -205,9 +205,7 @@ async fn list_of(state: &AppState, id: i32, wanted: usize) -> AppResult<Option<A
         return Ok(Some(list));
     }
     let engine = Arc::clone(&state.related);
-    actix_web::rt::task::spawn_blocking(move || engine.compute_list(id))
-        .await
-        .map_err(|error| ApiError::Internal(format!("related list task failed: {error}")))
+    super::off_worker("related list", move || engine.compute_list(id)).await
 }
 
 /// Articles about the same thing as this one.
