@@ -16,7 +16,7 @@ use feed_rs::model::{Content, FeedType};
 use serde_json::{Value, json};
 use xxhash_rust::xxh3::xxh3_128;
 
-use crate::api::article_input::ArticleInput;
+use crate::api::article_input::{ArticleInput, MAX_TAGS, tag_of};
 use crate::api::import::{BulkReport, Import, ndjson_lines, unknown_references, upsert_batch};
 use crate::api::manage::BULK_BATCH;
 use crate::db::article_writes::FeedEntry;
@@ -178,9 +178,14 @@ fn read_feed(bytes: &[u8], defaults: &FeedDefaults) -> anyhow::Result<Vec<Record
         .enumerate()
         .map(|(i, entry)| {
             let body = match (entry.content, &entry.summary) {
-                (Some(Content { content_type, body: Some(body), .. }), _) => {
-                    html_or_text(html(&content_type), body)
-                }
+                (
+                    Some(Content {
+                        content_type,
+                        body: Some(body),
+                        ..
+                    }),
+                    _,
+                ) => html_or_text(html(&content_type), body),
                 (_, Some(summary)) => {
                     html_or_text(html(&summary.content_type), summary.content.clone())
                 }
@@ -197,13 +202,22 @@ fn read_feed(bytes: &[u8], defaults: &FeedDefaults) -> anyhow::Result<Vec<Record
                 .map(|title| {
                     let markup = if rss {
                         has_entity(&title.content)
-                            || ["</", "<br"].iter().any(|sign| title.content.contains(sign))
+                            || ["</", "<br"]
+                                .iter()
+                                .any(|sign| title.content.contains(sign))
                     } else {
                         is_html(&title.content_type)
                     };
                     plain(markup, &title.content)
                 })
                 .unwrap_or_default();
+            // JSON Feed and RSS items need no title: the start of the
+            // text is the headline.
+            let title = if title.trim().is_empty() {
+                crate::content::derive_summary(&text_of(&body))
+            } else {
+                title
+            };
             // A headline with no words of its own (a wire flash, or a
             // dash where the text should be) is its own body; an image
             // that came without words stays after it.
@@ -224,7 +238,7 @@ fn read_feed(bytes: &[u8], defaults: &FeedDefaults) -> anyhow::Result<Vec<Record
                 "body_html": body,
                 "source": source,
                 "category": defaults.category,
-                "tags": entry.categories.into_iter().map(|c| c.label.unwrap_or(c.term)).collect::<Vec<_>>(),
+                "tags": feed_tags(entry.categories),
                 "status": "published",
                 "published_at": published.map(|at| at.to_rfc3339()),
             });
@@ -239,6 +253,26 @@ fn read_feed(bytes: &[u8], defaults: &FeedDefaults) -> anyhow::Result<Vec<Record
             }
         })
         .collect())
+}
+
+/// An entry's categories as tags: those that can be tags (see
+/// [`tag_of`]), each once, the first [`MAX_TAGS`]. A wire feed's entry may
+/// carry dozens, or a phrase too long for a tag: its story comes in with
+/// the others rather than being refused on every import.
+fn feed_tags(categories: Vec<feed_rs::model::Category>) -> Vec<String> {
+    let mut tags: Vec<(String, String)> = Vec::new();
+    for (slug, name) in categories
+        .into_iter()
+        .filter_map(|category| tag_of(&category.label.unwrap_or(category.term)))
+    {
+        if tags.len() == MAX_TAGS {
+            break;
+        }
+        if !tags.iter().any(|(taken, _)| *taken == slug) {
+            tags.push((slug, name));
+        }
+    }
+    tags.into_iter().map(|(_, name)| name).collect()
 }
 
 /// Whether `text` holds an HTML entity (`&amp;`, `&#8217;`, `&#x2019;`):

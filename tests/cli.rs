@@ -511,7 +511,9 @@ async fn a_json_feed_imports_like_rss_and_bad_entries_are_named_as_entries() {
     let (app, dir) = test_app(true).await;
     let db = dir.path().join("frontpage.db");
     let feed = dir.path().join("wire.json");
-    // Pretty-printed, as JSON Feeds are; the second item has no title.
+    // Pretty-printed, as JSON Feeds are. The second item has no title, which
+    // JSON Feed allows: its text starts the headline. The third has no
+    // text at all.
     let json_feed = serde_json::json!({
         "version": "https://jsonfeed.org/version/1.1",
         "title": "Wire",
@@ -519,8 +521,10 @@ async fn a_json_feed_imports_like_rss_and_bad_entries_are_named_as_entries() {
             {"id": "w-1", "url": "https://wire.example/1", "title": "Ferry service resumes",
              "content_html": "<p>The ferry sails again.</p>",
              "date_published": "2026-01-05T09:00:00Z"},
-            {"id": "w-2", "content_html": "<p>Untitled.</p>",
-             "date_published": "2026-01-05T10:00:00Z"}
+            {"id": "w-2", "content_html": "<p>Harbour reopens after the storm. Ferries sail at noon.</p>",
+             "date_published": "2026-01-05T10:00:00Z"},
+            {"id": "w-3", "content_html": "",
+             "date_published": "2026-01-05T11:00:00Z"}
         ]
     });
     // With a byte order mark, as some tools write one.
@@ -536,10 +540,20 @@ async fn a_json_feed_imports_like_rss_and_bad_entries_are_named_as_entries() {
     assert!(!output.status.success(), "{output:?}");
     let text = stdout(&output);
     assert!(
-        text.contains("1 created, 0 updated, 0 unchanged, 1 failed"),
+        text.contains("2 created, 0 updated, 0 unchanged, 1 failed"),
         "{text}"
     );
-    assert!(text.contains("entry 2: title"), "{text}");
+    assert!(text.contains("entry 3: title"), "{text}");
+    let untitled = send(
+        &app,
+        get("/api/v1/articles/harbour-reopens-after-the-storm-ferries-sail-at-noon-2026-01-05"),
+    )
+    .await;
+    assert_eq!(
+        untitled.body["data"]["title"], "Harbour reopens after the storm. Ferries sail at noon.",
+        "{}",
+        untitled.body
+    );
     let ferry = send(
         &app,
         get("/api/v1/articles/ferry-service-resumes-2026-01-05"),
@@ -732,6 +746,41 @@ async fn a_headline_only_feed_item_is_its_own_body() {
         "{}",
         flash.body
     );
+}
+
+/// A wire entry tagged with more categories than an article takes, or with
+/// a phrase too long for a tag, comes in with the first twenty that can be
+/// tags, rather than being refused on every import.
+#[actix_web::test]
+async fn an_entry_with_too_many_or_too_long_categories_keeps_twenty_that_fit() {
+    let (app, dir) = test_app(true).await;
+    let db = dir.path().join("frontpage.db");
+    let rss = dir.path().join("wire.rss");
+    let long = "a phrase far too long for a tag ".repeat(5);
+    let categories: String = std::iter::once(format!("<category>{long}</category>"))
+        .chain(["<category>Topic 1</category>".to_string()])
+        // The same tag, spelled otherwise: one of the twenty.
+        .chain(["<category>topic 1</category>".to_string()])
+        .chain((2..=22).map(|n| format!("<category>Topic {n}</category>")))
+        .collect();
+    write_feed(
+        &rss,
+        &format!(
+            r#"<item><title>Ports reopen</title><guid isPermaLink="false">w-7</guid>
+<description>&lt;p&gt;Ships sail again.&lt;/p&gt;</description>{categories}
+<pubDate>Mon, 05 Jan 2026 10:00:00 GMT</pubDate></item>"#
+        ),
+    );
+    import_feed(&db, &rss, "1 created, 0 updated, 0 unchanged, 0 failed");
+    let ports = send(&app, get("/api/v1/articles/ports-reopen-2026-01-05")).await;
+    let tags: Vec<&str> = ports.body["data"]["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|tag| tag["name"].as_str().unwrap())
+        .collect();
+    let expected: Vec<String> = (1..=20).map(|n| format!("Topic {n}")).collect();
+    assert_eq!(tags, expected, "{}", ports.body);
 }
 
 /// Text that is not HTML stays text: an Atom summary and content of the
