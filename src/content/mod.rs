@@ -83,16 +83,22 @@ pub fn derive_summary(text: &str) -> String {
     }
     match cut.rfind(' ') {
         Some(end) => format!("{}…", cut[..end].trim_end_matches([',', ';', ':'])),
-        None => cut,
+        // No word to end on (Chinese or Japanese, say, or one long token).
+        None => format!("{cut}…"),
     }
 }
 
 /// Where sentences of `text` end, as far as a summary can tell: just past
 /// a `.`, `!` or `?` (and a closing quote or bracket) followed by a space
 /// and not by a lower-case word (`“Why not?” she asked`), unless the stop
-/// ends an abbreviation (`Mr.`, `Gov.`, `U.S.`, `J.`).
+/// ends an abbreviation (`Mr.`, `Gov.`, `U.S.`, `J.`); or just past a
+/// full-width `。`, `！` or `？`.
 fn sentence_ends(text: &str) -> impl Iterator<Item = usize> + '_ {
     text.char_indices().filter_map(|(at, stop)| {
+        // A full-width stop ends a sentence with no space after it.
+        if matches!(stop, '。' | '！' | '？') {
+            return Some(at + stop.len_utf8());
+        }
         if !matches!(stop, '.' | '!' | '?') {
             return None;
         }
@@ -262,6 +268,17 @@ mod tests {
         let summary = derive_summary(&text);
         assert!(summary.ends_with('.'), "{summary}");
         assert!(summary.chars().count() <= DERIVED_SUMMARY_MAX);
+    }
+
+    #[test]
+    fn a_summary_of_text_without_spaces_ends_on_a_full_width_stop_or_with_an_ellipsis() {
+        let chinese = "这是一个句子。".repeat(60);
+        let summary = derive_summary(&chinese);
+        assert!(summary.ends_with('。'), "{summary}");
+        assert!(summary.chars().count() <= DERIVED_SUMMARY_MAX);
+        let token = "abcdefghij".repeat(40);
+        let summary = derive_summary(&token);
+        assert_eq!(summary, format!("{}…", &token[..DERIVED_SUMMARY_MAX]));
     }
 
     #[test]
