@@ -658,3 +658,33 @@ async fn a_reader_in_the_query_of_an_engagement_write_is_named_not_dropped() {
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.body["data"]["views"], 1);
 }
+
+#[actix_web::test]
+async fn a_reaction_sent_with_no_body_is_told_to_send_one() {
+    let (app, _dir) = test_app(false).await;
+    seed_categories(&app).await;
+    let id = create(&app, article("React to me", "news")).await["id"]
+        .as_i64()
+        .unwrap();
+    let uri = format!("/api/v1/articles/{id}/reactions/good");
+    // Nothing at all, as `curl -X DELETE` sends; and a JSON type with no
+    // JSON after it.
+    for request in [
+        TestRequest::delete().uri(&uri).to_request(),
+        TestRequest::put()
+            .uri(&uri)
+            .insert_header(("content-type", "application/json"))
+            .to_request(),
+    ] {
+        let reply = send(&app, request).await;
+        reply.assert_problem(400, &[]);
+        assert!(
+            reply.body["detail"]
+                .as_str()
+                .unwrap()
+                .contains("body is empty"),
+            "{}",
+            reply.body
+        );
+    }
+}

@@ -127,6 +127,24 @@ async fn bad_query_parameters_are_400_problems_naming_the_parameter() {
     )
     .await
     .assert_problem(400, &["category", "tag", "author", "source"]);
+    // Every parameter that does not read, in one answer (a range, as
+    // `limit`'s, is checked once they all do).
+    for (uri, names) in [
+        (
+            "/api/v1/articles?published_after=garbage&published_before=nope&sort=x",
+            &["published_after", "published_before", "sort"][..],
+        ),
+        ("/api/v1/ranking?window=2h&metric=x", &["window", "metric"]),
+    ] {
+        let reply = send(&app, get(uri)).await;
+        reply.assert_problem(400, names);
+        assert_eq!(
+            reply.body["errors"].as_array().unwrap().len(),
+            names.len(),
+            "{}",
+            reply.body
+        );
+    }
     // Said in the API's words, not the parser's.
     for (uri, detail) in [
         ("/api/v1/articles?limit=-1", "must be between 1 and 100"),

@@ -32,15 +32,35 @@ fn field_name(path: &serde_path_to_error::Path, message: &str) -> String {
 pub struct Query<T>(pub T);
 
 impl<T: DeserializeOwned> Query<T> {
-    /// Parses a raw query string.
+    /// Parses a raw query string. A parameter that does not read (of the
+    /// wrong type, out of range) is left out and the rest read again, so
+    /// that one answer names each of them, as one for a body does.
     pub fn parse(query: &str) -> Result<T, ApiError> {
-        let deserializer =
-            serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
-        serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let mut query = query.to_string();
+        let mut errors = Vec::new();
+        loop {
+            let deserializer =
+                serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+            let error = match serde_path_to_error::deserialize(deserializer) {
+                Ok(value) if errors.is_empty() => return Ok(value),
+                Ok(_) => break,
+                Err(error) => error,
+            };
             let detail = error.inner().to_string();
             let name = field_name(error.path(), &detail);
-            ApiError::InvalidParameters(vec![FieldError::new(Location::Query, name, detail)])
-        })
+            let pairs = form_urlencoded::parse(query.as_bytes());
+            let rest: Vec<_> = pairs.filter(|(key, _)| *key != name).collect();
+            // None left out: the problem was not one parameter's (one missing).
+            let none_left_out = rest.len() == pairs.count();
+            errors.push(FieldError::new(Location::Query, name, detail));
+            if none_left_out || errors.len() == MOST_NAMED {
+                break;
+            }
+            query = form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(rest)
+                .finish();
+        }
+        Err(ApiError::InvalidParameters(errors))
     }
 }
 
@@ -94,6 +114,9 @@ pub fn parse_json_checked<T: DeserializeOwned>(
         ApiError::Malformed(format!("The body is not valid JSON: {error}."))
     };
     let bytes = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(bytes);
+    if bytes.trim_ascii().is_empty() {
+        return Err(ApiError::Malformed(NO_BODY.into()));
+    }
     // JSON is UTF-8 (RFC 8259); serde_json would name the field holding
     // the bad bytes, as if its value were wrong rather than the body.
     if std::str::from_utf8(bytes).is_err() {
@@ -314,21 +337,30 @@ pub async fn read_beacon_json<T: DeserializeOwned + Default>(
     read_optional(req, payload, expected).await
 }
 
+/// Whether the request came with no body and said nothing of one (no
+/// length but zero, no type, no chunks).
+fn sent_nothing(req: &HttpRequest) -> bool {
+    let headers = req.headers();
+    let declared_empty = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .is_none_or(|value| value.trim() == "0");
+    declared_empty
+        && !headers.contains_key(header::CONTENT_TYPE)
+        && !headers.contains_key(header::TRANSFER_ENCODING)
+}
+
+/// What a request that needs a JSON body and sent none is told, rather
+/// than that its (absent) body has the wrong type, or ends early.
+const NO_BODY: &str = "The body is empty: send a JSON object, as `application/json`.";
+
 /// An optional JSON body sent as `expected`.
 async fn read_optional<T: DeserializeOwned + Default>(
     req: &HttpRequest,
     payload: &mut Payload,
     expected: &'static str,
 ) -> Result<T, ApiError> {
-    let headers = req.headers();
-    let declared_empty = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok())
-        .is_none_or(|value| value.trim() == "0");
-    if declared_empty
-        && !headers.contains_key(header::CONTENT_TYPE)
-        && !headers.contains_key(header::TRANSFER_ENCODING)
-    {
+    if sent_nothing(req) {
         return Ok(T::default());
     }
     let bytes = read_body(req, payload, expected, JSON_BODY_LIMIT).await?;
@@ -348,6 +380,9 @@ impl FromRequest for JsonBody {
         let req = req.clone();
         let mut payload = payload.take();
         Box::pin(async move {
+            if sent_nothing(&req) {
+                return Err(ApiError::Malformed(NO_BODY.into()));
+            }
             read_body(&req, &mut payload, "application/json", JSON_BODY_LIMIT)
                 .await
                 .map(JsonBody)
