@@ -1129,3 +1129,38 @@ async fn export_refuses_to_write_over_the_store() {
     assert!(output.status.success(), "{output:?}");
     assert_eq!(stdout(&output), text);
 }
+
+/// A file written by hand may name a sub-category before its parent: it
+/// imports whole the first time, not only when imported again.
+#[actix_web::test]
+async fn a_category_line_before_its_parents_imports_at_the_first_try() {
+    let (app, dir) = test_app(true).await;
+    let db = dir.path().join("frontpage.db");
+    let file = dir.path().join("site.ndjson");
+    let lines = [
+        serde_json::json!({"kind": "category", "slug": "harbours", "name": "Harbours", "parent": "coast"}),
+        serde_json::json!({"kind": "category", "slug": "coast", "name": "Coast", "parent": "news"}),
+        serde_json::json!({"slug": "ferry-dock", "title": "Ferry dock rebuilt", "category": "harbours",
+               "body_html": "<p>The dock reopens.</p>", "status": "published"}),
+    ];
+    let text: String = lines.iter().map(|line| format!("{line}\n")).collect();
+    std::fs::write(&file, text).unwrap();
+    let output = frontpage(&db, &["import", file.to_str().unwrap()]);
+    assert!(output.status.success(), "{output:?}");
+    let harbours = send(&app, get("/api/v1/categories/harbours")).await;
+    assert_eq!(harbours.status, 200, "{}", harbours.body);
+    let breadcrumb: Vec<&str> = harbours.body["data"]["breadcrumb"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|step| step["slug"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        breadcrumb,
+        ["home", "news", "coast", "harbours"],
+        "{}",
+        harbours.body
+    );
+    let dock = send(&app, get("/api/v1/articles/ferry-dock")).await;
+    assert_eq!(dock.status, 200, "{}", dock.body);
+}

@@ -6,6 +6,8 @@
 //! match the line, by its slug. What each imported feed entry became comes
 //! after the articles, in lines of the same form (`"kind": "feed_entry"`).
 
+use std::collections::HashSet;
+
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 use serde::{Deserialize, Serialize};
@@ -229,7 +231,7 @@ pub fn import(db: &Db, lines: Vec<Line>) -> anyhow::Result<Report> {
     }
     let outcomes = db.write_blocking(move |conn| {
         let mut outcomes = Vec::with_capacity(valid.len());
-        for (line, named) in valid {
+        for (line, named) in parents_first(valid) {
             match conn.transaction(|conn| apply(conn, &named)) {
                 Ok(outcome) => outcomes.push((line, Ok(outcome))),
                 Err(
@@ -256,6 +258,44 @@ pub fn import(db: &Db, lines: Vec<Line>) -> anyhow::Result<Report> {
     }
     report.failed.sort_by_key(|(line, _)| *line);
     Ok(report)
+}
+
+/// `lines` in their order, but each category after its parent when the
+/// lines have that one too: a file written by hand may name a child first,
+/// and would otherwise import whole only when imported again. A cycle is
+/// left as written, for the store to refuse.
+fn parents_first(mut waiting: Vec<(usize, Named)>) -> Vec<(usize, Named)> {
+    let category = |named: &Named| match named {
+        Named::Category { slug, parent, .. } => Some((slug.clone(), parent.clone())),
+        _ => None,
+    };
+    let given: HashSet<String> = waiting
+        .iter()
+        .filter_map(|(_, named)| Some(category(named)?.0))
+        .collect();
+    let mut placed = HashSet::new();
+    let mut ordered = Vec::with_capacity(waiting.len());
+    while !waiting.is_empty() {
+        let (ready, rest): (Vec<_>, Vec<_>) =
+            waiting
+                .into_iter()
+                .partition(|(_, named)| match category(named) {
+                    Some((_, Some(parent))) => !given.contains(&parent) || placed.contains(&parent),
+                    _ => true,
+                });
+        if ready.is_empty() {
+            ordered.extend(rest);
+            break;
+        }
+        placed.extend(
+            ready
+                .iter()
+                .filter_map(|(_, named)| Some(category(named)?.0)),
+        );
+        ordered.extend(ready);
+        waiting = rest;
+    }
+    ordered
 }
 
 /// Creates `named`, or changes the one with its slug to match it.
