@@ -1200,3 +1200,33 @@ async fn an_article_stored_before_a_body_rule_can_still_be_edited() {
     .await
     .assert_problem(422, &["body_html"]);
 }
+
+/// A field of the wrong type does not hide an unknown category or author:
+/// one answer names them all, on create, replace and patch.
+#[actix_web::test]
+async fn a_type_error_and_an_unknown_category_are_named_together() {
+    let (app, _dir) = test_app(false).await;
+    seed_categories(&app).await;
+    let id = create(&app, article("Named together", "news")).await["id"]
+        .as_i64()
+        .unwrap();
+    let uri = format!("/api/v1/articles/{id}");
+    let body = json!({"title": 5, "body_html": "<p>Some words.</p>", "category": "nope", "author": "nobody"});
+    for (method, uri) in [("POST", "/api/v1/articles"), ("PUT", uri.as_str())] {
+        let reply = send(&app, admin(method, uri, body.clone())).await;
+        reply.assert_problem(422, &["title", "category", "author"]);
+    }
+    // A patch that leaves the category alone is not told of one.
+    let reply = send(
+        &app,
+        admin("PATCH", &uri, json!({"title": 5, "author": "nobody"})),
+    )
+    .await;
+    reply.assert_problem(422, &["title", "author"]);
+    assert_eq!(
+        reply.body["errors"].as_array().unwrap().len(),
+        2,
+        "{}",
+        reply.body
+    );
+}

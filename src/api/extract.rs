@@ -87,6 +87,14 @@ impl JsonBody {
         parse_json(&self.0)
     }
 
+    /// The text the body's field `name` holds, trimmed, if the body is a
+    /// JSON object with a string there: what a refused body said of a
+    /// field that did read.
+    pub fn text_of(&self, name: &str) -> Option<String> {
+        let body: serde_json::Value = serde_json::from_slice(&self.0).ok()?;
+        Some(body.get(name)?.as_str()?.trim().to_string())
+    }
+
     /// [`JsonBody::parse`] with [`parse_json_checked`].
     pub fn parse_checked<T: DeserializeOwned>(
         &self,
