@@ -1202,7 +1202,7 @@ async fn an_article_stored_before_a_body_rule_can_still_be_edited() {
 }
 
 /// A field of the wrong type does not hide an unknown category or author:
-/// one answer names them all, on create, replace and patch.
+/// one answer names them all, on create, replace, patch and bulk lines.
 #[actix_web::test]
 async fn a_type_error_and_an_unknown_category_are_named_together() {
     let (app, _dir) = test_app(false).await;
@@ -1229,4 +1229,15 @@ async fn a_type_error_and_an_unknown_category_are_named_together() {
         "{}",
         reply.body
     );
+    // And a bulk line.
+    let line =
+        json!({"slug": "bulk-d", "title": 5, "body_html": "<p>Words.</p>", "category": "zzz"});
+    let reply = send(&app, ndjson(&format!("{line}\n"))).await;
+    let names: Vec<&str> = reply.body["data"]["errors"][0]["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|error| error["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["title", "category"], "{}", reply.body);
 }

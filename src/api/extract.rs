@@ -91,8 +91,7 @@ impl JsonBody {
     /// JSON object with a string there: what a refused body said of a
     /// field that did read.
     pub fn text_of(&self, name: &str) -> Option<String> {
-        let body: serde_json::Value = serde_json::from_slice(&self.0).ok()?;
-        Some(body.get(name)?.as_str()?.trim().to_string())
+        text_field(&self.0, name)
     }
 
     /// [`JsonBody::parse`] with [`parse_json_checked`].
@@ -102,6 +101,13 @@ impl JsonBody {
     ) -> Result<T, ApiError> {
         parse_json_checked(&self.0, checks)
     }
+}
+
+/// The text `json`'s field `name` holds, trimmed, if `json` is an object
+/// with a string there.
+pub fn text_field(json: &[u8], name: &str) -> Option<String> {
+    let object: serde_json::Value = serde_json::from_slice(json).ok()?;
+    Some(object.get(name)?.as_str()?.trim().to_string())
 }
 
 /// Parses one JSON document; syntax errors are 400, wrong or missing fields

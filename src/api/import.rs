@@ -140,6 +140,13 @@ impl Import {
         Arc::clone(&self.written)
     }
 
+    /// Has the category and author a refused `line` names (one whose input
+    /// did not read) looked up with the others, so that its failure names
+    /// them too if they do not exist.
+    pub fn look_up(&mut self, line: usize, category: String, author: Option<String>) {
+        self.unlooked.push((line, category, author));
+    }
+
     /// Checks the input of `line`, imported from `feed_entry` (see
     /// [`ArticleWrite::feed_entry`]) if it comes from a feed: a valid one
     /// comes back as a write to store; a bad one is reported.

@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use super::Meta;
 use super::article_input::{ArticleInput, ArticlePatch};
 use super::articles::{Article, ArticleResponse, ArticleSummary, JsonText};
-use super::extract::{JSON_BODY_LIMIT, JsonBody, parse_json_checked, read_body};
+use super::extract::{JSON_BODY_LIMIT, JsonBody, parse_json_checked, read_body, text_field};
 use super::import::{
     BulkReport, Import, every_problem, line_errors, ndjson_lines, taxonomy_of, unknown_references,
     upsert_batch,
@@ -434,9 +434,20 @@ fn checked_lines(body: &[u8]) -> (Import, Vec<(usize, ArticleWrite)>) {
                 "(line)",
                 format!("is over {JSON_BODY_LIMIT} bytes"),
             )]),
-            Ok(text) => parse_json_checked(text.as_bytes(), ArticleInput::problems)
-                .map_err(line_errors)
-                .map_err(export_taxonomy_line),
+            Ok(text) => {
+                let input = parse_json_checked(text.as_bytes(), ArticleInput::problems)
+                    .map_err(line_errors)
+                    .map_err(export_taxonomy_line);
+                if input.is_err() {
+                    // Named with its other problems, as `parsed` names them.
+                    let category = text_field(text.as_bytes(), "category");
+                    let author = text_field(text.as_bytes(), "author");
+                    if category.is_some() || author.is_some() {
+                        import.look_up(line, category.unwrap_or_default(), author);
+                    }
+                }
+                input
+            }
         };
         valid.extend(import.check(line, input, None));
     }
