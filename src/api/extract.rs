@@ -2,6 +2,7 @@
 //! query strings and JSON bodies name the bad field (keys are checked in
 //! [`super::keys`]).
 
+use std::borrow::Cow;
 use std::future::{Ready, ready};
 use std::pin::Pin;
 
@@ -36,7 +37,8 @@ impl<T: DeserializeOwned> Query<T> {
     /// wrong type, out of range) is left out and the rest read again, so
     /// that one answer names each of them, as one for a body does.
     pub fn parse(query: &str) -> Result<T, ApiError> {
-        let mut query = query.to_string();
+        // Copied only to leave a parameter out.
+        let mut query = Cow::Borrowed(query);
         let mut errors = Vec::new();
         loop {
             let deserializer =
@@ -56,9 +58,11 @@ impl<T: DeserializeOwned> Query<T> {
             if none_left_out || errors.len() == MOST_NAMED {
                 break;
             }
-            query = form_urlencoded::Serializer::new(String::new())
-                .extend_pairs(rest)
-                .finish();
+            query = Cow::Owned(
+                form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(rest)
+                    .finish(),
+            );
         }
         Err(ApiError::InvalidParameters(errors))
     }
