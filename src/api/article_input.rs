@@ -203,10 +203,6 @@ impl Checks {
                 self.fail("body_html", "is required (or give body_markdown)");
                 return (String::new(), String::new());
             }
-            // Sanitised when it was taken: again, it would cost a patch of
-            // the title as much as the body's first write (seconds, for
-            // markup nested thousands deep) and change nothing.
-            (Some(html), None) if kept => html,
             (Some(html), None) => content::sanitize_html(&html),
             (None, Some(markdown)) => content::render_markdown(&markdown),
         };
