@@ -82,7 +82,7 @@ pub const JSON_BODY_LIMIT: usize = 1024 * 1024;
 
 /// A JSON body, read (within [`JSON_BODY_LIMIT`]) but not yet parsed, so that
 /// handlers can check credentials before they judge the content.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct JsonBody(Bytes);
 
 impl JsonBody {

@@ -140,9 +140,9 @@ impl Import {
         Arc::clone(&self.written)
     }
 
-    /// Has the category and author a refused `line` names (one whose input
-    /// did not read) looked up with the others, so that its failure names
-    /// them too if they do not exist.
+    /// Has the category (and author) a refused `line` names, one whose
+    /// input did not read, looked up with the others, so that its failure
+    /// names them too if they do not exist.
     pub fn look_up(&mut self, line: usize, category: String, author: Option<String>) {
         self.unlooked.push((line, category, author));
     }

@@ -55,15 +55,19 @@ async fn validated(state: &AppState, input: ArticleInput) -> AppResult<ArticleWr
 /// of the wrong type or an unknown field is also checked for an unknown
 /// category or author, as [`validated`] checks one that reads, so that one
 /// answer names every problem.
-async fn parsed<T: DeserializeOwned>(
+async fn parsed<T: DeserializeOwned + Send + 'static>(
     state: &AppState,
     body: &JsonBody,
-    checks: impl FnOnce(T) -> Vec<FieldError>,
+    checks: impl FnOnce(T) -> Vec<FieldError> + Send + 'static,
 ) -> AppResult<T> {
-    let errors = match body.parse_checked(checks) {
-        Err(ApiError::Validation(errors)) => errors,
-        parsed => return parsed,
-    };
+    // Off the async worker: the checks of a body that does not read whole
+    // sanitise the rest of it (see `validated`).
+    let parsing = body.clone();
+    let errors =
+        match super::off_worker("body check", move || parsing.parse_checked(checks)).await? {
+            Err(ApiError::Validation(errors)) => errors,
+            parsed => return parsed,
+        };
     let (category, author) = (body.text_of("category"), body.text_of("author"));
     if category.is_none() && author.is_none() {
         return Err(ApiError::Validation(errors));
@@ -442,8 +446,8 @@ fn checked_lines(body: &[u8]) -> (Import, Vec<(usize, ArticleWrite)>) {
                     // Named with its other problems, as `parsed` names them.
                     let category = text_field(text.as_bytes(), "category");
                     let author = text_field(text.as_bytes(), "author");
-                    if category.is_some() || author.is_some() {
-                        import.look_up(line, category.unwrap_or_default(), author);
+                    if let Some(category) = category {
+                        import.look_up(line, category, author);
                     }
                 }
                 input
