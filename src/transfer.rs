@@ -231,21 +231,29 @@ fn read_feed(bytes: &[u8], defaults: &FeedDefaults) -> anyhow::Result<Vec<Record
             let slug = published
                 .filter(|_| !stem.is_empty())
                 .map(|at| format!("{stem}-{}", at.format("%Y-%m-%d")));
-            let input = json!({
+            let categories: Vec<String> = entry
+                .categories
+                .into_iter()
+                .map(|category| category.label.unwrap_or(category.term))
+                .collect();
+            let mut input = json!({
                 "slug": slug,
                 "title": title,
                 "summary": summary,
                 "body_html": body,
                 "source": source,
                 "category": defaults.category,
-                "tags": feed_tags(entry.categories),
+                "tags": categories,
                 "status": "published",
                 "published_at": published.map(|at| at.to_rfc3339()),
             });
+            // Of the entry as given: entries imported before the tags were
+            // cut to those that fit keep their digests.
             let feed_entry = (!entry.id.is_empty()).then(|| FeedEntry {
                 id: json!([namespace, entry.id]).to_string(),
                 digest: format!("{:032x}", xxh3_128(input.to_string().as_bytes())),
             });
+            input["tags"] = json!(feed_tags(&input["tags"]));
             Record {
                 line: i + 1,
                 input: parse(input),
@@ -259,11 +267,13 @@ fn read_feed(bytes: &[u8], defaults: &FeedDefaults) -> anyhow::Result<Vec<Record
 /// [`tag_of`]), each once, the first [`MAX_TAGS`]. A wire feed's entry may
 /// carry dozens, or a phrase too long for a tag: its story comes in with
 /// the others rather than being refused on every import.
-fn feed_tags(categories: Vec<feed_rs::model::Category>) -> Vec<String> {
+fn feed_tags(categories: &Value) -> Vec<String> {
     let mut tags: Vec<(String, String)> = Vec::new();
     for (slug, name) in categories
+        .as_array()
         .into_iter()
-        .filter_map(|category| tag_of(&category.label.unwrap_or(category.term)))
+        .flatten()
+        .filter_map(|category| tag_of(category.as_str()?))
     {
         if tags.len() == MAX_TAGS {
             break;
