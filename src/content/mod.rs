@@ -81,7 +81,12 @@ pub fn derive_summary(text: &str) -> String {
     if let Some(end) = last_sentence {
         return cut[..end].to_string();
     }
-    match cut.rfind(' ') {
+    // A word ends it only past the first third: Chinese with one early
+    // space (`iPhone 16发布…`) is cut at the limit instead.
+    let word_end = cut
+        .rfind(' ')
+        .filter(|&end| cut[..end].chars().count() > DERIVED_SUMMARY_MAX / 3);
+    match word_end {
         Some(end) => format!("{}…", cut[..end].trim_end_matches([',', ';', ':'])),
         // No word to end on (Chinese or Japanese, say, or one long token).
         None => format!("{cut}…"),
@@ -279,6 +284,10 @@ mod tests {
         let token = "abcdefghij".repeat(40);
         let summary = derive_summary(&token);
         assert_eq!(summary, format!("{}…", &token[..DERIVED_SUMMARY_MAX]));
+        // One space near the start is no word to end on.
+        let text = format!("iPhone 16{}", "发布会".repeat(100));
+        let summary = derive_summary(&text);
+        assert_eq!(summary.chars().count(), DERIVED_SUMMARY_MAX + 1, "{summary}");
     }
 
     #[test]
