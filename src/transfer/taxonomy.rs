@@ -229,9 +229,10 @@ pub fn import(db: &Db, lines: Vec<Line>) -> anyhow::Result<Report> {
             Err(errors) => report.failed.push((line, errors)),
         }
     }
+    let valid = parents_first(valid);
     let outcomes = db.write_blocking(move |conn| {
         let mut outcomes = Vec::with_capacity(valid.len());
-        for (line, named) in parents_first(valid) {
+        for (line, named) in valid {
             match conn.transaction(|conn| apply(conn, &named)) {
                 Ok(outcome) => outcomes.push((line, Ok(outcome))),
                 Err(
