@@ -50,6 +50,10 @@ impl<T: DeserializeOwned> Query<T> {
             };
             let detail = error.inner().to_string();
             let name = field_name(error.path(), &detail);
+            // Left out, a required one is missing: named once, as given.
+            if errors.iter().any(|named: &FieldError| named.name == name) {
+                break;
+            }
             let pairs = form_urlencoded::parse(query.as_bytes());
             let rest: Vec<_> = pairs.filter(|(key, _)| *key != name).collect();
             // None left out: the problem was not one parameter's (one missing).

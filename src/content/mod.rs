@@ -287,7 +287,11 @@ mod tests {
         // One space near the start is no word to end on.
         let text = format!("iPhone 16{}", "发布会".repeat(100));
         let summary = derive_summary(&text);
-        assert_eq!(summary.chars().count(), DERIVED_SUMMARY_MAX + 1, "{summary}");
+        assert_eq!(
+            summary.chars().count(),
+            DERIVED_SUMMARY_MAX + 1,
+            "{summary}"
+        );
     }
 
     #[test]
