@@ -34,8 +34,9 @@ pub struct Query<T>(pub T);
 
 impl<T: DeserializeOwned> Query<T> {
     /// Parses a raw query string. A parameter that does not read (of the
-    /// wrong type, out of range) is left out and the rest read again, so
-    /// that one answer names each of them, as one for a body does.
+    /// wrong type, or a value it does not take) is left out and the rest
+    /// read again, so that one answer names each of them, as one for a body
+    /// does. Ranges (`limit`) are checked by handlers, once all read.
     pub fn parse(query: &str) -> Result<T, ApiError> {
         // Copied only to leave a parameter out.
         let mut query = Cow::Borrowed(query);
