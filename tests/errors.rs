@@ -128,13 +128,25 @@ async fn bad_query_parameters_are_400_problems_naming_the_parameter() {
     .await
     .assert_problem(400, &["category", "tag", "author", "source"]);
     // Every parameter that does not read, in one answer (a range, as
-    // `limit`'s, is checked once they all do).
+    // `limit`'s, is checked once they all do, with the handler's others).
     for (uri, names) in [
         (
             "/api/v1/articles?published_after=garbage&published_before=nope&sort=x",
             &["published_after", "published_before", "sort"][..],
         ),
         ("/api/v1/ranking?window=2h&metric=x", &["window", "metric"]),
+        (
+            "/api/v1/recommendations?reader=bad!&limit=0",
+            &["limit", "reader"],
+        ),
+        (
+            "/api/v1/articles?limit=0&cursor=garbage",
+            &["limit", "cursor"],
+        ),
+        (
+            "/api/v1/articles/1?include=nope&reader=bad!",
+            &["include", "reader"],
+        ),
     ] {
         let reply = send(&app, get(uri)).await;
         reply.assert_problem(400, names);

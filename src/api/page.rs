@@ -12,6 +12,7 @@ use super::articles::{Article, ShownArticle, load_article};
 use super::engagement::{ReactionKind, check_reader};
 use super::extract::Query;
 use super::keys::key_scopes;
+use super::paging::both;
 use super::ranking::{RankingItem, RankingMeta, ranking};
 use super::recommend::{RecommendationItem, RecommendationMeta, recommendations, required_reader};
 use super::related::{RelatedItem, not_yet_related, related_items};
@@ -133,10 +134,10 @@ pub struct ArticlePageResponse {
     pub meta: ArticlePageMeta,
 }
 
-/// The reader to recommend for, when `wanted` includes recommendations
-/// (then required); otherwise ignored, but never accepted malformed.
-fn page_reader(wanted: &[Include], reader: Option<String>) -> AppResult<Option<String>> {
-    if wanted.contains(&Include::Recommendations) {
+/// The reader to recommend for, when recommendations are included (then
+/// required); otherwise ignored, but never accepted malformed.
+fn page_reader(recommendations: bool, reader: Option<String>) -> AppResult<Option<String>> {
+    if recommendations {
         return required_reader(reader).map(Some);
     }
     if let Some(reader) = &reader {
@@ -337,8 +338,12 @@ pub async fn get_article(
     query: Query<ArticlePageQuery>,
 ) -> AppResult<HttpResponse> {
     let query = query.0;
-    let wanted = includes(query.include.as_deref())?;
-    let reader = page_reader(&wanted, query.reader)?;
+    // A reader is checked whatever `include` says: malformed, it is refused.
+    let wanted = includes(query.include.as_deref());
+    let wanted_recommendations = wanted
+        .as_ref()
+        .is_ok_and(|wanted| wanted.contains(&Include::Recommendations));
+    let (wanted, reader) = both(wanted, page_reader(wanted_recommendations, query.reader))?;
     let article = match readable_article(&state, &req, &id_or_slug).await {
         Err(ApiError::NotFound(detail)) => {
             return match current_slug(&state, &req, &id_or_slug).await? {

@@ -21,6 +21,19 @@ pub fn limit<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option
     Ok(text.map(|text| text.trim().parse().unwrap_or(0)))
 }
 
+/// The values of two checks of a request's parameters, or every parameter
+/// either refused, in one answer (another error, as either gave it).
+pub fn both<A, B>(first: AppResult<A>, second: AppResult<B>) -> AppResult<(A, B)> {
+    match (first, second) {
+        (Ok(first), Ok(second)) => Ok((first, second)),
+        (Err(ApiError::InvalidParameters(mut named)), Err(ApiError::InvalidParameters(more))) => {
+            named.extend(more);
+            Err(ApiError::InvalidParameters(named))
+        }
+        (Err(error), _) | (_, Err(error)) => Err(error),
+    }
+}
+
 /// Reads a parameter that names something (a slug, an id): given empty
 /// (`category=`, as a form's unset field sends it), it is refused, not
 /// taken for a name nothing has.

@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::articles::{ArticleSummary, Teaser, teasers, visible_id};
 use super::engagement::check_reader;
 use super::extract::Query;
-use super::paging::page_limit;
+use super::paging::{both, page_limit};
 use crate::db::{self, articles};
 use crate::error::{ApiError, AppResult, Location, Problem};
 use crate::recommend::{self, Sources, Strategy};
@@ -231,8 +231,10 @@ pub async fn get_recommendations(
     query: Query<RecommendationQuery>,
 ) -> AppResult<HttpResponse> {
     let query = query.0;
-    let limit = page_limit(query.limit, 8, 50)?;
-    let reader = required_reader(query.reader)?;
+    let (limit, reader) = both(
+        page_limit(query.limit, 8, 50),
+        required_reader(query.reader),
+    )?;
     let context = match query.context {
         Some(context) => {
             let key = articles::ArticleKey::parse(&context);

@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::{ArticleSummary, SearchHit};
 use crate::api::extract::Query;
 use crate::api::keys::{key_scopes, tags_shown};
-use crate::api::paging::{nothing_named, page_limit, page_response};
+use crate::api::paging::{both, nothing_named, page_limit, page_response};
 use crate::api::{ListMeta, cursor, time};
 use crate::auth::Scope;
 use diesel::sqlite::SqliteConnection;
@@ -457,12 +457,12 @@ pub async fn list_articles(
         return search_articles(&state, &req, q, query).await;
     }
     let sort = query.sort.unwrap_or_default();
-    let limit = page_limit(query.limit, 20, 100)?;
     let after = query
         .cursor
         .as_deref()
         .map(|c| decode_position(c, sort, status))
-        .transpose()?;
+        .transpose();
+    let (limit, after) = both(page_limit(query.limit, 20, 100), after)?;
     let mut filter = list_filter(&query);
     filter.order = match sort {
         ArticleSort::NewestFirst => Order::NewestFirst,
