@@ -6,7 +6,6 @@ use actix_web::http::header;
 use actix_web::web::{Data, Path};
 use actix_web::{HttpRequest, HttpResponse, delete, patch, post, put};
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use utoipa::ToSchema;
 
 use super::Meta;
@@ -51,23 +50,32 @@ async fn validated(state: &AppState, input: ArticleInput) -> AppResult<ArticleWr
     Err(ApiError::Validation(every_problem(errors, unknown)))
 }
 
-/// The body as a `T` (an article input or patch). One refused for a field
-/// of the wrong type or an unknown field is also checked for an unknown
-/// category or author, as [`validated`] checks one that reads, so that one
-/// answer names every problem.
-async fn parsed<T: DeserializeOwned + Send + 'static>(
+/// The body as an article input, read off the async worker: the checks of
+/// a body that does not read whole sanitise the rest of it (see
+/// `validated`).
+async fn article_input(state: &AppState, body: &JsonBody) -> AppResult<ArticleInput> {
+    let parsing = body.clone();
+    let parsed = super::off_worker("article check", move || {
+        parsing.parse_checked(ArticleInput::problems)
+    })
+    .await?;
+    naming_unknown_taxonomy(state, body, parsed).await
+}
+
+/// `parsed`, the body as an article input or patch. One refused for a
+/// field of the wrong type or an unknown field is also checked for an
+/// unknown category or author, as [`validated`] checks one that reads, so
+/// that one answer names every problem. A body that reads costs no await:
+/// a patch is queued at its first poll.
+async fn naming_unknown_taxonomy<T>(
     state: &AppState,
     body: &JsonBody,
-    checks: impl FnOnce(T) -> Vec<FieldError> + Send + 'static,
+    parsed: AppResult<T>,
 ) -> AppResult<T> {
-    // Off the async worker: the checks of a body that does not read whole
-    // sanitise the rest of it (see `validated`).
-    let parsing = body.clone();
-    let errors =
-        match super::off_worker("body check", move || parsing.parse_checked(checks)).await? {
-            Err(ApiError::Validation(errors)) => errors,
-            parsed => return parsed,
-        };
+    let errors = match parsed {
+        Err(ApiError::Validation(errors)) => errors,
+        parsed => return parsed,
+    };
     let (category, author) = (body.text_of("category"), body.text_of("author"));
     if category.is_none() && author.is_none() {
         return Err(ApiError::Validation(errors));
@@ -141,7 +149,7 @@ pub async fn create_article(
     _admin: Admin,
     body: JsonBody,
 ) -> AppResult<HttpResponse> {
-    let write = validated(&state, parsed(&state, &body, ArticleInput::problems).await?).await?;
+    let write = validated(&state, article_input(&state, &body).await?).await?;
     let article = AppState::write_articles(
         &state,
         move |conn| {
@@ -187,7 +195,7 @@ pub async fn replace_article(
     id_or_slug: Path<String>,
     body: JsonBody,
 ) -> AppResult<HttpResponse> {
-    let input = parsed(&state, &body, ArticleInput::problems).await?;
+    let input = article_input(&state, &body).await?;
     let mut write = validated(&state, input).await?;
     let key = ArticleKey::parse(&id_or_slug);
     let expected = preconditions::check(&state, &req, &key).await?;
@@ -235,7 +243,8 @@ pub async fn patch_article(
     id_or_slug: Path<String>,
     body: JsonBody,
 ) -> AppResult<HttpResponse> {
-    let patch: ArticlePatch = parsed(&state, &body, ArticlePatch::problems).await?;
+    let parsed = body.parse_checked(ArticlePatch::problems);
+    let patch: ArticlePatch = naming_unknown_taxonomy(&state, &body, parsed).await?;
     let key = ArticleKey::parse(&id_or_slug);
     let expected = preconditions::check(&state, &req, &key).await?;
     after_its_last_second(&state, &key).await?;

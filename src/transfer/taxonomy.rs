@@ -261,8 +261,8 @@ pub fn import(db: &Db, lines: Vec<Line>) -> anyhow::Result<Report> {
     Ok(report)
 }
 
-/// `lines` in their order, but each category after its parent when the
-/// lines have that one too: a file written by hand may name a child first,
+/// The lines `waiting` in their order, but each category after its parent
+/// when they have that one too: a file written by hand may name a child first,
 /// and would otherwise import whole only when imported again. A cycle is
 /// left as written, for the store to refuse.
 fn parents_first(mut waiting: Vec<(usize, Named)>) -> Vec<(usize, Named)> {
